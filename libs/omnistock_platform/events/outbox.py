@@ -1,0 +1,37 @@
+"""The transactional outbox: events are rows written with the change they describe."""
+
+from __future__ import annotations
+
+import asyncpg
+from google.protobuf.message import Message
+
+from omnistock_platform.events.envelope import new_envelope
+from omnistock_platform.settings import Settings
+
+
+class Outbox:
+    """Writes a service's events into its own schema's outbox table."""
+
+    def __init__(self, settings: Settings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self.channel = f"{service}_outbox"
+
+    def subject(self, event_type: str) -> str:
+        return self.settings.subject(self.service, event_type)
+
+    async def add(
+        self, conn: asyncpg.Connection, event_type: str, payload: Message, request_id: str | None = None
+    ) -> str:
+        """Queue an event of type '<entity>.<event>' in the caller's transaction."""
+        full_type = f"{self.service}.{event_type}"
+        envelope = new_envelope(full_type, payload, source=self.service, request_id=request_id)
+        await conn.execute(
+            f"INSERT INTO {self.service}.outbox (event_id, subject, envelope) VALUES ($1, $2, $3)",
+            envelope.event_id,
+            self.subject(event_type),
+            envelope.SerializeToString(),
+        )
+        # Wakes the relay at commit; NOTIFY is transactional, so nothing leaks on rollback.
+        await conn.execute(f"NOTIFY {self.channel}")
+        return envelope.event_id

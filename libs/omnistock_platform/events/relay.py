@@ -1,0 +1,126 @@
+"""Publishes outbox rows to JetStream until each is acknowledged.
+
+A row is marked published only after JetStream acknowledged it. A crash
+between the two republishes the row with the same Nats-Msg-Id, which the
+stream drops inside its duplicate window; consumers' inboxes cover the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import asyncpg
+
+from omnistock_platform.db import Database
+from omnistock_platform.events.bus import EventBus
+from omnistock_platform.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        service: str,
+        *,
+        batch_size: int = 256,
+        poll_interval: float = 1.0,
+        retention: timedelta = timedelta(days=1),
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retention = retention
+        self._wake = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many rows were published."""
+        async with self.db.transaction() as conn:
+            rows = await conn.fetch(
+                f"SELECT id, event_id, subject, envelope FROM {self.service}.outbox"
+                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            # Sent in order on one connection; acknowledgements are awaited together.
+            acks = [
+                self.bus.js.publish(row["subject"], bytes(row["envelope"]), headers={"Nats-Msg-Id": str(row["event_id"])})
+                for row in rows
+            ]
+            await asyncio.gather(*acks)
+            await conn.execute(
+                f"UPDATE {self.service}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+            return len(rows)
+
+    async def purge_published(self) -> None:
+        await self.db.execute(
+            f"DELETE FROM {self.service}.outbox WHERE published_at < now() - $1::interval", self.retention
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener = asyncio.create_task(self._listen(stop))
+        backoff = 0.1
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                try:
+                    published = await self.publish_pending()
+                    backoff = 0.1
+                except Exception as error:  # NATS or PostgreSQL away: retry with backoff
+                    log.warning("outbox.publish_failed", service=self.service, error=repr(error), retry_in=backoff)
+                    await _wait(stop, backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if published == self.batch_size:
+                    continue
+                if loop.time() - last_purge > 600:
+                    last_purge = loop.time()
+                    with contextlib.suppress(Exception):
+                        await self.purge_published()
+                self._wake.clear()
+                await _wait_any(stop, self._wake, self.poll_interval)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """LISTEN for commits that wrote outbox rows; polling covers a lost connection."""
+        while not stop.is_set():
+            try:
+                conn = await asyncpg.connect(self.db.url)
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("outbox.listen_failed", service=self.service, error=repr(error))
+                await _wait(stop, 1.0)
+                continue
+            try:
+                await conn.add_listener(f"{self.service}_outbox", lambda *_: self._wake.set())
+                while not stop.is_set() and not conn.is_closed():
+                    await _wait(stop, 1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,96 @@
+"""Channels from one service to another: a service token on every call, the
+request id passed on, a deadline, and retries of UNAVAILABLE by gRPC itself."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from omnistock_platform.auth import Role, TokenAuthority
+from omnistock_platform.logging import request_id_var
+from omnistock_platform.settings import ServiceName, Settings
+
+_RETRY_POLICY = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+class _Metadata(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    def __init__(self, token: Callable[[], str], deadline: float) -> None:
+        self._token = token
+        self._deadline = deadline
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        token = self._token()
+        if token and "authorization" not in metadata:
+            metadata.add("authorization", f"Bearer {token}")
+        request_id = request_id_var.get()
+        if request_id and "x-request-id" not in metadata:
+            metadata.add("x-request-id", request_id)
+        return grpc.aio.ClientCallDetails(
+            method=details.method,
+            timeout=details.timeout if details.timeout is not None else self._deadline,
+            metadata=metadata,
+            credentials=details.credentials,
+            wait_for_ready=details.wait_for_ready,
+        )
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+
+class ServiceToken:
+    """A short-lived `service` token, minted again before it runs out."""
+
+    def __init__(self, settings: Settings, subject: str) -> None:
+        self._authority = TokenAuthority(settings)
+        self._ttl = settings.service_token_ttl
+        self._subject = subject
+        self._token = ""
+        self._renew_at = 0.0
+
+    def __call__(self) -> str:
+        now = time.monotonic()
+        if now >= self._renew_at:
+            self._token = self._authority.mint(Role.SERVICE, self._subject, ttl=self._ttl)
+            self._renew_at = now + self._ttl.total_seconds() / 2
+        return self._token
+
+
+def open_channel(
+    settings: Settings, target: ServiceName, token: Callable[[], str], address: str | None = None
+) -> grpc.aio.Channel:
+    interceptors = [_Metadata(token, settings.default_deadline.total_seconds())]
+    options = [("grpc.service_config", _RETRY_POLICY), ("grpc.enable_retries", 1)]
+    address = address or settings.address(target)
+    if settings.tls_ca_file or settings.tls_cert_file:
+        root = (settings.tls_ca_file or settings.tls_cert_file).read_bytes()  # type: ignore[union-attr]
+        return grpc.aio.secure_channel(
+            address, grpc.ssl_channel_credentials(root), options=options, interceptors=interceptors
+        )
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+
+
+def service_channel(settings: Settings, source: ServiceName, target: ServiceName) -> grpc.aio.Channel:
+    return open_channel(settings, target, ServiceToken(settings, source))

@@ -1,0 +1,154 @@
+"""The one mapping from Omnistock errors to gRPC status with google.rpc details."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from omnistock.common.v1 import common_pb2
+from omnistock_platform import errors
+
+_CODES: list[tuple[type[errors.OmnistockError], int]] = [
+    (errors.InvalidArgument, code_pb2.INVALID_ARGUMENT),
+    (errors.NotFound, code_pb2.NOT_FOUND),
+    (errors.AlreadyExists, code_pb2.ALREADY_EXISTS),
+    (errors.FailedPrecondition, code_pb2.FAILED_PRECONDITION),
+    (errors.Aborted, code_pb2.ABORTED),
+    (errors.PermissionDenied, code_pb2.PERMISSION_DENIED),
+    (errors.Unauthenticated, code_pb2.UNAUTHENTICATED),
+    (errors.ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
+    (errors.Unavailable, code_pb2.UNAVAILABLE),
+]
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def _details(error: errors.OmnistockError) -> list[any_pb2.Any]:
+    details: list[any_pb2.Any] = []
+    if isinstance(error, errors.InvalidArgument):
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                        for v in error.violations
+                    ]
+                )
+            )
+        )
+    if isinstance(error, errors.FailedPrecondition) and error.violations:
+        details.append(
+            _pack(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type=v.type, subject=v.subject, description=v.description
+                        )
+                        for v in error.violations
+                    ]
+                )
+            )
+        )
+    if isinstance(error, errors.Shortfall):
+        details.append(_pack(shortfall_message(error)))
+    if isinstance(error, errors.NotFound):
+        details.append(_pack(error_details_pb2.ResourceInfo(resource_type=error.kind, resource_name=error.key)))
+    if isinstance(error, errors.ResourceExhausted | errors.Unavailable):
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(int(error.retry_after_seconds * 1000))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    return details
+
+
+def shortfall_message(error: errors.Shortfall) -> common_pb2.Shortfall:
+    return common_pb2.Shortfall(
+        lines=[
+            common_pb2.ShortLine(
+                location_id=line.location_id, sku=line.sku, requested=line.requested, available=line.available
+            )
+            for line in error.lines
+        ],
+        alternatives=[
+            common_pb2.Alternative(
+                location_id=alt.location_id,
+                location_name=alt.location_name,
+                city=alt.city,
+                distance_km=alt.distance_km,
+                available=[common_pb2.SkuQuantity(sku=sku, quantity=qty) for sku, qty in sorted(alt.available.items())],
+            )
+            for alt in error.alternatives
+        ],
+    )
+
+
+def to_status(error: errors.OmnistockError) -> grpc.Status:
+    code = next(code for kind, code in _CODES if isinstance(error, kind))
+    status = status_pb2.Status(code=code, message=error.message, details=_details(error))
+    return rpc_status.to_status(status)
+
+
+def internal_status(request_id: str) -> grpc.Status:
+    return rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.INTERNAL, message=f"internal error; quote request id {request_id}")
+    )
+
+
+def details_of(error: grpc.aio.AioRpcError, detail_type: type) -> list:  # type: ignore[type-arg]
+    """The google.rpc details of a failed call that are of one message type (for clients and tests)."""
+    found = []
+    for key, value in error.trailing_metadata() or ():
+        if key != "grpc-status-details-bin":
+            continue
+        status = status_pb2.Status.FromString(value if isinstance(value, bytes) else value.encode())
+        for detail in status.details:
+            if detail.Is(detail_type.DESCRIPTOR):
+                message = detail_type()
+                detail.Unpack(message)
+                found.append(message)
+    return found
+
+
+def error_from_rpc(error: grpc.aio.AioRpcError) -> errors.OmnistockError | None:
+    """Rebuild an Omnistock error from a downstream call, so it can travel on unchanged."""
+    code = error.code()
+    message = error.details() or ""
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        shortfalls = details_of(error, common_pb2.Shortfall)
+        if shortfalls:
+            detail = shortfalls[0]
+            return errors.Shortfall(
+                [errors.ShortLine(l.location_id, l.sku, l.requested, l.available) for l in detail.lines],
+                [
+                    errors.Alternative(
+                        a.location_id, a.location_name, a.city, a.distance_km, {s.sku: s.quantity for s in a.available}
+                    )
+                    for a in detail.alternatives
+                ],
+            )
+        return errors.FailedPrecondition(message)
+    simple: dict[grpc.StatusCode, type[errors.OmnistockError]] = {
+        grpc.StatusCode.ABORTED: errors.Aborted,
+        grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+        grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
+    }
+    if code in simple:
+        return simple[code](message)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        violations = [
+            errors.FieldViolation(v.field, v.description)
+            for bad in details_of(error, error_details_pb2.BadRequest)
+            for v in bad.field_violations
+        ]
+        return errors.InvalidArgument(violations or [errors.FieldViolation("", message)], message)
+    if code == grpc.StatusCode.NOT_FOUND:
+        infos = details_of(error, error_details_pb2.ResourceInfo)
+        if infos:
+            return errors.NotFound(infos[0].resource_type, infos[0].resource_name)
+        return errors.NotFound("resource", message)
+    return None

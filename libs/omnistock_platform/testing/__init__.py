@@ -1,0 +1,1 @@
+"""Test fixtures for Omnistock: real PostgreSQL and NATS, isolated per run."""

@@ -1,0 +1,110 @@
+"""pytest plugin (registered by the package): the Omnistock test stack.
+
+PostgreSQL and NATS come from DATABASE_URL / NATS_URL when set, otherwise
+embedded servers are started for the run. Every run gets its own database and
+its own stream name and subject prefix, so runs never see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from omnistock_platform.db import Database, create_database, drop_database, with_database
+from omnistock_platform.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from omnistock_platform.events.bus import EventBus
+from omnistock_platform.logging import configure_logging
+from omnistock_platform.migrations import upgrade_async
+from omnistock_platform.registry import installed_services
+from omnistock_platform.settings import Settings
+from omnistock_platform.testing.events import EventTap
+from omnistock_platform.testing.stack import Stack, addresses_from_env
+
+
+@pytest.fixture(scope="session")
+def omnistock_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(admin database URL, NATS URL) for the whole run."""
+    embedded: list[EmbeddedPostgres | EmbeddedNats] = []
+    database_url = os.environ.get("DATABASE_URL", "")
+    nats_url = os.environ.get("NATS_URL", "")
+    base: Path = tmp_path_factory.mktemp("omnistock")
+    if not database_url:
+        postgres = EmbeddedPostgres(base / "postgres")
+        database_url = postgres.start()
+        embedded.append(postgres)
+    if not nats_url:
+        nats = EmbeddedNats(base / "nats", port=free_port())
+        nats_url = nats.start()
+        embedded.append(nats)
+    yield database_url, nats_url
+    for server in reversed(embedded):
+        server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def omnistock_settings(omnistock_servers: tuple[str, str]) -> AsyncIterator[Settings]:
+    configure_logging(os.environ.get("OMNISTOCK_LOG_LEVEL", "WARNING"), json=True)
+    admin_url, nats_url = omnistock_servers
+    run_id = uuid.uuid4().hex[:10]
+    database = f"omnistock_test_{run_id}"
+    await create_database(admin_url, database)
+    settings = Settings(
+        database_url=with_database(admin_url, database),
+        nats_url=nats_url,
+        stream_name=f"OMNISTOCK_TEST_{run_id.upper()}",
+        subject_prefix=f"omnistock_test_{run_id}",
+        data_dir=Path(".omnistock-test"),
+        sweep_interval=Settings.model_fields["sweep_interval"].default / 5,
+        consumer_retry_delay=Settings.model_fields["consumer_retry_delay"].default / 10,
+    )
+    await upgrade_async(settings, installed_services())
+    yield settings
+    bus = EventBus(settings, "test-cleanup")
+    try:
+        await bus.connect()
+        await bus.js.delete_stream(settings.stream_name)
+    except Exception:  # the stream may never have been created
+        pass
+    finally:
+        await bus.close()
+    await drop_database(admin_url, database)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def db(omnistock_settings: Settings) -> AsyncIterator[Database]:
+    database = Database(omnistock_settings.database_url or "", min_size=1, max_size=4)
+    await database.connect()
+    yield database
+    await database.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def bus(omnistock_settings: Settings) -> AsyncIterator[EventBus]:
+    event_bus = EventBus(omnistock_settings, "test")
+    await event_bus.connect()
+    await event_bus.ensure_stream()
+    yield event_bus
+    await event_bus.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stack(omnistock_settings: Settings) -> AsyncIterator[Stack]:
+    """Every installed service, running in this process on free ports (or at
+    OMNISTOCK_E2E_ADDRESSES when given)."""
+    running = Stack(omnistock_settings, addresses=addresses_from_env())
+    await running.start(*installed_services())
+    yield running
+    await running.close()
+
+
+@pytest_asyncio.fixture
+async def tap(bus: EventBus) -> AsyncIterator[EventTap]:
+    """Every event published from the start of the test."""
+    event_tap = await EventTap(bus, f"{bus.settings.subject_prefix}.>").start()
+    yield event_tap
+    await event_tap.stop()

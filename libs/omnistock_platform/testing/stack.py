@@ -1,0 +1,108 @@
+"""Running services for tests: in-process on free ports, or at given addresses.
+
+When OMNISTOCK_E2E_ADDRESSES is set (for example
+"inventory=127.0.0.1:50051,reservations=127.0.0.1:50052,..."), tests talk to
+services that run elsewhere (separate processes, the compose stack) instead of
+starting them in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import grpc
+
+from omnistock.fulfilment.v1 import fulfilment_pb2_grpc
+from omnistock.inventory.v1 import inventory_pb2_grpc
+from omnistock.orders.v1 import orders_pb2_grpc
+from omnistock.reservations.v1 import reservations_pb2_grpc
+from omnistock_platform.auth import Role, TokenAuthority
+from omnistock_platform.grpc.client import open_channel
+from omnistock_platform.grpc.server import ServiceApp
+from omnistock_platform.registry import bootstrap_of
+from omnistock_platform.settings import ServiceName, Settings
+
+STUBS: dict[ServiceName, Any] = {
+    "inventory": inventory_pb2_grpc.InventoryServiceStub,
+    "reservations": reservations_pb2_grpc.ReservationsServiceStub,
+    "orders": orders_pb2_grpc.OrdersServiceStub,
+    "fulfilment": fulfilment_pb2_grpc.FulfilmentServiceStub,
+}
+
+START_ORDER: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment")
+
+
+def addresses_from_env() -> dict[ServiceName, str]:
+    raw = os.environ.get("OMNISTOCK_E2E_ADDRESSES", "")
+    found: dict[ServiceName, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, address = item.partition("=")
+        found[name] = address  # type: ignore[index]
+    return found
+
+
+def unique_id(prefix: str = "") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}".upper() if prefix else uuid.uuid4().hex
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    addresses: dict[ServiceName, str] = field(default_factory=dict)
+    apps: dict[ServiceName, ServiceApp] = field(default_factory=dict)
+    _channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    async def start(self, *services: ServiceName) -> None:
+        for service in START_ORDER:
+            if service in services and service not in self.addresses:
+                await self.start_service(service)
+
+    async def start_service(self, service: ServiceName) -> ServiceApp:
+        app = bootstrap_of(service)(self.wired_settings())
+        port = await app.start(port=0)
+        self.apps[service] = app
+        self.addresses[service] = f"{self.settings.host}:{port}"
+        return app
+
+    async def stop_service(self, service: ServiceName, grace: float = 1.0) -> None:
+        app = self.apps.pop(service)
+        await app.stop(grace)
+        del self.addresses[service]
+
+    def wired_settings(self, **overrides: Any) -> Settings:
+        """Settings that point every service at the addresses started so far."""
+        update = {f"{name}_address": address for name, address in self.addresses.items()}
+        return self.settings.model_copy(update={**update, **overrides})
+
+    def token(
+        self,
+        role: Role | str = Role.ADMIN,
+        *,
+        locations: list[str] | None = None,
+        channel: str = "",
+        subject: str = "test",
+        ttl: timedelta = timedelta(hours=1),
+    ) -> str:
+        return TokenAuthority(self.settings).mint(Role(role), subject, locations=locations or [], channel=channel, ttl=ttl)
+
+    def channel(self, service: ServiceName, token: str | None = None) -> grpc.aio.Channel:
+        value = self.token() if token is None else token
+        channel = open_channel(self.settings, service, lambda: value, address=self.addresses[service])
+        self._channels.append(channel)
+        return channel
+
+    def stub(self, service: ServiceName, role: Role | str = Role.ADMIN, *, locations: list[str] | None = None, token: str | None = None) -> Any:
+        chosen = token if token is not None else self.token(role, locations=locations)
+        return STUBS[service](self.channel(service, chosen))
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+        self._channels.clear()
+        for service in reversed(START_ORDER):
+            if service in self.apps:
+                await self.stop_service(service)

@@ -1,0 +1,138 @@
+"""Rows of the inventory schema as contract messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey
+from omnistock_inventory.domain.stock import Channel, Counters, available
+
+CHANNELS: dict[int, Channel] = {
+    common_pb2.CHANNEL_WEB: Channel.WEB,
+    common_pb2.CHANNEL_APP: Channel.APP,
+    common_pb2.CHANNEL_CHAT: Channel.CHAT,
+    common_pb2.CHANNEL_POS: Channel.POS,
+    common_pb2.CHANNEL_BACKOFFICE: Channel.BACKOFFICE,
+}
+CHANNEL_CODES = {name: code for code, name in CHANNELS.items()}
+KINDS = {pb.LOCATION_KIND_STORE: "store", pb.LOCATION_KIND_WAREHOUSE: "warehouse"}
+KIND_CODES = {name: code for code, name in KINDS.items()}
+HOLD_STATES = {
+    HoldState.ACTIVE: pb.HOLD_STATE_ACTIVE,
+    HoldState.RELEASED: pb.HOLD_STATE_RELEASED,
+    HoldState.COMMITTED: pb.HOLD_STATE_COMMITTED,
+    HoldState.EXPIRED: pb.HOLD_STATE_EXPIRED,
+}
+MOVEMENT_KINDS = {
+    "receipt": pb.MOVEMENT_KIND_RECEIPT,
+    "adjustment": pb.MOVEMENT_KIND_ADJUSTMENT,
+    "hold": pb.MOVEMENT_KIND_HOLD,
+    "release": pb.MOVEMENT_KIND_RELEASE,
+    "commit": pb.MOVEMENT_KIND_COMMIT,
+    "expire": pb.MOVEMENT_KIND_EXPIRE,
+    "safety_stock": pb.MOVEMENT_KIND_SAFETY_STOCK,
+    "transfer": pb.MOVEMENT_KIND_TRANSFER,
+}
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def location(row: asyncpg.Record) -> pb.Location:
+    return pb.Location(
+        location_id=row["location_id"],
+        name=row["name"],
+        kind=KIND_CODES.get(row["kind"], pb.LOCATION_KIND_UNSPECIFIED),
+        city=row["city"],
+        point=common_pb2.GeoPoint(latitude=row["latitude"], longitude=row["longitude"]),
+        routing_rank=row["routing_rank"],
+        ships=row["ships"],
+        pickup=row["pickup"],
+        till_sales=row["till_sales"],
+        active=row["active"],
+    )
+
+
+def sku(row: asyncpg.Record) -> pb.Sku:
+    return pb.Sku(
+        sku=row["sku"],
+        title=row["title"],
+        attributes=row["attributes"],
+        allow_backorder=row["allow_backorder"],
+        price_minor=row["price_minor"],
+        currency=row["currency"],
+    )
+
+
+def counters(row: Any) -> Counters:
+    return Counters(row["on_hand"], row["held"], row["safety_stock"], row["incoming"])
+
+
+def stock_level(row: Any, *, use_safety_stock: bool = False, backorder: bool = False) -> pb.StockLevel:
+    return pb.StockLevel(
+        location_id=row["location_id"],
+        sku=row["sku"],
+        on_hand=row["on_hand"],
+        held=row["held"],
+        safety_stock=row["safety_stock"],
+        available=available(counters(row), use_safety_stock=use_safety_stock, backorder=backorder),
+        incoming=row["incoming"],
+        next_incoming_at=timestamp(row["next_incoming_at"]),
+        version=row["version"],
+        updated_at=timestamp(row["updated_at"]),
+    )
+
+
+def hold_line(line: HoldLine) -> pb.HoldLine:
+    return pb.HoldLine(
+        location_id=line.key.location_id,
+        sku=line.key.sku,
+        quantity=line.quantity,
+        committed=line.committed,
+        released=line.released,
+        open=line.open,
+    )
+
+
+def hold(row: asyncpg.Record, lines: dict[LineKey, HoldLine]) -> pb.Hold:
+    return pb.Hold(
+        hold_id=row["hold_id"],
+        owner=row["owner"],
+        channel=CHANNEL_CODES.get(Channel(row["channel"]), common_pb2.CHANNEL_UNSPECIFIED),
+        state=HOLD_STATES[HoldState(row["state"])],
+        expires_at=timestamp(row["expires_at"]),
+        created_at=timestamp(row["created_at"]),
+        lines=[hold_line(line) for _, line in sorted(lines.items())],
+    )
+
+
+def movement(row: asyncpg.Record) -> pb.Movement:
+    return pb.Movement(
+        movement_id=row["movement_id"],
+        location_id=row["location_id"],
+        sku=row["sku"],
+        kind=MOVEMENT_KINDS.get(row["kind"], pb.MOVEMENT_KIND_UNSPECIFIED),
+        reason=row["reason"],
+        on_hand_delta=row["on_hand_delta"],
+        held_delta=row["held_delta"],
+        on_hand_after=row["on_hand_after"],
+        held_after=row["held_after"],
+        safety_stock_after=row["safety_stock_after"],
+        hold_id=row["hold_id"],
+        actor=row["actor"],
+        request_id=row["request_id"],
+        document_ref=row["document_ref"],
+        at=timestamp(row["at"]),
+        version=row["version"],
+    )

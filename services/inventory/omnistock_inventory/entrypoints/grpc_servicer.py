@@ -1,0 +1,90 @@
+"""gRPC translation only: each RPC hands its request to a use case."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock.inventory.v1 import inventory_pb2_grpc
+from omnistock_inventory.service_layer.catalogue import Catalogue
+from omnistock_inventory.service_layer.holds import Holds
+from omnistock_inventory.service_layer.stock import StockLevels
+from omnistock_inventory.service_layer.watch import StockWatcher
+
+Context = grpc.aio.ServicerContext
+
+
+class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
+    def __init__(self, catalogue: Catalogue, stock: StockLevels, holds: Holds, watcher: StockWatcher) -> None:
+        self.catalogue = catalogue
+        self.stock = stock
+        self.holds = holds
+        self.watcher = watcher
+
+    async def UpsertLocation(self, request: pb.UpsertLocationRequest, context: Context) -> pb.UpsertLocationResponse:
+        return await self.catalogue.upsert_location(request)
+
+    async def GetLocation(self, request: pb.GetLocationRequest, context: Context) -> pb.GetLocationResponse:
+        return await self.catalogue.get_location(request)
+
+    async def ListLocations(self, request: pb.ListLocationsRequest, context: Context) -> pb.ListLocationsResponse:
+        return await self.catalogue.list_locations(request)
+
+    async def UpsertSku(self, request: pb.UpsertSkuRequest, context: Context) -> pb.UpsertSkuResponse:
+        return await self.catalogue.upsert_sku(request)
+
+    async def GetSku(self, request: pb.GetSkuRequest, context: Context) -> pb.GetSkuResponse:
+        return await self.catalogue.get_sku(request)
+
+    async def ListSkus(self, request: pb.ListSkusRequest, context: Context) -> pb.ListSkusResponse:
+        return await self.catalogue.list_skus(request)
+
+    async def ReceiveStock(self, request: pb.ReceiveStockRequest, context: Context) -> pb.ReceiveStockResponse:
+        return await self.stock.receive(request)
+
+    async def AdjustStock(self, request: pb.AdjustStockRequest, context: Context) -> pb.AdjustStockResponse:
+        return await self.stock.adjust(request)
+
+    async def SetSafetyStock(self, request: pb.SetSafetyStockRequest, context: Context) -> pb.SetSafetyStockResponse:
+        return await self.stock.set_safety_stock(request)
+
+    async def ExpectStock(self, request: pb.ExpectStockRequest, context: Context) -> pb.ExpectStockResponse:
+        return await self.stock.expect(request)
+
+    async def GetStock(self, request: pb.GetStockRequest, context: Context) -> pb.GetStockResponse:
+        return await self.stock.get(request)
+
+    async def BatchGetStock(self, request: pb.BatchGetStockRequest, context: Context) -> pb.BatchGetStockResponse:
+        return await self.stock.batch_get(request)
+
+    async def FindAvailability(
+        self, request: pb.FindAvailabilityRequest, context: Context
+    ) -> pb.FindAvailabilityResponse:
+        return await self.stock.find_availability(request)
+
+    async def WatchStock(self, request: pb.WatchStockRequest, context: Context) -> AsyncIterator[pb.WatchStockResponse]:
+        async for message in self.watcher.watch(request):
+            yield message
+
+    async def ListMovements(self, request: pb.ListMovementsRequest, context: Context) -> pb.ListMovementsResponse:
+        return await self.stock.list_movements(request)
+
+    async def Hold(self, request: pb.HoldRequest, context: Context) -> pb.HoldResponse:
+        return await self.holds.hold(request)
+
+    async def GetHold(self, request: pb.GetHoldRequest, context: Context) -> pb.GetHoldResponse:
+        return await self.holds.get(request)
+
+    async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Context) -> pb.ReleaseHoldResponse:
+        return await self.holds.release(request)
+
+    async def CommitHold(self, request: pb.CommitHoldRequest, context: Context) -> pb.CommitHoldResponse:
+        return await self.holds.commit(request)
+
+    async def ExtendHold(self, request: pb.ExtendHoldRequest, context: Context) -> pb.ExtendHoldResponse:
+        return await self.holds.extend(request)
+
+    async def TransferHold(self, request: pb.TransferHoldRequest, context: Context) -> pb.TransferHoldResponse:
+        return await self.holds.transfer(request)

@@ -1,0 +1,82 @@
+"""Inventory process: `python -m omnistock_inventory.entrypoints.main`."""
+
+from __future__ import annotations
+
+from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from omnistock_inventory.entrypoints.grpc_servicer import InventoryServicer
+from omnistock_inventory.service_layer.catalogue import Catalogue
+from omnistock_inventory.service_layer.holds import Holds
+from omnistock_inventory.service_layer.stock import StockLevels
+from omnistock_inventory.service_layer.watch import StockWatcher
+from omnistock_platform.auth import Role
+from omnistock_platform.db import Database
+from omnistock_platform.events.bus import EventBus
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.grpc.server import ServiceApp, Servicer, run_service
+from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.settings import Settings
+
+EVERYONE = frozenset(Role)
+READERS = EVERYONE
+STAFF_WRITE = frozenset({Role.WAREHOUSE, Role.ADMIN, Role.SERVICE})
+CATALOGUE_WRITE = frozenset({Role.ADMIN, Role.SERVICE})
+SELLERS = frozenset({Role.STOREFRONT, Role.APP, Role.CHAT_AGENT, Role.POS, Role.ADMIN, Role.SERVICE})
+INTERNAL = frozenset({Role.SERVICE, Role.ADMIN})
+
+POLICY = {
+    "UpsertLocation": CATALOGUE_WRITE,
+    "GetLocation": READERS,
+    "ListLocations": READERS,
+    "UpsertSku": CATALOGUE_WRITE,
+    "GetSku": READERS,
+    "ListSkus": READERS,
+    "ReceiveStock": STAFF_WRITE,
+    "AdjustStock": STAFF_WRITE,
+    "SetSafetyStock": STAFF_WRITE,
+    "ExpectStock": STAFF_WRITE,
+    "GetStock": READERS,
+    "BatchGetStock": READERS,
+    "FindAvailability": READERS,
+    "WatchStock": READERS,
+    "ListMovements": frozenset({Role.WAREHOUSE, Role.POS, Role.ADMIN, Role.SERVICE}),
+    # Channels take holds through reservations and orders; a till sells directly.
+    "Hold": frozenset({Role.POS, Role.ADMIN, Role.SERVICE}),
+    "GetHold": INTERNAL | {Role.POS, Role.WAREHOUSE},
+    "ReleaseHold": INTERNAL,
+    "CommitHold": INTERNAL,
+    "ExtendHold": INTERNAL,
+    "TransferHold": INTERNAL,
+}
+
+
+def bootstrap(settings: Settings) -> ServiceApp:
+    db = Database(settings.database_url or "", min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    bus = EventBus(settings, "inventory")
+    outbox = Outbox(settings, "inventory")
+    idempotency = IdempotencyStore("inventory")
+    stock = StockLevels(db, outbox, idempotency)
+    holds = Holds(db, outbox, idempotency, settings)
+    servicer = InventoryServicer(Catalogue(db, idempotency), stock, holds, StockWatcher(bus, stock))
+    return ServiceApp(
+        name="inventory",
+        settings=settings,
+        db=db,
+        bus=bus,
+        servicers=[
+            Servicer(
+                inventory_pb2_grpc.add_InventoryServiceServicer_to_server,
+                servicer,
+                inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
+            )
+        ],
+        policy=POLICY,
+        background=[holds.sweep],
+    )
+
+
+def main() -> None:
+    run_service(bootstrap, "inventory")
+
+
+if __name__ == "__main__":
+    main()

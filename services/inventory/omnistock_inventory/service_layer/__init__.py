@@ -1,0 +1,1 @@
+"""Inventory service: service_layer."""

@@ -1,0 +1,149 @@
+"""Locations and SKUs."""
+
+from __future__ import annotations
+
+import base64
+
+import asyncpg
+
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.adapters import messages, repository
+from omnistock_platform.db import Database
+from omnistock_platform.errors import NotFound
+from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.validation import Validator
+
+
+def encode_token(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode() if value else ""
+
+
+def decode_token(token: str, field: str = "page_token") -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode() if token else ""
+    except (ValueError, UnicodeDecodeError):
+        validator = Validator()
+        validator.fail(field, "is not a token this service issued")
+        validator.raise_if_invalid()
+        raise
+
+
+class Catalogue:
+    def __init__(self, db: Database, idempotency: IdempotencyStore) -> None:
+        self.db = db
+        self.idempotency = idempotency
+
+    async def upsert_location(self, request: pb.UpsertLocationRequest) -> pb.UpsertLocationResponse:
+        loc = request.location
+        check = Validator()
+        check.identifier("location.location_id", loc.location_id)
+        check.text("location.name", loc.name, required=True)
+        check.text("location.city", loc.city, required=True)
+        check.enum("location.kind", loc.kind, messages.KINDS)
+        check.check(loc.HasField("point"), "location.point", "is required")
+        check.point("location.point", loc.point.latitude, loc.point.longitude)
+        check.check(0 <= loc.routing_rank <= 1000, "location.routing_rank", "must be between 0 and 1000")
+        check.raise_if_invalid()
+
+        async def work(conn: asyncpg.Connection) -> pb.UpsertLocationResponse:
+            row = await repository.upsert_location(
+                conn,
+                {
+                    "location_id": loc.location_id,
+                    "name": loc.name,
+                    "kind": messages.KINDS[loc.kind],
+                    "city": loc.city,
+                    "latitude": loc.point.latitude,
+                    "longitude": loc.point.longitude,
+                    "routing_rank": loc.routing_rank,
+                    "ships": loc.ships,
+                    "pickup": loc.pickup,
+                    "till_sales": loc.till_sales,
+                    "active": loc.active,
+                },
+            )
+            return pb.UpsertLocationResponse(location=messages.location(row))
+
+        return await self.idempotency.run(
+            self.db, "UpsertLocation", request.request_id, request, pb.UpsertLocationResponse, work
+        )
+
+    async def get_location(self, request: pb.GetLocationRequest) -> pb.GetLocationResponse:
+        check = Validator()
+        check.identifier("location_id", request.location_id)
+        check.raise_if_invalid()
+        row = await repository.get_location(self.db.pool, request.location_id)
+        if row is None:
+            raise NotFound("location", request.location_id)
+        return pb.GetLocationResponse(location=messages.location(row))
+
+    async def list_locations(self, request: pb.ListLocationsRequest) -> pb.ListLocationsResponse:
+        check = Validator()
+        limit = check.page_size("page_size", request.page_size)
+        check.text("city", request.city)
+        check.check(request.kind == 0 or request.kind in messages.KINDS, "kind", "unknown value")
+        after = decode_token(request.page_token)
+        check.raise_if_invalid()
+        rows = await repository.list_locations(
+            self.db.pool, city=request.city, kind=messages.KINDS.get(request.kind, ""), after=after, limit=limit + 1
+        )
+        page = rows[:limit]
+        more = len(rows) > limit
+        return pb.ListLocationsResponse(
+            locations=[messages.location(row) for row in page],
+            next_page_token=encode_token(page[-1]["location_id"]) if more else "",
+        )
+
+    async def upsert_sku(self, request: pb.UpsertSkuRequest) -> pb.UpsertSkuResponse:
+        sku = request.sku
+        check = Validator()
+        check.identifier("sku.sku", sku.sku)
+        check.text("sku.title", sku.title, required=True)
+        check.check(len(sku.attributes) <= 32, "sku.attributes", "at most 32 attributes")
+        for key, value in sku.attributes.items():
+            check.text(f"sku.attributes[{key}]", key, required=True, max_length=64)
+            check.text(f"sku.attributes[{key}]", value, max_length=200)
+        check.check(0 <= sku.price_minor <= 10**12, "sku.price_minor", "must be between 0 and 10^12")
+        check.check(sku.currency == "" or len(sku.currency) == 3, "sku.currency", "must be a 3-letter ISO code")
+        check.raise_if_invalid()
+
+        async def work(conn: asyncpg.Connection) -> pb.UpsertSkuResponse:
+            row = await repository.upsert_sku(
+                conn,
+                {
+                    "sku": sku.sku,
+                    "title": sku.title,
+                    "attributes": dict(sku.attributes),
+                    "allow_backorder": sku.allow_backorder,
+                    "price_minor": sku.price_minor,
+                    "currency": (sku.currency or "EUR").upper(),
+                },
+            )
+            return pb.UpsertSkuResponse(sku=messages.sku(row))
+
+        return await self.idempotency.run(self.db, "UpsertSku", request.request_id, request, pb.UpsertSkuResponse, work)
+
+    async def get_sku(self, request: pb.GetSkuRequest) -> pb.GetSkuResponse:
+        check = Validator()
+        check.identifier("sku", request.sku)
+        check.raise_if_invalid()
+        row = await repository.get_sku(self.db.pool, request.sku)
+        if row is None:
+            raise NotFound("sku", request.sku)
+        return pb.GetSkuResponse(sku=messages.sku(row))
+
+    async def list_skus(self, request: pb.ListSkusRequest) -> pb.ListSkusResponse:
+        check = Validator()
+        limit = check.page_size("page_size", request.page_size)
+        check.text("text", request.text)
+        check.check(len(request.attributes) <= 16, "attributes", "at most 16 attributes")
+        after = decode_token(request.page_token)
+        check.raise_if_invalid()
+        rows = await repository.search_skus(
+            self.db.pool, text=request.text, attributes=dict(request.attributes), after=after, limit=limit + 1
+        )
+        page = rows[:limit]
+        return pb.ListSkusResponse(
+            skus=[messages.sku(row) for row in page],
+            next_page_token=encode_token(page[-1]["sku"]) if len(rows) > limit else "",
+        )

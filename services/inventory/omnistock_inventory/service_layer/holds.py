@@ -1,0 +1,382 @@
+"""Holds: take, commit, release, extend, transfer and expire units set aside."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import asyncpg
+from google.protobuf.message import Message
+
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.adapters import messages, repository
+from omnistock_inventory.domain.holds import (
+    HoldLine,
+    HoldState,
+    LineKey,
+    ensure_active,
+    merge_lines,
+    settled_state,
+    take_from_open,
+)
+from omnistock_inventory.domain.stock import Counters, available, may_use_safety_stock
+from omnistock_inventory.service_layer import ledger
+from omnistock_inventory.service_layer.stock import channel_of
+from omnistock_platform.db import Database
+from omnistock_platform.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation, Shortfall, ShortLine
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.logging import get_logger
+from omnistock_platform.settings import Settings
+from omnistock_platform.validation import Validator
+
+log = get_logger(__name__)
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+SettleRequest = pb.CommitHoldRequest | pb.ReleaseHoldRequest | pb.ExtendHoldRequest | pb.TransferHoldRequest
+
+# Lost races the database detects; the whole transaction is simply run again.
+RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+ATTEMPTS = 4
+
+
+class _ShortOnRows(Exception):
+    """A line was short: the transaction rolls back, then we decide what to tell the caller."""
+
+    def __init__(self, keys: list[LineKey]) -> None:
+        self.keys = keys
+
+
+def validate_lines(check: Validator, lines: list[pb.HoldLineRequest], *, required: bool) -> list[tuple[LineKey, int]]:
+    if required:
+        check.check(0 < len(lines) <= 100, "lines", "give between 1 and 100 lines")
+    else:
+        check.check(len(lines) <= 100, "lines", "at most 100 lines")
+    for index, line in enumerate(lines):
+        check.identifier(f"lines[{index}].location_id", line.location_id)
+        check.identifier(f"lines[{index}].sku", line.sku)
+        check.quantity(f"lines[{index}].quantity", line.quantity)
+    return merge_lines((line.location_id, line.sku, line.quantity) for line in lines)
+
+
+class Holds:
+    def __init__(self, db: Database, outbox: Outbox, idempotency: IdempotencyStore, settings: Settings) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.idempotency = idempotency
+        self.settings = settings
+
+    # -- taking units -------------------------------------------------------------------------------
+
+    async def hold(self, request: pb.HoldRequest) -> pb.HoldResponse:
+        check = Validator()
+        check.text("owner", request.owner, required=True)
+        check.enum("channel", request.channel, messages.CHANNELS)
+        lines = validate_lines(check, list(request.lines), required=True)
+        check.identifier("selling_location_id", request.selling_location_id, required=False)
+        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else self.settings.hold_default_ttl
+        check.check(
+            timedelta(0) < ttl <= self.settings.hold_max_ttl,
+            "ttl",
+            f"must be positive and at most {self.settings.hold_max_ttl}",
+        )
+        check.raise_if_invalid()
+
+        async def work(conn: asyncpg.Connection) -> pb.HoldResponse:
+            return await self._take(conn, request, lines, ttl)
+
+        expired_once = False
+        for attempt in range(ATTEMPTS):
+            try:
+                return await self.idempotency.run(self.db, "Hold", request.request_id, request, pb.HoldResponse, work)
+            except _ShortOnRows as short:
+                # Short only because of holds that ran out but were not swept yet? Expire them, try once more.
+                overdue = await repository.overdue_holds_on(self.db.pool, short.keys)
+                if overdue and not expired_once:
+                    expired_once = True
+                    await self.expire(overdue)
+                    continue
+                raise await self._shortfall(request, lines) from None
+            except RETRYABLE:
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise Aborted("the hold lost a race with other holds; retry with the same request_id")
+
+    async def _take(
+        self, conn: asyncpg.Connection, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
+    ) -> pb.HoldResponse:
+        channel = channel_of(request.channel)
+        backorder = {
+            row["sku"] for row in await repository.get_skus(conn, [k.sku for k, _ in lines]) if row["allow_backorder"]
+        }
+        hold_id = str(uuid.uuid4())
+        changed = []
+        short = []
+        for key, quantity in lines:  # in lock order: concurrent multi-line holds never deadlock
+            row = await repository.hold_units(
+                conn,
+                key,
+                quantity,
+                use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
+                backorder=key.sku in backorder,
+            )
+            if row is None:
+                short.append(key)
+            else:
+                changed.append((row, quantity))
+        if short:
+            raise _ShortOnRows(short)
+        expires_at = datetime.now(UTC) + ttl
+        await repository.insert_hold(conn, hold_id, request.owner, channel.value, expires_at, lines)
+        for row, quantity in changed:
+            await ledger.record(conn, self.outbox, row, kind="hold", held_delta=quantity, hold_id=hold_id)
+        if request.commit_now:
+            await self._settle(conn, hold_id, lines, "commit")
+            await repository.update_hold(conn, hold_id, state=HoldState.COMMITTED)
+        found = await repository.get_hold(conn, hold_id)
+        assert found is not None
+        hold = messages.hold(*found)
+        await self.outbox.add(conn, "hold.created", pb.HoldChanged(hold=hold, lines=hold.lines))
+        if request.commit_now:
+            await self.outbox.add(conn, "hold.committed", pb.HoldChanged(hold=hold, lines=hold.lines))
+        return pb.HoldResponse(hold=hold)
+
+    async def _shortfall(self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]]) -> Shortfall:
+        channel = channel_of(request.channel)
+        rows = {
+            (row["location_id"], row["sku"]): row
+            for row in await repository.stock_rows(
+                self.db.pool, skus=[k.sku for k, _ in lines], location_ids=[k.location_id for k, _ in lines]
+            )
+        }
+        backorder = {
+            row["sku"]
+            for row in await repository.get_skus(self.db.pool, [k.sku for k, _ in lines])
+            if row["allow_backorder"]
+        }
+        short = []
+        for key, quantity in lines:
+            row = rows.get((key.location_id, key.sku))
+            can = (
+                available(
+                    Counters(row["on_hand"], row["held"], row["safety_stock"], row["incoming"]),
+                    use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
+                    backorder=key.sku in backorder,
+                )
+                if row
+                else 0
+            )
+            if can < quantity:
+                short.append(ShortLine(key.location_id, key.sku, quantity, can))
+        if not short:  # stock came back between the attempt and this read: the caller may retry
+            raise Aborted("stock changed while the hold was being taken; retry with the same request_id")
+        return Shortfall(short)
+
+    # -- settling units -----------------------------------------------------------------------------
+
+    async def _settle(
+        self, conn: asyncpg.Connection, hold_id: str, changes: list[tuple[LineKey, int]], action: str
+    ) -> None:
+        """Commit (a sale: on hand and held drop) or release/expire (held drops) the given quantities."""
+        kind = {"commit": "commit", "release": "release", "expire": "expire"}[action]
+        for key, quantity in sorted(changes):
+            if quantity <= 0:
+                continue
+            row = await repository.change_stock(
+                conn, key, on_hand=-quantity if action == "commit" else 0, held=-quantity
+            )
+            await ledger.record(
+                conn,
+                self.outbox,
+                row,
+                kind=kind,
+                on_hand_delta=-quantity if action == "commit" else 0,
+                held_delta=-quantity,
+                hold_id=hold_id,
+            )
+        column = "committed" if action == "commit" else "released"
+        await repository.settle_hold_lines(conn, hold_id, [c for c in changes if c[1] > 0], column)
+
+    async def _locked(self, conn: asyncpg.Connection, hold_id: str) -> tuple[asyncpg.Record, dict[LineKey, HoldLine]]:
+        found = await repository.get_hold(conn, hold_id, lock=True)
+        if found is None:
+            raise NotFound("hold", hold_id)
+        return found
+
+    async def _finish(
+        self, conn: asyncpg.Connection, hold_id: str, event: str, changes: list[tuple[LineKey, int]]
+    ) -> pb.Hold:
+        found = await repository.get_hold(conn, hold_id)
+        assert found is not None
+        row, lines = found
+        state = settled_state(lines.values())
+        if state is not HoldState(row["state"]):
+            await repository.update_hold(conn, hold_id, state=state)
+            found = await repository.get_hold(conn, hold_id)
+            assert found is not None
+        hold = messages.hold(*found)
+        touched = [
+            pb.HoldLine(location_id=key.location_id, sku=key.sku, quantity=quantity) for key, quantity in changes
+        ]
+        await self.outbox.add(conn, f"hold.{event}", pb.HoldChanged(hold=hold, lines=touched))
+        return hold
+
+    def _validate_settle(self, request: pb.ReleaseHoldRequest | pb.CommitHoldRequest) -> list[tuple[LineKey, int]]:
+        check = Validator()
+        check.text("hold_id", request.hold_id, required=True, max_length=64)
+        lines = validate_lines(check, list(request.lines), required=False)
+        check.raise_if_invalid()
+        return lines
+
+    async def commit(self, request: pb.CommitHoldRequest) -> pb.CommitHoldResponse:
+        wanted = self._validate_settle(request)
+
+        async def work(conn: asyncpg.Connection) -> pb.CommitHoldResponse:
+            row, lines = await self._locked(conn, request.hold_id)
+            ensure_active(HoldState(row["state"]), request.hold_id)
+            changes = take_from_open(lines, wanted)
+            await self._settle(conn, request.hold_id, changes, "commit")
+            return pb.CommitHoldResponse(hold=await self._finish(conn, request.hold_id, "committed", changes))
+
+        return await self._retrying("CommitHold", request, pb.CommitHoldResponse, work)
+
+    async def release(self, request: pb.ReleaseHoldRequest) -> pb.ReleaseHoldResponse:
+        wanted = self._validate_settle(request)
+
+        async def work(conn: asyncpg.Connection) -> pb.ReleaseHoldResponse:
+            row, lines = await self._locked(conn, request.hold_id)
+            ensure_active(HoldState(row["state"]), request.hold_id)
+            changes = take_from_open(lines, wanted)
+            await self._settle(conn, request.hold_id, changes, "release")
+            return pb.ReleaseHoldResponse(hold=await self._finish(conn, request.hold_id, "released", changes))
+
+        return await self._retrying("ReleaseHold", request, pb.ReleaseHoldResponse, work)
+
+    async def extend(self, request: pb.ExtendHoldRequest) -> pb.ExtendHoldResponse:
+        check = Validator()
+        check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.check(request.HasField("expires_at"), "expires_at", "is required")
+        expires_at = request.expires_at.ToDatetime(tzinfo=UTC)
+        now = datetime.now(UTC)
+        check.check(expires_at > now, "expires_at", "must be in the future")
+        check.check(
+            expires_at <= now + self.settings.hold_max_ttl, "expires_at", f"at most {self.settings.hold_max_ttl} ahead"
+        )
+        check.raise_if_invalid()
+
+        async def work(conn: asyncpg.Connection) -> pb.ExtendHoldResponse:
+            row, _ = await self._locked(conn, request.hold_id)
+            ensure_active(HoldState(row["state"]), request.hold_id)
+            await repository.update_hold(conn, request.hold_id, expires_at=expires_at)
+            found = await repository.get_hold(conn, request.hold_id)
+            assert found is not None
+            return pb.ExtendHoldResponse(hold=messages.hold(*found))
+
+        return await self._retrying("ExtendHold", request, pb.ExtendHoldResponse, work)
+
+    async def transfer(self, request: pb.TransferHoldRequest) -> pb.TransferHoldResponse:
+        check = Validator()
+        check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.text("expected_owner", request.expected_owner, required=True)
+        check.text("new_owner", request.new_owner, required=True)
+        expires_at = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
+        if expires_at is not None:
+            check.check(expires_at > datetime.now(UTC), "expires_at", "must be in the future")
+        check.raise_if_invalid()
+
+        async def work(conn: asyncpg.Connection) -> pb.TransferHoldResponse:
+            row, lines = await self._locked(conn, request.hold_id)
+            ensure_active(HoldState(row["state"]), request.hold_id)
+            if row["owner"] != request.expected_owner:
+                raise FailedPrecondition(
+                    f"hold {request.hold_id} belongs to {row['owner']!r}, not {request.expected_owner!r}",
+                    [PreconditionViolation("HOLD_OWNER", request.hold_id, "owner differs")],
+                )
+            await repository.update_hold(conn, request.hold_id, owner=request.new_owner, expires_at=expires_at)
+            found = await repository.get_hold(conn, request.hold_id)
+            assert found is not None
+            hold = messages.hold(*found)
+            for key, line in sorted(lines.items()):
+                stock_row = await repository.lock_stock_row(conn, key)
+                assert stock_row is not None
+                await repository.add_movement(
+                    conn,
+                    stock_row,
+                    kind="transfer",
+                    on_hand_delta=0,
+                    held_delta=0,
+                    hold_id=request.hold_id,
+                    reason=f"{row['owner']} -> {request.new_owner} ({line.open} open)",
+                )
+            await self.outbox.add(
+                conn, "hold.transferred", pb.HoldChanged(hold=hold, lines=hold.lines, previous_owner=row["owner"])
+            )
+            return pb.TransferHoldResponse(hold=hold)
+
+        return await self._retrying("TransferHold", request, pb.TransferHoldResponse, work)
+
+    async def get(self, request: pb.GetHoldRequest) -> pb.GetHoldResponse:
+        check = Validator()
+        check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.raise_if_invalid()
+        found = await repository.get_hold(self.db.pool, request.hold_id)
+        if found is None:
+            raise NotFound("hold", request.hold_id)
+        return pb.GetHoldResponse(hold=messages.hold(*found))
+
+    async def _retrying(
+        self,
+        method: str,
+        request: SettleRequest,
+        response_type: type[ResponseT],
+        work: Callable[[asyncpg.Connection], Awaitable[ResponseT]],
+    ) -> ResponseT:
+        for attempt in range(ATTEMPTS):
+            try:
+                return await self.idempotency.run(self.db, method, request.request_id, request, response_type, work)
+            except RETRYABLE:
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise Aborted(f"{method} lost a race; retry with the same request_id")
+
+    # -- expiry ---------------------------------------------------------------------------------------
+
+    async def expire(self, hold_ids: list[str] | None = None, batch: int = 100) -> int:
+        """Give back the open units of holds past their expiry. Returns how many expired."""
+        count = 0
+        async with self.db.transaction() as conn:
+            candidates = hold_ids if hold_ids is not None else await repository.overdue_holds(conn, batch)
+            for hold_id in candidates:
+                found = await conn.fetchrow(
+                    "SELECT state, expires_at FROM inventory.holds WHERE hold_id = $1 FOR UPDATE SKIP LOCKED", hold_id
+                )
+                if found is None or found["state"] != HoldState.ACTIVE or found["expires_at"] >= datetime.now(UTC):
+                    continue
+                _, lines = await self._locked(conn, hold_id)
+                changes = take_from_open(lines, None)
+                await self._settle(conn, hold_id, changes, "expire")
+                await repository.update_hold(conn, hold_id, state=HoldState.EXPIRED)
+                found_hold = await repository.get_hold(conn, hold_id)
+                assert found_hold is not None
+                hold = messages.hold(*found_hold)
+                touched = [pb.HoldLine(location_id=k.location_id, sku=k.sku, quantity=q) for k, q in changes]
+                await self.outbox.add(conn, "hold.expired", pb.HoldChanged(hold=hold, lines=touched))
+                count += 1
+        return count
+
+    async def sweep(self, stop: asyncio.Event) -> None:
+        """Expiry is inventory's own job, so a lost reservation can never keep stock."""
+        interval = self.settings.sweep_interval.total_seconds()
+        while not stop.is_set():
+            try:
+                expired = await self.expire()
+                if expired:
+                    log.info("holds.expired", count=expired)
+                    continue
+            except Exception as error:  # database away: try again next round
+                log.warning("holds.sweep_failed", error=repr(error))
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except TimeoutError:
+                pass

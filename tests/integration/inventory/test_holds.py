@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.service_layer.verify import check_invariants
+from omnistock_platform.grpc.errors import details_of
+from omnistock_platform.testing.stack import unique_id
+
+
+def hold_request(lines: list[tuple[str, str, int]], **fields: object) -> pb.HoldRequest:
+    return pb.HoldRequest(
+        request_id=fields.pop("request_id", unique_id()),  # type: ignore[arg-type]
+        owner=fields.pop("owner", f"order:{unique_id()}"),  # type: ignore[arg-type]
+        channel=fields.pop("channel", common_pb2.CHANNEL_WEB),  # type: ignore[arg-type]
+        lines=[pb.HoldLineRequest(location_id=loc, sku=sku, quantity=qty) for loc, sku, qty in lines],
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def test_hold_commit_release_keep_counters_and_ledger(catalogue, db) -> None:
+    store = await catalogue.location()
+    sku = await catalogue.sku()
+    await catalogue.receive(store, sku, 5)
+    inventory = catalogue.admin
+
+    held = (await inventory.Hold(hold_request([(store, sku, 3)]))).hold
+    assert held.state == pb.HOLD_STATE_ACTIVE
+    level = (await inventory.GetStock(pb.GetStockRequest(sku=sku, channel=common_pb2.CHANNEL_WEB))).levels[0]
+    assert (level.on_hand, level.held, level.available) == (5, 3, 2)
+
+    await inventory.CommitHold(
+        pb.CommitHoldRequest(
+            request_id=unique_id(),
+            hold_id=held.hold_id,
+            lines=[pb.HoldLineRequest(location_id=store, sku=sku, quantity=2)],
+        )
+    )
+    released = (await inventory.ReleaseHold(pb.ReleaseHoldRequest(request_id=unique_id(), hold_id=held.hold_id))).hold
+    assert released.state == pb.HOLD_STATE_COMMITTED
+    assert (released.lines[0].committed, released.lines[0].released, released.lines[0].open) == (2, 1, 0)
+    level = (await inventory.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
+    assert (level.on_hand, level.held) == (3, 0)
+    assert await check_invariants(db) == []
+
+
+async def test_shortfall_names_the_line_and_holds_nothing(catalogue) -> None:
+    store = await catalogue.location()
+    first, second = await catalogue.sku(), await catalogue.sku()
+    await catalogue.receive(store, first, 2)
+    await catalogue.receive(store, second, 1)
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.Hold(hold_request([(store, first, 2), (store, second, 2)]))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    (shortfall,) = details_of(refused.value, common_pb2.Shortfall)
+    assert [(line.sku, line.requested, line.available) for line in shortfall.lines] == [(second, 2, 1)]
+    levels = (await catalogue.admin.BatchGetStock(pb.BatchGetStockRequest(skus=[first, second]))).levels
+    assert all(level.held == 0 for level in levels)
+
+
+async def test_safety_stock_only_for_the_stores_own_till(catalogue) -> None:
+    store, other = await catalogue.location(), await catalogue.location()
+    sku = await catalogue.sku()
+    await catalogue.receive(store, sku, 2)
+    await catalogue.admin.SetSafetyStock(
+        pb.SetSafetyStockRequest(request_id=unique_id(), location_id=store, sku=sku, safety_stock=2)
+    )
+    for channel, selling in ((common_pb2.CHANNEL_WEB, ""), (common_pb2.CHANNEL_POS, other)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await catalogue.admin.Hold(hold_request([(store, sku, 1)], channel=channel, selling_location_id=selling))
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    sold = await catalogue.admin.Hold(
+        hold_request([(store, sku, 2)], channel=common_pb2.CHANNEL_POS, selling_location_id=store, commit_now=True)
+    )
+    assert sold.hold.state == pb.HOLD_STATE_COMMITTED
+    level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
+    assert (level.on_hand, level.held) == (0, 0)
+
+
+async def test_retried_hold_returns_the_same_hold(catalogue) -> None:
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 3)
+    request = hold_request([(store, sku, 2)])
+    first = await catalogue.admin.Hold(request)
+    again = await catalogue.admin.Hold(request)
+    assert first.hold.hold_id == again.hold.hold_id
+    level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
+    assert level.held == 2
+    changed = hold_request([(store, sku, 1)], request_id=request.request_id, owner=request.owner)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.Hold(changed)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "request_id" in (refused.value.details() or "")
+
+
+async def test_expired_hold_gives_units_back_by_itself(catalogue, tap) -> None:
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 1)
+    short = Duration()
+    short.FromMilliseconds(300)
+    held = (await catalogue.admin.Hold(hold_request([(store, sku, 1)], ttl=short))).hold
+    _, event = await tap.wait_for(
+        lambda envelope, payload: envelope.type == "inventory.hold.expired" and payload.hold.hold_id == held.hold_id
+    )
+    assert event.hold.state == pb.HOLD_STATE_EXPIRED
+    level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
+    assert (level.on_hand, level.held, level.available) == (1, 0, 1)
+
+
+async def test_bad_input_is_refused_naming_the_field(catalogue) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.Hold(hold_request([("", "SKU", 0)]))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = refused.value.details() or ""
+    assert "lines[0].location_id" in details and "lines[0].quantity" in details
