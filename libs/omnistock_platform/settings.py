@@ -7,12 +7,28 @@ Everything is prefixed ``OMNISTOCK_`` except the two standard connection URLs,
 
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+def parse_duration(value: Any) -> Any:
+    """Durations in the environment read as people write them: 30, 2.5s, 500ms, 15m, 2h, 7d
+    (a bare number is seconds); ISO 8601 (PT15M) works too."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 ServiceName = Literal["inventory", "reservations", "orders", "fulfilment"]
 SERVICES: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment")
@@ -37,10 +53,10 @@ class Settings(BaseSettings):
     stream_name: str = "OMNISTOCK"
     subject_prefix: str = "omnistock"
     # How long JetStream remembers a Nats-Msg-Id to drop a republished event.
-    dedupe_window: timedelta = timedelta(hours=1)
+    dedupe_window: Duration = timedelta(hours=1)
     stream_replicas: int = 1
     consumer_max_deliver: int = 5
-    consumer_retry_delay: timedelta = timedelta(seconds=1)
+    consumer_retry_delay: Duration = timedelta(seconds=1)
 
     host: str = "127.0.0.1"
     inventory_port: int = DEFAULT_PORTS["inventory"]
@@ -60,10 +76,10 @@ class Settings(BaseSettings):
 
     db_pool_min: int = 2
     db_pool_max: int = 10
-    shutdown_grace: timedelta = timedelta(seconds=10)
+    shutdown_grace: Duration = timedelta(seconds=10)
     # Deadline applied to calls that arrive without one, and to calls between services.
-    default_deadline: timedelta = timedelta(seconds=10)
-    idempotency_retention: timedelta = timedelta(hours=48)
+    default_deadline: Duration = timedelta(seconds=10)
+    idempotency_retention: Duration = timedelta(hours=48)
 
     # Authentication. Disabling it is for local experiments only and is logged loudly.
     auth_disabled: bool = False
@@ -72,8 +88,8 @@ class Settings(BaseSettings):
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     jwt_issuer: str = "omnistock"
     jwt_audience: str = "omnistock"
-    jwt_leeway: timedelta = timedelta(seconds=30)
-    service_token_ttl: timedelta = timedelta(minutes=5)
+    jwt_leeway: Duration = timedelta(seconds=30)
+    service_token_ttl: Duration = timedelta(minutes=5)
 
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -81,22 +97,22 @@ class Settings(BaseSettings):
     tls_ca_file: Path | None = None
 
     # Inventory.
-    hold_default_ttl: timedelta = timedelta(minutes=15)
-    hold_max_ttl: timedelta = timedelta(days=14)
-    sweep_interval: timedelta = timedelta(milliseconds=500)
+    hold_default_ttl: Duration = timedelta(minutes=15)
+    hold_max_ttl: Duration = timedelta(days=14)
+    sweep_interval: Duration = timedelta(milliseconds=500)
 
     # Reservations.
-    reservation_default_hold: timedelta = timedelta(days=2)
-    reservation_max_hold: timedelta = timedelta(days=7)
+    reservation_default_hold: Duration = timedelta(days=2)
+    reservation_max_hold: Duration = timedelta(days=7)
     reservation_max_line_quantity: int = 10
     reservation_max_active_per_customer: int = 5
-    reservation_recovery_interval: timedelta = timedelta(seconds=5)
+    reservation_recovery_interval: Duration = timedelta(seconds=5)
 
     # Orders.
     routing_max_distance_km: float = 0.0
     routing_max_splits: int = 3
     routing_prefer_warehouses: bool = True
-    order_hold_ttl: timedelta = timedelta(days=3)
+    order_hold_ttl: Duration = timedelta(days=3)
     order_route_attempts: int = 3
 
     def port(self, service: ServiceName) -> int:

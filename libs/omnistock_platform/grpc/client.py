@@ -32,7 +32,9 @@ _RETRY_POLICY = json.dumps(
 )
 
 
-class _Metadata(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+class _CallDetails:
+    """Adds the token, the request id and the default deadline to a call."""
+
     def __init__(self, token: Callable[[], str], deadline: float) -> None:
         self._token = token
         self._deadline = deadline
@@ -53,11 +55,23 @@ class _Metadata(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClient
             wait_for_ready=details.wait_for_ready,
         )
 
+
+# grpc.aio files an interceptor under one kind only, so each kind has its own class.
+class _UnaryMetadata(_CallDetails, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _StreamMetadata(_CallDetails, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    def __init__(self, token: Callable[[], str]) -> None:
+        # A stream lives as long as its reader wants: no default deadline.
+        super().__init__(token, deadline=0.0)
+
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
+        call_details = self._details(details)
+        if details.timeout is None:
+            call_details = call_details._replace(timeout=None)
+        return await continuation(call_details, request)
 
 
 class ServiceToken:
@@ -81,7 +95,7 @@ class ServiceToken:
 def open_channel(
     settings: Settings, target: ServiceName, token: Callable[[], str], address: str | None = None
 ) -> grpc.aio.Channel:
-    interceptors = [_Metadata(token, settings.default_deadline.total_seconds())]
+    interceptors: list[Any] = [_UnaryMetadata(token, settings.default_deadline.total_seconds()), _StreamMetadata(token)]
     options = [("grpc.service_config", _RETRY_POLICY), ("grpc.enable_retries", 1)]
     address = address or settings.address(target)
     if settings.tls_ca_file or settings.tls_cert_file:

@@ -89,9 +89,9 @@ class Stack:
     ) -> str:
         return TokenAuthority(self.settings).mint(Role(role), subject, locations=locations or [], channel=channel, ttl=ttl)
 
-    def channel(self, service: ServiceName, token: str | None = None) -> grpc.aio.Channel:
+    def channel(self, service: ServiceName, token: str | None = None, address: str | None = None) -> grpc.aio.Channel:
         value = self.token() if token is None else token
-        channel = open_channel(self.settings, service, lambda: value, address=self.addresses[service])
+        channel = open_channel(self.settings, service, lambda: value, address=address or self.addresses[service])
         self._channels.append(channel)
         return channel
 
