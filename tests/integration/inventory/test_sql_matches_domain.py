@@ -13,7 +13,9 @@ counts = st.integers(min_value=0, max_value=1000)
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(on_hand=counts, held=counts, safety=counts, incoming=counts, safety_ok=st.booleans(), backorder=st.booleans())
-async def test_sql_availability_equals_the_domain_rule(db, on_hand, held, safety, incoming, safety_ok, backorder) -> None:
+async def test_sql_availability_equals_the_domain_rule(
+    db, on_hand, held, safety, incoming, safety_ok, backorder
+) -> None:
     expression = SQL_AVAILABLE.replace("$4", "$6").replace("$5", "$7")
     in_sql = await db.fetchval(
         f"SELECT GREATEST(0, {expression}) FROM (SELECT $1::bigint AS on_hand, $2::bigint AS held,"
@@ -26,4 +28,6 @@ async def test_sql_availability_equals_the_domain_rule(db, on_hand, held, safety
         safety_ok,
         backorder,
     )
-    assert in_sql == available(Counters(on_hand, held, safety, incoming), use_safety_stock=safety_ok, backorder=backorder)
+    assert in_sql == available(
+        Counters(on_hand, held, safety, incoming), use_safety_stock=safety_ok, backorder=backorder
+    )

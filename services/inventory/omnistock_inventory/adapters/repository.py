@@ -83,7 +83,9 @@ async def search_skus(
 async def ensure_stock_row(conn: asyncpg.Connection, location_id: str, sku: str) -> None:
     await conn.execute(
         "INSERT INTO inventory.stock (location_id, sku, on_hand, held, safety_stock, incoming, version)"
-        " VALUES ($1, $2, 0, 0, 0, 0, 0) ON CONFLICT DO NOTHING", location_id, sku
+        " VALUES ($1, $2, 0, 0, 0, 0, 0) ON CONFLICT DO NOTHING",
+        location_id,
+        sku,
     )
 
 

@@ -131,7 +131,15 @@ class Holds:
         expires_at = datetime.now(UTC) + ttl
         await repository.insert_hold(conn, hold_id, request.owner, channel.value, expires_at, lines)
         for row, quantity in changed:
-            await ledger.record(conn, self.outbox, row, kind="hold", held_delta=quantity, hold_id=hold_id)
+            await ledger.record(
+                conn,
+                self.outbox,
+                row,
+                kind="hold",
+                held_delta=quantity,
+                hold_id=hold_id,
+                backorder=row["sku"] in backorder,
+            )
         if request.commit_now:
             await self._settle(conn, hold_id, lines, "commit")
             await repository.update_hold(conn, hold_id, state=HoldState.COMMITTED)

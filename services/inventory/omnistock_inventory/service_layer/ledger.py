@@ -23,7 +23,9 @@ async def record(
     reason: str = "",
     hold_id: str = "",
     document_ref: str = "",
-) -> None:
+    backorder: bool = False,
+) -> pb.StockLevel:
+    """Returns the row's level as remote channels see it, as the event says."""
     await repository.add_movement(
         conn,
         row,
@@ -36,5 +38,7 @@ async def record(
         request_id=request_id_var.get(),
         document_ref=document_ref,
     )
-    event = pb.StockChanged(level=messages.stock_level(row), cause=messages.MOVEMENT_KINDS[kind], hold_id=hold_id)
+    level = messages.stock_level(row, backorder=backorder)
+    event = pb.StockChanged(level=level, cause=messages.MOVEMENT_KINDS[kind], hold_id=hold_id)
     await outbox.add(conn, "stock.changed", event)
+    return level

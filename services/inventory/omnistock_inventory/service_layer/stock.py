@@ -58,13 +58,15 @@ class StockLevels:
         self.outbox = outbox
         self.idempotency = idempotency
 
-    async def _known_row(self, conn: asyncpg.Connection, location_id: str, sku: str) -> LineKey:
+    async def _known_row(self, conn: asyncpg.Connection, location_id: str, sku: str) -> tuple[LineKey, bool]:
+        """The row's key (created empty if new) and whether its SKU may be backordered."""
         if await repository.get_location(conn, location_id) is None:
             raise NotFound("location", location_id)
-        if await repository.get_sku(conn, sku) is None:
+        sku_row = await repository.get_sku(conn, sku)
+        if sku_row is None:
             raise NotFound("sku", sku)
         await repository.ensure_stock_row(conn, location_id, sku)
-        return LineKey(location_id, sku)
+        return LineKey(location_id, sku), bool(sku_row["allow_backorder"])
 
     async def receive(self, request: pb.ReceiveStockRequest) -> pb.ReceiveStockResponse:
         check = Validator()
@@ -74,19 +76,20 @@ class StockLevels:
         check.raise_if_invalid()
 
         async def work(conn: asyncpg.Connection) -> pb.ReceiveStockResponse:
-            key = await self._known_row(conn, request.location_id, request.sku)
+            key, backorder = await self._known_row(conn, request.location_id, request.sku)
             current = await repository.lock_stock_row(conn, key)
             arrived = min(current["incoming"], request.quantity) if current else 0
             row = await repository.change_stock(conn, key, on_hand=request.quantity, incoming=-arrived)
-            await ledger.record(
+            level = await ledger.record(
                 conn,
                 self.outbox,
                 row,
                 kind="receipt",
                 on_hand_delta=request.quantity,
                 document_ref=request.document_ref,
+                backorder=backorder,
             )
-            return pb.ReceiveStockResponse(level=messages.stock_level(row))
+            return pb.ReceiveStockResponse(level=level)
 
         return await self.idempotency.run(
             self.db, "ReceiveStock", request.request_id, request, pb.ReceiveStockResponse, work
@@ -111,7 +114,7 @@ class StockLevels:
         check.raise_if_invalid()
 
         async def work(conn: asyncpg.Connection) -> pb.AdjustStockResponse:
-            key = await self._known_row(conn, request.location_id, request.sku)
+            key, backorder = await self._known_row(conn, request.location_id, request.sku)
             current = await repository.lock_stock_row(conn, key)
             assert current is not None
             if request.HasField("expected_on_hand") and current["on_hand"] != request.expected_on_hand:
@@ -127,16 +130,17 @@ class StockLevels:
                     [PreconditionViolation("HELD", f"{key.location_id}/{key.sku}", f"{current['held']} held")],
                 )
             row = await repository.change_stock(conn, key, on_hand=delta)
-            await ledger.record(
+            level = await ledger.record(
                 conn,
                 self.outbox,
                 row,
+                backorder=backorder,
                 kind="adjustment",
                 on_hand_delta=delta,
                 reason=REASONS[request.reason] + (f": {request.note}" if request.note else ""),
                 document_ref=request.document_ref,
             )
-            return pb.AdjustStockResponse(level=messages.stock_level(row))
+            return pb.AdjustStockResponse(level=level)
 
         return await self.idempotency.run(
             self.db, "AdjustStock", request.request_id, request, pb.AdjustStockResponse, work
@@ -149,10 +153,10 @@ class StockLevels:
         check.raise_if_invalid()
 
         async def work(conn: asyncpg.Connection) -> pb.SetSafetyStockResponse:
-            key = await self._known_row(conn, request.location_id, request.sku)
+            key, backorder = await self._known_row(conn, request.location_id, request.sku)
             row = await repository.change_stock(conn, key, safety_stock=request.safety_stock)
-            await ledger.record(conn, self.outbox, row, kind="safety_stock")
-            return pb.SetSafetyStockResponse(level=messages.stock_level(row))
+            level = await ledger.record(conn, self.outbox, row, kind="safety_stock", backorder=backorder)
+            return pb.SetSafetyStockResponse(level=level)
 
         return await self.idempotency.run(
             self.db, "SetSafetyStock", request.request_id, request, pb.SetSafetyStockResponse, work
@@ -168,12 +172,18 @@ class StockLevels:
         expected_at = request.expected_at.ToDatetime(tzinfo=UTC)
 
         async def work(conn: asyncpg.Connection) -> pb.ExpectStockResponse:
-            key = await self._known_row(conn, request.location_id, request.sku)
+            key, backorder = await self._known_row(conn, request.location_id, request.sku)
             row = await repository.change_stock(conn, key, incoming=request.quantity, next_incoming_at=expected_at)
-            await ledger.record(
-                conn, self.outbox, row, kind="receipt", reason="expected", document_ref=request.document_ref
+            level = await ledger.record(
+                conn,
+                self.outbox,
+                row,
+                kind="receipt",
+                reason="expected",
+                document_ref=request.document_ref,
+                backorder=backorder,
             )
-            return pb.ExpectStockResponse(level=messages.stock_level(row))
+            return pb.ExpectStockResponse(level=level)
 
         return await self.idempotency.run(
             self.db, "ExpectStock", request.request_id, request, pb.ExpectStockResponse, work

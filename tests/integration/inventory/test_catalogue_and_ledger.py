@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_platform.testing.stack import unique_id
+
+
+def in_days(days: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.now(UTC) + timedelta(days=days))
+    return stamp
+
+
+async def test_skus_are_found_by_text_and_attribute(catalogue) -> None:
+    marker = unique_id("ZQ")
+    green = await catalogue.sku(f"Velvet sofa {marker}", colour="Green", material="velvet")
+    await catalogue.sku(f"Velvet sofa {marker}", colour="blue", material="velvet")
+    found = await catalogue.admin.ListSkus(pb.ListSkusRequest(text=marker.lower(), attributes={"colour": "green"}))
+    assert [s.sku for s in found.skus] == [green]
+    both = await catalogue.admin.ListSkus(pb.ListSkusRequest(text=marker, page_size=1))
+    assert len(both.skus) == 1 and both.next_page_token
+    rest = await catalogue.admin.ListSkus(pb.ListSkusRequest(text=marker, page_size=1, page_token=both.next_page_token))
+    assert len(rest.skus) == 1 and rest.skus[0].sku != both.skus[0].sku
+
+
+async def test_adjust_with_compare_and_set_and_the_ledger_lists_it(catalogue) -> None:
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 5)
+    counted = await catalogue.admin.AdjustStock(
+        pb.AdjustStockRequest(
+            request_id=unique_id(),
+            location_id=store,
+            sku=sku,
+            reason=pb.ADJUSTMENT_REASON_COUNT,
+            set_to=4,
+            expected_on_hand=5,
+        )
+    )
+    assert counted.level.on_hand == 4
+    with pytest.raises(grpc.aio.AioRpcError) as stale:
+        await catalogue.admin.AdjustStock(
+            pb.AdjustStockRequest(
+                request_id=unique_id(),
+                location_id=store,
+                sku=sku,
+                reason=pb.ADJUSTMENT_REASON_COUNT,
+                set_to=3,
+                expected_on_hand=5,
+            )
+        )
+    assert stale.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    movements = (await catalogue.admin.ListMovements(pb.ListMovementsRequest(location_id=store, sku=sku))).movements
+    assert [(m.kind, m.on_hand_delta, m.on_hand_after) for m in movements] == [
+        (pb.MOVEMENT_KIND_RECEIPT, 5, 5),
+        (pb.MOVEMENT_KIND_ADJUSTMENT, -1, 4),
+    ]
+    assert movements[1].reason == "count" and movements[1].actor
+
+
+async def test_adjusting_below_what_is_held_is_refused(catalogue) -> None:
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 2)
+    await catalogue.admin.Hold(
+        pb.HoldRequest(
+            request_id=unique_id(),
+            owner="order:x",
+            channel=common_pb2.CHANNEL_WEB,
+            lines=[pb.HoldLineRequest(location_id=store, sku=sku, quantity=2)],
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.AdjustStock(
+            pb.AdjustStockRequest(
+                request_id=unique_id(), location_id=store, sku=sku, reason=pb.ADJUSTMENT_REASON_DAMAGE, delta=-1
+            )
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "held" in (refused.value.details() or "")
+
+
+async def test_backorder_holds_only_against_incoming_stock(catalogue) -> None:
+    store = await catalogue.location()
+    sku = unique_id("SKU-")
+    await catalogue.admin.UpsertSku(
+        pb.UpsertSkuRequest(request_id=unique_id(), sku=pb.Sku(sku=sku, title="Made to order", allow_backorder=True))
+    )
+    await catalogue.receive(store, sku, 1)
+    expected = await catalogue.admin.ExpectStock(
+        pb.ExpectStockRequest(request_id=unique_id(), location_id=store, sku=sku, quantity=2, expected_at=in_days(7))
+    )
+    assert expected.level.incoming == 2 and expected.level.available == 3
+    request = pb.HoldRequest(
+        request_id=unique_id(),
+        owner="order:y",
+        channel=common_pb2.CHANNEL_WEB,
+        lines=[pb.HoldLineRequest(location_id=store, sku=sku, quantity=3)],
+    )
+    assert (await catalogue.admin.Hold(request)).hold.state == pb.HOLD_STATE_ACTIVE
+    request.request_id, request.lines[0].quantity = unique_id(), 1
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.Hold(request)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_transfer_keeps_the_units_and_checks_the_owner(catalogue, tap) -> None:
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 1)
+    hold = (
+        await catalogue.admin.Hold(
+            pb.HoldRequest(
+                request_id=unique_id(),
+                owner="reservation:r1",
+                channel=common_pb2.CHANNEL_CHAT,
+                lines=[pb.HoldLineRequest(location_id=store, sku=sku, quantity=1)],
+            )
+        )
+    ).hold
+    with pytest.raises(grpc.aio.AioRpcError) as wrong_owner:
+        await catalogue.admin.TransferHold(
+            pb.TransferHoldRequest(
+                request_id=unique_id(), hold_id=hold.hold_id, expected_owner="reservation:other", new_owner="order:o1"
+            )
+        )
+    assert wrong_owner.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    moved = await catalogue.admin.TransferHold(
+        pb.TransferHoldRequest(
+            request_id=unique_id(), hold_id=hold.hold_id, expected_owner="reservation:r1", new_owner="order:o1"
+        )
+    )
+    assert moved.hold.owner == "order:o1" and moved.hold.hold_id == hold.hold_id
+    _, event = await tap.wait_for(
+        lambda e, p: e.type == "inventory.hold.transferred" and p.hold.hold_id == hold.hold_id
+    )
+    assert event.previous_owner == "reservation:r1"
+    assert not [p for p in tap.of_type("inventory.hold.released") if p.hold.hold_id == hold.hold_id]
+    level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
+    assert level.held == 1
+
+
+async def test_find_availability_sorts_by_distance_and_respects_method(catalogue) -> None:
+    sku = await catalogue.sku()
+    near = await catalogue.location(lat=52.52, lon=13.40)
+    far = await catalogue.location(lat=53.55, lon=9.99)
+    no_pickup = await catalogue.location(lat=52.521, lon=13.401, pickup=False)
+    for location in (near, far, no_pickup):
+        await catalogue.receive(location, sku, 1)
+    found = await catalogue.admin.FindAvailability(
+        pb.FindAvailabilityRequest(
+            items=[common_pb2.SkuQuantity(sku=sku, quantity=1)],
+            channel=common_pb2.CHANNEL_CHAT,
+            near=common_pb2.GeoPoint(latitude=52.5, longitude=13.4),
+            method=common_pb2.FULFILMENT_METHOD_PICKUP,
+        )
+    )
+    assert [entry.location.location_id for entry in found.locations] == [near, far]
+    assert found.locations[0].distance_km < 5 < found.locations[1].distance_km
+    within = await catalogue.admin.FindAvailability(
+        pb.FindAvailabilityRequest(
+            items=[common_pb2.SkuQuantity(sku=sku, quantity=1)],
+            near=common_pb2.GeoPoint(latitude=52.5, longitude=13.4),
+            radius_km=50,
+        )
+    )
+    assert {entry.location.location_id for entry in within.locations} == {near, no_pickup}
