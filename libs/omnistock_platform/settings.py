@@ -8,7 +8,6 @@ Everything is prefixed ``OMNISTOCK_`` except the two standard connection URLs,
 from __future__ import annotations
 
 import re
-
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal

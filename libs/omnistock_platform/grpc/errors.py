@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -99,9 +102,12 @@ def internal_status(request_id: str) -> grpc.Status:
     )
 
 
-def details_of(error: grpc.aio.AioRpcError, detail_type: type) -> list:  # type: ignore[type-arg]
+DetailT = TypeVar("DetailT", bound=Message)
+
+
+def details_of(error: grpc.aio.AioRpcError, detail_type: type[DetailT]) -> list[DetailT]:
     """The google.rpc details of a failed call that are of one message type (for clients and tests)."""
-    found = []
+    found: list[DetailT] = []
     for key, value in error.trailing_metadata() or ():
         if key != "grpc-status-details-bin":
             continue
@@ -123,7 +129,7 @@ def error_from_rpc(error: grpc.aio.AioRpcError) -> errors.OmnistockError | None:
         if shortfalls:
             detail = shortfalls[0]
             return errors.Shortfall(
-                [errors.ShortLine(l.location_id, l.sku, l.requested, l.available) for l in detail.lines],
+                [errors.ShortLine(ln.location_id, ln.sku, ln.requested, ln.available) for ln in detail.lines],
                 [
                     errors.Alternative(
                         a.location_id, a.location_name, a.city, a.distance_km, {s.sku: s.quantity for s in a.available}
@@ -131,7 +137,13 @@ def error_from_rpc(error: grpc.aio.AioRpcError) -> errors.OmnistockError | None:
                     for a in detail.alternatives
                 ],
             )
-        return errors.FailedPrecondition(message)
+        # The violations travel on too, so a caller further up sees what the precondition was.
+        violations = [
+            errors.PreconditionViolation(v.type, v.subject, v.description)
+            for failure in details_of(error, error_details_pb2.PreconditionFailure)
+            for v in failure.violations
+        ]
+        return errors.FailedPrecondition(message, violations)
     simple: dict[grpc.StatusCode, type[errors.OmnistockError]] = {
         grpc.StatusCode.ABORTED: errors.Aborted,
         grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
@@ -140,12 +152,12 @@ def error_from_rpc(error: grpc.aio.AioRpcError) -> errors.OmnistockError | None:
     if code in simple:
         return simple[code](message)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        violations = [
+        field_violations = [
             errors.FieldViolation(v.field, v.description)
             for bad in details_of(error, error_details_pb2.BadRequest)
             for v in bad.field_violations
         ]
-        return errors.InvalidArgument(violations or [errors.FieldViolation("", message)], message)
+        return errors.InvalidArgument(field_violations or [errors.FieldViolation("", message)], message)
     if code == grpc.StatusCode.NOT_FOUND:
         infos = details_of(error, error_details_pb2.ResourceInfo)
         if infos:

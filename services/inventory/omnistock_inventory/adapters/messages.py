@@ -109,7 +109,7 @@ def hold(row: asyncpg.Record, lines: dict[LineKey, HoldLine]) -> pb.Hold:
     return pb.Hold(
         hold_id=row["hold_id"],
         owner=row["owner"],
-        channel=CHANNEL_CODES.get(Channel(row["channel"]), common_pb2.CHANNEL_UNSPECIFIED),
+        channel=common_pb2.Channel.ValueType(CHANNEL_CODES.get(Channel(row["channel"]), 0)),
         state=HOLD_STATES[HoldState(row["state"])],
         expires_at=timestamp(row["expires_at"]),
         created_at=timestamp(row["created_at"]),

@@ -68,7 +68,8 @@ async def search_skus(
 ) -> list[asyncpg.Record]:
     lowered = {key.lower(): value.lower() for key, value in attributes.items()}
     return await conn.fetch(
-        "SELECT * FROM inventory.skus s WHERE ($1 = '' OR s.sku ILIKE '%' || $1 || '%' OR s.title ILIKE '%' || $1 || '%')"
+        "SELECT * FROM inventory.skus s"
+        " WHERE ($1 = '' OR s.sku ILIKE '%' || $1 || '%' OR s.title ILIKE '%' || $1 || '%')"
         " AND NOT EXISTS (SELECT 1 FROM jsonb_each_text($2::jsonb) want WHERE NOT EXISTS ("
         "   SELECT 1 FROM jsonb_each_text(s.attributes) have"
         "   WHERE lower(have.key) = want.key AND lower(have.value) = want.value))"
@@ -256,7 +257,8 @@ async def settle_hold_lines(
     if column not in ("committed", "released"):
         raise ValueError(column)
     await conn.executemany(
-        f"UPDATE inventory.hold_lines SET {column} = {column} + $4 WHERE hold_id = $1 AND location_id = $2 AND sku = $3",
+        f"UPDATE inventory.hold_lines SET {column} = {column} + $4"
+        " WHERE hold_id = $1 AND location_id = $2 AND sku = $3",
         [(hold_id, key.location_id, key.sku, quantity) for key, quantity in changes],
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TypeAlias
 
 import grpc
 
@@ -13,7 +14,7 @@ from omnistock_inventory.service_layer.holds import Holds
 from omnistock_inventory.service_layer.stock import StockLevels
 from omnistock_inventory.service_layer.watch import StockWatcher
 
-Context = grpc.aio.ServicerContext
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
