@@ -1,0 +1,58 @@
+"""What fulfilment asks of inventory: give back units not found, correct stock, and sell what leaves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import grpc
+
+from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from omnistock_fulfilment.adapters.remote import call
+
+
+def _hold_lines(location_id: str, quantities: Mapping[str, int]) -> list[inventory_pb2.HoldLineRequest]:
+    lines = [
+        inventory_pb2.HoldLineRequest(location_id=location_id, sku=sku, quantity=quantity)
+        for sku, quantity in sorted(quantities.items())
+        if quantity > 0
+    ]
+    if not lines:
+        # Inventory reads no lines as "the whole hold", every location of the order included.
+        raise ValueError("a release or commit for one location needs at least one line")
+    return lines
+
+
+class InventoryClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = inventory_pb2_grpc.InventoryServiceStub(channel)
+
+    async def release(
+        self, request_id: str, hold_id: str, location_id: str, quantities: Mapping[str, int], reason: str
+    ) -> None:
+        request = inventory_pb2.ReleaseHoldRequest(
+            request_id=request_id, hold_id=hold_id, lines=_hold_lines(location_id, quantities), reason=reason
+        )
+        await call("inventory", self._stub.ReleaseHold(request))
+
+    async def write_off(self, request_id: str, location_id: str, sku: str, units: int, note: str) -> None:
+        """Stock that is not on the shelf: on hand goes down by `units` as shrinkage."""
+        request = inventory_pb2.AdjustStockRequest(
+            request_id=request_id,
+            location_id=location_id,
+            sku=sku,
+            reason=inventory_pb2.ADJUSTMENT_REASON_SHRINKAGE,
+            delta=-units,
+            note=note,
+        )
+        await call("inventory", self._stub.AdjustStock(request))
+
+    async def commit(
+        self, request_id: str, hold_id: str, location_id: str, quantities: Mapping[str, int], document_ref: str
+    ) -> None:
+        request = inventory_pb2.CommitHoldRequest(
+            request_id=request_id,
+            hold_id=hold_id,
+            lines=_hold_lines(location_id, quantities),
+            document_ref=document_ref,
+        )
+        await call("inventory", self._stub.CommitHold(request))

@@ -1,0 +1,67 @@
+"""The fulfilment schema: tasks, and tombstones of work withdrawn before it was announced."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from omnistock_platform.tables import platform_tables
+
+SCHEMA = "fulfilment"
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # One task per kind and source (order allocation or reservation), however often it is announced.
+        sa.UniqueConstraint("kind", "source_key", name="uq_fulfilment_tasks_source"),
+        sa.Index("ix_fulfilment_tasks_worklist", "location_id", "promise_at", "created_at", "task_id"),
+        sa.Index("ix_fulfilment_tasks_order", "order_id", postgresql_where=sa.text("order_id <> ''")),
+        sa.Index("ix_fulfilment_tasks_reservation", "reservation_id", postgresql_where=sa.text("reservation_id <> ''")),
+        {"schema": SCHEMA},
+    )
+
+    task_id: str = Field(primary_key=True, sa_type=sa.Text)
+    kind: str = Field(nullable=False, sa_type=sa.Text)
+    source_key: str = Field(nullable=False, sa_type=sa.Text)
+    location_id: str = Field(nullable=False, sa_type=sa.Text)
+    status: str = Field(nullable=False, sa_type=sa.Text)
+    order_id: str = Field(default="", nullable=False, sa_type=sa.Text)
+    allocation_id: str = Field(default="", nullable=False, sa_type=sa.Text)
+    reservation_id: str = Field(default="", nullable=False, sa_type=sa.Text)
+    hold_id: str = Field(default="", nullable=False, sa_type=sa.Text)
+    pickup_code: str = Field(default="", nullable=False, sa_type=sa.Text)
+    method: str = Field(default="unspecified", nullable=False, sa_type=sa.Text)
+    # [{"sku": ..., "quantity": ..., "picked": ...}]
+    lines: list[dict[str, Any]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    promise_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    carrier: str = Field(default="", nullable=False, sa_type=sa.Text)
+    tracking_number: str = Field(default="", nullable=False, sa_type=sa.Text)
+    withdrawn_reason: str = Field(default="", nullable=False, sa_type=sa.Text)
+    created_at: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("clock_timestamp()"))
+    )
+    # Strictly increases with every change of the row: watchers use it as the task's version.
+    updated_at: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("clock_timestamp()"))
+    )
+
+
+class TombstoneRow(SQLModel, table=True):
+    """An order or reservation whose work was withdrawn: a late announcement must not bring it back."""
+
+    __tablename__ = "tombstones"
+    __table_args__ = ({"schema": SCHEMA},)
+
+    source: str = Field(primary_key=True, sa_type=sa.Text)
+    reason: str = Field(nullable=False, sa_type=sa.Text)
+    created_at: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
+    )
+
+
+platform_tables(SCHEMA)

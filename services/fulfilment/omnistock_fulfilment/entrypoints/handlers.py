@@ -1,0 +1,87 @@
+"""Events of orders and reservations that make, finish or withdraw work here."""
+
+from __future__ import annotations
+
+import asyncpg
+from google.protobuf.message import Message
+
+from omnistock.common.v1 import common_pb2
+from omnistock.orders.v1 import orders_pb2
+from omnistock.reservations.v1 import reservations_pb2
+from omnistock_fulfilment.adapters.messages import allocations_of, reservation_of
+from omnistock_fulfilment.service_layer.intake import TaskIntake
+from omnistock_platform.db import Database
+from omnistock_platform.errors import InvalidArgument
+from omnistock_platform.events.bus import EventBus
+from omnistock_platform.events.consumer import EventConsumer, PoisonEvent
+from omnistock_platform.logging import get_logger
+from omnistock_platform.settings import Settings
+
+log = get_logger(__name__)
+
+# Each consumer filters on one wildcard subject, which every JetStream server supports (several
+# filter subjects need NATS 2.10); the events fulfilment has no part in are acknowledged unread.
+ORDER_EVENTS = frozenset({"allocated", "rerouted", "cancelled"})
+RESERVATION_EVENTS = frozenset({"created", "cancelled", "expired", "converted", "collected"})
+
+
+class EventHandlers:
+    def __init__(self, intake: TaskIntake) -> None:
+        self.intake = intake
+
+    async def on_order(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
+        event = envelope.type.rsplit(".", 1)[-1]
+        if event not in ORDER_EVENTS:
+            return
+        if not isinstance(payload, orders_pb2.OrderChanged):
+            raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not OrderChanged")
+        try:
+            if event in ("allocated", "rerouted"):
+                for allocation in allocations_of(payload):
+                    await self.intake.allocation_made(conn, allocation)
+            elif event == "cancelled":
+                await self.intake.order_cancelled(conn, payload.order.order_id, "order cancelled")
+        except InvalidArgument as error:
+            raise PoisonEvent(f"{envelope.type} {envelope.event_id}: {error.message}") from error
+
+    async def on_reservation(
+        self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message
+    ) -> None:
+        event = envelope.type.rsplit(".", 1)[-1]
+        if event not in RESERVATION_EVENTS:
+            return
+        if not isinstance(payload, reservations_pb2.ReservationChanged):
+            raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not ReservationChanged")
+        reservation_id = payload.reservation.reservation_id
+        try:
+            if event == "created":
+                if payload.reservation.status == reservations_pb2.RESERVATION_STATUS_FAILED:
+                    return
+                await self.intake.reservation_made(conn, reservation_of(payload))
+            elif event in ("cancelled", "expired", "converted"):
+                await self.intake.reservation_closed(conn, reservation_id, f"reservation {event}")
+            elif event == "collected":
+                await self.intake.reservation_collected(conn, reservation_id)
+        except InvalidArgument as error:
+            raise PoisonEvent(f"{envelope.type} {envelope.event_id}: {error.message}") from error
+
+
+def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHandlers) -> list[EventConsumer]:
+    return [
+        EventConsumer(
+            db,
+            bus,
+            schema="fulfilment",
+            durable="fulfilment-orders",
+            subjects=[settings.subject("orders", "order", ">")],
+            handler=handlers.on_order,
+        ),
+        EventConsumer(
+            db,
+            bus,
+            schema="fulfilment",
+            durable="fulfilment-reservations",
+            subjects=[settings.subject("reservations", "reservation", ">")],
+            handler=handlers.on_reservation,
+        ),
+    ]

@@ -1,0 +1,101 @@
+"""The fulfilment process: `bootstrap` builds the object graph, `main` serves it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import grpc
+
+from omnistock.fulfilment.v1 import fulfilment_pb2_grpc
+from omnistock_fulfilment.adapters.inventory_client import InventoryClient
+from omnistock_fulfilment.adapters.repository import TaskRepository
+from omnistock_fulfilment.adapters.reservations_client import ReservationsClient
+from omnistock_fulfilment.adapters.task_feed import TaskFeed
+from omnistock_fulfilment.entrypoints.grpc_servicer import FULL_NAME, FulfilmentServicer
+from omnistock_fulfilment.entrypoints.handlers import EventHandlers, consumers
+from omnistock_fulfilment.service_layer.changes import TaskChanges
+from omnistock_fulfilment.service_layer.intake import TaskIntake
+from omnistock_fulfilment.service_layer.watch import TaskWatch
+from omnistock_fulfilment.service_layer.work import TaskWork
+from omnistock_platform.auth import Role
+from omnistock_platform.db import Database
+from omnistock_platform.events.bus import EventBus
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.grpc.client import service_channel
+from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, run_service
+from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.logging import get_logger
+from omnistock_platform.settings import Settings
+
+log = get_logger(__name__)
+
+_READERS = frozenset({Role.WAREHOUSE, Role.POS, Role.ADMIN, Role.SERVICE})
+_STAFF = frozenset({Role.WAREHOUSE, Role.POS, Role.ADMIN})
+
+POLICY: dict[str, frozenset[Role]] = {
+    "ListTasks": _READERS,
+    "GetTask": _READERS,
+    "WatchTasks": _READERS,
+    "StartPicking": _STAFF,
+    "ConfirmPick": _STAFF,
+    "Pack": _STAFF,
+    "Ship": _STAFF,
+    "MarkReadyForPickup": _STAFF,
+    "HandOver": _STAFF,
+}
+
+PURGE_EVERY_SECONDS = 3600.0
+
+
+def bootstrap(settings: Settings) -> ServiceApp:
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set")
+    db = Database(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    bus = EventBus(settings, "fulfilment")
+    channels = [
+        service_channel(settings, "fulfilment", "inventory"),
+        service_channel(settings, "fulfilment", "reservations"),
+    ]
+    repository = TaskRepository()
+    changes = TaskChanges(repository, Outbox(settings, "fulfilment"))
+    idempotency = IdempotencyStore("fulfilment")
+    work = TaskWork(db, changes, idempotency, InventoryClient(channels[0]), ReservationsClient(channels[1]))
+    watch = TaskWatch(db, repository, TaskFeed(bus))
+    handlers = EventHandlers(TaskIntake(changes))
+    servicer = Servicer(
+        fulfilment_pb2_grpc.add_FulfilmentServiceServicer_to_server, FulfilmentServicer(work, watch), FULL_NAME
+    )
+    loops: list[BackgroundLoop] = [consumer.run for consumer in consumers(settings, db, bus, handlers)]
+    loops += [_purge_idempotency(db, idempotency, settings), _close_on_stop(channels)]
+    return ServiceApp("fulfilment", settings, db, bus, servicers=[servicer], policy=POLICY, background=loops)
+
+
+def _purge_idempotency(db: Database, store: IdempotencyStore, settings: Settings) -> BackgroundLoop:
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await store.purge(db, settings.idempotency_retention)
+            except Exception as error:  # the database may be away for a while; try again later
+                log.warning("idempotency.purge_failed", error=repr(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PURGE_EVERY_SECONDS)
+
+    return loop
+
+
+def _close_on_stop(channels: list[grpc.aio.Channel]) -> BackgroundLoop:
+    async def loop(stop: asyncio.Event) -> None:
+        await stop.wait()
+        for channel in channels:
+            await channel.close(None)
+
+    return loop
+
+
+def main() -> None:
+    run_service(bootstrap, "fulfilment")
+
+
+if __name__ == "__main__":
+    main()

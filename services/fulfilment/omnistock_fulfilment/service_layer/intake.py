@@ -1,0 +1,153 @@
+"""Work arriving and leaving with other services' events: order allocations become pick tasks,
+reservations become pickup-preparation tasks, and cancellations withdraw them.
+
+Every use case runs in the consumer's transaction (one per event, with its inbox row). Beyond the
+inbox, two rules make the outcome independent of redelivery and order:
+
+- a task's source (order allocation, reservation) is unique, so a second announcement of the
+  same allocation adds nothing;
+- a withdrawal leaves a tombstone for its order or reservation, so an announcement that arrives
+  after it creates nothing. Both take the source's advisory lock, so two processes can not
+  interleave the check and the write.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from omnistock_fulfilment.adapters.messages import AllocationToFulfil, ReservationToPrepare
+from omnistock_fulfilment.domain.promises import order_promise, preparation_promise
+from omnistock_fulfilment.domain.task import Action, Method, Task, TaskKind, TaskStatus, merge_lines
+from omnistock_fulfilment.service_layer.changes import TaskChanges
+from omnistock_platform.errors import InvalidArgument
+from omnistock_platform.logging import get_logger
+from omnistock_platform.validation import Validator
+
+log = get_logger(__name__)
+
+
+def order_source(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
+def reservation_source(reservation_id: str) -> str:
+    return f"reservation:{reservation_id}"
+
+
+class TaskIntake:
+    def __init__(self, changes: TaskChanges) -> None:
+        self.changes = changes
+        self.repository = changes.repository
+
+    async def allocation_made(self, conn: asyncpg.Connection, allocation: AllocationToFulfil) -> Task | None:
+        """A pick task for an order allocation; None when there is nothing (more) to do."""
+        check = Validator()
+        check.identifier("order.order_id", allocation.order_id)
+        check.identifier("allocation.allocation_id", allocation.allocation_id)
+        check.identifier("allocation.location_id", allocation.location_id)
+        check.identifier("allocation.hold_id", allocation.hold_id)
+        lines = merge_lines(list(allocation.lines))
+        check.check(bool(lines), "allocation.lines", "must have at least one unit")
+        check.raise_if_invalid()
+        if allocation.method is Method.CARRY_OUT:
+            # A till sale holds and commits at once: the customer already has the goods.
+            log.info("intake.carry_out_skipped", order_id=allocation.order_id, allocation_id=allocation.allocation_id)
+            return None
+        source = order_source(allocation.order_id)
+        await self.repository.lock_source(conn, source)
+        if reason := await self.repository.buried(conn, source):
+            log.info("intake.allocation_after_withdrawal", order_id=allocation.order_id, reason=reason)
+            return None
+        placed_at = allocation.order_placed_at or datetime.now(UTC)
+        task = Task(
+            task_id=str(uuid.uuid4()),
+            kind=TaskKind.PICK,
+            location_id=allocation.location_id,
+            status=TaskStatus.OPEN,
+            lines=lines,
+            promise_at=order_promise(placed_at, allocation.method),
+            order_id=allocation.order_id,
+            allocation_id=allocation.allocation_id,
+            hold_id=allocation.hold_id,
+            method=allocation.method,
+        )
+        return await self._create(conn, task)
+
+    async def order_cancelled(self, conn: asyncpg.Connection, order_id: str, reason: str) -> list[Task]:
+        return await self._withdraw(conn, order_source(order_id), reason or "order cancelled", order_id=order_id)
+
+    async def reservation_made(self, conn: asyncpg.Connection, reservation: ReservationToPrepare) -> Task | None:
+        check = Validator()
+        check.identifier("reservation.reservation_id", reservation.reservation_id)
+        check.identifier("reservation.store_id", reservation.store_id)
+        check.text("reservation.pickup_code", reservation.pickup_code, required=True)
+        lines = merge_lines(list(reservation.lines))
+        check.check(bool(lines), "reservation.lines", "must have at least one unit")
+        check.raise_if_invalid()
+        source = reservation_source(reservation.reservation_id)
+        await self.repository.lock_source(conn, source)
+        if reason := await self.repository.buried(conn, source):
+            log.info("intake.reservation_after_close", reservation_id=reservation.reservation_id, reason=reason)
+            return None
+        created_at = reservation.created_at or datetime.now(UTC)
+        task = Task(
+            task_id=str(uuid.uuid4()),
+            kind=TaskKind.PICKUP_PREPARATION,
+            location_id=reservation.store_id,
+            status=TaskStatus.OPEN,
+            lines=lines,
+            promise_at=preparation_promise(created_at, reservation.expires_at),
+            reservation_id=reservation.reservation_id,
+            hold_id=reservation.hold_id,
+            pickup_code=reservation.pickup_code,
+            method=Method.PICKUP,
+        )
+        return await self._create(conn, task)
+
+    async def reservation_closed(self, conn: asyncpg.Connection, reservation_id: str, reason: str) -> list[Task]:
+        """Cancelled, expired or converted into an order (whose own pick task comes through orders)."""
+        return await self._withdraw(conn, reservation_source(reservation_id), reason, reservation_id=reservation_id)
+
+    async def reservation_collected(self, conn: asyncpg.Connection, reservation_id: str) -> list[Task]:
+        """Collected at a till without the hand-over here: the preparation is done all the same."""
+        self._require_id("reservation.reservation_id", reservation_id)
+        source = reservation_source(reservation_id)
+        await self.repository.lock_source(conn, source)
+        await self.repository.bury(conn, source, "collected")
+        done = []
+        for task in await self.repository.active_of_reservation(conn, reservation_id):
+            done.append(await self.changes.changed(conn, task.apply(Action.HAND_OVER), "task.handed_over"))
+        return done
+
+    async def _create(self, conn: asyncpg.Connection, task: Task) -> Task | None:
+        created = await self.changes.created(conn, task)
+        if created is None:
+            log.info("intake.duplicate_announcement", source=task.source_key)
+            return None
+        log.info("intake.task_created", task_id=created.task_id, kind=created.kind.value, location=created.location_id)
+        return created
+
+    async def _withdraw(
+        self, conn: asyncpg.Connection, source: str, reason: str, *, order_id: str = "", reservation_id: str = ""
+    ) -> list[Task]:
+        self._require_id("order.order_id" if order_id else "reservation.reservation_id", order_id or reservation_id)
+        await self.repository.lock_source(conn, source)
+        await self.repository.bury(conn, source, reason)
+        active = (
+            await self.repository.active_of_order(conn, order_id)
+            if order_id
+            else await self.repository.active_of_reservation(conn, reservation_id)
+        )
+        withdrawn = []
+        for task in active:
+            changed = task.apply(Action.WITHDRAW, withdrawn_reason=reason)
+            withdrawn.append(await self.changes.changed(conn, changed, "task.withdrawn"))
+        return withdrawn
+
+    @staticmethod
+    def _require_id(field: str, value: str) -> None:
+        if not value:
+            raise InvalidArgument.of(field, "is required")

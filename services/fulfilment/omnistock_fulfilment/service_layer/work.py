@@ -1,0 +1,272 @@
+"""What staff do with tasks: list them, pick, pack, ship, prepare pickups and hand them over.
+
+Each change is idempotent by the caller's request id and runs in one transaction that holds the
+task's row lock. Where inventory or reservations must act too, that call is made first, under a
+request id derived from the task and the action, and the task changes only after it succeeded: a
+crash in between rolls the task back, and the caller's retry repeats the remote call, which the
+other service answers from its own idempotency store instead of acting twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+
+import asyncpg
+from google.protobuf.message import Message
+
+from omnistock.fulfilment.v1 import fulfilment_pb2
+from omnistock_fulfilment.adapters.inventory_client import InventoryClient
+from omnistock_fulfilment.adapters.messages import (
+    KIND_FROM_PROTO,
+    STATUS_FROM_PROTO,
+    sku_quantities,
+    task_message,
+)
+from omnistock_fulfilment.adapters.repository import Cursor
+from omnistock_fulfilment.adapters.reservations_client import ReservationsClient
+from omnistock_fulfilment.domain.task import Action, InvalidPick, Task, TaskStatus, confirm_pick
+from omnistock_fulfilment.service_layer.changes import TaskChanges
+from omnistock_platform.auth import current_principal, require_location
+from omnistock_platform.db import Database
+from omnistock_platform.errors import InvalidArgument, NotFound
+from omnistock_platform.idempotency import IdempotencyStore, ResponseT
+from omnistock_platform.validation import Validator
+
+# What an action does beyond the status change: remote calls, then the task as it is to be saved,
+# the event to announce, and the units found missing (for a short pick).
+Perform = Callable[[Task], Awaitable[tuple[Task, str, Mapping[str, int]]]]
+
+
+def derived_request_id(task_id: str, action: str, *parts: str) -> str:
+    """The request id of a call made for a task's action: the same on every retry of that action."""
+    suffix = f":{hashlib.sha256('/'.join(parts).encode()).hexdigest()[:16]}" if parts else ""
+    return f"fulfilment:{task_id}:{action}{suffix}"
+
+
+def encode_page_token(task: Task) -> str:
+    assert task.created_at is not None
+    raw = json.dumps([task.promise_at.isoformat(), task.created_at.isoformat(), task.task_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_page_token(token: str) -> Cursor:
+    try:
+        promise_at, created_at, task_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(promise_at), datetime.fromisoformat(created_at), str(task_id)
+    except (ValueError, TypeError, binascii.Error) as error:
+        raise InvalidArgument.of("page_token", "is not a token this service gave out") from error
+
+
+class TaskWork:
+    def __init__(
+        self,
+        db: Database,
+        changes: TaskChanges,
+        idempotency: IdempotencyStore,
+        inventory: InventoryClient,
+        reservations: ReservationsClient,
+    ) -> None:
+        self.db = db
+        self.changes = changes
+        self.repository = changes.repository
+        self.idempotency = idempotency
+        self.inventory = inventory
+        self.reservations = reservations
+
+    # Reading.
+
+    async def list_tasks(self, request: fulfilment_pb2.ListTasksRequest) -> fulfilment_pb2.ListTasksResponse:
+        check = Validator()
+        check.identifier("location_id", request.location_id, required=False)
+        if request.status:
+            check.enum("status", request.status, STATUS_FROM_PROTO)
+        if request.kind:
+            check.enum("kind", request.kind, KIND_FROM_PROTO)
+        page_size = check.page_size("page_size", request.page_size)
+        check.raise_if_invalid()
+        after = decode_page_token(request.page_token) if request.page_token else None
+        principal = current_principal()
+        location_ids: frozenset[str] | None = None
+        if request.location_id:
+            require_location(request.location_id)
+            location_ids = frozenset({request.location_id})
+        elif principal.location_scoped:
+            location_ids = principal.locations
+        statuses = {STATUS_FROM_PROTO[request.status]} if request.status else set(TaskStatus)
+        async with self.db.connection() as conn:
+            tasks = await self.repository.page(
+                conn,
+                location_ids=location_ids,
+                statuses=statuses,
+                kind=KIND_FROM_PROTO[request.kind] if request.kind else None,
+                after=after,
+                limit=page_size + 1,
+            )
+        more = len(tasks) > page_size
+        tasks = tasks[:page_size]
+        return fulfilment_pb2.ListTasksResponse(
+            tasks=[task_message(task) for task in tasks],
+            next_page_token=encode_page_token(tasks[-1]) if more else "",
+        )
+
+    async def get_task(self, request: fulfilment_pb2.GetTaskRequest) -> fulfilment_pb2.GetTaskResponse:
+        check = Validator()
+        check.identifier("task_id", request.task_id)
+        check.raise_if_invalid()
+        async with self.db.connection() as conn:
+            task = await self.repository.get(conn, request.task_id)
+        if task is None:
+            raise NotFound("task", request.task_id)
+        require_location(task.location_id, "task")
+        return fulfilment_pb2.GetTaskResponse(task=task_message(task))
+
+    # Picking, packing, shipping.
+
+    async def start_picking(self, request: fulfilment_pb2.StartPickingRequest) -> fulfilment_pb2.StartPickingResponse:
+        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+            return task.apply(Action.START_PICKING), "task.picking_started", {}
+
+        return await self._act("StartPicking", request, request.task_id, fulfilment_pb2.StartPickingResponse, perform)
+
+    async def confirm_pick(self, request: fulfilment_pb2.ConfirmPickRequest) -> fulfilment_pb2.ConfirmPickResponse:
+        check = Validator()
+        found: dict[str, int] = {}
+        for index, line in enumerate(request.picked):
+            check.identifier(f"picked[{index}].sku", line.sku)
+            check.non_negative(f"picked[{index}].quantity", line.quantity)
+            if line.sku in found:
+                check.fail(f"picked[{index}].sku", "is listed twice")
+            found[line.sku] = line.quantity
+
+        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+            try:
+                picked, result = confirm_pick(task, found)
+            except InvalidPick as error:
+                index = next(i for i, line in enumerate(request.picked) if line.sku == error.sku)
+                raise InvalidArgument.of(f"picked[{index}]", f"{error.sku} {error.reason}") from error
+            if not result.short:
+                return picked, "task.picked", {}
+            # Units first leave the hold, then the shelf count, so held never exceeds on hand.
+            await self.inventory.release(
+                derived_request_id(task.task_id, "short-release"),
+                task.hold_id,
+                task.location_id,
+                result.short,
+                reason=f"short pick on task {task.task_id}",
+            )
+            for sku, missing in sorted(result.short.items()):
+                await self.inventory.write_off(
+                    derived_request_id(task.task_id, "short-write-off", sku),
+                    task.location_id,
+                    sku,
+                    missing,
+                    note=f"short pick on task {task.task_id}",
+                )
+            return picked, "task.short_picked", result.short
+
+        def respond(task: fulfilment_pb2.Task, short: Mapping[str, int]) -> fulfilment_pb2.ConfirmPickResponse:
+            return fulfilment_pb2.ConfirmPickResponse(task=task, short=sku_quantities(dict(short)))
+
+        return await self._act(
+            "ConfirmPick", request, request.task_id, fulfilment_pb2.ConfirmPickResponse, perform, respond, check
+        )
+
+    async def pack(self, request: fulfilment_pb2.PackRequest) -> fulfilment_pb2.PackResponse:
+        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+            return task.apply(Action.PACK), "task.packed", {}
+
+        return await self._act("Pack", request, request.task_id, fulfilment_pb2.PackResponse, perform)
+
+    async def ship(self, request: fulfilment_pb2.ShipRequest) -> fulfilment_pb2.ShipResponse:
+        check = Validator()
+        check.text("carrier", request.carrier)
+        check.text("tracking_number", request.tracking_number)
+
+        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+            shipped = task.apply(Action.SHIP, carrier=request.carrier, tracking_number=request.tracking_number)
+            # Only what was picked leaves, and only this location's part of the order's hold.
+            await self.inventory.commit(
+                derived_request_id(task.task_id, "ship-commit"),
+                task.hold_id,
+                task.location_id,
+                task.picked_lines(),
+                document_ref=f"fulfilment-task:{task.task_id}",
+            )
+            return shipped, "task.shipped", {}
+
+        return await self._act("Ship", request, request.task_id, fulfilment_pb2.ShipResponse, perform, check=check)
+
+    # Pickups.
+
+    async def mark_ready_for_pickup(
+        self, request: fulfilment_pb2.MarkReadyForPickupRequest
+    ) -> fulfilment_pb2.MarkReadyForPickupResponse:
+        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+            ready = task.apply(Action.MARK_READY)
+            await self.reservations.mark_ready(derived_request_id(task.task_id, "ready"), task.reservation_id)
+            return ready, "task.ready_for_pickup", {}
+
+        return await self._act(
+            "MarkReadyForPickup", request, request.task_id, fulfilment_pb2.MarkReadyForPickupResponse, perform
+        )
+
+    async def hand_over(self, request: fulfilment_pb2.HandOverRequest) -> fulfilment_pb2.HandOverResponse:
+        check = Validator()
+        check.text("request_id", request.request_id, required=True, max_length=128)
+        check.identifier("location_id", request.location_id)
+        check.text("pickup_code", request.pickup_code, required=True, max_length=32)
+        check.raise_if_invalid()
+        require_location(request.location_id)
+        code = request.pickup_code.strip()
+
+        async def work(conn: asyncpg.Connection) -> fulfilment_pb2.HandOverResponse:
+            task = await self.repository.active_for_pickup_code(conn, request.location_id, code)
+            if task is None:
+                raise NotFound("pickup", f"{request.location_id}/{code}")
+            handed = task.apply(Action.HAND_OVER)
+            # Collecting commits the reservation's hold: the sale is complete.
+            await self.reservations.collect(
+                derived_request_id(task.task_id, "collect"), task.location_id, task.pickup_code
+            )
+            saved = await self.changes.changed(conn, handed, "task.handed_over")
+            return fulfilment_pb2.HandOverResponse(task=task_message(saved))
+
+        return await self.idempotency.run(
+            self.db, "HandOver", request.request_id, request, fulfilment_pb2.HandOverResponse, work
+        )
+
+    # The one shape of every change of one task.
+
+    async def _act(
+        self,
+        method: str,
+        request: Message,
+        task_id: str,
+        response_type: type[ResponseT],
+        perform: Perform,
+        respond: Callable[[fulfilment_pb2.Task, Mapping[str, int]], ResponseT] | None = None,
+        check: Validator | None = None,
+    ) -> ResponseT:
+        request_id = str(getattr(request, "request_id", ""))
+        check = check or Validator()
+        check.text("request_id", request_id, required=True, max_length=128)
+        check.identifier("task_id", task_id)
+        check.raise_if_invalid()
+
+        async def work(conn: asyncpg.Connection) -> ResponseT:
+            task = await self.repository.get(conn, task_id, for_update=True)
+            if task is None:
+                raise NotFound("task", task_id)
+            require_location(task.location_id, "task")
+            changed, event, short = await perform(task)
+            saved = await self.changes.changed(conn, changed, event, short)
+            if respond is None:
+                return response_type(task=task_message(saved))
+            return respond(task_message(saved), short)
+
+        return await self.idempotency.run(self.db, method, request_id, request, response_type, work)
