@@ -11,9 +11,20 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
+
+
+def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
+    # Not urllib's urlunsplit: it drops an empty authority for schemes it does not know,
+    # turning the socket form postgresql:///db?host=/run/postgresql into postgresql:/db?...
+    url = f"{scheme}://{netloc}{path}"
+    if query:
+        url += f"?{query}"
+    if fragment:
+        url += f"#{fragment}"
+    return url
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -22,17 +33,17 @@ def asyncpg_dsn(url: str) -> str:
     scheme = parts.scheme.split("+", 1)[0]
     if scheme == "postgres":
         scheme = "postgresql"
-    return urlunsplit((scheme, *parts[1:]))
+    return _unsplit(scheme, *parts[1:])
 
 
 def sqlalchemy_url(url: str) -> str:
     parts = urlsplit(asyncpg_dsn(url))
-    return urlunsplit(("postgresql+asyncpg", *parts[1:]))
+    return _unsplit("postgresql+asyncpg", *parts[1:])
 
 
 def with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+    return _unsplit(parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -91,7 +102,7 @@ class Database:
         try:
             async with self.pool.acquire(timeout=timeout) as conn:
                 await conn.fetchval("SELECT 1", timeout=timeout)
-        except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError):
+        except Exception:  # whatever the failure (asyncpg also raises InternalClientError), it is not ready
             return False
         return True
 

@@ -72,18 +72,23 @@ class EmbeddedNats:
     def config(self) -> str:
         store = self.data_dir / "jetstream"
         # sync_interval: always fsyncs every write before the ack (see docs on durability).
-        return (
-            f"listen: 127.0.0.1:{self.port}\n"
-            f'jetstream {{\n  store_dir: "{store}"\n  sync_interval: always\n}}\n'
-        )
+        return f'listen: 127.0.0.1:{self.port}\njetstream {{\n  store_dir: "{store}"\n  sync_interval: always\n}}\n'
 
     def start(self, timeout: float = 20.0) -> str:
+        # Otherwise the wait below would take whatever already listens there for our server.
+        if port_open("127.0.0.1", self.port):
+            raise RuntimeError(f"port {self.port} is already in use; cannot start an embedded nats-server there")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config_file = self.data_dir / "nats.conf"
         config_file.write_text(self.config())
         log_file = (self.data_dir / "nats.log").open("ab")
+        # Its own session: Ctrl-C in a terminal reaches only the owner, which stops NATS
+        # after the services that use it have drained.
         self._process = subprocess.Popen(
-            [nats_server_binary(), "-c", str(config_file)], stdout=log_file, stderr=subprocess.STDOUT
+            [nats_server_binary(), "-c", str(config_file)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while not port_open("127.0.0.1", self.port):
@@ -94,6 +99,10 @@ class EmbeddedNats:
             time.sleep(0.05)
         log.info("embedded.nats_started", port=self.port, data_dir=str(self.data_dir))
         return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

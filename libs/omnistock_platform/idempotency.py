@@ -45,9 +45,7 @@ class IdempotencyStore:
         )
         if claimed:
             return None
-        row = await conn.fetchrow(
-            f"SELECT fingerprint, response FROM {self._table} WHERE request_id = $1", request_id
-        )
+        row = await conn.fetchrow(f"SELECT fingerprint, response FROM {self._table} WHERE request_id = $1", request_id)
         if row is None or row["fingerprint"] != expected or row["response"] is None:
             raise IdempotencyMismatch(request_id)
         return bytes(row["response"])
@@ -78,7 +76,5 @@ class IdempotencyStore:
             return response
 
     async def purge(self, db: Database, older_than: timedelta) -> int:
-        result = await db.execute(
-            f"DELETE FROM {self._table} WHERE created_at < now() - $1::interval", older_than
-        )
+        result = await db.execute(f"DELETE FROM {self._table} WHERE created_at < now() - $1::interval", older_than)
         return int(result.split()[-1])

@@ -29,13 +29,14 @@ def parse_duration(value: Any) -> Any:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
-ServiceName = Literal["inventory", "reservations", "orders", "fulfilment"]
-SERVICES: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment")
+ServiceName = Literal["inventory", "reservations", "orders", "fulfilment", "insights"]
+SERVICES: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights")
 DEFAULT_PORTS: dict[ServiceName, int] = {
     "inventory": 50051,
     "reservations": 50052,
     "orders": 50053,
     "fulfilment": 50054,
+    "insights": 50055,
 }
 
 
@@ -56,17 +57,22 @@ class Settings(BaseSettings):
     stream_replicas: int = 1
     consumer_max_deliver: int = 5
     consumer_retry_delay: Duration = timedelta(seconds=1)
+    # How long a delivered event stays with a consumer before JetStream offers it again
+    # (after a consumer process died holding it).
+    consumer_ack_wait: Duration = timedelta(seconds=30)
 
     host: str = "127.0.0.1"
     inventory_port: int = DEFAULT_PORTS["inventory"]
     reservations_port: int = DEFAULT_PORTS["reservations"]
     orders_port: int = DEFAULT_PORTS["orders"]
     fulfilment_port: int = DEFAULT_PORTS["fulfilment"]
+    insights_port: int = DEFAULT_PORTS["insights"]
     # Where a service finds the others; empty means host:port above.
     inventory_address: str = ""
     reservations_address: str = ""
     orders_address: str = ""
     fulfilment_address: str = ""
+    insights_address: str = ""
     # Zero: no metrics endpoint. Otherwise each service serves on base + its offset.
     metrics_port: int = 0
 
@@ -103,9 +109,13 @@ class Settings(BaseSettings):
     # Reservations.
     reservation_default_hold: Duration = timedelta(days=2)
     reservation_max_hold: Duration = timedelta(days=7)
+    # The shortest hold_for a channel may ask for; short holds suit demos and tests.
+    reservation_min_hold: Duration = timedelta(seconds=1)
     reservation_max_line_quantity: int = 10
     reservation_max_active_per_customer: int = 5
     reservation_recovery_interval: Duration = timedelta(seconds=5)
+    # A reservation still PENDING this long lost its creator (crash, timeout): recovery finishes or undoes it.
+    reservation_pending_grace: Duration = timedelta(seconds=5)
 
     # Orders.
     routing_max_distance_km: float = 0.0
@@ -113,6 +123,11 @@ class Settings(BaseSettings):
     routing_prefer_warehouses: bool = True
     order_hold_ttl: Duration = timedelta(days=3)
     order_route_attempts: int = 3
+    # A PENDING order older than this was left by a crash: the recovery loop finishes or drops it.
+    order_pending_timeout: Duration = timedelta(seconds=10)
+    order_recovery_interval: Duration = timedelta(seconds=2)
+    # Units no location can supply after a short pick or a lost hold: backordered, or cancelled when true.
+    order_cancel_unfillable: bool = False
 
     def port(self, service: ServiceName) -> int:
         return int(getattr(self, f"{service}_port"))

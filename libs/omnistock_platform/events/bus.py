@@ -9,8 +9,6 @@ acknowledged write is on a majority of nodes.
 
 from __future__ import annotations
 
-import asyncio
-
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -42,7 +40,8 @@ class EventBus:
         self.name = name
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
-        self.reconnected = asyncio.Event()
+        # Counts reconnections: a watcher that saw the count change may have missed messages.
+        self.reconnects = 0
 
     async def connect(self) -> None:
         if not self.settings.nats_url:
@@ -53,7 +52,7 @@ class EventBus:
 
         async def on_reconnect() -> None:
             log.info("nats.reconnected", client=self.name)
-            self.reconnected.set()
+            self.reconnects += 1
 
         async def on_error(error: Exception) -> None:
             log.warning("nats.error", client=self.name, error=str(error))

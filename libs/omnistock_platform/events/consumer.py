@@ -3,23 +3,27 @@
 The inbox row and the handler's changes commit together, so a redelivered
 event finds its id in the inbox and has no second effect. A handler that keeps
 failing is retried with a growing delay, then its event is copied to the
-dead-letter subject and terminated.
+dead-letter subject and terminated. Failures of the infrastructure (database,
+network, another service away) are retried without limit instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
+import grpc
 from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError, NotFoundError
 
 from omnistock.common.v1 import common_pb2
+from omnistock_platform import errors
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.envelope import unpack_payload
@@ -28,6 +32,39 @@ from omnistock_platform.logging import get_logger, request_id_var
 log = get_logger(__name__)
 
 Handler = Callable[[asyncpg.Connection, common_pb2.EventEnvelope, Message], Awaitable[None]]
+
+
+# Failures of the infrastructure, not of the event: retried for as long as it
+# takes and never dead-lettered, so an outage of PostgreSQL or of another
+# service loses no event.
+_TRANSIENT_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+    errors.Unavailable,
+    errors.Aborted,
+    errors.ResourceExhausted,
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNKNOWN,
+    }
+)
+MAX_RETRY_DELAY = 10.0
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, grpc.aio.AioRpcError):
+        return error.code() in _TRANSIENT_CODES
+    return isinstance(error, _TRANSIENT_ERRORS)
 
 
 class PoisonEvent(Exception):
@@ -55,6 +92,9 @@ class EventConsumer:
         self.schema = schema
         self.durable = durable
         self.subjects = list(subjects)
+        if not self.subjects:
+            # No filter would deliver the whole stream, this consumer's own dead letters included.
+            raise ValueError(f"consumer {durable!r} needs at least one subject")
         self.handler = handler
         self.batch_size = batch_size
         settings = bus.settings
@@ -63,19 +103,48 @@ class EventConsumer:
         self.dead_letter = dead_letter_subject(settings.subject_prefix, durable)
 
     def config(self) -> ConsumerConfig:
+        # One subject goes in filter_subject, which every JetStream server honours;
+        # filter_subjects needs NATS >= 2.10 and older servers silently ignore it.
+        single = len(self.subjects) == 1
         return ConsumerConfig(
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=30.0,
-            # One more than our own limit: we dead-letter on the last try ourselves.
-            max_deliver=self.max_deliver + 1,
-            filter_subjects=self.subjects,
+            ack_wait=self.bus.settings.consumer_ack_wait.total_seconds(),
+            # Unbounded here: this class decides when an event is dead-lettered, and an
+            # outage of a dependency must never make JetStream drop an event silently.
+            max_deliver=-1,
+            filter_subject=self.subjects[0] if single else None,
+            filter_subjects=None if single else self.subjects,
             max_ack_pending=1000,
+        )
+
+    async def ensure_consumer(self) -> None:
+        """Create the durable consumer if missing, and make sure the server filters as asked:
+        an unfiltered consumer would handle every event of the system, dead letters included."""
+        js, stream = self.bus.js, self.bus.settings.stream_name
+        try:
+            info = await js.consumer_info(stream, self.durable)
+            created = False
+        except NotFoundError:
+            info = await js.add_consumer(stream, self.config())
+            created = True
+        found = _filters(info.config)
+        if found == sorted(self.subjects):
+            return
+        if created:
+            await js.delete_consumer(stream, self.durable)
+            raise RuntimeError(
+                f"consumer {self.durable!r}: the NATS server ignored filter_subjects {self.subjects};"
+                " a consumer of several subjects needs NATS >= 2.10"
+            )
+        raise RuntimeError(
+            f"consumer {self.durable!r} exists with subjects {found}, not {sorted(self.subjects)}; delete it"
         )
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            subscription: JetStreamContext.PullSubscription | None = None
             try:
                 subscription = await self._subscribe()
                 await self._consume(subscription, stop)
@@ -83,14 +152,14 @@ class EventConsumer:
                 log.warning("consumer.restarting", consumer=self.durable, error=repr(error))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
+            finally:
+                if subscription is not None:
+                    with contextlib.suppress(Exception):
+                        await subscription.unsubscribe()
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
-        js, stream = self.bus.js, self.bus.settings.stream_name
-        try:
-            await js.consumer_info(stream, self.durable)
-        except NotFoundError:
-            await js.add_consumer(stream, self.config())
-        return await js.pull_subscribe_bind(durable=self.durable, stream=stream)
+        await self.ensure_consumer()
+        return await self.bus.js.pull_subscribe_bind(durable=self.durable, stream=self.bus.settings.stream_name)
 
     async def _consume(self, subscription: JetStreamContext.PullSubscription, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -104,8 +173,10 @@ class EventConsumer:
     async def process(self, message: Msg) -> None:
         try:
             envelope = common_pb2.EventEnvelope.FromString(message.data)
+            # The inbox keys on the event id: without a valid one the event can never be handled.
+            uuid.UUID(envelope.event_id)
             payload = unpack_payload(envelope)
-        except (DecodeError, KeyError, TypeError) as error:
+        except (DecodeError, KeyError, TypeError, ValueError) as error:
             await self._dead_letter(message, f"undecodable event: {error!r}")
             return
         token = request_id_var.set(envelope.request_id)
@@ -115,7 +186,8 @@ class EventConsumer:
             await self._dead_letter(message, str(error))
         except Exception as error:
             deliveries = message.metadata.num_delivered
-            if deliveries >= self.max_deliver:
+            transient = is_transient(error)
+            if deliveries >= self.max_deliver and not transient:
                 await self._dead_letter(message, repr(error))
             else:
                 log.warning(
@@ -124,9 +196,10 @@ class EventConsumer:
                     event_id=envelope.event_id,
                     type=envelope.type,
                     delivery=deliveries,
+                    transient=transient,
                     error=repr(error),
                 )
-                await message.nak(delay=self.retry_delay * deliveries)
+                await message.nak(delay=min(self.retry_delay * deliveries, MAX_RETRY_DELAY))
         else:
             await message.ack()
         finally:
@@ -152,3 +225,9 @@ class EventConsumer:
         }
         await self.bus.js.publish(self.dead_letter, message.data, headers=headers)
         await message.term()
+
+
+def _filters(config: ConsumerConfig) -> list[str]:
+    if config.filter_subject:
+        return [config.filter_subject]
+    return sorted(config.filter_subjects or [])

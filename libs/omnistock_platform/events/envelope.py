@@ -12,7 +12,9 @@ from omnistock.common.v1 import common_pb2
 from omnistock_platform.logging import request_id_var
 
 
-def new_envelope(event_type: str, payload: Message, source: str, request_id: str | None = None) -> common_pb2.EventEnvelope:
+def new_envelope(
+    event_type: str, payload: Message, source: str, request_id: str | None = None
+) -> common_pb2.EventEnvelope:
     envelope = common_pb2.EventEnvelope(
         event_id=str(uuid.uuid4()),
         type=event_type,

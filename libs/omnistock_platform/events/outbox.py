@@ -33,5 +33,7 @@ class Outbox:
             envelope.SerializeToString(),
         )
         # Wakes the relay at commit; NOTIFY is transactional, so nothing leaks on rollback.
-        await conn.execute(f"NOTIFY {self.channel}")
+        # pg_notify takes the channel name verbatim, as the relay's LISTEN does (a bare NOTIFY
+        # identifier would be folded to lower case).
+        await conn.execute("SELECT pg_notify($1, '')", self.channel)
         return envelope.event_id

@@ -42,6 +42,10 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were published."""
         async with self.db.transaction() as conn:
+            # One publisher per schema at a time, whatever the number of processes: events
+            # then leave in outbox order, so a row's versions reach consumers in order.
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self.service}.outbox"):
+                return 0
             rows = await conn.fetch(
                 f"SELECT id, event_id, subject, envelope FROM {self.service}.outbox"
                 " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -51,7 +55,9 @@ class OutboxRelay:
                 return 0
             # Sent in order on one connection; acknowledgements are awaited together.
             acks = [
-                self.bus.js.publish(row["subject"], bytes(row["envelope"]), headers={"Nats-Msg-Id": str(row["event_id"])})
+                self.bus.js.publish(
+                    row["subject"], bytes(row["envelope"]), headers={"Nats-Msg-Id": str(row["event_id"])}
+                )
                 for row in rows
             ]
             await asyncio.gather(*acks)
@@ -73,6 +79,9 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
+                # Cleared before the pass, not after it: a commit notified while the pass runs
+                # must still wake the next wait instead of sitting out a whole poll interval.
+                self._wake.clear()
                 try:
                     published = await self.publish_pending()
                     backoff = 0.1
@@ -87,7 +96,6 @@ class OutboxRelay:
                     last_purge = loop.time()
                     with contextlib.suppress(Exception):
                         await self.purge_published()
-                self._wake.clear()
                 await _wait_any(stop, self._wake, self.poll_interval)
         finally:
             listener.cancel()

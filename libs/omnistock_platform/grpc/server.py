@@ -80,6 +80,9 @@ class ServiceApp:
         reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
         address = f"{self.settings.host}:{self.settings.port(self.name) if port is None else port}"
         self.port = _bind(server, address, self.settings)
+        # Health answers the truth from the first call: otherwise "" reads SERVING before anything
+        # was checked and the services' own entries are NOT_FOUND until the watcher's first pass.
+        await self._check_readiness()
         await server.start()
         self._server = server
         self._stop.clear()
@@ -91,13 +94,15 @@ class ServiceApp:
         relay = OutboxRelay(self.db, self.bus, self.name)
         return [relay.run, self._watch_readiness, *self.background]
 
-    async def _watch_readiness(self, stop: asyncio.Event) -> None:
+    async def _check_readiness(self) -> None:
         """SERVING only while PostgreSQL answers and NATS is connected."""
-        names = ["", *[s.full_name for s in self.servicers]]
+        ready = self.bus.connected and await self.db.ping(timeout=1.0)
+        for name in ["", *[s.full_name for s in self.servicers]]:
+            await self._health.set(name, SERVING if ready else NOT_SERVING)
+
+    async def _watch_readiness(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            ready = self.bus.connected and await self.db.ping(timeout=1.0)
-            for name in names:
-                await self._health.set(name, SERVING if ready else NOT_SERVING)
+            await self._check_readiness()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 

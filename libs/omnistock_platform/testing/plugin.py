@@ -8,8 +8,11 @@ its own stream name and subject prefix, so runs never see each other.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -34,7 +37,9 @@ def omnistock_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     nats_url = os.environ.get("NATS_URL", "")
     base: Path = tmp_path_factory.mktemp("omnistock")
     if not database_url:
-        postgres = EmbeddedPostgres(base / "postgres")
+        # Not under pytest's temp folder: each pytest start makes that owner-only, which would
+        # lock out PostgreSQL (it runs as its own user) in the middle of another run.
+        postgres = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="omnistock-pg-")))
         database_url = postgres.start()
         embedded.append(postgres)
     if not nats_url:
@@ -44,6 +49,8 @@ def omnistock_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     yield database_url, nats_url
     for server in reversed(embedded):
         server.stop()
+        if isinstance(server, EmbeddedPostgres):
+            shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -61,6 +68,8 @@ async def omnistock_settings(omnistock_servers: tuple[str, str]) -> AsyncIterato
         data_dir=Path(".omnistock-test"),
         sweep_interval=Settings.model_fields["sweep_interval"].default / 5,
         consumer_retry_delay=Settings.model_fields["consumer_retry_delay"].default / 10,
+        # A consumer killed mid-delivery hands its events back quickly in crash tests.
+        consumer_ack_wait=timedelta(seconds=2),
     )
     await upgrade_async(settings, installed_services())
     yield settings

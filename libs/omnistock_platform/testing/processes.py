@@ -30,6 +30,7 @@ def environment(settings: Settings, service: ServiceName, port: int, addresses: 
             "OMNISTOCK_LOG_LEVEL": os.environ.get("OMNISTOCK_LOG_LEVEL", "WARNING"),
             "OMNISTOCK_SWEEP_INTERVAL": str(settings.sweep_interval.total_seconds()),
             "OMNISTOCK_CONSUMER_RETRY_DELAY": str(settings.consumer_retry_delay.total_seconds()),
+            "OMNISTOCK_CONSUMER_ACK_WAIT": str(settings.consumer_ack_wait.total_seconds()),
             "OMNISTOCK_SHUTDOWN_GRACE": "2",
         }
     )

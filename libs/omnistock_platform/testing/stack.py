@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 
 from omnistock.fulfilment.v1 import fulfilment_pb2_grpc
+from omnistock.insights.v1 import insights_pb2_grpc
 from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock.orders.v1 import orders_pb2_grpc
 from omnistock.reservations.v1 import reservations_pb2_grpc
@@ -31,9 +32,10 @@ STUBS: dict[ServiceName, Any] = {
     "reservations": reservations_pb2_grpc.ReservationsServiceStub,
     "orders": orders_pb2_grpc.OrdersServiceStub,
     "fulfilment": fulfilment_pb2_grpc.FulfilmentServiceStub,
+    "insights": insights_pb2_grpc.InsightsServiceStub,
 }
 
-START_ORDER: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment")
+START_ORDER: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights")
 
 
 def addresses_from_env() -> dict[ServiceName, str]:
@@ -87,7 +89,9 @@ class Stack:
         subject: str = "test",
         ttl: timedelta = timedelta(hours=1),
     ) -> str:
-        return TokenAuthority(self.settings).mint(Role(role), subject, locations=locations or [], channel=channel, ttl=ttl)
+        return TokenAuthority(self.settings).mint(
+            Role(role), subject, locations=locations or [], channel=channel, ttl=ttl
+        )
 
     def channel(self, service: ServiceName, token: str | None = None, address: str | None = None) -> grpc.aio.Channel:
         value = self.token() if token is None else token
@@ -95,7 +99,14 @@ class Stack:
         self._channels.append(channel)
         return channel
 
-    def stub(self, service: ServiceName, role: Role | str = Role.ADMIN, *, locations: list[str] | None = None, token: str | None = None) -> Any:
+    def stub(
+        self,
+        service: ServiceName,
+        role: Role | str = Role.ADMIN,
+        *,
+        locations: list[str] | None = None,
+        token: str | None = None,
+    ) -> Any:
         chosen = token if token is not None else self.token(role, locations=locations)
         return STUBS[service](self.channel(service, chosen))
 

@@ -61,7 +61,6 @@ class StockWatcher:
         subscription = await self.bus.nc.subscribe(
             self.bus.settings.subject("inventory", "stock", "changed"), cb=on_message
         )
-        self.bus.reconnected.clear()
         try:
             while True:
                 versions: dict[tuple[str, str], int] = {}
@@ -95,9 +94,9 @@ class StockWatcher:
         queue: asyncio.Queue[pb.StockLevel | None],
         versions: dict[tuple[str, str], int],
     ) -> AsyncIterator[pb.WatchStockResponse]:
+        reconnects = self.bus.reconnects
         while True:
-            if self.bus.reconnected.is_set():  # events may have been missed while disconnected
-                self.bus.reconnected.clear()
+            if self.bus.reconnects != reconnects:  # events may have been missed while disconnected
                 raise Resync
             try:
                 level = await asyncio.wait_for(queue.get(), 1.0)

@@ -1,0 +1,135 @@
+"""IdempotencyStore against real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import asyncpg
+import grpc
+import pytest
+
+from omnistock.inventory.v1 import inventory_pb2
+from omnistock_platform.db import Database
+from omnistock_platform.errors import IdempotencyMismatch, InvalidArgument
+from omnistock_platform.grpc.errors import to_status
+from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.settings import Settings
+from tests.integration.platform.support import unique_request_id
+
+METHOD = "ReceiveStock"
+Response = inventory_pb2.ReceiveStockResponse
+
+
+def receive(request_id: str, quantity: int = 5) -> inventory_pb2.ReceiveStockRequest:
+    return inventory_pb2.ReceiveStockRequest(request_id=request_id, location_id="L1", sku="SKU-1", quantity=quantity)
+
+
+def work_for(
+    schema: str, request: inventory_pb2.ReceiveStockRequest, *, pause: float = 0.0
+) -> Callable[[asyncpg.Connection], Awaitable[inventory_pb2.ReceiveStockResponse]]:
+    """The protected change: one effects row, and an answer that says which row it was."""
+
+    async def work(conn: asyncpg.Connection) -> inventory_pb2.ReceiveStockResponse:
+        effect_id = await conn.fetchval(
+            f"INSERT INTO {schema}.effects (key) VALUES ($1) RETURNING id", request.request_id
+        )
+        if pause:
+            await conn.execute("SELECT pg_sleep($1)", pause)
+        return Response(level=inventory_pb2.StockLevel(sku=request.sku, on_hand=int(effect_id)))
+
+    return work
+
+
+async def effects(db: Database, schema: str, request_id: str) -> int:
+    return int(await db.fetchval(f"SELECT count(*) FROM {schema}.effects WHERE key = $1", request_id))
+
+
+async def test_a_retry_gets_the_stored_answer_and_no_second_effect(db: Database, schema: str) -> None:
+    store = IdempotencyStore(schema)
+    request = receive(unique_request_id())
+    first = await store.run(db, METHOD, request.request_id, request, Response, work_for(schema, request))
+    again = await store.run(
+        db, METHOD, request.request_id, receive(request.request_id), Response, work_for(schema, request)
+    )
+    assert again == first
+    assert first.level.on_hand > 0
+    assert await effects(db, schema, request.request_id) == 1
+
+
+async def test_the_same_id_with_a_different_request_is_refused(db: Database, schema: str) -> None:
+    store = IdempotencyStore(schema)
+    request = receive(unique_request_id())
+    await store.run(db, METHOD, request.request_id, request, Response, work_for(schema, request))
+    changed = receive(request.request_id, quantity=6)
+    with pytest.raises(IdempotencyMismatch) as refused:
+        await store.run(db, METHOD, request.request_id, changed, Response, work_for(schema, changed))
+    # ... also when only the method differs.
+    with pytest.raises(IdempotencyMismatch):
+        await store.run(db, "AdjustStock", request.request_id, request, Response, work_for(schema, request))
+    assert to_status(refused.value).code == grpc.StatusCode.FAILED_PRECONDITION
+    assert await effects(db, schema, request.request_id) == 1
+
+
+async def test_concurrent_duplicates_have_one_effect(omnistock_settings: Settings, schema: str) -> None:
+    # A pool as large as the burst, so every duplicate really is in flight at once.
+    wide = Database(omnistock_settings.database_url or "", min_size=1, max_size=20)
+    await wide.connect()
+    try:
+        store = IdempotencyStore(schema)
+        request = receive(unique_request_id())
+        answers = await asyncio.gather(
+            *(
+                store.run(wide, METHOD, request.request_id, request, Response, work_for(schema, request, pause=0.05))
+                for _ in range(20)
+            )
+        )
+        assert await effects(wide, schema, request.request_id) == 1
+        assert all(answer == answers[0] for answer in answers)
+    finally:
+        await wide.close()
+
+
+async def test_a_failed_call_leaves_no_claim(db: Database, schema: str) -> None:
+    store = IdempotencyStore(schema)
+    request = receive(unique_request_id())
+
+    async def failing(conn: asyncpg.Connection) -> inventory_pb2.ReceiveStockResponse:
+        await work_for(schema, request)(conn)
+        raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        await store.run(db, METHOD, request.request_id, request, Response, failing)
+    assert (
+        await db.fetchval(f"SELECT count(*) FROM {schema}.idempotency WHERE request_id = $1", request.request_id) == 0
+    )
+    assert await effects(db, schema, request.request_id) == 0
+
+    # A retry is evaluated afresh, even with other parameters.
+    retried = receive(request.request_id, quantity=7)
+    await store.run(db, METHOD, request.request_id, retried, Response, work_for(schema, retried))
+    assert await effects(db, schema, request.request_id) == 1
+
+
+async def test_a_request_id_is_required(db: Database, schema: str) -> None:
+    store = IdempotencyStore(schema)
+    request = receive("")
+    with pytest.raises(InvalidArgument) as refused:
+        await store.run(db, METHOD, "", request, Response, work_for(schema, request))
+    assert [violation.field for violation in refused.value.violations] == ["request_id"]
+
+
+async def test_purge_removes_only_old_claims(db: Database, schema: str) -> None:
+    store = IdempotencyStore(schema)
+    old, recent = receive(unique_request_id()), receive(unique_request_id())
+    for request in (old, recent):
+        await store.run(db, METHOD, request.request_id, request, Response, work_for(schema, request))
+    await db.execute(
+        f"UPDATE {schema}.idempotency SET created_at = now() - interval '3 days' WHERE request_id = $1", old.request_id
+    )
+
+    assert await store.purge(db, timedelta(hours=48)) == 1
+
+    remaining = await db.fetch(f"SELECT request_id FROM {schema}.idempotency")
+    assert [row["request_id"] for row in remaining] == [recent.request_id]

@@ -1,0 +1,127 @@
+"""Settings from the environment, and the database URL helpers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pydantic
+import pytest
+
+from omnistock_platform.db import asyncpg_dsn, sqlalchemy_url, with_database
+from omnistock_platform.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test run itself may be configured through these; each test sets its own."""
+    for name in ("DATABASE_URL", "NATS_URL", "OMNISTOCK_DATABASE_URL", "OMNISTOCK_NATS_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_standard_connection_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db.internal:5432/omnistock")
+    monkeypatch.setenv("NATS_URL", "nats://nats.internal:4222")
+    settings = Settings()
+    assert settings.database_url == "postgresql://app@db.internal:5432/omnistock"
+    assert settings.nats_url == "nats://nats.internal:4222"
+
+
+def test_the_connection_urls_may_carry_the_prefix_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMNISTOCK_DATABASE_URL", "postgresql://prefixed/db")
+    monkeypatch.setenv("OMNISTOCK_NATS_URL", "nats://prefixed:4222")
+    settings = Settings()
+    assert (settings.database_url, settings.nats_url) == ("postgresql://prefixed/db", "nats://prefixed:4222")
+
+
+def test_the_standard_name_wins_over_the_prefixed_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://standard/db")
+    monkeypatch.setenv("OMNISTOCK_DATABASE_URL", "postgresql://prefixed/db")
+    assert Settings().database_url == "postgresql://standard/db"
+
+
+def test_without_urls_the_embedded_stack_is_meant() -> None:
+    settings = Settings()
+    assert settings.database_url is None
+    assert settings.nats_url is None
+
+
+def test_everything_else_is_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMNISTOCK_STREAM_NAME", "OMNISTOCK_EU")
+    monkeypatch.setenv("OMNISTOCK_CONSUMER_MAX_DELIVER", "7")
+    monkeypatch.setenv("OMNISTOCK_DEDUPE_WINDOW", "PT2H")
+    monkeypatch.setenv("OMNISTOCK_HOLD_DEFAULT_TTL", "900")
+    monkeypatch.setenv("OMNISTOCK_AUTH_DISABLED", "true")
+    monkeypatch.setenv("OMNISTOCK_JWT_ALGORITHMS", '["RS256", "ES256"]')
+    monkeypatch.setenv("OMNISTOCK_INVENTORY_ADDRESS", "inventory.svc:443")
+    monkeypatch.setenv("SUBJECT_PREFIX", "unprefixed-is-ignored")
+    settings = Settings()
+    assert settings.stream_name == "OMNISTOCK_EU"
+    assert settings.consumer_max_deliver == 7
+    assert settings.dedupe_window == timedelta(hours=2)
+    assert settings.hold_default_ttl == timedelta(minutes=15)
+    assert settings.auth_disabled is True
+    assert settings.jwt_algorithms == ("RS256", "ES256")
+    assert settings.address("inventory") == "inventory.svc:443"
+    assert settings.subject_prefix == "omnistock"
+
+
+def test_a_bad_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMNISTOCK_CONSUMER_MAX_DELIVER", "many")
+    with pytest.raises(pydantic.ValidationError, match="consumer_max_deliver"):
+        Settings()
+
+
+def test_code_builds_settings_by_field_name_and_they_stay_frozen() -> None:
+    settings = Settings(database_url="postgresql://code/db", nats_url="nats://code:4222", reservations_port=6000)
+    assert settings.database_url == "postgresql://code/db"
+    assert settings.address("reservations") == "127.0.0.1:6000"
+    assert settings.subject("inventory", "stock", "changed") == "omnistock.inventory.stock.changed"
+    with pytest.raises(pydantic.ValidationError):
+        settings.stream_name = "OTHER"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("url", "dsn", "alchemy", "renamed"),
+    [
+        (
+            "postgres://app:pw@db:5432/omnistock",
+            "postgresql://app:pw@db:5432/omnistock",
+            "postgresql+asyncpg://app:pw@db:5432/omnistock",
+            "postgres://app:pw@db:5432/other",
+        ),
+        (
+            "postgresql+asyncpg://app@db/omnistock?sslmode=require",
+            "postgresql://app@db/omnistock?sslmode=require",
+            "postgresql+asyncpg://app@db/omnistock?sslmode=require",
+            "postgresql+asyncpg://app@db/other?sslmode=require",
+        ),
+        (
+            # libpq's socket form: no host in the authority, the socket directory in the query.
+            "postgresql:///omnistock?host=/run/postgresql",
+            "postgresql:///omnistock?host=/run/postgresql",
+            "postgresql+asyncpg:///omnistock?host=/run/postgresql",
+            "postgresql:///other?host=/run/postgresql",
+        ),
+        (
+            # What pgserver hands out.
+            "postgresql://postgres:@/postgres?host=/tmp/pg/data",
+            "postgresql://postgres:@/postgres?host=/tmp/pg/data",
+            "postgresql+asyncpg://postgres:@/postgres?host=/tmp/pg/data",
+            "postgresql://postgres:@/other?host=/tmp/pg/data",
+        ),
+        ("postgresql://db", "postgresql://db", "postgresql+asyncpg://db", "postgresql://db/other"),
+    ],
+)
+def test_database_urls(url: str, dsn: str, alchemy: str, renamed: str) -> None:
+    assert asyncpg_dsn(url) == dsn
+    assert sqlalchemy_url(url) == alchemy
+    assert with_database(url, "other") == renamed
+    assert sqlalchemy_url(with_database(url, "other")) == with_database(alchemy, "other")
+
+
+def test_a_socket_url_keeps_its_socket_directory() -> None:
+    for converted in (asyncpg_dsn, sqlalchemy_url, lambda url: with_database(url, "x")):
+        parts = urlsplit(converted("postgresql:///omnistock?host=/run/postgresql"))
+        assert parts.hostname is None
+        assert parse_qs(parts.query) == {"host": ["/run/postgresql"]}
