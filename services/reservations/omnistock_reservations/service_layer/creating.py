@@ -1,0 +1,235 @@
+"""CreateReservation, in three steps that each survive a crash:
+
+1. the reservation is written PENDING (committed), with its pickup code;
+2. inventory is asked for the hold, with a request id derived from the reservation, so any
+   retry — the caller's, or the recovery loop's — gets the hold already taken, never a second;
+3. the reservation becomes ACTIVE with the hold and `reservation.created` is queued, in one
+   transaction; or, refused for lack of stock, it becomes FAILED (it never held anything).
+
+Every step is conditional on the state it expects, so concurrent attempts converge.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.auth import require_location
+from omnistock_platform.errors import (
+    Aborted,
+    Alternative,
+    FailedPrecondition,
+    IdempotencyMismatch,
+    InvalidArgument,
+    NotFound,
+    PreconditionViolation,
+    Shortfall,
+    Unavailable,
+)
+from omnistock_platform.idempotency import fingerprint
+from omnistock_platform.logging import get_logger
+from omnistock_platform.validation import Validator
+from omnistock_reservations.adapters import messages, repository
+from omnistock_reservations.adapters.inventory_client import HoldView, Store
+from omnistock_reservations.domain.holds import derived_request_id
+from omnistock_reservations.domain.pickup_code import new_pickup_code
+from omnistock_reservations.domain.reservation import Customer, Failure, Limits, Line, Reservation
+from omnistock_reservations.domain.status import Status
+from omnistock_reservations.service_layer.unit import Deps, now, record
+
+log = get_logger(__name__)
+
+MAX_LINES = 50
+CODE_ATTEMPTS = 10
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9 ()\-]{5,32}$")
+
+
+def validate(request: pb.CreateReservationRequest, limits: Limits) -> timedelta:
+    """Every field, every violation at once. Returns the hold the reservation gets."""
+    check = Validator()
+    check.identifier("request_id", request.request_id)
+    check.enum("channel", request.channel, messages.CHANNELS)
+    customer = request.customer
+    if not request.HasField("customer"):
+        check.fail("customer", "is required")
+    else:
+        check.identifier("customer.customer_id", customer.customer_id)
+        check.text("customer.name", customer.name)
+        if customer.email:
+            check.check(
+                len(customer.email) <= 254 and bool(_EMAIL.match(customer.email)),
+                "customer.email",
+                "must be an e-mail address",
+            )
+        if customer.phone:
+            check.check(
+                bool(_PHONE.match(customer.phone)), "customer.phone", "must be a phone number: digits, spaces, + - ( )"
+            )
+    check.identifier("store_id", request.store_id)
+    check.check(0 < len(request.lines) <= MAX_LINES, "lines", f"give between 1 and {MAX_LINES} lines")
+    seen: set[str] = set()
+    for index, line in enumerate(request.lines):
+        check.identifier(f"lines[{index}].sku", line.sku)
+        check.quantity(f"lines[{index}].quantity", line.quantity, maximum=limits.max_line_quantity)
+        if line.sku and line.sku in seen:
+            check.fail(f"lines[{index}].sku", "appears on another line; give one line per SKU")
+        seen.add(line.sku)
+    requested = request.hold_for.ToTimedelta() if request.HasField("hold_for") else timedelta(0)
+    hold_for = limits.hold_for(requested)
+    check.check(
+        requested >= timedelta(0) and limits.hold_in_bounds(hold_for),
+        "hold_for",
+        f"must be between {limits.min_hold} and {limits.max_hold} (zero: the default, {limits.default_hold})",
+    )
+    check.raise_if_invalid()
+    return hold_for
+
+
+def answer(reservation: Reservation) -> pb.CreateReservationResponse:
+    """The reply to a create (first or retried): the reservation, or why it holds nothing."""
+    if reservation.status is Status.FAILED:
+        failure = reservation.failure
+        if failure is not None and failure.shortfall is not None:
+            raise failure.shortfall
+        raise FailedPrecondition(
+            f"reservation {reservation.reservation_id} failed: {failure.message if failure else 'no hold'}",
+            [PreconditionViolation("RESERVATION_STATUS", reservation.reservation_id, "reservation failed")],
+        )
+    if reservation.status is Status.PENDING:
+        raise Unavailable("the reservation is still being confirmed; retry with the same request_id", 0.5)
+    return pb.CreateReservationResponse(reservation=messages.reservation(reservation))
+
+
+class Creating:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def create(self, request: pb.CreateReservationRequest) -> pb.CreateReservationResponse:
+        limits = self.deps.limits
+        hold_for = validate(request, limits)
+        require_location(request.store_id, "store")
+        expected = fingerprint("CreateReservation", request)
+        existing = await repository.get_by_request(self.deps.db.pool, request.request_id)
+        if existing is None:
+            store = await self._store(request.store_id)
+            fresh = Reservation(
+                reservation_id=str(uuid.uuid4()),
+                request_id=request.request_id,
+                channel=messages.CHANNELS[request.channel],
+                customer=Customer(
+                    request.customer.customer_id, request.customer.name, request.customer.email, request.customer.phone
+                ),
+                store_id=request.store_id,
+                lines=[Line(line.sku, line.quantity) for line in request.lines],
+                pickup_code="",
+                hold_for=hold_for,
+            )
+            written = await self._write_pending(fresh, expected, limits)
+            if written is not None:
+                return answer(await self.take_hold(written, store=store))
+            existing = await repository.get_by_request(self.deps.db.pool, request.request_id)
+            assert existing is not None
+        reservation, stored = existing
+        if stored != expected:
+            raise IdempotencyMismatch(request.request_id)
+        if reservation.status is Status.PENDING:
+            reservation = await self.take_hold(reservation, confirm_state=True)
+        return answer(reservation)
+
+    async def _store(self, store_id: str) -> Store:
+        try:
+            store = await self.deps.inventory.store(store_id)
+        except NotFound:
+            raise InvalidArgument.of("store_id", f"there is no store {store_id!r}") from None
+        if not store.active or not store.pickup:
+            raise InvalidArgument.of("store_id", f"store {store_id} does not offer pickup")
+        return store
+
+    async def _write_pending(self, reservation: Reservation, expected: bytes, limits: Limits) -> Reservation | None:
+        """Step 1. None when the request id is taken (a concurrent retry): the caller resumes that one."""
+        customer_id = reservation.customer.customer_id
+        async with self.deps.db.transaction() as conn:
+            await repository.lock_customer(conn, customer_id)
+            if await repository.get_by_request(conn, reservation.request_id) is not None:
+                return None
+            open_count = await repository.count_open_of_customer(conn, customer_id)
+            if open_count >= limits.max_open_per_customer:
+                raise FailedPrecondition(
+                    f"customer {customer_id} already has {open_count} open reservations,"
+                    f" the most one customer may have",
+                    [PreconditionViolation("RESERVATION_LIMIT", customer_id, f"{open_count} open reservations")],
+                )
+            for _ in range(CODE_ATTEMPTS):
+                reservation.pickup_code = new_pickup_code()
+                try:
+                    return await repository.insert_pending(conn, reservation, expected)
+                except repository.PickupCodeTaken:
+                    continue
+        raise Aborted("no free pickup code was found at the store; retry with the same request_id")
+
+    async def take_hold(
+        self, reservation: Reservation, *, store: Store | None = None, confirm_state: bool = False
+    ) -> Reservation:
+        """Steps 2 and 3 for a PENDING reservation. With confirm_state the hold is read back from
+        inventory: a repeated Hold answers as it did first, and the hold may have run out since."""
+        inventory = self.deps.inventory
+        try:
+            hold = await inventory.hold(reservation)
+        except Shortfall as short:
+            alternatives = await self._alternatives(reservation, store)
+            return await self._refuse(reservation, Failure(short.message, short.with_alternatives(alternatives)))
+        except (InvalidArgument, FailedPrecondition, NotFound) as refused:  # inventory will never take this hold
+            log.warning("reservations.hold_refused", reservation_id=reservation.reservation_id, error=refused.message)
+            return await self._refuse(reservation, Failure(refused.message))
+        if confirm_state:
+            hold = await inventory.get_hold(hold.hold_id)
+        return await self._confirm(reservation, hold)
+
+    async def _alternatives(self, reservation: Reservation, store: Store | None) -> list[Alternative]:
+        """Where else the customer could pick the items up; a shortfall is still answered without them."""
+        try:
+            store = store or await self.deps.inventory.store(reservation.store_id)
+            return await self.deps.inventory.alternatives(store, reservation.lines, reservation.channel)
+        except Exception as error:
+            log.warning("reservations.alternatives_failed", error=repr(error))
+            return []
+
+    async def _refuse(self, reservation: Reservation, failure: Failure) -> Reservation:
+        async with self.deps.db.transaction() as conn:
+            current = await repository.get(conn, reservation.reservation_id, lock=True)
+            assert current is not None
+            if current.status is not Status.PENDING:
+                return current  # a concurrent attempt settled it first
+            current.fail(failure, now())
+            if failure.shortfall is not None:
+                await self.deps.outbox.add(conn, "demand.refused", messages.demand_refused(current, failure.shortfall))
+            return await repository.save(conn, current)
+
+    async def _confirm(self, reservation: Reservation, hold: HoldView) -> Reservation:
+        async with self.deps.db.transaction() as conn:
+            current = await repository.get(conn, reservation.reservation_id, lock=True)
+            assert current is not None
+            if current.status is Status.PENDING:
+                if hold.state == "active":
+                    current.activate(hold.hold_id, hold.expires_at)
+                else:  # taken, then ran out before it could be confirmed
+                    current.expire(now(), hold.hold_id)
+                return await record(conn, self.deps.outbox, current)
+        if current.status is Status.FAILED and hold.state == "active":
+            # A concurrent attempt was refused and closed it while this one got the hold:
+            # the hold must not outlive its reservation.
+            await self._release_orphan(current, hold)
+        return current
+
+    async def _release_orphan(self, reservation: Reservation, hold: HoldView) -> None:
+        try:
+            await self.deps.inventory.release(
+                derived_request_id(reservation.reservation_id, "release-orphan"),
+                hold.hold_id,
+                f"reservation {reservation.reservation_id} failed",
+            )
+        except Exception as error:  # inventory expires it in time anyway
+            log.warning("reservations.orphan_release_failed", hold_id=hold.hold_id, error=repr(error))

@@ -1,0 +1,343 @@
+"""Everything after creation: read, extend, cancel, mark ready, collect, convert.
+
+A change that involves the hold asks inventory first (with a request id derived from the
+reservation, so a retry repeats nothing), then writes the reservation and its event together
+with the idempotency record. If inventory refuses because the hold is no longer active, the
+reservation is brought in line with the hold and the caller is told its state.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.auth import Role, current_principal, require_location
+from omnistock_platform.errors import FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation, Shortfall
+from omnistock_platform.validation import Validator
+from omnistock_reservations.adapters import messages, repository
+from omnistock_reservations.adapters.inventory_client import HoldView
+from omnistock_reservations.domain.holds import derived_request_id, order_owner, owner_of
+from omnistock_reservations.domain.pickup_code import ALPHABET, LENGTH, is_pickup_code, normalize_pickup_code
+from omnistock_reservations.domain.reservation import Reservation
+from omnistock_reservations.domain.status import Action, InvalidTransition, Status, next_status
+from omnistock_reservations.service_layer.syncing import HoldSync
+from omnistock_reservations.service_layer.unit import Deps, ResponseT, load, now, record, replayed
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CHANNEL_ROLES = frozenset({Role.STOREFRONT, Role.APP, Role.CHAT_AGENT})
+
+
+def encode_token(created_at: datetime, reservation_id: str) -> str:
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{micros}|{reservation_id}".encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> tuple[datetime, str] | None:
+    """None for a malformed token (the caller reports it as a field violation)."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        micros, reservation_id = raw.split("|", 1)
+        return _EPOCH + timedelta(microseconds=int(micros)), reservation_id
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        return None
+
+
+class Lifecycle:
+    def __init__(self, deps: Deps, sync: HoldSync) -> None:
+        self.deps = deps
+        self.sync = sync
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    async def get(self, request: pb.GetReservationRequest) -> pb.GetReservationResponse:
+        check = Validator()
+        check.identifier("reservation_id", request.reservation_id)
+        check.raise_if_invalid()
+        return pb.GetReservationResponse(
+            reservation=messages.reservation(await load(self.deps, request.reservation_id))
+        )
+
+    async def list(self, request: pb.ListReservationsRequest) -> pb.ListReservationsResponse:
+        check = Validator()
+        check.identifier("store_id", request.store_id, required=False)
+        check.identifier("customer_id", request.customer_id, required=False)
+        check.check(request.channel == 0 or request.channel in messages.CHANNELS, "channel", "unknown value")
+        check.check(request.status == 0 or request.status in messages.STATUSES, "status", "unknown value")
+        limit = check.page_size("page_size", request.page_size)
+        after = decode_token(request.page_token) if request.page_token else None
+        check.check(not request.page_token or after is not None, "page_token", "is not a token this service issued")
+        check.raise_if_invalid()
+        principal = current_principal()
+        if principal.role in CHANNEL_ROLES and not request.customer_id:
+            # A channel acts for one customer at a time; it does not browse everyone's reservations.
+            raise InvalidArgument.of("customer_id", f"is required when listing as {principal.role}")
+        if request.store_id:
+            require_location(request.store_id, "store")
+            stores = [request.store_id]
+        elif principal.location_scoped:
+            stores = sorted(principal.locations)  # staff see their own stores' reservations only
+            if not stores:
+                return pb.ListReservationsResponse()
+        else:
+            stores = []
+        found = await repository.list_page(
+            self.deps.db.pool,
+            repository.Filters(
+                store_ids=stores,
+                customer_id=request.customer_id,
+                channel=messages.CHANNELS.get(request.channel, ""),
+                status=messages.STATUSES[request.status].value if request.status else "",
+            ),
+            after,
+            limit + 1,
+        )
+        page = found[:limit]
+        last = page[-1] if len(found) > limit else None
+        return pb.ListReservationsResponse(
+            reservations=[messages.reservation(item) for item in page],
+            next_page_token=encode_token(last.created_at, last.reservation_id) if last and last.created_at else "",
+        )
+
+    # -- changes ----------------------------------------------------------------------------------------
+
+    async def extend(self, request: pb.ExtendReservationRequest) -> pb.ExtendReservationResponse:
+        check = Validator()
+        check.identifier("request_id", request.request_id)
+        check.identifier("reservation_id", request.reservation_id)
+        extend_by = request.extend_by.ToTimedelta() if request.HasField("extend_by") else timedelta(0)
+        check.check(extend_by > timedelta(0), "extend_by", "must be positive")
+        check.raise_if_invalid()
+        found = await load(self.deps, request.reservation_id)
+        prior = await replayed(
+            self.deps, "ExtendReservation", request, request.request_id, pb.ExtendReservationResponse
+        )
+        if prior is not None:
+            return prior
+        next_status(found.reservation_id, found.status, Action.EXTEND)
+        assert found.expires_at is not None
+        target = found.expires_at + extend_by
+        limit = found.extension_limit(self.deps.limits.max_hold)
+        if target > limit:
+            raise InvalidArgument.of(
+                "extend_by",
+                f"a reservation is held at most {self.deps.limits.max_hold} from its creation,"
+                f" until {limit.isoformat()}; it now runs until {found.expires_at.isoformat()}",
+            )
+        hold = await self._on_hold(
+            found,
+            Action.EXTEND,
+            lambda: self.deps.inventory.extend(
+                derived_request_id(found.reservation_id, "extend", request.request_id), found.hold_id, target
+            ),
+        )
+
+        def change(current: Reservation) -> None:
+            current.extend(hold.expires_at)
+
+        return await self._change(
+            "ExtendReservation",
+            request,
+            request.request_id,
+            pb.ExtendReservationResponse,
+            found.reservation_id,
+            change,
+            lambda done: pb.ExtendReservationResponse(reservation=messages.reservation(done)),
+        )
+
+    async def cancel(self, request: pb.CancelReservationRequest) -> pb.CancelReservationResponse:
+        check = Validator()
+        check.identifier("request_id", request.request_id)
+        check.identifier("reservation_id", request.reservation_id)
+        check.text("reason", request.reason, max_length=500)
+        check.raise_if_invalid()
+        found = await load(self.deps, request.reservation_id)
+        prior = await replayed(
+            self.deps, "CancelReservation", request, request.request_id, pb.CancelReservationResponse
+        )
+        if prior is not None:
+            return prior
+        if found.status is not Status.CANCELLED:
+            next_status(found.reservation_id, found.status, Action.CANCEL)
+            await self._on_hold(
+                found,
+                Action.CANCEL,
+                lambda: self.deps.inventory.release(
+                    derived_request_id(found.reservation_id, "release"),
+                    found.hold_id,
+                    f"reservation cancelled: {request.reason}".rstrip(": "),
+                ),
+            )
+
+        def change(current: Reservation) -> None:
+            if current.status is not Status.CANCELLED:  # cancelling twice is not an error
+                current.cancel(request.reason, now())
+
+        return await self._change(
+            "CancelReservation",
+            request,
+            request.request_id,
+            pb.CancelReservationResponse,
+            found.reservation_id,
+            change,
+            lambda done: pb.CancelReservationResponse(reservation=messages.reservation(done)),
+        )
+
+    async def mark_ready(self, request: pb.MarkReservationReadyRequest) -> pb.MarkReservationReadyResponse:
+        check = Validator()
+        check.identifier("request_id", request.request_id)
+        check.identifier("reservation_id", request.reservation_id)
+        check.raise_if_invalid()
+        found = await load(self.deps, request.reservation_id)
+
+        def change(current: Reservation) -> None:
+            if current.status is not Status.READY_FOR_PICKUP:  # staff pressing twice is not an error
+                current.mark_ready(now())
+
+        return await self._change(
+            "MarkReservationReady",
+            request,
+            request.request_id,
+            pb.MarkReservationReadyResponse,
+            found.reservation_id,
+            change,
+            lambda done: pb.MarkReservationReadyResponse(reservation=messages.reservation(done)),
+        )
+
+    async def collect(self, request: pb.CollectReservationRequest) -> pb.CollectReservationResponse:
+        code = normalize_pickup_code(request.pickup_code)
+        check = Validator()
+        check.identifier("request_id", request.request_id)
+        check.identifier("store_id", request.store_id)
+        if not code:
+            check.fail("pickup_code", "is required")
+        else:
+            check.check(is_pickup_code(code), "pickup_code", f"must be {LENGTH} characters from {ALPHABET}")
+        check.raise_if_invalid()
+        require_location(request.store_id, "store")
+        prior = await replayed(
+            self.deps, "CollectReservation", request, request.request_id, pb.CollectReservationResponse
+        )
+        if prior is not None:
+            return prior
+        found = await repository.find_open_by_code(self.deps.db.pool, request.store_id, code)
+        if found is None:
+            closed = await repository.latest_by_code(self.deps.db.pool, request.store_id, code)
+            if closed is None:
+                raise NotFound("pickup code", f"{code} at store {request.store_id}")
+            raise FailedPrecondition(
+                f"the reservation with pickup code {code} at store {request.store_id} is {closed.status.label}",
+                [PreconditionViolation("RESERVATION_STATUS", closed.reservation_id, f"is {closed.status.label}")],
+            )
+        if found.status is Status.PENDING:
+            raise FailedPrecondition(
+                f"reservation {found.reservation_id} is still being confirmed; try again in a moment",
+                [PreconditionViolation("RESERVATION_STATUS", found.reservation_id, "is pending")],
+            )
+        await self._on_hold(
+            found,
+            Action.COLLECT,
+            lambda: self.deps.inventory.commit(
+                derived_request_id(found.reservation_id, "commit"),
+                found.hold_id,
+                f"reservation:{found.reservation_id}",
+            ),
+        )
+
+        def change(current: Reservation) -> None:
+            current.collect(now())
+
+        return await self._change(
+            "CollectReservation",
+            request,
+            request.request_id,
+            pb.CollectReservationResponse,
+            found.reservation_id,
+            change,
+            lambda done: pb.CollectReservationResponse(reservation=messages.reservation(done)),
+        )
+
+    async def convert(self, request: pb.ConvertReservationRequest) -> pb.ConvertReservationResponse:
+        check = Validator()
+        check.identifier("request_id", request.request_id)
+        check.identifier("reservation_id", request.reservation_id)
+        check.identifier("order_id", request.order_id)
+        check.raise_if_invalid()
+        found = await load(self.deps, request.reservation_id)
+        prior = await replayed(
+            self.deps, "ConvertReservation", request, request.request_id, pb.ConvertReservationResponse
+        )
+        if prior is not None:
+            return prior
+        done_already = found.status is Status.CONVERTED and found.order_id == request.order_id
+        if not done_already:
+            next_status(found.reservation_id, found.status, Action.CONVERT)
+            await self._on_hold(
+                found,
+                Action.CONVERT,
+                lambda: self.deps.inventory.transfer(
+                    derived_request_id(found.reservation_id, "transfer", request.order_id),
+                    found.hold_id,
+                    expected_owner=owner_of(found.reservation_id),
+                    new_owner=order_owner(request.order_id),
+                ),
+            )
+
+        def change(current: Reservation) -> None:
+            if not (current.status is Status.CONVERTED and current.order_id == request.order_id):
+                current.convert(request.order_id, now())
+
+        return await self._change(
+            "ConvertReservation",
+            request,
+            request.request_id,
+            pb.ConvertReservationResponse,
+            found.reservation_id,
+            change,
+            lambda done: pb.ConvertReservationResponse(reservation=messages.reservation(done), hold_id=done.hold_id),
+        )
+
+    # -- shared steps -----------------------------------------------------------------------------------
+
+    async def _on_hold(
+        self, reservation: Reservation, action: Action, call: Callable[[], Awaitable[HoldView]]
+    ) -> HoldView:
+        """The inventory half of a change. Refused because the hold is no longer active (it expired,
+        or a crash left our record behind): follow the hold, then say what the reservation is now."""
+        try:
+            return await call()
+        except Shortfall:
+            raise
+        except FailedPrecondition:
+            current = await self.sync.refresh(reservation)
+            if current.status is not reservation.status:
+                raise InvalidTransition(current.reservation_id, current.status, action) from None
+            raise
+
+    async def _change(
+        self,
+        method: str,
+        request: pb.ExtendReservationRequest
+        | pb.CancelReservationRequest
+        | pb.MarkReservationReadyRequest
+        | pb.CollectReservationRequest
+        | pb.ConvertReservationRequest,
+        request_id: str,
+        response_type: type[ResponseT],
+        reservation_id: str,
+        change: Callable[[Reservation], None],
+        respond: Callable[[Reservation], ResponseT],
+    ) -> ResponseT:
+        """The local half: under the row lock, with the idempotency claim and the events."""
+
+        async def work(conn: asyncpg.Connection) -> ResponseT:
+            current = await repository.get(conn, reservation_id, lock=True)
+            if current is None:
+                raise NotFound("reservation", reservation_id)
+            change(current)
+            return respond(await record(conn, self.deps.outbox, current))
+
+        return await self.deps.idempotency.run(self.deps.db, method, request_id, request, response_type, work)

@@ -1,0 +1,81 @@
+"""What every reservations use case works with, and the few steps they all share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import asyncpg
+from google.protobuf.message import Message
+
+from omnistock_platform.auth import require_location
+from omnistock_platform.db import Database
+from omnistock_platform.errors import IdempotencyMismatch, NotFound
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.idempotency import IdempotencyStore, fingerprint
+from omnistock_platform.settings import Settings
+from omnistock_reservations.adapters import messages, repository
+from omnistock_reservations.adapters.inventory_client import InventoryClient
+from omnistock_reservations.domain.reservation import Limits, Reservation
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        max_line_quantity=settings.reservation_max_line_quantity,
+        max_open_per_customer=settings.reservation_max_active_per_customer,
+        default_hold=settings.reservation_default_hold,
+        min_hold=settings.reservation_min_hold,
+        max_hold=settings.reservation_max_hold,
+    )
+
+
+@dataclass
+class Deps:
+    db: Database
+    outbox: Outbox
+    idempotency: IdempotencyStore
+    inventory: InventoryClient
+    settings: Settings
+
+    @property
+    def limits(self) -> Limits:
+        return limits_of(self.settings)
+
+
+async def record(conn: asyncpg.Connection, outbox: Outbox, reservation: Reservation) -> Reservation:
+    """Saves the reservation and queues an event for each change it went through, in one transaction."""
+    saved = await repository.save(conn, reservation)
+    payload = messages.changed(saved)
+    for event in reservation.events:
+        await outbox.add(conn, f"reservation.{event}", payload)
+    saved.events = []
+    return saved
+
+
+async def replayed(
+    deps: Deps, method: str, request: Message, request_id: str, response_type: type[ResponseT]
+) -> ResponseT | None:
+    """The stored answer of a request id already served, checked before calling inventory;
+    the claim itself is taken later, with the change, by IdempotencyStore.run."""
+    prior = await repository.prior_answer(deps.db.pool, request_id)
+    if prior is None or prior[1] is None:
+        return None
+    if prior[0] != fingerprint(method, request):
+        raise IdempotencyMismatch(request_id)
+    return response_type.FromString(prior[1])
+
+
+async def load(deps: Deps, reservation_id: str) -> Reservation:
+    """A reservation the caller may act on: staff only at their own stores."""
+    found = await repository.get(deps.db.pool, reservation_id)
+    if found is None:
+        raise NotFound("reservation", reservation_id)
+    require_location(found.store_id, "store")
+    return found

@@ -1,0 +1,197 @@
+"""Recovery and reconciliation, step by step: the states a crash can leave behind, each put in
+place by hand, then one recovery pass."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest_asyncio
+
+from omnistock.inventory.v1 import inventory_pb2 as inv
+from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.db import Database
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.testing.events import EventTap
+from omnistock_platform.testing.stack import Stack, unique_id
+from omnistock_reservations.adapters import repository
+from omnistock_reservations.adapters.inventory_client import InventoryClient
+from omnistock_reservations.domain.pickup_code import new_pickup_code
+from omnistock_reservations.domain.reservation import Customer, Line, Reservation
+from omnistock_reservations.domain.status import Status
+from omnistock_reservations.service_layer.creating import Creating
+from omnistock_reservations.service_layer.recovery import Recovery
+from omnistock_reservations.service_layer.syncing import HoldSync
+from omnistock_reservations.service_layer.unit import Deps
+from tests.integration.reservations.support import World
+
+
+@dataclass
+class Parts:
+    deps: Deps
+    recovery: Recovery
+
+
+@pytest_asyncio.fixture
+async def parts(stack: Stack, db: Database) -> AsyncIterator[Parts]:
+    """The service's own parts, wired to the running inventory, with no grace: whatever is pending is stale."""
+    settings = stack.wired_settings(reservation_pending_grace=timedelta(0))
+    channel = stack.channel("inventory", token=stack.token("service"))
+    deps = Deps(
+        db, Outbox(settings, "reservations"), IdempotencyStore("reservations"), InventoryClient(channel), settings
+    )
+    sync = HoldSync(deps)
+    yield Parts(deps, Recovery(deps, Creating(deps), sync, verify_every=timedelta(0), batch=10_000))
+
+
+async def pending(
+    db: Database, store: str, sku: str, quantity: int = 1, hold_for: timedelta = timedelta(hours=1)
+) -> Reservation:
+    """What a crash right after step 1 of a create leaves: a PENDING reservation."""
+    found = Reservation(
+        reservation_id=str(uuid.uuid4()),
+        request_id=unique_id(),
+        channel="app",
+        customer=Customer(unique_id("CUST-")),
+        store_id=store,
+        lines=[Line(sku, quantity)],
+        pickup_code=new_pickup_code(),
+        hold_for=hold_for,
+    )
+    async with db.transaction() as conn:
+        written = await repository.insert_pending(conn, found, b"crashed")
+    assert written is not None
+    return written
+
+
+async def test_pending_reservations_are_finished_or_undone(
+    world: World, parts: Parts, db: Database, tap: EventTap
+) -> None:
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 2)
+    held_before_crash = await pending(db, store, sku)
+    hold = await parts.deps.inventory.hold(held_before_crash)  # the crash came after inventory's answer
+    never_held = await pending(db, store, sku)
+    too_many = await pending(db, store, sku, quantity=5)
+
+    await parts.recovery.run_once()
+
+    first = await world.get(held_before_crash.reservation_id)
+    assert (first.status, first.hold_id) == (pb.RESERVATION_STATUS_ACTIVE, hold.hold_id)  # the same hold, not a second
+    second = await world.get(never_held.reservation_id)
+    assert second.status == pb.RESERVATION_STATUS_ACTIVE
+    assert (await world.hold(second.hold_id)).owner == f"reservation:{never_held.reservation_id}"
+    assert (await world.get(too_many.reservation_id)).status == pb.RESERVATION_STATUS_FAILED
+    level = await world.level(store, sku)
+    assert (level.held, level.available) == (2, 0)
+    for reservation_id in (first.reservation_id, second.reservation_id):
+        await tap.wait_for(
+            lambda envelope, payload, wanted=reservation_id: (
+                envelope.type == "reservations.reservation.created" and payload.reservation.reservation_id == wanted
+            )
+        )
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM reservations.reservations WHERE store_id = $1 AND status = 'pending'", store
+        )
+        == 0
+    )
+
+
+async def test_reservations_follow_what_became_of_their_holds(world: World, parts: Parts, tap: EventTap) -> None:
+    """Each change reached inventory, and the crash came before reservations wrote it down."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 4)
+    released, committed, transferred, extended = [await world.reserve(store, [(sku, 1)]) for _ in range(4)]
+    order_id = unique_id("ORDER-")
+    later = extended.expires_at.ToDatetime() + timedelta(hours=5)
+    admin = world.inventory
+    await admin.ReleaseHold(inv.ReleaseHoldRequest(request_id=unique_id(), hold_id=released.hold_id))
+    await admin.CommitHold(inv.CommitHoldRequest(request_id=unique_id(), hold_id=committed.hold_id))
+    await admin.TransferHold(
+        inv.TransferHoldRequest(
+            request_id=unique_id(),
+            hold_id=transferred.hold_id,
+            expected_owner=f"reservation:{transferred.reservation_id}",
+            new_owner=f"order:{order_id}",
+        )
+    )
+    new_expiry = inv.ExtendHoldRequest(request_id=unique_id(), hold_id=extended.hold_id)
+    new_expiry.expires_at.FromDatetime(later)
+    await admin.ExtendHold(new_expiry)
+
+    await parts.recovery.run_once()
+
+    assert (await world.get(released.reservation_id)).status == pb.RESERVATION_STATUS_CANCELLED
+    assert (await world.get(committed.reservation_id)).status == pb.RESERVATION_STATUS_COLLECTED
+    converted = await world.get(transferred.reservation_id)
+    assert (converted.status, converted.order_id) == (pb.RESERVATION_STATUS_CONVERTED, order_id)
+    still = await world.get(extended.reservation_id)
+    assert still.status == pb.RESERVATION_STATUS_ACTIVE
+    assert still.expires_at.ToDatetime() == later
+    for kind, reservation in (
+        ("cancelled", released),
+        ("collected", committed),
+        ("converted", transferred),
+        ("extended", extended),
+    ):
+        await tap.wait_for(
+            lambda envelope, payload, kind=kind, wanted=reservation.reservation_id: (
+                envelope.type == f"reservations.reservation.{kind}" and payload.reservation.reservation_id == wanted
+            )
+        )
+
+    closed = (await world.get(released.reservation_id)).closed_at
+    again = await parts.recovery.run_once()  # a second pass changes nothing more
+    assert again.failed == 0
+    assert (await world.get(released.reservation_id)).closed_at == closed
+    assert (await world.get(extended.reservation_id)).expires_at == still.expires_at
+
+
+async def test_a_hold_taken_for_a_reservation_closed_meanwhile_is_given_back(
+    world: World, parts: Parts, db: Database
+) -> None:
+    """One attempt was refused and closed the reservation; a concurrent one got the hold after all."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    refused_meanwhile = await pending(db, store, sku)
+    await db.execute(
+        "UPDATE reservations.reservations SET status = 'failed', closed_at = now() WHERE reservation_id = $1",
+        refused_meanwhile.reservation_id,
+    )
+
+    settled = await Creating(parts.deps).take_hold(refused_meanwhile)
+
+    assert settled.status is Status.FAILED
+    hold_id = await db.fetchval(
+        "SELECT hold_id FROM inventory.holds WHERE owner = $1", f"reservation:{refused_meanwhile.reservation_id}"
+    )
+    assert (await world.hold(hold_id)).state == inv.HOLD_STATE_RELEASED
+    level = await world.level(store, sku)
+    assert (level.held, level.available) == (0, 1)
+
+
+async def test_a_pending_reservation_whose_hold_ran_out_expires_and_takes_nothing_again(
+    world: World, parts: Parts, db: Database, tap: EventTap
+) -> None:
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    stranded = await pending(db, store, sku, hold_for=timedelta(seconds=1))
+    hold = await parts.deps.inventory.hold(stranded)
+
+    await tap.wait_for(
+        lambda envelope, payload: (
+            envelope.type == "reservations.reservation.expired"
+            and payload.reservation.reservation_id == stranded.reservation_id
+        ),
+        timeout=15,
+    )
+    await parts.recovery.run_once()
+
+    expired = await world.get(stranded.reservation_id)
+    assert (expired.status, expired.hold_id) == (pb.RESERVATION_STATUS_EXPIRED, hold.hold_id)
+    level = await world.level(store, sku)
+    assert (level.held, level.available) == (0, 1)

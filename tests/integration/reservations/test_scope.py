@@ -1,0 +1,75 @@
+"""Wrong hands: store staff act on their own store's reservations only; roles are enforced."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.testing.stack import unique_id
+from tests.integration.reservations.support import World, create_request
+
+
+async def test_a_clerk_cannot_see_or_hand_over_another_stores_pickups(world: World) -> None:
+    store_a, store_b, sku = await world.store(), await world.store(), await world.sku()
+    await world.receive(store_a, sku, 2)
+    await world.receive(store_b, sku, 2)
+    at_a = await world.reserve(store_a, [(sku, 1)])
+    at_b = await world.reserve(store_b, [(sku, 1)])
+    clerk_a = world.as_role("pos", [store_a])
+
+    mine = await clerk_a.GetReservation(pb.GetReservationRequest(reservation_id=at_a.reservation_id))
+    assert mine.reservation.reservation_id == at_a.reservation_id
+    listed = await clerk_a.ListReservations(pb.ListReservationsRequest(page_size=500))
+    assert {r.store_id for r in listed.reservations} == {store_a}
+
+    refused_calls = [
+        clerk_a.GetReservation(pb.GetReservationRequest(reservation_id=at_b.reservation_id)),
+        clerk_a.ListReservations(pb.ListReservationsRequest(store_id=store_b)),
+        clerk_a.CollectReservation(
+            pb.CollectReservationRequest(request_id=unique_id(), store_id=store_b, pickup_code=at_b.pickup_code)
+        ),
+        clerk_a.MarkReservationReady(
+            pb.MarkReservationReadyRequest(request_id=unique_id(), reservation_id=at_b.reservation_id)
+        ),
+        clerk_a.CancelReservation(
+            pb.CancelReservationRequest(request_id=unique_id(), reservation_id=at_b.reservation_id)
+        ),
+        clerk_a.CreateReservation(create_request(store_b, [(sku, 1)])),
+    ]
+    for call in refused_calls:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    assert (await world.get(at_b.reservation_id)).status == pb.RESERVATION_STATUS_ACTIVE
+    assert (await world.level(store_b, sku)).held == 1
+
+
+async def test_roles_and_tokens_are_checked(world: World) -> None:
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    reservation = await world.reserve(store, [(sku, 1)])
+    collect = pb.CollectReservationRequest(request_id=unique_id(), store_id=store, pickup_code=reservation.pickup_code)
+
+    for role in ("storefront", "chat_agent", "app", "warehouse"):
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await world.as_role(role, [store]).CollectReservation(collect)
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await world.as_role("chat_agent").MarkReservationReady(
+            pb.MarkReservationReadyRequest(request_id=unique_id(), reservation_id=reservation.reservation_id)
+        )
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    chat = world.as_role("chat_agent")
+    with pytest.raises(grpc.aio.AioRpcError) as browsing:
+        await chat.ListReservations(pb.ListReservationsRequest(store_id=store))
+    assert browsing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "customer_id" in (browsing.value.details() or "")
+    own = await chat.ListReservations(pb.ListReservationsRequest(customer_id=reservation.customer.customer_id))
+    assert [r.reservation_id for r in own.reservations] == [reservation.reservation_id]
+    anonymous = world.stack.stub("reservations", token="")
+    with pytest.raises(grpc.aio.AioRpcError) as unauthenticated:
+        await anonymous.GetReservation(pb.GetReservationRequest(reservation_id=reservation.reservation_id))
+    assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert (await world.get(reservation.reservation_id)).status == pb.RESERVATION_STATUS_ACTIVE
