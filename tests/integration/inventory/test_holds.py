@@ -117,3 +117,21 @@ async def test_bad_input_is_refused_naming_the_field(catalogue) -> None:
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = refused.value.details() or ""
     assert "lines[0].location_id" in details and "lines[0].quantity" in details
+
+
+async def test_holds_are_listed_by_owner_and_state(catalogue) -> None:
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 5)
+    prefix = f"reservation:{unique_id()}"
+    first = (await catalogue.admin.Hold(hold_request([(store, sku, 1)], owner=f"{prefix}-a"))).hold
+    second = (await catalogue.admin.Hold(hold_request([(store, sku, 1)], owner=f"{prefix}-b"))).hold
+    await catalogue.admin.Hold(hold_request([(store, sku, 1)]))
+    await catalogue.admin.ReleaseHold(pb.ReleaseHoldRequest(request_id=unique_id(), hold_id=second.hold_id))
+    everything = await catalogue.admin.ListHolds(pb.ListHoldsRequest(owner_prefix=prefix, page_size=1))
+    assert len(everything.holds) == 1 and everything.next_page_token
+    rest = await catalogue.admin.ListHolds(
+        pb.ListHoldsRequest(owner_prefix=prefix, page_size=1, page_token=everything.next_page_token)
+    )
+    assert {h.hold_id for h in [*everything.holds, *rest.holds]} == {first.hold_id, second.hold_id}
+    active = await catalogue.admin.ListHolds(pb.ListHoldsRequest(owner_prefix=prefix, state=pb.HOLD_STATE_ACTIVE))
+    assert [h.hold_id for h in active.holds] == [first.hold_id]

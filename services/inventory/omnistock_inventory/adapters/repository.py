@@ -301,3 +301,18 @@ async def overdue_holds_on(conn: asyncpg.Connection | asyncpg.Pool, keys: Sequen
         [k.sku for k in keys],
     )
     return [row["hold_id"] for row in rows]
+
+
+async def list_holds(
+    conn: asyncpg.Pool, *, owner_prefix: str, state: str, location_id: str, after: str, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT h.hold_id FROM inventory.holds h WHERE h.owner LIKE $1 || '%' AND ($2 = '' OR h.state = $2)"
+        " AND ($3 = '' OR EXISTS (SELECT 1 FROM inventory.hold_lines l WHERE l.hold_id = h.hold_id"
+        "   AND l.location_id = $3)) AND h.hold_id > $4 ORDER BY h.hold_id LIMIT $5",
+        owner_prefix.replace("%", r"\%").replace("_", r"\_"),
+        state,
+        location_id,
+        after,
+        limit,
+    )

@@ -78,6 +78,9 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def GetHold(self, request: pb.GetHoldRequest, context: Context) -> pb.GetHoldResponse:
         return await self.holds.get(request)
 
+    async def ListHolds(self, request: pb.ListHoldsRequest, context: Context) -> pb.ListHoldsResponse:
+        return await self.holds.list_holds(request)
+
     async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Context) -> pb.ReleaseHoldResponse:
         return await self.holds.release(request)
 

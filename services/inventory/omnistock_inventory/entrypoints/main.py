@@ -42,6 +42,7 @@ POLICY = {
     # Channels take holds through reservations and orders; a till sells directly.
     "Hold": frozenset({Role.POS, Role.ADMIN, Role.SERVICE}),
     "GetHold": INTERNAL | {Role.POS, Role.WAREHOUSE},
+    "ListHolds": INTERNAL,
     "ReleaseHold": INTERNAL,
     "CommitHold": INTERNAL,
     "ExtendHold": INTERNAL,

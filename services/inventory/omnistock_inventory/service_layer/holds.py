@@ -25,6 +25,7 @@ from omnistock_inventory.domain.holds import (
 )
 from omnistock_inventory.domain.stock import Counters, available, may_use_safety_stock
 from omnistock_inventory.service_layer import ledger
+from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.stock import channel_of
 from omnistock_platform.db import Database
 from omnistock_platform.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation, Shortfall, ShortLine
@@ -37,6 +38,7 @@ from omnistock_platform.validation import Validator
 log = get_logger(__name__)
 
 ResponseT = TypeVar("ResponseT", bound=Message)
+STATE_NAMES = {code: state.value for state, code in messages.HOLD_STATES.items()}
 SettleRequest = pb.CommitHoldRequest | pb.ReleaseHoldRequest | pb.ExtendHoldRequest | pb.TransferHoldRequest
 
 # Lost races the database detects; the whole transaction is simply run again.
@@ -334,6 +336,31 @@ class Holds:
         if found is None:
             raise NotFound("hold", request.hold_id)
         return pb.GetHoldResponse(hold=messages.hold(*found))
+
+    async def list_holds(self, request: pb.ListHoldsRequest) -> pb.ListHoldsResponse:
+        check = Validator()
+        check.text("owner_prefix", request.owner_prefix)
+        check.check(request.state == 0 or request.state in STATE_NAMES, "state", "unknown value")
+        check.identifier("location_id", request.location_id, required=False)
+        limit = check.page_size("page_size", request.page_size)
+        after = decode_token(request.page_token)
+        check.raise_if_invalid()
+        rows = await repository.list_holds(
+            self.db.pool,
+            owner_prefix=request.owner_prefix,
+            state=STATE_NAMES.get(request.state, ""),
+            location_id=request.location_id,
+            after=after,
+            limit=limit + 1,
+        )
+        holds = []
+        for row in rows[:limit]:
+            found = await repository.get_hold(self.db.pool, row["hold_id"])
+            if found is not None:
+                holds.append(messages.hold(*found))
+        return pb.ListHoldsResponse(
+            holds=holds, next_page_token=encode_token(rows[limit - 1]["hold_id"]) if len(rows) > limit else ""
+        )
 
     async def _retrying(
         self,
