@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROTOS := $(shell find protos -name '*.proto')
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint proto fuzz chaos bench clean help
+.PHONY: run test lint proto fuzz chaos bench compose-test clean help
 
 help:
 	@echo "make run    start PostgreSQL, NATS and the four services (embedded unless DATABASE_URL / NATS_URL are set)"
@@ -48,6 +48,11 @@ chaos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/omnistock bench
+
+# Needs a Docker engine: the whole stack in containers, then the e2e suite against it.
+compose-test:
+	docker compose -f deploy/compose.yaml up --build --abort-on-container-exit --exit-code-from tests; \
+	status=$$?; docker compose -f deploy/compose.yaml down --volumes --remove-orphans; exit $$status
 
 clean:
 	rm -rf $(VENV) gen build *.egg-info

@@ -33,6 +33,9 @@ from omnistock_platform.testing.stack import Stack, addresses_from_env
 def omnistock_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(admin database URL, NATS URL) for the whole run."""
     embedded: list[EmbeddedPostgres | EmbeddedNats] = []
+    if addresses_from_env():
+        yield os.environ.get("DATABASE_URL", ""), os.environ.get("NATS_URL", "")
+        return
     database_url = os.environ.get("DATABASE_URL", "")
     nats_url = os.environ.get("NATS_URL", "")
     base: Path = tmp_path_factory.mktemp("omnistock")
@@ -56,6 +59,10 @@ def omnistock_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
 @pytest_asyncio.fixture(scope="session")
 async def omnistock_settings(omnistock_servers: tuple[str, str]) -> AsyncIterator[Settings]:
     configure_logging(os.environ.get("OMNISTOCK_LOG_LEVEL", "WARNING"), json=True)
+    if addresses_from_env():
+        # Services run elsewhere (compose, make run): use their database and stream as they are.
+        yield Settings()
+        return
     admin_url, nats_url = omnistock_servers
     run_id = uuid.uuid4().hex[:10]
     database = f"omnistock_test_{run_id}"
