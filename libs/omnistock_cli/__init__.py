@@ -1,0 +1,1 @@
+"""The `omnistock` command."""

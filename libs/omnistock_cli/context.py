@@ -1,0 +1,163 @@
+"""What every command that talks to the services shares: the settings, who the
+caller is (a token, minted for a role or given), a connected client, and the
+turning of failures into clear messages instead of tracebacks.
+
+A command in an area module reads like this:
+
+    @app.command("get")
+    def get(sku: str, role: RoleOption = None, location: LocationOption = None,
+            token: TokenOption = None, as_json: JsonOption = False) -> None:
+        async def work(client: OmnistockClient) -> GetStockResponse:
+            return await client.call(client.inventory.GetStock, GetStockRequest(sku=sku))
+        reply = call_services(work, Caller.of(role, location, token), as_json=as_json)
+        emit(reply, as_json=as_json, render=...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import grpc
+import pydantic
+import typer
+from omnistock_client import OmnistockClient
+from omnistock_client.client import RetryPolicy
+
+from omnistock_cli.failures import Failure, from_rpc_error
+from omnistock_cli.output import err_console, print_json
+from omnistock_platform.auth import LOCATION_SCOPED, Role, TokenAuthority
+from omnistock_platform.settings import Settings
+
+T = TypeVar("T")
+
+# The channel a role's token names when none is given.
+DEFAULT_CHANNEL: dict[Role, str] = {
+    Role.STOREFRONT: "web",
+    Role.APP: "app",
+    Role.CHAT_AGENT: "chat",
+    Role.POS: "pos",
+}
+DEFAULT_TTL = timedelta(hours=8)
+
+
+def cli_retry(settings: Settings) -> RetryPolicy:
+    """A person is waiting: a few quick retries (same request id), then the error."""
+    return RetryPolicy(
+        attempts=3, first_backoff=0.1, max_backoff=0.5, deadline=settings.default_deadline.total_seconds()
+    )
+
+
+RoleOption = Annotated[
+    Role | None,
+    typer.Option("--role", "-r", case_sensitive=False, help="Call as this role (a token is minted). Default: admin."),
+]
+LocationOption = Annotated[
+    list[str] | None,
+    typer.Option("--location", "-l", help="A location the caller works at (pos, warehouse); repeat for more."),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="OMNISTOCK_TOKEN", show_envvar=True, help="Call with this token instead of minting one."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment; a bad value is a clear message, not a traceback."""
+    try:
+        return Settings(**overrides)
+    except pydantic.ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
+        fail(f"invalid settings: {problems}", hint="settings come from OMNISTOCK_* variables, DATABASE_URL, NATS_URL")
+
+
+def fail(message: str, *, hint: str = "", code: int = 1) -> NoReturn:
+    """End the command with an expected error: one clear message on stderr."""
+    err_console.print(Failure(code="error", message=message, hint=hint).render())
+    raise typer.Exit(code)
+
+
+def mint_token(
+    settings: Settings,
+    role: Role,
+    *,
+    locations: list[str] | tuple[str, ...] = (),
+    channel: str | None = None,
+    subject: str = "",
+    ttl: timedelta = DEFAULT_TTL,
+) -> str:
+    return TokenAuthority(settings).mint(
+        role,
+        subject or f"omnistock-cli-{role}",
+        locations=list(locations),
+        channel=DEFAULT_CHANNEL.get(role, "") if channel is None else channel,
+        ttl=ttl,
+    )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a command calls as: a role (a token is minted for it), or a given token."""
+
+    role: Role | None = None
+    locations: tuple[str, ...] = ()
+    token: str | None = None
+    subject: str = ""
+    channel: str | None = None
+
+    @classmethod
+    def of(cls, role: Role | None = None, locations: list[str] | None = None, token: str | None = None) -> Caller:
+        return cls(role=role, locations=tuple(locations or ()), token=token or None)
+
+    def bearer(self, settings: Settings) -> str:
+        # An explicit --role wins over a token from the environment.
+        if self.token and self.role is None:
+            return self.token
+        role = self.role or Role.ADMIN
+        if role in LOCATION_SCOPED and not self.locations:
+            err_console.print(f"[yellow]warning[/]: a {role} token without --location may act at no location")
+        return mint_token(settings, role, locations=self.locations, channel=self.channel, subject=self.subject)
+
+
+ADMIN = Caller(role=Role.ADMIN)
+
+
+def report(failure: Failure, *, as_json: bool = False) -> None:
+    err_console.print(failure.render())
+    if as_json:
+        print_json(failure.as_dict())
+
+
+def run_async(coroutine: Coroutine[Any, Any, T], *, as_json: bool = False) -> T:
+    """Run a command's async body; a failed gRPC call ends the command with exit code 1."""
+    try:
+        return asyncio.run(coroutine)
+    except grpc.RpcError as error:
+        report(from_rpc_error(error), as_json=as_json)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:  # Ctrl-C ends a watch or a wait: the usual exit code, no traceback
+        raise typer.Exit(130) from None
+
+
+def call_services(
+    work: Callable[[OmnistockClient], Awaitable[T]],
+    caller: Caller = ADMIN,
+    *,
+    as_json: bool = False,
+    settings: Settings | None = None,
+) -> T:
+    """Connect to the services as `caller`, run `work(client)`, close, and return its result."""
+    chosen = settings or load_settings()
+    token = caller.bearer(chosen)
+
+    async def main() -> T:
+        async with OmnistockClient.connect(chosen, token, retry=cli_retry(chosen)) as client:
+            return await work(client)
+
+    return run_async(main(), as_json=as_json)

@@ -1,0 +1,266 @@
+"""`omnistock up` (alias `run`) and `omnistock migrate`: the whole local system
+in one command, on PostgreSQL and NATS at DATABASE_URL / NATS_URL, or embedded
+ones under the data directory when those are unset."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from omnistock_client import OmnistockClient
+from rich.markup import escape
+
+from omnistock_cli.context import fail, load_settings, mint_token
+from omnistock_cli.health import SERVING, probe_all
+from omnistock_cli.infrastructure import Backing, DataDirBusy, DataDirLock, ProcessRecord
+from omnistock_cli.output import console, err_console
+from omnistock_cli.panel import ReadyReport, print_ready
+from omnistock_cli.seed import describe, seed_with_progress
+from omnistock_cli.supervisor import Supervisor, service_environment
+from omnistock_platform.auth import Role
+from omnistock_platform.embedded import EMBEDDED_NATS_PORT, EmbeddedPostgres, port_open
+from omnistock_platform.logging import configure_logging
+from omnistock_platform.migrations import upgrade, upgrade_async
+from omnistock_platform.registry import installed_services
+from omnistock_platform.settings import ServiceName, Settings
+
+EXAMPLES: tuple[str, ...] = ()
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Where embedded PostgreSQL and NATS keep their data, and where logs go. "
+        "Default: OMNISTOCK_DATA_DIR or .omnistock.",
+        file_okay=False,
+    ),
+]
+NatsPortOption = Annotated[
+    int,
+    typer.Option(
+        "--nats-port",
+        envvar="OMNISTOCK_EMBEDDED_NATS_PORT",
+        show_envvar=True,
+        help="Port of the embedded NATS server (used only when NATS_URL is unset).",
+    ),
+]
+
+
+def say(message: str) -> None:
+    err_console.print(f"[dim]{datetime.now():%H:%M:%S}[/] {message}")
+
+
+class Stopping(Exception):
+    """Ctrl-C or SIGTERM arrived while starting up."""
+
+
+class Up:
+    def __init__(
+        self,
+        settings: Settings,
+        data_dir: Path,
+        nats_port: int,
+        seed: bool,
+        ready_timeout: float,
+        only: list[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.only = only or []
+        self.data_dir = data_dir
+        self.seed = seed
+        self.ready_timeout = ready_timeout
+        self.record = ProcessRecord(data_dir / "run")
+        self.backing = Backing(data_dir, nats_port, self.record)
+        self.lock = DataDirLock(data_dir)
+        self.supervisor: Supervisor | None = None
+        self.stop = asyncio.Event()
+
+    def _on_signal(self, name: str) -> None:
+        if self.stop.is_set():
+            say(f"{name} again: stopping without waiting for the services to drain")
+            if self.supervisor is not None:
+                self.supervisor.kill()
+            return
+        say(f"{name}: stopping")
+        self.stop.set()
+
+    def _check(self) -> None:
+        if self.stop.is_set():
+            raise Stopping()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
+        try:
+            self.lock.acquire()
+        except DataDirBusy as error:
+            fail(str(error), hint="stop it first, or pass another --data-dir")
+        try:
+            return await self._run()
+        except Stopping:
+            return 0
+        finally:
+            await self._shutdown()
+            self.lock.release()
+
+    async def _run(self) -> int:
+        leftovers = await asyncio.to_thread(self.record.stop_leftovers)
+        if leftovers:
+            say(f"stopped what an earlier run left behind: {escape(', '.join(leftovers))}")
+        self._check()
+        services = self._services()
+        self._check_ports(services)
+        try:
+            self.settings = await asyncio.to_thread(self.backing.start, self.settings)
+        except RuntimeError as error:
+            fail(f"could not start the embedded servers: {error}", hint="set DATABASE_URL / NATS_URL, or --nats-port")
+        for name in self.backing.embedded:
+            say(f"embedded {name} running (data in {escape(str(self.data_dir))})")
+        self._check()
+        if not services:
+            say("[yellow]no service is installed yet; running PostgreSQL and NATS only[/]")
+        try:
+            await upgrade_async(self.settings, services)
+        except Exception as error:  # Alembic raises many kinds; any of them stops the start
+            fail(f"migrations failed: {type(error).__name__}: {error}")
+        say(f"migrated {', '.join(services) or 'nothing'}")
+        self._check()
+        settings, data_dir = self.settings, self.data_dir
+        self.supervisor = Supervisor(
+            services,
+            lambda service: service_environment(settings, data_dir, service),
+            data_dir / "logs",
+            self.record,
+            say,
+        )
+        await self.supervisor.start()
+        statuses = await self._wait_ready(services)
+        self._check()
+        seed_note = await self._seed(statuses) if self.seed else "not loaded (--no-seed)"
+        self._check()
+        from omnistock_cli.main import examples
+
+        print_ready(
+            console,
+            ReadyReport(self.settings, self.data_dir, statuses, self.backing.embedded, seed_note, examples()),
+        )
+        await self.stop.wait()
+        return 0
+
+    def _services(self) -> list[ServiceName]:
+        installed = installed_services()
+        missing = sorted(set(self.only) - set(installed))
+        if missing:
+            fail(f"not installed: {', '.join(missing)}", hint=f"installed services: {', '.join(installed) or 'none'}")
+        return [service for service in installed if not self.only or service in self.only]
+
+    def _check_ports(self, services: list[ServiceName]) -> None:
+        # The services bind with SO_REUSEPORT: a busy port would be shared silently, not refused.
+        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "::", "") else self.settings.host
+        for service in services:
+            port = self.settings.port(service)
+            if port_open(host, port):
+                fail(
+                    f"port {port} for {service} is already in use",
+                    hint=f"is another `omnistock up` running? or set OMNISTOCK_{service.upper()}_PORT",
+                )
+
+    async def _wait_ready(self, services: list[ServiceName]) -> dict[ServiceName, str]:
+        deadline = time.monotonic() + self.ready_timeout
+        statuses: dict[ServiceName, str] = dict.fromkeys(services, "STARTING")
+        while services:
+            statuses = await probe_all(self.settings, services, timeout=1.0)
+            if all(status == SERVING for status in statuses.values()):
+                say(f"serving: {', '.join(services)}")
+                break
+            if time.monotonic() > deadline:
+                waiting = [s for s, status in statuses.items() if status != SERVING]
+                say(
+                    f"[yellow]not serving after {self.ready_timeout:g} s: {', '.join(waiting)}[/] "
+                    f"(see {escape(str(self.data_dir / 'logs'))}); still supervising"
+                )
+                break
+            self._check()
+            await asyncio.sleep(0.2)
+        return statuses
+
+    async def _seed(self, statuses: dict[ServiceName, str]) -> str:
+        if statuses.get("inventory") != SERVING:
+            return "not loaded (inventory is not serving)"
+        token = mint_token(self.settings, Role.ADMIN, subject="omnistock-up")
+        async with OmnistockClient.connect(self.settings, token) as client:
+            try:
+                result = await seed_with_progress(client)
+            except Exception as error:  # gRPC errors and the like: the system still runs
+                say(f"[yellow]seeding failed:[/] {escape(str(error))}")
+                return "seeding failed (run `omnistock seed` to try again)"
+        say(escape(describe(result)))
+        return "already there (seed skipped)" if result.skipped else "demo catalogue loaded"
+
+    async def _shutdown(self) -> None:
+        if self.supervisor is not None:
+            say("stopping the services (they drain in-flight calls)")
+            await self.supervisor.stop(self.settings.shutdown_grace.total_seconds() + 5)
+        if self.backing.embedded:
+            say(f"stopping embedded {' and '.join(reversed(self.backing.embedded))}")
+        await asyncio.to_thread(self.backing.stop)
+        say("stopped")
+
+
+def _data_dir(settings: Settings, data_dir: Path | None) -> Path:
+    return (data_dir or settings.data_dir).expanduser().resolve()
+
+
+def up(
+    data_dir: DataDirOption = None,
+    no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not load the demo catalogue.")] = False,
+    nats_port: NatsPortOption = EMBEDDED_NATS_PORT,
+    ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for every service to be SERVING.")] = 60.0,
+    service: Annotated[
+        list[str] | None,
+        typer.Option("--service", "-s", help="Start only this service; repeat for more. Default: every installed one."),
+    ] = None,
+) -> None:
+    """Run the whole local system until Ctrl-C.
+
+    Starts PostgreSQL and NATS (embedded when their URLs are unset), migrates, runs each service, seeds once.
+    """
+    settings = load_settings()
+    configure_logging("WARNING", json=False)
+    directory = _data_dir(settings, data_dir)
+    code = asyncio.run(Up(settings, directory, nats_port, not no_seed, ready_timeout, service).run())
+    raise typer.Exit(code)
+
+
+def migrate(data_dir: DataDirOption = None) -> None:
+    """Apply every installed service's migrations.
+
+    Uses embedded PostgreSQL under the data directory when DATABASE_URL is unset.
+    """
+    settings = load_settings()
+    configure_logging("WARNING", json=False)
+    services = installed_services()
+    postgres: EmbeddedPostgres | None = None
+    try:
+        if not settings.database_url:
+            postgres = EmbeddedPostgres(_data_dir(settings, data_dir) / "postgres")
+            settings = settings.model_copy(update={"database_url": postgres.start()})
+        upgrade(settings, services)
+    except Exception as error:  # connection refused, a broken revision, ...: say what, no traceback
+        fail(f"migrations failed: {type(error).__name__}: {error}")
+    finally:
+        if postgres is not None:
+            postgres.stop()
+    console.print(f"Migrated: {', '.join(services) or 'no service installed'}.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("run", help="Alias of `omnistock up` (what `make run` calls).")(up)
+    app.command("migrate")(migrate)

@@ -1,0 +1,200 @@
+"""`omnistock up` as a user runs it: embedded PostgreSQL and NATS under a data
+directory, every installed service as its own process (restarted when it
+crashes), the demo catalogue seeded once; Ctrl-C or SIGTERM stops everything;
+a second run finds the data again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from omnistock_cli.panel import READY_LINE
+from omnistock_platform.auth import Role, TokenAuthority
+from omnistock_platform.embedded import free_port
+from omnistock_platform.registry import installed_services
+from omnistock_platform.settings import SERVICES, Settings
+
+READY_WITHIN = 45.0
+STOP_WITHIN = 20.0
+
+
+class UpProcess:
+    """`python -m omnistock_cli up` with its output collected line by line."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "omnistock_cli", "up", "--data-dir", str(data_dir)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_WITHIN
+        while READY_LINE not in self.output:
+            if self.process.poll() is not None:
+                self._reader.join(5)
+                pytest.fail(f"omnistock up exited with {self.process.returncode}:\n{self.output}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"omnistock up was not ready in {READY_WITHIN} s:\n{self.output}")
+            time.sleep(0.1)
+
+    def stop(self, sig: signal.Signals = signal.SIGINT) -> int:
+        self.process.send_signal(sig)
+        try:
+            code = self.process.wait(STOP_WITHIN)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"omnistock up did not stop in {STOP_WITHIN} s after {sig.name}:\n{self.output}")
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def child_pids(data_dir: Path) -> dict[str, int]:
+    """The services and NATS (recorded by `up`) and the PostgreSQL postmaster."""
+    recorded = json.loads((data_dir / "run" / "processes.json").read_text())
+    pids = {name: int(entry["pid"]) for name, entry in recorded.items()}
+    postmaster = data_dir / "postgres" / "postmaster.pid"
+    pids["postgres"] = int(postmaster.read_text().splitlines()[0])
+    return pids
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def processes_using(data_dir: Path) -> list[str]:
+    """Any process whose command line names the data directory (NATS and PostgreSQL do)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(data_dir) in cmdline and running(int(entry.name)):
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def health_status(address: str) -> int:
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        return int(reply.status)
+
+
+def serving_again(address: str, within: float = 20.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if health_status(address) == health_pb2.HealthCheckResponse.SERVING:
+                return True
+        except grpc.RpcError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def up_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, Settings]]:
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "NATS_URL")}
+    for service in SERVICES:
+        env[f"OMNISTOCK_{service.upper()}_PORT"] = str(free_port())
+    env["OMNISTOCK_EMBEDDED_NATS_PORT"] = str(free_port())
+    env["OMNISTOCK_SHUTDOWN_GRACE"] = "3"
+    settings = Settings(**{f"{s}_port": int(env[f"OMNISTOCK_{s.upper()}_PORT"]) for s in SERVICES})  # type: ignore[arg-type]
+    data_dir = tmp_path / "data"
+    yield env, data_dir, settings
+    for line in processes_using(data_dir):  # never leave servers behind, even when the test failed
+        os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+
+
+def test_up_runs_the_system_stops_on_ctrl_c_and_keeps_its_data(
+    up_env: tuple[dict[str, str], Path, Settings],
+) -> None:
+    env, data_dir, settings = up_env
+    services = installed_services()
+
+    first = UpProcess(env, data_dir)
+    try:
+        first.wait_ready()
+        pids = child_pids(data_dir)
+        assert set(pids) == {*services, "nats-server", "postgres"}
+        for service in services:
+            assert health_status(settings.address(service)) == health_pb2.HealthCheckResponse.SERVING
+            assert settings.address(service) in first.output
+        for role in ("storefront", "app", "chat_agent", "pos", "warehouse", "admin"):
+            assert f"  {role} (" in first.output
+        if "inventory" in services:
+            assert "Seeded 14 locations" in first.output
+        if services:  # a crashed service is started again
+            victim = services[0]
+            os.kill(pids[victim], signal.SIGKILL)
+            assert serving_again(settings.address(victim)), first.output
+            assert f"{victim} was killed by SIGKILL" in first.output
+            assert child_pids(data_dir)[victim] != pids[victim]
+            pids = child_pids(data_dir)
+    finally:
+        code = first.stop(signal.SIGINT)
+    assert code == 0, first.output
+    assert [name for name, pid in pids.items() if running(pid)] == []
+    assert processes_using(data_dir) == []
+
+    second = UpProcess(env, data_dir)
+    try:
+        second.wait_ready()
+        if "inventory" in services:
+            assert "seed skipped" in second.output
+            assert_demo_data_is_there(settings)
+    finally:
+        code = second.stop(signal.SIGTERM)
+    assert code == 0, second.output
+    assert processes_using(data_dir) == []
+
+
+def assert_demo_data_is_there(settings: Settings) -> None:
+    token = TokenAuthority(settings).mint(Role.CHAT_AGENT, "test", channel="chat")
+    metadata = (("authorization", f"Bearer {token}"),)
+    with grpc.insecure_channel(settings.address("inventory")) as channel:
+        inventory = inventory_pb2_grpc.InventoryServiceStub(channel)
+        locations = inventory.ListLocations(inventory_pb2.ListLocationsRequest(page_size=100), metadata=metadata)
+        assert len(locations.locations) == 14
+        green = inventory.GetStock(inventory_pb2.GetStockRequest(sku="SOFA-VELVET-GREEN"), metadata=metadata)
+        assert [(level.location_id, level.on_hand) for level in green.levels if level.on_hand] == [
+            ("STORE-BER-MITTE", 1)
+        ]
