@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROTOS := $(shell find protos -name '*.proto')
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint proto fuzz chaos bench compose-test clean help
+.PHONY: run test lint proto fuzz chaos bench compose-test browser clean help
 
 help:
 	@echo "make run    start PostgreSQL, NATS and the four services (embedded unless DATABASE_URL / NATS_URL are set)"
@@ -32,7 +32,15 @@ proto: | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/omnistock run
 
-test: $(STAMP)
+# The HTML report is checked in a real headless browser; Debian's chromium is the one.
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
+browser:
+ifeq ($(CHROMIUM),)
+	@echo "installing chromium (Debian package) for the report rendering test"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+endif
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -1,4 +1,4 @@
-"""A connection to the four services with deadlines, retries and a token."""
+"""A connection to the services with deadlines, retries and a token."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, Self, TypeVar
 import grpc
 
 from omnistock.fulfilment.v1 import fulfilment_pb2_grpc
+from omnistock.insights.v1 import insights_pb2_grpc
 from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock.orders.v1 import orders_pb2_grpc
 from omnistock.reservations.v1 import reservations_pb2_grpc
@@ -83,6 +84,10 @@ class OmnistockClient:
     @property
     def fulfilment(self) -> fulfilment_pb2_grpc.FulfilmentServiceStub:
         return fulfilment_pb2_grpc.FulfilmentServiceStub(self.channels["fulfilment"])
+
+    @property
+    def insights(self) -> insights_pb2_grpc.InsightsServiceStub:
+        return insights_pb2_grpc.InsightsServiceStub(self.channels["insights"])
 
     async def call(
         self, method: Callable[..., Awaitable[ResponseT]], request: Any, *, deadline: float | None = None

@@ -1,0 +1,1 @@
+"""Insights: channel figures projected from the event stream."""

@@ -1,0 +1,1 @@
+"""SQL, the stream, metrics and protobuf translation."""

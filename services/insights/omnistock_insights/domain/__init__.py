@@ -1,0 +1,1 @@
+"""Pure rules of the projection: what each journey contributes to which figures."""

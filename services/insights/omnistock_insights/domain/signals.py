@@ -1,0 +1,69 @@
+"""Events counted as they come, with nothing to remember: refused demand and stock checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from omnistock_insights.domain.journeys import utc_day
+from omnistock_insights.domain.tally import NO_CHANNEL, Bucket, Sheet, Tally
+
+
+@dataclass(frozen=True)
+class ShortLine:
+    location_id: str
+    sku: str
+    requested: int
+    available: int
+
+
+@dataclass(frozen=True)
+class DemandRefusal:
+    """A reservation or an order refused for lack of stock."""
+
+    channel: str
+    location_id: str
+    at: datetime
+    short: tuple[ShortLine, ...]
+
+    def contribution(self) -> Tally:
+        day = utc_day(self.at)
+        location = self.location_id or next((line.location_id for line in self.short if line.location_id), "")
+        tally = Tally().add(Sheet.DAILY, Bucket(day, self.channel, location), demand_refused=1)
+        # One refusal per SKU and location, however many of its lines were short there.
+        refused: set[tuple[str, str]] = set()
+        for line in self.short:
+            bucket = Bucket(day, self.channel, line.location_id or location)
+            tally.add(Sheet.DAILY, bucket, short_lines=1)
+            first = (bucket.location_id, line.sku) not in refused
+            refused.add((bucket.location_id, line.sku))
+            tally.add(
+                Sheet.SHORTFALL,
+                bucket,
+                line.sku,
+                refusals=int(first),
+                units_requested=line.requested,
+                units_short=max(0, line.requested - line.available),
+            )
+        return tally
+
+
+@dataclass(frozen=True)
+class StockCheck:
+    """A stock row as a stock.changed event shows it."""
+
+    location_id: str
+    at: datetime
+    on_hand: int
+    held: int
+    incoming: int
+
+    @property
+    def oversold(self) -> bool:
+        # Holds beyond on hand are promises of units that do not exist, except against
+        # incoming stock, which is how a backorder SKU is held on purpose.
+        return self.on_hand < 0 or self.held > self.on_hand + self.incoming
+
+    def contribution(self) -> Tally:
+        bucket = Bucket(utc_day(self.at), NO_CHANNEL, self.location_id)
+        return Tally().add(Sheet.DAILY, bucket, stock_changes=1, oversells=int(self.oversold))

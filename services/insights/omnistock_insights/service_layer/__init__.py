@@ -1,0 +1,1 @@
+"""Use cases: project an event, rebuild from the stream, read the figures."""

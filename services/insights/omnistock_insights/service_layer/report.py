@@ -1,0 +1,96 @@
+"""GetChannelInsights: the figures of a date range, by period, channel and location."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import UTC, date, datetime
+
+from omnistock.insights.v1 import insights_pb2
+from omnistock_insights.adapters.events import CHANNELS, channel_name
+from omnistock_insights.adapters.messages import insights_row
+from omnistock_insights.adapters.report import ReportFilter, ReportQueries, RowKey
+from omnistock_insights.domain.periods import DateRange, Grouping, parse_day
+from omnistock_platform.auth import current_principal, require_location
+from omnistock_platform.errors import InvalidArgument, PermissionDenied
+from omnistock_platform.validation import Validator
+
+_GROUPINGS = {
+    insights_pb2.GROUP_BY_UNSPECIFIED: Grouping.DAY,
+    insights_pb2.GROUP_BY_DAY: Grouping.DAY,
+    insights_pb2.GROUP_BY_WEEK: Grouping.WEEK,
+}
+
+
+class ChannelInsightsReport:
+    def __init__(self, queries: ReportQueries) -> None:
+        self.queries = queries
+
+    async def get(self, request: insights_pb2.GetChannelInsightsRequest) -> insights_pb2.GetChannelInsightsResponse:
+        where, page_size = _validated(request)
+        principal = current_principal()
+        if principal.location_scoped:
+            if not where.location_id:
+                raise PermissionDenied(f"{principal.role} staff see the figures of one of their locations: name it")
+            require_location(where.location_id)
+        after = _after(request.page_token, where)
+        rows = await self.queries.rows(where, after, page_size + 1)
+        response = insights_pb2.GetChannelInsightsResponse(
+            rows=[insights_row(row, where.dates, where.grouping) for row in rows[:page_size]]
+        )
+        if len(rows) > page_size:
+            response.next_page_token = _token(rows[page_size - 1].key, where)
+        return response
+
+
+def _validated(request: insights_pb2.GetChannelInsightsRequest) -> tuple[ReportFilter, int]:
+    check = Validator()
+    check.check(request.channel in CHANNELS, "channel", f"unknown value {request.channel}")
+    check.identifier("location_id", request.location_id, required=False)
+    check.check(request.group_by in _GROUPINGS, "group_by", f"unknown value {request.group_by}")
+    page_size = check.page_size("page_size", request.page_size)
+    days: dict[str, date | None] = {}
+    for name in ("from_date", "to_date"):
+        text = getattr(request, name)
+        try:
+            days[name] = parse_day(text) if text else None
+        except ValueError:
+            check.fail(name, "must be a day as YYYY-MM-DD")
+            days[name] = None
+    dates = DateRange.of(days["from_date"], days["to_date"], datetime.now(UTC).date())
+    check.check(dates.first <= dates.last, "from_date", "must not be after to_date")
+    check.raise_if_invalid()
+    where = ReportFilter(
+        dates=dates,
+        grouping=_GROUPINGS[request.group_by],
+        channel=channel_name(request.channel) if request.channel else "",
+        location_id=request.location_id,
+    )
+    return where, page_size
+
+
+def _fingerprint(where: ReportFilter) -> str:
+    described = [where.dates.first.isoformat(), where.dates.last.isoformat(), where.grouping, where.channel]
+    return hashlib.sha256(json.dumps([*described, where.location_id]).encode()).hexdigest()[:16]
+
+
+def _token(key: RowKey, where: ReportFilter) -> str:
+    after = [key[0].isoformat(), key[1], key[2]]
+    return base64.urlsafe_b64encode(json.dumps({"after": after, "query": _fingerprint(where)}).encode()).decode()
+
+
+def _after(token: str, where: ReportFilter) -> RowKey | None:
+    """Where the previous page stopped; a token is only good for the query that made it."""
+    if not token:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+        day, channel, location = decoded["after"]
+        query = decoded["query"]
+        key: RowKey = (date.fromisoformat(day), str(channel), str(location))
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidArgument.of("page_token", "is not a token this service made") from error
+    if query != _fingerprint(where):
+        raise InvalidArgument.of("page_token", "belongs to a different query")
+    return key
