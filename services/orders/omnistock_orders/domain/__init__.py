@@ -1,0 +1,1 @@
+"""Order rules and value objects. Plain Python: nothing here imports grpc, sql or nats."""

@@ -1,0 +1,653 @@
+"""Order routing: which locations fill which lines, and why every other location was passed over.
+
+The rules, in the order they decide (design.md, "Routing rules"):
+
+1. only locations that are active, not excluded, serve the fulfilment method, are within reach
+   and hold some of the requested stock take part;
+2. keep the order whole where one location can;
+3. otherwise use the fewest locations (at most ``max_splits``);
+4. then, for shipping and when configured, warehouses before stores; then nearest to the
+   customer (unknown distance last); then routing rank (lower routes first); then location id,
+   so that no tie is left to chance.
+
+The router is pure: the caller brings stock from inventory and holds what the plan says.
+Everything is sorted before it is used, so the same input gives the same plan whatever order
+the candidates arrive in.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from .geo import Point, distance_km
+
+# Up to this many usable locations every combination is tried (4095 at most, instantly).
+# Beyond it the count explodes, so a greedy search refined by swaps takes over.
+EXACT_SEARCH_LIMIT = 12
+
+# The multiplication sign of "SKU-A times 2", escaped so that no one mistakes it for the letter x.
+_TIMES = "\u00d7"
+
+
+class Method(Enum):
+    SHIP = "ship"
+    PICKUP = "pickup"
+    CARRY_OUT = "carry_out"
+
+
+class PassReason(Enum):
+    METHOD_NOT_SERVED = "method_not_served"
+    TOO_FAR = "too_far"
+    NOT_ENOUGH_STOCK = "not_enough_stock"
+    SAFETY_STOCK = "safety_stock"
+    LOWER_RANK = "lower_rank"
+    FARTHER = "farther"
+    MORE_SPLITS = "more_splits"
+    EXCLUDED = "excluded"
+    NOT_A_WAREHOUSE = "not_a_warehouse"
+    INACTIVE = "inactive"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One location as inventory reports it for the requested SKUs."""
+
+    location_id: str
+    name: str
+    is_warehouse: bool
+    point: Point | None
+    routing_rank: int  # lower routes first
+    ships: bool
+    pickup: bool
+    till_sales: bool
+    active: bool
+    # Units this channel may take now: net of held and, for remote channels, of safety stock.
+    available: Mapping[str, int]
+    # on_hand - held; only used to tell "held back as safety stock" from "not there".
+    available_ignoring_safety: Mapping[str, int]
+    versions: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    max_distance_km: float = 0.0  # 0 = unlimited
+    max_splits: int = 3  # most locations one plan may use
+    prefer_warehouses: bool = True  # shipping only: warehouses before stores at equal split count
+    allow_partial: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_distance_km < 0:
+            raise ValueError(f"max_distance_km must not be negative, got {self.max_distance_km}")
+        if self.max_splits < 1:
+            raise ValueError(f"max_splits must be at least 1, got {self.max_splits}")
+
+
+@dataclass(frozen=True)
+class RoutingRequest:
+    lines: Mapping[str, int]  # sku -> quantity
+    method: Method
+    destination: Point | None  # ship-to point, or the store's point for PICKUP / CARRY_OUT
+    store_id: str | None  # PICKUP / CARRY_OUT: the only location that may serve
+    exclude: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.lines:
+            raise ValueError("an order needs at least one line")
+        for sku, quantity in self.lines.items():
+            if quantity <= 0:
+                raise ValueError(f"quantity of {sku} must be positive, got {quantity}")
+        if self.method is not Method.SHIP and not self.store_id:
+            raise ValueError(f"{self.method.name} needs the store_id of the store that serves it")
+
+
+@dataclass(frozen=True)
+class PlannedAllocation:
+    location_id: str
+    lines: Mapping[str, int]
+    distance_km: float | None
+    routing_rank: int
+    is_warehouse: bool
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    location_id: str
+    reason: PassReason
+    detail: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    allocations: tuple[PlannedAllocation, ...]
+    passed_over: tuple[PassedOver, ...]
+    unfilled: Mapping[str, int]
+    complete: bool
+    splits: int
+    total_distance_km: float
+    versions: tuple[tuple[str, str, int], ...]  # (location_id, sku, version) behind every number used
+    explanation: str
+
+
+def plan_route(request: RoutingRequest, candidates: Sequence[Candidate], policy: RoutingPolicy) -> Plan:
+    """Plan which locations fill which lines of the order; see the module docstring for the rules."""
+    _require_unique_ids(candidates)
+    job = _Job(
+        lines={sku: request.lines[sku] for sku in sorted(request.lines)},
+        prefer_warehouses=policy.prefer_warehouses and request.method is Method.SHIP,
+        max_splits=policy.max_splits,
+        allow_partial=policy.allow_partial,
+    )
+    sites, screened_out = _screen(request, candidates, policy, job)
+    outcome = _route(job, sites)
+    allocations = tuple(_planned(site, lines) for site, lines in outcome.allocations)
+    return Plan(
+        allocations=allocations,
+        passed_over=tuple(sorted([*screened_out, *outcome.passed_over], key=lambda p: p.location_id)),
+        unfilled=outcome.unfilled,
+        complete=not outcome.unfilled,
+        splits=len(allocations),
+        total_distance_km=sum((a.distance_km for a in allocations if a.distance_km is not None), start=0.0),
+        versions=_versions(candidates, job.lines),
+        explanation=outcome.explanation,
+    )
+
+
+# --- internal model -------------------------------------------------------------------------
+
+# (store when warehouses are preferred, distance unknown, distance, rank, id): smaller routes first.
+_SiteKey = tuple[int, bool, float, int, str]
+# (stores when warehouses are preferred, unknown distances, total distance, rank sum, ids).
+_SetKey = tuple[int, int, float, int, tuple[str, ...]]
+_Allocation = tuple["_Site", dict[str, int]]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The request and policy as the search needs them."""
+
+    lines: Mapping[str, int]  # sorted by sku
+    prefer_warehouses: bool  # already false unless shipping
+    max_splits: int
+    allow_partial: bool
+
+
+@dataclass(frozen=True)
+class _Site:
+    """A location that passed the filters, with what it can give this order."""
+
+    candidate: Candidate
+    distance_km: float | None
+    stock: Mapping[str, int]  # requested sku -> units it may give, 0 when none
+    key: _SiteKey
+
+    @property
+    def location_id(self) -> str:
+        return self.candidate.location_id
+
+
+@dataclass(frozen=True)
+class _Cover:
+    """The chosen set of locations that covers every line, and the runner-up for each one left out."""
+
+    members: tuple[_Site, ...]
+    alternatives: Mapping[str, tuple[_Site, ...]]  # left-out location id -> best same-size cover using it
+    exhaustive: bool  # every combination was tried, so a missing alternative proves there is none
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    allocations: list[_Allocation]
+    passed_over: list[PassedOver]
+    unfilled: dict[str, int]
+    explanation: str
+
+
+def _require_unique_ids(candidates: Sequence[Candidate]) -> None:
+    # Two rows for one location would make the plan depend on which one came first.
+    seen: set[str] = set()
+    for candidate in candidates:
+        if candidate.location_id in seen:
+            raise ValueError(f"location {candidate.location_id} is listed twice")
+        seen.add(candidate.location_id)
+
+
+def _versions(candidates: Sequence[Candidate], lines: Mapping[str, int]) -> tuple[tuple[str, str, int], ...]:
+    return tuple(
+        sorted(
+            (candidate.location_id, sku, candidate.versions[sku])
+            for candidate in candidates
+            for sku in lines
+            if sku in candidate.versions
+        )
+    )
+
+
+def _planned(site: _Site, lines: Mapping[str, int]) -> PlannedAllocation:
+    return PlannedAllocation(
+        location_id=site.location_id,
+        lines=dict(lines),
+        distance_km=site.distance_km,
+        routing_rank=site.candidate.routing_rank,
+        is_warehouse=site.candidate.is_warehouse,
+    )
+
+
+# --- rule 1: who may take part ----------------------------------------------------------------
+
+
+def _screen(
+    request: RoutingRequest, candidates: Sequence[Candidate], policy: RoutingPolicy, job: _Job
+) -> tuple[list[_Site], list[PassedOver]]:
+    """Split the candidates into usable sites (best first) and those filtered out, with why."""
+    sites: list[_Site] = []
+    screened_out: list[PassedOver] = []
+    for candidate in sorted(candidates, key=lambda c: c.location_id):
+        distance = _distance(request.destination, candidate.point)
+        stock = {sku: max(0, candidate.available.get(sku, 0)) for sku in job.lines}
+        rejection = _rejection(request, policy, candidate, distance, stock)
+        if rejection is not None:
+            screened_out.append(rejection)
+        else:
+            sites.append(_Site(candidate, distance, stock, _site_key(candidate, distance, job.prefer_warehouses)))
+    sites.sort(key=lambda site: site.key)
+    return sites, screened_out
+
+
+def _distance(destination: Point | None, point: Point | None) -> float | None:
+    if destination is None or point is None:
+        return None
+    return distance_km(destination, point)
+
+
+def _site_key(candidate: Candidate, distance: float | None, prefer_warehouses: bool) -> _SiteKey:
+    is_store_penalty = int(prefer_warehouses and not candidate.is_warehouse)
+    return (is_store_penalty, distance is None, distance or 0.0, candidate.routing_rank, candidate.location_id)
+
+
+def _rejection(
+    request: RoutingRequest,
+    policy: RoutingPolicy,
+    candidate: Candidate,
+    distance: float | None,
+    stock: Mapping[str, int],
+) -> PassedOver | None:
+    location_id = candidate.location_id
+    if not candidate.active:
+        return PassedOver(location_id, PassReason.INACTIVE, "location is inactive")
+    if location_id in request.exclude:
+        return PassedOver(location_id, PassReason.EXCLUDED, "excluded by the caller")
+    method_problem = _method_problem(request, candidate)
+    if method_problem is not None:
+        return PassedOver(location_id, PassReason.METHOD_NOT_SERVED, method_problem)
+    # An unknown distance cannot prove a location too far, so it stays in (and sorts last).
+    if policy.max_distance_km > 0 and distance is not None and distance > policy.max_distance_km:
+        detail = f"{_km(distance)} away; the limit is {_km(policy.max_distance_km)}"
+        return PassedOver(location_id, PassReason.TOO_FAR, detail)
+    if not any(stock.values()):
+        return _no_stock(candidate, stock)
+    return None
+
+
+def _method_problem(request: RoutingRequest, candidate: Candidate) -> str | None:
+    if request.method is Method.SHIP:
+        return None if candidate.ships else "does not ship orders"
+    if candidate.location_id != request.store_id:
+        what = "pickup" if request.method is Method.PICKUP else "carry-out"
+        return f"only the chosen store {request.store_id} can serve a {what} order"
+    if request.method is Method.PICKUP:
+        return None if candidate.pickup else "does not offer in-store pickup"
+    return None if candidate.till_sales else "does not sell at a till"
+
+
+def _no_stock(candidate: Candidate, stock: Mapping[str, int]) -> PassedOver:
+    held_back = {sku: candidate.available_ignoring_safety.get(sku, 0) for sku in stock}
+    held_back = {sku: units for sku, units in held_back.items() if units > 0}
+    if held_back:
+        detail = f"all it has is safety stock, held back from this channel: {_units(held_back)}"
+        return PassedOver(candidate.location_id, PassReason.SAFETY_STOCK, detail)
+    detail = f"has none of {', '.join(stock)}"
+    return PassedOver(candidate.location_id, PassReason.NOT_ENOUGH_STOCK, detail)
+
+
+# --- rules 2 to 4: choosing the locations -------------------------------------------------------
+
+
+def _route(job: _Job, sites: list[_Site]) -> _Outcome:
+    whole = [site for site in sites if _covers(job.lines, [site])]
+    if whole:
+        return _whole_order(job, sites, whole[0])
+    search = _exact_cover if len(sites) <= EXACT_SEARCH_LIMIT else _greedy_cover
+    cover = search(job, sites)
+    if cover is not None:
+        return _split_order(job, sites, cover)
+    return _shortfall(job, sites)
+
+
+def _whole_order(job: _Job, sites: list[_Site], chosen: _Site) -> _Outcome:
+    passed_over = [_whole_order_pass_over(job, site, chosen) for site in sites if site is not chosen]
+    where = "warehouse" if chosen.candidate.is_warehouse else "store"
+    distance = "distance unknown" if chosen.distance_km is None else _km(chosen.distance_km)
+    explanation = f"Whole order from {chosen.location_id} ({where}, {distance})."
+    return _Outcome(_assign(job.lines, [chosen]), passed_over, {}, explanation)
+
+
+def _split_order(job: _Job, sites: list[_Site], cover: _Cover) -> _Outcome:
+    allocations = _assign(job.lines, cover.members)
+    used = {site.location_id for site in cover.members}
+    passed_over = [_split_pass_over(job, site, cover) for site in sites if site.location_id not in used]
+    explanation = (
+        f"Split across {len(allocations)} locations: {_describe(allocations)}; no single location had every line."
+    )
+    return _Outcome(allocations, passed_over, {}, explanation)
+
+
+def _shortfall(job: _Job, sites: list[_Site]) -> _Outcome:
+    """No allowed set of locations covers every line: the best partial plan, or only its shortfall."""
+    partial = _best_partial(job, sites)
+    allocations = _assign(job.lines, partial)
+    unfilled = _remaining(job.lines, partial)
+    unfilled = {sku: quantity for sku, quantity in unfilled.items() if quantity > 0}
+    if job.allow_partial and allocations:
+        used = {site.location_id for site in partial}
+        passed_over = [_partial_pass_over(job, site, unfilled) for site in sites if site.location_id not in used]
+        explanation = f"Partial plan from {len(allocations)} location(s): {_describe(allocations)}; "
+        explanation += f"still short {_units(unfilled)}."
+        return _Outcome(allocations, passed_over, unfilled, explanation)
+    # All or nothing: nothing is allocated, but the caller still learns the exact shortfall.
+    all_together_cover = _covers(job.lines, sites)
+    passed_over = [_shortfall_pass_over(job, site, all_together_cover) for site in sites]
+    return _Outcome([], passed_over, unfilled, _shortfall_explanation(job, sites, unfilled, all_together_cover))
+
+
+def _shortfall_explanation(job: _Job, sites: list[_Site], unfilled: Mapping[str, int], all_cover: bool) -> str:
+    if not sites:
+        return f"Cannot fill the order: no location both serves it and has any of {', '.join(job.lines)}."
+    explanation = f"Cannot fill the order: the best {_up_to(job.max_splits)} is still short {_units(unfilled)}"
+    if all_cover:
+        explanation += f"; covering every line would take more than {job.max_splits} location(s)"
+    return explanation + "."
+
+
+# --- coverage arithmetic ----------------------------------------------------------------------------
+
+
+def _coverage(lines: Mapping[str, int], members: Iterable[_Site]) -> dict[str, int]:
+    """Units of each line the members can cover together."""
+    totals = dict.fromkeys(lines, 0)
+    for site in members:
+        for sku in lines:
+            totals[sku] += site.stock[sku]
+    return {sku: min(quantity, totals[sku]) for sku, quantity in lines.items()}
+
+
+def _covers(lines: Mapping[str, int], members: Iterable[_Site]) -> bool:
+    return _coverage(lines, members) == dict(lines)
+
+
+def _covered_units(lines: Mapping[str, int], members: Iterable[_Site]) -> int:
+    return sum(_coverage(lines, members).values())
+
+
+def _remaining(lines: Mapping[str, int], members: Iterable[_Site]) -> dict[str, int]:
+    covered = _coverage(lines, members)
+    return {sku: quantity - covered[sku] for sku, quantity in lines.items()}
+
+
+def _gain(remaining: Mapping[str, int], site: _Site) -> int:
+    return sum(min(quantity, site.stock[sku]) for sku, quantity in remaining.items())
+
+
+def _by_key(members: Iterable[_Site]) -> tuple[_Site, ...]:
+    return tuple(sorted(members, key=lambda site: site.key))
+
+
+def _set_key(members: Sequence[_Site], prefer_warehouses: bool) -> _SetKey:
+    ordered = _by_key(members)  # a fixed summation order keeps float totals reproducible
+    return (
+        sum(site.key[0] for site in ordered) if prefer_warehouses else 0,
+        sum(site.distance_km is None for site in ordered),
+        sum(site.distance_km for site in ordered if site.distance_km is not None),
+        sum(site.candidate.routing_rank for site in ordered),
+        tuple(sorted(site.location_id for site in ordered)),
+    )
+
+
+def _assign(lines: Mapping[str, int], members: Iterable[_Site]) -> list[_Allocation]:
+    """Each line goes to the members best first, each taking what it can; empty allocations are dropped."""
+    ordered = _by_key(members)
+    taken: dict[str, dict[str, int]] = {site.location_id: {} for site in ordered}
+    for sku, quantity in lines.items():
+        still_needed = quantity
+        for site in ordered:
+            units = min(still_needed, site.stock[sku])
+            if units > 0:
+                taken[site.location_id][sku] = units
+                still_needed -= units
+    return [(site, taken[site.location_id]) for site in ordered if taken[site.location_id]]
+
+
+# --- searching for the fewest locations ---------------------------------------------------------------
+
+
+def _exact_cover(job: _Job, sites: list[_Site]) -> _Cover | None:
+    """Try every combination, smallest first; the first size with a cover is the fewest splits."""
+    for size in range(1, min(job.max_splits, len(sites)) + 1):
+        covers = [combo for combo in itertools.combinations(sites, size) if _covers(job.lines, combo)]
+        if covers:
+            covers.sort(key=lambda combo: _set_key(combo, job.prefer_warehouses))
+            alternatives: dict[str, tuple[_Site, ...]] = {}
+            for combo in covers[1:]:  # best first, so the first cover seen with a location is its best
+                for site in combo:
+                    alternatives.setdefault(site.location_id, _by_key(combo))
+            chosen = _by_key(covers[0])
+            for site in chosen:
+                alternatives.pop(site.location_id, None)
+            return _Cover(chosen, alternatives, exhaustive=True)
+    return None
+
+
+def _greedy_cover(job: _Job, sites: list[_Site]) -> _Cover | None:
+    """Greedy by units covered, then swap one location at a time while that gives a better plan."""
+    members = _best_partial(job, sites)
+    if not _covers(job.lines, members):
+        return None
+    while True:
+        alternatives = _swap_alternatives(job, sites, members)
+        better = [alt for alt in alternatives.values() if _rank(alt, job) < _rank(members, job)]
+        if not better:
+            return _Cover(members, alternatives, exhaustive=False)
+        # Every step strictly improves a key over a finite set of plans, so this ends.
+        members = min(better, key=lambda alt: _rank(alt, job))
+
+
+def _rank(members: Sequence[_Site], job: _Job) -> tuple[int, _SetKey]:
+    return (len(members), _set_key(members, job.prefer_warehouses))
+
+
+def _swap_alternatives(job: _Job, sites: list[_Site], members: tuple[_Site, ...]) -> dict[str, tuple[_Site, ...]]:
+    """For each location left out, the best cover made by swapping it in for one member."""
+    used = {site.location_id for site in members}
+    alternatives: dict[str, tuple[_Site, ...]] = {}
+    for site in sites:
+        if site.location_id in used:
+            continue
+        swaps = [
+            _prune(job.lines, [*(m for m in members if m is not replaced), site])
+            for replaced in members  # pruning keeps `site`: members has no member to spare
+        ]
+        covering = [swap for swap in swaps if _covers(job.lines, swap)]
+        if covering:
+            alternatives[site.location_id] = min(covering, key=lambda swap: _rank(swap, job))
+    return alternatives
+
+
+def _best_partial(job: _Job, sites: list[_Site]) -> tuple[_Site, ...]:
+    """Greedy by units covered, within max_splits, with no member that adds nothing.
+
+    On return, either every line is covered, or max_splits locations are used, or no location
+    left out could add a unit: the pass-over reasons rely on that.
+    """
+    members: tuple[_Site, ...] = ()
+    while True:
+        grown = _prune(job.lines, _greedy_extend(job, sites, members))
+        if grown == members:
+            return members
+        # Extending covers strictly more units and pruning keeps them, so this ends.
+        members = grown
+
+
+def _greedy_extend(job: _Job, sites: list[_Site], members: tuple[_Site, ...]) -> tuple[_Site, ...]:
+    chosen = list(members)
+    remaining = _remaining(job.lines, chosen)
+    while len(chosen) < job.max_splits and any(remaining.values()):
+        used = {site.location_id for site in chosen}
+        options = [(_gain(remaining, site), site) for site in sites if site.location_id not in used]
+        best = min(options, key=lambda option: (-option[0], option[1].key), default=None)
+        if best is None or best[0] == 0:
+            break
+        chosen.append(best[1])
+        remaining = _remaining(job.lines, chosen)
+    return _by_key(chosen)
+
+
+def _prune(lines: Mapping[str, int], members: Iterable[_Site]) -> tuple[_Site, ...]:
+    """Drop members, worst first, whose units the others already cover.
+
+    A pruned set never leaves a member with nothing to do in `_assign`.
+    """
+    kept = list(_by_key(members))
+    for site in reversed(_by_key(kept)):
+        without = [member for member in kept if member is not site]
+        if _covered_units(lines, without) == _covered_units(lines, kept):
+            kept = without
+    return tuple(kept)
+
+
+# --- rule 5: why each usable location was passed over -------------------------------------------------
+
+
+def _whole_order_pass_over(job: _Job, site: _Site, chosen: _Site) -> PassedOver:
+    if not _covers(job.lines, [site]):
+        return _short_of_whole_order(job, site)
+    other = chosen.location_id
+    deciding = _first_difference(site.key, chosen.key)
+    if deciding == 0:
+        detail = f"is a store; warehouse {other} can fill the whole order and warehouses are preferred for shipping"
+        return PassedOver(site.location_id, PassReason.NOT_A_WAREHOUSE, detail)
+    if deciding == 1:
+        detail = f"distance unknown; {other} can fill the whole order {_km(chosen.distance_km or 0.0)} away"
+        return PassedOver(site.location_id, PassReason.FARTHER, detail)
+    if deciding == 2:
+        detail = f"{_km((site.distance_km or 0.0) - (chosen.distance_km or 0.0))} farther than {other}"
+        return PassedOver(site.location_id, PassReason.FARTHER, detail)
+    if deciding == 3:
+        detail = f"routing rank {site.candidate.routing_rank}; {other} has rank {chosen.candidate.routing_rank}"
+        return PassedOver(site.location_id, PassReason.LOWER_RANK, detail)
+    return PassedOver(site.location_id, PassReason.LOWER_RANK, f"tie broken by id: {other} comes first")
+
+
+def _short_of_whole_order(job: _Job, site: _Site) -> PassedOver:
+    shortage = _shortage(job.lines, site)
+    if _safety_stock_alone_stands_in_the_way(job, site):
+        detail = f"{shortage}; the rest is safety stock, held back from this channel"
+        return PassedOver(site.location_id, PassReason.SAFETY_STOCK, detail)
+    return PassedOver(site.location_id, PassReason.NOT_ENOUGH_STOCK, shortage)
+
+
+def _safety_stock_alone_stands_in_the_way(job: _Job, site: _Site) -> bool:
+    ignoring_safety = site.candidate.available_ignoring_safety
+    return all(ignoring_safety.get(sku, 0) >= quantity for sku, quantity in job.lines.items())
+
+
+def _split_pass_over(job: _Job, site: _Site, cover: _Cover) -> PassedOver:
+    size = len(cover.members)
+    alternative = cover.alternatives.get(site.location_id)
+    if alternative is None:
+        proof = "no" if cover.exhaustive else "found no"
+        detail = f"{proof} plan of {size} locations can use it; it has {_units(_nonzero(site.stock))}"
+        return PassedOver(site.location_id, PassReason.MORE_SPLITS, detail)
+    mine = _set_key(alternative, job.prefer_warehouses)
+    theirs = _set_key(cover.members, job.prefer_warehouses)
+    with_it = f"with it ({_plan_ids(alternative)})"
+    deciding = _first_difference(mine, theirs)
+    if deciding == 0:
+        detail = f"the best plan {with_it} uses {mine[0]} store(s) instead of {theirs[0]}; "
+        detail += "warehouses are preferred for shipping"
+        return PassedOver(site.location_id, PassReason.NOT_A_WAREHOUSE, detail)
+    if deciding == 1:
+        detail = f"the best plan {with_it} has {mine[1]} location(s) of unknown distance instead of {theirs[1]}"
+        return PassedOver(site.location_id, PassReason.FARTHER, detail)
+    if deciding == 2:
+        detail = f"the best plan {with_it} is {_km(mine[2] - theirs[2])} farther in total"
+        return PassedOver(site.location_id, PassReason.FARTHER, detail)
+    if deciding == 3:
+        detail = f"the best plan {with_it} has rank sum {mine[3]} instead of {theirs[3]}"
+        return PassedOver(site.location_id, PassReason.LOWER_RANK, detail)
+    detail = f"tie broken by id: {_plan_ids(cover.members)} comes first"
+    return PassedOver(site.location_id, PassReason.LOWER_RANK, detail)
+
+
+def _partial_pass_over(job: _Job, site: _Site, unfilled: Mapping[str, int]) -> PassedOver:
+    could_add = {sku: min(quantity, site.stock[sku]) for sku, quantity in unfilled.items()}
+    could_add = _nonzero(could_add)
+    if could_add:  # only possible once the plan uses max_splits locations (see _best_partial)
+        detail = f"could add {_units(could_add)}, but the plan already uses the maximum of {job.max_splits}"
+        return PassedOver(site.location_id, PassReason.MORE_SPLITS, detail)
+    detail = f"has none of the unfilled lines ({_units(unfilled)})"
+    return PassedOver(site.location_id, PassReason.NOT_ENOUGH_STOCK, detail)
+
+
+def _shortfall_pass_over(job: _Job, site: _Site, all_together_cover: bool) -> PassedOver:
+    if _safety_stock_alone_stands_in_the_way(job, site):
+        return _short_of_whole_order(job, site)
+    shortage = _shortage(job.lines, site)
+    if all_together_cover:
+        detail = f"{shortage}; covering every line would take more than {job.max_splits} location(s)"
+        return PassedOver(site.location_id, PassReason.MORE_SPLITS, detail)
+    detail = f"{shortage}; even all eligible locations together cannot cover every line"
+    return PassedOver(site.location_id, PassReason.NOT_ENOUGH_STOCK, detail)
+
+
+def _first_difference(mine: Sequence[object], theirs: Sequence[object]) -> int:
+    """Index of the first key component that differs: the one that decided between two options."""
+    for index, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+        if a != b:
+            return index
+    return len(mine)
+
+
+# --- wording -------------------------------------------------------------------------------------------
+
+
+def _km(value: float) -> str:
+    if 0 < value < 0.05:
+        return "less than 0.1 km"
+    return f"{value:.1f} km"
+
+
+def _units(quantities: Mapping[str, int]) -> str:
+    return ", ".join(f"{sku}{_TIMES}{quantity}" for sku, quantity in sorted(quantities.items()))
+
+
+def _nonzero(quantities: Mapping[str, int]) -> dict[str, int]:
+    return {sku: quantity for sku, quantity in quantities.items() if quantity > 0}
+
+
+def _shortage(lines: Mapping[str, int], site: _Site) -> str:
+    short = [(sku, quantity) for sku, quantity in lines.items() if site.stock[sku] < quantity]
+    return "has " + ", ".join(f"{site.stock[sku]} of {quantity} {sku}" for sku, quantity in short)
+
+
+def _describe(allocations: Sequence[_Allocation]) -> str:
+    return ", ".join(f"{site.location_id} ({_units(lines)})" for site, lines in allocations)
+
+
+def _plan_ids(members: Iterable[_Site]) -> str:
+    return " + ".join(site.location_id for site in _by_key(members))
+
+
+def _up_to(max_splits: int) -> str:
+    return "single location" if max_splits == 1 else f"combination of up to {max_splits} locations"

@@ -1,0 +1,72 @@
+"""Events of fulfilment and inventory that move orders on: shipments, short picks, expired holds."""
+
+from __future__ import annotations
+
+import asyncpg
+from google.protobuf.message import Message
+
+from omnistock.common.v1 import common_pb2
+from omnistock.fulfilment.v1 import fulfilment_pb2
+from omnistock.inventory.v1 import inventory_pb2
+from omnistock_orders.service_layer.holding import order_of_owner
+from omnistock_orders.service_layer.reactions import OrderReactions
+from omnistock_platform.db import Database
+from omnistock_platform.events.bus import EventBus
+from omnistock_platform.events.consumer import EventConsumer, PoisonEvent
+from omnistock_platform.settings import Settings
+
+
+class EventHandlers:
+    def __init__(self, reactions: OrderReactions) -> None:
+        self.reactions = reactions
+
+    async def on_task(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
+        if not isinstance(payload, fulfilment_pb2.TaskChanged):
+            raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not TaskChanged")
+        task = payload.task
+        if not task.order_id or not task.allocation_id:
+            return  # a reservation's pickup preparation: none of ours
+        event = envelope.type.rsplit(".", 1)[-1]
+        if event in ("shipped", "handed_over"):
+            picked = {line.sku: line.picked for line in task.lines}
+            await self.reactions.shipped(
+                conn,
+                envelope.event_id,
+                task.order_id,
+                task.allocation_id,
+                handed_over=event == "handed_over",
+                picked=picked if any(picked.values()) else None,
+            )
+        elif event == "short_picked":
+            short = {line.sku: line.quantity for line in payload.short if line.quantity > 0}
+            await self.reactions.short_picked(conn, envelope.event_id, task.order_id, task.allocation_id, short)
+
+    async def on_hold(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
+        if not isinstance(payload, inventory_pb2.HoldChanged):
+            raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not HoldChanged")
+        order_id = order_of_owner(payload.hold.owner)
+        if order_id:
+            await self.reactions.hold_expired(conn, envelope.event_id, order_id, payload.hold.hold_id)
+
+
+def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHandlers) -> list[EventConsumer]:
+    return [
+        # Every task event through one consumer, in stream order: a short pick is seen before the
+        # shipment of the same task. (One wildcard subject also works on NATS before 2.10.)
+        EventConsumer(
+            db,
+            bus,
+            schema="orders",
+            durable="orders-tasks",
+            subjects=[settings.subject("fulfilment", "task", "*")],
+            handler=handlers.on_task,
+        ),
+        EventConsumer(
+            db,
+            bus,
+            schema="orders",
+            durable="orders-holds",
+            subjects=[settings.subject("inventory", "hold", "expired")],
+            handler=handlers.on_hold,
+        ),
+    ]

@@ -1,0 +1,1 @@
+"""Orders service: service_layer."""

@@ -1,0 +1,127 @@
+"""Turning a plan into one inventory hold, and the hold back into the order's allocations."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+
+from google.protobuf import duration_pb2
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2
+from omnistock.orders.v1 import orders_pb2
+from omnistock_orders.adapters.inventory_client import InventoryClient
+from omnistock_orders.domain.order import Allocation, AllocationStatus
+from omnistock_platform.errors import Aborted, FailedPrecondition, InvalidArgument
+
+# A hold that lost a race inside inventory (ABORTED) is simply asked for again, a few times.
+ABORTED_RETRIES = 4
+
+
+def owner_of(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
+def order_of_owner(owner: str) -> str | None:
+    prefix = "order:"
+    return owner[len(prefix) :] if owner.startswith(prefix) else None
+
+
+def derived_request_id(order_id: str, *parts: str) -> str:
+    """The request id of a call made on the order's behalf: the same each time that step is repeated."""
+    return ":".join(("order", order_id, *parts))
+
+
+def digest(quantities: Mapping[tuple[str, str], int]) -> str:
+    text = ",".join(f"{location}/{sku}={quantity}" for (location, sku), quantity in sorted(quantities.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def hold_request(
+    *,
+    order_id: str,
+    request_id: str,
+    channel: common_pb2.Channel.ValueType,
+    plan: orders_pb2.RoutingPlan,
+    ttl: timedelta,
+    selling_location_id: str = "",
+    commit_now: bool = False,
+) -> inventory_pb2.HoldRequest:
+    """One all-or-nothing hold for every allocation of the plan."""
+    duration = duration_pb2.Duration()
+    duration.FromTimedelta(ttl)
+    return inventory_pb2.HoldRequest(
+        request_id=request_id,
+        owner=owner_of(order_id),
+        channel=channel,
+        lines=[
+            inventory_pb2.HoldLineRequest(location_id=allocation.location_id, sku=line.sku, quantity=line.quantity)
+            for allocation in plan.allocations
+            for line in allocation.lines
+        ],
+        ttl=duration,
+        selling_location_id=selling_location_id,
+        commit_now=commit_now,
+    )
+
+
+def allocations_from(
+    plan: orders_pb2.RoutingPlan, hold_id: str, status: AllocationStatus = AllocationStatus.HELD
+) -> list[Allocation]:
+    """One allocation per planned location, all under the one hold."""
+    return [
+        Allocation(
+            allocation_id=str(uuid.uuid4()),
+            location_id=planned.location_id,
+            hold_id=hold_id,
+            lines={line.sku: line.quantity for line in planned.lines},
+            status=status,
+            distance_km=planned.distance_km,
+        )
+        for planned in plan.allocations
+    ]
+
+
+async def take(inventory: InventoryClient, request: inventory_pb2.HoldRequest) -> inventory_pb2.Hold:
+    """Ask inventory for the hold; a Shortfall goes to the caller, a lost internal race is retried."""
+    for attempt in range(ABORTED_RETRIES):
+        try:
+            return await inventory.hold(request)
+        except Aborted:
+            if attempt == ABORTED_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+async def release(
+    inventory: InventoryClient, order_id: str, allocation: Allocation, why: str, reason: str
+) -> dict[str, int]:
+    """Give back what the allocation still holds. A hold that already ended (expired, committed,
+    released) has nothing left to give back, which is fine. Returns the units released."""
+    hold = await inventory.get_hold(allocation.hold_id)
+    if hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
+        return {}
+    open_here = {line.sku: line.open for line in hold.lines if line.location_id == allocation.location_id}
+    units = {
+        (allocation.location_id, sku): min(quantity, open_here.get(sku, 0))
+        for sku, quantity in allocation.lines.items()
+    }
+    units = {key: quantity for key, quantity in units.items() if quantity > 0}
+    if not units:
+        return {}
+    request_id = derived_request_id(order_id, why, allocation.allocation_id, digest(units))
+    try:
+        await inventory.release(request_id, allocation.hold_id, units, reason)
+    except (FailedPrecondition, InvalidArgument):
+        # The hold ended or shrank between our read and the release: nothing of ours is left to free.
+        again = await inventory.get_hold(allocation.hold_id)
+        if again.state == inventory_pb2.HOLD_STATE_ACTIVE and any(
+            line.open for line in again.lines if line.location_id == allocation.location_id
+        ):
+            raise
+        return {}
+    return {sku: quantity for (_, sku), quantity in units.items()}

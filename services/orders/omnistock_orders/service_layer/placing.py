@@ -1,0 +1,477 @@
+"""Placing an order: quote, create, and finish what a crash left half done.
+
+Creating an order spans PostgreSQL and inventory, so it is written as a sequence of steps each of
+which can be repeated with the same effect:
+
+1. the order is written PENDING (committed), keyed by the caller's request id;
+2. for each placement attempt the remote call it will make (a Hold, or a ConvertReservation) is
+   recorded on the order *before* it is made, under a request id derived from the order id and the
+   attempt number — a retry of the request, or the recovery loop after a crash, makes exactly that
+   call again and gets the same answer from the other service's idempotency store;
+3. the allocations, the decision record, the status and the events commit in one transaction.
+
+An order that can never get its stock is removed again (nothing was held for it), so a retry of
+the request is evaluated afresh, like any failed call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2
+from omnistock.orders.v1 import orders_pb2
+from omnistock.reservations.v1 import reservations_pb2
+from omnistock_orders.adapters.inventory_client import InventoryClient
+from omnistock_orders.adapters.messages import order_changed, order_message, sku_quantities
+from omnistock_orders.adapters.repository import OrderRecord, OrderRepository, PendingCall
+from omnistock_orders.adapters.reservations_client import ReservationsClient
+from omnistock_orders.domain.geo import Point
+from omnistock_orders.domain.order import AllocationStatus, OrderLine, OrderStatus, new_order, place
+from omnistock_orders.domain.routing import Method
+from omnistock_orders.service_layer import holding
+from omnistock_orders.service_layer.planning import Planner, RouteQuery
+from omnistock_orders.service_layer.requests import create_query, quote_query
+from omnistock_platform.auth import Role, current_principal, require_location
+from omnistock_platform.db import Database
+from omnistock_platform.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    IdempotencyMismatch,
+    InvalidArgument,
+    NotFound,
+    OmnistockError,
+    PermissionDenied,
+    PreconditionViolation,
+    Shortfall,
+)
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.idempotency import fingerprint
+from omnistock_platform.logging import get_logger
+from omnistock_platform.settings import Settings
+
+log = get_logger(__name__)
+
+SOURCE_ROUTE = "route"
+SOURCE_CARRY_OUT = "carry_out"
+SOURCE_RESERVATION = "reservation"
+TILL_ROLES = frozenset({Role.POS, Role.ADMIN})
+# Answers of reservations that mean "no": the order is dropped and the caller hears why.
+REFUSALS = (FailedPrecondition, NotFound, InvalidArgument, PermissionDenied, AlreadyExists)
+
+
+def query_of(record: OrderRecord) -> RouteQuery:
+    """The routing question of a stored order (to resume it after a crash)."""
+    ship_to = None
+    if record.ship_to is not None and record.ship_to.HasField("point"):
+        ship_to = Point(record.ship_to.point.latitude, record.ship_to.point.longitude)
+    return RouteQuery(
+        lines=record.order.wanted,
+        method=record.order.method,
+        channel=record.channel,
+        ship_to=ship_to,
+        store_id=record.store_id,
+        options=record.options,
+    )
+
+
+class OrderPlacement:
+    def __init__(
+        self,
+        db: Database,
+        repository: OrderRepository,
+        outbox: Outbox,
+        planner: Planner,
+        inventory: InventoryClient,
+        reservations: ReservationsClient,
+        settings: Settings,
+    ) -> None:
+        self.db = db
+        self.repository = repository
+        self.outbox = outbox
+        self.planner = planner
+        self.inventory = inventory
+        self.reservations = reservations
+        self.settings = settings
+
+    # -- QuoteRouting -------------------------------------------------------------------------------
+
+    async def quote(self, request: orders_pb2.QuoteRoutingRequest) -> orders_pb2.QuoteRoutingResponse:
+        query = quote_query(request)
+        await self._require_store(query.store_id)
+        planned = await self.planner.plan(query)
+        return orders_pb2.QuoteRoutingResponse(plan=planned.message)
+
+    async def _require_store(self, store_id: str) -> None:
+        if store_id and await self.inventory.location(store_id) is None:
+            raise InvalidArgument.of("store_id", f"no location {store_id!r}")
+
+    # -- CreateOrder --------------------------------------------------------------------------------
+
+    async def create(self, request: orders_pb2.CreateOrderRequest) -> orders_pb2.CreateOrderResponse:
+        query = create_query(request)
+        if query.method is Method.CARRY_OUT:
+            principal = current_principal()
+            if principal.role not in TILL_ROLES:
+                raise PermissionDenied(f"role {principal.role} may not sell at a till")
+            require_location(query.store_id, "store")
+        digest = fingerprint("CreateOrder", request)
+        existing = await self.repository.by_request_id(self.db.pool, request.request_id)
+        if existing is not None:
+            return await self._resume(*existing, digest)
+        if request.reservation_id:
+            return await self._create_from_reservation(request, digest)
+        await self._require_store(query.store_id)
+        lines, currency = await self._priced(query.lines, [line.sku for line in request.lines])
+        source = SOURCE_CARRY_OUT if query.method is Method.CARRY_OUT else SOURCE_ROUTE
+        record = OrderRecord(
+            order=new_order(str(uuid.uuid4()), query.method, lines),
+            request_id=request.request_id,
+            channel=request.channel,
+            customer_id=request.customer_id,
+            options=request.options,
+            source=source,
+            ship_to=request.ship_to if request.HasField("ship_to") else None,
+            store_id=query.store_id,
+            currency=currency,
+        )
+        if not await self._insert(record, digest):
+            return await self._resume_request(request.request_id, digest)
+        return orders_pb2.CreateOrderResponse(order=await self._route(record, query))
+
+    async def _insert(self, record: OrderRecord, digest: bytes) -> bool:
+        async with self.db.transaction() as conn:
+            return await self.repository.insert_pending(conn, record, digest)
+
+    async def _resume_request(self, request_id: str, digest: bytes) -> orders_pb2.CreateOrderResponse:
+        existing = await self.repository.by_request_id(self.db.pool, request_id)
+        if existing is None:  # taken by a concurrent duplicate that then gave up: ask again
+            raise Aborted(f"request {request_id} is being handled by another call; retry")
+        return await self._resume(*existing, digest)
+
+    async def _resume(self, record: OrderRecord, stored: bytes, digest: bytes) -> orders_pb2.CreateOrderResponse:
+        """The same request again: the first answer, or the unfinished placement carried on."""
+        if stored != digest:
+            raise IdempotencyMismatch(record.request_id)
+        if record.order.status is not OrderStatus.PENDING:
+            return orders_pb2.CreateOrderResponse(order=order_message(record))
+        if record.source == SOURCE_RESERVATION:
+            return orders_pb2.CreateOrderResponse(order=await self._convert(record))
+        return orders_pb2.CreateOrderResponse(order=await self._route(record, query_of(record)))
+
+    async def _priced(self, wanted: Mapping[str, int], order: list[str]) -> tuple[list[OrderLine], str]:
+        """Order lines at inventory's current prices; every SKU must exist and share one currency."""
+        skus = await self.inventory.skus(wanted)
+        violations = [
+            FieldViolation(f"lines[{index}].sku", f"no SKU {sku!r}")
+            for index, sku in enumerate(order)
+            if sku not in skus
+        ]
+        if violations:
+            raise InvalidArgument(violations)
+        currencies = {skus[sku].currency for sku in wanted}
+        if len(currencies) > 1:
+            raise InvalidArgument.of(
+                "lines", f"SKUs are priced in different currencies: {', '.join(sorted(currencies))}"
+            )
+        lines = [
+            OrderLine(
+                line_no=number,
+                sku=sku,
+                quantity=wanted[sku],
+                unit_price_minor=skus[sku].price_minor,
+                currency=skus[sku].currency,
+            )
+            for number, sku in enumerate(order, start=1)
+        ]
+        return lines, currencies.pop() if currencies else ""
+
+    # -- routing and holding ------------------------------------------------------------------------
+
+    def _attempts(self, record: OrderRecord) -> int:
+        # A till sale holds and commits at once at the one store: trying again could only sell twice.
+        return 1 if record.source == SOURCE_CARRY_OUT else max(1, self.settings.order_route_attempts)
+
+    async def _route(self, record: OrderRecord, query: RouteQuery) -> orders_pb2.Order:
+        """Plan, hold everything at once, and on a lost race plan again (bounded)."""
+        order_id = record.order_id
+        state = await self.repository.pending_call(self.db.pool, order_id)
+        if state is None:
+            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+        failure: Shortfall | None = None
+        while True:
+            if state.status is not OrderStatus.PENDING:
+                return await self._current(order_id)
+            if state.call is None or failure is not None:
+                if state.attempt >= self._attempts(record):
+                    break
+                planned = await self.planner.plan(query)
+                if not planned.usable:
+                    failure = planned.shortfall()
+                    break
+                attempt = state.attempt + 1
+                request = holding.hold_request(
+                    order_id=order_id,
+                    request_id=holding.derived_request_id(order_id, "hold", str(attempt)),
+                    channel=common_pb2.CHANNEL_POS if record.source == SOURCE_CARRY_OUT else record.channel,
+                    plan=planned.message,
+                    ttl=self.settings.order_hold_ttl,
+                    selling_location_id=query.selling_location_id,
+                    commit_now=record.source == SOURCE_CARRY_OUT,
+                )
+                claimed = await self.repository.claim_attempt(
+                    self.db.pool, order_id, attempt, request.SerializeToString(deterministic=True), planned.message
+                )
+                if claimed is None:
+                    raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+                state, failure = claimed, None
+                continue
+            try:
+                hold = await holding.take(self.inventory, inventory_pb2.HoldRequest.FromString(state.call))
+            except Shortfall as short:
+                failure = short
+                continue
+            finished = await self._finish(order_id, state, hold)
+            if finished is not None:
+                return finished
+            state = await self._state(order_id)
+        if failure is None:
+            await self._drop(order_id, state.attempt)
+            raise Aborted(f"order {order_id} could not be placed; retry")
+        await self._refuse(record, state.attempt, failure)
+        raise failure
+
+    async def _state(self, order_id: str) -> PendingCall:
+        state = await self.repository.pending_call(self.db.pool, order_id)
+        if state is None:
+            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+        return state
+
+    async def _current(self, order_id: str) -> orders_pb2.Order:
+        record = await self.repository.get(self.db.pool, order_id)
+        if record is None:
+            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+        return order_message(record)
+
+    async def _drop(self, order_id: str, attempt: int) -> None:
+        async with self.db.transaction() as conn:
+            if await self.repository.drop_pending(conn, order_id, attempt):
+                log.info("order.dropped", order_id=order_id, attempt=attempt)
+
+    async def _refuse(self, record: OrderRecord, attempt: int, shortfall: Shortfall) -> None:
+        """Drop the order that could not get its stock, and tell who counts refused demand."""
+        refused = common_pb2.DemandRefused(
+            channel_service="orders",
+            channel=record.channel,
+            location_id=record.store_id,
+            requested=sku_quantities(record.order.wanted),
+            short=[
+                common_pb2.ShortLine(
+                    location_id=line.location_id, sku=line.sku, requested=line.requested, available=line.available
+                )
+                for line in shortfall.lines
+            ],
+        )
+        async with self.db.transaction() as conn:
+            if await self.repository.drop_pending(conn, record.order_id, attempt):
+                await self.outbox.add(conn, "demand.refused", refused)
+                log.info("order.refused", order_id=record.order_id, short=len(shortfall.lines))
+
+    async def _finish(self, order_id: str, state: PendingCall, hold: inventory_pb2.Hold) -> orders_pb2.Order | None:
+        """Store the allocations the hold gave. None when this attempt was overtaken by a later one
+        (its hold is given back); the order as it stands when someone else already finished it."""
+        decision = state.decision or orders_pb2.RoutingPlan()
+        async with self.db.transaction() as conn:
+            record = await self.repository.get(conn, order_id, lock=True)
+            current = (
+                record is not None and record.order.status is OrderStatus.PENDING and record.attempt == state.attempt
+            )
+            if record is not None and record.order.status is not OrderStatus.PENDING:
+                finished = any(a.hold_id == hold.hold_id for a in record.order.allocations)
+                if finished:
+                    return order_message(record)
+            if record is not None and current:
+                carry_out = record.source == SOURCE_CARRY_OUT
+                status = AllocationStatus.HANDED_OVER if carry_out else AllocationStatus.HELD
+                allocations = holding.allocations_from(decision, hold.hold_id, status)
+                unfilled = {line.sku: line.quantity for line in decision.unfilled}
+                placed = place(
+                    record.order,
+                    allocations,
+                    unfilled,
+                    cancel_unfillable=self.settings.order_cancel_unfillable,
+                )
+                saved = await self.repository.save(conn, replace(record.with_order(placed), decision=decision))
+                await self.outbox.add(conn, "order.created", order_changed(saved))
+                if carry_out:
+                    await self.outbox.add(conn, "order.completed", order_changed(saved))
+                else:
+                    await self.outbox.add(conn, "order.allocated", order_changed(saved, allocations))
+                    if placed.status is OrderStatus.BACKORDERED:
+                        await self.outbox.add(conn, "order.backordered", order_changed(saved))
+                log.info("order.placed", order_id=order_id, status=placed.status.value, hold_id=hold.hold_id)
+                return order_message(saved)
+        await self._give_back(order_id, hold)
+        return None
+
+    async def _give_back(self, order_id: str, hold: inventory_pb2.Hold) -> None:
+        """A hold nobody will use (its attempt was overtaken, or the order was dropped)."""
+        if hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
+            log.error("order.orphaned_hold", order_id=order_id, hold_id=hold.hold_id, state=hold.state)
+            return
+        request_id = holding.derived_request_id(order_id, "give-back", hold.hold_id)
+        with contextlib.suppress(FailedPrecondition):  # already ended
+            await self.inventory.release(request_id, hold.hold_id, {}, "order attempt overtaken")
+        log.warning("order.hold_given_back", order_id=order_id, hold_id=hold.hold_id)
+
+    # -- from a reservation -------------------------------------------------------------------------
+
+    async def _create_from_reservation(
+        self, request: orders_pb2.CreateOrderRequest, digest: bytes
+    ) -> orders_pb2.CreateOrderResponse:
+        reservation = await self.reservations.get(request.reservation_id)
+        if reservation.customer.customer_id and reservation.customer.customer_id != request.customer_id:
+            raise FailedPrecondition(
+                f"reservation {request.reservation_id} belongs to another customer",
+                [PreconditionViolation("RESERVATION_CUSTOMER", request.reservation_id, "customer differs")],
+            )
+        reserved = {line.sku: line.quantity for line in reservation.lines}
+        violations = []
+        if request.store_id and request.store_id != reservation.store_id:
+            violations.append(FieldViolation("store_id", f"must be the reservation's store {reservation.store_id}"))
+        if request.lines and {line.sku: line.quantity for line in request.lines} != reserved:
+            violations.append(FieldViolation("lines", "must be the reservation's lines, or left out"))
+        if violations:
+            raise InvalidArgument(violations)
+        order_skus = [line.sku for line in reservation.lines]
+        lines, currency = await self._priced(reserved, order_skus)
+        record = OrderRecord(
+            order=new_order(str(uuid.uuid4()), Method.PICKUP, lines),
+            request_id=request.request_id,
+            channel=request.channel,
+            customer_id=request.customer_id,
+            options=request.options,
+            source=SOURCE_RESERVATION,
+            ship_to=request.ship_to if request.HasField("ship_to") else None,
+            store_id=reservation.store_id,
+            reservation_id=request.reservation_id,
+            currency=currency,
+        )
+        if not await self._insert(record, digest):
+            return await self._resume_request(request.request_id, digest)
+        return orders_pb2.CreateOrderResponse(order=await self._convert(record))
+
+    async def _convert(self, record: OrderRecord) -> orders_pb2.Order:
+        """Take the reservation's hold over: reservations transfers it to the order, never releasing it."""
+        order_id = record.order_id
+        call = reservations_pb2.ConvertReservationRequest(
+            request_id=holding.derived_request_id(order_id, "convert"),
+            reservation_id=record.reservation_id,
+            order_id=order_id,
+        )
+        state = await self.repository.claim_attempt(
+            self.db.pool, order_id, 1, call.SerializeToString(deterministic=True), None
+        )
+        if state is None or state.call is None:
+            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+        if state.status is not OrderStatus.PENDING:
+            return await self._current(order_id)
+        try:
+            converted = await self.reservations.convert(
+                reservations_pb2.ConvertReservationRequest.FromString(state.call)
+            )
+        except REFUSALS:
+            await self._drop(order_id, state.attempt)
+            raise
+        hold = await self._keep_for_the_order(order_id, await self.inventory.get_hold(converted.hold_id))
+        decision = self._taken_over(record, converted, hold)
+        finished = await self._finish(order_id, replace(state, decision=decision), hold)
+        if finished is None:
+            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+        return finished
+
+    async def _keep_for_the_order(self, order_id: str, hold: inventory_pb2.Hold) -> inventory_pb2.Hold:
+        """A reservation's hold runs until the pickup deadline; an order's for `order_hold_ttl` from
+        when it was placed (the same instant on every retry, so the request stays the same)."""
+        stored = await self.repository.get(self.db.pool, order_id)
+        if stored is None or stored.created_at is None or hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
+            return hold
+        wanted = stored.created_at.replace(microsecond=0) + self.settings.order_hold_ttl
+        if hold.expires_at.ToDatetime(tzinfo=UTC) >= wanted or wanted <= datetime.now(UTC):
+            return hold
+        return await self.inventory.extend(holding.derived_request_id(order_id, "extend"), hold.hold_id, wanted)
+
+    def _taken_over(
+        self,
+        record: OrderRecord,
+        converted: reservations_pb2.ConvertReservationResponse,
+        hold: inventory_pb2.Hold,
+    ) -> orders_pb2.RoutingPlan:
+        """The decision record of an order from a reservation: the reservation's store, with its hold."""
+        store = converted.reservation.store_id or record.store_id
+        wanted = record.order.wanted
+        held: dict[str, int] = {}
+        for line in hold.lines:
+            if line.location_id == store and line.sku in wanted:
+                held[line.sku] = held.get(line.sku, 0) + line.open
+        taken = {sku: min(quantity, held.get(sku, 0)) for sku, quantity in wanted.items()}
+        unfilled = {sku: quantity - taken[sku] for sku, quantity in wanted.items() if quantity > taken[sku]}
+        plan = orders_pb2.RoutingPlan(
+            complete=not unfilled,
+            splits=1 if any(taken.values()) else 0,
+            explanation=(
+                f"Taken over from reservation {record.reservation_id}: its hold {hold.hold_id} at {store}"
+                " now belongs to the order."
+            ),
+            unfilled=[common_pb2.SkuQuantity(sku=sku, quantity=units) for sku, units in sorted(unfilled.items())],
+        )
+        if any(taken.values()):
+            plan.allocations.append(
+                orders_pb2.PlannedAllocation(
+                    location_id=store,
+                    lines=[
+                        common_pb2.SkuQuantity(sku=sku, quantity=units) for sku, units in sorted(taken.items()) if units
+                    ],
+                )
+            )
+        return plan
+
+    # -- recovery -----------------------------------------------------------------------------------
+
+    async def recover(self, older_than: float | None = None, limit: int = 50) -> int:
+        """Finish or drop orders a crash left PENDING. Returns how many were settled."""
+        age = self.settings.order_pending_timeout if older_than is None else timedelta(seconds=older_than)
+        settled = 0
+        for order_id in await self.repository.stale_pending(self.db.pool, age, limit):
+            try:
+                if await self._recover_one(order_id):
+                    settled += 1
+            except OmnistockError as error:  # inventory or reservations away: next round
+                log.warning("order.recovery_postponed", order_id=order_id, error=error.message)
+        return settled
+
+    async def _recover_one(self, order_id: str) -> bool:
+        record = await self.repository.get(self.db.pool, order_id)
+        if record is None or record.order.status is not OrderStatus.PENDING:
+            return False
+        state = await self._state(order_id)
+        if state.call is None:  # nothing was asked of anyone: nothing is held
+            await self._drop(order_id, state.attempt)
+            return True
+        if record.source == SOURCE_RESERVATION:
+            with contextlib.suppress(*REFUSALS):  # a refused conversion dropped the order
+                await self._convert(record)
+            return True
+        try:
+            hold = await holding.take(self.inventory, inventory_pb2.HoldRequest.FromString(state.call))
+        except Shortfall:
+            await self._drop(order_id, state.attempt)
+            return True
+        await self._finish(order_id, state, hold)
+        return True

@@ -1,0 +1,250 @@
+"""CreateOrder: allocation with one hold, idempotency, cancellation, carry-out, validation, lost races."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as inv
+from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_platform.grpc.errors import details_of
+from omnistock_platform.testing.stack import unique_id
+from tests.integration.orders.support import (
+    BERLIN,
+    LEIPZIG,
+    POTSDAM,
+    SPANDAU,
+    Shop,
+    allocated,
+    quote_of,
+    ship_request,
+    store_request,
+)
+
+
+async def test_created_order_is_allocated_with_one_hold_visible_in_inventory(shop: Shop, tap) -> None:
+    sofa, lamp = await shop.sku(price_minor=49900), await shop.sku("Lamp", price_minor=2500)
+    warehouse = await shop.location(SPANDAU, warehouse=True)
+    await shop.receive(warehouse, sofa, 3)
+    await shop.receive(warehouse, lamp, 3)
+
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 1), (lamp, 2)]))).order
+
+    assert order.status == pb.ORDER_STATUS_ALLOCATED
+    assert allocated(order) == {warehouse: {sofa: 1, lamp: 2}}
+    assert order.total_minor == 49900 + 2 * 2500 and order.currency == "EUR"
+    assert [(line.sku, line.unit_price_minor, line.allocated) for line in order.lines] == [
+        (sofa, 49900, 1),
+        (lamp, 2500, 2),
+    ]
+    assert order.decision.complete and order.decision.allocations[0].location_id == warehouse
+    hold = await shop.hold(order.allocations[0].hold_id)
+    assert hold.owner == f"order:{order.order_id}" and hold.state == inv.HOLD_STATE_ACTIVE
+    assert await shop.held((warehouse, sofa), (warehouse, lamp)) == [1, 2]
+
+    _, allocated_event = await tap.wait_for(
+        lambda envelope, payload: envelope.type == "orders.order.allocated" and payload.order.order_id == order.order_id
+    )
+    assert [a.allocation_id for a in allocated_event.new_allocations] == [a.allocation_id for a in order.allocations]
+    assert any(
+        envelope.type == "orders.order.created" and payload.order.order_id == order.order_id
+        for envelope, payload in tap.events
+    )
+    assert (await shop.order(order.order_id)) == order
+
+
+async def test_retry_returns_the_same_order_and_a_changed_request_is_refused(shop: Shop) -> None:
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 5)
+    request = ship_request([(sofa, 2)])
+
+    first = (await shop.orders.CreateOrder(request)).order
+    again = (await shop.orders.CreateOrder(request)).order
+    assert again.order_id == first.order_id and again.allocations == first.allocations
+    assert await shop.held((store, sofa)) == [2]
+
+    changed = pb.CreateOrderRequest()
+    changed.CopyFrom(request)
+    changed.lines[0].quantity = 3
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.CreateOrder(changed)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "request_id" in (refused.value.details() or "")
+    assert await shop.held((store, sofa)) == [2]
+
+
+async def test_cancel_gives_the_units_back(shop: Shop, tap) -> None:
+    sofa = await shop.sku()
+    store_a, store_b = await shop.location(BERLIN), await shop.location(LEIPZIG)
+    await shop.receive(store_a, sofa, 1)
+    await shop.receive(store_b, sofa, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 2)]))).order
+    assert len(order.allocations) == 2
+    assert await shop.held((store_a, sofa), (store_b, sofa)) == [1, 1]
+
+    cancel = pb.CancelOrderRequest(request_id=unique_id(), order_id=order.order_id, reason="changed my mind")
+    cancelled = (await shop.orders.CancelOrder(cancel)).order
+    assert cancelled.status == pb.ORDER_STATUS_CANCELLED
+    assert {a.status for a in cancelled.allocations} == {pb.ALLOCATION_STATUS_CANCELLED}
+    assert [(line.cancelled, line.allocated) for line in cancelled.lines] == [(2, 0)]
+    assert await shop.held((store_a, sofa), (store_b, sofa)) == [0, 0]
+    assert (await shop.hold(order.allocations[0].hold_id)).state == inv.HOLD_STATE_RELEASED
+    await tap.wait_for(
+        lambda envelope, payload: envelope.type == "orders.order.cancelled" and payload.order.order_id == order.order_id
+    )
+    # The same request again answers the same; a second cancellation changes nothing.
+    assert (await shop.orders.CancelOrder(cancel)).order == cancelled
+    again = pb.CancelOrderRequest(request_id=unique_id(), order_id=order.order_id)
+    assert (await shop.orders.CancelOrder(again)).order.status == pb.ORDER_STATUS_CANCELLED
+
+
+async def test_carry_out_commits_at_once_using_the_tills_own_safety_stock(shop: Shop, tap) -> None:
+    sofa = await shop.sku()
+    store, other = await shop.location(BERLIN), await shop.location(POTSDAM)
+    await shop.receive(store, sofa, 2)
+    await shop.safety_stock(store, sofa, 2)  # nothing for remote channels
+
+    web = pb.QuoteRoutingRequest()
+    web.CopyFrom(quote_of(ship_request([(sofa, 1)])))
+    assert not (await shop.orders.QuoteRouting(web)).plan.complete
+
+    till = shop.orders_as("pos", [store])
+    sale = store_request([(sofa, 2)], store, carry_out=True)
+    order = (await till.CreateOrder(sale)).order
+    assert order.status == pb.ORDER_STATUS_COMPLETED
+    assert allocated(order) == {store: {sofa: 2}}
+    assert [a.status for a in order.allocations] == [pb.ALLOCATION_STATUS_HANDED_OVER]
+    assert [(line.fulfilled, line.allocated) for line in order.lines] == [(2, 2)]
+    assert (await shop.hold(order.allocations[0].hold_id)).state == inv.HOLD_STATE_COMMITTED
+    level = await shop.level(store, sofa)
+    assert (level.on_hand, level.held) == (0, 0)
+    await tap.wait_for(
+        lambda envelope, payload: envelope.type == "orders.order.completed" and payload.order.order_id == order.order_id
+    )
+
+    # A completed sale cannot be cancelled.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await till.CancelOrder(pb.CancelOrderRequest(request_id=unique_id(), order_id=order.order_id))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    # Only a till of that store, or an admin, may sell there; the web shop never carries out.
+    await shop.receive(store, sofa, 1)
+    for caller in (shop.orders_as("pos", [other]), shop.orders_as("storefront")):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await caller.CreateOrder(store_request([(sofa, 1)], store, carry_out=True))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_invalid_requests_name_every_field_and_change_nothing(shop: Shop) -> None:
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 1)
+    customer = unique_id("CUST-")
+    bad = pb.CreateOrderRequest(
+        request_id=unique_id(),
+        channel=common_pb2.CHANNEL_WEB,
+        customer_id=customer,
+        lines=[pb.OrderLineRequest(sku=sofa, quantity=0), pb.OrderLineRequest(sku="bad sku!", quantity=1)],
+        method=common_pb2.FULFILMENT_METHOD_SHIP,
+        ship_to=pb.Address(point=common_pb2.GeoPoint(latitude=91, longitude=0)),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.CreateOrder(bad)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    from google.rpc import error_details_pb2
+
+    (details,) = details_of(refused.value, error_details_pb2.BadRequest)
+    assert {v.field for v in details.field_violations} == {
+        "lines[0].quantity",
+        "lines[1].sku",
+        "ship_to.point.latitude",
+    }
+
+    for request, field in (
+        (store_request([(sofa, 1)], ""), "store_id"),
+        (store_request([(sofa, 1)], store, carry_out=True, channel=common_pb2.CHANNEL_WEB), "channel"),
+        (ship_request([(sofa, 1), (sofa, 1)]), "lines[1].sku"),
+        (ship_request([(unique_id("SKU-"), 1)]), "lines[0].sku"),
+        (ship_request([(sofa, 1)], request_id=""), "request_id"),
+    ):
+        request.customer_id = customer
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await shop.orders.CreateOrder(request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in (refused.value.details() or ""), (field, refused.value.details())
+
+    listed = await shop.orders.ListOrders(pb.ListOrdersRequest(customer_id=customer))
+    assert list(listed.orders) == []
+    assert await shop.held((store, sofa)) == [0]
+
+
+async def test_shortfall_is_refused_with_where_else_and_keeps_nothing(shop: Shop, tap) -> None:
+    sofa = await shop.sku()
+    store, nearby = await shop.location(BERLIN), await shop.location(SPANDAU)
+    await shop.receive(store, sofa, 1)
+    await shop.receive(nearby, sofa, 3)
+    customer = unique_id("CUST-")
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.CreateOrder(store_request([(sofa, 2)], store, customer_id=customer))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    (shortfall,) = details_of(refused.value, common_pb2.Shortfall)
+    assert [(line.location_id, line.sku, line.requested, line.available) for line in shortfall.lines] == [
+        (store, sofa, 2, 1)
+    ]
+    assert [(alt.location_id, {a.sku: a.quantity for a in alt.available}) for alt in shortfall.alternatives] == [
+        (nearby, {sofa: 3})
+    ]
+    assert list((await shop.orders.ListOrders(pb.ListOrdersRequest(customer_id=customer))).orders) == []
+    assert await shop.held((store, sofa), (nearby, sofa)) == [0, 0]
+    # The refused demand is announced for whoever counts it.
+    _, refused_event = await tap.wait_for(
+        lambda envelope, payload: envelope.type == "orders.demand.refused" and payload.location_id == store
+    )
+    assert refused_event.channel == common_pb2.CHANNEL_WEB
+    assert [(line.sku, line.requested, line.available) for line in refused_event.short] == [(sofa, 2, 1)]
+
+
+async def test_quote_and_order_make_the_same_plan_on_the_same_stock(shop: Shop) -> None:
+    sofa, lamp, rug = await shop.sku(), await shop.sku("Lamp"), await shop.sku("Rug")
+    a, b, c = await shop.location(BERLIN), await shop.location(LEIPZIG), await shop.location(SPANDAU)
+    await shop.receive(a, sofa, 1)
+    await shop.receive(a, lamp, 1)
+    await shop.receive(b, rug, 2)
+    await shop.receive(c, lamp, 1)
+    await shop.receive(c, rug, 1)
+    request = ship_request([(sofa, 1), (lamp, 1), (rug, 1)])
+
+    quoted = (await shop.orders.QuoteRouting(quote_of(request))).plan
+    order = (await shop.orders.CreateOrder(request)).order
+
+    assert order.decision == quoted
+    assert allocated(order) == {
+        allocation.location_id: {line.sku: line.quantity for line in allocation.lines}
+        for allocation in quoted.allocations
+    }
+
+
+async def test_stock_gone_between_quote_and_order_is_routed_elsewhere(shop: Shop) -> None:
+    sofa = await shop.sku()
+    near, far = await shop.location(SPANDAU), await shop.location(LEIPZIG)
+    await shop.receive(near, sofa, 1)
+    await shop.receive(far, sofa, 1)
+    request = ship_request([(sofa, 1)], to=POTSDAM)
+    quoted = (await shop.orders.QuoteRouting(quote_of(request))).plan
+    assert [a.location_id for a in quoted.allocations] == [near]
+
+    # Someone else takes the near unit first.
+    await shop.inventory.Hold(
+        inv.HoldRequest(
+            request_id=unique_id(),
+            owner="test:competitor",
+            channel=common_pb2.CHANNEL_WEB,
+            lines=[inv.HoldLineRequest(location_id=near, sku=sofa, quantity=1)],
+        )
+    )
+    order = (await shop.orders.CreateOrder(request)).order
+    assert allocated(order) == {far: {sofa: 1}}
+    assert order.decision.allocations[0].location_id == far

@@ -1,0 +1,111 @@
+"""QuoteRouting against real stock: the plan, why every other location was passed over, and nothing held."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from omnistock.common.v1 import common_pb2
+from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_platform.grpc.errors import details_of
+from tests.integration.orders.support import (
+    BERLIN,
+    HAMBURG,
+    LEIPZIG,
+    MUNICH,
+    POTSDAM,
+    SPANDAU,
+    Shop,
+    allocated,
+    quote_of,
+    reasons,
+    ship_request,
+)
+
+
+async def test_quote_explains_every_location_passed_over(shop: Shop) -> None:
+    sofa, lamp = await shop.sku(), await shop.sku("Lamp", price_minor=2500)
+    warehouse = await shop.location(SPANDAU, warehouse=True)  # has everything, near Potsdam
+    far_store = await shop.location(MUNICH)  # has everything, far away
+    half_store = await shop.location(BERLIN)  # lamps only
+    no_shipping = await shop.location(POTSDAM, ships=False)  # right there, but does not ship
+    safety_only = await shop.location(LEIPZIG)  # its sofa is safety stock
+    closed = await shop.location(POTSDAM, active=False)
+    for location in (warehouse, far_store, no_shipping, closed):
+        await shop.receive(location, sofa, 2)
+        await shop.receive(location, lamp, 2)
+    await shop.receive(half_store, lamp, 5)
+    await shop.receive(safety_only, sofa, 1)
+    await shop.safety_stock(safety_only, sofa, 1)
+
+    request = ship_request([(sofa, 1), (lamp, 2)], to=POTSDAM)
+    plan = (await shop.orders.QuoteRouting(quote_of(request))).plan
+
+    assert plan.complete and plan.splits == 1
+    assert allocated(
+        pb.Order(allocations=[pb.Allocation(location_id=a.location_id, lines=a.lines) for a in plan.allocations])
+    ) == {warehouse: {sofa: 1, lamp: 2}}
+    assert plan.allocations[0].warehouse
+    assert warehouse in plan.explanation
+    assert reasons(plan) == {
+        far_store: "PASS_OVER_REASON_NOT_A_WAREHOUSE",
+        half_store: "PASS_OVER_REASON_NOT_ENOUGH_STOCK",
+        no_shipping: "PASS_OVER_REASON_METHOD_NOT_SERVED",
+        safety_only: "PASS_OVER_REASON_SAFETY_STOCK",
+        closed: "PASS_OVER_REASON_INACTIVE",
+    }
+    assert all(passed.detail for passed in plan.passed_over)
+    assert {(v.location_id, v.sku) for v in plan.stock_versions} >= {(warehouse, sofa), (warehouse, lamp)}
+    # A quote holds nothing.
+    assert await shop.held((warehouse, sofa), (warehouse, lamp)) == [0, 0]
+
+
+async def test_quote_options_override_the_configured_policy(shop: Shop) -> None:
+    sofa = await shop.sku()
+    warehouse = await shop.location(HAMBURG, warehouse=True)
+    store = await shop.location(SPANDAU)
+    for location in (warehouse, store):
+        await shop.receive(location, sofa, 1)
+    request = ship_request([(sofa, 1)], to=POTSDAM)
+
+    default = (await shop.orders.QuoteRouting(quote_of(request))).plan
+    assert [a.location_id for a in default.allocations] == [warehouse]  # warehouses preferred for shipping
+
+    request.options.prefer_warehouses = False
+    nearest = (await shop.orders.QuoteRouting(quote_of(request))).plan
+    assert [a.location_id for a in nearest.allocations] == [store]
+    assert reasons(nearest) == {warehouse: "PASS_OVER_REASON_FARTHER"}
+
+    request.options.exclude_location_ids.append(store)
+    request.options.max_distance_km = 50
+    nowhere = (await shop.orders.QuoteRouting(quote_of(request))).plan
+    assert not nowhere.complete and not nowhere.allocations
+    assert [(line.sku, line.quantity) for line in nowhere.unfilled] == [(sofa, 1)]
+    assert reasons(nowhere) == {warehouse: "PASS_OVER_REASON_TOO_FAR", store: "PASS_OVER_REASON_EXCLUDED"}
+
+
+async def test_quote_refuses_bad_requests_naming_each_field(shop: Shop) -> None:
+    request = pb.QuoteRoutingRequest(
+        channel=common_pb2.CHANNEL_WEB,
+        lines=[pb.OrderLineRequest(sku="", quantity=0), pb.OrderLineRequest(sku="A", quantity=1)],
+        method=common_pb2.FULFILMENT_METHOD_SHIP,
+        options=pb.RoutingOptions(max_distance_km=-1),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.QuoteRouting(request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    from google.rpc import error_details_pb2
+
+    (bad,) = details_of(refused.value, error_details_pb2.BadRequest)
+    fields = {violation.field for violation in bad.field_violations}
+    assert fields == {"lines[0].sku", "lines[0].quantity", "ship_to.point", "options.max_distance_km"}
+
+    pickup = pb.QuoteRoutingRequest(
+        channel=common_pb2.CHANNEL_APP,
+        lines=[pb.OrderLineRequest(sku="A", quantity=1)],
+        method=common_pb2.FULFILMENT_METHOD_PICKUP,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.QuoteRouting(pickup)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "store_id" in (refused.value.details() or "")

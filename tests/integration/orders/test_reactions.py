@@ -1,0 +1,201 @@
+"""Orders reacting to fulfilment and inventory: shipments complete it, short picks and lost holds re-route it.
+
+Fulfilment's events are published here by the test, together with what fulfilment does to inventory
+on a short pick (the missing units leave the hold, the shelf count goes down), so the reactions are
+tested on their own, whichever other services run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from omnistock.common.v1 import common_pb2
+from omnistock.fulfilment.v1 import fulfilment_pb2
+from omnistock.inventory.v1 import inventory_pb2 as inv
+from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_inventory.service_layer.verify import check_invariants
+from omnistock_orders.entrypoints.main import wire
+from omnistock_platform.testing.stack import unique_id
+from tests.integration.orders.support import (
+    BERLIN,
+    LEIPZIG,
+    SPANDAU,
+    Shop,
+    allocated,
+    publish,
+    ship_request,
+    task_event,
+)
+
+
+async def short_pick(shop: Shop, bus, order: pb.Order, allocation: pb.Allocation, short: dict[str, int]) -> None:
+    """What fulfilment does on a short pick: release the missing units, write them off, announce it."""
+    await shop.inventory.ReleaseHold(
+        inv.ReleaseHoldRequest(
+            request_id=unique_id(),
+            hold_id=allocation.hold_id,
+            lines=[
+                inv.HoldLineRequest(location_id=allocation.location_id, sku=sku, quantity=units)
+                for sku, units in short.items()
+            ],
+        )
+    )
+    for sku, units in short.items():
+        await shop.inventory.AdjustStock(
+            inv.AdjustStockRequest(
+                request_id=unique_id(),
+                location_id=allocation.location_id,
+                sku=sku,
+                reason=inv.ADJUSTMENT_REASON_SHRINKAGE,
+                delta=-units,
+            )
+        )
+    event = task_event(order, allocation)
+    event.short.extend(common_pb2.SkuQuantity(sku=sku, quantity=units) for sku, units in short.items())
+    await publish(bus, "fulfilment.task.short_picked", event, source="fulfilment")
+
+
+async def test_shipments_move_the_order_to_partially_shipped_then_completed(shop: Shop, bus, tap) -> None:
+    sofa, lamp = await shop.sku(), await shop.sku("Lamp")
+    a, b = await shop.location(BERLIN), await shop.location(LEIPZIG)
+    await shop.receive(a, sofa, 1)
+    await shop.receive(b, lamp, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 1), (lamp, 1)]))).order
+    first, second = order.allocations
+
+    await publish(bus, "fulfilment.task.shipped", task_event(order, first), source="fulfilment")
+    partly = await shop.wait_for_order(order.order_id, lambda o: o.status == pb.ORDER_STATUS_PARTIALLY_SHIPPED)
+    assert [a.status for a in partly.allocations] == [pb.ALLOCATION_STATUS_SHIPPED, pb.ALLOCATION_STATUS_HELD]
+
+    # Redelivered or repeated shipments change nothing.
+    await publish(bus, "fulfilment.task.shipped", task_event(order, first), source="fulfilment")
+    await publish(bus, "fulfilment.task.shipped", task_event(order, second), source="fulfilment")
+    done = await shop.wait_for_order(order.order_id, lambda o: o.status == pb.ORDER_STATUS_COMPLETED)
+    assert [(line.fulfilled, line.allocated) for line in done.lines] == [(1, 1), (1, 1)]
+    await tap.wait_for(
+        lambda envelope, payload: envelope.type == "orders.order.completed" and payload.order.order_id == order.order_id
+    )
+    assert any(
+        envelope.type == "orders.order.partially_shipped" and payload.order.order_id == order.order_id
+        for envelope, payload in tap.events
+    )
+
+
+async def test_short_pick_is_rerouted_to_another_location_with_a_new_hold(shop: Shop, bus, tap, db) -> None:
+    sofa = await shop.sku()
+    near, far = await shop.location(SPANDAU), await shop.location(LEIPZIG)
+    await shop.receive(near, sofa, 2)
+    await shop.receive(far, sofa, 2)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 2)]))).order
+    assert allocated(order) == {near: {sofa: 2}}
+    original = order.allocations[0]
+
+    await short_pick(shop, bus, order, original, {sofa: 1})
+
+    _, event = await tap.wait_for(
+        lambda envelope, payload: envelope.type == "orders.order.rerouted" and payload.order.order_id == order.order_id
+    )
+    (replacement,) = event.new_allocations
+    assert (replacement.location_id, [(line.sku, line.quantity) for line in replacement.lines]) == (far, [(sofa, 1)])
+    assert replacement.hold_id != original.hold_id
+    rerouted = await shop.order(order.order_id)
+    assert rerouted.status == pb.ORDER_STATUS_ALLOCATED
+    assert allocated(rerouted) == {near: {sofa: 1}, far: {sofa: 1}}
+    assert "short pick" in rerouted.decision.explanation
+    # Nothing is double-held: one unit left at each place.
+    assert await shop.held((near, sofa), (far, sofa)) == [1, 1]
+    hold = await shop.hold(replacement.hold_id)
+    assert hold.owner == f"order:{order.order_id}"
+
+    for allocation in rerouted.allocations:
+        await publish(bus, "fulfilment.task.shipped", task_event(rerouted, allocation), source="fulfilment")
+    done = await shop.wait_for_order(order.order_id, lambda o: o.status == pb.ORDER_STATUS_COMPLETED)
+    assert [(line.fulfilled, line.backordered) for line in done.lines] == [(2, 0)]
+    assert await check_invariants(db) == []
+
+
+async def test_short_pick_with_no_stock_anywhere_is_backordered(shop: Shop, bus, tap) -> None:
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 1)]))).order
+
+    await short_pick(shop, bus, order, order.allocations[0], {sofa: 1})
+
+    await tap.wait_for(
+        lambda envelope, payload: (
+            envelope.type == "orders.order.backordered" and payload.order.order_id == order.order_id
+        )
+    )
+    backordered = await shop.order(order.order_id)
+    assert backordered.status == pb.ORDER_STATUS_BACKORDERED
+    assert [a.status for a in backordered.allocations] == [pb.ALLOCATION_STATUS_SHORT]
+    assert [(line.backordered, line.allocated) for line in backordered.lines] == [(1, 0)]
+
+
+async def test_shipment_that_was_short_reroutes_the_rest_even_unannounced(shop: Shop, bus, tap) -> None:
+    sofa = await shop.sku()
+    near, far = await shop.location(SPANDAU), await shop.location(LEIPZIG)
+    await shop.receive(near, sofa, 2)
+    await shop.receive(far, sofa, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 2)]))).order
+    allocation = order.allocations[0]
+    # Only one unit left the building (its short pick event is late): the other one is routed again.
+    await shop.inventory.ReleaseHold(
+        inv.ReleaseHoldRequest(
+            request_id=unique_id(),
+            hold_id=allocation.hold_id,
+            lines=[inv.HoldLineRequest(location_id=near, sku=sofa, quantity=1)],
+        )
+    )
+    await publish(bus, "fulfilment.task.shipped", task_event(order, allocation, picked={sofa: 1}), source="fulfilment")
+
+    shipped = await shop.wait_for_order(order.order_id, lambda o: len(o.allocations) == 2)
+    assert shipped.status == pb.ORDER_STATUS_PARTIALLY_SHIPPED
+    assert allocated(shipped) == {near: {sofa: 1}, far: {sofa: 1}}
+    assert [a.status for a in shipped.allocations] == [pb.ALLOCATION_STATUS_SHIPPED, pb.ALLOCATION_STATUS_HELD]
+
+
+async def test_expired_order_hold_is_routed_again(shop: Shop, stack, tap) -> None:
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 1)
+    # An orders process whose holds last one second; the running service reacts to the expiry.
+    parts = wire(stack.wired_settings(order_hold_ttl=timedelta(seconds=1)))
+    await parts.db.connect()
+    try:
+        order = (await parts.placement.create(ship_request([(sofa, 1)]))).order
+    finally:
+        await parts.db.close()
+        for channel in parts.channels:
+            await channel.close()
+    lost = order.allocations[0]
+
+    _, event = await tap.wait_for(
+        lambda envelope, payload: envelope.type == "orders.order.rerouted" and payload.order.order_id == order.order_id
+    )
+    (replacement,) = event.new_allocations
+    assert replacement.location_id == store and replacement.hold_id != lost.hold_id
+    rerouted = await shop.order(order.order_id)
+    assert [a.status for a in rerouted.allocations] == [pb.ALLOCATION_STATUS_SHORT, pb.ALLOCATION_STATUS_HELD]
+    assert rerouted.status == pb.ORDER_STATUS_ALLOCATED
+    assert (await shop.hold(lost.hold_id)).state == inv.HOLD_STATE_EXPIRED
+    assert await shop.held((store, sofa)) == [1]
+
+
+async def test_events_of_other_tasks_and_holds_are_ignored(shop: Shop, bus) -> None:
+    preparation = fulfilment_pb2.TaskChanged(
+        task=fulfilment_pb2.Task(
+            task_id=unique_id(), kind=fulfilment_pb2.TASK_KIND_PICKUP_PREPARATION, reservation_id="R"
+        )
+    )
+    await publish(bus, "fulfilment.task.handed_over", preparation, source="fulfilment")
+    await publish(
+        bus, "inventory.hold.expired", inv.HoldChanged(hold=inv.Hold(hold_id="H", owner="reservation:R")), "inventory"
+    )
+    # The service keeps serving: a fresh order goes through.
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 1)]))).order
+    assert order.status == pb.ORDER_STATUS_ALLOCATED

@@ -1,0 +1,129 @@
+"""A crash between PENDING and ALLOCATED, and a race lost inside CreateOrder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as inv
+from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_orders.entrypoints.main import OrdersService, wire
+from omnistock_platform.testing.stack import Stack, unique_id
+from tests.integration.orders.support import LEIPZIG, SPANDAU, Shop, allocated, ship_request
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest_asyncio.fixture
+async def orders_process(stack: Stack) -> AsyncIterator[OrdersService]:
+    """A second orders process on the same database, driven directly, to crash it on purpose."""
+    parts = wire(stack.wired_settings())
+    await parts.db.connect()
+    yield parts
+    await parts.db.close()
+    for channel in parts.channels:
+        await channel.close()
+
+
+async def test_crash_after_the_hold_is_finished_with_the_same_hold(shop: Shop, orders_process: OrdersService) -> None:
+    sofa = await shop.sku()
+    store = await shop.location(SPANDAU)
+    await shop.receive(store, sofa, 3)
+    placement = orders_process.placement
+    finish = placement._finish
+
+    async def crash(*args: Any) -> None:
+        raise Crash("killed after the hold, before the order was stored")
+
+    placement._finish = crash  # type: ignore[method-assign]
+    request = ship_request([(sofa, 2)])
+    with pytest.raises(Crash):
+        await placement.create(request)
+    placement._finish = finish  # type: ignore[method-assign]
+
+    found = await placement.repository.by_request_id(placement.db.pool, request.request_id)
+    assert found is not None and found[0].order.status.value == "pending"
+    assert await shop.held((store, sofa)) == [2]
+
+    assert await placement.recover(older_than=0) >= 1
+
+    order = await shop.order(found[0].order_id)
+    assert order.status == pb.ORDER_STATUS_ALLOCATED
+    assert allocated(order) == {store: {sofa: 2}}
+    assert await shop.held((store, sofa)) == [2]  # the same hold, not a second one
+    hold = await shop.hold(order.allocations[0].hold_id)
+    assert hold.owner == f"order:{order.order_id}" and hold.lines[0].quantity == 2
+    # The caller's retry gets the recovered order.
+    assert (await shop.orders.CreateOrder(request)).order.order_id == order.order_id
+
+
+async def test_crash_before_anything_was_held_drops_the_order(shop: Shop, orders_process: OrdersService) -> None:
+    sofa = await shop.sku()
+    store = await shop.location(SPANDAU)
+    await shop.receive(store, sofa, 1)
+    placement = orders_process.placement
+    plan = placement.planner.plan
+
+    async def crash(*args: Any) -> None:
+        raise Crash("killed while planning")
+
+    placement.planner.plan = crash  # type: ignore[method-assign]
+    request = ship_request([(sofa, 1)])
+    with pytest.raises(Crash):
+        await placement.create(request)
+    placement.planner.plan = plan  # type: ignore[method-assign]
+    found = await placement.repository.by_request_id(placement.db.pool, request.request_id)
+    assert found is not None
+
+    assert await placement.recover(older_than=0) >= 1
+
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await shop.order(found[0].order_id)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert await shop.held((store, sofa)) == [0]
+    # Nothing was answered, so the retry is evaluated afresh.
+    retried = (await shop.orders.CreateOrder(request)).order
+    assert retried.status == pb.ORDER_STATUS_ALLOCATED and retried.order_id != found[0].order_id
+
+
+async def test_race_lost_between_plan_and_hold_plans_again(shop: Shop, orders_process: OrdersService) -> None:
+    sofa = await shop.sku()
+    near, far = await shop.location(SPANDAU), await shop.location(LEIPZIG)
+    await shop.receive(near, sofa, 1)
+    await shop.receive(far, sofa, 1)
+    planner = orders_process.placement.planner
+    plan = planner.plan
+    plans: list[list[str]] = []
+
+    async def plan_then_lose_the_race(query: Any) -> Any:
+        planned = await plan(query)
+        plans.append([a.location_id for a in planned.plan.allocations])
+        if len(plans) == 1:  # a competitor takes the first choice between our plan and our hold
+            await shop.inventory.Hold(
+                inv.HoldRequest(
+                    request_id=unique_id(),
+                    owner="test:competitor",
+                    channel=common_pb2.CHANNEL_APP,
+                    lines=[inv.HoldLineRequest(location_id=near, sku=sofa, quantity=1)],
+                )
+            )
+        return planned
+
+    planner.plan = plan_then_lose_the_race  # type: ignore[method-assign]
+    try:
+        order = (await orders_process.placement.create(ship_request([(sofa, 1)]))).order
+    finally:
+        planner.plan = plan  # type: ignore[method-assign]
+
+    assert plans == [[near], [far]]
+    assert order.status == pb.ORDER_STATUS_ALLOCATED
+    assert allocated(order) == {far: {sofa: 1}}
+    assert [a.location_id for a in order.decision.allocations] == [far]
+    assert await shop.held((near, sofa), (far, sofa)) == [1, 1]
