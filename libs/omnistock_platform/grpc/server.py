@@ -24,11 +24,13 @@ from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.relay import OutboxRelay
 from omnistock_platform.grpc.interceptors import AccessPolicy, ServerInterceptor
+from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import configure_logging, get_logger
 from omnistock_platform.settings import ServiceName, Settings
 
 log = get_logger(__name__)
 
+IDEMPOTENCY_PURGE_SECONDS = 3600.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -52,6 +54,8 @@ class ServiceApp:
     servicers: list[Servicer]
     policy: AccessPolicy
     background: list[BackgroundLoop] = field(default_factory=list)
+    # Channels to other services, closed after the server and the loops have stopped.
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
     port: int = 0
     _server: grpc.aio.Server | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -64,9 +68,17 @@ class ServiceApp:
         await self.bus.ensure_stream()
         authority = None if self.settings.auth_disabled else TokenAuthority(self.settings)
         if authority is None:
-            log.warning("auth.disabled", detail="every caller is treated as admin; never run like this in production")
+            log.warning(
+                "auth.disabled",
+                service=self.name,
+                detail="AUTHENTICATION IS OFF (OMNISTOCK_AUTH_DISABLED): every caller is treated as admin;"
+                " never run like this outside a laptop",
+            )
+        interceptor = ServerInterceptor(
+            self.name, authority, self.policy, max_streams_per_caller=self.settings.max_streams_per_caller
+        )
         server = grpc.aio.server(
-            interceptors=[ServerInterceptor(self.name, authority, self.policy)],
+            interceptors=[interceptor],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -87,12 +99,29 @@ class ServiceApp:
         self._server = server
         self._stop.clear()
         self._tasks = [asyncio.create_task(loop(self._stop)) for loop in self._loops()]
-        log.info("service.started", service=self.name, address=f"{self.settings.host}:{self.port}")
+        log.info(
+            "service.started",
+            service=self.name,
+            address=f"{self.settings.host}:{self.port}",
+            tls=_tls_mode(self.settings),
+            auth="disabled" if authority is None else ",".join(authority.algorithms),
+        )
         return self.port
 
     def _loops(self) -> list[BackgroundLoop]:
         relay = OutboxRelay(self.db, self.bus, self.name)
-        return [relay.run, self._watch_readiness, *self.background]
+        return [relay.run, self._watch_readiness, self._purge_idempotency, *self.background]
+
+    async def _purge_idempotency(self, stop: asyncio.Event) -> None:
+        """Answers to request ids are kept for the retention period (at least 24 h), then dropped."""
+        store = IdempotencyStore(self.name)
+        while not stop.is_set():
+            try:
+                await store.purge(self.db, self.settings.idempotency_retention)
+            except Exception as error:  # the database may be away for a while; try again later
+                log.warning("idempotency.purge_failed", error=repr(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), IDEMPOTENCY_PURGE_SECONDS)
 
     async def _check_readiness(self) -> None:
         """SERVING only while PostgreSQL answers and NATS is connected."""
@@ -115,6 +144,8 @@ class ServiceApp:
         for task in self._tasks:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=grace)
+        for channel in self.channels:
+            await channel.close(None)
         await self.bus.close()
         await self.db.close()
         log.info("service.stopped", service=self.name)
@@ -124,7 +155,17 @@ class ServiceApp:
             await self._server.wait_for_termination()
 
 
+def _tls_mode(settings: Settings) -> str:
+    if not (settings.tls_cert_file and settings.tls_key_file):
+        return "off"
+    return "mutual" if settings.tls_client_ca_file else "on"
+
+
 def _bind(server: grpc.aio.Server, address: str, settings: Settings) -> int:
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        raise ValueError("TLS needs both tls_cert_file and tls_key_file")
+    if settings.tls_client_ca_file and not settings.tls_cert_file:
+        raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file: client certificates need TLS")
     if settings.tls_cert_file and settings.tls_key_file:
         client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
         credentials = grpc.ssl_server_credentials(
@@ -139,7 +180,12 @@ def _bind(server: grpc.aio.Server, address: str, settings: Settings) -> int:
 def run_service(bootstrap: Callable[[Settings], ServiceApp], name: ServiceName) -> None:
     """Process entry point: serve until SIGTERM or SIGINT, then shut down gracefully."""
     settings = Settings()
-    configure_logging(settings.log_level, settings.log_json, service=name)
+    configure_logging(
+        settings.log_level,
+        settings.log_json,
+        service=name,
+        secrets=[settings.jwt_secret, settings.database_url, settings.nats_url],
+    )
     try:
         import uvloop
 

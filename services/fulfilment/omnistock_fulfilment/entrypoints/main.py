@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
-import grpc
-
 from omnistock.fulfilment.v1 import fulfilment_pb2_grpc
 from omnistock_fulfilment.adapters.inventory_client import InventoryClient
 from omnistock_fulfilment.adapters.repository import TaskRepository
@@ -25,10 +20,7 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, run_service
 from omnistock_platform.idempotency import IdempotencyStore
-from omnistock_platform.logging import get_logger
 from omnistock_platform.settings import Settings
-
-log = get_logger(__name__)
 
 _READERS = frozenset({Role.WAREHOUSE, Role.POS, Role.ADMIN, Role.SERVICE})
 _STAFF = frozenset({Role.WAREHOUSE, Role.POS, Role.ADMIN})
@@ -44,8 +36,6 @@ POLICY: dict[str, frozenset[Role]] = {
     "MarkReadyForPickup": _STAFF,
     "HandOver": _STAFF,
 }
-
-PURGE_EVERY_SECONDS = 3600.0
 
 
 def bootstrap(settings: Settings) -> ServiceApp:
@@ -67,30 +57,9 @@ def bootstrap(settings: Settings) -> ServiceApp:
         fulfilment_pb2_grpc.add_FulfilmentServiceServicer_to_server, FulfilmentServicer(work, watch), FULL_NAME
     )
     loops: list[BackgroundLoop] = [consumer.run for consumer in consumers(settings, db, bus, handlers)]
-    loops += [_purge_idempotency(db, idempotency, settings), _close_on_stop(channels)]
-    return ServiceApp("fulfilment", settings, db, bus, servicers=[servicer], policy=POLICY, background=loops)
-
-
-def _purge_idempotency(db: Database, store: IdempotencyStore, settings: Settings) -> BackgroundLoop:
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await store.purge(db, settings.idempotency_retention)
-            except Exception as error:  # the database may be away for a while; try again later
-                log.warning("idempotency.purge_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PURGE_EVERY_SECONDS)
-
-    return loop
-
-
-def _close_on_stop(channels: list[grpc.aio.Channel]) -> BackgroundLoop:
-    async def loop(stop: asyncio.Event) -> None:
-        await stop.wait()
-        for channel in channels:
-            await channel.close(None)
-
-    return loop
+    return ServiceApp(
+        "fulfilment", settings, db, bus, servicers=[servicer], policy=POLICY, background=loops, channels=channels
+    )
 
 
 def main() -> None:

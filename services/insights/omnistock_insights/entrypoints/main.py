@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from omnistock.insights.v1 import insights_pb2_grpc
 from omnistock_insights.adapters.report import ReportQueries
 from omnistock_insights.adapters.stream import StreamReplay
@@ -18,18 +15,13 @@ from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, run_service
 from omnistock_platform.idempotency import IdempotencyStore
-from omnistock_platform.logging import get_logger
 from omnistock_platform.settings import Settings
-
-log = get_logger(__name__)
 
 POLICY: dict[str, frozenset[Role]] = {
     # Store and warehouse staff only for their own locations (checked in the use case).
     "GetChannelInsights": frozenset({Role.ADMIN, Role.SERVICE, Role.POS, Role.WAREHOUSE}),
     "RebuildInsights": frozenset({Role.ADMIN}),
 }
-
-PURGE_EVERY_SECONDS = 3600.0
 
 
 def bootstrap(settings: Settings) -> ServiceApp:
@@ -42,7 +34,7 @@ def bootstrap(settings: Settings) -> ServiceApp:
     rebuild = Rebuild(db, projection, StreamReplay(bus), idempotency)
     servicer = InsightsServicer(ChannelInsightsReport(ReportQueries(db)), rebuild)
     live = consumer(settings, db, bus, LiveProjection(projection))
-    loops: list[BackgroundLoop] = [live.run, _purge_idempotency(db, idempotency, settings)]
+    loops: list[BackgroundLoop] = [live.run]
     return ServiceApp(
         "insights",
         settings,
@@ -52,19 +44,6 @@ def bootstrap(settings: Settings) -> ServiceApp:
         policy=POLICY,
         background=loops,
     )
-
-
-def _purge_idempotency(db: Database, store: IdempotencyStore, settings: Settings) -> BackgroundLoop:
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await store.purge(db, settings.idempotency_retention)
-            except Exception as error:  # the database may be away for a while; try again later
-                log.warning("idempotency.purge_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PURGE_EVERY_SECONDS)
-
-    return loop
 
 
 def main() -> None:

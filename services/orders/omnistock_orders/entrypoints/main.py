@@ -42,8 +42,6 @@ POLICY: dict[str, frozenset[Role]] = {
     "CancelOrder": _CHANNELS,
 }
 
-PURGE_EVERY_SECONDS = 3600.0
-
 
 @dataclass
 class OrdersService:
@@ -97,8 +95,17 @@ def bootstrap(settings: Settings) -> ServiceApp:
     )
     handlers = EventHandlers(parts.reactions)
     loops: list[BackgroundLoop] = [consumer.run for consumer in consumers(settings, parts.db, parts.bus, handlers)]
-    loops += [_recover_pending(parts), _purge_idempotency(parts), _close_on_stop(parts.channels)]
-    return ServiceApp("orders", settings, parts.db, parts.bus, servicers=[servicer], policy=POLICY, background=loops)
+    loops.append(_recover_pending(parts))
+    return ServiceApp(
+        "orders",
+        settings,
+        parts.db,
+        parts.bus,
+        servicers=[servicer],
+        policy=POLICY,
+        background=loops,
+        channels=parts.channels,
+    )
 
 
 def _recover_pending(parts: OrdersService) -> BackgroundLoop:
@@ -115,28 +122,6 @@ def _recover_pending(parts: OrdersService) -> BackgroundLoop:
                 log.warning("orders.recovery_failed", error=repr(error))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
-
-    return loop
-
-
-def _purge_idempotency(parts: OrdersService) -> BackgroundLoop:
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await parts.idempotency.purge(parts.db, parts.settings.idempotency_retention)
-            except Exception as error:  # the database may be away for a while; try again later
-                log.warning("idempotency.purge_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PURGE_EVERY_SECONDS)
-
-    return loop
-
-
-def _close_on_stop(channels: list[grpc.aio.Channel]) -> BackgroundLoop:
-    async def loop(stop: asyncio.Event) -> None:
-        await stop.wait()
-        for channel in channels:
-            await channel.close(None)
 
     return loop
 
