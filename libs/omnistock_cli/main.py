@@ -13,7 +13,22 @@ from types import ModuleType
 
 import typer
 
-from omnistock_cli import health, seed, system, tokens
+from omnistock_cli import (
+    health,
+    importing,
+    insights,
+    mcp_command,
+    orders,
+    pos,
+    reservations,
+    seed,
+    shell,
+    stock,
+    system,
+    tasks,
+    tokens,
+    verify,
+)
 
 # pgserver asks platformdirs for a runtime dir; the warning says nothing a user can act on.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -25,8 +40,22 @@ app = typer.Typer(
     help="Omnistock: one view of stock across every sales channel. Start with `omnistock up`.",
 )
 
-# Service areas (stock, reserve, order, tasks, verify, ...) are added here as they land.
-AREAS: tuple[ModuleType, ...] = (system, health, tokens, seed)
+AREAS: tuple[ModuleType, ...] = (
+    system,
+    health,
+    tokens,
+    seed,
+    importing,
+    stock,
+    reservations,
+    orders,
+    tasks,
+    pos,
+    verify,
+    insights,
+    mcp_command,
+    shell,
+)
 
 for area in AREAS:
     area.register(app)

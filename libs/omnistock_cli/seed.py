@@ -24,6 +24,7 @@ from omnistock_cli.context import Caller, JsonOption, TokenOption, call_services
 from omnistock_cli.output import console, err_console, print_json
 
 IN_FLIGHT = 16
+BATCH = 500
 DOCUMENT_REF = "demo-seed"
 KINDS = {"store": pb.LOCATION_KIND_STORE, "warehouse": pb.LOCATION_KIND_WAREHOUSE}
 
@@ -85,20 +86,26 @@ async def already_seeded(client: OmnistockClient) -> bool:
 
 
 async def current_levels(client: OmnistockClient, catalogue: Catalogue) -> dict[tuple[str, str], pb.StockLevel]:
-    reply = await client.call(
-        client.inventory.BatchGetStock, pb.BatchGetStockRequest(skus=[sku.sku for sku in catalogue.skus])
-    )
-    return {(level.location_id, level.sku): level for level in reply.levels}
+    skus = sorted({row.sku for row in catalogue.stock})
+    levels: dict[tuple[str, str], pb.StockLevel] = {}
+    for start in range(0, len(skus), BATCH):  # BatchGetStock takes at most 1000 SKUs
+        reply = await client.call(
+            client.inventory.BatchGetStock, pb.BatchGetStockRequest(skus=skus[start : start + BATCH])
+        )
+        levels.update({(level.location_id, level.sku): level for level in reply.levels})
+    return levels
 
 
-async def _stock_row(client: OmnistockClient, row: DemoStock, level: pb.StockLevel | None) -> int:
+async def _stock_row(
+    client: OmnistockClient, row: DemoStock, level: pb.StockLevel | None, document_ref: str = DOCUMENT_REF
+) -> int:
     """Top the row up to the catalogue's on hand, and set its safety stock."""
     on_hand = level.on_hand if level is not None else 0
     version = level.version if level is not None else 0
     received = 0
     if on_hand < row.on_hand:
         receive = pb.ReceiveStockRequest(
-            location_id=row.location_id, sku=row.sku, quantity=row.on_hand - on_hand, document_ref=DOCUMENT_REF
+            location_id=row.location_id, sku=row.sku, quantity=row.on_hand - on_hand, document_ref=document_ref
         )
         # The row's version names the state the top-up was computed from.
         receive.request_id = request_id("receive", receive, version)
@@ -121,7 +128,19 @@ async def seed_catalogue(
     """Load the demo catalogue; skipped when inventory already has locations, unless forced."""
     if not force and await already_seeded(client):
         return SeedResult(skipped=True)
-    catalogue = demo_catalogue()
+    return await load_catalogue(client, demo_catalogue(), advance=advance, total=total)
+
+
+async def load_catalogue(
+    client: OmnistockClient,
+    catalogue: Catalogue,
+    *,
+    document_ref: str = DOCUMENT_REF,
+    advance: Callable[[int], None] = lambda _: None,
+    total: Callable[[int], None] = lambda _: None,
+) -> SeedResult:
+    """Load a catalogue (the demo one, or an imported one) with content-derived request ids:
+    locations and SKUs first, then every stock row topped up to its on hand."""
     total(len(catalogue.locations) + len(catalogue.skus) + len(catalogue.stock))
     slots = asyncio.Semaphore(IN_FLIGHT)
 
@@ -137,7 +156,10 @@ async def seed_catalogue(
     )
     levels = await current_levels(client, catalogue)
     received = await asyncio.gather(
-        *(step(_stock_row(client, row, levels.get((row.location_id, row.sku)))) for row in catalogue.stock)
+        *(
+            step(_stock_row(client, row, levels.get((row.location_id, row.sku)), document_ref))
+            for row in catalogue.stock
+        )
     )
     return SeedResult(
         locations=len(catalogue.locations),

@@ -1,0 +1,166 @@
+"""What the channel and staff commands (stock, reservations, orders, tasks, pos) share:
+who a command calls as by default, the small languages of their arguments (`SKU:QTY`,
+`LAT,LON`, `2d`, channel names) and how messages read in tables and JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from google.protobuf import json_format, timestamp_pb2
+from google.protobuf.message import Message
+from omnistock_client.lookups import parse_point
+
+from omnistock.common.v1 import common_pb2
+from omnistock_cli.context import Caller, fail
+from omnistock_platform.auth import Role
+from omnistock_platform.settings import parse_duration
+
+CHANNELS: dict[str, int] = {
+    "web": common_pb2.CHANNEL_WEB,
+    "app": common_pb2.CHANNEL_APP,
+    "chat": common_pb2.CHANNEL_CHAT,
+    "pos": common_pb2.CHANNEL_POS,
+    "backoffice": common_pb2.CHANNEL_BACKOFFICE,
+}
+ROLE_CHANNEL: dict[Role, int] = {
+    Role.STOREFRONT: common_pb2.CHANNEL_WEB,
+    Role.APP: common_pb2.CHANNEL_APP,
+    Role.CHAT_AGENT: common_pb2.CHANNEL_CHAT,
+    Role.POS: common_pb2.CHANNEL_POS,
+}
+METHODS: dict[str, int] = {
+    "ship": common_pb2.FULFILMENT_METHOD_SHIP,
+    "pickup": common_pb2.FULFILMENT_METHOD_PICKUP,
+    "carry-out": common_pb2.FULFILMENT_METHOD_CARRY_OUT,
+}
+
+_ROLE_HELP = "Call as this role (a token is minted). Default: {}."
+_ROLE = ("--role", "-r")
+# --role with the default each command really uses (the shared RoleOption says admin).
+ChatAgentRoleOption = Annotated[
+    Role | None, typer.Option(*_ROLE, case_sensitive=False, help=_ROLE_HELP.format("chat_agent"))
+]
+StorefrontRoleOption = Annotated[
+    Role | None, typer.Option(*_ROLE, case_sensitive=False, help=_ROLE_HELP.format("storefront (pos for carry-out)"))
+]
+WarehouseRoleOption = Annotated[
+    Role | None, typer.Option(*_ROLE, case_sensitive=False, help=_ROLE_HELP.format("warehouse at the location"))
+]
+PosRoleOption = Annotated[
+    Role | None, typer.Option(*_ROLE, case_sensitive=False, help=_ROLE_HELP.format("pos at the store"))
+]
+AdminRoleOption = Annotated[Role | None, typer.Option(*_ROLE, case_sensitive=False, help=_ROLE_HELP.format("admin"))]
+RequestIdOption = Annotated[
+    str | None,
+    typer.Option("--request-id", help="Idempotency key: the same key never acts twice. Default: a new one."),
+]
+
+
+def caller(
+    default: Role,
+    role: Role | None,
+    locations: list[str] | None,
+    token: str | None,
+    *,
+    at: Sequence[str] = (),
+) -> Caller:
+    """The command's default role (scoped to `at` for staff) unless --role or --token says otherwise.
+    A given token (--token or OMNISTOCK_TOKEN) is used as it is unless --role is given too."""
+    if token and role is None:
+        return Caller(token=token)
+    chosen = role or default
+    return Caller(role=chosen, locations=tuple(locations or (at if chosen in (Role.POS, Role.WAREHOUSE) else ())))
+
+
+def channel_code(name: str | None, caller_of: Caller | None = None) -> int:
+    """`web`, `app`, `chat`, `pos` (or `backoffice`); by default the channel of the caller's role."""
+    if name is None:
+        role = caller_of.role if caller_of is not None else None
+        return ROLE_CHANNEL.get(role, common_pb2.CHANNEL_BACKOFFICE) if role else common_pb2.CHANNEL_BACKOFFICE
+    code = CHANNELS.get(name.strip().lower())
+    if code is None:
+        fail(f"unknown channel {name!r}", hint=f"one of {', '.join(CHANNELS)}")
+    return code
+
+
+def method_code(name: str) -> int:
+    code = METHODS.get(name.strip().lower().replace("_", "-"))
+    if code is None:
+        fail(f"unknown fulfilment method {name!r}", hint=f"one of {', '.join(METHODS)}")
+    return code
+
+
+def sku_quantity(text: str, *, what: str = "item") -> common_pb2.SkuQuantity:
+    """`SKU:QTY` or just `SKU` (one unit). A SKU may itself contain ':'; the last part counts if it is a number."""
+    sku, sep, quantity = text.strip().rpartition(":")
+    if not sep or not quantity.strip().lstrip("-").isdigit():
+        sku, quantity = text.strip(), "1"
+    if not sku or int(quantity) <= 0:
+        fail(f"{what} {text!r} is not SKU:QTY with a positive quantity", hint="for example SOFA-VELVET-GREEN:1")
+    return common_pb2.SkuQuantity(sku=sku.strip(), quantity=int(quantity))
+
+
+def sku_quantities(texts: Sequence[str], *, what: str = "item") -> list[common_pb2.SkuQuantity]:
+    items = [sku_quantity(text, what=what) for text in texts]
+    if not items:
+        fail(f"give at least one {what} as SKU:QTY", hint="for example SOFA-VELVET-GREEN:1")
+    return items
+
+
+def point(text: str, option: str) -> common_pb2.GeoPoint:
+    found = parse_point(text)
+    if found is None:
+        fail(f"{option} {text!r} is not LATITUDE,LONGITUDE", hint="for example 52.52,13.40")
+    if not (-90 <= found.latitude <= 90 and -180 <= found.longitude <= 180):
+        fail(f"{option} {text!r} is off the map", hint="latitude -90..90, longitude -180..180")
+    return found
+
+
+def duration(text: str, option: str) -> timedelta:
+    parsed = parse_duration(text)
+    if not isinstance(parsed, timedelta) or parsed <= timedelta(0):
+        fail(f"{option} {text!r} is not a duration", hint="write it like 90s, 15m, 8h or 2d")
+    return parsed
+
+
+def label(value: int, enum: Any, prefix: str) -> str:
+    """An enum value as people say it: RESERVATION_STATUS_READY_FOR_PICKUP -> ready for pickup."""
+    try:
+        name = str(enum.Name(value))
+    except ValueError:
+        return str(value)
+    return name.removeprefix(prefix).lower().replace("_", " ")
+
+
+def when(stamp: timestamp_pb2.Timestamp) -> str:
+    if not stamp.seconds and not stamp.nanos:
+        return ""
+    return stamp.ToDatetime(tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def until(stamp: timestamp_pb2.Timestamp) -> str:
+    """`2026-03-02 14:00 (in 1d 23h)`."""
+    if not stamp.seconds:
+        return ""
+    left = stamp.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
+    if left.total_seconds() <= 0:
+        return f"{when(stamp)} (passed)"
+    days, rest = divmod(int(left.total_seconds()), 86400)
+    hours, rest = divmod(rest, 3600)
+    span = f"{days}d {hours}h" if days else f"{hours}h {rest // 60}m"
+    return f"{when(stamp)} (in {span})"
+
+
+def data(message: Message) -> dict[str, Any]:
+    """A message as JSON data with every field, zeros included: a script finds every key."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def lines_text(items: Sequence[Any]) -> str:
+    """`SKU x2, OTHER x1` from SkuQuantity-like items."""
+    return ", ".join(f"{item.sku} x{item.quantity}" for item in items)

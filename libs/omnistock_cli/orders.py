@@ -1,0 +1,364 @@
+"""Orders from a terminal: a routing quote that says why every other location was passed
+over, placing an order (to ship, to pick up, or from a reservation), the list, one order's
+status, and cancelling."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client.lookups import all_pages, customer_id_for
+from rich.console import Group, RenderableType
+from rich.table import Table
+
+from omnistock.common.v1 import common_pb2
+from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_cli.commands import (
+    AdminRoleOption,
+    ChatAgentRoleOption,
+    RequestIdOption,
+    StorefrontRoleOption,
+    caller,
+    channel_code,
+    data,
+    label,
+    lines_text,
+    method_code,
+    point,
+    sku_quantities,
+    when,
+)
+from omnistock_cli.context import Caller, JsonOption, LocationOption, TokenOption, call_services, fail
+from omnistock_cli.output import emit, table
+from omnistock_platform.auth import Role
+
+ItemsArgument = Annotated[list[str], typer.Argument(metavar="SKU:QTY...", help="What is ordered, e.g. SOFA-X:1.")]
+ShipToOption = Annotated[str | None, typer.Option("--ship-to", help="Ship to this point: LAT,LON.")]
+StoreOption = Annotated[str | None, typer.Option("--store", "-s", help="The store for pickup or carry-out.")]
+MethodOption = Annotated[
+    str | None,
+    typer.Option("--method", help="ship, pickup or carry-out. Default: ship with --ship-to, pickup with --store."),
+]
+ChannelOption = Annotated[str | None, typer.Option("--channel", help="web, app, chat or pos. Default: the role's.")]
+STATUSES = {
+    label(value, pb.OrderStatus, "ORDER_STATUS_").replace(" ", "-"): value for value in pb.OrderStatus.values() if value
+}
+
+
+def _destination(ship_to: str | None, store: str | None, method: str | None) -> tuple[int, pb.Address | None, str]:
+    if ship_to and store:
+        fail("give --ship-to or --store, not both")
+    chosen = method_code(method) if method else None
+    if chosen is None:
+        if ship_to:
+            chosen = common_pb2.FULFILMENT_METHOD_SHIP
+        elif store:
+            chosen = common_pb2.FULFILMENT_METHOD_PICKUP
+        else:
+            fail("say where the order goes: --ship-to LAT,LON or --store STORE")
+    if chosen == common_pb2.FULFILMENT_METHOD_SHIP and not ship_to:
+        fail("shipping needs --ship-to LAT,LON")
+    if chosen != common_pb2.FULFILMENT_METHOD_SHIP and not store:
+        fail("pickup and carry-out need --store STORE")
+    address = pb.Address(point=point(ship_to, "--ship-to")) if ship_to else None
+    return chosen, address, store or ""
+
+
+def _method_name(method: int) -> str:
+    return label(method, common_pb2.FulfilmentMethod, "FULFILMENT_METHOD_")
+
+
+def plan_view(plan: pb.RoutingPlan, title: str) -> RenderableType:
+    parts: list[RenderableType] = []
+    rows = [
+        [
+            allocation.location_id,
+            "warehouse" if allocation.warehouse else "store",
+            lines_text(allocation.lines),
+            f"{allocation.distance_km:.1f}",
+            allocation.routing_rank,
+        ]
+        for allocation in plan.allocations
+    ]
+    verdict = "complete" if plan.complete else "[red]incomplete[/]"
+    heading = f"{title}: {verdict}, {plan.splits} split(s), {plan.total_distance_km:.1f} km in all"
+    parts.append(table(heading, ["location", "kind", "fills", "km", "rank"], rows))
+    if plan.unfilled:
+        parts.append(f"[red]cannot be filled:[/] {lines_text(plan.unfilled)}")
+    if plan.passed_over:
+        passed = [
+            [item.location_id, label(item.reason, pb.PassOverReason, "PASS_OVER_REASON_"), item.detail]
+            for item in plan.passed_over
+        ]
+        parts.append(table("passed over", ["location", "reason", "detail"], passed))
+    if plan.explanation:
+        parts.append(f"[dim]{plan.explanation}[/]")
+    return Group(*parts)
+
+
+def quote(
+    items: ItemsArgument,
+    ship_to: ShipToOption = None,
+    store: StoreOption = None,
+    method: MethodOption = None,
+    channel: ChannelOption = None,
+    max_km: Annotated[float, typer.Option("--max-km", help="Only locations this close (0: the default).")] = 0.0,
+    role: StorefrontRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where an order would be filled from, and why every other location was passed over. Holds nothing."""
+    chosen, address, store_id = _destination(ship_to, store, method)
+    default = Role.POS if chosen == common_pb2.FULFILMENT_METHOD_CARRY_OUT else Role.STOREFRONT
+    who = caller(default, role, location, token, at=[store_id] if store_id else [])
+    request = pb.QuoteRoutingRequest(
+        channel=channel_code(channel, who),  # type: ignore[arg-type]
+        lines=[pb.OrderLineRequest(sku=i.sku, quantity=i.quantity) for i in sku_quantities(items)],
+        method=chosen,  # type: ignore[arg-type]
+        store_id=store_id,
+        options=pb.RoutingOptions(max_distance_km=max_km),
+    )
+    if address is not None:
+        request.ship_to.CopyFrom(address)
+
+    async def work(client: OmnistockClient) -> pb.QuoteRoutingResponse:
+        return await client.call(client.orders.QuoteRouting, request)
+
+    reply = call_services(work, who, as_json=as_json)
+    emit(data(reply.plan), as_json=as_json, render=plan_view(reply.plan, f"Quote ({_method_name(chosen)})"))
+    if not reply.plan.complete:
+        raise typer.Exit(1)
+
+
+def order_card(order: pb.Order, title: str = "") -> RenderableType:
+    summary = Table(title=title or None, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    summary.add_column(style="dim")
+    summary.add_column()
+    rows: list[tuple[str, Any]] = [
+        ("order", order.order_id),
+        ("status", _status_text(order.status)),
+        ("method", _method_name(order.method)),
+        ("channel", label(order.channel, common_pb2.Channel, "CHANNEL_")),
+        ("customer", order.customer_id),
+        ("total", f"{order.total_minor / 100:,.2f} {order.currency}" if order.currency else ""),
+        ("created", when(order.created_at)),
+    ]
+    if order.store_id:
+        rows.append(("store", order.store_id))
+    if order.reservation_id:
+        rows.append(("reservation", order.reservation_id))
+    if order.ship_to.HasField("point"):
+        rows.append(("ship to", f"{order.ship_to.point.latitude:.4f},{order.ship_to.point.longitude:.4f}"))
+    for name, value in rows:
+        summary.add_row(name, str(value))
+    lines = table(
+        "lines",
+        ["#", "sku", "qty", "allocated", "fulfilled", "backordered", "cancelled"],
+        [
+            [line.line_no, line.sku, line.quantity, line.allocated, line.fulfilled, line.backordered, line.cancelled]
+            for line in order.lines
+        ],
+    )
+    allocations = table(
+        "allocations",
+        ["location", "items", "status", "km", "hold"],
+        [
+            [
+                a.location_id,
+                lines_text(a.lines),
+                label(a.status, pb.AllocationStatus, "ALLOCATION_STATUS_"),
+                f"{a.distance_km:.1f}",
+                a.hold_id,
+            ]
+            for a in order.allocations
+        ],
+    )
+    return Group(summary, lines, allocations)
+
+
+def _status_text(status: int) -> str:
+    text = label(status, pb.OrderStatus, "ORDER_STATUS_")
+    colours: dict[int, str] = {pb.ORDER_STATUS_COMPLETED: "blue", pb.ORDER_STATUS_CANCELLED: "yellow"}
+    colour = colours.get(status, "green")
+    return f"[{colour}]{text}[/]"
+
+
+def _customer(customer: str | None) -> str:
+    if not customer:
+        return "walk-in"
+    return customer if customer.upper().startswith("CUST-") else customer_id_for(customer)
+
+
+async def place(client: OmnistockClient, request: pb.CreateOrderRequest) -> pb.Order:
+    reply = await client.call(client.orders.CreateOrder, request)
+    return reply.order
+
+
+def order(
+    items: Annotated[
+        list[str] | None, typer.Argument(metavar="[SKU:QTY]...", help="What is ordered (none with --reservation).")
+    ] = None,
+    ship_to: ShipToOption = None,
+    store: StoreOption = None,
+    reservation: Annotated[
+        str | None, typer.Option("--reservation", help="Buy what this reservation holds (pickup at its store).")
+    ] = None,
+    method: MethodOption = None,
+    customer: Annotated[
+        str | None, typer.Option("--customer", "-c", help="The customer: an id (CUST-…) or a name.")
+    ] = None,
+    channel: ChannelOption = None,
+    request_id: RequestIdOption = None,
+    role: StorefrontRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Place an order: routed to the best locations and held all at once (as the web shop by default)."""
+    if reservation:
+        chosen, address, store_id = int(common_pb2.FULFILMENT_METHOD_PICKUP), None, store or ""
+        lines = [pb.OrderLineRequest(sku=i.sku, quantity=i.quantity) for i in sku_quantity_list(items)]
+    else:
+        chosen, address, store_id = _destination(ship_to, store, method)
+        lines = [pb.OrderLineRequest(sku=i.sku, quantity=i.quantity) for i in sku_quantities(items or [])]
+    default = Role.POS if chosen == common_pb2.FULFILMENT_METHOD_CARRY_OUT else Role.STOREFRONT
+    who = caller(default, role, location, token, at=[store_id] if store_id else [])
+    request = pb.CreateOrderRequest(
+        request_id=request_id or new_request_id(),
+        channel=channel_code(channel, who),  # type: ignore[arg-type]
+        customer_id=_customer(customer),
+        lines=lines,
+        method=chosen,  # type: ignore[arg-type]
+        store_id=store_id,
+        reservation_id=reservation or "",
+    )
+    if address is not None:
+        request.ship_to.CopyFrom(address)
+
+    async def work(client: OmnistockClient) -> pb.Order:
+        return await place(client, request)
+
+    placed = call_services(work, who, as_json=as_json)
+    emit(data(placed), as_json=as_json, render=order_card(placed, f"Order {placed.order_id}"))
+
+
+def sku_quantity_list(items: list[str] | None) -> list[common_pb2.SkuQuantity]:
+    return sku_quantities(items) if items else []
+
+
+def orders(
+    customer: Annotated[str | None, typer.Option("--customer", "-c", help="Only this customer's orders.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help=f"One of {', '.join(STATUSES)}.")] = None,
+    location: Annotated[
+        str | None,
+        typer.Option("--location", "-l", help="Only orders with work at this location (where staff roles work)."),
+    ] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="Only orders from this channel.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List orders (role admin by default)."""
+    code = 0
+    if status is not None:
+        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
+        if code < 0:
+            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    request = pb.ListOrdersRequest(
+        customer_id=_customer(customer) if customer else "",
+        status=code,  # type: ignore[arg-type]
+        location_id=location or "",
+        channel=channel_code(channel) if channel else 0,  # type: ignore[arg-type]
+    )
+
+    async def work(client: OmnistockClient) -> list[pb.Order]:
+        return await all_pages(client, client.orders.ListOrders, request, "orders", limit=limit)
+
+    found = call_services(work, caller(Role.ADMIN, role, [location] if location else None, token), as_json=as_json)
+    rows = [
+        [
+            item.order_id,
+            _status_text(item.status),
+            _method_name(item.method),
+            label(item.channel, common_pb2.Channel, "CHANNEL_"),
+            ", ".join(f"{line.sku} x{line.quantity}" for line in item.lines),
+            ", ".join(sorted({a.location_id for a in item.allocations})),
+            when(item.created_at),
+        ]
+        for item in found
+    ]
+    emit(
+        {"orders": [data(item) for item in found]},
+        as_json=as_json,
+        render=table(None, ["order", "status", "method", "channel", "items", "locations", "created"], rows)
+        if rows
+        else "No orders.",
+    )
+
+
+def order_status(
+    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
+    role: ChatAgentRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One order: status, lines, allocations per location, and the routing decision."""
+
+    async def work(client: OmnistockClient) -> pb.Order:
+        return (await client.call(client.orders.GetOrder, pb.GetOrderRequest(order_id=order_id))).order
+
+    found = call_services(work, caller(Role.CHAT_AGENT, role, location, token), as_json=as_json)
+    emit(data(found), as_json=as_json, render=order_card(found, f"Order {found.order_id}"))
+
+
+def cancel_order(
+    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    request_id: RequestIdOption = None,
+    role: StorefrontRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel an order: its holds are released and its tasks withdrawn."""
+    request = pb.CancelOrderRequest(request_id=request_id or new_request_id(), order_id=order_id, reason=reason)
+
+    async def work(client: OmnistockClient) -> pb.Order:
+        return (await client.call(client.orders.CancelOrder, request)).order
+
+    found = call_services(work, caller(Role.STOREFRONT, role, location, token), as_json=as_json)
+    emit(data(found), as_json=as_json, render=order_card(found, f"Cancelled order {found.order_id}"))
+
+
+def sell_request(items: list[str], store: str, customer: str | None, request_id: str | None) -> pb.CreateOrderRequest:
+    """A carry-out sale at a store's till: held and committed at once."""
+    return pb.CreateOrderRequest(
+        request_id=request_id or new_request_id(),
+        channel=common_pb2.CHANNEL_POS,
+        customer_id=_customer(customer),
+        lines=[pb.OrderLineRequest(sku=i.sku, quantity=i.quantity) for i in sku_quantities(items)],
+        method=common_pb2.FULFILMENT_METHOD_CARRY_OUT,
+        store_id=store,
+    )
+
+
+def sell_at_till(request: pb.CreateOrderRequest, who: Caller, as_json: bool) -> pb.Order:
+    async def work(client: OmnistockClient) -> pb.Order:
+        return await place(client, request)
+
+    return call_services(work, who, as_json=as_json)
+
+
+EXAMPLES = ("omnistock quote SOFA-VELVET-BLUE:1 CHAIR-OAK-NATURAL:2 --ship-to 53.55,9.99",)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("quote")(quote)
+    app.command("order")(order)
+    app.command("orders")(orders)
+    app.command("order-status")(order_status)
+    app.command("cancel-order")(cancel_order)

@@ -1,0 +1,301 @@
+"""Reservations for in-store pickup from a terminal: reserve (as the chat agent by default),
+list, show, extend, cancel, and collect at the till with the pickup code."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from google.protobuf import duration_pb2
+from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client.lookups import all_pages, customer_id_for
+from rich.console import Group
+from rich.table import Table
+
+from omnistock.common.v1 import common_pb2
+from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_cli.commands import (
+    ChatAgentRoleOption,
+    PosRoleOption,
+    RequestIdOption,
+    caller,
+    channel_code,
+    data,
+    duration,
+    label,
+    lines_text,
+    until,
+    when,
+)
+from omnistock_cli.context import JsonOption, LocationOption, TokenOption, call_services, fail
+from omnistock_cli.output import emit, table
+from omnistock_platform.auth import Role
+
+STATUSES = {
+    label(value, pb.ReservationStatus, "RESERVATION_STATUS_").replace(" ", "-"): value
+    for value in pb.ReservationStatus.values()
+    if value
+}
+OPEN = (pb.RESERVATION_STATUS_ACTIVE, pb.RESERVATION_STATUS_READY_FOR_PICKUP)
+
+
+def status_text(status: int) -> str:
+    text = label(status, pb.ReservationStatus, "RESERVATION_STATUS_")
+    colour: str = {
+        int(pb.RESERVATION_STATUS_ACTIVE): "green",
+        int(pb.RESERVATION_STATUS_READY_FOR_PICKUP): "bold green",
+        int(pb.RESERVATION_STATUS_COLLECTED): "blue",
+    }.get(status, "yellow")
+    return f"[{colour}]{text}[/]"
+
+
+def reservation_card(reservation: pb.Reservation, title: str = "") -> Table:
+    customer = reservation.customer
+    contact = " ".join(part for part in (customer.email, customer.phone) if part)
+    rows: list[tuple[str, Any]] = [
+        ("reservation", reservation.reservation_id),
+        ("status", status_text(reservation.status)),
+        ("pickup code", f"[bold]{reservation.pickup_code}[/]"),
+        ("store", reservation.store_id),
+        ("items", lines_text(reservation.lines)),
+        ("customer", f"{customer.name} ({customer.customer_id}) {contact}".strip()),
+        ("channel", label(reservation.channel, common_pb2.Channel, "CHANNEL_")),
+        ("expires", until(reservation.expires_at)),
+        ("created", when(reservation.created_at)),
+    ]
+    if reservation.ready_at.seconds:
+        rows.append(("ready since", when(reservation.ready_at)))
+    if reservation.closed_at.seconds:
+        rows.append(("closed", when(reservation.closed_at)))
+    if reservation.order_id:
+        rows.append(("order", reservation.order_id))
+    if reservation.cancel_reason:
+        rows.append(("reason", reservation.cancel_reason))
+    card = Table(title=title or None, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    card.add_column(style="dim")
+    card.add_column()
+    for name, value in rows:
+        card.add_row(name, str(value))
+    return card
+
+
+def _show(reservation: pb.Reservation, title: str, as_json: bool) -> None:
+    emit(data(reservation), as_json=as_json, render=reservation_card(reservation, title))
+
+
+def reserve(
+    sku: Annotated[list[str], typer.Argument(help="The SKU to set aside; several SKUs make several lines.")],
+    store: Annotated[str, typer.Option("--store", "-s", help="The store where the customer collects.")],
+    customer: Annotated[str, typer.Option("--customer", "-c", help="The customer's name.")],
+    email: Annotated[str, typer.Option("--email", help="The customer's e-mail (also their identity).")] = "",
+    phone: Annotated[str, typer.Option("--phone", help="The customer's phone number.")] = "",
+    customer_id: Annotated[
+        str, typer.Option("--customer-id", help="The customer's id. Default: derived from e-mail, phone or name.")
+    ] = "",
+    quantity: Annotated[int, typer.Option("--qty", "-q", min=1, help="Units of each SKU.")] = 1,
+    hold_for: Annotated[
+        str | None, typer.Option("--hold-for", help="How long to keep it, e.g. 2d. Default: the channel's default.")
+    ] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="web, app or chat. Default: the role's.")] = None,
+    request_id: RequestIdOption = None,
+    role: ChatAgentRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Reserve items at a store for pickup (as the chat agent by default): prints the pickup code and expiry."""
+    who = caller(Role.CHAT_AGENT, role, location, token, at=[store])
+    request = pb.CreateReservationRequest(
+        request_id=request_id or new_request_id(),
+        channel=channel_code(channel, who),  # type: ignore[arg-type]
+        customer=pb.Customer(
+            customer_id=customer_id or customer_id_for(customer, email, phone),
+            name=customer,
+            email=email,
+            phone=phone,
+        ),
+        store_id=store,
+        lines=[common_pb2.SkuQuantity(sku=item, quantity=quantity) for item in sku],
+    )
+    if hold_for:
+        request.hold_for.CopyFrom(duration_pb2.Duration(seconds=int(duration(hold_for, "--hold-for").total_seconds())))
+
+    async def work(client: OmnistockClient) -> pb.CreateReservationResponse:
+        return await client.call(client.reservations.CreateReservation, request)
+
+    reply = call_services(work, who, as_json=as_json)
+    _show(reply.reservation, f"Reserved at {store}: pickup code {reply.reservation.pickup_code}", as_json)
+
+
+def customer_key(value: str) -> str:
+    """A customer as given: an id (CUST-…), or the e-mail, phone or name the reservation was made with."""
+    text = value.strip()
+    if text.upper().startswith("CUST-"):
+        return text
+    if "@" in text:
+        return customer_id_for("", email=text)
+    if text and all(ch.isdigit() or ch in "+ ()-" for ch in text):
+        return customer_id_for("", phone=text)
+    return customer_id_for(text)
+
+
+def reservations(
+    store: Annotated[str | None, typer.Option("--store", "-s", help="Only this store's reservations.")] = None,
+    customer: Annotated[
+        str | None, typer.Option("--customer", "-c", help="Only this customer's: an id, e-mail, phone or name.")
+    ] = None,
+    status: Annotated[str | None, typer.Option("--status", help=f"Only this status: {', '.join(STATUSES)}.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
+    role: Annotated[
+        Role | None,
+        typer.Option(
+            "--role",
+            "-r",
+            case_sensitive=False,
+            help="Call as this role. Default: pos at --store, else chat_agent with --customer, else admin.",
+        ),
+    ] = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List reservations: a store's (as its staff), a customer's (as the chat agent), or all (admin)."""
+    code = 0
+    if status is not None:
+        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
+        if code < 0:
+            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    default = Role.POS if store else Role.CHAT_AGENT if customer else Role.ADMIN
+    who = caller(default, role, location, token, at=[store] if store else [])
+    request = pb.ListReservationsRequest(
+        store_id=store or "",
+        customer_id=customer_key(customer) if customer else "",
+        status=code,  # type: ignore[arg-type]
+    )
+
+    async def work(client: OmnistockClient) -> list[pb.Reservation]:
+        return await all_pages(client, client.reservations.ListReservations, request, "reservations", limit=limit)
+
+    found = call_services(work, who, as_json=as_json)
+    rows = [
+        [
+            item.reservation_id,
+            status_text(item.status),
+            item.pickup_code,
+            item.store_id,
+            lines_text(item.lines),
+            item.customer.name,
+            until(item.expires_at) if item.status in OPEN else when(item.closed_at),
+        ]
+        for item in found
+    ]
+    emit(
+        {"reservations": [data(item) for item in found]},
+        as_json=as_json,
+        render=table(None, ["reservation", "status", "code", "store", "items", "customer", "expires / closed"], rows)
+        if rows
+        else "No reservations.",
+    )
+
+
+def reservation(
+    reservation_id: Annotated[str, typer.Argument(metavar="ID", help="The reservation id.")],
+    role: ChatAgentRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one reservation: status, pickup code, store, items and expiry."""
+
+    async def work(client: OmnistockClient) -> pb.GetReservationResponse:
+        return await client.call(
+            client.reservations.GetReservation, pb.GetReservationRequest(reservation_id=reservation_id)
+        )
+
+    reply = call_services(work, caller(Role.CHAT_AGENT, role, location, token), as_json=as_json)
+    _show(reply.reservation, "", as_json)
+
+
+def extend(
+    reservation_id: Annotated[str, typer.Argument(metavar="ID", help="The reservation id.")],
+    by: Annotated[str, typer.Option("--by", help="How much longer to keep it, e.g. 1d or 12h.")],
+    request_id: RequestIdOption = None,
+    role: ChatAgentRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Keep a reservation longer."""
+    extra = duration(by, "--by")
+    request = pb.ExtendReservationRequest(
+        request_id=request_id or new_request_id(),
+        reservation_id=reservation_id,
+        extend_by=duration_pb2.Duration(seconds=int(extra.total_seconds())),
+    )
+
+    async def work(client: OmnistockClient) -> pb.ExtendReservationResponse:
+        return await client.call(client.reservations.ExtendReservation, request)
+
+    reply = call_services(work, caller(Role.CHAT_AGENT, role, location, token), as_json=as_json)
+    _show(reply.reservation, f"Extended by {by}", as_json)
+
+
+def cancel(
+    reservation_id: Annotated[str, typer.Argument(metavar="ID", help="The reservation id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the reservation).")] = "",
+    request_id: RequestIdOption = None,
+    role: ChatAgentRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a reservation: its units go back to available stock at once."""
+    request = pb.CancelReservationRequest(
+        request_id=request_id or new_request_id(), reservation_id=reservation_id, reason=reason
+    )
+
+    async def work(client: OmnistockClient) -> pb.CancelReservationResponse:
+        return await client.call(client.reservations.CancelReservation, request)
+
+    reply = call_services(work, caller(Role.CHAT_AGENT, role, location, token), as_json=as_json)
+    _show(reply.reservation, "Cancelled", as_json)
+
+
+def collect(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="The pickup code the customer shows.")],
+    store: Annotated[str, typer.Option("--store", "-s", help="The store the till is in.")],
+    request_id: RequestIdOption = None,
+    role: PosRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """At the till: the customer's pickup code completes the sale (role pos at the store)."""
+    request = pb.CollectReservationRequest(
+        request_id=request_id or new_request_id(), store_id=store, pickup_code=code.strip()
+    )
+
+    async def work(client: OmnistockClient) -> pb.CollectReservationResponse:
+        return await client.call(client.reservations.CollectReservation, request)
+
+    reply = call_services(work, caller(Role.POS, role, location, token, at=[store]), as_json=as_json)
+    sold = reply.reservation
+    emit(
+        data(sold),
+        as_json=as_json,
+        render=Group(reservation_card(sold, f"Collected at {store}: {lines_text(sold.lines)} sold")),
+    )
+
+
+EXAMPLES = (
+    "omnistock reserve SOFA-VELVET-GREEN --store STORE-BER-MITTE --customer 'Ada Lovelace' --email ada@example.com",
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reserve")(reserve)
+    app.command("reservations")(reservations)
+    app.command("reservation")(reservation)
+    app.command("extend")(extend)
+    app.command("cancel")(cancel)
+    app.command("collect")(collect)

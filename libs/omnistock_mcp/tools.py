@@ -1,0 +1,349 @@
+"""What the chat agent's tools do, as plain async methods over OmnistockClient: testable
+without MCP, and answered in terms a model can pass on to a customer.
+
+Every change carries a request id derived from what was asked (or from the caller's
+idempotency key), so a model that retries a call it never saw the answer to gets the first
+answer back instead of a second reservation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2
+from google.protobuf.message import Message
+from omnistock_client import OmnistockClient
+from omnistock_client.explain import explain, short_locations
+from omnistock_client.lookups import all_pages, city_point, customer_id_for, derived_request_id, location_names
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as ipb
+from omnistock.orders.v1 import orders_pb2 as opb
+from omnistock.reservations.v1 import reservations_pb2 as rpb
+from omnistock_platform.auth import Role, TokenAuthority
+from omnistock_platform.settings import ServiceName, Settings
+
+DEFAULT_RADIUS_KM = 50.0
+TOKEN_TTL = timedelta(hours=1)
+
+
+class ToolFailure(Exception):
+    """A failure the model should read and act on: the message is one helpful sentence."""
+
+
+class TokenSource:
+    """The token the tools call with: a given one, or a chat_agent token minted from the
+    settings' secret and minted again well before it expires (the server runs for days)."""
+
+    def __init__(self, settings: Settings, given: str | None = None) -> None:
+        self.settings = settings
+        self.given = given
+        self._token = ""
+        self._minted_at = datetime.min.replace(tzinfo=UTC)
+
+    def __call__(self) -> str:
+        if self.given:
+            return self.given
+        now = datetime.now(UTC)
+        if not self._token or now - self._minted_at > TOKEN_TTL / 2:
+            self._token = TokenAuthority(self.settings).mint(
+                Role.CHAT_AGENT, "omnistock-mcp", channel="chat", ttl=TOKEN_TTL
+            )
+            self._minted_at = now
+        return self._token
+
+
+def _iso(stamp: Any) -> str:
+    return stamp.ToDatetime(tzinfo=UTC).isoformat(timespec="minutes") if stamp.seconds else ""
+
+
+def _status(value: int, enum: Any, prefix: str) -> str:
+    return str(enum.Name(value)).removeprefix(prefix).lower()
+
+
+def _money(minor: int, currency: str) -> str:
+    return f"{minor / 100:.2f} {currency}" if currency else ""
+
+
+@dataclass
+class ChannelTools:
+    settings: Settings
+    token: Callable[[], str]
+    addresses: dict[ServiceName, str] | None = None
+    today: Callable[[], str] = field(default=lambda: datetime.now(UTC).date().isoformat())
+    _client: OmnistockClient | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def client(self) -> OmnistockClient:
+        # Channels belong to the running event loop: made on the first call, not at start-up.
+        async with self._lock:
+            if self._client is None:
+                self._client = OmnistockClient.connect(self.settings, self.token, addresses=self.addresses)
+            return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def _call(self, method_of: Callable[[OmnistockClient], Any], request: Message) -> Any:
+        client = await self.client()
+        try:
+            return await client.call(method_of(client), request)
+        except grpc.aio.AioRpcError as error:
+            raise ToolFailure(await self._sentence(client, error)) from None
+
+    async def _sentence(self, client: OmnistockClient, error: grpc.aio.AioRpcError) -> str:
+        names: dict[str, str] = {}
+        short = short_locations(error)
+        if short:
+            try:
+                names = await location_names(client, short)
+            except grpc.aio.AioRpcError:
+                names = {}
+        sentence = explain(error, names)
+        if "already used for a different request" in (error.details() or ""):
+            sentence = (
+                "This idempotency_key was already used for a different request; "
+                "use a new idempotency_key for a new request."
+            )
+        return sentence
+
+    # -----------------------------------------------------------------------------------------
+
+    async def search_skus(
+        self,
+        text: str = "",
+        colour: str | None = None,
+        size: str | None = None,
+        category: str | None = None,
+        material: str | None = None,
+        attributes: dict[str, str] | None = None,
+        limit: int = 20,
+    ) -> dict[str, Any]:
+        wanted = dict(attributes or {})
+        for key, value in (("colour", colour), ("size", size), ("category", category), ("material", material)):
+            if value:
+                wanted[key] = value
+        request = ipb.ListSkusRequest(text=text.strip(), attributes=wanted, page_size=min(max(limit, 1), 100))
+        client = await self.client()
+        try:
+            found = await all_pages(client, client.inventory.ListSkus, request, "skus", limit=max(limit, 1))
+        except grpc.aio.AioRpcError as error:
+            raise ToolFailure(await self._sentence(client, error)) from None
+        return {
+            "count": len(found),
+            "skus": [
+                {
+                    "sku": sku.sku,
+                    "title": sku.title,
+                    "attributes": dict(sku.attributes),
+                    "price": _money(sku.price_minor, sku.currency),
+                }
+                for sku in found
+            ],
+            "note": "" if found else "No SKU matches; try fewer words or fewer attributes.",
+        }
+
+    async def find_stock_nearby(
+        self,
+        sku: str,
+        city: str | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        radius_km: float = DEFAULT_RADIUS_KM,
+        quantity: int = 1,
+    ) -> dict[str, Any]:
+        client = await self.client()
+        if latitude is not None and longitude is not None:
+            near = common_pb2.GeoPoint(latitude=latitude, longitude=longitude)
+            where = f"{latitude:.4f},{longitude:.4f}"
+        elif city:
+            try:
+                found_point = await city_point(client, city)
+            except grpc.aio.AioRpcError as error:
+                raise ToolFailure(await self._sentence(client, error)) from None
+            if found_point is None:
+                raise ToolFailure(
+                    f"Omnistock has no store or warehouse in a city called {city!r}; "
+                    "give the customer's latitude and longitude instead, or a nearby city."
+                )
+            near, where = found_point, city
+        else:
+            raise ToolFailure("Say where the customer is: a city, or latitude and longitude.")
+
+        async def stores(radius: float, page_size: int) -> list[ipb.LocationAvailability]:
+            request = ipb.FindAvailabilityRequest(
+                items=[common_pb2.SkuQuantity(sku=sku, quantity=quantity)],
+                channel=common_pb2.CHANNEL_CHAT,
+                near=near,
+                radius_km=radius,
+                method=common_pb2.FULFILMENT_METHOD_PICKUP,
+                complete_only=True,
+                page_size=page_size,
+            )
+            reply = await self._call(lambda c: c.inventory.FindAvailability, request)
+            return list(reply.locations)
+
+        def entry(found: ipb.LocationAvailability) -> dict[str, Any]:
+            level = next((lv for lv in found.levels if lv.sku == sku), ipb.StockLevel())
+            return {
+                "store_id": found.location.location_id,
+                "name": found.location.name,
+                "city": found.location.city,
+                "distance_km": round(found.distance_km, 1),
+                "available": level.available,
+            }
+
+        nearby = [entry(found) for found in await stores(radius_km, 20)]
+        answer: dict[str, Any] = {
+            "sku": sku,
+            "quantity": quantity,
+            "near": {"place": where, "latitude": near.latitude, "longitude": near.longitude},
+            "radius_km": radius_km,
+            "stores": nearby,
+        }
+        if nearby:
+            best = nearby[0]
+            answer["summary"] = (
+                f"{len(nearby)} store(s) within {radius_km:g} km of {where} can hand over {quantity} of {sku}; "
+                f"nearest: {best['name']} ({best['distance_km']} km, store_id {best['store_id']}) "
+                f"with {best['available']} available."
+            )
+            return answer
+        farther = [entry(found) for found in await stores(0, 3)]
+        answer["nearest_farther_away"] = farther
+        if farther:
+            offers = "; ".join(f"{f['name']} ({f['distance_km']} km) has {f['available']}" for f in farther)
+            answer["summary"] = f"No store within {radius_km:g} km of {where} has {quantity} of {sku}. {offers}."
+        else:
+            answer["summary"] = f"No store anywhere has {quantity} of {sku} available for pickup."
+        return answer
+
+    async def reserve_for_pickup(
+        self,
+        sku: str,
+        store_id: str,
+        customer_name: str,
+        email: str | None = None,
+        phone: str | None = None,
+        quantity: int = 1,
+        hold_days: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        customer_id = customer_id_for(customer_name, email or "", phone or "")
+        intent = (
+            ("key", idempotency_key)
+            if idempotency_key
+            else (sku, store_id, customer_id, quantity, hold_days, self.today())
+        )
+        request = rpb.CreateReservationRequest(
+            request_id=derived_request_id("mcp-reserve", *intent),
+            channel=common_pb2.CHANNEL_CHAT,
+            customer=rpb.Customer(customer_id=customer_id, name=customer_name, email=email or "", phone=phone or ""),
+            store_id=store_id,
+            lines=[common_pb2.SkuQuantity(sku=sku, quantity=quantity)],
+        )
+        if hold_days:
+            request.hold_for.CopyFrom(duration_pb2.Duration(seconds=int(hold_days * 86400)))
+        reply = await self._call(lambda c: c.reservations.CreateReservation, request)
+        return await self._reservation(reply.reservation, "Reserved")
+
+    async def get_reservation(self, reservation_id: str) -> dict[str, Any]:
+        reply = await self._call(
+            lambda c: c.reservations.GetReservation, rpb.GetReservationRequest(reservation_id=reservation_id)
+        )
+        return await self._reservation(reply.reservation, "")
+
+    async def extend_reservation(
+        self, reservation_id: str, days: float, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        intent = ("key", idempotency_key) if idempotency_key else (reservation_id, days, self.today())
+        request = rpb.ExtendReservationRequest(
+            request_id=derived_request_id("mcp-extend", *intent),
+            reservation_id=reservation_id,
+            extend_by=duration_pb2.Duration(seconds=int(days * 86400)),
+        )
+        reply = await self._call(lambda c: c.reservations.ExtendReservation, request)
+        return await self._reservation(reply.reservation, f"Extended by {days:g} day(s)")
+
+    async def cancel_reservation(
+        self, reservation_id: str, reason: str = "", idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        intent = ("key", idempotency_key) if idempotency_key else (reservation_id,)
+        request = rpb.CancelReservationRequest(
+            request_id=derived_request_id("mcp-cancel", *intent), reservation_id=reservation_id, reason=reason
+        )
+        reply = await self._call(lambda c: c.reservations.CancelReservation, request)
+        return await self._reservation(reply.reservation, "Cancelled")
+
+    async def order_status(self, order_id: str) -> dict[str, Any]:
+        reply = await self._call(lambda c: c.orders.GetOrder, opb.GetOrderRequest(order_id=order_id))
+        order = reply.order
+        status = _status(order.status, opb.OrderStatus, "ORDER_STATUS_")
+        method = _status(order.method, common_pb2.FulfilmentMethod, "FULFILMENT_METHOD_")
+        lines = [
+            {
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "fulfilled": line.fulfilled,
+                "backordered": line.backordered,
+                "cancelled": line.cancelled,
+            }
+            for line in order.lines
+        ]
+        shipments = [
+            {
+                "location_id": allocation.location_id,
+                "items": [{"sku": item.sku, "quantity": item.quantity} for item in allocation.lines],
+                "status": _status(allocation.status, opb.AllocationStatus, "ALLOCATION_STATUS_"),
+            }
+            for allocation in order.allocations
+        ]
+        return {
+            "order_id": order.order_id,
+            "status": status,
+            "method": method,
+            "store_id": order.store_id,
+            "lines": lines,
+            "allocations": shipments,
+            "total": _money(order.total_minor, order.currency),
+            "created_at": _iso(order.created_at),
+            "summary": f"Order {order.order_id} is {status.replace('_', ' ')} ({method.replace('_', ' ')}).",
+        }
+
+    async def _reservation(self, reservation: rpb.Reservation, verb: str) -> dict[str, Any]:
+        client = await self.client()
+        try:
+            store = (await location_names(client, [reservation.store_id]))[reservation.store_id]
+        except grpc.aio.AioRpcError:
+            store = reservation.store_id
+        status = _status(reservation.status, rpb.ReservationStatus, "RESERVATION_STATUS_")
+        items = ", ".join(f"{line.quantity} x {line.sku}" for line in reservation.lines)
+        expires = _iso(reservation.expires_at)
+        if reservation.status in (rpb.RESERVATION_STATUS_ACTIVE, rpb.RESERVATION_STATUS_READY_FOR_PICKUP):
+            summary = (
+                f"{verb + ': ' if verb else ''}{items} at {store} for {reservation.customer.name}. "
+                f"Pickup code {reservation.pickup_code}; collect before {expires} (UTC)."
+                + (" The items are ready at the pickup desk." if status == "ready_for_pickup" else "")
+            )
+        else:
+            summary = f"Reservation {reservation.reservation_id} ({items} at {store}) is {status.replace('_', ' ')}."
+            if verb == "Reserved":  # the same intent was answered before and has ended since
+                summary += " To reserve again, call reserve_for_pickup with a new idempotency_key."
+        return {
+            "reservation_id": reservation.reservation_id,
+            "status": status,
+            "pickup_code": reservation.pickup_code,
+            "store_id": reservation.store_id,
+            "store_name": store,
+            "items": [{"sku": line.sku, "quantity": line.quantity} for line in reservation.lines],
+            "customer": {"name": reservation.customer.name, "customer_id": reservation.customer.customer_id},
+            "expires_at": expires,
+            "order_id": reservation.order_id,
+            "summary": summary,
+        }

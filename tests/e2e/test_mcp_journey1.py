@@ -1,0 +1,150 @@
+"""Journey 1 through the MCP server, as a model would drive it: the `mcp` client library talks
+to `python -m omnistock_mcp` over stdio (the real protocol), the server calls the running
+services as the chat agent. Search the green sofa, find it near the customer's city, reserve
+it at the branch; then, through gRPC, the reservation is ACTIVE and the branch has a
+pickup-preparation task. A retry does not reserve twice; a shortfall reads as a sentence."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+
+from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
+from omnistock.reservations.v1 import reservations_pb2 as rpb
+from omnistock_platform.testing.stack import Stack, unique_id
+from tests.integration.cli.support import Cli, World, eventually
+
+BRANCH = (51.3397, 12.3731)  # Leipzig
+SUBURB = (51.3100, 12.4200)
+OTHER_CITY = (51.0504, 13.7373)  # Dresden, about 100 km away
+
+
+def mcp_server(stack: Stack) -> Client:
+    """The MCP server as an agent's host starts it: a child process spoken to over stdio.
+    (Entered in the test itself: anyio wants a session closed by the task that opened it.)"""
+    server = StdioServerParameters(command=sys.executable, args=["-m", "omnistock_mcp"], env=Cli(stack).process_env())
+    return Client(server, read_timeout_seconds=60)
+
+
+async def call(agent: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await agent.call_tool(tool, arguments)
+    text = " ".join(getattr(part, "text", "") for part in result.content)
+    assert not result.is_error, f"{tool} failed: {text}"
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+async def refusal(agent: Client, tool: str, **arguments: Any) -> str:
+    result = await agent.call_tool(tool, arguments)
+    assert result.is_error, f"{tool} should have failed: {result.structured_content}"
+    return " ".join(getattr(part, "text", "") for part in result.content)
+
+
+async def test_the_chat_agent_reserves_the_last_green_sofa_through_mcp(stack: Stack) -> None:
+    async with mcp_server(stack) as agent:
+        await the_last_green_sofa(stack, agent)
+
+
+async def the_last_green_sofa(stack: Stack, agent: Client) -> None:
+    world = World(stack)
+    city = unique_id("Leipzig-")
+    model = unique_id("velvet-").lower()
+    branch = await world.location(city, BRANCH, name="Leipzig branch")
+    suburb = await world.location(city, SUBURB, name="Leipzig suburb", rank=20)
+    farther = await world.location(unique_id("Dresden-"), OTHER_CITY, name="Dresden branch")
+    warehouse = await world.location(city, BRANCH, kind="warehouse")
+    green = await world.sku("Velvet sofa, green", colour="green", category="sofa", model=model)
+    blue = await world.sku("Velvet sofa, blue", colour="blue", category="sofa", model=model)
+    await world.receive(branch, green, 1)
+    await world.receive(farther, green, 2)
+    await world.receive(warehouse, blue, 5)
+    await world.receive(suburb, blue, 1)
+
+    tools = {tool.name: tool for tool in (await agent.list_tools()).tools}
+    assert set(tools) >= {
+        "search_skus",
+        "find_stock_nearby",
+        "reserve_for_pickup",
+        "get_reservation",
+        "extend_reservation",
+        "cancel_reservation",
+        "order_status",
+    }
+    reserve_schema = tools["reserve_for_pickup"].input_schema
+    assert reserve_schema["required"] == ["sku", "store_id", "customer_name"]
+    assert "pickup_code" in (tools["reserve_for_pickup"].description or "")
+
+    # The customer wants the sofa in green: the agent finds the variant by words and colour.
+    found = await call(agent, "search_skus", text="velvet sofa", colour="green", attributes={"model": model})
+    assert [sku["sku"] for sku in found["skus"]] == [green]
+    assert found["skus"][0]["attributes"]["colour"] == "green"
+
+    # Near the customer's city, only the branch has it.
+    nearby = await call(agent, "find_stock_nearby", sku=green, city=city, radius_km=30)
+    assert [(store["store_id"], store["available"]) for store in nearby["stores"]] == [(branch, 1)]
+    assert "Leipzig branch" in nearby["summary"]
+
+    # The agent reserves it for pickup: a pickup code and an expiry.
+    email = f"{unique_id('ada').lower()}@example.com"
+    asked = {"sku": green, "store_id": branch, "customer_name": "Ada Lovelace", "email": email}
+    reserved = await call(agent, "reserve_for_pickup", **asked)
+    assert reserved["status"] == "active" and reserved["pickup_code"] and reserved["expires_at"]
+    assert reserved["store_name"] == "Leipzig branch" and reserved["pickup_code"] in reserved["summary"]
+
+    # The model did not see the answer and asks again: the same reservation, not a second one.
+    retried = await call(agent, "reserve_for_pickup", **asked)
+    assert retried["reservation_id"] == reserved["reservation_id"]
+
+    # Through gRPC: the reservation is ACTIVE and holds the sofa; the branch has the task.
+    reservations = stack.stub("reservations", role="admin")
+    stored = await reservations.GetReservation(rpb.GetReservationRequest(reservation_id=reserved["reservation_id"]))
+    assert stored.reservation.status == rpb.RESERVATION_STATUS_ACTIVE
+    assert stored.reservation.channel == 3  # CHANNEL_CHAT
+    assert (await world.level(branch, green)).held == 1
+    clerk = stack.stub("fulfilment", role="pos", locations=[branch])
+
+    async def pickup_task() -> fpb.Task | None:
+        reply = await clerk.ListTasks(fpb.ListTasksRequest(location_id=branch))
+        return next((task for task in reply.tasks if task.reservation_id == reserved["reservation_id"]), None)
+
+    task = await eventually(pickup_task, timeout=15)
+    assert (task.kind, task.status) == (fpb.TASK_KIND_PICKUP_PREPARATION, fpb.TASK_STATUS_OPEN)
+    assert [(line.sku, line.quantity) for line in task.lines] == [(green, 1)]
+
+    # Another customer asks for the same sofa: refused with a sentence the agent can pass on.
+    sorry = await refusal(
+        agent, "reserve_for_pickup", sku=green, store_id=branch, customer_name="Bob Blue", email="bob@example.com"
+    )
+    assert sorry.startswith(f"Only 0 of {green} are left at Leipzig branch")
+    assert "Leipzig branch" in sorry and "Dresden branch" in sorry and f"has 2 of {green}" in sorry
+
+    # Later in the conversation: look it up and keep it a day longer.
+    again = await call(agent, "get_reservation", reservation_id=reserved["reservation_id"])
+    assert again["pickup_code"] == reserved["pickup_code"]
+    longer = await call(agent, "extend_reservation", reservation_id=reserved["reservation_id"], days=1)
+    assert longer["expires_at"] > reserved["expires_at"]
+
+    unknown = await refusal(agent, "order_status", order_id=unique_id("order-"))
+    assert unknown.startswith("Not found")
+    nowhere = await refusal(agent, "find_stock_nearby", sku=green, city=unique_id("Atlantis-"))
+    assert "no store or warehouse in a city called" in nowhere
+
+
+async def test_cancel_with_an_idempotency_key_gives_the_sofa_back(stack: Stack) -> None:
+    async with mcp_server(stack) as agent:
+        await cancel_with_a_key(stack, agent, unique_id("conversation-42:"))
+
+
+async def cancel_with_a_key(stack: Stack, agent: Client, key: str) -> None:
+    world = World(stack)
+    store = await world.location(unique_id("Halle-"), (51.48, 11.97), name="Halle branch")
+    sofa = await world.sku("Velvet sofa", colour="grey")
+    await world.receive(store, sofa, 1)
+    reserved = await call(
+        agent, "reserve_for_pickup", sku=sofa, store_id=store, customer_name="Grace", idempotency_key=key
+    )
+    cancelled = await call(agent, "cancel_reservation", reservation_id=reserved["reservation_id"], reason="found one")
+    assert cancelled["status"] == "cancelled" and "cancelled" in cancelled["summary"]
+    assert (await world.level(store, sofa)).held == 0

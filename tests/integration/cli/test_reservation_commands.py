@@ -1,0 +1,130 @@
+"""`omnistock reserve / reservations / reservation / extend / cancel / collect`, and the branch's
+side of a pickup (`tasks`, `pick`, `ready`, `handover`), against the running services."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
+from omnistock.reservations.v1 import reservations_pb2 as rpb
+from omnistock_platform.testing.stack import Stack, unique_id
+from tests.integration.cli.support import Cli, World, eventually
+
+ERFURT = (50.9787, 11.0328)
+WEIMAR = (50.9795, 11.3235)
+
+
+def expiry(reservation: dict[str, str]) -> datetime:
+    return datetime.fromisoformat(reservation["expires_at"].replace("Z", "+00:00")).astimezone(UTC)
+
+
+async def pickup_task(stack: Stack, store: str, reservation_id: str) -> fpb.Task:
+    staff = stack.stub("fulfilment", role="pos", locations=[store])
+
+    async def probe() -> fpb.Task | None:
+        reply = await staff.ListTasks(fpb.ListTasksRequest(location_id=store))
+        return next((task for task in reply.tasks if task.reservation_id == reservation_id), None)
+
+    return await eventually(probe)
+
+
+async def test_reserve_then_collect_at_the_till(stack: Stack) -> None:
+    world, cli = World(stack), Cli(stack)
+    store = await world.location(unique_id("Erfurt-"), ERFURT)
+    sofa = await world.sku(colour="green")
+    await world.receive(store, sofa, 1)
+    email = f"{unique_id('ada').lower()}@example.com"
+
+    made = await cli.json("reserve", sofa, "--store", store, "--customer", "Ada Lovelace", "--email", email)
+    assert made["status"] == "RESERVATION_STATUS_ACTIVE" and made["channel"] == "CHANNEL_CHAT"
+    assert made["store_id"] == store and made["lines"] == [{"sku": sofa, "quantity": "1"}]
+    assert len(made["pickup_code"]) >= 4 and made["customer"]["customer_id"].startswith("CUST-")
+    reservation_id = made["reservation_id"]
+
+    shown = await cli.run("reservation", reservation_id)
+    assert made["pickup_code"] in shown.stdout and "active" in shown.stdout and "Ada Lovelace" in shown.stdout
+
+    # The branch's staff see it, the chat agent finds it by the customer's e-mail.
+    listed = await cli.json("reservations", "--store", store)
+    assert [item["reservation_id"] for item in listed["reservations"]] == [reservation_id]
+    mine = await cli.json("reservations", "--customer", email, "--status", "active")
+    assert [item["reservation_id"] for item in mine["reservations"]] == [reservation_id]
+
+    longer = await cli.json("extend", reservation_id, "--by", "1d")
+    assert (expiry(longer) - expiry(made)).total_seconds() == 86400
+
+    # The branch prepares it: the pickup task, picked and put at the desk.
+    task = await pickup_task(stack, store, reservation_id)
+    tasks = await cli.json("tasks", "--location", store, "--reservation", reservation_id)
+    assert [(t["task_id"], t["kind"]) for t in tasks["tasks"]] == [(task.task_id, "TASK_KIND_PICKUP_PREPARATION")]
+    live = await cli.run("tasks", "--location", store, "--watch", "--timeout", "2s", "--json")
+    snapshot = json.loads(live.stdout.splitlines()[0])
+    assert snapshot["snapshot"] and task.task_id in [t["task_id"] for t in snapshot["tasks"]]
+    started = await cli.json("pick", task.task_id)
+    assert started["task"]["status"] == "TASK_STATUS_PICKING"
+    ready = await cli.json("ready", task.task_id)
+    assert ready["status"] == "TASK_STATUS_READY_FOR_PICKUP"
+    assert (await cli.json("reservation", reservation_id))["status"] == "RESERVATION_STATUS_READY_FOR_PICKUP"
+
+    # Another store's clerk may not collect it; the branch's till does.
+    other = await world.location(unique_id("Weimar-"), WEIMAR)
+    wrong = await cli.run(
+        "collect", made["pickup_code"], "--store", store, "--role", "pos", "--location", other, expect=1
+    )
+    assert "PERMISSION_DENIED" in wrong.stderr
+    collected = await cli.json("collect", made["pickup_code"].lower(), "--store", store)
+    assert collected["status"] == "RESERVATION_STATUS_COLLECTED"
+    level = await world.level(store, sofa)
+    assert (level.on_hand, level.held) == (0, 0)
+
+
+async def test_a_shortfall_names_the_store_what_is_left_and_where_else(stack: Stack) -> None:
+    world, cli = World(stack), Cli(stack)
+    city = unique_id("Erfurt-")
+    store = await world.location(city, ERFURT, name="Erfurt branch")
+    other = await world.location(unique_id("Weimar-"), WEIMAR, name="Weimar branch")
+    sofa = await world.sku(colour="green")
+    await world.receive(store, sofa, 1)
+    await world.receive(other, sofa, 2)
+    await cli.run("reserve", sofa, "--store", store, "--customer", "First Customer")
+
+    refused = await cli.run("reserve", sofa, "--store", store, "--customer", "Second Customer", expect=1)
+    said = refused.stderr
+    assert "FAILED_PRECONDITION" in said and "Traceback" not in said
+    assert f"short: {sofa} at {store}: requested 1, available 0" in said
+    assert "alternative: Weimar branch" in said and f"{sofa} x2" in said
+
+    as_json = await cli.run("reserve", sofa, "--store", store, "--customer", "Second Customer", "--json", expect=1)
+    error = json.loads(as_json.stdout)["error"]
+    assert error["code"] == "FAILED_PRECONDITION"
+    assert error["shortfall"]["lines"] == [{"location_id": store, "sku": sofa, "requested": 1, "available": 0}]
+    assert error["shortfall"]["alternatives"][0]["location_id"] == other
+
+
+async def test_cancel_gives_the_units_back_and_handover_completes_a_pickup(stack: Stack) -> None:
+    world, cli = World(stack), Cli(stack)
+    store = await world.location(unique_id("Gotha-"), (50.95, 10.70))
+    lamp = await world.sku("Lamp")
+    await world.receive(store, lamp, 2)
+
+    first = await cli.json(
+        "reserve", lamp, "--store", store, "--customer", "Grace Hopper", "--qty", "2", "--hold-for", "3d"
+    )
+    assert (await world.level(store, lamp)).held == 2
+    cancelled = await cli.json("cancel", first["reservation_id"], "--reason", "changed her mind")
+    assert cancelled["status"] == "RESERVATION_STATUS_CANCELLED" and cancelled["cancel_reason"] == "changed her mind"
+    assert (await world.level(store, lamp)).held == 0
+    gone = await cli.run("cancel", unique_id("missing-"), expect=1)
+    assert "NOT_FOUND" in gone.stderr
+
+    second = await cli.json(
+        "reserve", lamp, "--store", store, "--customer", "Grace Hopper", "--phone", "+49 361 123456"
+    )
+    await pickup_task(stack, store, second["reservation_id"])
+    handed = await cli.json("handover", second["pickup_code"], "--location", store)
+    assert handed["status"] == "TASK_STATUS_HANDED_OVER"
+    reservation = stack.stub("reservations", role="admin")
+    current = await reservation.GetReservation(rpb.GetReservationRequest(reservation_id=second["reservation_id"]))
+    assert current.reservation.status == rpb.RESERVATION_STATUS_COLLECTED
+    assert (await world.level(store, lamp)).on_hand == 1
