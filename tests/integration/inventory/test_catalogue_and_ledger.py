@@ -168,3 +168,31 @@ async def test_find_availability_sorts_by_distance_and_respects_method(catalogue
         )
     )
     assert {entry.location.location_id for entry in within.locations} == {near, no_pickup}
+
+
+async def test_staff_change_stock_only_at_their_own_locations(stack, catalogue) -> None:
+    mine, other = await catalogue.location(), await catalogue.location()
+    sku = await catalogue.sku()
+    warehouse = stack.stub("inventory", role="warehouse", locations=[mine])
+    await warehouse.ReceiveStock(pb.ReceiveStockRequest(request_id=unique_id(), location_id=mine, sku=sku, quantity=2))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await warehouse.ReceiveStock(
+            pb.ReceiveStockRequest(request_id=unique_id(), location_id=other, sku=sku, quantity=2)
+        )
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    till = stack.stub("inventory", role="pos", locations=[mine])
+    returned = await till.AdjustStock(
+        pb.AdjustStockRequest(
+            request_id=unique_id(), location_id=mine, sku=sku, reason=pb.ADJUSTMENT_REASON_RETURN, delta=1
+        )
+    )
+    assert returned.level.on_hand == 3
+    with pytest.raises(grpc.aio.AioRpcError) as write_off:
+        await till.AdjustStock(
+            pb.AdjustStockRequest(
+                request_id=unique_id(), location_id=mine, sku=sku, reason=pb.ADJUSTMENT_REASON_DAMAGE, delta=-1
+            )
+        )
+    assert write_off.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=other))).levels
+    assert not level or level[0].on_hand == 0

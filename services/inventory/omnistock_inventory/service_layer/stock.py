@@ -11,11 +11,12 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import messages, repository
 from omnistock_inventory.domain.holds import LineKey
-from omnistock_inventory.domain.stock import Channel, may_use_safety_stock
+from omnistock_inventory.domain.stock import Channel, available, may_use_safety_stock
 from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
+from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import FailedPrecondition, NotFound, PreconditionViolation
+from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.validation import MAX_QUANTITY, Validator
@@ -47,6 +48,13 @@ def channel_of(code: int) -> Channel:
     return messages.CHANNELS.get(code, Channel.WEB)
 
 
+def require_return_only_at_till(reason: int) -> None:
+    """A till takes back what a customer returns; counts and write-offs are the stock room's."""
+    principal = current_principal()
+    if principal.role is Role.POS and reason != pb.ADJUSTMENT_REASON_RETURN:
+        raise PermissionDenied("a till may only adjust stock for a customer return (reason RETURN)")
+
+
 def validate_row(check: Validator, location_id: str, sku: str) -> None:
     check.identifier("location_id", location_id)
     check.identifier("sku", sku)
@@ -74,6 +82,7 @@ class StockLevels:
         check.quantity("quantity", request.quantity)
         check.text("document_ref", request.document_ref)
         check.raise_if_invalid()
+        require_location(request.location_id)
 
         async def work(conn: asyncpg.Connection) -> pb.ReceiveStockResponse:
             key, backorder = await self._known_row(conn, request.location_id, request.sku)
@@ -112,6 +121,8 @@ class StockLevels:
         check.text("note", request.note, max_length=500)
         check.text("document_ref", request.document_ref)
         check.raise_if_invalid()
+        require_location(request.location_id)
+        require_return_only_at_till(request.reason)
 
         async def work(conn: asyncpg.Connection) -> pb.AdjustStockResponse:
             key, backorder = await self._known_row(conn, request.location_id, request.sku)
@@ -151,6 +162,7 @@ class StockLevels:
         validate_row(check, request.location_id, request.sku)
         check.non_negative("safety_stock", request.safety_stock)
         check.raise_if_invalid()
+        require_location(request.location_id)
 
         async def work(conn: asyncpg.Connection) -> pb.SetSafetyStockResponse:
             key, backorder = await self._known_row(conn, request.location_id, request.sku)
@@ -166,10 +178,12 @@ class StockLevels:
         check = Validator()
         validate_row(check, request.location_id, request.sku)
         check.quantity("quantity", request.quantity)
-        check.check(request.HasField("expected_at"), "expected_at", "is required")
+        expected_at = check.timestamp(
+            "expected_at", request.expected_at if request.HasField("expected_at") else None, required=True
+        )
         check.text("document_ref", request.document_ref)
         check.raise_if_invalid()
-        expected_at = request.expected_at.ToDatetime(tzinfo=UTC)
+        require_location(request.location_id)
 
         async def work(conn: asyncpg.Connection) -> pb.ExpectStockResponse:
             key, backorder = await self._known_row(conn, request.location_id, request.sku)
@@ -193,14 +207,17 @@ class StockLevels:
         self, skus: list[str], location_ids: list[str], channel: int, selling_location_id: str
     ) -> list[pb.StockLevel]:
         """The one availability answer: every read goes through here."""
-        rows = await repository.stock_rows(self.db.pool, skus=skus, location_ids=location_ids)
-        backorder = {row["sku"] for row in await repository.get_skus(self.db.pool, skus) if row["allow_backorder"]}
+        rows = await repository.level_rows(self.db.pool, skus=skus, location_ids=location_ids)
+        return self._levels(rows, channel, selling_location_id)
+
+    @staticmethod
+    def _levels(rows: list[asyncpg.Record], channel: int, selling_location_id: str) -> list[pb.StockLevel]:
         chosen = channel_of(channel)
         return [
             messages.stock_level(
                 row,
                 use_safety_stock=may_use_safety_stock(chosen, selling_location_id, row["location_id"]),
-                backorder=row["sku"] in backorder,
+                backorder=row["allow_backorder"],
             )
             for row in rows
         ]
@@ -211,12 +228,10 @@ class StockLevels:
         check.identifier("location_id", request.location_id, required=False)
         check.identifier("selling_location_id", request.selling_location_id, required=False)
         check.raise_if_invalid()
-        if await repository.get_sku(self.db.pool, request.sku) is None:
+        rows = await repository.sku_level_rows(self.db.pool, request.sku, request.location_id)
+        if rows is None:
             raise NotFound("sku", request.sku)
-        locations = [request.location_id] if request.location_id else []
-        return pb.GetStockResponse(
-            levels=await self.levels([request.sku], locations, request.channel, request.selling_location_id)
-        )
+        return pb.GetStockResponse(levels=self._levels(rows, request.channel, request.selling_location_id))
 
     async def batch_get(self, request: pb.BatchGetStockRequest) -> pb.BatchGetStockResponse:
         check = Validator()
@@ -246,44 +261,49 @@ class StockLevels:
         limit = check.page_size("page_size", request.page_size)
         check.raise_if_invalid()
         wanted = {item.sku: item.quantity for item in request.items}
-        levels = await self.levels(list(wanted), [], request.channel, request.selling_location_id)
-        by_location: dict[str, list[pb.StockLevel]] = {}
-        for level in levels:
-            by_location.setdefault(level.location_id, []).append(level)
+        chosen = channel_of(request.channel)
+        by_location: dict[str, list[asyncpg.Record]] = {}
+        for row in await repository.availability_rows(self.db.pool, list(wanted)):
+            by_location.setdefault(row["location_id"], []).append(row)
+        # Decided on plain numbers; messages are built only for the page that is returned.
         found = []
-        for row in await repository.get_locations(self.db.pool, list(by_location)):
-            if not row["active"] or (request.method and not row[METHOD_FLAGS[request.method]]):
+        for location_id, here in by_location.items():
+            place = here[0]  # every row of a location carries the location's columns
+            if not place["active"] or (request.method and not place[METHOD_FLAGS[request.method]]):
                 continue
-            here = by_location[row["location_id"]]
-            if not any(level.available > 0 for level in here):
+            use_safety_stock = may_use_safety_stock(chosen, request.selling_location_id, location_id)
+            can = {
+                row["sku"]: available(
+                    messages.counters(row), use_safety_stock=use_safety_stock, backorder=row["allow_backorder"]
+                )
+                for row in here
+            }
+            if not any(units > 0 for units in can.values()):
                 continue
-            complete = all(
-                any(level.sku == sku and level.available >= quantity for level in here)
-                for sku, quantity in wanted.items()
-            )
+            complete = all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items())
             if request.complete_only and not complete:
                 continue
             distance = (
-                distance_km(request.near.latitude, request.near.longitude, row["latitude"], row["longitude"])
+                distance_km(request.near.latitude, request.near.longitude, place["latitude"], place["longitude"])
                 if request.HasField("near")
                 else 0.0
             )
             if request.radius_km and distance > request.radius_km:
                 continue
-            found.append(
+            rounded = round(distance, 3)
+            found.append(((not complete, rounded, place["routing_rank"], location_id), complete, rounded, here))
+        found.sort(key=lambda entry: entry[0])
+        return pb.FindAvailabilityResponse(
+            locations=[
                 pb.LocationAvailability(
-                    location=messages.location(row), distance_km=round(distance, 3), levels=here, complete=complete
+                    location=messages.location(here[0]),
+                    distance_km=rounded,
+                    levels=self._levels(here, request.channel, request.selling_location_id),
+                    complete=complete,
                 )
-            )
-        found.sort(
-            key=lambda entry: (
-                not entry.complete,
-                entry.distance_km,
-                entry.location.routing_rank,
-                entry.location.location_id,
-            )
+                for _, complete, rounded, here in found[:limit]
+            ]
         )
-        return pb.FindAvailabilityResponse(locations=found[:limit])
 
     async def list_movements(self, request: pb.ListMovementsRequest) -> pb.ListMovementsResponse:
         check = Validator()
@@ -291,10 +311,12 @@ class StockLevels:
         check.identifier("sku", request.sku, required=False)
         limit = check.page_size("page_size", request.page_size)
         token = decode_token(request.page_token)
-        check.check(token == "" or token.isdigit(), "page_token", "is not a token this service issued")
+        check.check(
+            token == "" or (token.isdigit() and int(token) < 2**63), "page_token", "is not a token this service issued"
+        )
+        since = check.timestamp("since", request.since) if request.HasField("since") else None
+        until = check.timestamp("until", request.until) if request.HasField("until") else None
         check.raise_if_invalid()
-        since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
-        until = request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None
         rows = await repository.list_movements(
             self.db.pool,
             location_id=request.location_id,
