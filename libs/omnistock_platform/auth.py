@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -58,21 +62,103 @@ def require_location(location_id: str, what: str = "location") -> None:
         raise PermissionDenied(f"{principal.role} {principal.subject!r} may not act on {what} {location_id!r}")
 
 
+# Clocks of callers and services drift; beyond a few minutes it is a misconfiguration, not drift.
+MAX_LEEWAY = timedelta(minutes=5)
+_SYMMETRIC = frozenset({"HS256", "HS384", "HS512"})
+_ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "ES256K", "EdDSA"}
+)
+
+
+class _JwksFile:
+    """The identity provider's keys from a local JWKS file, read again when the file changes
+    (key rotation is a file sync, not a restart)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp = -1
+        self._keys: list[jwt.PyJWK] = []
+        self._checked = 0.0
+        self._reload()
+
+    def _reload(self) -> None:
+        stamp = self.path.stat().st_mtime_ns
+        if stamp != self._stamp:
+            self._keys = jwt.PyJWKSet.from_json(self.path.read_text()).keys
+            self._stamp = stamp
+
+    def key(self, kid: str | None, algorithm: str) -> Any:
+        now = time.monotonic()
+        if now - self._checked >= 1.0:
+            self._checked = now
+            with contextlib.suppress(OSError, jwt.PyJWTError, ValueError):  # keep the last good keys
+                self._reload()
+        usable = [k for k in self._keys if k.algorithm_name == algorithm and k.key_type != "oct"]
+        if kid is not None:
+            usable = [k for k in usable if k.key_id == kid]
+        if len(usable) != 1:
+            # No key, or several and the token did not say which: never guess.
+            raise Unauthenticated(f"no key {kid!r} for {algorithm} in the JWKS")
+        return usable[0].key
+
+
 class TokenAuthority:
-    """Verifies tokens, and mints them for local use and for calls between services."""
+    """Verifies tokens, and mints them for local use and for calls between services.
+
+    HS* tokens are checked with `jwt_secret`; RS*/PS*/ES*/EdDSA tokens with the public key in
+    `jwt_public_key_file` or the key the token's `kid` names in `jwt_jwks_file`. Only the
+    algorithms in `jwt_algorithms` are accepted, each with its own kind of key, so a token can
+    never pick how it is checked (no `none`, no public key used as an HMAC secret).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._verify_key: str = settings.jwt_secret
-        if settings.jwt_public_key_file is not None:
-            self._verify_key = settings.jwt_public_key_file.read_text()
+        algorithms = tuple(settings.jwt_algorithms)
+        unknown = set(algorithms) - _SYMMETRIC - _ASYMMETRIC
+        if not algorithms or unknown:
+            raise ValueError(f"jwt_algorithms: unsupported {sorted(unknown) or 'empty list'}")
+        if settings.jwt_leeway > MAX_LEEWAY or settings.jwt_leeway < timedelta(0):
+            raise ValueError(f"jwt_leeway must be between 0 and {MAX_LEEWAY}, not {settings.jwt_leeway}")
+        self.algorithms = algorithms
+        self._secret = settings.jwt_secret
+        if any(a in _SYMMETRIC for a in algorithms) and not self._secret:
+            raise ValueError("jwt_secret is empty but an HS algorithm is accepted")
+        self._public_key = (
+            settings.jwt_public_key_file.read_text() if settings.jwt_public_key_file is not None else None
+        )
+        self._jwks = _JwksFile(settings.jwt_jwks_file) if settings.jwt_jwks_file is not None else None
+        if any(a in _ASYMMETRIC for a in algorithms) and self._public_key is None and self._jwks is None:
+            raise ValueError("an RS/ES algorithm is accepted but neither jwt_public_key_file nor jwt_jwks_file is set")
+        self._signing_key, self._signing_algorithm = self._signer(settings)
+
+    def _signer(self, settings: Settings) -> tuple[str, str]:
+        if settings.jwt_private_key_file is not None:
+            asymmetric = [a for a in self.algorithms if a in _ASYMMETRIC]
+            if not asymmetric:
+                raise ValueError("jwt_private_key_file is set but jwt_algorithms has no RS/ES algorithm")
+            return settings.jwt_private_key_file.read_text(), asymmetric[0]
+        symmetric = [a for a in self.algorithms if a in _SYMMETRIC]
+        # Without an HS algorithm accepted, minted tokens would be refused; mint() says so.
+        return self._secret, symmetric[0] if symmetric else ""
+
+    def _verification_key(self, header: dict[str, Any]) -> tuple[Any, str]:
+        algorithm = str(header.get("alg", ""))
+        if algorithm not in self.algorithms:
+            raise Unauthenticated(f"tokens signed with {algorithm or 'no algorithm'!r} are not accepted")
+        if algorithm in _SYMMETRIC:
+            return self._secret, algorithm
+        kid = header.get("kid")
+        if self._jwks is not None and (kid is not None or self._public_key is None):
+            return self._jwks.key(None if kid is None else str(kid), algorithm), algorithm
+        return self._public_key, algorithm
 
     def verify(self, token: str) -> Principal:
         try:
+            key, algorithm = self._verification_key(jwt.get_unverified_header(token))
             claims = jwt.decode(
                 token,
-                self._verify_key,
-                algorithms=list(self.settings.jwt_algorithms),
+                key,
+                algorithms=[algorithm],
                 audience=self.settings.jwt_audience,
                 issuer=self.settings.jwt_issuer,
                 leeway=self.settings.jwt_leeway,
@@ -82,15 +168,20 @@ class TokenAuthority:
             raise Unauthenticated("token has expired") from error
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"invalid token: {error}") from error
+        except (ValueError, TypeError) as error:  # a key that does not fit the algorithm
+            raise Unauthenticated("invalid token: the key does not match its algorithm") from error
         try:
             role = Role(claims["role"])
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise Unauthenticated(f"unknown role {claims['role']!r}") from error
+        locations = claims.get("locations", [])
+        if not isinstance(locations, list):
+            raise Unauthenticated("invalid token: locations must be a list")
         return Principal(
             subject=str(claims["sub"]),
             role=role,
             channel=str(claims.get("channel", "")),
-            locations=frozenset(str(location) for location in claims.get("locations", [])),
+            locations=frozenset(str(location) for location in locations),
         )
 
     def mint(
@@ -102,6 +193,8 @@ class TokenAuthority:
         channel: str = "",
         ttl: timedelta = timedelta(hours=8),
     ) -> str:
+        if not self._signing_algorithm:
+            raise ValueError("cannot mint tokens: set jwt_private_key_file, or accept an HS algorithm with jwt_secret")
         now = datetime.now(UTC)
         claims = {
             "sub": subject,
@@ -114,4 +207,5 @@ class TokenAuthority:
             "exp": now + ttl,
             "jti": str(uuid.uuid4()),
         }
-        return jwt.encode(claims, self.settings.jwt_secret, algorithm=self.settings.jwt_algorithms[0])
+        headers = {"kid": self.settings.jwt_key_id} if self.settings.jwt_key_id else None
+        return jwt.encode(claims, self._signing_key, algorithm=self._signing_algorithm, headers=headers)

@@ -84,12 +84,23 @@ class Settings(BaseSettings):
     shutdown_grace: Duration = timedelta(seconds=10)
     # Deadline applied to calls that arrive without one, and to calls between services.
     default_deadline: Duration = timedelta(seconds=10)
+    # Unary calls one process serves at once; beyond it a call is refused at once with
+    # RESOURCE_EXHAUSTED and RetryInfo (the client backs off and retries) instead of queueing
+    # into unbounded latency. 0: no limit.
+    max_in_flight: int = 256
     idempotency_retention: Duration = timedelta(hours=48)
 
     # Authentication. Disabling it is for local experiments only and is logged loudly.
     auth_disabled: bool = False
     jwt_secret: str = "omnistock-local-development-secret-change-me"
     jwt_public_key_file: Path | None = None
+    # Production: a local JWKS file (the identity provider's published keys, synced by deployment);
+    # a token's `kid` picks the key. Never fetched over the network by the services.
+    jwt_jwks_file: Path | None = None
+    # Signs the `service` tokens services send each other with an asymmetric algorithm from
+    # jwt_algorithms (its public half must be in jwt_public_key_file or the JWKS); unset: jwt_secret.
+    jwt_private_key_file: Path | None = None
+    jwt_key_id: str = ""
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     jwt_issuer: str = "omnistock"
     jwt_audience: str = "omnistock"
@@ -100,6 +111,12 @@ class Settings(BaseSettings):
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
     tls_ca_file: Path | None = None
+    # The certificate a client presents when the server asks for one (tls_client_ca_file set there).
+    tls_client_cert_file: Path | None = None
+    tls_client_key_file: Path | None = None
+
+    # Server streams (WatchStock, WatchTasks) one caller (token subject) may hold open at once; 0: no limit.
+    max_streams_per_caller: int = 8
 
     # Inventory.
     hold_default_ttl: Duration = timedelta(minutes=15)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnistock_platform.errors import FieldViolation, InvalidArgument
 
@@ -11,7 +15,14 @@ MAX_QUANTITY = 1_000_000
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 MAX_TEXT = 200
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+MAX_REQUEST_ID = 128
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
+# The ranges of google.protobuf.Timestamp (0001-01-01 to 9999-12-31) and Duration.
+_MIN_SECONDS = -62_135_596_800
+_MAX_SECONDS = 253_402_300_799
+_MAX_DURATION_SECONDS = 315_576_000_000
+_NANOS = 1_000_000_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class Validator:
@@ -25,7 +36,7 @@ class Validator:
         if not value:
             if required:
                 self.fail(field, "is required")
-        elif not _ID.match(value):
+        elif not _ID.fullmatch(value):
             self.fail(field, "must be 1-128 letters, digits or _.:- and start with a letter or digit")
 
     def text(self, field: str, value: str, *, required: bool = False, max_length: int = MAX_TEXT) -> None:
@@ -33,6 +44,18 @@ class Validator:
             self.fail(field, "is required")
         if len(value) > max_length:
             self.fail(field, f"must be at most {max_length} characters")
+        elif _CONTROL.search(value):
+            # PostgreSQL cannot store NUL in text; the other control characters only garble logs and screens.
+            self.fail(field, "must not contain control characters")
+
+    def request_id(self, field: str, value: str, *, required: bool = False) -> None:
+        """Any client-chosen string of up to MAX_REQUEST_ID printable ASCII characters (a UUID, a
+        ULID, ...): it travels on to other services in the x-request-id header."""
+        if not value:
+            if required:
+                self.fail(field, "is required")
+        elif len(value) > MAX_REQUEST_ID or not (value.isascii() and value.isprintable()):
+            self.fail(field, f"must be 1-{MAX_REQUEST_ID} printable ASCII characters")
 
     def quantity(self, field: str, value: int, *, maximum: int = MAX_QUANTITY, allow_zero: bool = False) -> None:
         low = 0 if allow_zero else 1
@@ -58,6 +81,29 @@ class Validator:
         if value < 0 or value > MAX_PAGE_SIZE:
             self.fail(field, f"must be between 0 and {MAX_PAGE_SIZE}")
         return value or DEFAULT_PAGE_SIZE
+
+    def timestamp(self, field: str, value: Timestamp | None, *, required: bool = False) -> datetime | None:
+        """The instant in UTC; None when unset or out of range (years 1 to 9999, nanos 0 to 10^9 - 1)."""
+        if value is None:
+            if required:
+                self.fail(field, "is required")
+            return None
+        if not (_MIN_SECONDS <= value.seconds <= _MAX_SECONDS and 0 <= value.nanos < _NANOS):
+            self.fail(field, "must be a time between the years 1 and 9999")
+            return None
+        return value.ToDatetime(tzinfo=UTC)
+
+    def duration(self, field: str, value: Duration | None, *, required: bool = False) -> timedelta | None:
+        """The span; None when unset or not a valid google.protobuf.Duration (at most 10,000 years)."""
+        if value is None:
+            if required:
+                self.fail(field, "is required")
+            return None
+        same_sign = value.seconds == 0 or value.nanos == 0 or (value.seconds < 0) == (value.nanos < 0)
+        if not (abs(value.seconds) <= _MAX_DURATION_SECONDS and abs(value.nanos) < _NANOS and same_sign):
+            self.fail(field, "must be a valid duration of at most 10,000 years")
+            return None
+        return value.ToTimedelta()
 
     def check(self, condition: bool, field: str, description: str) -> None:
         if not condition:

@@ -45,7 +45,8 @@ class _CallDetails:
         if token and "authorization" not in metadata:
             metadata.add("authorization", f"Bearer {token}")
         request_id = request_id_var.get()
-        if request_id and "x-request-id" not in metadata:
+        # Only what a header may carry (the server checked it; this keeps a bad one from failing the call).
+        if request_id and request_id.isascii() and request_id.isprintable() and "x-request-id" not in metadata:
             metadata.add("x-request-id", request_id)
         return grpc.aio.ClientCallDetails(
             method=details.method,
@@ -98,12 +99,32 @@ def open_channel(
     interceptors: list[Any] = [_UnaryMetadata(token, settings.default_deadline.total_seconds()), _StreamMetadata(token)]
     options = [("grpc.service_config", _RETRY_POLICY), ("grpc.enable_retries", 1)]
     address = address or settings.address(target)
-    if settings.tls_ca_file or settings.tls_cert_file:
-        root = (settings.tls_ca_file or settings.tls_cert_file).read_bytes()  # type: ignore[union-attr]
-        return grpc.aio.secure_channel(
-            address, grpc.ssl_channel_credentials(root), options=options, interceptors=interceptors
-        )
+    credentials = channel_credentials(settings)
+    if credentials is not None:
+        return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
     return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+
+
+def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
+    """TLS when any TLS setting is given, else None (plaintext).
+
+    The servers are trusted by tls_ca_file (else the service's own certificate, for a self-signed
+    one; else the system's roots). The client certificate is tls_client_cert_file/key; a service
+    that itself requires client certificates (tls_client_ca_file) presents its own server
+    certificate when none is given, as the container health check does."""
+    if not (settings.tls_ca_file or settings.tls_cert_file or settings.tls_client_cert_file):
+        return None
+    root_file = settings.tls_ca_file or settings.tls_cert_file
+    cert_file, key_file = settings.tls_client_cert_file, settings.tls_client_key_file
+    if cert_file is None and key_file is None and settings.tls_client_ca_file:
+        cert_file, key_file = settings.tls_cert_file, settings.tls_key_file
+    if (cert_file is None) != (key_file is None):
+        raise ValueError("a client certificate needs both tls_client_cert_file and tls_client_key_file")
+    return grpc.ssl_channel_credentials(
+        root_certificates=root_file.read_bytes() if root_file else None,
+        private_key=key_file.read_bytes() if key_file else None,
+        certificate_chain=cert_file.read_bytes() if cert_file else None,
+    )
 
 
 def service_channel(settings: Settings, source: ServiceName, target: ServiceName) -> grpc.aio.Channel:

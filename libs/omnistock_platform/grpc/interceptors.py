@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
+import jwt
 from prometheus_client import Counter, Histogram
 
 from omnistock_platform import errors
 from omnistock_platform.auth import ANONYMOUS_ADMIN, Principal, Role, TokenAuthority, principal_var
 from omnistock_platform.grpc.errors import internal_status, to_status
 from omnistock_platform.logging import get_logger, request_id_var
+from omnistock_platform.validation import MAX_REQUEST_ID, Validator
 
 log = get_logger(__name__)
 
@@ -37,18 +39,92 @@ PUBLIC_METHODS = frozenset(
     }
 )
 
+# Verified tokens are remembered this many seconds at most, and this many at once.
+VERIFIED_FOR = 10.0
+VERIFIED_TOKENS = 10_000
+
 # method name (e.g. "Hold") -> roles allowed to call it.
 AccessPolicy = Mapping[str, frozenset[Role]]
 
 
+# How long a caller at its stream limit is told to wait before opening another.
+STREAM_RETRY_SECONDS = 1.0
+
+
+class _Malformed:
+    """Stands in for a request whose bytes are not the method's message: refused after
+    authentication, as INVALID_ARGUMENT, instead of grpc's UNKNOWN."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as error:  # DecodeError, bad UTF-8 in a string field, ...
+            return _Malformed(error)
+
+    return deserialize
+
+
+# An error travels in trailing metadata, which clients refuse beyond 8 KiB (RESOURCE_EXHAUSTED
+# instead of the answer). Errors echo what the caller sent, so they are cut down to size here.
+MAX_VIOLATIONS = 10
+MAX_FIELD = 120
+MAX_DESCRIPTION = 200
+MAX_MESSAGE = 1000
+
+
+def _short(text: str, limit: int, *, ascii_only: bool = False) -> str:
+    if ascii_only:  # echoed input: no control characters, nothing that percent-encodes to many bytes
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def bounded(error: errors.OmnistockError) -> errors.OmnistockError:
+    """The error as it can be sent: at most MAX_VIOLATIONS field violations, short texts."""
+    if isinstance(error, errors.InvalidArgument):
+        shown = error.violations[:MAX_VIOLATIONS]
+        violations = [
+            errors.FieldViolation(
+                _short(v.field, MAX_FIELD, ascii_only=True), _short(v.description, MAX_DESCRIPTION, ascii_only=True)
+            )
+            for v in shown
+        ]
+        if len(error.violations) > len(shown):
+            hidden = len(error.violations) - len(shown)
+            field = _short(error.violations[len(shown)].field, MAX_FIELD, ascii_only=True)
+            violations.append(errors.FieldViolation(field, f"and {hidden} more violations not shown"))
+        return errors.InvalidArgument(violations, _short(errors.InvalidArgument(violations).message, MAX_MESSAGE))
+    error.message = _short(error.message, MAX_MESSAGE)
+    return error
+
+
 class ServerInterceptor(grpc.aio.ServerInterceptor):
     def __init__(
-        self, service: str, authority: TokenAuthority | None, policy: AccessPolicy, max_in_flight: int = 0
+        self,
+        service: str,
+        authority: TokenAuthority | None,
+        policy: AccessPolicy,
+        max_in_flight: int = 0,
+        max_streams_per_caller: int = 0,
     ) -> None:
         self.service = service
         self.authority = authority
         self.policy = policy
         self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        # token -> (who it names, until when that answer stands): see _verified.
+        self._tokens: dict[str, tuple[Principal, float]] = {}
+        # method -> (the servicer's handler, our wrapper of it): built once, not on every call.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler | None]] = {}
+        self.max_streams_per_caller = max_streams_per_caller
+        # Open server streams per token subject, in this process.
+        self._streams: dict[str, int] = {}
 
     async def intercept_service(
         self,
@@ -58,45 +134,83 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or details.method in PUBLIC_METHODS:
             return handler
-        method = details.method.rsplit("/", 1)[-1]
+        cached = self._wrapped.get(details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(details.method, handler)
+        self._wrapped[details.method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, full_method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler | None:
+        method = full_method.rsplit("/", 1)[-1]
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         # Client-streaming kinds are not wrapped, so serving them would skip authentication:
         # refuse them (UNIMPLEMENTED) until they are.
-        log.error("rpc.unsupported_kind", method=details.method)
+        log.error("rpc.unsupported_kind", method=full_method)
         return None
 
     def _begin(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
         metadata = dict(context.invocation_metadata() or ())
-        request_id = getattr(request, "request_id", "") or str(metadata.get("x-request-id", "")) or str(uuid.uuid4())
-        request_id_var.set(request_id)
+        # Every request id is checked here, once for all services: it is logged and stored.
+        check = Validator()
+        given = getattr(request, "request_id", "")
+        check.request_id("request_id", given if isinstance(given, str) else "")
+        header = str(metadata.get("x-request-id", ""))
+        if check.violations or not given:
+            given = header if header and len(header) <= MAX_REQUEST_ID else ""
+        request_id_var.set(given or str(uuid.uuid4()))
         principal_var.set(self._authenticate(method, metadata))
+        if isinstance(request, _Malformed):
+            raise errors.InvalidArgument.of("", f"the request is not a valid {method} request: {request.error}")
+        check.raise_if_invalid()
 
     def _authenticate(self, method: str, metadata: Mapping[str, Any]) -> Principal:
         if self.authority is None:
+            log.debug("auth.disabled", method=f"{self.service}.{method}", detail="caller treated as admin")
             return ANONYMOUS_ADMIN
         header = str(metadata.get("authorization", ""))
         if not header.lower().startswith("bearer "):
             raise errors.Unauthenticated("missing bearer token in the authorization metadata")
-        principal = self.authority.verify(header[7:].strip())
+        principal = self._verified(header[7:].strip())
         allowed = self.policy.get(method)
         if allowed is None or principal.role not in allowed:
             raise errors.PermissionDenied(f"role {principal.role} may not call {self.service}.{method}")
         return principal
 
+    def _verified(self, token: str) -> Principal:
+        """`TokenAuthority.verify`, remembered per token: checking a signature costs more than an empty
+        call's own work. A token is remembered until it would expire (its exp plus the leeway) and never
+        longer than VERIFIED_FOR, so a key withdrawn from the JWKS stops working within that time."""
+        assert self.authority is not None
+        now = time.time()
+        known = self._tokens.get(token)
+        if known is not None and known[1] > now:
+            return known[0]
+        principal = self.authority.verify(token)
+        try:
+            expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+            return principal  # verified but odd: not remembered
+        if len(self._tokens) >= VERIFIED_TOKENS:
+            self._tokens.clear()
+        leeway = self.authority.settings.jwt_leeway.total_seconds()
+        self._tokens[token] = (principal, min(expires + leeway, now + VERIFIED_FOR))
+        return principal
+
     async def _fail(self, context: grpc.aio.ServicerContext, method: str, error: Exception) -> None:
         if isinstance(error, errors.OmnistockError):
-            status = to_status(error)
+            status = to_status(bounded(error))
             log.info("rpc.refused", method=method, code=status.code.name, message=error.message)
         else:
             log.exception("rpc.failed", method=method)
@@ -131,13 +245,38 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         self, method: str, behavior: Callable[..., AsyncIterator[Any]]
     ) -> Callable[..., AsyncIterator[Any]]:
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            caller: str | None = None
             try:
                 self._begin(method, request, context)
+                caller = self._open_stream()
                 async for response in behavior(request, context):
                     yield response
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 raise
             except Exception as error:
                 await self._fail(context, method, error)
+            finally:
+                if caller is not None:
+                    self._close_stream(caller)
 
         return stream
+
+    def _open_stream(self) -> str:
+        """Counts a stream against its caller; refused beyond max_streams_per_caller. Returns the key."""
+        caller = principal_var.get().subject
+        open_now = self._streams.get(caller, 0)
+        if self.max_streams_per_caller and open_now >= self.max_streams_per_caller:
+            raise errors.ResourceExhausted(
+                f"{caller!r} already has {open_now} streams open on {self.service}, the most one caller may;"
+                " close one first",
+                STREAM_RETRY_SECONDS,
+            )
+        self._streams[caller] = open_now + 1
+        return caller
+
+    def _close_stream(self, caller: str) -> None:
+        left = self._streams.get(caller, 1) - 1
+        if left > 0:
+            self._streams[caller] = left
+        else:
+            self._streams.pop(caller, None)

@@ -105,6 +105,9 @@ class ServiceApp:
             address=f"{self.settings.host}:{self.port}",
             tls=_tls_mode(self.settings),
             auth="disabled" if authority is None else ",".join(authority.algorithms),
+            # Passwords in these URLs never reach the log: the log processor redacts them.
+            database=self.settings.database_url,
+            nats=self.settings.nats_url,
         )
         return self.port
 

@@ -16,6 +16,8 @@ from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.errors import InvalidArgument, PermissionDenied
 from omnistock_platform.validation import Validator
 
+EARLIEST_DAY = date(1970, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
 _GROUPINGS = {
     insights_pb2.GROUP_BY_UNSPECIFIED: Grouping.DAY,
     insights_pb2.GROUP_BY_DAY: Grouping.DAY,
@@ -57,6 +59,11 @@ def _validated(request: insights_pb2.GetChannelInsightsRequest) -> tuple[ReportF
             days[name] = parse_day(text) if text else None
         except ValueError:
             check.fail(name, "must be a day as YYYY-MM-DD")
+            days[name] = None
+        found = days[name]
+        if found is not None and not EARLIEST_DAY <= found <= LATEST_DAY:
+            # Dates near the ends of the calendar overflow the default span and the week arithmetic.
+            check.fail(name, f"must be between {EARLIEST_DAY} and {LATEST_DAY}")
             days[name] = None
     dates = DateRange.of(days["from_date"], days["to_date"], datetime.now(UTC).date())
     check.check(dates.first <= dates.last, "from_date", "must not be after to_date")

@@ -20,7 +20,10 @@ def encode_token(value: str) -> str:
 
 def decode_token(token: str, field: str = "page_token") -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode() if token else ""
+        decoded = base64.urlsafe_b64decode(token.encode()).decode() if token else ""
+        if not decoded.isprintable():  # the tokens hold ids; NUL would even fail the query
+            raise ValueError(decoded)
+        return decoded
     except (ValueError, UnicodeDecodeError):
         validator = Validator()
         validator.fail(field, "is not a token this service issued")
@@ -137,6 +140,9 @@ class Catalogue:
         limit = check.page_size("page_size", request.page_size)
         check.text("text", request.text)
         check.check(len(request.attributes) <= 16, "attributes", "at most 16 attributes")
+        for key, value in request.attributes.items():
+            check.text(f"attributes[{key}]", key, required=True, max_length=64)
+            check.text(f"attributes[{key}]", value, max_length=200)
         after = decode_token(request.page_token)
         check.raise_if_invalid()
         rows = await repository.search_skus(

@@ -77,7 +77,7 @@ def validate(request: pb.CreateReservationRequest, limits: Limits) -> timedelta:
         if line.sku and line.sku in seen:
             check.fail(f"lines[{index}].sku", "appears on another line; give one line per SKU")
         seen.add(line.sku)
-    requested = request.hold_for.ToTimedelta() if request.HasField("hold_for") else timedelta(0)
+    requested = (check.duration("hold_for", request.hold_for) if request.HasField("hold_for") else None) or timedelta(0)
     hold_for = limits.hold_for(requested)
     check.check(
         requested >= timedelta(0) and limits.hold_in_bounds(hold_for),

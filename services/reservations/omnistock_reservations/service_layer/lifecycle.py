@@ -9,14 +9,17 @@ reservation is brought in line with the hold and the caller is told its state.
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 import asyncpg
 
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.errors import FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation, Shortfall
+from omnistock_platform.idempotency import carried_through
 from omnistock_platform.validation import Validator
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import HoldView
@@ -28,6 +31,8 @@ from omnistock_reservations.service_layer.syncing import HoldSync
 from omnistock_reservations.service_layer.unit import Deps, ResponseT, load, now, record, replayed
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+P = ParamSpec("P")
+T = TypeVar("T")
 CHANNEL_ROLES = frozenset({Role.STOREFRONT, Role.APP, Role.CHAT_AGENT})
 
 
@@ -44,6 +49,17 @@ def decode_token(token: str) -> tuple[datetime, str] | None:
         return _EPOCH + timedelta(microseconds=int(micros)), reservation_id
     except (ValueError, UnicodeDecodeError, OverflowError):
         return None
+
+
+def _whole(change: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """The inventory half and the local half of a change run as one, even when the caller stops
+    waiting in between: the hold is never left changed with the reservation not."""
+
+    @functools.wraps(change)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await carried_through(change(*args, **kwargs))
+
+    return run
 
 
 class Lifecycle:
@@ -104,11 +120,14 @@ class Lifecycle:
 
     # -- changes ----------------------------------------------------------------------------------------
 
+    @_whole
     async def extend(self, request: pb.ExtendReservationRequest) -> pb.ExtendReservationResponse:
         check = Validator()
         check.identifier("request_id", request.request_id)
         check.identifier("reservation_id", request.reservation_id)
-        extend_by = request.extend_by.ToTimedelta() if request.HasField("extend_by") else timedelta(0)
+        extend_by = (
+            check.duration("extend_by", request.extend_by) if request.HasField("extend_by") else None
+        ) or timedelta(0)
         check.check(extend_by > timedelta(0), "extend_by", "must be positive")
         check.raise_if_invalid()
         found = await load(self.deps, request.reservation_id)
@@ -148,6 +167,7 @@ class Lifecycle:
             lambda done: pb.ExtendReservationResponse(reservation=messages.reservation(done)),
         )
 
+    @_whole
     async def cancel(self, request: pb.CancelReservationRequest) -> pb.CancelReservationResponse:
         check = Validator()
         check.identifier("request_id", request.request_id)
@@ -207,6 +227,7 @@ class Lifecycle:
             lambda done: pb.MarkReservationReadyResponse(reservation=messages.reservation(done)),
         )
 
+    @_whole
     async def collect(self, request: pb.CollectReservationRequest) -> pb.CollectReservationResponse:
         code = normalize_pickup_code(request.pickup_code)
         check = Validator()
@@ -260,6 +281,7 @@ class Lifecycle:
             lambda done: pb.CollectReservationResponse(reservation=messages.reservation(done)),
         )
 
+    @_whole
     async def convert(self, request: pb.ConvertReservationRequest) -> pb.ConvertReservationResponse:
         check = Validator()
         check.identifier("request_id", request.request_id)
