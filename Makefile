@@ -48,14 +48,21 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check libs services tests
 	$(BIN)/mypy
 
+# The same property-based fuzz `make test` runs (25 examples per RPC there), deeper.
 fuzz: $(STAMP)
-	OMNISTOCK_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest tests -m fuzz
+	OMNISTOCK_FUZZ_EXAMPLES=500 $(BIN)/python -m pytest tests/integration/security -m fuzz
 
+# Ten seeded storms of three minutes (kills, NATS and PostgreSQL restarts, NATS freezes) and
+# journey 7 under the same seeds; prints the counts of every run. CHAOS_SEED=n repeats a run.
+CHAOS_RUNS ?= 10
+CHAOS_SECONDS ?= 180
 chaos: $(STAMP)
-	$(BIN)/python -m pytest tests/chaos -m chaos --chaos-runs=10
+	$(BIN)/python -m pytest tests/chaos -m chaos --chaos-runs=$(CHAOS_RUNS) \
+		--chaos-seconds=$(CHAOS_SECONDS) --chaos-postgres $(if $(CHAOS_SEED),--chaos-seed=$(CHAOS_SEED))
 
+# The benchmark (docs/benchmark.md): its own stack, several minutes. BENCH_ARGS="--duration 5" etc.
 bench: $(STAMP)
-	$(BIN)/omnistock bench
+	$(BIN)/omnistock bench $(BENCH_ARGS)
 
 # Needs a Docker engine: the whole stack in containers, then the e2e suite against it.
 compose-test:

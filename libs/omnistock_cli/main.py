@@ -14,6 +14,7 @@ from types import ModuleType
 import typer
 
 from omnistock_cli import (
+    bench,
     health,
     importing,
     insights,
@@ -55,6 +56,7 @@ AREAS: tuple[ModuleType, ...] = (
     insights,
     mcp_command,
     shell,
+    bench,
 )
 
 for area in AREAS:

@@ -7,18 +7,42 @@ answer. A failed call rolls its claim back, so a retry is evaluated afresh.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
 
 from omnistock_platform.db import Database
 from omnistock_platform.errors import IdempotencyMismatch, InvalidArgument
+from omnistock_platform.logging import get_logger
+
+log = get_logger(__name__)
 
 ResponseT = TypeVar("ResponseT", bound=Message)
+T = TypeVar("T")
+
+
+async def carried_through(change: Awaitable[T]) -> T:
+    """Run a change to its end even when its caller stops waiting (a deadline passed, the client hung
+    up and gRPC cancelled the call). A change that has asked another service to act (commit a hold,
+    release it) must also record locally that it did: abandoned in between, the two services would
+    disagree until somebody happened to send the same request again. The caller still sees its
+    cancellation; a retry with the same request id then finds the stored answer."""
+    task = asyncio.ensure_future(change)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_report_abandoned)
+        raise
+
+
+def _report_abandoned(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("change.failed_after_caller_left", error=repr(task.exception()))
 
 
 def fingerprint(method: str, request: Message) -> bytes:
@@ -50,6 +74,19 @@ class IdempotencyStore:
             raise IdempotencyMismatch(request_id)
         return bytes(row["response"])
 
+    async def claim_many(self, conn: asyncpg.Connection, method: str, requests: list[tuple[str, Message]]) -> set[str]:
+        """Claim several request ids (distinct, non-empty) in one statement; returns those this call
+        owns. The others were claimed before: each is answered by `claim` on its own."""
+        claimed = await conn.fetch(
+            f"INSERT INTO {self._table} (request_id, method, fingerprint)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (request_id) DO NOTHING"
+            " RETURNING request_id",
+            [request_id for request_id, _ in requests],
+            [method] * len(requests),
+            [fingerprint(method, request) for _, request in requests],
+        )
+        return {row["request_id"] for row in claimed}
+
     async def save(self, conn: asyncpg.Connection, request_id: str, response: Message) -> None:
         await conn.execute(
             f"UPDATE {self._table} SET response = $2 WHERE request_id = $1",
@@ -66,14 +103,19 @@ class IdempotencyStore:
         response_type: type[ResponseT],
         work: Callable[[asyncpg.Connection], Awaitable[ResponseT]],
     ) -> ResponseT:
-        """Do `work` once per request id, in one transaction with the claim."""
-        async with db.transaction() as conn:
-            prior = await self.claim(conn, request_id, method, request)
-            if prior is not None:
-                return response_type.FromString(prior)
-            response = await work(conn)
-            await self.save(conn, request_id, response)
-            return response
+        """Do `work` once per request id, in one transaction with the claim. Once begun it runs to
+        its end even if the caller stops waiting (see `carried_through`)."""
+
+        async def once() -> ResponseT:
+            async with db.transaction() as conn:
+                prior = await self.claim(conn, request_id, method, request)
+                if prior is not None:
+                    return response_type.FromString(prior)
+                response = await work(conn)
+                await self.save(conn, request_id, response)
+                return response
+
+        return await carried_through(once())
 
     async def purge(self, db: Database, older_than: timedelta) -> int:
         result = await db.execute(f"DELETE FROM {self._table} WHERE created_at < now() - $1::interval", older_than)

@@ -20,20 +20,25 @@ class Outbox:
     def subject(self, event_type: str) -> str:
         return self.settings.subject(self.service, event_type)
 
+    def prepare(self, event_type: str, payload: Message, request_id: str | None = None) -> tuple[str, str, bytes]:
+        """The outbox row (event_id, subject, envelope) of an event of type '<entity>.<event>', for
+        a caller that writes many rows in one statement; it must also `pg_notify(self.channel)`."""
+        envelope = new_envelope(f"{self.service}.{event_type}", payload, source=self.service, request_id=request_id)
+        return envelope.event_id, self.subject(event_type), envelope.SerializeToString()
+
     async def add(
         self, conn: asyncpg.Connection, event_type: str, payload: Message, request_id: str | None = None
     ) -> str:
         """Queue an event of type '<entity>.<event>' in the caller's transaction."""
-        full_type = f"{self.service}.{event_type}"
-        envelope = new_envelope(full_type, payload, source=self.service, request_id=request_id)
+        event_id, subject, envelope = self.prepare(event_type, payload, request_id)
         await conn.execute(
             f"INSERT INTO {self.service}.outbox (event_id, subject, envelope) VALUES ($1, $2, $3)",
-            envelope.event_id,
-            self.subject(event_type),
-            envelope.SerializeToString(),
+            event_id,
+            subject,
+            envelope,
         )
         # Wakes the relay at commit; NOTIFY is transactional, so nothing leaks on rollback.
         # pg_notify takes the channel name verbatim, as the relay's LISTEN does (a bare NOTIFY
         # identifier would be folded to lower case).
         await conn.execute("SELECT pg_notify($1, '')", self.channel)
-        return envelope.event_id
+        return event_id

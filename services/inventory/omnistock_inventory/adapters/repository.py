@@ -127,19 +127,157 @@ async def change_stock(
     )
 
 
-async def hold_units(
-    conn: asyncpg.Connection, key: LineKey, quantity: int, *, use_safety_stock: bool, backorder: bool
+# The row as holds see it: the counters, the SKU's backorder flag (joined, so a hold needs no
+# separate SKU lookup) and the transaction's timestamp (the hold's created_at).
+_HOLD_RETURNING = (
+    "s.location_id, s.sku, s.on_hand, s.held, s.safety_stock, s.incoming, s.next_incoming_at, s.version,"
+    " s.updated_at, k.allow_backorder, now() AS now"
+)
+
+
+async def take_units(
+    conn: asyncpg.Connection, key: LineKey, quantity: int, *, use_safety_stock: bool
 ) -> asyncpg.Record | None:
     """The conditional update at the heart of no-double-selling: the row changes
     only if enough is available at the moment the row lock is taken."""
     return await conn.fetchrow(
-        "UPDATE inventory.stock SET held = held + $3, version = version + 1, updated_at = now()"
-        f" WHERE location_id = $1 AND sku = $2 AND {SQL_AVAILABLE} >= $3 RETURNING {STOCK_COLUMNS}",
+        "UPDATE inventory.stock s SET held = s.held + $3, version = s.version + 1, updated_at = now()"
+        " FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
+        f" AND {SQL_AVAILABLE.replace('$5::boolean', 'k.allow_backorder')} >= $3 RETURNING {_HOLD_RETURNING}",
         key.location_id,
         key.sku,
         quantity,
         use_safety_stock,
-        backorder,
+    )
+
+
+async def claim_and_take_units(
+    conn: asyncpg.Connection,
+    key: LineKey,
+    quantity: int,
+    *,
+    use_safety_stock: bool,
+    request_id: str,
+    method: str,
+    fingerprint: bytes,
+) -> tuple[bool, asyncpg.Record | None]:
+    """The idempotency claim of a request (as `IdempotencyStore.claim` inserts it) and `take_units`,
+    in one round trip: (whether this call owns the request id, the row if the units were taken).
+    Units are taken only by the call that owns the request id."""
+    row = await conn.fetchrow(
+        "WITH c AS (INSERT INTO inventory.idempotency (request_id, method, fingerprint) VALUES ($5, $6, $7)"
+        "   ON CONFLICT (request_id) DO NOTHING RETURNING request_id),"
+        " u AS (UPDATE inventory.stock s SET held = s.held + $3, version = s.version + 1, updated_at = now()"
+        "   FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
+        f"   AND {SQL_AVAILABLE.replace('$5::boolean', 'k.allow_backorder')} >= $3 AND EXISTS (SELECT 1 FROM c)"
+        f"   RETURNING {_HOLD_RETURNING})"
+        " SELECT EXISTS (SELECT 1 FROM c) AS claimed, u.* FROM (VALUES (0)) AS one LEFT JOIN u ON true",
+        key.location_id,
+        key.sku,
+        quantity,
+        use_safety_stock,
+        request_id,
+        method,
+        fingerprint,
+    )
+    assert row is not None
+    return bool(row["claimed"]), row if row["location_id"] is not None else None
+
+
+async def lock_rows_for_hold(conn: asyncpg.Connection, keys: Sequence[LineKey]) -> list[asyncpg.Record]:
+    """Lock the rows of a multi-line hold in one statement, in lock order: the rows are locked as
+    the sort emits them, and "C" collation sorts as Python sorts LineKey, so every transaction
+    that locks several rows takes them in the same order and none can deadlock another."""
+    return await conn.fetch(
+        f"SELECT {_LEVEL_COLUMNS} FROM inventory.stock s JOIN inventory.skus k ON k.sku = s.sku"
+        " JOIN unnest($1::text[], $2::text[]) AS t(location_id, sku)"
+        "   ON s.location_id = t.location_id AND s.sku = t.sku"
+        ' ORDER BY s.location_id COLLATE "C", s.sku COLLATE "C" FOR UPDATE OF s',
+        [key.location_id for key in keys],
+        [key.sku for key in keys],
+    )
+
+
+_STOCK_RETURNING = "s." + STOCK_COLUMNS.replace(", ", ", s.")
+
+
+async def add_held(conn: asyncpg.Connection, changes: Sequence[tuple[LineKey, int]]) -> list[asyncpg.Record]:
+    """Hold the given quantities on rows already locked (and checked) by `lock_rows_for_hold`."""
+    return await conn.fetch(
+        "UPDATE inventory.stock s SET held = s.held + t.quantity, version = s.version + 1, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(location_id, sku, quantity)"
+        f" WHERE s.location_id = t.location_id AND s.sku = t.sku RETURNING {_STOCK_RETURNING}, now() AS now",
+        [key.location_id for key, _ in changes],
+        [key.sku for key, _ in changes],
+        [quantity for _, quantity in changes],
+    )
+
+
+async def take_units_together(
+    conn: asyncpg.Connection, key: LineKey, quantity: int, count: int, *, use_safety_stock: bool
+) -> asyncpg.Record | None:
+    """`count` holds on one row as one conditional update of their total: all fit, or none is taken.
+    The version moves by `count`, one per hold, as if they had been taken one after another."""
+    return await conn.fetchrow(
+        "UPDATE inventory.stock s SET held = s.held + $3, version = s.version + $5, updated_at = now()"
+        " FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
+        f" AND {SQL_AVAILABLE.replace('$5::boolean', 'k.allow_backorder')} >= $3 RETURNING {_HOLD_RETURNING}",
+        key.location_id,
+        key.sku,
+        quantity,
+        use_safety_stock,
+        count,
+    )
+
+
+async def write_taken(
+    conn: asyncpg.Connection,
+    *,
+    holds: Sequence[tuple[str, str, str, datetime]],
+    lines: Sequence[tuple[str, str, str, int]],
+    movements: Sequence[tuple[Any, ...]],
+    events: Sequence[tuple[str, str, bytes]],
+    responses: Sequence[tuple[str, bytes]],
+    notify: str,
+) -> None:
+    """Everything a hold writes once its units are taken, in one round trip: the holds
+    (hold_id, owner, channel, expires_at), their lines (hold_id, location_id, sku, quantity),
+    the ledger movements (the columns of `add_movement`), the outbox events (event_id, subject,
+    envelope), the idempotency answers (request_id, response) and the relay's wake-up."""
+    columns: list[list[Any]] = [list(column) for column in zip(*movements, strict=True)] or [[] for _ in range(14)]
+    await conn.execute(
+        "WITH h AS (INSERT INTO inventory.holds (hold_id, owner, channel, state, expires_at)"
+        "   SELECT id, o, c, 'active', e FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+        "   AS t(id, o, c, e)),"
+        " l AS (INSERT INTO inventory.hold_lines (hold_id, location_id, sku, quantity, committed, released)"
+        "   SELECT id, loc, sku, q, 0, 0 FROM unnest($5::text[], $6::text[], $7::text[], $8::bigint[])"
+        "   AS t(id, loc, sku, q)),"
+        " m AS (INSERT INTO inventory.movements (location_id, sku, kind, reason, on_hand_delta, held_delta,"
+        "   on_hand_after, held_after, safety_stock_after, version, hold_id, actor, request_id, document_ref)"
+        "   SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[],"
+        "   $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[], $20::text[], $21::text[],"
+        "   $22::text[])),"
+        " o AS (INSERT INTO inventory.outbox (event_id, subject, envelope)"
+        "   SELECT * FROM unnest($23::uuid[], $24::text[], $25::bytea[])),"
+        # The answer a retry with the same request id gets (what IdempotencyStore.save writes).
+        " i AS (UPDATE inventory.idempotency d SET response = r.response"
+        "   FROM unnest($26::text[], $27::bytea[]) AS r(request_id, response) WHERE d.request_id = r.request_id)"
+        " SELECT pg_notify($28, '')",
+        [h[0] for h in holds],
+        [h[1] for h in holds],
+        [h[2] for h in holds],
+        [h[3] for h in holds],
+        [line[0] for line in lines],
+        [line[1] for line in lines],
+        [line[2] for line in lines],
+        [line[3] for line in lines],
+        *columns,
+        [e[0] for e in events],
+        [e[1] for e in events],
+        [e[2] for e in events],
+        [r[0] for r in responses],
+        [r[1] for r in responses],
+        notify,
     )
 
 
@@ -151,6 +289,54 @@ async def stock_rows(
         " AND (cardinality($2::text[]) = 0 OR location_id = ANY($2::text[])) ORDER BY sku, location_id",
         list(skus),
         list(location_ids),
+    )
+
+
+# A stock row with its SKU's backorder flag: what every availability answer is computed from.
+_LEVEL_COLUMNS = (
+    "s.location_id, s.sku, s.on_hand, s.held, s.safety_stock, s.incoming, s.next_incoming_at, s.version,"
+    " s.updated_at, k.allow_backorder"
+)
+
+
+async def level_rows(
+    conn: asyncpg.Connection | asyncpg.Pool, *, skus: Sequence[str] = (), location_ids: Sequence[str] = ()
+) -> list[asyncpg.Record]:
+    """`stock_rows` with each SKU's backorder flag, in one round trip."""
+    return await conn.fetch(
+        f"SELECT {_LEVEL_COLUMNS} FROM inventory.stock s JOIN inventory.skus k ON k.sku = s.sku"
+        " WHERE (cardinality($1::text[]) = 0 OR s.sku = ANY($1::text[]))"
+        " AND (cardinality($2::text[]) = 0 OR s.location_id = ANY($2::text[])) ORDER BY s.sku, s.location_id",
+        list(skus),
+        list(location_ids),
+    )
+
+
+async def sku_level_rows(
+    conn: asyncpg.Connection | asyncpg.Pool, sku: str, location_id: str
+) -> list[asyncpg.Record] | None:
+    """The SKU's rows (at one location, or all when empty); None when the SKU does not exist.
+    A known SKU without stock gives no rows."""
+    rows = await conn.fetch(
+        f"SELECT {_LEVEL_COLUMNS} FROM inventory.skus k LEFT JOIN inventory.stock s"
+        " ON s.sku = k.sku AND ($2 = '' OR s.location_id = $2) WHERE k.sku = $1 ORDER BY s.location_id",
+        sku,
+        location_id,
+    )
+    if not rows:
+        return None
+    return [row for row in rows if row["location_id"] is not None]
+
+
+async def availability_rows(conn: asyncpg.Connection | asyncpg.Pool, skus: Sequence[str]) -> list[asyncpg.Record]:
+    """The SKUs' rows with their backorder flag and their location, for FindAvailability."""
+    return await conn.fetch(
+        f"SELECT {_LEVEL_COLUMNS}, l.name, l.kind, l.city, l.latitude, l.longitude, l.routing_rank,"
+        " l.ships, l.pickup, l.till_sales, l.active"
+        " FROM inventory.stock s JOIN inventory.skus k ON k.sku = s.sku"
+        " JOIN inventory.locations l ON l.location_id = s.location_id"
+        " WHERE s.sku = ANY($1::text[]) ORDER BY s.sku, s.location_id",
+        list(skus),
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
@@ -25,13 +25,15 @@ from omnistock_inventory.domain.holds import (
 )
 from omnistock_inventory.domain.stock import Counters, available, may_use_safety_stock
 from omnistock_inventory.service_layer import ledger
+from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE, HoldBatcher, Taken, write_taken
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.stock import channel_of
+from omnistock_platform.auth import current_principal
 from omnistock_platform.db import Database
 from omnistock_platform.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation, Shortfall, ShortLine
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import IdempotencyStore
-from omnistock_platform.logging import get_logger
+from omnistock_platform.idempotency import IdempotencyStore, fingerprint
+from omnistock_platform.logging import get_logger, request_id_var
 from omnistock_platform.settings import Settings
 from omnistock_platform.validation import Validator
 
@@ -40,10 +42,6 @@ log = get_logger(__name__)
 ResponseT = TypeVar("ResponseT", bound=Message)
 STATE_NAMES = {code: state.value for state, code in messages.HOLD_STATES.items()}
 SettleRequest = pb.CommitHoldRequest | pb.ReleaseHoldRequest | pb.ExtendHoldRequest | pb.TransferHoldRequest
-
-# Lost races the database detects; the whole transaction is simply run again.
-RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-ATTEMPTS = 4
 
 
 class _ShortOnRows(Exception):
@@ -66,11 +64,14 @@ def validate_lines(check: Validator, lines: list[pb.HoldLineRequest], *, require
 
 
 class Holds:
-    def __init__(self, db: Database, outbox: Outbox, idempotency: IdempotencyStore, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, outbox: Outbox, idempotency: IdempotencyStore, settings: Settings, *, batch: bool = True
+    ) -> None:
         self.db = db
         self.outbox = outbox
         self.idempotency = idempotency
         self.settings = settings
+        self.batcher = HoldBatcher(self) if batch else None
 
     # -- taking units -------------------------------------------------------------------------------
 
@@ -80,21 +81,26 @@ class Holds:
         check.enum("channel", request.channel, messages.CHANNELS)
         lines = validate_lines(check, list(request.lines), required=True)
         check.identifier("selling_location_id", request.selling_location_id, required=False)
-        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else self.settings.hold_default_ttl
+        ttl = check.duration("ttl", request.ttl) if request.HasField("ttl") else self.settings.hold_default_ttl
         check.check(
-            timedelta(0) < ttl <= self.settings.hold_max_ttl,
+            ttl is None or timedelta(0) < ttl <= self.settings.hold_max_ttl,
             "ttl",
             f"must be positive and at most {self.settings.hold_max_ttl}",
         )
         check.raise_if_invalid()
+        assert ttl is not None
+        if self.batcher is not None and len(lines) == 1 and not request.commit_now:
+            return await self.batcher.hold(request, lines[0], ttl)
+        return await self.hold_alone(request, lines, ttl)
 
-        async def work(conn: asyncpg.Connection) -> pb.HoldResponse:
-            return await self._take(conn, request, lines, ttl)
-
+    async def hold_alone(
+        self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
+    ) -> pb.HoldResponse:
+        """One hold in its own transaction, with its retries and its shortfall answer."""
         expired_once = False
         for attempt in range(ATTEMPTS):
             try:
-                return await self.idempotency.run(self.db, "Hold", request.request_id, request, pb.HoldResponse, work)
+                return await self._claim_and_take(request, lines, ttl)
             except _ShortOnRows as short:
                 # Short only because of holds that ran out but were not swept yet? Expire them, try once more.
                 overdue = await repository.overdue_holds_on(self.db.pool, short.keys)
@@ -107,33 +113,102 @@ class Holds:
                 await asyncio.sleep(0.005 * (attempt + 1))
         raise Aborted("the hold lost a race with other holds; retry with the same request_id")
 
+    async def _claim_and_take(
+        self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
+    ) -> pb.HoldResponse:
+        """`IdempotencyStore.run`, except that a plain hold saves its answer in its one write, and a
+        single-line one claims its request id and takes its units in one statement."""
+        async with self.db.transaction() as conn:
+            if len(lines) == 1 and not request.commit_now and request.request_id:
+                (key, quantity), channel = lines[0], channel_of(request.channel)
+                claimed, row = await repository.claim_and_take_units(
+                    conn,
+                    key,
+                    quantity,
+                    use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
+                    request_id=request.request_id,
+                    method="Hold",
+                    fingerprint=fingerprint("Hold", request),
+                )
+                if claimed:
+                    if row is None:
+                        raise _ShortOnRows([key])
+                    return await self._write(conn, request, [(row, quantity)], ttl)
+            prior = await self.idempotency.claim(conn, request.request_id, "Hold", request)
+            if prior is not None:
+                return pb.HoldResponse.FromString(prior)
+            response, saved = await self._take(conn, request, lines, ttl)
+            if not saved:
+                await self.idempotency.save(conn, request.request_id, response)
+            return response
+
+    async def _write(
+        self,
+        conn: asyncpg.Connection,
+        request: pb.HoldRequest,
+        taken: list[tuple[Mapping[str, Any], int]],
+        ttl: timedelta,
+    ) -> pb.HoldResponse:
+        """Write a plain hold whose units are taken, with its answer for retries."""
+        hold = Taken(
+            request=request,
+            hold_id=str(uuid.uuid4()),
+            channel=channel_of(request.channel),
+            expires_at=datetime.now(UTC) + ttl,
+            created_at=taken[0][0]["now"],
+            rows=taken,
+            actor=current_principal().subject,
+            request_id=request_id_var.get(),
+        )
+        await write_taken(conn, self.outbox, [hold])
+        return hold.response
+
     async def _take(
         self, conn: asyncpg.Connection, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
-    ) -> pb.HoldResponse:
+    ) -> tuple[pb.HoldResponse, bool]:
+        """Take the units (row by row, in lock order: concurrent multi-line holds never deadlock)
+        and write the hold. Returns the answer and whether it is already saved for retries."""
         channel = channel_of(request.channel)
-        backorder = {
-            row["sku"] for row in await repository.get_skus(conn, [k.sku for k, _ in lines]) if row["allow_backorder"]
-        }
-        hold_id = str(uuid.uuid4())
-        changed = []
-        short = []
-        for key, quantity in lines:  # in lock order: concurrent multi-line holds never deadlock
-            row = await repository.hold_units(
-                conn,
-                key,
-                quantity,
-                use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
-                backorder=key.sku in backorder,
-            )
+        taken: list[tuple[Mapping[str, Any], int]] = []
+        if len(lines) == 1:
+            ((key, quantity),) = lines
+            use_safety_stock = may_use_safety_stock(channel, request.selling_location_id, key.location_id)
+            row = await repository.take_units(conn, key, quantity, use_safety_stock=use_safety_stock)
             if row is None:
-                short.append(key)
-            else:
-                changed.append((row, quantity))
-        if short:
-            raise _ShortOnRows(short)
+                raise _ShortOnRows([key])
+            taken.append((row, quantity))
+        else:
+            # Every row locked in one statement, in lock order; checked with the domain's rule while
+            # locked; then changed in one statement: two round trips, whatever the number of lines.
+            locked = {
+                LineKey(row["location_id"], row["sku"]): row
+                for row in await repository.lock_rows_for_hold(conn, [key for key, _ in lines])
+            }
+            short = [
+                key
+                for key, quantity in lines
+                if key not in locked
+                or available(
+                    messages.counters(locked[key]),
+                    use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
+                    backorder=locked[key]["allow_backorder"],
+                )
+                < quantity
+            ]
+            if short:
+                raise _ShortOnRows(short)
+            changed = {LineKey(row["location_id"], row["sku"]): row for row in await repository.add_held(conn, lines)}
+            taken = [
+                ({**changed[key], "allow_backorder": locked[key]["allow_backorder"]}, quantity)
+                for key, quantity in lines
+            ]
+        if not request.commit_now:
+            return await self._write(conn, request, taken, ttl), True
+        hold_id = str(uuid.uuid4())
         expires_at = datetime.now(UTC) + ttl
+        # A till sale: held and committed at once (rare next to holds, so written step by step).
         await repository.insert_hold(conn, hold_id, request.owner, channel.value, expires_at, lines)
-        for row, quantity in changed:
+        for row, quantity in taken:
             await ledger.record(
                 conn,
                 self.outbox,
@@ -141,18 +216,16 @@ class Holds:
                 kind="hold",
                 held_delta=quantity,
                 hold_id=hold_id,
-                backorder=row["sku"] in backorder,
+                backorder=row["allow_backorder"],
             )
-        if request.commit_now:
-            await self._settle(conn, hold_id, lines, "commit")
-            await repository.update_hold(conn, hold_id, state=HoldState.COMMITTED)
+        await self._settle(conn, hold_id, lines, "commit")
+        await repository.update_hold(conn, hold_id, state=HoldState.COMMITTED)
         found = await repository.get_hold(conn, hold_id)
         assert found is not None
-        hold = messages.hold(*found)
-        await self.outbox.add(conn, "hold.created", pb.HoldChanged(hold=hold, lines=hold.lines))
-        if request.commit_now:
-            await self.outbox.add(conn, "hold.committed", pb.HoldChanged(hold=hold, lines=hold.lines))
-        return pb.HoldResponse(hold=hold)
+        message = messages.hold(*found)
+        await self.outbox.add(conn, "hold.created", pb.HoldChanged(hold=message, lines=message.lines))
+        await self.outbox.add(conn, "hold.committed", pb.HoldChanged(hold=message, lines=message.lines))
+        return pb.HoldResponse(hold=message), False
 
     async def _shortfall(self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]]) -> Shortfall:
         channel = channel_of(request.channel)
@@ -268,14 +341,19 @@ class Holds:
     async def extend(self, request: pb.ExtendHoldRequest) -> pb.ExtendHoldResponse:
         check = Validator()
         check.text("hold_id", request.hold_id, required=True, max_length=64)
-        check.check(request.HasField("expires_at"), "expires_at", "is required")
-        expires_at = request.expires_at.ToDatetime(tzinfo=UTC)
-        now = datetime.now(UTC)
-        check.check(expires_at > now, "expires_at", "must be in the future")
-        check.check(
-            expires_at <= now + self.settings.hold_max_ttl, "expires_at", f"at most {self.settings.hold_max_ttl} ahead"
+        expires_at = check.timestamp(
+            "expires_at", request.expires_at if request.HasField("expires_at") else None, required=True
         )
+        now = datetime.now(UTC)
+        if expires_at is not None:
+            check.check(expires_at > now, "expires_at", "must be in the future")
+            check.check(
+                expires_at <= now + self.settings.hold_max_ttl,
+                "expires_at",
+                f"at most {self.settings.hold_max_ttl} ahead",
+            )
         check.raise_if_invalid()
+        assert expires_at is not None
 
         async def work(conn: asyncpg.Connection) -> pb.ExtendHoldResponse:
             row, _ = await self._locked(conn, request.hold_id)
@@ -292,7 +370,7 @@ class Holds:
         check.text("hold_id", request.hold_id, required=True, max_length=64)
         check.text("expected_owner", request.expected_owner, required=True)
         check.text("new_owner", request.new_owner, required=True)
-        expires_at = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
+        expires_at = check.timestamp("expires_at", request.expires_at) if request.HasField("expires_at") else None
         if expires_at is not None:
             check.check(expires_at > datetime.now(UTC), "expires_at", "must be in the future")
         check.raise_if_invalid()

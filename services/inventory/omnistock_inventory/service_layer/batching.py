@@ -1,0 +1,266 @@
+"""Writing taken holds in one round trip, and coalescing concurrent holds on one hot row.
+
+Holds on one stock row queue behind its row lock: each transaction keeps the lock from its
+update to its commit, so a hot row passes one hold per few round trips however many processes
+serve it. The batcher lets the holds that arrive at a process while a transaction on their row
+runs wait for it, and then takes all of them in one transaction: one claim of their request
+ids, one conditional update of the row by their total (all fit, or none is taken), one write of
+every hold, movement, event and answer. Every invariant holds as if they had been taken one
+after another: the version moves once per hold, each hold has its own ledger movement and
+stock.changed event with the counters after it, and each answer is saved under its request id.
+When the total does not fit, or anything else goes wrong, each hold of the batch is simply
+taken on its own, as without the batcher, so shortfalls are answered exactly as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.adapters import messages, repository
+from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey
+from omnistock_inventory.domain.stock import Channel, may_use_safety_stock
+from omnistock_inventory.service_layer.stock import channel_of
+from omnistock_platform.auth import current_principal
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.logging import get_logger, request_id_var
+
+if TYPE_CHECKING:
+    from omnistock_inventory.service_layer.holds import Holds
+
+log = get_logger(__name__)
+
+# Lost races the database detects; the whole transaction is simply run again.
+RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+ATTEMPTS = 4
+MAX_BATCH = 256
+HOLD_KIND = messages.MOVEMENT_KINDS["hold"]
+
+
+@dataclass
+class Taken:
+    """A hold whose units are taken: everything needed to write it and answer it."""
+
+    request: pb.HoldRequest
+    hold_id: str
+    channel: Channel
+    expires_at: datetime
+    created_at: datetime
+    rows: list[tuple[Mapping[str, Any], int]]  # each row as this hold left it, and the quantity taken
+    actor: str
+    request_id: str
+    _response: pb.HoldResponse | None = field(default=None, repr=False)
+
+    @property
+    def response(self) -> pb.HoldResponse:
+        if self._response is None:
+            lines = {
+                LineKey(row["location_id"], row["sku"]): HoldLine(LineKey(row["location_id"], row["sku"]), quantity)
+                for row, quantity in self.rows
+            }
+            record = {
+                "hold_id": self.hold_id,
+                "owner": self.request.owner,
+                "channel": self.channel.value,
+                "state": HoldState.ACTIVE.value,
+                "expires_at": self.expires_at,
+                "created_at": self.created_at,
+            }
+            self._response = pb.HoldResponse(hold=messages.hold(record, lines))  # type: ignore[arg-type]
+        return self._response
+
+
+async def write_taken(conn: asyncpg.Connection, outbox: Outbox, holds: Sequence[Taken]) -> None:
+    """The holds, their lines, one ledger movement and one stock.changed per row, one
+    hold.created each, and each answer for retries of its request id: one statement."""
+    movements = []
+    events = []
+    for hold in holds:
+        for row, quantity in hold.rows:
+            movements.append(
+                (
+                    row["location_id"],
+                    row["sku"],
+                    "hold",
+                    "",
+                    0,
+                    quantity,
+                    row["on_hand"],
+                    row["held"],
+                    row["safety_stock"],
+                    row["version"],
+                    hold.hold_id,
+                    hold.actor,
+                    hold.request_id,
+                    "",
+                )
+            )
+            level = messages.stock_level(row, backorder=row["allow_backorder"])
+            change = pb.StockChanged(level=level, cause=HOLD_KIND, hold_id=hold.hold_id)
+            events.append(outbox.prepare("stock.changed", change, hold.request_id))
+        message = hold.response.hold
+        events.append(
+            outbox.prepare("hold.created", pb.HoldChanged(hold=message, lines=message.lines), hold.request_id)
+        )
+    await repository.write_taken(
+        conn,
+        holds=[(h.hold_id, h.request.owner, h.channel.value, h.expires_at) for h in holds],
+        lines=[(h.hold_id, row["location_id"], row["sku"], quantity) for h in holds for row, quantity in h.rows],
+        movements=movements,
+        events=events,
+        responses=[(h.request.request_id, h.response.SerializeToString(deterministic=True)) for h in holds],
+        notify=outbox.channel,
+    )
+
+
+@dataclass
+class _Waiting:
+    request: pb.HoldRequest
+    quantity: int
+    ttl: timedelta
+    future: asyncio.Future[pb.HoldResponse]
+    context: contextvars.Context  # the caller's principal and request id
+
+    def settle(self, response: pb.HoldResponse | None = None, error: BaseException | None = None) -> None:
+        if self.future.done():  # the caller went away (deadline, cancel); the hold stands for its retry
+            return
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(response)  # type: ignore[arg-type]
+
+
+class _NoFit(Exception):
+    pass
+
+
+class HoldBatcher:
+    """Single-line holds on the same row, in this process, share transactions."""
+
+    def __init__(self, holds: Holds) -> None:
+        self.holds = holds
+        # Rows with a transaction of ours in flight -> the holds waiting for it to end.
+        self._waiting: dict[tuple[LineKey, bool], list[_Waiting]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def hold(self, request: pb.HoldRequest, line: tuple[LineKey, int], ttl: timedelta) -> pb.HoldResponse:
+        key, quantity = line
+        channel = channel_of(request.channel)
+        slot = (key, may_use_safety_stock(channel, request.selling_location_id, key.location_id))
+        queue = self._waiting.get(slot)
+        if queue is None:
+            # Nobody here is taking from this row: go alone; whoever comes meanwhile waits.
+            self._waiting[slot] = []
+            try:
+                return await self.holds.hold_alone(request, [line], ttl)
+            finally:
+                self._next(slot)
+        future: asyncio.Future[pb.HoldResponse] = asyncio.get_running_loop().create_future()
+        queue.append(_Waiting(request, quantity, ttl, future, contextvars.copy_context()))
+        return await future
+
+    def _next(self, slot: tuple[LineKey, bool]) -> None:
+        """The row's transaction ended: start one for everyone who waited, or free the row."""
+        queue = self._waiting.pop(slot, [])
+        batch = [waiting for waiting in queue if not waiting.future.done()]
+        if not batch:
+            return
+        self._waiting[slot] = batch[MAX_BATCH:]
+        task = asyncio.create_task(self._run(slot, batch[:MAX_BATCH]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, slot: tuple[LineKey, bool], batch: list[_Waiting]) -> None:
+        try:
+            alone = await self._take_together(slot, batch) if len(batch) > 1 else batch
+            if alone:
+                await asyncio.gather(*(self._alone(slot[0], waiting) for waiting in alone))
+        finally:
+            self._next(slot)
+
+    async def _alone(self, key: LineKey, waiting: _Waiting) -> None:
+        """A hold taken on its own, in its caller's context (who asked, under which request id)."""
+        coroutine = self.holds.hold_alone(waiting.request, [(key, waiting.quantity)], waiting.ttl)
+        task = asyncio.get_running_loop().create_task(coroutine, context=waiting.context)
+        try:
+            waiting.settle(await task)
+        except Exception as error:
+            waiting.settle(error=error)
+
+    async def _take_together(self, slot: tuple[LineKey, bool], batch: list[_Waiting]) -> list[_Waiting]:
+        """Take the batch in one transaction; returns the holds that must be taken alone."""
+        seen: set[str] = set()
+        group: list[_Waiting] = []
+        alone: list[_Waiting] = []
+        for waiting in batch:  # a request id twice in one batch: the second waits for the first's answer
+            (alone if waiting.request.request_id in seen else group).append(waiting)
+            seen.add(waiting.request.request_id)
+        for attempt in range(ATTEMPTS):
+            try:
+                taken, retries = await self._transaction(slot, group)
+            except RETRYABLE:
+                await asyncio.sleep(0.005 * (attempt + 1))
+                continue
+            except _NoFit:
+                return batch
+            except Exception as error:  # whatever it was, each hold on its own answers for itself
+                log.warning("holds.batch_failed", size=len(group), error=repr(error))
+                return batch
+            for waiting, hold in taken:
+                waiting.settle(hold.response)
+            return alone + retries
+        return batch
+
+    async def _transaction(
+        self, slot: tuple[LineKey, bool], group: list[_Waiting]
+    ) -> tuple[list[tuple[_Waiting, Taken]], list[_Waiting]]:
+        key, use_safety_stock = slot
+        holds = self.holds
+        async with holds.db.transaction() as conn:
+            claimed = await holds.idempotency.claim_many(
+                conn, "Hold", [(waiting.request.request_id, waiting.request) for waiting in group]
+            )
+            # Request ids claimed before (retries) get their stored answer on their own.
+            retries = [waiting for waiting in group if waiting.request.request_id not in claimed]
+            mine = [waiting for waiting in group if waiting.request.request_id in claimed]
+            if not mine:
+                return [], retries
+            total = sum(waiting.quantity for waiting in mine)
+            row = await repository.take_units_together(conn, key, total, len(mine), use_safety_stock=use_safety_stock)
+            if row is None:
+                raise _NoFit
+            # The counters after each hold, as if they had been taken one after another.
+            held = row["held"] - total
+            version = row["version"] - len(mine)
+            taken = []
+            for waiting in mine:
+                held += waiting.quantity
+                version += 1
+                principal = waiting.context.run(current_principal)
+                request_id = waiting.context.run(request_id_var.get)
+                hold = Taken(
+                    request=waiting.request,
+                    hold_id=_new_id(),
+                    channel=channel_of(waiting.request.channel),
+                    expires_at=row["now"] + waiting.ttl,
+                    created_at=row["now"],
+                    rows=[({**row, "held": held, "version": version}, waiting.quantity)],
+                    actor=principal.subject,
+                    request_id=request_id,
+                )
+                taken.append((waiting, hold))
+            await write_taken(conn, holds.outbox, [hold for _, hold in taken])
+        return taken, retries
+
+
+def _new_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
