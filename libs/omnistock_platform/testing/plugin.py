@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -63,15 +64,21 @@ async def omnistock_settings(omnistock_servers: tuple[str, str]) -> AsyncIterato
         # Services run elsewhere (compose, make run): use their database and stream as they are.
         yield Settings()
         return
-    admin_url, nats_url = omnistock_servers
+    async with isolated_run(*omnistock_servers, label="test") as settings:
+        yield settings
+
+
+@asynccontextmanager
+async def isolated_run(admin_url: str, nats_url: str, label: str) -> AsyncIterator[Settings]:
+    """Settings of a database and a stream of their own, migrated; both removed afterwards."""
     run_id = uuid.uuid4().hex[:10]
-    database = f"omnistock_test_{run_id}"
+    database = f"omnistock_{label}_{run_id}"
     await create_database(admin_url, database)
     settings = Settings(
         database_url=with_database(admin_url, database),
         nats_url=nats_url,
-        stream_name=f"OMNISTOCK_TEST_{run_id.upper()}",
-        subject_prefix=f"omnistock_test_{run_id}",
+        stream_name=f"OMNISTOCK_{label.upper()}_{run_id.upper()}",
+        subject_prefix=f"omnistock_{label}_{run_id}",
         data_dir=Path(".omnistock-test"),
         sweep_interval=Settings.model_fields["sweep_interval"].default / 5,
         consumer_retry_delay=Settings.model_fields["consumer_retry_delay"].default / 10,
@@ -79,16 +86,18 @@ async def omnistock_settings(omnistock_servers: tuple[str, str]) -> AsyncIterato
         consumer_ack_wait=timedelta(seconds=2),
     )
     await upgrade_async(settings, installed_services())
-    yield settings
-    bus = EventBus(settings, "test-cleanup")
     try:
-        await bus.connect()
-        await bus.js.delete_stream(settings.stream_name)
-    except Exception:  # the stream may never have been created
-        pass
+        yield settings
     finally:
-        await bus.close()
-    await drop_database(admin_url, database)
+        bus = EventBus(settings, "test-cleanup")
+        try:
+            await bus.connect()
+            await bus.js.delete_stream(settings.stream_name)
+        except Exception:  # the stream may never have been created
+            pass
+        finally:
+            await bus.close()
+        await drop_database(admin_url, database)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -116,6 +125,19 @@ async def stack(omnistock_settings: Settings) -> AsyncIterator[Stack]:
     await running.start(*installed_services())
     yield running
     await running.close()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def fresh_stack(omnistock_servers: tuple[str, str]) -> AsyncIterator[Stack]:
+    """Every installed service in-process on a database and stream of their own, for tests that
+    look at the whole database (verify) and must not see what other tests left behind."""
+    async with isolated_run(*omnistock_servers, label="fresh") as settings:
+        running = Stack(settings)
+        await running.start(*installed_services())
+        try:
+            yield running
+        finally:
+            await running.close()
 
 
 @pytest_asyncio.fixture
