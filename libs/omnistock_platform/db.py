@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from omnistock_platform.errors import Unavailable
+
 
 def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
     # Not urllib's urlunsplit: it drops an empty authority for schemes it does not know,
@@ -66,6 +68,27 @@ _POOL_OPTIONS: dict[str, Any] = (
 )
 
 
+# PostgreSQL refusing or ending connections (starting up, shutting down, crashed), or the
+# connection breaking; an OSError counts only while connecting (in a unit of work it is the work's).
+_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+
+def _closed(conn: asyncpg.Connection) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # the pool has already taken the broken connection back
+        return True
+
+
+def _unavailable() -> Unavailable:
+    return Unavailable("the database is not answering; retry with the same request_id")
+
+
 class Database:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
         self.url = asyncpg_dsn(url)
@@ -93,13 +116,37 @@ class Database:
     @asynccontextmanager
     async def transaction(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
         """The unit of work: everything done on the connection commits or rolls back together."""
-        async with self.pool.acquire() as conn, conn.transaction(isolation=isolation):
+        async with self._answering() as conn, conn.transaction(isolation=isolation):
             yield conn
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.pool.acquire() as conn:
+        async with self._answering() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _answering(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection. The database going away meanwhile (a restart, a failover: it could
+        not be reached, it ended the connection, the connection broke) raises Unavailable. Nothing
+        is wrong with the request then, and the change either never committed or its caller cannot
+        tell: it is the caller's to retry with the same request id, which the idempotency store
+        answers either way. Left as they were, these errors reached callers as INTERNAL, which no
+        client retries: a cancellation whose hold inventory had already released stayed unrecorded,
+        its order allocated with nothing held."""
+        try:
+            conn = await self.pool.acquire()
+        except (OSError, *_LOST) as error:
+            raise _unavailable() from error
+        try:
+            yield conn
+        except _LOST as error:
+            raise _unavailable() from error
+        except asyncpg.InterfaceError as error:
+            if _closed(conn):
+                raise _unavailable() from error
+            raise
+        finally:
+            await self.pool.release(conn)
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         return await self.pool.fetch(query, *args)  # type: ignore[no-any-return]

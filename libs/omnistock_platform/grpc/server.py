@@ -75,7 +75,11 @@ class ServiceApp:
                 " never run like this outside a laptop",
             )
         interceptor = ServerInterceptor(
-            self.name, authority, self.policy, max_streams_per_caller=self.settings.max_streams_per_caller
+            self.name,
+            authority,
+            self.policy,
+            max_in_flight=self.settings.max_in_flight,
+            max_streams_per_caller=self.settings.max_streams_per_caller,
         )
         server = grpc.aio.server(
             interceptors=[interceptor],

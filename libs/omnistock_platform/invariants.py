@@ -1,0 +1,950 @@
+"""The invariants of the whole system, checked against what the services stored: used by the
+chaos tests and by `omnistock verify`. `await check_all(settings)` returns the violations; an
+empty list means everything holds.
+
+Each service's schema is read by one function of its own (`read_inventory`, `read_reservations`,
+...) and no check reads a table: the checks compare what the readers returned, as a tool that
+asked each service would. All readers run in one REPEATABLE READ transaction, so the schemas are
+compared at one instant. Checks that span services only hold when nothing is in flight: run
+them on a quiet system (after a test has drained its traffic), or pass `recent` to leave out
+whatever changed in the last seconds while traffic flows.
+
+With `stream=True` the event stream is read too (an ordered consumer from its first message):
+every published outbox event must be in it exactly once, every committed unit must be announced
+by exactly one `hold.committed`, and nothing may sit in a dead-letter subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from google.protobuf.message import Message
+
+from omnistock.common.v1 import common_pb2
+from omnistock_platform.db import Database
+from omnistock_platform.settings import SERVICES, Settings
+
+RESERVATION_OWNER = "reservation:"
+ORDER_OWNER = "order:"
+HOLDING_RESERVATION = frozenset({"active", "ready_for_pickup"})
+OPEN_ORDER = frozenset({"allocated", "partially_shipped", "backordered"})
+DONE_ALLOCATION = frozenset({"shipped", "handed_over"})
+ACTIVE_TASK = frozenset({"open", "picking", "picked", "packed", "ready_for_pickup"})
+# Orders placed by hand at a till are sold on the spot: no pick task is ever made for them.
+WORKED_METHODS = frozenset({"ship", "pickup"})
+_TIMES = "\u00d7"
+
+
+@dataclass(frozen=True)
+class Violation:
+    check: str
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.subject}: {self.detail}"
+
+
+# -- what each schema says ------------------------------------------------------------------------
+
+Key = tuple[str, str]  # (location_id, sku)
+
+
+@dataclass(frozen=True)
+class HoldLine:
+    quantity: int
+    committed: int
+    released: int
+
+    @property
+    def open(self) -> int:
+        return self.quantity - self.committed - self.released
+
+
+@dataclass(frozen=True)
+class Hold:
+    hold_id: str
+    owner: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    lines: dict[Key, HoldLine]
+
+    def open_units(self) -> dict[Key, int]:
+        return {key: line.open for key, line in self.lines.items() if line.open}
+
+    def committed_units(self) -> dict[Key, int]:
+        return {key: line.committed for key, line in self.lines.items() if line.committed}
+
+
+@dataclass
+class InventoryFacts:
+    holds: dict[str, Hold]
+    # The stock invariants inventory checks on its own schema (omnistock_inventory...verify).
+    stock_violations: list[Violation]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    reservation_id: str
+    request_id: str
+    status: str
+    store_id: str
+    hold_id: str
+    order_id: str
+    lines: dict[str, int]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Allocation:
+    allocation_id: str
+    location_id: str
+    hold_id: str
+    status: str
+    lines: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    request_id: str
+    status: str
+    method: str
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    allocations: tuple[Allocation, ...]
+
+
+@dataclass
+class OrdersFacts:
+    orders: dict[str, Order]
+    # Orders with a re-route whose hold request was recorded but whose reaction has not committed.
+    rerouting: set[str]
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    kind: str
+    status: str
+    location_id: str
+    order_id: str
+    allocation_id: str
+    reservation_id: str
+    hold_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class InsightsFacts:
+    order_ids: frozenset[str]
+    reservation_ids: frozenset[str]
+    counted_orders: int
+    counted_reservations: int
+    daily_orders: int
+    daily_reservations: int
+
+
+@dataclass(frozen=True)
+class UnpublishedEvent:
+    schema: str
+    event_id: str
+    subject: str
+    created_at: datetime
+
+
+@dataclass
+class Snapshot:
+    at: datetime
+    # Rows changed after this instant are in flight: the checks that span services leave them out.
+    cutoff: datetime
+    inventory: InventoryFacts | None = None
+    reservations: dict[str, Reservation] | None = None
+    orders: OrdersFacts | None = None
+    tasks: list[Task] | None = None
+    insights: InsightsFacts | None = None
+    unpublished: list[UnpublishedEvent] = field(default_factory=list)
+    published_event_ids: dict[str, set[str]] = field(default_factory=dict)
+
+    def settled(self, *moments: datetime) -> bool:
+        return all(moment <= self.cutoff for moment in moments)
+
+
+async def _schema_exists(conn: asyncpg.Connection, schema: str) -> bool:
+    return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.outbox"))
+
+
+async def read_inventory(conn: asyncpg.Connection) -> InventoryFacts:
+    lines: dict[str, dict[Key, HoldLine]] = defaultdict(dict)
+    for row in await conn.fetch(
+        "SELECT hold_id, location_id, sku, quantity, committed, released FROM inventory.hold_lines"
+    ):
+        lines[row["hold_id"]][(row["location_id"], row["sku"])] = HoldLine(
+            int(row["quantity"]), int(row["committed"]), int(row["released"])
+        )
+    holds = {
+        row["hold_id"]: Hold(
+            row["hold_id"], row["owner"], row["state"], row["created_at"], row["updated_at"], lines[row["hold_id"]]
+        )
+        for row in await conn.fetch("SELECT hold_id, owner, state, created_at, updated_at FROM inventory.holds")
+    }
+    # Inventory's own checks of its schema (counters, ledger replay, held = active holds, no
+    # hold committed twice), run here so that they see the same instant as the rest. Its check
+    # of the outbox is left to `outbox_published`, which covers every schema.
+    verify = importlib.import_module("omnistock_inventory.service_layer.verify")
+    stock_violations = []
+    for check, query in verify.CHECKS.items():
+        if "outbox" in check:
+            continue
+        for row in await conn.fetch(query):
+            stock_violations.append(Violation(check, str(row[0]), str(row[1])))
+    return InventoryFacts(holds, stock_violations)
+
+
+async def read_reservations(conn: asyncpg.Connection) -> dict[str, Reservation]:
+    lines: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in await conn.fetch("SELECT reservation_id, sku, quantity FROM reservations.reservation_lines"):
+        lines[row["reservation_id"]][row["sku"]] = int(row["quantity"])
+    rows = await conn.fetch(
+        "SELECT reservation_id, request_id, status, store_id, hold_id, order_id, created_at, updated_at"
+        " FROM reservations.reservations"
+    )
+    return {
+        row["reservation_id"]: Reservation(
+            row["reservation_id"],
+            row["request_id"],
+            row["status"],
+            row["store_id"],
+            row["hold_id"],
+            row["order_id"],
+            lines[row["reservation_id"]],
+            row["created_at"],
+            row["updated_at"],
+        )
+        for row in rows
+    }
+
+
+async def read_orders(conn: asyncpg.Connection) -> OrdersFacts:
+    allocations: dict[str, list[Allocation]] = defaultdict(list)
+    for row in await conn.fetch(
+        "SELECT order_id, allocation_id, location_id, hold_id, status, lines FROM orders.allocations ORDER BY seq"
+    ):
+        allocations[row["order_id"]].append(
+            Allocation(
+                row["allocation_id"],
+                row["location_id"],
+                row["hold_id"],
+                row["status"],
+                {sku: int(units) for sku, units in _json(row["lines"]).items()},
+            )
+        )
+    orders = {
+        row["order_id"]: Order(
+            row["order_id"],
+            row["request_id"],
+            row["status"],
+            row["method"],
+            row["source"],
+            row["created_at"],
+            row["updated_at"],
+            tuple(allocations[row["order_id"]]),
+        )
+        for row in await conn.fetch(
+            "SELECT order_id, request_id, status, method, source, created_at, updated_at FROM orders.orders"
+        )
+    }
+    rerouting = {row["order_id"] for row in await conn.fetch("SELECT DISTINCT order_id FROM orders.reroutes")}
+    return OrdersFacts(orders, rerouting)
+
+
+async def read_fulfilment(conn: asyncpg.Connection) -> list[Task]:
+    rows = await conn.fetch(
+        "SELECT task_id, kind, status, location_id, order_id, allocation_id, reservation_id, hold_id,"
+        " created_at, updated_at FROM fulfilment.tasks"
+    )
+    return [Task(**dict(row)) for row in rows]
+
+
+async def read_insights(conn: asyncpg.Connection) -> InsightsFacts:
+    order_ids = {row[0] for row in await conn.fetch("SELECT order_id FROM insights.order_facts")}
+    reservation_ids = {row[0] for row in await conn.fetch("SELECT reservation_id FROM insights.reservation_facts")}
+    counted_orders = await conn.fetchval(
+        "SELECT count(*) FROM insights.order_facts WHERE channel IS NOT NULL AND created_at IS NOT NULL"
+    )
+    counted_reservations = await conn.fetchval(
+        "SELECT count(*) FROM insights.reservation_facts"
+        " WHERE NOT failed AND channel IS NOT NULL AND created_at IS NOT NULL"
+    )
+    daily = await conn.fetchrow(
+        "SELECT COALESCE(sum(orders), 0) AS orders, COALESCE(sum(reservations_created), 0) AS reservations"
+        " FROM insights.daily"
+    )
+    assert daily is not None
+    return InsightsFacts(
+        frozenset(order_ids),
+        frozenset(reservation_ids),
+        int(counted_orders),
+        int(counted_reservations),
+        int(daily["orders"]),
+        int(daily["reservations"]),
+    )
+
+
+async def read_outbox(conn: asyncpg.Connection, schema: str) -> tuple[list[UnpublishedEvent], set[str]]:
+    """One schema's outbox: the rows not yet published, and the ids of those that were."""
+    unpublished = [
+        UnpublishedEvent(schema, str(row["event_id"]), row["subject"], row["created_at"])
+        for row in await conn.fetch(
+            f"SELECT event_id, subject, created_at FROM {schema}.outbox WHERE published_at IS NULL ORDER BY id"
+        )
+    ]
+    published = {
+        str(row[0]) for row in await conn.fetch(f"SELECT event_id FROM {schema}.outbox WHERE published_at IS NOT NULL")
+    }
+    return unpublished, published
+
+
+READERS: dict[str, Callable[[asyncpg.Connection], Any]] = {
+    "inventory": read_inventory,
+    "reservations": read_reservations,
+    "orders": read_orders,
+    "fulfilment": read_fulfilment,
+    "insights": read_insights,
+}
+
+
+async def take_snapshot(conn: asyncpg.Connection, recent: timedelta = timedelta(0)) -> Snapshot:
+    """Every schema as it stands, read on `conn` inside one REPEATABLE READ transaction."""
+    at: datetime = await conn.fetchval("SELECT now()")
+    snapshot = Snapshot(at=at, cutoff=at - recent)
+    for schema in SERVICES:
+        if not await _schema_exists(conn, schema):
+            continue
+        setattr(snapshot, "tasks" if schema == "fulfilment" else schema, await READERS[schema](conn))
+        unpublished, published = await read_outbox(conn, schema)
+        snapshot.unpublished += unpublished
+        snapshot.published_event_ids[schema] = published
+    return snapshot
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# -- the checks: one function each, Snapshot -> violations ----------------------------------------
+
+
+def stock_invariants(s: Snapshot) -> list[Violation]:
+    """0 <= held <= on_hand; the ledger replays to the counters; held = open units of active holds;
+    no hold committed more than it held, and the ledger's commits equal the holds' commits."""
+    return list(s.inventory.stock_violations) if s.inventory else []
+
+
+def outbox_published(s: Snapshot) -> list[Violation]:
+    """Every event written to an outbox (of every schema) was published."""
+    return [
+        Violation(
+            "outbox event not published",
+            f"{event.schema}.outbox {event.event_id}",
+            f"{event.subject}, written {event.created_at.isoformat()}",
+        )
+        for event in s.unpublished
+        if s.settled(event.created_at)
+    ]
+
+
+def nothing_left_pending(s: Snapshot) -> list[Violation]:
+    """No reservation or order stays PENDING, and no re-route stays half done: recovery finishes
+    or undoes what a crash interrupted."""
+    found = []
+    for r in (s.reservations or {}).values():
+        if r.status == "pending" and s.settled(r.updated_at):
+            found.append(Violation("reservation left pending", r.reservation_id, f"since {r.updated_at.isoformat()}"))
+    if s.orders is not None:
+        for o in s.orders.orders.values():
+            if o.status == "pending" and s.settled(o.updated_at):
+                found.append(Violation("order left pending", o.order_id, f"since {o.updated_at.isoformat()}"))
+        for order_id in sorted(s.orders.rerouting):
+            order = s.orders.orders.get(order_id)
+            if order is None or s.settled(order.updated_at):
+                found.append(
+                    Violation("re-route left half done", order_id, "a recorded hold request was never settled")
+                )
+    return found
+
+
+def _owner(owner: str) -> tuple[str, str]:
+    for prefix in (RESERVATION_OWNER, ORDER_OWNER):
+        if owner.startswith(prefix):
+            return prefix[:-1], owner[len(prefix) :]
+    return "", owner
+
+
+def holds_have_live_owners(s: Snapshot) -> list[Violation]:
+    """Every active hold with open units belongs to something that still wants it: an ACTIVE or
+    READY reservation that names it, or an open order with a held allocation under it. Holds of
+    other owners (a till's direct Hold) are not checked."""
+    if s.inventory is None:
+        return []
+    found = []
+    for hold in s.inventory.holds.values():
+        if hold.state != "active" or not hold.open_units() or not s.settled(hold.updated_at):
+            continue
+        kind, owner_id = _owner(hold.owner)
+        problem = ""
+        if kind == "reservation" and s.reservations is not None:
+            r = s.reservations.get(owner_id)
+            if r is None:
+                problem = "no such reservation"
+            elif r.status == "pending" or not s.settled(r.updated_at):
+                continue  # being created: nothing_left_pending reports it if it stays so
+            elif r.status not in HOLDING_RESERVATION or r.hold_id != hold.hold_id:
+                problem = f"reservation is {r.status} and holds {r.hold_id or 'nothing'}"
+        elif kind == "order" and s.orders is not None:
+            o = s.orders.orders.get(owner_id)
+            if o is None:
+                problem = "no such order"
+            elif o.status == "pending" or owner_id in s.orders.rerouting or not s.settled(o.updated_at):
+                continue
+            elif not any(a.status == "held" and a.hold_id == hold.hold_id for a in o.allocations):
+                problem = f"order is {o.status} and none of its held allocations is under this hold"
+        if problem:
+            found.append(
+                Violation(
+                    "active hold without a live owner",
+                    hold.hold_id,
+                    f"owner {hold.owner}: {problem}; open {_units(hold.open_units())}",
+                )
+            )
+    return found
+
+
+def holding_reservations_have_their_hold(s: Snapshot) -> list[Violation]:
+    """Every ACTIVE or READY reservation has its active hold, owned by it, with its units open at its store."""
+    if s.reservations is None or s.inventory is None:
+        return []
+    found = []
+    for r in s.reservations.values():
+        if r.status not in HOLDING_RESERVATION or not s.settled(r.updated_at):
+            continue
+        hold = s.inventory.holds.get(r.hold_id)
+        problem = ""
+        if hold is None:
+            problem = f"its hold {r.hold_id or '(none)'} does not exist"
+        elif not s.settled(hold.updated_at):
+            continue
+        elif hold.state != "active":
+            problem = f"its hold {hold.hold_id} is {hold.state}"
+        elif hold.owner != f"{RESERVATION_OWNER}{r.reservation_id}":
+            problem = f"its hold {hold.hold_id} belongs to {hold.owner}"
+        else:
+            open_here = {sku: units for (location, sku), units in hold.open_units().items() if location == r.store_id}
+            if open_here != r.lines:
+                problem = f"holds {_units(open_here)} at {r.store_id}, wants {_units(r.lines)}"
+        if problem:
+            found.append(Violation("reservation without its hold", r.reservation_id, f"{r.status}: {problem}"))
+    return found
+
+
+def held_allocations_match_holds(s: Snapshot) -> list[Violation]:
+    """The held allocations of an order add up, per hold, location and SKU, to the open units of
+    the order's active holds: nothing held for an order that no allocation accounts for, and no
+    allocation counting on units its hold no longer has."""
+    if s.orders is None or s.inventory is None:
+        return []
+    owned: dict[str, list[Hold]] = defaultdict(list)
+    for active in s.inventory.holds.values():
+        kind, owner_id = _owner(active.owner)
+        if kind == "order" and active.state == "active":
+            owned[owner_id].append(active)
+    found = []
+    for o in s.orders.orders.values():
+        if o.status == "pending" or o.order_id in s.orders.rerouting or not s.settled(o.updated_at):
+            continue
+        wanted: dict[str, Counter[Key]] = defaultdict(Counter)
+        for a in o.allocations:
+            if a.status == "held":
+                for sku, units in a.lines.items():
+                    wanted[a.hold_id][(a.location_id, sku)] += units
+        hold_ids = set(wanted) | {held.hold_id for held in owned.get(o.order_id, [])}
+        for hold_id in sorted(hold_ids):
+            hold = s.inventory.holds.get(hold_id)
+            if hold is not None and not s.settled(hold.updated_at):
+                continue
+            expected = {key: units for key, units in wanted[hold_id].items() if units}
+            problem = ""
+            if hold is None:
+                problem = "does not exist"
+            elif expected and hold.state != "active":
+                problem = f"is {hold.state}"
+            elif hold.owner != f"{ORDER_OWNER}{o.order_id}":
+                problem = f"belongs to {hold.owner}"
+            elif hold.open_units() != expected:
+                problem = f"has {_units(hold.open_units())} open, the held allocations say {_units(expected)}"
+            if problem:
+                found.append(
+                    Violation(
+                        "allocations disagree with their hold", o.order_id, f"{o.status}: hold {hold_id} {problem}"
+                    )
+                )
+    return found
+
+
+def sales_match_commits(s: Snapshot) -> list[Violation]:
+    """Every unit inventory committed (sold) is a sale its owner recorded — a collected
+    reservation, or a shipped or handed-over allocation — and every recorded sale was committed,
+    once: no sale without its record, no record without its sale."""
+    if s.inventory is None:
+        return []
+    recorded: dict[str, Counter[Key]] = defaultdict(Counter)
+    who: dict[str, str] = {}
+    for r in (s.reservations or {}).values():
+        if r.status == "collected" and s.settled(r.updated_at):
+            who[r.hold_id] = f"reservation {r.reservation_id}"
+            for sku, units in r.lines.items():
+                recorded[r.hold_id][(r.store_id, sku)] += units
+    if s.orders is not None:
+        for o in s.orders.orders.values():
+            if not s.settled(o.updated_at):
+                continue
+            for a in o.allocations:
+                if a.status in DONE_ALLOCATION:
+                    who[a.hold_id] = f"order {o.order_id}"
+                    for sku, units in a.lines.items():
+                        recorded[a.hold_id][(a.location_id, sku)] += units
+    found = []
+    for hold in s.inventory.holds.values():
+        committed = hold.committed_units()
+        said = recorded.pop(hold.hold_id, Counter())
+        if not (committed or said) or not s.settled(hold.updated_at):
+            continue
+        kind, owner_id = _owner(hold.owner)
+        if not kind or (kind == "reservation" and s.reservations is None) or (kind == "order" and s.orders is None):
+            continue
+        owner = (s.reservations or {}).get(owner_id) if kind == "reservation" else None
+        placed = s.orders.orders.get(owner_id) if kind == "order" and s.orders is not None else None
+        if (owner is not None and not s.settled(owner.updated_at)) or (
+            placed is not None and not s.settled(placed.updated_at)
+        ):
+            continue
+        expected = {key: units for key, units in said.items() if units}
+        if committed != expected:
+            found.append(
+                Violation(
+                    "sale and commit disagree",
+                    hold.hold_id,
+                    f"owner {hold.owner}: inventory committed {_units(committed)},"
+                    f" {who.get(hold.hold_id, 'the owner')} recorded {_units(expected)}",
+                )
+            )
+    for hold_id, sold in recorded.items():
+        missing = s.inventory.holds.get(hold_id)
+        if missing is None or s.settled(missing.updated_at):
+            found.append(
+                Violation(
+                    "sale and commit disagree",
+                    hold_id or "(no hold)",
+                    f"{who.get(hold_id, '?')} recorded {_units(dict(sold))}, inventory committed nothing",
+                )
+            )
+    return found
+
+
+def one_task_per_source(s: Snapshot) -> list[Violation]:
+    """One pick task per order allocation, one preparation task per reservation: an event handled
+    twice (redelivered, or announced twice) leaves no second task."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for task in s.tasks or []:
+        source = task.allocation_id if task.kind == "pick" else task.reservation_id
+        counts[(task.kind, source)] += 1
+    return [
+        Violation("duplicated task", f"{kind} {source}", f"{count} tasks")
+        for (kind, source), count in sorted(counts.items())
+        if count > 1
+    ]
+
+
+def work_matches_owners(s: Snapshot) -> list[Violation]:
+    """Fulfilment's tasks agree with what they are for: a held allocation (to ship or pick up) has
+    an open pick task, an open task has a held allocation or a holding reservation, a shipped task
+    a shipped allocation, a handed-over preparation a collected reservation."""
+    if s.tasks is None:
+        return []
+    found = []
+    by_allocation = {t.allocation_id: t for t in s.tasks if t.kind == "pick"}
+    by_reservation = {t.reservation_id: t for t in s.tasks if t.kind == "pickup_preparation"}
+
+    def report(subject: str, detail: str) -> None:
+        found.append(Violation("task disagrees with its source", subject, detail))
+
+    if s.orders is not None:
+        allocations: dict[str, tuple[Order, Allocation]] = {}
+        for o in s.orders.orders.values():
+            for a in o.allocations:
+                allocations[a.allocation_id] = (o, a)
+            if o.method not in WORKED_METHODS or not s.settled(o.updated_at) or o.order_id in s.orders.rerouting:
+                continue
+            for a in o.allocations:
+                task = by_allocation.get(a.allocation_id)
+                if task is not None and not s.settled(task.updated_at):
+                    continue
+                if a.status == "held" and o.status != "pending":
+                    if task is None:
+                        report(f"order {o.order_id}", f"held allocation {a.allocation_id} has no pick task")
+                    elif task.status not in ACTIVE_TASK:
+                        report(f"order {o.order_id}", f"held allocation {a.allocation_id}: its task is {task.status}")
+                if a.status == "shipped" and (task is None or task.status != "shipped"):
+                    state = task.status if task else "missing"
+                    report(f"order {o.order_id}", f"shipped allocation {a.allocation_id}: its task is {state}")
+        for task in by_allocation.values():
+            if not s.settled(task.updated_at):
+                continue
+            owner = allocations.get(task.allocation_id)
+            if owner is None:
+                report(f"task {task.task_id}", f"allocation {task.allocation_id} of order {task.order_id} is unknown")
+                continue
+            o, a = owner
+            if not s.settled(o.updated_at) or o.order_id in s.orders.rerouting:
+                continue
+            if task.status in ACTIVE_TASK and a.status != "held":
+                report(f"task {task.task_id}", f"{task.status}, but allocation {a.allocation_id} is {a.status}")
+            if task.status == "shipped" and a.status not in DONE_ALLOCATION:
+                report(f"task {task.task_id}", f"shipped, but allocation {a.allocation_id} is {a.status}")
+    if s.reservations is not None:
+        for r in s.reservations.values():
+            if r.status not in HOLDING_RESERVATION or not s.settled(r.updated_at):
+                continue
+            task = by_reservation.get(r.reservation_id)
+            if task is not None and not s.settled(task.updated_at):
+                continue
+            if task is None or task.status not in ACTIVE_TASK:
+                state = task.status if task else "missing"
+                report(f"reservation {r.reservation_id}", f"{r.status}, but its preparation task is {state}")
+        for task in by_reservation.values():
+            source = s.reservations.get(task.reservation_id)
+            if not s.settled(task.updated_at) or (source is not None and not s.settled(source.updated_at)):
+                continue
+            status = source.status if source else "unknown"
+            if task.status in ACTIVE_TASK and status not in HOLDING_RESERVATION:
+                report(f"task {task.task_id}", f"{task.status}, but reservation {task.reservation_id} is {status}")
+            if task.status == "handed_over" and status != "collected":
+                report(f"task {task.task_id}", f"handed over, but reservation {task.reservation_id} is {status}")
+    return found
+
+
+def insights_counted_once(s: Snapshot) -> list[Violation]:
+    """The figures count each order and reservation once (the daily sums equal the facts they come
+    from), and every fact is of an order or reservation that exists."""
+    if s.insights is None:
+        return []
+    i = s.insights
+    found = []
+    if i.daily_orders != i.counted_orders:
+        found.append(
+            Violation("figures count twice or not at all", "orders", f"daily={i.daily_orders} facts={i.counted_orders}")
+        )
+    if i.daily_reservations != i.counted_reservations:
+        found.append(
+            Violation(
+                "figures count twice or not at all",
+                "reservations",
+                f"daily={i.daily_reservations} facts={i.counted_reservations}",
+            )
+        )
+    if s.orders is not None:
+        for order_id in sorted(i.order_ids - s.orders.orders.keys()):
+            found.append(Violation("figures of an unknown order", order_id, "insights has a fact, orders has no order"))
+    if s.reservations is not None:
+        for reservation_id in sorted(i.reservation_ids - s.reservations.keys()):
+            found.append(
+                Violation("figures of an unknown reservation", reservation_id, "insights has a fact, no reservation")
+            )
+    return found
+
+
+CHECKS: tuple[Callable[[Snapshot], list[Violation]], ...] = (
+    stock_invariants,
+    outbox_published,
+    nothing_left_pending,
+    holds_have_live_owners,
+    holding_reservations_have_their_hold,
+    held_allocations_match_holds,
+    sales_match_commits,
+    one_task_per_source,
+    work_matches_owners,
+    insights_counted_once,
+)
+
+
+# -- the event stream ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    sequence: int
+    subject: str
+    time: datetime
+    envelope: common_pb2.EventEnvelope | None
+    headers: dict[str, str]
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type if self.envelope is not None else ""
+
+    def payload(self) -> Message | None:
+        from omnistock_platform.events.envelope import unpack_payload
+
+        if self.envelope is None:
+            return None
+        try:
+            return unpack_payload(self.envelope)
+        except (KeyError, TypeError):
+            return None
+
+
+async def read_stream(settings: Settings, *, timeout: float = 60.0) -> list[StreamEvent]:
+    """Every message of the system's stream, in order, read with an ordered consumer."""
+    from nats.js.api import DeliverPolicy
+
+    from omnistock_platform.events.bus import EventBus
+
+    bus = EventBus(settings, "invariants")
+    await bus.connect()
+    try:
+        info = await bus.js.stream_info(settings.stream_name)
+        last = int(info.state.last_seq)
+        events: list[StreamEvent] = []
+        if not info.state.messages:
+            return events
+        subscription = await bus.js.subscribe(
+            f"{settings.subject_prefix}.>",
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+            stream=settings.stream_name,
+        )
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while True:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    raise TimeoutError(f"read {len(events)} events of the stream, up to {last}, in {timeout} s")
+                message = await subscription.next_msg(timeout=min(remaining, 5.0))
+                metadata = message.metadata
+                envelope: common_pb2.EventEnvelope | None
+                try:
+                    envelope = common_pb2.EventEnvelope.FromString(message.data)
+                except Exception:  # a dead letter may carry anything
+                    envelope = None
+                events.append(
+                    StreamEvent(
+                        int(metadata.sequence.stream),
+                        message.subject,
+                        metadata.timestamp,
+                        envelope,
+                        dict(message.headers or {}),
+                    )
+                )
+                if metadata.sequence.stream >= last:
+                    return events
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+    finally:
+        await bus.close()
+
+
+def _in_stream_window(events: list[StreamEvent], moment: datetime) -> bool:
+    """Whether something that happened at `moment` may still be in the stream (not aged out)."""
+    return not events or moment >= events[0].time - timedelta(seconds=1)
+
+
+def events_reached_stream(s: Snapshot, events: list[StreamEvent]) -> list[Violation]:
+    """Every published outbox event is in the stream, exactly once; nothing was dead-lettered."""
+    found = []
+    seen = Counter(e.envelope.event_id for e in events if e.envelope is not None and ".deadletter." not in e.subject)
+    for event_id, count in sorted(seen.items()):
+        if count > 1:
+            found.append(Violation("event in the stream more than once", event_id, f"{count} copies"))
+    first = events[0].time if events else None
+    for schema, published in sorted(s.published_event_ids.items()):
+        missing = sorted(published - seen.keys())
+        if missing and first is not None:
+            found.append(
+                Violation(
+                    "published event missing from the stream",
+                    f"{schema}.outbox",
+                    f"{len(missing)} events, e.g. {', '.join(missing[:3])}",
+                )
+            )
+    for event in events:
+        if ".deadletter." in event.subject:
+            found.append(
+                Violation(
+                    "event dead-lettered",
+                    event.headers.get("Omnistock-Original-Subject", event.subject),
+                    event.headers.get("Omnistock-Error", "")[:300],
+                )
+            )
+    return found
+
+
+def commits_announced_once(s: Snapshot, events: list[StreamEvent]) -> list[Violation]:
+    """Every committed unit is announced by `hold.committed` events, once: per hold, location and
+    SKU the units of its distinct hold.committed events add up to what inventory committed."""
+    if s.inventory is None:
+        return []
+    announced: dict[str, Counter[Key]] = defaultdict(Counter)
+    counted: set[str] = set()
+    for event in events:
+        if event.type != "inventory.hold.committed" or event.envelope is None:
+            continue
+        if event.envelope.event_id in counted:
+            continue
+        counted.add(event.envelope.event_id)
+        payload: Any = event.payload()
+        if payload is None:
+            continue
+        for line in payload.lines:
+            announced[payload.hold.hold_id][(line.location_id, line.sku)] += int(line.quantity)
+    found = []
+    for hold in s.inventory.holds.values():
+        if not _in_stream_window(events, hold.created_at):
+            continue
+        committed = hold.committed_units()
+        said = {key: units for key, units in announced.pop(hold.hold_id, Counter()).items() if units}
+        if committed != said:
+            found.append(
+                Violation(
+                    "commit not announced exactly once",
+                    hold.hold_id,
+                    f"committed {_units(committed)}, hold.committed events say {_units(said)}",
+                )
+            )
+    for hold_id, units in announced.items():
+        found.append(Violation("commit announced for an unknown hold", hold_id, _units(dict(units))))
+    return found
+
+
+def creations_announced_once(s: Snapshot, events: list[StreamEvent]) -> list[Violation]:
+    """Each hold, placed order and task is announced as created exactly once; a reservation at
+    most once, and it ends (collected, cancelled, expired, converted) at most once."""
+    seen: set[str] = set()
+    counts: Counter[tuple[str, str]] = Counter()
+    endings = {"collected", "cancelled", "expired", "converted"}
+    for event in events:
+        if event.envelope is None or event.envelope.event_id in seen:
+            continue
+        seen.add(event.envelope.event_id)
+        kind = event.type
+        payload: Any = None
+        if kind in ("inventory.hold.created", "orders.order.created", "fulfilment.task.created") or kind.startswith(
+            "reservations.reservation."
+        ):
+            payload = event.payload()
+        if payload is None:
+            continue
+        if kind == "inventory.hold.created":
+            counts[("hold", payload.hold.hold_id)] += 1
+        elif kind == "orders.order.created":
+            counts[("order", payload.order.order_id)] += 1
+        elif kind == "fulfilment.task.created":
+            counts[("task", payload.task.task_id)] += 1
+        elif kind == "reservations.reservation.created":
+            counts[("reservation", payload.reservation.reservation_id)] += 1
+        elif kind.rsplit(".", 1)[-1] in endings:
+            counts[("reservation end", payload.reservation.reservation_id)] += 1
+    found = []
+
+    def expect(kind: str, key: str, moment: datetime, exactly: bool) -> None:
+        count = counts.pop((kind, key), 0)
+        if not _in_stream_window(events, moment):
+            return
+        if count > 1 or (exactly and count != 1):
+            found.append(Violation("creation not announced exactly once", f"{kind} {key}", f"{count} events"))
+
+    if s.inventory is not None:
+        for hold in s.inventory.holds.values():
+            expect("hold", hold.hold_id, hold.created_at, exactly=True)
+    if s.orders is not None:
+        for o in s.orders.orders.values():
+            expect("order", o.order_id, o.created_at, exactly=o.status != "pending")
+    for task in s.tasks or []:
+        expect("task", task.task_id, task.created_at, exactly=True)
+    for r in (s.reservations or {}).values():
+        expect("reservation", r.reservation_id, r.created_at, exactly=False)
+        expect("reservation end", r.reservation_id, r.created_at, exactly=False)
+    for (kind, key), count in sorted(counts.items()):
+        if kind in ("hold", "order", "task"):
+            found.append(Violation("announced but never stored", f"{kind} {key}", f"{count} events"))
+    return found
+
+
+STREAM_CHECKS: tuple[Callable[[Snapshot, list[StreamEvent]], list[Violation]], ...] = (
+    events_reached_stream,
+    commits_announced_once,
+    creations_announced_once,
+)
+
+
+# -- all of it ------------------------------------------------------------------------------------
+
+
+async def snapshot_of(settings: Settings, *, recent: timedelta = timedelta(0), db: Database | None = None) -> Snapshot:
+    if db is None and not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set")
+    database = db or Database(settings.database_url or "", min_size=1, max_size=1)
+    if db is None:
+        await database.connect()
+    try:
+        async with database.transaction(isolation="repeatable_read") as conn:
+            return await take_snapshot(conn, recent)
+    finally:
+        if db is None:
+            await database.close()
+
+
+def run_checks(snapshot: Snapshot, events: list[StreamEvent] | None = None) -> list[Violation]:
+    violations = [v for check in CHECKS for v in check(snapshot)]
+    if events is not None:
+        until = [e for e in events if e.time <= snapshot.at]
+        violations += [v for check in STREAM_CHECKS for v in check(snapshot, until)]
+    return violations
+
+
+async def check_all(
+    settings: Settings,
+    *,
+    recent: timedelta = timedelta(0),
+    stream: bool = False,
+    db: Database | None = None,
+) -> list[Violation]:
+    """Every invariant of every schema present, and with `stream` those of the event stream.
+    `recent` leaves out what changed in the last so long (for a system under traffic)."""
+    snapshot = await snapshot_of(settings, recent=recent, db=db)
+    # Read after the snapshot: every event its outboxes call published is then in the stream;
+    # the checks count only events the stream had at the snapshot's instant.
+    events = await read_stream(settings) if stream else None
+    return run_checks(snapshot, events)
+
+
+def _units(quantities: dict[Any, int]) -> str:
+    if not quantities:
+        return "nothing"
+    return ", ".join(
+        f"{'/'.join(key) if isinstance(key, tuple) else key}{_TIMES}{units}"
+        for key, units in sorted(quantities.items())
+    )
