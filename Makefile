@@ -40,8 +40,10 @@ ifeq ($(CHROMIUM),)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 endif
 
+# The seeded storms (tests marked chaos) run with `make chaos`: a 20 s storm found a rare
+# violation that its seed does not reproduce (see the Reliability issue), so they are not yet a gate.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not chaos"
 
 lint: $(STAMP)
 	$(BIN)/ruff check libs services tests
