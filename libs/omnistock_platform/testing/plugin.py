@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -69,21 +70,25 @@ async def omnistock_settings(omnistock_servers: tuple[str, str]) -> AsyncIterato
 
 
 @asynccontextmanager
-async def isolated_run(admin_url: str, nats_url: str, label: str) -> AsyncIterator[Settings]:
-    """Settings of a database and a stream of their own, migrated; both removed afterwards."""
+async def isolated_run(admin_url: str, nats_url: str, label: str, **overrides: Any) -> AsyncIterator[Settings]:
+    """Settings of a database and a stream of their own, migrated; both removed afterwards.
+    `overrides` replace the test defaults (any Settings field)."""
     run_id = uuid.uuid4().hex[:10]
     database = f"omnistock_{label}_{run_id}"
     await create_database(admin_url, database)
+    defaults: dict[str, Any] = {
+        "data_dir": Path(".omnistock-test"),
+        "sweep_interval": Settings.model_fields["sweep_interval"].default / 5,
+        "consumer_retry_delay": Settings.model_fields["consumer_retry_delay"].default / 10,
+        # A consumer killed mid-delivery hands its events back quickly in crash tests.
+        "consumer_ack_wait": timedelta(seconds=2),
+    }
     settings = Settings(
         database_url=with_database(admin_url, database),
         nats_url=nats_url,
         stream_name=f"OMNISTOCK_{label.upper()}_{run_id.upper()}",
         subject_prefix=f"omnistock_{label}_{run_id}",
-        data_dir=Path(".omnistock-test"),
-        sweep_interval=Settings.model_fields["sweep_interval"].default / 5,
-        consumer_retry_delay=Settings.model_fields["consumer_retry_delay"].default / 10,
-        # A consumer killed mid-delivery hands its events back quickly in crash tests.
-        consumer_ack_wait=timedelta(seconds=2),
+        **{**defaults, **overrides},
     )
     await upgrade_async(settings, installed_services())
     try:

@@ -5,15 +5,12 @@ changes during a call was changed by that call."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
-from pathlib import Path
 
 import grpc
 from google.protobuf import descriptor
@@ -26,11 +23,11 @@ from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.auth import Role
-from omnistock_platform.db import Database, create_database, drop_database, with_database
+from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
-from omnistock_platform.migrations import upgrade_async
 from omnistock_platform.registry import installed_services, module_name
 from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.testing.plugin import isolated_run
 from omnistock_platform.testing.stack import Stack, unique_id
 
 # Background writers that are not the call under test.
@@ -228,48 +225,39 @@ class QuietStack:
 
 @asynccontextmanager
 async def quiet_stack(admin_url: str, nats_url: str) -> AsyncIterator[QuietStack]:
-    run = uuid.uuid4().hex[:10]
-    database = f"omnistock_quiet_{run}"
-    await create_database(admin_url, database)
-    settings = Settings(
-        database_url=with_database(admin_url, database),
-        nats_url=nats_url,
-        stream_name=f"OMNISTOCK_QUIET_{run.upper()}",
-        subject_prefix=f"omnistock_quiet_{run}",
-        data_dir=Path(".omnistock-test"),
+    async with isolated_run(
+        admin_url,
+        nats_url,
+        label="quiet",
         # No writer on a timer: holds are not swept and nothing is recovered while measuring.
         sweep_interval=timedelta(hours=1),
         reservation_recovery_interval=timedelta(hours=1),
         order_recovery_interval=timedelta(hours=1),
         consumer_retry_delay=timedelta(milliseconds=100),
-        consumer_ack_wait=timedelta(seconds=2),
         # Calls come one at a time; the session's stack holds connections of its own meanwhile.
         db_pool_min=1,
         db_pool_max=3,
-    )
-    services = installed_services()
-    await upgrade_async(settings, services)
-    stack = Stack(settings)
-    db = Database(settings.database_url or "", min_size=1, max_size=2)
-    bus = EventBus(settings, "quiet-stack")
-    try:
-        await stack.start(*services)
-        await db.connect()
-        await bus.connect()
-        rows = await db.fetch(
-            "SELECT n.nspname || '.' || c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY($1::text[]) AND NOT (c.relname = ANY($2::text[]))"
-            " ORDER BY 1",
-            list(services),
-            sorted(UNWATCHED_TABLES),
-        )
-        quiet = QuietStack(stack, db, bus, tables=[row["t"] for row in rows])
-        await quiet.seed()
-        yield quiet
-    finally:
-        await stack.close()
-        with contextlib.suppress(Exception):  # never created, or already gone
-            await bus.js.delete_stream(settings.stream_name)
-        await bus.close()
-        await db.close()
-        await drop_database(admin_url, database)
+    ) as settings:
+        services = installed_services()
+        stack = Stack(settings)
+        db = Database(settings.database_url or "", min_size=1, max_size=2)
+        bus = EventBus(settings, "quiet-stack")
+        try:
+            await stack.start(*services)
+            await db.connect()
+            await bus.connect()
+            rows = await db.fetch(
+                "SELECT n.nspname || '.' || c.relname AS t FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY($1::text[]) AND NOT (c.relname = ANY($2::text[]))"
+                " ORDER BY 1",
+                list(services),
+                sorted(UNWATCHED_TABLES),
+            )
+            quiet = QuietStack(stack, db, bus, tables=[row["t"] for row in rows])
+            await quiet.seed()
+            yield quiet
+        finally:
+            await stack.close()
+            await bus.close()
+            await db.close()
