@@ -18,16 +18,22 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # The generated package must exist before the editable install can map it.
-$(STAMP): pyproject.toml $(PROTOS) | $(BIN)/python
+$(VENV)/.protoc: | $(BIN)/python
 	$(BIN)/pip install --quiet grpcio-tools mypy-protobuf
+	touch $@
+
+$(STAMP): pyproject.toml $(PROTOS) | $(VENV)/.protoc
 	$(MAKE) --no-print-directory proto
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-proto: | $(BIN)/python
-	rm -rf gen && mkdir -p gen
+# Generated into a side directory and swapped in whole, so that processes already running (a test
+# run, a stack) never import from a half-written gen/.
+proto: | $(VENV)/.protoc
+	rm -rf gen.next && mkdir -p gen.next
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I protos \
-		--python_out=gen --grpc_python_out=gen --mypy_out=quiet:gen --mypy_grpc_out=quiet:gen $(PROTOS)
+		--python_out=gen.next --grpc_python_out=gen.next --mypy_out=quiet:gen.next --mypy_grpc_out=quiet:gen.next $(PROTOS)
+	rm -rf gen && mv gen.next gen
 
 run: $(STAMP)
 	$(BIN)/omnistock run
