@@ -3,6 +3,13 @@
 The claim is an INSERT in the same transaction as the change it protects: a
 concurrent duplicate waits on the row until the first commits, then reads its
 answer. A failed call rolls its claim back, so a retry is evaluated afresh.
+
+A change that asks another service to act before it writes its own part first
+*begins* (`begin`): the request id is stored, unanswered, in a transaction of its
+own. Should the process die after the other service acted, the retry learns that
+it is resuming, and may accept what was meanwhile reconciled from the other
+service (a reservation already collected, a task already handed over) as its own
+doing instead of refusing it.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -45,6 +53,15 @@ def _report_abandoned(task: asyncio.Future[Any]) -> None:
         log.warning("change.failed_after_caller_left", error=repr(task.exception()))
 
 
+@dataclass(frozen=True)
+class Begun:
+    """What `begin` found: the stored answer of a request already served, or whether this request
+    id began before and never finished (its caller is retrying after a failure or a crash)."""
+
+    answer: bytes | None = None
+    resumed: bool = False
+
+
 def fingerprint(method: str, request: Message) -> bytes:
     digest = hashlib.sha256(method.encode())
     digest.update(request.SerializeToString(deterministic=True))
@@ -69,10 +86,41 @@ class IdempotencyStore:
         )
         if claimed:
             return None
-        row = await conn.fetchrow(f"SELECT fingerprint, response FROM {self._table} WHERE request_id = $1", request_id)
-        if row is None or row["fingerprint"] != expected or row["response"] is None:
+        # Locked: a request that began (see `begin`) and is resumed by two retries at once is finished
+        # by one of them; the other then reads its answer.
+        row = await conn.fetchrow(
+            f"SELECT fingerprint, response FROM {self._table} WHERE request_id = $1 FOR UPDATE", request_id
+        )
+        if row is None or row["fingerprint"] != expected:
             raise IdempotencyMismatch(request_id)
+        if row["response"] is None:
+            return None  # begun by this same request, never finished: this call finishes it
         return bytes(row["response"])
+
+    async def begin(self, db: Database, request_id: str, method: str, request: Message) -> Begun:
+        """Record, before another service is asked to act, that this request id has begun (committed
+        at once, unanswered). The change is finished later by `run`, which saves the answer."""
+        if not request_id:
+            raise InvalidArgument.of("request_id", "is required on every change")
+        expected = fingerprint(method, request)
+        async with db.transaction() as conn:
+            began = await conn.fetchval(
+                f"INSERT INTO {self._table} (request_id, method, fingerprint) VALUES ($1, $2, $3)"
+                " ON CONFLICT (request_id) DO NOTHING RETURNING true",
+                request_id,
+                method,
+                expected,
+            )
+            if began:
+                return Begun()
+            row = await conn.fetchrow(
+                f"SELECT fingerprint, response FROM {self._table} WHERE request_id = $1", request_id
+            )
+        if row is None or row["fingerprint"] != expected:
+            raise IdempotencyMismatch(request_id)
+        if row["response"] is not None:
+            return Begun(answer=bytes(row["response"]))
+        return Begun(resumed=True)
 
     async def claim_many(self, conn: asyncpg.Connection, method: str, requests: list[tuple[str, Message]]) -> set[str]:
         """Claim several request ids (distinct, non-empty) in one statement; returns those this call

@@ -19,6 +19,7 @@ from omnistock_fulfilment.entrypoints.main import bootstrap
 from omnistock_platform.db import Database
 from omnistock_platform.grpc.client import open_channel
 from omnistock_platform.grpc.server import ServiceApp
+from omnistock_platform.idempotency import Begun, IdempotencyStore
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, unique_id
 
@@ -137,6 +138,29 @@ async def test_a_hand_over_whose_answer_was_lost_is_completed_by_the_retry_with_
     assert [call[1] for call in collects] == [f"fulfilment:{task_id}:collect"] * 2
     rows = await db.fetch("SELECT envelope FROM fulfilment.outbox WHERE subject LIKE '%.task.handed_over'")
     assert sum(task_id in bytes(row["envelope"]).decode("latin-1") for row in rows) == 1
+
+
+async def test_a_hand_over_cut_short_by_a_crash_is_answered_on_retry_not_refused(
+    events: Events, db: Database, desk: Desk
+) -> None:
+    """Reservations collected, then fulfilment died before writing the hand-over down; the
+    reservation's `collected` event has since closed the task. The desk's retry (same request id)
+    is told it handed over; another request for the same code still finds nothing."""
+    store = unique_id("LOC-")
+    task_id, reservation_id, code = await prepared(events, db, store)
+    clerk = desk.stub("pos", [store])
+    hand_over = fpb.HandOverRequest(request_id=request_id(), location_id=store, pickup_code=code)
+    assert await IdempotencyStore("fulfilment").begin(db, hand_over.request_id, "HandOver", hand_over) == Begun()
+    collected = reservation_changed(store, {"SKU-SOFA": 1}, reservation_id=reservation_id, pickup_code=code)
+    collected.reservation.status = rpb.RESERVATION_STATUS_COLLECTED
+    await events.handled("fulfilment-reservations", await events.reservation("collected", collected))
+    assert (await one_task(db, task_id=task_id))["status"] == "handed_over"
+
+    handed = (await clerk.HandOver(hand_over)).task
+    assert (handed.task_id, handed.status) == (task_id, fpb.TASK_STATUS_HANDED_OVER)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await clerk.HandOver(fpb.HandOverRequest(request_id=request_id(), location_id=store, pickup_code=code))
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_a_refused_collection_leaves_the_task_waiting(events: Events, db: Database, desk: Desk) -> None:

@@ -14,7 +14,7 @@ from omnistock.inventory.v1 import inventory_pb2
 from omnistock_platform.db import Database
 from omnistock_platform.errors import IdempotencyMismatch, InvalidArgument
 from omnistock_platform.grpc.errors import to_status
-from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.idempotency import Begun, IdempotencyStore
 from omnistock_platform.settings import Settings
 from tests.integration.platform.support import unique_request_id
 
@@ -87,6 +87,35 @@ async def test_concurrent_duplicates_have_one_effect(omnistock_settings: Setting
         )
         assert await effects(wide, schema, request.request_id) == 1
         assert all(answer == answers[0] for answer in answers)
+    finally:
+        await wide.close()
+
+
+async def test_a_begun_request_is_resumed_by_its_retry_and_finished_once(
+    omnistock_settings: Settings, schema: str
+) -> None:
+    """Begun (another service was about to act), then cut short: the retry learns it resumes;
+    concurrent retries finish it with one effect and one answer; afterwards it is a plain replay."""
+    wide = Database(omnistock_settings.database_url or "", min_size=1, max_size=10)
+    await wide.connect()
+    try:
+        store = IdempotencyStore(schema)
+        request = receive(unique_request_id())
+        assert await store.begin(wide, request.request_id, METHOD, request) == Begun()
+        assert await store.begin(wide, request.request_id, METHOD, request) == Begun(resumed=True)
+        with pytest.raises(IdempotencyMismatch):
+            await store.begin(wide, request.request_id, METHOD, receive(request.request_id, quantity=6))
+        answers = await asyncio.gather(
+            *(
+                store.run(wide, METHOD, request.request_id, request, Response, work_for(schema, request, pause=0.05))
+                for _ in range(8)
+            )
+        )
+        assert await effects(wide, schema, request.request_id) == 1
+        assert all(answer == answers[0] for answer in answers)
+        assert await store.begin(wide, request.request_id, METHOD, request) == Begun(
+            answer=answers[0].SerializeToString(deterministic=True)
+        )
     finally:
         await wide.close()
 

@@ -8,17 +8,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+import grpc
+import pytest
 import pytest_asyncio
 
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.db import Database
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.idempotency import Begun, IdempotencyStore
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_reservations.adapters import repository
 from omnistock_reservations.adapters.inventory_client import InventoryClient
+from omnistock_reservations.domain.holds import derived_request_id
 from omnistock_reservations.domain.pickup_code import new_pickup_code
 from omnistock_reservations.domain.reservation import Customer, Line, Reservation
 from omnistock_reservations.domain.status import Status
@@ -195,3 +198,40 @@ async def test_a_pending_reservation_whose_hold_ran_out_expires_and_takes_nothin
     assert (expired.status, expired.hold_id) == (pb.RESERVATION_STATUS_EXPIRED, hold.hold_id)
     level = await world.level(store, sku)
     assert (level.held, level.available) == (0, 1)
+
+
+async def test_a_collection_cut_short_by_a_crash_is_answered_on_retry_not_refused(
+    world: World, parts: Parts, db: Database
+) -> None:
+    """The till's Collect committed the hold, then reservations died before writing it down, and
+    reconciliation has since marked the reservation collected. The till's retry (same request id)
+    is told it collected; another request for the same code is told it was collected already."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 2)
+    reservation = await world.reserve(store, [(sku, 2)])
+    till = world.as_role("pos", [store])
+    collect = pb.CollectReservationRequest(request_id=unique_id(), store_id=store, pickup_code=reservation.pickup_code)
+    # What the first attempt got done: it began, and inventory committed the hold.
+    assert await parts.deps.idempotency.begin(db, collect.request_id, "CollectReservation", collect) == Begun()
+    await parts.deps.inventory.commit(
+        derived_request_id(reservation.reservation_id, "commit"),
+        reservation.hold_id,
+        f"reservation:{reservation.reservation_id}",
+    )
+    await parts.recovery.run_once()
+    assert (await world.get(reservation.reservation_id)).status == pb.RESERVATION_STATUS_COLLECTED
+
+    answered = (await till.CollectReservation(collect)).reservation
+    assert (answered.reservation_id, answered.status) == (
+        reservation.reservation_id,
+        pb.RESERVATION_STATUS_COLLECTED,
+    )
+    assert (await till.CollectReservation(collect)).reservation == answered
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await till.CollectReservation(
+            pb.CollectReservationRequest(request_id=unique_id(), store_id=store, pickup_code=reservation.pickup_code)
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "collected" in (refused.value.details() or "")
+    level = await world.level(store, sku)
+    assert (level.on_hand, level.held) == (0, 0)

@@ -116,6 +116,18 @@ class TaskRepository:
         )
         return _task(row) if row is not None else None
 
+    async def latest_for_pickup_code(self, conn: asyncpg.Connection, location_id: str, pickup_code: str) -> Task | None:
+        """The most recent preparation task of a pickup code at a store, whatever became of it."""
+        row = await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM {self.tasks}"
+            " WHERE location_id = $1 AND upper(pickup_code) = upper($2) AND kind = $3"
+            " ORDER BY created_at DESC LIMIT 1",
+            location_id,
+            pickup_code,
+            TaskKind.PICKUP_PREPARATION.value,
+        )
+        return _task(row) if row is not None else None
+
     async def active_of_order(self, conn: asyncpg.Connection, order_id: str) -> list[Task]:
         rows = await conn.fetch(
             f"SELECT {_COLUMNS} FROM {self.tasks} WHERE order_id = $1 AND status = ANY($2::text[])"

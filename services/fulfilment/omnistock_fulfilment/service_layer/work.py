@@ -223,9 +223,18 @@ class TaskWork:
         check.raise_if_invalid()
         require_location(request.location_id)
         code = request.pickup_code.strip()
+        begun = await self.idempotency.begin(self.db, request.request_id, "HandOver", request)
+        if begun.answer is not None:
+            return fulfilment_pb2.HandOverResponse.FromString(begun.answer)
 
         async def work(conn: asyncpg.Connection) -> fulfilment_pb2.HandOverResponse:
             task = await self.repository.active_for_pickup_code(conn, request.location_id, code)
+            if task is None and begun.resumed:
+                # This request had the reservation collected before a crash cut it short, and the
+                # reservation's event has since closed the task: the retry gets the first answer.
+                done = await self.repository.latest_for_pickup_code(conn, request.location_id, code)
+                if done is not None and done.status is TaskStatus.HANDED_OVER:
+                    return fulfilment_pb2.HandOverResponse(task=task_message(done))
             if task is None:
                 raise NotFound("pickup", f"{request.location_id}/{code}")
             handed = task.apply(Action.HAND_OVER)

@@ -239,16 +239,30 @@ class Lifecycle:
             check.check(is_pickup_code(code), "pickup_code", f"must be {LENGTH} characters from {ALPHABET}")
         check.raise_if_invalid()
         require_location(request.store_id, "store")
-        prior = await replayed(
-            self.deps, "CollectReservation", request, request.request_id, pb.CollectReservationResponse
-        )
-        if prior is not None:
-            return prior
+        begun = await self.deps.idempotency.begin(self.deps.db, request.request_id, "CollectReservation", request)
+        if begun.answer is not None:
+            return pb.CollectReservationResponse.FromString(begun.answer)
+
+        def respond(done: Reservation) -> pb.CollectReservationResponse:
+            return pb.CollectReservationResponse(reservation=messages.reservation(done))
+
         found = await repository.find_open_by_code(self.deps.db.pool, request.store_id, code)
         if found is None:
             closed = await repository.latest_by_code(self.deps.db.pool, request.store_id, code)
             if closed is None:
                 raise NotFound("pickup code", f"{code} at store {request.store_id}")
+            if begun.resumed and closed.status is Status.COLLECTED:
+                # This request committed the hold before a crash cut it short; the reservation has
+                # since followed its hold. The retry gets the answer the first attempt would have had.
+                return await self._change(
+                    "CollectReservation",
+                    request,
+                    request.request_id,
+                    pb.CollectReservationResponse,
+                    closed.reservation_id,
+                    lambda current: None,
+                    respond,
+                )
             raise FailedPrecondition(
                 f"the reservation with pickup code {code} at store {request.store_id} is {closed.status.label}",
                 [PreconditionViolation("RESERVATION_STATUS", closed.reservation_id, f"is {closed.status.label}")],
@@ -269,7 +283,8 @@ class Lifecycle:
         )
 
         def change(current: Reservation) -> None:
-            current.collect(now())
+            if not (begun.resumed and current.status is Status.COLLECTED):
+                current.collect(now())
 
         return await self._change(
             "CollectReservation",
@@ -278,7 +293,7 @@ class Lifecycle:
             pb.CollectReservationResponse,
             found.reservation_id,
             change,
-            lambda done: pb.CollectReservationResponse(reservation=messages.reservation(done)),
+            respond,
         )
 
     @_whole
