@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.stack import unique_id
 
 
@@ -196,3 +198,53 @@ async def test_staff_change_stock_only_at_their_own_locations(stack, catalogue) 
     assert write_off.value.code() == grpc.StatusCode.PERMISSION_DENIED
     level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=other))).levels
     assert not level or level[0].on_hand == 0
+
+
+def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
+    return [v.field for bad in details_of(error, error_details_pb2.BadRequest) for v in bad.field_violations]
+
+
+async def test_batch_get_skus_answers_found_and_not_found_once_each(catalogue) -> None:
+    sofa, lamp = await catalogue.sku("Velvet sofa"), await catalogue.sku("Brass lamp")
+    missing = unique_id("SKU-NONE-")
+    answer = await catalogue.admin.BatchGetSkus(pb.BatchGetSkusRequest(skus=[lamp, missing, sofa, lamp, missing]))
+    assert [sku.sku for sku in answer.skus] == sorted([sofa, lamp])
+    assert list(answer.not_found) == [missing]
+    by_code = {sku.sku: sku for sku in answer.skus}
+    single = (await catalogue.admin.GetSku(pb.GetSkuRequest(sku=sofa))).sku
+    assert by_code[sofa] == single and by_code[sofa].price_minor == 129900
+    nothing = await catalogue.admin.BatchGetSkus(pb.BatchGetSkusRequest(skus=[missing]))
+    assert not nothing.skus and list(nothing.not_found) == [missing]
+
+
+@pytest.mark.parametrize(
+    ("skus", "fields"),
+    [
+        ([], ["skus"]),
+        (["SKU-1", "", "SKU-3", "-bad"], ["skus[1]", "skus[3]"]),
+        (["SKU\x00"], ["skus[0]"]),
+        ([f"SKU-{n}" for n in range(101)], ["skus"]),
+    ],
+    ids=["empty", "bad-codes", "nul", "over-100"],
+)
+async def test_batch_get_skus_names_each_bad_code(catalogue, skus, fields) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.BatchGetSkus(pb.BatchGetSkusRequest(skus=skus))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(refused.value) == fields
+
+
+async def test_batch_get_locations_answers_found_and_not_found(catalogue) -> None:
+    store, warehouse = await catalogue.location(), await catalogue.location(kind=pb.LOCATION_KIND_WAREHOUSE)
+    missing = unique_id("LOC-NONE-")
+    answer = await catalogue.admin.BatchGetLocations(
+        pb.BatchGetLocationsRequest(location_ids=[warehouse, missing, store, store])
+    )
+    assert [location.location_id for location in answer.locations] == sorted([store, warehouse])
+    assert list(answer.not_found) == [missing]
+    single = (await catalogue.admin.GetLocation(pb.GetLocationRequest(location_id=store))).location
+    assert {location.location_id: location for location in answer.locations}[store] == single
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.BatchGetLocations(pb.BatchGetLocationsRequest(location_ids=[store, "no spaces"]))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(refused.value) == ["location_ids[1]"]

@@ -30,6 +30,11 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def GetLocation(self, request: pb.GetLocationRequest, context: Context) -> pb.GetLocationResponse:
         return await self.catalogue.get_location(request)
 
+    async def BatchGetLocations(
+        self, request: pb.BatchGetLocationsRequest, context: Context
+    ) -> pb.BatchGetLocationsResponse:
+        return await self.catalogue.batch_get_locations(request)
+
     async def ListLocations(self, request: pb.ListLocationsRequest, context: Context) -> pb.ListLocationsResponse:
         return await self.catalogue.list_locations(request)
 
@@ -38,6 +43,9 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
 
     async def GetSku(self, request: pb.GetSkuRequest, context: Context) -> pb.GetSkuResponse:
         return await self.catalogue.get_sku(request)
+
+    async def BatchGetSkus(self, request: pb.BatchGetSkusRequest, context: Context) -> pb.BatchGetSkusResponse:
+        return await self.catalogue.batch_get_skus(request)
 
     async def ListSkus(self, request: pb.ListSkusRequest, context: Context) -> pb.ListSkusResponse:
         return await self.catalogue.list_skus(request)

@@ -26,9 +26,11 @@ INTERNAL = frozenset({Role.SERVICE, Role.ADMIN})
 POLICY = {
     "UpsertLocation": CATALOGUE_WRITE,
     "GetLocation": READERS,
+    "BatchGetLocations": READERS,
     "ListLocations": READERS,
     "UpsertSku": CATALOGUE_WRITE,
     "GetSku": READERS,
+    "BatchGetSkus": READERS,
     "ListSkus": READERS,
     "ReceiveStock": STAFF_WRITE,
     # A till adjusts only for customer returns (checked in the service layer).

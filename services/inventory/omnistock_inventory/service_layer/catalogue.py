@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -12,6 +13,10 @@ from omnistock_platform.db import Database
 from omnistock_platform.errors import NotFound
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.validation import Validator
+
+# One order's lines at most (orders allows 100); locations as many as BatchGetStock takes.
+MAX_BATCH_SKUS = 100
+MAX_BATCH_LOCATIONS = 1000
 
 
 def encode_token(value: str) -> str:
@@ -29,6 +34,17 @@ def decode_token(token: str, field: str = "page_token") -> str:
         validator.fail(field, "is not a token this service issued")
         validator.raise_if_invalid()
         raise
+
+
+def identifiers(field: str, values: Sequence[str], maximum: int) -> list[str]:
+    """The distinct, valid ids of a batch read, sorted; INVALID_ARGUMENT naming each bad one."""
+    check = Validator()
+    check.check(0 < len(values) <= maximum, field, f"give between 1 and {maximum}")
+    if len(values) <= maximum:  # past the limit one violation says it all (and the error stays small)
+        for index, value in enumerate(values):
+            check.identifier(f"{field}[{index}]", value)
+    check.raise_if_invalid()
+    return sorted(set(values))
 
 
 class Catalogue:
@@ -79,6 +95,15 @@ class Catalogue:
         if row is None:
             raise NotFound("location", request.location_id)
         return pb.GetLocationResponse(location=messages.location(row))
+
+    async def batch_get_locations(self, request: pb.BatchGetLocationsRequest) -> pb.BatchGetLocationsResponse:
+        wanted = identifiers("location_ids", request.location_ids, MAX_BATCH_LOCATIONS)
+        rows = await repository.get_locations(self.db.pool, wanted)
+        found = sorted((messages.location(row) for row in rows), key=lambda location: location.location_id)
+        known = {location.location_id for location in found}
+        return pb.BatchGetLocationsResponse(
+            locations=found, not_found=[location_id for location_id in wanted if location_id not in known]
+        )
 
     async def list_locations(self, request: pb.ListLocationsRequest) -> pb.ListLocationsResponse:
         check = Validator()
@@ -134,6 +159,13 @@ class Catalogue:
         if row is None:
             raise NotFound("sku", request.sku)
         return pb.GetSkuResponse(sku=messages.sku(row))
+
+    async def batch_get_skus(self, request: pb.BatchGetSkusRequest) -> pb.BatchGetSkusResponse:
+        wanted = identifiers("skus", request.skus, MAX_BATCH_SKUS)
+        rows = await repository.get_skus(self.db.pool, wanted)
+        found = sorted((messages.sku(row) for row in rows), key=lambda sku: sku.sku)
+        known = {sku.sku for sku in found}
+        return pb.BatchGetSkusResponse(skus=found, not_found=[sku for sku in wanted if sku not in known])
 
     async def list_skus(self, request: pb.ListSkusRequest) -> pb.ListSkusResponse:
         check = Validator()
