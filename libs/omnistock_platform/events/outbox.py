@@ -31,14 +31,16 @@ class Outbox:
     ) -> str:
         """Queue an event of type '<entity>.<event>' in the caller's transaction."""
         event_id, subject, envelope = self.prepare(event_type, payload, request_id)
+        # One round trip: the row, and the NOTIFY that wakes the relay at commit (NOTIFY is
+        # transactional, so nothing leaks on rollback). A data-modifying WITH runs whether or not it
+        # is read. pg_notify takes the channel name verbatim, as the relay's LISTEN does (a bare
+        # NOTIFY identifier would be folded to lower case).
         await conn.execute(
-            f"INSERT INTO {self.service}.outbox (event_id, subject, envelope) VALUES ($1, $2, $3)",
+            f"WITH queued AS (INSERT INTO {self.service}.outbox (event_id, subject, envelope) VALUES ($1, $2, $3))"
+            " SELECT pg_notify($4, '')",
             event_id,
             subject,
             envelope,
+            self.channel,
         )
-        # Wakes the relay at commit; NOTIFY is transactional, so nothing leaks on rollback.
-        # pg_notify takes the channel name verbatim, as the relay's LISTEN does (a bare NOTIFY
-        # identifier would be folded to lower case).
-        await conn.execute("SELECT pg_notify($1, '')", self.channel)
         return event_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -12,11 +11,12 @@ import grpc
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from omnistock_orders.adapters.remote import call
-from omnistock_platform.errors import NotFound
 
 # Locations change rarely (opening hours, not stock): a few seconds of staleness costs nothing
 # and saves a call per location on every quote.
 LOCATION_CACHE_SECONDS = 5.0
+# What one BatchGetLocations call may ask for.
+MAX_BATCH_LOCATIONS = 1000
 
 
 class InventoryClient:
@@ -44,36 +44,40 @@ class InventoryClient:
 
     async def location(self, location_id: str) -> inventory_pb2.Location | None:
         """The location, or None when inventory does not know it."""
-        cached = self._locations.get(location_id)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:
-            response = await call(
-                "inventory", self._stub.GetLocation(inventory_pb2.GetLocationRequest(location_id=location_id))
-            )
-            found: inventory_pb2.Location | None = response.location
-        except NotFound:
-            found = None
-        self._locations[location_id] = (now + self._location_ttl, found)
-        return found
+        return (await self._cached_locations([location_id])).get(location_id)
 
     async def locations(self, location_ids: Iterable[str]) -> dict[str, inventory_pb2.Location]:
-        wanted = sorted(set(location_ids))
-        found = await asyncio.gather(*(self.location(location_id) for location_id in wanted))
-        return {location.location_id: location for location in found if location is not None}
+        """The known ones among the given locations: what the cache lacks comes in one call."""
+        return await self._cached_locations(sorted(set(location_ids)))
 
-    async def sku(self, sku: str) -> inventory_pb2.Sku | None:
-        try:
-            response = await call("inventory", self._stub.GetSku(inventory_pb2.GetSkuRequest(sku=sku)))
-        except NotFound:
-            return None
-        return response.sku
+    async def _cached_locations(self, wanted: list[str]) -> dict[str, inventory_pb2.Location]:
+        now = time.monotonic()
+        found: dict[str, inventory_pb2.Location | None] = {}
+        missing = []
+        for location_id in wanted:
+            cached = self._locations.get(location_id)
+            if cached is not None and cached[0] > now:
+                found[location_id] = cached[1]
+            else:
+                missing.append(location_id)
+        for start in range(0, len(missing), MAX_BATCH_LOCATIONS):
+            chunk = missing[start : start + MAX_BATCH_LOCATIONS]
+            response = await call(
+                "inventory", self._stub.BatchGetLocations(inventory_pb2.BatchGetLocationsRequest(location_ids=chunk))
+            )
+            fetched = {location.location_id: location for location in response.locations}
+            for location_id in chunk:
+                found[location_id] = fetched.get(location_id)  # None: unknown, remembered as such
+                self._locations[location_id] = (now + self._location_ttl, found[location_id])
+        return {location_id: location for location_id, location in found.items() if location is not None}
 
     async def skus(self, skus: Iterable[str]) -> dict[str, inventory_pb2.Sku]:
+        """The known ones among the given SKUs (at most an order's 100 lines), in one call."""
         wanted = sorted(set(skus))
-        found = await asyncio.gather(*(self.sku(sku) for sku in wanted))
-        return {sku.sku: sku for sku in found if sku is not None}
+        if not wanted:
+            return {}
+        response = await call("inventory", self._stub.BatchGetSkus(inventory_pb2.BatchGetSkusRequest(skus=wanted)))
+        return {sku.sku: sku for sku in response.skus}
 
     async def hold(self, request: inventory_pb2.HoldRequest) -> inventory_pb2.Hold:
         response = await call("inventory", self._stub.Hold(request))

@@ -130,6 +130,15 @@ def _record(row: asyncpg.Record, allocations: Sequence[Allocation]) -> OrderReco
     )
 
 
+def _pending_call(row: asyncpg.Record) -> PendingCall:
+    return PendingCall(
+        attempt=row["attempt"],
+        call=bytes(row["pending_call"]) if row["pending_call"] is not None else None,
+        decision=orders_pb2.RoutingPlan.FromString(row["decision"]) if row["decision"] is not None else None,
+        status=OrderStatus(row["status"]),
+    )
+
+
 class OrderRepository:
     async def insert_pending(self, conn: Connection, record: OrderRecord, fingerprint: bytes) -> bool:
         """Write a new PENDING order; False when its request id is already taken."""
@@ -189,30 +198,27 @@ class OrderRepository:
     ) -> PendingCall | None:
         """Record the call attempt `attempt` will make, unless a later attempt is already recorded.
         Returns the attempt to make (this one or the later one), or None when the order is gone."""
-        await conn.execute(
+        row = await conn.fetchrow(
             """
             UPDATE orders.orders SET attempt = $2, pending_call = $3, decision = $4, updated_at = clock_timestamp()
             WHERE order_id = $1 AND status = 'pending' AND attempt < $2
+            RETURNING attempt, pending_call, decision, status
             """,
             order_id,
             attempt,
             call,
             decision.SerializeToString(deterministic=True) if decision is not None else None,
         )
+        if row is not None:
+            return _pending_call(row)
+        # Not claimed: read the row afresh (a statement of its own sees what a concurrent attempt committed).
         return await self.pending_call(conn, order_id)
 
     async def pending_call(self, conn: Connection, order_id: str) -> PendingCall | None:
         row = await conn.fetchrow(
             "SELECT attempt, pending_call, decision, status FROM orders.orders WHERE order_id = $1", order_id
         )
-        if row is None:
-            return None
-        return PendingCall(
-            attempt=row["attempt"],
-            call=bytes(row["pending_call"]) if row["pending_call"] is not None else None,
-            decision=orders_pb2.RoutingPlan.FromString(row["decision"]) if row["decision"] is not None else None,
-            status=OrderStatus(row["status"]),
-        )
+        return _pending_call(row) if row is not None else None
 
     async def drop_pending(self, conn: Connection, order_id: str, attempt: int) -> bool:
         """Remove an order that never got its stock, unless another attempt has started meanwhile."""
@@ -238,22 +244,27 @@ class OrderRepository:
             record.decision.SerializeToString(deterministic=True) if record.decision is not None else None,
             record.cancel_reason,
         )
-        for seq, allocation in enumerate(order.allocations):
-            await conn.execute(
+        if order.allocations:
+            await conn.executemany(
                 """
                 INSERT INTO orders.allocations (allocation_id, order_id, seq, location_id, hold_id, lines, status,
                     distance_km)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                 ON CONFLICT (allocation_id) DO UPDATE SET lines = EXCLUDED.lines, status = EXCLUDED.status
                 """,
-                allocation.allocation_id,
-                order.order_id,
-                seq,
-                allocation.location_id,
-                allocation.hold_id,
-                dict(allocation.lines),
-                allocation.status.value,
-                allocation.distance_km,
+                [
+                    (
+                        allocation.allocation_id,
+                        order.order_id,
+                        seq,
+                        allocation.location_id,
+                        allocation.hold_id,
+                        dict(allocation.lines),
+                        allocation.status.value,
+                        allocation.distance_km,
+                    )
+                    for seq, allocation in enumerate(order.allocations)
+                ],
             )
         pending_call = record.pending_call if order.status is OrderStatus.PENDING else None
         return replace(record, updated_at=updated_at, pending_call=pending_call)

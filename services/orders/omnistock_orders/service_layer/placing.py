@@ -143,7 +143,9 @@ class OrderPlacement:
         )
         if not await self._insert(record, digest):
             return await self._resume_request(request.request_id, digest)
-        return orders_pb2.CreateOrderResponse(order=await self._route(record, query))
+        # Just written: nothing was attempted yet, no need to read that back.
+        fresh = PendingCall(attempt=0, call=None, decision=None, status=OrderStatus.PENDING)
+        return orders_pb2.CreateOrderResponse(order=await self._route(record, query, fresh))
 
     async def _insert(self, record: OrderRecord, digest: bytes) -> bool:
         async with self.db.transaction() as conn:
@@ -198,12 +200,14 @@ class OrderPlacement:
         # A till sale holds and commits at once at the one store: trying again could only sell twice.
         return 1 if record.source == SOURCE_CARRY_OUT else max(1, self.settings.order_route_attempts)
 
-    async def _route(self, record: OrderRecord, query: RouteQuery) -> orders_pb2.Order:
-        """Plan, hold everything at once, and on a lost race plan again (bounded)."""
+    async def _route(
+        self, record: OrderRecord, query: RouteQuery, state: PendingCall | None = None
+    ) -> orders_pb2.Order:
+        """Plan, hold everything at once, and on a lost race plan again (bounded). `state` is the
+        order's placement as the caller knows it; read from the database when not given."""
         order_id = record.order_id
-        state = await self.repository.pending_call(self.db.pool, order_id)
         if state is None:
-            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+            state = await self._state(order_id)
         failure: Shortfall | None = None
         while True:
             if state.status is not OrderStatus.PENDING:
@@ -216,17 +220,18 @@ class OrderPlacement:
                     failure = planned.shortfall()
                     break
                 attempt = state.attempt + 1
+                decision = planned.message  # built anew on each access: a few hundred stock versions
                 request = holding.hold_request(
                     order_id=order_id,
                     request_id=holding.derived_request_id(order_id, "hold", str(attempt)),
                     channel=common_pb2.CHANNEL_POS if record.source == SOURCE_CARRY_OUT else record.channel,
-                    plan=planned.message,
+                    plan=decision,
                     ttl=self.settings.order_hold_ttl,
                     selling_location_id=query.selling_location_id,
                     commit_now=record.source == SOURCE_CARRY_OUT,
                 )
                 claimed = await self.repository.claim_attempt(
-                    self.db.pool, order_id, attempt, request.SerializeToString(deterministic=True), planned.message
+                    self.db.pool, order_id, attempt, request.SerializeToString(deterministic=True), decision
                 )
                 if claimed is None:
                     raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
