@@ -25,7 +25,14 @@ import asyncpg
 from google.protobuf.message import Message
 
 from omnistock_platform.db import Database
-from omnistock_platform.errors import IdempotencyMismatch, InvalidArgument
+from omnistock_platform.errors import (
+    Aborted,
+    IdempotencyMismatch,
+    InvalidArgument,
+    OmnistockError,
+    ResourceExhausted,
+    Unavailable,
+)
 from omnistock_platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -60,6 +67,19 @@ class Begun:
 
     answer: bytes | None = None
     resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A change that began and was never answered: its process died, or its caller went away."""
+
+    request_id: str
+    method: str
+    request: bytes
+
+
+# Errors after which the same request may still succeed: a begun change stays begun.
+TRANSIENT = (Aborted, ResourceExhausted, Unavailable)
 
 
 def fingerprint(method: str, request: Message) -> bytes:
@@ -105,11 +125,12 @@ class IdempotencyStore:
         expected = fingerprint(method, request)
         async with db.transaction() as conn:
             began = await conn.fetchval(
-                f"INSERT INTO {self._table} (request_id, method, fingerprint) VALUES ($1, $2, $3)"
+                f"INSERT INTO {self._table} (request_id, method, fingerprint, request) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (request_id) DO NOTHING RETURNING true",
                 request_id,
                 method,
                 expected,
+                request.SerializeToString(deterministic=True),
             )
             if began:
                 return Begun()
@@ -164,6 +185,44 @@ class IdempotencyStore:
                 return response
 
         return await carried_through(once())
+
+    async def resumable(
+        self,
+        db: Database,
+        method: str,
+        request_id: str,
+        request: Message,
+        response_type: type[ResponseT],
+        change: Callable[[Begun], Awaitable[ResponseT]],
+    ) -> ResponseT:
+        """A change that asks another service to act before it writes its own part: begun first
+        (so that a retry, or the service's `Resumer`, can finish it after a crash), answered from
+        the store when it was finished before. Refused (a definite error: nothing was done), it is
+        forgotten at once, so that a refusal leaves nothing behind."""
+        begun = await self.begin(db, request_id, method, request)
+        if begun.answer is not None:
+            return response_type.FromString(begun.answer)
+        try:
+            return await change(begun)
+        except OmnistockError as error:
+            if not isinstance(error, TRANSIENT):
+                await self.forget(db, request_id)
+            raise
+
+    async def forget(self, db: Database, request_id: str) -> None:
+        """Drop a begun request that was never answered: a retry is evaluated afresh."""
+        await db.execute(f"DELETE FROM {self._table} WHERE request_id = $1 AND response IS NULL", request_id)
+
+    async def unfinished(self, db: Database, older_than: timedelta, limit: int = 100) -> list[Unfinished]:
+        """Changes begun longer ago than `older_than` and never answered, oldest first."""
+        rows = await db.fetch(
+            f"SELECT request_id, method, request FROM {self._table}"
+            " WHERE response IS NULL AND request IS NOT NULL AND created_at < now() - $1::interval"
+            " ORDER BY created_at LIMIT $2",
+            older_than,
+            limit,
+        )
+        return [Unfinished(row["request_id"], row["method"], bytes(row["request"])) for row in rows]
 
     async def purge(self, db: Database, older_than: timedelta) -> int:
         result = await db.execute(f"DELETE FROM {self._table} WHERE created_at < now() - $1::interval", older_than)

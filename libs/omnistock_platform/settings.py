@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # into unbounded latency. 0: no limit.
     max_in_flight: int = 256
     idempotency_retention: Duration = timedelta(hours=48)
+    # A change begun before another service acted and unanswered for this long was cut short (a
+    # crash, a caller that went away): the service finishes it itself (omnistock_platform.resuming).
+    resume_after: Duration = timedelta(seconds=30)
+    resume_interval: Duration = timedelta(seconds=5)
 
     # Authentication. Disabling it is for local experiments only and is logged loudly.
     auth_disabled: bool = False

@@ -40,6 +40,9 @@ def platform_tables(schema: str) -> None:
         sa.Column("method", sa.Text, nullable=False),
         sa.Column("fingerprint", sa.LargeBinary, nullable=False),
         sa.Column("response", sa.LargeBinary, nullable=True),
+        # The request of a change begun before another service acts (see IdempotencyStore.begin):
+        # what the service needs to finish it itself should nobody retry it.
+        sa.Column("request", sa.LargeBinary, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Index(f"ix_{schema}_idempotency_created_at", "created_at"),
         schema=schema,

@@ -20,10 +20,12 @@ from omnistock_fulfilment.domain.task import Task
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_fulfilment.service_layer.work import TaskWork
 from omnistock_platform.db import Database
+from omnistock_platform.errors import NotFound
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.client import ServiceToken, open_channel
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.resuming import Resumer, resume
 from omnistock_platform.settings import Settings
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, unique_id
@@ -294,4 +296,54 @@ async def test_a_crash_between_the_commit_and_the_tasks_write_is_repaired_by_the
 
     assert (await work.ship(ship)).task.status == fpb.TASK_STATUS_SHIPPED
     assert await shelf.level(location, sku) == (1, 0)
+    await channel.close()
+
+
+async def test_a_shipment_cut_short_whose_caller_never_returns_is_finished_by_the_service(
+    events: Events, db: Database, shelf: Shelf, stack: Stack
+) -> None:
+    """The handheld lost its network for good after inventory sold the units: the service's
+    resumer finishes the shipment from the stored request, and a late retry gets that answer."""
+    location, sku = await shelf.location(), await shelf.sku()
+    await shelf.receive(location, sku, 3)
+    hold_id = await shelf.hold([(location, sku, 2)])
+    task_id = await allocated_task(events, db, location, {sku: 2}, hold_id)
+    settings = stack.wired_settings(resume_after=timedelta(0))
+    channel = open_channel(settings, "inventory", ServiceToken(settings, "fulfilment"))
+    store = IdempotencyStore("fulfilment")
+    work = TaskWork(
+        db, CrashAfterRemoteCall(settings, "task.shipped"), store, InventoryClient(channel), ReservationsClient(channel)
+    )
+    await work.confirm_pick(fpb.ConfirmPickRequest(request_id=request_id(), task_id=task_id))
+    await work.pack(fpb.PackRequest(request_id=request_id(), task_id=task_id))
+    ship = fpb.ShipRequest(request_id=request_id(), task_id=task_id, carrier="UPS", tracking_number="1Z999")
+    with pytest.raises(ConnectionResetError):
+        await work.ship(ship)
+    assert (await one_task(db, task_id=task_id))["status"] == "packed"
+
+    resumer = Resumer("fulfilment", settings, db, store, {"Ship": resume(fpb.ShipRequest, work.ship)})
+    assert await resumer.run_once() >= 1
+    task = await one_task(db, task_id=task_id)
+    assert (task["status"], task["carrier"]) == ("shipped", "UPS")
+    assert await shelf.level(location, sku) == (1, 0)  # sold once
+    assert [change.request_id for change in await store.unfinished(db, timedelta(0))] == []
+    assert (await work.ship(ship)).task.status == fpb.TASK_STATUS_SHIPPED
+    await channel.close()
+
+
+async def test_a_refused_change_leaves_nothing_for_the_resumer(events: Events, db: Database, stack: Stack) -> None:
+    store = IdempotencyStore("fulfilment")
+    settings = stack.wired_settings(resume_after=timedelta(0))
+    channel = open_channel(settings, "inventory", ServiceToken(settings, "fulfilment"))
+    work = TaskWork(
+        db,
+        TaskChanges(TaskRepository(), Outbox(settings, "fulfilment")),
+        store,
+        InventoryClient(channel),
+        ReservationsClient(channel),
+    )
+    ship = fpb.ShipRequest(request_id=request_id(), task_id=unique_id("TASK-"), carrier="UPS")
+    with pytest.raises(NotFound):
+        await work.ship(ship)
+    assert ship.request_id not in [change.request_id for change in await store.unfinished(db, timedelta(0))]
     await channel.close()

@@ -12,9 +12,10 @@ import pytest
 
 from omnistock.inventory.v1 import inventory_pb2
 from omnistock_platform.db import Database
-from omnistock_platform.errors import IdempotencyMismatch, InvalidArgument
+from omnistock_platform.errors import FailedPrecondition, IdempotencyMismatch, InvalidArgument, Unavailable
 from omnistock_platform.grpc.errors import to_status
 from omnistock_platform.idempotency import Begun, IdempotencyStore
+from omnistock_platform.resuming import Resumer
 from omnistock_platform.settings import Settings
 from tests.integration.platform.support import unique_request_id
 
@@ -162,3 +163,31 @@ async def test_purge_removes_only_old_claims(db: Database, schema: str) -> None:
 
     remaining = await db.fetch(f"SELECT request_id FROM {schema}.idempotency")
     assert [row["request_id"] for row in remaining] == [recent.request_id]
+
+
+async def test_the_resumer_finishes_what_it_can_keeps_what_may_yet_succeed_and_forgets_refusals(
+    omnistock_settings: Settings, db: Database, schema: str
+) -> None:
+    store = IdempotencyStore(schema)
+    requests = {outcome: receive(unique_request_id()) for outcome in ("finished", "postponed", "refused")}
+    for request in requests.values():
+        await store.begin(db, request.request_id, METHOD, request)
+    await store.begin(db, unique_request_id(), "NoSuchMethod", receive("unknown"))
+
+    async def again(raw: bytes) -> Response:
+        request = inventory_pb2.ReceiveStockRequest.FromString(raw)
+        if request.request_id == requests["postponed"].request_id:
+            raise Unavailable("inventory is restarting")
+        if request.request_id == requests["refused"].request_id:
+            raise FailedPrecondition("the task was withdrawn meanwhile")
+        return await store.run(db, METHOD, request.request_id, request, Response, work_for(schema, request))
+
+    settings = omnistock_settings.model_copy(update={"resume_after": timedelta(0)})
+    resumer = Resumer("inventory", settings, db, store, {METHOD: again})
+    assert await resumer.run_once() == 1
+    left = [change.request_id for change in await store.unfinished(db, timedelta(0))]
+    assert left == [requests["postponed"].request_id]
+    assert await effects(db, schema, requests["finished"].request_id) == 1
+    assert (await store.begin(db, requests["finished"].request_id, METHOD, requests["finished"])).answer is not None
+    # Refused: evaluated afresh should its caller ever come back.
+    assert await store.begin(db, requests["refused"].request_id, METHOD, requests["refused"]) == Begun()

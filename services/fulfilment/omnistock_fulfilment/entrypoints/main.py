@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from omnistock.fulfilment.v1 import fulfilment_pb2_grpc
+from omnistock.fulfilment.v1 import fulfilment_pb2, fulfilment_pb2_grpc
 from omnistock_fulfilment.adapters.inventory_client import InventoryClient
 from omnistock_fulfilment.adapters.repository import TaskRepository
 from omnistock_fulfilment.adapters.reservations_client import ReservationsClient
@@ -20,6 +20,7 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, run_service
 from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.resuming import Resumer, resume
 from omnistock_platform.settings import Settings
 
 _READERS = frozenset({Role.WAREHOUSE, Role.POS, Role.ADMIN, Role.SERVICE})
@@ -56,7 +57,20 @@ def bootstrap(settings: Settings) -> ServiceApp:
     servicer = Servicer(
         fulfilment_pb2_grpc.add_FulfilmentServiceServicer_to_server, FulfilmentServicer(work, watch), FULL_NAME
     )
+    cut_short = Resumer(
+        "fulfilment",
+        settings,
+        db,
+        idempotency,
+        {
+            "ConfirmPick": resume(fulfilment_pb2.ConfirmPickRequest, work.confirm_pick),
+            "Ship": resume(fulfilment_pb2.ShipRequest, work.ship),
+            "MarkReadyForPickup": resume(fulfilment_pb2.MarkReadyForPickupRequest, work.mark_ready_for_pickup),
+            "HandOver": resume(fulfilment_pb2.HandOverRequest, work.hand_over),
+        },
+    )
     loops: list[BackgroundLoop] = [consumer.run for consumer in consumers(settings, db, bus, handlers)]
+    loops.append(cut_short.run)
     return ServiceApp(
         "fulfilment", settings, db, bus, servicers=[servicer], policy=POLICY, background=loops, channels=channels
     )

@@ -34,7 +34,7 @@ from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
 from omnistock_platform.errors import InvalidArgument, NotFound
-from omnistock_platform.idempotency import IdempotencyStore, ResponseT
+from omnistock_platform.idempotency import Begun, IdempotencyStore, ResponseT
 from omnistock_platform.validation import Validator
 
 # What an action does beyond the status change: remote calls, then the task as it is to be saved,
@@ -173,7 +173,14 @@ class TaskWork:
             return fulfilment_pb2.ConfirmPickResponse(task=task, short=sku_quantities(dict(short)))
 
         return await self._act(
-            "ConfirmPick", request, request.task_id, fulfilment_pb2.ConfirmPickResponse, perform, respond, check
+            "ConfirmPick",
+            request,
+            request.task_id,
+            fulfilment_pb2.ConfirmPickResponse,
+            perform,
+            respond,
+            check,
+            remote=True,
         )
 
     async def pack(self, request: fulfilment_pb2.PackRequest) -> fulfilment_pb2.PackResponse:
@@ -199,7 +206,9 @@ class TaskWork:
             )
             return shipped, "task.shipped", {}
 
-        return await self._act("Ship", request, request.task_id, fulfilment_pb2.ShipResponse, perform, check=check)
+        return await self._act(
+            "Ship", request, request.task_id, fulfilment_pb2.ShipResponse, perform, check=check, remote=True
+        )
 
     # Pickups.
 
@@ -212,7 +221,12 @@ class TaskWork:
             return ready, "task.ready_for_pickup", {}
 
         return await self._act(
-            "MarkReadyForPickup", request, request.task_id, fulfilment_pb2.MarkReadyForPickupResponse, perform
+            "MarkReadyForPickup",
+            request,
+            request.task_id,
+            fulfilment_pb2.MarkReadyForPickupResponse,
+            perform,
+            remote=True,
         )
 
     async def hand_over(self, request: fulfilment_pb2.HandOverRequest) -> fulfilment_pb2.HandOverResponse:
@@ -223,30 +237,32 @@ class TaskWork:
         check.raise_if_invalid()
         require_location(request.location_id)
         code = request.pickup_code.strip()
-        begun = await self.idempotency.begin(self.db, request.request_id, "HandOver", request)
-        if begun.answer is not None:
-            return fulfilment_pb2.HandOverResponse.FromString(begun.answer)
 
-        async def work(conn: asyncpg.Connection) -> fulfilment_pb2.HandOverResponse:
-            task = await self.repository.active_for_pickup_code(conn, request.location_id, code)
-            if task is None and begun.resumed:
-                # This request had the reservation collected before a crash cut it short, and the
-                # reservation's event has since closed the task: the retry gets the first answer.
-                done = await self.repository.latest_for_pickup_code(conn, request.location_id, code)
-                if done is not None and done.status is TaskStatus.HANDED_OVER:
-                    return fulfilment_pb2.HandOverResponse(task=task_message(done))
-            if task is None:
-                raise NotFound("pickup", f"{request.location_id}/{code}")
-            handed = task.apply(Action.HAND_OVER)
-            # Collecting commits the reservation's hold: the sale is complete.
-            await self.reservations.collect(
-                derived_request_id(task.task_id, "collect"), task.location_id, task.pickup_code
+        async def hand_over(begun: Begun) -> fulfilment_pb2.HandOverResponse:
+            async def work(conn: asyncpg.Connection) -> fulfilment_pb2.HandOverResponse:
+                task = await self.repository.active_for_pickup_code(conn, request.location_id, code)
+                if task is None and begun.resumed:
+                    # This request had the reservation collected before a crash cut it short, and the
+                    # reservation's event has since closed the task: the retry gets the first answer.
+                    done = await self.repository.latest_for_pickup_code(conn, request.location_id, code)
+                    if done is not None and done.status is TaskStatus.HANDED_OVER:
+                        return fulfilment_pb2.HandOverResponse(task=task_message(done))
+                if task is None:
+                    raise NotFound("pickup", f"{request.location_id}/{code}")
+                handed = task.apply(Action.HAND_OVER)
+                # Collecting commits the reservation's hold: the sale is complete.
+                await self.reservations.collect(
+                    derived_request_id(task.task_id, "collect"), task.location_id, task.pickup_code
+                )
+                saved = await self.changes.changed(conn, handed, "task.handed_over")
+                return fulfilment_pb2.HandOverResponse(task=task_message(saved))
+
+            return await self.idempotency.run(
+                self.db, "HandOver", request.request_id, request, fulfilment_pb2.HandOverResponse, work
             )
-            saved = await self.changes.changed(conn, handed, "task.handed_over")
-            return fulfilment_pb2.HandOverResponse(task=task_message(saved))
 
-        return await self.idempotency.run(
-            self.db, "HandOver", request.request_id, request, fulfilment_pb2.HandOverResponse, work
+        return await self.idempotency.resumable(
+            self.db, "HandOver", request.request_id, request, fulfilment_pb2.HandOverResponse, hand_over
         )
 
     # The one shape of every change of one task.
@@ -260,6 +276,8 @@ class TaskWork:
         perform: Perform,
         respond: Callable[[fulfilment_pb2.Task, Mapping[str, int]], ResponseT] | None = None,
         check: Validator | None = None,
+        *,
+        remote: bool = False,
     ) -> ResponseT:
         request_id = str(getattr(request, "request_id", ""))
         check = check or Validator()
@@ -278,4 +296,11 @@ class TaskWork:
                 return response_type(task=task_message(saved))
             return respond(task_message(saved), short)
 
-        return await self.idempotency.run(self.db, method, request_id, request, response_type, work)
+        async def change(_: Begun | None = None) -> ResponseT:
+            return await self.idempotency.run(self.db, method, request_id, request, response_type, work)
+
+        if not remote:
+            return await change()
+        # Inventory or reservations acts first: begun, so that the service finishes it itself
+        # should a crash cut it short and its caller never come back (omnistock_platform.resuming).
+        return await self.idempotency.resumable(self.db, method, request_id, request, response_type, change)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from omnistock.orders.v1 import orders_pb2_grpc
+from omnistock.orders.v1 import orders_pb2, orders_pb2_grpc
 from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.repository import OrderRepository
 from omnistock_orders.adapters.reservations_client import ReservationsClient
@@ -27,6 +27,7 @@ from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, run_service
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import get_logger
+from omnistock_platform.resuming import Resumer, resume
 from omnistock_platform.settings import Settings
 
 log = get_logger(__name__)
@@ -96,6 +97,14 @@ def bootstrap(settings: Settings) -> ServiceApp:
     handlers = EventHandlers(parts.reactions)
     loops: list[BackgroundLoop] = [consumer.run for consumer in consumers(settings, parts.db, parts.bus, handlers)]
     loops.append(_recover_pending(parts))
+    cut_short = Resumer(
+        "orders",
+        settings,
+        parts.db,
+        parts.idempotency,
+        {"CancelOrder": resume(orders_pb2.CancelOrderRequest, parts.cancellation.cancel)},
+    )
+    loops.append(cut_short.run)
     return ServiceApp(
         "orders",
         settings,

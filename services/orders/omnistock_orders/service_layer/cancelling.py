@@ -16,7 +16,7 @@ from omnistock_orders.service_layer.queries import require_scope
 from omnistock_platform.db import Database
 from omnistock_platform.errors import Aborted, NotFound
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.idempotency import Begun, IdempotencyStore
 from omnistock_platform.logging import get_logger
 from omnistock_platform.validation import Validator
 
@@ -73,6 +73,13 @@ class OrderCancellation:
             log.info("order.cancelled", order_id=record.order_id, released=len(to_release))
             return orders_pb2.CancelOrderResponse(order=order_message(saved))
 
-        return await self.idempotency.run(
-            self.db, "CancelOrder", request.request_id, request, orders_pb2.CancelOrderResponse, work
+        async def change(_: Begun) -> orders_pb2.CancelOrderResponse:
+            return await self.idempotency.run(
+                self.db, "CancelOrder", request.request_id, request, orders_pb2.CancelOrderResponse, work
+            )
+
+        # Begun before inventory is asked: should a crash cut it short and the caller never come
+        # back, the service finishes the cancellation itself (omnistock_platform.resuming).
+        return await self.idempotency.resumable(
+            self.db, "CancelOrder", request.request_id, request, orders_pb2.CancelOrderResponse, change
         )

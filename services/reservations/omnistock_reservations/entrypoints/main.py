@@ -15,6 +15,7 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, run_service
 from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.resuming import Resumer, resume
 from omnistock_platform.settings import Settings
 from omnistock_reservations.adapters.inventory_client import InventoryClient
 from omnistock_reservations.entrypoints.grpc_servicer import ReservationsServicer
@@ -66,6 +67,14 @@ def bootstrap(settings: Settings) -> ServiceApp:
     sync = HoldSync(deps)
     creating = Creating(deps)
     recovery = Recovery(deps, creating, sync)
+    lifecycle = Lifecycle(deps, sync)
+    cut_short = Resumer(
+        "reservations",
+        settings,
+        db,
+        deps.idempotency,
+        {"CollectReservation": resume(reservations_pb2.CollectReservationRequest, lifecycle.collect)},
+    )
     expiries = EventConsumer(
         db,
         bus,
@@ -82,12 +91,12 @@ def bootstrap(settings: Settings) -> ServiceApp:
         servicers=[
             Servicer(
                 reservations_pb2_grpc.add_ReservationsServiceServicer_to_server,
-                ReservationsServicer(creating, Lifecycle(deps, sync)),
+                ReservationsServicer(creating, lifecycle),
                 reservations_pb2.DESCRIPTOR.services_by_name["ReservationsService"].full_name,
             )
         ],
         policy=POLICY,
-        background=[expiries.run, recovery.run, _closing(inventory_channel)],
+        background=[expiries.run, recovery.run, cut_short.run, _closing(inventory_channel)],
     )
 
 

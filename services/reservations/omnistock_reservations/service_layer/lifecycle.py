@@ -19,7 +19,7 @@ import asyncpg
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.errors import FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation, Shortfall
-from omnistock_platform.idempotency import carried_through
+from omnistock_platform.idempotency import Begun, carried_through
 from omnistock_platform.validation import Validator
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import HoldView
@@ -239,10 +239,18 @@ class Lifecycle:
             check.check(is_pickup_code(code), "pickup_code", f"must be {LENGTH} characters from {ALPHABET}")
         check.raise_if_invalid()
         require_location(request.store_id, "store")
-        begun = await self.deps.idempotency.begin(self.deps.db, request.request_id, "CollectReservation", request)
-        if begun.answer is not None:
-            return pb.CollectReservationResponse.FromString(begun.answer)
+        return await self.deps.idempotency.resumable(
+            self.deps.db,
+            "CollectReservation",
+            request.request_id,
+            request,
+            pb.CollectReservationResponse,
+            lambda begun: self._collect(request, code, begun),
+        )
 
+    async def _collect(
+        self, request: pb.CollectReservationRequest, code: str, begun: Begun
+    ) -> pb.CollectReservationResponse:
         def respond(done: Reservation) -> pb.CollectReservationResponse:
             return pb.CollectReservationResponse(reservation=messages.reservation(done))
 

@@ -1,0 +1,92 @@
+"""Changes cut short are finished by the service itself.
+
+A change that asks another service to act before writing its own part (commit a hold, then
+mark the task shipped) begins first: its request is stored, unanswered (see
+`IdempotencyStore.resumable`). A crash in between leaves the other service changed and this one
+not; a caller that retries with the same request id finishes it. A caller that never retries (a
+handheld that lost its network, a till that was switched off) would leave the two services
+disagreeing for good. The `Resumer` finds such changes once they are older than any caller's
+patience and runs them again, as the service, from their stored request: the other service
+answers from its own idempotency store instead of acting twice, the local part is written, and
+the answer is stored for a caller who does come back. A change refused on the second run (the
+order was cancelled meanwhile) is forgotten and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from google.protobuf.message import Message
+
+from omnistock_platform.auth import Principal, Role, principal_var
+from omnistock_platform.db import Database
+from omnistock_platform.errors import OmnistockError
+from omnistock_platform.idempotency import TRANSIENT, IdempotencyStore
+from omnistock_platform.logging import get_logger
+from omnistock_platform.settings import ServiceName, Settings
+
+log = get_logger(__name__)
+
+RequestT = TypeVar("RequestT", bound=Message)
+# Runs one stored request again: the use case behind the RPC, as the servicer calls it.
+Resume = Callable[[bytes], Awaitable[Message]]
+
+
+def resume(request_type: type[RequestT], use_case: Callable[[RequestT], Awaitable[Message]]) -> Resume:
+    async def run(request: bytes) -> Message:
+        return await use_case(request_type.FromString(request))
+
+    return run
+
+
+@dataclass
+class Resumer:
+    service: ServiceName
+    settings: Settings
+    db: Database
+    store: IdempotencyStore
+    # RPC method name -> how to run its stored request again.
+    changes: Mapping[str, Resume]
+    batch: int = 100
+
+    async def run(self, stop: asyncio.Event) -> None:
+        every = self.settings.resume_interval.total_seconds()
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception as error:  # the database may be away for a while: next round
+                log.warning("resume.round_failed", service=self.service, error=repr(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    async def run_once(self) -> int:
+        """One pass over the changes cut short; returns how many were finished."""
+        finished = 0
+        for change in await self.store.unfinished(self.db, self.settings.resume_after, self.batch):
+            again = self.changes.get(change.method)
+            if again is None:
+                log.error("resume.unknown_method", service=self.service, method=change.method)
+                await self.store.forget(self.db, change.request_id)
+                continue
+            # As the service: the caller's own scope was checked when the change began.
+            acting = principal_var.set(Principal(subject=f"{self.service}:resume", role=Role.SERVICE))
+            try:
+                await again(change.request)
+            except TRANSIENT as error:
+                log.info("resume.postponed", method=change.method, request_id=change.request_id, error=error.message)
+            except OmnistockError as error:
+                # Refused now, so never to be finished. Worth a look: the other service may have acted.
+                log.error("resume.refused", method=change.method, request_id=change.request_id, error=error.message)
+                await self.store.forget(self.db, change.request_id)
+            except Exception as error:  # a lost connection and the like: next round
+                log.warning("resume.failed", method=change.method, request_id=change.request_id, error=repr(error))
+            else:
+                finished += 1
+                log.info("resume.finished", method=change.method, request_id=change.request_id)
+            finally:
+                principal_var.reset(acting)
+        return finished
