@@ -166,6 +166,14 @@ class UnpublishedEvent:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class UnfinishedChange:
+    schema: str
+    request_id: str
+    method: str
+    created_at: datetime
+
+
 @dataclass
 class Snapshot:
     at: datetime
@@ -178,6 +186,7 @@ class Snapshot:
     insights: InsightsFacts | None = None
     unpublished: list[UnpublishedEvent] = field(default_factory=list)
     published_event_ids: dict[str, set[str]] = field(default_factory=dict)
+    unfinished: list[UnfinishedChange] = field(default_factory=list)
 
     def settled(self, *moments: datetime) -> bool:
         return all(moment <= self.cutoff for moment in moments)
@@ -318,6 +327,17 @@ async def read_outbox(conn: asyncpg.Connection, schema: str) -> tuple[list[Unpub
     return unpublished, published
 
 
+async def read_unfinished(conn: asyncpg.Connection, schema: str) -> list[UnfinishedChange]:
+    """Changes begun before another service acted and never answered (see omnistock_platform.resuming)."""
+    return [
+        UnfinishedChange(schema, row["request_id"], row["method"], row["created_at"])
+        for row in await conn.fetch(
+            f"SELECT request_id, method, created_at FROM {schema}.idempotency"
+            " WHERE response IS NULL AND request IS NOT NULL ORDER BY created_at"
+        )
+    ]
+
+
 READERS: dict[str, Callable[[asyncpg.Connection], Any]] = {
     "inventory": read_inventory,
     "reservations": read_reservations,
@@ -338,6 +358,7 @@ async def take_snapshot(conn: asyncpg.Connection, recent: timedelta = timedelta(
         unpublished, published = await read_outbox(conn, schema)
         snapshot.unpublished += unpublished
         snapshot.published_event_ids[schema] = published
+        snapshot.unfinished += await read_unfinished(conn, schema)
     return snapshot
 
 
@@ -368,9 +389,16 @@ def outbox_published(s: Snapshot) -> list[Violation]:
 
 
 def nothing_left_pending(s: Snapshot) -> list[Violation]:
-    """No reservation or order stays PENDING, and no re-route stays half done: recovery finishes
-    or undoes what a crash interrupted."""
-    found = []
+    """No reservation or order stays PENDING, no re-route stays half done, and no change begun
+    before another service acted stays unanswered: recovery finishes or undoes what a crash
+    interrupted."""
+    found = [
+        Violation(
+            "change left unfinished", f"{c.schema} {c.method} {c.request_id}", f"begun {c.created_at.isoformat()}"
+        )
+        for c in s.unfinished
+        if s.settled(c.created_at)
+    ]
     for r in (s.reservations or {}).values():
         if r.status == "pending" and s.settled(r.updated_at):
             found.append(Violation("reservation left pending", r.reservation_id, f"since {r.updated_at.isoformat()}"))

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from omnistock_platform.auth import Principal, Role, principal_var
 from omnistock_platform.db import Database
@@ -78,9 +78,9 @@ class Resumer:
                 await again(change.request)
             except TRANSIENT as error:
                 log.info("resume.postponed", method=change.method, request_id=change.request_id, error=error.message)
-            except OmnistockError as error:
+            except (OmnistockError, DecodeError) as error:
                 # Refused now, so never to be finished. Worth a look: the other service may have acted.
-                log.error("resume.refused", method=change.method, request_id=change.request_id, error=error.message)
+                log.error("resume.refused", method=change.method, request_id=change.request_id, error=str(error))
                 await self.store.forget(self.db, change.request_id)
             except Exception as error:  # a lost connection and the like: next round
                 log.warning("resume.failed", method=change.method, request_id=change.request_id, error=repr(error))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -42,6 +43,8 @@ async def own_stack(omnistock_servers: tuple[str, str], omnistock_settings: Sett
             "nats_url": nats_url,
             "stream_name": f"OMNISTOCK_INVARIANTS_{run.upper()}",
             "subject_prefix": f"omnistock_invariants_{run}",
+            # The changes cut short that the test puts in place stay for the checker to find.
+            "resume_after": timedelta(hours=1),
         }
     )
     await upgrade_async(settings, installed_services())
@@ -131,6 +134,12 @@ async def test_quiet_when_consistent_and_names_each_broken_promise(own_stack: St
                 str(uuid.uuid4()),
             )
 
+        # A shipment begun (inventory was about to be asked) and never answered nor finished.
+        await db.execute(
+            "INSERT INTO fulfilment.idempotency (request_id, method, fingerprint, request, created_at)"
+            " VALUES ('ship-cut-short', 'Ship', '\\x00', '\\x00', now() - interval '1 minute')"
+        )
+
         found = await check_all(settings, stream=True, db=db)
         checks = {violation.check for violation in found}
         assert {
@@ -140,9 +149,11 @@ async def test_quiet_when_consistent_and_names_each_broken_promise(own_stack: St
             "task disagrees with its source",
             "outbox event not published",
             "published event missing from the stream",
+            "change left unfinished",
         } <= checks, "\n".join(map(str, found))
         subjects = {violation.subject for violation in found}
         assert made.reservation.hold_id in subjects and allocation.hold_id in subjects
+        assert "fulfilment Ship ship-cut-short" in subjects
     finally:
         await traffic.close()
         await db.close()

@@ -64,6 +64,9 @@ CHAOS_ENV = {
     "OMNISTOCK_RESERVATION_PENDING_GRACE": "2",
     "OMNISTOCK_ORDER_RECOVERY_INTERVAL": "1",
     "OMNISTOCK_ORDER_PENDING_TIMEOUT": "3",
+    # Just beyond a patient caller's retries (5 s): changes cut short are finished by the services.
+    "OMNISTOCK_RESUME_AFTER": "6",
+    "OMNISTOCK_RESUME_INTERVAL": "1",
     "OMNISTOCK_DB_POOL_MIN": "1",
     "OMNISTOCK_DB_POOL_MAX": "5",
 }
