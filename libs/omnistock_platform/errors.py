@@ -110,6 +110,10 @@ class Aborted(OmnistockError):
     """A lost race: the caller may retry with the same request id."""
 
 
+class DeadlineExceeded(OmnistockError):
+    """No answer within the call's deadline (the caller's, or the service's default)."""
+
+
 class PermissionDenied(OmnistockError):
     pass
 

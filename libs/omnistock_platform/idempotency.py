@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import asyncpg
 from google.protobuf.message import Message
 
+from omnistock_platform import deadlines
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
     Aborted,
@@ -51,6 +52,7 @@ async def carried_through(change: Awaitable[T]) -> T:
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
+        deadlines.caller_left()
         task.add_done_callback(_report_abandoned)
         raise
 

@@ -1,5 +1,6 @@
 """Channels from one service to another: a service token on every call, the
-request id passed on, a deadline, and retries of UNAVAILABLE by gRPC itself."""
+request id passed on, a deadline (never beyond what our own caller still waits), and
+retries of UNAVAILABLE by gRPC itself."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from omnistock_platform import deadlines
 from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.logging import request_id_var
 from omnistock_platform.settings import ServiceName, Settings
@@ -48,9 +50,13 @@ class _CallDetails:
         # Only what a header may carry (the server checked it; this keeps a bad one from failing the call).
         if request_id and request_id.isascii() and request_id.isprintable() and "x-request-id" not in metadata:
             metadata.add("x-request-id", request_id)
+        timeout = details.timeout if details.timeout is not None else self._deadline
+        left = deadlines.remaining()
+        if left is not None and timeout:
+            timeout = min(timeout, left)  # no longer than our own caller still waits
         return grpc.aio.ClientCallDetails(
             method=details.method,
-            timeout=details.timeout if details.timeout is not None else self._deadline,
+            timeout=timeout,
             metadata=metadata,
             credentials=details.credentials,
             wait_for_ready=details.wait_for_ready,

@@ -23,6 +23,7 @@ _CODES: list[tuple[type[errors.OmnistockError], int]] = [
     (errors.Unauthenticated, code_pb2.UNAUTHENTICATED),
     (errors.ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
     (errors.Unavailable, code_pb2.UNAVAILABLE),
+    (errors.DeadlineExceeded, code_pb2.DEADLINE_EXCEEDED),
 ]
 
 

@@ -13,7 +13,7 @@ import grpc
 import jwt
 from prometheus_client import Counter, Histogram
 
-from omnistock_platform import errors
+from omnistock_platform import deadlines, errors
 from omnistock_platform.auth import ANONYMOUS_ADMIN, Principal, Role, TokenAuthority, principal_var
 from omnistock_platform.grpc.errors import internal_status, to_status
 from omnistock_platform.logging import get_logger, request_id_var
@@ -113,8 +113,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         policy: AccessPolicy,
         max_in_flight: int = 0,
         max_streams_per_caller: int = 0,
+        default_deadline: float = 0.0,
     ) -> None:
         self.service = service
+        # Seconds a unary call that came without a deadline is given (0: unbounded).
+        self.default_deadline = default_deadline
         self.authority = authority
         self.policy = policy
         self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
@@ -221,15 +224,21 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary(self, method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
+            budget = self._budget(context)
             try:
                 self._begin(method, request, context)
                 if self._slots is not None and self._slots.locked():
                     raise errors.ResourceExhausted(f"{self.service} is at its concurrency limit", 0.2)
-                if self._slots is None:
-                    response = await behavior(request, context)
-                else:
-                    async with self._slots:
+                async with asyncio.timeout(budget):
+                    if self._slots is None:
                         response = await behavior(request, context)
+                    else:
+                        async with self._slots:
+                            response = await behavior(request, context)
+            except TimeoutError:
+                error = errors.DeadlineExceeded(f"{self.service}.{method} found no answer within {budget:.3g} s")
+                await self._fail(context, method, error)
+                raise  # unreachable: abort raises
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 raise
             except Exception as error:
@@ -240,6 +249,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             return response
 
         return unary
+
+    def _budget(self, context: grpc.aio.ServicerContext) -> float | None:
+        """Seconds this call may take: the caller's deadline, or the default when it set none.
+        Onward calls to other services inherit what is left of it (omnistock_platform.deadlines)."""
+        remaining = context.time_remaining()
+        budget = remaining if remaining is not None else (self.default_deadline or None)
+        if budget is not None:
+            deadlines.serve_until(time.monotonic() + budget)
+        return budget
 
     def _wrap_stream(
         self, method: str, behavior: Callable[..., AsyncIterator[Any]]

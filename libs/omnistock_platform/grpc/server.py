@@ -80,6 +80,7 @@ class ServiceApp:
             self.policy,
             max_in_flight=self.settings.max_in_flight,
             max_streams_per_caller=self.settings.max_streams_per_caller,
+            default_deadline=self.settings.default_deadline.total_seconds(),
         )
         server = grpc.aio.server(
             interceptors=[interceptor],

@@ -6,6 +6,7 @@ that raises whatever error the request's SKU names.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -53,9 +54,23 @@ RAISED: dict[str, Exception] = {
 
 
 class StandInInventory(inventory_pb2_grpc.InventoryServiceServicer):
+    # The channel ONWARD calls on with (the platform client, to this same server).
+    onward: grpc.aio.Channel | None = None
+
     async def GetStock(self, request: inventory_pb2.GetStockRequest, context: Any) -> inventory_pb2.GetStockResponse:
         if request.sku in RAISED:
             raise RAISED[request.sku]
+        if request.sku == "SLOW":
+            await asyncio.sleep(60)
+        if request.sku == "REMAINING":  # how long its caller still waits, in ms
+            left = context.time_remaining()
+            return inventory_pb2.GetStockResponse(
+                levels=[inventory_pb2.StockLevel(sku="REMAINING", on_hand=-1 if left is None else int(left * 1000))]
+            )
+        if request.sku == "ONWARD":
+            assert self.onward is not None
+            stub = inventory_pb2_grpc.InventoryServiceStub(self.onward)
+            return await stub.GetStock(inventory_pb2.GetStockRequest(sku="REMAINING"))  # type: ignore[no-any-return]
         return inventory_pb2.GetStockResponse(levels=[inventory_pb2.StockLevel(sku=request.sku, on_hand=4)])
 
     async def WatchStock(
@@ -340,3 +355,39 @@ async def test_readiness_follows_the_database(omnistock_servers: tuple[str, str]
 
 async def _health_is(channel: grpc.aio.Channel, service: str, status: int) -> bool:
     return await health(channel, service) == status
+
+
+async def test_a_call_without_a_deadline_gets_the_services_default(omnistock_settings: Settings, db: Database) -> None:
+    schema = new_schema_name()
+    async with db.connection() as conn:
+        await create_platform_schema(conn, schema)
+    settings = omnistock_settings.model_copy(update={"default_deadline": timedelta(milliseconds=300)})
+    async with serving(settings, schema) as app, grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as bare:
+        # A bare channel: no deadline of the caller's at all.
+        stub = inventory_pb2_grpc.InventoryServiceStub(bare)
+        metadata = (("authorization", f"Bearer {token(settings)}"),)
+        with pytest.raises(grpc.aio.AioRpcError) as slow:
+            await stub.GetStock(inventory_pb2.GetStockRequest(sku="SLOW"), metadata=metadata)
+        assert slow.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "no answer within 0.3 s" in (slow.value.details() or "")
+        # The default bounds onward calls too.
+        onward = open_channel(settings, "inventory", lambda: token(settings), address=f"127.0.0.1:{app.port}")
+        app.servicers[0].implementation.onward = onward
+        try:
+            answer = await stub.GetStock(inventory_pb2.GetStockRequest(sku="ONWARD"), metadata=metadata)
+        finally:
+            await onward.close()
+        assert 0 < answer.levels[0].on_hand <= 300
+
+
+async def test_onward_calls_never_outlast_the_callers_deadline(
+    app: ServiceApp, connect: Callable[[str], grpc.aio.Channel]
+) -> None:
+    servicer = app.servicers[0].implementation
+    servicer.onward = connect(token(app.settings))  # the platform client: its own default is 10 s
+    stub = inventory_pb2_grpc.InventoryServiceStub(connect(token(app.settings)))
+    answer = await stub.GetStock(inventory_pb2.GetStockRequest(sku="ONWARD"), timeout=4.0)
+    assert 0 < answer.levels[0].on_hand <= 4000
+    alone = await stub.GetStock(inventory_pb2.GetStockRequest(sku="REMAINING"))
+    # Without a deadline of its own the onward call has the client's default (gRPC rounds it up a little).
+    assert 4000 < alone.levels[0].on_hand <= app.settings.default_deadline.total_seconds() * 1000 + 500
