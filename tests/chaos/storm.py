@@ -51,7 +51,10 @@ async def storm(
     orders: int = 3,
     tills: int = 1,
     impatient: float = 0.0,
+    whole_plan: bool = False,
 ) -> StormReport:
+    """With `whole_plan`, traffic flows until every fault of the plan has happened too (a slow
+    restart on a busy machine would otherwise push the last faults past the storm's end)."""
     report = StormReport(seed, seconds, plan)
     traffic = Traffic(cluster.settings, cluster.addresses, seed, impatient=impatient)
     try:
@@ -62,6 +65,9 @@ async def storm(
         faults = asyncio.create_task(cluster.run_plan(plan, stop))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(flowing), seconds)
+        if whole_plan:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(faults), seconds * 4)
         stop.set()
         await faults  # a fault under way is healed before the storm ends
         # Callers finish what they started (their retries are bounded), then the system settles.

@@ -39,7 +39,9 @@ async def test_any_service_killed_mid_stream_loses_nothing_acknowledged(
     await cluster.start()
     passed = False
     try:
-        report = await storm(cluster, seed=chaos_seed, seconds=SECONDS, plan=plan, reservations=3, orders=3, tills=1)
+        report = await storm(
+            cluster, seed=chaos_seed, seconds=SECONDS, plan=plan, reservations=3, orders=3, tills=1, whole_plan=True
+        )
         chaos_report.append("journey 7: " + report.text())
         print(report.text())
         assert cluster.counts.kills == len(VICTIMS)
