@@ -85,6 +85,14 @@ def _closed(conn: asyncpg.Connection) -> bool:
         return True
 
 
+def database_lost(error: BaseException) -> bool:
+    """Whether an error raised by a query made straight on the pool (outside `connection()` and
+    `transaction()`, which map these themselves) means the database went away, not a bug."""
+    if isinstance(error, (OSError, *_LOST)):
+        return True
+    return isinstance(error, asyncpg.InterfaceError) and "closed" in str(error)
+
+
 def _unavailable() -> Unavailable:
     return Unavailable("the database is not answering; retry with the same request_id")
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 import pytest_asyncio
@@ -50,6 +51,9 @@ RAISED: dict[str, Exception] = {
     "TAKEN": errors.AlreadyExists("location STORE-1 exists"),
     "SCOPE": errors.PermissionDenied("pos may not act on STORE-9"),
     "BOOM": RuntimeError("connection to db-primary:5432 failed, password=hunter2"),
+    # A read straight on the pool while PostgreSQL restarts.
+    "DB-RESTARTING": asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+    "DB-CLOSED": asyncpg.InterfaceError("connection is closed"),
 }
 
 
@@ -219,6 +223,16 @@ async def test_other_errors_map_to_their_code_and_travel_on(
     if isinstance(raised, errors.FailedPrecondition):
         assert isinstance(rebuilt, errors.FailedPrecondition)
         assert rebuilt.violations == raised.violations
+
+
+@pytest.mark.parametrize("sku", ["DB-RESTARTING", "DB-CLOSED"])
+async def test_a_database_gone_away_is_unavailable_with_retry_info_not_internal(
+    app: ServiceApp, connect: Callable[[str], grpc.aio.Channel], sku: str
+) -> None:
+    error = await get_stock_error(connect(token(app.settings)), sku)
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "retry with the same request_id" in (error.details() or "")
+    assert details_of(error, error_details_pb2.RetryInfo)
 
 
 async def test_an_unexpected_exception_is_internal_with_the_request_id(
