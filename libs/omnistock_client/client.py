@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 import grpc
+from google.rpc.error_details_pb2 import RetryInfo
 
 from omnistock.fulfilment.v1 import fulfilment_pb2_grpc
 from omnistock.insights.v1 import insights_pb2_grpc
@@ -17,6 +18,7 @@ from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock.orders.v1 import orders_pb2_grpc
 from omnistock.reservations.v1 import reservations_pb2_grpc
 from omnistock_platform.grpc.client import open_channel
+from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.settings import SERVICES, ServiceName, Settings
 
 ResponseT = TypeVar("ResponseT")
@@ -30,6 +32,10 @@ RETRYABLE = frozenset(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     }
 )
+
+
+# However long a service asks a client to wait before it retries, it waits at most this long.
+MAX_SERVER_DELAY = 30.0
 
 
 def new_request_id() -> str:
@@ -47,6 +53,12 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         # Full jitter keeps many retrying clients from arriving together.
         return random.uniform(0, min(self.max_backoff, self.first_backoff * 2**attempt))
+
+    def wait(self, attempt: int, error: grpc.aio.AioRpcError) -> float:
+        """Seconds before the next attempt: the backoff, but never sooner than the service asked
+        (its RetryInfo, sent with RESOURCE_EXHAUSTED and UNAVAILABLE), up to MAX_SERVER_DELAY."""
+        asked = max((d.retry_delay.ToTimedelta().total_seconds() for d in details_of(error, RetryInfo)), default=0.0)
+        return max(self.backoff(attempt), min(asked, MAX_SERVER_DELAY))
 
 
 @dataclass
@@ -101,7 +113,7 @@ class OmnistockClient:
             except grpc.aio.AioRpcError as error:
                 if error.code() not in RETRYABLE or attempt == self.retry.attempts - 1:
                     raise
-                await asyncio.sleep(self.retry.backoff(attempt))
+                await asyncio.sleep(self.retry.wait(attempt, error))
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
