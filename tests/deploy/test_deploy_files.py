@@ -327,7 +327,8 @@ def test_dockerfile_generates_protos_as_the_makefile_does() -> None:
     docker_command = next(
         rest for keyword, rest in stages()["builder"] if keyword == "RUN" and "grpc_tools.protoc" in rest
     )
-    assert "rm -rf gen && mkdir -p gen" in docker_command
+    assert "rm -rf gen.next && mkdir -p gen.next" in docker_command
+    assert docker_command.rstrip().endswith("rm -rf gen && mv gen.next gen")
     assert shlex.split(make_command.group(1)) == shlex.split(
         docker_command.split("grpc_tools.protoc", 1)[1].split("$(find", 1)[0]
     )
