@@ -48,7 +48,7 @@ endif
 
 # Includes one short seeded storm and journey 7 (tests/chaos, 20 s each); `make chaos` runs long ones.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest --chaos-seconds=20
+	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check libs services tests

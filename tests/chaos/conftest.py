@@ -25,7 +25,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaos", "chaos runs (tests/chaos)")
     group.addoption("--chaos-runs", type=int, default=1, help="how many seeded runs (default 1)")
     group.addoption("--chaos-seed", type=int, default=None, help="seed of the first run (default: drawn)")
-    group.addoption("--chaos-seconds", type=float, default=30.0, help="length of each storm (default 30 s)")
+    group.addoption("--chaos-seconds", type=float, default=20.0, help="length of each storm (default 20 s)")
     group.addoption(
         "--chaos-impatient",
         type=float,

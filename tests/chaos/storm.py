@@ -88,6 +88,7 @@ async def storm(
             service_restarts=cluster.counts.service_restarts,
             nats_restarts=cluster.counts.nats_restarts,
             nats_pauses=cluster.counts.nats_pauses,
+            nats_cuts=cluster.counts.nats_cuts,
             postgres_restarts=cluster.counts.postgres_restarts,
             units_received=units.received,
             units_written_off=-units.adjusted,

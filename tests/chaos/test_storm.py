@@ -1,6 +1,7 @@
 """The chaos run: five services as processes, a stream of reservations, orders, till sales and
 warehouse work through retrying clients, while services are SIGKILLed and started again, NATS is
-killed and restarted on its data directory and frozen for seconds (and, with --chaos-postgres,
+killed and restarted on its data directory and frozen for seconds, one service at a time loses
+its connection to NATS for seconds (and, with --chaos-postgres,
 PostgreSQL crashes). Afterwards, once quiet: every invariant of `check_all` holds, with the event
 stream; every acknowledged request is there as answered; nothing refused holds stock; no unit
 was sold twice and every receipt counted once.
@@ -28,7 +29,7 @@ async def test_storm_of_faults_keeps_every_promise(
 ) -> None:
     seconds = request.config.getoption("chaos_seconds")
     cluster = ChaosCluster(chaos_admin_url, tmp_path / "cluster", postgres=chaos_postgres)
-    kinds = ("kill", "nats_restart", "nats_pause") + (("postgres_restart",) if chaos_postgres else ())
+    kinds = ("kill", "nats_restart", "nats_pause", "nats_cut") + (("postgres_restart",) if chaos_postgres else ())
     plan = FaultPlan.seeded(chaos_seed, seconds, cluster.services, kinds=kinds)
     await cluster.start()
     passed = False

@@ -10,6 +10,9 @@ services as `ServiceProcess`es wired to each other. Its faults are what producti
   (JetStream syncs every write, so nothing acknowledged is lost);
 - `nats_pause`: SIGSTOP nats-server for a few seconds, then SIGCONT — every service's NATS
   connection hangs, as on a network partition;
+- `nats_cut`: one service loses its connection to NATS for a few seconds (its connections are
+  dropped and new ones refused) while NATS and the other services carry on: every service
+  reaches NATS through a `NatsLink` of its own;
 - `postgres_restart`: an immediate (crash) shutdown of PostgreSQL and a start on the same data
   directory — only when the cluster runs a PostgreSQL of its own (`RestartablePostgres`); a
   PostgreSQL given by DATABASE_URL is never touched.
@@ -55,7 +58,7 @@ from omnistock_platform.testing.stack import START_ORDER
 
 log = get_logger(__name__)
 
-FaultKind = Literal["kill", "nats_restart", "nats_pause", "postgres_restart"]
+FaultKind = Literal["kill", "nats_restart", "nats_pause", "nats_cut", "postgres_restart"]
 
 # Settings of the processes under chaos: recovery loops run often, so that a run of a minute
 # sees crashed work finished or undone, and a consumer's unacknowledged events come back soon.
@@ -76,7 +79,7 @@ CHAOS_ENV = {
 class Fault:
     at: float  # seconds after the storm began
     kind: FaultKind
-    target: str = ""  # the service, for a kill
+    target: str = ""  # the service, for a kill or a cut
     seconds: float = 0.0  # how long it stays down or paused
 
     def __str__(self) -> str:
@@ -117,10 +120,13 @@ class FaultPlan:
             target = ""
             if kind == "kill":
                 target = victims.pop() if victims else rng.choice(services)
+            elif kind == "nats_cut":
+                target = rng.choice(services)
             seconds_down = {
                 "kill": rng.uniform(0.0, 2.0),
                 "nats_restart": rng.uniform(0.5, 3.0),
                 "nats_pause": rng.uniform(1.0, 5.0),
+                "nats_cut": rng.uniform(1.0, 6.0),
                 "postgres_restart": rng.uniform(0.5, 2.0),
             }[kind]
             faults.append(Fault(round(moment, 2), kind, target, round(seconds_down, 2)))
@@ -136,8 +142,73 @@ class FaultCounts:
     service_restarts: int = 0
     nats_restarts: int = 0
     nats_pauses: int = 0
+    nats_cuts: int = 0
     postgres_restarts: int = 0
     by_service: dict[str, int] = field(default_factory=dict)
+
+
+class NatsLink:
+    """One service's own way to NATS: a TCP relay on 127.0.0.1 that the harness can cut. Cut, the
+    service's connections are dropped and new ones refused, while NATS and the other services
+    carry on; joined again, the service's client reconnects by itself."""
+
+    def __init__(self, nats_port: int) -> None:
+        self.nats_port = nats_port
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self._cut = False
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._cut:
+            writer.close()
+            return
+        try:
+            nats_reader, nats_writer = await asyncio.open_connection("127.0.0.1", self.nats_port)
+        except OSError:  # NATS itself is down (restarting): the client tries again
+            writer.close()
+            return
+        self._open |= {writer, nats_writer}
+        try:
+            await asyncio.gather(_pipe(reader, nats_writer), _pipe(nats_reader, writer))
+        finally:
+            for end in (writer, nats_writer):
+                end.close()
+                self._open.discard(end)
+
+    async def cut(self, seconds: float) -> None:
+        self._cut = True
+        for end in list(self._open):
+            end.close()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._cut = False
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for end in list(self._open):
+            end.close()
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    """Bytes one way until either end closes; closing the sink ends the other direction too."""
+    try:
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        sink.close()
 
 
 class ChaosProcess(ServiceProcess):
@@ -296,6 +367,7 @@ class ChaosCluster:
             consumer_ack_wait=timedelta(seconds=2),
         )
         self.processes: dict[ServiceName, ChaosProcess] = {}
+        self.links: dict[ServiceName, NatsLink] = {}
         self.counts = FaultCounts()
         self.db: Database | None = None
         self._paused = False
@@ -303,6 +375,14 @@ class ChaosCluster:
     # -- life ---------------------------------------------------------------------------------------
 
     async def start(self) -> ChaosCluster:
+        """Everything up; on a failure half way, what did start is stopped again (nothing leaks)."""
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop(drop=True)
+            raise
+
+    async def _start(self) -> ChaosCluster:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.nats.start()
         await create_database(self.admin_url, self.database)
@@ -318,13 +398,15 @@ class ChaosCluster:
         ports = {service: free_port() for service in self.services}
         addresses = {service: f"127.0.0.1:{port}" for service, port in ports.items()}
         for service in self.services:
+            link = self.links[service] = NatsLink(self.nats.port)
+            await link.start()
             self.processes[service] = ChaosProcess(
                 self.settings,
                 service,
                 addresses=addresses,
                 port=ports[service],
                 log_file=self.work_dir / f"{service}.log",
-                extra_env=self.extra_env,
+                extra_env={**self.extra_env, "NATS_URL": link.url},
             )
         # Side by side: each waits for its own health, and none needs another to start.
         await asyncio.gather(*(process.start(60.0) for process in self.processes.values()))
@@ -340,6 +422,8 @@ class ChaosCluster:
             process = self.processes.get(service)
             if process is not None:
                 await asyncio.to_thread(process.terminate, 10.0)
+        for link in self.links.values():
+            await link.stop()
         if self.db is not None:
             await self.db.close()
             self.db = None
@@ -368,6 +452,8 @@ class ChaosCluster:
             await self.restart_nats(fault.seconds)
         elif fault.kind == "nats_pause":
             await self.pause_nats(fault.seconds)
+        elif fault.kind == "nats_cut":
+            await self.cut_nats(fault.target, fault.seconds)  # type: ignore[arg-type]
         elif fault.kind == "postgres_restart":
             await self.restart_postgres(fault.seconds)
 
@@ -401,6 +487,12 @@ class ChaosCluster:
         finally:
             self._resume_nats()
         self.counts.nats_pauses += 1
+        await self._heal()
+
+    async def cut_nats(self, service: ServiceName, seconds: float = 3.0) -> None:
+        """One service off NATS for a while; everything else carries on."""
+        await self.links[service].cut(seconds)
+        self.counts.nats_cuts += 1
         await self._heal()
 
     def _resume_nats(self) -> None:
