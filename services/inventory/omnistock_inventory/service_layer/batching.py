@@ -10,6 +10,14 @@ after another: the version moves once per hold, each hold has its own ledger mov
 stock.changed event with the counters after it, and each answer is saved under its request id.
 When the total does not fit, or anything else goes wrong, each hold of the batch is simply
 taken on its own, as without the batcher, so shortfalls are answered exactly as before.
+
+Holds on different rows share transactions too, once the process has as many hold transactions
+in flight as its database pool has connections (more would only queue for a connection): the
+holds that arrive meanwhile wait, and go together when one ends. One claim of their request ids,
+their rows locked in one statement in lock order and checked with the domain's rule (a hold
+whose row is short is taken out and answered alone, the others go again), one update of them
+all, one write of every hold: one BEGIN and one COMMIT (one WAL flush, one NOTIFY) for all.
+Below that load every hold goes alone at once, as before.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import asyncpg
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import messages, repository
 from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey
-from omnistock_inventory.domain.stock import Channel, may_use_safety_stock
+from omnistock_inventory.domain.stock import Channel, available, may_use_safety_stock
 from omnistock_inventory.service_layer.stock import channel_of
 from omnistock_platform.auth import current_principal
 from omnistock_platform.events.outbox import Outbox
@@ -41,6 +49,8 @@ log = get_logger(__name__)
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 ATTEMPTS = 4
 MAX_BATCH = 256
+# Holds on different rows in one transaction: bounded, as its row locks are held until it commits.
+MAX_SPREAD_BATCH = 32
 HOLD_KIND = messages.MOVEMENT_KINDS["hold"]
 
 
@@ -137,34 +147,174 @@ class _Waiting:
             self.future.set_result(response)  # type: ignore[arg-type]
 
 
+@dataclass
+class _Spread:
+    """A hold waiting for a transaction shared with holds on other rows."""
+
+    slot: tuple[LineKey, bool]
+    waiting: _Waiting
+
+
 class _NoFit(Exception):
     pass
+
+
+class _ShortRow(Exception):
+    def __init__(self, spread: _Spread) -> None:
+        self.spread = spread
 
 
 class HoldBatcher:
     """Single-line holds on the same row, in this process, share transactions."""
 
-    def __init__(self, holds: Holds) -> None:
+    def __init__(self, holds: Holds, *, max_in_flight: int) -> None:
         self.holds = holds
         # Rows with a transaction of ours in flight -> the holds waiting for it to end.
         self._waiting: dict[tuple[LineKey, bool], list[_Waiting]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Hold transactions on free rows in flight, and the holds waiting to share the next one.
+        self.max_in_flight = max(1, max_in_flight)
+        self._in_flight = 0
+        self._spread: list[_Spread] = []
 
     async def hold(self, request: pb.HoldRequest, line: tuple[LineKey, int], ttl: timedelta) -> pb.HoldResponse:
         key, quantity = line
         channel = channel_of(request.channel)
         slot = (key, may_use_safety_stock(channel, request.selling_location_id, key.location_id))
         queue = self._waiting.get(slot)
-        if queue is None:
-            # Nobody here is taking from this row: go alone; whoever comes meanwhile waits.
-            self._waiting[slot] = []
-            try:
-                return await self.holds.hold_alone(request, [line], ttl)
-            finally:
-                self._next(slot)
         future: asyncio.Future[pb.HoldResponse] = asyncio.get_running_loop().create_future()
-        queue.append(_Waiting(request, quantity, ttl, future, contextvars.copy_context()))
-        return await future
+        waiting = _Waiting(request, quantity, ttl, future, contextvars.copy_context())
+        if queue is not None:
+            queue.append(waiting)
+            return await future
+        # Nobody here is taking from this row: whoever comes for it meanwhile waits for us.
+        self._waiting[slot] = []
+        try:
+            if self._in_flight < self.max_in_flight:
+                self._in_flight += 1
+                try:
+                    return await self.holds.hold_alone(request, [line], ttl)
+                finally:
+                    self._in_flight -= 1
+                    self._start_spread()
+            self._spread.append(_Spread(slot, waiting))
+            return await future
+        finally:
+            self._next(slot)
+
+    def _start_spread(self) -> None:
+        """A hold transaction ended: the holds on free rows that waited go together."""
+        while self._spread and self._in_flight < self.max_in_flight:
+            batch = [spread for spread in self._spread[:MAX_SPREAD_BATCH] if not spread.waiting.future.done()]
+            del self._spread[:MAX_SPREAD_BATCH]
+            if not batch:
+                continue
+            self._in_flight += 1
+            task = asyncio.create_task(self._run_spread(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run_spread(self, batch: list[_Spread]) -> None:
+        try:
+            alone = await self._take_spread(batch) if len(batch) > 1 else batch
+            if alone:
+                await asyncio.gather(*(self._alone(spread.slot[0], spread.waiting) for spread in alone))
+        finally:
+            self._in_flight -= 1
+            self._start_spread()
+
+    async def _take_spread(self, batch: list[_Spread]) -> list[_Spread]:
+        """Take holds on different rows in one transaction; returns those that must be taken alone."""
+        seen: set[str] = set()
+        rows: set[LineKey] = set()
+        group: list[_Spread] = []
+        alone: list[_Spread] = []
+        for spread in batch:
+            # A request id twice: the second waits for the first's answer. A row twice (the same
+            # row with and without safety stock): the second goes alone, so each row changes once.
+            request_id, key = spread.waiting.request.request_id, spread.slot[0]
+            (alone if request_id in seen or key in rows else group).append(spread)
+            seen.add(request_id)
+            rows.add(key)
+        attempts = 0
+        while group:
+            try:
+                taken, retries = await self._spread_transaction(group)
+            except _ShortRow as short:  # rolled back; that hold answers alone (a shortfall), the rest go again
+                group.remove(short.spread)
+                alone.append(short.spread)
+                continue
+            except RETRYABLE:
+                attempts += 1
+                if attempts == ATTEMPTS:
+                    return alone + group
+                await asyncio.sleep(0.005 * attempts)
+                continue
+            except Exception as error:  # whatever it was, each hold on its own answers for itself
+                log.warning("holds.spread_batch_failed", size=len(group), error=repr(error))
+                return alone + group
+            for spread, hold in taken:
+                spread.waiting.settle(hold.response)
+            return alone + retries
+        return alone
+
+    async def _spread_transaction(self, group: list[_Spread]) -> tuple[list[tuple[_Spread, Taken]], list[_Spread]]:
+        holds = self.holds
+        async with holds.db.transaction() as conn:
+            claimed = await holds.idempotency.claim_many(
+                conn, "Hold", [(spread.waiting.request.request_id, spread.waiting.request) for spread in group]
+            )
+            # Request ids claimed before (retries) get their stored answer on their own.
+            retries = [spread for spread in group if spread.waiting.request.request_id not in claimed]
+            mine = [spread for spread in group if spread.waiting.request.request_id in claimed]
+            if not mine:
+                return [], retries
+            # Every row locked in one statement in lock order, as every transaction that locks several
+            # rows does; checked with the domain's rule; then changed in one statement.
+            keys = [spread.slot[0] for spread in mine]
+            locked = {
+                LineKey(row["location_id"], row["sku"]): row for row in await repository.lock_rows_for_hold(conn, keys)
+            }
+            for spread in mine:
+                (key, use_safety_stock), quantity = spread.slot, spread.waiting.quantity
+                row = locked.get(key)
+                if row is None or quantity > available(
+                    messages.counters(row), use_safety_stock=use_safety_stock, backorder=row["allow_backorder"]
+                ):
+                    raise _ShortRow(spread)
+            changed = {
+                LineKey(row["location_id"], row["sku"]): row
+                for row in await repository.add_held(
+                    conn, [(spread.slot[0], spread.waiting.quantity) for spread in mine]
+                )
+            }
+            taken = [
+                (
+                    spread,
+                    self._taken(
+                        spread.waiting,
+                        {**changed[spread.slot[0]], "allow_backorder": locked[spread.slot[0]]["allow_backorder"]},
+                        spread.waiting.quantity,
+                    ),
+                )
+                for spread in mine
+            ]
+            await write_taken(conn, holds.outbox, [hold for _, hold in taken])
+        return taken, retries
+
+    @staticmethod
+    def _taken(waiting: _Waiting, row: Mapping[str, Any], quantity: int) -> Taken:
+        """The hold of a waiting caller, as its row stood right after it, under its caller's name."""
+        return Taken(
+            request=waiting.request,
+            hold_id=_new_id(),
+            channel=channel_of(waiting.request.channel),
+            expires_at=row["now"] + waiting.ttl,
+            created_at=row["now"],
+            rows=[(row, quantity)],
+            actor=waiting.context.run(current_principal).subject,
+            request_id=waiting.context.run(request_id_var.get),
+        )
 
     def _next(self, slot: tuple[LineKey, bool]) -> None:
         """The row's transaction ended: start one for everyone who waited, or free the row."""
@@ -243,18 +393,7 @@ class HoldBatcher:
             for waiting in mine:
                 held += waiting.quantity
                 version += 1
-                principal = waiting.context.run(current_principal)
-                request_id = waiting.context.run(request_id_var.get)
-                hold = Taken(
-                    request=waiting.request,
-                    hold_id=_new_id(),
-                    channel=channel_of(waiting.request.channel),
-                    expires_at=row["now"] + waiting.ttl,
-                    created_at=row["now"],
-                    rows=[({**row, "held": held, "version": version}, waiting.quantity)],
-                    actor=principal.subject,
-                    request_id=request_id,
-                )
+                hold = self._taken(waiting, {**row, "held": held, "version": version}, waiting.quantity)
                 taken.append((waiting, hold))
             await write_taken(conn, holds.outbox, [hold for _, hold in taken])
         return taken, retries
