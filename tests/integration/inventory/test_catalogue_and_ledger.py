@@ -110,6 +110,60 @@ async def test_backorder_holds_only_against_incoming_stock(catalogue) -> None:
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+async def counters(catalogue, location_id: str, sku: str) -> tuple[int, int, int]:
+    """(on hand, held, incoming) of one stock row."""
+    found = await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=location_id))
+    (level,) = found.levels
+    return level.on_hand, level.held, level.incoming
+
+
+async def test_units_on_their_way_are_never_sold_before_they_arrive(catalogue) -> None:
+    """A backorderable SKU promises incoming units to holds, but a till sale (held and committed
+    at once) and a commit need them on hand: refused clearly, nothing changed."""
+    store = await catalogue.location()
+    sku = unique_id("SKU-")
+    await catalogue.admin.UpsertSku(
+        pb.UpsertSkuRequest(request_id=unique_id(), sku=pb.Sku(sku=sku, title="Made to order", allow_backorder=True))
+    )
+    await catalogue.admin.ExpectStock(
+        pb.ExpectStockRequest(request_id=unique_id(), location_id=store, sku=sku, quantity=4, expected_at=in_days(3))
+    )
+    till_sale = pb.HoldRequest(
+        request_id=unique_id(),
+        owner="order:till",
+        channel=common_pb2.CHANNEL_POS,
+        selling_location_id=store,
+        commit_now=True,
+        lines=[pb.HoldLineRequest(location_id=store, sku=sku, quantity=1)],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as no_shelf:
+        await catalogue.admin.Hold(till_sale)
+    assert no_shelf.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    (shortfall,) = details_of(no_shelf.value, common_pb2.Shortfall)
+    assert [(line.sku, line.requested, line.available) for line in shortfall.lines] == [(sku, 1, 0)]
+
+    promised = (
+        await catalogue.admin.Hold(
+            pb.HoldRequest(
+                request_id=unique_id(),
+                owner="order:web",
+                channel=common_pb2.CHANNEL_WEB,
+                lines=[pb.HoldLineRequest(location_id=store, sku=sku, quantity=2)],
+            )
+        )
+    ).hold
+    with pytest.raises(grpc.aio.AioRpcError) as not_here:
+        await catalogue.admin.CommitHold(pb.CommitHoldRequest(request_id=unique_id(), hold_id=promised.hold_id))
+    assert not_here.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "not on hand yet" in (not_here.value.details() or "")
+    assert await counters(catalogue, store, sku) == (0, 2, 4)
+
+    await catalogue.receive(store, sku, 2)
+    committed = await catalogue.admin.CommitHold(pb.CommitHoldRequest(request_id=unique_id(), hold_id=promised.hold_id))
+    assert committed.hold.state == pb.HOLD_STATE_COMMITTED
+    assert await counters(catalogue, store, sku) == (0, 0, 2)  # two of the four have arrived
+
+
 async def test_transfer_keeps_the_units_and_checks_the_owner(catalogue, tap) -> None:
     store, sku = await catalogue.location(), await catalogue.sku()
     await catalogue.receive(store, sku, 1)

@@ -136,18 +136,21 @@ _HOLD_RETURNING = (
 
 
 async def take_units(
-    conn: asyncpg.Connection, key: LineKey, quantity: int, *, use_safety_stock: bool
+    conn: asyncpg.Connection, key: LineKey, quantity: int, *, use_safety_stock: bool, backorder: bool = True
 ) -> asyncpg.Record | None:
     """The conditional update at the heart of no-double-selling: the row changes
-    only if enough is available at the moment the row lock is taken."""
+    only if enough is available at the moment the row lock is taken. Without `backorder`
+    (a sale carried out now) units on their way do not count, whatever the SKU allows."""
     return await conn.fetchrow(
         "UPDATE inventory.stock s SET held = s.held + $3, version = s.version + 1, updated_at = now()"
         " FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
-        f" AND {SQL_AVAILABLE.replace('$5::boolean', 'k.allow_backorder')} >= $3 RETURNING {_HOLD_RETURNING}",
+        f" AND {SQL_AVAILABLE.replace('$5::boolean', '(k.allow_backorder AND $5::boolean)')} >= $3"
+        f" RETURNING {_HOLD_RETURNING}",
         key.location_id,
         key.sku,
         quantity,
         use_safety_stock,
+        backorder,
     )
 
 

@@ -173,7 +173,9 @@ class Holds:
         if len(lines) == 1:
             ((key, quantity),) = lines
             use_safety_stock = may_use_safety_stock(channel, request.selling_location_id, key.location_id)
-            row = await repository.take_units(conn, key, quantity, use_safety_stock=use_safety_stock)
+            row = await repository.take_units(
+                conn, key, quantity, use_safety_stock=use_safety_stock, backorder=not request.commit_now
+            )
             if row is None:
                 raise _ShortOnRows([key])
             taken.append((row, quantity))
@@ -191,7 +193,7 @@ class Holds:
                 or available(
                     messages.counters(locked[key]),
                     use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
-                    backorder=locked[key]["allow_backorder"],
+                    backorder=locked[key]["allow_backorder"] and not request.commit_now,
                 )
                 < quantity
             ]
@@ -247,7 +249,7 @@ class Holds:
                 available(
                     Counters(row["on_hand"], row["held"], row["safety_stock"], row["incoming"]),
                     use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
-                    backorder=key.sku in backorder,
+                    backorder=key.sku in backorder and not request.commit_now,
                 )
                 if row
                 else 0
@@ -268,9 +270,19 @@ class Holds:
         for key, quantity in sorted(changes):
             if quantity <= 0:
                 continue
-            row = await repository.change_stock(
-                conn, key, on_hand=-quantity if action == "commit" else 0, held=-quantity
-            )
+            try:
+                row = await repository.change_stock(
+                    conn, key, on_hand=-quantity if action == "commit" else 0, held=-quantity
+                )
+            except asyncpg.CheckViolationError as error:
+                if action != "commit":
+                    raise
+                # A backordered hold: its units are promised from stock on its way, not yet on hand.
+                raise FailedPrecondition(
+                    f"{quantity} of {key.sku} at {key.location_id} are not on hand yet (backordered);"
+                    " they can be committed once received",
+                    [PreconditionViolation("STOCK_NOT_ON_HAND", f"{key.location_id}/{key.sku}", "backordered")],
+                ) from error
             await ledger.record(
                 conn,
                 self.outbox,
