@@ -102,29 +102,21 @@ class TaskRepository:
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM {self.tasks} WHERE task_id = $1{lock}", task_id)
         return _task(row) if row is not None else None
 
-    async def active_for_pickup_code(self, conn: asyncpg.Connection, location_id: str, pickup_code: str) -> Task | None:
-        """The unfinished preparation task of a pickup code at a store, locked for the hand-over."""
+    async def for_pickup_code(
+        self, conn: asyncpg.Connection, location_id: str, pickup_code: str, *, active: bool = True
+    ) -> Task | None:
+        """The most recent preparation task of a pickup code at a store: the unfinished one, locked
+        for the hand-over; with `active=False`, whatever became of it (not locked)."""
+        statuses = _ACTIVE if active else [status.value for status in TaskStatus]
         row = await conn.fetchrow(
             f"SELECT {_COLUMNS} FROM {self.tasks}"
             # Codes are read aloud and typed in: letter case does not matter.
             " WHERE location_id = $1 AND upper(pickup_code) = upper($2) AND kind = $3 AND status = ANY($4::text[])"
-            " ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
+            f" ORDER BY created_at DESC LIMIT 1{' FOR UPDATE' if active else ''}",
             location_id,
             pickup_code,
             TaskKind.PICKUP_PREPARATION.value,
-            _ACTIVE,
-        )
-        return _task(row) if row is not None else None
-
-    async def latest_for_pickup_code(self, conn: asyncpg.Connection, location_id: str, pickup_code: str) -> Task | None:
-        """The most recent preparation task of a pickup code at a store, whatever became of it."""
-        row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM {self.tasks}"
-            " WHERE location_id = $1 AND upper(pickup_code) = upper($2) AND kind = $3"
-            " ORDER BY created_at DESC LIMIT 1",
-            location_id,
-            pickup_code,
-            TaskKind.PICKUP_PREPARATION.value,
+            statuses,
         )
         return _task(row) if row is not None else None
 

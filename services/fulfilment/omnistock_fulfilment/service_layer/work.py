@@ -240,11 +240,11 @@ class TaskWork:
 
         async def hand_over(begun: Begun) -> fulfilment_pb2.HandOverResponse:
             async def work(conn: asyncpg.Connection) -> fulfilment_pb2.HandOverResponse:
-                task = await self.repository.active_for_pickup_code(conn, request.location_id, code)
+                task = await self.repository.for_pickup_code(conn, request.location_id, code)
                 if task is None and begun.resumed:
                     # This request had the reservation collected before a crash cut it short, and the
                     # reservation's event has since closed the task: the retry gets the first answer.
-                    done = await self.repository.latest_for_pickup_code(conn, request.location_id, code)
+                    done = await self.repository.for_pickup_code(conn, request.location_id, code, active=False)
                     if done is not None and done.status is TaskStatus.HANDED_OVER:
                         return fulfilment_pb2.HandOverResponse(task=task_message(done))
                 if task is None:
