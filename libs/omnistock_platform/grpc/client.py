@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 
 from omnistock_platform import deadlines
 from omnistock_platform.auth import Role, TokenAuthority
+from omnistock_platform.errors import Unavailable
+from omnistock_platform.grpc.errors import error_from_rpc
 from omnistock_platform.logging import request_id_var
 from omnistock_platform.settings import ServiceName, Settings
 
@@ -32,6 +34,22 @@ _RETRY_POLICY = json.dumps(
         ]
     }
 )
+
+
+T = TypeVar("T")
+
+
+async def remote_call(service: str, pending: Awaitable[T]) -> T:
+    """A call to another service, its failure turned back into the Omnistock error it stands for,
+    so that it travels on to our own caller unchanged (a shortfall stays a shortfall)."""
+    try:
+        return await pending
+    except grpc.aio.AioRpcError as error:
+        known = error_from_rpc(error)
+        if known is not None:
+            raise known from error
+        # Timeouts, a service away, its internal errors: the caller may retry with the same request id.
+        raise Unavailable(f"{service} did not answer: {error.code().name} {error.details() or ''}".strip()) from error
 
 
 class _CallDetails:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import grpc
 
 from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
-from omnistock_fulfilment.adapters.remote import call
+from omnistock_platform.grpc.client import remote_call
 
 
 def _hold_lines(location_id: str, quantities: Mapping[str, int]) -> list[inventory_pb2.HoldLineRequest]:
@@ -32,7 +32,7 @@ class InventoryClient:
         request = inventory_pb2.ReleaseHoldRequest(
             request_id=request_id, hold_id=hold_id, lines=_hold_lines(location_id, quantities), reason=reason
         )
-        await call("inventory", self._stub.ReleaseHold(request))
+        await remote_call("inventory", self._stub.ReleaseHold(request))
 
     async def write_off(self, request_id: str, location_id: str, sku: str, units: int, note: str) -> None:
         """Stock that is not on the shelf: on hand goes down by `units` as shrinkage."""
@@ -44,7 +44,7 @@ class InventoryClient:
             delta=-units,
             note=note,
         )
-        await call("inventory", self._stub.AdjustStock(request))
+        await remote_call("inventory", self._stub.AdjustStock(request))
 
     async def commit(
         self, request_id: str, hold_id: str, location_id: str, quantities: Mapping[str, int], document_ref: str
@@ -55,4 +55,4 @@ class InventoryClient:
             lines=_hold_lines(location_id, quantities),
             document_ref=document_ref,
         )
-        await call("inventory", self._stub.CommitHold(request))
+        await remote_call("inventory", self._stub.CommitHold(request))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from omnistock.reservations.v1 import reservations_pb2, reservations_pb2_grpc
-from omnistock_fulfilment.adapters.remote import call
+from omnistock_platform.grpc.client import remote_call
 
 
 class ReservationsClient:
@@ -14,11 +14,11 @@ class ReservationsClient:
 
     async def mark_ready(self, request_id: str, reservation_id: str) -> None:
         request = reservations_pb2.MarkReservationReadyRequest(request_id=request_id, reservation_id=reservation_id)
-        await call("reservations", self._stub.MarkReservationReady(request))
+        await remote_call("reservations", self._stub.MarkReservationReady(request))
 
     async def collect(self, request_id: str, store_id: str, pickup_code: str) -> None:
         """Commits the reservation's hold: the sale is complete."""
         request = reservations_pb2.CollectReservationRequest(
             request_id=request_id, store_id=store_id, pickup_code=pickup_code
         )
-        await call("reservations", self._stub.CollectReservation(request))
+        await remote_call("reservations", self._stub.CollectReservation(request))

@@ -10,7 +10,7 @@ import grpc
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
-from omnistock_orders.adapters.remote import call
+from omnistock_platform.grpc.client import remote_call
 
 # Locations change rarely (opening hours, not stock): a few seconds of staleness costs nothing
 # and saves a call per location on every quote.
@@ -39,7 +39,7 @@ class InventoryClient:
             channel=channel,
             selling_location_id=selling_location_id,
         )
-        response = await call("inventory", self._stub.BatchGetStock(request))
+        response = await remote_call("inventory", self._stub.BatchGetStock(request))
         return list(response.levels)
 
     async def location(self, location_id: str) -> inventory_pb2.Location | None:
@@ -62,7 +62,7 @@ class InventoryClient:
                 missing.append(location_id)
         for start in range(0, len(missing), MAX_BATCH_LOCATIONS):
             chunk = missing[start : start + MAX_BATCH_LOCATIONS]
-            response = await call(
+            response = await remote_call(
                 "inventory", self._stub.BatchGetLocations(inventory_pb2.BatchGetLocationsRequest(location_ids=chunk))
             )
             fetched = {location.location_id: location for location in response.locations}
@@ -76,21 +76,23 @@ class InventoryClient:
         wanted = sorted(set(skus))
         if not wanted:
             return {}
-        response = await call("inventory", self._stub.BatchGetSkus(inventory_pb2.BatchGetSkusRequest(skus=wanted)))
+        response = await remote_call(
+            "inventory", self._stub.BatchGetSkus(inventory_pb2.BatchGetSkusRequest(skus=wanted))
+        )
         return {sku.sku: sku for sku in response.skus}
 
     async def hold(self, request: inventory_pb2.HoldRequest) -> inventory_pb2.Hold:
-        response = await call("inventory", self._stub.Hold(request))
+        response = await remote_call("inventory", self._stub.Hold(request))
         return response.hold
 
     async def get_hold(self, hold_id: str) -> inventory_pb2.Hold:
-        response = await call("inventory", self._stub.GetHold(inventory_pb2.GetHoldRequest(hold_id=hold_id)))
+        response = await remote_call("inventory", self._stub.GetHold(inventory_pb2.GetHoldRequest(hold_id=hold_id)))
         return response.hold
 
     async def extend(self, request_id: str, hold_id: str, expires_at: datetime) -> inventory_pb2.Hold:
         request = inventory_pb2.ExtendHoldRequest(request_id=request_id, hold_id=hold_id)
         request.expires_at.FromDatetime(expires_at)
-        response = await call("inventory", self._stub.ExtendHold(request))
+        response = await remote_call("inventory", self._stub.ExtendHold(request))
         return response.hold
 
     async def release(
@@ -107,5 +109,5 @@ class InventoryClient:
             ],
             reason=reason,
         )
-        response = await call("inventory", self._stub.ReleaseHold(request))
+        response = await remote_call("inventory", self._stub.ReleaseHold(request))
         return response.hold

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from omnistock.reservations.v1 import reservations_pb2, reservations_pb2_grpc
-from omnistock_orders.adapters.remote import call
+from omnistock_platform.grpc.client import remote_call
 
 
 class ReservationsClient:
@@ -14,10 +14,10 @@ class ReservationsClient:
 
     async def get(self, reservation_id: str) -> reservations_pb2.Reservation:
         request = reservations_pb2.GetReservationRequest(reservation_id=reservation_id)
-        response = await call("reservations", self._stub.GetReservation(request))
+        response = await remote_call("reservations", self._stub.GetReservation(request))
         return response.reservation
 
     async def convert(
         self, request: reservations_pb2.ConvertReservationRequest
     ) -> reservations_pb2.ConvertReservationResponse:
-        return await call("reservations", self._stub.ConvertReservation(request))
+        return await remote_call("reservations", self._stub.ConvertReservation(request))

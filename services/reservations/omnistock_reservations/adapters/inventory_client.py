@@ -18,8 +18,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock.inventory.v1 import inventory_pb2_grpc
-from omnistock_platform.errors import Alternative, Unavailable
-from omnistock_platform.grpc.errors import error_from_rpc
+from omnistock_platform.errors import Alternative
+from omnistock_platform.grpc.client import remote_call
 from omnistock_reservations.adapters.messages import channel_code
 from omnistock_reservations.domain.holds import hold_request_id, owner_of
 from omnistock_reservations.domain.reservation import Line, Reservation
@@ -72,13 +72,7 @@ def _timestamp(value: datetime) -> Timestamp:
 
 
 async def _call(pending: Awaitable[T]) -> T:
-    try:
-        return await pending
-    except grpc.aio.AioRpcError as error:
-        known = error_from_rpc(error)
-        if known is not None:
-            raise known from error
-        raise Unavailable(f"inventory did not answer: {error.code().name} {error.details() or ''}".strip()) from error
+    return await remote_call("inventory", pending)
 
 
 def hold_request(reservation: Reservation) -> pb.HoldRequest:
