@@ -3,20 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from omnistock_platform.db import Database
-
-
-@dataclass(frozen=True)
-class Violation:
-    check: str
-    subject: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.check}: {self.subject}: {self.detail}"
-
+from omnistock_platform.invariants import Violation
 
 CHECKS: dict[str, str] = {
     "counters out of range (0 <= held <= on_hand + incoming, on_hand >= 0)": """
