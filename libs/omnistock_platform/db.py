@@ -93,7 +93,8 @@ def database_lost(error: BaseException) -> bool:
     return isinstance(error, asyncpg.InterfaceError) and "closed" in str(error)
 
 
-def _unavailable() -> Unavailable:
+def database_unavailable() -> Unavailable:
+    """The answer while the database is away: the caller retries with the same request id."""
     return Unavailable("the database is not answering; retry with the same request_id")
 
 
@@ -144,14 +145,14 @@ class Database:
         try:
             conn = await self.pool.acquire()
         except (OSError, *_LOST) as error:
-            raise _unavailable() from error
+            raise database_unavailable() from error
         try:
             yield conn
         except _LOST as error:
-            raise _unavailable() from error
+            raise database_unavailable() from error
         except asyncpg.InterfaceError as error:
             if _closed(conn):
-                raise _unavailable() from error
+                raise database_unavailable() from error
             raise
         finally:
             await self.pool.release(conn)

@@ -15,7 +15,7 @@ from prometheus_client import Counter, Histogram
 
 from omnistock_platform import deadlines, errors
 from omnistock_platform.auth import ANONYMOUS_ADMIN, Principal, Role, TokenAuthority, principal_var
-from omnistock_platform.db import database_lost
+from omnistock_platform.db import database_lost, database_unavailable
 from omnistock_platform.grpc.errors import internal_status, to_status
 from omnistock_platform.logging import get_logger, request_id_var
 from omnistock_platform.validation import MAX_REQUEST_ID, Validator
@@ -215,7 +215,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     async def _fail(self, context: grpc.aio.ServicerContext, method: str, error: Exception) -> None:
         if database_lost(error):  # a read straight on the pool while the database was away
             log.warning("rpc.database_lost", method=method, error=repr(error))
-            error = errors.Unavailable("the database is not answering; retry with the same request_id")
+            error = database_unavailable()
         if isinstance(error, errors.OmnistockError):
             status = to_status(bounded(error))
             log.info("rpc.refused", method=method, code=status.code.name, message=error.message)
