@@ -14,6 +14,7 @@ from omnistock_inventory.domain.holds import LineKey
 from omnistock_inventory.domain.stock import Channel, available, may_use_safety_stock
 from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
+from omnistock_inventory.service_layer.reads import StockReads
 from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.db import Database
 from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation
@@ -65,6 +66,7 @@ class StockLevels:
         self.db = db
         self.outbox = outbox
         self.idempotency = idempotency
+        self.reads = StockReads(db)
 
     async def _known_row(self, conn: asyncpg.Connection, location_id: str, sku: str) -> tuple[LineKey, bool]:
         """The row's key (created empty if new) and whether its SKU may be backordered."""
@@ -228,7 +230,7 @@ class StockLevels:
         check.identifier("location_id", request.location_id, required=False)
         check.identifier("selling_location_id", request.selling_location_id, required=False)
         check.raise_if_invalid()
-        rows = await repository.sku_level_rows(self.db.pool, request.sku, request.location_id)
+        rows = await self.reads.sku_levels(request.sku, request.location_id)
         if rows is None:
             raise NotFound("sku", request.sku)
         return pb.GetStockResponse(levels=self._levels(rows, request.channel, request.selling_location_id))
