@@ -18,7 +18,7 @@ from google.protobuf import empty_pb2
 from omnistock_platform.auth import Role
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
-from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer
+from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, freeze_startup_heap
 from omnistock_platform.logging import configure_logging
 from omnistock_platform.settings import ServiceName, Settings
 
@@ -70,6 +70,7 @@ def main() -> None:
     async def serve() -> None:
         app = bootstrap(settings)
         await app.start(port=int(os.environ["OMNISTOCK_BENCH_PORT"]))
+        freeze_startup_heap()  # as run_service does for every service
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
