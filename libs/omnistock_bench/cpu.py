@@ -50,28 +50,43 @@ def postgres_pids() -> list[int]:
 
 @dataclass
 class CpuWindow:
-    """Ticks of named groups of processes between start() and stop()."""
+    """Ticks of named groups of processes between start() and stop().
+
+    Each process's ticks are read at every sample(), and a process that ends inside the window
+    counts with what it had used when last seen: a client's database connections close the
+    moment its row ends, and a process gone by stop() must not count as less than nothing."""
 
     groups: dict[str, list[int]]
-    _start: dict[str, int] = field(default_factory=dict)
+    _start: dict[int, int] = field(default_factory=dict)
+    _last: dict[int, int] = field(default_factory=dict)
     _machine: tuple[int, int] = (0, 0)
     _t0: float = 0.0
     result: dict[str, float] = field(default_factory=dict)
 
-    def _ticks(self) -> dict[str, int]:
-        return {name: sum(process_ticks(pid) for pid in pids) for name, pids in self.groups.items()}
+    def _pids(self) -> set[int]:
+        return {pid for pids in self.groups.values() for pid in pids}
 
     def start(self) -> None:
-        self._start = self._ticks()
+        self._start = {pid: process_ticks(pid) for pid in self._pids()}
+        self._last = dict(self._start)
         self._machine = machine_ticks()
         self._t0 = time.monotonic()
 
+    def sample(self) -> None:
+        for pid in self._last:
+            # A process's ticks only grow; 0 (gone) or less keeps what was last seen.
+            self._last[pid] = max(self._last[pid], process_ticks(pid))
+
     def stop(self) -> dict[str, float]:
+        self.sample()
         elapsed = max(time.monotonic() - self._t0, 1e-6)
-        end = self._ticks()
         busy, total = machine_ticks()
         self.result = {
-            name: round(100.0 * (end[name] - self._start.get(name, 0)) / TICKS / elapsed, 1) for name in self.groups
+            name: round(
+                100.0 * sum(self._last.get(pid, 0) - self._start.get(pid, 0) for pid in set(pids)) / TICKS / elapsed,
+                1,
+            )
+            for name, pids in self.groups.items()
         }
         span = max(total - self._machine[1], 1)
         self.result["machine"] = round(100.0 * CORES * (busy - self._machine[0]) / span, 1)

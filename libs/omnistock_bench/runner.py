@@ -247,6 +247,7 @@ class Bench:
         window.start()
         while time.time() < window_start + duration:
             self.progress.tick(max(0.0, time.time() - start_at))
+            window.sample()
             await asyncio.sleep(0.2)
         window.stop()
 
