@@ -24,6 +24,7 @@ Operation = Callable[[random.Random], Awaitable[tuple[str, int]]]
 
 DEADLINE = 10.0
 CHANNELS = 4
+READY = "ready"  # what a client process says once it can take a row
 
 
 @dataclass
@@ -277,6 +278,7 @@ def _client_main(inbox: multiprocessing.connection.Connection) -> None:
     from omnistock.reservations.v1 import reservations_pb2_grpc  # noqa: F401
 
     gc.freeze()
+    inbox.send(READY)
     while True:
         spec = inbox.recv()
         if spec is None:
@@ -309,9 +311,19 @@ class ClientFleet:
     def __len__(self) -> int:
         return len(self._processes)
 
+    async def ready(self) -> None:
+        """Wait until every client process has started up: a row's clock must not run while a
+        client is still importing what it needs."""
+        for pipe in self._pipes:
+            said = await asyncio.to_thread(pipe.recv)
+            if said != READY:
+                raise RuntimeError(f"a bench client process failed to start: {said!r}")
+
     async def run(self, specs: list[Spec]) -> list[Outcome]:
+        # A spec carries the catalogue (more than a pipe's buffer): sent from a thread, so the
+        # event loop that samples CPU and shows progress never waits for a client to read.
         for pipe, spec in zip(self._pipes, specs, strict=True):
-            pipe.send(spec)
+            await asyncio.to_thread(pipe.send, spec)
         return [await asyncio.to_thread(pipe.recv) for pipe in self._pipes]
 
     def close(self) -> None:

@@ -114,6 +114,7 @@ class Bench:
             self.say(f"starting services ({self.config.inventory_processes} inventory process(es)) and clients")
             self.fleet = ClientFleet(self.config.clients)
             await self.stack.start_services()
+            await self.fleet.ready()
             self.progress.begin(rows)
             for row in rows:
                 # Each row on a quiet system: the relays publish what the row before left behind
