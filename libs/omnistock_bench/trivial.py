@@ -2,6 +2,9 @@
 bootstrap as every service (ServiceApp, the server interceptor with authentication, metrics
 and error mapping, health, reflection). What it reaches is the framework's own limit.
 
+`Query` is the same call plus one `SELECT 1` on the pool: the least any call that reads the
+database costs, so a read such as GetStock can be told apart from what a round trip costs.
+
 Run as `python -m omnistock_bench.trivial`; the port comes from OMNISTOCK_BENCH_PORT.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from typing import Any, cast
+from typing import cast
 
 import grpc
 from google.protobuf import empty_pb2
@@ -24,20 +27,32 @@ from omnistock_platform.settings import ServiceName, Settings
 
 SERVICE = "omnistock.bench.v1.Trivial"
 PING = f"/{SERVICE}/Ping"
-POLICY = {"Ping": frozenset(Role)}
+QUERY = f"/{SERVICE}/Query"
+POLICY = {"Ping": frozenset(Role), "Query": frozenset(Role)}
 
 
-async def ping(request: empty_pb2.Empty, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
-    return empty_pb2.Empty()
+class Trivial:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def Ping(self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+        return empty_pb2.Empty()
+
+    async def Query(self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+        await self.db.pool.fetchval("SELECT 1")
+        return empty_pb2.Empty()
 
 
-def add_trivial(implementation: Any, server: grpc.aio.Server) -> None:
-    handler = grpc.unary_unary_rpc_method_handler(
-        implementation,
-        request_deserializer=empty_pb2.Empty.FromString,
-        response_serializer=empty_pb2.Empty.SerializeToString,
-    )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Ping": handler}),))
+def add_trivial(implementation: Trivial, server: grpc.aio.Server) -> None:
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(implementation, name),
+            request_deserializer=empty_pb2.Empty.FromString,
+            response_serializer=empty_pb2.Empty.SerializeToString,
+        )
+        for name in POLICY
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
 
 class TrivialApp(ServiceApp):
@@ -49,13 +64,15 @@ class TrivialApp(ServiceApp):
 
 
 def bootstrap(settings: Settings) -> ServiceApp:
+    # A pool like every service's: Query holds a connection for its round trip.
+    db = Database(settings.database_url or "", min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     return TrivialApp(
         # The name only labels logs and metrics; the port is given to start().
         name=cast(ServiceName, "bench"),
         settings=settings,
-        db=Database(settings.database_url or "", min_size=1, max_size=2),
+        db=db,
         bus=EventBus(settings, "bench-trivial"),
-        servicers=[Servicer(add_trivial, ping, SERVICE)],
+        servicers=[Servicer(add_trivial, Trivial(db), SERVICE)],
         policy=POLICY,
     )
 
