@@ -102,7 +102,8 @@ async def test_concurrent_holds_on_many_rows_share_transactions_and_keep_every_i
     """More holds on free rows than may be in flight: they go in shared transactions, and each row
     still sees one version, movement and event per hold. A hold on a row without stock is taken
     out of its shared transaction and refused on its own; the others still share."""
-    # Two transactions in flight at most (the pool's size in production): holds surely share.
+    # Two hold transactions at once (production runs one, OMNISTOCK_HOLD_TRANSACTIONS): holds surely
+    # share, and more than one shared transaction runs at a time.
     batcher = stack.apps["inventory"].servicers[0].implementation.holds.batcher
     monkeypatch.setattr(batcher, "max_in_flight", 2)
     admin = stack.stub("inventory", role="admin")

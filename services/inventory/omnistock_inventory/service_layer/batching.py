@@ -11,13 +11,15 @@ stock.changed event with the counters after it, and each answer is saved under i
 When the total does not fit, or anything else goes wrong, each hold of the batch is simply
 taken on its own, as without the batcher, so shortfalls are answered exactly as before.
 
-Holds on different rows share transactions too, once the process has as many hold transactions
-in flight as its database pool has connections (more would only queue for a connection): the
-holds that arrive meanwhile wait, and go together when one ends. One claim of their request ids,
-their rows locked in one statement in lock order and checked with the domain's rule (a hold
-whose row is short is taken out and answered alone, the others go again), one update of them
-all, one write of every hold: one BEGIN and one COMMIT (one WAL flush, one NOTIFY) for all.
-Below that load every hold goes alone at once, as before.
+Holds on different rows share transactions too (group commit): a process runs at most
+`OMNISTOCK_HOLD_TRANSACTIONS` (1) hold transactions at once; the holds that arrive meanwhile
+wait, and go together when one ends. One claim of their request ids, their rows locked in one
+statement in lock order and checked with the domain's rule (a hold whose row is short is taken
+out and answered alone, the others go again), one update of them all, one write of every hold:
+one BEGIN and one COMMIT (one WAL flush, one NOTIFY) for all. A hold that finds no transaction
+running goes alone at once, so a quiet system answers as fast as before; a busy one spends a
+fraction of the CPU per hold. Measured with `make bench` on two cores: one transaction at a time
+held 1,607-1,632/s against 869-872/s for ten, with p99 15-19 ms against 73-81 ms at 600/s.
 """
 
 from __future__ import annotations

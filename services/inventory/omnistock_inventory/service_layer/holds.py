@@ -71,7 +71,7 @@ class Holds:
         self.outbox = outbox
         self.idempotency = idempotency
         self.settings = settings
-        self.batcher = HoldBatcher(self, max_in_flight=settings.db_pool_max) if batch else None
+        self.batcher = HoldBatcher(self, max_in_flight=settings.hold_transactions) if batch else None
 
     # -- taking units -------------------------------------------------------------------------------
 
