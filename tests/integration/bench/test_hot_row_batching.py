@@ -40,6 +40,15 @@ async def _row(admin, units: int) -> tuple[str, str]:
     return location_id, sku
 
 
+async def _hold_or_short(admin, request: pb.HoldRequest) -> pb.Hold | None:
+    """The hold granted, or None when it was refused as a shortfall (any other error fails the test)."""
+    try:
+        return (await admin.Hold(request)).hold
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
+        return None
+
+
 async def test_concurrent_holds_on_one_row_are_each_recorded_and_never_oversell(stack, db, tap) -> None:
     admin = stack.stub("inventory", role="admin")
     location_id, sku = await _row(admin, STOCK)
@@ -53,15 +62,8 @@ async def test_concurrent_holds_on_one_row_are_each_recorded_and_never_oversell(
         for index in range(HOLDS)
     ]
 
-    async def hold(request: pb.HoldRequest) -> pb.Hold | None:
-        try:
-            return (await admin.Hold(request)).hold
-        except grpc.aio.AioRpcError as error:
-            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
-            return None
-
     # Every request twice at once: the second of each pair lands in a batch with its first, or after it.
-    answers = await asyncio.gather(*(hold(request) for request in requests for _ in range(2)))
+    answers = await asyncio.gather(*(_hold_or_short(admin, request) for request in requests for _ in range(2)))
     firsts, seconds = answers[0::2], answers[1::2]
     for first, second in zip(firsts, seconds, strict=True):
         if first is not None and second is not None:
@@ -128,15 +130,8 @@ async def test_concurrent_holds_on_many_rows_share_transactions_and_keep_every_i
         for index, sku in enumerate(skus * 3)  # three holds per row for two units: one is short
     ]
 
-    async def hold(request: pb.HoldRequest) -> pb.Hold | None:
-        try:
-            return (await admin.Hold(request)).hold
-        except grpc.aio.AioRpcError as error:
-            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
-            return None
-
     # Each request twice at once, as a client retrying early would.
-    answers = await asyncio.gather(*(hold(request) for request in requests for _ in range(2)))
+    answers = await asyncio.gather(*(_hold_or_short(admin, request) for request in requests for _ in range(2)))
     for first, second in zip(answers[0::2], answers[1::2], strict=True):
         if first is not None and second is not None:
             assert first == second
