@@ -343,9 +343,10 @@ async def sku_level_rows(
         )
     found: dict[tuple[str, str], list[asyncpg.Record] | None] = dict.fromkeys(wanted)
     for record in records:
-        rows = found[wanted[record["n"] - 1]]
-        if rows is None:
-            rows = found[wanted[record["n"] - 1]] = []
+        key = wanted[record["n"] - 1]
+        rows = found[key]
+        if rows is None:  # the SKU exists: a list, even if it has no stock row
+            rows = found[key] = []
         if record["location_id"] is not None:
             rows.append(record)
     return found
