@@ -19,7 +19,7 @@ $(BIN)/python:
 
 # The generated package must exist before the editable install can map it.
 $(VENV)/.protoc: | $(BIN)/python
-	$(BIN)/pip install --quiet grpcio-tools mypy-protobuf
+	$(BIN)/pip install --quiet grpcio-tools mypy-protobuf==5.1.0
 	touch $@
 
 $(STAMP): pyproject.toml $(PROTOS) | $(VENV)/.protoc

@@ -293,7 +293,8 @@ class TaskWork:
             changed, event, short = await perform(task)
             saved = await self.changes.changed(conn, changed, event, short)
             if respond is None:
-                return response_type(task=task_message(saved))
+                # Every response of a task change without its own `respond` is {task}.
+                return response_type(task=task_message(saved))  # type: ignore[call-arg]
             return respond(task_message(saved), short)
 
         async def change(_: Begun | None = None) -> ResponseT:
