@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omnistock_orders.domain.geo import Point, distance_km
 from omnistock_orders.domain.routing import (
     EXACT_SEARCH_LIMIT,
     Candidate,
@@ -27,6 +26,7 @@ from omnistock_orders.domain.routing import (
     RoutingRequest,
     plan_route,
 )
+from omnistock_platform.geo import Point, distance_km
 
 BERLIN = Point(52.5200, 13.4050)
 POTSDAM = Point(52.3906, 13.0645)
@@ -86,25 +86,6 @@ def passed(plan: Plan) -> dict[str, PassedOver]:
 
 def reasons(plan: Plan) -> dict[str, PassReason]:
     return {entry.location_id: entry.reason for entry in plan.passed_over}
-
-
-# --- geo ------------------------------------------------------------------------------------------
-
-
-def test_distance_between_berlin_and_hamburg_is_about_255_km() -> None:
-    assert distance_km(BERLIN, HAMBURG) == pytest.approx(255.3, abs=0.1)
-    assert distance_km(HAMBURG, BERLIN) == pytest.approx(distance_km(BERLIN, HAMBURG))
-    assert distance_km(BERLIN, BERLIN) == 0.0
-
-
-def test_distance_of_antipodes_is_half_the_circumference() -> None:
-    assert distance_km(Point(0.0, 0.0), Point(0.0, 180.0)) == pytest.approx(20015.1, abs=0.1)
-
-
-@pytest.mark.parametrize(("lat", "lon"), [(90.5, 0.0), (-91.0, 0.0), (0.0, 180.5), (0.0, -181.0)])
-def test_point_outside_the_globe_is_rejected(lat: float, lon: float) -> None:
-    with pytest.raises(ValueError):
-        Point(lat, lon)
 
 
 # --- keeping the order whole ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from .geo import Point, distance_km
+from omnistock_platform.geo import Point, distance_km
 
 # Up to this many usable locations every combination is tried (4095 at most, instantly).
 # Beyond it the count explodes, so a greedy search refined by swaps takes over.
