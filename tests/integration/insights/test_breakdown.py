@@ -18,6 +18,7 @@ from omnistock.insights.v1 import insights_pb2 as pb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.testing.stack import unique_id
 
+from .conftest import rows_at
 from .journeys import HOUR, Event, Order, Publisher, Reservation, Task, allocation, demand_refused, stock_changed
 
 PARTS = ("reservations", "orders", "fulfilment", "demand", "stock")
@@ -65,18 +66,10 @@ def two_stores(morning: datetime, east: str, west: str, warehouse: str) -> list[
     return events
 
 
-async def report(insights: Any, morning: datetime, **request: Any) -> list[pb.ChannelInsights]:
-    """Every row of both days, all pages."""
+async def report(insights: Any, morning: datetime, location_id: str = "", **request: Any) -> list[pb.ChannelInsights]:
+    """Every row of both days (at every location unless one is named), all pages."""
     first, last = morning.date(), morning.date() + timedelta(days=1)
-    query = {"from_date": first.isoformat(), "to_date": last.isoformat(), **request}
-    rows: list[pb.ChannelInsights] = []
-    token = ""
-    while True:
-        reply = await insights.GetChannelInsights(pb.GetChannelInsightsRequest(**query, page_token=token))
-        rows.extend(reply.rows)
-        token = reply.next_page_token
-        if not token:
-            return rows
+    return await rows_at(insights, location_id, from_date=first.isoformat(), to_date=last.isoformat(), **request)
 
 
 def counts(rows: Iterable[pb.ChannelInsights]) -> Counter[str]:
