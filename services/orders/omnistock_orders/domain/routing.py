@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -182,13 +182,13 @@ class Job:
 
     def site_key(self, site: Site) -> tuple[Any, ...]:
         """The location's value on each criterion: smaller routes first."""
-        return tuple(criterion.value(site, self) for criterion in self.criteria)
+        return tuple([criterion.value(site, self) for criterion in self.criteria])
 
     def set_key(self, members: Sequence[Site]) -> tuple[Any, ...]:
         """A plan's value on each criterion, made from its locations' values: smaller routes first."""
         ordered = _by_key(members)  # a fixed summation order keeps float totals reproducible
         return tuple(
-            criterion.total([site.key[index] for site in ordered]) for index, criterion in enumerate(self.criteria)
+            [criterion.total([site.key[index] for site in ordered]) for index, criterion in enumerate(self.criteria)]
         )
 
 
@@ -370,8 +370,8 @@ def _screen(
         if rejection is not None:
             screened_out.append(rejection)
         else:
-            site = Site(candidate, distance, stock)
-            sites.append(replace(site, key=job.site_key(site)))
+            unranked = Site(candidate, distance, stock)
+            sites.append(Site(candidate, distance, stock, job.site_key(unranked)))
     sites.sort(key=lambda site: site.key)
     return sites, screened_out
 
@@ -720,7 +720,9 @@ def _describe(allocations: Sequence[_Allocation]) -> str:
     return ", ".join(f"{site.location_id} ({_units(lines)})" for site, lines in allocations)
 
 
-def _plan_ids(members: Iterable[Site]) -> str:
+def _plan_ids(members: Sequence[Site]) -> str:
+    if len(members) == 1:
+        return members[0].location_id
     return " + ".join(site.location_id for site in _by_key(members))
 
 
