@@ -90,7 +90,8 @@ async def test_reflection_lists_both_versions_and_describes_them(stack: Stack, v
     names = {service.name for service in listed.list_services_response.service}
     assert {SERVICES["inventory"], V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME, "grpc.health.v1.Health"} <= names
     for name in names:  # `grpcurl describe` with no argument resolves every listed service
-        files = files_of(await ask(channel, version, reflection_pb2.ServerReflectionRequest(file_containing_symbol=name)))
+        described = await ask(channel, version, reflection_pb2.ServerReflectionRequest(file_containing_symbol=name))
+        files = files_of(described)
         assert any(f"{file.package}.{s.name}" == name for file in files.values() for s in file.service), name
     unknown = await ask(channel, version, reflection_pb2.ServerReflectionRequest(file_containing_symbol="no.Such"))
     assert unknown.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
