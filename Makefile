@@ -61,6 +61,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check libs services tests
 	$(BIN)/ruff format --check libs services tests
 	$(BIN)/mypy
+	cd protos && ../$(BIN)/buf lint
+	$(BIN)/python -m omnistock_platform.contract breaking
 
 # The same property-based fuzz `make test` runs (25 examples per RPC there), deeper.
 fuzz: $(STAMP)
