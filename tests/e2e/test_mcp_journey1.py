@@ -126,8 +126,9 @@ async def the_last_green_sofa(stack: Stack, agent: Client) -> None:
     longer = await call(agent, "extend_reservation", reservation_id=reserved["reservation_id"], days=1)
     assert longer["expires_at"] > reserved["expires_at"]
 
-    unknown = await refusal(agent, "order_status", order_id=unique_id("order-"))
-    assert unknown.startswith("Not found")
+    order_id = unique_id("order-")
+    unknown = await refusal(agent, "order_status", order_id=order_id)
+    assert unknown.startswith(f"Omnistock has no order {order_id}")
     nowhere = await refusal(agent, "find_stock_nearby", sku=green, city=unique_id("Atlantis-"))
     assert "no store or warehouse in a city called" in nowhere
 
