@@ -143,6 +143,21 @@ async def test_a_request_without_a_valid_bearer_token_is_401(stack: Stack, forei
         opened = await http.post(url, json=INITIALIZE, headers={**accept, "Authorization": f"Bearer {good}"})
         assert opened.status_code == 200, opened.text
 
+        # The session belongs to who opened it: another valid caller cannot use it.
+        session = {**accept, "Mcp-Session-Id": opened.headers["mcp-session-id"], "Mcp-Protocol-Version": "2025-06-18"}
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        other = token(stack, Role.STOREFRONT, "web-shop", channel="web")
+        hijack = await http.post(url, json=listing, headers={**session, "Authorization": f"Bearer {other}"})
+        assert hijack.status_code == 404, hijack.text
+        again = token(stack, Role.CHAT_AGENT, "agent-1", channel="chat")  # the same caller, a fresh token
+        await http.post(
+            url,
+            json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+            headers={**session, "Authorization": f"Bearer {again}"},
+        )
+        own = await http.post(url, json=listing, headers={**session, "Authorization": f"Bearer {again}"})
+        assert own.status_code == 200 and "reserve_for_pickup" in own.text, own.text
+
 
 async def test_the_tools_act_as_the_caller_whose_token_came_with_the_request(stack: Stack) -> None:
     world = World(stack)
