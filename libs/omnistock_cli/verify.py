@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import grpc
 import typer
+from google.protobuf.message import Message
 from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
 
@@ -57,22 +58,25 @@ async def inventory_findings(settings: Settings) -> list[Finding]:
         await db.close()
 
 
-async def open_reservations(client: OmnistockClient) -> dict[str, rpb.Reservation]:
-    found: dict[str, rpb.Reservation] = {}
-    for status in OPEN:
-        request = rpb.ListReservationsRequest(status=status)
-        for item in await all_pages(client, client.reservations.ListReservations, request, "reservations"):
-            found[item.reservation_id] = item
+async def _with_status(
+    client: OmnistockClient, method: Callable[..., Awaitable[Any]], requests: list[Message], field: str, key: str
+) -> dict[str, Any]:
+    """Every item of each paged list request (one per status), by its id."""
+    found: dict[str, Any] = {}
+    for request in requests:
+        for item in await all_pages(client, method, request, field):
+            found[getattr(item, key)] = item
     return found
+
+
+async def open_reservations(client: OmnistockClient) -> dict[str, rpb.Reservation]:
+    requests: list[Message] = [rpb.ListReservationsRequest(status=status) for status in OPEN]
+    return await _with_status(client, client.reservations.ListReservations, requests, "reservations", "reservation_id")
 
 
 async def open_orders(client: OmnistockClient) -> dict[str, opb.Order]:
-    found: dict[str, opb.Order] = {}
-    for status in HOLDING_ORDER:
-        request = opb.ListOrdersRequest(status=status)
-        for item in await all_pages(client, client.orders.ListOrders, request, "orders"):
-            found[item.order_id] = item
-    return found
+    requests: list[Message] = [opb.ListOrdersRequest(status=status) for status in HOLDING_ORDER]
+    return await _with_status(client, client.orders.ListOrders, requests, "orders", "order_id")
 
 
 async def active_holds(client: OmnistockClient, owner_prefix: str) -> dict[str, ipb.Hold]:
@@ -118,6 +122,64 @@ def _units(hold: ipb.Hold) -> str:
 Recheck = Callable[[OmnistockClient], Awaitable[Finding | None]]
 
 
+def _label(enum: Any, value: int, prefix: str) -> str:
+    return str(enum.Name(value)).removeprefix(prefix).lower()
+
+
+@dataclass(frozen=True)
+class OwnerKind:
+    """What owns holds, and how to tell that one of them still holds a given hold."""
+
+    area: str
+    noun: str
+    prefix: str
+    fetch: Callable[[OmnistockClient, str], Awaitable[Any]]
+    being_made: Callable[[Any], bool]
+    holds: Callable[[Any, str], bool]
+    describe: Callable[[Any], str]
+
+
+RESERVATIONS = OwnerKind(
+    "reservations",
+    "reservation",
+    RESERVATION_OWNER,
+    _reservation,
+    lambda r: r.status == rpb.RESERVATION_STATUS_PENDING,
+    lambda r, hold_id: r.status in OPEN and r.hold_id == hold_id,
+    lambda r: (
+        f"the reservation is {_label(rpb.ReservationStatus, r.status, 'RESERVATION_STATUS_')}"
+        f" and holds {r.hold_id or 'nothing'}"
+    ),
+)
+ORDERS = OwnerKind(
+    "orders",
+    "order",
+    ORDER_OWNER,
+    _order,
+    lambda o: o.status == opb.ORDER_STATUS_PENDING,
+    lambda o, hold_id: hold_id in _held_by(o),
+    lambda o: (
+        f"the order is {_label(opb.OrderStatus, o.status, 'ORDER_STATUS_')}"
+        " and none of its held allocations is under this hold"
+    ),
+)
+
+
+async def _hold_without_owner(client: OmnistockClient, *, kind: OwnerKind, hold_id: str) -> Finding | None:
+    """The hold, read again: still active, and its owner does not exist or does not hold it."""
+    hold = await _hold(client, hold_id)
+    if hold is None or hold.state != ipb.HOLD_STATE_ACTIVE or not hold.owner.startswith(kind.prefix):
+        return None
+    owner = await kind.fetch(client, hold.owner.removeprefix(kind.prefix))
+    if owner is None:
+        problem = f"no such {kind.noun}"
+    elif kind.being_made(owner) or kind.holds(owner, hold_id):
+        return None  # being made, or holding it after all
+    else:
+        problem = kind.describe(owner)
+    return Finding(kind.area, HOLD_WITHOUT_OWNER, hold_id, f"owner {hold.owner}: {problem}; {_units(hold)}")
+
+
 async def reservation_suspects(client: OmnistockClient) -> list[Recheck]:
     """Open reservations against active reservation holds: each mismatch, to be read again."""
     reservations = await open_reservations(client)
@@ -129,7 +191,7 @@ async def reservation_suspects(client: OmnistockClient) -> list[Recheck]:
     for hold in active.values():
         holder = reservations.get(hold.owner.removeprefix(RESERVATION_OWNER))
         if holder is None or holder.hold_id != hold.hold_id:
-            suspects.append(partial(_reservation_hold_without_owner, hold_id=hold.hold_id))
+            suspects.append(partial(_hold_without_owner, kind=RESERVATIONS, hold_id=hold.hold_id))
     return suspects
 
 
@@ -148,21 +210,6 @@ async def _reservation_without_hold(client: OmnistockClient, *, reservation_id: 
     )
 
 
-async def _reservation_hold_without_owner(client: OmnistockClient, *, hold_id: str) -> Finding | None:
-    hold = await _hold(client, hold_id)
-    if hold is None or hold.state != ipb.HOLD_STATE_ACTIVE or not hold.owner.startswith(RESERVATION_OWNER):
-        return None
-    owner = await _reservation(client, hold.owner.removeprefix(RESERVATION_OWNER))
-    if owner is None:
-        problem = "no such reservation"
-    elif owner.status == rpb.RESERVATION_STATUS_PENDING or (owner.status in OPEN and owner.hold_id == hold_id):
-        return None  # being made, or holding it after all
-    else:
-        status = rpb.ReservationStatus.Name(owner.status).removeprefix("RESERVATION_STATUS_").lower()
-        problem = f"the reservation is {status} and holds {owner.hold_id or 'nothing'}"
-    return Finding("reservations", HOLD_WITHOUT_OWNER, hold_id, f"owner {hold.owner}: {problem}; {_units(hold)}")
-
-
 async def order_suspects(client: OmnistockClient) -> list[Recheck]:
     """Open orders' held allocations against active order holds: each mismatch, to be read again."""
     orders = await open_orders(client)
@@ -171,26 +218,11 @@ async def order_suspects(client: OmnistockClient) -> list[Recheck]:
     suspects: list[Recheck] = []
     for hold in active.values():
         if holder.get(hold.hold_id) != hold.owner.removeprefix(ORDER_OWNER):
-            suspects.append(partial(_order_hold_without_owner, hold_id=hold.hold_id))
+            suspects.append(partial(_hold_without_owner, kind=ORDERS, hold_id=hold.hold_id))
     for hold_id, order_id in holder.items():
         if hold_id not in active:
             suspects.append(partial(_allocation_without_hold, order_id=order_id, hold_id=hold_id))
     return suspects
-
-
-async def _order_hold_without_owner(client: OmnistockClient, *, hold_id: str) -> Finding | None:
-    hold = await _hold(client, hold_id)
-    if hold is None or hold.state != ipb.HOLD_STATE_ACTIVE or not hold.owner.startswith(ORDER_OWNER):
-        return None
-    owner = await _order(client, hold.owner.removeprefix(ORDER_OWNER))
-    if owner is None:
-        problem = "no such order"
-    elif owner.status == opb.ORDER_STATUS_PENDING or hold_id in _held_by(owner):
-        return None  # being placed, or holding it after all
-    else:
-        status = opb.OrderStatus.Name(owner.status).removeprefix("ORDER_STATUS_").lower()
-        problem = f"the order is {status} and none of its held allocations is under this hold"
-    return Finding("orders", HOLD_WITHOUT_OWNER, hold_id, f"owner {hold.owner}: {problem}; {_units(hold)}")
 
 
 async def _allocation_without_hold(client: OmnistockClient, *, order_id: str, hold_id: str) -> Finding | None:
@@ -201,12 +233,12 @@ async def _allocation_without_hold(client: OmnistockClient, *, order_id: str, ho
     if hold is None:
         problem = "does not exist"
     elif hold.state != ipb.HOLD_STATE_ACTIVE:
-        problem = f"is {ipb.HoldState.Name(hold.state).removeprefix('HOLD_STATE_').lower()}"
+        problem = f"is {_label(ipb.HoldState, hold.state, 'HOLD_STATE_')}"
     elif hold.owner != f"{ORDER_OWNER}{order_id}":
         problem = f"belongs to {hold.owner}"
     else:
         return None
-    status = opb.OrderStatus.Name(order.status).removeprefix("ORDER_STATUS_").lower()
+    status = _label(opb.OrderStatus, order.status, "ORDER_STATUS_")
     return Finding("orders", "held allocation without its active hold", order_id, f"{status}: hold {hold_id} {problem}")
 
 

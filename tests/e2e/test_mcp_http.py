@@ -24,6 +24,7 @@ from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.embedded import free_port
 from omnistock_platform.testing.stack import Stack, unique_id
+from tests.e2e.mcp_support import call, refusal
 from tests.integration.cli.support import Cli, World
 
 STARTS_WITHIN = 30.0
@@ -101,20 +102,6 @@ def token(stack: Stack, role: Role, subject: str, **claims: Any) -> str:
     return TokenAuthority(stack.settings).mint(role, subject, **claims)
 
 
-async def answer(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    text = " ".join(getattr(part, "text", "") for part in result.content)
-    assert not result.is_error, f"{tool} failed: {text}"
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-async def refusal(client: Client, tool: str, **arguments: Any) -> str:
-    result = await client.call_tool(tool, arguments)
-    assert result.is_error, f"{tool} should have failed: {result.structured_content}"
-    return " ".join(getattr(part, "text", "") for part in result.content)
-
-
 @pytest.fixture
 def foreign_tokens(stack: Stack) -> Iterator[dict[str, str]]:
     """Tokens the services would refuse, each for another reason."""
@@ -172,17 +159,17 @@ async def test_the_tools_act_as_the_caller_whose_token_came_with_the_request(sta
         async with agent(url, token(stack, Role.CHAT_AGENT, "chat-bot", channel="chat")) as chat:
             names = {tool.name for tool in (await chat.list_tools()).tools}
             assert {"reserve_for_pickup", "search_skus", "find_stock_nearby"} <= names
-            found = await answer(chat, "search_skus", attributes={"model": model})
+            found = await call(chat, "search_skus", attributes={"model": model})
             assert [sku["sku"] for sku in found["skus"]] == [lamp]
-            near = await answer(chat, "find_stock_nearby", sku=lamp, latitude=50.0, longitude=8.27)
+            near = await call(chat, "find_stock_nearby", sku=lamp, latitude=50.0, longitude=8.27)
             assert near["stores"][0]["store_id"] == store
-            by_chat = await answer(chat, "reserve_for_pickup", **same_intent)
+            by_chat = await call(chat, "reserve_for_pickup", **same_intent)
 
         # A web shop's assistant with a storefront token: the same words make its own reservation,
         # in its own channel (no shared request id, no answer meant for the chat agent).
         async with agent(url, token(stack, Role.STOREFRONT, "web-shop", channel="web")) as web:
-            by_web = await answer(web, "reserve_for_pickup", **same_intent)
-            again = await answer(web, "reserve_for_pickup", **same_intent)  # a retry of its own: the same one
+            by_web = await call(web, "reserve_for_pickup", **same_intent)
+            again = await call(web, "reserve_for_pickup", **same_intent)  # a retry of its own: the same one
         assert by_web["reservation_id"] != by_chat["reservation_id"]
         assert again["reservation_id"] == by_web["reservation_id"]
         chat_record = await reservations.GetReservation(
@@ -224,7 +211,7 @@ async def test_without_authentication_it_serves_only_on_a_loopback_address(stack
     lamp = await world.sku("Desk lamp")
     await world.receive(store, lamp, 1)
     async with mcp_http(stack, "--no-auth") as url, agent(url, None) as local:
-        reserved = await answer(local, "reserve_for_pickup", sku=lamp, store_id=store, customer_name="Local Dev")
+        reserved = await call(local, "reserve_for_pickup", sku=lamp, store_id=store, customer_name="Local Dev")
     record = await stack.stub("reservations", role="admin").GetReservation(
         rpb.GetReservationRequest(reservation_id=reserved["reservation_id"])
     )
@@ -262,7 +249,7 @@ async def test_unknown_things_are_not_found_in_plain_words(stack: Stack) -> None
         assert f"no order {missing}" in said, said
 
         # What does exist but is not there any more is still a shortfall, not "not found".
-        first = await answer(chat, "reserve_for_pickup", sku=sold_out, store_id=store, customer_name="First Customer")
+        first = await call(chat, "reserve_for_pickup", sku=sold_out, store_id=store, customer_name="First Customer")
         assert first["status"] == "active"
         said = await refusal(chat, "reserve_for_pickup", sku=sold_out, store_id=store, customer_name="Late Customer")
         assert f"Only 0 of {sold_out}" in said and "Omnistock has no" not in said, said
