@@ -31,6 +31,8 @@ class OmnistockTokenVerifier:
 
     def __init__(self, settings: Settings) -> None:
         self.authority = TokenAuthority(settings)
+        # The SDK refuses a token at its `exp`; the services allow the configured clock skew.
+        self.leeway = int(settings.jwt_leeway.total_seconds())
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
@@ -44,7 +46,7 @@ class OmnistockTokenVerifier:
             token=token,
             client_id=str(principal.role),
             scopes=[str(principal.role)],
-            expires_at=int(claims["exp"]),
+            expires_at=int(claims["exp"]) + self.leeway,
             subject=principal.subject,
             claims={
                 "iss": claims.get("iss"),

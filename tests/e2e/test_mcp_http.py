@@ -145,6 +145,11 @@ async def test_a_request_without_a_valid_bearer_token_is_401(stack: Stack, forei
         own = await http.post(url, json=listing, headers={**session, "Authorization": f"Bearer {again}"})
         assert own.status_code == 200 and "reserve_for_pickup" in own.text, own.text
 
+        # Clock skew is tolerated exactly as the services tolerate it (OMNISTOCK_JWT_LEEWAY).
+        just_expired = TokenAuthority(stack.settings).mint(Role.CHAT_AGENT, "skewed", ttl=timedelta(seconds=-5))
+        skewed = await http.post(url, json=INITIALIZE, headers={**accept, "Authorization": f"Bearer {just_expired}"})
+        assert skewed.status_code == 200, skewed.text
+
 
 async def test_the_tools_act_as_the_caller_whose_token_came_with_the_request(stack: Stack) -> None:
     world = World(stack)
