@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 PROTOS := $(shell find protos -name '*.proto')
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint proto fuzz chaos bench compose-test browser clean help
+.PHONY: run test lint proto docs fuzz chaos bench compose-test browser clean help
 
 help:
 	@echo "make run    start PostgreSQL, NATS and the four services (embedded unless DATABASE_URL / NATS_URL are set)"
 	@echo "make test   run the whole test suite"
-	@echo "make lint   ruff and mypy"
-	@echo "make proto  regenerate Python code from protos/"
+	@echo "make lint   ruff, mypy, buf lint and buf breaking"
+	@echo "make proto  regenerate Python code and docs/api.md from protos/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,19 @@ $(STAMP): pyproject.toml $(PROTOS) | $(VENV)/.protoc
 	touch $(STAMP)
 
 # Generated into a side directory and swapped in whole, so that processes already running (a test
-# run, a stack) never import from a half-written gen/.
+# run, a stack) never import from a half-written gen/. The descriptor set keeps the comments
+# (source info), which the generated modules drop: server reflection and docs/api.md read it.
 proto: | $(VENV)/.protoc
-	rm -rf gen.next && mkdir -p gen.next
+	rm -rf gen.next && mkdir -p gen.next/omnistock
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I protos \
-		--python_out=gen.next --grpc_python_out=gen.next --mypy_out=quiet:gen.next --mypy_grpc_out=quiet:gen.next $(PROTOS)
+		--python_out=gen.next --grpc_python_out=gen.next --mypy_out=quiet:gen.next --mypy_grpc_out=quiet:gen.next \
+		--descriptor_set_out=gen.next/omnistock/descriptors.binpb --include_source_info --include_imports $(PROTOS)
 	rm -rf gen && mv gen.next gen
+	$(MAKE) --no-print-directory docs
+
+# The API reference, rendered from the comments in protos/ (a test fails when it is not current).
+docs: | $(VENV)/.protoc
+	PYTHONPATH=libs $(BIN)/python -m omnistock_platform.contract docs
 
 run: $(STAMP)
 	$(BIN)/omnistock run
@@ -54,6 +61,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check libs services tests
 	$(BIN)/ruff format --check libs services tests
 	$(BIN)/mypy
+	cd protos && ../$(BIN)/buf lint
+	$(BIN)/python -m omnistock_platform.contract breaking
 
 # The same property-based fuzz `make test` runs (25 examples per RPC there), deeper.
 fuzz: $(STAMP)

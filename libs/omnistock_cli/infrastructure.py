@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from omnistock_platform.embedded import EmbeddedNats, EmbeddedPostgres
+from omnistock_platform.embedded import EmbeddedPostgres, port_open
 from omnistock_platform.settings import Settings
 
 
@@ -125,36 +125,34 @@ class ProcessRecord:
 
 @dataclass
 class Backing:
-    """PostgreSQL and NATS for the services: the given URLs, or embedded servers."""
+    """PostgreSQL and NATS for the services: the given URLs, or embedded servers. Embedded
+    PostgreSQL is started here; embedded NATS only gets its place (`nats_dir`): `up` runs it
+    under its supervisor, like the services, so that it is started again when it dies."""
 
     data_dir: Path
     nats_port: int
-    record: ProcessRecord
     embedded: list[str] = field(default_factory=list)
+    nats_dir: Path | None = None
     _postgres: EmbeddedPostgres | None = None
-    _nats: EmbeddedNats | None = None
 
     def start(self, settings: Settings) -> Settings:
         """Blocking; returns the settings with both URLs filled in."""
         database_url, nats_url = settings.database_url, settings.nats_url
+        if not nats_url and port_open("127.0.0.1", self.nats_port):
+            # Otherwise the services would use whatever already listens there as our server.
+            raise RuntimeError(f"port {self.nats_port} is already in use; cannot start an embedded nats-server there")
         if not database_url:
             self._postgres = EmbeddedPostgres(self.data_dir / "postgres")
             database_url = self._postgres.start()
             self.embedded.append("PostgreSQL")
         if not nats_url:
-            self._nats = EmbeddedNats(self.data_dir / "nats", port=self.nats_port)
-            nats_url = self._nats.start()
-            if self._nats.pid is not None:
-                self.record.add("nats-server", self._nats.pid)
+            self.nats_dir = self.data_dir / "nats"
+            nats_url = f"nats://127.0.0.1:{self.nats_port}"
             self.embedded.append("NATS")
         return settings.model_copy(update={"database_url": database_url, "nats_url": nats_url})
 
     def stop(self) -> None:
-        """NATS first: the services that used it are gone by now; PostgreSQL last."""
-        if self._nats is not None:
-            self._nats.stop()
-            self.record.remove("nats-server")
-            self._nats = None
+        """PostgreSQL, last of all: the services and NATS are gone by now."""
         if self._postgres is not None:
             self._postgres.stop()
             self._postgres = None

@@ -22,18 +22,38 @@ def mcp(
     ] = Transport.STDIO,
     host: Annotated[str, typer.Option("--host", help="With http: the interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="With http: the port (path /mcp).")] = 8765,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth",
+            help="With http: take calls without a bearer token, acting with the configured token. "
+            "Refused on any address but a loopback one.",
+        ),
+    ] = False,
     token: TokenOption = None,
 ) -> None:
     """Serve the chat agent's tools to an AI agent over MCP (Model Context Protocol).
 
-    The tools call the services as the chat agent: a token is minted with this environment's
-    secret unless OMNISTOCK_TOKEN / --token gives one.
+    Over stdio the tools call the services as the chat agent: a token is minted with this
+    environment's secret unless OMNISTOCK_TOKEN / --token gives one. Over http every request must
+    carry `Authorization: Bearer <token>` (a token the services accept), and the tools act as
+    that caller.
     """
     try:
-        from omnistock_mcp.server import serve
+        from omnistock_mcp.server import Refused, serve
     except ModuleNotFoundError as missing:  # the `mcp` package is an install-time dependency
         fail(f"the MCP server cannot start: {missing}", hint="install the project again: pip install -e .")
-    serve(load_settings(), transport=transport.value, host=host, port=port, token=token)
+    try:
+        serve(
+            load_settings(),
+            transport=transport.value,
+            host=host,
+            port=port,
+            token=token,
+            authenticate=not no_auth,
+        )
+    except Refused as refused:
+        fail(str(refused), code=2)
 
 
 def register(app: typer.Typer) -> None:

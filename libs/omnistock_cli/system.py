@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -21,15 +21,24 @@ from omnistock_cli.infrastructure import Backing, DataDirBusy, DataDirLock, Proc
 from omnistock_cli.output import console, err_console
 from omnistock_cli.panel import ReadyReport, print_ready
 from omnistock_cli.seed import describe, seed_with_progress
-from omnistock_cli.supervisor import Supervisor, service_environment
+from omnistock_cli.supervisor import (
+    NATS_PROGRAM,
+    STOP_LATE_GRACE,
+    Supervisor,
+    nats_answers,
+    nats_program,
+    service_program,
+)
 from omnistock_platform.auth import Role
 from omnistock_platform.embedded import EMBEDDED_NATS_PORT, EmbeddedPostgres, port_open
 from omnistock_platform.logging import configure_logging
 from omnistock_platform.migrations import upgrade, upgrade_async
 from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.settings import ServiceName, Settings, parse_duration
 
 EXAMPLES: tuple[str, ...] = ()
+NATS_STARTS_WITHIN = 20.0
+NATS_STOPS_WITHIN = 10.0
 
 DataDirOption = Annotated[
     Path | None,
@@ -68,6 +77,7 @@ class Up:
         seed: bool,
         ready_timeout: float,
         only: list[str] | None = None,
+        health_timeout: float = 0.0,
     ) -> None:
         self.settings = settings
         self.only = only or []
@@ -75,16 +85,21 @@ class Up:
         self.seed = seed
         self.ready_timeout = ready_timeout
         self.record = ProcessRecord(data_dir / "run")
-        self.backing = Backing(data_dir, nats_port, self.record)
+        self.backing = Backing(data_dir, nats_port)
         self.lock = DataDirLock(data_dir)
-        self.supervisor: Supervisor | None = None
+        self.supervisor = Supervisor(
+            self.record,
+            say,
+            health_timeout=health_timeout,
+            start_timeout=ready_timeout,
+            stop_grace=settings.shutdown_grace.total_seconds() + STOP_LATE_GRACE,
+        )
         self.stop = asyncio.Event()
 
     def _on_signal(self, name: str) -> None:
         if self.stop.is_set():
             say(f"{name} again: stopping without waiting for the services to drain")
-            if self.supervisor is not None:
-                self.supervisor.kill()
+            self.supervisor.kill()
             return
         say(f"{name}: stopping")
         self.stop.set()
@@ -118,6 +133,8 @@ class Up:
         self._check_ports(services)
         try:
             self.settings = await asyncio.to_thread(self.backing.start, self.settings)
+            if self.backing.nats_dir is not None:
+                await self._start_nats(self.backing.nats_dir)
         except RuntimeError as error:
             fail(f"could not start the embedded servers: {error}", hint="set DATABASE_URL / NATS_URL, or --nats-port")
         for name in self.backing.embedded:
@@ -131,15 +148,7 @@ class Up:
             fail(f"migrations failed: {type(error).__name__}: {error}")
         say(f"migrated {', '.join(services) or 'nothing'}")
         self._check()
-        settings, data_dir = self.settings, self.data_dir
-        self.supervisor = Supervisor(
-            services,
-            lambda service: service_environment(settings, data_dir, service),
-            data_dir / "logs",
-            self.record,
-            say,
-        )
-        await self.supervisor.start()
+        await self.supervisor.start([service_program(self.settings, self.data_dir, service) for service in services])
         statuses = await self._wait_ready(services)
         self._check()
         seed_note = await self._seed(statuses) if self.seed else "not loaded (--no-seed)"
@@ -152,6 +161,19 @@ class Up:
         )
         await self.stop.wait()
         return 0
+
+    async def _start_nats(self, nats_dir: Path) -> None:
+        """Embedded NATS, supervised like the services; ready once it greets a client."""
+        await self.supervisor.start([nats_program(nats_dir, self.backing.nats_port)])
+        nats = self.supervisor.children[NATS_PROGRAM]
+        deadline = time.monotonic() + NATS_STARTS_WITHIN
+        while not await nats_answers(self.backing.nats_port, timeout=1.0):
+            if nats.process is not None and nats.process.returncode is not None and not nats.restarts:
+                raise RuntimeError(f"nats-server exited; see {nats.program.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nats-server did not answer within {NATS_STARTS_WITHIN:g} s")
+            self._check()
+            await asyncio.sleep(0.05)
 
     def _services(self) -> list[ServiceName]:
         installed = installed_services()
@@ -204,9 +226,12 @@ class Up:
         return "already there (seed skipped)" if result.skipped else "demo catalogue loaded"
 
     async def _shutdown(self) -> None:
-        if self.supervisor is not None:
+        services = [name for name in self.supervisor.children if name != NATS_PROGRAM]
+        if services:
             say("stopping the services (they drain in-flight calls)")
-            await self.supervisor.stop(self.settings.shutdown_grace.total_seconds() + 5)
+            await self.supervisor.stop(self.settings.shutdown_grace.total_seconds() + STOP_LATE_GRACE, services)
+        # NATS after the services that used it; PostgreSQL last.
+        await self.supervisor.stop(NATS_STOPS_WITHIN, [NATS_PROGRAM])
         if self.backing.embedded:
             say(f"stopping embedded {' and '.join(reversed(self.backing.embedded))}")
         await asyncio.to_thread(self.backing.stop)
@@ -226,6 +251,16 @@ def up(
         list[str] | None,
         typer.Option("--service", "-s", help="Start only this service; repeat for more. Default: every installed one."),
     ] = None,
+    health_timeout: Annotated[
+        str,
+        typer.Option(
+            "--health-timeout",
+            envvar="OMNISTOCK_UP_HEALTH_TIMEOUT",
+            show_envvar=True,
+            help="Restart a service (or embedded NATS) that has not answered its health check for this long, "
+            "like one that exited (30s, 2m; 0 turns it off). Right after a start it gets --ready-timeout if longer.",
+        ),
+    ] = "30s",
 ) -> None:
     """Run the whole local system until Ctrl-C.
 
@@ -234,8 +269,18 @@ def up(
     settings = load_settings()
     configure_logging("WARNING", json=False)
     directory = _data_dir(settings, data_dir)
-    code = asyncio.run(Up(settings, directory, nats_port, not no_seed, ready_timeout, service).run())
+    unanswered = _health_timeout(health_timeout)
+    code = asyncio.run(
+        Up(settings, directory, nats_port, not no_seed, ready_timeout, service, unanswered.total_seconds()).run()
+    )
     raise typer.Exit(code)
+
+
+def _health_timeout(text: str) -> timedelta:
+    parsed = parse_duration(text.strip())
+    if not isinstance(parsed, timedelta) or parsed < timedelta(0):
+        fail(f"--health-timeout {text!r} is not a duration", hint="write it like 30s or 2m; 0 turns the check off")
+    return parsed
 
 
 def migrate(data_dir: DataDirOption = None) -> None:

@@ -2,7 +2,7 @@
 "Only 0 of SOFA-VELVET-GREEN are left at Berlin Mitte; Hamburg Altona (255 km) has 2."
 
 The google.rpc details the services attach (field violations, the shortfall with its
-alternatives) carry everything needed; only location names are looked up."""
+alternatives, what was not found) carry everything needed; only location names are looked up."""
 
 from __future__ import annotations
 
@@ -13,6 +13,41 @@ from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock_platform.grpc.errors import details_of
+
+# How each kind of thing the services may not find (google.rpc.ResourceInfo.resource_type) reads.
+NOUNS = {
+    "sku": "product with the SKU code",
+    "location": "store or warehouse",
+    "store": "store",
+    "warehouse": "warehouse",
+    "reservation": "reservation",
+    "order": "order",
+    "hold": "hold",
+    "task": "task",
+}
+# Names come from the caller: a sentence repeats at most this much of one.
+MAX_NAME = 80
+
+
+def resource_kind(resource_type: str) -> str:
+    """ "sku", "location", ... from a ResourceInfo type, however qualified ("omnistock.inventory.v1.Sku")."""
+    return resource_type.rsplit("/", 1)[-1].rsplit(".", 1)[-1].strip().lower()
+
+
+def not_found_of(error: grpc.aio.AioRpcError) -> tuple[str, str] | None:
+    """(kind, name) of what a NOT_FOUND answer says is missing; None for any other answer."""
+    if error.code() != grpc.StatusCode.NOT_FOUND:
+        return None
+    for info in details_of(error, error_details_pb2.ResourceInfo):
+        return resource_kind(info.resource_type), info.resource_name
+    return "", ""
+
+
+def missing_sentence(kind: str, name: str) -> str:
+    """ "Omnistock has no product with the SKU code SOFA-VELVET-PINK." """
+    noun = NOUNS.get(kind, kind.replace("_", " ") or "record")
+    shown = name if len(name) <= MAX_NAME else f"{name[:MAX_NAME]}…"
+    return f"Omnistock has no {noun} {shown}." if shown else f"Omnistock has no such {noun}."
 
 
 def shortfall_sentence(shortfall: common_pb2.Shortfall, names: Mapping[str, str]) -> str:
@@ -57,8 +92,9 @@ def explain(error: grpc.aio.AioRpcError, names: Mapping[str, str] | None = None)
             for violation in bad.field_violations
         ]
         return f"The request was not accepted: {'; '.join(violations) or message}."
-    if code == grpc.StatusCode.NOT_FOUND:
-        return f"Not found: {message}."
+    missing = not_found_of(error)
+    if missing is not None:
+        return missing_sentence(*missing) if any(missing) else f"Not found: {message}."
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         return f"That is not possible now: {message}."
     if code == grpc.StatusCode.PERMISSION_DENIED:

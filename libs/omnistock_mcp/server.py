@@ -1,11 +1,13 @@
 """The MCP server: Omnistock's chat-agent tools for a model, over stdio or streamable HTTP.
 
     omnistock mcp                              # stdio, for a desktop agent that starts it
-    omnistock mcp --transport http --port 8765 # http://127.0.0.1:8765/mcp
+    omnistock mcp --transport http --port 8765 # http://127.0.0.1:8765/mcp, bearer token required
     python -m omnistock_mcp                    # the same as `omnistock mcp`
 
-The tools call the services as the chat agent (role chat_agent, channel chat) through
-OmnistockClient; where the services are comes from the usual OMNISTOCK_* settings."""
+Over stdio the tools call the services with the configured token (OMNISTOCK_TOKEN, or a
+chat_agent token minted from the settings' secret). Over HTTP every request must carry a bearer
+token the services would accept, and the tools act as that caller (omnistock_mcp.auth); where the
+services are comes from the usual OMNISTOCK_* settings."""
 
 from __future__ import annotations
 
@@ -20,8 +22,12 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
+from omnistock_mcp.auth import OmnistockTokenVerifier, auth_settings, bearer_token, is_loopback
 from omnistock_mcp.tools import DEFAULT_RADIUS_KM, ChannelTools, TokenSource, ToolFailure
+from omnistock_platform.logging import configure_logging, get_logger
 from omnistock_platform.settings import ServiceName, Settings
+
+log = get_logger(__name__)
 
 INSTRUCTIONS = """\
 Omnistock knows the real-time stock of every store and warehouse of the retailer, and can set
@@ -48,8 +54,17 @@ IdempotencyKey = Annotated[
 ]
 
 
-def build_server(tools: ChannelTools) -> MCPServer:
-    server: MCPServer = MCPServer("omnistock", instructions=INSTRUCTIONS)
+class Refused(Exception):
+    """The server will not start this way; the message says why and what to do instead."""
+
+
+def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = None) -> MCPServer:
+    """The tools; with a `verifier`, every HTTP request needs a bearer token it accepts."""
+    server: MCPServer = (
+        MCPServer("omnistock", instructions=INSTRUCTIONS, token_verifier=verifier, auth=auth_settings(tools.settings))
+        if verifier is not None
+        else MCPServer("omnistock", instructions=INSTRUCTIONS)
+    )
 
     async def guarded(work: Awaitable[dict[str, Any]]) -> Any:
         try:
@@ -175,22 +190,55 @@ def serve(
     port: int = 8765,
     token: str | None = None,
     addresses: dict[ServiceName, str] | None = None,
+    authenticate: bool = True,
 ) -> None:
-    """Run until the client goes away (stdio) or the process is stopped (http)."""
-    tools = ChannelTools(settings, TokenSource(settings, token), addresses=addresses)
-    server = build_server(tools)
+    """Run until the client goes away (stdio) or the process is stopped (http).
+
+    Over HTTP, callers authenticate with their own bearer token unless `authenticate` is off,
+    which is refused (Refused) on any address but a loopback one."""
+    # On stderr: over stdio, standard output is the protocol.
+    configure_logging(settings.log_level, json=settings.log_json, service="mcp", secrets=[settings.jwt_secret, token])
     if transport == "stdio":
-        server.run("stdio")
+        build_server(ChannelTools(settings, TokenSource(settings, token), addresses=addresses)).run("stdio")
+        return
+    if authenticate:
+        try:
+            verifier = OmnistockTokenVerifier(settings)
+        except (ValueError, OSError) as error:  # no key to check tokens with, or an unreadable one
+            raise Refused(f"cannot check bearer tokens: {error}") from error
+        server = build_server(ChannelTools(settings, bearer_token, addresses=addresses), verifier)
+        log.info("mcp.http_started", host=host, port=port, authentication="bearer")
     else:
-        server.run("streamable-http", host=host, port=port)
+        if not is_loopback(host):
+            raise Refused(
+                f"serving MCP over HTTP on {host} without authentication would let anyone who reaches the port "
+                "act with this server's token; listen on 127.0.0.1, or leave authentication on "
+                "(callers then send their own bearer token)"
+            )
+        server = build_server(ChannelTools(settings, TokenSource(settings, token), addresses=addresses))
+        log.warning("mcp.authentication_off", host=host, port=port, detail="callers act with the configured token")
+    server.run("streamable-http", host=host, port=port)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m omnistock_mcp [--transport stdio|http] [--host H] [--port P]`."""
+    """`python -m omnistock_mcp [--transport stdio|http] [--host H] [--port P] [--no-auth]`."""
     parser = argparse.ArgumentParser(prog="python -m omnistock_mcp", description="Omnistock MCP server.")
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--no-auth", action="store_true", help="http on a loopback address only: no bearer token, the configured one"
+    )
     options = parser.parse_args(sys.argv[1:] if argv is None else argv)
     token = os.environ.get("OMNISTOCK_TOKEN") or None
-    serve(Settings(), transport=options.transport, host=options.host, port=options.port, token=token)
+    try:
+        serve(
+            Settings(),
+            transport=options.transport,
+            host=options.host,
+            port=options.port,
+            token=token,
+            authenticate=not options.no_auth,
+        )
+    except Refused as refused:
+        parser.exit(2, f"omnistock mcp: {refused}\n")

@@ -1,9 +1,15 @@
 """What the chat agent's tools do, as plain async methods over OmnistockClient: testable
 without MCP, and answered in terms a model can pass on to a customer.
 
-Every change carries a request id derived from what was asked (or from the caller's
-idempotency key), so a model that retries a call it never saw the answer to gets the first
-answer back instead of a second reservation."""
+The tools act as whoever calls them: every call to the services carries the caller's token
+(over HTTP, the bearer token the MCP request came with), and a reservation is made in the
+caller's channel. Every change carries a request id derived from the caller and what was asked
+(or from the caller's idempotency key), so a model that retries a call it never saw the answer
+to gets the first answer back instead of a second reservation, and two callers never share one.
+
+Something that does not exist (a SKU, a store, a reservation, an order) is answered as "not
+found" in plain words, whether the service says NOT_FOUND or, as older services did for an
+unknown SKU, "only 0 left"."""
 
 from __future__ import annotations
 
@@ -14,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
+import jwt
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from omnistock_client import OmnistockClient
-from omnistock_client.explain import explain, short_locations
+from omnistock_client.explain import explain, missing_sentence, not_found_of, short_locations
 from omnistock_client.lookups import all_pages, city_point, customer_id_for, derived_request_id, location_names
 
 from omnistock.common.v1 import common_pb2
@@ -57,6 +64,60 @@ class TokenSource:
         return self._token
 
 
+# The channel a caller sells through when its token names none.
+ROLE_CHANNEL: dict[str, common_pb2.Channel.ValueType] = {
+    Role.STOREFRONT: common_pb2.CHANNEL_WEB,
+    Role.APP: common_pb2.CHANNEL_APP,
+    Role.CHAT_AGENT: common_pb2.CHANNEL_CHAT,
+    Role.POS: common_pb2.CHANNEL_POS,
+}
+# What a model can do about each kind of thing that was not found.
+NOT_FOUND_HINTS = {
+    "sku": " Use search_skus to find the right SKU code.",
+    "location": " find_stock_nearby gives the store_id of every store near the customer that has the item.",
+    "store": " find_stock_nearby gives the store_id of every store near the customer that has the item.",
+    "reservation": " Check the reservation_id that reserve_for_pickup answered.",
+    "order": " Check the order id with the customer.",
+}
+# Refusals after which a SKU or store the request named may turn out not to exist (older
+# services answer an unknown SKU as a shortfall of 0, an unknown store as a bad argument).
+_MAYBE_UNKNOWN = frozenset(
+    {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT}
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the tools act for, read from the token they pass on (the services verify it)."""
+
+    role: str
+    subject: str
+    channel: common_pb2.Channel.ValueType
+
+    @classmethod
+    def of(cls, token: str) -> Caller:
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False}) if token else {}
+        except jwt.PyJWTError:
+            claims = {}
+        role, named = str(claims.get("role", "")), f"CHANNEL_{str(claims.get('channel', '')).strip().upper()}"
+        if named in common_pb2.Channel.DESCRIPTOR.values_by_name and named != "CHANNEL_UNSPECIFIED":
+            channel = common_pb2.Channel.Value(named)
+        else:
+            channel = ROLE_CHANNEL.get(role, common_pb2.CHANNEL_CHAT)
+        return cls(role, str(claims.get("sub", "")), channel)
+
+    @property
+    def key(self) -> str:
+        """Part of every derived request id: one caller's intent is never another's."""
+        return f"{self.role}:{self.subject}"
+
+
+def not_found_sentence(*missing: tuple[str, str]) -> str:
+    """One sentence (and what to do about it) per thing that does not exist."""
+    return " ".join(missing_sentence(kind, name) + NOT_FOUND_HINTS.get(kind, "") for kind, name in missing)
+
+
 def _iso(stamp: Any) -> str:
     return stamp.ToDatetime(tzinfo=UTC).isoformat(timespec="minutes") if stamp.seconds else ""
 
@@ -90,14 +151,51 @@ class ChannelTools:
             await self._client.close()
             self._client = None
 
-    async def _call(self, method_of: Callable[[OmnistockClient], Any], request: Message) -> Any:
+    def caller(self) -> Caller:
+        return Caller.of(self.token())
+
+    async def _call(
+        self,
+        method_of: Callable[[OmnistockClient], Any],
+        request: Message,
+        *,
+        skus: list[str] | None = None,
+        locations: list[str] | None = None,
+    ) -> Any:
+        """The call; a refusal becomes a ToolFailure with one sentence. With `skus` / `locations`
+        (what the request names), a refusal that may come from one of them not existing is
+        checked against the catalogue, so that an unknown SKU or store reads as not found."""
         client = await self.client()
         try:
             return await client.call(method_of(client), request)
         except grpc.aio.AioRpcError as error:
+            if error.code() in _MAYBE_UNKNOWN and (skus or locations):
+                missing = await self._missing(client, skus or [], locations or [])
+                if missing:
+                    raise ToolFailure(not_found_sentence(*missing)) from None
             raise ToolFailure(await self._sentence(client, error)) from None
 
+    async def _missing(self, client: OmnistockClient, skus: list[str], locations: list[str]) -> list[tuple[str, str]]:
+        """The SKUs, then the locations, that inventory does not have; none when all exist or
+        when that cannot be told (the service's own answer then stands)."""
+        missing: list[tuple[str, str]] = []
+        try:
+            if skus:
+                found_skus = await client.call(client.inventory.BatchGetSkus, ipb.BatchGetSkusRequest(skus=skus))
+                missing += [("sku", sku) for sku in found_skus.not_found]
+            if locations:
+                found_locations = await client.call(
+                    client.inventory.BatchGetLocations, ipb.BatchGetLocationsRequest(location_ids=locations)
+                )
+                missing += [("location", location_id) for location_id in found_locations.not_found]
+        except grpc.aio.AioRpcError:
+            return []
+        return missing
+
     async def _sentence(self, client: OmnistockClient, error: grpc.aio.AioRpcError) -> str:
+        missing = not_found_of(error)
+        if missing is not None and any(missing):
+            return not_found_sentence(missing)
         names: dict[str, str] = {}
         short = short_locations(error)
         if short:
@@ -217,6 +315,10 @@ class ChannelTools:
             return answer
         farther = [entry(found) for found in await stores(0, 3)]
         answer["nearest_farther_away"] = farther
+        if not farther:
+            missing = await self._missing(client, [sku], [])
+            if missing:
+                raise ToolFailure(not_found_sentence(*missing))
         if farther:
             offers = "; ".join(f"{f['name']} ({f['distance_km']} km) has {f['available']}" for f in farther)
             answer["summary"] = f"No store within {radius_km:g} km of {where} has {quantity} of {sku}. {offers}."
@@ -236,21 +338,22 @@ class ChannelTools:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         customer_id = customer_id_for(customer_name, email or "", phone or "")
+        caller = self.caller()
         intent = (
             ("key", idempotency_key)
             if idempotency_key
             else (sku, store_id, customer_id, quantity, hold_days, self.today())
         )
         request = rpb.CreateReservationRequest(
-            request_id=derived_request_id("mcp-reserve", *intent),
-            channel=common_pb2.CHANNEL_CHAT,
+            request_id=derived_request_id("mcp-reserve", caller.key, *intent),
+            channel=caller.channel,
             customer=rpb.Customer(customer_id=customer_id, name=customer_name, email=email or "", phone=phone or ""),
             store_id=store_id,
             lines=[common_pb2.SkuQuantity(sku=sku, quantity=quantity)],
         )
         if hold_days:
             request.hold_for.CopyFrom(duration_pb2.Duration(seconds=int(hold_days * 86400)))
-        reply = await self._call(lambda c: c.reservations.CreateReservation, request)
+        reply = await self._call(lambda c: c.reservations.CreateReservation, request, skus=[sku], locations=[store_id])
         return await self._reservation(reply.reservation, "Reserved")
 
     async def get_reservation(self, reservation_id: str) -> dict[str, Any]:
@@ -264,7 +367,7 @@ class ChannelTools:
     ) -> dict[str, Any]:
         intent = ("key", idempotency_key) if idempotency_key else (reservation_id, days, self.today())
         request = rpb.ExtendReservationRequest(
-            request_id=derived_request_id("mcp-extend", *intent),
+            request_id=derived_request_id("mcp-extend", self.caller().key, *intent),
             reservation_id=reservation_id,
             extend_by=duration_pb2.Duration(seconds=int(days * 86400)),
         )
@@ -276,7 +379,9 @@ class ChannelTools:
     ) -> dict[str, Any]:
         intent = ("key", idempotency_key) if idempotency_key else (reservation_id,)
         request = rpb.CancelReservationRequest(
-            request_id=derived_request_id("mcp-cancel", *intent), reservation_id=reservation_id, reason=reason
+            request_id=derived_request_id("mcp-cancel", self.caller().key, *intent),
+            reservation_id=reservation_id,
+            reason=reason,
         )
         reply = await self._call(lambda c: c.reservations.CancelReservation, request)
         return await self._reservation(reply.reservation, "Cancelled")

@@ -7,13 +7,13 @@ pickup-preparation task. A retry does not reserve twice; a shortfall reads as a 
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from mcp import Client, StdioServerParameters
 
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.testing.stack import Stack, unique_id
+from tests.e2e.mcp_support import call, refusal
 from tests.integration.cli.support import Cli, World, eventually
 
 BRANCH = (51.3397, 12.3731)  # Leipzig
@@ -26,20 +26,6 @@ def mcp_server(stack: Stack) -> Client:
     (Entered in the test itself: anyio wants a session closed by the task that opened it.)"""
     server = StdioServerParameters(command=sys.executable, args=["-m", "omnistock_mcp"], env=Cli(stack).process_env())
     return Client(server, read_timeout_seconds=60)
-
-
-async def call(agent: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await agent.call_tool(tool, arguments)
-    text = " ".join(getattr(part, "text", "") for part in result.content)
-    assert not result.is_error, f"{tool} failed: {text}"
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-async def refusal(agent: Client, tool: str, **arguments: Any) -> str:
-    result = await agent.call_tool(tool, arguments)
-    assert result.is_error, f"{tool} should have failed: {result.structured_content}"
-    return " ".join(getattr(part, "text", "") for part in result.content)
 
 
 async def test_the_chat_agent_reserves_the_last_green_sofa_through_mcp(stack: Stack) -> None:
@@ -126,8 +112,9 @@ async def the_last_green_sofa(stack: Stack, agent: Client) -> None:
     longer = await call(agent, "extend_reservation", reservation_id=reserved["reservation_id"], days=1)
     assert longer["expires_at"] > reserved["expires_at"]
 
-    unknown = await refusal(agent, "order_status", order_id=unique_id("order-"))
-    assert unknown.startswith("Not found")
+    order_id = unique_id("order-")
+    unknown = await refusal(agent, "order_status", order_id=order_id)
+    assert unknown.startswith(f"Omnistock has no order {order_id}")
     nowhere = await refusal(agent, "find_stock_nearby", sku=green, city=unique_id("Atlantis-"))
     assert "no store or warehouse in a city called" in nowhere
 

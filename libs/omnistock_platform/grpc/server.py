@@ -18,13 +18,13 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from omnistock_platform.auth import TokenAuthority
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.relay import OutboxRelay
 from omnistock_platform.grpc.interceptors import AccessPolicy, ServerInterceptor
+from omnistock_platform.grpc.reflection import enable_reflection
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import configure_logging, get_logger
 from omnistock_platform.settings import ServiceName, Settings
@@ -95,7 +95,7 @@ class ServiceApp:
             servicer.add_to_server(servicer.implementation, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = [s.full_name for s in self.servicers]
-        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        enable_reflection([*names, health.SERVICE_NAME], server)
         address = f"{self.settings.host}:{self.settings.port(self.name) if port is None else port}"
         self.port = _bind(server, address, self.settings)
         # Health answers the truth from the first call: otherwise "" reads SERVING before anything

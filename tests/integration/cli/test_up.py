@@ -5,6 +5,7 @@ a second run finds the data again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,10 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
+import nats
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -198,3 +201,88 @@ def assert_demo_data_is_there(settings: Settings) -> None:
         assert [(level.location_id, level.on_hand) for level in green.levels if level.on_hand] == [
             ("STORE-BER-MITTE", 1)
         ]
+
+
+def eventually(condition: Callable[[], bool], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def stream_messages(nats_url: str, stream: str) -> int | None:
+    """How many messages the stream holds; None while NATS does not answer."""
+
+    async def ask() -> int:
+        client = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+        try:
+            return int((await client.jetstream().stream_info(stream)).state.messages)
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(ask())
+    except Exception:  # refused, timed out, no stream yet: not answering as it should
+        return None
+
+
+def test_up_replaces_a_service_that_stops_answering_and_brings_nats_back(
+    up_env: tuple[dict[str, str], Path, Settings],
+) -> None:
+    env, data_dir, settings = up_env
+    env = {**env, "OMNISTOCK_UP_HEALTH_TIMEOUT": "3s"}
+    services = installed_services()
+    nats_url = f"nats://127.0.0.1:{env['OMNISTOCK_EMBEDDED_NATS_PORT']}"
+
+    up = UpProcess(env, data_dir)
+    try:
+        up.wait_ready()
+        pids = child_pids(data_dir)
+        # Frozen, not dead: it never exits by itself, and its health check goes unanswered.
+        victim = "inventory" if "inventory" in services else services[0]
+        os.kill(pids[victim], signal.SIGSTOP)
+        assert eventually(lambda: replaced(data_dir, victim, pids[victim]), 60), up.output
+        assert serving_again(settings.address(victim), within=60), up.output
+        assert not running(pids[victim])
+        assert f"{victim} (pid {pids[victim]}) has not answered its health check" in up.output
+        assert f"{victim} stopped answering its health check and was stopped" in up.output
+
+        # NATS dies: it is started again on the same data, and the services publish to it again.
+        before = stream_messages(nats_url, settings.stream_name)
+        assert before is not None and before > 0, up.output
+        os.kill(pids["nats-server"], signal.SIGKILL)
+        assert eventually(lambda: replaced(data_dir, "nats-server", pids["nats-server"]), 60), up.output
+        assert "nats-server was killed by SIGKILL" in up.output
+        assert eventually(lambda: (stream_messages(nats_url, settings.stream_name) or 0) >= before, 60), up.output
+        if "inventory" in services:
+            receive_one(settings)
+            assert eventually(lambda: (stream_messages(nats_url, settings.stream_name) or 0) > before, 60), up.output
+        pids = child_pids(data_dir)
+    finally:
+        code = up.stop(signal.SIGINT)
+    assert code == 0, up.output
+    assert [name for name, pid in pids.items() if running(pid)] == []
+    assert processes_using(data_dir) == []
+
+
+def receive_one(settings: Settings) -> None:
+    """A stock change through inventory: its event leaves through the outbox to NATS."""
+    token = TokenAuthority(settings).mint(Role.ADMIN, "test")
+    metadata = (("authorization", f"Bearer {token}"),)
+    with grpc.insecure_channel(settings.address("inventory")) as channel:
+        inventory = inventory_pb2_grpc.InventoryServiceStub(channel)
+        inventory.ReceiveStock(
+            inventory_pb2.ReceiveStockRequest(
+                request_id=str(uuid.uuid4()), location_id="WH-BER", sku="SOFA-VELVET-BLUE", quantity=1
+            ),
+            metadata=metadata,
+            timeout=30,
+        )
+
+
+def replaced(data_dir: Path, name: str, pid: int) -> bool:
+    """`up` records another process under `name`, and that one runs."""
+    now = child_pids(data_dir).get(name, pid)
+    return now != pid and running(now)
