@@ -17,6 +17,21 @@ from .conftest import rows_at
 from .journeys import DAY, MORNING, Event, Publisher, Reservation, store_day
 
 HOUR_MS = 3_600_000
+# The rates and averages that have nothing to be made of where a row has no reservations, orders or tasks.
+NO_RESERVATIONS = [
+    "reservations.pickup_conversion_rate",
+    "reservations.no_show_rate",
+    "reservations.average_ready_seconds",
+]
+NO_ORDERS = [
+    "orders.ship_share",
+    "orders.pickup_share",
+    "orders.carry_out_share",
+    "orders.split_shipment_rate",
+    "orders.reroute_rate",
+    "orders.average_ship_seconds",
+]
+NO_TASKS = ["fulfilment.short_pick_rate"]
 
 
 def expected_store_day(store: str) -> list[pb.ChannelInsights]:
@@ -51,6 +66,7 @@ def expected_store_day(store: str) -> list[pb.ChannelInsights]:
             ],
         ),
         stock=pb.StockFigures(),
+        undefined_figures=NO_ORDERS,
     )
     stock = pb.ChannelInsights(
         period_start=day,
@@ -62,6 +78,7 @@ def expected_store_day(store: str) -> list[pb.ChannelInsights]:
         fulfilment=pb.FulfilmentFigures(),
         demand=pb.DemandFigures(),
         stock=pb.StockFigures(changes_checked=3, oversells=0),
+        undefined_figures=NO_RESERVATIONS + NO_ORDERS + NO_TASKS,
     )
     web = pb.ChannelInsights(
         period_start=day,
@@ -98,6 +115,7 @@ def expected_store_day(store: str) -> list[pb.ChannelInsights]:
             shortfalls=[pb.Shortfall(sku="SKU-D", refusals=1, units_requested=2, units_short=2)],
         ),
         stock=pb.StockFigures(),
+        undefined_figures=NO_RESERVATIONS,
     )
     return [chat, stock, web]
 

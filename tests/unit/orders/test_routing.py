@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omnistock_orders.domain.geo import Point, distance_km
 from omnistock_orders.domain.routing import (
+    CRITERIA,
     EXACT_SEARCH_LIMIT,
     Candidate,
+    Criterion,
     Method,
     PassedOver,
     PassReason,
@@ -27,6 +28,7 @@ from omnistock_orders.domain.routing import (
     RoutingRequest,
     plan_route,
 )
+from omnistock_platform.geo import Point, distance_km
 
 BERLIN = Point(52.5200, 13.4050)
 POTSDAM = Point(52.3906, 13.0645)
@@ -86,25 +88,6 @@ def passed(plan: Plan) -> dict[str, PassedOver]:
 
 def reasons(plan: Plan) -> dict[str, PassReason]:
     return {entry.location_id: entry.reason for entry in plan.passed_over}
-
-
-# --- geo ------------------------------------------------------------------------------------------
-
-
-def test_distance_between_berlin_and_hamburg_is_about_255_km() -> None:
-    assert distance_km(BERLIN, HAMBURG) == pytest.approx(255.3, abs=0.1)
-    assert distance_km(HAMBURG, BERLIN) == pytest.approx(distance_km(BERLIN, HAMBURG))
-    assert distance_km(BERLIN, BERLIN) == 0.0
-
-
-def test_distance_of_antipodes_is_half_the_circumference() -> None:
-    assert distance_km(Point(0.0, 0.0), Point(0.0, 180.0)) == pytest.approx(20015.1, abs=0.1)
-
-
-@pytest.mark.parametrize(("lat", "lon"), [(90.5, 0.0), (-91.0, 0.0), (0.0, 180.5), (0.0, -181.0)])
-def test_point_outside_the_globe_is_rejected(lat: float, lon: float) -> None:
-    with pytest.raises(ValueError):
-        Point(lat, lon)
 
 
 # --- keeping the order whole ----------------------------------------------------------------------
@@ -497,6 +480,65 @@ def test_many_candidates_use_the_greedy_search_and_still_pick_the_nearest() -> N
     assert allocated(plan) == {"WH-00": {"SKU-A": 1}, "WH-01": {"SKU-A": 1}, "WH-02": {"SKU-A": 1}}
     assert {entry.reason for entry in plan.passed_over} == {PassReason.FARTHER}
     assert len(plan.passed_over) == len(candidates) - 3
+
+
+# --- criteria ---------------------------------------------------------------------------------------------
+
+# A rule a retailer might add: ship from where the stock runs deep, so that thin shelves keep theirs.
+# It is one entry, placed after the warehouse preference and before the distance.
+DEEPEST_STOCK = Criterion(
+    key="deepest_stock",
+    reason=PassReason.LOWER_RANK,
+    value=lambda site, job: -sum(site.stock.values()),
+    alone=lambda c: f"holds {-c.mine} unit(s) of the order; {c.other} holds {-c.theirs}",
+    together=lambda c: f"the best plan {c.with_it} holds {-c.mine} unit(s) of the order instead of {-c.theirs}",
+)
+WITH_DEEPEST_STOCK = (CRITERIA[0], DEEPEST_STOCK, *CRITERIA[1:])
+
+
+def test_a_new_criterion_is_one_entry_that_ranks_single_locations_and_explains() -> None:
+    candidates = [
+        location("WH-BERLIN", stock={"SKU-A": 1}, at=BERLIN),
+        location("WH-LEIPZIG", stock={"SKU-A": 5}, at=LEIPZIG),
+    ]
+
+    usual = plan_route(ship({"SKU-A": 1}), candidates, SHIP_ANYWHERE)
+    plan = plan_route(ship({"SKU-A": 1}), candidates, SHIP_ANYWHERE, WITH_DEEPEST_STOCK)
+
+    assert allocated(usual) == {"WH-BERLIN": {"SKU-A": 1}}
+    assert allocated(plan) == {"WH-LEIPZIG": {"SKU-A": 1}}
+    assert plan.passed_over == (
+        PassedOver("WH-BERLIN", PassReason.LOWER_RANK, "holds 1 unit(s) of the order; WH-LEIPZIG holds 5"),
+    )
+
+
+def test_a_new_criterion_is_one_entry_that_ranks_plans_and_explains() -> None:
+    candidates = [
+        location("WH-SPANDAU", stock={"SKU-A": 1}, at=SPANDAU),
+        location("WH-BERLIN", stock={"SKU-B": 1}, at=BERLIN),
+        location("WH-LEIPZIG", stock={"SKU-A": 3}, at=LEIPZIG),
+        location("WH-HAMBURG", stock={"SKU-B": 3}, at=HAMBURG),
+    ]
+    order = ship({"SKU-A": 1, "SKU-B": 1})
+
+    usual = plan_route(order, candidates, SHIP_ANYWHERE)
+    plan = plan_route(order, candidates, SHIP_ANYWHERE, WITH_DEEPEST_STOCK)
+
+    assert set(allocated(usual)) == {"WH-BERLIN", "WH-SPANDAU"}
+    assert allocated(plan) == {"WH-HAMBURG": {"SKU-B": 1}, "WH-LEIPZIG": {"SKU-A": 1}}
+    assert passed(plan)["WH-BERLIN"] == PassedOver(
+        "WH-BERLIN",
+        PassReason.LOWER_RANK,
+        "the best plan with it (WH-LEIPZIG + WH-BERLIN) holds 4 unit(s) of the order instead of 6",
+    )
+    assert passed(plan)["WH-SPANDAU"].detail == (
+        "the best plan with it (WH-HAMBURG + WH-SPANDAU) holds 4 unit(s) of the order instead of 6"
+    )
+
+
+def test_criteria_need_distinct_keys() -> None:
+    with pytest.raises(ValueError, match="distinct keys"):
+        plan_route(ship({"SKU-A": 1}), [location("WH-A", stock={"SKU-A": 1})], SHIP_ANYWHERE, (*CRITERIA, CRITERIA[0]))
 
 
 # --- bad input --------------------------------------------------------------------------------------------

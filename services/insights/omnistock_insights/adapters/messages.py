@@ -5,14 +5,20 @@ from __future__ import annotations
 from omnistock.insights.v1 import insights_pb2
 from omnistock_insights.adapters.events import channel_code
 from omnistock_insights.adapters.report import ReportRow
-from omnistock_insights.domain.figures import rates, ratio
+from omnistock_insights.domain.figures import FIGURES, rates, ratio
 from omnistock_insights.domain.periods import DateRange, Grouping
 
 
 def insights_row(row: ReportRow, dates: DateRange, grouping: Grouping) -> insights_pb2.ChannelInsights:
-    """One row of the report, every rate next to the counts it is made of."""
+    """One row of the report, every rate next to the counts it is made of; a rate with nothing to be made
+    of is 0 and named in undefined_figures."""
     counts = row.counts
-    rate = rates(counts)
+    made = rates(counts)
+    rate = {name: value or 0.0 for name, value in made.items()}
+    undefined = [figure.path for figure in FIGURES if made[figure.name] is None]
+    undefined += [
+        f"orders.revenue.{revenue.currency}.average_order_value_minor" for revenue in row.revenue if not revenue.orders
+    ]
     key, channel, location_id = row.key
     first, last = dates.period_span(key, grouping)
     return insights_pb2.ChannelInsights(
@@ -42,7 +48,7 @@ def insights_row(row: ReportRow, dates: DateRange, grouping: Grouping) -> insigh
                     currency=revenue.currency,
                     amount_minor=revenue.amount_minor,
                     orders=revenue.orders,
-                    average_order_value_minor=ratio(revenue.amount_minor, revenue.orders),
+                    average_order_value_minor=ratio(revenue.amount_minor, revenue.orders) or 0.0,
                 )
                 for revenue in row.revenue
             ],
@@ -81,4 +87,5 @@ def insights_row(row: ReportRow, dates: DateRange, grouping: Grouping) -> insigh
             ],
         ),
         stock=insights_pb2.StockFigures(changes_checked=counts["stock_changes"], oversells=counts["oversells"]),
+        undefined_figures=undefined,
     )

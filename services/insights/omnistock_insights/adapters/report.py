@@ -24,6 +24,10 @@ class ReportFilter:
     # "" for every channel or location.
     channel: str = ""
     location_id: str = ""
+    # Whether rows are told apart by channel and by location; a dimension left out is summed over
+    # and reads "" in the rows.
+    by_channel: bool = True
+    by_location: bool = True
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,15 @@ class ReportRow:
 
 
 def _period(column: str, grouping: Grouping) -> str:
+    """The period a day belongs to; every query passes the range's first day as $1."""
+    if grouping is Grouping.RANGE:
+        return "$1::date"
     return f"date_trunc('week', {column}::timestamp)::date" if grouping is Grouping.WEEK else column
+
+
+def _dimensions(where: ReportFilter, channel: str, location: str) -> tuple[str, str]:
+    """The channel and location a row is known by: the columns, or '' where they are summed over."""
+    return (channel if where.by_channel else "''::text", location if where.by_location else "''::text")
 
 
 def _sums(sheet: Sheet) -> str:
@@ -65,11 +77,13 @@ class ReportQueries:
 
     async def rows(self, where: ReportFilter, after: RowKey | None, limit: int) -> list[ReportRow]:
         period = _period("day", where.grouping)
+        channel, location = _dimensions(where, "channel", "location_id")
         # A row of nothing but zeros is what is left where counts moved away (an order's location
         # became known): it is not shown.
         anything = " + ".join(f"sum({name})" for name in COUNTS[Sheet.DAILY])
         records = await self.db.fetch(
-            f"SELECT * FROM (SELECT {period} AS period, channel, location_id, {_sums(Sheet.DAILY)}"
+            f"SELECT * FROM (SELECT {period} AS period, {channel} AS channel, {location} AS location_id,"
+            f" {_sums(Sheet.DAILY)}"
             f" FROM {SCHEMA}.daily"
             " WHERE day BETWEEN $1 AND $2 AND ($3 = '' OR channel = $3) AND ($4 = '' OR location_id = $4)"
             f" GROUP BY 1, 2, 3 HAVING {anything} <> 0) AS grouped"
@@ -104,17 +118,21 @@ class ReportQueries:
         and what comes back is matched to the rows exactly."""
         period = _period(day, where.grouping)
         keys: Sequence[RowKey] = list(rows)
-        channel, location = ("bucket_channel", "bucket_location") if day == "bucket_day" else ("channel", "location_id")
+        columns = ("bucket_channel", "bucket_location") if day == "bucket_day" else ("channel", "location_id")
+        channel, location = _dimensions(where, *columns)
         records = await self.db.fetch(
             f"SELECT {period} AS period, {channel} AS channel, {location} AS location_id, {select}"
             f" FROM {SCHEMA}.{table}"
             f" WHERE {day} BETWEEN $1 AND $2 AND {period} = ANY($3::date[])"
-            f" AND {channel} = ANY($4::text[]) AND {location} = ANY($5::text[]) {rest}",
+            f" AND {channel} = ANY($4::text[]) AND {location} = ANY($5::text[])"
+            f" AND ($6 = '' OR {columns[0]} = $6) AND ($7 = '' OR {columns[1]} = $7) {rest}",
             where.dates.first,
             where.dates.last,
             sorted({key[0] for key in keys}),
             sorted({key[1] for key in keys}),
             sorted({key[2] for key in keys}),
+            where.channel,
+            where.location_id,
         )
         found = []
         for record in records:

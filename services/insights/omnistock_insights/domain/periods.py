@@ -15,6 +15,8 @@ class Grouping(StrEnum):
     DAY = "day"
     # ISO weeks: Monday to Sunday.
     WEEK = "week"
+    # The whole range as one period.
+    RANGE = "range"
 
 
 def parse_day(text: str) -> date:
@@ -35,11 +37,15 @@ class DateRange:
         return cls(first or end - DEFAULT_SPAN, end)
 
     def period_key(self, day: date, grouping: Grouping) -> date:
-        """The day a period is known by: itself, or the Monday of its week."""
+        """The day a period is known by: itself, the Monday of its week, or the range's first day."""
+        if grouping is Grouping.RANGE:
+            return self.first
         return day - timedelta(days=day.weekday()) if grouping is Grouping.WEEK else day
 
     def period_span(self, key: date, grouping: Grouping) -> tuple[date, date]:
         """The days of the period that lie within the range."""
         if grouping is Grouping.DAY:
             return key, key
+        if grouping is Grouping.RANGE:
+            return self.first, self.last
         return max(key, self.first), min(key + timedelta(days=6), self.last)

@@ -22,6 +22,15 @@ _GROUPINGS = {
     insights_pb2.GROUP_BY_UNSPECIFIED: Grouping.DAY,
     insights_pb2.GROUP_BY_DAY: Grouping.DAY,
     insights_pb2.GROUP_BY_WEEK: Grouping.WEEK,
+    insights_pb2.GROUP_BY_RANGE: Grouping.RANGE,
+}
+# (by channel, by location) for each breakdown.
+_BREAKDOWNS = {
+    insights_pb2.BREAKDOWN_UNSPECIFIED: (True, True),
+    insights_pb2.BREAKDOWN_CHANNEL_AND_LOCATION: (True, True),
+    insights_pb2.BREAKDOWN_CHANNEL: (True, False),
+    insights_pb2.BREAKDOWN_LOCATION: (False, True),
+    insights_pb2.BREAKDOWN_NONE: (False, False),
 }
 
 
@@ -51,6 +60,7 @@ def _validated(request: insights_pb2.GetChannelInsightsRequest) -> tuple[ReportF
     check.check(request.channel in CHANNELS, "channel", f"unknown value {request.channel}")
     check.identifier("location_id", request.location_id, required=False)
     check.check(request.group_by in _GROUPINGS, "group_by", f"unknown value {request.group_by}")
+    check.check(request.breakdown in _BREAKDOWNS, "breakdown", f"unknown value {request.breakdown}")
     page_size = check.page_size("page_size", request.page_size)
     days: dict[str, date | None] = {}
     for name in ("from_date", "to_date"):
@@ -68,18 +78,24 @@ def _validated(request: insights_pb2.GetChannelInsightsRequest) -> tuple[ReportF
     dates = DateRange.of(days["from_date"], days["to_date"], datetime.now(UTC).date())
     check.check(dates.first <= dates.last, "from_date", "must not be after to_date")
     check.raise_if_invalid()
+    by_channel, by_location = _BREAKDOWNS[request.breakdown]
     where = ReportFilter(
         dates=dates,
         grouping=_GROUPINGS[request.group_by],
         channel=channel_name(request.channel) if request.channel else "",
         location_id=request.location_id,
+        by_channel=by_channel,
+        by_location=by_location,
     )
     return where, page_size
 
 
 def _fingerprint(where: ReportFilter) -> str:
-    described = [where.dates.first.isoformat(), where.dates.last.isoformat(), where.grouping, where.channel]
-    return hashlib.sha256(json.dumps([*described, where.location_id]).encode()).hexdigest()[:16]
+    described: list[object] = [where.dates.first.isoformat(), where.dates.last.isoformat(), where.grouping]
+    described += [where.channel, where.location_id]
+    if not (where.by_channel and where.by_location):
+        described.append([where.by_channel, where.by_location])  # tokens of the usual rows stay as they were
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
 
 
 def _token(key: RowKey, where: ReportFilter) -> str:

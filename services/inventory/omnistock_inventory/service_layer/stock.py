@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 
 import asyncpg
@@ -19,6 +18,7 @@ from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.db import Database
 from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation
 from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.validation import MAX_QUANTITY, Validator
 
@@ -34,15 +34,6 @@ METHOD_FLAGS = {
     common_pb2.FULFILMENT_METHOD_PICKUP: "pickup",
     common_pb2.FULFILMENT_METHOD_CARRY_OUT: "till_sales",
 }
-EARTH_RADIUS_KM = 6371.0088
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine)."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def channel_of(code: int) -> Channel:
@@ -264,6 +255,7 @@ class StockLevels:
         check.raise_if_invalid()
         wanted = {item.sku: item.quantity for item in request.items}
         chosen = channel_of(request.channel)
+        near = Point(request.near.latitude, request.near.longitude) if request.HasField("near") else None
         by_location: dict[str, list[asyncpg.Record]] = {}
         for row in await repository.availability_rows(self.db.pool, list(wanted)):
             by_location.setdefault(row["location_id"], []).append(row)
@@ -285,11 +277,7 @@ class StockLevels:
             complete = all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items())
             if request.complete_only and not complete:
                 continue
-            distance = (
-                distance_km(request.near.latitude, request.near.longitude, place["latitude"], place["longitude"])
-                if request.HasField("near")
-                else 0.0
-            )
+            distance = distance_km(near, Point(place["latitude"], place["longitude"])) if near is not None else 0.0
             if request.radius_km and distance > request.radius_km:
                 continue
             rounded = round(distance, 3)

@@ -6,9 +6,11 @@ The rules, in the order they decide (design.md, "Routing rules"):
    and hold some of the requested stock take part;
 2. keep the order whole where one location can;
 3. otherwise use the fewest locations (at most ``max_splits``);
-4. then, for shipping and when configured, warehouses before stores; then nearest to the
-   customer (unknown distance last); then routing rank (lower routes first); then location id,
-   so that no tie is left to chance.
+4. then the criteria of ``CRITERIA``, in their order: for shipping and when configured,
+   warehouses before stores; then nearest to the customer (unknown distance last); then routing
+   rank (lower routes first); then location id, so that no tie is left to chance. The same entry
+   that ranks locations (and plans of several) explains every location it passed over, so a new
+   rule is one entry there.
 
 The router is pure: the caller brings stock from inventory and holds what the plan says.
 Everything is sorted before it is used, so the same input gives the same plan whatever order
@@ -18,11 +20,12 @@ the candidates arrive in.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
-from .geo import Point, distance_km
+from omnistock_platform.geo import Point, distance_km
 
 # Up to this many usable locations every combination is tried (4095 at most, instantly).
 # Beyond it the count explodes, so a greedy search refined by swaps takes over.
@@ -131,14 +134,23 @@ class Plan:
     explanation: str
 
 
-def plan_route(request: RoutingRequest, candidates: Sequence[Candidate], policy: RoutingPolicy) -> Plan:
-    """Plan which locations fill which lines of the order; see the module docstring for the rules."""
+def plan_route(
+    request: RoutingRequest,
+    candidates: Sequence[Candidate],
+    policy: RoutingPolicy,
+    criteria: Sequence[Criterion] | None = None,
+) -> Plan:
+    """Plan which locations fill which lines of the order; see the module docstring for the rules.
+
+    `criteria` ranks the locations that may serve, best first (``CRITERIA`` unless given).
+    """
     _require_unique_ids(candidates)
-    job = _Job(
+    job = Job(
         lines={sku: request.lines[sku] for sku in sorted(request.lines)},
         prefer_warehouses=policy.prefer_warehouses and request.method is Method.SHIP,
         max_splits=policy.max_splits,
         allow_partial=policy.allow_partial,
+        criteria=_checked(CRITERIA if criteria is None else criteria),
     )
     sites, screened_out = _screen(request, candidates, policy, job)
     outcome = _route(job, sites)
@@ -155,45 +167,152 @@ def plan_route(request: RoutingRequest, candidates: Sequence[Candidate], policy:
     )
 
 
-# --- internal model -------------------------------------------------------------------------
-
-# (store when warehouses are preferred, distance unknown, distance, rank, id): smaller routes first.
-_SiteKey = tuple[int, bool, float, int, str]
-# (stores when warehouses are preferred, unknown distances, total distance, rank sum, ids).
-_SetKey = tuple[int, int, float, int, tuple[str, ...]]
-_Allocation = tuple["_Site", dict[str, int]]
+# --- the model the search works on ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Job:
+class Job:
     """The request and policy as the search needs them."""
 
     lines: Mapping[str, int]  # sorted by sku
     prefer_warehouses: bool  # already false unless shipping
     max_splits: int
     allow_partial: bool
+    criteria: tuple[Criterion, ...]
+
+    def site_key(self, site: Site) -> tuple[Any, ...]:
+        """The location's value on each criterion: smaller routes first."""
+        return tuple([criterion.value(site, self) for criterion in self.criteria])
+
+    def set_key(self, members: Sequence[Site]) -> tuple[Any, ...]:
+        """A plan's value on each criterion, made from its locations' values: smaller routes first."""
+        ordered = _by_key(members)  # a fixed summation order keeps float totals reproducible
+        return tuple(
+            [criterion.total([site.key[index] for site in ordered]) for index, criterion in enumerate(self.criteria)]
+        )
 
 
 @dataclass(frozen=True)
-class _Site:
+class Site:
     """A location that passed the filters, with what it can give this order."""
 
     candidate: Candidate
     distance_km: float | None
     stock: Mapping[str, int]  # requested sku -> units it may give, 0 when none
-    key: _SiteKey
+    key: tuple[Any, ...] = ()  # Job.site_key, once the site is known
 
     @property
     def location_id(self) -> str:
         return self.candidate.location_id
 
 
+# --- the criteria: how locations are ranked, and how each choice is explained -------------------------
+
+
+@dataclass(frozen=True)
+class Contest:
+    """A location that lost on one criterion, and what beat it there.
+
+    For an order one location can fill, `loser` is that location and `winner` the chosen one; for a
+    split, `loser` is the best plan that uses the location and `winner` the chosen plan. `mine` and
+    `theirs` are the criterion's values of the two (a plan's is its total).
+    """
+
+    mine: Any
+    theirs: Any
+    loser: tuple[Site, ...]
+    winner: tuple[Site, ...]
+
+    @property
+    def other(self) -> str:
+        """The chosen location, or the chosen plan's locations."""
+        return _plan_ids(self.winner)
+
+    @property
+    def with_it(self) -> str:
+        return f"with it ({_plan_ids(self.loser)})"
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One ranking rule: a value per location (smaller routes first) and the words for a loss on it."""
+
+    key: str
+    reason: PassReason
+    value: Callable[[Site, Job], Any]
+    # Why a location that could fill the whole order lost to the chosen one.
+    alone: Callable[[Contest], str]
+    # Why the best plan that uses a location lost to the chosen plan.
+    together: Callable[[Contest], str]
+    # A plan's value from its locations' values, in routing order.
+    total: Callable[[list[Any]], Any] = sum
+
+
+def _checked(criteria: Sequence[Criterion]) -> tuple[Criterion, ...]:
+    keys = [criterion.key for criterion in criteria]
+    if not keys or len(set(keys)) != len(keys):
+        raise ValueError(f"routing needs criteria with distinct keys, got {keys}")
+    return tuple(criteria)
+
+
+_PREFERRED = "warehouses are preferred for shipping"
+
+# The ranking, first criterion first: a location's values decide between single locations, a plan's
+# totals between plans of as many locations, and the first criterion that differs names the reason.
+# The last one tells any two locations apart, so that no tie is left to chance.
+CRITERIA: tuple[Criterion, ...] = (
+    Criterion(
+        key="warehouse_first",
+        reason=PassReason.NOT_A_WAREHOUSE,
+        value=lambda site, job: int(job.prefer_warehouses and not site.candidate.is_warehouse),
+        alone=lambda c: f"is a store; warehouse {c.other} can fill the whole order and {_PREFERRED}",
+        together=lambda c: f"the best plan {c.with_it} uses {c.mine} store(s) instead of {c.theirs}; {_PREFERRED}",
+    ),
+    Criterion(
+        key="known_distance",
+        reason=PassReason.FARTHER,
+        value=lambda site, job: site.distance_km is None,
+        alone=lambda c: (
+            f"distance unknown; {c.other} can fill the whole order {_km(c.winner[0].distance_km or 0.0)} away"
+        ),
+        together=lambda c: (
+            f"the best plan {c.with_it} has {c.mine} location(s) of unknown distance instead of {c.theirs}"
+        ),
+    ),
+    Criterion(
+        key="nearest",
+        reason=PassReason.FARTHER,
+        value=lambda site, job: site.distance_km or 0.0,
+        alone=lambda c: f"{_km(c.mine - c.theirs)} farther than {c.other}",
+        together=lambda c: f"the best plan {c.with_it} is {_km(c.mine - c.theirs)} farther in total",
+    ),
+    Criterion(
+        key="routing_rank",
+        reason=PassReason.LOWER_RANK,
+        value=lambda site, job: site.candidate.routing_rank,
+        alone=lambda c: f"routing rank {c.mine}; {c.other} has rank {c.theirs}",
+        together=lambda c: f"the best plan {c.with_it} has rank sum {c.mine} instead of {c.theirs}",
+    ),
+    Criterion(
+        key="location_id",
+        reason=PassReason.LOWER_RANK,
+        value=lambda site, job: site.location_id,
+        alone=lambda c: f"tie broken by id: {c.other} comes first",
+        together=lambda c: f"tie broken by id: {c.other} comes first",
+        total=lambda ids: tuple(sorted(ids)),
+    ),
+)
+
+
+_Allocation = tuple[Site, dict[str, int]]
+
+
 @dataclass(frozen=True)
 class _Cover:
     """The chosen set of locations that covers every line, and the runner-up for each one left out."""
 
-    members: tuple[_Site, ...]
-    alternatives: Mapping[str, tuple[_Site, ...]]  # left-out location id -> best same-size cover using it
+    members: tuple[Site, ...]
+    alternatives: Mapping[str, tuple[Site, ...]]  # left-out location id -> best same-size cover using it
     exhaustive: bool  # every combination was tried, so a missing alternative proves there is none
 
 
@@ -225,7 +344,7 @@ def _versions(candidates: Sequence[Candidate], lines: Mapping[str, int]) -> tupl
     )
 
 
-def _planned(site: _Site, lines: Mapping[str, int]) -> PlannedAllocation:
+def _planned(site: Site, lines: Mapping[str, int]) -> PlannedAllocation:
     return PlannedAllocation(
         location_id=site.location_id,
         lines=dict(lines),
@@ -239,10 +358,10 @@ def _planned(site: _Site, lines: Mapping[str, int]) -> PlannedAllocation:
 
 
 def _screen(
-    request: RoutingRequest, candidates: Sequence[Candidate], policy: RoutingPolicy, job: _Job
-) -> tuple[list[_Site], list[PassedOver]]:
+    request: RoutingRequest, candidates: Sequence[Candidate], policy: RoutingPolicy, job: Job
+) -> tuple[list[Site], list[PassedOver]]:
     """Split the candidates into usable sites (best first) and those filtered out, with why."""
-    sites: list[_Site] = []
+    sites: list[Site] = []
     screened_out: list[PassedOver] = []
     for candidate in sorted(candidates, key=lambda c: c.location_id):
         distance = _distance(request.destination, candidate.point)
@@ -251,7 +370,8 @@ def _screen(
         if rejection is not None:
             screened_out.append(rejection)
         else:
-            sites.append(_Site(candidate, distance, stock, _site_key(candidate, distance, job.prefer_warehouses)))
+            unranked = Site(candidate, distance, stock)
+            sites.append(Site(candidate, distance, stock, job.site_key(unranked)))
     sites.sort(key=lambda site: site.key)
     return sites, screened_out
 
@@ -260,11 +380,6 @@ def _distance(destination: Point | None, point: Point | None) -> float | None:
     if destination is None or point is None:
         return None
     return distance_km(destination, point)
-
-
-def _site_key(candidate: Candidate, distance: float | None, prefer_warehouses: bool) -> _SiteKey:
-    is_store_penalty = int(prefer_warehouses and not candidate.is_warehouse)
-    return (is_store_penalty, distance is None, distance or 0.0, candidate.routing_rank, candidate.location_id)
 
 
 def _rejection(
@@ -315,7 +430,7 @@ def _no_stock(candidate: Candidate, stock: Mapping[str, int]) -> PassedOver:
 # --- rules 2 to 4: choosing the locations -------------------------------------------------------
 
 
-def _route(job: _Job, sites: list[_Site]) -> _Outcome:
+def _route(job: Job, sites: list[Site]) -> _Outcome:
     whole = [site for site in sites if _covers(job.lines, [site])]
     if whole:
         return _whole_order(job, sites, whole[0])
@@ -326,7 +441,7 @@ def _route(job: _Job, sites: list[_Site]) -> _Outcome:
     return _shortfall(job, sites)
 
 
-def _whole_order(job: _Job, sites: list[_Site], chosen: _Site) -> _Outcome:
+def _whole_order(job: Job, sites: list[Site], chosen: Site) -> _Outcome:
     passed_over = [_whole_order_pass_over(job, site, chosen) for site in sites if site is not chosen]
     where = "warehouse" if chosen.candidate.is_warehouse else "store"
     distance = "distance unknown" if chosen.distance_km is None else _km(chosen.distance_km)
@@ -334,7 +449,7 @@ def _whole_order(job: _Job, sites: list[_Site], chosen: _Site) -> _Outcome:
     return _Outcome(_assign(job.lines, [chosen]), passed_over, {}, explanation)
 
 
-def _split_order(job: _Job, sites: list[_Site], cover: _Cover) -> _Outcome:
+def _split_order(job: Job, sites: list[Site], cover: _Cover) -> _Outcome:
     allocations = _assign(job.lines, cover.members)
     used = {site.location_id for site in cover.members}
     passed_over = [_split_pass_over(job, site, cover) for site in sites if site.location_id not in used]
@@ -344,7 +459,7 @@ def _split_order(job: _Job, sites: list[_Site], cover: _Cover) -> _Outcome:
     return _Outcome(allocations, passed_over, {}, explanation)
 
 
-def _shortfall(job: _Job, sites: list[_Site]) -> _Outcome:
+def _shortfall(job: Job, sites: list[Site]) -> _Outcome:
     """No allowed set of locations covers every line: the best partial plan, or only its shortfall."""
     partial = _best_partial(job, sites)
     allocations = _assign(job.lines, partial)
@@ -362,7 +477,7 @@ def _shortfall(job: _Job, sites: list[_Site]) -> _Outcome:
     return _Outcome([], passed_over, unfilled, _shortfall_explanation(job, sites, unfilled, all_together_cover))
 
 
-def _shortfall_explanation(job: _Job, sites: list[_Site], unfilled: Mapping[str, int], all_cover: bool) -> str:
+def _shortfall_explanation(job: Job, sites: list[Site], unfilled: Mapping[str, int], all_cover: bool) -> str:
     if not sites:
         return f"Cannot fill the order: no location both serves it and has any of {', '.join(job.lines)}."
     explanation = f"Cannot fill the order: the best {_up_to(job.max_splits)} is still short {_units(unfilled)}"
@@ -374,7 +489,7 @@ def _shortfall_explanation(job: _Job, sites: list[_Site], unfilled: Mapping[str,
 # --- coverage arithmetic ----------------------------------------------------------------------------
 
 
-def _coverage(lines: Mapping[str, int], members: Iterable[_Site]) -> dict[str, int]:
+def _coverage(lines: Mapping[str, int], members: Iterable[Site]) -> dict[str, int]:
     """Units of each line the members can cover together."""
     totals = dict.fromkeys(lines, 0)
     for site in members:
@@ -383,39 +498,28 @@ def _coverage(lines: Mapping[str, int], members: Iterable[_Site]) -> dict[str, i
     return {sku: min(quantity, totals[sku]) for sku, quantity in lines.items()}
 
 
-def _covers(lines: Mapping[str, int], members: Iterable[_Site]) -> bool:
+def _covers(lines: Mapping[str, int], members: Iterable[Site]) -> bool:
     return _coverage(lines, members) == dict(lines)
 
 
-def _covered_units(lines: Mapping[str, int], members: Iterable[_Site]) -> int:
+def _covered_units(lines: Mapping[str, int], members: Iterable[Site]) -> int:
     return sum(_coverage(lines, members).values())
 
 
-def _remaining(lines: Mapping[str, int], members: Iterable[_Site]) -> dict[str, int]:
+def _remaining(lines: Mapping[str, int], members: Iterable[Site]) -> dict[str, int]:
     covered = _coverage(lines, members)
     return {sku: quantity - covered[sku] for sku, quantity in lines.items()}
 
 
-def _gain(remaining: Mapping[str, int], site: _Site) -> int:
+def _gain(remaining: Mapping[str, int], site: Site) -> int:
     return sum(min(quantity, site.stock[sku]) for sku, quantity in remaining.items())
 
 
-def _by_key(members: Iterable[_Site]) -> tuple[_Site, ...]:
+def _by_key(members: Iterable[Site]) -> tuple[Site, ...]:
     return tuple(sorted(members, key=lambda site: site.key))
 
 
-def _set_key(members: Sequence[_Site], prefer_warehouses: bool) -> _SetKey:
-    ordered = _by_key(members)  # a fixed summation order keeps float totals reproducible
-    return (
-        sum(site.key[0] for site in ordered) if prefer_warehouses else 0,
-        sum(site.distance_km is None for site in ordered),
-        sum(site.distance_km for site in ordered if site.distance_km is not None),
-        sum(site.candidate.routing_rank for site in ordered),
-        tuple(sorted(site.location_id for site in ordered)),
-    )
-
-
-def _assign(lines: Mapping[str, int], members: Iterable[_Site]) -> list[_Allocation]:
+def _assign(lines: Mapping[str, int], members: Iterable[Site]) -> list[_Allocation]:
     """Each line goes to the members best first, each taking what it can; empty allocations are dropped."""
     ordered = _by_key(members)
     taken: dict[str, dict[str, int]] = {site.location_id: {} for site in ordered}
@@ -432,13 +536,13 @@ def _assign(lines: Mapping[str, int], members: Iterable[_Site]) -> list[_Allocat
 # --- searching for the fewest locations ---------------------------------------------------------------
 
 
-def _exact_cover(job: _Job, sites: list[_Site]) -> _Cover | None:
+def _exact_cover(job: Job, sites: list[Site]) -> _Cover | None:
     """Try every combination, smallest first; the first size with a cover is the fewest splits."""
     for size in range(1, min(job.max_splits, len(sites)) + 1):
         covers = [combo for combo in itertools.combinations(sites, size) if _covers(job.lines, combo)]
         if covers:
-            covers.sort(key=lambda combo: _set_key(combo, job.prefer_warehouses))
-            alternatives: dict[str, tuple[_Site, ...]] = {}
+            covers.sort(key=lambda combo: job.set_key(combo))
+            alternatives: dict[str, tuple[Site, ...]] = {}
             for combo in covers[1:]:  # best first, so the first cover seen with a location is its best
                 for site in combo:
                     alternatives.setdefault(site.location_id, _by_key(combo))
@@ -449,7 +553,7 @@ def _exact_cover(job: _Job, sites: list[_Site]) -> _Cover | None:
     return None
 
 
-def _greedy_cover(job: _Job, sites: list[_Site]) -> _Cover | None:
+def _greedy_cover(job: Job, sites: list[Site]) -> _Cover | None:
     """Greedy by units covered, then swap one location at a time while that gives a better plan."""
     members = _best_partial(job, sites)
     if not _covers(job.lines, members):
@@ -463,14 +567,14 @@ def _greedy_cover(job: _Job, sites: list[_Site]) -> _Cover | None:
         members = min(better, key=lambda alt: _rank(alt, job))
 
 
-def _rank(members: Sequence[_Site], job: _Job) -> tuple[int, _SetKey]:
-    return (len(members), _set_key(members, job.prefer_warehouses))
+def _rank(members: Sequence[Site], job: Job) -> tuple[int, tuple[Any, ...]]:
+    return (len(members), job.set_key(members))
 
 
-def _swap_alternatives(job: _Job, sites: list[_Site], members: tuple[_Site, ...]) -> dict[str, tuple[_Site, ...]]:
+def _swap_alternatives(job: Job, sites: list[Site], members: tuple[Site, ...]) -> dict[str, tuple[Site, ...]]:
     """For each location left out, the best cover made by swapping it in for one member."""
     used = {site.location_id for site in members}
-    alternatives: dict[str, tuple[_Site, ...]] = {}
+    alternatives: dict[str, tuple[Site, ...]] = {}
     for site in sites:
         if site.location_id in used:
             continue
@@ -484,13 +588,13 @@ def _swap_alternatives(job: _Job, sites: list[_Site], members: tuple[_Site, ...]
     return alternatives
 
 
-def _best_partial(job: _Job, sites: list[_Site]) -> tuple[_Site, ...]:
+def _best_partial(job: Job, sites: list[Site]) -> tuple[Site, ...]:
     """Greedy by units covered, within max_splits, with no member that adds nothing.
 
     On return, either every line is covered, or max_splits locations are used, or no location
     left out could add a unit: the pass-over reasons rely on that.
     """
-    members: tuple[_Site, ...] = ()
+    members: tuple[Site, ...] = ()
     while True:
         grown = _prune(job.lines, _greedy_extend(job, sites, members))
         if grown == members:
@@ -499,7 +603,7 @@ def _best_partial(job: _Job, sites: list[_Site]) -> tuple[_Site, ...]:
         members = grown
 
 
-def _greedy_extend(job: _Job, sites: list[_Site], members: tuple[_Site, ...]) -> tuple[_Site, ...]:
+def _greedy_extend(job: Job, sites: list[Site], members: tuple[Site, ...]) -> tuple[Site, ...]:
     chosen = list(members)
     remaining = _remaining(job.lines, chosen)
     while len(chosen) < job.max_splits and any(remaining.values()):
@@ -513,7 +617,7 @@ def _greedy_extend(job: _Job, sites: list[_Site], members: tuple[_Site, ...]) ->
     return _by_key(chosen)
 
 
-def _prune(lines: Mapping[str, int], members: Iterable[_Site]) -> tuple[_Site, ...]:
+def _prune(lines: Mapping[str, int], members: Iterable[Site]) -> tuple[Site, ...]:
     """Drop members, worst first, whose units the others already cover.
 
     A pruned set never leaves a member with nothing to do in `_assign`.
@@ -529,27 +633,14 @@ def _prune(lines: Mapping[str, int], members: Iterable[_Site]) -> tuple[_Site, .
 # --- rule 5: why each usable location was passed over -------------------------------------------------
 
 
-def _whole_order_pass_over(job: _Job, site: _Site, chosen: _Site) -> PassedOver:
+def _whole_order_pass_over(job: Job, site: Site, chosen: Site) -> PassedOver:
     if not _covers(job.lines, [site]):
         return _short_of_whole_order(job, site)
-    other = chosen.location_id
-    deciding = _first_difference(site.key, chosen.key)
-    if deciding == 0:
-        detail = f"is a store; warehouse {other} can fill the whole order and warehouses are preferred for shipping"
-        return PassedOver(site.location_id, PassReason.NOT_A_WAREHOUSE, detail)
-    if deciding == 1:
-        detail = f"distance unknown; {other} can fill the whole order {_km(chosen.distance_km or 0.0)} away"
-        return PassedOver(site.location_id, PassReason.FARTHER, detail)
-    if deciding == 2:
-        detail = f"{_km((site.distance_km or 0.0) - (chosen.distance_km or 0.0))} farther than {other}"
-        return PassedOver(site.location_id, PassReason.FARTHER, detail)
-    if deciding == 3:
-        detail = f"routing rank {site.candidate.routing_rank}; {other} has rank {chosen.candidate.routing_rank}"
-        return PassedOver(site.location_id, PassReason.LOWER_RANK, detail)
-    return PassedOver(site.location_id, PassReason.LOWER_RANK, f"tie broken by id: {other} comes first")
+    criterion, contest = _decided(job, site.key, chosen.key, (site,), (chosen,))
+    return PassedOver(site.location_id, criterion.reason, criterion.alone(contest))
 
 
-def _short_of_whole_order(job: _Job, site: _Site) -> PassedOver:
+def _short_of_whole_order(job: Job, site: Site) -> PassedOver:
     shortage = _shortage(job.lines, site)
     if _safety_stock_alone_stands_in_the_way(job, site):
         detail = f"{shortage}; the rest is safety stock, held back from this channel"
@@ -557,40 +648,24 @@ def _short_of_whole_order(job: _Job, site: _Site) -> PassedOver:
     return PassedOver(site.location_id, PassReason.NOT_ENOUGH_STOCK, shortage)
 
 
-def _safety_stock_alone_stands_in_the_way(job: _Job, site: _Site) -> bool:
+def _safety_stock_alone_stands_in_the_way(job: Job, site: Site) -> bool:
     ignoring_safety = site.candidate.available_ignoring_safety
     return all(ignoring_safety.get(sku, 0) >= quantity for sku, quantity in job.lines.items())
 
 
-def _split_pass_over(job: _Job, site: _Site, cover: _Cover) -> PassedOver:
+def _split_pass_over(job: Job, site: Site, cover: _Cover) -> PassedOver:
     size = len(cover.members)
     alternative = cover.alternatives.get(site.location_id)
     if alternative is None:
         proof = "no" if cover.exhaustive else "found no"
         detail = f"{proof} plan of {size} locations can use it; it has {_units(_nonzero(site.stock))}"
         return PassedOver(site.location_id, PassReason.MORE_SPLITS, detail)
-    mine = _set_key(alternative, job.prefer_warehouses)
-    theirs = _set_key(cover.members, job.prefer_warehouses)
-    with_it = f"with it ({_plan_ids(alternative)})"
-    deciding = _first_difference(mine, theirs)
-    if deciding == 0:
-        detail = f"the best plan {with_it} uses {mine[0]} store(s) instead of {theirs[0]}; "
-        detail += "warehouses are preferred for shipping"
-        return PassedOver(site.location_id, PassReason.NOT_A_WAREHOUSE, detail)
-    if deciding == 1:
-        detail = f"the best plan {with_it} has {mine[1]} location(s) of unknown distance instead of {theirs[1]}"
-        return PassedOver(site.location_id, PassReason.FARTHER, detail)
-    if deciding == 2:
-        detail = f"the best plan {with_it} is {_km(mine[2] - theirs[2])} farther in total"
-        return PassedOver(site.location_id, PassReason.FARTHER, detail)
-    if deciding == 3:
-        detail = f"the best plan {with_it} has rank sum {mine[3]} instead of {theirs[3]}"
-        return PassedOver(site.location_id, PassReason.LOWER_RANK, detail)
-    detail = f"tie broken by id: {_plan_ids(cover.members)} comes first"
-    return PassedOver(site.location_id, PassReason.LOWER_RANK, detail)
+    mine, theirs = job.set_key(alternative), job.set_key(cover.members)
+    criterion, contest = _decided(job, mine, theirs, alternative, cover.members)
+    return PassedOver(site.location_id, criterion.reason, criterion.together(contest))
 
 
-def _partial_pass_over(job: _Job, site: _Site, unfilled: Mapping[str, int]) -> PassedOver:
+def _partial_pass_over(job: Job, site: Site, unfilled: Mapping[str, int]) -> PassedOver:
     could_add = {sku: min(quantity, site.stock[sku]) for sku, quantity in unfilled.items()}
     could_add = _nonzero(could_add)
     if could_add:  # only possible once the plan uses max_splits locations (see _best_partial)
@@ -600,7 +675,7 @@ def _partial_pass_over(job: _Job, site: _Site, unfilled: Mapping[str, int]) -> P
     return PassedOver(site.location_id, PassReason.NOT_ENOUGH_STOCK, detail)
 
 
-def _shortfall_pass_over(job: _Job, site: _Site, all_together_cover: bool) -> PassedOver:
+def _shortfall_pass_over(job: Job, site: Site, all_together_cover: bool) -> PassedOver:
     if _safety_stock_alone_stands_in_the_way(job, site):
         return _short_of_whole_order(job, site)
     shortage = _shortage(job.lines, site)
@@ -611,12 +686,12 @@ def _shortfall_pass_over(job: _Job, site: _Site, all_together_cover: bool) -> Pa
     return PassedOver(site.location_id, PassReason.NOT_ENOUGH_STOCK, detail)
 
 
-def _first_difference(mine: Sequence[object], theirs: Sequence[object]) -> int:
-    """Index of the first key component that differs: the one that decided between two options."""
-    for index, (a, b) in enumerate(zip(mine, theirs, strict=True)):
-        if a != b:
-            return index
-    return len(mine)
+def _decided(
+    job: Job, mine: Sequence[Any], theirs: Sequence[Any], loser: tuple[Site, ...], winner: tuple[Site, ...]
+) -> tuple[Criterion, Contest]:
+    """The first criterion on which the two differ: the one that decided between them."""
+    index = next((i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b), len(mine) - 1)
+    return job.criteria[index], Contest(mine[index], theirs[index], loser, winner)
 
 
 # --- wording -------------------------------------------------------------------------------------------
@@ -636,7 +711,7 @@ def _nonzero(quantities: Mapping[str, int]) -> dict[str, int]:
     return {sku: quantity for sku, quantity in quantities.items() if quantity > 0}
 
 
-def _shortage(lines: Mapping[str, int], site: _Site) -> str:
+def _shortage(lines: Mapping[str, int], site: Site) -> str:
     short = [(sku, quantity) for sku, quantity in lines.items() if site.stock[sku] < quantity]
     return "has " + ", ".join(f"{site.stock[sku]} of {quantity} {sku}" for sku, quantity in short)
 
@@ -645,7 +720,9 @@ def _describe(allocations: Sequence[_Allocation]) -> str:
     return ", ".join(f"{site.location_id} ({_units(lines)})" for site, lines in allocations)
 
 
-def _plan_ids(members: Iterable[_Site]) -> str:
+def _plan_ids(members: Sequence[Site]) -> str:
+    if len(members) == 1:
+        return members[0].location_id
     return " + ".join(site.location_id for site in _by_key(members))
 
 

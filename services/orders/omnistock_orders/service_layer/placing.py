@@ -30,7 +30,6 @@ from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.messages import order_changed, order_message, sku_quantities
 from omnistock_orders.adapters.repository import OrderRecord, OrderRepository, PendingCall
 from omnistock_orders.adapters.reservations_client import ReservationsClient
-from omnistock_orders.domain.geo import Point
 from omnistock_orders.domain.order import AllocationStatus, OrderLine, OrderStatus, new_order, place
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
@@ -52,6 +51,7 @@ from omnistock_platform.errors import (
     Shortfall,
 )
 from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.geo import Point
 from omnistock_platform.idempotency import fingerprint
 from omnistock_platform.logging import get_logger
 from omnistock_platform.settings import Settings

@@ -14,9 +14,9 @@ from omnistock.inventory.v1 import inventory_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.messages import plan_message
-from omnistock_orders.domain.geo import Point, distance_km
 from omnistock_orders.domain.routing import Candidate, Method, Plan, RoutingPolicy, RoutingRequest, plan_route
 from omnistock_platform.errors import Alternative, Shortfall, ShortLine
+from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.settings import Settings
 
 MAX_ALTERNATIVES = 5

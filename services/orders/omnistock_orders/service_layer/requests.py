@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock_orders.adapters.messages import CHANNELS, METHOD_FROM_PROTO
-from omnistock_orders.domain.geo import Point
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer.planning import RouteQuery
+from omnistock_platform.geo import Point
 from omnistock_platform.validation import Validator
 
 MAX_LINES = 100

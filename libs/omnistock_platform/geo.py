@@ -1,4 +1,5 @@
-"""Points on the earth and the great-circle distance between them."""
+"""Points on the earth and the great-circle distance between them: one rule for every service
+that ranks locations by distance (orders routing, inventory's availability search)."""
 
 from __future__ import annotations
 
