@@ -14,7 +14,7 @@ from typing import Any
 
 import jwt
 
-from omnistock_platform.errors import PermissionDenied, Unauthenticated
+from omnistock_platform.errors import PermissionDenied, Reason, Unauthenticated
 from omnistock_platform.settings import Settings
 
 
@@ -59,7 +59,10 @@ def require_location(location_id: str, what: str = "location") -> None:
     """Staff act only at their own locations; raised from the service layer."""
     principal = current_principal()
     if not principal.may_act_at(location_id):
-        raise PermissionDenied(f"{principal.role} {principal.subject!r} may not act on {what} {location_id!r}")
+        raise PermissionDenied(
+            f"{principal.role} {principal.subject!r} may not act on {what} {location_id!r}",
+            reason=Reason.LOCATION_NOT_ALLOWED,
+        )
 
 
 # Clocks of callers and services drift; beyond a few minutes it is a misconfiguration, not drift.
@@ -165,7 +168,7 @@ class TokenAuthority:
                 options={"require": ["exp", "iat", "sub", "role"]},
             )
         except jwt.ExpiredSignatureError as error:
-            raise Unauthenticated("token has expired") from error
+            raise Unauthenticated("token has expired", reason=Reason.TOKEN_EXPIRED) from error
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"invalid token: {error}") from error
         except (ValueError, TypeError) as error:  # a key that does not fit the algorithm

@@ -17,7 +17,7 @@ from omnistock_inventory.service_layer.catalogue import decode_token, encode_tok
 from omnistock_inventory.service_layer.reads import StockReads
 from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation
+from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation, Reason
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.validation import MAX_QUANTITY, Validator
@@ -53,7 +53,9 @@ def require_return_only_at_till(reason: int) -> None:
     """A till takes back what a customer returns; counts and write-offs are the stock room's."""
     principal = current_principal()
     if principal.role is Role.POS and reason != pb.ADJUSTMENT_REASON_RETURN:
-        raise PermissionDenied("a till may only adjust stock for a customer return (reason RETURN)")
+        raise PermissionDenied(
+            "a till may only adjust stock for a customer return (reason RETURN)", reason=Reason.ACTION_NOT_ALLOWED
+        )
 
 
 def validate_row(check: Validator, location_id: str, sku: str) -> None:

@@ -25,6 +25,7 @@ from omnistock_platform.errors import (
     InvalidArgument,
     NotFound,
     PreconditionViolation,
+    Reason,
     Shortfall,
     Unavailable,
 )
@@ -99,7 +100,9 @@ def answer(reservation: Reservation) -> pb.CreateReservationResponse:
             [PreconditionViolation("RESERVATION_STATUS", reservation.reservation_id, "reservation failed")],
         )
     if reservation.status is Status.PENDING:
-        raise Unavailable("the reservation is still being confirmed; retry with the same request_id", 0.5)
+        raise Unavailable(
+            "the reservation is still being confirmed; retry with the same request_id", 0.5, reason=Reason.NOT_READY
+        )
     return pb.CreateReservationResponse(reservation=messages.reservation(reservation))
 
 
@@ -161,6 +164,7 @@ class Creating:
                     f"customer {customer_id} already has {open_count} open reservations,"
                     f" the most one customer may have",
                     [PreconditionViolation("RESERVATION_LIMIT", customer_id, f"{open_count} open reservations")],
+                    reason=Reason.LIMIT_REACHED,
                 )
             for _ in range(CODE_ATTEMPTS):
                 reservation.pickup_code = new_pickup_code()
