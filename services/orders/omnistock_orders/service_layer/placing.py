@@ -49,6 +49,7 @@ from omnistock_platform.errors import (
     OmnistockError,
     PermissionDenied,
     PreconditionViolation,
+    Reason,
     Shortfall,
 )
 from omnistock_platform.events.outbox import Outbox
@@ -64,6 +65,21 @@ SOURCE_RESERVATION = "reservation"
 TILL_ROLES = frozenset({Role.POS, Role.ADMIN})
 # Answers of reservations that mean "no": the order is dropped and the caller hears why.
 REFUSALS = (FailedPrecondition, NotFound, InvalidArgument, PermissionDenied, AlreadyExists)
+
+
+# How soon a concurrent duplicate of a CreateOrder is told to ask again: placing takes a few round trips.
+IN_PROGRESS_RETRY_SECONDS = 0.2
+
+
+def in_progress(order_id: str) -> Aborted:
+    """What a call hears when another call with the same request id is placing (or has just settled)
+    the order: the first call's answer is not yet stored, so ask again with the same request id. A
+    crash never shows as this: an order a crash left pending is finished by the recovery loop."""
+    return Aborted(
+        f"order {order_id} is being placed by another call with the same request_id; retry with it",
+        IN_PROGRESS_RETRY_SECONDS,
+        reason=Reason.REQUEST_IN_PROGRESS,
+    )
 
 
 def query_of(record: OrderRecord) -> RouteQuery:
@@ -119,7 +135,9 @@ class OrderPlacement:
         if query.method is Method.CARRY_OUT:
             principal = current_principal()
             if principal.role not in TILL_ROLES:
-                raise PermissionDenied(f"role {principal.role} may not sell at a till")
+                raise PermissionDenied(
+                    f"role {principal.role} may not sell at a till", reason=Reason.ACTION_NOT_ALLOWED
+                )
             require_location(query.store_id, "store")
         digest = fingerprint("CreateOrder", request)
         existing = await self.repository.by_request_id(self.db.pool, request.request_id)
@@ -154,7 +172,11 @@ class OrderPlacement:
     async def _resume_request(self, request_id: str, digest: bytes) -> orders_pb2.CreateOrderResponse:
         existing = await self.repository.by_request_id(self.db.pool, request_id)
         if existing is None:  # taken by a concurrent duplicate that then gave up: ask again
-            raise Aborted(f"request {request_id} is being handled by another call; retry")
+            raise Aborted(
+                f"request {request_id} is being handled by another call; retry with the same request_id",
+                IN_PROGRESS_RETRY_SECONDS,
+                reason=Reason.REQUEST_IN_PROGRESS,
+            )
         return await self._resume(*existing, digest)
 
     async def _resume(self, record: OrderRecord, stored: bytes, digest: bytes) -> orders_pb2.CreateOrderResponse:
@@ -234,7 +256,7 @@ class OrderPlacement:
                     self.db.pool, order_id, attempt, request.SerializeToString(deterministic=True), decision
                 )
                 if claimed is None:
-                    raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+                    raise in_progress(order_id)
                 state, failure = claimed, None
                 continue
             try:
@@ -255,13 +277,13 @@ class OrderPlacement:
     async def _state(self, order_id: str) -> PendingCall:
         state = await self.repository.pending_call(self.db.pool, order_id)
         if state is None:
-            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+            raise in_progress(order_id)
         return state
 
     async def _current(self, order_id: str) -> orders_pb2.Order:
         record = await self.repository.get(self.db.pool, order_id)
         if record is None:
-            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+            raise in_progress(order_id)
         return order_message(record)
 
     async def _drop(self, order_id: str, attempt: int) -> None:
@@ -384,7 +406,7 @@ class OrderPlacement:
             self.db.pool, order_id, 1, call.SerializeToString(deterministic=True), None
         )
         if state is None or state.call is None:
-            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+            raise in_progress(order_id)
         if state.status is not OrderStatus.PENDING:
             return await self._current(order_id)
         try:
@@ -398,7 +420,7 @@ class OrderPlacement:
         decision = self._taken_over(record, converted, hold)
         finished = await self._finish(order_id, replace(state, decision=decision), hold)
         if finished is None:
-            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+            raise in_progress(order_id)
         return finished
 
     async def _keep_for_the_order(self, order_id: str, hold: inventory_pb2.Hold) -> inventory_pb2.Hold:
