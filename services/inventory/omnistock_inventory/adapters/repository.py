@@ -163,12 +163,14 @@ async def claim_and_take_units(
     request_id: str,
     method: str,
     fingerprint: bytes,
+    caller: str,
 ) -> tuple[bool, asyncpg.Record | None]:
     """The idempotency claim of a request (as `IdempotencyStore.claim` inserts it) and `take_units`,
     in one round trip: (whether this call owns the request id, the row if the units were taken).
     Units are taken only by the call that owns the request id."""
     row = await conn.fetchrow(
-        "WITH c AS (INSERT INTO inventory.idempotency (request_id, method, fingerprint) VALUES ($5, $6, $7)"
+        "WITH c AS (INSERT INTO inventory.idempotency (request_id, method, fingerprint, caller)"
+        "   VALUES ($5, $6, $7, $8)"
         "   ON CONFLICT (request_id) DO NOTHING RETURNING request_id),"
         " u AS (UPDATE inventory.stock s SET held = s.held + $3, version = s.version + 1, updated_at = now()"
         "   FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
@@ -182,6 +184,7 @@ async def claim_and_take_units(
         request_id,
         method,
         fingerprint,
+        caller,
     )
     assert row is not None
     return bool(row["claimed"]), row if row["location_id"] is not None else None

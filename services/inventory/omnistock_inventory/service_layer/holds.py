@@ -30,9 +30,17 @@ from omnistock_inventory.service_layer.catalogue import decode_token, encode_tok
 from omnistock_inventory.service_layer.stock import channel_of
 from omnistock_platform.auth import current_principal
 from omnistock_platform.db import Database
-from omnistock_platform.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation, Shortfall, ShortLine
+from omnistock_platform.errors import (
+    Aborted,
+    FailedPrecondition,
+    NotFound,
+    PreconditionViolation,
+    Reason,
+    Shortfall,
+    ShortLine,
+)
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import IdempotencyStore, fingerprint
+from omnistock_platform.idempotency import IdempotencyStore, current_caller, fingerprint
 from omnistock_platform.logging import get_logger, request_id_var
 from omnistock_platform.settings import Settings
 from omnistock_platform.validation import Validator
@@ -121,6 +129,7 @@ class Holds:
         async with self.db.transaction() as conn:
             if len(lines) == 1 and not request.commit_now and request.request_id:
                 (key, quantity), channel = lines[0], channel_of(request.channel)
+                caller = current_caller()
                 claimed, row = await repository.claim_and_take_units(
                     conn,
                     key,
@@ -128,7 +137,8 @@ class Holds:
                     use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
                     request_id=request.request_id,
                     method="Hold",
-                    fingerprint=fingerprint("Hold", request),
+                    fingerprint=fingerprint("Hold", request, caller),
+                    caller=caller,
                 )
                 if claimed:
                     if row is None:
@@ -282,6 +292,7 @@ class Holds:
                     f"{quantity} of {key.sku} at {key.location_id} are not on hand yet (backordered);"
                     " they can be committed once received",
                     [PreconditionViolation("STOCK_NOT_ON_HAND", f"{key.location_id}/{key.sku}", "backordered")],
+                    reason=Reason.STOCK_NOT_ON_HAND,
                 ) from error
             await ledger.record(
                 conn,
