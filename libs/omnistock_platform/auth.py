@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,38 @@ def require_location(location_id: str, what: str = "location") -> None:
             f"{principal.role} {principal.subject!r} may not act on {what} {location_id!r}",
             reason=Reason.LOCATION_NOT_ALLOWED,
         )
+
+
+def require_locations(location_ids: Iterable[str], what: str = "location") -> None:
+    """Staff act only at their own locations: every location an action touches must be one of theirs."""
+    for location_id in sorted(set(location_ids)):
+        require_location(location_id, what)
+
+
+def require_any_location(location_ids: Iterable[str], what: str) -> None:
+    """Staff read a record that spans locations (a hold, an order) only when it touches one of theirs."""
+    principal = current_principal()
+    if principal.location_scoped and not principal.locations & set(location_ids):
+        raise PermissionDenied(
+            f"{principal.role} {principal.subject!r} may not see {what}: it is at none of their locations",
+            reason=Reason.LOCATION_NOT_ALLOWED,
+        )
+
+
+def visible_locations(location_id: str) -> list[str]:
+    """The locations a listing covers: the one asked for (which must be the caller's, for staff), or,
+    when none is named, all (for everyone but staff) or the staff member's own ([] stands for all)."""
+    principal = current_principal()
+    if location_id:
+        require_location(location_id)
+        return [location_id]
+    if principal.location_scoped:
+        if not principal.locations:
+            raise PermissionDenied(
+                f"{principal.role} {principal.subject!r} has no locations", reason=Reason.LOCATION_NOT_ALLOWED
+            )
+        return sorted(principal.locations)
+    return []
 
 
 # Clocks of callers and services drift; beyond a few minutes it is a misconfiguration, not drift.

@@ -404,7 +404,7 @@ async def add_movement(
 async def list_movements(
     conn: asyncpg.Pool,
     *,
-    location_id: str,
+    location_ids: Sequence[str],
     sku: str,
     since: datetime | None,
     until: datetime | None,
@@ -412,10 +412,11 @@ async def list_movements(
     limit: int,
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT * FROM inventory.movements WHERE ($1 = '' OR location_id = $1) AND ($2 = '' OR sku = $2)"
+        "SELECT * FROM inventory.movements"
+        " WHERE (cardinality($1::text[]) = 0 OR location_id = ANY($1::text[])) AND ($2 = '' OR sku = $2)"
         " AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4)"
         " AND movement_id > $5 ORDER BY movement_id LIMIT $6",
-        location_id,
+        list(location_ids),
         sku,
         since,
         until,

@@ -28,12 +28,13 @@ from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE, HoldBatcher, Taken, write_taken
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.stock import channel_of
-from omnistock_platform.auth import current_principal
+from omnistock_platform.auth import Role, current_principal, require_any_location, require_location, require_locations
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
     Aborted,
     FailedPrecondition,
     NotFound,
+    PermissionDenied,
     PreconditionViolation,
     Reason,
     Shortfall,
@@ -97,6 +98,16 @@ class Holds:
         )
         check.raise_if_invalid()
         assert ttl is not None
+        # A till sells, and staff hold, only at their own locations; a till sells at once (holds for
+        # later belong to a reservation or an order, which take them themselves).
+        if current_principal().role is Role.POS and not request.commit_now:
+            raise PermissionDenied(
+                "a till sells at once (commit_now); holds for later are taken by reservations and orders",
+                reason=Reason.ACTION_NOT_ALLOWED,
+            )
+        require_locations([key.location_id for key, _ in lines], "stock at location")
+        if request.selling_location_id:
+            require_location(request.selling_location_id, "selling location")
         if self.batcher is not None and len(lines) == 1 and not request.commit_now:
             return await self.batcher.hold(request, lines[0], ttl)
         return await self.hold_alone(request, lines, ttl)
@@ -306,10 +317,16 @@ class Holds:
         column = "committed" if action == "commit" else "released"
         await repository.settle_hold_lines(conn, hold_id, [c for c in changes if c[1] > 0], column)
 
-    async def _locked(self, conn: asyncpg.Connection, hold_id: str) -> tuple[asyncpg.Record, dict[LineKey, HoldLine]]:
+    async def _locked(
+        self, conn: asyncpg.Connection, hold_id: str, *, by_caller: bool = True
+    ) -> tuple[asyncpg.Record, dict[LineKey, HoldLine]]:
+        """The hold, locked. `by_caller`: the caller acts on it, so staff only on holds wholly at their
+        locations (expiry is inventory's own act, whoever's call happened to find a hold overdue)."""
         found = await repository.get_hold(conn, hold_id, lock=True)
         if found is None:
-            raise NotFound("hold", hold_id)
+            raise NotFound("hold", hold_id, field="hold_id")
+        if by_caller:
+            require_locations([key.location_id for key in found[1]], "a hold at location")
         return found
 
     async def _finish(
@@ -435,7 +452,8 @@ class Holds:
         check.raise_if_invalid()
         found = await repository.get_hold(self.db.pool, request.hold_id)
         if found is None:
-            raise NotFound("hold", request.hold_id)
+            raise NotFound("hold", request.hold_id, field="hold_id")
+        require_any_location([key.location_id for key in found[1]], f"hold {request.hold_id}")
         return pb.GetHoldResponse(hold=messages.hold(*found))
 
     async def list_holds(self, request: pb.ListHoldsRequest) -> pb.ListHoldsResponse:
@@ -446,6 +464,8 @@ class Holds:
         limit = check.page_size("page_size", request.page_size)
         after = decode_token(request.page_token)
         check.raise_if_invalid()
+        if current_principal().location_scoped:
+            require_location(request.location_id or "(all locations)")
         rows = await repository.list_holds(
             self.db.pool,
             owner_prefix=request.owner_prefix,
@@ -490,7 +510,7 @@ class Holds:
                 )
                 if found is None or found["state"] != HoldState.ACTIVE or found["expires_at"] >= datetime.now(UTC):
                     continue
-                _, lines = await self._locked(conn, hold_id)
+                _, lines = await self._locked(conn, hold_id, by_caller=False)
                 changes = take_from_open(lines, None)
                 await self._settle(conn, hold_id, changes, "expire")
                 await repository.update_hold(conn, hold_id, state=HoldState.EXPIRED)

@@ -15,7 +15,7 @@ from omnistock_inventory.domain.stock import Channel, available, may_use_safety_
 from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.reads import StockReads
-from omnistock_platform.auth import Role, current_principal, require_location
+from omnistock_platform.auth import Role, current_principal, require_location, visible_locations
 from omnistock_platform.db import Database
 from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation, Reason
 from omnistock_platform.events.outbox import Outbox
@@ -321,9 +321,10 @@ class StockLevels:
         since = check.timestamp("since", request.since) if request.HasField("since") else None
         until = check.timestamp("until", request.until) if request.HasField("until") else None
         check.raise_if_invalid()
+        # Who acted and under which request ids: a location's own records, for its staff only.
         rows = await repository.list_movements(
             self.db.pool,
-            location_id=request.location_id,
+            location_ids=visible_locations(request.location_id),
             sku=request.sku,
             since=since,
             until=until,

@@ -82,6 +82,17 @@ def in_progress(order_id: str) -> Aborted:
     )
 
 
+def require_till(query: RouteQuery) -> None:
+    """A carry-out is a till's sale at its own store: only tills, only there. (A quote is a read of
+    stock, which every channel sees everywhere.)"""
+    if query.method is not Method.CARRY_OUT:
+        return
+    principal = current_principal()
+    if principal.role not in TILL_ROLES:
+        raise PermissionDenied(f"role {principal.role} may not sell at a till", reason=Reason.ACTION_NOT_ALLOWED)
+    require_location(query.store_id, "store")
+
+
 def query_of(record: OrderRecord) -> RouteQuery:
     """The routing question of a stored order (to resume it after a crash)."""
     ship_to = None
@@ -132,13 +143,7 @@ class OrderPlacement:
 
     async def create(self, request: orders_pb2.CreateOrderRequest) -> orders_pb2.CreateOrderResponse:
         query = create_query(request)
-        if query.method is Method.CARRY_OUT:
-            principal = current_principal()
-            if principal.role not in TILL_ROLES:
-                raise PermissionDenied(
-                    f"role {principal.role} may not sell at a till", reason=Reason.ACTION_NOT_ALLOWED
-                )
-            require_location(query.store_id, "store")
+        require_till(query)
         digest = fingerprint("CreateOrder", request)
         existing = await self.repository.by_request_id(self.db.pool, request.request_id)
         if existing is not None:
