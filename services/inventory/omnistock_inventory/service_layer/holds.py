@@ -258,11 +258,10 @@ class Holds:
                 self.db.pool, skus=[k.sku for k, _ in lines], location_ids=[k.location_id for k, _ in lines]
             )
         }
-        backorder = {
-            row["sku"]
-            for row in await repository.get_skus(self.db.pool, [k.sku for k, _ in lines])
-            if row["allow_backorder"]
-        }
+        catalogue = {row["sku"]: row for row in await repository.get_skus(self.db.pool, [k.sku for k, _ in lines])}
+        if any((key.location_id, key.sku) not in rows for key, _ in lines):
+            await self._require_known(request, catalogue)
+        backorder = {sku for sku, row in catalogue.items() if row["allow_backorder"]}
         short = []
         for key, quantity in lines:
             row = rows.get((key.location_id, key.sku))
@@ -280,6 +279,20 @@ class Holds:
         if not short:  # stock came back between the attempt and this read: the caller may retry
             raise Aborted("stock changed while the hold was being taken; retry with the same request_id")
         return Shortfall(short)
+
+    async def _require_known(self, request: pb.HoldRequest, catalogue: Mapping[str, Any]) -> None:
+        """An unknown SKU or location is NOT_FOUND, not a shortfall of 0: nothing is missing from
+        stock that was never in the catalogue (and nobody should count it as refused demand)."""
+        for index, line in enumerate(request.lines):
+            if line.sku not in catalogue:
+                raise NotFound("sku", line.sku, field=f"lines[{index}].sku")
+        known = {
+            row["location_id"]
+            for row in await repository.get_locations(self.db.pool, [line.location_id for line in request.lines])
+        }
+        for index, line in enumerate(request.lines):
+            if line.location_id not in known:
+                raise NotFound("location", line.location_id, field=f"lines[{index}].location_id")
 
     # -- settling units -----------------------------------------------------------------------------
 

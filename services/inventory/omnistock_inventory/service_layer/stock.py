@@ -269,6 +269,12 @@ class StockLevels:
         by_location: dict[str, list[asyncpg.Record]] = {}
         for row in await repository.availability_rows(self.db.pool, list(wanted)):
             by_location.setdefault(row["location_id"], []).append(row)
+        stocked = {row["sku"] for rows in by_location.values() for row in rows}
+        if not stocked >= wanted.keys():  # stocked nowhere, or not in the catalogue at all?
+            known = {row["sku"] for row in await repository.get_skus(self.db.pool, list(wanted))}
+            for index, item in enumerate(request.items):
+                if item.sku not in known:
+                    raise NotFound("sku", item.sku, field=f"items[{index}].sku")
         # Decided on plain numbers; messages are built only for the page that is returned.
         found = []
         for location_id, here in by_location.items():

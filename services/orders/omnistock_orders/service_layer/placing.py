@@ -132,12 +132,21 @@ class OrderPlacement:
     async def quote(self, request: orders_pb2.QuoteRoutingRequest) -> orders_pb2.QuoteRoutingResponse:
         query = quote_query(request)
         await self._require_store(query.store_id)
+        await self._require_skus([line.sku for line in request.lines])
         planned = await self.planner.plan(query)
         return orders_pb2.QuoteRoutingResponse(plan=planned.message)
 
     async def _require_store(self, store_id: str) -> None:
         if store_id and await self.inventory.location(store_id) is None:
-            raise InvalidArgument.of("store_id", f"no location {store_id!r}")
+            raise NotFound("location", store_id, field="store_id")
+
+    async def _require_skus(self, order: list[str]) -> dict[str, inventory_pb2.Sku]:
+        """The SKUs, each of which inventory must know: an unknown one is NOT_FOUND (not out of stock)."""
+        skus = await self.inventory.skus(order)
+        for index, sku in enumerate(order):
+            if sku not in skus:
+                raise NotFound("sku", sku, field=f"lines[{index}].sku")
+        return skus
 
     # -- CreateOrder --------------------------------------------------------------------------------
 
@@ -196,14 +205,7 @@ class OrderPlacement:
 
     async def _priced(self, wanted: Mapping[str, int], order: list[str]) -> tuple[list[OrderLine], str]:
         """Order lines at inventory's current prices; every SKU must exist and share one currency."""
-        skus = await self.inventory.skus(wanted)
-        violations = [
-            FieldViolation(f"lines[{index}].sku", f"no SKU {sku!r}")
-            for index, sku in enumerate(order)
-            if sku not in skus
-        ]
-        if violations:
-            raise InvalidArgument(violations)
+        skus = await self._require_skus(order)
         currencies = {skus[sku].currency for sku in wanted}
         if len(currencies) > 1:
             raise InvalidArgument.of(
