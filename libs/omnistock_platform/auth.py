@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 
 from omnistock_platform.errors import PermissionDenied, Reason, Unauthenticated
-from omnistock_platform.settings import Settings
+from omnistock_platform.settings import DEVELOPMENT_JWT_SECRET, Settings
 
 
 class Role(StrEnum):
@@ -136,6 +136,26 @@ class _JwksFile:
             # No key, or several and the token did not say which: never guess.
             raise Unauthenticated(f"no key {kid!r} for {algorithm} in the JWKS")
         return usable[0].key
+
+
+def development_secret_in_use(settings: Settings) -> bool:
+    """Whether tokens signed with the secret every checkout shares would be accepted (or minted)."""
+    hmac = any(algorithm in _SYMMETRIC for algorithm in settings.jwt_algorithms)
+    return not settings.auth_disabled and hmac and settings.jwt_secret == DEVELOPMENT_JWT_SECRET
+
+
+def unsafe_for_production(settings: Settings) -> list[str]:
+    """What only belongs on a laptop, in these settings: a service refuses to start with any of it
+    when OMNISTOCK_ENV=production, and warns about it loudly otherwise."""
+    found = []
+    if development_secret_in_use(settings):
+        found.append(
+            "OMNISTOCK_JWT_SECRET is the built-in development secret: anyone with a checkout can sign"
+            " tokens for any role; set a secret of your own, or verify tokens with your identity provider's keys"
+        )
+    if settings.auth_disabled:
+        found.append("OMNISTOCK_AUTH_DISABLED is set: every caller is treated as admin")
+    return found
 
 
 class TokenAuthority:

@@ -19,8 +19,9 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import Gauge
 
-from omnistock_platform.auth import TokenAuthority
+from omnistock_platform.auth import TokenAuthority, development_secret_in_use, unsafe_for_production
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.relay import OutboxRelay
@@ -37,6 +38,18 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 BackgroundLoop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+# How often the event loop is asked to run a timer: the delay past it is work that blocked the loop.
+LAG_PROBE_SECONDS = 0.25
+EVENT_LOOP_LAG = Gauge(
+    "omnistock_event_loop_lag_seconds",
+    "How late the service's event loop ran its last probe timer: time something blocked every call",
+    ["service"],
+)
+
+
+class UnsafeForProduction(RuntimeError):
+    """A service asked to start in production with settings that only belong on a laptop."""
 
 
 @dataclass
@@ -63,7 +76,23 @@ class ServiceApp:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
 
+    def _check_deployment(self) -> None:
+        unsafe = unsafe_for_production(self.settings)
+        if self.settings.env == "production" and unsafe:
+            raise UnsafeForProduction(
+                f"{self.name} refuses to start with OMNISTOCK_ENV=production: {'; '.join(unsafe)}"
+            )
+        if development_secret_in_use(self.settings):
+            log.warning(
+                "auth.development_secret",
+                service=self.name,
+                detail="THE BUILT-IN DEVELOPMENT JWT SECRET IS IN USE: anyone with a checkout of Omnistock can"
+                " sign tokens for any role. Set OMNISTOCK_JWT_SECRET (or verify tokens with your identity"
+                " provider's keys) anywhere but a laptop; OMNISTOCK_ENV=production refuses to start with it.",
+            )
+
     async def start(self, port: int | None = None) -> int:
+        self._check_deployment()
         await self.db.connect()
         await self.bus.connect()
         await self.bus.ensure_stream()
@@ -119,7 +148,19 @@ class ServiceApp:
 
     def _loops(self) -> list[BackgroundLoop]:
         relay = OutboxRelay(self.db, self.bus, self.name)
-        return [relay.run, self._watch_readiness, self._purge_idempotency, *self.background]
+        return [relay.run, self._watch_readiness, self._purge_idempotency, self._watch_event_loop, *self.background]
+
+    async def _watch_event_loop(self, stop: asyncio.Event) -> None:
+        """omnistock_event_loop_lag_seconds: how late a timer fires. Anything that holds the loop (a
+        slow pattern, a huge message, a synchronous call) delays every call and health check by it."""
+        gauge = EVENT_LOOP_LAG.labels(self.name)
+        gauge.set(0.0)
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            due = loop.time() + LAG_PROBE_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), LAG_PROBE_SECONDS)
+            gauge.set(max(0.0, loop.time() - due))
 
     async def _purge_idempotency(self, stop: asyncio.Event) -> None:
         """Answers to request ids are kept for the retention period (at least 24 h), then dropped."""
@@ -213,7 +254,11 @@ def run_service(bootstrap: Callable[[Settings], ServiceApp], name: ServiceName) 
 
     async def serve() -> None:
         app = bootstrap(settings)
-        await app.start()
+        try:
+            await app.start()
+        except UnsafeForProduction as refused:
+            log.error("service.refused_to_start", service=name, reason=str(refused))
+            raise SystemExit(2) from None
         freeze_startup_heap()
         if settings.metrics_port:
             from prometheus_client import start_http_server
