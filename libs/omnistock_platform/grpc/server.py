@@ -34,6 +34,11 @@ log = get_logger(__name__)
 
 IDEMPOTENCY_PURGE_SECONDS = 3600.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Calls gRPC holds for the server before the server has taken them up. gRPC's defaults (1,000, and a
+# hard limit of 3,000) cancel calls of a burst at random, CANCELLED and with no word of when to come
+# back, before the service's own admission control (OMNISTOCK_MAX_IN_FLIGHT: RESOURCE_EXHAUSTED with
+# RetryInfo) has seen them. Taken up at once, each costs a moment; beyond this, gRPC cancels again.
+MAX_WAITING_CALLS = 20_000
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -117,6 +122,8 @@ class ServiceApp:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.server.max_pending_requests", MAX_WAITING_CALLS),
+                ("grpc.server.max_pending_requests_hard_limit", MAX_WAITING_CALLS),
                 ("grpc.so_reuseport", 1),
             ],
         )
