@@ -276,10 +276,13 @@ class OrderPlacement:
                 return finished
             state = await self._state(order_id)
         if failure is None:
-            await self._drop(order_id, state.attempt)
-            raise Aborted(f"order {order_id} could not be placed; retry")
-        await self._refuse(record, state.attempt, failure)
-        raise failure
+            if await self._drop(order_id, state.attempt):
+                raise Aborted(f"order {order_id} could not be placed; retry")
+        elif await self._refuse(record, state.attempt, failure):
+            raise failure
+        # Not dropped: another call with the same request id moved the order on meanwhile (its plan
+        # saw the stock this one's plan did not, or it is further along). Its outcome is this call's.
+        return await self._route(record, query, await self._state(order_id))
 
     async def _state(self, order_id: str) -> PendingCall:
         state = await self.repository.pending_call(self.db.pool, order_id)
@@ -293,13 +296,17 @@ class OrderPlacement:
             raise in_progress(order_id)
         return order_message(record)
 
-    async def _drop(self, order_id: str, attempt: int) -> None:
+    async def _drop(self, order_id: str, attempt: int) -> bool:
+        """Drop the pending order unless another attempt has started; whether it was dropped."""
         async with self.db.transaction() as conn:
-            if await self.repository.drop_pending(conn, order_id, attempt):
-                log.info("order.dropped", order_id=order_id, attempt=attempt)
+            dropped = await self.repository.drop_pending(conn, order_id, attempt)
+        if dropped:
+            log.info("order.dropped", order_id=order_id, attempt=attempt)
+        return dropped
 
-    async def _refuse(self, record: OrderRecord, attempt: int, shortfall: Shortfall) -> None:
-        """Drop the order that could not get its stock, and tell who counts refused demand."""
+    async def _refuse(self, record: OrderRecord, attempt: int, shortfall: Shortfall) -> bool:
+        """Drop the order that could not get its stock, and tell who counts refused demand. False when
+        another attempt has started meanwhile (nothing is dropped or told)."""
         refused = common_pb2.DemandRefused(
             channel_service="orders",
             channel=record.channel,
@@ -313,9 +320,12 @@ class OrderPlacement:
             ],
         )
         async with self.db.transaction() as conn:
-            if await self.repository.drop_pending(conn, record.order_id, attempt):
+            dropped = await self.repository.drop_pending(conn, record.order_id, attempt)
+            if dropped:
                 await self.outbox.add(conn, "demand.refused", refused)
-                log.info("order.refused", order_id=record.order_id, short=len(shortfall.lines))
+        if dropped:
+            log.info("order.refused", order_id=record.order_id, short=len(shortfall.lines))
+        return dropped
 
     async def _finish(self, order_id: str, state: PendingCall, hold: inventory_pb2.Hold) -> orders_pb2.Order | None:
         """Store the allocations the hold gave. None when this attempt was overtaken by a later one
