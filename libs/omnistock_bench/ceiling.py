@@ -19,9 +19,12 @@ import asyncpg
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import repository
 from omnistock_inventory.domain.holds import LineKey
-from omnistock_platform.idempotency import fingerprint
+from omnistock_platform.auth import Principal, Role
+from omnistock_platform.idempotency import caller_key, fingerprint
 
 NOTIFY = "inventory_outbox"
+# The holds of the reference are taken as one admin would take them through the service.
+BENCH_CALLER = caller_key(Principal(subject="omnistock-bench", role=Role.ADMIN))
 
 
 class _Short(Exception):
@@ -68,7 +71,8 @@ class HoldReplay:
                     use_safety_stock=False,
                     request_id=request_id,
                     method="Hold",
-                    fingerprint=fingerprint("Hold", request),
+                    fingerprint=fingerprint("Hold", request, BENCH_CALLER),
+                    caller=BENCH_CALLER,
                 )
                 if row is None:
                     raise _Short

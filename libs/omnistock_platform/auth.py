@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,8 @@ from typing import Any
 
 import jwt
 
-from omnistock_platform.errors import PermissionDenied, Unauthenticated
-from omnistock_platform.settings import Settings
+from omnistock_platform.errors import PermissionDenied, Reason, Unauthenticated
+from omnistock_platform.settings import DEVELOPMENT_JWT_SECRET, Settings
 
 
 class Role(StrEnum):
@@ -59,7 +60,42 @@ def require_location(location_id: str, what: str = "location") -> None:
     """Staff act only at their own locations; raised from the service layer."""
     principal = current_principal()
     if not principal.may_act_at(location_id):
-        raise PermissionDenied(f"{principal.role} {principal.subject!r} may not act on {what} {location_id!r}")
+        raise PermissionDenied(
+            f"{principal.role} {principal.subject!r} may not act on {what} {location_id!r}",
+            reason=Reason.LOCATION_NOT_ALLOWED,
+        )
+
+
+def require_locations(location_ids: Iterable[str], what: str = "location") -> None:
+    """Staff act only at their own locations: every location an action touches must be one of theirs."""
+    for location_id in sorted(set(location_ids)):
+        require_location(location_id, what)
+
+
+def require_any_location(location_ids: Iterable[str], what: str) -> None:
+    """Staff read a record that spans locations (a hold, an order) only when it touches one of theirs."""
+    principal = current_principal()
+    if principal.location_scoped and not principal.locations & set(location_ids):
+        raise PermissionDenied(
+            f"{principal.role} {principal.subject!r} may not see {what}: it is at none of their locations",
+            reason=Reason.LOCATION_NOT_ALLOWED,
+        )
+
+
+def visible_locations(location_id: str) -> list[str]:
+    """The locations a listing covers: the one asked for (which must be the caller's, for staff), or,
+    when none is named, all (for everyone but staff) or the staff member's own ([] stands for all)."""
+    principal = current_principal()
+    if location_id:
+        require_location(location_id)
+        return [location_id]
+    if principal.location_scoped:
+        if not principal.locations:
+            raise PermissionDenied(
+                f"{principal.role} {principal.subject!r} has no locations", reason=Reason.LOCATION_NOT_ALLOWED
+            )
+        return sorted(principal.locations)
+    return []
 
 
 # Clocks of callers and services drift; beyond a few minutes it is a misconfiguration, not drift.
@@ -100,6 +136,26 @@ class _JwksFile:
             # No key, or several and the token did not say which: never guess.
             raise Unauthenticated(f"no key {kid!r} for {algorithm} in the JWKS")
         return usable[0].key
+
+
+def development_secret_in_use(settings: Settings) -> bool:
+    """Whether tokens signed with the secret every checkout shares would be accepted (or minted)."""
+    hmac = any(algorithm in _SYMMETRIC for algorithm in settings.jwt_algorithms)
+    return not settings.auth_disabled and hmac and settings.jwt_secret == DEVELOPMENT_JWT_SECRET
+
+
+def unsafe_for_production(settings: Settings) -> list[str]:
+    """What only belongs on a laptop, in these settings: a service refuses to start with any of it
+    when OMNISTOCK_ENV=production, and warns about it loudly otherwise."""
+    found = []
+    if development_secret_in_use(settings):
+        found.append(
+            "OMNISTOCK_JWT_SECRET is the built-in development secret: anyone with a checkout can sign"
+            " tokens for any role; set a secret of your own, or verify tokens with your identity provider's keys"
+        )
+    if settings.auth_disabled:
+        found.append("OMNISTOCK_AUTH_DISABLED is set: every caller is treated as admin")
+    return found
 
 
 class TokenAuthority:
@@ -165,7 +221,7 @@ class TokenAuthority:
                 options={"require": ["exp", "iat", "sub", "role"]},
             )
         except jwt.ExpiredSignatureError as error:
-            raise Unauthenticated("token has expired") from error
+            raise Unauthenticated("token has expired", reason=Reason.TOKEN_EXPIRED) from error
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"invalid token: {error}") from error
         except (ValueError, TypeError) as error:  # a key that does not fit the algorithm

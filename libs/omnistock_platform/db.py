@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from omnistock_platform.errors import Unavailable
+from omnistock_platform.errors import Reason, Unavailable
 
 
 def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
@@ -95,7 +95,9 @@ def database_lost(error: BaseException) -> bool:
 
 def database_unavailable() -> Unavailable:
     """The answer while the database is away: the caller retries with the same request id."""
-    return Unavailable("the database is not answering; retry with the same request_id")
+    return Unavailable(
+        "the database is not answering; retry with the same request_id", reason=Reason.DATABASE_UNAVAILABLE
+    )
 
 
 class Database:

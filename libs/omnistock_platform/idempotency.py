@@ -10,13 +10,21 @@ own. Should the process die after the other service acted, the retry learns that
 it is resuming, and may accept what was meanwhile reconciled from the other
 service (a reservation already collected, a task already handed over) as its own
 doing instead of refusing it.
+
+A stored answer belongs to its caller. The caller (role, subject and location scope of the token:
+`caller_key`) is part of the request's fingerprint and is stored with it, so another caller who
+sends the same request id is refused (`IdempotencyMismatch`, as for the same id with different
+parameters), never answered with the first caller's data. The `Resumer` finishes a change on
+behalf of the caller who began it (`acting_for`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -25,6 +33,7 @@ import asyncpg
 from google.protobuf.message import Message
 
 from omnistock_platform import deadlines
+from omnistock_platform.auth import Principal, current_principal
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
     Aborted,
@@ -78,14 +87,42 @@ class Unfinished:
     request_id: str
     method: str
     request: bytes
+    # Who began it (`caller_key`): the change is finished on their behalf.
+    caller: str = ""
 
 
 # Errors after which the same request may still succeed: a begun change stays begun.
 TRANSIENT = (Aborted, ResourceExhausted, Unavailable)
 
+# Set while a change is finished on behalf of the caller who began it (the Resumer): their key,
+# not that of the principal running it. "" stands for requests stored before answers had owners.
+acting_for: ContextVar[str | None] = ContextVar("acting_for", default=None)
 
-def fingerprint(method: str, request: Message) -> bytes:
+
+@functools.lru_cache(maxsize=4096)
+def caller_key(principal: Principal) -> str:
+    """Who owns a request id's answer: the token's role, subject and location scope (a scope is part
+    of what the caller may see), hashed to a fixed size; the role stays readable for operators."""
+    digest = hashlib.sha256()
+    for part in (principal.role, principal.subject, *sorted(principal.locations)):
+        encoded = part.encode()
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return f"{principal.role}:{digest.hexdigest()[:40]}"
+
+
+def current_caller() -> str:
+    on_behalf = acting_for.get()
+    return on_behalf if on_behalf is not None else caller_key(current_principal())
+
+
+def fingerprint(method: str, request: Message, caller: str | None = None) -> bytes:
+    """What a request id is bound to: the method, the caller (by default the current one) and the
+    request. A fingerprint of the caller "" is that of a request stored before answers had owners."""
+    owner = current_caller() if caller is None else caller
     digest = hashlib.sha256(method.encode())
+    if owner:
+        digest.update(b"\x00caller\x00" + owner.encode() + b"\x00")
     digest.update(request.SerializeToString(deterministic=True))
     return digest.digest()
 
@@ -98,13 +135,15 @@ class IdempotencyStore:
         """None when this call owns the request id; otherwise the stored answer."""
         if not request_id:
             raise InvalidArgument.of("request_id", "is required on every change")
-        expected = fingerprint(method, request)
+        caller = current_caller()
+        expected = fingerprint(method, request, caller)
         claimed = await conn.fetchval(
-            f"INSERT INTO {self._table} (request_id, method, fingerprint) VALUES ($1, $2, $3)"
+            f"INSERT INTO {self._table} (request_id, method, fingerprint, caller) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (request_id) DO NOTHING RETURNING true",
             request_id,
             method,
             expected,
+            caller,
         )
         if claimed:
             return None
@@ -124,15 +163,17 @@ class IdempotencyStore:
         at once, unanswered). The change is finished later by `run`, which saves the answer."""
         if not request_id:
             raise InvalidArgument.of("request_id", "is required on every change")
-        expected = fingerprint(method, request)
+        caller = current_caller()
+        expected = fingerprint(method, request, caller)
         async with db.transaction() as conn:
             began = await conn.fetchval(
-                f"INSERT INTO {self._table} (request_id, method, fingerprint, request) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT (request_id) DO NOTHING RETURNING true",
+                f"INSERT INTO {self._table} (request_id, method, fingerprint, request, caller)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id) DO NOTHING RETURNING true",
                 request_id,
                 method,
                 expected,
                 request.SerializeToString(deterministic=True),
+                caller,
             )
             if began:
                 return Begun()
@@ -145,16 +186,20 @@ class IdempotencyStore:
             return Begun(answer=bytes(row["response"]))
         return Begun(resumed=True)
 
-    async def claim_many(self, conn: asyncpg.Connection, method: str, requests: list[tuple[str, Message]]) -> set[str]:
-        """Claim several request ids (distinct, non-empty) in one statement; returns those this call
-        owns. The others were claimed before: each is answered by `claim` on its own."""
+    async def claim_many(
+        self, conn: asyncpg.Connection, method: str, requests: list[tuple[str, Message, str]]
+    ) -> set[str]:
+        """Claim several request ids (distinct, non-empty), each (request id, request, caller key), in
+        one statement; returns those this call owns. The others were claimed before: each is answered
+        by `claim` on its own, in its caller's context."""
         claimed = await conn.fetch(
-            f"INSERT INTO {self._table} (request_id, method, fingerprint)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (request_id) DO NOTHING"
-            " RETURNING request_id",
-            [request_id for request_id, _ in requests],
+            f"INSERT INTO {self._table} (request_id, method, fingerprint, caller)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])"
+            " ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+            [request_id for request_id, _, _ in requests],
             [method] * len(requests),
-            [fingerprint(method, request) for _, request in requests],
+            [fingerprint(method, request, caller) for _, request, caller in requests],
+            [caller for _, _, caller in requests],
         )
         return {row["request_id"] for row in claimed}
 
@@ -218,13 +263,13 @@ class IdempotencyStore:
     async def unfinished(self, db: Database, older_than: timedelta, limit: int = 100) -> list[Unfinished]:
         """Changes begun longer ago than `older_than` and never answered, oldest first."""
         rows = await db.fetch(
-            f"SELECT request_id, method, request FROM {self._table}"
+            f"SELECT request_id, method, request, caller FROM {self._table}"
             " WHERE response IS NULL AND request IS NOT NULL AND created_at < now() - $1::interval"
             " ORDER BY created_at LIMIT $2",
             older_than,
             limit,
         )
-        return [Unfinished(row["request_id"], row["method"], bytes(row["request"])) for row in rows]
+        return [Unfinished(row["request_id"], row["method"], bytes(row["request"]), row["caller"]) for row in rows]
 
     async def purge(self, db: Database, older_than: timedelta) -> int:
         result = await db.execute(f"DELETE FROM {self._table} WHERE created_at < now() - $1::interval", older_than)

@@ -25,7 +25,7 @@ from google.protobuf.message import DecodeError, Message
 from omnistock_platform.auth import Principal, Role, principal_var
 from omnistock_platform.db import Database
 from omnistock_platform.errors import OmnistockError
-from omnistock_platform.idempotency import TRANSIENT, IdempotencyStore
+from omnistock_platform.idempotency import TRANSIENT, IdempotencyStore, acting_for
 from omnistock_platform.logging import get_logger
 from omnistock_platform.settings import ServiceName, Settings
 
@@ -72,8 +72,10 @@ class Resumer:
                 log.error("resume.unknown_method", service=self.service, method=change.method)
                 await self.store.forget(self.db, change.request_id)
                 continue
-            # As the service: the caller's own scope was checked when the change began.
+            # As the service: the caller's own scope was checked when the change began. On the caller's
+            # behalf: the request id, and the answer stored for it, are theirs.
             acting = principal_var.set(Principal(subject=f"{self.service}:resume", role=Role.SERVICE))
+            owner = acting_for.set(change.caller)
             try:
                 await again(change.request)
             except TRANSIENT as error:
@@ -88,5 +90,6 @@ class Resumer:
                 finished += 1
                 log.info("resume.finished", method=change.method, request_id=change.request_id)
             finally:
+                acting_for.reset(owner)
                 principal_var.reset(acting)
         return finished

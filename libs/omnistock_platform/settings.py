@@ -40,6 +40,10 @@ DEFAULT_PORTS: dict[ServiceName, int] = {
 }
 
 
+# The secret every fresh checkout shares: fine on a laptop, never where anyone else can reach a port.
+DEVELOPMENT_JWT_SECRET = "omnistock-local-development-secret-change-me"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMNISTOCK_", extra="ignore", frozen=True, populate_by_name=True)
 
@@ -98,9 +102,13 @@ class Settings(BaseSettings):
     resume_after: Duration = timedelta(seconds=30)
     resume_interval: Duration = timedelta(seconds=5)
 
+    # "production" refuses to start with what is only for a laptop: the development JWT secret, or
+    # authentication disabled. Anything else ("development") warns about them loudly instead.
+    env: Literal["development", "production"] = "development"
+
     # Authentication. Disabling it is for local experiments only and is logged loudly.
     auth_disabled: bool = False
-    jwt_secret: str = "omnistock-local-development-secret-change-me"
+    jwt_secret: str = DEVELOPMENT_JWT_SECRET
     jwt_public_key_file: Path | None = None
     # Production: a local JWKS file (the identity provider's published keys, synced by deployment);
     # a token's `kid` picks the key. Never fetched over the network by the services.

@@ -39,6 +39,8 @@ def platform_tables(schema: str) -> None:
         sa.Column("request_id", sa.Text, primary_key=True),
         sa.Column("method", sa.Text, nullable=False),
         sa.Column("fingerprint", sa.LargeBinary, nullable=False),
+        # Who sent it (omnistock_platform.idempotency.caller_key): the answer is theirs alone.
+        sa.Column("caller", sa.Text, nullable=False, server_default=""),
         sa.Column("response", sa.LargeBinary, nullable=True),
         # The request of a change begun before another service acts (see IdempotencyStore.begin):
         # what the service needs to finish it itself should nobody retry it.

@@ -83,12 +83,12 @@ async def test_the_last_green_sofa_is_reserved_and_collected_at_the_branch(stack
         )
     )
 
-    # Meanwhile the web shop and another store's till try to sell the same unit.
+    # Meanwhile the web shop and the branch's own till try to sell the same unit: there is none left.
     web_sale = hold_at(branch, green, common_pb2.CHANNEL_WEB)
-    till_sale = hold_at(branch, green, common_pb2.CHANNEL_POS, selling=other_store)
+    till_sale = hold_at(branch, green, common_pb2.CHANNEL_POS, selling=branch)
     for attempt, caller in (
         (web_sale, stack.stub("inventory", role="service")),
-        (till_sale, stack.stub("inventory", role="pos", locations=[other_store])),
+        (till_sale, stack.stub("inventory", role="pos", locations=[branch])),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await caller.Hold(attempt)
@@ -97,6 +97,12 @@ async def test_the_last_green_sofa_is_reserved_and_collected_at_the_branch(stack
         assert [(line.location_id, line.sku, line.requested, line.available) for line in shortfall.lines] == [
             (branch, green, 1, 0)
         ]
+    # Another store's till may not sell the branch's stock at all, whatever is left.
+    with pytest.raises(grpc.aio.AioRpcError) as elsewhere:
+        await stack.stub("inventory", role="pos", locations=[other_store]).Hold(
+            hold_at(branch, green, common_pb2.CHANNEL_POS, selling=other_store)
+        )
+    assert elsewhere.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as second_customer:
         await world.as_role("storefront").CreateReservation(
             create_request(branch, [(green, 1)], channel=common_pb2.CHANNEL_WEB)

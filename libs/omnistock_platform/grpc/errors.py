@@ -33,8 +33,13 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
-def _details(error: errors.OmnistockError) -> list[any_pb2.Any]:
-    details: list[any_pb2.Any] = []
+def error_domain(service: str) -> str:
+    """google.rpc.ErrorInfo.domain of a service's errors."""
+    return f"omnistock.{service}" if service else "omnistock"
+
+
+def _details(error: errors.OmnistockError, service: str) -> list[any_pb2.Any]:
+    details: list[any_pb2.Any] = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=error_domain(service)))]
     if isinstance(error, errors.InvalidArgument):
         details.append(
             _pack(
@@ -62,8 +67,14 @@ def _details(error: errors.OmnistockError) -> list[any_pb2.Any]:
     if isinstance(error, errors.Shortfall):
         details.append(_pack(shortfall_message(error)))
     if isinstance(error, errors.NotFound):
-        details.append(_pack(error_details_pb2.ResourceInfo(resource_type=error.kind, resource_name=error.key)))
-    if isinstance(error, errors.ResourceExhausted | errors.Unavailable):
+        details.append(
+            _pack(
+                error_details_pb2.ResourceInfo(
+                    resource_type=error.kind, resource_name=error.key, description=error.field
+                )
+            )
+        )
+    if isinstance(error, errors.ResourceExhausted | errors.Unavailable | errors.Aborted):
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(int(error.retry_after_seconds * 1000))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
@@ -91,15 +102,25 @@ def shortfall_message(error: errors.Shortfall) -> common_pb2.Shortfall:
     )
 
 
-def to_status(error: errors.OmnistockError) -> grpc.Status:
+def code_of(kind: type[errors.OmnistockError]) -> grpc.StatusCode:
+    """The gRPC status code every error of this kind is answered with."""
+    code = next(code for base, code in _CODES if issubclass(kind, base))
+    return next(status for status in grpc.StatusCode if status.value[0] == code)
+
+
+def to_status(error: errors.OmnistockError, service: str = "") -> grpc.Status:
+    """The status a service answers with; `service` names the ErrorInfo domain (omnistock.<service>)."""
     code = next(code for kind, code in _CODES if isinstance(error, kind))
-    status = status_pb2.Status(code=code, message=error.message, details=_details(error))
+    status = status_pb2.Status(code=code, message=error.message, details=_details(error, service))
     return rpc_status.to_status(status)
 
 
-def internal_status(request_id: str) -> grpc.Status:
+def internal_status(request_id: str, service: str = "") -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(reason=errors.Reason.INTERNAL_ERROR, domain=error_domain(service))
     return rpc_status.to_status(
-        status_pb2.Status(code=code_pb2.INTERNAL, message=f"internal error; quote request id {request_id}")
+        status_pb2.Status(
+            code=code_pb2.INTERNAL, message=f"internal error; quote request id {request_id}", details=[_pack(info)]
+        )
     )
 
 
@@ -122,7 +143,23 @@ def details_of(error: grpc.aio.AioRpcError, detail_type: type[DetailT]) -> list[
 
 
 def error_from_rpc(error: grpc.aio.AioRpcError) -> errors.OmnistockError | None:
-    """Rebuild an Omnistock error from a downstream call, so it can travel on unchanged."""
+    """Rebuild an Omnistock error from a downstream call, so it can travel on unchanged (its reason
+    included, when the kind of error may carry it)."""
+    rebuilt = _rebuilt(error)
+    if rebuilt is not None:
+        infos = details_of(error, error_details_pb2.ErrorInfo)
+        reason = infos[0].reason if infos else ""
+        if reason in errors.Reason.__members__ and errors.Reason(reason) in rebuilt.reasons:
+            rebuilt.reason = errors.Reason(reason)
+    return rebuilt
+
+
+def _retry_after(error: grpc.aio.AioRpcError, default: float) -> float:
+    infos = details_of(error, error_details_pb2.RetryInfo)
+    return infos[0].retry_delay.ToTimedelta().total_seconds() if infos else default
+
+
+def _rebuilt(error: grpc.aio.AioRpcError) -> errors.OmnistockError | None:
     code = error.code()
     message = error.details() or ""
     if code == grpc.StatusCode.FAILED_PRECONDITION:
@@ -145,8 +182,9 @@ def error_from_rpc(error: grpc.aio.AioRpcError) -> errors.OmnistockError | None:
             for v in failure.violations
         ]
         return errors.FailedPrecondition(message, violations)
+    if code == grpc.StatusCode.ABORTED:
+        return errors.Aborted(message, _retry_after(error, 0.1))
     simple: dict[grpc.StatusCode, type[errors.OmnistockError]] = {
-        grpc.StatusCode.ABORTED: errors.Aborted,
         grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
         grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
     }
@@ -162,6 +200,7 @@ def error_from_rpc(error: grpc.aio.AioRpcError) -> errors.OmnistockError | None:
     if code == grpc.StatusCode.NOT_FOUND:
         infos = details_of(error, error_details_pb2.ResourceInfo)
         if infos:
-            return errors.NotFound(infos[0].resource_type, infos[0].resource_name)
+            info = infos[0]
+            return errors.NotFound(info.resource_type, info.resource_name, field=info.description, message=message)
         return errors.NotFound("resource", message)
     return None

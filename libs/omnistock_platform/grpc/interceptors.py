@@ -82,13 +82,19 @@ MAX_MESSAGE = 1000
 
 
 def _short(text: str, limit: int, *, ascii_only: bool = False) -> str:
+    """At most `limit` characters. Cut before anything else is done with it: an echoed value may
+    be megabytes long, and the work spent on it must not grow with what the caller sent."""
+    if len(text) > limit:
+        text = f"{text[: limit - 3]}..."
     if ascii_only:  # echoed input: no control characters, nothing that percent-encodes to many bytes
         text = text.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+        if len(text) > limit:
+            text = f"{text[: limit - 3]}..."
+    return text
 
 
 def bounded(error: errors.OmnistockError) -> errors.OmnistockError:
-    """The error as it can be sent: at most MAX_VIOLATIONS field violations, short texts."""
+    """The error as it can be sent: at most MAX_VIOLATIONS violations, every text it echoes short."""
     if isinstance(error, errors.InvalidArgument):
         shown = error.violations[:MAX_VIOLATIONS]
         violations = [
@@ -101,7 +107,23 @@ def bounded(error: errors.OmnistockError) -> errors.OmnistockError:
             hidden = len(error.violations) - len(shown)
             field = _short(error.violations[len(shown)].field, MAX_FIELD, ascii_only=True)
             violations.append(errors.FieldViolation(field, f"and {hidden} more violations not shown"))
-        return errors.InvalidArgument(violations, _short(errors.InvalidArgument(violations).message, MAX_MESSAGE))
+        return errors.InvalidArgument(
+            violations, _short(errors.InvalidArgument(violations).message, MAX_MESSAGE), reason=error.reason
+        )
+    if isinstance(error, errors.NotFound):
+        error.kind = _short(error.kind, MAX_FIELD, ascii_only=True)
+        error.key = _short(error.key, MAX_DESCRIPTION, ascii_only=True)
+        error.field = _short(error.field, MAX_FIELD, ascii_only=True)
+    if isinstance(error, errors.FailedPrecondition):
+        shown_violations = error.violations[:MAX_VIOLATIONS]
+        error.violations = [
+            errors.PreconditionViolation(
+                _short(v.type, MAX_FIELD, ascii_only=True),
+                _short(v.subject, MAX_FIELD, ascii_only=True),
+                _short(v.description, MAX_DESCRIPTION, ascii_only=True),
+            )
+            for v in shown_violations
+        ]
     error.message = _short(error.message, MAX_MESSAGE)
     return error
 
@@ -176,7 +198,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         request_id_var.set(given or str(uuid.uuid4()))
         principal_var.set(self._authenticate(method, metadata))
         if isinstance(request, _Malformed):
-            raise errors.InvalidArgument.of("", f"the request is not a valid {method} request: {request.error}")
+            raise errors.InvalidArgument(
+                errors.FieldViolation("", f"the request is not a valid {method} request: {request.error}"),
+                reason=errors.Reason.REQUEST_MALFORMED,
+            )
         check.raise_if_invalid()
 
     def _authenticate(self, method: str, metadata: Mapping[str, Any]) -> Principal:
@@ -185,7 +210,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             return ANONYMOUS_ADMIN
         header = str(metadata.get("authorization", ""))
         if not header.lower().startswith("bearer "):
-            raise errors.Unauthenticated("missing bearer token in the authorization metadata")
+            raise errors.Unauthenticated(
+                "missing bearer token in the authorization metadata", reason=errors.Reason.TOKEN_MISSING
+            )
         principal = self._verified(header[7:].strip())
         allowed = self.policy.get(method)
         if allowed is None or principal.role not in allowed:
@@ -217,11 +244,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             log.warning("rpc.database_lost", method=method, error=repr(error))
             error = database_unavailable()
         if isinstance(error, errors.OmnistockError):
-            status = to_status(bounded(error))
-            log.info("rpc.refused", method=method, code=status.code.name, message=error.message)
+            error = bounded(error)
+            status = to_status(error, self.service)
+            log.info("rpc.refused", method=method, code=status.code.name, reason=error.reason, message=error.message)
         else:
             log.exception("rpc.failed", method=method)
-            status = internal_status(request_id_var.get())
+            status = internal_status(request_id_var.get(), self.service)
         RPC_TOTAL.labels(self.service, method, status.code.name).inc()
         await context.abort_with_status(status)
 
@@ -292,6 +320,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 f"{caller!r} already has {open_now} streams open on {self.service}, the most one caller may;"
                 " close one first",
                 STREAM_RETRY_SECONDS,
+                reason=errors.Reason.STREAM_LIMIT,
             )
         self._streams[caller] = open_now + 1
         return caller

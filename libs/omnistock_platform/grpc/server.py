@@ -18,8 +18,9 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import Gauge
 
-from omnistock_platform.auth import TokenAuthority
+from omnistock_platform.auth import TokenAuthority, development_secret_in_use, unsafe_for_production
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.relay import OutboxRelay
@@ -33,10 +34,27 @@ log = get_logger(__name__)
 
 IDEMPOTENCY_PURGE_SECONDS = 3600.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Calls gRPC holds for the server before the server has taken them up. gRPC's defaults (1,000, and a
+# hard limit of 3,000) cancel calls of a burst at random, CANCELLED and with no word of when to come
+# back, before the service's own admission control (OMNISTOCK_MAX_IN_FLIGHT: RESOURCE_EXHAUSTED with
+# RetryInfo) has seen them. Taken up at once, each costs a moment; beyond this, gRPC cancels again.
+MAX_WAITING_CALLS = 20_000
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 BackgroundLoop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+# How often the event loop is asked to run a timer: the delay past it is work that blocked the loop.
+LAG_PROBE_SECONDS = 0.25
+EVENT_LOOP_LAG = Gauge(
+    "omnistock_event_loop_lag_seconds",
+    "How late the service's event loop ran its last probe timer: time something blocked every call",
+    ["service"],
+)
+
+
+class UnsafeForProduction(RuntimeError):
+    """A service asked to start in production with settings that only belong on a laptop."""
 
 
 @dataclass
@@ -63,7 +81,23 @@ class ServiceApp:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
 
+    def _check_deployment(self) -> None:
+        unsafe = unsafe_for_production(self.settings)
+        if self.settings.env == "production" and unsafe:
+            raise UnsafeForProduction(
+                f"{self.name} refuses to start with OMNISTOCK_ENV=production: {'; '.join(unsafe)}"
+            )
+        if development_secret_in_use(self.settings):
+            log.warning(
+                "auth.development_secret",
+                service=self.name,
+                detail="THE BUILT-IN DEVELOPMENT JWT SECRET IS IN USE: anyone with a checkout of Omnistock can"
+                " sign tokens for any role. Set OMNISTOCK_JWT_SECRET (or verify tokens with your identity"
+                " provider's keys) anywhere but a laptop; OMNISTOCK_ENV=production refuses to start with it.",
+            )
+
     async def start(self, port: int | None = None) -> int:
+        self._check_deployment()
         await self.db.connect()
         await self.bus.connect()
         await self.bus.ensure_stream()
@@ -88,6 +122,8 @@ class ServiceApp:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.server.max_pending_requests", MAX_WAITING_CALLS),
+                ("grpc.server.max_pending_requests_hard_limit", MAX_WAITING_CALLS),
                 ("grpc.so_reuseport", 1),
             ],
         )
@@ -119,7 +155,19 @@ class ServiceApp:
 
     def _loops(self) -> list[BackgroundLoop]:
         relay = OutboxRelay(self.db, self.bus, self.name)
-        return [relay.run, self._watch_readiness, self._purge_idempotency, *self.background]
+        return [relay.run, self._watch_readiness, self._purge_idempotency, self._watch_event_loop, *self.background]
+
+    async def _watch_event_loop(self, stop: asyncio.Event) -> None:
+        """omnistock_event_loop_lag_seconds: how late a timer fires. Anything that holds the loop (a
+        slow pattern, a huge message, a synchronous call) delays every call and health check by it."""
+        gauge = EVENT_LOOP_LAG.labels(self.name)
+        gauge.set(0.0)
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            due = loop.time() + LAG_PROBE_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), LAG_PROBE_SECONDS)
+            gauge.set(max(0.0, loop.time() - due))
 
     async def _purge_idempotency(self, stop: asyncio.Event) -> None:
         """Answers to request ids are kept for the retention period (at least 24 h), then dropped."""
@@ -213,7 +261,11 @@ def run_service(bootstrap: Callable[[Settings], ServiceApp], name: ServiceName) 
 
     async def serve() -> None:
         app = bootstrap(settings)
-        await app.start()
+        try:
+            await app.start()
+        except UnsafeForProduction as refused:
+            log.error("service.refused_to_start", service=name, reason=str(refused))
+            raise SystemExit(2) from None
         freeze_startup_heap()
         if settings.metrics_port:
             from prometheus_client import start_http_server

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,7 +23,7 @@ from omnistock.insights.v1 import insights_pb2_grpc
 from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock.orders.v1 import orders_pb2_grpc
 from omnistock.reservations.v1 import reservations_pb2_grpc
-from omnistock_platform.auth import Role, TokenAuthority
+from omnistock_platform.auth import Principal, Role, TokenAuthority, principal_var
 from omnistock_platform.grpc.client import open_channel
 from omnistock_platform.grpc.server import ServiceApp
 from omnistock_platform.registry import bootstrap_of
@@ -92,6 +94,19 @@ class Stack:
         return TokenAuthority(self.settings).mint(
             Role(role), subject, locations=locations or [], channel=channel, ttl=ttl
         )
+
+    @contextmanager
+    def acting_as(
+        self, role: Role | str = Role.ADMIN, *, locations: list[str] | None = None, subject: str = "test"
+    ) -> Iterator[Principal]:
+        """Code a test runs directly (a use case, a store) acts as the caller a token from `token` with
+        the same arguments names: a request id it begins is that caller's (answers belong to callers)."""
+        principal = Principal(subject=subject, role=Role(role), locations=frozenset(locations or ()))
+        acting = principal_var.set(principal)
+        try:
+            yield principal
+        finally:
+            principal_var.reset(acting)
 
     def channel(self, service: ServiceName, token: str | None = None, address: str | None = None) -> grpc.aio.Channel:
         value = self.token() if token is None else token

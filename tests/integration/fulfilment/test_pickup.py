@@ -150,7 +150,8 @@ async def test_a_hand_over_cut_short_by_a_crash_is_answered_on_retry_not_refused
     task_id, reservation_id, code = await prepared(events, db, store)
     clerk = desk.stub("pos", [store])
     hand_over = fpb.HandOverRequest(request_id=request_id(), location_id=store, pickup_code=code)
-    assert await IdempotencyStore("fulfilment").begin(db, hand_over.request_id, "HandOver", hand_over) == Begun()
+    with desk.stack.acting_as("pos", locations=[store]):  # the clerk's first attempt
+        assert await IdempotencyStore("fulfilment").begin(db, hand_over.request_id, "HandOver", hand_over) == Begun()
     collected = reservation_changed(store, {"SKU-SOFA": 1}, reservation_id=reservation_id, pickup_code=code)
     collected.reservation.status = rpb.RESERVATION_STATUS_COLLECTED
     await events.handled("fulfilment-reservations", await events.reservation("collected", collected))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
@@ -153,8 +156,6 @@ async def test_invalid_requests_name_every_field_and_change_nothing(shop: Shop) 
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await shop.orders.CreateOrder(bad)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    from google.rpc import error_details_pb2
-
     (details,) = details_of(refused.value, error_details_pb2.BadRequest)
     assert {v.field for v in details.field_violations} == {
         "lines[0].quantity",
@@ -166,7 +167,6 @@ async def test_invalid_requests_name_every_field_and_change_nothing(shop: Shop) 
         (store_request([(sofa, 1)], ""), "store_id"),
         (store_request([(sofa, 1)], store, carry_out=True, channel=common_pb2.CHANNEL_WEB), "channel"),
         (ship_request([(sofa, 1), (sofa, 1)]), "lines[1].sku"),
-        (ship_request([(unique_id("SKU-"), 1)]), "lines[0].sku"),
         (ship_request([(sofa, 1)], request_id=""), "request_id"),
     ):
         request.customer_id = customer
@@ -174,6 +174,14 @@ async def test_invalid_requests_name_every_field_and_change_nothing(shop: Shop) 
             await shop.orders.CreateOrder(request)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
         assert field in (refused.value.details() or ""), (field, refused.value.details())
+    # An unknown SKU is not a bad field but a missing thing (tests/integration/security/test_unknown.py).
+    unknown = ship_request([(unique_id("SKU-"), 1)])
+    unknown.customer_id = customer
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.CreateOrder(unknown)
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    (info,) = details_of(refused.value, error_details_pb2.ResourceInfo)
+    assert (info.resource_type, info.description) == ("sku", "lines[0].sku")
 
     listed = await shop.orders.ListOrders(pb.ListOrdersRequest(customer_id=customer))
     assert list(listed.orders) == []
@@ -248,3 +256,59 @@ async def test_stock_gone_between_quote_and_order_is_routed_elsewhere(shop: Shop
     order = (await shop.orders.CreateOrder(request)).order
     assert allocated(order) == {far: {sofa: 1}}
     assert order.decision.allocations[0].location_id == far
+
+
+DUPLICATES = 6
+ROUNDS = 8
+
+
+@pytest.mark.parametrize("stocked", [0, 1], ids=["short", "in-stock"])
+async def test_concurrent_duplicates_hear_another_call_is_placing_the_order(shop: Shop, stocked: int) -> None:
+    """The same CreateOrder sent several times at once: each gets the order, the same shortfall, or
+    "being handled by another call" (REQUEST_IN_PROGRESS, retryable, with RetryInfo): never that the
+    order was abandoned; and a retry after that gets the order or the shortfall."""
+    warehouse = await shop.location(SPANDAU, warehouse=True)
+    for _ in range(ROUNDS):
+        sofa = await shop.sku()
+        if stocked:
+            await shop.receive(warehouse, sofa, stocked)
+        request = ship_request([(sofa, 1)])
+        answers = await asyncio.gather(
+            *(shop.orders.CreateOrder(request) for _ in range(DUPLICATES)), return_exceptions=True
+        )
+        orders = {answer.order.order_id for answer in answers if isinstance(answer, pb.CreateOrderResponse)}
+        assert len(orders) <= 1, "duplicates placed different orders"
+        for answer in answers:
+            if isinstance(answer, pb.CreateOrderResponse):
+                continue
+            assert isinstance(answer, grpc.aio.AioRpcError), answer
+            assert "abandoned" not in (answer.details() or ""), answer.details()
+            (info,) = details_of(answer, error_details_pb2.ErrorInfo)
+            if answer.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                assert info.reason == "INSUFFICIENT_STOCK" and not stocked, answer.details()
+                continue
+            assert answer.code() == grpc.StatusCode.ABORTED, f"{answer.code().name} {answer.details()}"
+            assert info.reason == "REQUEST_IN_PROGRESS" and details_of(answer, error_details_pb2.RetryInfo)
+        if stocked:
+            retried = (await shop.orders.CreateOrder(request)).order
+            assert retried.status == pb.ORDER_STATUS_ALLOCATED and {retried.order_id} >= orders
+            assert await shop.held((warehouse, sofa)) == [1]
+
+
+async def test_a_routed_shortfall_names_the_location(shop: Shop) -> None:
+    """A shipment that cannot be routed is short somewhere: at the location with the most of the SKU,
+    with where else some of it is as alternatives (not "SKU at : requested 5")."""
+    sofa = await shop.sku()
+    most, some = await shop.location(SPANDAU, warehouse=True), await shop.location(POTSDAM, warehouse=True)
+    await shop.receive(most, sofa, 2)
+    await shop.receive(some, sofa, 1)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.CreateOrder(ship_request([(sofa, 5)]))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    (shortfall,) = details_of(refused.value, common_pb2.Shortfall)
+    assert [(line.location_id, line.sku, line.requested, line.available) for line in shortfall.lines] == [
+        (most, sofa, 5, 2)
+    ]
+    elsewhere = [(alt.location_id, {a.sku: a.quantity for a in alt.available}) for alt in shortfall.alternatives]
+    assert (some, {sofa: 1}) in elsewhere and all(location != most for location, _ in elsewhere)
+    assert f"{sofa} at {most}: requested 5, available 2" in (refused.value.details() or "")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import asyncpg
@@ -11,10 +12,11 @@ import grpc
 import pytest
 
 from omnistock.inventory.v1 import inventory_pb2
+from omnistock_platform.auth import Principal, Role, principal_var
 from omnistock_platform.db import Database
 from omnistock_platform.errors import FailedPrecondition, IdempotencyMismatch, InvalidArgument, Unavailable
 from omnistock_platform.grpc.errors import to_status
-from omnistock_platform.idempotency import Begun, IdempotencyStore
+from omnistock_platform.idempotency import Begun, IdempotencyStore, acting_for, fingerprint
 from omnistock_platform.resuming import Resumer
 from omnistock_platform.settings import Settings
 from tests.integration.platform.support import unique_request_id
@@ -191,3 +193,82 @@ async def test_the_resumer_finishes_what_it_can_keeps_what_may_yet_succeed_and_f
     assert (await store.begin(db, requests["finished"].request_id, METHOD, requests["finished"])).answer is not None
     # Refused: evaluated afresh should its caller ever come back.
     assert await store.begin(db, requests["refused"].request_id, METHOD, requests["refused"]) == Begun()
+
+
+@contextmanager
+def acting_as(principal: Principal) -> Iterator[None]:
+    token = principal_var.set(principal)
+    try:
+        yield
+    finally:
+        principal_var.reset(token)
+
+
+CLERK = Principal(subject="till-7", role=Role.POS, locations=frozenset({"L1"}))
+OTHER_CLERK = Principal(subject="till-7", role=Role.POS, locations=frozenset({"L2"}))
+WEB_SHOP = Principal(subject="till-7", role=Role.STOREFRONT)
+
+
+async def test_an_answer_is_its_callers_and_the_resumer_finishes_a_change_on_their_behalf(
+    omnistock_settings: Settings, db: Database, schema: str
+) -> None:
+    """Another caller (another subject, role or location scope) replaying a request id is refused and
+    learns nothing; a change cut short is finished by the Resumer for the caller who began it, whose
+    retry then gets the answer."""
+    store = IdempotencyStore(schema)
+    request = receive(unique_request_id())
+    with acting_as(CLERK):
+        assert await store.begin(db, request.request_id, METHOD, request) == Begun()
+    for other in (OTHER_CLERK, WEB_SHOP):
+        with acting_as(other):
+            with pytest.raises(IdempotencyMismatch):
+                await store.begin(db, request.request_id, METHOD, request)
+            with pytest.raises(IdempotencyMismatch):
+                await store.run(db, METHOD, request.request_id, request, Response, work_for(schema, request))
+
+    async def again(raw: bytes) -> Response:
+        replayed = inventory_pb2.ReceiveStockRequest.FromString(raw)
+        return await store.run(db, METHOD, replayed.request_id, replayed, Response, work_for(schema, replayed))
+
+    settings = omnistock_settings.model_copy(update={"resume_after": timedelta(0)})
+    assert await Resumer("inventory", settings, db, store, {METHOD: again}).run_once() == 1
+    assert await effects(db, schema, request.request_id) == 1
+    with acting_as(CLERK):
+        answer = (await store.begin(db, request.request_id, METHOD, request)).answer
+        assert answer is not None
+        retried = await store.run(db, METHOD, request.request_id, request, Response, work_for(schema, request))
+        assert retried.SerializeToString(deterministic=True) == answer
+    with acting_as(WEB_SHOP), pytest.raises(IdempotencyMismatch):
+        await store.run(db, METHOD, request.request_id, request, Response, work_for(schema, request))
+    assert await effects(db, schema, request.request_id) == 1
+
+
+async def test_answers_stored_before_they_had_owners_are_refused_to_everyone(db: Database, schema: str) -> None:
+    """A row from before callers were recorded (caller "", a fingerprint of method and request only)
+    is never handed to anyone; a begun one is still finished by the Resumer (acting for "")."""
+    store = IdempotencyStore(schema)
+    request = receive(unique_request_id())
+    await db.execute(
+        f"INSERT INTO {schema}.idempotency (request_id, method, fingerprint, response) VALUES ($1, $2, $3, $4)",
+        request.request_id,
+        METHOD,
+        fingerprint(METHOD, request, ""),
+        Response().SerializeToString(),
+    )
+    for caller in (CLERK, WEB_SHOP):
+        with acting_as(caller), pytest.raises(IdempotencyMismatch):
+            await store.run(db, METHOD, request.request_id, request, Response, work_for(schema, request))
+    begun = receive(unique_request_id())
+    await db.execute(
+        f"INSERT INTO {schema}.idempotency (request_id, method, fingerprint, request) VALUES ($1, $2, $3, $4)",
+        begun.request_id,
+        METHOD,
+        fingerprint(METHOD, begun, ""),
+        begun.SerializeToString(deterministic=True),
+    )
+    owner = acting_for.set("")
+    try:
+        await store.run(db, METHOD, begun.request_id, begun, Response, work_for(schema, begun))
+    finally:
+        acting_for.reset(owner)
+    assert await effects(db, schema, begun.request_id) == 1

@@ -212,7 +212,8 @@ async def test_a_collection_cut_short_by_a_crash_is_answered_on_retry_not_refuse
     till = world.as_role("pos", [store])
     collect = pb.CollectReservationRequest(request_id=unique_id(), store_id=store, pickup_code=reservation.pickup_code)
     # What the first attempt got done: it began, and inventory committed the hold.
-    assert await parts.deps.idempotency.begin(db, collect.request_id, "CollectReservation", collect) == Begun()
+    with world.stack.acting_as("pos", locations=[store]):  # the till's first attempt
+        assert await parts.deps.idempotency.begin(db, collect.request_id, "CollectReservation", collect) == Begun()
     await parts.deps.inventory.commit(
         derived_request_id(reservation.reservation_id, "commit"),
         reservation.hold_id,

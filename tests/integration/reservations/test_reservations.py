@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.db import Database
+from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import unique_id
 from omnistock_reservations.domain.pickup_code import ALPHABET, LENGTH
@@ -267,14 +269,19 @@ async def test_bad_requests_name_every_field_and_change_nothing(world: World, db
         "lines[2].sku",
         "hold_for",
     }
-    for request_id, store_id in (
-        (unique_id(), "NO-SUCH-STORE"),
-        (unique_id(), await world.store(pickup=False)),
+    # A store that does not exist is not found; one that offers no pickup is the wrong store_id.
+    for store_id, code in (
+        ("NO-SUCH-STORE", grpc.StatusCode.NOT_FOUND),
+        (await world.store(pickup=False), grpc.StatusCode.INVALID_ARGUMENT),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as unknown:
-            await world.reservations.CreateReservation(create_request(store_id, [(sku, 1)], request_id=request_id))
-        assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert field_violations(unknown.value) == ["store_id"]
+            await world.reservations.CreateReservation(create_request(store_id, [(sku, 1)], request_id=unique_id()))
+        assert unknown.value.code() == code
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            assert field_violations(unknown.value) == ["store_id"]
+        else:
+            (info,) = details_of(unknown.value, error_details_pb2.ResourceInfo)
+            assert (info.resource_type, info.resource_name, info.description) == ("location", store_id, "store_id")
     assert await db.fetchval("SELECT count(*) FROM reservations.reservations WHERE store_id = $1", store) == 0
     assert (await world.level(store, sku)).held == 0
 

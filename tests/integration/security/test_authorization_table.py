@@ -11,8 +11,10 @@ import grpc
 import jwt
 import pytest
 from google.protobuf import descriptor_pool, message_factory
+from google.rpc import error_details_pb2
 
 from omnistock_platform.auth import Role
+from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.registry import installed_services, module_name
 from omnistock_platform.testing.stack import Stack
 
@@ -36,6 +38,11 @@ def methods_of(stack: Stack, service: str) -> list[tuple[str, object, bool]]:
     return found
 
 
+def reason_of(error: grpc.aio.AioRpcError) -> tuple[str, str]:
+    infos = details_of(error, error_details_pb2.ErrorInfo)
+    return (infos[0].reason, infos[0].domain) if infos else ("", "")
+
+
 async def invoke(
     stack: Stack, service: str, method: str, request: object, streaming: bool, token: str
 ) -> tuple[grpc.StatusCode, str]:
@@ -55,13 +62,15 @@ async def invoke(
                 request, timeout=5
             )
     except grpc.aio.AioRpcError as error:
-        return error.code(), error.details() or ""
+        reason, domain = reason_of(error)
+        # Every refusal says why, in the service's domain: the reason travels with the details.
+        return error.code(), f"{error.details() or ''} [{reason} {domain}]"
     return grpc.StatusCode.OK, ""
 
 
 def refused_by_table(code: grpc.StatusCode, details: str) -> bool:
     # The table's refusal; a staff member outside their locations is refused later, by the service.
-    return code == grpc.StatusCode.PERMISSION_DENIED and "may not call" in details
+    return code == grpc.StatusCode.PERMISSION_DENIED and "may not call" in details and "[ROLE_NOT_ALLOWED " in details
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -93,6 +102,13 @@ async def test_missing_expired_or_forged_tokens_are_unauthenticated(stack, servi
     forged = jwt.encode(claims, "not-the-secret", algorithm="HS256")
     unsigned = jwt.encode(claims, key=None, algorithm="none")  # type: ignore[arg-type]
     for method, request, streaming in methods_of(stack, service):
-        for token in ("", "garbage", expired, forged, unsigned):
-            code, _ = await invoke(stack, service, method, request, streaming, token)
+        for token, reason in (
+            ("", "TOKEN_MISSING"),
+            ("garbage", "TOKEN_INVALID"),
+            (expired, "TOKEN_EXPIRED"),
+            (forged, "TOKEN_INVALID"),
+            (unsigned, "TOKEN_INVALID"),
+        ):
+            code, details = await invoke(stack, service, method, request, streaming, token)
             assert code == grpc.StatusCode.UNAUTHENTICATED, f"{service}.{method} with a bad token: {code}"
+            assert details.endswith(f"[{reason} omnistock.{service}]"), details

@@ -3,6 +3,7 @@
 For any request, however hostile:
 - the answer is never UNKNOWN or INTERNAL (bad input is the caller's error, said so);
 - INVALID_ARGUMENT names the offending field (google.rpc.BadRequest);
+- every refusal carries google.rpc.ErrorInfo with a documented reason, in the service's domain;
 - INVALID_ARGUMENT changed nothing: no row of any service table was written or deleted;
 - the service still reports SERVING afterwards.
 
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from omnistock.insights.v1 import insights_pb2 as insights_pb
 from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
+from omnistock_platform.errors import Reason
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.grpc.server import MAX_MESSAGE_BYTES
 from omnistock_platform.registry import installed_services
@@ -62,6 +64,11 @@ async def survives(quiet: QuietStack, service: str, method: str, request: Messag
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         # Only for a request over the size limit: an answer too big for the client is a bug too.
         assert size > MAX_MESSAGE_BYTES, f"{service}.{method}: RESOURCE_EXHAUSTED ({details}) for {size} bytes"
+    elif error is not None:  # every refusal of the service's own carries its reason (docs/errors.md)
+        infos = details_of(error, error_details_pb2.ErrorInfo)
+        assert [(info.domain, info.reason in Reason.__members__) for info in infos] == [
+            (f"omnistock.{service}", True)
+        ], f"{service}.{method} answered {code.name} ({details}) without a proper ErrorInfo"
     if code == grpc.StatusCode.INVALID_ARGUMENT and isinstance(request, Message):
         assert error is not None
         fields = [v.field for bad in details_of(error, error_details_pb2.BadRequest) for v in bad.field_violations]

@@ -1,10 +1,12 @@
-"""Limits a caller cannot push past: the size of a request, and how many server streams
-(WatchStock, WatchTasks) one caller may hold open on a service."""
+"""Limits a caller cannot push past: the size of a request, how many server streams (WatchStock,
+WatchTasks) one caller may hold open on a service, and how many calls a service takes at once."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -13,9 +15,12 @@ from google.rpc import error_details_pb2
 
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as ipb
-from omnistock_platform.auth import Role
+from omnistock.inventory.v1 import inventory_pb2_grpc
+from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.grpc.server import MAX_MESSAGE_BYTES
+from omnistock_platform.settings import Settings
+from omnistock_platform.testing.processes import ServiceProcess
 from omnistock_platform.testing.stack import Stack, unique_id
 
 TIMEOUT = 10.0
@@ -77,3 +82,43 @@ async def test_one_caller_may_hold_only_so_many_streams_open(stack: Stack, servi
     finally:
         for stream in streams:
             stream.cancel()
+
+
+BURST = 2_000
+CLIENTS = 20
+
+
+@pytest.mark.parametrize("max_in_flight", ["256", "16"], ids=["default-limit", "low-limit"])
+async def test_a_burst_is_served_or_refused_with_when_to_retry_never_cancelled(
+    omnistock_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_in_flight: str
+) -> None:
+    """2,000 calls at once, from 20 clients, at a service in its own process: each is answered, or
+    refused by the service's admission control (RESOURCE_EXHAUSTED or UNAVAILABLE, with RetryInfo).
+    None is CANCELLED by gRPC before the service has seen it."""
+    monkeypatch.setenv("OMNISTOCK_MAX_IN_FLIGHT", max_in_flight)
+    process = await ServiceProcess(omnistock_settings, "inventory", log_file=tmp_path / "inventory.log").start()
+    token = TokenAuthority(omnistock_settings).mint(Role.CHAT_AGENT, "burst")
+    metadata = (("authorization", f"Bearer {token}"),)
+    channels = [grpc.aio.insecure_channel(process.address) for _ in range(CLIENTS)]
+
+    async def one(index: int) -> tuple[grpc.StatusCode, bool]:
+        stub = inventory_pb2_grpc.InventoryServiceStub(channels[index % CLIENTS])
+        try:
+            await stub.GetStock(ipb.GetStockRequest(sku="NO-SUCH-SKU"), metadata=metadata, timeout=60)
+        except grpc.aio.AioRpcError as error:
+            return error.code(), bool(details_of(error, error_details_pb2.RetryInfo))
+        return grpc.StatusCode.OK, False
+
+    try:
+        answers = await asyncio.gather(*(one(index) for index in range(BURST)))
+    finally:
+        for channel in channels:
+            await channel.close()
+        process.terminate()
+    counts = Counter(code.name for code, _ in answers)
+    # NOT_FOUND is the service's own answer to this request: it was seen and answered.
+    assert set(counts) <= {"NOT_FOUND", "RESOURCE_EXHAUSTED", "UNAVAILABLE"}, counts
+    refused = [with_retry for code, with_retry in answers if code.name in ("RESOURCE_EXHAUSTED", "UNAVAILABLE")]
+    assert all(refused), f"refusals without RetryInfo: {counts}"
+    if max_in_flight == "16":
+        assert refused, f"the admission control never answered: {counts}"

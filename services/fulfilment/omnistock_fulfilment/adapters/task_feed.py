@@ -16,7 +16,7 @@ from nats.aio.msg import Msg
 
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2
-from omnistock_platform.errors import Aborted
+from omnistock_platform.errors import Aborted, Reason
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.logging import get_logger
 
@@ -65,9 +65,14 @@ class TaskFeed:
                     task = IDLE
                 if nc.stats["reconnects"] != reconnects:
                     # Events published while the connection was down never reach this subscription.
-                    raise Aborted("the event bus connection was interrupted; watch again for a fresh snapshot")
+                    raise Aborted(
+                        "the event bus connection was interrupted; watch again for a fresh snapshot",
+                        reason=Reason.STREAM_INTERRUPTED,
+                    )
                 if task is None:
-                    raise Aborted("the watcher fell behind; watch again for a fresh snapshot")
+                    raise Aborted(
+                        "the watcher fell behind; watch again for a fresh snapshot", reason=Reason.STREAM_INTERRUPTED
+                    )
                 if task is not IDLE:
                     yield task
 

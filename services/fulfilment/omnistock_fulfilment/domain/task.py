@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import ClassVar
 
-from omnistock_platform.errors import FailedPrecondition, PreconditionViolation
+from omnistock_platform.errors import FailedPrecondition, PreconditionViolation, Reason
 
 
 class TaskKind(Enum):
@@ -76,6 +77,8 @@ _TRANSITIONS: dict[TaskKind, dict[Action, tuple[frozenset[TaskStatus], TaskStatu
 
 
 class TransitionNotAllowed(FailedPrecondition):
+    reasons: ClassVar[tuple[Reason, ...]] = (Reason.INVALID_STATE,)
+
     def __init__(self, kind: TaskKind, status: TaskStatus, action: Action) -> None:
         self.kind = kind
         self.status = status

@@ -13,7 +13,7 @@ from omnistock_insights.adapters.messages import insights_row
 from omnistock_insights.adapters.report import ReportFilter, ReportQueries, RowKey
 from omnistock_insights.domain.periods import DateRange, Grouping, parse_day
 from omnistock_platform.auth import current_principal, require_location
-from omnistock_platform.errors import InvalidArgument, PermissionDenied
+from omnistock_platform.errors import InvalidArgument, PermissionDenied, Reason
 from omnistock_platform.validation import Validator
 
 EARLIEST_DAY = date(1970, 1, 1)
@@ -43,7 +43,10 @@ class ChannelInsightsReport:
         principal = current_principal()
         if principal.location_scoped:
             if not where.location_id:
-                raise PermissionDenied(f"{principal.role} staff see the figures of one of their locations: name it")
+                raise PermissionDenied(
+                    f"{principal.role} staff see the figures of one of their locations: name it",
+                    reason=Reason.LOCATION_NOT_ALLOWED,
+                )
             require_location(where.location_id)
         after = _after(request.page_token, where)
         rows = await self.queries.rows(where, after, page_size + 1)

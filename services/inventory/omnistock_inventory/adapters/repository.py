@@ -163,12 +163,14 @@ async def claim_and_take_units(
     request_id: str,
     method: str,
     fingerprint: bytes,
+    caller: str,
 ) -> tuple[bool, asyncpg.Record | None]:
     """The idempotency claim of a request (as `IdempotencyStore.claim` inserts it) and `take_units`,
     in one round trip: (whether this call owns the request id, the row if the units were taken).
     Units are taken only by the call that owns the request id."""
     row = await conn.fetchrow(
-        "WITH c AS (INSERT INTO inventory.idempotency (request_id, method, fingerprint) VALUES ($5, $6, $7)"
+        "WITH c AS (INSERT INTO inventory.idempotency (request_id, method, fingerprint, caller)"
+        "   VALUES ($5, $6, $7, $8)"
         "   ON CONFLICT (request_id) DO NOTHING RETURNING request_id),"
         " u AS (UPDATE inventory.stock s SET held = s.held + $3, version = s.version + 1, updated_at = now()"
         "   FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
@@ -182,6 +184,7 @@ async def claim_and_take_units(
         request_id,
         method,
         fingerprint,
+        caller,
     )
     assert row is not None
     return bool(row["claimed"]), row if row["location_id"] is not None else None
@@ -401,7 +404,7 @@ async def add_movement(
 async def list_movements(
     conn: asyncpg.Pool,
     *,
-    location_id: str,
+    location_ids: Sequence[str],
     sku: str,
     since: datetime | None,
     until: datetime | None,
@@ -409,10 +412,11 @@ async def list_movements(
     limit: int,
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT * FROM inventory.movements WHERE ($1 = '' OR location_id = $1) AND ($2 = '' OR sku = $2)"
+        "SELECT * FROM inventory.movements"
+        " WHERE (cardinality($1::text[]) = 0 OR location_id = ANY($1::text[])) AND ($2 = '' OR sku = $2)"
         " AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4)"
         " AND movement_id > $5 ORDER BY movement_id LIMIT $6",
-        location_id,
+        list(location_ids),
         sku,
         since,
         until,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from omnistock_platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
+from omnistock_platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation, Reason
 
 
 class HoldState(StrEnum):
@@ -50,6 +50,7 @@ def ensure_active(state: HoldState, hold_id: str) -> None:
         raise FailedPrecondition(
             f"hold {hold_id} is {state.value}, not active",
             [PreconditionViolation("HOLD_STATE", hold_id, f"hold is {state.value}")],
+            reason=Reason.INVALID_STATE,
         )
 
 

@@ -40,6 +40,7 @@ from omnistock_inventory.domain.stock import Channel, available, may_use_safety_
 from omnistock_inventory.service_layer.stock import channel_of
 from omnistock_platform.auth import current_principal
 from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.idempotency import current_caller
 from omnistock_platform.logging import get_logger, request_id_var
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ class _Waiting:
     ttl: timedelta
     future: asyncio.Future[pb.HoldResponse]
     context: contextvars.Context  # the caller's principal and request id
+    caller: str  # who owns the request id's answer (idempotency.caller_key)
 
     def settle(self, response: pb.HoldResponse | None = None, error: BaseException | None = None) -> None:
         if self.future.done():  # the caller went away (deadline, cancel); the hold stands for its retry
@@ -185,7 +187,7 @@ class HoldBatcher:
         slot = (key, may_use_safety_stock(channel, request.selling_location_id, key.location_id))
         queue = self._waiting.get(slot)
         future: asyncio.Future[pb.HoldResponse] = asyncio.get_running_loop().create_future()
-        waiting = _Waiting(request, quantity, ttl, future, contextvars.copy_context())
+        waiting = _Waiting(request, quantity, ttl, future, contextvars.copy_context(), current_caller())
         if queue is not None:
             queue.append(waiting)
             return await future
@@ -264,7 +266,12 @@ class HoldBatcher:
         holds = self.holds
         async with holds.db.transaction() as conn:
             claimed = await holds.idempotency.claim_many(
-                conn, "Hold", [(spread.waiting.request.request_id, spread.waiting.request) for spread in group]
+                conn,
+                "Hold",
+                [
+                    (spread.waiting.request.request_id, spread.waiting.request, spread.waiting.caller)
+                    for spread in group
+                ],
             )
             # Request ids claimed before (retries) get their stored answer on their own.
             retries = [spread for spread in group if spread.waiting.request.request_id not in claimed]
@@ -377,7 +384,7 @@ class HoldBatcher:
         holds = self.holds
         async with holds.db.transaction() as conn:
             claimed = await holds.idempotency.claim_many(
-                conn, "Hold", [(waiting.request.request_id, waiting.request) for waiting in group]
+                conn, "Hold", [(waiting.request.request_id, waiting.request, waiting.caller) for waiting in group]
             )
             # Request ids claimed before (retries) get their stored answer on their own.
             retries = [waiting for waiting in group if waiting.request.request_id not in claimed]

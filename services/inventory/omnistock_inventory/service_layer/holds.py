@@ -28,11 +28,20 @@ from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE, HoldBatcher, Taken, write_taken
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.stock import channel_of
-from omnistock_platform.auth import current_principal
+from omnistock_platform.auth import Role, current_principal, require_any_location, require_location, require_locations
 from omnistock_platform.db import Database
-from omnistock_platform.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation, Shortfall, ShortLine
+from omnistock_platform.errors import (
+    Aborted,
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    PreconditionViolation,
+    Reason,
+    Shortfall,
+    ShortLine,
+)
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import IdempotencyStore, fingerprint
+from omnistock_platform.idempotency import IdempotencyStore, current_caller, fingerprint
 from omnistock_platform.logging import get_logger, request_id_var
 from omnistock_platform.settings import Settings
 from omnistock_platform.validation import Validator
@@ -89,6 +98,16 @@ class Holds:
         )
         check.raise_if_invalid()
         assert ttl is not None
+        # A till sells, and staff hold, only at their own locations; a till sells at once (holds for
+        # later belong to a reservation or an order, which take them themselves).
+        if current_principal().role is Role.POS and not request.commit_now:
+            raise PermissionDenied(
+                "a till sells at once (commit_now); holds for later are taken by reservations and orders",
+                reason=Reason.ACTION_NOT_ALLOWED,
+            )
+        require_locations([key.location_id for key, _ in lines], "stock at location")
+        if request.selling_location_id:
+            require_location(request.selling_location_id, "selling location")
         if self.batcher is not None and len(lines) == 1 and not request.commit_now:
             return await self.batcher.hold(request, lines[0], ttl)
         return await self.hold_alone(request, lines, ttl)
@@ -121,6 +140,7 @@ class Holds:
         async with self.db.transaction() as conn:
             if len(lines) == 1 and not request.commit_now and request.request_id:
                 (key, quantity), channel = lines[0], channel_of(request.channel)
+                caller = current_caller()
                 claimed, row = await repository.claim_and_take_units(
                     conn,
                     key,
@@ -128,7 +148,8 @@ class Holds:
                     use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
                     request_id=request.request_id,
                     method="Hold",
-                    fingerprint=fingerprint("Hold", request),
+                    fingerprint=fingerprint("Hold", request, caller),
+                    caller=caller,
                 )
                 if claimed:
                     if row is None:
@@ -237,11 +258,10 @@ class Holds:
                 self.db.pool, skus=[k.sku for k, _ in lines], location_ids=[k.location_id for k, _ in lines]
             )
         }
-        backorder = {
-            row["sku"]
-            for row in await repository.get_skus(self.db.pool, [k.sku for k, _ in lines])
-            if row["allow_backorder"]
-        }
+        catalogue = {row["sku"]: row for row in await repository.get_skus(self.db.pool, [k.sku for k, _ in lines])}
+        if any((key.location_id, key.sku) not in rows for key, _ in lines):
+            await self._require_known(request, catalogue)
+        backorder = {sku for sku, row in catalogue.items() if row["allow_backorder"]}
         short = []
         for key, quantity in lines:
             row = rows.get((key.location_id, key.sku))
@@ -259,6 +279,20 @@ class Holds:
         if not short:  # stock came back between the attempt and this read: the caller may retry
             raise Aborted("stock changed while the hold was being taken; retry with the same request_id")
         return Shortfall(short)
+
+    async def _require_known(self, request: pb.HoldRequest, catalogue: Mapping[str, Any]) -> None:
+        """An unknown SKU or location is NOT_FOUND, not a shortfall of 0: nothing is missing from
+        stock that was never in the catalogue (and nobody should count it as refused demand)."""
+        for index, line in enumerate(request.lines):
+            if line.sku not in catalogue:
+                raise NotFound("sku", line.sku, field=f"lines[{index}].sku")
+        known = {
+            row["location_id"]
+            for row in await repository.get_locations(self.db.pool, [line.location_id for line in request.lines])
+        }
+        for index, line in enumerate(request.lines):
+            if line.location_id not in known:
+                raise NotFound("location", line.location_id, field=f"lines[{index}].location_id")
 
     # -- settling units -----------------------------------------------------------------------------
 
@@ -282,6 +316,7 @@ class Holds:
                     f"{quantity} of {key.sku} at {key.location_id} are not on hand yet (backordered);"
                     " they can be committed once received",
                     [PreconditionViolation("STOCK_NOT_ON_HAND", f"{key.location_id}/{key.sku}", "backordered")],
+                    reason=Reason.STOCK_NOT_ON_HAND,
                 ) from error
             await ledger.record(
                 conn,
@@ -295,10 +330,16 @@ class Holds:
         column = "committed" if action == "commit" else "released"
         await repository.settle_hold_lines(conn, hold_id, [c for c in changes if c[1] > 0], column)
 
-    async def _locked(self, conn: asyncpg.Connection, hold_id: str) -> tuple[asyncpg.Record, dict[LineKey, HoldLine]]:
+    async def _locked(
+        self, conn: asyncpg.Connection, hold_id: str, *, by_caller: bool = True
+    ) -> tuple[asyncpg.Record, dict[LineKey, HoldLine]]:
+        """The hold, locked. `by_caller`: the caller acts on it, so staff only on holds wholly at their
+        locations (expiry is inventory's own act, whoever's call happened to find a hold overdue)."""
         found = await repository.get_hold(conn, hold_id, lock=True)
         if found is None:
-            raise NotFound("hold", hold_id)
+            raise NotFound("hold", hold_id, field="hold_id")
+        if by_caller:
+            require_locations([key.location_id for key in found[1]], "a hold at location")
         return found
 
     async def _finish(
@@ -424,7 +465,8 @@ class Holds:
         check.raise_if_invalid()
         found = await repository.get_hold(self.db.pool, request.hold_id)
         if found is None:
-            raise NotFound("hold", request.hold_id)
+            raise NotFound("hold", request.hold_id, field="hold_id")
+        require_any_location([key.location_id for key in found[1]], f"hold {request.hold_id}")
         return pb.GetHoldResponse(hold=messages.hold(*found))
 
     async def list_holds(self, request: pb.ListHoldsRequest) -> pb.ListHoldsResponse:
@@ -435,6 +477,8 @@ class Holds:
         limit = check.page_size("page_size", request.page_size)
         after = decode_token(request.page_token)
         check.raise_if_invalid()
+        if current_principal().location_scoped:
+            require_location(request.location_id or "(all locations)")
         rows = await repository.list_holds(
             self.db.pool,
             owner_prefix=request.owner_prefix,
@@ -479,7 +523,7 @@ class Holds:
                 )
                 if found is None or found["state"] != HoldState.ACTIVE or found["expires_at"] >= datetime.now(UTC):
                     continue
-                _, lines = await self._locked(conn, hold_id)
+                _, lines = await self._locked(conn, hold_id, by_caller=False)
                 changes = take_from_open(lines, None)
                 await self._settle(conn, hold_id, changes, "expire")
                 await repository.update_hold(conn, hold_id, state=HoldState.EXPIRED)

@@ -14,9 +14,9 @@ from omnistock_inventory.domain.stock import Channel, available, may_use_safety_
 from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.reads import StockReads
-from omnistock_platform.auth import Role, current_principal, require_location
+from omnistock_platform.auth import Role, current_principal, require_location, visible_locations
 from omnistock_platform.db import Database
-from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation
+from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation, Reason
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.idempotency import IdempotencyStore
@@ -44,7 +44,9 @@ def require_return_only_at_till(reason: int) -> None:
     """A till takes back what a customer returns; counts and write-offs are the stock room's."""
     principal = current_principal()
     if principal.role is Role.POS and reason != pb.ADJUSTMENT_REASON_RETURN:
-        raise PermissionDenied("a till may only adjust stock for a customer return (reason RETURN)")
+        raise PermissionDenied(
+            "a till may only adjust stock for a customer return (reason RETURN)", reason=Reason.ACTION_NOT_ALLOWED
+        )
 
 
 def validate_row(check: Validator, location_id: str, sku: str) -> None:
@@ -259,6 +261,12 @@ class StockLevels:
         by_location: dict[str, list[asyncpg.Record]] = {}
         for row in await repository.availability_rows(self.db.pool, list(wanted)):
             by_location.setdefault(row["location_id"], []).append(row)
+        stocked = {row["sku"] for rows in by_location.values() for row in rows}
+        if not stocked >= wanted.keys():  # stocked nowhere, or not in the catalogue at all?
+            known = {row["sku"] for row in await repository.get_skus(self.db.pool, list(wanted))}
+            for index, item in enumerate(request.items):
+                if item.sku not in known:
+                    raise NotFound("sku", item.sku, field=f"items[{index}].sku")
         # Decided on plain numbers; messages are built only for the page that is returned.
         found = []
         for location_id, here in by_location.items():
@@ -307,9 +315,10 @@ class StockLevels:
         since = check.timestamp("since", request.since) if request.HasField("since") else None
         until = check.timestamp("until", request.until) if request.HasField("until") else None
         check.raise_if_invalid()
+        # Who acted and under which request ids: a location's own records, for its staff only.
         rows = await repository.list_movements(
             self.db.pool,
-            location_id=request.location_id,
+            location_ids=visible_locations(request.location_id),
             sku=request.sku,
             since=since,
             until=until,

@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import ClassVar
 
 from omnistock_orders.domain.routing import Method
-from omnistock_platform.errors import FailedPrecondition, PreconditionViolation
+from omnistock_platform.errors import FailedPrecondition, PreconditionViolation, Reason
 
 
 class OrderStatus(Enum):
@@ -55,6 +56,8 @@ DONE = frozenset({AllocationStatus.SHIPPED, AllocationStatus.HANDED_OVER})
 
 
 class IllegalTransition(FailedPrecondition):
+    reasons: ClassVar[tuple[Reason, ...]] = (Reason.INVALID_STATE,)
+
     def __init__(self, order_id: str, current: OrderStatus, wanted: OrderStatus) -> None:
         super().__init__(
             f"order {order_id} is {current.value} and cannot become {wanted.value}",
@@ -165,6 +168,7 @@ def _require_open(order: Order) -> None:
         raise FailedPrecondition(
             f"order {order.order_id} is {order.status.value}",
             [PreconditionViolation("ORDER_STATUS", order.order_id, f"order is {order.status.value}")],
+            reason=Reason.INVALID_STATE,
         )
 
 
@@ -305,6 +309,7 @@ def cancel(order: Order) -> tuple[Order, list[Allocation]]:
         raise FailedPrecondition(
             f"order {order.order_id} is still being placed",
             [PreconditionViolation("ORDER_STATUS", order.order_id, "order is pending")],
+            reason=Reason.INVALID_STATE,
         )
     to_release = [a for a in order.allocations if a.held]
     fulfilled = order.fulfilled_units()

@@ -14,7 +14,7 @@ from omnistock_orders.domain.order import OrderStatus, cancel
 from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.queries import require_scope
 from omnistock_platform.db import Database
-from omnistock_platform.errors import Aborted, NotFound
+from omnistock_platform.errors import Aborted, NotFound, Reason
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import Begun, IdempotencyStore
 from omnistock_platform.logging import get_logger
@@ -52,7 +52,11 @@ class OrderCancellation:
                 raise NotFound("order", request.order_id)
             require_scope(record)
             if record.order.status is OrderStatus.PENDING:
-                raise Aborted(f"order {request.order_id} is still being placed; retry in a moment")
+                raise Aborted(
+                    f"order {request.order_id} is still being placed; retry in a moment",
+                    0.5,
+                    reason=Reason.REQUEST_IN_PROGRESS,
+                )
             cancelled, to_release = cancel(record.order)
             if cancelled is record.order:
                 return orders_pb2.CancelOrderResponse(order=order_message(record))

@@ -48,6 +48,7 @@ from omnistock_platform.errors import (
     OmnistockError,
     PermissionDenied,
     PreconditionViolation,
+    Reason,
     Shortfall,
 )
 from omnistock_platform.events.outbox import Outbox
@@ -64,6 +65,32 @@ SOURCE_RESERVATION = "reservation"
 TILL_ROLES = frozenset({Role.POS, Role.ADMIN})
 # Answers of reservations that mean "no": the order is dropped and the caller hears why.
 REFUSALS = (FailedPrecondition, NotFound, InvalidArgument, PermissionDenied, AlreadyExists)
+
+
+# How soon a concurrent duplicate of a CreateOrder is told to ask again: placing takes a few round trips.
+IN_PROGRESS_RETRY_SECONDS = 0.2
+
+
+def in_progress(order_id: str) -> Aborted:
+    """What a call hears when another call with the same request id is placing (or has just settled)
+    the order: the first call's answer is not yet stored, so ask again with the same request id. A
+    crash never shows as this: an order a crash left pending is finished by the recovery loop."""
+    return Aborted(
+        f"order {order_id} is being placed by another call with the same request_id; retry with it",
+        IN_PROGRESS_RETRY_SECONDS,
+        reason=Reason.REQUEST_IN_PROGRESS,
+    )
+
+
+def require_till(query: RouteQuery) -> None:
+    """A carry-out is a till's sale at its own store: only tills, only there. (A quote is a read of
+    stock, which every channel sees everywhere.)"""
+    if query.method is not Method.CARRY_OUT:
+        return
+    principal = current_principal()
+    if principal.role not in TILL_ROLES:
+        raise PermissionDenied(f"role {principal.role} may not sell at a till", reason=Reason.ACTION_NOT_ALLOWED)
+    require_location(query.store_id, "store")
 
 
 def query_of(record: OrderRecord) -> RouteQuery:
@@ -105,22 +132,27 @@ class OrderPlacement:
     async def quote(self, request: orders_pb2.QuoteRoutingRequest) -> orders_pb2.QuoteRoutingResponse:
         query = quote_query(request)
         await self._require_store(query.store_id)
+        await self._require_skus([line.sku for line in request.lines])
         planned = await self.planner.plan(query)
         return orders_pb2.QuoteRoutingResponse(plan=planned.message)
 
     async def _require_store(self, store_id: str) -> None:
         if store_id and await self.inventory.location(store_id) is None:
-            raise InvalidArgument.of("store_id", f"no location {store_id!r}")
+            raise NotFound("location", store_id, field="store_id")
+
+    async def _require_skus(self, order: list[str]) -> dict[str, inventory_pb2.Sku]:
+        """The SKUs, each of which inventory must know: an unknown one is NOT_FOUND (not out of stock)."""
+        skus = await self.inventory.skus(order)
+        for index, sku in enumerate(order):
+            if sku not in skus:
+                raise NotFound("sku", sku, field=f"lines[{index}].sku")
+        return skus
 
     # -- CreateOrder --------------------------------------------------------------------------------
 
     async def create(self, request: orders_pb2.CreateOrderRequest) -> orders_pb2.CreateOrderResponse:
         query = create_query(request)
-        if query.method is Method.CARRY_OUT:
-            principal = current_principal()
-            if principal.role not in TILL_ROLES:
-                raise PermissionDenied(f"role {principal.role} may not sell at a till")
-            require_location(query.store_id, "store")
+        require_till(query)
         digest = fingerprint("CreateOrder", request)
         existing = await self.repository.by_request_id(self.db.pool, request.request_id)
         if existing is not None:
@@ -154,7 +186,11 @@ class OrderPlacement:
     async def _resume_request(self, request_id: str, digest: bytes) -> orders_pb2.CreateOrderResponse:
         existing = await self.repository.by_request_id(self.db.pool, request_id)
         if existing is None:  # taken by a concurrent duplicate that then gave up: ask again
-            raise Aborted(f"request {request_id} is being handled by another call; retry")
+            raise Aborted(
+                f"request {request_id} is being handled by another call; retry with the same request_id",
+                IN_PROGRESS_RETRY_SECONDS,
+                reason=Reason.REQUEST_IN_PROGRESS,
+            )
         return await self._resume(*existing, digest)
 
     async def _resume(self, record: OrderRecord, stored: bytes, digest: bytes) -> orders_pb2.CreateOrderResponse:
@@ -169,14 +205,7 @@ class OrderPlacement:
 
     async def _priced(self, wanted: Mapping[str, int], order: list[str]) -> tuple[list[OrderLine], str]:
         """Order lines at inventory's current prices; every SKU must exist and share one currency."""
-        skus = await self.inventory.skus(wanted)
-        violations = [
-            FieldViolation(f"lines[{index}].sku", f"no SKU {sku!r}")
-            for index, sku in enumerate(order)
-            if sku not in skus
-        ]
-        if violations:
-            raise InvalidArgument(violations)
+        skus = await self._require_skus(order)
         currencies = {skus[sku].currency for sku in wanted}
         if len(currencies) > 1:
             raise InvalidArgument.of(
@@ -234,7 +263,7 @@ class OrderPlacement:
                     self.db.pool, order_id, attempt, request.SerializeToString(deterministic=True), decision
                 )
                 if claimed is None:
-                    raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+                    raise in_progress(order_id)
                 state, failure = claimed, None
                 continue
             try:
@@ -247,30 +276,37 @@ class OrderPlacement:
                 return finished
             state = await self._state(order_id)
         if failure is None:
-            await self._drop(order_id, state.attempt)
-            raise Aborted(f"order {order_id} could not be placed; retry")
-        await self._refuse(record, state.attempt, failure)
-        raise failure
+            if await self._drop(order_id, state.attempt):
+                raise Aborted(f"order {order_id} could not be placed; retry")
+        elif await self._refuse(record, state.attempt, failure):
+            raise failure
+        # Not dropped: another call with the same request id moved the order on meanwhile (its plan
+        # saw the stock this one's plan did not, or it is further along). Its outcome is this call's.
+        return await self._route(record, query, await self._state(order_id))
 
     async def _state(self, order_id: str) -> PendingCall:
         state = await self.repository.pending_call(self.db.pool, order_id)
         if state is None:
-            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+            raise in_progress(order_id)
         return state
 
     async def _current(self, order_id: str) -> orders_pb2.Order:
         record = await self.repository.get(self.db.pool, order_id)
         if record is None:
-            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+            raise in_progress(order_id)
         return order_message(record)
 
-    async def _drop(self, order_id: str, attempt: int) -> None:
+    async def _drop(self, order_id: str, attempt: int) -> bool:
+        """Drop the pending order unless another attempt has started; whether it was dropped."""
         async with self.db.transaction() as conn:
-            if await self.repository.drop_pending(conn, order_id, attempt):
-                log.info("order.dropped", order_id=order_id, attempt=attempt)
+            dropped = await self.repository.drop_pending(conn, order_id, attempt)
+        if dropped:
+            log.info("order.dropped", order_id=order_id, attempt=attempt)
+        return dropped
 
-    async def _refuse(self, record: OrderRecord, attempt: int, shortfall: Shortfall) -> None:
-        """Drop the order that could not get its stock, and tell who counts refused demand."""
+    async def _refuse(self, record: OrderRecord, attempt: int, shortfall: Shortfall) -> bool:
+        """Drop the order that could not get its stock, and tell who counts refused demand. False when
+        another attempt has started meanwhile (nothing is dropped or told)."""
         refused = common_pb2.DemandRefused(
             channel_service="orders",
             channel=record.channel,
@@ -284,9 +320,12 @@ class OrderPlacement:
             ],
         )
         async with self.db.transaction() as conn:
-            if await self.repository.drop_pending(conn, record.order_id, attempt):
+            dropped = await self.repository.drop_pending(conn, record.order_id, attempt)
+            if dropped:
                 await self.outbox.add(conn, "demand.refused", refused)
-                log.info("order.refused", order_id=record.order_id, short=len(shortfall.lines))
+        if dropped:
+            log.info("order.refused", order_id=record.order_id, short=len(shortfall.lines))
+        return dropped
 
     async def _finish(self, order_id: str, state: PendingCall, hold: inventory_pb2.Hold) -> orders_pb2.Order | None:
         """Store the allocations the hold gave. None when this attempt was overtaken by a later one
@@ -384,7 +423,7 @@ class OrderPlacement:
             self.db.pool, order_id, 1, call.SerializeToString(deterministic=True), None
         )
         if state is None or state.call is None:
-            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+            raise in_progress(order_id)
         if state.status is not OrderStatus.PENDING:
             return await self._current(order_id)
         try:
@@ -398,7 +437,7 @@ class OrderPlacement:
         decision = self._taken_over(record, converted, hold)
         finished = await self._finish(order_id, replace(state, decision=decision), hold)
         if finished is None:
-            raise Aborted(f"order {order_id} was abandoned while it was placed; retry")
+            raise in_progress(order_id)
         return finished
 
     async def _keep_for_the_order(self, order_id: str, hold: inventory_pb2.Hold) -> inventory_pb2.Hold:

@@ -67,47 +67,67 @@ class Planned:
         return self.query.options.allow_partial
 
     def shortfall(self) -> Shortfall:
-        """The caller's answer when the plan cannot be held: which lines, how many could be had, and where else."""
+        """The caller's answer when the plan cannot be held: which lines, where, how many could be had
+        there, and where else. A shipment is short at the location that had the most of the SKU."""
         single_store = self.query.method is not Method.SHIP
-        short = [
-            ShortLine(
-                location_id=self.query.store_id if single_store else "",
-                sku=sku,
-                requested=self.query.lines[sku],
-                available=max(0, self.query.lines[sku] - missing),
+        short = []
+        for sku, missing in sorted(self.plan.unfilled.items()):
+            if missing <= 0:
+                continue
+            requested = self.query.lines[sku]
+            if single_store:
+                short.append(ShortLine(self.query.store_id, sku, requested, max(0, requested - missing)))
+                continue
+            best = self._best_source(sku)
+            short.append(
+                ShortLine(best.location_id if best else "", sku, requested, best.available.get(sku, 0) if best else 0)
             )
-            for sku, missing in sorted(self.plan.unfilled.items())
-            if missing > 0
-        ]
         if not short:  # nothing unfilled, yet no allocation: cannot happen with positive lines
             short = [
                 ShortLine(self.query.store_id, sku, quantity, 0) for sku, quantity in sorted(self.query.lines.items())
             ]
-        return Shortfall(short, self._alternatives({line.sku for line in short}) if single_store else [])
+        named = {line.location_id for line in short}
+        return Shortfall(short, self._alternatives({line.sku for line in short}, named))
 
-    def _alternatives(self, skus: set[str]) -> list[Alternative]:
+    def _eligible(self, candidate: Candidate) -> bool:
+        """A location that could serve this order's method at all."""
+        excluded = frozenset(self.query.options.exclude_location_ids) | self.query.exclude
+        if not candidate.active or candidate.location_id in excluded:
+            return False
+        if self.query.method is Method.SHIP:
+            return candidate.ships
+        return not (self.query.method is Method.PICKUP and not candidate.pickup)
+
+    def _distance(self, candidate: Candidate) -> float:
+        if self.destination is None or candidate.point is None:
+            return 0.0
+        return distance_km(self.destination, candidate.point)
+
+    def _best_source(self, sku: str) -> Candidate | None:
+        """Where most of the SKU could be had for this order (nearest first among equals)."""
+        eligible = [candidate for candidate in self.candidates if self._eligible(candidate)]
+        return min(
+            eligible,
+            key=lambda c: (-c.available.get(sku, 0), self._distance(c), c.location_id),
+            default=None,
+        )
+
+    def _alternatives(self, skus: set[str], named: set[str]) -> list[Alternative]:
         found = []
         for candidate in self.candidates:
-            if candidate.location_id == self.query.store_id or not candidate.active:
-                continue
-            if self.query.method is Method.PICKUP and not candidate.pickup:
+            if candidate.location_id in named or not self._eligible(candidate):
                 continue
             available = {sku: candidate.available.get(sku, 0) for sku in sorted(skus)}
             available = {sku: units for sku, units in available.items() if units > 0}
             if not available:
                 continue
             location = self.locations.get(candidate.location_id)
-            distance = (
-                distance_km(self.destination, candidate.point)
-                if self.destination is not None and candidate.point is not None
-                else 0.0
-            )
             found.append(
                 Alternative(
                     location_id=candidate.location_id,
                     location_name=candidate.name,
                     city=location.city if location is not None else "",
-                    distance_km=round(distance, 3),
+                    distance_km=round(self._distance(candidate), 3),
                     available=available,
                 )
             )

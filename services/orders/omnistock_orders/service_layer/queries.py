@@ -13,7 +13,7 @@ from omnistock_orders.adapters.messages import CHANNELS, STATUS_FROM_PROTO, orde
 from omnistock_orders.adapters.repository import Cursor, OrderRecord, OrderRepository
 from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import InvalidArgument, NotFound, PermissionDenied
+from omnistock_platform.errors import InvalidArgument, NotFound, PermissionDenied, Reason
 from omnistock_platform.validation import Validator
 
 
@@ -21,7 +21,10 @@ def require_scope(record: OrderRecord) -> None:
     """Store and warehouse staff see only orders that touch one of their locations."""
     principal = current_principal()
     if principal.location_scoped and not record.locations() & principal.locations:
-        raise PermissionDenied(f"{principal.role} {principal.subject!r} may not see order {record.order_id}")
+        raise PermissionDenied(
+            f"{principal.role} {principal.subject!r} may not see order {record.order_id}",
+            reason=Reason.LOCATION_NOT_ALLOWED,
+        )
 
 
 def encode_page_token(record: OrderRecord) -> str:

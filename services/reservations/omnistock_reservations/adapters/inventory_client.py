@@ -110,6 +110,11 @@ class InventoryClient:
             active=location.active,
         )
 
+    async def unknown_skus(self, skus: list[str]) -> list[str]:
+        """Those of the SKUs inventory does not know, in one call."""
+        response = await _call(self._stub.BatchGetSkus(pb.BatchGetSkusRequest(skus=sorted(set(skus)))))
+        return list(response.not_found)
+
     async def hold(self, reservation: Reservation) -> HoldView:
         response = await _call(self._stub.Hold(hold_request(reservation)))
         return _hold(response.hold)

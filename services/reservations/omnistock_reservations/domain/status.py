@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import ClassVar
 
-from omnistock_platform.errors import FailedPrecondition, PreconditionViolation
+from omnistock_platform.errors import FailedPrecondition, PreconditionViolation, Reason
 
 
 class Status(StrEnum):
@@ -57,6 +58,8 @@ RULES: dict[Action, tuple[frozenset[Status], Status | None]] = {
 
 
 class InvalidTransition(FailedPrecondition):
+    reasons: ClassVar[tuple[Reason, ...]] = (Reason.INVALID_STATE,)
+
     def __init__(self, reservation_id: str, status: Status, action: Action) -> None:
         self.status = status
         self.action = action

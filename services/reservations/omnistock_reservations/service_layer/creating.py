@@ -11,6 +11,7 @@ Every step is conditional on the state it expects, so concurrent attempts conver
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import timedelta
@@ -25,6 +26,7 @@ from omnistock_platform.errors import (
     InvalidArgument,
     NotFound,
     PreconditionViolation,
+    Reason,
     Shortfall,
     Unavailable,
 )
@@ -99,7 +101,9 @@ def answer(reservation: Reservation) -> pb.CreateReservationResponse:
             [PreconditionViolation("RESERVATION_STATUS", reservation.reservation_id, "reservation failed")],
         )
     if reservation.status is Status.PENDING:
-        raise Unavailable("the reservation is still being confirmed; retry with the same request_id", 0.5)
+        raise Unavailable(
+            "the reservation is still being confirmed; retry with the same request_id", 0.5, reason=Reason.NOT_READY
+        )
     return pb.CreateReservationResponse(reservation=messages.reservation(reservation))
 
 
@@ -114,7 +118,9 @@ class Creating:
         expected = fingerprint("CreateReservation", request)
         existing = await repository.get_by_request(self.deps.db.pool, request.request_id)
         if existing is None:
-            store = await self._store(request.store_id)
+            store, _ = await asyncio.gather(
+                self._store(request.store_id), self._require_skus([line.sku for line in request.lines])
+            )
             fresh = Reservation(
                 reservation_id=str(uuid.uuid4()),
                 request_id=request.request_id,
@@ -143,10 +149,17 @@ class Creating:
         try:
             store = await self.deps.inventory.store(store_id)
         except NotFound:
-            raise InvalidArgument.of("store_id", f"there is no store {store_id!r}") from None
+            raise NotFound("location", store_id, field="store_id") from None
         if not store.active or not store.pickup:
             raise InvalidArgument.of("store_id", f"store {store_id} does not offer pickup")
         return store
+
+    async def _require_skus(self, skus: list[str]) -> None:
+        """An unknown SKU is NOT_FOUND: it is not out of stock, and no demand was refused."""
+        unknown = set(await self.deps.inventory.unknown_skus(skus))
+        for index, sku in enumerate(skus):
+            if sku in unknown:
+                raise NotFound("sku", sku, field=f"lines[{index}].sku")
 
     async def _write_pending(self, reservation: Reservation, expected: bytes, limits: Limits) -> Reservation | None:
         """Step 1. None when the request id is taken (a concurrent retry): the caller resumes that one."""
@@ -161,6 +174,7 @@ class Creating:
                     f"customer {customer_id} already has {open_count} open reservations,"
                     f" the most one customer may have",
                     [PreconditionViolation("RESERVATION_LIMIT", customer_id, f"{open_count} open reservations")],
+                    reason=Reason.LIMIT_REACHED,
                 )
             for _ in range(CODE_ATTEMPTS):
                 reservation.pickup_code = new_pickup_code()

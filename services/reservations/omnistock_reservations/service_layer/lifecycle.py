@@ -18,7 +18,14 @@ import asyncpg
 
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.auth import Role, current_principal, require_location
-from omnistock_platform.errors import FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation, Shortfall
+from omnistock_platform.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PreconditionViolation,
+    Reason,
+    Shortfall,
+)
 from omnistock_platform.idempotency import Begun, carried_through
 from omnistock_platform.validation import Validator
 from omnistock_reservations.adapters import messages, repository
@@ -274,11 +281,13 @@ class Lifecycle:
             raise FailedPrecondition(
                 f"the reservation with pickup code {code} at store {request.store_id} is {closed.status.label}",
                 [PreconditionViolation("RESERVATION_STATUS", closed.reservation_id, f"is {closed.status.label}")],
+                reason=Reason.INVALID_STATE,
             )
         if found.status is Status.PENDING:
             raise FailedPrecondition(
                 f"reservation {found.reservation_id} is still being confirmed; try again in a moment",
                 [PreconditionViolation("RESERVATION_STATUS", found.reservation_id, "is pending")],
+                reason=Reason.INVALID_STATE,
             )
         await self._on_hold(
             found,

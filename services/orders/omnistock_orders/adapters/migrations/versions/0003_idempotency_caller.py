@@ -1,0 +1,31 @@
+"""record who sent each request id: a stored answer is its caller's alone
+
+Revision ID: 0003_orders
+Revises: 0002_orders
+Create Date: 2027-01-18
+
+The idempotency store binds a request id to its caller (omnistock_platform.idempotency.caller_key):
+the caller is part of the fingerprint, and kept in its own column so that a change cut short by a
+crash is finished on behalf of whoever began it. Rows from before have the caller "": their
+fingerprints name no caller, so a replay of one is refused rather than answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003_orders"
+down_revision: str | None = "0002_orders"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("idempotency", sa.Column("caller", sa.Text(), nullable=False, server_default=""), schema="orders")
+
+
+def downgrade() -> None:
+    op.drop_column("idempotency", "caller", schema="orders")

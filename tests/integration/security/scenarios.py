@@ -1,0 +1,522 @@
+"""What the access walk knows of every RPC: how to build a request that works for a role acting at
+a location, whether store and warehouse staff are confined to their own locations on it, and at
+which kind of location it acts.
+
+An RPC missing here fails the walk (`test_scope.py`): a new RPC is covered the moment it is added,
+because someone has to say how it is called and whether it is scoped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from omnistock.common.v1 import common_pb2
+from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
+from omnistock.insights.v1 import insights_pb2 as spb
+from omnistock.inventory.v1 import inventory_pb2 as ipb
+from omnistock.orders.v1 import orders_pb2 as opb
+from omnistock.reservations.v1 import reservations_pb2 as rpb
+from omnistock_platform.auth import Role
+from omnistock_platform.testing.stack import unique_id
+from tests.integration.security.support import QuietStack
+
+Kind = Literal["store", "warehouse"]
+POINT = common_pb2.GeoPoint(latitude=53.55, longitude=9.99)
+CHANNEL_OF_ROLE = {
+    Role.STOREFRONT: common_pb2.CHANNEL_WEB,
+    Role.APP: common_pb2.CHANNEL_APP,
+    Role.CHAT_AGENT: common_pb2.CHANNEL_CHAT,
+    Role.POS: common_pb2.CHANNEL_POS,
+}
+
+
+def channel_of(role: Role) -> common_pb2.Channel.ValueType:
+    return CHANNEL_OF_ROLE.get(role, common_pb2.CHANNEL_WEB)
+
+
+def in_(seconds: int) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(datetime.now(UTC) + timedelta(seconds=seconds))
+    return stamp
+
+
+class Fixtures:
+    """Things to act on, made as admin on the quiet stack: every call gets fresh ones."""
+
+    def __init__(self, quiet: QuietStack) -> None:
+        self.quiet = quiet
+        self.inventory = quiet.stack.stub("inventory")
+        self.reservations = quiet.stack.stub("reservations")
+        self.orders = quiet.stack.stub("orders")
+        self.fulfilment = quiet.stack.stub("fulfilment")
+        # Each kind's "own" location (the one requests act at) and another one of the same kind.
+        self.home: dict[Kind, str] = {}
+        self.away: dict[Kind, str] = {}
+
+    async def setup(self) -> Fixtures:
+        for kind, code in (("store", ipb.LOCATION_KIND_STORE), ("warehouse", ipb.LOCATION_KIND_WAREHOUSE)):
+            self.home[kind] = await self.location(code)  # type: ignore[index]
+            self.away[kind] = await self.location(code)  # type: ignore[index]
+        return self
+
+    async def location(self, kind: ipb.LocationKind.ValueType = ipb.LOCATION_KIND_STORE) -> str:
+        location_id = unique_id("LOC-WALK-")
+        await self.inventory.UpsertLocation(
+            ipb.UpsertLocationRequest(
+                request_id=unique_id(),
+                location=ipb.Location(
+                    location_id=location_id,
+                    name=location_id,
+                    kind=kind,
+                    city="Hamburg",
+                    point=POINT,
+                    routing_rank=1,
+                    ships=True,
+                    pickup=kind == ipb.LOCATION_KIND_STORE,
+                    till_sales=kind == ipb.LOCATION_KIND_STORE,
+                    active=True,
+                ),
+            )
+        )
+        return location_id
+
+    async def sku(self, *stocked_at: str, quantity: int = 20) -> str:
+        sku = unique_id("SKU-WALK-")
+        await self.inventory.UpsertSku(
+            ipb.UpsertSkuRequest(
+                request_id=unique_id(), sku=ipb.Sku(sku=sku, title=sku, price_minor=100, currency="EUR")
+            )
+        )
+        for location_id in stocked_at:
+            await self.inventory.ReceiveStock(
+                ipb.ReceiveStockRequest(request_id=unique_id(), location_id=location_id, sku=sku, quantity=quantity)
+            )
+        return sku
+
+    async def hold(self, location_id: str) -> ipb.Hold:
+        sku = await self.sku(location_id)
+        response = await self.quiet.stack.stub("inventory", role="service").Hold(
+            ipb.HoldRequest(
+                request_id=unique_id(),
+                owner=f"walk:{unique_id()}",
+                channel=common_pb2.CHANNEL_WEB,
+                lines=[ipb.HoldLineRequest(location_id=location_id, sku=sku, quantity=1)],
+            )
+        )
+        return response.hold  # type: ignore[no-any-return]
+
+    async def reservation(self, store: str) -> rpb.Reservation:
+        sku = await self.sku(store)
+        response = await self.reservations.CreateReservation(
+            rpb.CreateReservationRequest(
+                request_id=unique_id(),
+                channel=common_pb2.CHANNEL_CHAT,
+                customer=rpb.Customer(customer_id=unique_id("CUST-"), name="Ada"),
+                store_id=store,
+                lines=[common_pb2.SkuQuantity(sku=sku, quantity=1)],
+            )
+        )
+        return response.reservation  # type: ignore[no-any-return]
+
+    async def order(self, store: str) -> opb.Order:
+        """An order to pick up at the store, allocated there."""
+        sku = await self.sku(store)
+        response = await self.orders.CreateOrder(
+            opb.CreateOrderRequest(
+                request_id=unique_id(),
+                channel=common_pb2.CHANNEL_WEB,
+                customer_id=unique_id("CUST-"),
+                lines=[opb.OrderLineRequest(sku=sku, quantity=1)],
+                method=common_pb2.FULFILMENT_METHOD_PICKUP,
+                store_id=store,
+            )
+        )
+        return response.order  # type: ignore[no-any-return]
+
+    async def task_of(self, column: str, value: str) -> fpb.Task:
+        """The fulfilment task made (from an event) for an order or a reservation."""
+        for _ in range(500):
+            task_id = await self.quiet.db.fetchval(
+                f"SELECT task_id FROM fulfilment.tasks WHERE {column} = $1 ORDER BY created_at LIMIT 1", value
+            )
+            if task_id is not None:
+                return (await self.fulfilment.GetTask(fpb.GetTaskRequest(task_id=task_id))).task  # type: ignore[no-any-return]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no task for {column} {value}")
+
+    async def pick_task(self, warehouse: str, *, steps: int = 0) -> fpb.Task:
+        """A pick task of a shipped order at the warehouse, moved on `steps` steps (start, confirm, pack)."""
+        sku = await self.sku(warehouse)
+        order = (
+            await self.orders.CreateOrder(
+                opb.CreateOrderRequest(
+                    request_id=unique_id(),
+                    channel=common_pb2.CHANNEL_WEB,
+                    customer_id=unique_id("CUST-"),
+                    lines=[opb.OrderLineRequest(sku=sku, quantity=1)],
+                    method=common_pb2.FULFILMENT_METHOD_SHIP,
+                    ship_to=opb.Address(name="Ada", point=POINT),
+                )
+            )
+        ).order
+        task = await self.task_of("order_id", order.order_id)
+        if steps >= 1:
+            await self.fulfilment.StartPicking(fpb.StartPickingRequest(request_id=unique_id(), task_id=task.task_id))
+        if steps >= 2:
+            await self.fulfilment.ConfirmPick(
+                fpb.ConfirmPickRequest(
+                    request_id=unique_id(), task_id=task.task_id, picked=[common_pb2.SkuQuantity(sku=sku, quantity=1)]
+                )
+            )
+        if steps >= 3:
+            await self.fulfilment.Pack(fpb.PackRequest(request_id=unique_id(), task_id=task.task_id))
+        return task
+
+    async def pickup_task(self, store: str, *, ready: bool = False) -> tuple[fpb.Task, rpb.Reservation]:
+        reservation = await self.reservation(store)
+        task = await self.task_of("reservation_id", reservation.reservation_id)
+        if ready:
+            await self.fulfilment.MarkReadyForPickup(
+                fpb.MarkReadyForPickupRequest(request_id=unique_id(), task_id=task.task_id)
+            )
+        return task, reservation
+
+
+Build = Callable[[Fixtures, Role, str], Awaitable[Message]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    build: Build
+    # Store and warehouse staff may call it only at their own locations.
+    scoped: bool
+    # The kind of location the request acts at.
+    at: Kind = "store"
+
+
+# -- inventory ----------------------------------------------------------------------------------------
+
+
+async def upsert_location(f: Fixtures, role: Role, at: str) -> Message:
+    location_id = unique_id("LOC-WALK-")
+    return ipb.UpsertLocationRequest(
+        request_id=unique_id(),
+        location=ipb.Location(
+            location_id=location_id, name=location_id, kind=ipb.LOCATION_KIND_STORE, city="Kiel", point=POINT
+        ),
+    )
+
+
+async def upsert_sku(f: Fixtures, role: Role, at: str) -> Message:
+    return ipb.UpsertSkuRequest(request_id=unique_id(), sku=ipb.Sku(sku=unique_id("SKU-WALK-"), title="walk"))
+
+
+async def hold(f: Fixtures, role: Role, at: str) -> Message:
+    sku = await f.sku(at)
+    line = ipb.HoldLineRequest(location_id=at, sku=sku, quantity=1)
+    if role is Role.POS:  # a till sale
+        return ipb.HoldRequest(
+            request_id=unique_id(),
+            owner=f"till:{at}",
+            channel=common_pb2.CHANNEL_POS,
+            lines=[line],
+            selling_location_id=at,
+            commit_now=True,
+        )
+    return ipb.HoldRequest(
+        request_id=unique_id(), owner=f"walk:{unique_id()}", channel=common_pb2.CHANNEL_WEB, lines=[line]
+    )
+
+
+async def stock_row(f: Fixtures, at: str) -> tuple[str, str]:
+    return at, await f.sku(at)
+
+
+async def receive(f: Fixtures, role: Role, at: str) -> Message:
+    location_id, sku = await stock_row(f, at)
+    return ipb.ReceiveStockRequest(request_id=unique_id(), location_id=location_id, sku=sku, quantity=1)
+
+
+async def adjust(f: Fixtures, role: Role, at: str) -> Message:
+    location_id, sku = await stock_row(f, at)
+    return ipb.AdjustStockRequest(
+        request_id=unique_id(), location_id=location_id, sku=sku, reason=ipb.ADJUSTMENT_REASON_RETURN, delta=1
+    )
+
+
+async def safety_stock(f: Fixtures, role: Role, at: str) -> Message:
+    location_id, sku = await stock_row(f, at)
+    return ipb.SetSafetyStockRequest(request_id=unique_id(), location_id=location_id, sku=sku, safety_stock=1)
+
+
+async def expect(f: Fixtures, role: Role, at: str) -> Message:
+    location_id, sku = await stock_row(f, at)
+    return ipb.ExpectStockRequest(
+        request_id=unique_id(), location_id=location_id, sku=sku, quantity=1, expected_at=in_(86_400)
+    )
+
+
+async def get_stock(f: Fixtures, role: Role, at: str) -> Message:
+    return ipb.GetStockRequest(sku=await f.sku(at), location_id=at, channel=channel_of(role))
+
+
+async def batch_get_stock(f: Fixtures, role: Role, at: str) -> Message:
+    return ipb.BatchGetStockRequest(skus=[await f.sku(at)], location_ids=[at], channel=channel_of(role))
+
+
+async def find_availability(f: Fixtures, role: Role, at: str) -> Message:
+    return ipb.FindAvailabilityRequest(
+        items=[common_pb2.SkuQuantity(sku=await f.sku(at), quantity=1)],
+        channel=channel_of(role),
+        near=POINT,
+        radius_km=50,
+    )
+
+
+async def watch_stock(f: Fixtures, role: Role, at: str) -> Message:
+    return ipb.WatchStockRequest(skus=[await f.sku(at)], location_ids=[at], channel=channel_of(role))
+
+
+async def release(f: Fixtures, role: Role, at: str) -> Message:
+    return ipb.ReleaseHoldRequest(request_id=unique_id(), hold_id=(await f.hold(at)).hold_id, reason="walk")
+
+
+async def commit(f: Fixtures, role: Role, at: str) -> Message:
+    return ipb.CommitHoldRequest(request_id=unique_id(), hold_id=(await f.hold(at)).hold_id)
+
+
+async def extend(f: Fixtures, role: Role, at: str) -> Message:
+    return ipb.ExtendHoldRequest(request_id=unique_id(), hold_id=(await f.hold(at)).hold_id, expires_at=in_(3600))
+
+
+async def transfer(f: Fixtures, role: Role, at: str) -> Message:
+    held = await f.hold(at)
+    return ipb.TransferHoldRequest(
+        request_id=unique_id(), hold_id=held.hold_id, expected_owner=held.owner, new_owner=f"walk:{unique_id()}"
+    )
+
+
+# -- reservations ---------------------------------------------------------------------------------------
+
+
+async def create_reservation(f: Fixtures, role: Role, at: str) -> Message:
+    return rpb.CreateReservationRequest(
+        request_id=unique_id(),
+        channel=channel_of(role),
+        customer=rpb.Customer(customer_id=unique_id("CUST-"), name="Ada"),
+        store_id=at,
+        lines=[common_pb2.SkuQuantity(sku=await f.sku(at), quantity=1)],
+    )
+
+
+async def list_reservations(f: Fixtures, role: Role, at: str) -> Message:
+    reservation = await f.reservation(at)
+    return rpb.ListReservationsRequest(store_id=at, customer_id=reservation.customer.customer_id)
+
+
+async def collect(f: Fixtures, role: Role, at: str) -> Message:
+    reservation = await f.reservation(at)
+    return rpb.CollectReservationRequest(request_id=unique_id(), store_id=at, pickup_code=reservation.pickup_code)
+
+
+async def convert(f: Fixtures, role: Role, at: str) -> Message:
+    reservation = await f.reservation(at)
+    return rpb.ConvertReservationRequest(
+        request_id=unique_id(), reservation_id=reservation.reservation_id, order_id=unique_id("ORDER-WALK-")
+    )
+
+
+# -- orders ---------------------------------------------------------------------------------------------
+
+
+async def order_request(f: Fixtures, role: Role, at: str, *, quote: bool = False) -> Message:
+    lines = [opb.OrderLineRequest(sku=await f.sku(at), quantity=1)]
+    # A till sells at its store; everyone else orders for pickup there.
+    method = common_pb2.FULFILMENT_METHOD_CARRY_OUT if role is Role.POS else common_pb2.FULFILMENT_METHOD_PICKUP
+    if quote:
+        return opb.QuoteRoutingRequest(channel=channel_of(role), lines=lines, method=method, store_id=at)
+    return opb.CreateOrderRequest(
+        request_id=unique_id(),
+        channel=channel_of(role),
+        customer_id=unique_id("CUST-"),
+        lines=lines,
+        method=method,
+        store_id=at,
+    )
+
+
+async def quote(f: Fixtures, role: Role, at: str) -> Message:
+    return await order_request(f, role, at, quote=True)
+
+
+async def create_order(f: Fixtures, role: Role, at: str) -> Message:
+    return await order_request(f, role, at)
+
+
+# -- fulfilment ----------------------------------------------------------------------------------------
+
+
+async def start_picking(f: Fixtures, role: Role, at: str) -> Message:
+    return fpb.StartPickingRequest(request_id=unique_id(), task_id=(await f.pick_task(at)).task_id)
+
+
+async def confirm_pick(f: Fixtures, role: Role, at: str) -> Message:
+    task = await f.pick_task(at, steps=1)
+    picked = [common_pb2.SkuQuantity(sku=line.sku, quantity=line.quantity) for line in task.lines]
+    return fpb.ConfirmPickRequest(request_id=unique_id(), task_id=task.task_id, picked=picked)
+
+
+async def pack(f: Fixtures, role: Role, at: str) -> Message:
+    return fpb.PackRequest(request_id=unique_id(), task_id=(await f.pick_task(at, steps=2)).task_id)
+
+
+async def ship(f: Fixtures, role: Role, at: str) -> Message:
+    task = await f.pick_task(at, steps=3)
+    return fpb.ShipRequest(request_id=unique_id(), task_id=task.task_id, carrier="DHL", tracking_number=unique_id())
+
+
+async def mark_ready(f: Fixtures, role: Role, at: str) -> Message:
+    task, _ = await f.pickup_task(at)
+    return fpb.MarkReadyForPickupRequest(request_id=unique_id(), task_id=task.task_id)
+
+
+async def hand_over(f: Fixtures, role: Role, at: str) -> Message:
+    _, reservation = await f.pickup_task(at, ready=True)
+    return fpb.HandOverRequest(request_id=unique_id(), location_id=at, pickup_code=reservation.pickup_code)
+
+
+async def get_task(f: Fixtures, role: Role, at: str) -> Message:
+    task, _ = await f.pickup_task(at)
+    return fpb.GetTaskRequest(task_id=task.task_id)
+
+
+def simple(make: Callable[[Fixtures, str], Awaitable[Message]]) -> Build:
+    """A request that depends on the location only."""
+
+    async def build(f: Fixtures, role: Role, at: str) -> Message:
+        return await make(f, at)
+
+    return build
+
+
+async def _reservation_id(f: Fixtures, at: str) -> str:
+    return (await f.reservation(at)).reservation_id  # type: ignore[no-any-return]
+
+
+async def _order_id(f: Fixtures, at: str) -> str:
+    return (await f.order(at)).order_id  # type: ignore[no-any-return]
+
+
+async def _get_reservation(f: Fixtures, at: str) -> Message:
+    return rpb.GetReservationRequest(reservation_id=await _reservation_id(f, at))
+
+
+async def _extend_reservation(f: Fixtures, at: str) -> Message:
+    return rpb.ExtendReservationRequest(
+        request_id=unique_id(), reservation_id=await _reservation_id(f, at), extend_by=duration_pb2.Duration(seconds=60)
+    )
+
+
+async def _cancel_reservation(f: Fixtures, at: str) -> Message:
+    return rpb.CancelReservationRequest(request_id=unique_id(), reservation_id=await _reservation_id(f, at))
+
+
+async def _mark_reservation_ready(f: Fixtures, at: str) -> Message:
+    return rpb.MarkReservationReadyRequest(request_id=unique_id(), reservation_id=await _reservation_id(f, at))
+
+
+async def _get_order(f: Fixtures, at: str) -> Message:
+    return opb.GetOrderRequest(order_id=await _order_id(f, at))
+
+
+async def _cancel_order(f: Fixtures, at: str) -> Message:
+    return opb.CancelOrderRequest(request_id=unique_id(), order_id=await _order_id(f, at), reason="walk")
+
+
+async def _get_hold(f: Fixtures, at: str) -> Message:
+    return ipb.GetHoldRequest(hold_id=(await f.hold(at)).hold_id)
+
+
+async def _get_sku(f: Fixtures, at: str) -> Message:
+    return ipb.GetSkuRequest(sku=await f.sku())
+
+
+async def _batch_get_skus(f: Fixtures, at: str) -> Message:
+    return ipb.BatchGetSkusRequest(skus=[await f.sku()])
+
+
+def fixed(make: Callable[[str], Message]) -> Build:
+    async def build(f: Fixtures, role: Role, at: str) -> Message:
+        return make(at)
+
+    return build
+
+
+SCENARIOS: dict[tuple[str, str], Scenario] = {
+    # The catalogue and stock levels are what every channel sees, everywhere.
+    ("inventory", "UpsertLocation"): Scenario(upsert_location, scoped=False),
+    ("inventory", "GetLocation"): Scenario(fixed(lambda at: ipb.GetLocationRequest(location_id=at)), scoped=False),
+    ("inventory", "BatchGetLocations"): Scenario(
+        fixed(lambda at: ipb.BatchGetLocationsRequest(location_ids=[at])), scoped=False
+    ),
+    ("inventory", "ListLocations"): Scenario(fixed(lambda at: ipb.ListLocationsRequest(city="Hamburg")), scoped=False),
+    ("inventory", "UpsertSku"): Scenario(upsert_sku, scoped=False),
+    ("inventory", "GetSku"): Scenario(simple(_get_sku), scoped=False),
+    ("inventory", "BatchGetSkus"): Scenario(simple(_batch_get_skus), scoped=False),
+    ("inventory", "ListSkus"): Scenario(fixed(lambda at: ipb.ListSkusRequest(text="walk")), scoped=False),
+    ("inventory", "GetStock"): Scenario(get_stock, scoped=False),
+    ("inventory", "BatchGetStock"): Scenario(batch_get_stock, scoped=False),
+    ("inventory", "FindAvailability"): Scenario(find_availability, scoped=False),
+    ("inventory", "WatchStock"): Scenario(watch_stock, scoped=False),
+    # Acting at a location, or reading its records: staff only at their own.
+    ("inventory", "ReceiveStock"): Scenario(receive, scoped=True, at="warehouse"),
+    ("inventory", "AdjustStock"): Scenario(adjust, scoped=True),
+    ("inventory", "SetSafetyStock"): Scenario(safety_stock, scoped=True, at="warehouse"),
+    ("inventory", "ExpectStock"): Scenario(expect, scoped=True, at="warehouse"),
+    ("inventory", "ListMovements"): Scenario(
+        fixed(lambda at: ipb.ListMovementsRequest(location_id=at)), scoped=True, at="warehouse"
+    ),
+    ("inventory", "Hold"): Scenario(hold, scoped=True),
+    ("inventory", "GetHold"): Scenario(simple(_get_hold), scoped=True),
+    ("inventory", "ListHolds"): Scenario(fixed(lambda at: ipb.ListHoldsRequest(location_id=at)), scoped=True),
+    ("inventory", "ReleaseHold"): Scenario(release, scoped=True),
+    ("inventory", "CommitHold"): Scenario(commit, scoped=True),
+    ("inventory", "ExtendHold"): Scenario(extend, scoped=True),
+    ("inventory", "TransferHold"): Scenario(transfer, scoped=True),
+    ("reservations", "CreateReservation"): Scenario(create_reservation, scoped=True),
+    ("reservations", "GetReservation"): Scenario(simple(_get_reservation), scoped=True),
+    ("reservations", "ListReservations"): Scenario(list_reservations, scoped=True),
+    ("reservations", "ExtendReservation"): Scenario(simple(_extend_reservation), scoped=True),
+    ("reservations", "CancelReservation"): Scenario(simple(_cancel_reservation), scoped=True),
+    ("reservations", "CollectReservation"): Scenario(collect, scoped=True),
+    ("reservations", "MarkReservationReady"): Scenario(simple(_mark_reservation_ready), scoped=True),
+    ("reservations", "ConvertReservation"): Scenario(convert, scoped=True),
+    # A quote reads stock, which every channel sees everywhere; a till's sale is at its own store.
+    ("orders", "QuoteRouting"): Scenario(quote, scoped=False),
+    ("orders", "CreateOrder"): Scenario(create_order, scoped=True),
+    ("orders", "GetOrder"): Scenario(simple(_get_order), scoped=True),
+    ("orders", "ListOrders"): Scenario(fixed(lambda at: opb.ListOrdersRequest(location_id=at)), scoped=True),
+    ("orders", "CancelOrder"): Scenario(simple(_cancel_order), scoped=True),
+    ("fulfilment", "ListTasks"): Scenario(fixed(lambda at: fpb.ListTasksRequest(location_id=at)), scoped=True),
+    ("fulfilment", "GetTask"): Scenario(get_task, scoped=True),
+    ("fulfilment", "WatchTasks"): Scenario(fixed(lambda at: fpb.WatchTasksRequest(location_id=at)), scoped=True),
+    ("fulfilment", "StartPicking"): Scenario(start_picking, scoped=True, at="warehouse"),
+    ("fulfilment", "ConfirmPick"): Scenario(confirm_pick, scoped=True, at="warehouse"),
+    ("fulfilment", "Pack"): Scenario(pack, scoped=True, at="warehouse"),
+    ("fulfilment", "Ship"): Scenario(ship, scoped=True, at="warehouse"),
+    ("fulfilment", "MarkReadyForPickup"): Scenario(mark_ready, scoped=True),
+    ("fulfilment", "HandOver"): Scenario(hand_over, scoped=True),
+    ("insights", "GetChannelInsights"): Scenario(
+        fixed(lambda at: spb.GetChannelInsightsRequest(location_id=at)), scoped=True
+    ),
+    ("insights", "RebuildInsights"): Scenario(
+        fixed(lambda at: spb.RebuildInsightsRequest(request_id=unique_id())), scoped=False
+    ),
+}
