@@ -1,0 +1,93 @@
+"""The services, called as the signed-in staff member.
+
+The console keeps one set of channels; each call carries the token of the person it is made
+for (a context variable read by the client's interceptor), so the services decide what that
+person may see and do, exactly as for any other channel."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+
+import grpc
+from omnistock_client import OmnistockClient
+from omnistock_client.client import RetryPolicy
+from omnistock_client.explain import explain, short_locations
+from omnistock_client.lookups import location_names
+
+from omnistock_platform.settings import ServiceName, Settings
+
+_staff_token: ContextVar[str] = ContextVar("console_staff_token", default="")
+
+# Codes after which the outcome of a change is not known: the same request id must be sent
+# again (never a new one), so that trying again can not act twice.
+OUTCOME_UNKNOWN = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+
+HTTP_STATUS: Mapping[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 422,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.OUT_OF_RANGE: 422,
+}
+
+
+class Refused(Exception):
+    """A call the services refused (or could not answer), in words for the person at the screen."""
+
+    def __init__(self, words: str, status: int, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(words)
+        self.words = words
+        self.status = status
+        self.code = code
+
+    @property
+    def outcome_unknown(self) -> bool:
+        return self.code in OUTCOME_UNKNOWN
+
+    @property
+    def signed_out(self) -> bool:
+        return self.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+class Services:
+    """The client of every service, shared by all requests of the console."""
+
+    def __init__(self, settings: Settings, addresses: dict[ServiceName, str] | None = None) -> None:
+        # A person is waiting: a few quick retries with the same request id, then the words.
+        retry = RetryPolicy(attempts=3, max_backoff=0.5, deadline=settings.default_deadline.total_seconds())
+        self.client = OmnistockClient.connect(settings, _staff_token.get, addresses=addresses, retry=retry)
+
+    @contextlib.contextmanager
+    def acting_as(self, token: str) -> Iterator[OmnistockClient]:
+        """Calls made inside carry `token`."""
+        reset = _staff_token.set(token)
+        try:
+            yield self.client
+        finally:
+            _staff_token.reset(reset)
+
+    async def refusal(self, error: grpc.aio.AioRpcError) -> Refused:
+        """The error as a sentence, with the names of the locations a shortfall mentions."""
+        names: dict[str, str] = {}
+        wanted = short_locations(error)
+        if wanted:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                names = await location_names(self.client, wanted)
+        return Refused(explain(error, names), HTTP_STATUS.get(error.code(), 503), error.code())
+
+    async def close(self) -> None:
+        await self.client.close()
