@@ -45,6 +45,8 @@ class ConsoleUnderTest:
         before = page.viewport_size
         for size, viewport in (("tablet", TABLET), ("phone", PHONE)):
             await page.set_viewport_size(viewport)
+            # Let the new layout paint (below the fold too) before the capture.
+            await page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
             await page.screenshot(path=str(self.screenshots / f"{name}-{size}.png"), full_page=True)
         if before is not None:
             await page.set_viewport_size(before)
