@@ -67,9 +67,20 @@ class Services:
     """The client of every service, shared by all requests of the console."""
 
     def __init__(self, settings: Settings, addresses: dict[ServiceName, str] | None = None) -> None:
-        # A person is waiting: a few quick retries with the same request id, then the words.
-        retry = RetryPolicy(attempts=3, max_backoff=0.5, deadline=settings.default_deadline.total_seconds())
-        self.client = OmnistockClient.connect(settings, _staff_token.get, addresses=addresses, retry=retry)
+        self.settings = settings
+        self.addresses = addresses
+        self._client: OmnistockClient | None = None
+
+    @property
+    def client(self) -> OmnistockClient:
+        # Opened on first use, inside the server's event loop (gRPC channels belong to one loop).
+        if self._client is None:
+            # A person is waiting: a few quick retries with the same request id, then the words.
+            retry = RetryPolicy(attempts=3, max_backoff=0.5, deadline=self.settings.default_deadline.total_seconds())
+            self._client = OmnistockClient.connect(
+                self.settings, _staff_token.get, addresses=self.addresses, retry=retry
+            )
+        return self._client
 
     @contextlib.contextmanager
     def acting_as(self, token: str) -> Iterator[OmnistockClient]:
@@ -90,4 +101,6 @@ class Services:
         return Refused(explain(error, names), HTTP_STATUS.get(error.code(), 503), error.code())
 
     async def close(self) -> None:
-        await self.client.close()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
