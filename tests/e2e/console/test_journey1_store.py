@@ -78,8 +78,9 @@ async def test_the_last_green_sofa_at_the_branch_console(console: ConsoleUnderTe
     errors = watch_for_errors(branch)
 
     # The branch's staff sign in (development sign-in, as after `make run`) and watch their queue.
+    await branch.goto("/sign-in")
+    await console.shoot(branch, "sign-in")
     await sign_in_demo(branch, DEMO_STORE)
-    await console.shoot(branch, "sign-in-done")
     await live(branch)
     await branch.evaluate("window.sameDocument = true")  # gone if the page were ever reloaded
 
