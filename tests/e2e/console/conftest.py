@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from omnistock_client import OmnistockClient
 from omnistock_console.server import EmbeddedConsole
-from playwright.async_api import async_playwright
+from playwright.async_api import async_playwright, expect
 
 from omnistock_cli.seed import seed_catalogue
 from omnistock_platform.auth import Role
@@ -20,6 +20,10 @@ from omnistock_platform.registry import installed_services
 from omnistock_platform.testing.plugin import isolated_run
 from omnistock_platform.testing.stack import Stack
 from tests.e2e.console.support import CHROMIUM_ARGS, SCREENSHOTS_ENV, ConsoleUnderTest, chromium
+
+# How long the browser waits for a page to show something: generous, for a machine under load. A
+# wait, never a measure of speed (the live queue's latency is measured, not asserted).
+expect.set_options(timeout=15_000)
 
 
 @pytest_asyncio.fixture(scope="package")

@@ -47,9 +47,12 @@ async def test_pick_short_with_the_reason_pack_and_ship(console: ConsoleUnderTes
     await expect(card).to_contain_text("2 \N{MULTIPLICATION SIGN} Velvet sofa, 3-seater, blue")
     await console.shoot(page, "warehouse-tasks")
     await card.click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {order.order_id}")
 
     # One of the two is found; confirming without saying why is refused in words, and changes nothing.
-    await page.get_by_label(re.compile("Velvet sofa, 3-seater, blue")).fill("1")
+    found = page.get_by_label(re.compile("Velvet sofa, 3-seater, blue"))
+    await found.fill("1")
+    await expect(found).to_have_value("1")
     await page.get_by_role("button", name="Confirm pick").click()
     await expect(page.locator(".problem")).to_contain_text("choose why")
     await expect(page.locator(".task-head .badge")).to_have_text("New")
