@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import grpc
 from omnistock_client import OmnistockClient
-from omnistock_client.lookups import all_pages
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +19,7 @@ from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_console.catalogue import Found, find_skus, titles
+from omnistock_console.queue import every_status
 from omnistock_console.services import Refused
 from omnistock_console.staff import Staff, flash
 from omnistock_console.web import Console, field, request_id_of, see_other
@@ -114,18 +114,14 @@ class DeskPages:
         return await self.handover_page(request, code=code, reservation=found)
 
     async def _open_pickup(self, client: OmnistockClient, store_id: str, code: str) -> rpb.Reservation | None:
-        lists = await asyncio.gather(
-            *(
-                all_pages(
-                    client,
-                    client.reservations.ListReservations,
-                    rpb.ListReservationsRequest(store_id=store_id, status=status),  # type: ignore[arg-type]
-                    "reservations",
-                )
-                for status in OPEN_PICKUPS
-            )
+        found = await every_status(
+            client,
+            client.reservations.ListReservations,
+            rpb.ListReservationsRequest(store_id=store_id),
+            OPEN_PICKUPS,
+            "reservations",
         )
-        return next((r for found in lists for r in found if pickup_code(r.pickup_code) == code), None)
+        return next((r for r in found if pickup_code(r.pickup_code) == code), None)
 
     async def handover(self, request: Request) -> Response:
         staff = self._store_staff(request)
@@ -139,12 +135,13 @@ class DeskPages:
                     fpb.HandOverRequest(request_id=request_id, location_id=staff.location_id, pickup_code=code),
                 )
             except grpc.aio.AioRpcError as error:
-                refused = await self.console.services.refusal(error)
-                if refused.signed_out or refused.status == 403:
-                    raise refused from error
-                keep = request_id if refused.outcome_unknown else ""
+                refused = await self.console.services.refusal_on_the_form(error)
                 return await self.handover_page(
-                    request, code=code, problem=refused.words, request_id=keep, status=refused.status
+                    request,
+                    code=code,
+                    problem=refused.words,
+                    request_id=refused.keep(request_id),
+                    status=refused.status,
                 )
             skus = await titles(client, [line.sku for line in reply.task.lines])
         items = ", ".join(f"{line.quantity} x {_title(skus, line.sku)}" for line in reply.task.lines)
@@ -246,12 +243,13 @@ class DeskPages:
             try:
                 sold = (await client.call(client.orders.CreateOrder, order)).order
             except grpc.aio.AioRpcError as error:
-                refused = await self.console.services.refusal(error)
-                if refused.signed_out or refused.status == 403:
-                    raise refused from error
-                keep = request_id if refused.outcome_unknown else ""
+                refused = await self.console.services.refusal_on_the_form(error)
                 return await self.till_page(
-                    request, basket=basket, problem=refused.words, request_id=keep, status=refused.status
+                    request,
+                    basket=basket,
+                    problem=refused.words,
+                    request_id=refused.keep(request_id),
+                    status=refused.status,
                 )
         items = ", ".join(f"{line.quantity} x {line.sku.title}" for line in basket)
         total = money(sum(line.total_minor for line in basket), basket[0].sku.currency)

@@ -138,9 +138,7 @@ class WorkPages:
             except Refused as invalid:
                 return await self._refused(request, action, invalid, request_id, form)
             except grpc.aio.AioRpcError as error:
-                refused = await self.console.services.refusal(error)
-                if refused.signed_out or refused.status == 403:
-                    raise refused from error
+                refused = await self.console.services.refusal_on_the_form(error)
                 return await self._refused(request, action, refused, request_id, form)
         self.flash_done(request, done)
         if done.status == fpb.TASK_STATUS_SHIPPED:
@@ -165,7 +163,7 @@ class WorkPages:
         attempt = Attempt(
             action,
             refused.words,
-            request_id if refused.outcome_unknown else "",
+            refused.keep(request_id),
             {key: value for key, value in form.items() if isinstance(value, str)},
         )
         return await self.task(request, attempt=attempt, status=refused.status)

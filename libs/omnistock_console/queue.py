@@ -7,11 +7,13 @@ inventory, all with the staff member's own token."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
@@ -161,20 +163,29 @@ class Enricher:
         return problems
 
 
+async def every_status(
+    client: OmnistockClient,
+    method: Callable[..., Awaitable[Any]],
+    request: Message,
+    statuses: Iterable[int],
+    repeated: str,
+) -> list[Any]:
+    """Every item of a list call in any of `statuses` (the lists filter by one status at a time)."""
+
+    def of(status: int) -> Message:
+        one = type(request)()
+        one.CopyFrom(request)
+        one.status = status  # type: ignore[attr-defined]
+        return one
+
+    pages = await asyncio.gather(*(all_pages(client, method, of(status), repeated) for status in statuses))
+    return [item for page in pages for item in page]
+
+
 async def active_tasks(client: OmnistockClient, location_id: str) -> list[fpb.Task]:
     """Every unfinished task of the location, now."""
-    pages = await asyncio.gather(
-        *(
-            all_pages(
-                client,
-                client.fulfilment.ListTasks,
-                fpb.ListTasksRequest(location_id=location_id, status=status),  # type: ignore[arg-type]
-                "tasks",
-            )
-            for status in ACTIVE
-        )
-    )
-    return [task for page in pages for task in page]
+    request = fpb.ListTasksRequest(location_id=location_id)
+    return await every_status(client, client.fulfilment.ListTasks, request, ACTIVE, "tasks")
 
 
 async def live_tasks(client: OmnistockClient, location_id: str) -> AsyncIterator[tuple[list[fpb.Task], set[str]]]:

@@ -62,6 +62,11 @@ class Refused(Exception):
     def signed_out(self) -> bool:
         return self.code == grpc.StatusCode.UNAUTHENTICATED
 
+    def keep(self, request_id: str) -> str:
+        """The request id the form should carry again: the same one when the outcome is unknown (so
+        trying again can not act twice), none after a refusal (it changed nothing)."""
+        return request_id if self.outcome_unknown else ""
+
 
 class Services:
     """The client of every service, shared by all requests of the console."""
@@ -99,6 +104,14 @@ class Services:
             with contextlib.suppress(grpc.aio.AioRpcError):
                 names = await location_names(self.client, wanted)
         return Refused(explain(error, names), HTTP_STATUS.get(error.code(), 503), error.code())
+
+    async def refusal_on_the_form(self, error: grpc.aio.AioRpcError) -> Refused:
+        """A refused action, to show next to its form; raised instead when the person is signed
+        out or may not see the page at all (then the page itself is refused)."""
+        refused = await self.refusal(error)
+        if refused.signed_out or refused.status == 403:
+            raise refused from error
+        return refused
 
     async def close(self) -> None:
         if self._client is not None:
