@@ -11,6 +11,8 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
+from stdnum import ean
+
 from omnistock_platform.validation import MAX_QUANTITY, MAX_TEXT, Validator
 
 DEMO_STORE = "STORE-BER-MITTE"
@@ -230,6 +232,14 @@ def parse_locations(text: str, file: str = "locations.csv") -> tuple[list[DemoLo
     return found, problems
 
 
+# Barcode columns: a scanner matches them, so a typo would make an item unscannable.
+BARCODE_COLUMNS = frozenset({"gtin", "ean"})
+
+
+def is_gtin(value: str) -> bool:
+    return value.isdigit() and len(value) in (8, 12, 13, 14) and ean.is_valid(value)
+
+
 def parse_skus(text: str, file: str = "skus.csv") -> tuple[list[DemoSku], list[RowProblem]]:
     problems: list[RowProblem] = []
     found: list[DemoSku] = []
@@ -243,9 +253,11 @@ def parse_skus(text: str, file: str = "skus.csv") -> tuple[list[DemoSku], list[R
             for key in values
             if key not in known and key.strip() and row.raw(key)
         )
-        for key, _ in extra:
+        for key, value in extra:
             if len(key) > 64:
                 row.problem(key, "an attribute name must be at most 64 characters")
+            if key.strip().lower() in BARCODE_COLUMNS and not is_gtin(value):
+                row.problem(key, f"{value!r} is not a GTIN (8, 12, 13 or 14 digits with a valid check digit)")
         currency = row.raw("currency").upper() or "EUR"
         if len(currency) != 3 or not currency.isalpha():
             row.problem("currency", f"{currency!r} is not a 3-letter ISO code")

@@ -15,6 +15,7 @@ import typer
 
 from omnistock_cli import (
     bench,
+    console_command,
     health,
     importing,
     insights,
@@ -55,6 +56,7 @@ AREAS: tuple[ModuleType, ...] = (
     verify,
     insights,
     mcp_command,
+    console_command,
     shell,
     bench,
 )

@@ -43,6 +43,7 @@ class ReadyReport:
     embedded: list[str]
     seed_note: str
     examples: list[str]
+    console_url: str = ""
 
 
 def command_name() -> str:
@@ -107,6 +108,8 @@ def render(report: ReadyReport) -> Panel:
     backing.add_row("logs", str(report.data_dir / "logs"))
     if report.seed_note:
         backing.add_row("demo data", report.seed_note)
+    if report.console_url:
+        backing.add_row("console", f"{report.console_url} (staff console: open it in a browser)")
 
     parts: list[Any] = [services, Text(""), backing]
     calls = grpcurl_examples(settings, list(report.statuses))

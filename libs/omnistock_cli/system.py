@@ -5,6 +5,7 @@ ones under the data directory when those are unset."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Annotated
 
 import typer
 from omnistock_client import OmnistockClient
+from omnistock_console.server import EmbeddedConsole
 from rich.markup import escape
 
 from omnistock_cli.context import fail, load_settings, mint_token
@@ -94,6 +96,7 @@ class Up:
             start_timeout=ready_timeout,
             stop_grace=settings.shutdown_grace.total_seconds() + STOP_LATE_GRACE,
         )
+        self.console: EmbeddedConsole | None = None
         self.stop = asyncio.Event()
 
     def _on_signal(self, name: str) -> None:
@@ -153,11 +156,15 @@ class Up:
         self._check()
         seed_note = await self._seed(statuses) if self.seed else "not loaded (--no-seed)"
         self._check()
+        console_url = await self._start_console()
+        self._check()
         from omnistock_cli.main import examples
 
         print_ready(
             console,
-            ReadyReport(self.settings, self.data_dir, statuses, self.backing.embedded, seed_note, examples()),
+            ReadyReport(
+                self.settings, self.data_dir, statuses, self.backing.embedded, seed_note, examples(), console_url
+            ),
         )
         await self.stop.wait()
         return 0
@@ -225,7 +232,23 @@ class Up:
         say(escape(describe(result)))
         return "already there (seed skipped)" if result.skipped else "demo catalogue loaded"
 
+    async def _start_console(self) -> str:
+        """The staff console, in this process; its address, or "" when it could not start."""
+        # The development stack: demo sign-in, unless OMNISTOCK_CONSOLE_DEMO_SIGN_IN says otherwise.
+        demo = "OMNISTOCK_CONSOLE_DEMO_SIGN_IN" not in os.environ or self.settings.console_demo_sign_in
+        self.console = EmbeddedConsole(self.settings.model_copy(update={"console_demo_sign_in": demo}))
+        try:
+            url = await self.console.start()
+        except OSError as error:
+            self.console = None
+            say(f"[yellow]the console did not start:[/] {escape(str(error))} (OMNISTOCK_CONSOLE_PORT chooses its port)")
+            return ""
+        say(f"console serving at {url}")
+        return url
+
     async def _shutdown(self) -> None:
+        if self.console is not None:
+            await self.console.stop()
         services = [name for name in self.supervisor.children if name != NATS_PROGRAM]
         if services:
             say("stopping the services (they drain in-flight calls)")

@@ -134,6 +134,21 @@ class Settings(BaseSettings):
     # Server streams (WatchStock, WatchTasks) one caller (token subject) may hold open at once; 0: no limit.
     max_streams_per_caller: int = 8
 
+    # The staff console (omnistock_console): a web page for store and warehouse staff.
+    console_port: int = 8080
+    # Signs the session cookie; replicas behind one address need the same. Empty: a random key per
+    # process, so a restart signs everyone out.
+    console_session_secret: str = ""
+    # A signed-in session lasts this long at most (and never beyond its token's expiry).
+    console_session_ttl: Duration = timedelta(hours=10)
+    # Send the session cookie over HTTPS only (set when the console is served behind TLS).
+    console_secure_cookie: bool = False
+    # Sign in as any store's or warehouse's staff with one click, minting tokens with this
+    # environment's key: for the development stack (`omnistock up` turns it on), never production.
+    console_demo_sign_in: bool = False
+    # How far the stock lookup looks for other stores that have an item.
+    console_nearby_km: float = Field(default=50.0, gt=0)
+
     # Inventory.
     hold_default_ttl: Duration = timedelta(minutes=15)
     hold_max_ttl: Duration = timedelta(days=14)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from omnistock_cli.catalogue import DEMO_SKU, DEMO_STORE, DEMO_WAREHOUSE, demo_catalogue
+from omnistock_cli.catalogue import DEMO_SKU, DEMO_STORE, DEMO_WAREHOUSE, demo_catalogue, is_gtin, parse_skus
 from omnistock_cli.seed import location_request, sku_request
 
 
@@ -34,8 +34,11 @@ def test_skus_carry_the_attributes_and_stock_names_known_rows() -> None:
     skus = {sku.sku: sku for sku in catalogue.skus}
     assert {"sofa", "chair", "table", "lamp", "t-shirt", "jeans"} <= {sku.category for sku in skus.values()}
     for sku in skus.values():
-        assert set(sku.attributes) == {"colour", "size", "material", "category"} and all(sku.attributes.values())
+        assert set(sku.attributes) == {"colour", "size", "material", "category", "gtin"}
+        assert all(sku.attributes.values())
+        assert is_gtin(sku.attributes["gtin"])
         assert sku.price_minor > 0 and sku.currency == "EUR"
+    assert len({sku.attributes["gtin"] for sku in skus.values()}) == len(skus)  # a scan finds one SKU
     locations = {loc.location_id for loc in catalogue.locations}
     assert all(row.location_id in locations and row.sku in skus for row in catalogue.stock)
     assert len({(row.location_id, row.sku) for row in catalogue.stock}) == len(catalogue.stock)
@@ -48,3 +51,20 @@ def test_request_ids_follow_the_content() -> None:
     assert first.request_id == location_request(catalogue.locations[0]).request_id
     assert first.request_id != location_request(catalogue.locations[1]).request_id
     assert sku_request(catalogue.skus[0]).request_id.startswith("seed-sku-")
+
+
+def test_a_barcode_column_takes_only_gtins_with_a_valid_check_digit() -> None:
+    text = "\n".join(
+        [
+            "sku,title,gtin,ean",
+            "LAMP-A,Lamp,2001000000012,",  # EAN-13
+            "LAMP-B,Lamp,,96385074",  # EAN-8
+            "LAMP-C,Lamp,2001000000013,",  # the last digit misread
+            "LAMP-D,Lamp,ABC,",
+            "LAMP-E,Lamp,,12345",  # no GTIN length
+        ]
+    )
+    skus, problems = parse_skus(text)
+    assert [sku.sku for sku in skus] == ["LAMP-A", "LAMP-B"]
+    assert skus[0].attributes == {"gtin": "2001000000012"} and skus[1].attributes == {"ean": "96385074"}
+    assert [(problem.line, problem.field) for problem in problems] == [(4, "gtin"), (5, "gtin"), (6, "ean")]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,6 +140,7 @@ def up_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, Settings]]:
     for service in SERVICES:
         env[f"OMNISTOCK_{service.upper()}_PORT"] = str(free_port())
     env["OMNISTOCK_EMBEDDED_NATS_PORT"] = str(free_port())
+    env["OMNISTOCK_CONSOLE_PORT"] = str(free_port())
     env["OMNISTOCK_SHUTDOWN_GRACE"] = "3"
     settings = Settings(**{f"{s}_port": int(env[f"OMNISTOCK_{s.upper()}_PORT"]) for s in SERVICES})  # type: ignore[arg-type]
     data_dir = tmp_path / "data"
@@ -165,6 +167,12 @@ def test_up_runs_the_system_stops_on_ctrl_c_and_keeps_its_data(
             assert f"  {role} (" in first.output
         if "inventory" in services:
             assert "Seeded 14 locations" in first.output
+            # The staff console is served and printed, with the development sign-in.
+            console = f"http://127.0.0.1:{env['OMNISTOCK_CONSOLE_PORT']}/"
+            assert console in first.output
+            with urllib.request.urlopen(f"{console}sign-in", timeout=10) as page:
+                html = page.read().decode()
+            assert "Demo sign-in" in html and "STORE-BER-MITTE" in html
         if services:  # a crashed service is started again
             victim = services[0]
             os.kill(pids[victim], signal.SIGKILL)

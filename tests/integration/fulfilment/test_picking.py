@@ -115,6 +115,33 @@ async def test_a_short_pick_gives_back_the_missing_units_and_corrects_the_shelf(
     assert len(kinds) == 1 and kinds[0][2] == -1
 
 
+async def test_the_reason_of_a_short_pick_is_kept_in_the_ledger(
+    events: Events, db: Database, shelf: Shelf, fulfilment: Any
+) -> None:
+    location, sku = await shelf.location(), await shelf.sku()
+    await shelf.receive(location, sku, 3)
+    hold_id = await shelf.hold([(location, sku, 3)])
+    task_id = await allocated_task(events, db, location, {sku: 3}, hold_id)
+    found = [common_pb2.SkuQuantity(sku=sku, quantity=2)]
+
+    # Too long a reason is refused with the field named, and nothing is picked or written off.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await fulfilment.ConfirmPick(
+            fpb.ConfirmPickRequest(request_id=request_id(), task_id=task_id, picked=found, short_reason="x" * 201)
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (bad,) = details_of(refused.value, error_details_pb2.BadRequest)
+    assert [v.field for v in bad.field_violations] == ["short_reason"]
+    assert await shelf.level(location, sku) == (3, 3)
+
+    confirm = fpb.ConfirmPickRequest(request_id=request_id(), task_id=task_id, picked=found, short_reason="damaged")
+    assert [(s.sku, s.quantity) for s in (await fulfilment.ConfirmPick(confirm)).short] == [(sku, 1)]
+    movements = await shelf.inventory.ListMovements(ipb.ListMovementsRequest(location_id=location, sku=sku))
+    (written_off,) = [m for m in movements.movements if m.kind == ipb.MOVEMENT_KIND_ADJUSTMENT]
+    assert written_off.on_hand_delta == -1
+    assert written_off.reason.endswith(f"short pick on task {task_id}: damaged")
+
+
 async def test_a_pick_that_finds_nothing_withdraws_the_task(
     events: Events, db: Database, shelf: Shelf, fulfilment: Any
 ) -> None:

@@ -40,6 +40,8 @@ from omnistock_platform.validation import Validator
 # What an action does beyond the status change: remote calls, then the task as it is to be saved,
 # the event to announce, and the units found missing (for a short pick).
 Perform = Callable[[Task], Awaitable[tuple[Task, str, Mapping[str, int]]]]
+# Why a short pick found less: it goes into the write-off's note in inventory's ledger.
+MAX_SHORT_REASON = 200
 
 
 def derived_request_id(task_id: str, action: str, *parts: str) -> str:
@@ -142,6 +144,8 @@ class TaskWork:
             if line.sku in found:
                 check.fail(f"picked[{index}].sku", "is listed twice")
             found[line.sku] = line.quantity
+        check.text("short_reason", request.short_reason, max_length=MAX_SHORT_REASON)
+        why = f": {request.short_reason.strip()}" if request.short_reason.strip() else ""
 
         async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
             try:
@@ -165,7 +169,7 @@ class TaskWork:
                     task.location_id,
                     sku,
                     missing,
-                    note=f"short pick on task {task.task_id}",
+                    note=f"short pick on task {task.task_id}{why}",
                 )
             return picked, "task.short_picked", result.short
 
