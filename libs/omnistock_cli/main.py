@@ -28,6 +28,7 @@ from omnistock_cli import (
     system,
     tasks,
     tokens,
+    traces,
     verify,
 )
 
@@ -54,6 +55,7 @@ AREAS: tuple[ModuleType, ...] = (
     pos,
     verify,
     insights,
+    traces,
     mcp_command,
     shell,
     bench,

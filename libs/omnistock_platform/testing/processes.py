@@ -27,6 +27,10 @@ def environment(settings: Settings, service: ServiceName, port: int, addresses: 
             "OMNISTOCK_SUBJECT_PREFIX": settings.subject_prefix,
             "OMNISTOCK_HOST": settings.host,
             f"OMNISTOCK_{service.upper()}_PORT": str(port),
+            # Never a fixed port: several copies run side by side, and other runs on the same host.
+            f"OMNISTOCK_{service.upper()}_METRICS_PORT": os.environ.get(
+                f"OMNISTOCK_{service.upper()}_METRICS_PORT", str(free_port())
+            ),
             "OMNISTOCK_LOG_LEVEL": os.environ.get("OMNISTOCK_LOG_LEVEL", "WARNING"),
             "OMNISTOCK_SWEEP_INTERVAL": str(settings.sweep_interval.total_seconds()),
             "OMNISTOCK_CONSUMER_RETRY_DELAY": str(settings.consumer_retry_delay.total_seconds()),

@@ -135,9 +135,13 @@ def up_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, Settings]]:
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "NATS_URL")}
     for service in SERVICES:
         env[f"OMNISTOCK_{service.upper()}_PORT"] = str(free_port())
+        env[f"OMNISTOCK_{service.upper()}_METRICS_PORT"] = str(free_port())
     env["OMNISTOCK_EMBEDDED_NATS_PORT"] = str(free_port())
     env["OMNISTOCK_SHUTDOWN_GRACE"] = "3"
-    settings = Settings(**{f"{s}_port": int(env[f"OMNISTOCK_{s.upper()}_PORT"]) for s in SERVICES})  # type: ignore[arg-type]
+    settings = Settings(
+        **{f"{s}_port": int(env[f"OMNISTOCK_{s.upper()}_PORT"]) for s in SERVICES},  # type: ignore[arg-type]
+        **{f"{s}_metrics_port": int(env[f"OMNISTOCK_{s.upper()}_METRICS_PORT"]) for s in SERVICES},  # type: ignore[arg-type]
+    )
     data_dir = tmp_path / "data"
     yield env, data_dir, settings
     for line in processes_using(data_dir):  # never leave servers behind, even when the test failed

@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import messages, repository
+from omnistock_inventory.adapters.metrics import HOLDS, HOLDS_EXPIRED, SHORTFALLS
 from omnistock_inventory.domain.holds import (
     HoldLine,
     HoldState,
@@ -89,9 +90,17 @@ class Holds:
         )
         check.raise_if_invalid()
         assert ttl is not None
-        if self.batcher is not None and len(lines) == 1 and not request.commit_now:
-            return await self.batcher.hold(request, lines[0], ttl)
-        return await self.hold_alone(request, lines, ttl)
+        channel = channel_of(request.channel).value
+        try:
+            if self.batcher is not None and len(lines) == 1 and not request.commit_now:
+                response = await self.batcher.hold(request, lines[0], ttl)
+            else:
+                response = await self.hold_alone(request, lines, ttl)
+        except Shortfall:
+            SHORTFALLS.labels(channel).inc()
+            raise
+        HOLDS.labels(channel).inc()
+        return response
 
     async def hold_alone(
         self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
@@ -489,6 +498,7 @@ class Holds:
                 touched = [pb.HoldLine(location_id=k.location_id, sku=k.sku, quantity=q) for k, q in changes]
                 await self.outbox.add(conn, "hold.expired", pb.HoldChanged(hold=hold, lines=touched))
                 count += 1
+        HOLDS_EXPIRED.inc(count)
         return count
 
     async def sweep(self, stop: asyncio.Event) -> None:
