@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,7 +133,11 @@ def serving_again(address: str, within: float = 20.0) -> bool:
 
 @pytest.fixture
 def up_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, Settings]]:
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "NATS_URL")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "NATS_URL") and not key.startswith("OTEL_")
+    }
     for service in SERVICES:
         env[f"OMNISTOCK_{service.upper()}_PORT"] = str(free_port())
         env[f"OMNISTOCK_{service.upper()}_METRICS_PORT"] = str(free_port())
@@ -162,6 +167,12 @@ def test_up_runs_the_system_stops_on_ctrl_c_and_keeps_its_data(
         for service in services:
             assert health_status(settings.address(service)) == health_pb2.HealthCheckResponse.SERVING
             assert settings.address(service) in first.output
+            # Where its metrics are, printed, and answering there.
+            url = f"http://127.0.0.1:{settings.metrics_port(service)}/metrics"
+            assert url in first.output
+            with urllib.request.urlopen(url, timeout=5) as page:
+                assert b"omnistock_rpc_total" in page.read()
+        assert "traces      off (OTEL_TRACES_EXPORTER=" in first.output
         for role in ("storefront", "app", "chat_agent", "pos", "warehouse", "admin"):
             assert f"  {role} (" in first.output
         if "inventory" in services:
