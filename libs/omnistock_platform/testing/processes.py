@@ -53,8 +53,10 @@ class ServiceProcess:
         addresses: dict[str, str] | None = None,
         port: int | None = None,
         log_file: Path | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
+        self.extra_env = extra_env or {}
         self.service = service
         self.port = port or free_port()
         self.metrics_port = free_port()
@@ -70,7 +72,10 @@ class ServiceProcess:
         output = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", f"omnistock_{self.service}.entrypoints.main"],
-            env=environment(self.settings, self.service, self.port, self.addresses, self.metrics_port),
+            env={
+                **environment(self.settings, self.service, self.port, self.addresses, self.metrics_port),
+                **self.extra_env,
+            },
             stdout=output,
             stderr=subprocess.STDOUT if self.log_file else subprocess.DEVNULL,
         )
