@@ -29,6 +29,7 @@ from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE, HoldBatcher, Taken, write_taken
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.stock import channel_of
+from omnistock_platform import telemetry
 from omnistock_platform.auth import current_principal
 from omnistock_platform.db import Database
 from omnistock_platform.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation, Shortfall, ShortLine
@@ -488,15 +489,18 @@ class Holds:
                 )
                 if found is None or found["state"] != HoldState.ACTIVE or found["expires_at"] >= datetime.now(UTC):
                     continue
-                _, lines = await self._locked(conn, hold_id)
-                changes = take_from_open(lines, None)
-                await self._settle(conn, hold_id, changes, "expire")
-                await repository.update_hold(conn, hold_id, state=HoldState.EXPIRED)
-                found_hold = await repository.get_hold(conn, hold_id)
-                assert found_hold is not None
-                hold = messages.hold(*found_hold)
-                touched = [pb.HoldLine(location_id=k.location_id, sku=k.sku, quantity=q) for k, q in changes]
-                await self.outbox.add(conn, "hold.expired", pb.HoldChanged(hold=hold, lines=touched))
+                # A trace of its own (when tracing): the expiry, its events, and what they cause
+                # elsewhere (the reservation expires, the store's task is withdrawn).
+                with telemetry.internal("expire hold", {"omnistock.hold_id": hold_id}):
+                    _, lines = await self._locked(conn, hold_id)
+                    changes = take_from_open(lines, None)
+                    await self._settle(conn, hold_id, changes, "expire")
+                    await repository.update_hold(conn, hold_id, state=HoldState.EXPIRED)
+                    found_hold = await repository.get_hold(conn, hold_id)
+                    assert found_hold is not None
+                    hold = messages.hold(*found_hold)
+                    touched = [pb.HoldLine(location_id=k.location_id, sku=k.sku, quantity=q) for k, q in changes]
+                    await self.outbox.add(conn, "hold.expired", pb.HoldChanged(hold=hold, lines=touched))
                 count += 1
         HOLDS_EXPIRED.inc(count)
         return count
@@ -504,6 +508,7 @@ class Holds:
     async def sweep(self, stop: asyncio.Event) -> None:
         """Expiry is inventory's own job, so a lost reservation can never keep stock."""
         interval = self.settings.sweep_interval.total_seconds()
+        telemetry.service_var.set("inventory")
         while not stop.is_set():
             try:
                 expired = await self.expire()

@@ -1,4 +1,4 @@
-"""Journey 1 traced: a chat agent's reservation of the last green sofa is one trace, from the
+"""Journeys 1 and 2 traced. A chat agent's reservation of the last green sofa is one trace, from the
 reservations service through inventory's hold, the relay that publishes the events, and on to
 fulfilment creating the store's pickup task, and to the channel watching the SKU. The services
 run in this process, exporting to memory; the tree asserted is the one `omnistock trace` draws."""
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 import pytest_asyncio
+from google.protobuf import duration_pb2
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from omnistock.common.v1 import common_pb2
@@ -193,3 +194,59 @@ async def test_a_refused_call_is_in_its_trace_with_its_status(traced: tuple[Stac
     assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
     # The caller's mistake, not the service's: the span is not marked as failed.
     assert server.status != "ERROR"
+
+
+@pytest.mark.skipif("reservations" not in installed_services(), reason="needs the reservations service")
+async def test_an_expiry_is_one_trace_from_the_sweeper_to_the_withdrawn_task(
+    traced: tuple[Stack, InMemorySpanExporter],
+) -> None:
+    """Journey 2: nobody collects; inventory's sweeper expires the hold, and its trace follows the
+    event to reservations (the reservation expires) and on to fulfilment (the task is withdrawn)."""
+    stack, exporter = traced
+    admin = stack.stub("inventory")
+    branch = await upsert_location(admin, ipb.LOCATION_KIND_STORE, "Hamburg", HAMBURG)
+    green = await upsert_sku(admin, "green")
+    await receive(admin, branch, green, 1)
+    reservation = (
+        await stack.stub("reservations", role="app").CreateReservation(
+            rpb.CreateReservationRequest(
+                request_id=request_id(),
+                channel=common_pb2.CHANNEL_APP,
+                customer=rpb.Customer(customer_id=unique_id("CUST-"), name="Ada Green", email="ada@example.com"),
+                store_id=branch,
+                lines=[common_pb2.SkuQuantity(sku=green, quantity=1)],
+                hold_for=duration_pb2.Duration(seconds=1),
+            )
+        )
+    ).reservation
+    prefix = stack.settings.subject_prefix
+
+    def expiry_traced() -> bool:
+        spans = records(exporter)
+        return any(
+            s.name == f"process {prefix}.reservations.reservation.expired" and s.service == "fulfilment" for s in spans
+        )
+
+    await wait_until(expiry_traced, TIMEOUT, what="fulfilment handling the reservation's expiry")
+    spans = records(exporter)
+    expiry = only(
+        [s for s in spans if s.name == "expire hold" and s.attributes.get("omnistock.hold_id") == reservation.hold_id],
+        "expiry of the reservation's hold",
+    )
+    trace = [s for s in spans if s.trace_id == expiry.trace_id]
+    drawn = tree(trace)
+    assert (expiry.service, expiry.kind, expiry.parent_id) == ("inventory", "INTERNAL", ""), drawn
+    expired = only(
+        [s for s in children(trace, expiry) if s.name == f"publish {prefix}.inventory.hold.expired"], "hold.expired"
+    )
+    followed = only(
+        [s for s in children(trace, expired) if s.service == "reservations"], "reservations handling hold.expired"
+    )
+    reservation_expired = only(
+        [s for s in children(trace, followed) if s.name == f"publish {prefix}.reservations.reservation.expired"],
+        "reservation.expired",
+    )
+    withdrawn = only(
+        [s for s in children(trace, reservation_expired) if s.service == "fulfilment"], "fulfilment's withdrawal"
+    )
+    assert any("fulfilment.tasks" in str(s.attributes.get("db.statement", "")) for s in below(trace, withdrawn)), drawn
