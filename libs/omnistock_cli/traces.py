@@ -68,6 +68,7 @@ def trace(
                 f"{summary['trace_id']}  {summary['started']}  {summary['duration_ms']:>8} ms"
                 f"  {summary['spans']:>3} spans  {summary['root']}",
                 markup=False,
+                soft_wrap=True,
             )
         return
     if as_json:
