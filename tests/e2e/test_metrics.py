@@ -209,7 +209,8 @@ async def run_a_reservation_and_a_shortfall(stack: Stack) -> None:
 async def scraped_when_measured(
     running: dict[ServiceName, ServiceProcess], ports: dict[ServiceName, int]
 ) -> dict[ServiceName, tuple[set[str], Samples]]:
-    """Every service's page, once fulfilment has handled the reservation and measured its lag."""
+    """Every service's page, once fulfilment has handled the reservation and measured its lag, and
+    reservations counted the event published."""
     pages: dict[ServiceName, tuple[set[str], Samples]] = {}
 
     async def ready() -> bool:
@@ -224,6 +225,8 @@ async def scraped_when_measured(
                 for labels, _ in fulfilment.get("omnistock_consumer_pending_messages", [])
             )
             and value(fulfilment, "omnistock_consumer_pending_messages", consumer="fulfilment-reservations") == 0
+            # The relay counts a batch once JetStream acknowledged it, which a consumer may beat.
+            and value(pages["reservations"][1], "omnistock_outbox_published_total", service="reservations") >= 1
         )
 
     await wait_until(ready, TIMEOUT, interval=0.5, what="fulfilment to handle the reservation and measure its lag")

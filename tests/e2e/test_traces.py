@@ -122,6 +122,23 @@ async def test_a_reservation_is_one_trace_from_the_channel_to_the_pickup_task(
     )
     assert [task.reservation_id for task in tasks.tasks] == [reservation.reservation_id]
 
+    # The other consumers' handling and the relays' acknowledgements end on their own time: wait
+    # until every span exported so far has its parent exported too, and the publications are in.
+    prefix = stack.settings.subject_prefix
+    expected = {f"publish {prefix}.{event}" for event in ("inventory.stock.changed", "inventory.hold.created")}
+
+    def complete() -> bool:
+        spans = records(exporter)
+        roots = [s for s in spans if s.kind == "SERVER" and s.name.endswith("ReservationsService/CreateReservation")]
+        if len(roots) != 1:
+            return False
+        trace = [s for s in spans if s.trace_id == roots[0].trace_id]
+        ids = {s.span_id for s in trace}
+        return all(s.parent_id in ids for s in trace if s is not roots[0]) and expected | {
+            f"publish {reservations_subject}"
+        } <= {s.name for s in trace}
+
+    await wait_until(complete, TIMEOUT, what="every span of the trace, with its parent")
     spans = records(exporter)
     root = only(
         [s for s in spans if s.kind == "SERVER" and s.name.endswith("ReservationsService/CreateReservation")],
@@ -149,10 +166,7 @@ async def test_a_reservation_is_one_trace_from_the_channel_to_the_pickup_task(
     # inventory -> the relay: the hold's events are published in the same trace, and the watching
     # channel is handed the stock change.
     inventory_published = {s.name for s in children(trace, hold_server) if s.kind == "PRODUCER"}
-    assert {
-        f"publish {stack.settings.subject_prefix}.inventory.hold.created",
-        f"publish {stack.settings.subject_prefix}.inventory.stock.changed",
-    } <= inventory_published, drawn
+    assert expected <= inventory_published, drawn
     stock_changed = next(
         s for s in children(trace, hold_server) if s.name.endswith("inventory.stock.changed") and s.kind == "PRODUCER"
     )
@@ -177,9 +191,8 @@ async def test_a_reservation_is_one_trace_from_the_channel_to_the_pickup_task(
     assert inserts and all(s.service == "fulfilment" for s in inserts), drawn
     assert any(s.name == f"publish {tasks_subject}" for s in children(trace, handled)), drawn
 
-    # Nothing of the trace failed, and no span of it was made outside it.
+    # Nothing of the trace failed.
     assert [s.name for s in trace if s.status == "ERROR"] == [], drawn
-    assert all(s.parent_id in {t.span_id for t in trace} for s in trace if s is not root), drawn
 
 
 async def test_a_refused_call_is_in_its_trace_with_its_status(traced: tuple[Stack, InMemorySpanExporter]) -> None:
@@ -222,12 +235,21 @@ async def test_an_expiry_is_one_trace_from_the_sweeper_to_the_withdrawn_task(
     prefix = stack.settings.subject_prefix
 
     def expiry_traced() -> bool:
+        """Fulfilment handled the expiry, and every span of that trace has its parent exported
+        (the relays' acknowledgements and the consumers' acks end on their own time)."""
         spans = records(exporter)
-        return any(
-            s.name == f"process {prefix}.reservations.reservation.expired" and s.service == "fulfilment" for s in spans
-        )
+        handled = [
+            s
+            for s in spans
+            if s.name == f"process {prefix}.reservations.reservation.expired" and s.service == "fulfilment"
+        ]
+        if not handled:
+            return False
+        trace = [s for s in spans if s.trace_id == handled[0].trace_id]
+        ids = {s.span_id for s in trace}
+        return all(not s.parent_id or s.parent_id in ids for s in trace)
 
-    await wait_until(expiry_traced, TIMEOUT, what="fulfilment handling the reservation's expiry")
+    await wait_until(expiry_traced, TIMEOUT, what="fulfilment handling the reservation's expiry, in a whole trace")
     spans = records(exporter)
     expiry = only(
         [s for s in spans if s.name == "expire hold" and s.attributes.get("omnistock.hold_id") == reservation.hold_id],
