@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -132,7 +134,7 @@ def serving_again(address: str, within: float = 20.0) -> bool:
 
 
 @pytest.fixture
-def up_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, Settings]]:
+def up_env() -> Iterator[tuple[dict[str, str], Path, Settings]]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -147,10 +149,14 @@ def up_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, Settings]]:
         **{f"{s}_port": int(env[f"OMNISTOCK_{s.upper()}_PORT"]) for s in SERVICES},  # type: ignore[arg-type]
         **{f"{s}_metrics_port": int(env[f"OMNISTOCK_{s.upper()}_METRICS_PORT"]) for s in SERVICES},  # type: ignore[arg-type]
     )
-    data_dir = tmp_path / "data"
+    # Not under pytest's temp folder: every pytest start on the machine makes that owner-only, which
+    # locks out the embedded PostgreSQL (it runs as its own user) in the middle of this run.
+    base = Path(tempfile.mkdtemp(prefix="omnistock-up-"))
+    data_dir = base / "data"
     yield env, data_dir, settings
     for line in processes_using(data_dir):  # never leave servers behind, even when the test failed
         os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_up_runs_the_system_stops_on_ctrl_c_and_keeps_its_data(
