@@ -99,8 +99,8 @@ class HoldReplay:
                         )
                     ],
                     events=[
-                        (str(uuid.uuid4()), self.subject, self.stock_event),
-                        (str(uuid.uuid4()), self.subject, self.hold_event),
+                        (str(uuid.uuid4()), self.subject, self.stock_event, None),
+                        (str(uuid.uuid4()), self.subject, self.hold_event, None),
                     ],
                     responses=[(request_id, self.hold_event)],
                     notify=NOTIFY,

@@ -29,6 +29,7 @@ from omnistock_cli import (
     system,
     tasks,
     tokens,
+    traces,
     verify,
 )
 
@@ -55,6 +56,7 @@ AREAS: tuple[ModuleType, ...] = (
     pos,
     verify,
     insights,
+    traces,
     mcp_command,
     console_command,
     shell,

@@ -4,8 +4,10 @@ how to call it, a token per role and a few commands to try."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,8 @@ from rich.text import Text
 
 from omnistock_cli.catalogue import DEMO_SKU, DEMO_STORE, DEMO_WAREHOUSE
 from omnistock_cli.context import mint_token
-from omnistock_cli.supervisor import metrics_port
 from omnistock_platform.auth import Role
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.settings import FILE_TRACES_EXPORTER, ServiceName, Settings
 
 READY_LINE = "Omnistock is running. Press Ctrl-C to stop."
 
@@ -85,16 +86,43 @@ def grpcurl_examples(settings: Settings, services: list[ServiceName]) -> list[st
     return lines
 
 
+def metrics_url(settings: Settings, service: ServiceName) -> str:
+    port = settings.metrics_port(service)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{port}/metrics" if port else f"off (OMNISTOCK_{service.upper()}_METRICS_PORT=0)"
+
+
+def traces_destination(settings: Settings, data_dir: Path, environ: Mapping[str, str] = os.environ) -> str:
+    """Where the services send their spans, as the OTEL_* variables they inherit say."""
+    names = [name.strip() for name in environ.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip()]
+    names = [name for name in names if name != "none"]
+    if not names or environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return f"off (OTEL_TRACES_EXPORTER={FILE_TRACES_EXPORTER}, console or otlp turns them on)"
+    places = []
+    for name in names:
+        if name == FILE_TRACES_EXPORTER:
+            path = settings.traces_file or data_dir / "traces.jsonl"
+            places.append(f"{path} (read one with: {command_name()} trace)")
+        elif name == "console":
+            places.append(f"each service's log in {data_dir / 'logs'}")
+        elif name.startswith("otlp"):
+            endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
+                "OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"
+            )
+            places.append(f"OTLP to {endpoint}")
+        else:
+            places.append(name)
+    return ", ".join(places)
+
+
 def render(report: ReadyReport) -> Panel:
     settings = report.settings
     services = Table(box=None, header_style="bold", pad_edge=False)
-    columns = ["service", "address", "health"] + (["metrics"] if settings.metrics_port else [])
-    for column in columns:
+    for column in ("service", "address", "health", "metrics"):
         services.add_column(column)
     for service, status in report.statuses.items():
         colour = "green" if status == "SERVING" else "red"
-        metrics = [f"http://127.0.0.1:{metrics_port(settings, service)}/metrics"] if settings.metrics_port else []
-        services.add_row(service, settings.address(service), f"[{colour}]{status}[/]", *metrics)
+        services.add_row(service, settings.address(service), f"[{colour}]{status}[/]", metrics_url(settings, service))
     if not report.statuses:
         services.add_row("(no service installed yet)", "", "")
 
@@ -106,6 +134,7 @@ def render(report: ReadyReport) -> Panel:
     backing.add_row("NATS", f"{settings.nats_url}{embedded['NATS']}")
     backing.add_row("data", str(report.data_dir))
     backing.add_row("logs", str(report.data_dir / "logs"))
+    backing.add_row("traces", traces_destination(settings, report.data_dir))
     if report.seed_note:
         backing.add_row("demo data", report.seed_note)
     if report.console_url:

@@ -19,7 +19,7 @@ from rich.markup import escape
 from omnistock_cli.health import SERVING, probe
 from omnistock_cli.infrastructure import ProcessRecord
 from omnistock_platform.embedded import EmbeddedNats, nats_server_binary
-from omnistock_platform.settings import SERVICES, ServiceName, Settings
+from omnistock_platform.settings import ServiceName, Settings
 
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
@@ -33,11 +33,6 @@ def service_command(service: ServiceName) -> list[str]:
     return [sys.executable, "-m", f"omnistock_{service}.entrypoints.main"]
 
 
-def metrics_port(settings: Settings, service: ServiceName) -> int:
-    """Each service its own metrics port, base + its place in SERVICES; 0 when metrics are off."""
-    return settings.metrics_port + SERVICES.index(service) if settings.metrics_port else 0
-
-
 def service_environment(settings: Settings, data_dir: Path, service: ServiceName) -> dict[str, str]:
     """The caller's environment (every OMNISTOCK_* setting passes through) plus the URLs
     of the servers `up` chose, which may be embedded ones."""
@@ -47,7 +42,6 @@ def service_environment(settings: Settings, data_dir: Path, service: ServiceName
             "DATABASE_URL": settings.database_url or "",
             "NATS_URL": settings.nats_url or "",
             "OMNISTOCK_DATA_DIR": str(data_dir),
-            "OMNISTOCK_METRICS_PORT": str(metrics_port(settings, service)),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterator
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+from prometheus_client import REGISTRY, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from omnistock_platform.errors import Reason, Unavailable
+
+POOL_WAIT = Histogram(
+    "omnistock_db_pool_wait_seconds",
+    "How long a unit of work waited for a connection from the pool",
+    ["service"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 
 
 def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
@@ -101,14 +113,19 @@ def database_unavailable() -> Unavailable:
 
 
 class Database:
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10, name: str = "") -> None:
         self.url = asyncpg_dsn(url)
+        # The service whose pool this is, in its metrics.
+        self.name = name
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        self._waited = POOL_WAIT.labels(name or "-")
+        _DATABASES.add(self)
 
     async def connect(self) -> None:
         if self._pool is None:
+            self._waited = POOL_WAIT.labels(self.name or "-")
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=self._min_size, max_size=self._max_size, init=_init_connection, **_POOL_OPTIONS
             )
@@ -144,10 +161,12 @@ class Database:
         answers either way. Left as they were, these errors reached callers as INTERNAL, which no
         client retries: a cancellation whose hold inventory had already released stayed unrecorded,
         its order allocated with nothing held."""
+        started = time.perf_counter()
         try:
             conn = await self.pool.acquire()
         except (OSError, *_LOST) as error:
             raise database_unavailable() from error
+        self._waited.observe(time.perf_counter() - started)
         try:
             yield conn
         except _LOST as error:
@@ -178,6 +197,44 @@ class Database:
         except Exception:  # whatever the failure (asyncpg also raises InternalClientError), it is not ready
             return False
         return True
+
+
+_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+class _PoolCollector(Collector):
+    """The pools' state, read when Prometheus scrapes."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        in_use = GaugeMetricFamily(
+            "omnistock_db_pool_connections_in_use", "Pooled connections lent to a unit of work", labels=["service"]
+        )
+        idle = GaugeMetricFamily("omnistock_db_pool_connections_idle", "Pooled connections waiting", labels=["service"])
+        limit = GaugeMetricFamily(
+            "omnistock_db_pool_max_connections",
+            "Connections the pool may open (OMNISTOCK_DB_POOL_MAX)",
+            labels=["service"],
+        )
+        totals: dict[str, list[int]] = {}
+        for database in list(_DATABASES):
+            pool = database._pool
+            if pool is None:
+                continue
+            size, free = pool.get_size(), pool.get_idle_size()
+            total = totals.setdefault(database.name or "-", [0, 0, 0])
+            total[0] += size - free
+            total[1] += free
+            total[2] += database._max_size
+        for name, (used, free, most) in sorted(totals.items()):
+            in_use.add_metric([name], used)
+            idle.add_metric([name], free)
+            limit.add_metric([name], most)
+        yield in_use
+        yield idle
+        yield limit
+
+
+REGISTRY.register(_PoolCollector())
 
 
 async def create_database(admin_url: str, name: str) -> None:

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
+from prometheus_client import Counter
 
+from omnistock_platform import telemetry
 from omnistock_platform.auth import Principal, Role, principal_var
 from omnistock_platform.db import Database
 from omnistock_platform.errors import OmnistockError
@@ -30,6 +32,13 @@ from omnistock_platform.logging import get_logger
 from omnistock_platform.settings import ServiceName, Settings
 
 log = get_logger(__name__)
+
+ROUNDS = Counter("omnistock_resumer_runs_total", "Passes of the resumer over the changes cut short", ["service"])
+RESUMED = Counter(
+    "omnistock_resumer_changes_total",
+    "Changes cut short that the service ran again, by outcome: finished, postponed, refused, failed",
+    ["service", "outcome"],
+)
 
 RequestT = TypeVar("RequestT", bound=Message)
 # Runs one stored request again: the use case behind the RPC, as the servicer calls it.
@@ -55,6 +64,7 @@ class Resumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         every = self.settings.resume_interval.total_seconds()
+        telemetry.service_var.set(self.service)
         while not stop.is_set():
             try:
                 await self.run_once()
@@ -66,6 +76,7 @@ class Resumer:
     async def run_once(self) -> int:
         """One pass over the changes cut short; returns how many were finished."""
         finished = 0
+        ROUNDS.labels(self.service).inc()
         for change in await self.store.unfinished(self.db, self.settings.resume_after, self.batch):
             again = self.changes.get(change.method)
             if again is None:
@@ -76,20 +87,27 @@ class Resumer:
             # behalf: the request id, and the answer stored for it, are theirs.
             acting = principal_var.set(Principal(subject=f"{self.service}:resume", role=Role.SERVICE))
             owner = acting_for.set(change.caller)
+            outcome = "failed"
             try:
-                await again(change.request)
+                # A trace of its own (the calls it makes to other services, its events), when tracing.
+                with telemetry.internal(f"resume {change.method}", {telemetry.REQUEST_ID_ATTRIBUTE: change.request_id}):
+                    await again(change.request)
             except TRANSIENT as error:
+                outcome = "postponed"
                 log.info("resume.postponed", method=change.method, request_id=change.request_id, error=error.message)
             except (OmnistockError, DecodeError) as error:
                 # Refused now, so never to be finished. Worth a look: the other service may have acted.
+                outcome = "refused"
                 log.error("resume.refused", method=change.method, request_id=change.request_id, error=str(error))
                 await self.store.forget(self.db, change.request_id)
             except Exception as error:  # a lost connection and the like: next round
                 log.warning("resume.failed", method=change.method, request_id=change.request_id, error=repr(error))
             else:
+                outcome = "finished"
                 finished += 1
                 log.info("resume.finished", method=change.method, request_id=change.request_id)
             finally:
                 acting_for.reset(owner)
                 principal_var.reset(acting)
+                RESUMED.labels(self.service, outcome).inc()
         return finished

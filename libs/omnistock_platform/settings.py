@@ -38,6 +38,19 @@ DEFAULT_PORTS: dict[ServiceName, int] = {
     "fulfilment": 50054,
     "insights": 50055,
 }
+# Where each service serves its Prometheus metrics (GET /metrics), unless its
+# OMNISTOCK_<SERVICE>_METRICS_PORT says otherwise (0: none).
+DEFAULT_METRICS_PORTS: dict[ServiceName, int] = {
+    "inventory": 9464,
+    "reservations": 9465,
+    "orders": 9466,
+    "fulfilment": 9467,
+    "insights": 9468,
+}
+
+
+# The OTEL_TRACES_EXPORTER value that appends spans to a local file (Settings.traces_path()).
+FILE_TRACES_EXPORTER = "omnistock_file"
 
 
 # The secret every fresh checkout shares: fine on a laptop, never where anyone else can reach a port.
@@ -77,8 +90,17 @@ class Settings(BaseSettings):
     orders_address: str = ""
     fulfilment_address: str = ""
     insights_address: str = ""
-    # Zero: no metrics endpoint. Otherwise each service serves on base + its offset.
-    metrics_port: int = 0
+    # Prometheus metrics, on by default, each service on its own port (0: that service serves none).
+    inventory_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["inventory"], ge=0, le=65535)
+    reservations_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["reservations"], ge=0, le=65535)
+    orders_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["orders"], ge=0, le=65535)
+    fulfilment_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["fulfilment"], ge=0, le=65535)
+    insights_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["insights"], ge=0, le=65535)
+    # Share of successful calls written to the access log (0 to 1); refused and failed calls
+    # are always written.
+    access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Where OTEL_TRACES_EXPORTER=omnistock_file appends spans (JSON lines); empty: <data_dir>/traces.jsonl.
+    traces_file: Path | None = None
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -179,6 +201,12 @@ class Settings(BaseSettings):
 
     def port(self, service: ServiceName) -> int:
         return int(getattr(self, f"{service}_port"))
+
+    def metrics_port(self, service: ServiceName) -> int:
+        return int(getattr(self, f"{service}_metrics_port"))
+
+    def traces_path(self) -> Path:
+        return self.traces_file or self.data_dir / "traces.jsonl"
 
     def address(self, service: ServiceName) -> str:
         explicit = str(getattr(self, f"{service}_address"))

@@ -22,6 +22,8 @@ def platform_tables(schema: str) -> None:
         sa.Column("envelope", sa.LargeBinary, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        # The W3C traceparent of what wrote the row, when traced (omnistock_platform.telemetry).
+        sa.Column("traceparent", sa.Text, nullable=True),
         sa.Index(f"ix_{schema}_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
         schema=schema,
     )

@@ -21,9 +21,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError, NotFoundError
+from prometheus_client import Counter, Gauge
 
 from omnistock.common.v1 import common_pb2
-from omnistock_platform import errors
+from omnistock_platform import errors, telemetry
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.envelope import unpack_payload
@@ -59,6 +60,24 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 MAX_RETRY_DELAY = 10.0
+
+# Lag is read from JetStream this often, on its own schedule (a busy consumer is measured too).
+MEASURE_SECONDS = 5.0
+PENDING = Gauge(
+    "omnistock_consumer_pending_messages", "Events in the stream not yet delivered to the consumer", ["consumer"]
+)
+UNACKNOWLEDGED = Gauge(
+    "omnistock_consumer_unacknowledged_messages", "Events delivered and not yet acknowledged", ["consumer"]
+)
+EVENTS = Counter(
+    "omnistock_consumer_events_total",
+    "Events a consumer finished with: handled, duplicate (already in the inbox), retried, dead_lettered",
+    ["consumer", "outcome"],
+)
+REDELIVERIES = Counter("omnistock_consumer_redeliveries_total", "Events delivered again after a failure", ["consumer"])
+DEAD_LETTERS = Counter(
+    "omnistock_consumer_dead_letters_total", "Events copied to the dead-letter subject and terminated", ["consumer"]
+)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -143,6 +162,33 @@ class EventConsumer:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        telemetry.service_var.set(self.schema)
+        meter = asyncio.create_task(self._measure(stop))
+        try:
+            await self._run(stop)
+        finally:
+            meter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await meter
+
+    async def measure(self) -> tuple[int, int]:
+        """Read the consumer's lag from JetStream into the gauges: (pending, unacknowledged)."""
+        info = await self.bus.js.consumer_info(self.bus.settings.stream_name, self.durable)
+        pending, unacknowledged = int(info.num_pending or 0), int(info.num_ack_pending or 0)
+        PENDING.labels(self.durable).set(pending)
+        UNACKNOWLEDGED.labels(self.durable).set(unacknowledged)
+        return pending, unacknowledged
+
+    async def _measure(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.measure()
+            except Exception as error:  # NATS away, or the consumer not made yet: the figures stay as last read
+                log.debug("consumer.measure_failed", consumer=self.durable, error=repr(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), MEASURE_SECONDS)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             subscription: JetStreamContext.PullSubscription | None = None
             try:
@@ -171,6 +217,20 @@ class EventConsumer:
                 await self.process(message)
 
     async def process(self, message: Msg) -> None:
+        if message.metadata.num_delivered > 1:
+            REDELIVERIES.labels(self.durable).inc()
+        if not telemetry.enabled():
+            await self._process(message)
+            return
+        headers = message.headers or {}
+        attributes = {
+            "messaging.message.id": headers.get("Nats-Msg-Id", ""),
+            "delivery": message.metadata.num_delivered,
+        }
+        with telemetry.consuming(headers, message.subject, self.durable, attributes):
+            await self._process(message)
+
+    async def _process(self, message: Msg) -> None:
         try:
             envelope = common_pb2.EventEnvelope.FromString(message.data)
             # The inbox keys on the event id: without a valid one the event can never be handled.
@@ -181,10 +241,12 @@ class EventConsumer:
             return
         token = request_id_var.set(envelope.request_id)
         try:
-            await self._handle_once(envelope, payload)
+            first_time = await self._handle_once(envelope, payload)
         except PoisonEvent as error:
+            telemetry.failed(error)
             await self._dead_letter(message, str(error))
         except Exception as error:
+            telemetry.failed(error)
             deliveries = message.metadata.num_delivered
             transient = is_transient(error)
             if deliveries >= self.max_deliver and not transient:
@@ -199,13 +261,16 @@ class EventConsumer:
                     transient=transient,
                     error=repr(error),
                 )
+                EVENTS.labels(self.durable, "retried").inc()
                 await message.nak(delay=min(self.retry_delay * deliveries, MAX_RETRY_DELAY))
         else:
             await message.ack()
+            EVENTS.labels(self.durable, "handled" if first_time else "duplicate").inc()
         finally:
             request_id_var.reset(token)
 
-    async def _handle_once(self, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
+    async def _handle_once(self, envelope: common_pb2.EventEnvelope, payload: Message) -> bool:
+        """Whether the event was handled now (False: its id was in the inbox already)."""
         async with self.db.transaction() as conn:
             first_time = await conn.fetchval(
                 f"INSERT INTO {self.schema}.inbox (consumer, event_id) VALUES ($1, $2)"
@@ -215,14 +280,19 @@ class EventConsumer:
             )
             if first_time:
                 await self.handler(conn, envelope, payload)
+            return bool(first_time)
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:
         log.error("consumer.dead_lettered", consumer=self.durable, subject=message.subject, reason=reason)
+        DEAD_LETTERS.labels(self.durable).inc()
+        EVENTS.labels(self.durable, "dead_lettered").inc()
         headers = {
             "Omnistock-Original-Subject": message.subject,
             "Omnistock-Error": reason[:512],
             "Nats-Msg-Id": f"dlq-{self.durable}-{message.metadata.sequence.stream}",
         }
+        if message.headers and telemetry.TRACEPARENT in message.headers:  # the dead letter stays in its trace
+            headers[telemetry.TRACEPARENT] = message.headers[telemetry.TRACEPARENT]
         await self.bus.js.publish(self.dead_letter, message.data, headers=headers)
         await message.term()
 

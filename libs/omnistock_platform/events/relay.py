@@ -12,12 +12,27 @@ import contextlib
 from datetime import timedelta
 
 import asyncpg
+from prometheus_client import Counter, Gauge
 
+from omnistock_platform import telemetry
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.logging import get_logger
 
 log = get_logger(__name__)
+
+PUBLISHED = Counter("omnistock_outbox_published_total", "Outbox events published to JetStream", ["service"])
+PUBLISH_FAILURES = Counter(
+    "omnistock_outbox_publish_failures_total", "Relay passes that failed (NATS or PostgreSQL away)", ["service"]
+)
+BACKLOG = Gauge("omnistock_outbox_unpublished_events", "Outbox events not yet published", ["service"])
+OLDEST = Gauge(
+    "omnistock_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest outbox event not yet published (0 when none waits)",
+    ["service"],
+)
+# How often the backlog is counted: on its own schedule, so that it is known while publishing fails.
+MEASURE_SECONDS = 5.0
 
 
 class OutboxRelay:
@@ -47,25 +62,56 @@ class OutboxRelay:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self.service}.outbox"):
                 return 0
             rows = await conn.fetch(
-                f"SELECT id, event_id, subject, envelope FROM {self.service}.outbox"
+                f"SELECT id, event_id, subject, envelope, traceparent FROM {self.service}.outbox"
                 " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.batch_size,
             )
             if not rows:
                 return 0
-            # Sent in order on one connection; acknowledgements are awaited together.
-            acks = [
-                self.bus.js.publish(
-                    row["subject"], bytes(row["envelope"]), headers={"Nats-Msg-Id": str(row["event_id"])}
+            # Sent in order on one connection; acknowledgements are awaited together. Each message
+            # carries the trace of the request that wrote it (telemetry.start_publish).
+            acks = []
+            spans = []
+            for row in rows:
+                headers = {"Nats-Msg-Id": str(row["event_id"])}
+                spans.append(
+                    telemetry.start_publish(
+                        self.service, row["subject"], headers["Nats-Msg-Id"], row["traceparent"], headers
+                    )
                 )
-                for row in rows
-            ]
-            await asyncio.gather(*acks)
+                acks.append(self.bus.js.publish(row["subject"], bytes(row["envelope"]), headers=headers))
+            try:
+                await asyncio.gather(*acks)
+            except BaseException as error:
+                telemetry.end_spans(spans, error)
+                raise
+            telemetry.end_spans(spans)
             await conn.execute(
                 f"UPDATE {self.service}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
+            PUBLISHED.labels(self.service).inc(len(rows))
             return len(rows)
+
+    async def measure(self) -> tuple[int, float]:
+        """Count the events waiting and the age of the oldest (seconds) into the gauges; returns both."""
+        row = await self.db.fetchrow(
+            f"SELECT count(*) AS waiting, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age"
+            f" FROM {self.service}.outbox WHERE published_at IS NULL"
+        )
+        assert row is not None
+        waiting, age = int(row["waiting"]), max(0.0, float(row["age"]))
+        BACKLOG.labels(self.service).set(waiting)
+        OLDEST.labels(self.service).set(age)
+        return waiting, age
+
+    async def _measure(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.measure()
+            except Exception as error:  # the database away: the figures stay as last read
+                log.debug("outbox.measure_failed", service=self.service, error=repr(error))
+            await _wait(stop, MEASURE_SECONDS)
 
     async def purge_published(self) -> None:
         await self.db.execute(
@@ -73,7 +119,9 @@ class OutboxRelay:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        telemetry.service_var.set(self.service)
         listener = asyncio.create_task(self._listen(stop))
+        meter = asyncio.create_task(self._measure(stop))
         backoff = 0.1
         last_purge = 0.0
         loop = asyncio.get_running_loop()
@@ -86,6 +134,7 @@ class OutboxRelay:
                     published = await self.publish_pending()
                     backoff = 0.1
                 except Exception as error:  # NATS or PostgreSQL away: retry with backoff
+                    PUBLISH_FAILURES.labels(self.service).inc()
                     log.warning("outbox.publish_failed", service=self.service, error=repr(error), retry_in=backoff)
                     await _wait(stop, backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -98,9 +147,10 @@ class OutboxRelay:
                         await self.purge_published()
                 await _wait_any(stop, self._wake, self.poll_interval)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in (listener, meter):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """LISTEN for commits that wrote outbox rows; polling covers a lost connection."""

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from omnistock_platform import deadlines
+from omnistock_platform import deadlines, telemetry
 from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.errors import Unavailable
 from omnistock_platform.grpc.errors import error_from_rpc
@@ -118,9 +118,19 @@ class ServiceToken:
 
 
 def open_channel(
-    settings: Settings, target: ServiceName, token: Callable[[], str], address: str | None = None
+    settings: Settings,
+    target: ServiceName,
+    token: Callable[[], str],
+    address: str | None = None,
+    *,
+    traced: bool = False,
 ) -> grpc.aio.Channel:
-    interceptors: list[Any] = [_UnaryMetadata(token, settings.default_deadline.total_seconds()), _StreamMetadata(token)]
+    """`traced`: calls carry the trace they are made in (a service's calls to another, when tracing is on)."""
+    interceptors: list[Any] = [
+        *(telemetry.client_interceptors() if traced else []),
+        _UnaryMetadata(token, settings.default_deadline.total_seconds()),
+        _StreamMetadata(token),
+    ]
     options = [("grpc.service_config", _RETRY_POLICY), ("grpc.enable_retries", 1)]
     address = address or settings.address(target)
     credentials = channel_credentials(settings)
@@ -152,4 +162,4 @@ def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
 
 
 def service_channel(settings: Settings, source: ServiceName, target: ServiceName) -> grpc.aio.Channel:
-    return open_channel(settings, target, ServiceToken(settings, source))
+    return open_channel(settings, target, ServiceToken(settings, source), traced=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -20,10 +21,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import Gauge
 
+from omnistock_platform import metrics, telemetry
 from omnistock_platform.auth import TokenAuthority, development_secret_in_use, unsafe_for_production
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.relay import OutboxRelay
+from omnistock_platform.grpc.access import AccessLogInterceptor
 from omnistock_platform.grpc.interceptors import AccessPolicy, ServerInterceptor
 from omnistock_platform.grpc.reflection import enable_reflection
 from omnistock_platform.idempotency import IdempotencyStore
@@ -98,6 +101,7 @@ class ServiceApp:
 
     async def start(self, port: int | None = None) -> int:
         self._check_deployment()
+        self.db.name = self.db.name or self.name  # labels its pool's metrics
         await self.db.connect()
         await self.bus.connect()
         await self.bus.ensure_stream()
@@ -118,7 +122,11 @@ class ServiceApp:
             default_deadline=self.settings.default_deadline.total_seconds(),
         )
         server = grpc.aio.server(
-            interceptors=[interceptor],
+            interceptors=[
+                *telemetry.server_interceptors(),
+                AccessLogInterceptor(self.name, self.settings.access_log_sample),
+                interceptor,
+            ],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -252,6 +260,7 @@ def run_service(bootstrap: Callable[[Settings], ServiceApp], name: ServiceName) 
         service=name,
         secrets=[settings.jwt_secret, settings.database_url, settings.nats_url],
     )
+    tracing = telemetry.configure(name, settings)
     try:
         import uvloop
 
@@ -267,10 +276,9 @@ def run_service(bootstrap: Callable[[Settings], ServiceApp], name: ServiceName) 
             log.error("service.refused_to_start", service=name, reason=str(refused))
             raise SystemExit(2) from None
         freeze_startup_heap()
-        if settings.metrics_port:
-            from prometheus_client import start_http_server
-
-            start_http_server(settings.metrics_port)
+        metrics.serve(settings, name)
+        if tracing:
+            log.info("tracing.on", service=name, exporter=os.environ.get("OTEL_TRACES_EXPORTER", ""))
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -278,5 +286,6 @@ def run_service(bootstrap: Callable[[Settings], ServiceApp], name: ServiceName) 
         await stopping.wait()
         log.info("service.stopping", service=name)
         await app.stop()
+        telemetry.shutdown()
 
     asyncio.run(serve())

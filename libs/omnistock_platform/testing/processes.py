@@ -17,7 +17,11 @@ from omnistock_platform.embedded import free_port
 from omnistock_platform.settings import ServiceName, Settings
 
 
-def environment(settings: Settings, service: ServiceName, port: int, addresses: dict[str, str]) -> dict[str, str]:
+def environment(
+    settings: Settings, service: ServiceName, port: int, addresses: dict[str, str], metrics_port: int = 0
+) -> dict[str, str]:
+    """`metrics_port`: 0 gives a free one (never a fixed port: several copies of a service run side
+    by side, and other test runs on the same host)."""
     env = dict(os.environ)
     env.update(
         {
@@ -27,6 +31,7 @@ def environment(settings: Settings, service: ServiceName, port: int, addresses: 
             "OMNISTOCK_SUBJECT_PREFIX": settings.subject_prefix,
             "OMNISTOCK_HOST": settings.host,
             f"OMNISTOCK_{service.upper()}_PORT": str(port),
+            f"OMNISTOCK_{service.upper()}_METRICS_PORT": str(metrics_port or free_port()),
             "OMNISTOCK_LOG_LEVEL": os.environ.get("OMNISTOCK_LOG_LEVEL", "WARNING"),
             "OMNISTOCK_SWEEP_INTERVAL": str(settings.sweep_interval.total_seconds()),
             "OMNISTOCK_CONSUMER_RETRY_DELAY": str(settings.consumer_retry_delay.total_seconds()),
@@ -48,10 +53,13 @@ class ServiceProcess:
         addresses: dict[str, str] | None = None,
         port: int | None = None,
         log_file: Path | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
+        self.extra_env = extra_env or {}
         self.service = service
         self.port = port or free_port()
+        self.metrics_port = free_port()
         self.addresses = addresses or {}
         self.log_file = log_file
         self.process: subprocess.Popen[bytes] | None = None
@@ -64,7 +72,10 @@ class ServiceProcess:
         output = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", f"omnistock_{self.service}.entrypoints.main"],
-            env=environment(self.settings, self.service, self.port, self.addresses),
+            env={
+                **environment(self.settings, self.service, self.port, self.addresses, self.metrics_port),
+                **self.extra_env,
+            },
             stdout=output,
             stderr=subprocess.STDOUT if self.log_file else subprocess.DEVNULL,
         )

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -135,18 +137,30 @@ def serving_again(address: str, within: float = 20.0) -> bool:
 
 
 @pytest.fixture
-def up_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, Settings]]:
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "NATS_URL")}
+def up_env() -> Iterator[tuple[dict[str, str], Path, Settings]]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "NATS_URL") and not key.startswith("OTEL_")
+    }
     for service in SERVICES:
         env[f"OMNISTOCK_{service.upper()}_PORT"] = str(free_port())
+        env[f"OMNISTOCK_{service.upper()}_METRICS_PORT"] = str(free_port())
     env["OMNISTOCK_EMBEDDED_NATS_PORT"] = str(free_port())
     env["OMNISTOCK_CONSOLE_PORT"] = str(free_port())
     env["OMNISTOCK_SHUTDOWN_GRACE"] = "3"
-    settings = Settings(**{f"{s}_port": int(env[f"OMNISTOCK_{s.upper()}_PORT"]) for s in SERVICES})  # type: ignore[arg-type]
-    data_dir = tmp_path / "data"
+    settings = Settings(
+        **{f"{s}_port": int(env[f"OMNISTOCK_{s.upper()}_PORT"]) for s in SERVICES},  # type: ignore[arg-type]
+        **{f"{s}_metrics_port": int(env[f"OMNISTOCK_{s.upper()}_METRICS_PORT"]) for s in SERVICES},  # type: ignore[arg-type]
+    )
+    # Not under pytest's temp folder: every pytest start on the machine makes that owner-only, which
+    # locks out the embedded PostgreSQL (it runs as its own user) in the middle of this run.
+    base = Path(tempfile.mkdtemp(prefix="omnistock-up-"))
+    data_dir = base / "data"
     yield env, data_dir, settings
     for line in processes_using(data_dir):  # never leave servers behind, even when the test failed
         os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_up_runs_the_system_stops_on_ctrl_c_and_keeps_its_data(
@@ -163,6 +177,12 @@ def test_up_runs_the_system_stops_on_ctrl_c_and_keeps_its_data(
         for service in services:
             assert health_status(settings.address(service)) == health_pb2.HealthCheckResponse.SERVING
             assert settings.address(service) in first.output
+            # Where its metrics are, printed, and answering there.
+            url = f"http://127.0.0.1:{settings.metrics_port(service)}/metrics"
+            assert url in first.output
+            with urllib.request.urlopen(url, timeout=5) as page:
+                assert b"omnistock_rpc_total" in page.read()
+        assert "traces      off (OTEL_TRACES_EXPORTER=" in first.output
         for role in ("storefront", "app", "chat_agent", "pos", "warehouse", "admin"):
             assert f"  {role} (" in first.output
         if "inventory" in services:

@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2
+from omnistock_platform import telemetry
 from omnistock_platform.errors import Aborted, Reason
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.logging import get_logger
@@ -48,6 +49,7 @@ class TaskFeed:
                 return
             if changed.task.location_id != location_id:
                 return
+            telemetry.delivered(message.headers, "WatchTasks", message.subject)
             if queue.qsize() >= MAX_BACKLOG:
                 queue.put_nowait(None)
                 return

@@ -242,14 +242,14 @@ async def write_taken(
     holds: Sequence[tuple[str, str, str, datetime]],
     lines: Sequence[tuple[str, str, str, int]],
     movements: Sequence[tuple[Any, ...]],
-    events: Sequence[tuple[str, str, bytes]],
+    events: Sequence[tuple[str, str, bytes, str | None]],
     responses: Sequence[tuple[str, bytes]],
     notify: str,
 ) -> None:
     """Everything a hold writes once its units are taken, in one round trip: the holds
     (hold_id, owner, channel, expires_at), their lines (hold_id, location_id, sku, quantity),
     the ledger movements (the columns of `add_movement`), the outbox events (event_id, subject,
-    envelope), the idempotency answers (request_id, response) and the relay's wake-up."""
+    envelope, traceparent), the idempotency answers (request_id, response) and the relay's wake-up."""
     columns: list[list[Any]] = [list(column) for column in zip(*movements, strict=True)] or [[] for _ in range(14)]
     await conn.execute(
         "WITH h AS (INSERT INTO inventory.holds (hold_id, owner, channel, state, expires_at)"
@@ -263,8 +263,8 @@ async def write_taken(
         "   SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[],"
         "   $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[], $20::text[], $21::text[],"
         "   $22::text[])),"
-        " o AS (INSERT INTO inventory.outbox (event_id, subject, envelope)"
-        "   SELECT * FROM unnest($23::uuid[], $24::text[], $25::bytea[])),"
+        " o AS (INSERT INTO inventory.outbox (event_id, subject, envelope, traceparent)"
+        "   SELECT * FROM unnest($23::uuid[], $24::text[], $25::bytea[], $29::text[])),"
         # The answer a retry with the same request id gets (what IdempotencyStore.save writes).
         " i AS (UPDATE inventory.idempotency d SET response = r.response"
         "   FROM unnest($26::text[], $27::bytea[]) AS r(request_id, response) WHERE d.request_id = r.request_id)"
@@ -284,6 +284,7 @@ async def write_taken(
         [r[0] for r in responses],
         [r[1] for r in responses],
         notify,
+        [e[3] for e in events],
     )
 
 

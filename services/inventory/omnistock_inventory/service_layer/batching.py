@@ -38,6 +38,7 @@ from omnistock_inventory.adapters import messages, repository
 from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey
 from omnistock_inventory.domain.stock import Channel, available, may_use_safety_stock
 from omnistock_inventory.service_layer.stock import channel_of
+from omnistock_platform import telemetry
 from omnistock_platform.auth import current_principal
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import current_caller
@@ -69,6 +70,8 @@ class Taken:
     rows: list[tuple[Mapping[str, Any], int]]  # each row as this hold left it, and the quantity taken
     actor: str
     request_id: str
+    # The trace of its caller's request, for its events; None: the current one.
+    traceparent: str | None = None
     _response: pb.HoldResponse | None = field(default=None, repr=False)
 
     @property
@@ -117,10 +120,12 @@ async def write_taken(conn: asyncpg.Connection, outbox: Outbox, holds: Sequence[
             )
             level = messages.stock_level(row, backorder=row["allow_backorder"])
             change = pb.StockChanged(level=level, cause=HOLD_KIND, hold_id=hold.hold_id)
-            events.append(outbox.prepare("stock.changed", change, hold.request_id))
+            events.append(outbox.prepare("stock.changed", change, hold.request_id, hold.traceparent))
         message = hold.response.hold
         events.append(
-            outbox.prepare("hold.created", pb.HoldChanged(hold=message, lines=message.lines), hold.request_id)
+            outbox.prepare(
+                "hold.created", pb.HoldChanged(hold=message, lines=message.lines), hold.request_id, hold.traceparent
+            )
         )
     await repository.write_taken(
         conn,
@@ -323,6 +328,7 @@ class HoldBatcher:
             rows=[(row, quantity)],
             actor=waiting.context.run(current_principal).subject,
             request_id=waiting.context.run(request_id_var.get),
+            traceparent=waiting.context.run(telemetry.traceparent),
         )
 
     def _next(self, slot: tuple[LineKey, bool]) -> None:

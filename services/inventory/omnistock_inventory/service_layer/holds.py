@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import messages, repository
+from omnistock_inventory.adapters.metrics import HOLDS, HOLDS_EXPIRED, SHORTFALLS
 from omnistock_inventory.domain.holds import (
     HoldLine,
     HoldState,
@@ -28,6 +29,7 @@ from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE, HoldBatcher, Taken, write_taken
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.stock import channel_of
+from omnistock_platform import telemetry
 from omnistock_platform.auth import Role, current_principal, require_any_location, require_location, require_locations
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
@@ -108,9 +110,17 @@ class Holds:
         require_locations([key.location_id for key, _ in lines], "stock at location")
         if request.selling_location_id:
             require_location(request.selling_location_id, "selling location")
-        if self.batcher is not None and len(lines) == 1 and not request.commit_now:
-            return await self.batcher.hold(request, lines[0], ttl)
-        return await self.hold_alone(request, lines, ttl)
+        channel = channel_of(request.channel).value
+        try:
+            if self.batcher is not None and len(lines) == 1 and not request.commit_now:
+                response = await self.batcher.hold(request, lines[0], ttl)
+            else:
+                response = await self.hold_alone(request, lines, ttl)
+        except Shortfall:
+            SHORTFALLS.labels(channel).inc()
+            raise
+        HOLDS.labels(channel).inc()
+        return response
 
     async def hold_alone(
         self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
@@ -523,21 +533,26 @@ class Holds:
                 )
                 if found is None or found["state"] != HoldState.ACTIVE or found["expires_at"] >= datetime.now(UTC):
                     continue
-                _, lines = await self._locked(conn, hold_id, by_caller=False)
-                changes = take_from_open(lines, None)
-                await self._settle(conn, hold_id, changes, "expire")
-                await repository.update_hold(conn, hold_id, state=HoldState.EXPIRED)
-                found_hold = await repository.get_hold(conn, hold_id)
-                assert found_hold is not None
-                hold = messages.hold(*found_hold)
-                touched = [pb.HoldLine(location_id=k.location_id, sku=k.sku, quantity=q) for k, q in changes]
-                await self.outbox.add(conn, "hold.expired", pb.HoldChanged(hold=hold, lines=touched))
+                # A trace of its own (when tracing): the expiry, its events, and what they cause
+                # elsewhere (the reservation expires, the store's task is withdrawn).
+                with telemetry.internal("expire hold", {"omnistock.hold_id": hold_id}):
+                    _, lines = await self._locked(conn, hold_id, by_caller=False)
+                    changes = take_from_open(lines, None)
+                    await self._settle(conn, hold_id, changes, "expire")
+                    await repository.update_hold(conn, hold_id, state=HoldState.EXPIRED)
+                    found_hold = await repository.get_hold(conn, hold_id)
+                    assert found_hold is not None
+                    hold = messages.hold(*found_hold)
+                    touched = [pb.HoldLine(location_id=k.location_id, sku=k.sku, quantity=q) for k, q in changes]
+                    await self.outbox.add(conn, "hold.expired", pb.HoldChanged(hold=hold, lines=touched))
                 count += 1
+        HOLDS_EXPIRED.inc(count)
         return count
 
     async def sweep(self, stop: asyncio.Event) -> None:
         """Expiry is inventory's own job, so a lost reservation can never keep stock."""
         interval = self.settings.sweep_interval.total_seconds()
+        telemetry.service_var.set("inventory")
         while not stop.is_set():
             try:
                 expired = await self.expire()

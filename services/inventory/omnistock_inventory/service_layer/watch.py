@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.service_layer.stock import StockLevels
+from omnistock_platform import telemetry
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.validation import Validator
 
@@ -52,6 +53,7 @@ class StockWatcher:
             level = event.level
             if (skus and level.sku not in skus) or (locations and level.location_id not in locations):
                 return
+            telemetry.delivered(message.headers, "WatchStock", message.subject)
             try:
                 queue.put_nowait(level)
             except asyncio.QueueFull:  # a slow watcher gets a fresh snapshot instead of unbounded memory

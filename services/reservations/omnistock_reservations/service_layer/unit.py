@@ -17,6 +17,7 @@ from omnistock_platform.idempotency import IdempotencyStore, fingerprint
 from omnistock_platform.settings import Settings
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import InventoryClient
+from omnistock_reservations.adapters.metrics import RESERVATION_EVENTS
 from omnistock_reservations.domain.reservation import Limits, Reservation
 
 ResponseT = TypeVar("ResponseT", bound=Message)
@@ -55,6 +56,7 @@ async def record(conn: asyncpg.Connection, outbox: Outbox, reservation: Reservat
     payload = messages.changed(saved)
     for event in reservation.events:
         await outbox.add(conn, f"reservation.{event}", payload)
+        RESERVATION_EVENTS.labels(event, reservation.channel).inc()
     saved.events = []
     return saved
 
