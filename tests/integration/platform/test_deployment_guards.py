@@ -104,16 +104,11 @@ async def test_a_blocked_loop_shows_in_the_lag(stack: Stack) -> None:
     assert seen >= BLOCK_SECONDS / 2
 
 
-async def test_the_lag_is_served_with_the_metrics(
-    omnistock_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    metrics_port = free_port()
-    monkeypatch.setenv("OMNISTOCK_METRICS_PORT", str(metrics_port))
+async def test_the_lag_is_served_with_the_metrics(omnistock_settings: Settings, tmp_path: Path) -> None:
     process = await ServiceProcess(omnistock_settings, "inventory", log_file=tmp_path / "inventory.log").start()
+    url = f"http://127.0.0.1:{process.metrics_port}/metrics"
     try:
-        text = await asyncio.to_thread(
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-        )
+        text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
     finally:
         process.terminate()
     assert 'omnistock_event_loop_lag_seconds{service="inventory"}' in text
