@@ -71,10 +71,12 @@ chaos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/omnistock bench $(BENCH_ARGS)
 
-# Needs a Docker engine: the whole stack in containers, then the e2e suite against it.
-compose-test:
-	docker compose -f deploy/compose.yaml up --build --abort-on-container-exit --exit-code-from tests; \
-	status=$$?; docker compose -f deploy/compose.yaml down --volumes --remove-orphans; exit $$status
+# The whole system in containers (deploy/compose.yaml), on a machine with nothing but root and
+# Debian: installs and starts a Docker engine when none answers, builds the images (base images
+# from Debian's packages when no registry serves them), runs the e2e suite and a fault run against
+# the containers, and removes what it started. Steps and variables: deploy/compose-test.sh.
+compose-test: $(STAMP)
+	PYTHON_BIN=$(BIN)/python deploy/compose-test.sh
 
 clean:
 	rm -rf $(VENV) gen build *.egg-info
