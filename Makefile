@@ -46,7 +46,8 @@ ifeq ($(CHROMIUM),)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 endif
 
-# Includes one short seeded storm and journey 7 (tests/chaos, 20 s each); `make chaos` runs long ones.
+# Includes one short seeded storm, journey 7 and the replicated bus (tests/chaos, 20 s each);
+# `make chaos` runs long ones.
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
@@ -59,8 +60,9 @@ lint: $(STAMP)
 fuzz: $(STAMP)
 	OMNISTOCK_FUZZ_EXAMPLES=500 $(BIN)/python -m pytest tests/integration/security -m fuzz
 
-# Ten seeded storms of three minutes (kills, NATS and PostgreSQL restarts, NATS freezes) and
-# journey 7 under the same seeds; prints the counts of every run. CHAOS_SEED=n repeats a run.
+# Ten seeded storms of three minutes (kills, NATS and PostgreSQL restarts, NATS freezes), journey 7
+# and the replicated bus (three NATS servers, one killed at a time) under the same seeds; prints
+# the counts of every run. CHAOS_SEED=n repeats a run.
 CHAOS_RUNS ?= 10
 CHAOS_SECONDS ?= 180
 chaos: $(STAMP)
