@@ -111,19 +111,27 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------- 1. engine
 
 start_dockerd() {
-    local driver=$1
-    dockerd --storage-driver="$driver" --iptables=false --ip6tables=false >>"$LOGS/dockerd.log" 2>&1 &
-    dockerd_pid=$!
-    for _ in $(seq 60); do
+    local driver=$1 pid_file="$LOGS/dockerd.pid" pid
+    # A session of its own: Ctrl-C stops this script, which then removes the project and stops
+    # dockerd in that order, instead of reaching dockerd first.
+    setsid dockerd --storage-driver="$driver" --iptables=false --ip6tables=false --pidfile "$pid_file" \
+        >>"$LOGS/dockerd.log" 2>&1 &
+    for second in $(seq 60); do
+        pid=$(cat "$pid_file" 2>/dev/null || true)
         if docker info >/dev/null 2>&1; then
+            dockerd_pid=$pid
             [ "$(docker info --format '{{.Driver}}')" = "$driver" ] && return 0
             break
         fi
-        kill -0 "$dockerd_pid" 2>/dev/null || break
+        if [ "$second" -gt 5 ] && { [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; }; then
+            break # it gave up (dockerd.log says why)
+        fi
         sleep 1
     done
-    kill -TERM "$dockerd_pid" 2>/dev/null || true
-    wait "$dockerd_pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+    fi
     dockerd_pid=""
     return 1
 }

@@ -42,13 +42,11 @@ debian_root() {
         return 0
     fi
     command -v debootstrap >/dev/null || { echo "build.sh: debootstrap is needed (apt-get install debootstrap)" >&2; exit 1; }
-    local root
     root=$(mktemp -d /tmp/omnistock-debian-XXXXXX)
-    trap 'rm -rf "$root"' RETURN
+    trap 'rm -rf "$root" "$root.log"' EXIT
     echo "build.sh: debootstrap $DEBIAN_SUITE from $DEBIAN_MIRROR"
     debootstrap --variant=minbase "$DEBIAN_SUITE" "$root" "$DEBIAN_MIRROR" >"$root.log" 2>&1 \
-        || { tail -20 "$root.log" >&2; rm -f "$root.log"; exit 1; }
-    rm -f "$root.log"
+        || { tail -20 "$root.log" >&2; exit 1; }
     cat >"$root/etc/apt/sources.list" <<SOURCES
 deb $DEBIAN_MIRROR $DEBIAN_SUITE main
 deb $DEBIAN_MIRROR $DEBIAN_SUITE-updates main
@@ -61,6 +59,7 @@ SOURCES
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
         --change 'CMD ["bash"]' - "$debian_image" >/dev/null
     echo "build.sh: imported $debian_image"
+    rm -rf "$root" "$root.log"
 }
 
 debian_root
