@@ -76,8 +76,9 @@ bench: $(STAMP)
 # The whole system in containers (deploy/compose.yaml), on a machine with nothing but root and
 # Debian: installs and starts a Docker engine when none answers, builds the images (base images
 # from Debian's packages when no registry serves them), runs the e2e suite and a fault run against
-# the containers, and removes what it started. Steps and variables: deploy/compose-test.sh.
-compose-test: $(STAMP)
+# the containers (the e2e suite renders a report in chromium, as in `make test`), and removes what
+# it started. Steps and variables: deploy/compose-test.sh.
+compose-test: $(STAMP) browser
 	PYTHON_BIN=$(BIN)/python deploy/compose-test.sh
 
 clean:
