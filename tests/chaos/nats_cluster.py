@@ -153,8 +153,8 @@ class ReplicatedChaosCluster(ChaosCluster):
         )
         self.killed: list[str] = []
         self.stores_lost: list[str] = []
-        # Per killed server: the events the stream acknowledged while it was down.
-        self.published_while_down: dict[str, int] = {}
+        # Per kill, in turn: the server and the events the stream acknowledged while it was down.
+        self.published_while_down: list[tuple[str, int]] = []
 
     async def _start(self) -> ReplicatedChaosCluster:
         """As ChaosCluster's, with every service connected to all three servers directly."""
@@ -237,7 +237,7 @@ class ReplicatedChaosCluster(ChaosCluster):
         if damage == "lose-store":
             shutil.rmtree(self.nats_cluster.nodes[name].data_dir / "jetstream")
             self.stores_lost.append(name)
-        self.published_while_down[name] = await self.stream_growth(before)
+        self.published_while_down.append((name, await self.stream_growth(before)))
         await asyncio.sleep(max(0.0, began + fault.seconds - asyncio.get_running_loop().time()))
         await asyncio.to_thread(self.nats_cluster.start_node, name)
         self.counts.nats_restarts += 1
