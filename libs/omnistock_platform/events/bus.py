@@ -57,8 +57,11 @@ class EventBus:
         async def on_error(error: Exception) -> None:
             log.warning("nats.error", client=self.name, error=str(error))
 
+        # NATS_URL may name several servers of one cluster, comma-separated (as the nats CLI
+        # takes it): a client starting while one of them is down connects to another.
+        servers = [url.strip() for url in self.settings.nats_url.split(",") if url.strip()]
         self._nc = await nats.connect(
-            self.settings.nats_url,
+            servers,
             name=self.name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,

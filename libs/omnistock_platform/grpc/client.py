@@ -18,8 +18,11 @@ from omnistock_platform.grpc.errors import error_from_rpc
 from omnistock_platform.logging import request_id_var
 from omnistock_platform.settings import ServiceName, Settings
 
+# round_robin: a name that resolves to several servers (a headless Service: one address per pod)
+# gets a connection to each and spreads calls over them; one address behaves as before.
 _RETRY_POLICY = json.dumps(
     {
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{}],
@@ -31,7 +34,7 @@ _RETRY_POLICY = json.dumps(
                     "retryableStatusCodes": ["UNAVAILABLE"],
                 },
             }
-        ]
+        ],
     }
 )
 

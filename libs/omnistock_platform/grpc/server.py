@@ -44,6 +44,9 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_WAITING_CALLS = 20_000
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# The health entry a liveness probe asks: SERVING while the process answers at all, whatever
+# PostgreSQL and NATS do ("" and the services' own names are readiness).
+LIVENESS = "liveness"
 
 BackgroundLoop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -121,19 +124,24 @@ class ServiceApp:
             max_streams_per_caller=self.settings.max_streams_per_caller,
             default_deadline=self.settings.default_deadline.total_seconds(),
         )
+        options: list[tuple[str, int]] = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.server.max_pending_requests", MAX_WAITING_CALLS),
+            ("grpc.server.max_pending_requests_hard_limit", MAX_WAITING_CALLS),
+            ("grpc.so_reuseport", 1),
+        ]
+        if self.settings.grpc_max_connection_age:
+            options.append(
+                ("grpc.max_connection_age_ms", int(self.settings.grpc_max_connection_age.total_seconds() * 1000))
+            )
         server = grpc.aio.server(
             interceptors=[
                 *telemetry.server_interceptors(),
                 AccessLogInterceptor(self.name, self.settings.access_log_sample),
                 interceptor,
             ],
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.server.max_pending_requests", MAX_WAITING_CALLS),
-                ("grpc.server.max_pending_requests_hard_limit", MAX_WAITING_CALLS),
-                ("grpc.so_reuseport", 1),
-            ],
+            options=options,
         )
         for servicer in self.servicers:
             servicer.add_to_server(servicer.implementation, server)
@@ -145,6 +153,7 @@ class ServiceApp:
         # Health answers the truth from the first call: otherwise "" reads SERVING before anything
         # was checked and the services' own entries are NOT_FOUND until the watcher's first pass.
         await self._check_readiness()
+        await self._health.set(LIVENESS, SERVING)
         await server.start()
         self._server = server
         self._stop.clear()
