@@ -9,16 +9,27 @@ acknowledged write is on a majority of nodes.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import nats
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from omnistock_platform.logging import get_logger
 from omnistock_platform.settings import Settings
 
 log = get_logger(__name__)
+
+# A JetStream cluster that has just started, or lost a node, answers stream requests only once it
+# has elected its leaders; until then they time out or find no responder. A service starting then
+# waits this long for it before it gives up.
+STREAM_READY_WITHIN = 60.0
+_NOT_READY = (NatsTimeout, NoRespondersError, ServiceUnavailableError)
 
 
 def stream_config(settings: Settings) -> StreamConfig:
@@ -72,7 +83,20 @@ class EventBus:
         )
         self._js = self._nc.jetstream()
 
-    async def ensure_stream(self) -> None:
+    async def ensure_stream(self, ready_within: float = STREAM_READY_WITHIN) -> None:
+        deadline = time.monotonic() + ready_within
+        delay = 0.1
+        while True:
+            try:
+                return await self._ensure_stream()
+            except _NOT_READY as error:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.info("nats.stream_not_ready", error=type(error).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _ensure_stream(self) -> None:
         config = stream_config(self.settings)
         try:
             await self.js.stream_info(config.name or "")
