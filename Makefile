@@ -38,7 +38,7 @@ proto: | $(VENV)/.protoc
 	rm -rf gen && mv gen.next gen
 	$(MAKE) --no-print-directory docs
 
-# The API reference, rendered from the comments in protos/ (a test fails when it is not current).
+# The API reference and the event catalogue, rendered from protos/ (a test fails when either is not current).
 docs: | $(VENV)/.protoc
 	PYTHONPATH=libs $(BIN)/python -m omnistock_platform.contract docs
 
