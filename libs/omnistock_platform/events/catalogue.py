@@ -64,7 +64,9 @@ def read_catalogue(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> dict[
                 continue
             options: Any = options_class.FromString(message.options.SerializeToString())
             for spec in options.Extensions[option]:
-                entry = EventEntry(spec.type, full_name, " ".join(spec.published_when.split()), tuple(spec.ordering_key))
+                entry = EventEntry(
+                    spec.type, full_name, " ".join(spec.published_when.split()), tuple(spec.ordering_key)
+                )
                 _check(entry, pool.FindMessageTypeByName(full_name), found)
                 found[entry.type] = entry
     return dict(sorted(found.items()))

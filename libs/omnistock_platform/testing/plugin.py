@@ -82,6 +82,13 @@ async def isolated_run(admin_url: str, nats_url: str, label: str, **overrides: A
         "consumer_retry_delay": Settings.model_fields["consumer_retry_delay"].default / 10,
         # A consumer killed mid-delivery hands its events back quickly in crash tests.
         "consumer_ack_wait": timedelta(seconds=2),
+        # Webhook receivers in the tests listen on loopback, and nothing else may be reached.
+        "webhook_allowed_networks": ("loopback",),
+        "webhook_require_https": False,
+        "webhook_retry_base": timedelta(milliseconds=20),
+        "webhook_retry_max": timedelta(milliseconds=200),
+        "webhook_poll_interval": timedelta(milliseconds=100),
+        "webhook_timeout": timedelta(seconds=5),
     }
     settings = Settings(
         database_url=with_database(admin_url, database),
