@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Receiver:
                 try:
                     Webhook(receiver.secret).verify(body, headers)
                     verified = True
-                except (WebhookVerificationError, ValueError):
+                except (WebhookVerificationError, EmptyWebhookSecretError, ValueError):
                     verified = False
                 with receiver._lock:
                     answer = receiver.status or (204 if verified else 401)
