@@ -154,7 +154,10 @@ async def fresh_stack(omnistock_servers: tuple[str, str]) -> AsyncIterator[Stack
 
 @pytest_asyncio.fixture
 async def tap(bus: EventBus) -> AsyncIterator[EventTap]:
-    """Every event published from the start of the test."""
+    """Every event published from the start of the test; the test fails if a service published one
+    that the event catalogue (docs/events.md) lacks."""
     event_tap = await EventTap(bus, f"{bus.settings.subject_prefix}.>").start()
     yield event_tap
     await event_tap.stop()
+    missing = event_tap.uncatalogued()
+    assert not missing, f"events missing from the catalogue (declare them in protos/, then make docs): {missing}"

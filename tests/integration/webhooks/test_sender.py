@@ -22,7 +22,9 @@ async def test_a_name_that_resolves_outside_the_allowed_networks_is_never_connec
     finally:
         await sender.close()
     assert outcome.status_code == 0
-    assert outcome.error.startswith("refused: localhost resolves to") and "outside the allowed networks" in outcome.error
+    assert (
+        outcome.error.startswith("refused: localhost resolves to") and "outside the allowed networks" in outcome.error
+    )
     assert receiver.snapshot() == []
 
 
