@@ -29,6 +29,7 @@ from omnistock_cli import (
     tasks,
     tokens,
     verify,
+    webhooks,
 )
 
 # pgserver asks platformdirs for a runtime dir; the warning says nothing a user can act on.
@@ -54,6 +55,7 @@ AREAS: tuple[ModuleType, ...] = (
     pos,
     verify,
     insights,
+    webhooks,
     mcp_command,
     shell,
     bench,
