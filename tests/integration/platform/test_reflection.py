@@ -18,6 +18,7 @@ SERVICES = {
     "orders": "omnistock.orders.v1.OrdersService",
     "fulfilment": "omnistock.fulfilment.v1.FulfilmentService",
     "insights": "omnistock.insights.v1.InsightsService",
+    "webhooks": "omnistock.webhooks.v1.WebhooksService",
 }
 FILE_SERVICE, SERVICE_METHOD = 6, 2
 
