@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint proto docs fuzz chaos bench compose-test browser clean help
 
 help:
-	@echo "make run    start PostgreSQL, NATS and the four services (embedded unless DATABASE_URL / NATS_URL are set)"
+	@echo "make run    start PostgreSQL, NATS and the services (embedded unless DATABASE_URL / NATS_URL are set)"
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff, mypy, buf lint and buf breaking"
 	@echo "make proto  regenerate Python code and docs/api.md from protos/"
