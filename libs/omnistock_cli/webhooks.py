@@ -311,13 +311,20 @@ def replay(
 def events(role: AdminRoleOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
     """The event catalogue: every event type a subscription may name (docs/events.md)."""
 
-    async def work(client: OmnistockClient) -> pb.ListEventTypesResponse:
-        return await client.call(client.webhooks.ListEventTypes, pb.ListEventTypesRequest())
+    async def work(client: OmnistockClient) -> list[pb.EventType]:
+        found: list[pb.EventType] = []
+        page = pb.ListEventTypesRequest(page_size=500)
+        while True:
+            reply = await client.call(client.webhooks.ListEventTypes, page)
+            found.extend(reply.event_types)
+            if not reply.next_page_token:
+                return found
+            page.page_token = reply.next_page_token
 
-    reply = _call(work, role, token, as_json)
-    rows = [[t.type, t.payload_type, ", ".join(t.ordering_key) or "none"] for t in reply.event_types]
+    types = _call(work, role, token, as_json)
+    rows = [[t.type, t.payload_type, ", ".join(t.ordering_key) or "none"] for t in types]
     emit(
-        {"event_types": [data(t) for t in reply.event_types]},
+        {"event_types": [data(t) for t in types]},
         as_json=as_json,
         render=table(None, ["type", "payload", "ordered by"], rows),
     )

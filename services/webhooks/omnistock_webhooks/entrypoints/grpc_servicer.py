@@ -60,4 +60,4 @@ class WebhooksServicer(webhooks_pb2_grpc.WebhooksServiceServicer):
     async def ListEventTypes(
         self, request: pb.ListEventTypesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListEventTypesResponse:
-        return self.subscriptions.event_types()
+        return self.subscriptions.event_types(request)

@@ -214,5 +214,18 @@ class Subscriptions:
             work,
         )
 
-    def event_types(self) -> pb.ListEventTypesResponse:
-        return pb.ListEventTypesResponse(event_types=[messages.event_type(entry) for entry in self.catalogue.values()])
+    def event_types(self, request: pb.ListEventTypesRequest) -> pb.ListEventTypesResponse:
+        check = Validator()
+        size = check.page_size("page_size", request.page_size)
+        after = ""
+        if request.page_token:
+            try:
+                after = base64.urlsafe_b64decode(request.page_token.encode()).decode()
+            except (ValueError, UnicodeDecodeError):
+                check.fail("page_token", "is not a token this service issued")
+        check.raise_if_invalid()
+        following = [entry for event_type, entry in self.catalogue.items() if event_type > after]
+        response = pb.ListEventTypesResponse(event_types=[messages.event_type(entry) for entry in following[:size]])
+        if len(following) > size:
+            response.next_page_token = base64.urlsafe_b64encode(following[size - 1].type.encode()).decode()
+        return response
