@@ -4,13 +4,17 @@ signed, in order per entity, and nothing is lost while a receiver is down."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock.webhooks.v1 import webhooks_pb2 as pb
+from omnistock_platform.db import Database
+from omnistock_platform.invariants import take_snapshot, webhook_queues_have_one_head
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import unique_id
 from omnistock_platform.testing.waiting import wait_until
+from omnistock_webhooks.adapters import repository
 from tests.integration.reservations.support import World
 from tests.integration.webhooks.conftest import arrived, delete, deliveries, subscribe
 from tests.integration.webhooks.receiver import Receiver
@@ -273,5 +277,76 @@ async def test_a_paused_subscription_queues_and_sends_once_resumed(
         )
         assert not resumed.subscription.paused
         await wait_until(lambda: stock_of(receiver.accepted(), {sku}), what="the delivery after resuming")
+    finally:
+        await delete(webhooks, subscription.subscription_id)
+
+
+async def test_verify_reports_a_webhook_queue_without_its_one_head(
+    world: World, webhooks: Any, receiver: Receiver, db: Database
+) -> None:
+    subscription = await subscribe(webhooks, receiver, [STOCK], paused=True)
+    try:
+        store = await world.store()
+        sku = await world.sku()
+        await world.receive(store, sku, 1)
+        await world.receive(store, sku, 1)
+
+        async def queued() -> bool:
+            log = await deliveries(webhooks, subscription.subscription_id, state=pb.DELIVERY_STATE_PENDING)
+            return len([d for d in log if sku in d.ordering_key]) == 2
+
+        await wait_until(queued, what="two deliveries queued")
+        queue = f"{subscription.subscription_id}/stock:{store}/{sku}"
+
+        async def reported() -> list[str]:
+            async with db.transaction(isolation="repeatable_read") as conn:
+                snapshot = await take_snapshot(conn)
+            return [v.subject for v in webhook_queues_have_one_head(snapshot)]
+
+        assert queue not in await reported()
+        await db.execute(
+            "UPDATE webhooks.deliveries SET is_head = true WHERE subscription_id = $1", subscription.subscription_id
+        )
+        assert queue in await reported()
+    finally:
+        await delete(webhooks, subscription.subscription_id)
+
+
+async def test_finished_deliveries_are_dropped_after_the_retention(
+    world: World, webhooks: Any, receiver: Receiver, db: Database
+) -> None:
+    subscription = await subscribe(webhooks, receiver, [STOCK])
+    try:
+        store = await world.store()
+        sku = await world.sku()
+        await world.receive(store, sku, 1)
+        await wait_until(lambda: stock_of(receiver.accepted(), {sku}), what="the delivery")
+        (event,) = stock_of(receiver.accepted(), {sku})
+        await wait_until(
+            lambda: _count(
+                lambda: deliveries(webhooks, subscription.subscription_id, state=pb.DELIVERY_STATE_DELIVERED), 1
+            ),
+            what="the delivery recorded",
+        )
+        async with db.transaction() as conn:
+            await repository.purge_finished(conn, timedelta(days=14))
+        assert await deliveries(webhooks, subscription.subscription_id, event_id=event["id"])  # recent: kept
+        await db.execute(
+            "UPDATE webhooks.deliveries SET finished_at = now() - interval '15 days' WHERE event_id = $1", event["id"]
+        )
+        await db.execute(
+            "UPDATE webhooks.events SET created_at = now() - interval '15 days' WHERE event_id = $1", event["id"]
+        )
+        async with db.transaction() as conn:
+            await repository.purge_finished(conn, timedelta(days=14))
+        assert await deliveries(webhooks, subscription.subscription_id, event_id=event["id"]) == []
+        assert await db.fetchval("SELECT count(*) FROM webhooks.events WHERE event_id = $1", event["id"]) == 0
+        assert (
+            await db.fetchval(
+                "SELECT count(*) FROM webhooks.attempts a LEFT JOIN webhooks.deliveries d USING (delivery_id)"
+                " WHERE d.delivery_id IS NULL"
+            )
+            == 0
+        )
     finally:
         await delete(webhooks, subscription.subscription_id)

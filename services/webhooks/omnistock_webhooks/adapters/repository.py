@@ -303,8 +303,10 @@ async def next_due(conn: asyncpg.Connection) -> datetime | None:
 
 
 async def purge_finished(conn: asyncpg.Connection, older_than: timedelta) -> int:
-    """Delivered and dead deliveries past retention (their attempts go with them), then the events
-    nothing refers to any more."""
+    """Delivered and dead deliveries past retention (their attempts go with them), the events
+    nothing refers to any more, and the consumer's inbox rows of events older than the stream keeps
+    (7 days), which can never be delivered again."""
+    await conn.execute(f"DELETE FROM {S}.inbox WHERE handled_at < now() - greatest($1::interval, '8 days')", older_than)
     deleted = await conn.execute(
         f"DELETE FROM {S}.deliveries WHERE finished_at < now() - $1::interval AND state <> 'pending'", older_than
     )

@@ -9,6 +9,7 @@ import asyncpg
 from google.protobuf.message import Message
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from omnistock.common.v1 import common_pb2
 from omnistock_platform.db import Database
@@ -59,5 +60,8 @@ class FanOutConsumer(EventConsumer):
 
     async def ack_floor(self) -> int:
         """The stream sequence up to which every event has been handled (queued or dead-lettered)."""
-        info = await self.bus.js.consumer_info(self.bus.settings.stream_name, self.durable)
+        try:
+            info = await self.bus.js.consumer_info(self.bus.settings.stream_name, self.durable)
+        except NotFoundError:  # not made yet (the consumer's loop makes it): nothing was handled
+            return 0
         return int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
