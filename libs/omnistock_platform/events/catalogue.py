@@ -29,6 +29,14 @@ class EventEntry:
     payload: str
     published_when: str
     ordering_key: tuple[str, ...]
+    # The .proto file of the payload, e.g. "omnistock/inventory/v1/inventory.proto".
+    file: str = ""
+
+    @property
+    def module(self) -> str:
+        """The generated Python module of the payload: it must be imported before the payload
+        can be decoded from an envelope (the default descriptor pool knows only what is imported)."""
+        return self.file.removesuffix(".proto").replace("/", ".") + "_pb2"
 
     @property
     def service(self) -> str:
@@ -64,9 +72,8 @@ def read_catalogue(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> dict[
                 continue
             options: Any = options_class.FromString(message.options.SerializeToString())
             for spec in options.Extensions[option]:
-                entry = EventEntry(
-                    spec.type, full_name, " ".join(spec.published_when.split()), tuple(spec.ordering_key)
-                )
+                when = " ".join(spec.published_when.split())
+                entry = EventEntry(spec.type, full_name, when, tuple(spec.ordering_key), file.name)
                 _check(entry, pool.FindMessageTypeByName(full_name), found)
                 found[entry.type] = entry
     return dict(sorted(found.items()))

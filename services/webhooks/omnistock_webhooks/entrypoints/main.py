@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 
 from omnistock.webhooks.v1 import webhooks_pb2_grpc
 from omnistock_platform.auth import Role
@@ -41,6 +42,9 @@ def bootstrap(settings: Settings) -> ServiceApp:
         raise RuntimeError("DATABASE_URL is not set")
     networks = AllowedNetworks.parse(settings.webhook_allowed_networks)
     catalogue = read_catalogue(contract_files())
+    # Every payload decodable here, whichever service's it is (the envelope names it by type URL).
+    for module in sorted({entry.module for entry in catalogue.values()}):
+        importlib.import_module(module)
     db = Database(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     bus = EventBus(settings, "webhooks")
     idempotency = IdempotencyStore("webhooks")
