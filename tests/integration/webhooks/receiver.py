@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +21,7 @@ class Received:
     body: bytes
     verified: bool
     answered: int
+    arrived_at: float = field(default_factory=time.time)
 
     @property
     def event(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 from google.protobuf import json_format
@@ -53,8 +54,9 @@ def subscription(row: asyncpg.Record, counts: tuple[int, int] = (0, 0)) -> pb.Su
     message.create_time.FromDatetime(row["created_at"])
     message.update_time.FromDatetime(row["updated_at"])
     message.secret_create_time.FromDatetime(row["secret_created_at"])
-    if row["previous_secret_expires_at"] is not None:
-        message.previous_secret_expire_time.FromDatetime(row["previous_secret_expires_at"])
+    expires = row["previous_secret_expires_at"]
+    if expires is not None and expires > datetime.now(UTC):
+        message.previous_secret_expire_time.FromDatetime(expires)
     return message
 
 
