@@ -142,6 +142,7 @@ async def queue_event(
     subscription_ids: Sequence[str],
 ) -> None:
     """The event once, a pending delivery of it per subscription, and each queue's head put right."""
+    await lock_queues(conn, [(subscription_id, ordering_key) for subscription_id in subscription_ids])
     await conn.execute(
         f"INSERT INTO {S}.events (event_id, type, body, stream_seq) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (event_id) DO NOTHING",
@@ -163,10 +164,17 @@ async def queue_event(
         await refresh_head(conn, subscription_id, ordering_key)
 
 
+async def lock_queues(conn: asyncpg.Connection, queues: Sequence[tuple[str, str]]) -> None:
+    """Takes the lock of each (subscription, ordering key) queue, in one order for everybody and
+    before any of its rows: a change that updated a delivery first and then waited for its queue
+    would deadlock with one that holds the queue and wants that delivery."""
+    for subscription_id, ordering_key in sorted(set(queues)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", subscription_id, ordering_key)
+
+
 async def refresh_head(conn: asyncpg.Connection, subscription_id: str, ordering_key: str) -> None:
     """Marks the earliest pending delivery of one (subscription, ordering key) as its head, and no
-    other. Serialised per queue by an advisory lock, so concurrent fan-outs and finishes agree."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", subscription_id, ordering_key)
+    other. The caller holds the queue's lock (lock_queues), so concurrent fan-outs and finishes agree."""
     await conn.execute(
         f"WITH first AS (SELECT delivery_id FROM {S}.deliveries"
         "  WHERE subscription_id = $1 AND ordering_key = $2 AND state = 'pending'"
@@ -277,6 +285,7 @@ async def record_attempt(
 
 async def finish(conn: asyncpg.Connection, claimed: Claimed, state: State) -> None:
     """Delivered or dead: out of its queue, and the next delivery of the queue becomes the head."""
+    await lock_queues(conn, [(claimed.subscription_id, claimed.ordering_key)])
     updated = await conn.execute(
         f"UPDATE {S}.deliveries SET state = $2, finished_at = now(), leased_until = NULL, is_head = false"
         " WHERE delivery_id = $1 AND state = 'pending' AND attempts = $3",
@@ -368,14 +377,26 @@ async def states_of(conn: asyncpg.Connection, subscription_id: str, delivery_ids
 
 async def replay(conn: asyncpg.Connection, subscription_id: str, delivery_ids: Sequence[int] | None) -> int:
     """Dead deliveries back in their queues with a fresh set of attempts (numbering goes on)."""
-    rows = await conn.fetch(
+    chosen = list(delivery_ids) if delivery_ids is not None else None
+    keys = [
+        row["ordering_key"]
+        for row in await conn.fetch(
+            f"SELECT DISTINCT ordering_key FROM {S}.deliveries WHERE subscription_id = $1 AND state = 'dead'"
+            " AND ($2::bigint[] IS NULL OR delivery_id = ANY($2::bigint[]))",
+            subscription_id,
+            chosen,
+        )
+    ]
+    await lock_queues(conn, [(subscription_id, key) for key in keys])
+    replayed = await conn.execute(
         f"UPDATE {S}.deliveries SET state = 'pending', finished_at = NULL, next_attempt_at = now(),"
         " leased_until = NULL, replays = replays + 1, replayed_after = attempts"
         " WHERE subscription_id = $1 AND state = 'dead' AND ($2::bigint[] IS NULL OR delivery_id = ANY($2::bigint[]))"
-        " RETURNING ordering_key",
+        " AND ordering_key = ANY($3::text[])",
         subscription_id,
-        list(delivery_ids) if delivery_ids is not None else None,
+        chosen,
+        keys,
     )
-    for key in sorted({row["ordering_key"] for row in rows}):
+    for key in sorted(keys):
         await refresh_head(conn, subscription_id, key)
-    return len(rows)
+    return int(replayed.split()[-1])

@@ -27,6 +27,7 @@ from prometheus_client import Counter as Metric
 from prometheus_client import Histogram
 
 from omnistock_platform.db import Database
+from omnistock_platform.events.consumer import is_transient
 from omnistock_platform.events.relay import _wait_any
 from omnistock_platform.logging import get_logger
 from omnistock_platform.settings import Settings
@@ -136,15 +137,19 @@ class Dispatcher:
             state = State.DEAD
         else:
             state = State.PENDING
-        async with self.db.transaction() as conn:
-            await repository.record_attempt(
-                conn, delivery, started, outcome.status_code, outcome.latency, outcome.error
-            )
-            if state is State.PENDING:
-                delay = retry_delay(in_round, self.settings.webhook_retry_base, self.settings.webhook_retry_max)
-                await repository.retry_later(conn, delivery, delay)
-            else:
-                await repository.finish(conn, delivery, state)
+        delay = retry_delay(in_round, self.settings.webhook_retry_base, self.settings.webhook_retry_max)
+
+        async def record() -> None:
+            async with self.db.transaction() as conn:
+                await repository.record_attempt(
+                    conn, delivery, started, outcome.status_code, outcome.latency, outcome.error
+                )
+                if state is State.PENDING:
+                    await repository.retry_later(conn, delivery, delay)
+                else:
+                    await repository.finish(conn, delivery, state)
+
+        await self._while_leased(record)
         ATTEMPTS.labels(outcome="delivered" if state is State.DELIVERED else "failed").inc()
         # The host only: a URL's path or query may carry a partner's token.
         fields = {
@@ -163,6 +168,23 @@ class Dispatcher:
         else:
             log.info("webhooks.attempt_failed", error=outcome.error, **fields)
         return state
+
+    async def _while_leased(self, change: Callable[[], Awaitable[None]]) -> None:
+        """Runs a change, again after a failure of the database (a lost connection, a deadlock)
+        while the delivery's lease lasts; after that the delivery is sent again anyway."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lease.total_seconds() / 2
+        pause = 0.05
+        while True:
+            try:
+                await change()
+                return
+            except Exception as error:
+                if not is_transient(error) or loop.time() + pause > deadline:
+                    raise
+                log.info("webhooks.record_retried", error=repr(error))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
     async def purge(self, stop: asyncio.Event) -> None:
         """Delivered and dead deliveries are kept for the retention period, then dropped."""
