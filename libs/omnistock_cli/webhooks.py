@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from google.protobuf import duration_pb2, field_mask_pb2
 from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client.lookups import all_pages
 
 from omnistock.webhooks.v1 import webhooks_pb2 as pb
 from omnistock_cli.commands import AdminRoleOption, RequestIdOption, caller, data, label, until, when
@@ -110,14 +111,8 @@ def list_subscriptions(role: AdminRoleOption = None, token: TokenOption = None, 
     """Every subscription, with its queued and dead deliveries."""
 
     async def work(client: OmnistockClient) -> list[pb.Subscription]:
-        found: list[pb.Subscription] = []
-        page = pb.ListSubscriptionsRequest(page_size=500)
-        while True:
-            reply = await client.call(client.webhooks.ListSubscriptions, page)
-            found.extend(reply.subscriptions)
-            if not reply.next_page_token:
-                return found
-            page.page_token = reply.next_page_token
+        request = pb.ListSubscriptionsRequest()
+        return await all_pages(client, client.webhooks.ListSubscriptions, request, "subscriptions")
 
     subscriptions = _call(work, role, token, as_json)
     emit(
@@ -255,14 +250,7 @@ def deliveries(
     )
 
     async def work(client: OmnistockClient) -> list[pb.Delivery]:
-        found: list[pb.Delivery] = []
-        while len(found) < limit:
-            reply = await client.call(client.webhooks.ListDeliveries, request)
-            found.extend(reply.deliveries)
-            if not reply.next_page_token:
-                break
-            request.page_token = reply.next_page_token
-        return found[:limit]
+        return await all_pages(client, client.webhooks.ListDeliveries, request, "deliveries", limit=limit)
 
     found = _call(work, role, token, as_json)
     rows = [
@@ -312,14 +300,7 @@ def events(role: AdminRoleOption = None, token: TokenOption = None, as_json: Jso
     """The event catalogue: every event type a subscription may name (docs/events.md)."""
 
     async def work(client: OmnistockClient) -> list[pb.EventType]:
-        found: list[pb.EventType] = []
-        page = pb.ListEventTypesRequest(page_size=500)
-        while True:
-            reply = await client.call(client.webhooks.ListEventTypes, page)
-            found.extend(reply.event_types)
-            if not reply.next_page_token:
-                return found
-            page.page_token = reply.next_page_token
+        return await all_pages(client, client.webhooks.ListEventTypes, pb.ListEventTypesRequest(), "event_types")
 
     types = _call(work, role, token, as_json)
     rows = [[t.type, t.payload_type, ", ".join(t.ordering_key) or "none"] for t in types]
