@@ -68,3 +68,17 @@ async def arrived(receiver: Receiver, event_ids: set[str], timeout: float = 20.0
         return event_ids <= {r.event_id for r in receiver.accepted()}
 
     await wait_until(every, timeout=timeout, what=f"{len(event_ids)} deliveries at {receiver.url}")
+
+
+async def recorded(
+    webhooks: Any, subscription_id: str, event_ids: set[str], timeout: float = 20.0
+) -> list[pb.Delivery]:
+    """The deliveries of these events once the log shows each delivered: the receiver has its
+    answer before the service has written down the attempt."""
+
+    async def done() -> bool:
+        log = await deliveries(webhooks, subscription_id, state=pb.DELIVERY_STATE_DELIVERED)
+        return event_ids <= {d.event_id for d in log}
+
+    await wait_until(done, timeout=timeout, what=f"{len(event_ids)} deliveries recorded as delivered")
+    return [d for d in await deliveries(webhooks, subscription_id) if d.event_id in event_ids]
