@@ -19,6 +19,7 @@ from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock.webhooks.v1 import webhooks_pb2 as pb
 from omnistock_platform.embedded import free_port
 from omnistock_platform.testing.stack import Stack, unique_id
+from omnistock_platform.testing.waiting import wait_until
 from tests.integration.cli.support import Cli
 from tests.integration.reservations.support import World
 
@@ -62,20 +63,23 @@ async def test_the_readme_receiver_gets_the_sofa_story_signed(stack: Stack, tmp_
         start_new_session=True,
     )
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):  # until it listens (bounded)
+        answers: list[int] = []
+
+        async def forged_is_answered() -> bool:
+            async with httpx.AsyncClient() as client:
                 try:
                     forged = await client.post(
                         f"http://127.0.0.1:{port}/omnistock",
                         content=b'{"type":"inventory.stock.changed"}',
                         headers={"webhook-id": "x", "webhook-timestamp": "1", "webhook-signature": "v1,Zm9yZ2Vk"},
                     )
-                    break
                 except httpx.ConnectError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the README's receiver did not start listening")
-        assert forged.status_code == 401
+                    return False  # not listening yet
+            answers.append(forged.status_code)
+            return True
+
+        await wait_until(forged_is_answered, timeout=60, what="the README's receiver listening")
+        assert answers == [401]
 
         store = await world.store()
         sofa = await world.sku("Velvet sofa", colour="green")
