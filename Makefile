@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint proto docs fuzz chaos bench compose-test browser clean help
 
 help:
-	@echo "make run    start PostgreSQL, NATS and the four services (embedded unless DATABASE_URL / NATS_URL are set)"
+	@echo "make run    start PostgreSQL, NATS and the services (embedded unless DATABASE_URL / NATS_URL are set)"
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff, mypy, buf lint and buf breaking"
 	@echo "make proto  regenerate Python code and docs/api.md from protos/"
@@ -38,7 +38,7 @@ proto: | $(VENV)/.protoc
 	rm -rf gen && mv gen.next gen
 	$(MAKE) --no-print-directory docs
 
-# The API reference, rendered from the comments in protos/ (a test fails when it is not current).
+# The API reference and the event catalogue, rendered from protos/ (a test fails when either is not current).
 docs: | $(VENV)/.protoc
 	PYTHONPATH=libs $(BIN)/python -m omnistock_platform.contract docs
 

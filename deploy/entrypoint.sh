@@ -1,13 +1,13 @@
 #!/bin/sh
 # What an Omnistock container runs, chosen by its command:
-#   inventory | reservations | orders | fulfilment | insights   serve that service (gRPC)
+#   inventory | reservations | orders | fulfilment | insights | webhooks   serve that service (gRPC)
 #   migrate                                          apply every schema's migrations, then exit
 #   anything else                                    run as given (python -m pytest ..., sh, ...)
 # exec, so the process gets SIGTERM directly and drains before it exits.
 set -eu
 
 usage() {
-    echo "usage: inventory | reservations | orders | fulfilment | insights | migrate | <command> [args...]" >&2
+    echo "usage: inventory | reservations | orders | fulfilment | insights | webhooks | migrate | <command> [args...]" >&2
 }
 
 if [ "$#" -eq 0 ]; then
@@ -23,6 +23,7 @@ case "$command" in
     orders) exec python -m omnistock_orders.entrypoints.main "$@" ;;
     fulfilment) exec python -m omnistock_fulfilment.entrypoints.main "$@" ;;
     insights) exec python -m omnistock_insights.entrypoints.main "$@" ;;
+    webhooks) exec python -m omnistock_webhooks.entrypoints.main "$@" ;;
     migrate) exec omnistock migrate "$@" ;;
     help | -h | --help)
         usage

@@ -31,6 +31,7 @@ from omnistock_cli import (
     tokens,
     traces,
     verify,
+    webhooks,
 )
 
 # pgserver asks platformdirs for a runtime dir; the warning says nothing a user can act on.
@@ -57,6 +58,7 @@ AREAS: tuple[ModuleType, ...] = (
     verify,
     insights,
     traces,
+    webhooks,
     mcp_command,
     console_command,
     shell,

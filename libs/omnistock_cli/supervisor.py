@@ -35,8 +35,12 @@ def service_command(service: ServiceName) -> list[str]:
 
 def service_environment(settings: Settings, data_dir: Path, service: ServiceName) -> dict[str, str]:
     """The caller's environment (every OMNISTOCK_* setting passes through) plus the URLs
-    of the servers `up` chose, which may be embedded ones."""
+    of the servers `up` chose, which may be embedded ones, and webhooks open to local receivers
+    unless the environment says otherwise."""
     env = dict(os.environ)
+    # Local development: webhook receivers on this machine or the office network are fine.
+    env.setdefault("OMNISTOCK_WEBHOOK_ALLOWED_NETWORKS", '["public", "private", "loopback"]')
+    env.setdefault("OMNISTOCK_WEBHOOK_REQUIRE_HTTPS", "false")
     env.update(
         {
             "DATABASE_URL": settings.database_url or "",

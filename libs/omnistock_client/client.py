@@ -17,6 +17,7 @@ from omnistock.insights.v1 import insights_pb2_grpc
 from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock.orders.v1 import orders_pb2_grpc
 from omnistock.reservations.v1 import reservations_pb2_grpc
+from omnistock.webhooks.v1 import webhooks_pb2_grpc
 from omnistock_platform.grpc.client import open_channel
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.settings import SERVICES, ServiceName, Settings
@@ -100,6 +101,10 @@ class OmnistockClient:
     @property
     def insights(self) -> insights_pb2_grpc.InsightsServiceStub:
         return insights_pb2_grpc.InsightsServiceStub(self.channels["insights"])
+
+    @property
+    def webhooks(self) -> webhooks_pb2_grpc.WebhooksServiceStub:
+        return webhooks_pb2_grpc.WebhooksServiceStub(self.channels["webhooks"])
 
     async def call(
         self, method: Callable[..., Awaitable[ResponseT]], request: Any, *, deadline: float | None = None

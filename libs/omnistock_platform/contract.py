@@ -1,7 +1,7 @@
 """The API contract in protos/: docs/api.md rendered from its comments, and the check that a change
 breaks no client of what main had before.
 
-    python -m omnistock_platform.contract docs       # write docs/api.md (make docs, run by make proto)
+    python -m omnistock_platform.contract docs       # write docs/api.md and docs/events.md (make docs)
     python -m omnistock_platform.contract breaking   # buf breaking against the base (make lint)
 
 Only the standard library, protobuf and grpcio-tools: `make proto` runs this before the package is
@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
+
+from omnistock_platform.events.catalogue import EVENTS_DOC, read_catalogue, render_events_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOS = "protos"
@@ -370,13 +372,16 @@ def breaking(root: Path = ROOT, against: str | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m omnistock_platform.contract")
     commands = parser.add_subparsers(dest="command", required=True)
-    docs = commands.add_parser("docs", help="write docs/api.md from the comments in protos/")
+    docs = commands.add_parser("docs", help="write docs/api.md and docs/events.md from protos/")
     docs.add_argument("--output", type=Path, default=ROOT / API_DOC)
+    docs.add_argument("--events-output", type=Path, default=ROOT / EVENTS_DOC)
     check = commands.add_parser("breaking", help="buf breaking against the previous contract")
     check.add_argument("--against", help="a git ref (default: the merge base with main, or HEAD~1 on main)")
     args = parser.parse_args(argv)
     if args.command == "docs":
-        args.output.write_text(render_api_doc(descriptor_set()))
+        files = descriptor_set()
+        args.output.write_text(render_api_doc(files))
+        args.events_output.write_text(render_events_doc(read_catalogue(files.file)))
         return 0
     return breaking(against=args.against)
 

@@ -184,6 +184,8 @@ class Snapshot:
     orders: OrdersFacts | None = None
     tasks: list[Task] | None = None
     insights: InsightsFacts | None = None
+    # Webhook queues (subscription / ordering key) whose head is not their one earliest pending delivery.
+    webhook_queues: list[str] | None = None
     unpublished: list[UnpublishedEvent] = field(default_factory=list)
     published_event_ids: dict[str, set[str]] = field(default_factory=dict)
     unfinished: list[UnfinishedChange] = field(default_factory=list)
@@ -338,13 +340,25 @@ async def read_unfinished(conn: asyncpg.Connection, schema: str) -> list[Unfinis
     ]
 
 
+async def read_webhook_queues(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT subscription_id, ordering_key FROM webhooks.deliveries WHERE state = 'pending'"
+        " GROUP BY subscription_id, ordering_key HAVING count(*) FILTER (WHERE is_head) <> 1"
+        " OR min(stream_seq) <> min(stream_seq) FILTER (WHERE is_head)"
+        " UNION SELECT subscription_id, ordering_key FROM webhooks.deliveries WHERE is_head AND state <> 'pending'"
+    )
+    return sorted(f"{row['subscription_id']}/{row['ordering_key']}" for row in rows)
+
+
 READERS: dict[str, Callable[[asyncpg.Connection], Any]] = {
     "inventory": read_inventory,
     "reservations": read_reservations,
     "orders": read_orders,
     "fulfilment": read_fulfilment,
     "insights": read_insights,
+    "webhooks": read_webhook_queues,
 }
+SNAPSHOT_FIELDS = {"fulfilment": "tasks", "webhooks": "webhook_queues"}
 
 
 async def take_snapshot(conn: asyncpg.Connection, recent: timedelta = timedelta(0)) -> Snapshot:
@@ -354,7 +368,7 @@ async def take_snapshot(conn: asyncpg.Connection, recent: timedelta = timedelta(
     for schema in SERVICES:
         if not await _schema_exists(conn, schema):
             continue
-        setattr(snapshot, "tasks" if schema == "fulfilment" else schema, await READERS[schema](conn))
+        setattr(snapshot, SNAPSHOT_FIELDS.get(schema, schema), await READERS[schema](conn))
         unpublished, published = await read_outbox(conn, schema)
         snapshot.unpublished += unpublished
         snapshot.published_event_ids[schema] = published
@@ -704,6 +718,15 @@ def insights_counted_once(s: Snapshot) -> list[Violation]:
     return found
 
 
+def webhook_queues_have_one_head(s: Snapshot) -> list[Violation]:
+    """Each webhook queue (subscription, ordering key) sends only its earliest pending delivery: a
+    queue with no head would stall, one with two would break the entity's order."""
+    return [
+        Violation("webhook queue without its one head", queue, "not exactly its earliest pending delivery is head")
+        for queue in s.webhook_queues or []
+    ]
+
+
 CHECKS: tuple[Callable[[Snapshot], list[Violation]], ...] = (
     stock_invariants,
     outbox_published,
@@ -715,6 +738,7 @@ CHECKS: tuple[Callable[[Snapshot], list[Violation]], ...] = (
     one_task_per_source,
     work_matches_owners,
     insights_counted_once,
+    webhook_queues_have_one_head,
 )
 
 

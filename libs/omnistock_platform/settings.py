@@ -29,14 +29,15 @@ def parse_duration(value: Any) -> Any:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
-ServiceName = Literal["inventory", "reservations", "orders", "fulfilment", "insights"]
-SERVICES: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights")
+ServiceName = Literal["inventory", "reservations", "orders", "fulfilment", "insights", "webhooks"]
+SERVICES: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights", "webhooks")
 DEFAULT_PORTS: dict[ServiceName, int] = {
     "inventory": 50051,
     "reservations": 50052,
     "orders": 50053,
     "fulfilment": 50054,
     "insights": 50055,
+    "webhooks": 50056,
 }
 # Where each service serves its Prometheus metrics (GET /metrics), unless its
 # OMNISTOCK_<SERVICE>_METRICS_PORT says otherwise (0: none).
@@ -46,6 +47,7 @@ DEFAULT_METRICS_PORTS: dict[ServiceName, int] = {
     "orders": 9466,
     "fulfilment": 9467,
     "insights": 9468,
+    "webhooks": 9469,
 }
 
 
@@ -84,18 +86,21 @@ class Settings(BaseSettings):
     orders_port: int = DEFAULT_PORTS["orders"]
     fulfilment_port: int = DEFAULT_PORTS["fulfilment"]
     insights_port: int = DEFAULT_PORTS["insights"]
+    webhooks_port: int = DEFAULT_PORTS["webhooks"]
     # Where a service finds the others; empty means host:port above.
     inventory_address: str = ""
     reservations_address: str = ""
     orders_address: str = ""
     fulfilment_address: str = ""
     insights_address: str = ""
+    webhooks_address: str = ""
     # Prometheus metrics, on by default, each service on its own port (0: that service serves none).
     inventory_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["inventory"], ge=0, le=65535)
     reservations_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["reservations"], ge=0, le=65535)
     orders_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["orders"], ge=0, le=65535)
     fulfilment_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["fulfilment"], ge=0, le=65535)
     insights_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["insights"], ge=0, le=65535)
+    webhooks_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["webhooks"], ge=0, le=65535)
     # Share of successful calls written to the access log (0 to 1); refused and failed calls
     # are always written.
     access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
@@ -201,6 +206,30 @@ class Settings(BaseSettings):
     order_recovery_interval: Duration = timedelta(seconds=2)
     # Units no location can supply after a short pick or a lost hold: backordered, or cancelled when true.
     order_cancel_unfillable: bool = False
+
+    # Webhooks (docs/webhooks.md).
+    # The networks deliveries may reach: "public" (every globally routable address), "private"
+    # (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), "loopback", or CIDRs such as
+    # "10.20.0.0/16". Checked on the URL at subscription and on every address a host resolves to,
+    # at connection time (no DNS rebinding). `omnistock up` allows all three for local development.
+    webhook_allowed_networks: tuple[str, ...] = ("public",)
+    # Plain http URLs are refused unless this is false (`omnistock up` sets it false).
+    webhook_require_https: bool = True
+    # One attempt: connect, send and the answer's status line.
+    webhook_timeout: Duration = timedelta(seconds=10)
+    # Attempts per delivery before it is dead (a subscription may set its own); with the delays
+    # below, 30 attempts retry for about 20 hours.
+    webhook_max_attempts: int = Field(default=30, ge=1, le=100)
+    # Delay after the first failed attempt, doubled after each one up to webhook_retry_max (+-20%).
+    webhook_retry_base: Duration = timedelta(seconds=5)
+    webhook_retry_max: Duration = timedelta(hours=1)
+    # Deliveries one process makes at once, and at once to one subscription.
+    webhook_concurrency: int = Field(default=32, ge=1)
+    webhook_subscription_concurrency: int = Field(default=4, ge=1)
+    # How often the dispatcher looks for due deliveries when nothing woke it.
+    webhook_poll_interval: Duration = timedelta(seconds=1)
+    # Delivered and dead deliveries (with their attempts) are dropped after this long.
+    webhook_retention: Duration = timedelta(days=14)
 
     def port(self, service: ServiceName) -> int:
         return int(getattr(self, f"{service}_port"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 
 from google.protobuf.message import Message
@@ -11,7 +12,16 @@ from nats.js.api import DeliverPolicy
 
 from omnistock.common.v1 import common_pb2
 from omnistock_platform.events.bus import EventBus
+from omnistock_platform.events.catalogue import EventEntry, read_catalogue
 from omnistock_platform.events.envelope import unpack_payload
+from omnistock_platform.grpc.reflection import contract_files
+from omnistock_platform.settings import SERVICES
+
+
+@functools.cache
+def catalogue() -> dict[str, EventEntry]:
+    """The event catalogue (docs/events.md), as the contract declares it."""
+    return read_catalogue(contract_files())
 
 
 class EventTap:
@@ -21,6 +31,7 @@ class EventTap:
         self.bus = bus
         self.subject_filter = subject_filter
         self.events: list[tuple[common_pb2.EventEnvelope, Message]] = []
+        self.subjects: list[str] = []
         self._changed = asyncio.Condition()
         self._subscription: object = None
 
@@ -29,6 +40,7 @@ class EventTap:
             envelope = common_pb2.EventEnvelope.FromString(message.data)
             async with self._changed:
                 self.events.append((envelope, unpack_payload(envelope)))
+                self.subjects.append(message.subject)
                 self._changed.notify_all()
 
         self._subscription = await self.bus.js.subscribe(
@@ -55,6 +67,21 @@ class EventTap:
 
     def of_type(self, event_type: str) -> list[Message]:
         return [payload for envelope, payload in self.events if envelope.type == event_type]
+
+    def uncatalogued(self) -> list[str]:
+        """Events a service published that the catalogue lacks, or whose payload is not the one it
+        names ("<type> carrying <message>"). Dead-letter copies and events of no service (tests
+        publish some of their own) are left out."""
+        prefix = self.bus.settings.subject_prefix
+        found = []
+        for subject, (envelope, payload) in zip(self.subjects, self.events, strict=True):
+            service = subject[len(prefix) + 1 :].split(".", 1)[0] if subject.startswith(f"{prefix}.") else ""
+            if service not in SERVICES:
+                continue
+            entry = catalogue().get(envelope.type)
+            if entry is None or entry.payload != payload.DESCRIPTOR.full_name:
+                found.append(f"{envelope.type} carrying {payload.DESCRIPTOR.full_name}")
+        return sorted(set(found))
 
     async def stop(self) -> None:
         if self._subscription is not None:

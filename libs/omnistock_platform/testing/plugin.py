@@ -82,6 +82,13 @@ async def isolated_run(admin_url: str, nats_url: str, label: str, **overrides: A
         "consumer_retry_delay": Settings.model_fields["consumer_retry_delay"].default / 10,
         # A consumer killed mid-delivery hands its events back quickly in crash tests.
         "consumer_ack_wait": timedelta(seconds=2),
+        # Webhook receivers in the tests listen on loopback, and nothing else may be reached.
+        "webhook_allowed_networks": ("loopback",),
+        "webhook_require_https": False,
+        "webhook_retry_base": timedelta(milliseconds=20),
+        "webhook_retry_max": timedelta(milliseconds=200),
+        "webhook_poll_interval": timedelta(milliseconds=100),
+        "webhook_timeout": timedelta(seconds=5),
     }
     settings = Settings(
         database_url=with_database(admin_url, database),
@@ -147,7 +154,10 @@ async def fresh_stack(omnistock_servers: tuple[str, str]) -> AsyncIterator[Stack
 
 @pytest_asyncio.fixture
 async def tap(bus: EventBus) -> AsyncIterator[EventTap]:
-    """Every event published from the start of the test."""
+    """Every event published from the start of the test; the test fails if a service published one
+    that the event catalogue (docs/events.md) lacks."""
     event_tap = await EventTap(bus, f"{bus.settings.subject_prefix}.>").start()
     yield event_tap
     await event_tap.stop()
+    missing = event_tap.uncatalogued()
+    assert not missing, f"events missing from the catalogue (declare them in protos/, then make docs): {missing}"

@@ -23,6 +23,7 @@ from omnistock.insights.v1 import insights_pb2_grpc
 from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock.orders.v1 import orders_pb2_grpc
 from omnistock.reservations.v1 import reservations_pb2_grpc
+from omnistock.webhooks.v1 import webhooks_pb2_grpc
 from omnistock_platform.auth import Principal, Role, TokenAuthority, principal_var
 from omnistock_platform.grpc.client import open_channel
 from omnistock_platform.grpc.server import ServiceApp
@@ -35,9 +36,10 @@ STUBS: dict[ServiceName, Any] = {
     "orders": orders_pb2_grpc.OrdersServiceStub,
     "fulfilment": fulfilment_pb2_grpc.FulfilmentServiceStub,
     "insights": insights_pb2_grpc.InsightsServiceStub,
+    "webhooks": webhooks_pb2_grpc.WebhooksServiceStub,
 }
 
-START_ORDER: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights")
+START_ORDER: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights", "webhooks")
 
 
 def addresses_from_env() -> dict[ServiceName, str]:

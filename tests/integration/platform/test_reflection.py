@@ -18,6 +18,7 @@ SERVICES = {
     "orders": "omnistock.orders.v1.OrdersService",
     "fulfilment": "omnistock.fulfilment.v1.FulfilmentService",
     "insights": "omnistock.insights.v1.InsightsService",
+    "webhooks": "omnistock.webhooks.v1.WebhooksService",
 }
 FILE_SERVICE, SERVICE_METHOD = 6, 2
 
@@ -79,8 +80,8 @@ async def test_reflection_serves_the_comment_of_every_rpc(
     assert served == expected
     assert all(comment.strip() for comment in served.values())
     # The imports come along (grpcurl resolves the request types from them), with comments too.
-    common = files["omnistock/common/v1/common.proto"]
-    assert common.source_code_info.location and common == compiled["omnistock/common/v1/common.proto"]
+    for imported in (dependency for dependency in compiled[name].dependency if dependency.startswith("omnistock/")):
+        assert files[imported].source_code_info.location and files[imported] == compiled[imported]
 
 
 @pytest.mark.parametrize("version", sorted(VERSIONS))

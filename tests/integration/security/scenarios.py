@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from omnistock.common.v1 import common_pb2
@@ -23,6 +23,7 @@ from omnistock.insights.v1 import insights_pb2 as spb
 from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
+from omnistock.webhooks.v1 import webhooks_pb2 as wpb
 from omnistock_platform.auth import Role
 from omnistock_platform.testing.stack import unique_id
 from tests.integration.security.support import QuietStack
@@ -459,6 +460,55 @@ def fixed(make: Callable[[str], Message]) -> Build:
     return build
 
 
+# -- webhooks: the back office's, at no location ------------------------------------------------------
+
+# Deliveries to it are never attempted in the walk: the subscription is created paused.
+HOOK_URL = "http://127.0.0.1:9/omnistock-walk"
+
+
+async def _subscription_id(f: Fixtures) -> str:
+    created = await f.quiet.stack.stub("webhooks").CreateSubscription(
+        wpb.CreateSubscriptionRequest(
+            request_id=unique_id(), url=HOOK_URL, event_types=["inventory.stock.changed"], paused=True
+        )
+    )
+    return created.subscription.subscription_id  # type: ignore[no-any-return]
+
+
+async def create_subscription(f: Fixtures, role: Role, at: str) -> Message:
+    return wpb.CreateSubscriptionRequest(
+        request_id=unique_id(), url=HOOK_URL, event_types=["inventory.stock.changed"], paused=True
+    )
+
+
+async def _get_subscription(f: Fixtures, at: str) -> Message:
+    return wpb.GetSubscriptionRequest(subscription_id=await _subscription_id(f))
+
+
+async def _update_subscription(f: Fixtures, at: str) -> Message:
+    return wpb.UpdateSubscriptionRequest(
+        request_id=unique_id(),
+        subscription=wpb.Subscription(subscription_id=await _subscription_id(f), description="walked"),
+        update_mask=field_mask_pb2.FieldMask(paths=["description"]),
+    )
+
+
+async def _delete_subscription(f: Fixtures, at: str) -> Message:
+    return wpb.DeleteSubscriptionRequest(request_id=unique_id(), subscription_id=await _subscription_id(f))
+
+
+async def _rotate_secret(f: Fixtures, at: str) -> Message:
+    return wpb.RotateSubscriptionSecretRequest(request_id=unique_id(), subscription_id=await _subscription_id(f))
+
+
+async def _list_deliveries(f: Fixtures, at: str) -> Message:
+    return wpb.ListDeliveriesRequest(subscription_id=await _subscription_id(f))
+
+
+async def _replay_deliveries(f: Fixtures, at: str) -> Message:
+    return wpb.ReplayDeliveriesRequest(request_id=unique_id(), subscription_id=await _subscription_id(f))
+
+
 SCENARIOS: dict[tuple[str, str], Scenario] = {
     # The catalogue and stock levels are what every channel sees, everywhere.
     ("inventory", "UpsertLocation"): Scenario(upsert_location, scoped=False),
@@ -519,4 +569,13 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("insights", "RebuildInsights"): Scenario(
         fixed(lambda at: spb.RebuildInsightsRequest(request_id=unique_id())), scoped=False
     ),
+    ("webhooks", "CreateSubscription"): Scenario(create_subscription, scoped=False),
+    ("webhooks", "GetSubscription"): Scenario(simple(_get_subscription), scoped=False),
+    ("webhooks", "ListSubscriptions"): Scenario(fixed(lambda at: wpb.ListSubscriptionsRequest()), scoped=False),
+    ("webhooks", "UpdateSubscription"): Scenario(simple(_update_subscription), scoped=False),
+    ("webhooks", "DeleteSubscription"): Scenario(simple(_delete_subscription), scoped=False),
+    ("webhooks", "RotateSubscriptionSecret"): Scenario(simple(_rotate_secret), scoped=False),
+    ("webhooks", "ListDeliveries"): Scenario(simple(_list_deliveries), scoped=False),
+    ("webhooks", "ReplayDeliveries"): Scenario(simple(_replay_deliveries), scoped=False),
+    ("webhooks", "ListEventTypes"): Scenario(fixed(lambda at: wpb.ListEventTypesRequest()), scoped=False),
 }

@@ -1,0 +1,327 @@
+"""`omnistock webhooks ...`: partners' subscriptions to the events, their delivery log and dead
+letters (docs/webhooks.md). Every command calls the webhooks service as admin by default."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+from google.protobuf import duration_pb2, field_mask_pb2
+from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client.lookups import all_pages
+
+from omnistock.webhooks.v1 import webhooks_pb2 as pb
+from omnistock_cli.commands import AdminRoleOption, RequestIdOption, caller, data, label, until, when
+from omnistock_cli.context import JsonOption, TokenOption, call_services, fail
+from omnistock_cli.output import console, emit, err_console, table
+from omnistock_platform.auth import Role
+from omnistock_platform.settings import parse_duration
+
+webhooks_app = typer.Typer(
+    no_args_is_help=True,
+    help="Webhooks: subscriptions of partners' HTTP endpoints to events, deliveries and dead letters.",
+)
+
+STATES = {
+    "pending": pb.DELIVERY_STATE_PENDING,
+    "delivered": pb.DELIVERY_STATE_DELIVERED,
+    "dead": pb.DELIVERY_STATE_DEAD,
+}
+IdArgument = Annotated[str, typer.Argument(metavar="SUBSCRIPTION", help="The subscription id.")]
+EventOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--event",
+        "-e",
+        help="An event type or pattern (inventory.stock.changed, orders.order.*, reservations.>, >); repeat for more.",
+    ),
+]
+DescriptionOption = Annotated[str | None, typer.Option("--description", help="A note for people.")]
+AttemptsOption = Annotated[
+    int | None, typer.Option("--max-attempts", min=0, max=100, help="Attempts before a delivery is dead (0: default).")
+]
+
+
+def _call(work: Any, role: Role | None, token: str | None, as_json: bool) -> Any:
+    return call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
+
+
+def _rows(subscriptions: list[pb.Subscription]) -> list[list[Any]]:
+    return [
+        [
+            s.subscription_id,
+            s.url,
+            ", ".join(s.event_types),
+            "paused" if s.paused else "active",
+            s.pending_deliveries,
+            s.dead_deliveries,
+            s.description,
+        ]
+        for s in subscriptions
+    ]
+
+
+COLUMNS = ["subscription", "url", "events", "state", "pending", "dead", "description"]
+
+
+def _show(subscription: pb.Subscription, as_json: bool, secret: str = "") -> None:
+    if as_json:
+        emit({**data(subscription), **({"secret": secret} if secret else {})}, as_json=True, render=None)
+        return
+    console.print(table(None, COLUMNS, _rows([subscription])))
+    if subscription.HasField("previous_secret_expire_time"):
+        console.print(f"previous secret still signs until {until(subscription.previous_secret_expire_time)}")
+    if secret:
+        console.print(f"secret: {secret}")
+        err_console.print("Keep the secret now: it is never shown again (rotate-secret makes a new one).")
+
+
+def create(
+    url: Annotated[str, typer.Argument(help="Where deliveries are POSTed (https://...).")],
+    events: EventOption = None,
+    description: DescriptionOption = None,
+    max_attempts: AttemptsOption = None,
+    paused: Annotated[bool, typer.Option("--paused", help="Queue events but send none until resumed.")] = False,
+    request_id: RequestIdOption = None,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Subscribe an endpoint to events; prints its signing secret, once."""
+    if not events:
+        fail("name the events with --event", hint="for example --event inventory.stock.changed, or --event '>'")
+    request = pb.CreateSubscriptionRequest(
+        request_id=request_id or new_request_id(),
+        url=url,
+        event_types=events,
+        description=description or "",
+        max_attempts=max_attempts or 0,
+        paused=paused,
+    )
+
+    async def work(client: OmnistockClient) -> pb.CreateSubscriptionResponse:
+        return await client.call(client.webhooks.CreateSubscription, request)
+
+    reply = _call(work, role, token, as_json)
+    _show(reply.subscription, as_json, reply.secret)
+
+
+def list_subscriptions(role: AdminRoleOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Every subscription, with its queued and dead deliveries."""
+
+    async def work(client: OmnistockClient) -> list[pb.Subscription]:
+        request = pb.ListSubscriptionsRequest()
+        return await all_pages(client, client.webhooks.ListSubscriptions, request, "subscriptions")
+
+    subscriptions = _call(work, role, token, as_json)
+    emit(
+        {"subscriptions": [data(s) for s in subscriptions]},
+        as_json=as_json,
+        render=table(None, COLUMNS, _rows(subscriptions)) if subscriptions else "No subscriptions.",
+    )
+
+
+def show(
+    subscription_id: IdArgument, role: AdminRoleOption = None, token: TokenOption = None, as_json: JsonOption = False
+) -> None:
+    """One subscription (never its secret)."""
+
+    async def work(client: OmnistockClient) -> pb.GetSubscriptionResponse:
+        return await client.call(
+            client.webhooks.GetSubscription, pb.GetSubscriptionRequest(subscription_id=subscription_id)
+        )
+
+    _show(_call(work, role, token, as_json).subscription, as_json)
+
+
+def update(
+    subscription_id: IdArgument,
+    url: Annotated[str | None, typer.Option("--url", help="A new URL.")] = None,
+    events: EventOption = None,
+    description: DescriptionOption = None,
+    max_attempts: AttemptsOption = None,
+    pause: Annotated[
+        bool | None, typer.Option("--pause/--resume", help="Stop sending (events are queued) or start again.")
+    ] = None,
+    request_id: RequestIdOption = None,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a subscription: only what is given changes."""
+    wanted = pb.Subscription(subscription_id=subscription_id)
+    paths: list[str] = []
+    if url is not None:
+        wanted.url, paths = url, [*paths, "url"]
+    if events:
+        wanted.event_types.extend(events)
+        paths.append("event_types")
+    if description is not None:
+        wanted.description, paths = description, [*paths, "description"]
+    if max_attempts is not None:
+        wanted.max_attempts, paths = max_attempts, [*paths, "max_attempts"]
+    if pause is not None:
+        wanted.paused, paths = pause, [*paths, "paused"]
+    if not paths:
+        fail("nothing to change", hint="give --url, --event, --description, --max-attempts, --pause or --resume")
+    request = pb.UpdateSubscriptionRequest(
+        request_id=request_id or new_request_id(),
+        subscription=wanted,
+        update_mask=field_mask_pb2.FieldMask(paths=paths),
+    )
+
+    async def work(client: OmnistockClient) -> pb.UpdateSubscriptionResponse:
+        return await client.call(client.webhooks.UpdateSubscription, request)
+
+    _show(_call(work, role, token, as_json).subscription, as_json)
+
+
+def delete(
+    subscription_id: IdArgument,
+    request_id: RequestIdOption = None,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a subscription, its queued deliveries and its log."""
+    request = pb.DeleteSubscriptionRequest(request_id=request_id or new_request_id(), subscription_id=subscription_id)
+
+    async def work(client: OmnistockClient) -> pb.DeleteSubscriptionResponse:
+        return await client.call(client.webhooks.DeleteSubscription, request)
+
+    reply = _call(work, role, token, as_json)
+    emit(data(reply), as_json=as_json, render=f"Deleted; {reply.dropped_deliveries} queued deliveries dropped.")
+
+
+def rotate_secret(
+    subscription_id: IdArgument,
+    keep_previous: Annotated[
+        str, typer.Option("--keep-previous", help="How long the old secret also signs (0 for not at all).")
+    ] = "24h",
+    request_id: RequestIdOption = None,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give a subscription a new signing secret; prints it, once."""
+    keep = parse_duration(keep_previous)
+    if not isinstance(keep, timedelta) or keep < timedelta(0):
+        fail(f"--keep-previous {keep_previous!r} is not a duration", hint="write it like 0, 30m, 24h or 7d")
+    request = pb.RotateSubscriptionSecretRequest(
+        request_id=request_id or new_request_id(),
+        subscription_id=subscription_id,
+        keep_previous_for=duration_pb2.Duration(seconds=int(keep.total_seconds())),
+    )
+
+    async def work(client: OmnistockClient) -> pb.RotateSubscriptionSecretResponse:
+        return await client.call(client.webhooks.RotateSubscriptionSecret, request)
+
+    reply = _call(work, role, token, as_json)
+    _show(reply.subscription, as_json, reply.secret)
+
+
+def _attempts(delivery: pb.Delivery) -> str:
+    if not delivery.attempts:
+        return ""
+    last = delivery.attempts[-1]
+    outcome = last.error or str(last.status_code)
+    latency = f" {last.latency.ToTimedelta().total_seconds() * 1000:.0f} ms" if last.HasField("latency") else ""
+    return f"{len(delivery.attempts)}, last: {outcome}{latency}"
+
+
+def deliveries(
+    subscription_id: IdArgument,
+    state: Annotated[str | None, typer.Option("--state", help="pending, delivered or dead (the dead letters).")] = None,
+    event: Annotated[str | None, typer.Option("--event-id", help="Only the delivery of this event.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 50,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A subscription's delivery log: each delivery with its attempts, newest first."""
+    if state is not None and state.lower() not in STATES:
+        fail(f"unknown state {state!r}", hint=f"one of {', '.join(STATES)}")
+    request = pb.ListDeliveriesRequest(
+        subscription_id=subscription_id,
+        state=STATES[state.lower()] if state else pb.DELIVERY_STATE_UNSPECIFIED,  # type: ignore[arg-type]
+        event_id=event or "",
+        page_size=min(limit, 500),
+    )
+
+    async def work(client: OmnistockClient) -> list[pb.Delivery]:
+        return await all_pages(client, client.webhooks.ListDeliveries, request, "deliveries", limit=limit)
+
+    found = _call(work, role, token, as_json)
+    rows = [
+        [
+            d.delivery_id,
+            d.event_type,
+            d.ordering_key,
+            label(d.state, pb.DeliveryState, "DELIVERY_STATE_"),
+            _attempts(d),
+            when(d.create_time),
+            until(d.next_attempt_time) if d.state == pb.DELIVERY_STATE_PENDING else when(d.finish_time),
+            d.event_id,
+        ]
+        for d in found
+    ]
+    columns = ["delivery", "event", "key", "state", "attempts", "queued", "next / finished", "event id"]
+    emit(
+        {"deliveries": [data(d) for d in found]},
+        as_json=as_json,
+        render=table(None, columns, rows) if rows else "No deliveries.",
+    )
+
+
+def replay(
+    subscription_id: IdArgument,
+    delivery_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[DELIVERY]...", help="Dead deliveries to send again; none: all.")
+    ] = None,
+    request_id: RequestIdOption = None,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send dead deliveries again, with a fresh set of attempts."""
+    request = pb.ReplayDeliveriesRequest(
+        request_id=request_id or new_request_id(), subscription_id=subscription_id, delivery_ids=delivery_ids or []
+    )
+
+    async def work(client: OmnistockClient) -> pb.ReplayDeliveriesResponse:
+        return await client.call(client.webhooks.ReplayDeliveries, request)
+
+    reply = _call(work, role, token, as_json)
+    emit(data(reply), as_json=as_json, render=f"{reply.replayed} dead deliveries queued again.")
+
+
+def events(role: AdminRoleOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """The event catalogue: every event type a subscription may name (docs/events.md)."""
+
+    async def work(client: OmnistockClient) -> list[pb.EventType]:
+        return await all_pages(client, client.webhooks.ListEventTypes, pb.ListEventTypesRequest(), "event_types")
+
+    types = _call(work, role, token, as_json)
+    rows = [[t.type, t.payload_type, ", ".join(t.ordering_key) or "none"] for t in types]
+    emit(
+        {"event_types": [data(t) for t in types]},
+        as_json=as_json,
+        render=table(None, ["type", "payload", "ordered by"], rows),
+    )
+
+
+EXAMPLES = ("omnistock webhooks events", "omnistock webhooks list")
+
+
+def register(app: typer.Typer) -> None:
+    webhooks_app.command("create")(create)
+    webhooks_app.command("list")(list_subscriptions)
+    webhooks_app.command("show")(show)
+    webhooks_app.command("update")(update)
+    webhooks_app.command("delete")(delete)
+    webhooks_app.command("rotate-secret")(rotate_secret)
+    webhooks_app.command("deliveries")(deliveries)
+    webhooks_app.command("replay")(replay)
+    webhooks_app.command("events")(events)
+    app.add_typer(webhooks_app, name="webhooks")

@@ -1,0 +1,1 @@
+"""gRPC servicer, event consumer and the process entry point."""

@@ -1,0 +1,1 @@
+"""Use cases: subscriptions, the fan-out of events into deliveries, the dispatcher, the delivery log."""
