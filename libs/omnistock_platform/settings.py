@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     hold_default_ttl: Duration = timedelta(minutes=15)
     hold_max_ttl: Duration = timedelta(days=14)
     sweep_interval: Duration = timedelta(milliseconds=500)
+    # Units: a counted variance larger than this (either way) needs a recount or an approval; a count
+    # session may set its own.
+    count_variance_threshold: int = Field(default=5, ge=0)
 
     # Reservations.
     reservation_default_hold: Duration = timedelta(days=2)
