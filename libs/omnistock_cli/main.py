@@ -16,6 +16,7 @@ import typer
 from omnistock_cli import (
     bench,
     console_command,
+    counts,
     health,
     importing,
     insights,
@@ -53,6 +54,7 @@ AREAS: tuple[ModuleType, ...] = (
     orders,
     tasks,
     pos,
+    counts,
     verify,
     insights,
     mcp_command,
