@@ -503,6 +503,21 @@ async def _cancel_order(f: Fixtures, at: str) -> Message:
     return opb.CancelOrderRequest(request_id=unique_id(), order_id=await _order_id(f, at), reason="walk")
 
 
+async def _hold_order(f: Fixtures, at: str) -> Message:
+    return opb.HoldOrderRequest(
+        request_id=unique_id(),
+        order_id=await _order_id(f, at),
+        hold=opb.FulfilmentHoldRequest(reason=common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING),
+    )
+
+
+async def _release_order_hold(f: Fixtures, at: str) -> Message:
+    held = await f.orders.HoldOrder(await _hold_order(f, at))
+    return opb.ReleaseOrderHoldRequest(
+        request_id=unique_id(), order_id=held.order.order_id, fulfilment_hold_id=held.hold.fulfilment_hold_id
+    )
+
+
 async def _get_hold(f: Fixtures, at: str) -> Message:
     return ipb.GetHoldRequest(hold_id=(await f.hold(at)).hold_id)
 
@@ -577,6 +592,8 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("orders", "GetOrder"): Scenario(simple(_get_order), scoped=True),
     ("orders", "ListOrders"): Scenario(fixed(lambda at: opb.ListOrdersRequest(location_id=at)), scoped=True),
     ("orders", "CancelOrder"): Scenario(simple(_cancel_order), scoped=True),
+    ("orders", "HoldOrder"): Scenario(simple(_hold_order), scoped=True),
+    ("orders", "ReleaseOrderHold"): Scenario(simple(_release_order_hold), scoped=True),
     ("fulfilment", "ListTasks"): Scenario(fixed(lambda at: fpb.ListTasksRequest(location_id=at)), scoped=True),
     ("fulfilment", "GetTask"): Scenario(get_task, scoped=True),
     ("fulfilment", "WatchTasks"): Scenario(fixed(lambda at: fpb.WatchTasksRequest(location_id=at)), scoped=True),
