@@ -7,7 +7,7 @@ count id, a staff command first reads the count to learn its location, as the ta
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -95,6 +95,16 @@ def count_card(count: pb.Count, title: str) -> Table:
     for name, value in rows:
         card.add_row(name, value)
     return card
+
+
+def choice(text: str | None, choices: Mapping[str, int], what: str) -> int:
+    """A status as people write it (`needs review`, `needs_review`, `needs-review`); 0 when not given."""
+    if text is None:
+        return 0
+    code = choices.get(text.strip().lower().replace(" ", "-").replace("_", "-"))
+    if code is None:
+        fail(f"unknown {what} {text!r}", hint=f"one of {', '.join(choices)}")
+    return code
 
 
 def attributes_of(items: list[str] | None) -> dict[str, str]:
@@ -210,11 +220,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """A count with its figures (and its lines with --lines); blind for store staff while open."""
-    code = 0
-    if status is not None:
-        code = LINE_STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
-        if code < 0:
-            fail(f"unknown line status {status!r}", hint=f"one of {', '.join(LINE_STATUSES)}")
+    code = choice(status, LINE_STATUSES, "line status")
 
     async def work(client: OmnistockClient) -> tuple[pb.Count, list[pb.CountLine]]:
         count = (await client.call(client.inventory.GetCount, pb.GetCountRequest(count_id=count_id))).count
@@ -241,11 +247,7 @@ def list_counts(
     as_json: JsonOption = False,
 ) -> None:
     """Count sessions, newest first."""
-    code = 0
-    if status is not None:
-        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
-        if code < 0:
-            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    code = choice(status, STATUSES, "status")
     request = pb.ListCountsRequest(location_id=location_id, status=code)  # type: ignore[arg-type]
 
     async def work(client: OmnistockClient) -> list[pb.Count]:
