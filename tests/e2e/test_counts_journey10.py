@@ -5,9 +5,11 @@ through the real inventory, reservations, orders and fulfilment, as each person 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
+from omnistock.insights.v1 import insights_pb2 as spb
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_inventory.service_layer.verify import check_invariants
@@ -122,3 +124,26 @@ async def test_a_store_counts_its_shelf_while_the_till_sells_and_the_book_ends_e
     )
     assert collected.reservation.status == rpb.RESERVATION_STATUS_COLLECTED
     assert await check_invariants(db) == []
+
+    # The store manager sees the count in the figures: three lines counted, one right, 1 over, 2 short.
+    manager = stack.stub("insights", role="pos", locations=[store])
+    today = datetime.now(UTC).date().isoformat()
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while True:
+        rows = (
+            await manager.GetChannelInsights(
+                spb.GetChannelInsightsRequest(location_id=store, from_date=today, to_date=today)
+            )
+        ).rows
+        counted = [row.stock for row in rows if row.stock.counts_completed]
+        if counted:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the count never reached the figures"
+        await asyncio.sleep(0.1)
+    (stock,) = counted
+    assert (stock.count_lines, stock.count_lines_matched, stock.count_units_over, stock.count_units_short) == (
+        3,
+        1,
+        1,
+        2,
+    )
