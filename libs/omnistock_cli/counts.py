@@ -242,11 +242,10 @@ def list_counts(
     status: Annotated[str | None, typer.Option("--status", help=f"Only {', '.join(STATUSES)}.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many counts.")] = 50,
     role: AdminRoleOption = None,
-    location: LocationOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Count sessions, newest first."""
+    """Count sessions, newest first (staff, with --role pos or warehouse: at --location, one of theirs)."""
     code = choice(status, STATUSES, "status")
     request = pb.ListCountsRequest(location_id=location_id, status=code)  # type: ignore[arg-type]
 
@@ -254,7 +253,7 @@ def list_counts(
         return await all_pages(client, client.inventory.ListCounts, request, "counts", limit=limit)
 
     at = [location_id] if location_id else []
-    found = call_services(work, caller(Role.ADMIN, role, location, token, at=at), as_json=as_json)
+    found = call_services(work, caller(Role.ADMIN, role, None, token, at=at), as_json=as_json)
     rows = [
         [
             c.count_id,

@@ -39,8 +39,15 @@ async def test_a_count_from_the_terminal_is_blind_for_the_clerk_and_posts_the_va
     done = await cli.run("count", "complete", count_id)
     assert "Adjustments posted" in done.stdout
     assert (await world.level(store, lamp)).on_hand == 3 and (await world.level(store, vase)).on_hand == 0
+    # Another store's count is not this store's.
+    elsewhere = await world.location(unique_id("Berlin-"), BERLIN)
+    other = (await cli.json("count", "start", "--location", elsewhere))["count_id"]
+    await cli.run("count", "review", other)
+    await cli.run("count", "complete", other)
     listed = await cli.json("count", "list", "--location", store, "--status", "completed")
     assert [c["count_id"] for c in listed["counts"]] == [count_id]
+    theirs = await cli.json("count", "list", "--location", elsewhere, "--role", "pos")
+    assert [c["count_id"] for c in theirs["counts"]] == [other]
     report = await cli.json("verify", "--inventory-only", expect=None)
     assert not [v for v in report["violations"] if count_id in v["subject"]]
 
