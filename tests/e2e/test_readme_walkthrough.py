@@ -123,7 +123,7 @@ async def run_as_written(cli: Cli, lines: list[str], cwd: Path) -> dict[str, str
 def test_the_blocks_are_found_and_use_only_omnistock_commands() -> None:
     for name in ("counting", "holding"):
         lines = block(name)
-        assert len(lines) >= 4 and all(line.startswith(("omnistock ", "COUNT=$(", "ORDER=$(")) for line in lines)
+        assert len(lines) >= 3 and all(line.startswith(("omnistock ", "COUNT=$(", "ORDER=$(")) for line in lines)
 
 
 async def test_the_store_operations_run_as_written(fresh_stack: Stack, tmp_path: Path) -> None:
