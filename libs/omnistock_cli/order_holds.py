@@ -77,7 +77,7 @@ def release_order(
     emit(data(released), as_json=as_json, render=order_card(released, f"Order {order_id} released"))
 
 
-EXAMPLES = ("omnistock hold-order ORDER-ID --reason payment-pending --ttl 2d",)
+EXAMPLES = ("omnistock order SOFA-VELVET-BLUE:1 --ship-to 52.52,13.40 --hold payment-pending",)
 
 
 def register(app: typer.Typer) -> None:
