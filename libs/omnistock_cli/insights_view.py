@@ -145,6 +145,17 @@ def headline(total: pb.ChannelInsights) -> list[tuple[str, list[str], str]]:
         ("Order → ship", duration(figure(total, "orders.average_ship_seconds")), "on average, to the first shipment"),
         ("Refused demand", str(total.demand.refused), "for lack of stock"),
         ("Oversells", str(stock.oversells), f"of {stock.changes_checked} stock changes checked"),
+        (
+            "Orders on hold",
+            percent(figure(total, "orders.hold_rate")),
+            f"{orders.held} held, {orders.hold_expired} cancelled when the hold ran out",
+        ),
+        (
+            "Count accuracy",
+            percent(figure(total, "stock.count_accuracy")),
+            f"of {stock.count_lines} lines in {stock.counts_completed} counts;"
+            f" {stock.count_units_over} units over, {stock.count_units_short} short",
+        ),
     ]
     return [(name, [value] if isinstance(value, str) else value, note) for name, value, note in figures]
 
@@ -180,7 +191,7 @@ def render_tables(figures: Figures) -> Group:
     operations = _table(
         "Fulfilment, refused demand and stock",
         ["period", "channel", "location", "picked", "short", "short-pick", "refused", "units short", "stock checks",
-         "oversells"],
+         "oversells", "counted lines", "count accuracy"],
     )  # fmt: skip
     for row in figures.rows:
         key = (row.period_start, channel_label(row.channel), location_label(row))
@@ -204,11 +215,13 @@ def render_tables(figures: Figures) -> Group:
             or row.demand.refused
             or row.demand.short_lines
             or row.stock.changes_checked
+            or row.stock.count_lines
         ):
             operations.add_row(
                 *key, str(f.tasks_picked), str(f.tasks_short_picked),
                 percent(figure(row, "fulfilment.short_pick_rate")), str(row.demand.refused), str(units_short(row)),
-                str(row.stock.changes_checked), str(row.stock.oversells),
+                str(row.stock.changes_checked), str(row.stock.oversells), str(row.stock.count_lines),
+                percent(figure(row, "stock.count_accuracy")),
             )  # fmt: skip
     parts: list[Table] = [table for table in (orders, reservations, operations) if table.row_count]
     if figures.total is not None:
@@ -611,6 +624,10 @@ NOTES = [
     ("Oversells", "Stock changes showing more units held than on hand (beyond stock on its way, for backorder "
      "items) or a negative on hand. Every change is checked; the number is counted, not assumed."),
     ("Locations", "An order counts at its store (pickup, carry-out) or at the location of its first allocation."),
+    ("Orders on hold", "Orders put on a fulfilment hold (payment pending, fraud review, address check) ÷ orders; "
+     "and how many of them were cancelled because the hold was never released."),
+    ("Count accuracy", "Lines of completed cycle counts where the shelf matched the book ÷ lines counted, on the "
+     "day the count was posted, at its location."),
 ]  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from omnistock_cli.commands import (
     when,
 )
 from omnistock_cli.context import Caller, JsonOption, LocationOption, TokenOption, call_services, fail
+from omnistock_cli.hold_view import hold_request, hold_rows
 from omnistock_cli.output import emit, table
 from omnistock_platform.auth import Role
 
@@ -151,6 +152,7 @@ def order_card(order: pb.Order, title: str = "") -> RenderableType:
         rows.append(("reservation", order.reservation_id))
     if order.ship_to.HasField("point"):
         rows.append(("ship to", f"{order.ship_to.point.latitude:.4f},{order.ship_to.point.longitude:.4f}"))
+    rows.extend(hold_rows(order))
     for name, value in rows:
         summary.add_row(name, str(value))
     lines = table(
@@ -210,6 +212,12 @@ def order(
         str | None, typer.Option("--customer", "-c", help="The customer: an id (CUST-…) or a name.")
     ] = None,
     channel: ChannelOption = None,
+    hold: Annotated[
+        str | None, typer.Option("--hold", help="Place it on a fulfilment hold: payment-pending, fraud-review, ...")
+    ] = None,
+    hold_ttl: Annotated[
+        str | None, typer.Option("--hold-ttl", help="With --hold: how long before it is cancelled. Default: 3d.")
+    ] = None,
     request_id: RequestIdOption = None,
     role: StorefrontRoleOption = None,
     location: LocationOption = None,
@@ -236,6 +244,8 @@ def order(
     )
     if address is not None:
         request.ship_to.CopyFrom(address)
+    if hold is not None:
+        request.hold.CopyFrom(hold_request(hold, "", hold_ttl))
 
     async def work(client: OmnistockClient) -> pb.Order:
         return await place(client, request)

@@ -20,6 +20,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
+from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as pb
 from omnistock_cli.commands import (
     PosRoleOption,
@@ -67,6 +68,13 @@ def status_text(status: int) -> str:
     return f"[bold green]{text}[/]" if status == pb.TASK_STATUS_READY_FOR_PICKUP else f"[yellow]{text}[/]"
 
 
+def hold_text(task: pb.Task) -> str:
+    """(on hold: payment pending) for a task whose order waits; "" otherwise."""
+    if not task.hold_reason:
+        return ""
+    return f" [red](on hold: {label(task.hold_reason, common_pb2.FulfilmentHoldReason, 'FULFILMENT_HOLD_REASON_')})[/]"
+
+
 def items_text(task: pb.Task) -> str:
     return ", ".join(
         f"{line.sku} x{line.quantity}" + (f" (picked {line.picked})" if line.picked else "") for line in task.lines
@@ -78,7 +86,7 @@ def task_row(task: pb.Task) -> list[Any]:
     return [
         task.task_id,
         kind_text(task.kind),
-        status_text(task.status),
+        status_text(task.status) + hold_text(task),
         items_text(task),
         source,
         when(task.promise_at),
@@ -93,7 +101,7 @@ def task_card(task: pb.Task, title: str) -> Table:
     rows = [
         ("task", task.task_id),
         ("kind", kind_text(task.kind)),
-        ("status", status_text(task.status)),
+        ("status", status_text(task.status) + hold_text(task)),
         ("location", task.location_id),
         ("items", items_text(task)),
     ]

@@ -16,7 +16,7 @@ import inspect
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -37,6 +37,8 @@ items aside in a store for the customer to collect. A typical conversation:
 3. reserve_for_pickup at the store the customer chooses; tell them the pickup code and the
    expiry. The store is told at once and prepares the items.
 Later: get_reservation, extend_reservation (more days), cancel_reservation, order_status.
+An order that must not ship yet (the customer checks the address, a payment is pending):
+hold_order, then release_order_hold once it is settled.
 When a tool fails, its message says why in a sentence you can pass on (for example which
 other store has the item)."""
 
@@ -178,6 +180,38 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
         """An order's status (pending, allocated, partially_shipped, completed, cancelled, backordered),
         its lines and where each part is fulfilled from."""
         return await guarded(tools.order_status(order_id))
+
+    @tool(CHANGES)
+    async def hold_order(
+        order_id: Annotated[str, Field(description="The order id the customer gives.")],
+        reason: Annotated[
+            Literal["address_check", "payment_pending", "fraud_review"],
+            Field(
+                description="Why it must wait: the customer is checking the address, the payment is not there yet,"
+                " or something about the order looks like fraud."
+            ),
+        ],
+        note: Annotated[str, Field(max_length=500, description="What is being waited for, in a few words.")] = "",
+        days: Annotated[
+            float | None,
+            Field(gt=0, le=7, description="How long it may wait before it is cancelled. Default: 3 days."),
+        ] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        """Stop an order from being shipped while something is checked: its items stay set aside for the
+        customer and nothing is packed or sent until release_order_hold. An order never released is
+        cancelled when the hold runs out (its expiry is in the answer). Safe to retry."""
+        return await guarded(tools.hold_order(order_id, reason, note, days, idempotency_key))
+
+    @tool(CHANGES)
+    async def release_order_hold(
+        order_id: Annotated[str, Field(description="The order id.")],
+        note: Annotated[str, Field(max_length=500, description="What was settled, e.g. 'address confirmed'.")] = "",
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        """Let an order on hold be packed and shipped again, once what it waited for is settled. A fraud
+        review is released by the back office only: the answer then says so."""
+        return await guarded(tools.release_order_hold(order_id, note, idempotency_key))
 
     return server
 

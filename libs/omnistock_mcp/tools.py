@@ -35,6 +35,11 @@ from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.settings import ServiceName, Settings
 
 DEFAULT_RADIUS_KM = 50.0
+HOLD_REASONS = {
+    "payment_pending": common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING,
+    "address_check": common_pb2.FULFILMENT_HOLD_REASON_ADDRESS_CHECK,
+    "fraud_review": common_pb2.FULFILMENT_HOLD_REASON_FRAUD_REVIEW,
+}
 TOKEN_TTL = timedelta(hours=1)
 
 
@@ -388,7 +393,47 @@ class ChannelTools:
 
     async def order_status(self, order_id: str) -> dict[str, Any]:
         reply = await self._call(lambda c: c.orders.GetOrder, opb.GetOrderRequest(order_id=order_id))
-        order = reply.order
+        return self._order(reply.order, "")
+
+    async def hold_order(
+        self, order_id: str, reason: str, note: str = "", days: float | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        code = HOLD_REASONS.get(reason)
+        if code is None:
+            raise ToolFailure(f"The reason must be one of {', '.join(HOLD_REASONS)}.")
+        order = (await self._call(lambda c: c.orders.GetOrder, opb.GetOrderRequest(order_id=order_id))).order
+        if any(
+            h.reason == code and not h.allocation_id and h.status == opb.FULFILMENT_HOLD_STATUS_ACTIVE
+            for h in order.holds
+        ):
+            return self._order(order, "Already on hold")  # asked before (a retry): the hold stands
+        # The number of holds so far tells this intent from an earlier hold of the order, released since.
+        intent = ("key", idempotency_key) if idempotency_key else (order_id, reason, len(order.holds))
+        request = opb.HoldOrderRequest(
+            request_id=derived_request_id("mcp-hold", self.caller().key, *intent),
+            order_id=order_id,
+            hold=opb.FulfilmentHoldRequest(reason=code, note=note),
+        )
+        if days:
+            request.hold.ttl.CopyFrom(duration_pb2.Duration(seconds=int(days * 86400)))
+        reply = await self._call(lambda c: c.orders.HoldOrder, request)
+        return self._order(reply.order, "Put on hold")
+
+    async def release_order_hold(
+        self, order_id: str, note: str = "", idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        order = (await self._call(lambda c: c.orders.GetOrder, opb.GetOrderRequest(order_id=order_id))).order
+        waiting = sorted(h.fulfilment_hold_id for h in order.holds if h.status == opb.FULFILMENT_HOLD_STATUS_ACTIVE)
+        if not waiting:
+            return self._order(order, "Nothing was on hold")
+        intent = ("key", idempotency_key) if idempotency_key else (order_id, *waiting)
+        request = opb.ReleaseOrderHoldRequest(
+            request_id=derived_request_id("mcp-release", self.caller().key, *intent), order_id=order_id, note=note
+        )
+        reply = await self._call(lambda c: c.orders.ReleaseOrderHold, request)
+        return self._order(reply.order, "Released")
+
+    def _order(self, order: opb.Order, verb: str) -> dict[str, Any]:
         status = _status(order.status, opb.OrderStatus, "ORDER_STATUS_")
         method = _status(order.method, common_pb2.FulfilmentMethod, "FULFILMENT_METHOD_")
         lines = [
@@ -409,6 +454,22 @@ class ChannelTools:
             }
             for allocation in order.allocations
         ]
+        holds = [
+            {
+                "reason": _status(hold.reason, common_pb2.FulfilmentHoldReason, "FULFILMENT_HOLD_REASON_"),
+                "status": _status(hold.status, opb.FulfilmentHoldStatus, "FULFILMENT_HOLD_STATUS_"),
+                "allocation_id": hold.allocation_id,
+                "expires_at": _iso(hold.expires_at),
+            }
+            for hold in order.holds
+        ]
+        summary = f"Order {order.order_id} is {status.replace('_', ' ')} ({method.replace('_', ' ')})."
+        waiting = [hold for hold in holds if hold["status"] == "active"]
+        if order.on_hold and waiting:
+            reasons = " and ".join(sorted({hold["reason"].replace("_", " ") for hold in waiting}))
+            first = min(hold["expires_at"] for hold in waiting)
+            summary += f" It waits ({reasons}): nothing is shipped until released; unless released by {first} (UTC)"
+            summary += " it is cancelled."
         return {
             "order_id": order.order_id,
             "status": status,
@@ -416,9 +477,11 @@ class ChannelTools:
             "store_id": order.store_id,
             "lines": lines,
             "allocations": shipments,
+            "on_hold": order.on_hold,
+            "holds": holds,
             "total": _money(order.total_minor, order.currency),
             "created_at": _iso(order.created_at),
-            "summary": f"Order {order.order_id} is {status.replace('_', ' ')} ({method.replace('_', ' ')}).",
+            "summary": f"{verb}: {summary}" if verb else summary,
         }
 
     async def _reservation(self, reservation: rpb.Reservation, verb: str) -> dict[str, Any]:

@@ -183,6 +183,9 @@ class Settings(BaseSettings):
     hold_default_ttl: Duration = timedelta(minutes=15)
     hold_max_ttl: Duration = timedelta(days=14)
     sweep_interval: Duration = timedelta(milliseconds=500)
+    # Units: a counted variance larger than this (either way) needs a recount or an approval; a count
+    # session may set its own.
+    count_variance_threshold: int = Field(default=5, ge=0)
 
     # Reservations.
     reservation_default_hold: Duration = timedelta(days=2)
@@ -206,6 +209,13 @@ class Settings(BaseSettings):
     order_recovery_interval: Duration = timedelta(seconds=2)
     # Units no location can supply after a short pick or a lost hold: backordered, or cancelled when true.
     order_cancel_unfillable: bool = False
+    # Fulfilment holds (payment pending, fraud review, address check): how long one lasts unless the
+    # caller says, the longest a caller may ask for, and how often expired ones are looked for (an
+    # expired hold cancels its order). The order's inventory holds outlive its fulfilment holds by an
+    # hour, so the longest must stay an hour under hold_max_ttl.
+    order_fulfilment_hold_ttl: Duration = timedelta(days=3)
+    order_fulfilment_hold_max_ttl: Duration = timedelta(days=7)
+    order_fulfilment_hold_sweep_interval: Duration = timedelta(seconds=1)
 
     # Webhooks (docs/webhooks.md).
     # The networks deliveries may reach: "public" (every globally routable address), "private"

@@ -32,6 +32,8 @@ NO_ORDERS = [
     "orders.average_ship_seconds",
 ]
 NO_TASKS = ["fulfilment.short_pick_rate"]
+NO_HOLDS = ["orders.hold_rate"]
+NO_COUNTS = ["stock.count_accuracy"]
 
 
 def expected_store_day(store: str) -> list[pb.ChannelInsights]:
@@ -66,7 +68,7 @@ def expected_store_day(store: str) -> list[pb.ChannelInsights]:
             ],
         ),
         stock=pb.StockFigures(),
-        undefined_figures=NO_ORDERS,
+        undefined_figures=NO_ORDERS + NO_HOLDS + NO_COUNTS,
     )
     stock = pb.ChannelInsights(
         period_start=day,
@@ -78,7 +80,7 @@ def expected_store_day(store: str) -> list[pb.ChannelInsights]:
         fulfilment=pb.FulfilmentFigures(),
         demand=pb.DemandFigures(),
         stock=pb.StockFigures(changes_checked=3, oversells=0),
-        undefined_figures=NO_RESERVATIONS + NO_ORDERS + NO_TASKS,
+        undefined_figures=NO_RESERVATIONS + NO_ORDERS + NO_TASKS + NO_HOLDS + NO_COUNTS,
     )
     web = pb.ChannelInsights(
         period_start=day,
@@ -115,7 +117,7 @@ def expected_store_day(store: str) -> list[pb.ChannelInsights]:
             shortfalls=[pb.Shortfall(sku="SKU-D", refusals=1, units_requested=2, units_short=2)],
         ),
         stock=pb.StockFigures(),
-        undefined_figures=NO_RESERVATIONS,
+        undefined_figures=NO_RESERVATIONS + NO_COUNTS,
     )
     return [chat, stock, web]
 

@@ -207,6 +207,7 @@ KINDS = (
     ("task", "task"),
     ("hold", "hold"),
     ("owner", "owner"),
+    ("count", "count"),
 )
 
 

@@ -200,6 +200,12 @@ class QuietStack:
         known += [f"customer:{customer}", f"reservation:{reservation.reservation_id}"]
         known += [f"code:{reservation.pickup_code}", f"hold:{reservation.hold_id}"]
         known.append(f"owner:reservation:{reservation.reservation_id}")  # how reservations name their holds
+        count = (
+            await inventory.CreateCount(
+                ipb.CreateCountRequest(request_id=unique_id(), location_id=store, scope=ipb.COUNT_SCOPE_ALL)
+            )
+        ).count
+        known.append(f"count:{count.count_id}")
         if "orders" in self.stack.apps:
             order = (
                 await self.stack.stub("orders").CreateOrder(

@@ -118,3 +118,23 @@ def test_periods_without_a_figure_leave_gaps_in_the_charts() -> None:
     assert "Average time, in minutes" in page
     assert "Jun 2 · reservation → ready: 5.0 minutes" in page
     assert "Jun 1 · reservation → ready" not in page
+
+
+def test_the_headline_tells_count_accuracy_and_held_orders_and_says_when_there_is_none() -> None:
+    counted = a_row(
+        orders=pb.OrderFigures(orders=4, held=2, hold_expired=1, hold_rate=0.5),
+        stock=pb.StockFigures(
+            counts_completed=2, count_lines=20, count_lines_matched=18, count_units_over=1, count_units_short=3,
+            count_accuracy=0.9,
+        ),
+    )  # fmt: skip
+    shown = {name: (lines, note) for name, lines, note in headline(counted)}
+    assert shown["Count accuracy"] == (["90.0%"], "of 20 lines in 2 counts; 1 units over, 3 short")
+    assert shown["Orders on hold"] == (["50.0%"], "2 held, 1 cancelled when the hold ran out")
+    nothing = a_row(undefined_figures=["orders.hold_rate", "stock.count_accuracy"])
+    shown = {name: (lines, note) for name, lines, note in headline(nothing)}
+    assert shown["Count accuracy"][0] == [MISSING] and shown["Orders on hold"][0] == [MISSING]
+    tables = {table.title: table for table in render_tables(Figures(rows=[counted])).renderables}
+    operations = tables["Fulfilment, refused demand and stock"]
+    assert [column.header for column in operations.columns][-2:] == ["counted lines", "count accuracy"]
+    assert [next(iter(column.cells)) for column in operations.columns][-2:] == ["20", "90.0%"]

@@ -30,6 +30,7 @@ DYNAMIC = {
     ("orders", "service_layer/reactions.py", "shipped"): "order",
     ("orders", "service_layer/reactions.py", "_reroute"): "order",
     ("fulfilment", "service_layer/changes.py", "_announce"): "task",
+    ("inventory", "service_layer/counts.py", "_announce"): "count",
 }
 
 

@@ -39,6 +39,13 @@ METHOD_TO_PROTO: dict[Method, common_pb2.FulfilmentMethod.ValueType] = {
 }
 METHOD_FROM_PROTO = {value: key for key, value in METHOD_TO_PROTO.items()}
 
+# A task's hold reason (as orders' events name it, see adapters.hold_messages) in the contract.
+HOLD_REASONS: dict[str, common_pb2.FulfilmentHoldReason.ValueType] = {
+    "payment_pending": common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING,
+    "fraud_review": common_pb2.FULFILMENT_HOLD_REASON_FRAUD_REVIEW,
+    "address_check": common_pb2.FULFILMENT_HOLD_REASON_ADDRESS_CHECK,
+}
+
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
@@ -71,6 +78,7 @@ def task_message(task: Task) -> fulfilment_pb2.Task:
         tracking_number=task.tracking_number,
         method=METHOD_TO_PROTO[task.method],
         withdrawn_reason=task.withdrawn_reason,
+        hold_reason=HOLD_REASONS.get(task.hold_reason, common_pb2.FULFILMENT_HOLD_REASON_UNSPECIFIED),
     )
     if task.created_at is not None:
         message.created_at.CopyFrom(timestamp(task.created_at))

@@ -12,7 +12,8 @@ from omnistock_fulfilment.domain.task import ACTIVE, Method, Task, TaskKind, Tas
 
 _COLUMNS = (
     "task_id, kind, source_key, location_id, status, order_id, allocation_id, reservation_id, hold_id,"
-    " pickup_code, method, lines, promise_at, carrier, tracking_number, withdrawn_reason, created_at, updated_at"
+    " pickup_code, method, lines, promise_at, carrier, tracking_number, withdrawn_reason, created_at, updated_at,"
+    " hold_reason"
 )
 _ACTIVE = sorted(status.value for status in ACTIVE)
 
@@ -39,6 +40,7 @@ def _task(row: asyncpg.Record) -> Task:
         withdrawn_reason=row["withdrawn_reason"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        hold_reason=row["hold_reason"],
     )
 
 
@@ -56,8 +58,8 @@ class TaskRepository:
         row = await conn.fetchrow(
             f"INSERT INTO {self.tasks} (task_id, kind, source_key, location_id, status, order_id, allocation_id,"
             " reservation_id, hold_id, pickup_code, method, lines, promise_at, carrier, tracking_number,"
-            " withdrawn_reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            " withdrawn_reason, hold_reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
             f" ON CONFLICT (kind, source_key) DO NOTHING RETURNING {_COLUMNS}",
             task.task_id,
             task.kind.value,
@@ -75,6 +77,7 @@ class TaskRepository:
             task.carrier,
             task.tracking_number,
             task.withdrawn_reason,
+            task.hold_reason,
         )
         return _task(row) if row is not None else None
 

@@ -42,6 +42,8 @@ class TaskRow(SQLModel, table=True):
     carrier: str = Field(default="", nullable=False, sa_type=sa.Text)
     tracking_number: str = Field(default="", nullable=False, sa_type=sa.Text)
     withdrawn_reason: str = Field(default="", nullable=False, sa_type=sa.Text)
+    # Why the order's work waits (a fulfilment hold); "": it does not. A task on hold takes no step.
+    hold_reason: str = Field(default="", nullable=False, sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     created_at: datetime = Field(
         sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("clock_timestamp()"))
     )
@@ -62,6 +64,19 @@ class TombstoneRow(SQLModel, table=True):
     created_at: datetime = Field(
         sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
     )
+
+
+class OrderHoldsRow(SQLModel, table=True):
+    """What fulfilment last heard of an order's active fulfilment holds (from its events, newest wins)."""
+
+    __tablename__ = "order_holds"
+    __table_args__ = ({"schema": SCHEMA},)
+
+    order_id: str = Field(primary_key=True, sa_type=sa.Text)
+    # The order's updated_at in the event: an older event never overwrites a newer one.
+    version: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    # [{"allocation_id": "" (the whole order) or an allocation, "reason": "payment_pending" ...}]
+    holds: list[dict[str, Any]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
 
 
 platform_tables(SCHEMA)

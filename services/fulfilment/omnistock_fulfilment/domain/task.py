@@ -132,6 +132,8 @@ class Task:
     withdrawn_reason: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # Why the task's order waits (a fulfilment hold, domain.order_holds); "" when it does not.
+    hold_reason: str = ""
 
     @property
     def finished(self) -> bool:

@@ -8,7 +8,9 @@ from google.protobuf.message import Message
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock.reservations.v1 import reservations_pb2
+from omnistock_fulfilment.adapters.hold_messages import order_holds_of
 from omnistock_fulfilment.adapters.messages import allocations_of, reservation_of
+from omnistock_fulfilment.service_layer.holds import TaskHolds
 from omnistock_fulfilment.service_layer.intake import TaskIntake
 from omnistock_platform.db import Database
 from omnistock_platform.errors import InvalidArgument
@@ -21,13 +23,14 @@ log = get_logger(__name__)
 
 # Each consumer filters on one wildcard subject, which every JetStream server supports (several
 # filter subjects need NATS 2.10); the events fulfilment has no part in are acknowledged unread.
-ORDER_EVENTS = frozenset({"allocated", "rerouted", "cancelled"})
+ORDER_EVENTS = frozenset({"allocated", "rerouted", "cancelled", "held", "hold_released", "hold_expired"})
 RESERVATION_EVENTS = frozenset({"created", "cancelled", "expired", "converted", "collected"})
 
 
 class EventHandlers:
-    def __init__(self, intake: TaskIntake) -> None:
+    def __init__(self, intake: TaskIntake, holds: TaskHolds | None = None) -> None:
         self.intake = intake
+        self.holds = holds or TaskHolds(intake.changes)
 
     async def on_order(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
         event = envelope.type.rsplit(".", 1)[-1]
@@ -36,6 +39,8 @@ class EventHandlers:
         if not isinstance(payload, orders_pb2.OrderChanged):
             raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not OrderChanged")
         try:
+            # Every order event carries the order's holds: the newest says what waits.
+            await self.holds.order_changed(conn, order_holds_of(payload))
             if event in ("allocated", "rerouted"):
                 for allocation in allocations_of(payload):
                     await self.intake.allocation_made(conn, allocation)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from omnistock_fulfilment.adapters import hold_repository
 from omnistock_fulfilment.adapters.messages import AllocationToFulfil, ReservationToPrepare
 from omnistock_fulfilment.domain.promises import order_promise, preparation_promise
 from omnistock_fulfilment.domain.task import Action, Method, Task, TaskKind, TaskStatus, merge_lines
@@ -62,6 +63,7 @@ class TaskIntake:
             log.info("intake.allocation_after_withdrawal", order_id=allocation.order_id, reason=reason)
             return None
         placed_at = allocation.order_placed_at or datetime.now(UTC)
+        holds = await hold_repository.of_order(conn, allocation.order_id)  # work of an order on hold waits
         task = Task(
             task_id=str(uuid.uuid4()),
             kind=TaskKind.PICK,
@@ -73,6 +75,7 @@ class TaskIntake:
             allocation_id=allocation.allocation_id,
             hold_id=allocation.hold_id,
             method=allocation.method,
+            hold_reason=holds.reason_for(allocation.allocation_id) if holds is not None else "",
         )
         return await self._create(conn, task)
 

@@ -29,6 +29,7 @@ from omnistock_fulfilment.adapters.messages import (
 )
 from omnistock_fulfilment.adapters.repository import Cursor
 from omnistock_fulfilment.adapters.reservations_client import ReservationsClient
+from omnistock_fulfilment.domain.order_holds import require_not_held
 from omnistock_fulfilment.domain.task import Action, InvalidPick, Task, TaskStatus, confirm_pick
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.auth import current_principal, require_location
@@ -294,6 +295,7 @@ class TaskWork:
             if task is None:
                 raise NotFound("task", task_id)
             require_location(task.location_id, "task")
+            require_not_held(task)
             changed, event, short = await perform(task)
             saved = await self.changes.changed(conn, changed, event, short)
             if respond is None:

@@ -16,7 +16,7 @@ from omnistock.inventory.v1 import inventory_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock.reservations.v1 import reservations_pb2
 from omnistock_insights.domain.journeys import Method, OrderFact, Outcome, Pick, ReservationFact, TaskFact
-from omnistock_insights.domain.signals import DemandRefusal, ShortLine, StockCheck
+from omnistock_insights.domain.signals import CountResult, DemandRefusal, ShortLine, StockCheck
 from omnistock_insights.domain.tally import NO_CHANNEL
 
 CHANNELS: dict[int, str] = {
@@ -63,7 +63,7 @@ class TaskSeen:
     shipment: OrderFact | None = None
 
 
-Observation = ReservationFact | OrderFact | TaskSeen | DemandRefusal | StockCheck
+Observation = ReservationFact | OrderFact | TaskSeen | DemandRefusal | StockCheck | CountResult
 
 
 def channel_name(code: int) -> str:
@@ -134,6 +134,8 @@ def _observe(envelope: common_pb2.EventEnvelope, payload: Message) -> Observatio
             return task(event, _expect(payload, fulfilment_pb2.TaskChanged, envelope), at)
         case ("inventory", "stock") if event == "changed":
             return stock_check(_expect(payload, inventory_pb2.StockChanged, envelope), at)
+        case ("inventory", "count") if event == "completed":
+            return count_result(_expect(payload, inventory_pb2.CountChanged, envelope), at)
     return None
 
 
@@ -186,6 +188,9 @@ def order(event: str, payload: orders_pb2.OrderChanged, at: datetime) -> OrderFa
         rerouted=event == "rerouted",
         cancelled=event == "cancelled" or found.status == orders_pb2.ORDER_STATUS_CANCELLED,
         shipped_at=(moment(found.updated_at) or at) if shipped else None,
+        held=any(hold.status != orders_pb2.FULFILMENT_HOLD_STATUS_REQUESTED for hold in found.holds),
+        hold_expired=event == "hold_expired"
+        or any(hold.status == orders_pb2.FULFILMENT_HOLD_STATUS_EXPIRED for hold in found.holds),
     )
 
 
@@ -223,4 +228,17 @@ def stock_check(payload: inventory_pb2.StockChanged, at: datetime) -> StockCheck
         on_hand=level.on_hand,
         held=level.held,
         incoming=level.incoming,
+    )
+
+
+def count_result(payload: inventory_pb2.CountChanged, at: datetime) -> CountResult:
+    count = payload.count
+    summary = count.summary
+    return CountResult(
+        location_id=_required(count.location_id, "location"),
+        at=moment(count.closed_at) or at,
+        lines=summary.counted,
+        matched=summary.counted - summary.with_variance,
+        units_over=summary.units_over,
+        units_short=summary.units_short,
     )

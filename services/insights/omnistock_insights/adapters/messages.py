@@ -67,6 +67,9 @@ def insights_row(row: ReportRow, dates: DateRange, grouping: Grouping) -> insigh
             ship_time_ms_sum=counts["ship_time_ms_sum"],
             average_ship_seconds=rate["average_ship_seconds"],
             median_ship_seconds=row.median_ship_seconds,
+            held=counts["orders_held"],
+            hold_expired=counts["orders_hold_expired"],
+            hold_rate=rate["hold_rate"],
         ),
         fulfilment=insights_pb2.FulfilmentFigures(
             tasks_picked=counts["tasks_picked"],
@@ -86,6 +89,15 @@ def insights_row(row: ReportRow, dates: DateRange, grouping: Grouping) -> insigh
                 for shortfall in row.shortfalls
             ],
         ),
-        stock=insights_pb2.StockFigures(changes_checked=counts["stock_changes"], oversells=counts["oversells"]),
+        stock=insights_pb2.StockFigures(
+            changes_checked=counts["stock_changes"],
+            oversells=counts["oversells"],
+            counts_completed=counts["counts_completed"],
+            count_lines=counts["count_lines"],
+            count_lines_matched=counts["count_lines_matched"],
+            count_units_over=counts["count_units_over"],
+            count_units_short=counts["count_units_short"],
+            count_accuracy=rate["count_accuracy"],
+        ),
         undefined_figures=undefined,
     )

@@ -115,14 +115,16 @@ class Facts:
             rerouted=row["rerouted"],
             cancelled=row["cancelled"],
             shipped_at=row["shipped_at"],
+            held=row["held"],
+            hold_expired=row["hold_expired"],
         )
 
     async def save_order(self, conn: asyncpg.Connection, fact: OrderFact) -> None:
         await conn.execute(
             f"UPDATE {SCHEMA}.order_facts SET channel = $2, method = $3, store_id = $4, created_at = $5, units = $6,"
             " revenue = $7, first_allocation = $8, allocation_inferred = $9, rerouted = $10, cancelled = $11,"
-            " shipped_at = $12, bucket_day = $13, bucket_channel = $14, bucket_location = $15"
-            " WHERE order_id = $1",
+            " shipped_at = $12, bucket_day = $13, bucket_channel = $14, bucket_location = $15, held = $16,"
+            " hold_expired = $17 WHERE order_id = $1",
             fact.order_id,
             fact.channel,
             fact.method.value,
@@ -136,6 +138,8 @@ class Facts:
             fact.cancelled,
             fact.shipped_at,
             *_bucket_columns(fact.bucket),
+            fact.held,
+            fact.hold_expired,
         )
 
     async def task(self, conn: asyncpg.Connection, task_id: str) -> TaskFact:

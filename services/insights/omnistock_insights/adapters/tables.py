@@ -116,6 +116,8 @@ class OrderFactRow(SQLModel, table=True):
     bucket_day: date | None = Field(default=None, sa_type=sa.Date)
     bucket_channel: str | None = Field(default=None, sa_type=sa.Text)
     bucket_location: str | None = Field(default=None, sa_type=sa.Text)
+    held: bool = _flag()
+    hold_expired: bool = _flag()
 
 
 class TaskFactRow(SQLModel, table=True):

@@ -44,6 +44,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("orders", "reroute_rate", ("orders_rerouted",), ("orders",)),
     Figure("orders", "average_ship_seconds", ("ship_time_ms_sum",), ("orders_shipped",), per=1000.0),
     Figure("fulfilment", "short_pick_rate", ("tasks_short_picked",), ("tasks_picked", "tasks_short_picked")),
+    Figure("orders", "hold_rate", ("orders_held",), ("orders",)),
+    Figure("stock", "count_accuracy", ("count_lines_matched",), ("count_lines",)),
 )
 
 

@@ -112,6 +112,9 @@ class OrderFact:
     rerouted: bool = False
     cancelled: bool = False
     shipped_at: datetime | None = None
+    # Put on a fulfilment hold at least once; cancelled because a hold was never released.
+    held: bool = False
+    hold_expired: bool = False
 
     def merge(self, seen: OrderFact) -> OrderFact:
         described = self if self.created_at is not None else seen
@@ -131,6 +134,8 @@ class OrderFact:
             rerouted=self.rerouted or seen.rerouted,
             cancelled=self.cancelled or seen.cancelled,
             shipped_at=_earliest(self.shipped_at, seen.shipped_at),
+            held=self.held or seen.held,
+            hold_expired=self.hold_expired or seen.hold_expired,
         )
 
     @property
@@ -163,6 +168,8 @@ class OrderFact:
             tally.add(Sheet.DAILY, bucket, orders_allocated=1, orders_split=int(len(self.first_allocation) > 1))
         if self.rerouted:
             tally.add(Sheet.DAILY, bucket, orders_rerouted=1)
+        if self.held:
+            tally.add(Sheet.DAILY, bucket, orders_held=1, orders_hold_expired=int(self.hold_expired))
         if self.shipped_at is not None:
             tally.add(
                 Sheet.DAILY, bucket, orders_shipped=1, ship_time_ms_sum=elapsed_ms(self.created_at, self.shipped_at)

@@ -67,3 +67,27 @@ class StockCheck:
     def contribution(self) -> Tally:
         bucket = Bucket(utc_day(self.at), NO_CHANNEL, self.location_id)
         return Tally().add(Sheet.DAILY, bucket, stock_changes=1, oversells=int(self.oversold))
+
+
+@dataclass(frozen=True)
+class CountResult:
+    """A cycle count completed at a location: how many lines it counted, how many matched the book."""
+
+    location_id: str
+    at: datetime
+    lines: int
+    matched: int
+    units_over: int
+    units_short: int
+
+    def contribution(self) -> Tally:
+        bucket = Bucket(utc_day(self.at), NO_CHANNEL, self.location_id)
+        return Tally().add(
+            Sheet.DAILY,
+            bucket,
+            counts_completed=1,
+            count_lines=self.lines,
+            count_lines_matched=self.matched,
+            count_units_over=self.units_over,
+            count_units_short=self.units_short,
+        )

@@ -16,7 +16,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock_insights.adapters.events import Observation, TaskSeen, observe
 from omnistock_insights.adapters.repository import AppliedEvents, Facts, Sheets
 from omnistock_insights.domain.journeys import OrderFact, ReservationFact, TaskFact
-from omnistock_insights.domain.signals import DemandRefusal, StockCheck
+from omnistock_insights.domain.signals import CountResult, DemandRefusal, StockCheck
 from omnistock_insights.domain.tally import Tally
 
 
@@ -49,7 +49,7 @@ class Projection:
                 return await self._order(conn, observation)
             case TaskSeen():
                 return await self._task(conn, observation)
-            case DemandRefusal() | StockCheck():
+            case DemandRefusal() | StockCheck() | CountResult():
                 return observation.contribution()
         assert_never(observation)
 

@@ -130,3 +130,7 @@ class Movement(SQLModel, table=True):
     request_id: str = ""
     document_ref: str = ""
     at: datetime = Field(sa_column=_now())
+
+
+# Cycle counts keep their tables in a module of their own; imported so that Alembic sees them too.
+from omnistock_inventory.adapters import count_tables as _count_tables  # noqa: E402, F401

@@ -10,6 +10,7 @@ import grpc
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock_inventory.service_layer.catalogue import Catalogue
+from omnistock_inventory.service_layer.counts import Counts
 from omnistock_inventory.service_layer.holds import Holds
 from omnistock_inventory.service_layer.stock import StockLevels
 from omnistock_inventory.service_layer.watch import StockWatcher
@@ -18,11 +19,14 @@ Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
-    def __init__(self, catalogue: Catalogue, stock: StockLevels, holds: Holds, watcher: StockWatcher) -> None:
+    def __init__(
+        self, catalogue: Catalogue, stock: StockLevels, holds: Holds, watcher: StockWatcher, counts: Counts
+    ) -> None:
         self.catalogue = catalogue
         self.stock = stock
         self.holds = holds
         self.watcher = watcher
+        self.counts = counts
 
     async def UpsertLocation(self, request: pb.UpsertLocationRequest, context: Context) -> pb.UpsertLocationResponse:
         return await self.catalogue.upsert_location(request)
@@ -100,3 +104,30 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
 
     async def TransferHold(self, request: pb.TransferHoldRequest, context: Context) -> pb.TransferHoldResponse:
         return await self.holds.transfer(request)
+
+    async def CreateCount(self, request: pb.CreateCountRequest, context: Context) -> pb.CreateCountResponse:
+        return await self.counts.create(request)
+
+    async def GetCount(self, request: pb.GetCountRequest, context: Context) -> pb.GetCountResponse:
+        return await self.counts.get(request)
+
+    async def ListCounts(self, request: pb.ListCountsRequest, context: Context) -> pb.ListCountsResponse:
+        return await self.counts.list_counts(request)
+
+    async def ListCountLines(self, request: pb.ListCountLinesRequest, context: Context) -> pb.ListCountLinesResponse:
+        return await self.counts.list_lines(request)
+
+    async def RecordCount(self, request: pb.RecordCountRequest, context: Context) -> pb.RecordCountResponse:
+        return await self.counts.record(request)
+
+    async def ReviewCount(self, request: pb.ReviewCountRequest, context: Context) -> pb.ReviewCountResponse:
+        return await self.counts.review(request)
+
+    async def ApproveCount(self, request: pb.ApproveCountRequest, context: Context) -> pb.ApproveCountResponse:
+        return await self.counts.approve(request)
+
+    async def CompleteCount(self, request: pb.CompleteCountRequest, context: Context) -> pb.CompleteCountResponse:
+        return await self.counts.complete(request)
+
+    async def CancelCount(self, request: pb.CancelCountRequest, context: Context) -> pb.CancelCountResponse:
+        return await self.counts.cancel(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from omnistock_inventory.entrypoints.grpc_servicer import InventoryServicer
 from omnistock_inventory.service_layer.catalogue import Catalogue
+from omnistock_inventory.service_layer.counts import Counts
 from omnistock_inventory.service_layer.holds import Holds
 from omnistock_inventory.service_layer.stock import StockLevels
 from omnistock_inventory.service_layer.watch import StockWatcher
@@ -22,6 +23,7 @@ STAFF_WRITE = frozenset({Role.WAREHOUSE, Role.ADMIN, Role.SERVICE})
 CATALOGUE_WRITE = frozenset({Role.ADMIN, Role.SERVICE})
 SELLERS = frozenset({Role.STOREFRONT, Role.APP, Role.CHAT_AGENT, Role.POS, Role.ADMIN, Role.SERVICE})
 INTERNAL = frozenset({Role.SERVICE, Role.ADMIN})
+COUNTERS = frozenset({Role.WAREHOUSE, Role.POS, Role.ADMIN, Role.SERVICE})
 
 POLICY = {
     "UpsertLocation": CATALOGUE_WRITE,
@@ -50,6 +52,16 @@ POLICY = {
     "CommitHold": INTERNAL,
     "ExtendHold": INTERNAL,
     "TransferHold": INTERNAL,
+    # Cycle counts: staff count their own locations; a variance beyond the threshold is approved in the back office.
+    "CreateCount": COUNTERS,
+    "GetCount": COUNTERS,
+    "ListCounts": COUNTERS,
+    "ListCountLines": COUNTERS,
+    "RecordCount": COUNTERS,
+    "ReviewCount": COUNTERS,
+    "ApproveCount": frozenset({Role.ADMIN}),
+    "CompleteCount": COUNTERS,
+    "CancelCount": COUNTERS,
 }
 
 
@@ -60,7 +72,9 @@ def bootstrap(settings: Settings) -> ServiceApp:
     idempotency = IdempotencyStore("inventory")
     stock = StockLevels(db, outbox, idempotency)
     holds = Holds(db, outbox, idempotency, settings)
-    servicer = InventoryServicer(Catalogue(db, idempotency), stock, holds, StockWatcher(bus, stock))
+    servicer = InventoryServicer(
+        Catalogue(db, idempotency), stock, holds, StockWatcher(bus, stock), Counts(db, outbox, idempotency, settings)
+    )
     return ServiceApp(
         name="inventory",
         settings=settings,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from omnistock_inventory.adapters.count_checks import COUNT_CHECKS
 from omnistock_platform.db import Database
 from omnistock_platform.invariants import Violation
 
@@ -47,6 +48,7 @@ CHECKS: dict[str, str] = {
         SELECT event_id::text AS subject, format('subject %s, written %s', subject, created_at) AS detail
         FROM inventory.outbox WHERE published_at IS NULL AND created_at < now() - interval '30 seconds'""",
 }
+CHECKS.update(COUNT_CHECKS)
 
 
 async def check_invariants(db: Database) -> list[Violation]:

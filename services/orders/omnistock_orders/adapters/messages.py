@@ -9,7 +9,9 @@ from google.protobuf import timestamp_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2
+from omnistock_orders.adapters.hold_messages import hold_message
 from omnistock_orders.adapters.repository import OrderRecord
+from omnistock_orders.domain.fulfilment_holds import on_hold
 from omnistock_orders.domain.order import Allocation, AllocationStatus, OrderStatus
 from omnistock_orders.domain.routing import Method, PassReason, Plan
 
@@ -145,6 +147,8 @@ def order_message(record: OrderRecord) -> orders_pb2.Order:
         allocations=[allocation_message(allocation) for allocation in order.allocations],
         total_minor=order.total_minor,
         currency=record.currency,
+        holds=[hold_message(hold) for hold in record.holds],
+        on_hold=on_hold(order, record.holds),
     )
     if record.ship_to is not None:
         message.ship_to.CopyFrom(record.ship_to)

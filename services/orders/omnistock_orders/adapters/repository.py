@@ -11,6 +11,7 @@ import asyncpg
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2
+from omnistock_orders.domain.fulfilment_holds import FulfilmentHold
 from omnistock_orders.domain.order import Allocation, AllocationStatus, Order, OrderLine, OrderStatus
 from omnistock_orders.domain.routing import Method
 
@@ -39,6 +40,8 @@ class OrderRecord:
     cancel_reason: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # Fulfilment holds, written by omnistock_orders.adapters.hold_repository (save leaves them be).
+    holds: tuple[FulfilmentHold, ...] = ()
 
     @property
     def order_id(self) -> str:
@@ -127,6 +130,7 @@ def _record(row: asyncpg.Record, allocations: Sequence[Allocation]) -> OrderReco
         cancel_reason=row["cancel_reason"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        holds=tuple(FulfilmentHold.from_json(hold) for hold in row["fulfilment_holds"]),
     )
 
 

@@ -26,6 +26,9 @@ class OrderRow(SQLModel, table=True):
         sa.Index("ix_orders_orders_customer", "customer_id", "created_at", "order_id"),
         sa.Index("ix_orders_orders_store", "store_id", postgresql_where=sa.text("store_id <> ''")),
         sa.Index("ix_orders_orders_pending", "created_at", postgresql_where=sa.text("status = 'pending'")),
+        sa.Index(
+            "ix_orders_orders_hold_expires", "hold_expires_at", postgresql_where=sa.text("hold_expires_at IS NOT NULL")
+        ),
         {"schema": SCHEMA},
     )
 
@@ -58,6 +61,12 @@ class OrderRow(SQLModel, table=True):
     cancel_reason: str = Field(default="", nullable=False, sa_type=sa.Text)
     created_at: datetime = Field(sa_column=_timestamp())
     updated_at: datetime = Field(sa_column=_timestamp())
+    # Fulfilment holds (domain.fulfilment_holds.FulfilmentHold.as_json), and when the first active one
+    # runs out (NULL: none is active), which the expiry sweep looks for.
+    fulfilment_holds: list[dict[str, Any]] = Field(
+        sa_column=sa.Column(postgresql.JSONB, nullable=False, server_default="[]")
+    )
+    hold_expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class AllocationRow(SQLModel, table=True):

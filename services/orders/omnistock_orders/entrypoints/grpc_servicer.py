@@ -8,6 +8,7 @@ import grpc
 
 from omnistock.orders.v1 import orders_pb2, orders_pb2_grpc
 from omnistock_orders.service_layer.cancelling import OrderCancellation
+from omnistock_orders.service_layer.fulfilment_holds import OrderHolds
 from omnistock_orders.service_layer.placing import OrderPlacement
 from omnistock_orders.service_layer.queries import OrderQueries
 
@@ -16,10 +17,13 @@ Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
-    def __init__(self, placement: OrderPlacement, queries: OrderQueries, cancellation: OrderCancellation) -> None:
+    def __init__(
+        self, placement: OrderPlacement, queries: OrderQueries, cancellation: OrderCancellation, holds: OrderHolds
+    ) -> None:
         self.placement = placement
         self.queries = queries
         self.cancellation = cancellation
+        self.holds = holds
 
     async def QuoteRouting(
         self, request: orders_pb2.QuoteRoutingRequest, context: Context
@@ -43,3 +47,11 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         self, request: orders_pb2.CancelOrderRequest, context: Context
     ) -> orders_pb2.CancelOrderResponse:
         return await self.cancellation.cancel(request)
+
+    async def HoldOrder(self, request: orders_pb2.HoldOrderRequest, context: Context) -> orders_pb2.HoldOrderResponse:
+        return await self.holds.hold(request)
+
+    async def ReleaseOrderHold(
+        self, request: orders_pb2.ReleaseOrderHoldRequest, context: Context
+    ) -> orders_pb2.ReleaseOrderHoldResponse:
+        return await self.holds.release(request)

@@ -15,6 +15,7 @@ from omnistock_orders.adapters.reservations_client import ReservationsClient
 from omnistock_orders.entrypoints.grpc_servicer import FULL_NAME, OrdersServicer
 from omnistock_orders.entrypoints.handlers import EventHandlers, consumers
 from omnistock_orders.service_layer.cancelling import OrderCancellation
+from omnistock_orders.service_layer.fulfilment_holds import OrderHolds
 from omnistock_orders.service_layer.placing import OrderPlacement
 from omnistock_orders.service_layer.planning import Planner
 from omnistock_orders.service_layer.queries import OrderQueries
@@ -34,6 +35,7 @@ log = get_logger(__name__)
 
 # Carry-out at a till is further limited to pos and admin in the use case itself.
 _CHANNELS = frozenset({Role.STOREFRONT, Role.APP, Role.CHAT_AGENT, Role.POS, Role.ADMIN, Role.SERVICE})
+_HOLDERS = _CHANNELS - {Role.POS}
 
 POLICY: dict[str, frozenset[Role]] = {
     "QuoteRouting": _CHANNELS,
@@ -41,6 +43,9 @@ POLICY: dict[str, frozenset[Role]] = {
     "GetOrder": _CHANNELS,
     "ListOrders": _CHANNELS,
     "CancelOrder": _CHANNELS,
+    # A fulfilment hold is the web shop's, the app's, the chat's or the back office's; never a till's.
+    "HoldOrder": _HOLDERS,
+    "ReleaseOrderHold": _HOLDERS,
 }
 
 
@@ -57,6 +62,7 @@ class OrdersService:
     cancellation: OrderCancellation
     reactions: OrderReactions
     idempotency: IdempotencyStore
+    holds: OrderHolds
 
 
 def wire(settings: Settings) -> OrdersService:
@@ -74,6 +80,7 @@ def wire(settings: Settings) -> OrdersService:
     outbox = Outbox(settings, "orders")
     idempotency = IdempotencyStore("orders")
     planner = Planner(inventory, settings)
+    cancellation = OrderCancellation(db, repository, outbox, idempotency, inventory)
     return OrdersService(
         settings=settings,
         db=db,
@@ -81,9 +88,10 @@ def wire(settings: Settings) -> OrdersService:
         channels=channels,
         placement=OrderPlacement(db, repository, outbox, planner, inventory, reservations, settings),
         queries=OrderQueries(db, repository),
-        cancellation=OrderCancellation(db, repository, outbox, idempotency, inventory),
+        cancellation=cancellation,
         reactions=OrderReactions(db, repository, outbox, planner, inventory, settings),
         idempotency=idempotency,
+        holds=OrderHolds(db, repository, outbox, idempotency, inventory, cancellation, settings),
     )
 
 
@@ -91,18 +99,23 @@ def bootstrap(settings: Settings) -> ServiceApp:
     parts = wire(settings)
     servicer = Servicer(
         orders_pb2_grpc.add_OrdersServiceServicer_to_server,
-        OrdersServicer(parts.placement, parts.queries, parts.cancellation),
+        OrdersServicer(parts.placement, parts.queries, parts.cancellation, parts.holds),
         FULL_NAME,
     )
     handlers = EventHandlers(parts.reactions)
     loops: list[BackgroundLoop] = [consumer.run for consumer in consumers(settings, parts.db, parts.bus, handlers)]
     loops.append(_recover_pending(parts))
+    loops.append(parts.holds.sweep)
     cut_short = Resumer(
         "orders",
         settings,
         parts.db,
         parts.idempotency,
-        {"CancelOrder": resume(orders_pb2.CancelOrderRequest, parts.cancellation.cancel)},
+        {
+            "CancelOrder": resume(orders_pb2.CancelOrderRequest, parts.cancellation.cancel),
+            "HoldOrder": resume(orders_pb2.HoldOrderRequest, parts.holds.hold),
+            "ReleaseOrderHold": resume(orders_pb2.ReleaseOrderHoldRequest, parts.holds.release),
+        },
     )
     loops.append(cut_short.run)
     return ServiceApp(

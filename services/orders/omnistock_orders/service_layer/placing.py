@@ -26,13 +26,16 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock.reservations.v1 import reservations_pb2
+from omnistock_orders.adapters import hold_repository
 from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.messages import order_changed, order_message, sku_quantities
 from omnistock_orders.adapters.repository import OrderRecord, OrderRepository, PendingCall
 from omnistock_orders.adapters.reservations_client import ReservationsClient
+from omnistock_orders.domain.fulfilment_holds import FulfilmentHold
 from omnistock_orders.domain.order import AllocationStatus, OrderLine, OrderStatus, new_order, place
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
+from omnistock_orders.service_layer.fulfilment_holds import inventory_ttl, requested_hold, start_requested
 from omnistock_orders.service_layer.planning import Planner, RouteQuery
 from omnistock_orders.service_layer.requests import create_query, quote_query
 from omnistock_platform.auth import Role, current_principal, require_location
@@ -152,13 +155,14 @@ class OrderPlacement:
 
     async def create(self, request: orders_pb2.CreateOrderRequest) -> orders_pb2.CreateOrderResponse:
         query = create_query(request)
+        holds = requested_hold(request, query.method, self.settings)
         require_till(query)
         digest = fingerprint("CreateOrder", request)
         existing = await self.repository.by_request_id(self.db.pool, request.request_id)
         if existing is not None:
             return await self._resume(*existing, digest)
         if request.reservation_id:
-            return await self._create_from_reservation(request, digest)
+            return await self._create_from_reservation(request, digest, holds)
         await self._require_store(query.store_id)
         lines, currency = await self._priced(query.lines, [line.sku for line in request.lines])
         source = SOURCE_CARRY_OUT if query.method is Method.CARRY_OUT else SOURCE_ROUTE
@@ -172,6 +176,7 @@ class OrderPlacement:
             ship_to=request.ship_to if request.HasField("ship_to") else None,
             store_id=query.store_id,
             currency=currency,
+            holds=holds,
         )
         if not await self._insert(record, digest):
             return await self._resume_request(request.request_id, digest)
@@ -181,7 +186,10 @@ class OrderPlacement:
 
     async def _insert(self, record: OrderRecord, digest: bytes) -> bool:
         async with self.db.transaction() as conn:
-            return await self.repository.insert_pending(conn, record, digest)
+            inserted = await self.repository.insert_pending(conn, record, digest)
+            if inserted and record.holds:  # asked for with the order: they start when it is placed
+                await hold_repository.save_holds(conn, record)
+            return inserted
 
     async def _resume_request(self, request_id: str, digest: bytes) -> orders_pb2.CreateOrderResponse:
         existing = await self.repository.by_request_id(self.db.pool, request_id)
@@ -255,7 +263,7 @@ class OrderPlacement:
                     request_id=holding.derived_request_id(order_id, "hold", str(attempt)),
                     channel=common_pb2.CHANNEL_POS if record.source == SOURCE_CARRY_OUT else record.channel,
                     plan=decision,
-                    ttl=self.settings.order_hold_ttl,
+                    ttl=inventory_ttl(record, self.settings),
                     selling_location_id=query.selling_location_id,
                     commit_now=record.source == SOURCE_CARRY_OUT,
                 )
@@ -352,6 +360,7 @@ class OrderPlacement:
                     cancel_unfillable=self.settings.order_cancel_unfillable,
                 )
                 saved = await self.repository.save(conn, replace(record.with_order(placed), decision=decision))
+                saved = await start_requested(conn, saved)
                 await self.outbox.add(conn, "order.created", order_changed(saved))
                 if carry_out:
                     await self.outbox.add(conn, "order.completed", order_changed(saved))
@@ -377,7 +386,7 @@ class OrderPlacement:
     # -- from a reservation -------------------------------------------------------------------------
 
     async def _create_from_reservation(
-        self, request: orders_pb2.CreateOrderRequest, digest: bytes
+        self, request: orders_pb2.CreateOrderRequest, digest: bytes, holds: tuple[FulfilmentHold, ...] = ()
     ) -> orders_pb2.CreateOrderResponse:
         reservation = await self.reservations.get(request.reservation_id)
         if reservation.customer.customer_id and reservation.customer.customer_id != request.customer_id:
@@ -406,6 +415,7 @@ class OrderPlacement:
             store_id=reservation.store_id,
             reservation_id=request.reservation_id,
             currency=currency,
+            holds=holds,
         )
         if not await self._insert(record, digest):
             return await self._resume_request(request.request_id, digest)
@@ -446,7 +456,7 @@ class OrderPlacement:
         stored = await self.repository.get(self.db.pool, order_id)
         if stored is None or stored.created_at is None or hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
             return hold
-        wanted = stored.created_at.replace(microsecond=0) + self.settings.order_hold_ttl
+        wanted = stored.created_at.replace(microsecond=0) + inventory_ttl(stored, self.settings, stored.created_at)
         if hold.expires_at.ToDatetime(tzinfo=UTC) >= wanted or wanted <= datetime.now(UTC):
             return hold
         return await self.inventory.extend(holding.derived_request_id(order_id, "extend"), hold.hold_id, wanted)

@@ -31,6 +31,7 @@ from omnistock_orders.domain.order import (
     shortage,
 )
 from omnistock_orders.service_layer import holding
+from omnistock_orders.service_layer.fulfilment_holds import inventory_ttl
 from omnistock_orders.service_layer.placing import query_of
 from omnistock_orders.service_layer.planning import Planner, RouteQuery
 from omnistock_platform.db import Database
@@ -231,7 +232,7 @@ class OrderReactions:
                     if record.channel != common_pb2.CHANNEL_UNSPECIFIED
                     else common_pb2.CHANNEL_WEB,
                     plan=decision,
-                    ttl=self.settings.order_hold_ttl,
+                    ttl=inventory_ttl(record, self.settings),
                 )
                 async with self.db.transaction() as side:
                     await self.repository.save_reroute(

@@ -1,0 +1,405 @@
+"""Cycle counts from a terminal: open a count at a store or warehouse, scan the shelf while the till
+keeps selling, review what nobody scanned, approve large variances in the back office, and post.
+
+Counting is the staff's (role pos at the location by default, blind: no book figures until the count
+is completed); `show` and `approve` are the back office's (role admin, every figure). Given only a
+count id, a staff command first reads the count to learn its location, as the task commands do."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any, TypeVar
+
+import typer
+from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client.lookups import all_pages
+from rich.console import Group
+from rich.table import Table
+
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_cli.commands import AdminRoleOption, PosRoleOption, RequestIdOption, caller, data, label, when
+from omnistock_cli.context import ADMIN, JsonOption, LocationOption, TokenOption, call_services, fail
+from omnistock_cli.output import emit, table
+from omnistock_platform.auth import Role
+
+T = TypeVar("T")
+STATUSES = {
+    label(value, pb.CountStatus, "COUNT_STATUS_").replace(" ", "-"): value for value in pb.CountStatus.values() if value
+}
+LINE_STATUSES = {
+    label(value, pb.CountLineStatus, "COUNT_LINE_STATUS_").replace(" ", "-"): value
+    for value in pb.CountLineStatus.values()
+    if value
+}
+LINE_COLUMNS = ["sku", "status", "counted", "book", "variance", "at version", "counted by", "posted"]
+COUNT_COLUMNS = ["count", "location", "scope", "status", "lines", "counted", "to review", "opened"]
+
+CountArgument = Annotated[str, typer.Argument(metavar="COUNT", help="The count id.")]
+
+
+def _figure(line: pb.CountLine, name: str) -> str:
+    return str(getattr(line, name)) if line.HasField(name) else "-"  # type: ignore[arg-type]
+
+
+def line_row(line: pb.CountLine) -> list[Any]:
+    status = label(line.status, pb.CountLineStatus, "COUNT_LINE_STATUS_")
+    return [
+        line.sku,
+        status + (" (zeroed by the review)" if line.zeroed else ""),
+        _figure(line, "counted"),
+        _figure(line, "book_on_hand"),
+        _figure(line, "variance"),
+        line.version if line.HasField("counted") else "",
+        line.counted_by,
+        f"movement {line.movement_id}" if line.movement_id else "",
+    ]
+
+
+def scope_text(count: pb.Count) -> str:
+    if count.scope == pb.COUNT_SCOPE_SKUS:
+        return "SKUs " + ", ".join(count.skus[:5]) + (" ..." if len(count.skus) > 5 else "")
+    if count.scope == pb.COUNT_SCOPE_ATTRIBUTES:
+        return "attributes " + ", ".join(f"{key}={value}" for key, value in sorted(count.attributes.items()))
+    return "everything"
+
+
+def count_card(count: pb.Count, title: str) -> Table:
+    card = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    card.add_column(style="dim")
+    card.add_column()
+    summary = count.summary
+    rows = [
+        ("count", count.count_id),
+        ("location", count.location_id),
+        ("scope", scope_text(count)),
+        ("status", label(count.status, pb.CountStatus, "COUNT_STATUS_")),
+        ("threshold", f"{count.variance_threshold} units"),
+        ("lines", f"{summary.lines}: {summary.counted} counted, {summary.uncounted} not yet"),
+        ("to review", f"{summary.needs_review} need a recount or an approval"),
+    ]
+    if summary.zeroed:
+        rows.append(("zeroed", f"{summary.zeroed} nobody scanned count as zero"))
+    if count.figures_hidden:
+        rows.append(("variances", "hidden while the count is open (blind count)"))
+    else:
+        rows.append(
+            ("variances", f"{summary.with_variance} lines: {summary.units_over} over, {summary.units_short} short")
+        )
+    if count.note:
+        rows.append(("note", count.note))
+    if count.cancel_reason:
+        rows.append(("cancelled", count.cancel_reason))
+    rows.append(("opened", f"{when(count.created_at)} by {count.created_by}"))
+    if count.closed_by:
+        rows.append(("closed", f"{when(count.closed_at)} by {count.closed_by}"))
+    for name, value in rows:
+        card.add_row(name, value)
+    return card
+
+
+def choice(text: str | None, choices: Mapping[str, int], what: str) -> int:
+    """A status as people write it (`needs review`, `needs_review`, `needs-review`); 0 when not given."""
+    if text is None:
+        return 0
+    code = choices.get(text.strip().lower().replace(" ", "-").replace("_", "-"))
+    if code is None:
+        fail(f"unknown {what} {text!r}", hint=f"one of {', '.join(choices)}")
+    return code
+
+
+def attributes_of(items: list[str] | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--attr {item!r} is not KEY=VALUE", hint="for example --attr colour=green")
+        found[key.strip()] = value.strip()
+    return found
+
+
+def on_count(
+    count_id: str,
+    default: Role,
+    role: Role | None,
+    location: list[str] | None,
+    token: str | None,
+    act: Callable[[OmnistockClient], Awaitable[T]],
+    *,
+    as_json: bool,
+) -> T:
+    """Run `act` as `default` (or the given caller); staff act at the count's location, read first."""
+    at: list[str] = []
+    if not token and not location and (role or default) in (Role.POS, Role.WAREHOUSE):
+
+        async def locate(client: OmnistockClient) -> str:
+            reply = await client.call(client.inventory.GetCount, pb.GetCountRequest(count_id=count_id))
+            return reply.count.location_id
+
+        at = [call_services(locate, ADMIN, as_json=as_json)]
+    return call_services(act, caller(default, role, location, token, at=at), as_json=as_json)
+
+
+# ---------------------------------------------------------------------------------------------
+# The commands.
+
+
+def start(
+    location_id: Annotated[str, typer.Option("--location", "-l", help="The store or warehouse to count.")],
+    sku: Annotated[list[str] | None, typer.Option("--sku", help="Count only this SKU; repeat for more.")] = None,
+    attr: Annotated[
+        list[str] | None, typer.Option("--attr", help="Count the SKUs with this attribute, KEY=VALUE; repeat.")
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option("--threshold", min=0, help="Units of variance beyond which a recount or an approval is needed."),
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="Which shelf or aisle, or why.")] = "",
+    request_id: RequestIdOption = None,
+    role: PosRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Open a count at a location: everything there, or --sku ..., or --attr KEY=VALUE ..."""
+    attributes = attributes_of(attr)
+    if sku and attributes:
+        fail("give --sku or --attr, not both", hint="a count covers a list of SKUs or the SKUs with attributes")
+    scope = pb.COUNT_SCOPE_SKUS if sku else pb.COUNT_SCOPE_ATTRIBUTES if attributes else pb.COUNT_SCOPE_ALL
+    request = pb.CreateCountRequest(
+        request_id=request_id or new_request_id(),
+        location_id=location_id,
+        scope=scope,
+        skus=sku or [],
+        attributes=attributes,
+        note=note,
+    )
+    if threshold is not None:
+        request.variance_threshold = threshold
+
+    async def work(client: OmnistockClient) -> pb.Count:
+        return (await client.call(client.inventory.CreateCount, request)).count
+
+    count = call_services(work, caller(Role.POS, role, None, token, at=[location_id]), as_json=as_json)
+    emit(data(count), as_json=as_json, render=count_card(count, f"Count {count.count_id} opened"))
+
+
+def scan(
+    count_id: CountArgument,
+    sku: Annotated[str, typer.Argument(help="The SKU counted.")],
+    quantity: Annotated[int, typer.Argument(metavar="QTY", min=0, help="Every unit of it at the location.")],
+    request_id: RequestIdOption = None,
+    role: PosRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record what is on the shelf of one SKU now (counting it again replaces its count)."""
+    request = pb.RecordCountRequest(
+        request_id=request_id or new_request_id(), count_id=count_id, sku=sku, quantity=quantity
+    )
+
+    async def work(client: OmnistockClient) -> pb.RecordCountResponse:
+        return await client.call(client.inventory.RecordCount, request)
+
+    reply = on_count(count_id, Role.POS, role, location, token, work, as_json=as_json)
+    emit(
+        data(reply),
+        as_json=as_json,
+        render=table(f"Counted {sku} in count {count_id}", LINE_COLUMNS, [line_row(reply.line)]),
+    )
+
+
+def show(
+    count_id: CountArgument,
+    lines: Annotated[bool, typer.Option("--lines", help="List the lines too.")] = False,
+    status: Annotated[
+        str | None, typer.Option("--status", help=f"With --lines: only {', '.join(LINE_STATUSES)}.")
+    ] = None,
+    role: AdminRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A count with its figures (and its lines with --lines); blind for store staff while open."""
+    code = choice(status, LINE_STATUSES, "line status")
+
+    async def work(client: OmnistockClient) -> tuple[pb.Count, list[pb.CountLine]]:
+        count = (await client.call(client.inventory.GetCount, pb.GetCountRequest(count_id=count_id))).count
+        found: list[pb.CountLine] = []
+        if lines or status is not None:
+            request = pb.ListCountLinesRequest(count_id=count_id, status=code)  # type: ignore[arg-type]
+            found = await all_pages(client, client.inventory.ListCountLines, request, "lines")
+        return count, found
+
+    count, found = on_count(count_id, Role.ADMIN, role, location, token, work, as_json=as_json)
+    render: Any = count_card(count, f"Count {count_id}")
+    if found:
+        render = Group(render, table("Lines", LINE_COLUMNS, [line_row(line) for line in found]))
+    emit({"count": data(count), "lines": [data(line) for line in found]}, as_json=as_json, render=render)
+
+
+def list_counts(
+    location_id: Annotated[str, typer.Option("--location", "-l", help="Only this location's counts.")] = "",
+    status: Annotated[str | None, typer.Option("--status", help=f"Only {', '.join(STATUSES)}.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many counts.")] = 50,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Count sessions, newest first (staff, with --role pos or warehouse: at --location, one of theirs)."""
+    code = choice(status, STATUSES, "status")
+    request = pb.ListCountsRequest(location_id=location_id, status=code)  # type: ignore[arg-type]
+
+    async def work(client: OmnistockClient) -> list[pb.Count]:
+        return await all_pages(client, client.inventory.ListCounts, request, "counts", limit=limit)
+
+    at = [location_id] if location_id else []
+    found = call_services(work, caller(Role.ADMIN, role, None, token, at=at), as_json=as_json)
+    rows = [
+        [
+            c.count_id,
+            c.location_id,
+            scope_text(c),
+            label(c.status, pb.CountStatus, "COUNT_STATUS_"),
+            c.summary.lines,
+            c.summary.counted,
+            c.summary.needs_review,
+            when(c.created_at),
+        ]
+        for c in found
+    ]
+    emit(
+        {"counts": [data(c) for c in found]},
+        as_json=as_json,
+        render=table("Counts", COUNT_COLUMNS, rows) if rows else "No counts.",
+    )
+
+
+def review(
+    count_id: CountArgument,
+    request_id: RequestIdOption = None,
+    role: PosRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """End the counting: what nobody scanned now counts as zero; lists it, and what needs a second look."""
+    request = pb.ReviewCountRequest(request_id=request_id or new_request_id(), count_id=count_id)
+
+    async def work(client: OmnistockClient) -> pb.ReviewCountResponse:
+        return await client.call(client.inventory.ReviewCount, request)
+
+    reply = on_count(count_id, Role.POS, role, location, token, work, as_json=as_json)
+    parts: list[Any] = [count_card(reply.count, f"Count {count_id} in review")]
+    if reply.zeroed:
+        parts.append(
+            table(
+                "Nobody scanned these: they count as zero (scan any that are there)",
+                LINE_COLUMNS,
+                [line_row(line) for line in reply.zeroed],
+            )
+        )
+    if reply.needs_review:
+        parts.append(
+            table(
+                "Beyond the threshold: count again, or have the back office approve",
+                LINE_COLUMNS,
+                [line_row(line) for line in reply.needs_review],
+            )
+        )
+    emit(data(reply), as_json=as_json, render=Group(*parts))
+
+
+def approve(
+    count_id: CountArgument,
+    sku: Annotated[
+        list[str] | None, typer.Option("--sku", help="Approve only this line; repeat. Default: all.")
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="Why the variances are accepted.")] = "",
+    request_id: RequestIdOption = None,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Accept variances beyond the threshold (back office; not the person who counted them)."""
+    request = pb.ApproveCountRequest(
+        request_id=request_id or new_request_id(), count_id=count_id, skus=sku or [], note=note
+    )
+
+    async def work(client: OmnistockClient) -> pb.ApproveCountResponse:
+        return await client.call(client.inventory.ApproveCount, request)
+
+    reply = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
+    emit(
+        data(reply),
+        as_json=as_json,
+        render=table(f"Approved in count {count_id}", LINE_COLUMNS, [line_row(line) for line in reply.approved])
+        if reply.approved
+        else "Nothing needed an approval.",
+    )
+
+
+def complete(
+    count_id: CountArgument,
+    request_id: RequestIdOption = None,
+    role: PosRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Post the count: each variance becomes one COUNT adjustment in the ledger."""
+    request = pb.CompleteCountRequest(request_id=request_id or new_request_id(), count_id=count_id)
+
+    async def work(client: OmnistockClient) -> pb.CompleteCountResponse:
+        return await client.call(client.inventory.CompleteCount, request)
+
+    reply = on_count(count_id, Role.POS, role, location, token, work, as_json=as_json)
+    posted = table(
+        "Adjustments posted",
+        ["sku", "change", "on hand after", "movement"],
+        [[m.sku, f"{m.on_hand_delta:+d}", m.on_hand_after, m.movement_id] for m in reply.adjustments],
+    )
+    emit(
+        data(reply),
+        as_json=as_json,
+        render=Group(count_card(reply.count, f"Count {count_id} completed"), posted)
+        if reply.adjustments
+        else Group(count_card(reply.count, f"Count {count_id} completed"), "The book matched the shelf."),
+    )
+
+
+def cancel(
+    count_id: CountArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    request_id: RequestIdOption = None,
+    role: PosRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Abandon a count: nothing is posted."""
+    request = pb.CancelCountRequest(request_id=request_id or new_request_id(), count_id=count_id, reason=reason)
+
+    async def work(client: OmnistockClient) -> pb.Count:
+        return (await client.call(client.inventory.CancelCount, request)).count
+
+    count = on_count(count_id, Role.POS, role, location, token, work, as_json=as_json)
+    emit(data(count), as_json=as_json, render=count_card(count, f"Count {count_id} cancelled"))
+
+
+EXAMPLES = ("omnistock count start --location STORE-BER-MITTE --note 'aisle 3'",)
+
+
+def register(app: typer.Typer) -> None:
+    counts = typer.Typer(
+        no_args_is_help=True,
+        help="Cycle counts while selling: start, scan, review, approve, complete (blind for store staff).",
+    )
+    counts.command("start")(start)
+    counts.command("scan")(scan)
+    counts.command("show")(show)
+    counts.command("list")(list_counts)
+    counts.command("review")(review)
+    counts.command("approve")(approve)
+    counts.command("complete")(complete)
+    counts.command("cancel")(cancel)
+    app.add_typer(counts, name="count")

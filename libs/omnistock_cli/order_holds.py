@@ -1,0 +1,85 @@
+"""Fulfilment holds from a terminal: put an order (or one allocation) on hold while its payment, a
+fraud review or an address check is pending, and release it. As the web shop by default; a fraud
+review is released by the back office (--role admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from omnistock_client import OmnistockClient, new_request_id
+
+from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_cli.commands import RequestIdOption, caller, data
+from omnistock_cli.context import JsonOption, LocationOption, TokenOption, call_services
+from omnistock_cli.hold_view import HoldTtlOption, ReasonOption, hold_request
+from omnistock_cli.orders import order_card
+from omnistock_cli.output import emit
+from omnistock_platform.auth import Role
+
+HolderRoleOption = Annotated[
+    Role | None,
+    typer.Option(
+        "--role",
+        "-r",
+        case_sensitive=False,
+        help="Call as this role (a token is minted). Default: storefront; the back office (admin) for a fraud review.",
+    ),
+]
+
+
+def hold_order(
+    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
+    reason: ReasonOption,
+    allocation: Annotated[str, typer.Option("--allocation", help="Hold only this allocation.")] = "",
+    ttl: HoldTtlOption = None,
+    note: Annotated[str, typer.Option("--note", help="What is being waited for.")] = "",
+    request_id: RequestIdOption = None,
+    role: HolderRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Put an order on a fulfilment hold: its stock stays held and no task of it is worked until released."""
+    request = pb.HoldOrderRequest(
+        request_id=request_id or new_request_id(),
+        order_id=order_id,
+        allocation_id=allocation,
+        hold=hold_request(reason, note, ttl),
+    )
+
+    async def work(client: OmnistockClient) -> pb.HoldOrderResponse:
+        return await client.call(client.orders.HoldOrder, request)
+
+    reply = call_services(work, caller(Role.STOREFRONT, role, location, token), as_json=as_json)
+    emit(data(reply), as_json=as_json, render=order_card(reply.order, f"Order {order_id} on hold"))
+
+
+def release_order(
+    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
+    hold: Annotated[str, typer.Option("--hold", help="Release only this hold. Default: every active one.")] = "",
+    note: Annotated[str, typer.Option("--note", help="Why, e.g. the payment reference.")] = "",
+    request_id: RequestIdOption = None,
+    role: HolderRoleOption = None,
+    location: LocationOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Release an order's fulfilment hold: its tasks may be worked again."""
+    request = pb.ReleaseOrderHoldRequest(
+        request_id=request_id or new_request_id(), order_id=order_id, fulfilment_hold_id=hold, note=note
+    )
+
+    async def work(client: OmnistockClient) -> pb.Order:
+        return (await client.call(client.orders.ReleaseOrderHold, request)).order
+
+    released = call_services(work, caller(Role.STOREFRONT, role, location, token), as_json=as_json)
+    emit(data(released), as_json=as_json, render=order_card(released, f"Order {order_id} released"))
+
+
+EXAMPLES = ("omnistock order SOFA-VELVET-BLUE:1 --ship-to 52.52,13.40 --hold payment-pending",)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("hold-order")(hold_order)
+    app.command("release-order")(release_order)

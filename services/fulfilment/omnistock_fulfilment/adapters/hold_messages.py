@@ -1,0 +1,24 @@
+"""Fulfilment holds as orders' events tell them, and as a task shows its own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from omnistock.orders.v1 import orders_pb2
+from omnistock_fulfilment.adapters.messages import HOLD_REASONS, from_timestamp
+from omnistock_fulfilment.domain.order_holds import ActiveHold, OrderHolds
+
+REASON_NAMES = {code: name for name, code in HOLD_REASONS.items()}
+
+
+def order_holds_of(event: orders_pb2.OrderChanged) -> OrderHolds:
+    """The order's active holds as the event saw them (none once the order is over)."""
+    order = event.order
+    over = order.status in (orders_pb2.ORDER_STATUS_COMPLETED, orders_pb2.ORDER_STATUS_CANCELLED)
+    active = tuple(
+        ActiveHold(hold.allocation_id, REASON_NAMES.get(hold.reason, "on_hold"))
+        for hold in order.holds
+        if hold.status == orders_pb2.FULFILMENT_HOLD_STATUS_ACTIVE and not over
+    )
+    version = from_timestamp(order.updated_at) or datetime.now(UTC)
+    return OrderHolds(order.order_id, version, active, over)
