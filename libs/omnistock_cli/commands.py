@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from omnistock_client.lookups import parse_point
 
 from omnistock.common.v1 import common_pb2
 from omnistock_cli.context import Caller, fail
+from omnistock_cli.output import message_data
 from omnistock_platform.auth import Role
 from omnistock_platform.settings import parse_duration
 
@@ -67,18 +68,18 @@ def caller(
     *,
     at: Sequence[str] = (),
 ) -> Caller:
-    """The command's default role (scoped to `at` for staff) unless --role or --token says otherwise.
-    A given token (--token or OMNISTOCK_TOKEN) is used as it is unless --role is given too."""
-    if token and role is None:
-        return Caller(token=token)
+    """The command's default role (scoped to `at` for staff) unless --role or a token says otherwise.
+    A given token (--token, OMNISTOCK_TOKEN, or the profile's) is used as it is unless --role is
+    given too."""
     chosen = role or default
-    return Caller(role=chosen, locations=tuple(locations or (at if chosen in (Role.POS, Role.WAREHOUSE) else ())))
+    scope = locations or (at if chosen in (Role.POS, Role.WAREHOUSE) else ())
+    return Caller(role=role, default=default, locations=tuple(scope), token=token or None)
 
 
 def channel_code(name: str | None, caller_of: Caller | None = None) -> int:
     """`web`, `app`, `chat`, `pos` (or `backoffice`); by default the channel of the caller's role."""
     if name is None:
-        role = caller_of.role if caller_of is not None else None
+        role = caller_of.acting_role() if caller_of is not None else None
         return ROLE_CHANNEL.get(role, common_pb2.CHANNEL_BACKOFFICE) if role else common_pb2.CHANNEL_BACKOFFICE
     code = CHANNELS.get(name.strip().lower())
     if code is None:
@@ -155,10 +156,9 @@ def until(stamp: timestamp_pb2.Timestamp) -> str:
 
 
 def data(message: Message) -> dict[str, Any]:
-    """A message as JSON data with every field, zeros included: a script finds every key."""
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    """A message as JSON data with every field, zeros included (a script finds every key), and
+    64-bit integers as numbers."""
+    return message_data(message)
 
 
 def lines_text(items: Sequence[Any]) -> str:

@@ -16,17 +16,20 @@ A command in an area module reads like this:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import grpc
+import jwt
 import pydantic
 import typer
 from omnistock_client import OmnistockClient
 from omnistock_client.client import RetryPolicy
 
+from omnistock_cli import profiles
 from omnistock_cli.failures import Failure, from_rpc_error
 from omnistock_cli.output import err_console, print_json
 from omnistock_platform.auth import LOCATION_SCOPED, Role, TokenAuthority
@@ -55,10 +58,15 @@ RoleOption = Annotated[
     Role | None,
     typer.Option("--role", "-r", case_sensitive=False, help="Call as this role (a token is minted). Default: admin."),
 ]
-LocationOption = Annotated[
+WorksAtOption = Annotated[
     list[str] | None,
-    typer.Option("--location", "-l", help="A location the caller works at (pos, warehouse); repeat for more."),
+    typer.Option(
+        "--works-at",
+        help="Where the caller works (pos, warehouse staff): the locations its token names; repeat for more. "
+        "Default: the location the command acts at.",
+    ),
 ]
+
 TokenOption = Annotated[
     str | None,
     typer.Option(
@@ -69,17 +77,26 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment; a bad value is a clear message, not a traceback."""
+    """Settings from the environment and the chosen profile (which wins over the environment);
+    a bad value is a clear message, not a traceback."""
+    profile = profiles.active()
     try:
-        return Settings(**overrides)
+        chosen = {**(profile.settings_overrides() if profile is not None else {}), **overrides}
+    except profiles.ProfileError as error:
+        fail(str(error), hint=f"profiles are read from {profiles.config_path()}")
+    try:
+        return Settings(**chosen)
     except pydantic.ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
-        fail(f"invalid settings: {problems}", hint="settings come from OMNISTOCK_* variables, DATABASE_URL, NATS_URL")
+        fail(
+            f"invalid settings: {problems}",
+            hint="settings come from OMNISTOCK_* variables, DATABASE_URL, NATS_URL and the chosen profile",
+        )
 
 
-def fail(message: str, *, hint: str = "", code: int = 1) -> NoReturn:
-    """End the command with an expected error: one clear message on stderr."""
-    err_console.print(Failure(code="error", message=message, hint=hint).render())
+def fail(message: str, *, hint: str = "", code: int = 1, lines: list[str] | None = None) -> NoReturn:
+    """End the command with an expected error: one clear message (and `lines` under it) on stderr."""
+    err_console.print(Failure(code="error", message=message, lines=list(lines or []), hint=hint).render())
     raise typer.Exit(code)
 
 
@@ -111,18 +128,66 @@ class Caller:
     subject: str = ""
     channel: str | None = None
 
+    # The role a token is minted for when neither --role nor a token (given, or the profile's) says.
+    default: Role = Role.ADMIN
+
     @classmethod
     def of(cls, role: Role | None = None, locations: list[str] | None = None, token: str | None = None) -> Caller:
         return cls(role=role, locations=tuple(locations or ()), token=token or None)
 
-    def bearer(self, settings: Settings) -> str:
-        # An explicit --role wins over a token from the environment.
-        if self.token and self.role is None:
+    def given_token(self) -> str:
+        """The token to call with as it is: --token / OMNISTOCK_TOKEN, else the profile's; ""
+        when a token is to be minted (an explicit --role wins over both)."""
+        if self.role is not None:
+            return ""
+        if self.token:
             return self.token
-        role = self.role or Role.ADMIN
+        profile = profiles.active()
+        try:
+            return profile.bearer() if profile is not None else ""
+        except profiles.ProfileError as error:
+            fail(str(error), hint="fix the profile, or pass --token")
+
+    @property
+    def chosen(self) -> bool:
+        """True when the caller was chosen (--role, a token, the profile's token), not defaulted."""
+        return self.role is not None or bool(self.given_token())
+
+    def acting_role(self) -> Role | None:
+        """The role the call is made as: the chosen or default one, or the one a given token
+        names (read, not verified: the services verify it)."""
+        token = self.given_token()
+        if not token:
+            return self.role or self.default
+        try:
+            named = jwt.decode(token, options={"verify_signature": False}).get("role", "")
+            return Role(named)
+        except (jwt.PyJWTError, ValueError):
+            return None
+
+    def bearer(self, settings: Settings) -> str:
+        given = self.given_token()
+        if given:
+            return given
+        role = self.role or self.default
         if role in LOCATION_SCOPED and not self.locations:
-            err_console.print(f"[yellow]warning[/]: a {role} token without --location may act at no location")
+            err_console.print(f"[yellow]warning[/]: a {role} token without --works-at may act at no location")
         return mint_token(settings, role, locations=self.locations, channel=self.channel, subject=self.subject)
+
+    def token_source(self, settings: Settings) -> Callable[[], str]:
+        """For calls that last (live views): a given token as it is, a minted one minted again
+        when half its life has gone."""
+        given = self.given_token()
+        if given:
+            return lambda: given
+        current = {"token": self.bearer(settings), "at": time.monotonic()}
+
+        def token() -> str:
+            if time.monotonic() - current["at"] > DEFAULT_TTL.total_seconds() / 2:  # type: ignore[operator]
+                current.update(token=self.bearer(settings), at=time.monotonic())
+            return str(current["token"])
+
+        return token
 
 
 ADMIN = Caller(role=Role.ADMIN)

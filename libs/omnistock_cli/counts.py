@@ -18,7 +18,7 @@ from rich.table import Table
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.commands import AdminRoleOption, PosRoleOption, RequestIdOption, caller, data, label, when
-from omnistock_cli.context import ADMIN, JsonOption, LocationOption, TokenOption, call_services, fail
+from omnistock_cli.context import ADMIN, JsonOption, TokenOption, WorksAtOption, call_services, fail
 from omnistock_cli.output import emit, table
 from omnistock_platform.auth import Role
 
@@ -188,7 +188,7 @@ def scan(
     quantity: Annotated[int, typer.Argument(metavar="QTY", min=0, help="Every unit of it at the location.")],
     request_id: RequestIdOption = None,
     role: PosRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -200,7 +200,7 @@ def scan(
     async def work(client: OmnistockClient) -> pb.RecordCountResponse:
         return await client.call(client.inventory.RecordCount, request)
 
-    reply = on_count(count_id, Role.POS, role, location, token, work, as_json=as_json)
+    reply = on_count(count_id, Role.POS, role, works_at, token, work, as_json=as_json)
     emit(
         data(reply),
         as_json=as_json,
@@ -215,7 +215,7 @@ def show(
         str | None, typer.Option("--status", help=f"With --lines: only {', '.join(LINE_STATUSES)}.")
     ] = None,
     role: AdminRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -230,7 +230,7 @@ def show(
             found = await all_pages(client, client.inventory.ListCountLines, request, "lines")
         return count, found
 
-    count, found = on_count(count_id, Role.ADMIN, role, location, token, work, as_json=as_json)
+    count, found = on_count(count_id, Role.ADMIN, role, works_at, token, work, as_json=as_json)
     render: Any = count_card(count, f"Count {count_id}")
     if found:
         render = Group(render, table("Lines", LINE_COLUMNS, [line_row(line) for line in found]))
@@ -278,7 +278,7 @@ def review(
     count_id: CountArgument,
     request_id: RequestIdOption = None,
     role: PosRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -288,7 +288,7 @@ def review(
     async def work(client: OmnistockClient) -> pb.ReviewCountResponse:
         return await client.call(client.inventory.ReviewCount, request)
 
-    reply = on_count(count_id, Role.POS, role, location, token, work, as_json=as_json)
+    reply = on_count(count_id, Role.POS, role, works_at, token, work, as_json=as_json)
     parts: list[Any] = [count_card(reply.count, f"Count {count_id} in review")]
     if reply.zeroed:
         parts.append(
@@ -342,7 +342,7 @@ def complete(
     count_id: CountArgument,
     request_id: RequestIdOption = None,
     role: PosRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -352,7 +352,7 @@ def complete(
     async def work(client: OmnistockClient) -> pb.CompleteCountResponse:
         return await client.call(client.inventory.CompleteCount, request)
 
-    reply = on_count(count_id, Role.POS, role, location, token, work, as_json=as_json)
+    reply = on_count(count_id, Role.POS, role, works_at, token, work, as_json=as_json)
     posted = table(
         "Adjustments posted",
         ["sku", "change", "on hand after", "movement"],
@@ -372,7 +372,7 @@ def cancel(
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
     request_id: RequestIdOption = None,
     role: PosRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -382,7 +382,7 @@ def cancel(
     async def work(client: OmnistockClient) -> pb.Count:
         return (await client.call(client.inventory.CancelCount, request)).count
 
-    count = on_count(count_id, Role.POS, role, location, token, work, as_json=as_json)
+    count = on_count(count_id, Role.POS, role, works_at, token, work, as_json=as_json)
     emit(data(count), as_json=as_json, render=count_card(count, f"Count {count_id} cancelled"))
 
 

@@ -40,7 +40,7 @@ async def probe_all(settings: Settings, services: list[ServiceName], timeout: fl
 def health(
     service: Annotated[
         list[str] | None,
-        typer.Option("--service", "-s", help="Check only this service; repeat for more. Default: installed ones."),
+        typer.Option("--service", help="Check only this service; repeat for more. Default: installed ones."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 2.0,
     as_json: JsonOption = False,

@@ -11,7 +11,7 @@ from omnistock_client import OmnistockClient, new_request_id
 
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_cli.commands import RequestIdOption, caller, data
-from omnistock_cli.context import JsonOption, LocationOption, TokenOption, call_services
+from omnistock_cli.context import JsonOption, TokenOption, WorksAtOption, call_services
 from omnistock_cli.hold_view import HoldTtlOption, ReasonOption, hold_request
 from omnistock_cli.orders import order_card
 from omnistock_cli.output import emit
@@ -36,7 +36,7 @@ def hold_order(
     note: Annotated[str, typer.Option("--note", help="What is being waited for.")] = "",
     request_id: RequestIdOption = None,
     role: HolderRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -51,7 +51,7 @@ def hold_order(
     async def work(client: OmnistockClient) -> pb.HoldOrderResponse:
         return await client.call(client.orders.HoldOrder, request)
 
-    reply = call_services(work, caller(Role.STOREFRONT, role, location, token), as_json=as_json)
+    reply = call_services(work, caller(Role.STOREFRONT, role, works_at, token), as_json=as_json)
     emit(data(reply), as_json=as_json, render=order_card(reply.order, f"Order {order_id} on hold"))
 
 
@@ -61,7 +61,7 @@ def release_order(
     note: Annotated[str, typer.Option("--note", help="Why, e.g. the payment reference.")] = "",
     request_id: RequestIdOption = None,
     role: HolderRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -73,7 +73,7 @@ def release_order(
     async def work(client: OmnistockClient) -> pb.Order:
         return (await client.call(client.orders.ReleaseOrderHold, request)).order
 
-    released = call_services(work, caller(Role.STOREFRONT, role, location, token), as_json=as_json)
+    released = call_services(work, caller(Role.STOREFRONT, role, works_at, token), as_json=as_json)
     emit(data(released), as_json=as_json, render=order_card(released, f"Order {order_id} released"))
 
 

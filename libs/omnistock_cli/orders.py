@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 import typer
 from omnistock_client import OmnistockClient, new_request_id
-from omnistock_client.lookups import all_pages, customer_id_for
+from omnistock_client.lookups import all_pages
 from rich.console import Group, RenderableType
-from rich.table import Table
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_cli import ids
 from omnistock_cli.commands import (
     AdminRoleOption,
     ChatAgentRoleOption,
@@ -29,9 +29,10 @@ from omnistock_cli.commands import (
     sku_quantities,
     when,
 )
-from omnistock_cli.context import Caller, JsonOption, LocationOption, TokenOption, call_services, fail
+from omnistock_cli.context import Caller, JsonOption, TokenOption, WorksAtOption, call_services, fail
 from omnistock_cli.hold_view import hold_request, hold_rows
-from omnistock_cli.output import emit, table
+from omnistock_cli.output import WideOption, card, emit, table
+from omnistock_cli.reservations import customer_key, reservation_id_of
 from omnistock_platform.auth import Role
 
 ItemsArgument = Annotated[list[str], typer.Argument(metavar="SKU:QTY...", help="What is ordered, e.g. SOFA-X:1.")]
@@ -106,14 +107,14 @@ def quote(
     channel: ChannelOption = None,
     max_km: Annotated[float, typer.Option("--max-km", help="Only locations this close (0: the default).")] = 0.0,
     role: StorefrontRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Where an order would be filled from, and why every other location was passed over. Holds nothing."""
     chosen, address, store_id = _destination(ship_to, store, method)
     default = Role.POS if chosen == common_pb2.FULFILMENT_METHOD_CARRY_OUT else Role.STOREFRONT
-    who = caller(default, role, location, token, at=[store_id] if store_id else [])
+    who = caller(default, role, works_at, token, at=[store_id] if store_id else [])
     request = pb.QuoteRoutingRequest(
         channel=channel_code(channel, who),  # type: ignore[arg-type]
         lines=[pb.OrderLineRequest(sku=i.sku, quantity=i.quantity) for i in sku_quantities(items)],
@@ -134,9 +135,6 @@ def quote(
 
 
 def order_card(order: pb.Order, title: str = "") -> RenderableType:
-    summary = Table(title=title or None, title_justify="left", show_header=False, box=None, padding=(0, 2))
-    summary.add_column(style="dim")
-    summary.add_column()
     rows: list[tuple[str, Any]] = [
         ("order", order.order_id),
         ("status", _status_text(order.status)),
@@ -153,8 +151,7 @@ def order_card(order: pb.Order, title: str = "") -> RenderableType:
     if order.ship_to.HasField("point"):
         rows.append(("ship to", f"{order.ship_to.point.latitude:.4f},{order.ship_to.point.longitude:.4f}"))
     rows.extend(hold_rows(order))
-    for name, value in rows:
-        summary.add_row(name, str(value))
+    summary = card(title or None, rows)
     lines = table(
         "lines",
         ["#", "sku", "qty", "allocated", "fulfilled", "backordered", "cancelled"],
@@ -188,9 +185,7 @@ def _status_text(status: int) -> str:
 
 
 def _customer(customer: str | None) -> str:
-    if not customer:
-        return "walk-in"
-    return customer if customer.upper().startswith("CUST-") else customer_id_for(customer)
+    return customer_key(customer) if customer else "walk-in"
 
 
 async def place(client: OmnistockClient, request: pb.CreateOrderRequest) -> pb.Order:
@@ -209,7 +204,7 @@ def order(
     ] = None,
     method: MethodOption = None,
     customer: Annotated[
-        str | None, typer.Option("--customer", "-c", help="The customer: an id (CUST-…) or a name.")
+        str | None, typer.Option("--customer", "-c", help="The customer: an id (CUST-…), e-mail, phone or name.")
     ] = None,
     channel: ChannelOption = None,
     hold: Annotated[
@@ -220,7 +215,7 @@ def order(
     ] = None,
     request_id: RequestIdOption = None,
     role: StorefrontRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -232,7 +227,7 @@ def order(
         chosen, address, store_id = _destination(ship_to, store, method)
         lines = [pb.OrderLineRequest(sku=i.sku, quantity=i.quantity) for i in sku_quantities(items or [])]
     default = Role.POS if chosen == common_pb2.FULFILMENT_METHOD_CARRY_OUT else Role.STOREFRONT
-    who = caller(default, role, location, token, at=[store_id] if store_id else [])
+    who = caller(default, role, works_at, token, at=[store_id] if store_id else [])
     request = pb.CreateOrderRequest(
         request_id=request_id or new_request_id(),
         channel=channel_code(channel, who),  # type: ignore[arg-type]
@@ -240,7 +235,7 @@ def order(
         lines=lines,
         method=chosen,  # type: ignore[arg-type]
         store_id=store_id,
-        reservation_id=reservation or "",
+        reservation_id=reservation_id_of(reservation, who, as_json) if reservation else "",
     )
     if address is not None:
         request.ship_to.CopyFrom(address)
@@ -259,7 +254,9 @@ def sku_quantity_list(items: list[str] | None) -> list[common_pb2.SkuQuantity]:
 
 
 def orders(
-    customer: Annotated[str | None, typer.Option("--customer", "-c", help="Only this customer's orders.")] = None,
+    customer: Annotated[
+        str | None, typer.Option("--customer", "-c", help="Only this customer's: an id, e-mail, phone or name.")
+    ] = None,
     status: Annotated[str | None, typer.Option("--status", help=f"One of {', '.join(STATUSES)}.")] = None,
     location: Annotated[
         str | None,
@@ -270,8 +267,9 @@ def orders(
     role: AdminRoleOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
-    """List orders (role admin by default)."""
+    """List orders, newest first (role admin by default)."""
     code = 0
     if status is not None:
         code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
@@ -303,44 +301,63 @@ def orders(
     emit(
         {"orders": [data(item) for item in found]},
         as_json=as_json,
-        render=table(None, ["order", "status", "method", "channel", "items", "locations", "created"], rows)
+        render=table(
+            None,
+            ["order", "status", "method", "channel", "items", "locations", "created"],
+            rows,
+            optional=("created", "channel", "method"),
+        )
         if rows
         else "No orders.",
+        wide=wide,
     )
 
 
-def order_status(
-    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
+OrderArgument = Annotated[str, typer.Argument(metavar="ID", help="The order id, or the start of it (4+ characters).")]
+
+
+def order_id_of(text: str, who: Caller, as_json: bool) -> str:
+    return ids.whole_id(text, ids.orders(), who, as_json=as_json)
+
+
+def show_order(
+    order_id: OrderArgument,
     role: ChatAgentRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """One order: status, lines, allocations per location, and the routing decision."""
+    who = caller(Role.CHAT_AGENT, role, works_at, token)
+    request = pb.GetOrderRequest(order_id=order_id_of(order_id, who, as_json))
 
     async def work(client: OmnistockClient) -> pb.Order:
-        return (await client.call(client.orders.GetOrder, pb.GetOrderRequest(order_id=order_id))).order
+        return (await client.call(client.orders.GetOrder, request)).order
 
-    found = call_services(work, caller(Role.CHAT_AGENT, role, location, token), as_json=as_json)
-    emit(data(found), as_json=as_json, render=order_card(found, f"Order {found.order_id}"))
+    found = call_services(work, who, as_json=as_json)
+    emit(data(found), as_json=as_json, render=order_card(found, f"Order {found.order_id}"), wide=wide)
 
 
 def cancel_order(
-    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    order_id: OrderArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the order).")] = "",
     request_id: RequestIdOption = None,
     role: StorefrontRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cancel an order: its holds are released and its tasks withdrawn."""
-    request = pb.CancelOrderRequest(request_id=request_id or new_request_id(), order_id=order_id, reason=reason)
+    who = caller(Role.STOREFRONT, role, works_at, token)
+    request = pb.CancelOrderRequest(
+        request_id=request_id or new_request_id(), order_id=order_id_of(order_id, who, as_json), reason=reason
+    )
 
     async def work(client: OmnistockClient) -> pb.Order:
         return (await client.call(client.orders.CancelOrder, request)).order
 
-    found = call_services(work, caller(Role.STOREFRONT, role, location, token), as_json=as_json)
+    found = call_services(work, who, as_json=as_json)
     emit(data(found), as_json=as_json, render=order_card(found, f"Cancelled order {found.order_id}"))
 
 
@@ -370,5 +387,5 @@ def register(app: typer.Typer) -> None:
     app.command("quote")(quote)
     app.command("order")(order)
     app.command("orders")(orders)
-    app.command("order-status")(order_status)
+    app.command("show-order")(show_order)
     app.command("cancel-order")(cancel_order)

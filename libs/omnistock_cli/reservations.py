@@ -10,10 +10,10 @@ from google.protobuf import duration_pb2
 from omnistock_client import OmnistockClient, new_request_id
 from omnistock_client.lookups import all_pages, customer_id_for
 from rich.console import Group
-from rich.table import Table
 
 from omnistock.common.v1 import common_pb2
 from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_cli import ids
 from omnistock_cli.commands import (
     ChatAgentRoleOption,
     PosRoleOption,
@@ -27,8 +27,8 @@ from omnistock_cli.commands import (
     until,
     when,
 )
-from omnistock_cli.context import JsonOption, LocationOption, TokenOption, call_services, fail
-from omnistock_cli.output import emit, table
+from omnistock_cli.context import Caller, JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.output import FittedTable, WideOption, card, emit, table
 from omnistock_platform.auth import Role
 
 STATUSES = {
@@ -49,7 +49,7 @@ def status_text(status: int) -> str:
     return f"[{colour}]{text}[/]"
 
 
-def reservation_card(reservation: pb.Reservation, title: str = "") -> Table:
+def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTable:
     customer = reservation.customer
     contact = " ".join(part for part in (customer.email, customer.phone) if part)
     rows: list[tuple[str, Any]] = [
@@ -71,12 +71,7 @@ def reservation_card(reservation: pb.Reservation, title: str = "") -> Table:
         rows.append(("order", reservation.order_id))
     if reservation.cancel_reason:
         rows.append(("reason", reservation.cancel_reason))
-    card = Table(title=title or None, title_justify="left", show_header=False, box=None, padding=(0, 2))
-    card.add_column(style="dim")
-    card.add_column()
-    for name, value in rows:
-        card.add_row(name, str(value))
-    return card
+    return card(title or None, rows)
 
 
 def _show(reservation: pb.Reservation, title: str, as_json: bool) -> None:
@@ -99,12 +94,12 @@ def reserve(
     channel: Annotated[str | None, typer.Option("--channel", help="web, app or chat. Default: the role's.")] = None,
     request_id: RequestIdOption = None,
     role: ChatAgentRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Reserve items at a store for pickup (as the chat agent by default): prints the pickup code and expiry."""
-    who = caller(Role.CHAT_AGENT, role, location, token, at=[store])
+    who = caller(Role.CHAT_AGENT, role, works_at, token, at=[store])
     request = pb.CreateReservationRequest(
         request_id=request_id or new_request_id(),
         channel=channel_code(channel, who),  # type: ignore[arg-type]
@@ -155,9 +150,10 @@ def reservations(
             help="Call as this role. Default: pos at --store, else chat_agent with --customer, else admin.",
         ),
     ] = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """List reservations: a store's (as its staff), a customer's (as the chat agent), or all (admin)."""
     code = 0
@@ -166,7 +162,7 @@ def reservations(
         if code < 0:
             fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
     default = Role.POS if store else Role.CHAT_AGENT if customer else Role.ADMIN
-    who = caller(default, role, location, token, at=[store] if store else [])
+    who = caller(default, role, works_at, token, at=[store] if store else [])
     request = pb.ListReservationsRequest(
         store_id=store or "",
         customer_id=customer_key(customer) if customer else "",
@@ -192,72 +188,91 @@ def reservations(
     emit(
         {"reservations": [data(item) for item in found]},
         as_json=as_json,
-        render=table(None, ["reservation", "status", "code", "store", "items", "customer", "expires / closed"], rows)
+        render=table(
+            None,
+            ["reservation", "status", "code", "store", "items", "customer", "expires / closed"],
+            rows,
+            optional=("customer", "expires / closed"),
+        )
         if rows
         else "No reservations.",
+        wide=wide,
     )
 
 
-def reservation(
-    reservation_id: Annotated[str, typer.Argument(metavar="ID", help="The reservation id.")],
+ReservationArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="The reservation id, or the start of it (at least 4 characters).")
+]
+
+
+def reservation_id_of(text: str, who: Caller, as_json: bool) -> str:
+    return ids.whole_id(text, ids.reservations(), who, as_json=as_json)
+
+
+def show_reservation(
+    reservation_id: ReservationArgument,
     role: ChatAgentRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show one reservation: status, pickup code, store, items and expiry."""
+    who = caller(Role.CHAT_AGENT, role, works_at, token)
+    request = pb.GetReservationRequest(reservation_id=reservation_id_of(reservation_id, who, as_json))
 
     async def work(client: OmnistockClient) -> pb.GetReservationResponse:
-        return await client.call(
-            client.reservations.GetReservation, pb.GetReservationRequest(reservation_id=reservation_id)
-        )
+        return await client.call(client.reservations.GetReservation, request)
 
-    reply = call_services(work, caller(Role.CHAT_AGENT, role, location, token), as_json=as_json)
+    reply = call_services(work, who, as_json=as_json)
     _show(reply.reservation, "", as_json)
 
 
-def extend(
-    reservation_id: Annotated[str, typer.Argument(metavar="ID", help="The reservation id.")],
+def extend_reservation(
+    reservation_id: ReservationArgument,
     by: Annotated[str, typer.Option("--by", help="How much longer to keep it, e.g. 1d or 12h.")],
     request_id: RequestIdOption = None,
     role: ChatAgentRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Keep a reservation longer."""
     extra = duration(by, "--by")
+    who = caller(Role.CHAT_AGENT, role, works_at, token)
     request = pb.ExtendReservationRequest(
         request_id=request_id or new_request_id(),
-        reservation_id=reservation_id,
+        reservation_id=reservation_id_of(reservation_id, who, as_json),
         extend_by=duration_pb2.Duration(seconds=int(extra.total_seconds())),
     )
 
     async def work(client: OmnistockClient) -> pb.ExtendReservationResponse:
         return await client.call(client.reservations.ExtendReservation, request)
 
-    reply = call_services(work, caller(Role.CHAT_AGENT, role, location, token), as_json=as_json)
+    reply = call_services(work, who, as_json=as_json)
     _show(reply.reservation, f"Extended by {by}", as_json)
 
 
-def cancel(
-    reservation_id: Annotated[str, typer.Argument(metavar="ID", help="The reservation id.")],
+def cancel_reservation(
+    reservation_id: ReservationArgument,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the reservation).")] = "",
     request_id: RequestIdOption = None,
     role: ChatAgentRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cancel a reservation: its units go back to available stock at once."""
+    who = caller(Role.CHAT_AGENT, role, works_at, token)
     request = pb.CancelReservationRequest(
-        request_id=request_id or new_request_id(), reservation_id=reservation_id, reason=reason
+        request_id=request_id or new_request_id(),
+        reservation_id=reservation_id_of(reservation_id, who, as_json),
+        reason=reason,
     )
 
     async def work(client: OmnistockClient) -> pb.CancelReservationResponse:
         return await client.call(client.reservations.CancelReservation, request)
 
-    reply = call_services(work, caller(Role.CHAT_AGENT, role, location, token), as_json=as_json)
+    reply = call_services(work, who, as_json=as_json)
     _show(reply.reservation, "Cancelled", as_json)
 
 
@@ -266,7 +281,7 @@ def collect(
     store: Annotated[str, typer.Option("--store", "-s", help="The store the till is in.")],
     request_id: RequestIdOption = None,
     role: PosRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -278,7 +293,7 @@ def collect(
     async def work(client: OmnistockClient) -> pb.CollectReservationResponse:
         return await client.call(client.reservations.CollectReservation, request)
 
-    reply = call_services(work, caller(Role.POS, role, location, token, at=[store]), as_json=as_json)
+    reply = call_services(work, caller(Role.POS, role, works_at, token, at=[store]), as_json=as_json)
     sold = reply.reservation
     emit(
         data(sold),
@@ -295,7 +310,7 @@ EXAMPLES = (
 def register(app: typer.Typer) -> None:
     app.command("reserve")(reserve)
     app.command("reservations")(reservations)
-    app.command("reservation")(reservation)
-    app.command("extend")(extend)
-    app.command("cancel")(cancel)
+    app.command("show-reservation")(show_reservation)
+    app.command("extend-reservation")(extend_reservation)
+    app.command("cancel-reservation")(cancel_reservation)
     app.command("collect")(collect)

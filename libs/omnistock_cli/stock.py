@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -13,8 +12,9 @@ from typing import Annotated, Any
 import typer
 from omnistock_client import OmnistockClient, new_request_id
 from omnistock_client.lookups import all_pages, city_point, locations
+from rich.console import Group, RenderableType
 from rich.live import Live
-from rich.table import Table
+from rich.text import Text
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
@@ -33,14 +33,15 @@ from omnistock_cli.commands import (
 )
 from omnistock_cli.context import (
     JsonOption,
-    LocationOption,
     TokenOption,
+    WorksAtOption,
     call_services,
     fail,
     load_settings,
     run_async,
 )
-from omnistock_cli.output import console, emit, err_console, table
+from omnistock_cli.live import Link, follow
+from omnistock_cli.output import FittedTable, WideOption, console, emit, err_console, print_json_line, table
 from omnistock_platform.auth import Role
 
 ChannelOption = Annotated[
@@ -65,6 +66,8 @@ REASONS = {
     Reason.RETURN: pb.ADJUSTMENT_REASON_RETURN,
 }
 LEVEL_COLUMNS = ["location", "name", "city", "on hand", "held", "safety", "available", "incoming"]
+# Left out first where the terminal is narrow: the location id says where.
+LEVEL_OPTIONAL = ("name", "city")
 
 
 def level_row(level: pb.StockLevel, place: pb.Location | None) -> list[Any]:
@@ -113,14 +116,15 @@ def stock(
     quantity: Annotated[int, typer.Option("--qty", min=1, help="With --near: how many units are wanted.")] = 1,
     channel: ChannelOption = None,
     role: ChatAgentRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Stock of a SKU at every location, or the locations near a city or point that have it."""
-    who = caller(Role.CHAT_AGENT, role, location, token)
+    who = caller(Role.CHAT_AGENT, role, works_at, token)
     code = channel_code(channel, who)
-    selling = (location or [""])[0] if code == common_pb2.CHANNEL_POS else ""
+    selling = (works_at or [""])[0] if code == common_pb2.CHANNEL_POS else ""
 
     async def work(client: OmnistockClient) -> tuple[Where | None, Any, dict[str, pb.Location]]:
         places = {place.location_id: place for place in await locations(client)}
@@ -146,7 +150,8 @@ def stock(
         payload: dict[str, Any] = {"sku": sku, "levels": [data(level) for level in levels]}
         title = f"{sku}: stock at every location ({label(code, common_pb2.Channel, 'CHANNEL_')} view)"
         rows = [level_row(level, places.get(level.location_id)) for level in levels]
-        emit(payload, as_json=as_json, render=table(title, LEVEL_COLUMNS, rows) if rows else f"No stock of {sku}.")
+        render = table(title, LEVEL_COLUMNS, rows, optional=LEVEL_OPTIONAL) if rows else f"No stock of {sku}."
+        emit(payload, as_json=as_json, render=render, wide=wide)
         return
     found = list(reply.locations)
     payload = {
@@ -186,7 +191,12 @@ def stock(
     within = f" within {radius:g} km" if radius else ""
     title = f"{sku} near {where.label}{within}"
     empty = f"No location{within} of {where.label} has {quantity} of {sku} available."
-    emit(payload, as_json=as_json, render=table(title, columns, rows) if rows else empty)
+    emit(
+        payload,
+        as_json=as_json,
+        render=table(title, columns, rows, optional=("name", "kind", "city")) if rows else empty,
+        wide=wide,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,6 +212,7 @@ def skus(
     role: ChatAgentRoleOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Search the catalogue by text and attributes (colour=green, size=M, ...)."""
     attributes: dict[str, str] = {}
@@ -228,7 +239,10 @@ def skus(
     emit(
         {"skus": [data(item) for item in found]},
         as_json=as_json,
-        render=table(None, ["sku", "title", "attributes", "price"], rows) if rows else "No SKU matches.",
+        render=table(None, ["sku", "title", "attributes", "price"], rows, optional=("attributes",))
+        if rows
+        else "No SKU matches.",
+        wide=wide,
     )
 
 
@@ -244,7 +258,7 @@ def _print_level(level: pb.StockLevel, what: str, as_json: bool) -> None:
     emit(
         {"level": data(level)},
         as_json=as_json,
-        render=table(what, LEVEL_COLUMNS, [level_row(level, None)]),
+        render=table(what, LEVEL_COLUMNS, [level_row(level, None)], optional=LEVEL_OPTIONAL),
     )
 
 
@@ -255,7 +269,7 @@ def receive(
     ref: Annotated[str, typer.Option("--ref", help="Delivery note or purchase order.")] = "",
     request_id: RequestIdOption = None,
     role: WarehouseRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -271,7 +285,7 @@ def receive(
     async def work(client: OmnistockClient) -> pb.ReceiveStockResponse:
         return await client.call(client.inventory.ReceiveStock, request)
 
-    reply = call_services(work, caller(Role.WAREHOUSE, role, location, token, at=[location_id]), as_json=as_json)
+    reply = call_services(work, caller(Role.WAREHOUSE, role, works_at, token, at=[location_id]), as_json=as_json)
     _print_level(reply.level, f"received {quantity} of {sku} at {location_id}", as_json)
 
 
@@ -288,7 +302,7 @@ def adjust(
     ref: Annotated[str, typer.Option("--ref", help="A document reference.")] = "",
     request_id: RequestIdOption = None,
     role: WarehouseRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -314,7 +328,7 @@ def adjust(
     async def work(client: OmnistockClient) -> pb.AdjustStockResponse:
         return await client.call(client.inventory.AdjustStock, request)
 
-    reply = call_services(work, caller(Role.WAREHOUSE, role, location, token, at=[location_id]), as_json=as_json)
+    reply = call_services(work, caller(Role.WAREHOUSE, role, works_at, token, at=[location_id]), as_json=as_json)
     _print_level(reply.level, f"adjusted {sku} at {location_id} ({reason.value})", as_json)
 
 
@@ -331,6 +345,7 @@ def movements(
     role: AdminRoleOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """The stock ledger: every receipt, adjustment, hold, release and sale (role admin by default)."""
     request = pb.ListMovementsRequest(location_id=location or "", sku=sku)
@@ -359,7 +374,10 @@ def movements(
     emit(
         {"movements": [data(item) for item in found]},
         as_json=as_json,
-        render=table(None, columns, rows) if rows else "No movements.",
+        render=table(None, columns, rows, optional=("by", "reason", "held after", "on hand after"))
+        if rows
+        else "No movements.",
+        wide=wide,
     )
 
 
@@ -367,7 +385,7 @@ def movements(
 # omnistock watch
 
 
-def watch_table(title: str, levels: dict[tuple[str, str], pb.StockLevel], changed: set[tuple[str, str]]) -> Table:
+def watch_table(title: str, levels: dict[tuple[str, str], pb.StockLevel], changed: set[tuple[str, str]]) -> FittedTable:
     rows = []
     for key in sorted(levels):
         level = levels[key]
@@ -384,7 +402,7 @@ def watch_table(title: str, levels: dict[tuple[str, str], pb.StockLevel], change
         style = "bold yellow" if key in changed else ("red" if level.available <= 0 else "")
         rows.append([f"[{style}]{cell}[/]" if style else cell for cell in row])
     columns = ["sku", "location", "on hand", "held", "safety", "available", "incoming", "updated"]
-    return table(title, columns, rows)
+    return table(title, columns, rows, optional=("updated", "incoming", "safety"))
 
 
 def sold_out(levels: dict[tuple[str, str], pb.StockLevel]) -> bool:
@@ -400,36 +418,43 @@ async def watch_stock(
     until_sold_out: bool,
     timeout: float | None,
 ) -> None:
+    """The live view; it reconnects when inventory restarts (live.follow)."""
     levels: dict[tuple[str, str], pb.StockLevel] = {}
+    changed: set[tuple[str, str]] = set()
+    ready = False
+    link = Link("inventory")
     title = f"{', '.join(request.skus)}: live stock (Ctrl-C ends)"
-    stream = client.inventory.WatchStock(request)
-    live = None if as_json else Live(watch_table(title, levels, set()), console=console, auto_refresh=False)
 
-    async def follow() -> None:
-        ready = False
-        async for message in stream:
-            changed = set()
-            for level in message.levels:
-                key = (level.sku, level.location_id)
-                current = levels.get(key)
-                if current is None or level.version >= current.version:  # drop a stale change
-                    levels[key] = level
-                    changed.add(key)
-            ready = ready or message.snapshot_complete
-            if as_json:
-                print(json.dumps({"snapshot": message.snapshot, "levels": [data(lv) for lv in message.levels]}))
-            elif live is not None:
-                live.update(watch_table(title, levels, changed if ready else set()), refresh=True)
-            if until_sold_out and ready and sold_out(levels):
-                return
+    def view() -> RenderableType:
+        shown = watch_table(title, levels, changed if ready else set())
+        note = link.note()
+        return Group(shown, Text.from_markup(note)) if note else shown
 
-    with live if live is not None else contextlib.nullcontext():
-        try:
-            await asyncio.wait_for(follow(), timeout)
-        except TimeoutError:
-            pass
-        finally:
-            stream.cancel()
+    live = None if as_json else Live(view(), console=console, auto_refresh=False)
+
+    def redraw() -> None:
+        if live is not None:
+            live.update(view(), refresh=True)
+
+    async def handle(message: pb.WatchStockResponse, fresh: bool) -> bool:
+        nonlocal ready
+        if fresh:
+            ready = False  # a snapshot starts: every row is sent again
+        changed.clear()
+        for level in message.levels:
+            key = (level.sku, level.location_id)
+            current = levels.get(key)
+            if current is None or level.version >= current.version:  # drop a stale change
+                levels[key] = level
+                changed.add(key)
+        ready = ready or message.snapshot_complete
+        if as_json:
+            print_json_line({"snapshot": message.snapshot, "levels": list(message.levels)})
+        redraw()
+        return until_sold_out and ready and sold_out(levels)
+
+    with live if live is not None else contextlib.nullcontext(), contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(follow(link, lambda: client.inventory.WatchStock(request), handle, redraw), timeout)
     if until_sold_out and not as_json:
         if sold_out(levels):
             console.print(f"{', '.join(request.skus)} is sold out everywhere watched.")
@@ -448,18 +473,22 @@ def watch(
     ] = False,
     timeout: Annotated[str | None, typer.Option("--timeout", help="End after this long, e.g. 30s or 5m.")] = None,
     role: ChatAgentRoleOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Watch stock change live: a table redrawn on every change (JSON lines with --json). Ctrl-C ends."""
-    who = caller(Role.CHAT_AGENT, role, location, token)
+    """Watch stock change live: a table redrawn on every change (JSON lines with --json). Ctrl-C ends.
+
+    When inventory restarts, the view says so and reconnects by itself.
+    """
+    who = caller(Role.CHAT_AGENT, role, works_at, token)
     code = channel_code(channel, who)
     request = pb.WatchStockRequest(skus=sku, location_ids=location or [], channel=code)  # type: ignore[arg-type]
     seconds = duration(timeout, "--timeout").total_seconds() if timeout else None
     settings = load_settings()
 
     async def main() -> None:
-        async with OmnistockClient.connect(settings, who.bearer(settings)) as client:
+        async with OmnistockClient.connect(settings, who.token_source(settings)) as client:
             await watch_stock(client, request, as_json=as_json, until_sold_out=until_sold_out, timeout=seconds)
 
     run_async(main(), as_json=as_json)

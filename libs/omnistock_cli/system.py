@@ -17,6 +17,7 @@ from omnistock_client import OmnistockClient
 from omnistock_console.server import EmbeddedConsole
 from rich.markup import escape
 
+from omnistock_cli import lifecycle
 from omnistock_cli.context import fail, load_settings, mint_token
 from omnistock_cli.health import SERVING, probe_all
 from omnistock_cli.infrastructure import Backing, DataDirBusy, DataDirLock, ProcessRecord
@@ -41,6 +42,8 @@ from omnistock_platform.settings import ServiceName, Settings, parse_duration
 EXAMPLES: tuple[str, ...] = ()
 NATS_STARTS_WITHIN = 20.0
 NATS_STOPS_WITHIN = 10.0
+# `up --detach` waits this long beyond the ready timeout (embedded PostgreSQL, migrations, seeding).
+DETACH_MARGIN = 120.0
 
 DataDirOption = Annotated[
     Path | None,
@@ -124,6 +127,7 @@ class Up:
         except Stopping:
             return 0
         finally:
+            lifecycle.clear_state(self.data_dir)
             await self._shutdown()
             self.lock.release()
 
@@ -166,6 +170,7 @@ class Up:
                 self.settings, self.data_dir, statuses, self.backing.embedded, seed_note, examples(), console_url
             ),
         )
+        lifecycle.write_state(self.data_dir, self.settings, services, self.backing.embedded)
         await self.stop.wait()
         return 0
 
@@ -272,7 +277,7 @@ def up(
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for every service to be SERVING.")] = 60.0,
     service: Annotated[
         list[str] | None,
-        typer.Option("--service", "-s", help="Start only this service; repeat for more. Default: every installed one."),
+        typer.Option("--service", help="Start only this service; repeat for more. Default: every installed one."),
     ] = None,
     health_timeout: Annotated[
         str,
@@ -284,8 +289,14 @@ def up(
             "like one that exited (30s, 2m; 0 turns it off). Right after a start it gets --ready-timeout if longer.",
         ),
     ] = "30s",
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach", "-d", help="Run in the background: return once ready (`omnistock status`, `omnistock down`)."
+        ),
+    ] = False,
 ) -> None:
-    """Run the whole local system until Ctrl-C.
+    """Run the whole local system until Ctrl-C (or `omnistock down`).
 
     Starts PostgreSQL and NATS (embedded when their URLs are unset), migrates, runs each service, seeds once.
     """
@@ -293,6 +304,15 @@ def up(
     configure_logging("WARNING", json=False)
     directory = _data_dir(settings, data_dir)
     unanswered = _health_timeout(health_timeout)
+    if detach:
+        arguments = [
+            *(["--no-seed"] if no_seed else []),
+            *("--nats-port", str(nats_port)),
+            *("--ready-timeout", str(ready_timeout)),
+            *(option for name in service or [] for option in ("--service", name)),
+            *("--health-timeout", health_timeout),
+        ]
+        raise typer.Exit(lifecycle.detach(arguments, directory, wait=ready_timeout + DETACH_MARGIN))
     code = asyncio.run(
         Up(settings, directory, nats_port, not no_seed, ready_timeout, service, unanswered.total_seconds()).run()
     )

@@ -1,27 +1,27 @@
 """The work of store and warehouse staff from a terminal: the task list (live with --watch),
 picking (short picks included), packing, shipping, pickup preparation and hand-over.
 
-Staff act as role warehouse at the task's location by default. Given only a task id, the
-command first reads the task to learn where it is, so `omnistock ready TASK` just works;
---role/--location/--token choose the caller instead."""
+Staff act as role warehouse at the task's location by default. Given only a task id (or the
+start of one), the command first reads the task to learn where it is, so `omnistock ready TASK`
+just works; --role/--works-at/--token choose the caller instead."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 from omnistock_client import OmnistockClient, new_request_id
 from omnistock_client.lookups import all_pages
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.live import Live
-from rich.table import Table
+from rich.text import Text
 
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as pb
+from omnistock_cli import ids
 from omnistock_cli.commands import (
     PosRoleOption,
     RequestIdOption,
@@ -37,14 +37,24 @@ from omnistock_cli.context import (
     ADMIN,
     Caller,
     JsonOption,
-    LocationOption,
     TokenOption,
+    WorksAtOption,
     call_services,
     fail,
     load_settings,
     run_async,
 )
-from omnistock_cli.output import console, emit, err_console, table
+from omnistock_cli.live import Link, follow
+from omnistock_cli.output import (
+    FittedTable,
+    WideOption,
+    card,
+    console,
+    emit,
+    err_console,
+    print_json_line,
+    table,
+)
 from omnistock_platform.auth import Role
 
 T = TypeVar("T")
@@ -55,6 +65,7 @@ KINDS = {"pick": pb.TASK_KIND_PICK, "pickup": pb.TASK_KIND_PICKUP_PREPARATION}
 FINISHED = (pb.TASK_STATUS_SHIPPED, pb.TASK_STATUS_HANDED_OVER, pb.TASK_STATUS_WITHDRAWN)
 WAIT_INTERVAL = 0.25
 TASK_COLUMNS = ["task", "kind", "status", "items", "for", "promised", "updated"]
+TASK_OPTIONAL = ("updated", "promised", "kind")
 
 
 def kind_text(kind: int) -> str:
@@ -94,10 +105,7 @@ def task_row(task: pb.Task) -> list[Any]:
     ]
 
 
-def task_card(task: pb.Task, title: str) -> Table:
-    card = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
-    card.add_column(style="dim")
-    card.add_column()
+def task_card(task: pb.Task, title: str) -> FittedTable:
     rows = [
         ("task", task.task_id),
         ("kind", kind_text(task.kind)),
@@ -114,38 +122,45 @@ def task_card(task: pb.Task, title: str) -> Table:
     if task.withdrawn_reason:
         rows.append(("withdrawn", task.withdrawn_reason))
     rows.append(("promised", when(task.promise_at)))
-    for name, value in rows:
-        card.add_row(name, value)
-    return card
+    return card(title, rows)
 
 
 # ---------------------------------------------------------------------------------------------
 # Who acts on a task.
 
 
-def staff(role: Role | None, location: list[str] | None, token: str | None, at: str) -> Caller:
-    return caller(Role.WAREHOUSE, role, location, token, at=[at] if at else [])
+def staff(role: Role | None, works_at: list[str] | None, token: str | None, at: str) -> Caller:
+    return caller(Role.WAREHOUSE, role, works_at, token, at=[at] if at else [])
 
 
 def on_task(
-    task_id: str,
+    task_text: str,
     role: Role | None,
-    location: list[str] | None,
+    works_at: list[str] | None,
     token: str | None,
-    act: Callable[[OmnistockClient], Awaitable[T]],
+    act: Callable[[OmnistockClient, str], Awaitable[T]],
     *,
     as_json: bool,
+    finished_too: bool = False,
 ) -> T:
-    """Run `act` as the staff of the task's location (learned by reading the task when no caller is given)."""
-    at = ""
-    if not token and not location and role in (None, Role.WAREHOUSE, Role.POS):
+    """Run `act(client, task_id)` as the staff of the task's location. The task (given whole or
+    by the start of its id) is looked up first: as the caller when one was chosen (--role with
+    --works-at, a token), else as admin, which learns where the task is."""
+    chosen = staff(role, works_at, token, "")
+    locate_as = chosen if chosen.given_token() or works_at or role not in (None, Role.WAREHOUSE, Role.POS) else ADMIN
+    search = ids.tasks(works_at or (), finished_too=finished_too)
 
-        async def locate(client: OmnistockClient) -> str:
-            reply = await client.call(client.fulfilment.GetTask, pb.GetTaskRequest(task_id=task_id))
-            return reply.task.location_id
+    async def locate(client: OmnistockClient) -> tuple[str, str]:
+        task_id = await ids.resolve(client, task_text, search)
+        reply = await client.call(client.fulfilment.GetTask, pb.GetTaskRequest(task_id=task_id))
+        return task_id, reply.task.location_id
 
-        at = call_services(locate, ADMIN, as_json=as_json)
-    return call_services(act, staff(role, location, token, at), as_json=as_json)
+    task_id, at = call_services(locate, locate_as, as_json=as_json)
+
+    async def work(client: OmnistockClient) -> T:
+        return await act(client, task_id)
+
+    return call_services(work, staff(role, works_at, token, at), as_json=as_json)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,16 +173,24 @@ def tasks(
         str | None, typer.Option("--status", help=f"Only this status: {', '.join(STATUSES)}. Default: open work.")
     ] = None,
     kind: Annotated[str | None, typer.Option("--kind", help="pick or pickup.")] = None,
-    reservation: Annotated[str | None, typer.Option("--reservation", help="Only this reservation's task.")] = None,
-    order: Annotated[str | None, typer.Option("--order", help="Only this order's tasks.")] = None,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep the list live until Ctrl-C.")] = False,
+    reservation: Annotated[
+        str | None, typer.Option("--reservation", help="Only this reservation's task (its id or the start of it).")
+    ] = None,
+    order: Annotated[
+        str | None, typer.Option("--order", help="Only this order's tasks (its id or the start of it).")
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Keep the list live until Ctrl-C (it reconnects by itself).")
+    ] = False,
     timeout: Annotated[str | None, typer.Option("--timeout", help="With --watch: end after this long.")] = None,
     wait: Annotated[
         str | None, typer.Option("--wait", help="Until a task matches, ask again for up to this long, e.g. 10s.")
     ] = None,
     role: WarehouseRoleOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """A location's tasks, in the order to work them (role warehouse at the location by default)."""
     code = 0
@@ -180,12 +203,16 @@ def tasks(
         kind_code = KINDS.get(kind.strip().lower(), -1)
         if kind_code < 0:
             fail(f"unknown kind {kind!r}", hint="pick or pickup")
-    who = staff(role, None, token, location)
+    who = staff(role, works_at, token, location)
+    reservation_id = (
+        ids.whole_id(reservation, ids.reservations(store=location), who, as_json=as_json) if reservation else ""
+    )
+    order_id = ids.whole_id(order, ids.orders(location=location), who, as_json=as_json) if order else ""
 
     def wanted(task: pb.Task) -> bool:
         return (
-            (not reservation or task.reservation_id == reservation)
-            and (not order or task.order_id == order)
+            (not reservation_id or task.reservation_id == reservation_id)
+            and (not order_id or task.order_id == order_id)
             and (not code or task.status == code)
             and (not kind_code or task.kind == kind_code)
         )
@@ -212,46 +239,52 @@ def tasks(
     emit(
         {"tasks": [data(task) for task in found]},
         as_json=as_json,
-        render=table(f"Tasks at {location}", TASK_COLUMNS, [task_row(task) for task in found])
+        render=table(f"Tasks at {location}", TASK_COLUMNS, [task_row(task) for task in found], optional=TASK_OPTIONAL)
         if found
         else f"No tasks at {location}.",
+        wide=wide,
     )
 
 
 def _watch(location: str, who: Caller, wanted: Callable[[pb.Task], bool], seconds: float | None, as_json: bool) -> None:
+    """The live task list; it reconnects when fulfilment restarts (live.follow)."""
     settings = load_settings()
     title = f"Tasks at {location}, live (Ctrl-C ends)"
+    current: dict[str, pb.Task] = {}
+    link = Link("fulfilment")
 
-    def render(current: dict[str, pb.Task]) -> Table:
+    def view() -> RenderableType:
         shown = sorted(
             (task for task in current.values() if wanted(task) and task.status not in FINISHED),
             key=lambda task: (task.promise_at.seconds, task.task_id),
         )
-        return table(title, TASK_COLUMNS, [task_row(task) for task in shown])
+        listed = table(title, TASK_COLUMNS, [task_row(task) for task in shown], optional=TASK_OPTIONAL)
+        note = link.note()
+        return Group(listed, Text.from_markup(note)) if note else listed
 
     async def main() -> None:
-        current: dict[str, pb.Task] = {}
-        async with OmnistockClient.connect(settings, who.bearer(settings)) as client:
-            stream = client.fulfilment.WatchTasks(pb.WatchTasksRequest(location_id=location))
-            live = None if as_json else Live(render(current), console=console, auto_refresh=False)
+        async with OmnistockClient.connect(settings, who.token_source(settings)) as client:
+            live = None if as_json else Live(view(), console=console, auto_refresh=False)
 
-            async def follow() -> None:
-                async for message in stream:
-                    for task in message.tasks:
-                        current[task.task_id] = task
-                    if as_json:
-                        picked = [data(task) for task in message.tasks if wanted(task)]
-                        print(json.dumps({"snapshot": message.snapshot, "tasks": picked}), flush=True)
-                    elif live is not None:
-                        live.update(render(current), refresh=True)
+            def redraw() -> None:
+                if live is not None:
+                    live.update(view(), refresh=True)
 
-            with live if live is not None else contextlib.nullcontext():
-                try:
-                    await asyncio.wait_for(follow(), seconds)
-                except TimeoutError:
-                    pass
-                finally:
-                    stream.cancel()
+            async def handle(message: pb.WatchTasksResponse, fresh: bool) -> bool:
+                if fresh and message.snapshot:
+                    current.clear()  # the snapshot is the whole list again
+                for task in message.tasks:
+                    current[task.task_id] = task
+                if as_json:
+                    print_json_line({"snapshot": message.snapshot, "tasks": [t for t in message.tasks if wanted(t)]})
+                redraw()
+                return False
+
+            def stream() -> Any:
+                return client.fulfilment.WatchTasks(pb.WatchTasksRequest(location_id=location))
+
+            with live if live is not None else contextlib.nullcontext(), contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(follow(link, stream, handle, redraw), seconds)
 
     run_async(main(), as_json=as_json)
     if not as_json:
@@ -261,7 +294,25 @@ def _watch(location: str, who: Caller, wanted: Callable[[pb.Task], bool], second
 # ---------------------------------------------------------------------------------------------
 # The steps of a task.
 
-TaskArgument = Annotated[str, typer.Argument(metavar="TASK", help="The task id.")]
+TaskArgument = Annotated[
+    str, typer.Argument(metavar="TASK", help="The task id, or the start of it (at least 4 characters).")
+]
+
+
+def show_task(
+    task_id: TaskArgument,
+    role: WarehouseRoleOption = None,
+    works_at: WorksAtOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One task: kind, status, items, what it is for, and where."""
+
+    async def act(client: OmnistockClient, whole: str) -> pb.Task:
+        return (await client.call(client.fulfilment.GetTask, pb.GetTaskRequest(task_id=whole))).task
+
+    task = on_task(task_id, role, works_at, token, act, as_json=as_json, finished_too=True)
+    emit(data(task), as_json=as_json, render=task_card(task, f"Task at {task.location_id}"))
 
 
 def pick(
@@ -272,7 +323,7 @@ def pick(
     ] = None,
     request_id: RequestIdOption = None,
     role: WarehouseRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -283,58 +334,59 @@ def pick(
     key = request_id or new_request_id()
     picked = [] if not found else sku_quantities(found, what="--found")
 
-    async def act(client: OmnistockClient) -> tuple[pb.Task, list[Any]]:
-        task = (await client.call(client.fulfilment.GetTask, pb.GetTaskRequest(task_id=task_id))).task
+    async def act(client: OmnistockClient, whole: str) -> tuple[pb.Task, list[Any]]:
+        task = (await client.call(client.fulfilment.GetTask, pb.GetTaskRequest(task_id=whole))).task
         if task.status == pb.TASK_STATUS_OPEN:
-            start = pb.StartPickingRequest(request_id=f"{key}:start", task_id=task_id)
+            start = pb.StartPickingRequest(request_id=f"{key}:start", task_id=whole)
             task = (await client.call(client.fulfilment.StartPicking, start)).task
         if task.kind == pb.TASK_KIND_PICKUP_PREPARATION:
             if picked:
                 fail("a pickup preparation has no short picks; cancel the reservation if the items are missing")
             return task, []
-        confirm = pb.ConfirmPickRequest(request_id=f"{key}:confirm", task_id=task_id, picked=picked)
+        confirm = pb.ConfirmPickRequest(request_id=f"{key}:confirm", task_id=whole, picked=picked)
         reply = await client.call(client.fulfilment.ConfirmPick, confirm)
         return reply.task, list(reply.short)
 
-    task, short = on_task(task_id, role, location, token, act, as_json=as_json)
-    shown: Any = task_card(task, f"Picked {task_id}" if task.kind == pb.TASK_KIND_PICK else f"Picking {task_id}")
+    task, short = on_task(task_id, role, works_at, token, act, as_json=as_json)
+    title = f"Picked {task.task_id}" if task.kind == pb.TASK_KIND_PICK else f"Picking {task.task_id}"
+    shown: Any = task_card(task, title)
     if short:
         shown = Group(shown, f"[red]short:[/] {', '.join(f'{s.sku} x{s.quantity}' for s in short)}")
     emit({"task": data(task), "short": [data(s) for s in short]}, as_json=as_json, render=shown)
 
 
 def _step(
-    task_id: str,
+    task_text: str,
     title: str,
-    call: Callable[[OmnistockClient], Awaitable[Any]],
+    call: Callable[[OmnistockClient, str], Awaitable[Any]],
     role: Role | None,
-    location: list[str] | None,
+    works_at: list[str] | None,
     token: str | None,
     as_json: bool,
 ) -> None:
-    async def act(client: OmnistockClient) -> pb.Task:
-        return (await call(client)).task  # type: ignore[no-any-return]
+    async def act(client: OmnistockClient, whole: str) -> pb.Task:
+        return (await call(client, whole)).task  # type: ignore[no-any-return]
 
-    task = on_task(task_id, role, location, token, act, as_json=as_json)
-    emit(data(task), as_json=as_json, render=task_card(task, title))
+    task = on_task(task_text, role, works_at, token, act, as_json=as_json)
+    emit(data(task), as_json=as_json, render=task_card(task, f"{title} {task.task_id}"))
 
 
 def pack(
     task_id: TaskArgument,
     request_id: RequestIdOption = None,
     role: WarehouseRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Pack a picked task."""
-    request = pb.PackRequest(request_id=request_id or new_request_id(), task_id=task_id)
+    key = request_id or new_request_id()
     _step(
         task_id,
-        f"Packed {task_id}",
-        lambda c: c.call(c.fulfilment.Pack, request),
+        "Packed",
+        lambda c, whole: c.call(c.fulfilment.Pack, pb.PackRequest(request_id=key, task_id=whole)),
         role,
-        location,
+        works_at,
         token,
         as_json,
     )
@@ -346,64 +398,55 @@ def ship(
     tracking: Annotated[str, typer.Option("--tracking", help="The carrier's tracking number.")],
     request_id: RequestIdOption = None,
     role: WarehouseRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Ship a packed task: the sale completes (its hold is committed)."""
-    request = pb.ShipRequest(
-        request_id=request_id or new_request_id(), task_id=task_id, carrier=carrier, tracking_number=tracking
-    )
-    _step(
-        task_id,
-        f"Shipped {task_id}",
-        lambda c: c.call(c.fulfilment.Ship, request),
-        role,
-        location,
-        token,
-        as_json,
-    )
+    key = request_id or new_request_id()
+
+    def call(client: OmnistockClient, whole: str) -> Awaitable[Any]:
+        request = pb.ShipRequest(request_id=key, task_id=whole, carrier=carrier, tracking_number=tracking)
+        return client.call(client.fulfilment.Ship, request)
+
+    _step(task_id, "Shipped", call, role, works_at, token, as_json)
 
 
 def ready(
     task_id: TaskArgument,
     request_id: RequestIdOption = None,
     role: WarehouseRoleOption = None,
-    location: LocationOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The reservation's items are at the pickup desk: the reservation becomes ready and the customer is told."""
-    request = pb.MarkReadyForPickupRequest(request_id=request_id or new_request_id(), task_id=task_id)
-    _step(
-        task_id,
-        f"Ready for pickup: {task_id}",
-        lambda c: c.call(c.fulfilment.MarkReadyForPickup, request),
-        role,
-        location,
-        token,
-        as_json,
-    )
+    key = request_id or new_request_id()
+
+    def call(client: OmnistockClient, whole: str) -> Awaitable[Any]:
+        request = pb.MarkReadyForPickupRequest(request_id=key, task_id=whole)
+        return client.call(client.fulfilment.MarkReadyForPickup, request)
+
+    _step(task_id, "Ready for pickup:", call, role, works_at, token, as_json)
 
 
 def handover(
     code: Annotated[str, typer.Argument(metavar="CODE", help="The customer's pickup code.")],
-    location_id: Annotated[str, typer.Option("--location", "-l", help="The store of the pickup desk.")],
+    store: Annotated[str, typer.Option("--store", "-s", help="The store of the pickup desk.")],
     request_id: RequestIdOption = None,
     role: PosRoleOption = None,
+    works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """At the pickup desk: the customer's code hands the items over and completes the sale."""
-    request = pb.HandOverRequest(
-        request_id=request_id or new_request_id(), location_id=location_id, pickup_code=code.strip()
-    )
+    request = pb.HandOverRequest(request_id=request_id or new_request_id(), location_id=store, pickup_code=code.strip())
 
     async def act(client: OmnistockClient) -> pb.Task:
         return (await client.call(client.fulfilment.HandOver, request)).task
 
-    task = call_services(act, caller(Role.POS, role, None, token, at=[location_id]), as_json=as_json)
-    emit(data(task), as_json=as_json, render=task_card(task, f"Handed over at {location_id}"))
+    task = call_services(act, caller(Role.POS, role, works_at, token, at=[store]), as_json=as_json)
+    emit(data(task), as_json=as_json, render=task_card(task, f"Handed over at {store}"))
 
 
 EXAMPLES = ("omnistock tasks --location STORE-BER-MITTE --watch",)
@@ -411,6 +454,7 @@ EXAMPLES = ("omnistock tasks --location STORE-BER-MITTE --watch",)
 
 def register(app: typer.Typer) -> None:
     app.command("tasks")(tasks)
+    app.command("show-task")(show_task)
     app.command("pick")(pick)
     app.command("pack")(pack)
     app.command("ship")(ship)

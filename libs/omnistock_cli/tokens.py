@@ -22,9 +22,9 @@ def parse_ttl(value: str) -> timedelta:
 
 def token(
     role: Annotated[Role, typer.Option("--role", "-r", case_sensitive=False, help="The caller's role.")],
-    location: Annotated[
+    works_at: Annotated[
         list[str] | None,
-        typer.Option("--location", "-l", help="A location the holder works at (pos, warehouse); repeat for more."),
+        typer.Option("--works-at", help="A location the holder works at (pos, warehouse); repeat for more."),
     ] = None,
     channel: Annotated[
         str | None, typer.Option(help="Sales channel named in the token (default from the role: web, app, chat, pos).")
@@ -35,9 +35,9 @@ def token(
 ) -> None:
     """Print a token signed with this environment's secret (OMNISTOCK_JWT_SECRET)."""
     lifetime = parse_ttl(ttl)
-    locations = sorted(set(location or []))
+    locations = sorted(set(works_at or []))
     if role in LOCATION_SCOPED and not locations:
-        err_console.print(f"[yellow]warning[/]: a {role} token without --location may act at no location")
+        err_console.print(f"[yellow]warning[/]: a {role} token without --works-at may act at no location")
     settings = load_settings()
     chosen_channel = DEFAULT_CHANNEL.get(role, "") if channel is None else channel
     value = mint_token(

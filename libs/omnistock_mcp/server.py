@@ -16,35 +16,45 @@ import inspect
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from omnistock_mcp import models
 from omnistock_mcp.auth import OmnistockTokenVerifier, auth_settings, bearer_token, is_loopback
-from omnistock_mcp.tools import DEFAULT_RADIUS_KM, ChannelTools, TokenSource, ToolFailure
+from omnistock_mcp.tools import DEFAULT_RADIUS_KM, ChannelTools, ShipTo, TokenSource, ToolFailure
 from omnistock_platform.logging import configure_logging, get_logger
 from omnistock_platform.settings import ServiceName, Settings
 
 log = get_logger(__name__)
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 INSTRUCTIONS = """\
-Omnistock knows the real-time stock of every store and warehouse of the retailer, and can set
-items aside in a store for the customer to collect. A typical conversation:
-1. search_skus to turn what the customer describes ("the green velvet sofa") into a SKU code;
-2. find_stock_nearby with that SKU and the customer's city to see which stores have it;
-3. reserve_for_pickup at the store the customer chooses; tell them the pickup code and the
-   expiry. The store is told at once and prepares the items.
-Later: get_reservation, extend_reservation (more days), cancel_reservation, order_status.
-An order that must not ship yet (the customer checks the address, a payment is pending):
-hold_order, then release_order_hold once it is settled.
-When a tool fails, its message says why in a sentence you can pass on (for example which
-other store has the item)."""
+Omnistock knows the real-time stock of every store and warehouse of the retailer, can set items
+aside in a store for the customer to collect, and can place orders to ship or to pick up.
+A typical conversation:
+1. search_skus turns what the customer describes ("the green velvet sofa") into a SKU code;
+2. find_stock_nearby with that SKU and where the customer is (a city, a store's name, or
+   coordinates) shows which stores have it; find_locations lists stores and warehouses near a place;
+3. reserve_for_pickup at the store the customer chooses; tell them the pickup code and the expiry.
+   The store is told at once and prepares the items.
+Later: list_reservations (by the customer's e-mail, phone or name), get_reservation,
+extend_reservation, cancel_reservation. To buy instead: quote_order (ship to the customer's
+address, or pickup at a store; says where it comes from and the total), then, only after the
+customer said yes, place_order with customer_consent=true (a reservation_id turns a reservation
+into a pickup order). order_status and cancel_order follow an order. An order that must not ship yet (the customer
+checks the address, a payment is pending): hold_order, then release_order_hold once it is settled.
+Every answer has a summary you can pass on. When a tool fails, its message says why and what to do
+next in a sentence you can act on (for example which other store has the item)."""
 
-ToolFunction = Callable[..., Awaitable[dict[str, Any]]]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+ENDS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -54,32 +64,138 @@ IdempotencyKey = Annotated[
         "the same arguments on the same day count as the same intent."
     ),
 ]
+PlaceText = Annotated[
+    str | None,
+    Field(
+        description="Where the customer is: a city (e.g. 'Berlin'), the name or location_id of a store, or "
+        "'LAT,LON'. Give this or latitude and longitude."
+    ),
+]
+Latitude = Annotated[float | None, Field(ge=-90, le=90, description="The customer's latitude.")]
+Longitude = Annotated[float | None, Field(ge=-180, le=180, description="The customer's longitude.")]
+Items = Annotated[
+    list[models.Item],
+    Field(min_length=1, max_length=100, description="What the customer wants: each a SKU code and a quantity."),
+]
+Method = Annotated[
+    Literal["ship", "pickup"],
+    Field(description="'ship' to the customer's address (give ship_to), or 'pickup' at a store (give store_id)."),
+]
+StoreId = Annotated[str | None, Field(description="For pickup: the store_id where the customer collects it.")]
+ShipToArgument = Annotated[
+    ShipTo | None,
+    Field(description="For ship: the customer's address; its city, or its latitude and longitude, is required."),
+]
+CustomerName = Annotated[str, Field(min_length=1, max_length=200, description="The customer's full name.")]
+Email = Annotated[str | None, Field(description="The customer's e-mail address (recommended: it identifies them).")]
+Phone = Annotated[str | None, Field(description="The customer's phone number, e.g. '+49 30 1234567'.")]
 
 
 class Refused(Exception):
     """The server will not start this way; the message says why and what to do instead."""
 
 
+def server_version() -> str:
+    try:
+        return version("omnistock")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+class OmnistockMCP(MCPServer):
+    """The MCP server, with a tool call that went wrong answered in plain words: arguments that
+    do not fit the tool's input schema say which and how to fix them (never the validation
+    library's own report), an unknown tool lists the tools, and an unexpected failure is logged
+    here and told to the model as one."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            log.exception("mcp.tool_failed", tool=name)
+            return _error(
+                f"Omnistock had an unexpected problem running {name}; nothing more is known here. "
+                "Try the same call again in a moment; if it fails again, tell the customer it cannot be done now."
+            )
+        except ToolError as error:
+            if isinstance(error.__cause__, ValidationError):
+                return _error(explain_arguments(name, error.__cause__))
+            if str(error).startswith("Unknown tool"):
+                known = ", ".join(sorted(tool.name for tool in await self.list_tools()))
+                return _error(f"There is no tool called {name!r}. The tools are: {known}.")
+            raise
+
+
+def _error(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+def explain_arguments(tool: str, error: ValidationError) -> str:
+    """Every argument that does not fit, in words, and what to do: call again corrected."""
+    problems = []
+    for problem in error.errors(include_url=False):
+        where = _argument_name(problem.get("loc", ()))
+        message = str(problem.get("msg", "is not valid"))
+        kind = str(problem.get("type", ""))
+        if kind == "missing":
+            problems.append(f"{where} is required")
+            continue
+        said = message[:1].lower() + message[1:]
+        said = said.replace("input should be", "should be").replace("value error, ", "")
+        given = problem.get("input")
+        if isinstance(given, str):
+            shown = f" (it was {given[:60]!r})"
+        elif isinstance(given, int | float | bool):
+            shown = f" (it was {given})"
+        else:
+            shown = ""
+        problems.append(f"{where} {said}{shown}")
+    return f"The call to {tool} was not made: " + "; ".join(problems) + f". Call {tool} again with that corrected."
+
+
+def _argument_name(location: Any) -> str:
+    """('items', 0, 'quantity') -> "item 1's quantity"; ('sku',) -> "sku"."""
+    parts: list[str] = []
+    for part in location:
+        if isinstance(part, int) and parts:
+            parts[-1] = f"{parts[-1].removesuffix('s')} {part + 1}"
+        elif parts:
+            parts[-1] = f"{parts[-1]}'s {part}"
+        else:
+            parts.append(str(part))
+    return parts[0] if parts else "an argument"
+
+
 def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = None) -> MCPServer:
     """The tools; with a `verifier`, every HTTP request needs a bearer token it accepts."""
-    server: MCPServer = (
-        MCPServer("omnistock", instructions=INSTRUCTIONS, token_verifier=verifier, auth=auth_settings(tools.settings))
-        if verifier is not None
-        else MCPServer("omnistock", instructions=INSTRUCTIONS)
-    )
+    identity: dict[str, Any] = {
+        "name": "omnistock",
+        "title": "Omnistock",
+        "version": server_version(),
+        "instructions": INSTRUCTIONS,
+    }
+    if verifier is not None:
+        identity.update(token_verifier=verifier, auth=auth_settings(tools.settings))
+    server: MCPServer = OmnistockMCP(**identity)
 
-    async def guarded(work: Awaitable[dict[str, Any]]) -> Any:
+    async def guarded(work: Awaitable[T]) -> T | CallToolResult:
         try:
             return await work
         except ToolFailure as failure:
             # An error result with just the sentence (a raised ToolError would be prefixed by
             # "Error executing tool ...", which a model may repeat to the customer).
-            return CallToolResult(content=[TextContent(type="text", text=str(failure))], is_error=True)
+            return _error(str(failure))
 
-    def tool(annotations: ToolAnnotations) -> Callable[[ToolFunction], ToolFunction]:
-        def register(function: ToolFunction) -> ToolFunction:
-            # The docstring, without its indentation, is what the model reads.
-            server.add_tool(function, description=inspect.cleandoc(function.__doc__ or ""), annotations=annotations)
+    def tool(annotations: ToolAnnotations) -> Callable[[F], F]:
+        def register(function: F) -> F:
+            # The docstring, without its indentation, is what the model reads; the return
+            # annotation (a model) is the tool's output schema.
+            server.add_tool(
+                function,
+                description=inspect.cleandoc(function.__doc__ or ""),
+                annotations=annotations,
+                structured_output=True,
+            )
             return function
 
         return register
@@ -99,87 +215,192 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
             Field(description="Any other attributes that must match exactly, e.g. {'model': 'velvet'}."),
         ] = None,
         limit: Annotated[int, Field(ge=1, le=100, description="At most this many products.")] = 20,
-    ) -> dict[str, Any]:
+    ) -> models.SkuSearch:
         """Find products (SKUs) in the catalogue by words and attributes. Returns each product's SKU code,
         title, attributes (colour, size, category, material, ...) and price. Use the SKU code with
-        find_stock_nearby and reserve_for_pickup."""
-        return await guarded(tools.search_skus(text, colour, size, category, material, attributes, limit))
+        find_stock_nearby, reserve_for_pickup and quote_order."""
+        return await guarded(tools.search_skus(text, colour, size, category, material, attributes, limit))  # type: ignore[return-value]
+
+    @tool(READ_ONLY)
+    async def find_locations(
+        place: PlaceText = None,
+        latitude: Latitude = None,
+        longitude: Longitude = None,
+        radius_km: Annotated[float, Field(gt=0, le=20000, description="Only locations this close, in km.")] = (
+            DEFAULT_RADIUS_KM
+        ),
+        kind: Annotated[
+            Literal["store", "warehouse", "any"], Field(description="Stores, warehouses, or both.")
+        ] = "store",
+        limit: Annotated[int, Field(ge=1, le=100, description="At most this many locations.")] = 20,
+    ) -> models.LocationSearch:
+        """Stores (or warehouses) near a place, nearest first: a city, a store's name or location_id, or
+        coordinates. Each with its location_id (the store_id of the other tools), name, city, coordinates,
+        distance, and whether customers can pick up there. An unknown place is answered with the cities
+        Omnistock knows."""
+        return await guarded(tools.find_locations(place, latitude, longitude, radius_km, kind, limit))  # type: ignore[return-value]
 
     @tool(READ_ONLY)
     async def find_stock_nearby(
         sku: Annotated[str, Field(description="The SKU code from search_skus, e.g. 'SOFA-VELVET-GREEN'.")],
+        place: PlaceText = None,
         city: Annotated[
-            str | None, Field(description="The customer's city, e.g. 'Berlin'. Give this or latitude+longitude.")
+            str | None, Field(description="The customer's city, e.g. 'Berlin' (the same as place).")
         ] = None,
-        latitude: Annotated[float | None, Field(ge=-90, le=90, description="The customer's latitude.")] = None,
-        longitude: Annotated[float | None, Field(ge=-180, le=180, description="The customer's longitude.")] = None,
+        latitude: Latitude = None,
+        longitude: Longitude = None,
         radius_km: Annotated[
             float, Field(gt=0, le=20000, description="Only stores this close, in km.")
         ] = DEFAULT_RADIUS_KM,
         quantity: Annotated[int, Field(ge=1, le=1000, description="How many units the customer wants.")] = 1,
-    ) -> dict[str, Any]:
+    ) -> models.StockNearby:
         """Stores near the customer where the SKU can be picked up now, nearest first, with the units
-        available to reserve at each (store_id, name, city, distance_km, available). When none is within
-        the radius, the nearest ones farther away are listed in nearest_farther_away."""
-        return await guarded(tools.find_stock_nearby(sku, city, latitude, longitude, radius_km, quantity))
+        available to reserve at each (store_id, name, city, distance_km, available). Where the customer is:
+        a city, a store's name, or latitude and longitude. When none is within the radius, the nearest ones
+        farther away are listed in nearest_farther_away."""
+        return await guarded(  # type: ignore[return-value]
+            tools.find_stock_nearby(sku, place or city, latitude, longitude, radius_km, quantity)
+        )
 
     @tool(CHANGES)
     async def reserve_for_pickup(
         sku: Annotated[str, Field(description="The SKU code to reserve, e.g. 'SOFA-VELVET-GREEN'.")],
         store_id: Annotated[str, Field(description="The store_id from find_stock_nearby, e.g. 'STORE-BER-MITTE'.")],
-        customer_name: Annotated[str, Field(min_length=1, description="The customer's full name.")],
-        email: Annotated[
-            str | None, Field(description="The customer's e-mail address (recommended: it identifies them).")
-        ] = None,
-        phone: Annotated[str | None, Field(description="The customer's phone number, e.g. '+49 30 1234567'.")] = None,
+        customer_name: CustomerName,
+        email: Email = None,
+        phone: Phone = None,
         quantity: Annotated[int, Field(ge=1, le=10, description="How many units to set aside.")] = 1,
         hold_days: Annotated[
             float | None,
             Field(gt=0, le=7, description="How many days the store keeps the items. Default: the standard (2 days)."),
         ] = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> dict[str, Any]:
+    ) -> models.Reservation:
         """Set items aside at a store for the customer to collect. The units are taken out of stock for
         everyone else at once. Returns the reservation_id, the pickup_code the customer shows at the till,
         and expires_at. If the store does not have enough, the error says how many it has and which other
         stores nearby do. Safe to retry: a repeated call returns the same reservation."""
-        return await guarded(
+        return await guarded(  # type: ignore[return-value]
             tools.reserve_for_pickup(sku, store_id, customer_name, email, phone, quantity, hold_days, idempotency_key)
         )
 
     @tool(READ_ONLY)
+    async def list_reservations(
+        email: Annotated[str | None, Field(description="The customer's e-mail address.")] = None,
+        phone: Annotated[str | None, Field(description="The customer's phone number.")] = None,
+        customer_name: Annotated[
+            str | None, Field(description="The customer's name (when they gave no e-mail or phone).")
+        ] = None,
+        include_closed: Annotated[
+            bool, Field(description="Also collected, cancelled and expired ones. Default: only open ones.")
+        ] = False,
+    ) -> models.CustomerReservations:
+        """A customer's reservations, newest first, found by what they were made with: the e-mail address,
+        else the phone number, else the name. Each with its reservation_id, status, store, items, pickup
+        code and expiry."""
+        return await guarded(tools.list_reservations(email, phone, customer_name, include_closed))  # type: ignore[return-value]
+
+    @tool(READ_ONLY)
     async def get_reservation(
         reservation_id: Annotated[str, Field(description="The reservation_id from reserve_for_pickup.")],
-    ) -> dict[str, Any]:
+    ) -> models.Reservation:
         """A reservation's status (active, ready_for_pickup, collected, cancelled, expired, converted),
         store, items, pickup code and expiry."""
-        return await guarded(tools.get_reservation(reservation_id))
+        return await guarded(tools.get_reservation(reservation_id))  # type: ignore[return-value]
 
     @tool(CHANGES)
     async def extend_reservation(
         reservation_id: Annotated[str, Field(description="The reservation_id.")],
         days: Annotated[float, Field(gt=0, le=7, description="How many more days the store keeps the items.")],
         idempotency_key: IdempotencyKey = None,
-    ) -> dict[str, Any]:
+    ) -> models.Reservation:
         """Keep an active reservation longer (up to the longest hold allowed). Returns the new expiry."""
-        return await guarded(tools.extend_reservation(reservation_id, days, idempotency_key))
+        return await guarded(tools.extend_reservation(reservation_id, days, idempotency_key))  # type: ignore[return-value]
 
-    @tool(ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
+    @tool(ENDS)
     async def cancel_reservation(
         reservation_id: Annotated[str, Field(description="The reservation_id.")],
-        reason: Annotated[str, Field(description="Why, in a few words (kept with the reservation).")] = "",
+        reason: Annotated[str, Field(max_length=500, description="Why, in a few words (kept with it).")] = "",
         idempotency_key: IdempotencyKey = None,
-    ) -> dict[str, Any]:
+    ) -> models.Reservation:
         """Cancel a reservation the customer no longer wants: the items go back on sale at once."""
-        return await guarded(tools.cancel_reservation(reservation_id, reason, idempotency_key))
+        return await guarded(tools.cancel_reservation(reservation_id, reason, idempotency_key))  # type: ignore[return-value]
+
+    @tool(READ_ONLY)
+    async def quote_order(
+        items: Items,
+        method: Method,
+        store_id: StoreId = None,
+        ship_to: ShipToArgument = None,
+    ) -> models.Quote:
+        """What an order would be, without placing it: where each part would come from (and why the other
+        locations were passed over), whether everything can be had, and the total price. Use it before
+        place_order, and tell the customer the answer. Holds nothing."""
+        return await guarded(tools.quote_order(items, method, store_id, ship_to))  # type: ignore[return-value]
+
+    @tool(CHANGES)
+    async def place_order(
+        items: Annotated[
+            list[models.Item],
+            Field(max_length=100, description="What the customer buys (leave empty with reservation_id)."),
+        ],
+        method: Method,
+        customer_name: CustomerName,
+        customer_consent: Annotated[
+            bool,
+            Field(
+                description="Set to true only after you told the customer what they buy, the total and where it "
+                "ships to or is picked up, and the customer said yes. Without it nothing is ordered."
+            ),
+        ],
+        email: Email = None,
+        phone: Phone = None,
+        store_id: StoreId = None,
+        ship_to: ShipToArgument = None,
+        reservation_id: Annotated[
+            str | None,
+            Field(
+                description="Buy what this reservation holds, for pickup at its store (its hold becomes the order's)."
+            ),
+        ] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> models.Order:
+        """Place an order to ship to the customer's address or to pick up at a store: the stock is held at
+        once and the locations start on it. Only with the customer's consent (customer_consent=true after
+        asking). Returns the order_id, its status and where it comes from. Safe to retry: a repeated call
+        returns the same order."""
+        return await guarded(  # type: ignore[return-value]
+            tools.place_order(
+                items,
+                method,
+                customer_name,
+                customer_consent,
+                email,
+                phone,
+                store_id,
+                ship_to,
+                reservation_id,
+                idempotency_key,
+            )
+        )
 
     @tool(READ_ONLY)
     async def order_status(
-        order_id: Annotated[str, Field(description="The order id the customer gives.")],
-    ) -> dict[str, Any]:
+        order_id: Annotated[str, Field(description="The order id the customer gives, or place_order answered.")],
+    ) -> models.Order:
         """An order's status (pending, allocated, partially_shipped, completed, cancelled, backordered),
         its lines and where each part is fulfilled from."""
-        return await guarded(tools.order_status(order_id))
+        return await guarded(tools.order_status(order_id))  # type: ignore[return-value]
+
+    @tool(ENDS)
+    async def cancel_order(
+        order_id: Annotated[str, Field(description="The order id.")],
+        reason: Annotated[str, Field(max_length=500, description="Why, in a few words (kept with it).")] = "",
+        idempotency_key: IdempotencyKey = None,
+    ) -> models.Order:
+        """Cancel an order the customer no longer wants (before it has shipped): its stock goes back on sale
+        and the locations stop working on it."""
+        return await guarded(tools.cancel_order(order_id, reason, idempotency_key))  # type: ignore[return-value]
 
     @tool(CHANGES)
     async def hold_order(
@@ -197,21 +418,21 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
             Field(gt=0, le=7, description="How long it may wait before it is cancelled. Default: 3 days."),
         ] = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> dict[str, Any]:
+    ) -> models.Order:
         """Stop an order from being shipped while something is checked: its items stay set aside for the
         customer and nothing is packed or sent until release_order_hold. An order never released is
         cancelled when the hold runs out (its expiry is in the answer). Safe to retry."""
-        return await guarded(tools.hold_order(order_id, reason, note, days, idempotency_key))
+        return await guarded(tools.hold_order(order_id, reason, note, days, idempotency_key))  # type: ignore[return-value]
 
     @tool(CHANGES)
     async def release_order_hold(
         order_id: Annotated[str, Field(description="The order id.")],
         note: Annotated[str, Field(max_length=500, description="What was settled, e.g. 'address confirmed'.")] = "",
         idempotency_key: IdempotencyKey = None,
-    ) -> dict[str, Any]:
+    ) -> models.Order:
         """Let an order on hold be packed and shipped again, once what it waited for is settled. A fraud
         review is released by the back office only: the answer then says so."""
-        return await guarded(tools.release_order_hold(order_id, note, idempotency_key))
+        return await guarded(tools.release_order_hold(order_id, note, idempotency_key))  # type: ignore[return-value]
 
     return server
 

@@ -14,6 +14,7 @@ unknown SKU, "only 0 left"."""
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,13 +26,23 @@ from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from omnistock_client import OmnistockClient
 from omnistock_client.explain import explain, missing_sentence, not_found_of, short_locations
-from omnistock_client.lookups import all_pages, city_point, customer_id_for, derived_request_id, location_names
+from omnistock_client.lookups import (
+    all_pages,
+    customer_id_for,
+    derived_request_id,
+    location_names,
+    locations,
+    parse_point,
+)
+from pydantic import BaseModel, Field
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
+from omnistock_mcp import models
 from omnistock_platform.auth import Role, TokenAuthority
+from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.settings import ServiceName, Settings
 
 DEFAULT_RADIUS_KM = 50.0
@@ -159,6 +170,19 @@ class ChannelTools:
     def caller(self) -> Caller:
         return Caller.of(self.token())
 
+    def request_id(self, kind: str, idempotency_key: str | None, *intent: object) -> str:
+        """The request id of a change: from the caller and its idempotency key, else from the
+        caller and what it asked (the same arguments on the same day are the same intent)."""
+        parts = ("key", idempotency_key) if idempotency_key else intent
+        return derived_request_id(kind, self.caller().key, *parts)
+
+    async def names(self, location_ids: list[str]) -> dict[str, str]:
+        """Location id -> name; ids as names when inventory cannot say."""
+        try:
+            return await location_names(await self.client(), location_ids)
+        except grpc.aio.AioRpcError:
+            return {location_id: location_id for location_id in location_ids}
+
     async def _call(
         self,
         method_of: Callable[[OmnistockClient], Any],
@@ -217,6 +241,7 @@ class ChannelTools:
         return sentence
 
     # -----------------------------------------------------------------------------------------
+    # The catalogue and places.
 
     async def search_skus(
         self,
@@ -227,7 +252,7 @@ class ChannelTools:
         material: str | None = None,
         attributes: dict[str, str] | None = None,
         limit: int = 20,
-    ) -> dict[str, Any]:
+    ) -> models.SkuSearch:
         wanted = dict(attributes or {})
         for key, value in (("colour", colour), ("size", size), ("category", category), ("material", material)):
             if value:
@@ -238,52 +263,119 @@ class ChannelTools:
             found = await all_pages(client, client.inventory.ListSkus, request, "skus", limit=max(limit, 1))
         except grpc.aio.AioRpcError as error:
             raise ToolFailure(await self._sentence(client, error)) from None
-        return {
-            "count": len(found),
-            "skus": [
-                {
-                    "sku": sku.sku,
-                    "title": sku.title,
-                    "attributes": dict(sku.attributes),
-                    "price": _money(sku.price_minor, sku.currency),
-                }
-                for sku in found
-            ],
-            "note": "" if found else "No SKU matches; try fewer words or fewer attributes.",
-        }
+        return models.SkuSearch(
+            count=len(found),
+            skus=[_sku(sku) for sku in found],
+            note="" if found else "No SKU matches; try fewer words or fewer attributes.",
+        )
+
+    async def _all_locations(self) -> list[ipb.Location]:
+        client = await self.client()
+        try:
+            return [location for location in await locations(client) if location.active]
+        except grpc.aio.AioRpcError as error:
+            raise ToolFailure(await self._sentence(client, error)) from None
+
+    async def locate(
+        self, place: str | None, latitude: float | None = None, longitude: float | None = None
+    ) -> models.Place:
+        """A place as coordinates, a city where Omnistock has locations, or a store or warehouse
+        (by id or name); a place it cannot find is a ToolFailure saying what it knows instead."""
+        if (latitude is None) != (longitude is None):
+            raise ToolFailure("Give both latitude and longitude, or a place (a city, or the name of a store).")
+        if latitude is not None and longitude is not None:
+            label = f"{latitude:.4f},{longitude:.4f}"
+            return models.Place(query=label, matched="coordinates", label=label, latitude=latitude, longitude=longitude)
+        text = (place or "").strip()
+        if not text:
+            raise ToolFailure("Say where the customer is: a city, the name of a store, or latitude and longitude.")
+        point = parse_point(text)
+        if point is not None:
+            if not (-90 <= point.latitude <= 90 and -180 <= point.longitude <= 180):
+                raise ToolFailure(f"{text} is not on the map: latitude is -90 to 90, longitude -180 to 180.")
+            return models.Place(
+                query=text, matched="coordinates", label=text, latitude=point.latitude, longitude=point.longitude
+            )
+        everything = await self._all_locations()
+        wanted = _fold(text)
+        exact = [location for location in everything if _fold(location.location_id) == wanted]
+        if exact:
+            return _place_of(text, exact[0])
+        in_city = [location for location in everything if _fold(location.city) == wanted]
+        if in_city:
+            return _city_place(text, in_city[0].city, in_city)
+        words = wanted.split()
+        named = [location for location in everything if all(word in _fold(location.name) for word in words)]
+        if len(named) == 1:
+            return _place_of(text, named[0])
+        cities = sorted({location.city for location in named})
+        if len(cities) == 1:  # "München" names several locations of Munich: the city it is
+            return _city_place(text, cities[0], [loc for loc in everything if loc.city == cities[0]])
+        if named:
+            options = "; ".join(f"{loc.name} in {loc.city} (location_id {loc.location_id})" for loc in named[:8])
+            raise ToolFailure(f"{text!r} could be several places: {options}. Ask the customer which one they mean.")
+        known = ", ".join(sorted({location.city for location in everything})) or "none yet"
+        shown = text if len(text) <= 80 else f"{text[:80]}…"
+        raise ToolFailure(
+            f"Omnistock does not know a place called {shown!r}. It has stores and warehouses in: {known}. "
+            "It cannot look up street addresses: give the latitude and longitude of the customer's address or "
+            "town, or the nearest of those cities."
+        )
+
+    async def find_locations(
+        self,
+        place: str | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        radius_km: float = DEFAULT_RADIUS_KM,
+        kind: str = "any",
+        limit: int = 20,
+    ) -> models.LocationSearch:
+        near = await self.locate(place, latitude, longitude)
+        everything = await self._all_locations()
+        chosen = [location for location in everything if kind == "any" or _kind(location) == kind]
+        # The location the place named first, then the nearest.
+        measured = sorted(
+            ((_distance(near, location), location) for location in chosen),
+            key=lambda pair: (pair[1].location_id != near.location_id, pair[0], pair[1].name),
+        )
+        within = [_location(location, distance) for distance, location in measured if distance <= radius_km]
+        found = within[: max(limit, 1)]
+        if found:
+            names = "; ".join(
+                f"{item.name} ({item.distance_km:g} km, location_id {item.location_id})" for item in found[:5]
+            )
+            summary = f"{len(found)} location(s) within {radius_km:g} km of {near.label}: {names}."
+        else:
+            nearest = [_location(location, distance) for distance, location in measured[:3]]
+            summary = f"No {'location' if kind == 'any' else kind} is within {radius_km:g} km of {near.label}." + (
+                " The nearest: " + "; ".join(f"{i.name} in {i.city} ({i.distance_km:g} km)" for i in nearest) + "."
+                if nearest
+                else ""
+            )
+        return models.LocationSearch(near=near, locations=found, summary=summary)
+
+    # -----------------------------------------------------------------------------------------
+    # Stock and reservations.
 
     async def find_stock_nearby(
         self,
         sku: str,
-        city: str | None = None,
+        place: str | None = None,
         latitude: float | None = None,
         longitude: float | None = None,
         radius_km: float = DEFAULT_RADIUS_KM,
         quantity: int = 1,
-    ) -> dict[str, Any]:
+    ) -> models.StockNearby:
         client = await self.client()
-        if latitude is not None and longitude is not None:
-            near = common_pb2.GeoPoint(latitude=latitude, longitude=longitude)
-            where = f"{latitude:.4f},{longitude:.4f}"
-        elif city:
-            try:
-                found_point = await city_point(client, city)
-            except grpc.aio.AioRpcError as error:
-                raise ToolFailure(await self._sentence(client, error)) from None
-            if found_point is None:
-                raise ToolFailure(
-                    f"Omnistock has no store or warehouse in a city called {city!r}; "
-                    "give the customer's latitude and longitude instead, or a nearby city."
-                )
-            near, where = found_point, city
-        else:
-            raise ToolFailure("Say where the customer is: a city, or latitude and longitude.")
+        near = await self.locate(place, latitude, longitude)
+        point = common_pb2.GeoPoint(latitude=near.latitude, longitude=near.longitude)
 
         async def stores(radius: float, page_size: int) -> list[ipb.LocationAvailability]:
             request = ipb.FindAvailabilityRequest(
                 items=[common_pb2.SkuQuantity(sku=sku, quantity=quantity)],
                 channel=common_pb2.CHANNEL_CHAT,
-                near=near,
+                near=point,
                 radius_km=radius,
                 method=common_pb2.FULFILMENT_METHOD_PICKUP,
                 complete_only=True,
@@ -292,43 +384,39 @@ class ChannelTools:
             reply = await self._call(lambda c: c.inventory.FindAvailability, request)
             return list(reply.locations)
 
-        def entry(found: ipb.LocationAvailability) -> dict[str, Any]:
+        def entry(found: ipb.LocationAvailability) -> models.StoreStock:
             level = next((lv for lv in found.levels if lv.sku == sku), ipb.StockLevel())
-            return {
-                "store_id": found.location.location_id,
-                "name": found.location.name,
-                "city": found.location.city,
-                "distance_km": round(found.distance_km, 1),
-                "available": level.available,
-            }
+            return models.StoreStock(
+                store_id=found.location.location_id,
+                name=found.location.name,
+                city=found.location.city,
+                distance_km=round(found.distance_km, 1),
+                available=level.available,
+            )
 
         nearby = [entry(found) for found in await stores(radius_km, 20)]
-        answer: dict[str, Any] = {
-            "sku": sku,
-            "quantity": quantity,
-            "near": {"place": where, "latitude": near.latitude, "longitude": near.longitude},
-            "radius_km": radius_km,
-            "stores": nearby,
-        }
+        answer = models.StockNearby(
+            sku=sku, quantity=quantity, near=near, radius_km=radius_km, stores=nearby, summary=""
+        )
+        where = near.label
         if nearby:
             best = nearby[0]
-            answer["summary"] = (
+            answer.summary = (
                 f"{len(nearby)} store(s) within {radius_km:g} km of {where} can hand over {quantity} of {sku}; "
-                f"nearest: {best['name']} ({best['distance_km']} km, store_id {best['store_id']}) "
-                f"with {best['available']} available."
+                f"nearest: {best.name} ({best.distance_km} km, store_id {best.store_id}) "
+                f"with {best.available} available."
             )
             return answer
         farther = [entry(found) for found in await stores(0, 3)]
-        answer["nearest_farther_away"] = farther
+        answer.nearest_farther_away = farther
         if not farther:
             missing = await self._missing(client, [sku], [])
             if missing:
                 raise ToolFailure(not_found_sentence(*missing))
-        if farther:
-            offers = "; ".join(f"{f['name']} ({f['distance_km']} km) has {f['available']}" for f in farther)
-            answer["summary"] = f"No store within {radius_km:g} km of {where} has {quantity} of {sku}. {offers}."
-        else:
-            answer["summary"] = f"No store anywhere has {quantity} of {sku} available for pickup."
+            answer.summary = f"No store anywhere has {quantity} of {sku} available for pickup."
+            return answer
+        offers = "; ".join(f"{f.name} ({f.distance_km} km, store_id {f.store_id}) has {f.available}" for f in farther)
+        answer.summary = f"No store within {radius_km:g} km of {where} has {quantity} of {sku}. {offers}."
         return answer
 
     async def reserve_for_pickup(
@@ -341,16 +429,13 @@ class ChannelTools:
         quantity: int = 1,
         hold_days: float | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> models.Reservation:
         customer_id = customer_id_for(customer_name, email or "", phone or "")
         caller = self.caller()
-        intent = (
-            ("key", idempotency_key)
-            if idempotency_key
-            else (sku, store_id, customer_id, quantity, hold_days, self.today())
-        )
         request = rpb.CreateReservationRequest(
-            request_id=derived_request_id("mcp-reserve", caller.key, *intent),
+            request_id=self.request_id(
+                "mcp-reserve", idempotency_key, sku, store_id, customer_id, quantity, hold_days, self.today()
+            ),
             channel=caller.channel,
             customer=rpb.Customer(customer_id=customer_id, name=customer_name, email=email or "", phone=phone or ""),
             store_id=store_id,
@@ -361,18 +446,51 @@ class ChannelTools:
         reply = await self._call(lambda c: c.reservations.CreateReservation, request, skus=[sku], locations=[store_id])
         return await self._reservation(reply.reservation, "Reserved")
 
-    async def get_reservation(self, reservation_id: str) -> dict[str, Any]:
+    async def get_reservation(self, reservation_id: str) -> models.Reservation:
         reply = await self._call(
             lambda c: c.reservations.GetReservation, rpb.GetReservationRequest(reservation_id=reservation_id)
         )
         return await self._reservation(reply.reservation, "")
 
+    async def list_reservations(
+        self,
+        email: str | None = None,
+        phone: str | None = None,
+        customer_name: str | None = None,
+        include_closed: bool = False,
+        limit: int = 20,
+    ) -> models.CustomerReservations:
+        if not any(value and value.strip() for value in (email, phone, customer_name)):
+            raise ToolFailure("Say whose reservations: the customer's e-mail address, phone number or name.")
+        customer_id = customer_id_for(customer_name or "", email or "", phone or "")
+        statuses = [0] if include_closed else [rpb.RESERVATION_STATUS_ACTIVE, rpb.RESERVATION_STATUS_READY_FOR_PICKUP]
+        client = await self.client()
+        found: list[rpb.Reservation] = []
+        try:
+            for status in statuses:
+                request = rpb.ListReservationsRequest(customer_id=customer_id, status=status)  # type: ignore[arg-type]
+                found += await all_pages(client, client.reservations.ListReservations, request, "reservations")
+        except grpc.aio.AioRpcError as error:
+            raise ToolFailure(await self._sentence(client, error)) from None
+        newest = sorted(found, key=lambda item: (item.created_at.seconds, item.reservation_id), reverse=True)
+        shown = [await self._reservation(item, "") for item in newest[: max(limit, 1)]]
+        who = email or phone or customer_name
+        if shown:
+            summary = f"{who} has {len(shown)} {'' if include_closed else 'open '}reservation(s): " + " ".join(
+                item.summary for item in shown
+            )
+        else:
+            summary = (
+                f"Omnistock has no {'' if include_closed else 'open '}reservation for {who}. Reservations are found "
+                "by what they were made with: the e-mail address first, else the phone number, else the name."
+            )
+        return models.CustomerReservations(customer_id=customer_id, reservations=shown, summary=summary)
+
     async def extend_reservation(
         self, reservation_id: str, days: float, idempotency_key: str | None = None
-    ) -> dict[str, Any]:
-        intent = ("key", idempotency_key) if idempotency_key else (reservation_id, days, self.today())
+    ) -> models.Reservation:
         request = rpb.ExtendReservationRequest(
-            request_id=derived_request_id("mcp-extend", self.caller().key, *intent),
+            request_id=self.request_id("mcp-extend", idempotency_key, reservation_id, days, self.today()),
             reservation_id=reservation_id,
             extend_by=duration_pb2.Duration(seconds=int(days * 86400)),
         )
@@ -381,23 +499,18 @@ class ChannelTools:
 
     async def cancel_reservation(
         self, reservation_id: str, reason: str = "", idempotency_key: str | None = None
-    ) -> dict[str, Any]:
-        intent = ("key", idempotency_key) if idempotency_key else (reservation_id,)
+    ) -> models.Reservation:
         request = rpb.CancelReservationRequest(
-            request_id=derived_request_id("mcp-cancel", self.caller().key, *intent),
+            request_id=self.request_id("mcp-cancel", idempotency_key, reservation_id),
             reservation_id=reservation_id,
             reason=reason,
         )
         reply = await self._call(lambda c: c.reservations.CancelReservation, request)
         return await self._reservation(reply.reservation, "Cancelled")
 
-    async def order_status(self, order_id: str) -> dict[str, Any]:
-        reply = await self._call(lambda c: c.orders.GetOrder, opb.GetOrderRequest(order_id=order_id))
-        return self._order(reply.order, "")
-
     async def hold_order(
         self, order_id: str, reason: str, note: str = "", days: float | None = None, idempotency_key: str | None = None
-    ) -> dict[str, Any]:
+    ) -> models.Order:
         code = HOLD_REASONS.get(reason)
         if code is None:
             raise ToolFailure(f"The reason must be one of {', '.join(HOLD_REASONS)}.")
@@ -406,7 +519,7 @@ class ChannelTools:
             h.reason == code and not h.allocation_id and h.status == opb.FULFILMENT_HOLD_STATUS_ACTIVE
             for h in order.holds
         ):
-            return self._order(order, "Already on hold")  # asked before (a retry): the hold stands
+            return await self._order(order, "Already on hold")  # asked before (a retry): the hold stands
         # The number of holds so far tells this intent from an earlier hold of the order, released since.
         intent = ("key", idempotency_key) if idempotency_key else (order_id, reason, len(order.holds))
         request = opb.HoldOrderRequest(
@@ -417,79 +530,24 @@ class ChannelTools:
         if days:
             request.hold.ttl.CopyFrom(duration_pb2.Duration(seconds=int(days * 86400)))
         reply = await self._call(lambda c: c.orders.HoldOrder, request)
-        return self._order(reply.order, "Put on hold")
+        return await self._order(reply.order, "Put on hold")
 
     async def release_order_hold(
         self, order_id: str, note: str = "", idempotency_key: str | None = None
-    ) -> dict[str, Any]:
+    ) -> models.Order:
         order = (await self._call(lambda c: c.orders.GetOrder, opb.GetOrderRequest(order_id=order_id))).order
         waiting = sorted(h.fulfilment_hold_id for h in order.holds if h.status == opb.FULFILMENT_HOLD_STATUS_ACTIVE)
         if not waiting:
-            return self._order(order, "Nothing was on hold")
+            return await self._order(order, "Nothing was on hold")
         intent = ("key", idempotency_key) if idempotency_key else (order_id, *waiting)
         request = opb.ReleaseOrderHoldRequest(
             request_id=derived_request_id("mcp-release", self.caller().key, *intent), order_id=order_id, note=note
         )
         reply = await self._call(lambda c: c.orders.ReleaseOrderHold, request)
-        return self._order(reply.order, "Released")
+        return await self._order(reply.order, "Released")
 
-    def _order(self, order: opb.Order, verb: str) -> dict[str, Any]:
-        status = _status(order.status, opb.OrderStatus, "ORDER_STATUS_")
-        method = _status(order.method, common_pb2.FulfilmentMethod, "FULFILMENT_METHOD_")
-        lines = [
-            {
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "fulfilled": line.fulfilled,
-                "backordered": line.backordered,
-                "cancelled": line.cancelled,
-            }
-            for line in order.lines
-        ]
-        shipments = [
-            {
-                "location_id": allocation.location_id,
-                "items": [{"sku": item.sku, "quantity": item.quantity} for item in allocation.lines],
-                "status": _status(allocation.status, opb.AllocationStatus, "ALLOCATION_STATUS_"),
-            }
-            for allocation in order.allocations
-        ]
-        holds = [
-            {
-                "reason": _status(hold.reason, common_pb2.FulfilmentHoldReason, "FULFILMENT_HOLD_REASON_"),
-                "status": _status(hold.status, opb.FulfilmentHoldStatus, "FULFILMENT_HOLD_STATUS_"),
-                "allocation_id": hold.allocation_id,
-                "expires_at": _iso(hold.expires_at),
-            }
-            for hold in order.holds
-        ]
-        summary = f"Order {order.order_id} is {status.replace('_', ' ')} ({method.replace('_', ' ')})."
-        waiting = [hold for hold in holds if hold["status"] == "active"]
-        if order.on_hold and waiting:
-            reasons = " and ".join(sorted({hold["reason"].replace("_", " ") for hold in waiting}))
-            first = min(hold["expires_at"] for hold in waiting)
-            summary += f" It waits ({reasons}): nothing is shipped until released; unless released by {first} (UTC)"
-            summary += " it is cancelled."
-        return {
-            "order_id": order.order_id,
-            "status": status,
-            "method": method,
-            "store_id": order.store_id,
-            "lines": lines,
-            "allocations": shipments,
-            "on_hold": order.on_hold,
-            "holds": holds,
-            "total": _money(order.total_minor, order.currency),
-            "created_at": _iso(order.created_at),
-            "summary": f"{verb}: {summary}" if verb else summary,
-        }
-
-    async def _reservation(self, reservation: rpb.Reservation, verb: str) -> dict[str, Any]:
-        client = await self.client()
-        try:
-            store = (await location_names(client, [reservation.store_id]))[reservation.store_id]
-        except grpc.aio.AioRpcError:
-            store = reservation.store_id
+    async def _reservation(self, reservation: rpb.Reservation, verb: str) -> models.Reservation:
+        store = (await self.names([reservation.store_id]))[reservation.store_id]
         status = _status(reservation.status, rpb.ReservationStatus, "RESERVATION_STATUS_")
         items = ", ".join(f"{line.quantity} x {line.sku}" for line in reservation.lines)
         expires = _iso(reservation.expires_at)
@@ -501,17 +559,349 @@ class ChannelTools:
             )
         else:
             summary = f"Reservation {reservation.reservation_id} ({items} at {store}) is {status.replace('_', ' ')}."
+            if reservation.order_id:
+                summary += f" It became order {reservation.order_id}."
             if verb == "Reserved":  # the same intent was answered before and has ended since
                 summary += " To reserve again, call reserve_for_pickup with a new idempotency_key."
-        return {
-            "reservation_id": reservation.reservation_id,
-            "status": status,
-            "pickup_code": reservation.pickup_code,
-            "store_id": reservation.store_id,
-            "store_name": store,
-            "items": [{"sku": line.sku, "quantity": line.quantity} for line in reservation.lines],
-            "customer": {"name": reservation.customer.name, "customer_id": reservation.customer.customer_id},
-            "expires_at": expires,
-            "order_id": reservation.order_id,
-            "summary": summary,
-        }
+        return models.Reservation(
+            reservation_id=reservation.reservation_id,
+            status=status,
+            pickup_code=reservation.pickup_code,
+            store_id=reservation.store_id,
+            store_name=store,
+            items=[models.Item(sku=line.sku, quantity=line.quantity) for line in reservation.lines],
+            customer=models.Customer(name=reservation.customer.name, customer_id=reservation.customer.customer_id),
+            expires_at=expires,
+            order_id=reservation.order_id,
+            summary=summary,
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # Orders: a quote, then (with the customer's consent) the order; its status; cancelling.
+
+    async def _destination(
+        self, method: str, store_id: str | None, ship_to: ShipTo | None
+    ) -> tuple[common_pb2.FulfilmentMethod.ValueType, opb.Address | None, str, str]:
+        """The method, the address (ship), the store (pickup) and the destination in words."""
+        if method == "ship":
+            if ship_to is None:
+                raise ToolFailure(
+                    "To ship, give ship_to: the customer's address with its city, and its latitude and longitude "
+                    "when you know them."
+                )
+            near = await self.locate(ship_to.city or None, ship_to.latitude, ship_to.longitude)
+            address = opb.Address(
+                name=ship_to.recipient,
+                street=ship_to.street,
+                postal_code=ship_to.postal_code,
+                city=ship_to.city,
+                country=ship_to.country,
+                point=common_pb2.GeoPoint(latitude=near.latitude, longitude=near.longitude),
+            )
+            words = ", ".join(part for part in (ship_to.street, ship_to.city) if part) or near.label
+            return common_pb2.FULFILMENT_METHOD_SHIP, address, "", f"to {words}"
+        if method == "pickup":
+            if not store_id:
+                raise ToolFailure("For pickup, give store_id: the store where the customer collects the order.")
+            return common_pb2.FULFILMENT_METHOD_PICKUP, None, store_id, f"for pickup at {store_id}"
+        raise ToolFailure(
+            f"method must be 'ship' (to the customer's address) or 'pickup' (at a store), not {method!r}."
+        )
+
+    async def _prices(self, items: list[models.Item]) -> tuple[int, str]:
+        client = await self.client()
+        try:
+            reply = await client.call(
+                client.inventory.BatchGetSkus, ipb.BatchGetSkusRequest(skus=sorted({item.sku for item in items}))
+            )
+        except grpc.aio.AioRpcError:
+            return 0, ""
+        prices = {sku.sku: sku for sku in reply.skus}
+        total = sum(prices[item.sku].price_minor * item.quantity for item in items if item.sku in prices)
+        currencies = {prices[item.sku].currency for item in items if item.sku in prices}
+        return total, (currencies.pop() if len(currencies) == 1 else "")
+
+    async def quote_order(
+        self,
+        items: list[models.Item],
+        method: str,
+        store_id: str | None = None,
+        ship_to: ShipTo | None = None,
+    ) -> models.Quote:
+        if not items:
+            raise ToolFailure("Give the items to order: each a SKU code and a quantity.")
+        code, address, store, where = await self._destination(method, store_id, ship_to)
+        caller = self.caller()
+        request = opb.QuoteRoutingRequest(
+            channel=caller.channel,
+            lines=[opb.OrderLineRequest(sku=item.sku, quantity=item.quantity) for item in items],
+            method=code,
+            store_id=store,
+        )
+        if address is not None:
+            request.ship_to.CopyFrom(address)
+        skus = [item.sku for item in items]
+        reply = await self._call(
+            lambda c: c.orders.QuoteRouting, request, skus=skus, locations=[store] if store else []
+        )
+        plan = reply.plan
+        names = await self.names([a.location_id for a in plan.allocations])
+        total, currency = await self._prices(items)
+        allocations = [
+            models.PlannedAllocation(
+                location_id=a.location_id,
+                location_name=names.get(a.location_id, a.location_id),
+                kind="warehouse" if a.warehouse else "store",
+                items=[models.Item(sku=line.sku, quantity=line.quantity) for line in a.lines],
+                distance_km=round(a.distance_km, 1),
+            )
+            for a in plan.allocations
+        ]
+        unfilled = [models.Item(sku=line.sku, quantity=line.quantity) for line in plan.unfilled]
+        price = _money(total, currency)
+        parts = "; ".join(
+            f"{', '.join(f'{i.quantity} x {i.sku}' for i in a.items)} from {a.location_name} ({a.distance_km:g} km)"
+            for a in allocations
+        )
+        if plan.complete:
+            summary = (
+                f"Everything can be had {where}: {parts}. Total {price or 'unknown'}. Tell the customer, and only "
+                "if they agree, call place_order with the same items and customer_consent=true."
+            )
+        else:
+            missing = ", ".join(f"{item.quantity} x {item.sku}" for item in unfilled)
+            summary = (
+                f"Not everything can be had {where} now: {missing} cannot be supplied"
+                + (f"; the rest would come as {parts}" if parts else "")
+                + ". Offer the customer fewer units, another SKU, or the other method."
+            )
+        return models.Quote(
+            method=method,
+            complete=plan.complete,
+            items=items,
+            allocations=allocations,
+            unfilled=unfilled,
+            passed_over=[
+                models.PassedOver(
+                    location_id=item.location_id,
+                    reason=_status(item.reason, opb.PassOverReason, "PASS_OVER_REASON_"),
+                    detail=item.detail,
+                )
+                for item in plan.passed_over
+            ],
+            total=price,
+            total_minor=total,
+            currency=currency,
+            summary=summary,
+        )
+
+    async def place_order(
+        self,
+        items: list[models.Item],
+        method: str,
+        customer_name: str,
+        customer_consent: bool,
+        email: str | None = None,
+        phone: str | None = None,
+        store_id: str | None = None,
+        ship_to: ShipTo | None = None,
+        reservation_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.Order:
+        if customer_consent is not True:
+            raise ToolFailure(
+                "Nothing was ordered: an order needs the customer's consent. Tell the customer what they would "
+                "buy, the total and where it comes from or goes (quote_order says), and call place_order again "
+                "with customer_consent=true only after they said yes."
+            )
+        if reservation_id:
+            method, ship_to = "pickup", None
+            code, address, store, where = common_pb2.FULFILMENT_METHOD_PICKUP, None, store_id or "", "for pickup"
+        else:
+            if not items:
+                raise ToolFailure("Give the items to order (each a SKU code and a quantity), or a reservation_id.")
+            code, address, store, where = await self._destination(method, store_id, ship_to)
+        customer_id = customer_id_for(customer_name, email or "", phone or "")
+        caller = self.caller()
+        lines = [opb.OrderLineRequest(sku=item.sku, quantity=item.quantity) for item in items]
+        request = opb.CreateOrderRequest(
+            request_id=self.request_id(
+                "mcp-order",
+                idempotency_key,
+                method,
+                tuple((item.sku, item.quantity) for item in items),
+                store,
+                address.SerializeToString(deterministic=True) if address is not None else b"",
+                customer_id,
+                reservation_id or "",
+                self.today(),
+            ),
+            channel=caller.channel,
+            customer_id=customer_id,
+            lines=lines,
+            method=code,
+            store_id=store,
+            reservation_id=reservation_id or "",
+        )
+        if address is not None:
+            request.ship_to.CopyFrom(address)
+        reply = await self._call(
+            lambda c: c.orders.CreateOrder,
+            request,
+            skus=[item.sku for item in items],
+            locations=[store] if store else [],
+        )
+        return await self._order(reply.order, f"Ordered {where}")
+
+    async def order_status(self, order_id: str) -> models.Order:
+        reply = await self._call(lambda c: c.orders.GetOrder, opb.GetOrderRequest(order_id=order_id))
+        return await self._order(reply.order, "")
+
+    async def cancel_order(self, order_id: str, reason: str = "", idempotency_key: str | None = None) -> models.Order:
+        request = opb.CancelOrderRequest(
+            request_id=self.request_id("mcp-cancel-order", idempotency_key, order_id),
+            order_id=order_id,
+            reason=reason,
+        )
+        reply = await self._call(lambda c: c.orders.CancelOrder, request)
+        return await self._order(reply.order, "Cancelled")
+
+    async def _order(self, order: opb.Order, verb: str) -> models.Order:
+        status = _status(order.status, opb.OrderStatus, "ORDER_STATUS_")
+        method = _status(order.method, common_pb2.FulfilmentMethod, "FULFILMENT_METHOD_")
+        names = await self.names([allocation.location_id for allocation in order.allocations])
+        items = ", ".join(f"{line.quantity} x {line.sku}" for line in order.lines)
+        sources = sorted(
+            {
+                names.get(a.location_id, a.location_id)
+                for a in order.allocations
+                if a.status != opb.ALLOCATION_STATUS_CANCELLED
+            }
+        )
+        total = _money(order.total_minor, order.currency)
+        summary = (
+            f"{verb + ': ' if verb else ''}order {order.order_id} ({items}) is {status.replace('_', ' ')}"
+            f" ({method.replace('_', ' ')}{', from ' + ', '.join(sources) if sources else ''})"
+            + (f"; total {total}" if total else "")
+            + "."
+        )
+        holds = [
+            models.OrderHold(
+                reason=_status(hold.reason, common_pb2.FulfilmentHoldReason, "FULFILMENT_HOLD_REASON_"),
+                status=_status(hold.status, opb.FulfilmentHoldStatus, "FULFILMENT_HOLD_STATUS_"),
+                allocation_id=hold.allocation_id,
+                expires_at=_iso(hold.expires_at),
+            )
+            for hold in order.holds
+        ]
+        waiting = [hold for hold in holds if hold.status == "active"]
+        if order.on_hold and waiting:
+            reasons = " and ".join(sorted({hold.reason.replace("_", " ") for hold in waiting}))
+            first = min(hold.expires_at for hold in waiting)
+            summary += f" It waits ({reasons}): nothing is shipped until released; unless released by {first} (UTC)"
+            summary += " it is cancelled."
+        return models.Order(
+            order_id=order.order_id,
+            status=status,
+            method=method,
+            store_id=order.store_id,
+            reservation_id=order.reservation_id,
+            lines=[
+                models.OrderLine(
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    fulfilled=line.fulfilled,
+                    backordered=line.backordered,
+                    cancelled=line.cancelled,
+                )
+                for line in order.lines
+            ],
+            allocations=[
+                models.OrderAllocation(
+                    location_id=allocation.location_id,
+                    items=[models.Item(sku=item.sku, quantity=item.quantity) for item in allocation.lines],
+                    status=_status(allocation.status, opb.AllocationStatus, "ALLOCATION_STATUS_"),
+                )
+                for allocation in order.allocations
+            ],
+            on_hold=order.on_hold,
+            holds=holds,
+            total=total,
+            created_at=_iso(order.created_at),
+            summary=summary,
+        )
+
+
+class ShipTo(BaseModel):
+    """Where an order ships to: the address as the customer gives it, and its coordinates."""
+
+    recipient: str = Field("", max_length=200, description="Who receives the parcel.")
+    street: str = Field("", max_length=200, description="Street and number.")
+    postal_code: str = Field("", max_length=200)
+    city: str = Field("", max_length=200, description="The town or city.")
+    country: str = Field("", max_length=200)
+    latitude: float | None = Field(None, ge=-90, le=90, description="Of the address (or the town), when you know it.")
+    longitude: float | None = Field(None, ge=-180, le=180)
+
+
+def _fold(text: str) -> str:
+    """Text to compare places by: no case, no accents, hyphens as spaces (München = munchen)."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join(plain.casefold().replace("-", " ").split())
+
+
+def _kind(location: ipb.Location) -> str:
+    return "warehouse" if location.kind == ipb.LOCATION_KIND_WAREHOUSE else "store"
+
+
+def _place_of(query: str, location: ipb.Location) -> models.Place:
+    return models.Place(
+        query=query,
+        matched="location",
+        label=location.name or location.location_id,
+        location_id=location.location_id,
+        latitude=location.point.latitude,
+        longitude=location.point.longitude,
+    )
+
+
+def _city_place(query: str, city: str, found: list[ipb.Location]) -> models.Place:
+    return models.Place(
+        query=query,
+        matched="city",
+        label=city,
+        latitude=sum(location.point.latitude for location in found) / len(found),
+        longitude=sum(location.point.longitude for location in found) / len(found),
+    )
+
+
+def _distance(near: models.Place, location: ipb.Location) -> float:
+    return round(
+        distance_km(Point(near.latitude, near.longitude), Point(location.point.latitude, location.point.longitude)),
+        1,
+    )
+
+
+def _location(location: ipb.Location, distance: float | None) -> models.Location:
+    return models.Location(
+        location_id=location.location_id,
+        name=location.name,
+        kind=_kind(location),
+        city=location.city,
+        latitude=location.point.latitude,
+        longitude=location.point.longitude,
+        distance_km=distance,
+        pickup=location.pickup,
+        ships=location.ships,
+    )
+
+
+def _sku(sku: ipb.Sku) -> models.Sku:
+    return models.Sku(
+        sku=sku.sku,
+        title=sku.title,
+        attributes=dict(sku.attributes),
+        price=_money(sku.price_minor, sku.currency),
+        price_minor=sku.price_minor,
+        currency=sku.currency,
+    )

@@ -5,29 +5,21 @@ request ids. Serving without authentication is refused on any address but a loop
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from omnistock.common.v1 import common_pb2
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.embedded import free_port
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.e2e.mcp_support import call, refusal
-from tests.integration.cli.support import Cli, World
+from tests.e2e.mcp_support import STARTS_WITHIN, agent, call, listening, mcp_http, refusal, start_mcp, stop
+from tests.integration.cli.support import World
 
-STARTS_WITHIN = 30.0
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -38,64 +30,6 @@ INITIALIZE = {
         "clientInfo": {"name": "test", "version": "1"},
     },
 }
-
-
-def listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-        return True
-    return False
-
-
-async def wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
-    deadline = asyncio.get_running_loop().time() + STARTS_WITHIN
-    while asyncio.get_running_loop().time() < deadline:
-        assert process.poll() is None, f"omnistock mcp exited with {process.returncode}: {process.stderr}"
-        if listening(port):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"omnistock mcp did not listen on {port} within {STARTS_WITHIN} s")
-
-
-def start_mcp(stack: Stack, port: int, *options: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "omnistock_cli", "mcp", "--transport", "http", "--port", str(port), *options],
-        env=Cli(stack).process_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@contextlib.asynccontextmanager
-async def mcp_http(stack: Stack, *options: str) -> AsyncIterator[str]:
-    """A running `omnistock mcp --transport http`; yields its URL."""
-    port = free_port()
-    process = start_mcp(stack, port, *options)
-    try:
-        await wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        stop(process)
-
-
-@contextlib.asynccontextmanager
-async def agent(url: str, token: str | None) -> AsyncIterator[Client]:
-    """An MCP client over HTTP, sending `token` as its bearer token (none when None)."""
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http,
-        Client(streamable_http_client(url, http_client=http), read_timeout_seconds=60) as client,
-    ):
-        yield client
 
 
 def token(stack: Stack, role: Role, subject: str, **claims: Any) -> str:
@@ -241,7 +175,7 @@ async def test_unknown_things_are_not_found_in_plain_words(stack: Stack) -> None
         said = await refusal(chat, "find_stock_nearby", sku=unknown_sku, city=city)
         assert f"no product with the SKU code {unknown_sku}" in said, said
         said = await refusal(chat, "find_stock_nearby", sku=sold_out, city=unique_id("Atlantis-"))
-        assert "no store or warehouse in a city called" in said, said
+        assert "does not know a place called" in said and "latitude and longitude" in said, said
         missing = "6f1c1f0e-1111-4111-8111-111111111111"
         for tool, arguments in (
             ("get_reservation", {"reservation_id": missing}),

@@ -6,30 +6,21 @@ pickup-preparation task. A retry does not reserve twice; a shortfall reads as a 
 
 from __future__ import annotations
 
-import sys
-
-from mcp import Client, StdioServerParameters
+from mcp import Client
 
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.e2e.mcp_support import call, refusal
-from tests.integration.cli.support import Cli, World, eventually
+from tests.e2e.mcp_support import call, refusal, stdio_server
+from tests.integration.cli.support import World, eventually
 
 BRANCH = (51.3397, 12.3731)  # Leipzig
 SUBURB = (51.3100, 12.4200)
 OTHER_CITY = (51.0504, 13.7373)  # Dresden, about 100 km away
 
 
-def mcp_server(stack: Stack) -> Client:
-    """The MCP server as an agent's host starts it: a child process spoken to over stdio.
-    (Entered in the test itself: anyio wants a session closed by the task that opened it.)"""
-    server = StdioServerParameters(command=sys.executable, args=["-m", "omnistock_mcp"], env=Cli(stack).process_env())
-    return Client(server, read_timeout_seconds=60)
-
-
 async def test_the_chat_agent_reserves_the_last_green_sofa_through_mcp(stack: Stack) -> None:
-    async with mcp_server(stack) as agent:
+    async with stdio_server(stack) as agent:
         await the_last_green_sofa(stack, agent)
 
 
@@ -116,11 +107,11 @@ async def the_last_green_sofa(stack: Stack, agent: Client) -> None:
     unknown = await refusal(agent, "order_status", order_id=order_id)
     assert unknown.startswith(f"Omnistock has no order {order_id}")
     nowhere = await refusal(agent, "find_stock_nearby", sku=green, city=unique_id("Atlantis-"))
-    assert "no store or warehouse in a city called" in nowhere
+    assert "does not know a place called" in nowhere and "latitude and longitude" in nowhere
 
 
 async def test_cancel_with_an_idempotency_key_gives_the_sofa_back(stack: Stack) -> None:
-    async with mcp_server(stack) as agent:
+    async with stdio_server(stack) as agent:
         await cancel_with_a_key(stack, agent, unique_id("conversation-42:"))
 
 

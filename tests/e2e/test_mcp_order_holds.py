@@ -9,8 +9,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.e2e.mcp_support import call, refusal
-from tests.e2e.test_mcp_journey1 import mcp_server
+from tests.e2e.mcp_support import call, refusal, stdio_server
 from tests.integration.cli.support import World, eventually
 from tests.integration.orders.support import ship_request
 
@@ -30,7 +29,7 @@ async def test_the_chat_agent_holds_an_order_for_an_address_check_and_releases_i
         mine = [task for task in listed.tasks if task.order_id == order.order_id]
         return mine[0] if mine and bool(mine[0].hold_reason) == held else None
 
-    async with mcp_server(stack) as agent:
+    async with stdio_server(stack) as agent:
         tools = {tool.name: tool for tool in (await agent.list_tools()).tools}
         assert {"hold_order", "release_order_hold"} <= set(tools)
         held = await call(agent, "hold_order", order_id=order.order_id, reason="address_check", note="house number")

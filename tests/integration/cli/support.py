@@ -34,6 +34,8 @@ def cli_env(stack: Stack) -> dict[str, str]:
             "DATABASE_URL": settings.database_url or "",
             "COLUMNS": "220",  # rich tables keep every cell on one line
             "OMNISTOCK_LOG_LEVEL": "WARNING",
+            # Never the profiles of whoever runs the tests.
+            "OMNISTOCK_CONFIG": os.devnull,
         }
     )
     return env
@@ -43,10 +45,11 @@ def cli_env(stack: Stack) -> dict[str, str]:
 class Cli:
     stack: Stack
 
-    async def run(self, *args: str, expect: int | None = 0) -> Result:
-        """`omnistock ARGS...`; fails the test unless it exits with `expect` (None: any code)."""
+    async def run(self, *args: str, expect: int | None = 0, env: dict[str, str | None] | None = None) -> Result:
+        """`omnistock ARGS...`; fails the test unless it exits with `expect` (None: any code).
+        `env` adds to (or, with None, takes away from) the environment it runs in."""
         runner = CliRunner()
-        env: dict[str, str | None] = {**cli_env(self.stack), "OMNISTOCK_TOKEN": None}
+        env = {**cli_env(self.stack), "OMNISTOCK_TOKEN": None, "OMNISTOCK_PROFILE": None, **(env or {})}
         result = await asyncio.to_thread(runner.invoke, app, list(args), env=env, catch_exceptions=False)
         if expect is not None:
             assert result.exit_code == expect, (
@@ -55,8 +58,8 @@ class Cli:
             )
         return result
 
-    async def json(self, *args: str, expect: int | None = 0) -> Any:
-        result = await self.run(*args, "--json", expect=expect)
+    async def json(self, *args: str, expect: int | None = 0, env: dict[str, str | None] | None = None) -> Any:
+        result = await self.run(*args, "--json", expect=expect, env=env)
         return json.loads(result.stdout)
 
     def process_env(self) -> dict[str, str]:

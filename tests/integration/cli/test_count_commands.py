@@ -19,11 +19,11 @@ async def test_a_count_from_the_terminal_is_blind_for_the_clerk_and_posts_the_va
 
     opened = await cli.json("count", "start", "--location", store, "--threshold", "1", "--note", "aisle 3")
     count_id = opened["count_id"]
-    assert (opened["status"], opened["summary"]["lines"]) == ("COUNT_STATUS_OPEN", "2")
+    assert (opened["status"], opened["summary"]["lines"]) == ("COUNT_STATUS_OPEN", 2)
     await cli.run("sell", f"{lamp}:1", "--store", store)  # the till keeps selling: book 5, shelf 3
     scanned = await cli.json("count", "scan", count_id, lamp, "3")
-    assert scanned["line"]["counted"] == "3" and "variance" not in scanned["line"]  # blind
-    blind = await cli.run("count", "show", count_id, "--role", "pos", "--location", store)
+    assert scanned["line"]["counted"] == 3 and "variance" not in scanned["line"]  # blind
+    blind = await cli.run("count", "show", count_id, "--role", "pos", "--works-at", store)
     assert "hidden while the count is open" in blind.stdout
 
     premature = await cli.run("count", "complete", count_id, expect=1)
@@ -32,7 +32,7 @@ async def test_a_count_from_the_terminal_is_blind_for_the_clerk_and_posts_the_va
     assert "Nobody scanned these" in reviewed.stdout and vase in reviewed.stdout
     assert "Beyond the threshold" in reviewed.stdout and lamp in reviewed.stdout
     shown = await cli.json("count", "show", count_id, "--lines")
-    assert {line["sku"]: line["variance"] for line in shown["lines"]} == {lamp: "-2", vase: "-2"}
+    assert {line["sku"]: line["variance"] for line in shown["lines"]} == {lamp: -2, vase: -2}
 
     approved = await cli.json("count", "approve", count_id, "--note", "checked the shelf")
     assert sorted(line["sku"] for line in approved["approved"]) == sorted([lamp, vase])

@@ -69,7 +69,7 @@ async def test_an_order_is_shipped_from_the_warehouse_after_a_short_pick(stack: 
     tasks = await cli.json("tasks", "--location", first, "--order", order_id)
     assert [t["task_id"] for t in tasks["tasks"]] == [task.task_id]
     picked = await cli.json("pick", task.task_id, "--found", f"{lamp}:1")
-    assert picked["short"] == [{"sku": lamp, "quantity": "1"}]
+    assert picked["short"] == [{"sku": lamp, "quantity": 1}]
     await cli.json("pack", task.task_id)
     shipped = await cli.json("ship", task.task_id, "--carrier", "DHL", "--tracking", "JD0001")
     assert shipped["status"] == "TASK_STATUS_SHIPPED" and shipped["tracking_number"] == "JD0001"
@@ -80,11 +80,11 @@ async def test_an_order_is_shipped_from_the_warehouse_after_a_short_pick(stack: 
     await cli.json("ship", rerouted.task_id, "--carrier", "DHL", "--tracking", "JD0002")
 
     async def completed() -> bool:
-        status = await cli.json("order-status", order_id)
+        status = await cli.json("show-order", order_id)
         return bool(status["status"] == "ORDER_STATUS_COMPLETED")
 
     await eventually(completed)
-    shown = await cli.run("order-status", order_id)
+    shown = await cli.run("show-order", order_id)
     assert "completed" in shown.stdout and first in shown.stdout and second in shown.stdout
     listed = await cli.json("orders", "--customer", "Ada Lovelace", "--status", "completed")
     assert order_id in [item["order_id"] for item in listed["orders"]]
@@ -121,11 +121,11 @@ async def test_sell_at_the_till_and_take_a_return(stack: Stack) -> None:
     assert (await world.level(store, tee)).on_hand == 0
     empty = await cli.run("sell", f"{tee}:1", "--store", store, expect=1)
     assert f"short: {tee} at {store}" in empty.stderr
-    elsewhere = await cli.run("sell", f"{tee}:1", "--store", store, "--role", "pos", "--location", other, expect=1)
+    elsewhere = await cli.run("sell", f"{tee}:1", "--store", store, "--role", "pos", "--works-at", other, expect=1)
     assert "PERMISSION_DENIED" in elsewhere.stderr
 
     await cli.run("return", tee, "1", "--store", store, "--ref", sold["order_id"])
     assert (await world.level(store, tee)).on_hand == 1
     # A till of another store cannot book a return here.
-    foreign = await cli.run("return", tee, "1", "--store", store, "--role", "pos", "--location", other, expect=1)
+    foreign = await cli.run("return", tee, "1", "--store", store, "--role", "pos", "--works-at", other, expect=1)
     assert "PERMISSION_DENIED" in foreign.stderr

@@ -38,11 +38,11 @@ async def test_reserve_then_collect_at_the_till(stack: Stack) -> None:
 
     made = await cli.json("reserve", sofa, "--store", store, "--customer", "Ada Lovelace", "--email", email)
     assert made["status"] == "RESERVATION_STATUS_ACTIVE" and made["channel"] == "CHANNEL_CHAT"
-    assert made["store_id"] == store and made["lines"] == [{"sku": sofa, "quantity": "1"}]
+    assert made["store_id"] == store and made["lines"] == [{"sku": sofa, "quantity": 1}]
     assert len(made["pickup_code"]) >= 4 and made["customer"]["customer_id"].startswith("CUST-")
     reservation_id = made["reservation_id"]
 
-    shown = await cli.run("reservation", reservation_id)
+    shown = await cli.run("show-reservation", reservation_id)
     assert made["pickup_code"] in shown.stdout and "active" in shown.stdout and "Ada Lovelace" in shown.stdout
 
     # The branch's staff see it, the chat agent finds it by the customer's e-mail.
@@ -51,7 +51,7 @@ async def test_reserve_then_collect_at_the_till(stack: Stack) -> None:
     mine = await cli.json("reservations", "--customer", email, "--status", "active")
     assert [item["reservation_id"] for item in mine["reservations"]] == [reservation_id]
 
-    longer = await cli.json("extend", reservation_id, "--by", "1d")
+    longer = await cli.json("extend-reservation", reservation_id, "--by", "1d")
     assert (expiry(longer) - expiry(made)).total_seconds() == 86400
 
     # The branch prepares it: the pickup task, picked and put at the desk.
@@ -65,12 +65,12 @@ async def test_reserve_then_collect_at_the_till(stack: Stack) -> None:
     assert started["task"]["status"] == "TASK_STATUS_PICKING"
     ready = await cli.json("ready", task.task_id)
     assert ready["status"] == "TASK_STATUS_READY_FOR_PICKUP"
-    assert (await cli.json("reservation", reservation_id))["status"] == "RESERVATION_STATUS_READY_FOR_PICKUP"
+    assert (await cli.json("show-reservation", reservation_id))["status"] == "RESERVATION_STATUS_READY_FOR_PICKUP"
 
     # Another store's clerk may not collect it; the branch's till does.
     other = await world.location(unique_id("Weimar-"), WEIMAR)
     wrong = await cli.run(
-        "collect", made["pickup_code"], "--store", store, "--role", "pos", "--location", other, expect=1
+        "collect", made["pickup_code"], "--store", store, "--role", "pos", "--works-at", other, expect=1
     )
     assert "PERMISSION_DENIED" in wrong.stderr
     collected = await cli.json("collect", made["pickup_code"].lower(), "--store", store)
@@ -112,17 +112,17 @@ async def test_cancel_gives_the_units_back_and_handover_completes_a_pickup(stack
         "reserve", lamp, "--store", store, "--customer", "Grace Hopper", "--qty", "2", "--hold-for", "3d"
     )
     assert (await world.level(store, lamp)).held == 2
-    cancelled = await cli.json("cancel", first["reservation_id"], "--reason", "changed her mind")
+    cancelled = await cli.json("cancel-reservation", first["reservation_id"], "--reason", "changed her mind")
     assert cancelled["status"] == "RESERVATION_STATUS_CANCELLED" and cancelled["cancel_reason"] == "changed her mind"
     assert (await world.level(store, lamp)).held == 0
-    gone = await cli.run("cancel", unique_id("missing-"), expect=1)
+    gone = await cli.run("cancel-reservation", unique_id("missing-"), expect=1)
     assert "NOT_FOUND" in gone.stderr
 
     second = await cli.json(
         "reserve", lamp, "--store", store, "--customer", "Grace Hopper", "--phone", "+49 361 123456"
     )
     await pickup_task(stack, store, second["reservation_id"])
-    handed = await cli.json("handover", second["pickup_code"], "--location", store)
+    handed = await cli.json("handover", second["pickup_code"], "--store", store)
     assert handed["status"] == "TASK_STATUS_HANDED_OVER"
     reservation = stack.stub("reservations", role="admin")
     current = await reservation.GetReservation(rpb.GetReservationRequest(reservation_id=second["reservation_id"]))

@@ -28,8 +28,8 @@ async def test_stock_near_a_city_lists_the_stores_that_have_it_nearest_first(sta
 
     nearby = await cli.json("stock", sofa, "--near", city, "--radius", "50")
     assert [(entry["location_id"], entry["levels"][0]["available"]) for entry in nearby["locations"]] == [
-        (centre, "1"),
-        (east, "2"),  # safety stock is not for remote channels (the chat agent's view by default)
+        (centre, 1),
+        (east, 2),  # safety stock is not for remote channels (the chat agent's view by default)
     ]
     # The city is the mean point of its locations: both are as far from it; rank decides.
     assert nearby["near"]["query"] == city
@@ -40,8 +40,8 @@ async def test_stock_near_a_city_lists_the_stores_that_have_it_nearest_first(sta
     assert {entry["location_id"] for entry in anywhere["locations"]} == {centre, east, far}
 
     # The till's own view may sell its safety stock.
-    till = await cli.json("stock", sofa, "--channel", "pos", "--role", "pos", "--location", east)
-    assert {level["location_id"]: level["available"] for level in till["levels"]}[east] == "3"
+    till = await cli.json("stock", sofa, "--channel", "pos", "--role", "pos", "--works-at", east)
+    assert {level["location_id"]: level["available"] for level in till["levels"]}[east] == 3
 
     shown = await cli.run("stock", sofa, "--near", city, "--radius", "50")
     assert "Leipzig Zentrum" in shown.stdout and "Leipzig Ost" in shown.stdout and far not in shown.stdout
@@ -71,11 +71,11 @@ async def test_receive_adjust_and_the_ledger(stack: Stack) -> None:
     chair = await world.sku("Oak chair")
 
     received = await cli.json("receive", warehouse, chair, "7", "--ref", "PO-1")
-    assert received["level"]["on_hand"] == "7"
+    assert received["level"]["on_hand"] == 7
     counted = await cli.json("adjust", warehouse, chair, "--set", "5", "--reason", "count", "--expect", "7")
-    assert counted["level"]["on_hand"] == "5"
+    assert counted["level"]["on_hand"] == 5
     damaged = await cli.json("adjust", warehouse, chair, "--delta", "-1", "--reason", "damage", "--note", "scratched")
-    assert damaged["level"]["on_hand"] == "4"
+    assert damaged["level"]["on_hand"] == 4
 
     # A count that raced another change is refused, with the reason.
     stale = await cli.run("adjust", warehouse, chair, "--set", "3", "--reason", "count", "--expect", "7", expect=1)
@@ -89,9 +89,9 @@ async def test_receive_adjust_and_the_ledger(stack: Stack) -> None:
 
     ledger = await cli.json("movements", "--location", warehouse, "--sku", chair)
     assert [(m["kind"], m["on_hand_delta"]) for m in ledger["movements"]] == [
-        ("MOVEMENT_KIND_RECEIPT", "7"),
-        ("MOVEMENT_KIND_ADJUSTMENT", "-2"),
-        ("MOVEMENT_KIND_ADJUSTMENT", "-1"),
+        ("MOVEMENT_KIND_RECEIPT", 7),
+        ("MOVEMENT_KIND_ADJUSTMENT", -2),
+        ("MOVEMENT_KIND_ADJUSTMENT", -1),
     ]
     assert ledger["movements"][0]["document_ref"] == "PO-1"
     shown = await cli.run("movements", "--location", warehouse, "--sku", chair)
@@ -119,8 +119,8 @@ async def test_watch_follows_a_sku_until_it_is_sold_out(stack: Stack) -> None:
     )
     result = await asyncio.wait_for(watching, 30)
     updates = [json.loads(line) for line in result.stdout.splitlines()]
-    assert updates[0]["snapshot"] and updates[0]["levels"][0]["on_hand"] == "1"
-    assert updates[-1]["levels"][-1]["on_hand"] == "0"
+    assert updates[0]["snapshot"] and updates[0]["levels"][0]["on_hand"] == 1
+    assert updates[-1]["levels"][-1]["on_hand"] == 0
 
     # Already sold out: the table is shown once and the watch ends by itself.
     table = await cli.run("watch", lamp, "--until-sold-out", "--timeout", "20s")

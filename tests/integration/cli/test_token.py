@@ -18,7 +18,17 @@ runner = CliRunner()
 def test_token_verifies_with_role_and_locations() -> None:
     result = runner.invoke(
         app,
-        ["token", "--role", "pos", "--location", "STORE-BER-MITTE", "-l", "STORE-BER-KREUZBERG", "--subject", "till-7"],
+        [
+            "token",
+            "--role",
+            "pos",
+            "--works-at",
+            "STORE-BER-MITTE",
+            "--works-at",
+            "STORE-BER-KREUZBERG",
+            "--subject",
+            "till-7",
+        ],
     )
     assert result.exit_code == 0, result.output
     principal = TokenAuthority(Settings()).verify(result.stdout.strip())

@@ -314,3 +314,49 @@ def replaced(data_dir: Path, name: str, pid: int) -> bool:
     """`up` records another process under `name`, and that one runs."""
     now = child_pids(data_dir).get(name, pid)
     return now != pid and running(now)
+
+
+def omnistock(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "omnistock_cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_up_detach_returns_once_ready_and_status_and_down_follow_it(
+    up_env: tuple[dict[str, str], Path, Settings],
+) -> None:
+    env, data_dir, settings = up_env
+    services = installed_services()
+    where = ("--data-dir", str(data_dir))
+
+    started = omnistock(env, "up", "--detach", "--no-seed", *where)
+    said = f"stdout:\n{started.stdout}\nstderr:\n{started.stderr}"
+    assert started.returncode == 0, said
+    assert "running in the background" in started.stdout and READY_LINE not in started.stdout, said
+    assert "  admin (" in started.stdout, said  # what `up` shows when ready, tokens included
+    up_pid = int((data_dir / "up.lock").read_text())
+    pids = child_pids(data_dir)
+    assert running(up_pid) and set(pids) == {*services, "nats-server", "postgres"}
+    for service in services:
+        assert health_status(settings.address(service)) == health_pb2.HealthCheckResponse.SERVING
+
+    status = omnistock(env, "status", "--json", *where)
+    assert status.returncode == 0, status.stdout + status.stderr
+    report = json.loads(status.stdout)
+    assert (report["running"], report["serving"], report["pid"]) == (True, True, up_pid)
+    assert {item["service"]: (item["address"], item["health"]) for item in report["services"]} == {
+        service: (settings.address(service), "SERVING") for service in services
+    }
+    assert omnistock(env, "status", *where).returncode == 0
+
+    twice = omnistock(env, "up", "--detach", *where)
+    assert twice.returncode == 1 and "already running" in twice.stderr and str(up_pid) in twice.stderr
+
+    stopped = omnistock(env, "down", *where)
+    assert stopped.returncode == 0 and "Omnistock stopped." in stopped.stdout, stopped.stdout + stopped.stderr
+    assert not running(up_pid)
+    assert [name for name, pid in pids.items() if running(pid)] == []
+    assert processes_using(data_dir) == []
+    after = omnistock(env, "status", *where)
+    assert after.returncode == 1 and "not running" in after.stdout
+    assert "not running" in omnistock(env, "down", *where).stdout

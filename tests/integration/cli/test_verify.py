@@ -3,6 +3,12 @@ active hold of a reservation or an order belongs to one that exists and holds it
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock_platform.db import Database
@@ -103,3 +109,22 @@ async def test_every_active_hold_belongs_to_a_reservation_or_order_that_holds_it
         ("held allocation without its active hold", order["order_id"])
     ], broken
     assert f"hold {order_hold} is released" in broken["violations"][0]["detail"]
+
+
+def test_verify_on_embedded_postgres_prints_its_report_and_nothing_else(tmp_path: Path) -> None:
+    """Without DATABASE_URL, verify starts the embedded PostgreSQL of `omnistock up`: what that
+    logs stays off stdout, which is the report (JSON here) alone."""
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "NATS_URL")}
+    env["OMNISTOCK_CONFIG"] = os.devnull
+    data_dir = str(tmp_path / "data")
+
+    def omnistock(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "omnistock_cli", *args, "--data-dir", data_dir]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+
+    migrated = omnistock("migrate")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    verified = omnistock("verify", "--inventory-only", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout) == {"ok": True, "violations": []}, verified.stdout
+    assert "postgres_started" not in verified.stdout + verified.stderr

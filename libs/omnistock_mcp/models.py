@@ -1,0 +1,173 @@
+"""What every tool answers, as typed models: the MCP server publishes their JSON schemas as the
+tools' output schemas, so an agent host knows each field before it calls. Every answer has a
+`summary`: one or two sentences a model can pass on to the customer as they are."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Item(BaseModel):
+    sku: str = Field(description="The SKU code.")
+    quantity: int = Field(description="Units.")
+
+
+class Sku(BaseModel):
+    sku: str = Field(description="The SKU code to use with the other tools.")
+    title: str
+    attributes: dict[str, str] = Field(description="colour, size, category, material, ...")
+    price: str = Field(description="The price as people read it, e.g. '1299.00 EUR'; empty when unknown.")
+    price_minor: int = Field(description="The price in minor units (cents).")
+    currency: str = Field(description="ISO 4217 code; empty when the SKU has no price.")
+
+
+class SkuSearch(BaseModel):
+    count: int
+    skus: list[Sku]
+    note: str = Field(description="Advice when nothing matched; empty otherwise.")
+
+
+class Place(BaseModel):
+    """Where a search was made from, as Omnistock understood the place it was given."""
+
+    query: str = Field(description="The place as it was given.")
+    matched: str = Field(
+        description="How it was found: 'coordinates', 'city' (the middle of Omnistock's locations in that city), "
+        "'location' (a store or warehouse, by id or name)."
+    )
+    label: str = Field(description="The place in words, e.g. 'Berlin' or 'Omnistock Berlin Mitte'.")
+    location_id: str = Field(default="", description="The store or warehouse it is, when it matched one.")
+    latitude: float
+    longitude: float
+
+
+class Location(BaseModel):
+    location_id: str = Field(description="Use as store_id with the other tools (stores only).")
+    name: str
+    kind: str = Field(description="'store' or 'warehouse'.")
+    city: str
+    latitude: float
+    longitude: float
+    distance_km: float | None = Field(description="From the place searched near; null without one.")
+    pickup: bool = Field(description="Customers may collect reservations and pickup orders here.")
+    ships: bool = Field(description="Ships orders to customers' homes.")
+
+
+class LocationSearch(BaseModel):
+    near: Place | None
+    locations: list[Location]
+    summary: str
+
+
+class StoreStock(BaseModel):
+    store_id: str
+    name: str
+    city: str
+    distance_km: float
+    available: int = Field(description="Units that can be reserved there now.")
+
+
+class StockNearby(BaseModel):
+    sku: str
+    quantity: int
+    near: Place
+    radius_km: float
+    stores: list[StoreStock] = Field(
+        description="Stores within the radius that can hand over the quantity, nearest first."
+    )
+    nearest_farther_away: list[StoreStock] = Field(
+        default_factory=list, description="When none is within the radius: the nearest ones farther away."
+    )
+    summary: str
+
+
+class Customer(BaseModel):
+    name: str
+    customer_id: str
+
+
+class Reservation(BaseModel):
+    reservation_id: str
+    status: str = Field(
+        description="pending, active, ready_for_pickup, collected, cancelled, expired, converted (to an order) "
+        "or failed."
+    )
+    pickup_code: str = Field(description="What the customer shows at the store.")
+    store_id: str
+    store_name: str
+    items: list[Item]
+    customer: Customer
+    expires_at: str = Field(description="ISO 8601, UTC: until when the store keeps the items.")
+    order_id: str = Field(description="The order it became, when converted.")
+    summary: str
+
+
+class CustomerReservations(BaseModel):
+    customer_id: str
+    reservations: list[Reservation] = Field(description="Newest first.")
+    summary: str
+
+
+class PlannedAllocation(BaseModel):
+    location_id: str
+    location_name: str
+    kind: str = Field(description="'store' or 'warehouse'.")
+    items: list[Item]
+    distance_km: float
+
+
+class PassedOver(BaseModel):
+    location_id: str
+    reason: str = Field(description="Why the location was not chosen, e.g. not_enough_stock, too_far, farther.")
+    detail: str
+
+
+class Quote(BaseModel):
+    method: str = Field(description="'ship' (to the customer's address) or 'pickup' (at a store).")
+    complete: bool = Field(description="True when every unit can be had: the order can be placed as it is.")
+    items: list[Item]
+    allocations: list[PlannedAllocation] = Field(description="Where each part would come from.")
+    unfilled: list[Item] = Field(description="What no location can supply now.")
+    passed_over: list[PassedOver] = Field(description="The other locations, and why each was not chosen.")
+    total: str = Field(description="The price of the items, e.g. '1299.00 EUR'.")
+    total_minor: int
+    currency: str
+    summary: str
+
+
+class OrderLine(BaseModel):
+    sku: str
+    quantity: int
+    fulfilled: int = Field(description="Units shipped or handed over.")
+    backordered: int
+    cancelled: int
+
+
+class OrderAllocation(BaseModel):
+    location_id: str
+    items: list[Item]
+    status: str = Field(description="held, picked, shipped, handed_over, released, ...")
+
+
+class OrderHold(BaseModel):
+    reason: str = Field(description="payment_pending, fraud_review or address_check.")
+    status: str = Field(description="active, released or expired.")
+    allocation_id: str = Field(description="The one allocation held; empty: the whole order.")
+    expires_at: str = Field(description="When an active hold cancels the order unless released (ISO 8601, UTC).")
+
+
+class Order(BaseModel):
+    order_id: str
+    status: str = Field(
+        description="pending, allocated, partially_shipped, completed, cancelled or backordered (waiting for stock)."
+    )
+    method: str = Field(description="ship, pickup or carry_out.")
+    store_id: str = Field(description="The pickup store (pickup orders).")
+    reservation_id: str = Field(description="The reservation the order was made from, if any.")
+    lines: list[OrderLine]
+    allocations: list[OrderAllocation] = Field(description="Where each part is fulfilled from.")
+    on_hold: bool = Field(description="Waiting on a fulfilment hold: nothing is shipped until it is released.")
+    holds: list[OrderHold]
+    total: str
+    created_at: str = Field(description="ISO 8601, UTC.")
+    summary: str
