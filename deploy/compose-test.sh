@@ -39,7 +39,7 @@ PROJECT=omnistock-test-$$
 COMPOSE_FILE_PATH=deploy/compose.yaml
 LOGS=${COMPOSE_TEST_LOGS:-$(mktemp -d /tmp/omnistock-compose-test-XXXXXX)}
 mkdir -p "$LOGS"
-SERVICES=(inventory reservations orders fulfilment insights)
+SERVICES=(inventory reservations orders fulfilment insights webhooks)
 
 dockerd_pid=""
 project_up=""
@@ -236,17 +236,21 @@ end
 
 # ---------------------------------------------------------------- 5. up
 
-read -r -a ports <<<"$("$PYTHON_BIN" - <<'PORTS'
+# One free loopback port for PostgreSQL, NATS and each service, so that a stack already
+# running on the default ports (or another run of this script) is never in the way.
+read -r -a ports <<<"$("$PYTHON_BIN" - "$((2 + ${#SERVICES[@]}))" <<'PORTS'
 import socket
-sockets = [socket.socket() for _ in range(7)]
+import sys
+sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in sockets:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in sockets))
 PORTS
 )"
-export POSTGRES_HOST_PORT=${ports[0]} NATS_HOST_PORT=${ports[1]} INVENTORY_HOST_PORT=${ports[2]} \
-    RESERVATIONS_HOST_PORT=${ports[3]} ORDERS_HOST_PORT=${ports[4]} FULFILMENT_HOST_PORT=${ports[5]} \
-    INSIGHTS_HOST_PORT=${ports[6]}
+export POSTGRES_HOST_PORT=${ports[0]} NATS_HOST_PORT=${ports[1]}
+for index in "${!SERVICES[@]}"; do
+    export "${SERVICES[$index]^^}_HOST_PORT=${ports[$((index + 2))]}"
+done
 POSTGRES_PASSWORD=${POSTGRES_PASSWORD:-omnistock-local}
 JWT_SECRET=${OMNISTOCK_JWT_SECRET:-compose-local-secret-never-use-in-production}
 
@@ -277,7 +281,7 @@ bring_up() {
 
 begin up "PostgreSQL, NATS, the migration and ${SERVICES[*]} (project $PROJECT)"
 bring_up || fail "the stack did not come up healthy"
-note "containers started: 8 (postgres and nats healthy, migrate exited 0, ${SERVICES[*]} healthy)"
+note "containers started: $((3 + ${#SERVICES[@]})) (postgres and nats healthy, migrate exited 0, ${SERVICES[*]} healthy)"
 compose ps >>"$LOGS/compose.log" 2>&1
 end
 
