@@ -294,6 +294,7 @@ for service in "${SERVICES[@]}"; do
 done
 stack_env=(
     OMNISTOCK_E2E_ADDRESSES="$addresses"
+    OMNISTOCK_E2E_RECEIVER_HOST=host.docker.internal
     DATABASE_URL="postgresql://omnistock:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_HOST_PORT/omnistock"
     NATS_URL="nats://127.0.0.1:$NATS_HOST_PORT"
     OMNISTOCK_JWT_SECRET="$JWT_SECRET"

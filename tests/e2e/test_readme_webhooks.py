@@ -47,9 +47,16 @@ def test_the_section_is_a_receiver_and_two_commands() -> None:
 async def test_the_readme_receiver_gets_the_sofa_story_signed(stack: Stack, tmp_path: Path) -> None:
     code, commands = section()
     port = str(free_port())
+    subscribe = commands[0].replace("8080", port)
+    # Against a deployed stack (make compose-test) the webhooks service runs in a container and reaches
+    # this machine at OMNISTOCK_E2E_RECEIVER_HOST, so the receiver listens on every interface.
+    receiver_host = os.environ.get("OMNISTOCK_E2E_RECEIVER_HOST")
+    if receiver_host:
+        code = code.replace('("127.0.0.1", 8080)', '("0.0.0.0", 8080)')
+        subscribe = subscribe.replace("127.0.0.1", receiver_host)
     (tmp_path / "receiver.py").write_text(code.replace("8080", port))
     cli, world = Cli(stack), World(stack)
-    created = await cli.shell(commands[0].replace("8080", port), cwd=tmp_path)
+    created = await cli.shell(subscribe, cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     subscription = json.loads((tmp_path / "subscription.json").read_text())
     receiver = await asyncio.create_subprocess_exec(
