@@ -15,7 +15,6 @@ order was cancelled meanwhile) is forgotten and logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,6 +28,7 @@ from omnistock_platform.db import Database
 from omnistock_platform.errors import OmnistockError
 from omnistock_platform.idempotency import TRANSIENT, IdempotencyStore, acting_for
 from omnistock_platform.logging import get_logger
+from omnistock_platform.loops import repeat
 from omnistock_platform.settings import ServiceName, Settings
 
 log = get_logger(__name__)
@@ -65,13 +65,11 @@ class Resumer:
     async def run(self, stop: asyncio.Event) -> None:
         every = self.settings.resume_interval.total_seconds()
         telemetry.service_var.set(self.service)
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception as error:  # the database may be away for a while: next round
-                log.warning("resume.round_failed", service=self.service, error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
+
+        async def one_round() -> None:
+            await self.run_once()
+
+        await repeat(stop, every, one_round, failed="resume.round_failed", service=self.service)
 
     async def run_once(self) -> int:
         """One pass over the changes cut short; returns how many were finished."""

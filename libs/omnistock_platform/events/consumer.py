@@ -29,6 +29,7 @@ from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.envelope import unpack_payload
 from omnistock_platform.logging import get_logger, request_id_var
+from omnistock_platform.loops import pause, repeat
 
 log = get_logger(__name__)
 
@@ -180,13 +181,13 @@ class EventConsumer:
         return pending, unacknowledged
 
     async def _measure(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.measure()
-            except Exception as error:  # NATS away, or the consumer not made yet: the figures stay as last read
-                log.debug("consumer.measure_failed", consumer=self.durable, error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), MEASURE_SECONDS)
+        # NATS away, or the consumer not made yet: the figures stay as last read.
+        async def measure() -> None:
+            await self.measure()
+
+        await repeat(
+            stop, MEASURE_SECONDS, measure, failed="consumer.measure_failed", level="debug", consumer=self.durable
+        )
 
     async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -196,8 +197,7 @@ class EventConsumer:
                 await self._consume(subscription, stop)
             except Exception as error:  # NATS away or restarted: subscribe again
                 log.warning("consumer.restarting", consumer=self.durable, error=repr(error))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
+                await pause(stop, 1.0)
             finally:
                 if subscription is not None:
                     with contextlib.suppress(Exception):

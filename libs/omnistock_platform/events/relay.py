@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 from datetime import timedelta
 
-import asyncpg
 from prometheus_client import Counter, Gauge
 
 from omnistock_platform import telemetry
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.logging import get_logger
+from omnistock_platform.loops import listen, pause, repeat
 
 log = get_logger(__name__)
 
@@ -106,12 +106,13 @@ class OutboxRelay:
         return waiting, age
 
     async def _measure(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.measure()
-            except Exception as error:  # the database away: the figures stay as last read
-                log.debug("outbox.measure_failed", service=self.service, error=repr(error))
-            await _wait(stop, MEASURE_SECONDS)
+        # The database away: the figures stay as last read.
+        async def measure() -> None:
+            await self.measure()
+
+        await repeat(
+            stop, MEASURE_SECONDS, measure, failed="outbox.measure_failed", level="debug", service=self.service
+        )
 
     async def purge_published(self) -> None:
         await self.db.execute(
@@ -136,7 +137,7 @@ class OutboxRelay:
                 except Exception as error:  # NATS or PostgreSQL away: retry with backoff
                     PUBLISH_FAILURES.labels(self.service).inc()
                     log.warning("outbox.publish_failed", service=self.service, error=repr(error), retry_in=backoff)
-                    await _wait(stop, backoff)
+                    await pause(stop, backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if published == self.batch_size:
@@ -154,25 +155,9 @@ class OutboxRelay:
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """LISTEN for commits that wrote outbox rows; polling covers a lost connection."""
-        while not stop.is_set():
-            try:
-                conn = await asyncpg.connect(self.db.url)
-            except (OSError, asyncpg.PostgresError) as error:
-                log.warning("outbox.listen_failed", service=self.service, error=repr(error))
-                await _wait(stop, 1.0)
-                continue
-            try:
-                await conn.add_listener(f"{self.service}_outbox", lambda *_: self._wake.set())
-                while not stop.is_set() and not conn.is_closed():
-                    await _wait(stop, 1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        await listen(
+            stop, self.db.url, f"{self.service}_outbox", self._wake, failed="outbox.listen_failed", service=self.service
+        )
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:

@@ -31,6 +31,7 @@ from omnistock_platform.grpc.interceptors import AccessPolicy, ServerInterceptor
 from omnistock_platform.grpc.reflection import enable_reflection
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import configure_logging, get_logger
+from omnistock_platform.loops import pause, repeat
 from omnistock_platform.settings import ServiceName, Settings
 
 log = get_logger(__name__)
@@ -182,20 +183,17 @@ class ServiceApp:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             due = loop.time() + LAG_PROBE_SECONDS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), LAG_PROBE_SECONDS)
+            await pause(stop, LAG_PROBE_SECONDS)
             gauge.set(max(0.0, loop.time() - due))
 
     async def _purge_idempotency(self, stop: asyncio.Event) -> None:
         """Answers to request ids are kept for the retention period (at least 24 h), then dropped."""
         store = IdempotencyStore(self.name)
-        while not stop.is_set():
-            try:
-                await store.purge(self.db, self.settings.idempotency_retention)
-            except Exception as error:  # the database may be away for a while; try again later
-                log.warning("idempotency.purge_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), IDEMPOTENCY_PURGE_SECONDS)
+
+        async def purge() -> None:
+            await store.purge(self.db, self.settings.idempotency_retention)
+
+        await repeat(stop, IDEMPOTENCY_PURGE_SECONDS, purge, failed="idempotency.purge_failed")
 
     async def _check_readiness(self) -> None:
         """SERVING only while PostgreSQL answers and NATS is connected."""
@@ -204,10 +202,7 @@ class ServiceApp:
             await self._health.set(name, SERVING if ready else NOT_SERVING)
 
     async def _watch_readiness(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self._check_readiness()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+        await repeat(stop, 1.0, self._check_readiness, failed="health.check_failed")
 
     async def stop(self, grace: float | None = None) -> None:
         grace = self.settings.shutdown_grace.total_seconds() if grace is None else grace

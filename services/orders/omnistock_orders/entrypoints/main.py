@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 import grpc
@@ -28,6 +27,7 @@ from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, run_service
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import get_logger
+from omnistock_platform.loops import repeat
 from omnistock_platform.resuming import Resumer, resume
 from omnistock_platform.settings import Settings
 
@@ -134,16 +134,13 @@ def _recover_pending(parts: OrdersService) -> BackgroundLoop:
     """Orders a crash left PENDING are finished (the recorded hold request is made again) or dropped."""
     interval = parts.settings.order_recovery_interval.total_seconds()
 
+    async def one_round() -> None:
+        settled = await parts.placement.recover()
+        if settled:
+            log.info("orders.recovered", count=settled)
+
     async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                settled = await parts.placement.recover()
-                if settled:
-                    log.info("orders.recovered", count=settled)
-            except Exception as error:  # the database may be away for a while; try again next round
-                log.warning("orders.recovery_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+        await repeat(stop, interval, one_round, failed="orders.recovery_failed")
 
     return loop
 

@@ -12,7 +12,6 @@ Fulfilment learns of every change from the order's events and keeps the tasks bl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -40,6 +39,7 @@ from omnistock_platform.errors import NotFound, OmnistockError, PermissionDenied
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import Begun, IdempotencyStore, ResponseT, current_caller
 from omnistock_platform.logging import get_logger
+from omnistock_platform.loops import repeat
 from omnistock_platform.settings import Settings
 from omnistock_platform.validation import Validator
 
@@ -274,11 +274,8 @@ class OrderHolds:
     async def sweep(self, stop: asyncio.Event) -> None:
         """Holds nobody released run out here: their orders are cancelled and their stock released."""
         interval = self.settings.order_fulfilment_hold_sweep_interval.total_seconds()
-        while not stop.is_set():
-            try:
-                if await self.expire_due():
-                    continue
-            except Exception as error:  # the database may be away for a while; try again later
-                log.warning("order.hold_sweep_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+
+        async def one_round() -> bool:
+            return bool(await self.expire_due())
+
+        await repeat(stop, interval, one_round, failed="order.hold_sweep_failed")

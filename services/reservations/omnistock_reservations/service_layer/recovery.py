@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from omnistock_platform.errors import NotFound, OmnistockError
 from omnistock_platform.logging import get_logger, request_id_var
+from omnistock_platform.loops import repeat
 from omnistock_reservations.adapters import repository
 from omnistock_reservations.domain.reservation import Reservation
 from omnistock_reservations.service_layer.creating import Creating
@@ -61,15 +61,13 @@ class Recovery:
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.deps.settings.reservation_recovery_interval.total_seconds()
-        while not stop.is_set():
-            try:
-                done = await self.run_once()
-                if done.settled or done.failed:
-                    log.info("reservations.recovered", settled=done.settled, verified=done.verified, failed=done.failed)
-            except Exception as error:  # database or inventory away: next round
-                log.warning("reservations.recovery_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+
+        async def one_round() -> None:
+            done = await self.run_once()
+            if done.settled or done.failed:
+                log.info("reservations.recovered", settled=done.settled, verified=done.verified, failed=done.failed)
+
+        await repeat(stop, interval, one_round, failed="reservations.recovery_failed")
 
     async def run_once(self) -> Pass:
         grace = self.deps.settings.reservation_pending_grace

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-import asyncpg
 from prometheus_client import Counter as Metric
 from prometheus_client import Histogram
 
@@ -30,6 +29,7 @@ from omnistock_platform.db import Database
 from omnistock_platform.events.consumer import is_transient
 from omnistock_platform.events.relay import _wait_any
 from omnistock_platform.logging import get_logger
+from omnistock_platform.loops import listen, repeat
 from omnistock_platform.settings import Settings
 from omnistock_webhooks.adapters import repository
 from omnistock_webhooks.adapters.repository import Claimed
@@ -188,30 +188,13 @@ class Dispatcher:
 
     async def purge(self, stop: asyncio.Event) -> None:
         """Delivered and dead deliveries are kept for the retention period, then dropped."""
-        while not stop.is_set():
-            try:
-                async with self.db.transaction() as conn:
-                    await repository.purge_finished(conn, self.settings.webhook_retention)
-            except Exception as error:  # the database may be away for a while; try again later
-                log.warning("webhooks.purge_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PURGE_SECONDS)
+
+        async def purge() -> None:
+            async with self.db.transaction() as conn:
+                await repository.purge_finished(conn, self.settings.webhook_retention)
+
+        await repeat(stop, PURGE_SECONDS, purge, failed="webhooks.purge_failed")
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """LISTEN for queued, replayed and resumed deliveries; polling covers a lost connection."""
-        while not stop.is_set():
-            try:
-                conn = await asyncpg.connect(self.db.url)
-            except (OSError, asyncpg.PostgresError) as error:
-                log.warning("webhooks.listen_failed", error=repr(error))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
-                continue
-            try:
-                await conn.add_listener(repository.CHANNEL, lambda *_: self.wake.set())
-                while not stop.is_set() and not conn.is_closed():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), 1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
+        await listen(stop, self.db.url, repository.CHANNEL, self.wake, failed="webhooks.listen_failed")

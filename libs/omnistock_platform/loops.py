@@ -1,0 +1,67 @@
+"""The background loops of a service: a round of work, then a pause that ends the moment the
+service stops.
+
+A round that fails (the database or the bus away for a while) is logged and tried again the next
+round; a round that answers True found more work waiting and runs again at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger()
+
+# One round of a loop; True when more work is waiting (the next round starts without a pause).
+Round = Callable[[], Awaitable[bool | None]]
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less when the service stops meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def repeat(
+    stop: asyncio.Event,
+    seconds: float,
+    work: Round,
+    *,
+    failed: str,
+    level: Literal["debug", "warning"] = "warning",
+    **context: Any,
+) -> None:
+    """Run `work` every `seconds` until `stop`; a failed round is logged as the event `failed`."""
+    while not stop.is_set():
+        try:
+            if await work():
+                continue
+        except Exception as error:
+            getattr(log, level)(failed, error=repr(error), **context)
+        await pause(stop, seconds)
+
+
+async def listen(
+    stop: asyncio.Event, url: str, channel: str, wake: asyncio.Event, *, failed: str, **context: Any
+) -> None:
+    """Set `wake` on every PostgreSQL NOTIFY on `channel` until `stop`, on a connection of its own that
+    is made again whenever it is lost (a restart, a failover, an administrator's termination, even
+    between connecting and LISTEN). The caller also polls: a notification missed meanwhile only delays."""
+    while not stop.is_set():
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(url)
+            await conn.add_listener(channel, lambda *_: wake.set())
+            while not stop.is_set() and not conn.is_closed():
+                await pause(stop, 1.0)
+        except Exception as error:
+            log.warning(failed, error=repr(error), **context)
+            await pause(stop, 1.0)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
