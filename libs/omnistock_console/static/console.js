@@ -17,11 +17,13 @@
   }
 
   // A barcode scanner types into the focused field and presses Enter: keep the scan field focused
-  // after each page, unless the person is busy in another field.
+  // after each page, unless the person is busy in another field. Pages mark the field with
+  // data-autofocus, not autofocus: htmx focuses an [autofocus] element when a page settles, whatever
+  // the person already chose, and what they typed then went into the scan field.
   function focusScan(root) {
     var active = document.activeElement;
     if (active && active !== document.body && active.matches("input, select, textarea")) { return; }
-    var field = root.querySelector("[autofocus]") || root.querySelector("[data-scan]");
+    var field = root.querySelector("[data-autofocus]") || root.querySelector("[data-scan]");
     if (field) { field.focus(); }
   }
 

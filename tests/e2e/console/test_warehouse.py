@@ -76,3 +76,46 @@ async def test_pick_short_with_the_reason_pack_and_ship(console: ConsoleUnderTes
     await live(page)
     await expect(page.locator(".card", has_text=f"Order {order.order_id}")).to_have_count(0)
     await context.close()
+
+
+async def test_what_staff_type_as_a_page_arrives_stays_in_the_field_they_chose(console: ConsoleUnderTest) -> None:
+    """A page settles a moment after it shows; the scan field must not take the focus (and the next
+    keystrokes) from a field the person already chose. The person here chooses the note field the
+    instant the task page is swapped in, before it settles."""
+    stack = console.stack
+    context = await console.phone()
+    await context.add_init_script(
+        """
+        document.addEventListener("htmx:afterSwap", function () {
+          var note = document.getElementById("note");
+          if (note) { note.focus(); window.noteChosen = true; }
+        });
+        document.addEventListener("htmx:afterSettle", function () { window.settledAfterChoice = !!window.noteChosen; });
+        """
+    )
+    page = await context.new_page()
+    await sign_in_demo(page, DEMO_WAREHOUSE)
+    await live(page)
+    order = (
+        await stack.stub("orders", role="storefront").CreateOrder(
+            opb.CreateOrderRequest(
+                request_id=request_id(),
+                channel=common_pb2.CHANNEL_WEB,
+                customer_id=unique_id("CUST-"),
+                lines=[opb.OrderLineRequest(sku=BLUE, quantity=1)],
+                method=common_pb2.FULFILMENT_METHOD_SHIP,
+                ship_to=opb.Address(name="Ada Lovelace", city="Berlin", country="DE", point=BERLIN),
+            )
+        )
+    ).order
+    card = page.locator(".card", has_text=f"Order {order.order_id}")
+    await expect(card).to_be_visible(timeout=WAIT)
+    await card.click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {order.order_id}")
+    await page.wait_for_function("window.settledAfterChoice === true", timeout=WAIT)
+    await page.keyboard.type("torn cover")
+    note = page.get_by_label("Note (optional)")
+    await expect(note).to_have_value("torn cover")
+    await expect(note).to_be_focused()
+    await expect(page.get_by_label("Scan or type an item to check it is on the list")).to_have_value("")
+    await context.close()
