@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as ipb
@@ -111,12 +116,21 @@ async def test_every_active_hold_belongs_to_a_reservation_or_order_that_holds_it
     assert f"hold {order_hold} is released" in broken["violations"][0]["detail"]
 
 
-def test_verify_on_embedded_postgres_prints_its_report_and_nothing_else(tmp_path: Path) -> None:
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    """Not under pytest's temp folder: every pytest start on the machine makes that owner-only, which
+    locks out the embedded PostgreSQL (it runs as its own user when started by root)."""
+    base = Path(tempfile.mkdtemp(prefix="omnistock-verify-"))
+    yield base / "data"
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_verify_on_embedded_postgres_prints_its_report_and_nothing_else(embedded_data_dir: Path) -> None:
     """Without DATABASE_URL, verify starts the embedded PostgreSQL of `omnistock up`: what that
     logs stays off stdout, which is the report (JSON here) alone."""
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "NATS_URL")}
     env["OMNISTOCK_CONFIG"] = os.devnull
-    data_dir = str(tmp_path / "data")
+    data_dir = str(embedded_data_dir)
 
     def omnistock(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "omnistock_cli", *args, "--data-dir", data_dir]

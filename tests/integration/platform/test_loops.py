@@ -17,7 +17,8 @@ async def test_the_listener_survives_its_connection_being_terminated_at_any_mome
     omnistock_settings: Settings,
 ) -> None:
     name = f"listen-{unique_id()}"
-    url = f"{omnistock_settings.database_url}?application_name={name}"
+    base = omnistock_settings.database_url
+    url = f"{base}{'&' if '?' in base else '?'}application_name={name}"
     channel = f"listen_{unique_id().lower()}"
     stop, wake = asyncio.Event(), asyncio.Event()
     listener = asyncio.create_task(listen(stop, url, channel, wake, failed="test.listen_failed"))
