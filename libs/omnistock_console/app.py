@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnistock_console.pages_auth import AuthPages
+from omnistock_console.pages_counts import CountPages
 from omnistock_console.pages_desk import DeskPages
 from omnistock_console.pages_work import WorkPages
 from omnistock_console.services import Refused, Services
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, addresses: dict[ServiceName, str] | None =
         *AuthPages(console).routes(),
         *WorkPages(console).routes(),
         *DeskPages(console).routes(),
+        *CountPages(console).routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [
