@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from google.protobuf import json_format
 from omnistock_client import OmnistockClient
 from omnistock_client.client import new_request_id
 
 from omnistock.insights.v1 import insights_pb2 as pb
 from omnistock_cli.context import Caller, JsonOption, RoleOption, TokenOption, call_services, fail
 from omnistock_cli.insights_view import Figures, render_html, render_tables
-from omnistock_cli.output import console, emit, print_json
+from omnistock_cli.output import console, emit, message_data, print_json
 
 CHANNELS = {"web": 1, "app": 2, "chat": 3, "pos": 4, "backoffice": 5}
 REBUILD_DEADLINE_SECONDS = 600.0
@@ -120,8 +119,9 @@ def insights(
 
 
 def row_data(row: pb.ChannelInsights) -> dict[str, object]:
-    """A row as JSON with every figure, zeros included: a script reading it finds every key."""
-    return json_format.MessageToDict(row, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    """A row as JSON with every figure, zeros included (a script reading it finds every key), counts
+    as numbers."""
+    return message_data(row)
 
 
 def insights_rebuild(role: RoleOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
