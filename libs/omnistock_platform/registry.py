@@ -33,7 +33,7 @@ def bootstrap_of(service: ServiceName) -> Callable[[Settings], ServiceApp]:
 
 
 def installed_services() -> list[ServiceName]:
-    """The services whose package is present (all four in a complete install)."""
+    """The services whose package is present (every one in a complete install)."""
     found: list[ServiceName] = []
     for service in SERVICES:
         try:

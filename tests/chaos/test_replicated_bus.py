@@ -1,4 +1,4 @@
-"""The replicated bus: the five services on a JetStream cluster of three servers, the stream
+"""The replicated bus: every service on a JetStream cluster of three servers, the stream
 replicated on all three (OMNISTOCK_STREAM_REPLICAS=3), channels reserving, ordering, selling and
 working tasks, while the server that leads the stream is SIGKILLed mid-storm and started again on
 its store, and later the next leader too, that one coming back without its store (a new disk).

@@ -1,4 +1,4 @@
-"""The chaos run: five services as processes, a stream of reservations, orders, till sales and
+"""The chaos run: every service as a process, a stream of reservations, orders, till sales and
 warehouse work through retrying clients, while services are SIGKILLed and started again, NATS is
 killed and restarted on its data directory and frozen for seconds, one service at a time loses
 its connection to NATS for seconds (and, with --chaos-postgres,

@@ -1,4 +1,4 @@
-"""Server bootstrap shared by the four services.
+"""Server bootstrap shared by every service.
 
 A service's `bootstrap(settings)` builds a `ServiceApp` with its servicers,
 access policy and background loops; `ServiceApp.start()` connects to
