@@ -11,6 +11,27 @@ from rich.table import Table
 
 from omnistock_bench.rows import BY_NAME
 
+# Processes that drive the load or measure it: what they spend is not the system's cost.
+LOAD_PROCESSES = frozenset({"clients", "bench"})
+
+
+def system_cpu_ms(row: dict[str, Any]) -> float | None:
+    """CPU milliseconds the system (services, PostgreSQL, NATS) spent per OK call, all processes summed."""
+    per_process = row["extra"].get("cpu_ms_per_op")
+    if not per_process:
+        return None
+    return sum(value for name, value in per_process.items() if name not in LOAD_PROCESSES)
+
+
+def cpu_breakdown(row: dict[str, Any]) -> str:
+    """Per process, the CPU milliseconds per OK call, costliest first."""
+    per_process = row["extra"].get("cpu_ms_per_op") or {}
+    ours = sorted(
+        ((name, value) for name, value in per_process.items() if name not in LOAD_PROCESSES),
+        key=lambda item: -item[1],
+    )
+    return ", ".join(f"{name} {value:.2f}" for name, value in ours)
+
 
 def _num(value: Any, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -40,6 +61,7 @@ def table(report: dict[str, Any]) -> Table:
     result.add_column("p99 ms", justify="right")
     result.add_column("÷ A", justify="right")
     result.add_column("÷ B", justify="right")
+    result.add_column("CPU ms/call", justify="right")
     result.add_column("not OK", justify="right")
     for row in report["rows"]:
         failures = {code: count for code, count in row["codes"].items() if code != "OK"}
@@ -51,6 +73,7 @@ def table(report: dict[str, Any]) -> Table:
             _num(row["p99_ms"], 2),
             _ratio(row["ratio_a"]),
             _ratio(row["ratio_b"]) if row.get("ceiling_b") else "—",
+            _num(system_cpu_ms(row), 2),
             ", ".join(f"{code} {count}" for code, count in failures.items()) or "0",
         )
     return result
@@ -59,9 +82,15 @@ def table(report: dict[str, Any]) -> Table:
 def print_report(console: Console, report: dict[str, Any]) -> None:
     console.print(table(report))
     console.print()
-    console.print("[bold]What limited each row[/] (CPU in % of one core over the measured window)")
+    console.print(
+        "[bold]What limited each row[/] (CPU in % of one core over the measured window), and what a call"
+        " cost each process (CPU ms/call in the table: services, PostgreSQL and NATS summed; the load"
+        " generators left out)"
+    )
     for row in report["rows"]:
         console.print(f"  [cyan]{escape(row['title'])}[/]: {escape(row['limit'])}")
+        if breakdown := cpu_breakdown(row):
+            console.print(f"    CPU ms per call: {escape(breakdown)}")
         for error in row["extra"].get("client_errors", [])[:1]:
             console.print(f"    [red]client error:[/] {escape(error.strip().splitlines()[-1])}")
     checks = report["checks"]
