@@ -15,6 +15,9 @@ class Row:
     # The ceiling B a row is read against; none for reads and the ceiling A itself.
     ceiling_b: str = "ceiling-b-spread"
     meaning: str = ""
+    # Paced rows: the row whose peak throughput they follow, and the share of it they send.
+    paced_from: str = ""
+    pace: float = 0.0
 
 
 ROWS: tuple[Row, ...] = (
@@ -31,7 +34,7 @@ ROWS: tuple[Row, ...] = (
         meaning="1-3 SKUs near a point, every location, nearest 10"),
     Row("hold-spread", "Hold, spread", "hold", "inventory",
         meaning="one unit of a random SKU at a random location (10,000 SKUs x 50 locations)"),
-    Row("hold-spread-70", "Hold, spread, at 70% of peak", "hold", "inventory",
+    Row("hold-spread-70", "Hold, spread, at 70% of peak", "hold", "inventory", paced_from="hold-spread", pace=0.7,
         meaning="Hold, spread, paced at 70% of the peak just measured: the latency a loaded system shows"),
     Row("hold-hot", "Hold, one hot SKU", "hold", "inventory", hot=True, ceiling_b="ceiling-b-hot",
         meaning="every hold on one stock row"),
@@ -41,6 +44,9 @@ ROWS: tuple[Row, ...] = (
         ceiling_b="ceiling-b-hot", meaning="the same, every reservation of one SKU at one store"),
     Row("order", "CreateOrder, 1-20 lines", "order", "orders",
         meaning="routing over 50 locations, then one all-or-nothing hold of every allocation"),
+    Row("order-20", "CreateOrder, at 20% of peak", "order", "orders", paced_from="order", pace=0.2,
+        meaning="CreateOrder paced at 20% of the peak just measured: the latency a shopper feels when the"
+        " system is not saturated"),
     Row("propagation", "event propagation", "propagation", "inventory", ceiling_b="",
         meaning="committed stock change -> WatchStock subscriber (latency only)"),
     Row("sellout", "sell-out race, one hot SKU", "sellout", "inventory", hot=True, ceiling_b="ceiling-b-hot",

@@ -200,11 +200,11 @@ class Bench:
         config = self.config
         params = self._params(row)
         warmup = 0.0 if row.kind == "sellout" else config.warmup
-        if row.name == "hold-spread-70":
-            peak = self.results.get("hold-spread")
+        if row.paced_from:
+            peak = self.results.get(row.paced_from)
             if peak is None or peak.throughput <= 0:
                 return None
-            params["rate"] = 0.7 * peak.throughput / max(1, len(self.fleet or ()))
+            params["rate"] = row.pace * peak.throughput / max(1, len(self.fleet or ()))
         kind = "hold" if row.kind == "sellout" else row.kind
         self.progress.row(row, warmup + config.duration)
         start_at = time.time() + 0.5
@@ -489,7 +489,23 @@ def targets(results: dict[str, RowResult], checks: dict[str, Any]) -> list[dict[
     hot = row("hold-hot")
     add("Hold hot >= ceiling B hot", hot.ratio_b if hot else None, bool(hot and hot.ratio_b >= 1.0))
     get = row("get-stock")
-    add("GetStock >= 80% of ceiling A", get.ratio_a if get else None, bool(get and get.ratio_a >= 0.8))
+    add("GetStock >= 90% of ceiling A", get.ratio_a if get else None, bool(get and get.ratio_a >= 0.9))
+    find = row("find-availability")
+    add("FindAvailability >= 50% of ceiling A", find.ratio_a if find else None, bool(find and find.ratio_a >= 0.5))
+    reserve = row("reserve-spread")
+    add(
+        "CreateReservation >= 25% of ceiling A",
+        reserve.ratio_a if reserve else None,
+        bool(reserve and reserve.ratio_a >= 0.25),
+    )
+    order = row("order")
+    add("CreateOrder >= 8% of ceiling A", order.ratio_a if order else None, bool(order and order.ratio_a >= 0.08))
+    shopper = row("order-20")
+    add(
+        "CreateOrder p50 <= 50 ms at 20% of peak",
+        shopper.p50_ms if shopper else None,
+        bool(shopper and shopper.p50_ms <= 50),
+    )
     propagation = row("propagation")
     add(
         "event propagation p99 <= 100 ms",
