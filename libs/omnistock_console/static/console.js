@@ -36,4 +36,76 @@
     if (event.target === document.body) { focusScan(document); }
   });
   document.addEventListener("htmx:sseMessage", function (event) { localTimes(event.target); });
+
+  // A live list re-renders whole on every change; it must never do so under a person's hand: while
+  // they press on it (the click would land on a replaced element and be lost), while a field or
+  // button in it has the focus, or while a request they started from it is on its way. The newest
+  // list waits and lands as soon as they let go; older waiting lists are dropped, as the newest
+  // holds everything.
+  var waiting = new Map();
+  var pressed = null;
+
+  function busy(element) {
+    var active = document.activeElement;
+    if (pressed && element.contains(pressed)) { return true; }
+    if (active && element.contains(active) && active.matches("input, select, textarea, button")) { return true; }
+    return element.querySelector(".htmx-request") !== null || element.classList.contains("htmx-request");
+  }
+
+  function land(element) {
+    var data = waiting.get(element);
+    if (data === undefined) { return; }
+    if (!document.body.contains(element)) { waiting.delete(element); return; }
+    if (busy(element)) { return; }
+    waiting.delete(element);
+    htmx.swap(element, data, { swapStyle: "innerHTML", swapDelay: 0, settleDelay: 20 });
+    localTimes(element);
+  }
+
+  // Later, not now: the click that ends a press is dispatched after pointerup, and the request it
+  // starts marks its element only then.
+  function landAllSoon() {
+    window.setTimeout(function () { Array.from(waiting.keys()).forEach(land); }, 0);
+  }
+
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var element = event.target;
+    if (busy(element)) {
+      event.preventDefault();
+      waiting.set(element, event.detail.data);
+    } else {
+      waiting.delete(element);
+    }
+  });
+  document.addEventListener("pointerdown", function (event) { pressed = event.target; }, true);
+  ["pointerup", "pointercancel"].forEach(function (name) {
+    document.addEventListener(name, function () { pressed = null; landAllSoon(); }, true);
+  });
+  document.addEventListener("focusout", landAllSoon);
+  document.addEventListener("htmx:afterRequest", landAllSoon);
+
+  // A submit either lands or says it did not: when the request never reached the console (no
+  // network, a timeout), the form stays as typed and a message under it says so.
+  function notSent(event) {
+    var form = event.detail.elt && event.detail.elt.closest ? event.detail.elt.closest("form") : null;
+    if (!form) { return; }
+    var problem = form.nextElementSibling;
+    if (!problem || !problem.hasAttribute("data-not-sent")) {
+      problem = document.createElement("p");
+      problem.className = "problem";
+      problem.setAttribute("role", "alert");
+      problem.setAttribute("data-not-sent", "");
+      form.after(problem);
+    }
+    // The form keeps its request id, so pressing again acts once even if the first try arrived.
+    problem.textContent = "Not sent: the console could not be reached. Check the connection and press " +
+      "the button again; what you typed is kept, and the step is never done twice.";
+  }
+  document.addEventListener("htmx:sendError", notSent);
+  document.addEventListener("htmx:timeout", notSent);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest ? event.detail.elt.closest("form") : null;
+    var problem = form ? form.nextElementSibling : null;
+    if (problem && problem.hasAttribute("data-not-sent")) { problem.remove(); }
+  });
 })();

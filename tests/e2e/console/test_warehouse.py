@@ -58,6 +58,7 @@ async def test_pick_short_with_the_reason_pack_and_ship(console: ConsoleUnderTes
     await expect(page.locator(".task-head .badge")).to_have_text("New")
     await page.get_by_label("If fewer were found: why").select_option("damaged")
     await page.get_by_label("Note (optional)").fill("torn cover")
+    await expect(found).to_have_value("1")
     await console.shoot(page, "warehouse-pick")
     await page.get_by_role("button", name="Confirm pick").click()
     await expect(page.locator(".flash")).to_contain_text("Pick confirmed")
@@ -70,6 +71,8 @@ async def test_pick_short_with_the_reason_pack_and_ship(console: ConsoleUnderTes
     await expect(page.locator(".flash")).to_contain_text("Packed")
     await page.get_by_label("Carrier").fill("DHL")
     await page.get_by_label("Tracking number (scan the label)").fill("JJD0099887766")
+    await expect(page.get_by_label("Carrier")).to_have_value("DHL")
+    await expect(page.get_by_label("Tracking number (scan the label)")).to_have_value("JJD0099887766")
     await page.get_by_role("button", name="Shipped").click()
     await expect(page.locator(".flash")).to_contain_text("Shipped with DHL (JJD0099887766)")
     await expect(page).to_have_url(re.compile(f"/at/{DEMO_WAREHOUSE}/queue$"))
@@ -118,4 +121,83 @@ async def test_what_staff_type_as_a_page_arrives_stays_in_the_field_they_chose(c
     await expect(note).to_have_value("torn cover")
     await expect(note).to_be_focused()
     await expect(page.get_by_label("Scan or type an item to check it is on the list")).to_have_value("")
+    await context.close()
+
+
+async def _ship_order(console: ConsoleUnderTest, name: str) -> opb.Order:
+    return (
+        await console.stack.stub("orders", role="storefront").CreateOrder(
+            opb.CreateOrderRequest(
+                request_id=request_id(),
+                channel=common_pb2.CHANNEL_WEB,
+                customer_id=unique_id("CUST-"),
+                lines=[opb.OrderLineRequest(sku=BLUE, quantity=2)],
+                method=common_pb2.FULFILMENT_METHOD_SHIP,
+                ship_to=opb.Address(name=name, city="Berlin", country="DE", point=BERLIN),
+            )
+        )
+    ).order
+
+
+async def test_a_card_pressed_as_the_list_changes_still_opens(console: ConsoleUnderTest) -> None:
+    """The live list re-renders when work arrives; a press on a card that is under way when it does
+    must still open that card, not land on a replaced element and vanish."""
+    context = await console.tablet()
+    await context.add_init_script(
+        """
+        document.addEventListener("htmx:sseBeforeMessage", function () {
+          window.liveMessages = (window.liveMessages || 0) + 1;
+        });
+        """
+    )
+    page = await context.new_page()
+    await sign_in_demo(page, DEMO_WAREHOUSE)
+    await live(page)
+    first = await _ship_order(console, "Grace Hopper")
+    card = page.locator(".card", has_text=f"Order {first.order_id}")
+    await expect(card).to_be_visible(timeout=WAIT)
+    seen = await page.evaluate("window.liveMessages || 0")
+
+    box = await card.bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+    await _ship_order(console, "Ada Lovelace")
+    await page.wait_for_function("seen => (window.liveMessages || 0) > seen", arg=seen, timeout=WAIT)
+    await page.mouse.up()
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {first.order_id}")
+    await context.close()
+
+
+async def test_a_pick_that_could_not_be_sent_says_so_keeps_what_was_typed_and_lands_on_the_next_try(
+    console: ConsoleUnderTest,
+) -> None:
+    context = await console.phone()
+    page = await context.new_page()
+    await sign_in_demo(page, DEMO_WAREHOUSE)
+    await live(page)
+    order = await _ship_order(console, "Katherine Johnson")
+    card = page.locator(".card", has_text=f"Order {order.order_id}")
+    await expect(card).to_be_visible(timeout=WAIT)
+    await card.click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {order.order_id}")
+
+    found = page.get_by_label(re.compile("Velvet sofa, 3-seater, blue"))
+    await found.fill("1")
+    await page.get_by_label("If fewer were found: why").select_option("not-on-shelf")
+    await page.route("**/pick", lambda route: route.abort("internetdisconnected"))
+    await page.get_by_role("button", name="Confirm pick").click()
+    await expect(page.locator(".problem")).to_contain_text("Not sent: the console could not be reached")
+    await expect(found).to_have_value("1")
+    await expect(page.get_by_role("button", name="Confirm pick")).to_be_enabled()
+
+    await page.unroute("**/pick")
+    await page.get_by_role("button", name="Confirm pick").click()
+    await expect(page.locator(".flash")).to_contain_text("Pick confirmed")
+    await expect(page.locator(".problem")).to_have_count(0)
+    movements = await console.stack.stub("inventory", role="admin").ListMovements(
+        ipb.ListMovementsRequest(location_id=DEMO_WAREHOUSE, sku=BLUE)
+    )
+    assert any(m.reason.endswith("not on the shelf") for m in movements.movements)
     await context.close()
