@@ -30,11 +30,12 @@ import asyncpg
 from google.protobuf.message import Message
 
 from omnistock.common.v1 import common_pb2
+from omnistock_platform import owners
 from omnistock_platform.db import Database
 from omnistock_platform.settings import SERVICES, Settings
 
-RESERVATION_OWNER = "reservation:"
-ORDER_OWNER = "order:"
+RESERVATION_OWNER = owners.RESERVATION
+ORDER_OWNER = owners.ORDER
 HOLDING_RESERVATION = frozenset({"active", "ready_for_pickup"})
 OPEN_ORDER = frozenset({"allocated", "partially_shipped", "backordered"})
 DONE_ALLOCATION = frozenset({"shipped", "handed_over"})
@@ -429,13 +430,6 @@ def nothing_left_pending(s: Snapshot) -> list[Violation]:
     return found
 
 
-def _owner(owner: str) -> tuple[str, str]:
-    for prefix in (RESERVATION_OWNER, ORDER_OWNER):
-        if owner.startswith(prefix):
-            return prefix[:-1], owner[len(prefix) :]
-    return "", owner
-
-
 def holds_have_live_owners(s: Snapshot) -> list[Violation]:
     """Every active hold with open units belongs to something that still wants it: an ACTIVE or
     READY reservation that names it, or an open order with a held allocation under it. Holds of
@@ -446,7 +440,7 @@ def holds_have_live_owners(s: Snapshot) -> list[Violation]:
     for hold in s.inventory.holds.values():
         if hold.state != "active" or not hold.open_units() or not s.settled(hold.updated_at):
             continue
-        kind, owner_id = _owner(hold.owner)
+        kind, owner_id = owners.owner_kind(hold.owner)
         problem = ""
         if kind == "reservation" and s.reservations is not None:
             r = s.reservations.get(owner_id)
@@ -510,7 +504,7 @@ def held_allocations_match_holds(s: Snapshot) -> list[Violation]:
         return []
     owned: dict[str, list[Hold]] = defaultdict(list)
     for active in s.inventory.holds.values():
-        kind, owner_id = _owner(active.owner)
+        kind, owner_id = owners.owner_kind(active.owner)
         if kind == "order" and active.state == "active":
             owned[owner_id].append(active)
     found = []
@@ -574,7 +568,7 @@ def sales_match_commits(s: Snapshot) -> list[Violation]:
         said = recorded.pop(hold.hold_id, Counter())
         if not (committed or said) or not s.settled(hold.updated_at):
             continue
-        kind, owner_id = _owner(hold.owner)
+        kind, owner_id = owners.owner_kind(hold.owner)
         if not kind or (kind == "reservation" and s.reservations is None) or (kind == "order" and s.orders is None):
             continue
         owner = (s.reservations or {}).get(owner_id) if kind == "reservation" else None

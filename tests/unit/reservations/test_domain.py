@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from omnistock_platform.errors import Shortfall, ShortLine
-from omnistock_reservations.domain.holds import derived_request_id, hold_request_id, order_of, owner_of, reservation_of
+from omnistock_platform.owners import order_of, reservation_of
+from omnistock_platform.owners import reservation_owner as owner_of
+from omnistock_reservations.domain.holds import derived_request_id, hold_request_id
 from omnistock_reservations.domain.pickup_code import (
     ALPHABET,
     LENGTH,

@@ -17,6 +17,7 @@ from enum import Enum
 from typing import ClassVar
 
 from omnistock_platform.errors import FailedPrecondition, PreconditionViolation, Reason
+from omnistock_platform.owners import order_owner, reservation_owner
 
 
 class TaskKind(Enum):
@@ -161,8 +162,8 @@ class Task:
 
 def source_key(kind: TaskKind, *, order_id: str = "", allocation_id: str = "", reservation_id: str = "") -> str:
     if kind is TaskKind.PICK:
-        return f"order:{order_id}/allocation:{allocation_id}"
-    return f"reservation:{reservation_id}"
+        return f"{order_owner(order_id)}/allocation:{allocation_id}"
+    return reservation_owner(reservation_id)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from omnistock_fulfilment.adapters import hold_repository
 from omnistock_fulfilment.domain.order_holds import OrderHolds
 from omnistock_fulfilment.domain.task import Task
 from omnistock_fulfilment.service_layer.changes import TaskChanges
-from omnistock_fulfilment.service_layer.intake import order_source
 from omnistock_platform.logging import get_logger
+from omnistock_platform.owners import order_owner
 from omnistock_platform.validation import Validator
 
 log = get_logger(__name__)
@@ -32,7 +32,7 @@ class TaskHolds:
         check = Validator()
         check.identifier("order.order_id", holds.order_id)
         check.raise_if_invalid()
-        await self.repository.lock_source(conn, order_source(holds.order_id))
+        await self.repository.lock_source(conn, order_owner(holds.order_id))
         if not await hold_repository.record(conn, holds) or holds.over:
             return []  # an older event than one already heard, or an order whose work is withdrawn
         changed = []

@@ -25,17 +25,10 @@ from omnistock_fulfilment.domain.task import Action, Method, Task, TaskKind, Tas
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.errors import InvalidArgument
 from omnistock_platform.logging import get_logger
+from omnistock_platform.owners import order_owner, reservation_owner
 from omnistock_platform.validation import Validator
 
 log = get_logger(__name__)
-
-
-def order_source(order_id: str) -> str:
-    return f"order:{order_id}"
-
-
-def reservation_source(reservation_id: str) -> str:
-    return f"reservation:{reservation_id}"
 
 
 class TaskIntake:
@@ -57,7 +50,7 @@ class TaskIntake:
             # A till sale holds and commits at once: the customer already has the goods.
             log.info("intake.carry_out_skipped", order_id=allocation.order_id, allocation_id=allocation.allocation_id)
             return None
-        source = order_source(allocation.order_id)
+        source = order_owner(allocation.order_id)
         await self.repository.lock_source(conn, source)
         if reason := await self.repository.buried(conn, source):
             log.info("intake.allocation_after_withdrawal", order_id=allocation.order_id, reason=reason)
@@ -80,7 +73,7 @@ class TaskIntake:
         return await self._create(conn, task)
 
     async def order_cancelled(self, conn: asyncpg.Connection, order_id: str, reason: str) -> list[Task]:
-        return await self._withdraw(conn, order_source(order_id), reason or "order cancelled", order_id=order_id)
+        return await self._withdraw(conn, order_owner(order_id), reason or "order cancelled", order_id=order_id)
 
     async def reservation_made(self, conn: asyncpg.Connection, reservation: ReservationToPrepare) -> Task | None:
         check = Validator()
@@ -90,7 +83,7 @@ class TaskIntake:
         lines = merge_lines(list(reservation.lines))
         check.check(bool(lines), "reservation.lines", "must have at least one unit")
         check.raise_if_invalid()
-        source = reservation_source(reservation.reservation_id)
+        source = reservation_owner(reservation.reservation_id)
         await self.repository.lock_source(conn, source)
         if reason := await self.repository.buried(conn, source):
             log.info("intake.reservation_after_close", reservation_id=reservation.reservation_id, reason=reason)
@@ -112,12 +105,12 @@ class TaskIntake:
 
     async def reservation_closed(self, conn: asyncpg.Connection, reservation_id: str, reason: str) -> list[Task]:
         """Cancelled, expired or converted into an order (whose own pick task comes through orders)."""
-        return await self._withdraw(conn, reservation_source(reservation_id), reason, reservation_id=reservation_id)
+        return await self._withdraw(conn, reservation_owner(reservation_id), reason, reservation_id=reservation_id)
 
     async def reservation_collected(self, conn: asyncpg.Connection, reservation_id: str) -> list[Task]:
         """Collected at a till without the hand-over here: the preparation is done all the same."""
         self._require_id("reservation.reservation_id", reservation_id)
-        source = reservation_source(reservation_id)
+        source = reservation_owner(reservation_id)
         await self.repository.lock_source(conn, source)
         await self.repository.bury(conn, source, "collected")
         done = []

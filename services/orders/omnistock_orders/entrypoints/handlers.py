@@ -8,11 +8,11 @@ from google.protobuf.message import Message
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2
 from omnistock.inventory.v1 import inventory_pb2
-from omnistock_orders.service_layer.holding import order_of_owner
 from omnistock_orders.service_layer.reactions import OrderReactions
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.consumer import EventConsumer, PoisonEvent
+from omnistock_platform.owners import order_of
 from omnistock_platform.settings import Settings
 
 
@@ -44,7 +44,7 @@ class EventHandlers:
     async def on_hold(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
         if not isinstance(payload, inventory_pb2.HoldChanged):
             raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not HoldChanged")
-        order_id = order_of_owner(payload.hold.owner)
+        order_id = order_of(payload.hold.owner)
         if order_id:
             await self.reactions.hold_expired(conn, envelope.event_id, order_id, payload.hold.hold_id)
 

@@ -16,18 +16,10 @@ from omnistock.orders.v1 import orders_pb2
 from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.domain.order import Allocation, AllocationStatus
 from omnistock_platform.errors import Aborted, FailedPrecondition, InvalidArgument
+from omnistock_platform.owners import order_owner
 
 # A hold that lost a race inside inventory (ABORTED) is simply asked for again, a few times.
 ABORTED_RETRIES = 4
-
-
-def owner_of(order_id: str) -> str:
-    return f"order:{order_id}"
-
-
-def order_of_owner(owner: str) -> str | None:
-    prefix = "order:"
-    return owner[len(prefix) :] if owner.startswith(prefix) else None
 
 
 def derived_request_id(order_id: str, *parts: str) -> str:
@@ -55,7 +47,7 @@ def hold_request(
     duration.FromTimedelta(ttl)
     return inventory_pb2.HoldRequest(
         request_id=request_id,
-        owner=owner_of(order_id),
+        owner=order_owner(order_id),
         channel=channel,
         lines=[
             inventory_pb2.HoldLineRequest(location_id=allocation.location_id, sku=line.sku, quantity=line.quantity)

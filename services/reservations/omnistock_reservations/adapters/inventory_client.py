@@ -20,8 +20,9 @@ from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock_platform.errors import Alternative
 from omnistock_platform.grpc.client import remote_call
+from omnistock_platform.owners import reservation_owner
 from omnistock_reservations.adapters.messages import channel_code
-from omnistock_reservations.domain.holds import hold_request_id, owner_of
+from omnistock_reservations.domain.holds import hold_request_id
 from omnistock_reservations.domain.reservation import Line, Reservation
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ def hold_request(reservation: Reservation) -> pb.HoldRequest:
     ttl.FromTimedelta(reservation.hold_for)
     return pb.HoldRequest(
         request_id=hold_request_id(reservation.reservation_id),
-        owner=owner_of(reservation.reservation_id),
+        owner=reservation_owner(reservation.reservation_id),
         channel=channel_code(reservation.channel),
         lines=[
             pb.HoldLineRequest(location_id=reservation.store_id, sku=line.sku, quantity=line.quantity)

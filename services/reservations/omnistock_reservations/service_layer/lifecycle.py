@@ -27,10 +27,11 @@ from omnistock_platform.errors import (
     Shortfall,
 )
 from omnistock_platform.idempotency import Begun, carried_through
+from omnistock_platform.owners import order_owner, reservation_owner
 from omnistock_platform.validation import Validator
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import HoldView
-from omnistock_reservations.domain.holds import derived_request_id, order_owner, owner_of
+from omnistock_reservations.domain.holds import derived_request_id
 from omnistock_reservations.domain.pickup_code import ALPHABET, LENGTH, is_pickup_code, normalize_pickup_code
 from omnistock_reservations.domain.reservation import Reservation
 from omnistock_reservations.domain.status import Action, InvalidTransition, Status, next_status
@@ -295,7 +296,7 @@ class Lifecycle:
             lambda: self.deps.inventory.commit(
                 derived_request_id(found.reservation_id, "commit"),
                 found.hold_id,
-                f"reservation:{found.reservation_id}",
+                reservation_owner(found.reservation_id),
             ),
         )
 
@@ -335,7 +336,7 @@ class Lifecycle:
                 lambda: self.deps.inventory.transfer(
                     derived_request_id(found.reservation_id, "transfer", request.order_id),
                     found.hold_id,
-                    expected_owner=owner_of(found.reservation_id),
+                    expected_owner=reservation_owner(found.reservation_id),
                     new_owner=order_owner(request.order_id),
                 ),
             )

@@ -12,9 +12,9 @@ from datetime import timedelta
 import asyncpg
 
 from omnistock_platform.logging import get_logger
+from omnistock_platform.owners import order_of, reservation_of, reservation_owner
 from omnistock_reservations.adapters import repository
 from omnistock_reservations.adapters.inventory_client import HoldView
-from omnistock_reservations.domain.holds import order_of, owner_of, reservation_of
 from omnistock_reservations.domain.reservation import Reservation
 from omnistock_reservations.domain.status import Status
 from omnistock_reservations.service_layer.unit import Deps, now, record
@@ -51,7 +51,7 @@ class HoldSync:
             return found
         at = now()
         new_order = order_of(hold.owner)
-        if hold.owner != owner_of(reservation_id) and new_order:
+        if hold.owner != reservation_owner(reservation_id) and new_order:
             found.convert(new_order, at)  # transferred to an order; our own write of it was lost
         elif hold.state == "expired":
             found.expire(at)
