@@ -92,6 +92,12 @@ def metrics_url(settings: Settings, service: ServiceName) -> str:
     return f"http://{host}:{port}/metrics" if port else f"off (OMNISTOCK_{service.upper()}_METRICS_PORT=0)"
 
 
+def connect_url(settings: Settings, service: ServiceName) -> str:
+    port = settings.connect_port(service)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{port}" if port else "off"
+
+
 def traces_destination(settings: Settings, data_dir: Path, environ: Mapping[str, str] = os.environ) -> str:
     """Where the services send their spans, as the OTEL_* variables they inherit say."""
     names = [name.strip() for name in environ.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip()]
@@ -118,11 +124,17 @@ def traces_destination(settings: Settings, data_dir: Path, environ: Mapping[str,
 def render(report: ReadyReport) -> Panel:
     settings = report.settings
     services = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("service", "address", "health", "metrics"):
+    for column in ("service", "address", "health", "connect", "metrics"):
         services.add_column(column)
     for service, status in report.statuses.items():
         colour = "green" if status == "SERVING" else "red"
-        services.add_row(service, settings.address(service), f"[{colour}]{status}[/]", metrics_url(settings, service))
+        services.add_row(
+            service,
+            settings.address(service),
+            f"[{colour}]{status}[/]",
+            connect_url(settings, service),
+            metrics_url(settings, service),
+        )
     if not report.statuses:
         services.add_row("(no service installed yet)", "", "")
 
