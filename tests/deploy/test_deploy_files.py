@@ -202,13 +202,18 @@ def test_ports_are_published_on_loopback_at_their_defaults(compose, monkeypatch)
     """A user reaches the stack as `make run`'s: every service at its default port (a variable
     moves it), PostgreSQL and NATS too; never on a public address."""
     wanted = {service: default_port(service) for service in SERVICES} | {"postgres": 5432, "nats": 4222}
+    wanted_connect = {service: Settings.model_fields[f"{service}_connect_port"].default for service in SERVICES}
     variables = set()
     for name, port in wanted.items():
-        ((container_port, host_port),) = published(compose["services"][name]).items()
-        assert container_port == port and interpolate(host_port) == str(port), name
-        variables.add(host_port)
+        ports = published(compose["services"][name])
+        # Each service also publishes its Connect port (docs/connect.md).
+        expected = {port} | ({wanted_connect[name]} if name in wanted_connect else set())
+        assert set(ports) == expected, name
+        for container_port, host_port in ports.items():
+            assert interpolate(host_port) == str(container_port), name
+            variables.add(host_port)
     assert "ports" not in compose["services"]["migrate"]
-    assert len(variables) == len(wanted), "each published port has a variable of its own"
+    assert len(variables) == len(wanted) + len(wanted_connect), "each published port has a variable of its own"
     # Those are the addresses the e2e suite is pointed at.
     addresses = ",".join(f"{service}=127.0.0.1:{default_port(service)}" for service in SERVICES)
     monkeypatch.setenv("OMNISTOCK_E2E_ADDRESSES", addresses)

@@ -34,7 +34,7 @@ from omnistock_platform.grpc.reflection import enable_reflection
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import configure_logging, get_logger
 from omnistock_platform.loops import pause, repeat
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.settings import SERVICES, ServiceName, Settings
 
 log = get_logger(__name__)
 
@@ -184,7 +184,8 @@ class ServiceApp:
         gRPC call applies to them: omnistock_platform.grpc.connect). `port` None: the settings' port,
         where 0 means none; a caller's explicit 0 (the tests): a free port."""
         if port is None:
-            port = self.settings.connect_port(self.name)
+            # An app that is none of the services (a test's own) has no Connect port setting.
+            port = self.settings.connect_port(self.name) if self.name in SERVICES else 0
             if port == 0:
                 return
         connect = ConnectServer(

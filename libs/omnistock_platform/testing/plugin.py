@@ -135,7 +135,11 @@ async def bus(omnistock_settings: Settings) -> AsyncIterator[EventBus]:
 async def stack(omnistock_settings: Settings) -> AsyncIterator[Stack]:
     """Every installed service, running in this process on free ports (or at
     OMNISTOCK_E2E_ADDRESSES when given)."""
-    running = Stack(omnistock_settings, addresses=addresses_from_env())
+    running = Stack(
+        omnistock_settings,
+        addresses=addresses_from_env(),
+        connect_urls=addresses_from_env("OMNISTOCK_E2E_CONNECT_URLS"),
+    )
     await running.start(*installed_services())
     yield running
     await running.close()

@@ -42,8 +42,9 @@ STUBS: dict[ServiceName, Any] = {
 START_ORDER: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights", "webhooks")
 
 
-def addresses_from_env() -> dict[ServiceName, str]:
-    raw = os.environ.get("OMNISTOCK_E2E_ADDRESSES", "")
+def addresses_from_env(variable: str = "OMNISTOCK_E2E_ADDRESSES") -> dict[ServiceName, str]:
+    """`service=address,...` of a deployed stack; OMNISTOCK_E2E_CONNECT_URLS: its Connect URLs."""
+    raw = os.environ.get(variable, "")
     found: dict[ServiceName, str] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, address = item.partition("=")
