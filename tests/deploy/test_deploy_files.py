@@ -801,11 +801,17 @@ def check_omnistock_workloads(resources: list[dict[str, Any]], external: dict[st
         assert container["livenessProbe"]["grpc"]["service"] == LIVENESS, where
         assert container["readinessProbe"]["grpc"].get("service", "") == "", where
         labels = deployment["spec"]["template"]["metadata"]["labels"]
+        connect = Settings.model_fields[f"{service}_connect_port"].default
+        assert [item["containerPort"] for item in container["ports"] if item["name"] == "connect"] == [connect], where
         for name in (service, f"{service}-headless"):
             spec = by_name[("Service", name)]["spec"]
-            (service_port,) = spec["ports"]
+            named = {item["name"]: item for item in spec["ports"]}
+            service_port = named["grpc"]
             assert service_port["port"] == port and service_port["targetPort"] in (port, "grpc"), (where, name)
             assert spec["selector"].items() <= labels.items(), (where, name)
+        # Browsers and HTTP clients reach Connect through the Service (an ingress in front of it).
+        connect_port = {item["name"]: item for item in by_name[("Service", service)]["spec"]["ports"]}["connect"]
+        assert connect_port["port"] == connect and connect_port["targetPort"] == "connect", where
         assert by_name[("Service", f"{service}-headless")]["spec"]["clusterIP"] == "None", where
 
 
