@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     # Web pages (storefronts) whose scripts may call the Connect ports, as browsers send them in
     # Origin: "https://shop.example.com"; "*" allows any. Empty: no page on another origin may.
     connect_allowed_origins: tuple[str, ...] = ()
+    # The storefront demo page `omnistock up` serves (omnistock_storefront); its origin may call Connect.
+    storefront_port: int = Field(default=8090, ge=0, le=65535)
     # Share of successful calls written to the access log (0 to 1); refused and failed calls
     # are always written.
     access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
