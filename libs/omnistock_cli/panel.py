@@ -45,6 +45,7 @@ class ReadyReport:
     seed_note: str
     examples: list[str]
     console_url: str = ""
+    storefront_url: str = ""
 
 
 def command_name() -> str:
@@ -124,19 +125,19 @@ def traces_destination(settings: Settings, data_dir: Path, environ: Mapping[str,
 def render(report: ReadyReport) -> Panel:
     settings = report.settings
     services = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("service", "address", "health", "connect", "metrics"):
+    for column in ("service", "address", "health", "metrics"):
         services.add_column(column)
     for service, status in report.statuses.items():
         colour = "green" if status == "SERVING" else "red"
-        services.add_row(
-            service,
-            settings.address(service),
-            f"[{colour}]{status}[/]",
-            connect_url(settings, service),
-            metrics_url(settings, service),
-        )
+        services.add_row(service, settings.address(service), f"[{colour}]{status}[/]", metrics_url(settings, service))
     if not report.statuses:
         services.add_row("(no service installed yet)", "", "")
+    # Connect and gRPC-Web beside each gRPC port: a table of its own, so that every URL stays whole at 80 columns.
+    web = Table(box=None, header_style="bold", pad_edge=False)
+    web.add_column("service")
+    web.add_column("Connect and gRPC-Web (browsers, curl, TypeScript)")
+    for service in report.statuses:
+        web.add_row(service, connect_url(settings, service))
 
     backing = Table(box=None, show_header=False, pad_edge=False)
     backing.add_column(style="bold")
@@ -151,8 +152,10 @@ def render(report: ReadyReport) -> Panel:
         backing.add_row("demo data", report.seed_note)
     if report.console_url:
         backing.add_row("console", f"{report.console_url} (staff console: open it in a browser)")
+    if report.storefront_url:
+        backing.add_row("storefront", f"{report.storefront_url} (demo shop page calling the services over Connect)")
 
-    parts: list[Any] = [services, Text(""), backing]
+    parts: list[Any] = [services, Text(""), *([web, Text("")] if report.statuses else []), backing]
     calls = grpcurl_examples(settings, list(report.statuses))
     if calls:
         parts += [Text(""), Text("Call the API with grpcurl (server reflection is on):", style="bold")]
