@@ -185,9 +185,15 @@ async def test_a_replay_through_connect_answers_what_grpc_answered(web: Stack, s
         levels = await http.post(STOCK, json={"sku": sku}, headers=bearer(token))
     assert replay.status_code == 200
     assert json_format.ParseDict(replay.json(), pb.ReceiveStockResponse()) == first
-    # The same id with other parameters is refused, as over gRPC, and nothing was received twice.
-    assert changed.status_code != 200
-    assert changed.json()["code"] in ("invalid_argument", "failed_precondition", "already_exists")
+    # The same id with other parameters is refused as over gRPC, and nothing was received twice.
+    changed_request = pb.ReceiveStockRequest()
+    changed_request.CopyFrom(request)
+    changed_request.quantity = 5
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await web.stub("inventory", token=token).ReceiveStock(changed_request)
+    (grpc_info,) = details_of(refused.value, error_details_pb2.ErrorInfo)
+    assert changed.json()["code"] == refused.value.code().name.lower()
+    assert details(changed.json(), error_details_pb2.ErrorInfo)[0].reason == grpc_info.reason
     (level,) = levels.json()["levels"]
     assert int(level["onHand"]) == first.level.on_hand
 
@@ -258,3 +264,36 @@ async def test_watch_stock_streams_over_connect(web: Stack, shelf: tuple[str, st
         first = json.loads(buffer[5 : 5 + size])
     assert first["snapshot"] is True
     assert [(level["locationId"], level["sku"]) for level in first["levels"]] == [(store, sku)]
+
+
+async def test_the_callers_deadline_ends_the_call(web: Stack, shelf: tuple[str, str]) -> None:
+    """connect-timeout-ms becomes the gRPC deadline: a watch that would stream for ever ends with
+    deadline_exceeded once it has passed."""
+    store, sku = shelf
+    message = json.dumps({"skus": [sku], "locationIds": [store]}).encode()
+    async with httpx.AsyncClient(base_url=web.connect_urls["inventory"], timeout=30) as http:
+        answer = await http.post(
+            WATCH,
+            content=struct.pack(">BI", 0, len(message)) + message,
+            headers={
+                **bearer(web.token("storefront")),
+                "content-type": "application/connect+json",
+                "connect-timeout-ms": "500",
+            },
+        )
+    frames, at = [], 0
+    while at < len(answer.content):
+        flags, size = struct.unpack(">BI", answer.content[at : at + 5])
+        frames.append((flags, json.loads(answer.content[at + 5 : at + 5 + size])))
+        at += 5 + size
+    assert frames[0][1]["snapshot"] is True
+    flags, end = frames[-1]
+    assert flags & 0x02
+    assert end["error"]["code"] == "deadline_exceeded"
+
+
+async def test_a_message_over_the_limit_is_refused_unread(web: Stack) -> None:
+    too_big = {"sku": "X" * (5 * 1024 * 1024)}
+    async with httpx.AsyncClient(base_url=web.connect_urls["inventory"], timeout=30) as http:
+        answer = await http.post(STOCK, json=too_big, headers=bearer(web.token("storefront")))
+    assert answer.json()["code"] == "resource_exhausted"
