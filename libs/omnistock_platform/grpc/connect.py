@@ -192,8 +192,13 @@ class ConnectServer:
         credentials: grpc.ChannelCredentials | None,
         *,
         max_message_bytes: int,
+        tls_name: str = "",
     ) -> None:
-        options = [("grpc.max_receive_message_length", max_message_bytes)]
+        """`tls_name`: the name the service's certificate is checked against on the loopback hop (the
+        one other services dial), when it is not the loopback address itself."""
+        options: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", max_message_bytes)]
+        if credentials is not None and tls_name:
+            options.append(("grpc.ssl_target_name_override", tls_name))
         self.channel = (
             grpc.aio.insecure_channel(grpc_target, options=options)
             if credentials is None

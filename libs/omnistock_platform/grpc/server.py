@@ -194,6 +194,7 @@ class ServiceApp:
             f"{_loopback(self.settings.host)}:{self.port}",
             channel_credentials(self.settings),
             max_message_bytes=MAX_MESSAGE_BYTES,
+            tls_name=_dialled_name(self.settings.address(self.name)) if self.name in SERVICES else "",
         )
         self.connect_port = await connect.start(port)
         self._connect = connect
@@ -252,6 +253,13 @@ class ServiceApp:
     async def wait_for_termination(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def _dialled_name(address: str) -> str:
+    """The host others dial in an address ("dns:///inventory-headless:50051" -> "inventory-headless")."""
+    target = address.removeprefix("dns:///").removeprefix("dns:")
+    host = target.rsplit(":", 1)[0] if target.count(":") == 1 or target.startswith("[") else target
+    return host.strip("[]")
 
 
 def _loopback(host: str) -> str:
