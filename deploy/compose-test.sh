@@ -236,9 +236,9 @@ end
 
 # ---------------------------------------------------------------- 5. up
 
-# One free loopback port for PostgreSQL, NATS and each service, so that a stack already
-# running on the default ports (or another run of this script) is never in the way.
-read -r -a ports <<<"$("$PYTHON_BIN" - "$((2 + ${#SERVICES[@]}))" <<'PORTS'
+# One free loopback port for PostgreSQL, NATS and each service (gRPC and Connect), so that a stack
+# already running on the default ports (or another run of this script) is never in the way.
+read -r -a ports <<<"$("$PYTHON_BIN" - "$((2 + 2 * ${#SERVICES[@]}))" <<'PORTS'
 import socket
 import sys
 sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
@@ -250,6 +250,7 @@ PORTS
 export POSTGRES_HOST_PORT=${ports[0]} NATS_HOST_PORT=${ports[1]}
 for index in "${!SERVICES[@]}"; do
     export "${SERVICES[$index]^^}_HOST_PORT=${ports[$((index + 2))]}"
+    export "${SERVICES[$index]^^}_CONNECT_HOST_PORT=${ports[$((index + 2 + ${#SERVICES[@]}))]}"
 done
 POSTGRES_PASSWORD=${POSTGRES_PASSWORD:-omnistock-local}
 JWT_SECRET=${OMNISTOCK_JWT_SECRET:-compose-local-secret-never-use-in-production}
@@ -288,12 +289,16 @@ end
 # ---------------------------------------------------------------- 6. e2e
 
 addresses=""
+connect_urls=""
 for service in "${SERVICES[@]}"; do
     port_variable=${service^^}_HOST_PORT
     addresses+="${addresses:+,}$service=127.0.0.1:${!port_variable}"
+    port_variable=${service^^}_CONNECT_HOST_PORT
+    connect_urls+="${connect_urls:+,}$service=http://127.0.0.1:${!port_variable}"
 done
 stack_env=(
     OMNISTOCK_E2E_ADDRESSES="$addresses"
+    OMNISTOCK_E2E_CONNECT_URLS="$connect_urls"
     OMNISTOCK_E2E_RECEIVER_HOST=host.docker.internal
     DATABASE_URL="postgresql://omnistock:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_HOST_PORT/omnistock"
     NATS_URL="nats://127.0.0.1:$NATS_HOST_PORT"

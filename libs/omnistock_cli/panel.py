@@ -45,6 +45,7 @@ class ReadyReport:
     seed_note: str
     examples: list[str]
     console_url: str = ""
+    storefront_url: str = ""
 
 
 def command_name() -> str:
@@ -92,6 +93,12 @@ def metrics_url(settings: Settings, service: ServiceName) -> str:
     return f"http://{host}:{port}/metrics" if port else f"off (OMNISTOCK_{service.upper()}_METRICS_PORT=0)"
 
 
+def connect_url(settings: Settings, service: ServiceName) -> str:
+    port = settings.connect_port(service)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{port}" if port else "off"
+
+
 def traces_destination(settings: Settings, data_dir: Path, environ: Mapping[str, str] = os.environ) -> str:
     """Where the services send their spans, as the OTEL_* variables they inherit say."""
     names = [name.strip() for name in environ.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip()]
@@ -125,6 +132,12 @@ def render(report: ReadyReport) -> Panel:
         services.add_row(service, settings.address(service), f"[{colour}]{status}[/]", metrics_url(settings, service))
     if not report.statuses:
         services.add_row("(no service installed yet)", "", "")
+    # Connect and gRPC-Web beside each gRPC port: a table of its own, so that every URL stays whole at 80 columns.
+    web = Table(box=None, header_style="bold", pad_edge=False)
+    web.add_column("service")
+    web.add_column("Connect and gRPC-Web (browsers, curl, TypeScript)")
+    for service in report.statuses:
+        web.add_row(service, connect_url(settings, service))
 
     backing = Table(box=None, show_header=False, pad_edge=False)
     backing.add_column(style="bold")
@@ -139,8 +152,10 @@ def render(report: ReadyReport) -> Panel:
         backing.add_row("demo data", report.seed_note)
     if report.console_url:
         backing.add_row("console", f"{report.console_url} (staff console: open it in a browser)")
+    if report.storefront_url:
+        backing.add_row("storefront", f"{report.storefront_url} (demo shop page calling the services over Connect)")
 
-    parts: list[Any] = [services, Text(""), backing]
+    parts: list[Any] = [services, Text(""), *([web, Text("")] if report.statuses else []), backing]
     calls = grpcurl_examples(settings, list(report.statuses))
     if calls:
         parts += [Text(""), Text("Call the API with grpcurl (server reflection is on):", style="bold")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -33,6 +34,10 @@ def service_command(service: ServiceName) -> list[str]:
     return [sys.executable, "-m", f"omnistock_{service}.entrypoints.main"]
 
 
+def storefront_origins(settings: Settings) -> list[str]:
+    return [f"http://{host}:{settings.storefront_port}" for host in ("127.0.0.1", "localhost")]
+
+
 def service_environment(settings: Settings, data_dir: Path, service: ServiceName) -> dict[str, str]:
     """The caller's environment (every OMNISTOCK_* setting passes through) plus the URLs
     of the servers `up` chose, which may be embedded ones, and webhooks open to local receivers
@@ -41,6 +46,8 @@ def service_environment(settings: Settings, data_dir: Path, service: ServiceName
     # Local development: webhook receivers on this machine or the office network are fine.
     env.setdefault("OMNISTOCK_WEBHOOK_ALLOWED_NETWORKS", '["public", "private", "loopback"]')
     env.setdefault("OMNISTOCK_WEBHOOK_REQUIRE_HTTPS", "false")
+    # Local development: the storefront demo page `up` serves may call the Connect ports.
+    env.setdefault("OMNISTOCK_CONNECT_ALLOWED_ORIGINS", json.dumps(storefront_origins(settings)))
     env.update(
         {
             "DATABASE_URL": settings.database_url or "",

@@ -38,6 +38,7 @@ from omnistock_platform.logging import configure_logging
 from omnistock_platform.migrations import upgrade, upgrade_async
 from omnistock_platform.registry import installed_services
 from omnistock_platform.settings import ServiceName, Settings, parse_duration
+from omnistock_storefront.server import EmbeddedStorefront
 
 EXAMPLES: tuple[str, ...] = ()
 NATS_STARTS_WITHIN = 20.0
@@ -100,6 +101,7 @@ class Up:
             stop_grace=settings.shutdown_grace.total_seconds() + STOP_LATE_GRACE,
         )
         self.console: EmbeddedConsole | None = None
+        self.storefront: EmbeddedStorefront | None = None
         self.stop = asyncio.Event()
 
     def _on_signal(self, name: str) -> None:
@@ -162,12 +164,21 @@ class Up:
         self._check()
         console_url = await self._start_console()
         self._check()
+        storefront_url = await self._start_storefront(services)
+        self._check()
         from omnistock_cli.main import examples
 
         print_ready(
             console,
             ReadyReport(
-                self.settings, self.data_dir, statuses, self.backing.embedded, seed_note, examples(), console_url
+                self.settings,
+                self.data_dir,
+                statuses,
+                self.backing.embedded,
+                seed_note,
+                examples(),
+                console_url,
+                storefront_url,
             ),
         )
         lifecycle.write_state(self.data_dir, self.settings, services, self.backing.embedded)
@@ -203,6 +214,12 @@ class Up:
                 fail(
                     f"port {port} for {service} is already in use",
                     hint=f"is another `omnistock up` running? or set OMNISTOCK_{service.upper()}_PORT",
+                )
+            connect = self.settings.connect_port(service)
+            if connect and port_open(host, connect):
+                fail(
+                    f"port {connect} for {service}'s Connect is already in use",
+                    hint=f"another `omnistock up` running? or set OMNISTOCK_{service.upper()}_CONNECT_PORT (0: none)",
                 )
 
     async def _wait_ready(self, services: list[ServiceName]) -> dict[ServiceName, str]:
@@ -251,7 +268,27 @@ class Up:
         say(f"console serving at {url}")
         return url
 
+    async def _start_storefront(self, services: list[ServiceName]) -> str:
+        """The storefront demo page (calls inventory and reservations over Connect from the browser);
+        its address, or "" when it could not start or those services are not running."""
+        if not {"inventory", "reservations"} <= set(services) or not self.settings.storefront_port:
+            return ""
+        self.storefront = EmbeddedStorefront(self.settings)
+        try:
+            url = await self.storefront.start()
+        except OSError as error:
+            self.storefront = None
+            say(
+                f"[yellow]the storefront did not start:[/] {escape(str(error))}"
+                " (OMNISTOCK_STOREFRONT_PORT chooses its port)"
+            )
+            return ""
+        say(f"storefront demo serving at {url}")
+        return url
+
     async def _shutdown(self) -> None:
+        if self.storefront is not None:
+            await self.storefront.stop()
         if self.console is not None:
             await self.console.stop()
         services = [name for name in self.supervisor.children if name != NATS_PROGRAM]

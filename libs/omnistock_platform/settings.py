@@ -51,6 +51,11 @@ DEFAULT_METRICS_PORTS: dict[ServiceName, int] = {
 }
 
 
+# Where each service serves Connect and gRPC-Web (HTTP/1.1: browsers, curl, TypeScript), beside its
+# gRPC port, unless its OMNISTOCK_<SERVICE>_CONNECT_PORT says otherwise (0: none).
+DEFAULT_CONNECT_PORTS: dict[ServiceName, int] = {name: port + 1000 for name, port in DEFAULT_PORTS.items()}
+
+
 # The OTEL_TRACES_EXPORTER value that appends spans to a local file (Settings.traces_path()).
 FILE_TRACES_EXPORTER = "omnistock_file"
 
@@ -101,6 +106,18 @@ class Settings(BaseSettings):
     fulfilment_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["fulfilment"], ge=0, le=65535)
     insights_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["insights"], ge=0, le=65535)
     webhooks_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["webhooks"], ge=0, le=65535)
+    # Connect and gRPC-Web for browsers and HTTP clients, each service on its own port (0: none).
+    inventory_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["inventory"], ge=0, le=65535)
+    reservations_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["reservations"], ge=0, le=65535)
+    orders_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["orders"], ge=0, le=65535)
+    fulfilment_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["fulfilment"], ge=0, le=65535)
+    insights_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["insights"], ge=0, le=65535)
+    webhooks_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["webhooks"], ge=0, le=65535)
+    # Web pages (storefronts) whose scripts may call the Connect ports, as browsers send them in
+    # Origin: "https://shop.example.com"; "*" allows any. Empty: no page on another origin may.
+    connect_allowed_origins: tuple[str, ...] = ()
+    # The storefront demo page `omnistock up` serves (omnistock_storefront); its origin may call Connect.
+    storefront_port: int = Field(default=8090, ge=0, le=65535)
     # Share of successful calls written to the access log (0 to 1); refused and failed calls
     # are always written.
     access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
@@ -246,6 +263,9 @@ class Settings(BaseSettings):
 
     def metrics_port(self, service: ServiceName) -> int:
         return int(getattr(self, f"{service}_metrics_port"))
+
+    def connect_port(self, service: ServiceName) -> int:
+        return int(getattr(self, f"{service}_connect_port"))
 
     def traces_path(self) -> Path:
         return self.traces_file or self.data_dir / "traces.jsonl"

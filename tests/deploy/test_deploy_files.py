@@ -202,13 +202,18 @@ def test_ports_are_published_on_loopback_at_their_defaults(compose, monkeypatch)
     """A user reaches the stack as `make run`'s: every service at its default port (a variable
     moves it), PostgreSQL and NATS too; never on a public address."""
     wanted = {service: default_port(service) for service in SERVICES} | {"postgres": 5432, "nats": 4222}
+    wanted_connect = {service: Settings.model_fields[f"{service}_connect_port"].default for service in SERVICES}
     variables = set()
     for name, port in wanted.items():
-        ((container_port, host_port),) = published(compose["services"][name]).items()
-        assert container_port == port and interpolate(host_port) == str(port), name
-        variables.add(host_port)
+        ports = published(compose["services"][name])
+        # Each service also publishes its Connect port (docs/connect.md).
+        expected = {port} | ({wanted_connect[name]} if name in wanted_connect else set())
+        assert set(ports) == expected, name
+        for container_port, host_port in ports.items():
+            assert interpolate(host_port) == str(container_port), name
+            variables.add(host_port)
     assert "ports" not in compose["services"]["migrate"]
-    assert len(variables) == len(wanted), "each published port has a variable of its own"
+    assert len(variables) == len(wanted) + len(wanted_connect), "each published port has a variable of its own"
     # Those are the addresses the e2e suite is pointed at.
     addresses = ",".join(f"{service}=127.0.0.1:{default_port(service)}" for service in SERVICES)
     monkeypatch.setenv("OMNISTOCK_E2E_ADDRESSES", addresses)
@@ -796,11 +801,17 @@ def check_omnistock_workloads(resources: list[dict[str, Any]], external: dict[st
         assert container["livenessProbe"]["grpc"]["service"] == LIVENESS, where
         assert container["readinessProbe"]["grpc"].get("service", "") == "", where
         labels = deployment["spec"]["template"]["metadata"]["labels"]
+        connect = Settings.model_fields[f"{service}_connect_port"].default
+        assert [item["containerPort"] for item in container["ports"] if item["name"] == "connect"] == [connect], where
         for name in (service, f"{service}-headless"):
             spec = by_name[("Service", name)]["spec"]
-            (service_port,) = spec["ports"]
+            named = {item["name"]: item for item in spec["ports"]}
+            service_port = named["grpc"]
             assert service_port["port"] == port and service_port["targetPort"] in (port, "grpc"), (where, name)
             assert spec["selector"].items() <= labels.items(), (where, name)
+        # Browsers and HTTP clients reach Connect through the Service (an ingress in front of it).
+        connect_port = {item["name"]: item for item in by_name[("Service", service)]["spec"]["ports"]}["connect"]
+        assert connect_port["port"] == connect and connect_port["targetPort"] == "connect", where
         assert by_name[("Service", f"{service}-headless")]["spec"]["clusterIP"] == "None", where
 
 

@@ -27,12 +27,14 @@ from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.relay import OutboxRelay
 from omnistock_platform.grpc.access import AccessLogInterceptor
+from omnistock_platform.grpc.client import channel_credentials
+from omnistock_platform.grpc.connect import ConnectServer
 from omnistock_platform.grpc.interceptors import AccessPolicy, ServerInterceptor
 from omnistock_platform.grpc.reflection import enable_reflection
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import configure_logging, get_logger
 from omnistock_platform.loops import pause, repeat
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.settings import SERVICES, ServiceName, Settings
 
 log = get_logger(__name__)
 
@@ -83,7 +85,10 @@ class ServiceApp:
     # Channels to other services, closed after the server and the loops have stopped.
     channels: list[grpc.aio.Channel] = field(default_factory=list)
     port: int = 0
+    # Connect and gRPC-Web (0: not served).
+    connect_port: int = 0
     _server: grpc.aio.Server | None = None
+    _connect: ConnectServer | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
@@ -103,7 +108,8 @@ class ServiceApp:
                 " provider's keys) anywhere but a laptop; OMNISTOCK_ENV=production refuses to start with it.",
             )
 
-    async def start(self, port: int | None = None) -> int:
+    async def start(self, port: int | None = None, connect_port: int | None = None) -> int:
+        """`port` and `connect_port` override the settings (0: a free port)."""
         self._check_deployment()
         self.db.name = self.db.name or self.name  # labels its pool's metrics
         await self.db.connect()
@@ -157,12 +163,14 @@ class ServiceApp:
         await self._health.set(LIVENESS, SERVING)
         await server.start()
         self._server = server
+        await self._start_connect(connect_port)
         self._stop.clear()
         self._tasks = [asyncio.create_task(loop(self._stop)) for loop in self._loops()]
         log.info(
             "service.started",
             service=self.name,
             address=f"{self.settings.host}:{self.port}",
+            connect=f"{self.settings.host}:{self.connect_port}" if self._connect else "off",
             tls=_tls_mode(self.settings),
             auth="disabled" if authority is None else ",".join(authority.algorithms),
             # Passwords in these URLs never reach the log: the log processor redacts them.
@@ -170,6 +178,26 @@ class ServiceApp:
             nats=self.settings.nats_url,
         )
         return self.port
+
+    async def _start_connect(self, port: int | None) -> None:
+        """Connect and gRPC-Web, forwarding to the gRPC server just started (so every rule of a
+        gRPC call applies to them: omnistock_platform.grpc.connect). `port` None: the settings' port,
+        where 0 means none; a caller's explicit 0 (the tests): a free port."""
+        if port is None:
+            # An app that is none of the services (a test's own) has no Connect port setting.
+            port = self.settings.connect_port(self.name) if self.name in SERVICES else 0
+            if port == 0:
+                return
+        connect = ConnectServer(
+            self.settings,
+            [s.full_name for s in self.servicers],
+            f"{_loopback(self.settings.host)}:{self.port}",
+            channel_credentials(self.settings),
+            max_message_bytes=MAX_MESSAGE_BYTES,
+            tls_name=_dialled_name(self.settings.address(self.name)) if self.name in SERVICES else "",
+        )
+        self.connect_port = await connect.start(port)
+        self._connect = connect
 
     def _loops(self) -> list[BackgroundLoop]:
         relay = OutboxRelay(self.db, self.bus, self.name)
@@ -207,6 +235,9 @@ class ServiceApp:
     async def stop(self, grace: float | None = None) -> None:
         grace = self.settings.shutdown_grace.total_seconds() if grace is None else grace
         await self._health.enter_graceful_shutdown()
+        if self._connect is not None:
+            await self._connect.stop()
+            self._connect = None
         if self._server is not None:
             await self._server.stop(grace)
         self._stop.set()
@@ -222,6 +253,17 @@ class ServiceApp:
     async def wait_for_termination(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def _dialled_name(address: str) -> str:
+    """The host others dial in an address ("dns:///inventory-headless:50051" -> "inventory-headless")."""
+    target = address.removeprefix("dns:///").removeprefix("dns:")
+    host = target.rsplit(":", 1)[0] if target.count(":") == 1 or target.startswith("[") else target
+    return host.strip("[]")
+
+
+def _loopback(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
 def _tls_mode(settings: Settings) -> str:

@@ -26,7 +26,7 @@ from omnistock_platform.events.bus import EventBus
 from omnistock_platform.logging import configure_logging
 from omnistock_platform.migrations import upgrade_async
 from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import Settings
+from omnistock_platform.settings import SERVICES, Settings
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, addresses_from_env
 
@@ -89,6 +89,8 @@ async def isolated_run(admin_url: str, nats_url: str, label: str, **overrides: A
         "webhook_retry_max": timedelta(milliseconds=200),
         "webhook_poll_interval": timedelta(milliseconds=100),
         "webhook_timeout": timedelta(seconds=5),
+        # Connect is served where a test asks for it (Stack: a free port), never on the default ports.
+        **{f"{name}_connect_port": 0 for name in SERVICES},
     }
     settings = Settings(
         database_url=with_database(admin_url, database),
@@ -133,7 +135,11 @@ async def bus(omnistock_settings: Settings) -> AsyncIterator[EventBus]:
 async def stack(omnistock_settings: Settings) -> AsyncIterator[Stack]:
     """Every installed service, running in this process on free ports (or at
     OMNISTOCK_E2E_ADDRESSES when given)."""
-    running = Stack(omnistock_settings, addresses=addresses_from_env())
+    running = Stack(
+        omnistock_settings,
+        addresses=addresses_from_env(),
+        connect_urls=addresses_from_env("OMNISTOCK_E2E_CONNECT_URLS"),
+    )
     await running.start(*installed_services())
     yield running
     await running.close()

@@ -32,6 +32,8 @@ def environment(
             "OMNISTOCK_HOST": settings.host,
             f"OMNISTOCK_{service.upper()}_PORT": str(port),
             f"OMNISTOCK_{service.upper()}_METRICS_PORT": str(metrics_port or free_port()),
+            # No Connect port: copies of a service run side by side, and the tests of Connect run in-process.
+            f"OMNISTOCK_{service.upper()}_CONNECT_PORT": "0",
             "OMNISTOCK_LOG_LEVEL": os.environ.get("OMNISTOCK_LOG_LEVEL", "WARNING"),
             "OMNISTOCK_SWEEP_INTERVAL": str(settings.sweep_interval.total_seconds()),
             "OMNISTOCK_CONSUMER_RETRY_DELAY": str(settings.consumer_retry_delay.total_seconds()),

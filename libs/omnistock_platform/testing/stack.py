@@ -42,8 +42,9 @@ STUBS: dict[ServiceName, Any] = {
 START_ORDER: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights", "webhooks")
 
 
-def addresses_from_env() -> dict[ServiceName, str]:
-    raw = os.environ.get("OMNISTOCK_E2E_ADDRESSES", "")
+def addresses_from_env(variable: str = "OMNISTOCK_E2E_ADDRESSES") -> dict[ServiceName, str]:
+    """`service=address,...` of a deployed stack; OMNISTOCK_E2E_CONNECT_URLS: its Connect URLs."""
+    raw = os.environ.get(variable, "")
     found: dict[ServiceName, str] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, address = item.partition("=")
@@ -60,6 +61,8 @@ class Stack:
     settings: Settings
     addresses: dict[ServiceName, str] = field(default_factory=dict)
     apps: dict[ServiceName, ServiceApp] = field(default_factory=dict)
+    # Connect and gRPC-Web of the services started here: http://host:port
+    connect_urls: dict[ServiceName, str] = field(default_factory=dict)
     _channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     async def start(self, *services: ServiceName) -> None:
@@ -69,15 +72,17 @@ class Stack:
 
     async def start_service(self, service: ServiceName) -> ServiceApp:
         app = bootstrap_of(service)(self.wired_settings())
-        port = await app.start(port=0)
+        port = await app.start(port=0, connect_port=0)
         self.apps[service] = app
         self.addresses[service] = f"{self.settings.host}:{port}"
+        self.connect_urls[service] = f"http://{self.settings.host}:{app.connect_port}"
         return app
 
     async def stop_service(self, service: ServiceName, grace: float = 1.0) -> None:
         app = self.apps.pop(service)
         await app.stop(grace)
         del self.addresses[service]
+        self.connect_urls.pop(service, None)
 
     def wired_settings(self, **overrides: Any) -> Settings:
         """Settings that point every service at the addresses started so far."""

@@ -146,12 +146,15 @@ def up_env() -> Iterator[tuple[dict[str, str], Path, Settings]]:
     for service in SERVICES:
         env[f"OMNISTOCK_{service.upper()}_PORT"] = str(free_port())
         env[f"OMNISTOCK_{service.upper()}_METRICS_PORT"] = str(free_port())
+        env[f"OMNISTOCK_{service.upper()}_CONNECT_PORT"] = str(free_port())
     env["OMNISTOCK_EMBEDDED_NATS_PORT"] = str(free_port())
     env["OMNISTOCK_CONSOLE_PORT"] = str(free_port())
+    env["OMNISTOCK_STOREFRONT_PORT"] = str(free_port())
     env["OMNISTOCK_SHUTDOWN_GRACE"] = "3"
     settings = Settings(
         **{f"{s}_port": int(env[f"OMNISTOCK_{s.upper()}_PORT"]) for s in SERVICES},  # type: ignore[arg-type]
         **{f"{s}_metrics_port": int(env[f"OMNISTOCK_{s.upper()}_METRICS_PORT"]) for s in SERVICES},  # type: ignore[arg-type]
+        **{f"{s}_connect_port": int(env[f"OMNISTOCK_{s.upper()}_CONNECT_PORT"]) for s in SERVICES},  # type: ignore[arg-type]
     )
     # Not under pytest's temp folder: every pytest start on the machine makes that owner-only, which
     # locks out the embedded PostgreSQL (it runs as its own user) in the middle of this run.
@@ -193,6 +196,20 @@ def test_up_runs_the_system_stops_on_ctrl_c_and_keeps_its_data(
             with urllib.request.urlopen(f"{console}sign-in", timeout=10) as page:
                 html = page.read().decode()
             assert "Demo sign-in" in html and "STORE-BER-MITTE" in html
+            # The storefront demo page is served too, and its origin may call the Connect ports.
+            storefront = f"http://127.0.0.1:{env['OMNISTOCK_STOREFRONT_PORT']}/"
+            assert storefront in first.output
+            with urllib.request.urlopen(storefront, timeout=10) as page:
+                assert "storefront.js" in page.read().decode()
+            inventory_connect = f"http://127.0.0.1:{settings.connect_port('inventory')}"
+            assert inventory_connect in first.output
+            preflight = urllib.request.Request(
+                f"{inventory_connect}/omnistock.inventory.v1.InventoryService/GetStock",
+                method="OPTIONS",
+                headers={"origin": storefront.rstrip("/"), "access-control-request-method": "POST"},
+            )
+            with urllib.request.urlopen(preflight, timeout=10) as answer:
+                assert answer.headers["access-control-allow-origin"] == storefront.rstrip("/")
         if services:  # a crashed service is started again
             victim = services[0]
             os.kill(pids[victim], signal.SIGKILL)

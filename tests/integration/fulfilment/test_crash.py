@@ -98,6 +98,7 @@ async def isolated(
         "OMNISTOCK_SUBJECT_PREFIX": settings.subject_prefix,
         "OMNISTOCK_FULFILMENT_PORT": str(free_port()),
         "OMNISTOCK_FULFILMENT_METRICS_PORT": str(free_port()),
+        "OMNISTOCK_FULFILMENT_CONNECT_PORT": str(free_port()),
         "OMNISTOCK_INVENTORY_ADDRESS": stack.addresses.get("inventory", ""),
         "OMNISTOCK_RESERVATIONS_ADDRESS": stack.addresses.get("reservations", ""),
         "OMNISTOCK_JWT_SECRET": settings.jwt_secret,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -195,3 +196,35 @@ def test_half_configured_tls_is_refused(pki: Pki) -> None:
             lambda: "",
             address="127.0.0.1:1",
         )
+
+
+@pytest.mark.parametrize("mutual", [False, True], ids=["tls", "mutual-tls"])
+async def test_connect_reaches_a_grpc_server_that_requires_tls(
+    omnistock_settings: Settings, pki: Pki, mutual: bool
+) -> None:
+    """The Connect port passes calls to the service's own gRPC server over loopback: with TLS (and
+    client certificates) required there, that hop uses the service's TLS settings and gets in (its
+    certificate serves as client too, as services' certificates do where others require them)."""
+    own = pki.ca.issue("inventory-both", server=True, client=True)
+    settings = omnistock_settings.model_copy(
+        update={
+            "tls_cert_file": own.cert,
+            "tls_key_file": own.key,
+            "tls_ca_file": pki.ca.cert_file,
+            "tls_client_ca_file": pki.ca.cert_file if mutual else None,
+        }
+    )
+    app = bootstrap_of("inventory")(settings)
+    await app.start(port=0, connect_port=0)
+    try:
+        token = TokenAuthority(settings).mint(Role.ADMIN, "tls-test")
+        async with httpx.AsyncClient(base_url=f"http://{settings.host}:{app.connect_port}", timeout=TIMEOUT) as http:
+            answer = await http.post(
+                "/omnistock.inventory.v1.InventoryService/GetSku",
+                json={"sku": "NO-SUCH-SKU"},
+                headers={"authorization": f"Bearer {token}"},
+            )
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["code"] == "not_found"
+    finally:
+        await app.stop(grace=1.0)

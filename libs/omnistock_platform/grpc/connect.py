@@ -1,0 +1,254 @@
+"""Connect and gRPC-Web beside gRPC: browsers, curl and TypeScript programs call the same RPCs over
+HTTP/1.1, with JSON or binary protobuf.
+
+Every call is passed on to the service's own gRPC server over loopback, carrying the caller's
+authorization, request id and deadline. So a Connect caller meets every rule a gRPC caller meets,
+by construction and not by a second copy: the same interceptors authenticate, authorise, admit
+(in-flight and stream limits), apply the default deadline and map errors; the same servicers keep
+idempotency by request id. A gRPC error comes back as Connect's error JSON (or gRPC-Web trailers)
+with the same code, message and google.rpc details (ErrorInfo, BadRequest, RetryInfo...).
+
+The runtime is connect-python 0.9: it reads and writes the Google protobuf messages the services
+already use, so one protobuf runtime serves both doors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import grpc
+import uvicorn
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
+from connectrpc.method import IdempotencyLevel, MethodInfo
+from connectrpc.request import RequestContext
+from connectrpc.server import ConnectASGIApplication, Endpoint
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.descriptor import MethodDescriptor
+from google.rpc import status_pb2
+from starlette.middleware.cors import CORSMiddleware
+
+from omnistock_platform.settings import Settings
+
+# Headers a Connect caller sends that the gRPC server reads as metadata.
+FORWARDED_HEADERS = ("authorization", "x-request-id", "traceparent", "tracestate")
+STATUS_DETAILS = "grpc-status-details-bin"
+# What a browser page may send and read across origins (Connect's and gRPC-Web's own headers).
+CORS_REQUEST_HEADERS = [
+    "authorization",
+    "content-type",
+    "x-request-id",
+    "connect-protocol-version",
+    "connect-timeout-ms",
+    "connect-content-encoding",
+    "connect-accept-encoding",
+    "grpc-timeout",
+    "x-grpc-web",
+    "x-user-agent",
+]
+CORS_RESPONSE_HEADERS = ["grpc-status", "grpc-message", "grpc-status-details-bin", "connect-content-encoding"]
+CORS_MAX_AGE_SECONDS = 7200
+GRACEFUL_SECONDS = 2
+
+# Connect spells one code differently from gRPC.
+_CODES = {grpc.StatusCode.CANCELLED: Code.CANCELED}
+
+
+def connect_error(error: grpc.aio.AioRpcError) -> ConnectError:
+    """The gRPC server's answer as Connect's error: same code, message and google.rpc details."""
+    code = _CODES.get(error.code()) or Code[error.code().name]
+    details: list[Any] = []
+    for key, value in error.trailing_metadata() or ():
+        if key == STATUS_DETAILS and isinstance(value, bytes):
+            details.extend(status_pb2.Status.FromString(value).details)
+    return ConnectError(code, error.details() or "", details)
+
+
+def _metadata(ctx: RequestContext[Any, Any]) -> list[tuple[str, str]]:
+    headers = ctx.request_headers()
+    return [(name, value) for name in FORWARDED_HEADERS for value in headers.getall(name)]
+
+
+def _timeout(ctx: RequestContext[Any, Any]) -> float | None:
+    left = ctx.timeout_ms()
+    return None if left is None else max(left, 0.0) / 1000.0
+
+
+def _unary(call: grpc.aio.UnaryUnaryMultiCallable) -> Callable[[Any, RequestContext[Any, Any]], Awaitable[Any]]:
+    async def forward(request: Any, ctx: RequestContext[Any, Any]) -> Any:
+        try:
+            return await call(request, metadata=_metadata(ctx), timeout=_timeout(ctx))
+        except grpc.aio.AioRpcError as error:
+            raise connect_error(error) from None
+
+    return forward
+
+
+def _server_stream(
+    call: grpc.aio.UnaryStreamMultiCallable,
+) -> Callable[[Any, RequestContext[Any, Any]], AsyncIterator[Any]]:
+    async def forward(request: Any, ctx: RequestContext[Any, Any]) -> AsyncIterator[Any]:
+        stream = call(request, metadata=_metadata(ctx), timeout=_timeout(ctx))
+        try:
+            async for response in stream:
+                yield response
+        except grpc.aio.AioRpcError as error:
+            raise connect_error(error) from None
+        finally:
+            # The browser went away: the gRPC stream (and its place among the caller's streams) ends too.
+            stream.cancel()
+
+    return forward
+
+
+def _idempotency(method: MethodDescriptor) -> IdempotencyLevel:
+    level = method.GetOptions().idempotency_level
+    if level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS:
+        return IdempotencyLevel.NO_SIDE_EFFECTS
+    if level == descriptor_pb2.MethodOptions.IDEMPOTENT:
+        return IdempotencyLevel.IDEMPOTENT
+    return IdempotencyLevel.UNKNOWN
+
+
+def routes(channel: grpc.aio.Channel, services: Iterable[str]) -> dict[str, Any]:
+    """A Connect endpoint (`/<package>.<Service>/<Method>`) for every unary and server-streaming
+    RPC of the named services, read from their descriptors: a new RPC is served without a line here.
+    Client and bidirectional streams have none (the contract has none; browsers could not send them)."""
+    pool = descriptor_pool.Default()
+    found: dict[str, Any] = {}
+    for name in services:
+        service = pool.FindServiceByName(name)
+        for method in service.methods:
+            if method.client_streaming:
+                continue
+            request = message_factory.GetMessageClass(method.input_type)
+            response = message_factory.GetMessageClass(method.output_type)
+            path = f"/{service.full_name}/{method.name}"
+            info = MethodInfo(
+                name=method.name,
+                service_name=service.full_name,
+                input=request,
+                output=response,
+                idempotency_level=_idempotency(method),
+            )
+            if method.server_streaming:
+                stream = channel.unary_stream(
+                    path, request_serializer=request.SerializeToString, response_deserializer=response.FromString
+                )
+                found[path] = Endpoint.server_stream(info, _server_stream(stream))
+            else:
+                unary = channel.unary_unary(
+                    path, request_serializer=request.SerializeToString, response_deserializer=response.FromString
+                )
+                found[path] = Endpoint.unary(info, _unary(unary))
+    return found
+
+
+class ConnectGateway(ConnectASGIApplication[None]):
+    """Connect (JSON and binary) and gRPC-Web for every RPC in `endpoints`."""
+
+    def __init__(self, endpoints: Mapping[str, Any], *, read_max_bytes: int) -> None:
+        super().__init__(service=None, endpoints=lambda _: endpoints, read_max_bytes=read_max_bytes)
+
+    @property
+    def path(self) -> str:
+        return "/"
+
+
+def web_app(gateway: ConnectGateway, settings: Settings) -> Any:
+    """The gateway behind CORS: a storefront page on an allowed origin may call it; the preflight of
+    any other origin is refused (400) and its responses carry no CORS headers, so its browser blocks them."""
+    origins = list(settings.connect_allowed_origins)
+    return CORSMiddleware(
+        gateway,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_RESPONSE_HEADERS,
+        max_age=CORS_MAX_AGE_SECONDS,
+    )
+
+
+class _Embedded(uvicorn.Server):
+    """Inside the service's event loop: the service owns the signals and says when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ConnectServer:
+    """Serves the gateway over HTTP/1.1 on its own port, next to the gRPC server it forwards to."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: Iterable[str],
+        grpc_target: str,
+        credentials: grpc.ChannelCredentials | None,
+        *,
+        max_message_bytes: int,
+        tls_name: str = "",
+    ) -> None:
+        """`tls_name`: the name the service's certificate is checked against on the loopback hop (the
+        one other services dial), when it is not the loopback address itself."""
+        options: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", max_message_bytes)]
+        if credentials is not None and tls_name:
+            options.append(("grpc.ssl_target_name_override", tls_name))
+        self.channel = (
+            grpc.aio.insecure_channel(grpc_target, options=options)
+            if credentials is None
+            else grpc.aio.secure_channel(grpc_target, credentials, options=options)
+        )
+        gateway = ConnectGateway(routes(self.channel, services), read_max_bytes=max_message_bytes)
+        self.settings = settings
+        self._config = uvicorn.Config(
+            web_app(gateway, settings),
+            host=settings.host,
+            log_config=None,
+            access_log=False,  # the gRPC server's access log records every call
+            lifespan="off",
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            proxy_headers=False,
+            server_header=False,
+        )
+        self._server = _Embedded(self._config)
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self, port: int, timeout: float = 10.0) -> int:
+        """Listening: the port (a free one for 0). OSError when the port can not be had."""
+        listening = socket.create_server((self.settings.host, port), reuse_port=True)
+        self.port = listening.getsockname()[1]
+        self._task = asyncio.create_task(self._serve(listening), name="omnistock-connect")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise OSError("the Connect server stopped while starting")
+            if loop.time() > deadline:
+                raise OSError(f"the Connect server did not start within {timeout:g} s")
+            await asyncio.sleep(0.02)
+        return self.port
+
+    async def _serve(self, listening: socket.socket) -> None:
+        try:
+            await self._server.serve(sockets=[listening])
+        except SystemExit as exit:  # uvicorn's way of saying the start failed
+            raise OSError(f"the Connect server stopped: exit code {exit.code}") from None
+        finally:
+            listening.close()
+
+    async def stop(self) -> None:
+        """Calls under way finish (within the grace), then the loopback channel closes."""
+        if self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await self._task
+            self._task = None
+        await self.channel.close(None)
