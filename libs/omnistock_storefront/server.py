@@ -39,6 +39,7 @@ class EmbeddedStorefront:
     async def start(self, timeout: float = 10.0) -> str:
         """Serving: the page's address. OSError when the port can not be had."""
         listening = socket.create_server((self.server.config.host, self.server.config.port))
+        listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle wait per answer
         self._task = asyncio.create_task(self._serve(listening), name="omnistock-storefront")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
