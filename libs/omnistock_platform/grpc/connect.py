@@ -14,10 +14,7 @@ already use, so one protobuf runtime serves both doors.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -32,6 +29,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import status_pb2
 from starlette.middleware.cors import CORSMiddleware
 
+from omnistock_platform.http import EmbeddedHttp
 from omnistock_platform.settings import Settings
 
 # Headers a Connect caller sends that the gRPC server reads as metadata.
@@ -173,14 +171,6 @@ def web_app(gateway: ConnectGateway, settings: Settings) -> Any:
     )
 
 
-class _Embedded(uvicorn.Server):
-    """Inside the service's event loop: the service owns the signals and says when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class ConnectServer:
     """Serves the gateway over HTTP/1.1 on its own port, next to the gRPC server it forwards to."""
 
@@ -206,7 +196,7 @@ class ConnectServer:
         )
         gateway = ConnectGateway(routes(self.channel, services), read_max_bytes=max_message_bytes)
         self.settings = settings
-        self._config = uvicorn.Config(
+        config = uvicorn.Config(
             web_app(gateway, settings),
             host=settings.host,
             log_config=None,
@@ -216,42 +206,15 @@ class ConnectServer:
             proxy_headers=False,
             server_header=False,
         )
-        self._server = _Embedded(self._config)
-        self._task: asyncio.Task[None] | None = None
+        self.http = EmbeddedHttp(config, "Connect server")
         self.port = 0
 
     async def start(self, port: int, timeout: float = 10.0) -> int:
         """Listening: the port (a free one for 0). OSError when the port can not be had."""
-        listening = socket.create_server((self.settings.host, port), reuse_port=True)
-        # Answers leave at once: accepted connections inherit this (a reply written in parts otherwise
-        # waited for the client's delayed acknowledgement, 40 ms a call).
-        listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.port = listening.getsockname()[1]
-        self._task = asyncio.create_task(self._serve(listening), name="omnistock-connect")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise OSError("the Connect server stopped while starting")
-            if loop.time() > deadline:
-                raise OSError(f"the Connect server did not start within {timeout:g} s")
-            await asyncio.sleep(0.02)
+        self.port = await self.http.start(port=port, reuse_port=True, timeout=timeout)
         return self.port
-
-    async def _serve(self, listening: socket.socket) -> None:
-        try:
-            await self._server.serve(sockets=[listening])
-        except SystemExit as exit:  # uvicorn's way of saying the start failed
-            raise OSError(f"the Connect server stopped: exit code {exit.code}") from None
-        finally:
-            listening.close()
 
     async def stop(self) -> None:
         """Calls under way finish (within the grace), then the loopback channel closes."""
-        if self._task is not None:
-            self._server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await self._task
-            self._task = None
+        await self.http.stop()
         await self.channel.close(None)
