@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
@@ -40,12 +40,10 @@ from omnistock_inventory.domain.stock import Channel, available, may_use_safety_
 from omnistock_inventory.service_layer.stock import channel_of
 from omnistock_platform import telemetry
 from omnistock_platform.auth import current_principal
+from omnistock_platform.db import Database
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import current_caller
+from omnistock_platform.idempotency import IdempotencyStore, current_caller
 from omnistock_platform.logging import get_logger, request_id_var
-
-if TYPE_CHECKING:
-    from omnistock_inventory.service_layer.holds import Holds
 
 log = get_logger(__name__)
 
@@ -56,6 +54,10 @@ MAX_BATCH = 256
 # Holds on different rows in one transaction: bounded, as its row locks are held until it commits.
 MAX_SPREAD_BATCH = 32
 HOLD_KIND = messages.MOVEMENT_KINDS["hold"]
+
+# A hold taken in its own transaction (with its retries and its shortfall answer): what the batcher
+# falls back to, and what a hold that finds nothing to share runs at once.
+HoldAlone = Callable[[pb.HoldRequest, list[tuple[LineKey, int]], timedelta], Coroutine[Any, Any, pb.HoldResponse]]
 
 
 @dataclass
@@ -176,8 +178,19 @@ class _ShortRow(Exception):
 class HoldBatcher:
     """Single-line holds on the same row, in this process, share transactions."""
 
-    def __init__(self, holds: Holds, *, max_in_flight: int) -> None:
-        self.holds = holds
+    def __init__(
+        self,
+        alone: HoldAlone,
+        db: Database,
+        outbox: Outbox,
+        idempotency: IdempotencyStore,
+        *,
+        max_in_flight: int,
+    ) -> None:
+        self.hold_alone = alone
+        self.db = db
+        self.outbox = outbox
+        self.idempotency = idempotency
         # Rows with a transaction of ours in flight -> the holds waiting for it to end.
         self._waiting: dict[tuple[LineKey, bool], list[_Waiting]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -202,7 +215,7 @@ class HoldBatcher:
             if self._in_flight < self.max_in_flight:
                 self._in_flight += 1
                 try:
-                    return await self.holds.hold_alone(request, [line], ttl)
+                    return await self.hold_alone(request, [line], ttl)
                 finally:
                     self._in_flight -= 1
                     self._start_spread()
@@ -268,9 +281,8 @@ class HoldBatcher:
         return alone
 
     async def _spread_transaction(self, group: list[_Spread]) -> tuple[list[tuple[_Spread, Taken]], list[_Spread]]:
-        holds = self.holds
-        async with holds.db.transaction() as conn:
-            claimed = await holds.idempotency.claim_many(
+        async with self.db.transaction() as conn:
+            claimed = await self.idempotency.claim_many(
                 conn,
                 "Hold",
                 [
@@ -313,7 +325,7 @@ class HoldBatcher:
                 )
                 for spread in mine
             ]
-            await write_taken(conn, holds.outbox, [hold for _, hold in taken])
+            await write_taken(conn, self.outbox, [hold for _, hold in taken])
         return taken, retries
 
     @staticmethod
@@ -352,7 +364,7 @@ class HoldBatcher:
 
     async def _alone(self, key: LineKey, waiting: _Waiting) -> None:
         """A hold taken on its own, in its caller's context (who asked, under which request id)."""
-        coroutine = self.holds.hold_alone(waiting.request, [(key, waiting.quantity)], waiting.ttl)
+        coroutine = self.hold_alone(waiting.request, [(key, waiting.quantity)], waiting.ttl)
         task = asyncio.get_running_loop().create_task(coroutine, context=waiting.context)
         try:
             waiting.settle(await task)
@@ -387,9 +399,8 @@ class HoldBatcher:
         self, slot: tuple[LineKey, bool], group: list[_Waiting]
     ) -> tuple[list[tuple[_Waiting, Taken]], list[_Waiting]]:
         key, use_safety_stock = slot
-        holds = self.holds
-        async with holds.db.transaction() as conn:
-            claimed = await holds.idempotency.claim_many(
+        async with self.db.transaction() as conn:
+            claimed = await self.idempotency.claim_many(
                 conn, "Hold", [(waiting.request.request_id, waiting.request, waiting.caller) for waiting in group]
             )
             # Request ids claimed before (retries) get their stored answer on their own.
@@ -410,7 +421,7 @@ class HoldBatcher:
                 version += 1
                 hold = self._taken(waiting, {**row, "held": held, "version": version}, waiting.quantity)
                 taken.append((waiting, hold))
-            await write_taken(conn, holds.outbox, [hold for _, hold in taken])
+            await write_taken(conn, self.outbox, [hold for _, hold in taken])
         return taken, retries
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -45,6 +44,7 @@ from omnistock_platform.errors import (
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore, current_caller, fingerprint
 from omnistock_platform.logging import get_logger, request_id_var
+from omnistock_platform.loops import repeat
 from omnistock_platform.settings import Settings
 from omnistock_platform.validation import Validator
 
@@ -82,7 +82,11 @@ class Holds:
         self.outbox = outbox
         self.idempotency = idempotency
         self.settings = settings
-        self.batcher = HoldBatcher(self, max_in_flight=settings.hold_transactions) if batch else None
+        self.batcher = (
+            HoldBatcher(self.hold_alone, db, outbox, idempotency, max_in_flight=settings.hold_transactions)
+            if batch
+            else None
+        )
 
     # -- taking units -------------------------------------------------------------------------------
 
@@ -551,15 +555,12 @@ class Holds:
 
     async def sweep(self, stop: asyncio.Event) -> None:
         """Expiry is inventory's own job, so a lost reservation can never keep stock."""
-        interval = self.settings.sweep_interval.total_seconds()
         telemetry.service_var.set("inventory")
-        while not stop.is_set():
-            try:
-                expired = await self.expire()
-                if expired:
-                    log.info("holds.expired", count=expired)
-                    continue
-            except Exception as error:  # database away: try again next round
-                log.warning("holds.sweep_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+
+        async def expire_round() -> bool:
+            expired = await self.expire()
+            if expired:
+                log.info("holds.expired", count=expired)
+            return expired > 0
+
+        await repeat(stop, self.settings.sweep_interval.total_seconds(), expire_round, failed="holds.sweep_failed")
