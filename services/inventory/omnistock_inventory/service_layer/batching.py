@@ -140,6 +140,41 @@ async def write_taken(conn: asyncpg.Connection, outbox: Outbox, holds: Sequence[
     )
 
 
+async def take_locked(
+    conn: asyncpg.Connection, lines: Sequence[tuple[LineKey, int, bool]], *, backorder: bool = True
+) -> tuple[dict[LineKey, Mapping[str, Any]], list[LineKey]]:
+    """Take units on several rows: every row locked in one statement in lock order (as every
+    transaction that locks several rows does), checked with the domain's rule, then changed in one
+    statement. `lines` are (row, quantity, whether safety stock may be used); without `backorder`
+    (a sale now) units on their way do not count. Returns each row as the take left it (with its
+    SKU's backorder flag), or, when any row is short, nothing changed and the short rows."""
+    locked = {
+        LineKey(row["location_id"], row["sku"]): row
+        for row in await repository.lock_rows_for_hold(conn, [key for key, _, _ in lines])
+    }
+    short = [
+        key
+        for key, quantity, use_safety_stock in lines
+        if key not in locked
+        or quantity
+        > available(
+            messages.counters(locked[key]),
+            use_safety_stock=use_safety_stock,
+            backorder=locked[key]["allow_backorder"] and backorder,
+        )
+    ]
+    if short:
+        return {}, short
+    changed = await repository.add_held(conn, [(key, quantity) for key, quantity, _ in lines])
+    return {
+        LineKey(row["location_id"], row["sku"]): {
+            **row,
+            "allow_backorder": locked[LineKey(row["location_id"], row["sku"])]["allow_backorder"],
+        }
+        for row in changed
+    }, []
+
+
 @dataclass
 class _Waiting:
     request: pb.HoldRequest
@@ -295,34 +330,12 @@ class HoldBatcher:
             mine = [spread for spread in group if spread.waiting.request.request_id in claimed]
             if not mine:
                 return [], retries
-            # Every row locked in one statement in lock order, as every transaction that locks several
-            # rows does; checked with the domain's rule; then changed in one statement.
-            keys = [spread.slot[0] for spread in mine]
-            locked = {
-                LineKey(row["location_id"], row["sku"]): row for row in await repository.lock_rows_for_hold(conn, keys)
-            }
-            for spread in mine:
-                (key, use_safety_stock), quantity = spread.slot, spread.waiting.quantity
-                row = locked.get(key)
-                if row is None or quantity > available(
-                    messages.counters(row), use_safety_stock=use_safety_stock, backorder=row["allow_backorder"]
-                ):
-                    raise _ShortRow(spread)
-            changed = {
-                LineKey(row["location_id"], row["sku"]): row
-                for row in await repository.add_held(
-                    conn, [(spread.slot[0], spread.waiting.quantity) for spread in mine]
-                )
-            }
+            lines = [(spread.slot[0], spread.waiting.quantity, spread.slot[1]) for spread in mine]
+            changed, short = await take_locked(conn, lines)
+            if short:
+                raise _ShortRow(next(spread for spread in mine if spread.slot[0] in short))
             taken = [
-                (
-                    spread,
-                    self._taken(
-                        spread.waiting,
-                        {**changed[spread.slot[0]], "allow_backorder": locked[spread.slot[0]]["allow_backorder"]},
-                        spread.waiting.quantity,
-                    ),
-                )
+                (spread, self._taken(spread.waiting, changed[spread.slot[0]], spread.waiting.quantity))
                 for spread in mine
             ]
             await write_taken(conn, self.outbox, [hold for _, hold in taken])

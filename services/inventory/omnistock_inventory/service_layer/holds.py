@@ -25,7 +25,14 @@ from omnistock_inventory.domain.holds import (
 )
 from omnistock_inventory.domain.stock import Counters, available, may_use_safety_stock
 from omnistock_inventory.service_layer import ledger
-from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE, HoldBatcher, Taken, write_taken
+from omnistock_inventory.service_layer.batching import (
+    ATTEMPTS,
+    RETRYABLE,
+    HoldBatcher,
+    Taken,
+    take_locked,
+    write_taken,
+)
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.stock import channel_of
 from omnistock_platform import telemetry
@@ -215,30 +222,18 @@ class Holds:
                 raise _ShortOnRows([key])
             taken.append((row, quantity))
         else:
-            # Every row locked in one statement, in lock order; checked with the domain's rule while
-            # locked; then changed in one statement: two round trips, whatever the number of lines.
-            locked = {
-                LineKey(row["location_id"], row["sku"]): row
-                for row in await repository.lock_rows_for_hold(conn, [key for key, _ in lines])
-            }
-            short = [
-                key
-                for key, quantity in lines
-                if key not in locked
-                or available(
-                    messages.counters(locked[key]),
-                    use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
-                    backorder=locked[key]["allow_backorder"] and not request.commit_now,
-                )
-                < quantity
-            ]
+            # Two round trips, whatever the number of lines.
+            changed, short = await take_locked(
+                conn,
+                [
+                    (key, quantity, may_use_safety_stock(channel, request.selling_location_id, key.location_id))
+                    for key, quantity in lines
+                ],
+                backorder=not request.commit_now,
+            )
             if short:
                 raise _ShortOnRows(short)
-            changed = {LineKey(row["location_id"], row["sku"]): row for row in await repository.add_held(conn, lines)}
-            taken = [
-                ({**changed[key], "allow_backorder": locked[key]["allow_backorder"]}, quantity)
-                for key, quantity in lines
-            ]
+            taken = [(changed[key], quantity) for key, quantity in lines]
         if not request.commit_now:
             return await self._write(conn, request, taken, ttl), True
         hold_id = str(uuid.uuid4())
