@@ -208,8 +208,9 @@ class Holds:
     async def _take(
         self, conn: asyncpg.Connection, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
     ) -> tuple[pb.HoldResponse, bool]:
-        """Take the units (row by row, in lock order: concurrent multi-line holds never deadlock)
-        and write the hold. Returns the answer and whether it is already saved for retries."""
+        """Take the units (one conditional update of one row, or every row locked in lock order so
+        that concurrent multi-line holds never deadlock) and write the hold.
+        Returns the answer and whether it is already saved for retries."""
         channel = channel_of(request.channel)
         taken: list[tuple[Mapping[str, Any], int]] = []
         if len(lines) == 1:
