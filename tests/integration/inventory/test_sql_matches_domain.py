@@ -6,7 +6,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omnistock_inventory.domain.stock import SQL_AVAILABLE, Counters, available
+from omnistock_inventory.adapters.repository import available_sql
+from omnistock_inventory.domain.stock import Counters, available
 
 counts = st.integers(min_value=0, max_value=1000)
 
@@ -16,7 +17,7 @@ counts = st.integers(min_value=0, max_value=1000)
 async def test_sql_availability_equals_the_domain_rule(
     db, on_hand, held, safety, incoming, safety_ok, backorder
 ) -> None:
-    expression = SQL_AVAILABLE.replace("$4", "$6").replace("$5", "$7")
+    expression = available_sql(use_safety_stock="$6::boolean", backorder="$7::boolean")
     in_sql = await db.fetchval(
         f"SELECT GREATEST(0, {expression}) FROM (SELECT $1::bigint AS on_hand, $2::bigint AS held,"
         " $3::bigint AS safety_stock, $4::bigint AS incoming, $5::int AS unused) AS row",

@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 
 from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey
-from omnistock_inventory.domain.stock import SQL_AVAILABLE
 
 STOCK_COLUMNS = "location_id, sku, on_hand, held, safety_stock, incoming, next_incoming_at, version, updated_at"
 
@@ -135,6 +134,23 @@ _HOLD_RETURNING = (
 )
 
 
+def available_sql(*, use_safety_stock: str, backorder: str) -> str:
+    """`domain.stock.available` as SQL over a stock row (its GREATEST(0, ...) aside: it is only ever
+    compared with a positive quantity), for the conditional updates that take units. Its two
+    choices are SQL boolean expressions: a parameter, a column, or both."""
+    reserve = f"CASE WHEN {use_safety_stock} THEN 0 ELSE safety_stock END"
+    extra = f"CASE WHEN {backorder} THEN incoming ELSE 0 END"
+    return f"(on_hand - held - {reserve} + {extra})"
+
+
+# The hold statements' parameters: $3 the quantity, $4 whether safety stock may be used; a
+# backorderable SKU counts units on their way (with $5, a hold for later rather than a sale now).
+_HOLD_FITS = available_sql(use_safety_stock="$4::boolean", backorder="k.allow_backorder") + " >= $3"
+_HOLD_FITS_UNLESS_SOLD_NOW = (
+    available_sql(use_safety_stock="$4::boolean", backorder="(k.allow_backorder AND $5::boolean)") + " >= $3"
+)
+
+
 async def take_units(
     conn: asyncpg.Connection, key: LineKey, quantity: int, *, use_safety_stock: bool, backorder: bool = True
 ) -> asyncpg.Record | None:
@@ -144,7 +160,7 @@ async def take_units(
     return await conn.fetchrow(
         "UPDATE inventory.stock s SET held = s.held + $3, version = s.version + 1, updated_at = now()"
         " FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
-        f" AND {SQL_AVAILABLE.replace('$5::boolean', '(k.allow_backorder AND $5::boolean)')} >= $3"
+        f" AND {_HOLD_FITS_UNLESS_SOLD_NOW}"
         f" RETURNING {_HOLD_RETURNING}",
         key.location_id,
         key.sku,
@@ -174,7 +190,7 @@ async def claim_and_take_units(
         "   ON CONFLICT (request_id) DO NOTHING RETURNING request_id),"
         " u AS (UPDATE inventory.stock s SET held = s.held + $3, version = s.version + 1, updated_at = now()"
         "   FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
-        f"   AND {SQL_AVAILABLE.replace('$5::boolean', 'k.allow_backorder')} >= $3 AND EXISTS (SELECT 1 FROM c)"
+        f"   AND {_HOLD_FITS} AND EXISTS (SELECT 1 FROM c)"
         f"   RETURNING {_HOLD_RETURNING})"
         " SELECT EXISTS (SELECT 1 FROM c) AS claimed, u.* FROM (VALUES (0)) AS one LEFT JOIN u ON true",
         key.location_id,
@@ -227,7 +243,7 @@ async def take_units_together(
     return await conn.fetchrow(
         "UPDATE inventory.stock s SET held = s.held + $3, version = s.version + $5, updated_at = now()"
         " FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
-        f" AND {SQL_AVAILABLE.replace('$5::boolean', 'k.allow_backorder')} >= $3 RETURNING {_HOLD_RETURNING}",
+        f" AND {_HOLD_FITS} RETURNING {_HOLD_RETURNING}",
         key.location_id,
         key.sku,
         quantity,

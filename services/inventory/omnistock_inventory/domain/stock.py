@@ -35,14 +35,6 @@ def available(counters: Counters, *, use_safety_stock: bool, backorder: bool = F
     return max(0, counters.on_hand - counters.held - reserve + extra)
 
 
-# The same rule as SQL, for the conditional update that takes a hold. $3 is the
-# quantity, $4 whether safety stock may be used, $5 whether backorder applies.
-SQL_AVAILABLE = (
-    "(on_hand - held - CASE WHEN $4::boolean THEN 0 ELSE safety_stock END"
-    " + CASE WHEN $5::boolean THEN incoming ELSE 0 END)"
-)
-
-
 def invariant_holds(counters: Counters) -> bool:
     """0 <= held <= on_hand (+ incoming for backorders) and on_hand >= 0."""
     return counters.on_hand >= 0 and 0 <= counters.held <= counters.on_hand + counters.incoming

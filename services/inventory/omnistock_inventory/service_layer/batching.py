@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
@@ -40,12 +40,10 @@ from omnistock_inventory.domain.stock import Channel, available, may_use_safety_
 from omnistock_inventory.service_layer.stock import channel_of
 from omnistock_platform import telemetry
 from omnistock_platform.auth import current_principal
+from omnistock_platform.db import Database
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import current_caller
+from omnistock_platform.idempotency import IdempotencyStore, current_caller
 from omnistock_platform.logging import get_logger, request_id_var
-
-if TYPE_CHECKING:
-    from omnistock_inventory.service_layer.holds import Holds
 
 log = get_logger(__name__)
 
@@ -56,6 +54,10 @@ MAX_BATCH = 256
 # Holds on different rows in one transaction: bounded, as its row locks are held until it commits.
 MAX_SPREAD_BATCH = 32
 HOLD_KIND = messages.MOVEMENT_KINDS["hold"]
+
+# A hold taken in its own transaction (with its retries and its shortfall answer): what the batcher
+# falls back to, and what a hold that finds nothing to share runs at once.
+HoldAlone = Callable[[pb.HoldRequest, list[tuple[LineKey, int]], timedelta], Coroutine[Any, Any, pb.HoldResponse]]
 
 
 @dataclass
@@ -138,6 +140,41 @@ async def write_taken(conn: asyncpg.Connection, outbox: Outbox, holds: Sequence[
     )
 
 
+async def take_locked(
+    conn: asyncpg.Connection, lines: Sequence[tuple[LineKey, int, bool]], *, backorder: bool = True
+) -> tuple[dict[LineKey, Mapping[str, Any]], list[LineKey]]:
+    """Take units on several rows: every row locked in one statement in lock order (as every
+    transaction that locks several rows does), checked with the domain's rule, then changed in one
+    statement. `lines` are (row, quantity, whether safety stock may be used); without `backorder`
+    (a sale now) units on their way do not count. Returns each row as the take left it (with its
+    SKU's backorder flag), or, when any row is short, nothing changed and the short rows."""
+    locked = {
+        LineKey(row["location_id"], row["sku"]): row
+        for row in await repository.lock_rows_for_hold(conn, [key for key, _, _ in lines])
+    }
+    short = [
+        key
+        for key, quantity, use_safety_stock in lines
+        if key not in locked
+        or quantity
+        > available(
+            messages.counters(locked[key]),
+            use_safety_stock=use_safety_stock,
+            backorder=locked[key]["allow_backorder"] and backorder,
+        )
+    ]
+    if short:
+        return {}, short
+    changed = await repository.add_held(conn, [(key, quantity) for key, quantity, _ in lines])
+    return {
+        LineKey(row["location_id"], row["sku"]): {
+            **row,
+            "allow_backorder": locked[LineKey(row["location_id"], row["sku"])]["allow_backorder"],
+        }
+        for row in changed
+    }, []
+
+
 @dataclass
 class _Waiting:
     request: pb.HoldRequest
@@ -176,8 +213,19 @@ class _ShortRow(Exception):
 class HoldBatcher:
     """Single-line holds on the same row, in this process, share transactions."""
 
-    def __init__(self, holds: Holds, *, max_in_flight: int) -> None:
-        self.holds = holds
+    def __init__(
+        self,
+        alone: HoldAlone,
+        db: Database,
+        outbox: Outbox,
+        idempotency: IdempotencyStore,
+        *,
+        max_in_flight: int,
+    ) -> None:
+        self.hold_alone = alone
+        self.db = db
+        self.outbox = outbox
+        self.idempotency = idempotency
         # Rows with a transaction of ours in flight -> the holds waiting for it to end.
         self._waiting: dict[tuple[LineKey, bool], list[_Waiting]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -202,7 +250,7 @@ class HoldBatcher:
             if self._in_flight < self.max_in_flight:
                 self._in_flight += 1
                 try:
-                    return await self.holds.hold_alone(request, [line], ttl)
+                    return await self.hold_alone(request, [line], ttl)
                 finally:
                     self._in_flight -= 1
                     self._start_spread()
@@ -268,9 +316,8 @@ class HoldBatcher:
         return alone
 
     async def _spread_transaction(self, group: list[_Spread]) -> tuple[list[tuple[_Spread, Taken]], list[_Spread]]:
-        holds = self.holds
-        async with holds.db.transaction() as conn:
-            claimed = await holds.idempotency.claim_many(
+        async with self.db.transaction() as conn:
+            claimed = await self.idempotency.claim_many(
                 conn,
                 "Hold",
                 [
@@ -283,37 +330,15 @@ class HoldBatcher:
             mine = [spread for spread in group if spread.waiting.request.request_id in claimed]
             if not mine:
                 return [], retries
-            # Every row locked in one statement in lock order, as every transaction that locks several
-            # rows does; checked with the domain's rule; then changed in one statement.
-            keys = [spread.slot[0] for spread in mine]
-            locked = {
-                LineKey(row["location_id"], row["sku"]): row for row in await repository.lock_rows_for_hold(conn, keys)
-            }
-            for spread in mine:
-                (key, use_safety_stock), quantity = spread.slot, spread.waiting.quantity
-                row = locked.get(key)
-                if row is None or quantity > available(
-                    messages.counters(row), use_safety_stock=use_safety_stock, backorder=row["allow_backorder"]
-                ):
-                    raise _ShortRow(spread)
-            changed = {
-                LineKey(row["location_id"], row["sku"]): row
-                for row in await repository.add_held(
-                    conn, [(spread.slot[0], spread.waiting.quantity) for spread in mine]
-                )
-            }
+            lines = [(spread.slot[0], spread.waiting.quantity, spread.slot[1]) for spread in mine]
+            changed, short = await take_locked(conn, lines)
+            if short:
+                raise _ShortRow(next(spread for spread in mine if spread.slot[0] in short))
             taken = [
-                (
-                    spread,
-                    self._taken(
-                        spread.waiting,
-                        {**changed[spread.slot[0]], "allow_backorder": locked[spread.slot[0]]["allow_backorder"]},
-                        spread.waiting.quantity,
-                    ),
-                )
+                (spread, self._taken(spread.waiting, changed[spread.slot[0]], spread.waiting.quantity))
                 for spread in mine
             ]
-            await write_taken(conn, holds.outbox, [hold for _, hold in taken])
+            await write_taken(conn, self.outbox, [hold for _, hold in taken])
         return taken, retries
 
     @staticmethod
@@ -352,7 +377,7 @@ class HoldBatcher:
 
     async def _alone(self, key: LineKey, waiting: _Waiting) -> None:
         """A hold taken on its own, in its caller's context (who asked, under which request id)."""
-        coroutine = self.holds.hold_alone(waiting.request, [(key, waiting.quantity)], waiting.ttl)
+        coroutine = self.hold_alone(waiting.request, [(key, waiting.quantity)], waiting.ttl)
         task = asyncio.get_running_loop().create_task(coroutine, context=waiting.context)
         try:
             waiting.settle(await task)
@@ -387,9 +412,8 @@ class HoldBatcher:
         self, slot: tuple[LineKey, bool], group: list[_Waiting]
     ) -> tuple[list[tuple[_Waiting, Taken]], list[_Waiting]]:
         key, use_safety_stock = slot
-        holds = self.holds
-        async with holds.db.transaction() as conn:
-            claimed = await holds.idempotency.claim_many(
+        async with self.db.transaction() as conn:
+            claimed = await self.idempotency.claim_many(
                 conn, "Hold", [(waiting.request.request_id, waiting.request, waiting.caller) for waiting in group]
             )
             # Request ids claimed before (retries) get their stored answer on their own.
@@ -410,7 +434,7 @@ class HoldBatcher:
                 version += 1
                 hold = self._taken(waiting, {**row, "held": held, "version": version}, waiting.quantity)
                 taken.append((waiting, hold))
-            await write_taken(conn, holds.outbox, [hold for _, hold in taken])
+            await write_taken(conn, self.outbox, [hold for _, hold in taken])
         return taken, retries
 
 

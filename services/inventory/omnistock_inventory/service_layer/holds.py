@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,14 @@ from omnistock_inventory.domain.holds import (
 )
 from omnistock_inventory.domain.stock import Counters, available, may_use_safety_stock
 from omnistock_inventory.service_layer import ledger
-from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE, HoldBatcher, Taken, write_taken
+from omnistock_inventory.service_layer.batching import (
+    ATTEMPTS,
+    RETRYABLE,
+    HoldBatcher,
+    Taken,
+    take_locked,
+    write_taken,
+)
 from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
 from omnistock_inventory.service_layer.stock import channel_of
 from omnistock_platform import telemetry
@@ -45,6 +51,7 @@ from omnistock_platform.errors import (
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore, current_caller, fingerprint
 from omnistock_platform.logging import get_logger, request_id_var
+from omnistock_platform.loops import repeat
 from omnistock_platform.settings import Settings
 from omnistock_platform.validation import Validator
 
@@ -82,7 +89,11 @@ class Holds:
         self.outbox = outbox
         self.idempotency = idempotency
         self.settings = settings
-        self.batcher = HoldBatcher(self, max_in_flight=settings.hold_transactions) if batch else None
+        self.batcher = (
+            HoldBatcher(self.hold_alone, db, outbox, idempotency, max_in_flight=settings.hold_transactions)
+            if batch
+            else None
+        )
 
     # -- taking units -------------------------------------------------------------------------------
 
@@ -197,8 +208,9 @@ class Holds:
     async def _take(
         self, conn: asyncpg.Connection, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
     ) -> tuple[pb.HoldResponse, bool]:
-        """Take the units (row by row, in lock order: concurrent multi-line holds never deadlock)
-        and write the hold. Returns the answer and whether it is already saved for retries."""
+        """Take the units (one conditional update of one row, or every row locked in lock order so
+        that concurrent multi-line holds never deadlock) and write the hold.
+        Returns the answer and whether it is already saved for retries."""
         channel = channel_of(request.channel)
         taken: list[tuple[Mapping[str, Any], int]] = []
         if len(lines) == 1:
@@ -211,30 +223,18 @@ class Holds:
                 raise _ShortOnRows([key])
             taken.append((row, quantity))
         else:
-            # Every row locked in one statement, in lock order; checked with the domain's rule while
-            # locked; then changed in one statement: two round trips, whatever the number of lines.
-            locked = {
-                LineKey(row["location_id"], row["sku"]): row
-                for row in await repository.lock_rows_for_hold(conn, [key for key, _ in lines])
-            }
-            short = [
-                key
-                for key, quantity in lines
-                if key not in locked
-                or available(
-                    messages.counters(locked[key]),
-                    use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
-                    backorder=locked[key]["allow_backorder"] and not request.commit_now,
-                )
-                < quantity
-            ]
+            # Two round trips, whatever the number of lines.
+            changed, short = await take_locked(
+                conn,
+                [
+                    (key, quantity, may_use_safety_stock(channel, request.selling_location_id, key.location_id))
+                    for key, quantity in lines
+                ],
+                backorder=not request.commit_now,
+            )
             if short:
                 raise _ShortOnRows(short)
-            changed = {LineKey(row["location_id"], row["sku"]): row for row in await repository.add_held(conn, lines)}
-            taken = [
-                ({**changed[key], "allow_backorder": locked[key]["allow_backorder"]}, quantity)
-                for key, quantity in lines
-            ]
+            taken = [(changed[key], quantity) for key, quantity in lines]
         if not request.commit_now:
             return await self._write(conn, request, taken, ttl), True
         hold_id = str(uuid.uuid4())
@@ -551,15 +551,12 @@ class Holds:
 
     async def sweep(self, stop: asyncio.Event) -> None:
         """Expiry is inventory's own job, so a lost reservation can never keep stock."""
-        interval = self.settings.sweep_interval.total_seconds()
         telemetry.service_var.set("inventory")
-        while not stop.is_set():
-            try:
-                expired = await self.expire()
-                if expired:
-                    log.info("holds.expired", count=expired)
-                    continue
-            except Exception as error:  # database away: try again next round
-                log.warning("holds.sweep_failed", error=repr(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+
+        async def expire_round() -> bool:
+            expired = await self.expire()
+            if expired:
+                log.info("holds.expired", count=expired)
+            return expired > 0
+
+        await repeat(stop, self.settings.sweep_interval.total_seconds(), expire_round, failed="holds.sweep_failed")
