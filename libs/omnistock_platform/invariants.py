@@ -20,14 +20,13 @@ words. Its service-local invariants go into what `read` returns as violations (i
 `InventoryFacts.stock_violations`, extended by adding a query to its `CHECKS`); the shapes it returns
 are in omnistock_platform.facts; a rule spanning services is a function `Snapshot -> violations`
 added to `CHECKS` below, which both the chaos suite and `omnistock verify` run. Services without an
-`adapters/checks.py` are read by the readers in `READERS` here.
+`adapters/checks.py` have only their outbox and unfinished changes read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,96 +94,6 @@ async def _schema_exists(conn: asyncpg.Connection, schema: str) -> bool:
     return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.outbox"))
 
 
-async def read_reservations(conn: asyncpg.Connection) -> dict[str, Reservation]:
-    lines: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in await conn.fetch("SELECT reservation_id, sku, quantity FROM reservations.reservation_lines"):
-        lines[row["reservation_id"]][row["sku"]] = int(row["quantity"])
-    rows = await conn.fetch(
-        "SELECT reservation_id, request_id, status, store_id, hold_id, order_id, created_at, updated_at"
-        " FROM reservations.reservations"
-    )
-    return {
-        row["reservation_id"]: Reservation(
-            row["reservation_id"],
-            row["request_id"],
-            row["status"],
-            row["store_id"],
-            row["hold_id"],
-            row["order_id"],
-            lines[row["reservation_id"]],
-            row["created_at"],
-            row["updated_at"],
-        )
-        for row in rows
-    }
-
-
-async def read_orders(conn: asyncpg.Connection) -> OrdersFacts:
-    allocations: dict[str, list[Allocation]] = defaultdict(list)
-    for row in await conn.fetch(
-        "SELECT order_id, allocation_id, location_id, hold_id, status, lines FROM orders.allocations ORDER BY seq"
-    ):
-        allocations[row["order_id"]].append(
-            Allocation(
-                row["allocation_id"],
-                row["location_id"],
-                row["hold_id"],
-                row["status"],
-                {sku: int(units) for sku, units in _json(row["lines"]).items()},
-            )
-        )
-    orders = {
-        row["order_id"]: Order(
-            row["order_id"],
-            row["request_id"],
-            row["status"],
-            row["method"],
-            row["source"],
-            row["created_at"],
-            row["updated_at"],
-            tuple(allocations[row["order_id"]]),
-        )
-        for row in await conn.fetch(
-            "SELECT order_id, request_id, status, method, source, created_at, updated_at FROM orders.orders"
-        )
-    }
-    rerouting = {row["order_id"] for row in await conn.fetch("SELECT DISTINCT order_id FROM orders.reroutes")}
-    return OrdersFacts(orders, rerouting)
-
-
-async def read_fulfilment(conn: asyncpg.Connection) -> list[Task]:
-    rows = await conn.fetch(
-        "SELECT task_id, kind, status, location_id, order_id, allocation_id, reservation_id, hold_id,"
-        " created_at, updated_at FROM fulfilment.tasks"
-    )
-    return [Task(**dict(row)) for row in rows]
-
-
-async def read_insights(conn: asyncpg.Connection) -> InsightsFacts:
-    order_ids = {row[0] for row in await conn.fetch("SELECT order_id FROM insights.order_facts")}
-    reservation_ids = {row[0] for row in await conn.fetch("SELECT reservation_id FROM insights.reservation_facts")}
-    counted_orders = await conn.fetchval(
-        "SELECT count(*) FROM insights.order_facts WHERE channel IS NOT NULL AND created_at IS NOT NULL"
-    )
-    counted_reservations = await conn.fetchval(
-        "SELECT count(*) FROM insights.reservation_facts"
-        " WHERE NOT failed AND channel IS NOT NULL AND created_at IS NOT NULL"
-    )
-    daily = await conn.fetchrow(
-        "SELECT COALESCE(sum(orders), 0) AS orders, COALESCE(sum(reservations_created), 0) AS reservations"
-        " FROM insights.daily"
-    )
-    assert daily is not None
-    return InsightsFacts(
-        frozenset(order_ids),
-        frozenset(reservation_ids),
-        int(counted_orders),
-        int(counted_reservations),
-        int(daily["orders"]),
-        int(daily["reservations"]),
-    )
-
-
 async def read_outbox(conn: asyncpg.Connection, schema: str) -> tuple[list[UnpublishedEvent], set[str]]:
     """One schema's outbox: the rows not yet published, and the ids of those that were."""
     unpublished = [
@@ -210,23 +119,6 @@ async def read_unfinished(conn: asyncpg.Connection, schema: str) -> list[Unfinis
     ]
 
 
-async def read_webhook_queues(conn: asyncpg.Connection) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT subscription_id, ordering_key FROM webhooks.deliveries WHERE state = 'pending'"
-        " GROUP BY subscription_id, ordering_key HAVING count(*) FILTER (WHERE is_head) <> 1"
-        " OR min(stream_seq) <> min(stream_seq) FILTER (WHERE is_head)"
-        " UNION SELECT subscription_id, ordering_key FROM webhooks.deliveries WHERE is_head AND state <> 'pending'"
-    )
-    return sorted(f"{row['subscription_id']}/{row['ordering_key']}" for row in rows)
-
-
-READERS: dict[str, Callable[[asyncpg.Connection], Any]] = {
-    "reservations": read_reservations,
-    "orders": read_orders,
-    "fulfilment": read_fulfilment,
-    "insights": read_insights,
-    "webhooks": read_webhook_queues,
-}
 SNAPSHOT_FIELDS = {"fulfilment": "tasks", "webhooks": "webhook_queues"}
 
 
@@ -237,17 +129,14 @@ async def take_snapshot(conn: asyncpg.Connection, recent: timedelta = timedelta(
     for schema in SERVICES:
         if not await _schema_exists(conn, schema):
             continue
-        read = checks_reader_of(schema) or READERS[schema]
-        setattr(snapshot, SNAPSHOT_FIELDS.get(schema, schema), await read(conn))
+        read = checks_reader_of(schema)
+        if read is not None:
+            setattr(snapshot, SNAPSHOT_FIELDS.get(schema, schema), await read(conn))
         unpublished, published = await read_outbox(conn, schema)
         snapshot.unpublished += unpublished
         snapshot.published_event_ids[schema] = published
         snapshot.unfinished += await read_unfinished(conn, schema)
     return snapshot
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 # -- the checks: one function each, Snapshot -> violations ----------------------------------------
