@@ -2,24 +2,31 @@
 chaos tests and by `omnistock verify`. `await check_all(settings)` returns the violations; an
 empty list means everything holds.
 
-Each service's schema is read by one function of its own (`read_inventory`, `read_reservations`,
-...) and no check reads a table: the checks compare what the readers returned, as a tool that
-asked each service would. All readers run in one REPEATABLE READ transaction, so the schemas are
-compared at one instant. Checks that span services only hold when nothing is in flight: run
-them on a quiet system (after a test has drained its traffic), or pass `recent` to leave out
-whatever changed in the last seconds while traffic flows.
+Each service's schema is read by one function of its own and no check reads a table: the checks
+compare what the readers returned, as a tool that asked each service would. All readers run in
+one REPEATABLE READ transaction, so the schemas are compared at one instant. Checks that span
+services only hold when nothing is in flight: run them on a quiet system (after a test has
+drained its traffic), or pass `recent` to leave out whatever changed in the last seconds while
+traffic flows.
 
 With `stream=True` the event stream is read too (an ordered consumer from its first message):
 every published outbox event must be in it exactly once, every committed unit must be announced
 by exactly one `hold.committed`, and nothing may sit in a dead-letter subject.
+
+Adding a service's checks (or a new capability's, such as transfers in inventory): the one
+registration point is the service's own `adapters/checks.py` with `read(conn)` (found by
+omnistock_platform.registry.checks_reader_of), next to its repository and importing its own status
+words. Its service-local invariants go into what `read` returns as violations (inventory:
+`InventoryFacts.stock_violations`, extended by adding a query to its `CHECKS`); the shapes it returns
+are in omnistock_platform.facts; a rule spanning services is a function `Snapshot -> violations`
+added to `CHECKS` below, which both the chaos suite and `omnistock verify` run. Services without an
+`adapters/checks.py` have only their outbox and unfinished changes read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +39,24 @@ from google.protobuf.message import Message
 from omnistock.common.v1 import common_pb2
 from omnistock_platform import owners
 from omnistock_platform.db import Database
+from omnistock_platform.facts import (
+    Allocation,
+    Hold,
+    InsightsFacts,
+    InventoryFacts,
+    Key,
+    Order,
+    OrdersFacts,
+    Reservation,
+    Task,
+    UnfinishedChange,
+    UnpublishedEvent,
+    Violation,
+)
+from omnistock_platform.facts import (
+    HoldLine as HoldLine,  # re-exported: the shapes of a snapshot, for those who build one
+)
+from omnistock_platform.registry import checks_reader_of
 from omnistock_platform.settings import SERVICES, Settings
 
 RESERVATION_OWNER = owners.RESERVATION
@@ -43,136 +68,6 @@ ACTIVE_TASK = frozenset({"open", "picking", "picked", "packed", "ready_for_picku
 # Orders placed by hand at a till are sold on the spot: no pick task is ever made for them.
 WORKED_METHODS = frozenset({"ship", "pickup"})
 _TIMES = "\u00d7"
-
-
-@dataclass(frozen=True)
-class Violation:
-    check: str
-    subject: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.check}: {self.subject}: {self.detail}"
-
-
-# -- what each schema says ------------------------------------------------------------------------
-
-Key = tuple[str, str]  # (location_id, sku)
-
-
-@dataclass(frozen=True)
-class HoldLine:
-    quantity: int
-    committed: int
-    released: int
-
-    @property
-    def open(self) -> int:
-        return self.quantity - self.committed - self.released
-
-
-@dataclass(frozen=True)
-class Hold:
-    hold_id: str
-    owner: str
-    state: str
-    created_at: datetime
-    updated_at: datetime
-    lines: dict[Key, HoldLine]
-
-    def open_units(self) -> dict[Key, int]:
-        return {key: line.open for key, line in self.lines.items() if line.open}
-
-    def committed_units(self) -> dict[Key, int]:
-        return {key: line.committed for key, line in self.lines.items() if line.committed}
-
-
-@dataclass
-class InventoryFacts:
-    holds: dict[str, Hold]
-    # The stock invariants inventory checks on its own schema (omnistock_inventory...verify).
-    stock_violations: list[Violation]
-
-
-@dataclass(frozen=True)
-class Reservation:
-    reservation_id: str
-    request_id: str
-    status: str
-    store_id: str
-    hold_id: str
-    order_id: str
-    lines: dict[str, int]
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Allocation:
-    allocation_id: str
-    location_id: str
-    hold_id: str
-    status: str
-    lines: dict[str, int]
-
-
-@dataclass(frozen=True)
-class Order:
-    order_id: str
-    request_id: str
-    status: str
-    method: str
-    source: str
-    created_at: datetime
-    updated_at: datetime
-    allocations: tuple[Allocation, ...]
-
-
-@dataclass
-class OrdersFacts:
-    orders: dict[str, Order]
-    # Orders with a re-route whose hold request was recorded but whose reaction has not committed.
-    rerouting: set[str]
-
-
-@dataclass(frozen=True)
-class Task:
-    task_id: str
-    kind: str
-    status: str
-    location_id: str
-    order_id: str
-    allocation_id: str
-    reservation_id: str
-    hold_id: str
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class InsightsFacts:
-    order_ids: frozenset[str]
-    reservation_ids: frozenset[str]
-    counted_orders: int
-    counted_reservations: int
-    daily_orders: int
-    daily_reservations: int
-
-
-@dataclass(frozen=True)
-class UnpublishedEvent:
-    schema: str
-    event_id: str
-    subject: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class UnfinishedChange:
-    schema: str
-    request_id: str
-    method: str
-    created_at: datetime
 
 
 @dataclass
@@ -197,123 +92,6 @@ class Snapshot:
 
 async def _schema_exists(conn: asyncpg.Connection, schema: str) -> bool:
     return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.outbox"))
-
-
-async def read_inventory(conn: asyncpg.Connection) -> InventoryFacts:
-    lines: dict[str, dict[Key, HoldLine]] = defaultdict(dict)
-    for row in await conn.fetch(
-        "SELECT hold_id, location_id, sku, quantity, committed, released FROM inventory.hold_lines"
-    ):
-        lines[row["hold_id"]][(row["location_id"], row["sku"])] = HoldLine(
-            int(row["quantity"]), int(row["committed"]), int(row["released"])
-        )
-    holds = {
-        row["hold_id"]: Hold(
-            row["hold_id"], row["owner"], row["state"], row["created_at"], row["updated_at"], lines[row["hold_id"]]
-        )
-        for row in await conn.fetch("SELECT hold_id, owner, state, created_at, updated_at FROM inventory.holds")
-    }
-    # Inventory's own checks of its schema (counters, ledger replay, held = active holds, no
-    # hold committed twice), run here so that they see the same instant as the rest. Its check
-    # of the outbox is left to `outbox_published`, which covers every schema.
-    verify = importlib.import_module("omnistock_inventory.service_layer.verify")
-    stock_violations = []
-    for check, query in verify.CHECKS.items():
-        if "outbox" in check:
-            continue
-        for row in await conn.fetch(query):
-            stock_violations.append(Violation(check, str(row[0]), str(row[1])))
-    return InventoryFacts(holds, stock_violations)
-
-
-async def read_reservations(conn: asyncpg.Connection) -> dict[str, Reservation]:
-    lines: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in await conn.fetch("SELECT reservation_id, sku, quantity FROM reservations.reservation_lines"):
-        lines[row["reservation_id"]][row["sku"]] = int(row["quantity"])
-    rows = await conn.fetch(
-        "SELECT reservation_id, request_id, status, store_id, hold_id, order_id, created_at, updated_at"
-        " FROM reservations.reservations"
-    )
-    return {
-        row["reservation_id"]: Reservation(
-            row["reservation_id"],
-            row["request_id"],
-            row["status"],
-            row["store_id"],
-            row["hold_id"],
-            row["order_id"],
-            lines[row["reservation_id"]],
-            row["created_at"],
-            row["updated_at"],
-        )
-        for row in rows
-    }
-
-
-async def read_orders(conn: asyncpg.Connection) -> OrdersFacts:
-    allocations: dict[str, list[Allocation]] = defaultdict(list)
-    for row in await conn.fetch(
-        "SELECT order_id, allocation_id, location_id, hold_id, status, lines FROM orders.allocations ORDER BY seq"
-    ):
-        allocations[row["order_id"]].append(
-            Allocation(
-                row["allocation_id"],
-                row["location_id"],
-                row["hold_id"],
-                row["status"],
-                {sku: int(units) for sku, units in _json(row["lines"]).items()},
-            )
-        )
-    orders = {
-        row["order_id"]: Order(
-            row["order_id"],
-            row["request_id"],
-            row["status"],
-            row["method"],
-            row["source"],
-            row["created_at"],
-            row["updated_at"],
-            tuple(allocations[row["order_id"]]),
-        )
-        for row in await conn.fetch(
-            "SELECT order_id, request_id, status, method, source, created_at, updated_at FROM orders.orders"
-        )
-    }
-    rerouting = {row["order_id"] for row in await conn.fetch("SELECT DISTINCT order_id FROM orders.reroutes")}
-    return OrdersFacts(orders, rerouting)
-
-
-async def read_fulfilment(conn: asyncpg.Connection) -> list[Task]:
-    rows = await conn.fetch(
-        "SELECT task_id, kind, status, location_id, order_id, allocation_id, reservation_id, hold_id,"
-        " created_at, updated_at FROM fulfilment.tasks"
-    )
-    return [Task(**dict(row)) for row in rows]
-
-
-async def read_insights(conn: asyncpg.Connection) -> InsightsFacts:
-    order_ids = {row[0] for row in await conn.fetch("SELECT order_id FROM insights.order_facts")}
-    reservation_ids = {row[0] for row in await conn.fetch("SELECT reservation_id FROM insights.reservation_facts")}
-    counted_orders = await conn.fetchval(
-        "SELECT count(*) FROM insights.order_facts WHERE channel IS NOT NULL AND created_at IS NOT NULL"
-    )
-    counted_reservations = await conn.fetchval(
-        "SELECT count(*) FROM insights.reservation_facts"
-        " WHERE NOT failed AND channel IS NOT NULL AND created_at IS NOT NULL"
-    )
-    daily = await conn.fetchrow(
-        "SELECT COALESCE(sum(orders), 0) AS orders, COALESCE(sum(reservations_created), 0) AS reservations"
-        " FROM insights.daily"
-    )
-    assert daily is not None
-    return InsightsFacts(
-        frozenset(order_ids),
-        frozenset(reservation_ids),
-        int(counted_orders),
-        int(counted_reservations),
-        int(daily["orders"]),
-        int(daily["reservations"]),
-    )
 
 
 async def read_outbox(conn: asyncpg.Connection, schema: str) -> tuple[list[UnpublishedEvent], set[str]]:
@@ -341,24 +119,6 @@ async def read_unfinished(conn: asyncpg.Connection, schema: str) -> list[Unfinis
     ]
 
 
-async def read_webhook_queues(conn: asyncpg.Connection) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT subscription_id, ordering_key FROM webhooks.deliveries WHERE state = 'pending'"
-        " GROUP BY subscription_id, ordering_key HAVING count(*) FILTER (WHERE is_head) <> 1"
-        " OR min(stream_seq) <> min(stream_seq) FILTER (WHERE is_head)"
-        " UNION SELECT subscription_id, ordering_key FROM webhooks.deliveries WHERE is_head AND state <> 'pending'"
-    )
-    return sorted(f"{row['subscription_id']}/{row['ordering_key']}" for row in rows)
-
-
-READERS: dict[str, Callable[[asyncpg.Connection], Any]] = {
-    "inventory": read_inventory,
-    "reservations": read_reservations,
-    "orders": read_orders,
-    "fulfilment": read_fulfilment,
-    "insights": read_insights,
-    "webhooks": read_webhook_queues,
-}
 SNAPSHOT_FIELDS = {"fulfilment": "tasks", "webhooks": "webhook_queues"}
 
 
@@ -369,16 +129,14 @@ async def take_snapshot(conn: asyncpg.Connection, recent: timedelta = timedelta(
     for schema in SERVICES:
         if not await _schema_exists(conn, schema):
             continue
-        setattr(snapshot, SNAPSHOT_FIELDS.get(schema, schema), await READERS[schema](conn))
+        read = checks_reader_of(schema)
+        if read is not None:
+            setattr(snapshot, SNAPSHOT_FIELDS.get(schema, schema), await read(conn))
         unpublished, published = await read_outbox(conn, schema)
         snapshot.unpublished += unpublished
         snapshot.published_event_ids[schema] = published
         snapshot.unfinished += await read_unfinished(conn, schema)
     return snapshot
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 # -- the checks: one function each, Snapshot -> violations ----------------------------------------

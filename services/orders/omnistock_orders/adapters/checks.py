@@ -1,0 +1,50 @@
+"""The orders service's reader for the system's checks (omnistock_platform.invariants): what its schema says
+for the rules that span services, read on the caller's connection so that it sees the same
+instant as every other service's reader."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import asyncpg
+
+from omnistock_platform.facts import Allocation, Order, OrdersFacts
+
+
+async def read(conn: asyncpg.Connection) -> OrdersFacts:
+    allocations: dict[str, list[Allocation]] = defaultdict(list)
+    for row in await conn.fetch(
+        "SELECT order_id, allocation_id, location_id, hold_id, status, lines FROM orders.allocations ORDER BY seq"
+    ):
+        allocations[row["order_id"]].append(
+            Allocation(
+                row["allocation_id"],
+                row["location_id"],
+                row["hold_id"],
+                row["status"],
+                {
+                    sku: int(units)
+                    for sku, units in (
+                        json.loads(row["lines"]) if isinstance(row["lines"], str) else row["lines"]
+                    ).items()
+                },
+            )
+        )
+    orders = {
+        row["order_id"]: Order(
+            row["order_id"],
+            row["request_id"],
+            row["status"],
+            row["method"],
+            row["source"],
+            row["created_at"],
+            row["updated_at"],
+            tuple(allocations[row["order_id"]]),
+        )
+        for row in await conn.fetch(
+            "SELECT order_id, request_id, status, method, source, created_at, updated_at FROM orders.orders"
+        )
+    }
+    rerouting = {row["order_id"] for row in await conn.fetch("SELECT DISTINCT order_id FROM orders.reroutes")}
+    return OrdersFacts(orders, rerouting)
