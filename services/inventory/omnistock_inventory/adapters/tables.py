@@ -134,3 +134,4 @@ class Movement(SQLModel, table=True):
 
 # Cycle counts keep their tables in a module of their own; imported so that Alembic sees them too.
 from omnistock_inventory.adapters import count_tables as _count_tables  # noqa: E402, F401
+from omnistock_inventory.adapters import transfer_tables as _transfer_tables  # noqa: E402, F401
