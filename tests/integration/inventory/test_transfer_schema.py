@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from omnistock_inventory.adapters.transfer_checks import TRANSFER_CHECKS
+from omnistock_inventory.service_layer.verify import CHECKS, check_invariants
 from omnistock_platform.testing.stack import unique_id
 
 
@@ -43,6 +45,10 @@ async def _close(db, transfer_id: str, sku: str, received: int, damaged: int, sh
 
 async def test_a_closed_line_accounts_for_every_shipped_unit_once(db, catalogue) -> None:
     transfer_id, sku = await _draft(db, catalogue)
+    # Received first, so the shared database never holds a closed line of an open transfer.
+    await db.fetchval(
+        "UPDATE inventory.transfers SET status = 'received' WHERE transfer_id = $1 RETURNING status", transfer_id
+    )
     with pytest.raises(asyncpg.CheckViolationError, match="transfer_lines_counted_once"):
         await _close(db, transfer_id, sku, received=9, damaged=0, short=0, over=0)
     with pytest.raises(asyncpg.CheckViolationError, match="transfer_lines_outcome_in_range"):
@@ -50,6 +56,7 @@ async def test_a_closed_line_accounts_for_every_shipped_unit_once(db, catalogue)
     await _close(db, transfer_id, sku, received=9, damaged=1, short=0, over=0)
     row = await db.fetchrow("SELECT * FROM inventory.transfer_lines WHERE transfer_id = $1", transfer_id)
     assert (row["received"], row["damaged"], row["short"], row["over"], row["closed"]) == (9, 1, 0, 0, True)
+    assert await check_invariants(db) == []
 
 
 async def test_a_transfer_needs_two_different_ends_and_a_known_status(db, catalogue) -> None:
@@ -66,3 +73,30 @@ async def test_a_transfer_needs_two_different_ends_and_a_known_status(db, catalo
         await db.fetchval(
             "UPDATE inventory.transfers SET status = 'lost' WHERE transfer_id = $1 RETURNING status", transfer_id
         )
+
+
+class _RolledBack(Exception):
+    """Raised to roll back a transaction whose rows must never outlive the test."""
+
+
+async def test_verify_finds_a_line_closed_before_its_transfer_was_received(db, catalogue) -> None:
+    transfer_id, sku = await _draft(db, catalogue)
+    assert await check_invariants(db) == []
+    found: list[tuple[str, str, str]] = []
+    with pytest.raises(_RolledBack):
+        async with db.transaction() as conn:
+            await conn.execute(
+                "UPDATE inventory.transfer_lines SET received = 10, closed = true WHERE transfer_id = $1", transfer_id
+            )
+            await conn.execute("UPDATE inventory.transfers SET status = 'shipped' WHERE transfer_id = $1", transfer_id)
+            for check, query in TRANSFER_CHECKS.items():
+                found += [(check, row[0], row[1]) for row in await conn.fetch(query)]
+            raise _RolledBack
+    assert found == [
+        (
+            "transfer line closed other than when its transfer is received",
+            f"{transfer_id}/{sku}",
+            "transfer shipped, line closed",
+        )
+    ]
+    assert "transfer line closed other than when its transfer is received" in CHECKS

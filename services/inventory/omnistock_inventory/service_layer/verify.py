@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from omnistock_inventory.adapters.count_checks import COUNT_CHECKS
+from omnistock_inventory.adapters.transfer_checks import TRANSFER_CHECKS
 from omnistock_platform.db import Database
 from omnistock_platform.invariants import Violation
 
@@ -49,6 +50,7 @@ CHECKS: dict[str, str] = {
         FROM inventory.outbox WHERE published_at IS NULL AND created_at < now() - interval '30 seconds'""",
 }
 CHECKS.update(COUNT_CHECKS)
+CHECKS.update(TRANSFER_CHECKS)
 
 
 async def check_invariants(db: Database) -> list[Violation]:
