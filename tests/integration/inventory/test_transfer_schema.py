@@ -56,7 +56,10 @@ async def test_a_closed_line_accounts_for_every_shipped_unit_once(db, catalogue)
     await _close(db, transfer_id, sku, received=9, damaged=1, short=0, over=0)
     row = await db.fetchrow("SELECT * FROM inventory.transfer_lines WHERE transfer_id = $1", transfer_id)
     assert (row["received"], row["damaged"], row["short"], row["over"], row["closed"]) == (9, 1, 0, 0, True)
-    assert await check_invariants(db) == []
+    # The line balances; written by hand it has no ledger entries, so it leaves the shared database again.
+    assert [v for v in await check_invariants(db) if v.check.startswith("transfer line")] == []
+    await db.execute("DELETE FROM inventory.transfer_lines WHERE transfer_id = $1", transfer_id)
+    await db.execute("DELETE FROM inventory.transfers WHERE transfer_id = $1", transfer_id)
 
 
 async def test_a_transfer_needs_two_different_ends_and_a_known_status(db, catalogue) -> None:
@@ -92,7 +95,9 @@ async def test_verify_finds_a_line_closed_before_its_transfer_was_received(db, c
             for check, query in TRANSFER_CHECKS.items():
                 found += [(check, row[0], row[1]) for row in await conn.fetch(query)]
             raise _RolledBack
-    assert found == [
+    # A transfer marked shipped by hand also lacks its ledger entries and in-transit units; this check is
+    # about the line.
+    assert [row for row in found if row[0].startswith("transfer line closed")] == [
         (
             "transfer line closed other than when its transfer is received",
             f"{transfer_id}/{sku}",

@@ -22,6 +22,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Units shipped to a location on transfers and not yet received: shown as incoming there.
+    op.add_column(
+        "stock", sa.Column("in_transit", sa.BigInteger(), server_default="0", nullable=False), schema="inventory"
+    )
+    op.create_check_constraint("stock_in_transit_not_negative", "stock", "in_transit >= 0", schema="inventory")
     op.create_table(
         "transfers",
         sa.Column("transfer_id", sa.Text(), nullable=False),
@@ -95,3 +100,5 @@ def downgrade() -> None:
     op.drop_index("ix_inventory_transfers_origin", table_name="transfers", schema="inventory")
     op.drop_index("ix_inventory_transfers_created", table_name="transfers", schema="inventory")
     op.drop_table("transfers", schema="inventory")
+    op.drop_constraint("stock_in_transit_not_negative", "stock", schema="inventory")
+    op.drop_column("stock", "in_transit", schema="inventory")
