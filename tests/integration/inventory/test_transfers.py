@@ -248,3 +248,37 @@ async def test_sales_and_a_shipment_fighting_for_the_last_units_never_oversell(r
     # Eight sellers and a shipment of five want 13 units: every unit went, each exactly once.
     assert sold + shipped == 8
     assert await check_invariants(db) == []
+
+
+async def test_transfers_going_opposite_ways_at_once_never_deadlock(route: Route, db) -> None:
+    """Each shipment locks the rows at both ends; in the one lock order of holds, two transfers between
+    the same locations in opposite directions both ship."""
+    lamp, vase = await route.catalogue.sku("Lamp"), await route.catalogue.sku("Vase")
+    for location_id in (route.warehouse, route.store):
+        await route.catalogue.receive(location_id, lamp, 20)
+        await route.catalogue.receive(location_id, vase, 20)
+    there = [await route.create({lamp: 1, vase: 1}, by=route.office) for _ in range(5)]
+    back = [
+        await route.create({lamp: 1, vase: 1}, origin=route.store, destination=route.warehouse, by=route.office)
+        for _ in range(5)
+    ]
+    replies = await asyncio.gather(
+        *(route.ship(t.transfer_id, by=route.office) for pair in zip(there, back, strict=True) for t in pair)
+    )
+    assert all(reply.transfer.status == pb.TRANSFER_STATUS_SHIPPED for reply in replies)
+    for location_id in (route.warehouse, route.store):
+        level = await route.level(location_id, lamp)
+        assert (level.on_hand, level.in_transit) == (15, 5)
+    assert await check_invariants(db) == []
+
+
+async def test_a_request_id_used_again_for_another_transfer_is_refused(route: Route) -> None:
+    lamp = await route.catalogue.sku("Lamp")
+    await route.catalogue.receive(route.warehouse, lamp, 4)
+    first, second = await route.create({lamp: 1}), await route.create({lamp: 1})
+    request_id = unique_id()
+    await route.ship(first.transfer_id, request_id=request_id)
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await route.ship(second.transfer_id, request_id=request_id)
+    assert refusal(reused) == (grpc.StatusCode.FAILED_PRECONDITION, ["IDEMPOTENCY"])
+    assert (await route.level(route.warehouse, lamp)).on_hand == 3
