@@ -14,6 +14,7 @@ from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.adapters.transfer_checks import TRANSFER_CHECKS
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.stack import unique_id
@@ -282,3 +283,33 @@ async def test_a_request_id_used_again_for_another_transfer_is_refused(route: Ro
         await route.ship(second.transfer_id, request_id=request_id)
     assert refusal(reused) == (grpc.StatusCode.FAILED_PRECONDITION, ["IDEMPOTENCY"])
     assert (await route.level(route.warehouse, lamp)).on_hand == 3
+
+
+class _RolledBack(Exception):
+    """Raised to roll back a transaction whose tampering must never outlive the test."""
+
+
+async def test_verify_names_units_in_transit_counted_twice_and_a_shipment_off_the_ledger(route: Route, db) -> None:
+    lamp = await route.catalogue.sku("Lamp")
+    await route.catalogue.receive(route.warehouse, lamp, 5)
+    transfer = await route.create({lamp: 2})
+    await route.ship(transfer.transfer_id)
+    found: list[tuple[str, str]] = []
+    with pytest.raises(_RolledBack):
+        async with db.transaction() as conn:
+            # The same units shown in transit twice, and the shipment's ledger entry doubled.
+            await conn.execute(
+                "UPDATE inventory.stock SET in_transit = in_transit + 2 WHERE location_id = $1 AND sku = $2",
+                route.store,
+                lamp,
+            )
+            await conn.execute(
+                "UPDATE inventory.movements SET on_hand_delta = -4 WHERE document_ref = $1 AND kind = 'transfer_out'",
+                f"transfer:{transfer.transfer_id}",
+            )
+            for check, query in TRANSFER_CHECKS.items():
+                found += [(check, row[0]) for row in await conn.fetch(query)]
+            raise _RolledBack
+    assert ("in transit differs from the open transfers to the location", f"{route.store}/{lamp}") in found
+    assert ("transfer ledger entries differ from the transfer", f"{transfer.transfer_id}/{lamp}") in found
+    assert await check_invariants(db) == []
