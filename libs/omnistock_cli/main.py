@@ -39,6 +39,7 @@ from omnistock_cli import (
     tasks,
     tokens,
     traces,
+    transfers,
     verify,
     webhooks,
 )
@@ -72,6 +73,7 @@ AREAS: tuple[ModuleType, ...] = (
     tasks,
     pos,
     counts,
+    transfers,
     verify,
     insights,
     traces,
@@ -110,6 +112,7 @@ PANELS: dict[str, str] = {
     "adjust": STOCK,
     "movements": STOCK,
     "count": STOCK,
+    "transfer": STOCK,
     "reserve": RESERVATIONS,
     "reservations": RESERVATIONS,
     "show-reservation": RESERVATIONS,

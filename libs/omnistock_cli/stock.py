@@ -65,9 +65,9 @@ REASONS = {
     Reason.CORRECTION: pb.ADJUSTMENT_REASON_CORRECTION,
     Reason.RETURN: pb.ADJUSTMENT_REASON_RETURN,
 }
-LEVEL_COLUMNS = ["location", "name", "city", "on hand", "held", "safety", "available", "incoming"]
-# Left out first where the terminal is narrow: the location id says where.
-LEVEL_OPTIONAL = ("name", "city")
+LEVEL_COLUMNS = ["location", "name", "city", "on hand", "held", "safety", "available", "incoming", "in transit"]
+# Left out first where the terminal is narrow: the location id says where; transfers show in `transfer list`.
+LEVEL_OPTIONAL = ("in transit", "name", "city")
 
 
 def level_row(level: pb.StockLevel, place: pb.Location | None) -> list[Any]:
@@ -80,6 +80,7 @@ def level_row(level: pb.StockLevel, place: pb.Location | None) -> list[Any]:
         level.safety_stock,
         _available(level.available),
         level.incoming or "",
+        level.in_transit or "",
     ]
 
 

@@ -132,9 +132,11 @@ async def run_as_written(cli: Cli, lines: list[str], cwd: Path) -> dict[str, str
 
 
 def test_the_blocks_are_found_and_use_only_omnistock_commands() -> None:
-    for name in ("counting", "holding"):
+    for name in ("counting", "holding", "transferring"):
         lines = block(name)
-        assert len(lines) >= 3 and all(line.startswith(("omnistock ", "COUNT=$(", "ORDER=$(")) for line in lines)
+        assert len(lines) >= 3 and all(
+            line.startswith(("omnistock ", "COUNT=$(", "ORDER=$(", "T=$(")) for line in lines
+        )
 
 
 async def test_the_store_operations_run_as_written(fresh_stack: Stack, tmp_path: Path) -> None:
@@ -153,3 +155,11 @@ async def test_the_store_operations_run_as_written(fresh_stack: Stack, tmp_path:
     order = (await fresh_stack.stub("orders", role="admin").GetOrder(opb.GetOrderRequest(order_id=held["ORDER"]))).order
     assert order.status == opb.ORDER_STATUS_ALLOCATED and not order.on_hold
     assert [hold.status for hold in order.holds] == [opb.FULFILMENT_HOLD_STATUS_RELEASED]
+
+    before = (await inventory.GetStock(ipb.GetStockRequest(sku="SOFA-VELVET-BLUE", location_id="WH-BER"))).levels
+    moved = await run_as_written(cli, block("transferring"), tmp_path)
+    transfer = (await inventory.GetTransfer(ipb.GetTransferRequest(transfer_id=moved["T"]))).transfer
+    assert transfer.status == ipb.TRANSFER_STATUS_RECEIVED
+    assert [(line.received, line.damaged, line.short) for line in transfer.lines] == [(2, 1, 0)]
+    (after,) = (await inventory.GetStock(ipb.GetStockRequest(sku="SOFA-VELVET-BLUE", location_id="WH-BER"))).levels
+    assert after.on_hand == before[0].on_hand - 3

@@ -203,6 +203,28 @@ class Fixtures:
             await self.inventory.ReviewCount(ipb.ReviewCountRequest(request_id=unique_id(), count_id=count.count_id))
         return count  # type: ignore[no-any-return]
 
+    async def transfer(self, *, origin: str = "", destination: str = "", shipped: bool = False) -> ipb.Transfer:
+        """A transfer of one stocked SKU (20 at the origin) of 2 units; the end not given is a location of
+        its own, which no walking caller works at. Shipped when asked."""
+        origin = origin or await self.location()
+        destination = destination or await self.location()
+        sku = await self.sku(origin)
+        transfer = (
+            await self.inventory.CreateTransfer(
+                ipb.CreateTransferRequest(
+                    request_id=unique_id(),
+                    origin_location_id=origin,
+                    destination_location_id=destination,
+                    lines=[ipb.TransferLineRequest(sku=sku, quantity=2)],
+                )
+            )
+        ).transfer
+        if shipped:
+            await self.inventory.ShipTransfer(
+                ipb.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id)
+            )
+        return transfer  # type: ignore[no-any-return]
+
     async def pickup_task(self, store: str, *, ready: bool = False) -> tuple[fpb.Task, rpb.Reservation]:
         reservation = await self.reservation(store)
         task = await self.task_of("reservation_id", reservation.reservation_id)
@@ -334,6 +356,34 @@ async def create_count(f: Fixtures, role: Role, at: str) -> Message:
 async def record_count(f: Fixtures, role: Role, at: str) -> Message:
     count = await f.count(at)
     return ipb.RecordCountRequest(request_id=unique_id(), count_id=count.count_id, sku=count.skus[0], quantity=20)
+
+
+async def create_transfer(f: Fixtures, role: Role, at: str) -> Message:
+    sku = await f.sku(at)
+    return ipb.CreateTransferRequest(
+        request_id=unique_id(),
+        origin_location_id=at,
+        destination_location_id=await f.location(),
+        lines=[ipb.TransferLineRequest(sku=sku, quantity=1)],
+    )
+
+
+async def _ship_transfer(f: Fixtures, at: str) -> Message:
+    return ipb.ShipTransferRequest(request_id=unique_id(), transfer_id=(await f.transfer(origin=at)).transfer_id)
+
+
+async def _receive_transfer(f: Fixtures, at: str) -> Message:
+    transfer = await f.transfer(destination=at, shipped=True)
+    arrival = ipb.TransferArrival(sku=transfer.lines[0].sku, received=1, damaged=1)
+    return ipb.ReceiveTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id, lines=[arrival])
+
+
+async def _cancel_transfer(f: Fixtures, at: str) -> Message:
+    return ipb.CancelTransferRequest(request_id=unique_id(), transfer_id=(await f.transfer(origin=at)).transfer_id)
+
+
+async def _get_transfer(f: Fixtures, at: str) -> Message:
+    return ipb.GetTransferRequest(transfer_id=(await f.transfer(origin=at)).transfer_id)
 
 
 async def _count_id(f: Fixtures, at: str) -> str:
@@ -628,6 +678,15 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("inventory", "ApproveCount"): Scenario(simple(_approve_count), scoped=True),
     ("inventory", "CompleteCount"): Scenario(simple(_complete_count), scoped=True),
     ("inventory", "CancelCount"): Scenario(simple(_cancel_count), scoped=True),
+    # Transfers: staff create and ship at their origin, receive at their destination, read their own.
+    ("inventory", "CreateTransfer"): Scenario(create_transfer, scoped=True, at="warehouse"),
+    ("inventory", "ShipTransfer"): Scenario(simple(_ship_transfer), scoped=True, at="warehouse"),
+    ("inventory", "ReceiveTransfer"): Scenario(simple(_receive_transfer), scoped=True),
+    ("inventory", "CancelTransfer"): Scenario(simple(_cancel_transfer), scoped=True, at="warehouse"),
+    ("inventory", "GetTransfer"): Scenario(simple(_get_transfer), scoped=True, at="warehouse"),
+    ("inventory", "ListTransfers"): Scenario(
+        fixed(lambda at: ipb.ListTransfersRequest(location_id=at)), scoped=True, at="warehouse"
+    ),
     ("reservations", "CreateReservation"): Scenario(create_reservation, scoped=True),
     ("reservations", "GetReservation"): Scenario(simple(_get_reservation), scoped=True),
     ("reservations", "ListReservations"): Scenario(list_reservations, scoped=True),

@@ -31,6 +31,7 @@ DYNAMIC = {
     ("orders", "service_layer/reactions.py", "_reroute"): "order",
     ("fulfilment", "service_layer/changes.py", "_announce"): "task",
     ("inventory", "service_layer/counts.py", "_announce"): "count",
+    ("inventory", "service_layer/transfers.py", "_announce"): "transfer",
 }
 
 

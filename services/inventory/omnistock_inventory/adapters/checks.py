@@ -17,6 +17,7 @@ from collections import defaultdict
 import asyncpg
 
 from omnistock_inventory.adapters.count_checks import COUNT_CHECKS
+from omnistock_inventory.adapters.transfer_checks import TRANSFER_CHECKS
 from omnistock_platform.facts import Hold, HoldLine, InventoryFacts, Key, Violation
 
 CHECKS: dict[str, str] = {
@@ -61,6 +62,7 @@ CHECKS: dict[str, str] = {
         FROM inventory.outbox WHERE published_at IS NULL AND created_at < now() - interval '30 seconds'""",
 }
 CHECKS.update(COUNT_CHECKS)
+CHECKS.update(TRANSFER_CHECKS)
 
 
 async def read(conn: asyncpg.Connection) -> InventoryFacts:

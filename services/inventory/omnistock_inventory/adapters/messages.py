@@ -38,6 +38,9 @@ MOVEMENT_KINDS = {
     "expire": pb.MOVEMENT_KIND_EXPIRE,
     "safety_stock": pb.MOVEMENT_KIND_SAFETY_STOCK,
     "transfer": pb.MOVEMENT_KIND_TRANSFER,
+    "transfer_out": pb.MOVEMENT_KIND_TRANSFER_OUT,
+    "transfer_in_transit": pb.MOVEMENT_KIND_TRANSFER_IN_TRANSIT,
+    "transfer_in": pb.MOVEMENT_KIND_TRANSFER_IN,
 }
 
 
@@ -97,6 +100,7 @@ def stock_level(row: Any, *, use_safety_stock: bool = False, backorder: bool = F
         next_incoming_at=timestamp(row["next_incoming_at"]),
         version=row["version"],
         updated_at=timestamp(row["updated_at"]),
+        in_transit=row.get("in_transit") or 0,
     )
 
 

@@ -10,7 +10,9 @@ import asyncpg
 
 from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey
 
-STOCK_COLUMNS = "location_id, sku, on_hand, held, safety_stock, incoming, next_incoming_at, version, updated_at"
+STOCK_COLUMNS = (
+    "location_id, sku, on_hand, held, safety_stock, incoming, next_incoming_at, version, updated_at, in_transit"
+)
 
 
 async def upsert_location(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record:
@@ -130,7 +132,7 @@ async def change_stock(
 # separate SKU lookup) and the transaction's timestamp (the hold's created_at).
 _HOLD_RETURNING = (
     "s.location_id, s.sku, s.on_hand, s.held, s.safety_stock, s.incoming, s.next_incoming_at, s.version,"
-    " s.updated_at, k.allow_backorder, now() AS now"
+    " s.updated_at, s.in_transit, k.allow_backorder, now() AS now"
 )
 
 
@@ -316,7 +318,9 @@ async def stock_rows(
 
 
 # A stock row with its SKU's backorder flag: what every availability answer is computed from.
-_STOCK_COLUMNS = "location_id, sku, on_hand, held, safety_stock, incoming, next_incoming_at, version, updated_at"
+_STOCK_COLUMNS = (
+    "location_id, sku, on_hand, held, safety_stock, incoming, next_incoming_at, version, updated_at, in_transit"
+)
 _LEVEL_COLUMNS = ", ".join(f"s.{column}" for column in _STOCK_COLUMNS.split(", ")) + ", k.allow_backorder"
 
 

@@ -56,6 +56,7 @@ class Stock(SQLModel, table=True):
         sa.CheckConstraint("on_hand >= 0", name="stock_on_hand_not_negative"),
         sa.CheckConstraint("held >= 0 AND held <= on_hand + incoming", name="stock_held_within_on_hand"),
         sa.CheckConstraint("safety_stock >= 0 AND incoming >= 0", name="stock_counters_not_negative"),
+        sa.CheckConstraint("in_transit >= 0", name="stock_in_transit_not_negative"),
         sa.Index("ix_inventory_stock_sku", "sku"),
         {"schema": SCHEMA},
     )
@@ -67,6 +68,8 @@ class Stock(SQLModel, table=True):
     safety_stock: int = Field(default=0, sa_type=sa.BigInteger)
     incoming: int = Field(default=0, sa_type=sa.BigInteger)
     next_incoming_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # Units shipped here on transfers and not yet received (migration 0006_inventory).
+    in_transit: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
     version: int = Field(default=0, sa_type=sa.BigInteger)
     updated_at: datetime = Field(sa_column=_now())
 
@@ -134,3 +137,4 @@ class Movement(SQLModel, table=True):
 
 # Cycle counts keep their tables in a module of their own; imported so that Alembic sees them too.
 from omnistock_inventory.adapters import count_tables as _count_tables  # noqa: E402, F401
+from omnistock_inventory.adapters import transfer_tables as _transfer_tables  # noqa: E402, F401

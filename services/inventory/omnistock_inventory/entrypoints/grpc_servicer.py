@@ -13,6 +13,7 @@ from omnistock_inventory.service_layer.catalogue import Catalogue
 from omnistock_inventory.service_layer.counts import Counts
 from omnistock_inventory.service_layer.holds import Holds
 from omnistock_inventory.service_layer.stock import StockLevels
+from omnistock_inventory.service_layer.transfers import Transfers
 from omnistock_inventory.service_layer.watch import StockWatcher
 
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -20,13 +21,20 @@ Context: TypeAlias = grpc.aio.ServicerContext
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     def __init__(
-        self, catalogue: Catalogue, stock: StockLevels, holds: Holds, watcher: StockWatcher, counts: Counts
+        self,
+        catalogue: Catalogue,
+        stock: StockLevels,
+        holds: Holds,
+        watcher: StockWatcher,
+        counts: Counts,
+        transfers: Transfers,
     ) -> None:
         self.catalogue = catalogue
         self.stock = stock
         self.holds = holds
         self.watcher = watcher
         self.counts = counts
+        self.transfers = transfers
 
     async def UpsertLocation(self, request: pb.UpsertLocationRequest, context: Context) -> pb.UpsertLocationResponse:
         return await self.catalogue.upsert_location(request)
@@ -131,3 +139,21 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
 
     async def CancelCount(self, request: pb.CancelCountRequest, context: Context) -> pb.CancelCountResponse:
         return await self.counts.cancel(request)
+
+    async def CreateTransfer(self, request: pb.CreateTransferRequest, context: Context) -> pb.CreateTransferResponse:
+        return await self.transfers.create(request)
+
+    async def ShipTransfer(self, request: pb.ShipTransferRequest, context: Context) -> pb.ShipTransferResponse:
+        return await self.transfers.ship(request)
+
+    async def ReceiveTransfer(self, request: pb.ReceiveTransferRequest, context: Context) -> pb.ReceiveTransferResponse:
+        return await self.transfers.receive(request)
+
+    async def CancelTransfer(self, request: pb.CancelTransferRequest, context: Context) -> pb.CancelTransferResponse:
+        return await self.transfers.cancel(request)
+
+    async def GetTransfer(self, request: pb.GetTransferRequest, context: Context) -> pb.GetTransferResponse:
+        return await self.transfers.get(request)
+
+    async def ListTransfers(self, request: pb.ListTransfersRequest, context: Context) -> pb.ListTransfersResponse:
+        return await self.transfers.list_transfers(request)

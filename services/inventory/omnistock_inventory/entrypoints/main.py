@@ -8,6 +8,7 @@ from omnistock_inventory.service_layer.catalogue import Catalogue
 from omnistock_inventory.service_layer.counts import Counts
 from omnistock_inventory.service_layer.holds import Holds
 from omnistock_inventory.service_layer.stock import StockLevels
+from omnistock_inventory.service_layer.transfers import Transfers
 from omnistock_inventory.service_layer.watch import StockWatcher
 from omnistock_platform.auth import Role
 from omnistock_platform.db import Database
@@ -62,6 +63,13 @@ POLICY = {
     "ApproveCount": frozenset({Role.ADMIN}),
     "CompleteCount": COUNTERS,
     "CancelCount": COUNTERS,
+    # Transfers: staff ship from their own location and receive at their own (checked in the service layer).
+    "CreateTransfer": COUNTERS,
+    "ShipTransfer": COUNTERS,
+    "ReceiveTransfer": COUNTERS,
+    "CancelTransfer": COUNTERS,
+    "GetTransfer": COUNTERS,
+    "ListTransfers": COUNTERS,
 }
 
 
@@ -73,7 +81,12 @@ def bootstrap(settings: Settings) -> ServiceApp:
     stock = StockLevels(db, outbox, idempotency)
     holds = Holds(db, outbox, idempotency, settings)
     servicer = InventoryServicer(
-        Catalogue(db, idempotency), stock, holds, StockWatcher(bus, stock), Counts(db, outbox, idempotency, settings)
+        Catalogue(db, idempotency),
+        stock,
+        holds,
+        StockWatcher(bus, stock),
+        Counts(db, outbox, idempotency, settings),
+        Transfers(db, outbox, idempotency),
     )
     return ServiceApp(
         name="inventory",

@@ -1,0 +1,293 @@
+"""Transfers from a terminal: a warehouse (or a store) sends stock to another location, the
+destination receives it and books what arrived damaged or short.
+
+`create`, `ship` and `cancel` are the origin's (role warehouse at the origin by default); `receive` is
+the destination's (role pos at the destination); `show` and `list` are the back office's (role admin).
+Given only a transfer id, a staff command first reads the transfer to learn its ends, as the count
+commands do."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from google.protobuf.timestamp_pb2 import Timestamp
+from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client.lookups import all_pages
+from rich.console import Group
+from rich.table import Table
+
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_cli.commands import (
+    AdminRoleOption,
+    PosRoleOption,
+    RequestIdOption,
+    WarehouseRoleOption,
+    caller,
+    data,
+    label,
+    when,
+)
+from omnistock_cli.context import ADMIN, JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.output import emit, table
+from omnistock_platform.auth import Role
+
+T = TypeVar("T")
+STATUSES = {
+    label(value, pb.TransferStatus, "TRANSFER_STATUS_").replace(" ", "-"): value
+    for value in pb.TransferStatus.values()
+    if value
+}
+LINE_COLUMNS = ["sku", "quantity", "received", "damaged", "short", "over"]
+TRANSFER_COLUMNS = ["transfer", "from", "to", "status", "units", "in transit", "created"]
+
+TransferArgument = Annotated[str, typer.Argument(metavar="TRANSFER", help="The transfer id.")]
+
+
+def quantities(items: list[str] | None, option: str) -> dict[str, int]:
+    """SKU=QTY pairs (SKU:QTY works too), each SKU once."""
+    found: dict[str, int] = {}
+    for item in items or []:
+        sku, sep, number = item.replace(":", "=").rpartition("=")
+        if not sep or not sku.strip() or not number.strip().isdigit():
+            fail(f"{option} {item!r} is not SKU=QTY", hint=f"for example {option} SKU-SOFA-GREEN=4")
+        if sku.strip() in found:
+            fail(f"{option} names {sku.strip()} twice", hint="give each SKU once")
+        found[sku.strip()] = int(number)
+    return found
+
+
+def transfer_card(transfer: pb.Transfer, title: str) -> Group:
+    card = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    card.add_column(style="dim")
+    card.add_column()
+    rows = [
+        ("transfer", transfer.transfer_id),
+        ("from", transfer.origin_location_id),
+        ("to", transfer.destination_location_id),
+        ("status", label(transfer.status, pb.TransferStatus, "TRANSFER_STATUS_")),
+        ("in transit", f"{transfer.units_in_transit} units"),
+    ]
+    if transfer.HasField("expected_arrival_at"):
+        rows.append(("expected", when(transfer.expected_arrival_at)))
+    if transfer.note:
+        rows.append(("note", transfer.note))
+    rows.append(("created", f"{when(transfer.created_at)} by {transfer.created_by}"))
+    if transfer.HasField("shipped_at"):
+        rows.append(("shipped", when(transfer.shipped_at)))
+    if transfer.HasField("received_at"):
+        rows.append(("received", when(transfer.received_at)))
+    if transfer.HasField("cancelled_at"):
+        rows.append(("cancelled", f"{when(transfer.cancelled_at)} {transfer.cancel_reason}".strip()))
+    for name, value in rows:
+        card.add_row(name, value)
+    lines = [[line.sku, line.quantity, line.received, line.damaged, line.short, line.over] for line in transfer.lines]
+    return Group(card, table("Lines", LINE_COLUMNS, lines))
+
+
+def on_transfer(
+    transfer_id: str,
+    end: str,
+    default: Role,
+    role: Role | None,
+    location: list[str] | None,
+    token: str | None,
+    act: Callable[[OmnistockClient], Awaitable[T]],
+    *,
+    as_json: bool,
+) -> T:
+    """Run `act` as `default` (or the given caller); staff act at the transfer's `end` (origin or
+    destination), read first."""
+    at: list[str] = []
+    if not token and not location and (role or default) in (Role.POS, Role.WAREHOUSE):
+
+        async def locate(client: OmnistockClient) -> str:
+            reply = await client.call(client.inventory.GetTransfer, pb.GetTransferRequest(transfer_id=transfer_id))
+            return str(getattr(reply.transfer, f"{end}_location_id"))
+
+        at = [call_services(locate, ADMIN, as_json=as_json)]
+    return call_services(act, caller(default, role, location, token, at=at), as_json=as_json)
+
+
+# ---------------------------------------------------------------------------------------------
+# The commands.
+
+
+def create(
+    origin: Annotated[str, typer.Option("--from", help="Where the units leave from.")],
+    destination: Annotated[str, typer.Option("--to", help="Where they go.")],
+    sku: Annotated[list[str], typer.Option("--sku", help="SKU=QTY to move; repeat for more.")],
+    arrives: Annotated[
+        datetime | None, typer.Option("--arrives", help="When the units are expected (ISO time).")
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="Why, or what the driver should know.")] = "",
+    request_id: RequestIdOption = None,
+    role: WarehouseRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Draft a transfer from one location to another: nothing moves until it ships."""
+    lines = quantities(sku, "--sku")
+    request = pb.CreateTransferRequest(
+        request_id=request_id or new_request_id(),
+        origin_location_id=origin,
+        destination_location_id=destination,
+        lines=[pb.TransferLineRequest(sku=name, quantity=quantity) for name, quantity in lines.items()],
+        note=note,
+    )
+    if arrives is not None:
+        stamp = Timestamp()
+        stamp.FromDatetime(arrives)
+        request.expected_arrival_at.CopyFrom(stamp)
+
+    async def work(client: OmnistockClient) -> pb.Transfer:
+        return (await client.call(client.inventory.CreateTransfer, request)).transfer
+
+    at = [destination] if role is Role.POS else [origin]
+    transfer = call_services(work, caller(Role.WAREHOUSE, role, None, token, at=at), as_json=as_json)
+    emit(data(transfer), as_json=as_json, render=transfer_card(transfer, f"Transfer {transfer.transfer_id} drafted"))
+
+
+def ship(
+    transfer_id: TransferArgument,
+    request_id: RequestIdOption = None,
+    role: WarehouseRoleOption = None,
+    works_at: WorksAtOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ship a draft: its units leave on hand at the origin and are in transit to the destination."""
+    request = pb.ShipTransferRequest(request_id=request_id or new_request_id(), transfer_id=transfer_id)
+
+    async def work(client: OmnistockClient) -> pb.ShipTransferResponse:
+        return await client.call(client.inventory.ShipTransfer, request)
+
+    reply = on_transfer(transfer_id, "origin", Role.WAREHOUSE, role, works_at, token, work, as_json=as_json)
+    emit(data(reply), as_json=as_json, render=transfer_card(reply.transfer, f"Transfer {transfer_id} shipped"))
+
+
+def receive(
+    transfer_id: TransferArgument,
+    got: Annotated[
+        list[str] | None, typer.Option("--got", help="SKU=QTY good units that arrived; repeat. Unnamed: short.")
+    ] = None,
+    damaged: Annotated[list[str] | None, typer.Option("--damaged", help="SKU=QTY that arrived damaged.")] = None,
+    request_id: RequestIdOption = None,
+    role: PosRoleOption = None,
+    works_at: WorksAtOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Receive a shipped transfer: good units go on hand; damaged, short and over are booked per line."""
+    good, broken = quantities(got, "--got"), quantities(damaged, "--damaged")
+    request = pb.ReceiveTransferRequest(
+        request_id=request_id or new_request_id(),
+        transfer_id=transfer_id,
+        lines=[
+            pb.TransferArrival(sku=sku, received=good.get(sku, 0), damaged=broken.get(sku, 0))
+            for sku in sorted(set(good) | set(broken))
+        ],
+    )
+
+    async def work(client: OmnistockClient) -> pb.ReceiveTransferResponse:
+        return await client.call(client.inventory.ReceiveTransfer, request)
+
+    reply = on_transfer(transfer_id, "destination", Role.POS, role, works_at, token, work, as_json=as_json)
+    emit(data(reply), as_json=as_json, render=transfer_card(reply.transfer, f"Transfer {transfer_id} received"))
+
+
+def cancel(
+    transfer_id: TransferArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    request_id: RequestIdOption = None,
+    role: WarehouseRoleOption = None,
+    works_at: WorksAtOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a draft (a shipped transfer is received instead, short if its units are lost)."""
+    request = pb.CancelTransferRequest(
+        request_id=request_id or new_request_id(), transfer_id=transfer_id, reason=reason
+    )
+
+    async def work(client: OmnistockClient) -> pb.Transfer:
+        return (await client.call(client.inventory.CancelTransfer, request)).transfer
+
+    transfer = on_transfer(transfer_id, "origin", Role.WAREHOUSE, role, works_at, token, work, as_json=as_json)
+    emit(data(transfer), as_json=as_json, render=transfer_card(transfer, f"Transfer {transfer_id} cancelled"))
+
+
+def show(
+    transfer_id: TransferArgument,
+    role: AdminRoleOption = None,
+    works_at: WorksAtOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A transfer with its lines and what became of every unit."""
+
+    async def work(client: OmnistockClient) -> pb.Transfer:
+        reply = await client.call(client.inventory.GetTransfer, pb.GetTransferRequest(transfer_id=transfer_id))
+        return reply.transfer
+
+    transfer = on_transfer(transfer_id, "origin", Role.ADMIN, role, works_at, token, work, as_json=as_json)
+    emit(data(transfer), as_json=as_json, render=transfer_card(transfer, f"Transfer {transfer_id}"))
+
+
+def list_transfers(
+    location_id: Annotated[str, typer.Option("--location", "-l", help="Only transfers from or to here.")] = "",
+    status: Annotated[str | None, typer.Option("--status", help=f"Only {', '.join(STATUSES)}.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many transfers.")] = 50,
+    role: AdminRoleOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Transfers, newest first (staff, with --role pos or warehouse: at --location, one of theirs)."""
+    code = 0
+    if status is not None:
+        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
+        if code < 0:
+            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    request = pb.ListTransfersRequest(location_id=location_id, status=code)  # type: ignore[arg-type]
+
+    async def work(client: OmnistockClient) -> list[pb.Transfer]:
+        return await all_pages(client, client.inventory.ListTransfers, request, "transfers", limit=limit)
+
+    at = [location_id] if location_id else []
+    found = call_services(work, caller(Role.ADMIN, role, None, token, at=at), as_json=as_json)
+    rows: list[list[Any]] = [
+        [
+            t.transfer_id,
+            t.origin_location_id,
+            t.destination_location_id,
+            label(t.status, pb.TransferStatus, "TRANSFER_STATUS_"),
+            sum(line.quantity for line in t.lines),
+            t.units_in_transit,
+            when(t.created_at),
+        ]
+        for t in found
+    ]
+    emit(
+        {"transfers": [data(t) for t in found]},
+        as_json=as_json,
+        render=table("Transfers", TRANSFER_COLUMNS, rows) if rows else "No transfers.",
+    )
+
+
+EXAMPLES = ("omnistock transfer create --from WH-BER --to STORE-BER-MITTE --sku SKU-SOFA-GREEN=4",)
+
+
+def register(app: typer.Typer) -> None:
+    transfers = typer.Typer(
+        no_args_is_help=True,
+        help="Transfers between locations: create, ship, receive (damaged and short booked), cancel, show, list.",
+    )
+    transfers.command("create")(create)
+    transfers.command("ship")(ship)
+    transfers.command("receive")(receive)
+    transfers.command("cancel")(cancel)
+    transfers.command("show")(show)
+    transfers.command("list")(list_transfers)
+    app.add_typer(transfers, name="transfer")

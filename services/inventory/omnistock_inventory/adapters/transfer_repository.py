@@ -1,0 +1,191 @@
+"""SQL of transfers: the transfers, their lines, and the stock rows a shipment and a receipt change.
+Every function takes the unit of work's connection (or the pool, for reads)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from omnistock_inventory.adapters.repository import STOCK_COLUMNS, available_sql
+from omnistock_inventory.domain.holds import LineKey
+from omnistock_inventory.domain.transfers import LineReceipt, TransferLine
+
+# What may leave the origin: the holds' availability rule with safety stock usable (as at the
+# store's own till) and nothing counted that is still on its way.
+_SHIPPABLE = available_sql(use_safety_stock="true", backorder="false")
+
+
+async def insert_transfer(
+    conn: asyncpg.Connection,
+    *,
+    transfer_id: str,
+    origin_id: str,
+    destination_id: str,
+    lines: Sequence[TransferLine],
+    expected_arrival_at: datetime | None,
+    note: str,
+    created_by: str,
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO inventory.transfers (transfer_id, origin_location_id, destination_location_id, status,"
+        " expected_arrival_at, note, created_by) VALUES ($1, $2, $3, 'draft', $4, $5, $6) RETURNING *",
+        transfer_id,
+        origin_id,
+        destination_id,
+        expected_arrival_at,
+        note,
+        created_by,
+    )
+    await conn.execute(
+        "INSERT INTO inventory.transfer_lines (transfer_id, sku, quantity)"
+        " SELECT $1, t.sku, t.quantity FROM unnest($2::text[], $3::bigint[]) AS t(sku, quantity)",
+        transfer_id,
+        [line.sku for line in lines],
+        [line.quantity for line in lines],
+    )
+    return row
+
+
+async def get_transfer(
+    conn: asyncpg.Connection | asyncpg.Pool, transfer_id: str, *, lock: bool = False
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM inventory.transfers WHERE transfer_id = $1" + (" FOR UPDATE" if lock else ""), transfer_id
+    )
+
+
+async def lines(conn: asyncpg.Connection | asyncpg.Pool, transfer_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """The lines of the transfers, by transfer and SKU."""
+    return await conn.fetch(
+        "SELECT * FROM inventory.transfer_lines WHERE transfer_id = ANY($1::text[])"
+        ' ORDER BY transfer_id, sku COLLATE "C"',
+        list(transfer_ids),
+    )
+
+
+async def list_transfers(
+    conn: asyncpg.Pool,
+    *,
+    location_ids: Sequence[str],
+    status: str,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Newest first, by (created_at, transfer_id); [] as location_ids stands for every location."""
+    return await conn.fetch(
+        "SELECT * FROM inventory.transfers WHERE (cardinality($1::text[]) = 0"
+        " OR origin_location_id = ANY($1::text[]) OR destination_location_id = ANY($1::text[]))"
+        " AND ($2 = '' OR status = $2)"
+        " AND ($3::timestamptz IS NULL OR (created_at, transfer_id) < ($3, $4))"
+        " ORDER BY created_at DESC, transfer_id DESC LIMIT $5",
+        list(location_ids),
+        status,
+        after[0] if after else None,
+        after[1] if after else "",
+        limit,
+    )
+
+
+async def set_status(
+    conn: asyncpg.Connection, transfer_id: str, status: str, *, by: str, cancel_reason: str = ""
+) -> asyncpg.Record:
+    """Moves the transfer to `status`, stamping when and by whom."""
+    return await conn.fetchrow(
+        "UPDATE inventory.transfers SET status = $2, updated_at = now(),"
+        " shipped_at = CASE WHEN $2 = 'shipped' THEN now() ELSE shipped_at END,"
+        " shipped_by = CASE WHEN $2 = 'shipped' THEN $3 ELSE shipped_by END,"
+        " received_at = CASE WHEN $2 = 'received' THEN now() ELSE received_at END,"
+        " received_by = CASE WHEN $2 = 'received' THEN $3 ELSE received_by END,"
+        " cancelled_at = CASE WHEN $2 = 'cancelled' THEN now() ELSE cancelled_at END,"
+        " cancelled_by = CASE WHEN $2 = 'cancelled' THEN $3 ELSE cancelled_by END,"
+        " cancel_reason = CASE WHEN $2 = 'cancelled' THEN $4 ELSE cancel_reason END"
+        " WHERE transfer_id = $1 RETURNING *",
+        transfer_id,
+        status,
+        by,
+        cancel_reason,
+    )
+
+
+async def ensure_rows(conn: asyncpg.Connection, keys: Sequence[LineKey]) -> None:
+    await conn.execute(
+        "INSERT INTO inventory.stock (location_id, sku, on_hand, held, safety_stock, incoming, version)"
+        " SELECT t.location_id, t.sku, 0, 0, 0, 0, 0 FROM unnest($1::text[], $2::text[]) AS t(location_id, sku)"
+        " ON CONFLICT DO NOTHING",
+        [key.location_id for key in keys],
+        [key.sku for key in keys],
+    )
+
+
+async def lock_rows(conn: asyncpg.Connection, keys: Sequence[LineKey]) -> dict[LineKey, asyncpg.Record]:
+    """The stock rows, locked in the order every multi-row lock takes them (location, then SKU, "C"
+    collation, as holds take them), so a transfer never deadlocks with a hold, a count or another
+    transfer going the other way."""
+    rows = await conn.fetch(
+        f"SELECT {STOCK_COLUMNS} FROM inventory.stock s"
+        " JOIN unnest($1::text[], $2::text[]) AS t(location_id, sku) USING (location_id, sku)"
+        ' ORDER BY location_id COLLATE "C", sku COLLATE "C" FOR UPDATE OF s',
+        [key.location_id for key in keys],
+        [key.sku for key in keys],
+    )
+    return {LineKey(row["location_id"], row["sku"]): row for row in rows}
+
+
+async def take_on_hand(conn: asyncpg.Connection, key: LineKey, quantity: int) -> asyncpg.Record | None:
+    """Ships `quantity` out of on hand if that many are available to the location's own staff (the
+    availability rule of holds, safety stock usable, nothing promised on incoming); None if not."""
+    return await conn.fetchrow(
+        "UPDATE inventory.stock SET on_hand = on_hand - $3, version = version + 1, updated_at = now()"
+        f" WHERE location_id = $1 AND sku = $2 AND {_SHIPPABLE} >= $3 RETURNING {STOCK_COLUMNS}",
+        key.location_id,
+        key.sku,
+        quantity,
+    )
+
+
+async def change_transit(
+    conn: asyncpg.Connection, key: LineKey, *, in_transit: int, on_hand: int = 0
+) -> asyncpg.Record:
+    """Applies deltas to a locked row's in transit and on hand (constraints refuse a negative one)."""
+    return await conn.fetchrow(
+        "UPDATE inventory.stock SET in_transit = in_transit + $3, on_hand = on_hand + $4, version = version + 1,"
+        f" updated_at = now() WHERE location_id = $1 AND sku = $2 RETURNING {STOCK_COLUMNS}",
+        key.location_id,
+        key.sku,
+        in_transit,
+        on_hand,
+    )
+
+
+async def close_lines(conn: asyncpg.Connection, transfer_id: str, receipts: Sequence[LineReceipt]) -> None:
+    await conn.execute(
+        "UPDATE inventory.transfer_lines l SET received = t.received, damaged = t.damaged, short = t.short,"
+        " over = t.over, closed = true"
+        " FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])"
+        "   AS t(sku, received, damaged, short, over)"
+        " WHERE l.transfer_id = $1 AND l.sku = t.sku",
+        transfer_id,
+        [r.sku for r in receipts],
+        [r.received for r in receipts],
+        [r.damaged for r in receipts],
+        [r.short for r in receipts],
+        [r.over for r in receipts],
+    )
+
+
+async def movements_of(
+    conn: asyncpg.Connection, transfer_id: str, keys: Sequence[LineKey], kinds: Sequence[str]
+) -> list[asyncpg.Record]:
+    """The ledger entries of the transfer of the given kinds on the given rows, by location and SKU."""
+    return await conn.fetch(
+        "SELECT m.* FROM inventory.movements m"
+        " JOIN unnest($3::text[], $4::text[]) AS t(location_id, sku) USING (location_id, sku)"
+        " WHERE m.document_ref = $1 AND m.kind = ANY($2::text[])"
+        ' ORDER BY m.location_id COLLATE "C", m.sku COLLATE "C", m.movement_id',
+        f"transfer:{transfer_id}",
+        list(kinds),
+        [key.location_id for key in keys],
+        [key.sku for key in keys],
+    )
