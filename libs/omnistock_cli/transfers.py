@@ -52,7 +52,7 @@ def quantities(items: list[str] | None, option: str) -> dict[str, int]:
     for item in items or []:
         sku, sep, number = item.replace(":", "=").rpartition("=")
         if not sep or not sku.strip() or not number.strip().isdigit():
-            fail(f"{option} {item!r} is not SKU=QTY", hint=f"for example {option} SKU-SOFA-GREEN=4")
+            fail(f"{option} {item!r} is not SKU=QTY", hint=f"for example {option} SOFA-VELVET-GREEN=4")
         if sku.strip() in found:
             fail(f"{option} names {sku.strip()} twice", hint="give each SKU once")
         found[sku.strip()] = int(number)
@@ -276,7 +276,7 @@ def list_transfers(
     )
 
 
-EXAMPLES = ("omnistock transfer create --from WH-BER --to STORE-BER-MITTE --sku SKU-SOFA-GREEN=4",)
+EXAMPLES = ("omnistock transfer create --from WH-BER --to STORE-BER-MITTE --sku SOFA-VELVET-GREEN=4",)
 
 
 def register(app: typer.Typer) -> None:
