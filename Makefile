@@ -69,9 +69,12 @@ ifeq ($(CHROMIUM),)
 endif
 
 # Includes one short seeded storm, journey 7 and the replicated bus (tests/chaos, 20 s each);
-# `make chaos` runs long ones.
+# `make chaos` runs long ones. TEST_WORKERS processes share the suite, a module at a time, each
+# with its own embedded PostgreSQL and NATS (or its own database and stream on DATABASE_URL /
+# NATS_URL); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(TS_STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 lint: $(STAMP)
 	$(BIN)/ruff check libs services tests

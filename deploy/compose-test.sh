@@ -39,7 +39,8 @@ PROJECT=omnistock-test-$$
 COMPOSE_FILE_PATH=deploy/compose.yaml
 LOGS=${COMPOSE_TEST_LOGS:-$(mktemp -d /tmp/omnistock-compose-test-XXXXXX)}
 mkdir -p "$LOGS"
-SERVICES=(inventory reservations orders fulfilment insights webhooks)
+# The services, in start order, from their one table (omnistock_platform.services).
+mapfile -t SERVICES < <("$PYTHON_BIN" -c 'from omnistock_platform.services import SERVICES; print(*SERVICES, sep="\n")')
 
 dockerd_pid=""
 project_up=""
@@ -87,7 +88,8 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     if [ -n "$project_up" ]; then
-        [ "$status" -eq 0 ] || compose logs --no-color --tail=200 >"$LOGS/containers.log" 2>&1 || true
+        # Kept after a passing run too: an INTERNAL the fault run noted is explained by these.
+        compose logs --no-color --timestamps >"$LOGS/containers.log" 2>&1 || true
         begin down "removing the project's containers, network and volumes"
         compose down --volumes --remove-orphans --timeout 20 >>"$LOGS/compose.log" 2>&1 \
             || say "compose down failed; see $LOGS/compose.log"

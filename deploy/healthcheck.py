@@ -18,16 +18,17 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from omnistock_platform.settings import SERVICES, ServiceName, Settings
+from omnistock_platform.services import SERVICES, TABLE, ServiceName
+from omnistock_platform.settings import Settings
 
 TIMEOUT_SECONDS = 3.0
 
 
 def service_from_command_line(arguments: list[str]) -> ServiceName | None:
     for argument in arguments:
-        for service in SERVICES:
-            if argument in (service, f"omnistock_{service}.entrypoints.main"):
-                return service
+        for row in TABLE:
+            if argument in (row.name, row.entrypoint):
+                return row.name
     return None
 
 

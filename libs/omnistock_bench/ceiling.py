@@ -2,9 +2,9 @@
 
 It runs the very statements inventory's hold runs (the idempotency claim with the conditional
 update of the row, then the one write of the hold, its ledger movement, its events and its
-answer), through the same repository functions, one transaction per hold. What it reaches is what the
-database allows for that work from the same number of clients: on one hot row, the rate at
-which transactions can pass the row lock one after another.
+answer), through the same repository, outbox and idempotency functions, one transaction per
+hold. What it reaches is what the database allows for that work from the same number of
+clients: on one hot row, the rate at which transactions can pass the row lock one after another.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import repository
 from omnistock_inventory.domain.holds import LineKey
 from omnistock_platform.auth import Principal, Role
-from omnistock_platform.idempotency import caller_key, fingerprint
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.idempotency import IdempotencyStore, caller_key
+from omnistock_platform.settings import Settings
+from omnistock_platform.statement import Statement
 
-NOTIFY = "inventory_outbox"
 # The holds of the reference are taken as one admin would take them through the service.
 BENCH_CALLER = caller_key(Principal(subject="omnistock-bench", role=Role.ADMIN))
 
@@ -45,9 +47,12 @@ class HoldReplay:
         self.stock_event = pb.StockChanged(
             level=pb.StockLevel(location_id="BENCH-L000", sku="BENCH-S00000", on_hand=100, held=1, version=2)
         ).SerializeToString()
-        self.hold_event = pb.HoldChanged(
-            hold=pb.Hold(hold_id=str(uuid.uuid4()), owner=self.owner, lines=[pb.HoldLine(quantity=1, open=1)])
-        ).SerializeToString()
+        hold = pb.Hold(hold_id=str(uuid.uuid4()), owner=self.owner, lines=[pb.HoldLine(quantity=1, open=1)])
+        self.hold_event = pb.HoldChanged(hold=hold).SerializeToString()
+        self.hold_answer = pb.HoldResponse(hold=hold)
+        # Written as inventory writes them: through the platform's outbox and idempotency store.
+        self.outbox = Outbox(Settings(subject_prefix=params["subject_prefix"]), "inventory")
+        self.idempotency = IdempotencyStore("inventory")
 
     async def run(self, pool: asyncpg.Pool, rng: random.Random) -> bool:
         location, sku = self.hot or (
@@ -64,22 +69,18 @@ class HoldReplay:
         hold_id = str(uuid.uuid4())
         try:
             async with pool.acquire() as conn, conn.transaction():
-                _, row = await repository.claim_and_take_units(
-                    conn,
-                    LineKey(location, sku),
-                    1,
-                    use_safety_stock=False,
-                    request_id=request_id,
-                    method="Hold",
-                    fingerprint=fingerprint("Hold", request, BENCH_CALLER),
-                    caller=BENCH_CALLER,
+                statement = Statement()
+                claim = self.idempotency.claim_part(statement, request_id, "Hold", request, BENCH_CALLER)
+                _, row = await repository.take_units_once(
+                    conn, statement, claim, LineKey(location, sku), 1, use_safety_stock=False
                 )
                 if row is None:
                     raise _Short
-                await repository.write_taken(
-                    conn,
-                    holds=[(hold_id, self.owner, "web", datetime.now(UTC) + timedelta(minutes=15))],
-                    lines=[(hold_id, location, sku, 1)],
+                statement = Statement()
+                repository.add_taken(
+                    statement,
+                    holds=[(hold_id, self.owner, "web", "active", datetime.now(UTC) + timedelta(minutes=15))],
+                    lines=[(hold_id, location, sku, 1, 0)],
                     movements=[
                         (
                             location,
@@ -98,13 +99,17 @@ class HoldReplay:
                             "",
                         )
                     ],
-                    events=[
+                    sold=[],
+                )
+                self.outbox.add_many(
+                    statement,
+                    [
                         (str(uuid.uuid4()), self.subject, self.stock_event, None),
                         (str(uuid.uuid4()), self.subject, self.hold_event, None),
                     ],
-                    responses=[(request_id, self.hold_event)],
-                    notify=NOTIFY,
                 )
+                self.idempotency.save_many(statement, [(request_id, self.hold_answer)])
+                await statement.execute(conn)
         except _Short:
             return False
         return True

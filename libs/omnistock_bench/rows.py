@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class Row:
     name: str
     title: str
-    kind: str  # the client operation (see load.py), or "propagation" / "sellout"
+    kind: str  # the client operation (see load.py), or "propagation" / "staleness" / "sellout"
     target: str  # which processes serve it: trivial, inventory, reservations, orders, postgres
     hot: bool = False
     # The ceiling B a row is read against; none for reads and the ceiling A itself.
@@ -49,6 +49,8 @@ ROWS: tuple[Row, ...] = (
         " system is not saturated"),
     Row("propagation", "event propagation", "propagation", "inventory", ceiling_b="",
         meaning="committed stock change -> WatchStock subscriber (latency only)"),
+    Row("staleness", "staleness of in-memory reads", "staleness", "inventory", ceiling_b="",
+        meaning="committed stock change -> GetStock without a token shows it (latency only)"),
     Row("sellout", "sell-out race, one hot SKU", "sellout", "inventory", hot=True, ceiling_b="ceiling-b-hot",
         meaning="holds race for a row with few units: no oversell, the rest are shortfalls"),
 )  # fmt: skip

@@ -9,6 +9,7 @@ import math
 import os
 import platform
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from omnistock_bench.stack import BenchStack, StackOptions
 from omnistock_bench.stats import RowResult, percentile
 from omnistock_bench.trivial import PING, QUERY
 from omnistock_inventory.service_layer.verify import check_invariants
+from omnistock_inventory.settings import InventorySettings
 from omnistock_platform.db import Database
 
 Say = Callable[[str], None]
@@ -117,6 +119,8 @@ class Bench:
             self.fleet = ClientFleet(self.config.clients)
             await self.stack.start_services()
             await self.fleet.ready()
+            settled = await self._wait_views(120.0)
+            self.say(f"inventory's in-memory stock caught up with the seed in {settled:.1f} s")
             self.progress.begin(rows)
             for row in rows:
                 # Each row on a quiet system: the relays publish what the row before left behind
@@ -138,6 +142,29 @@ class Bench:
             await self.stack.stop()
         self._write(report)
         return report
+
+    async def _wait_views(self, timeout: float) -> float:
+        """Seconds until every inventory process's memory holds every change made so far. Right after
+        its load a process reads every row once more (its first round's watermark is still 0), which
+        would otherwise be counted against the first rows (the ceilings)."""
+        assert self.db is not None
+        started = time.monotonic()
+        env = {**self.config.extra_env, **self.config.service_env.get("inventory", {})}
+        if not InventorySettings.of(self.stack.ready).stock_view or env.get("OMNISTOCK_STOCK_VIEW", "true").lower() in (
+            "false",
+            "0",
+        ):
+            return 0.0
+        target = await self.db.fetchval(
+            "SELECT GREATEST((SELECT max(change_seq) FROM inventory.stock),"
+            " (SELECT max(change_seq) FROM inventory.skus), (SELECT max(change_seq) FROM inventory.locations))"
+        )
+        for process in self.stack.processes.get("inventory", []):
+            while time.monotonic() - started < timeout:
+                if await asyncio.to_thread(view_watermark, process.metrics_port) >= (target or 0):
+                    break
+                await asyncio.sleep(0.25)
+        return time.monotonic() - started
 
     def _write(self, report: dict[str, Any]) -> None:
         self.config.output_dir.mkdir(parents=True, exist_ok=True)
@@ -197,6 +224,8 @@ class Bench:
     async def _row(self, row: Row) -> RowResult | None:
         if row.kind == "propagation":
             return await self._propagation(row)
+        if row.kind == "staleness":
+            return await self._staleness(row)
         config = self.config
         params = self._params(row)
         warmup = 0.0 if row.kind == "sellout" else config.warmup
@@ -347,6 +376,67 @@ class Bench:
         result.limit = "paced writer (latency only): relay wake-up, JetStream publish with fsync, NATS to subscriber"
         return result
 
+    # -- staleness of in-memory reads -----------------------------------------------------------------
+
+    async def _staleness(self, row: Row) -> RowResult:
+        """ReceiveStock on probe rows at a steady rate; after each acknowledgement, GetStock without a
+        consistency token, again and again, until it shows the new version. Latency: from the
+        acknowledgement (the commit is done) to the first answer that shows it (a round trip of
+        GetStock included: an upper bound)."""
+        config = self.config
+        self.progress.row(row, config.duration + 1.0)
+        metadata = (("authorization", f"Bearer {self.stack.token()}"),)
+        delays: list[float] = []
+        unseen = 0
+        window = CpuWindow(await self._cpu_groups())
+        async with grpc.aio.insecure_channel(self.stack.address("inventory")) as channel:
+            stub = inventory_pb2_grpc.InventoryServiceStub(channel)
+
+            async def visible(location: str, version: int, acked: float) -> None:
+                nonlocal unseen
+                request = pb.GetStockRequest(sku=seeding.PROBE_SKU, location_id=location)
+                while time.perf_counter() - acked < 2.0:
+                    answer = await stub.GetStock(request, metadata=metadata, timeout=10)
+                    if answer.levels and answer.levels[0].version >= version:
+                        delays.append(time.perf_counter() - acked)
+                        return
+                unseen += 1
+
+            locations = self.catalogue.location_ids
+            interval = 1.0 / max(config.propagation_rate, 1.0)
+            started = time.time()
+            window.start()
+            deadline = time.perf_counter() + config.duration
+            count = 0
+            watchers = []
+            while time.perf_counter() < deadline:
+                self.progress.tick(time.time() - started)
+                location = locations[count % len(locations)]
+                count += 1
+                reply = await stub.ReceiveStock(
+                    pb.ReceiveStockRequest(
+                        request_id=f"bench-probe-{uuid.uuid4().hex}",
+                        location_id=location,
+                        sku=seeding.PROBE_SKU,
+                        quantity=1,
+                        document_ref="bench-probe",
+                    ),
+                    metadata=metadata,
+                    timeout=10,
+                )
+                watchers.append(asyncio.create_task(visible(location, reply.level.version, time.perf_counter())))
+                await asyncio.sleep(interval)
+            await asyncio.gather(*watchers)
+            window.stop()
+        delays.sort()
+        result = RowResult.of(row.name, row.title, config.duration, delays, Counter({"OK": len(delays)}))
+        result.throughput = count / config.duration
+        result.p95_ms = percentile(delays, 0.95) * 1000
+        result.extra = {"changes": count, "seen": len(delays), "unseen_after_2s": unseen}
+        result.cpu = window.result
+        result.limit = "paced writer (latency only): commit notification, the view's round, a GetStock round trip"
+        return result
+
     # -- invariants -----------------------------------------------------------------------------------
 
     async def _sellout_check(self, units: int) -> dict[str, Any]:
@@ -431,6 +521,19 @@ class Bench:
         }
 
 
+def view_watermark(metrics_port: int) -> float:
+    """An inventory process's `omnistock_inventory_view_watermark` (0 while it cannot be read)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2.0) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("omnistock_inventory_view_watermark "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def cpu_per_op(cpu: dict[str, float], throughput: float) -> dict[str, float]:
     """CPU milliseconds each group spent per OK call: what a call costs, whatever the neighbours did."""
     if throughput <= 0:
@@ -511,6 +614,12 @@ def targets(results: dict[str, RowResult], checks: dict[str, Any]) -> list[dict[
         "event propagation p99 <= 100 ms",
         propagation.p99_ms if propagation else None,
         bool(propagation and propagation.p99_ms <= 100),
+    )
+    staleness = row("staleness")
+    add(
+        "in-memory read staleness p99 <= 50 ms",
+        staleness.p99_ms if staleness else None,
+        bool(staleness and staleness.p99_ms <= 50),
     )
     add("oversold units == 0", float(checks["oversold_units"]), checks["oversold_units"] == 0)
     add(

@@ -8,8 +8,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -20,43 +18,11 @@ from omnistock_platform.db import create_database, drop_database, with_database
 from omnistock_platform.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from omnistock_platform.migrations import upgrade_async
 from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import ServiceName, Settings
-from omnistock_platform.testing.processes import ServiceProcess, environment
+from omnistock_platform.settings import Settings
+from omnistock_platform.testing.processes import ServiceProcess
 
-
-class BenchProcess(ServiceProcess):
-    """A ServiceProcess with extra environment, or another module (the trivial servicer)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        service: ServiceName,
-        *,
-        module: str | None = None,
-        extra_env: dict[str, str] | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(settings, service, **kwargs)  # type: ignore[arg-type]
-        self.module = module or f"omnistock_{service}.entrypoints.main"
-        self.extra_env = extra_env or {}
-
-    async def start(self, timeout: float = 60.0) -> BenchProcess:
-        output = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
-        env = environment(self.settings, self.service, self.port, self.addresses)
-        env.update(self.extra_env)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT if self.log_file else subprocess.DEVNULL,
-        )
-        await self.wait_serving(timeout)
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+# Seconds a service process of the run may take to answer SERVING (a loaded machine starts slowly).
+START_TIMEOUT = 60.0
 
 
 @dataclass
@@ -80,7 +46,7 @@ class BenchStack:
     settings: Settings | None = None
     admin_url: str = ""
     database: str = ""
-    processes: dict[str, list[BenchProcess]] = field(default_factory=dict)
+    processes: dict[str, list[ServiceProcess]] = field(default_factory=dict)
     _postgres: EmbeddedPostgres | None = None
     _nats: EmbeddedNats | None = None
 
@@ -129,7 +95,7 @@ class BenchStack:
         logs.mkdir(parents=True, exist_ok=True)
         # The empty servicer of ceiling A, on the same bootstrap.
         trivial_port = free_port()
-        trivial = BenchProcess(
+        trivial = ServiceProcess(
             settings,
             "inventory",
             module="omnistock_bench.trivial",
@@ -139,7 +105,7 @@ class BenchStack:
         )
         inventory_port = free_port()
         inventory = [
-            BenchProcess(
+            ServiceProcess(
                 settings,
                 "inventory",
                 port=inventory_port,
@@ -148,27 +114,27 @@ class BenchStack:
             )
             for index in range(max(1, self.options.inventory_processes))
         ]
-        self.processes["trivial"] = [await trivial.start()]
+        self.processes["trivial"] = [await trivial.start(START_TIMEOUT)]
         # Several inventory processes share one port (SO_REUSEPORT): the kernel spreads connections.
-        self.processes["inventory"] = [await process.start() for process in inventory]
+        self.processes["inventory"] = [await process.start(START_TIMEOUT) for process in inventory]
         addresses = {"inventory": inventory[0].address}
-        reservations = BenchProcess(
+        reservations = ServiceProcess(
             settings,
             "reservations",
             addresses=addresses,
             extra_env={**env, **self._env("reservations")},
             log_file=logs / "reservations.log",
         )
-        self.processes["reservations"] = [await reservations.start()]
+        self.processes["reservations"] = [await reservations.start(START_TIMEOUT)]
         addresses["reservations"] = reservations.address
-        orders = BenchProcess(
+        orders = ServiceProcess(
             settings,
             "orders",
             addresses=addresses,
             extra_env={**env, **self._env("orders")},
             log_file=logs / "orders.log",
         )
-        self.processes["orders"] = [await orders.start()]
+        self.processes["orders"] = [await orders.start(START_TIMEOUT)]
 
     def _env(self, name: str) -> dict[str, str]:
         return self.options.service_env.get(name, {})

@@ -23,7 +23,8 @@ from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, freeze_startup_heap
 from omnistock_platform.logging import configure_logging
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 SERVICE = "omnistock.bench.v1.Trivial"
 PING = f"/{SERVICE}/Ping"

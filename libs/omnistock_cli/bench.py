@@ -23,8 +23,6 @@ from omnistock_cli.context import fail
 from omnistock_cli.output import console, err_console
 from omnistock_platform.logging import configure_logging
 
-EXAMPLES: tuple[str, ...] = ()
-
 # pgserver asks platformdirs for a runtime dir; the warning says nothing a user can act on.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 

@@ -25,6 +25,7 @@ CHANNELS: dict[str, int] = {
     "chat": common_pb2.CHANNEL_CHAT,
     "pos": common_pb2.CHANNEL_POS,
     "backoffice": common_pb2.CHANNEL_BACKOFFICE,
+    "marketplace": common_pb2.CHANNEL_MARKETPLACE,
 }
 ROLE_CHANNEL: dict[Role, int] = {
     Role.STOREFRONT: common_pb2.CHANNEL_WEB,
@@ -77,7 +78,7 @@ def caller(
 
 
 def channel_code(name: str | None, caller_of: Caller | None = None) -> int:
-    """`web`, `app`, `chat`, `pos` (or `backoffice`); by default the channel of the caller's role."""
+    """`web`, `app`, `chat`, `pos`, `marketplace` (or `backoffice`); by default the channel of the caller's role."""
     if name is None:
         role = caller_of.acting_role() if caller_of is not None else None
         return ROLE_CHANNEL.get(role, common_pb2.CHANNEL_BACKOFFICE) if role else common_pb2.CHANNEL_BACKOFFICE

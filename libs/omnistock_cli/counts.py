@@ -19,6 +19,7 @@ from rich.table import Table
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.commands import AdminRoleOption, PosRoleOption, RequestIdOption, caller, data, label, when
 from omnistock_cli.context import ADMIN, JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.groups import add_group
 from omnistock_cli.output import emit, table
 from omnistock_platform.auth import Role
 
@@ -390,16 +391,18 @@ EXAMPLES = ("omnistock count start --location STORE-BER-MITTE --note 'aisle 3'",
 
 
 def register(app: typer.Typer) -> None:
-    counts = typer.Typer(
-        no_args_is_help=True,
-        help="Cycle counts while selling: start, scan, review, approve, complete (blind for store staff).",
+    add_group(
+        app,
+        "count",
+        "Cycle counts while selling: start, scan, review, approve, complete (blind for store staff).",
+        {
+            "start": start,
+            "scan": scan,
+            "show": show,
+            "list": list_counts,
+            "review": review,
+            "approve": approve,
+            "complete": complete,
+            "cancel": cancel,
+        },
     )
-    counts.command("start")(start)
-    counts.command("scan")(scan)
-    counts.command("show")(show)
-    counts.command("list")(list_counts)
-    counts.command("review")(review)
-    counts.command("approve")(approve)
-    counts.command("complete")(complete)
-    counts.command("cancel")(cancel)
-    app.add_typer(counts, name="count")

@@ -13,7 +13,8 @@ from omnistock_cli.context import JsonOption, load_settings, run_async
 from omnistock_cli.output import emit, table
 from omnistock_platform.grpc.client import open_channel
 from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import SERVICES, ServiceName, Settings
+from omnistock_platform.services import SERVICES, ServiceName
+from omnistock_platform.settings import Settings
 
 SERVING = "SERVING"
 UNREACHABLE = "UNREACHABLE"

@@ -19,7 +19,7 @@ from omnistock_cli.context import Caller, JsonOption, RoleOption, TokenOption, c
 from omnistock_cli.insights_view import Figures, render_html, render_tables
 from omnistock_cli.output import console, emit, message_data, print_json
 
-CHANNELS = {"web": 1, "app": 2, "chat": 3, "pos": 4, "backoffice": 5}
+CHANNELS = {"web": 1, "app": 2, "chat": 3, "pos": 4, "backoffice": 5, "marketplace": 6}
 REBUILD_DEADLINE_SECONDS = 600.0
 
 
@@ -67,7 +67,9 @@ async def fetch_figures(client: OmnistockClient, request: pb.GetChannelInsightsR
 
 
 def insights(
-    channel: Annotated[str | None, typer.Option("--channel", help="web, app, chat, pos or backoffice.")] = None,
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="web, app, chat, pos, backoffice or marketplace.")
+    ] = None,
     location: Annotated[
         str | None, typer.Option("--location", "-l", help="One location (pos and warehouse staff must name one).")
     ] = None,

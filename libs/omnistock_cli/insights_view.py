@@ -156,6 +156,13 @@ def headline(total: pb.ChannelInsights) -> list[tuple[str, list[str], str]]:
             f"of {stock.count_lines} lines in {stock.counts_completed} counts;"
             f" {stock.count_units_over} units over, {stock.count_units_short} short",
         ),
+        (
+            "Return rate",
+            percent(figure(total, "returns.return_rate")),
+            f"{total.returns.units_returned} units in {total.returns.received} returns:"
+            f" {total.returns.units_restocked} restocked, {total.returns.units_damaged} damaged,"
+            f" {total.returns.units_written_off} written off",
+        ),
     ]
     return [(name, [value] if isinstance(value, str) else value, note) for name, value, note in figures]
 
@@ -193,8 +200,19 @@ def render_tables(figures: Figures) -> Group:
         ["period", "channel", "location", "picked", "short", "short-pick", "refused", "units short", "stock checks",
          "oversells", "counted lines", "count accuracy"],
     )  # fmt: skip
+    returns = _table(
+        "Returns",
+        ["period", "channel", "location", "authorised", "received", "units", "restocked", "damaged", "written off",
+         "return rate"],
+    )  # fmt: skip
     for row in figures.rows:
         key = (row.period_start, channel_label(row.channel), location_label(row))
+        back = row.returns
+        if back.authorised or back.received:
+            returns.add_row(
+                *key, str(back.authorised), str(back.received), str(back.units_returned), str(back.units_restocked),
+                str(back.units_damaged), str(back.units_written_off), percent(figure(row, "returns.return_rate")),
+            )  # fmt: skip
         o, r, f = row.orders, row.reservations, row.fulfilment
         if o.orders:
             orders.add_row(
@@ -223,7 +241,7 @@ def render_tables(figures: Figures) -> Group:
                 str(row.stock.changes_checked), str(row.stock.oversells), str(row.stock.count_lines),
                 percent(figure(row, "stock.count_accuracy")),
             )  # fmt: skip
-    parts: list[Table] = [table for table in (orders, reservations, operations) if table.row_count]
+    parts: list[Table] = [table for table in (orders, reservations, operations, returns) if table.row_count]
     if figures.total is not None:
         summary = Table(title="Over the whole range", title_justify="left", header_style="bold")
         summary.add_column("figure", no_wrap=True)
@@ -628,6 +646,9 @@ NOTES = [
      "and how many of them were cancelled because the hold was never released."),
     ("Count accuracy", "Lines of completed cycle counts where the shelf matched the book ÷ lines counted, on the "
      "day the count was posted, at its location."),
+    ("Return rate", "Units returned (received and inspected) ÷ units sold, for the channel the units were sold on. "
+     "A return counts at the location that received it on the day it was received; over a channel's rows summed "
+     "it is the share of the units the channel sold that came back."),
 ]  # fmt: skip
 
 

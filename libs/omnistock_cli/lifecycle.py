@@ -28,7 +28,8 @@ from omnistock_cli.health import SERVING, probe_all
 from omnistock_cli.infrastructure import ProcessRecord, alive
 from omnistock_cli.output import console, emit, err_console, table
 from omnistock_cli.panel import READY_LINE
-from omnistock_platform.settings import SERVICES, ServiceName, Settings
+from omnistock_platform.services import SERVICES, ServiceName
+from omnistock_platform.settings import Settings
 
 STATE_FILE = "up.json"
 LOG_FILE = "up.log"

@@ -3,7 +3,9 @@
 Each area of commands is a small module with `register(app)` (and, optionally,
 `EXAMPLES`, shown by `omnistock up` when the system is ready). To add an area,
 write `omnistock_cli/<area>.py`, add it to AREAS below and give its commands a
-panel in PANELS (`--help` groups the commands by panel).
+panel in PANELS (`--help` groups the commands by panel). An area whose commands
+sit under one name (`omnistock count start`) registers them with
+`groups.add_group`.
 """
 
 from __future__ import annotations
@@ -19,19 +21,24 @@ import typer
 
 from omnistock_cli import (
     bench,
+    bundles,
     console_command,
     counts,
     health,
     importing,
     insights,
     lifecycle,
+    locations,
     mcp_command,
+    order_edits,
     order_holds,
     orders,
+    pools,
     pos,
     profile_command,
     profiles,
     reservations,
+    returns,
     seed,
     shell,
     stock,
@@ -67,13 +74,18 @@ AREAS: tuple[ModuleType, ...] = (
     seed,
     importing,
     stock,
+    locations,
+    bundles,
     reservations,
     orders,
+    order_edits,
     order_holds,
+    returns,
     tasks,
     pos,
     counts,
     transfers,
+    pools,
     verify,
     insights,
     traces,
@@ -107,12 +119,16 @@ PANELS: dict[str, str] = {
     "bench": SYSTEM,
     "stock": STOCK,
     "skus": STOCK,
+    "bundle": STOCK,
     "watch": STOCK,
     "receive": STOCK,
     "adjust": STOCK,
     "movements": STOCK,
     "count": STOCK,
     "transfer": STOCK,
+    "groups": STOCK,
+    "pools": STOCK,
+    "locations": STOCK,
     "reserve": RESERVATIONS,
     "reservations": RESERVATIONS,
     "show-reservation": RESERVATIONS,
@@ -124,8 +140,10 @@ PANELS: dict[str, str] = {
     "orders": ORDERS,
     "show-order": ORDERS,
     "cancel-order": ORDERS,
+    "edit-order": ORDERS,
     "hold-order": ORDERS,
     "release-order": ORDERS,
+    "returns": ORDERS,
     "tasks": FULFILMENT,
     "show-task": FULFILMENT,
     "pick": FULFILMENT,
@@ -192,6 +210,7 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def omnistock(
+    ctx: typer.Context,
     profile: Annotated[
         str | None,
         typer.Option(
@@ -209,6 +228,7 @@ def omnistock(
     ] = False,
 ) -> None:
     """Omnistock: one view of stock across every sales channel. Start with `omnistock up`."""
+    ctx.ensure_object(dict)[system.READY_EXAMPLES] = examples()
     # What the libraries log (an embedded server starting, ...) is no news to a person at a
     # terminal: warnings and errors only, on stderr, so that stdout stays the command's data.
     # (A program that runs commands in-process has configured its own logging already.)

@@ -37,6 +37,9 @@ from omnistock_platform.auth import Role
 
 ItemsArgument = Annotated[list[str], typer.Argument(metavar="SKU:QTY...", help="What is ordered, e.g. SOFA-X:1.")]
 ShipToOption = Annotated[str | None, typer.Option("--ship-to", help="Ship to this point: LAT,LON.")]
+RegionOption = Annotated[
+    str, typer.Option("--region", help="With --ship-to: the delivery region, e.g. DE-BE (its carrier lead time).")
+]
 StoreOption = Annotated[str | None, typer.Option("--store", "-s", help="The store for pickup or carry-out.")]
 MethodOption = Annotated[
     str | None,
@@ -94,6 +97,8 @@ def plan_view(plan: pb.RoutingPlan, title: str) -> RenderableType:
             for item in plan.passed_over
         ]
         parts.append(table("passed over", ["location", "reason", "detail"], passed))
+    if plan.promise.wording:
+        parts.append(f"when: [bold]{plan.promise.wording}[/]")
     if plan.explanation:
         parts.append(f"[dim]{plan.explanation}[/]")
     return Group(*parts)
@@ -102,6 +107,7 @@ def plan_view(plan: pb.RoutingPlan, title: str) -> RenderableType:
 def quote(
     items: ItemsArgument,
     ship_to: ShipToOption = None,
+    region: RegionOption = "",
     store: StoreOption = None,
     method: MethodOption = None,
     channel: ChannelOption = None,
@@ -123,6 +129,7 @@ def quote(
         options=pb.RoutingOptions(max_distance_km=max_km),
     )
     if address is not None:
+        address.region = region
         request.ship_to.CopyFrom(address)
 
     async def work(client: OmnistockClient) -> pb.QuoteRoutingResponse:
@@ -150,6 +157,8 @@ def order_card(order: pb.Order, title: str = "") -> RenderableType:
         rows.append(("reservation", order.reservation_id))
     if order.ship_to.HasField("point"):
         rows.append(("ship to", f"{order.ship_to.point.latitude:.4f},{order.ship_to.point.longitude:.4f}"))
+    if order.promise.wording:
+        rows.append(("when", order.promise.wording))
     rows.extend(hold_rows(order))
     summary = card(title or None, rows)
     lines = table(
@@ -198,6 +207,7 @@ def order(
         list[str] | None, typer.Argument(metavar="[SKU:QTY]...", help="What is ordered (none with --reservation).")
     ] = None,
     ship_to: ShipToOption = None,
+    region: RegionOption = "",
     store: StoreOption = None,
     reservation: Annotated[
         str | None, typer.Option("--reservation", help="Buy what this reservation holds (pickup at its store).")
@@ -238,6 +248,7 @@ def order(
         reservation_id=reservation_id_of(reservation, who, as_json) if reservation else "",
     )
     if address is not None:
+        address.region = region
         request.ship_to.CopyFrom(address)
     if hold is not None:
         request.hold.CopyFrom(hold_request(hold, "", hold_ttl))

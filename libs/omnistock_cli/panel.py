@@ -21,7 +21,8 @@ from rich.text import Text
 from omnistock_cli.catalogue import DEMO_SKU, DEMO_STORE, DEMO_WAREHOUSE
 from omnistock_cli.context import mint_token
 from omnistock_platform.auth import Role
-from omnistock_platform.settings import FILE_TRACES_EXPORTER, ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import FILE_TRACES_EXPORTER, Settings
 
 READY_LINE = "Omnistock is running. Press Ctrl-C to stop."
 

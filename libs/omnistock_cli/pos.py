@@ -1,5 +1,6 @@
 """The store till: a carry-out sale (held and committed at once, safety stock may be sold
-because the item is in front of the customer) and a customer's return. Collecting a
+because the item is in front of the customer) and a customer's return (a return created and
+received in one call, the same path as `omnistock returns`). Collecting a
 reservation at the till is `omnistock collect` (reservations)."""
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from typing import Annotated
 import typer
 from omnistock_client import OmnistockClient, new_request_id
 
-from omnistock.inventory.v1 import inventory_pb2 as ipb
+from omnistock.common.v1 import common_pb2
+from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock_cli.commands import PosRoleOption, RequestIdOption, caller, data
-from omnistock_cli.context import JsonOption, TokenOption, WorksAtOption, call_services
+from omnistock_cli.context import JsonOption, TokenOption, WorksAtOption, call_services, fail
 from omnistock_cli.orders import order_card, sell_at_till, sell_request
-from omnistock_cli.output import emit, table
-from omnistock_cli.stock import LEVEL_COLUMNS, LEVEL_OPTIONAL, level_row
+from omnistock_cli.output import emit
+from omnistock_cli.returns import CONDITIONS, return_card
 from omnistock_platform.auth import Role
 
 StoreOption = Annotated[str, typer.Option("--store", "-s", help="The store the till is in.")]
@@ -39,42 +41,45 @@ def sell(
 
 
 def return_(
-    sku: Annotated[str, typer.Argument(help="The SKU brought back.")],
-    quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, help="Units brought back.")],
+    sku: Annotated[str, typer.Argument(help="The SKU brought back; a set's SKU: the whole set, all its parts.")],
+    quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, help="Units (sets, for a set's SKU) brought back.")],
     store: StoreOption,
-    ref: Annotated[str, typer.Option("--ref", help="The receipt or order of the original sale.")] = "",
+    order: Annotated[
+        str, typer.Option("--order", help="The order the units were sold on (its returnable units are checked).")
+    ] = "",
+    ref: Annotated[str, typer.Option("--ref", help="The receipt of the original sale, kept with the reason.")] = "",
     note: Annotated[str, typer.Option("--note", help="Why it came back.")] = "",
+    condition: Annotated[
+        str, typer.Option("--condition", help=f"What the units are fit for: {', '.join(CONDITIONS)}.")
+    ] = "restock",
     request_id: RequestIdOption = None,
     role: PosRoleOption = None,
     works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Take back a customer's return at the till: the units go back on hand at the store."""
-    request = ipb.AdjustStockRequest(
+    """Take back a customer's return at the till: a return created and received at once; restocked
+    units go back on hand at the store (a RETURN movement filed under the return). A whole set comes
+    back by its SKU: the condition applies to every part, each part's movement names the set."""
+    code = CONDITIONS.get(condition.strip().lower())
+    if code is None:
+        fail(f"unknown condition {condition!r}", hint=f"one of {', '.join(CONDITIONS)}")
+    reason = " ".join(part for part in (note, f"(receipt {ref})" if ref else "") if part)
+    request = opb.CreateReturnRequest(
         request_id=request_id or new_request_id(),
+        order_id=order,
+        lines=[opb.ReturnLineRequest(sku=sku, quantity=quantity)],
         location_id=store,
-        sku=sku,
-        reason=ipb.ADJUSTMENT_REASON_RETURN,
-        delta=quantity,
-        document_ref=ref,
-        note=note,
+        reason=reason,
+        receive_now=[opb.InspectedLine(sku=sku, condition=code, quantity=quantity)],
+        channel=common_pb2.CHANNEL_UNSPECIFIED if order else common_pb2.CHANNEL_POS,
     )
 
-    async def work(client: OmnistockClient) -> ipb.AdjustStockResponse:
-        return await client.call(client.inventory.AdjustStock, request)
+    async def work(client: OmnistockClient) -> opb.Return:
+        return (await client.call(client.orders.CreateReturn, request)).order_return
 
-    reply = call_services(work, caller(Role.POS, role, works_at, token, at=[store]), as_json=as_json)
-    emit(
-        {"level": data(reply.level)},
-        as_json=as_json,
-        render=table(
-            f"returned {quantity} of {sku} at {store}",
-            LEVEL_COLUMNS,
-            [level_row(reply.level, None)],
-            optional=LEVEL_OPTIONAL,
-        ),
-    )
+    found = call_services(work, caller(Role.POS, role, works_at, token, at=[store]), as_json=as_json)
+    emit(data(found), as_json=as_json, render=return_card(found, f"Returned {quantity} of {sku} at {store}"))
 
 
 EXAMPLES = ("omnistock sell LAMP-TABLE-OPAL:1 --store STORE-BER-MITTE",)

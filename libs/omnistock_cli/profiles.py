@@ -30,7 +30,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from omnistock_platform.settings import SERVICES
+from omnistock_platform.services import SERVICES
 
 CONFIG_ENV = "OMNISTOCK_CONFIG"
 PROFILE_ENV = "OMNISTOCK_PROFILE"

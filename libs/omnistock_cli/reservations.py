@@ -36,7 +36,11 @@ STATUSES = {
     for value in pb.ReservationStatus.values()
     if value
 }
-OPEN = (pb.RESERVATION_STATUS_ACTIVE, pb.RESERVATION_STATUS_READY_FOR_PICKUP)
+OPEN = (
+    pb.RESERVATION_STATUS_ACTIVE,
+    pb.RESERVATION_STATUS_READY_FOR_PICKUP,
+    pb.RESERVATION_STATUS_AWAITING_TRANSFER,
+)
 
 
 def status_text(status: int) -> str:
@@ -45,6 +49,7 @@ def status_text(status: int) -> str:
         int(pb.RESERVATION_STATUS_ACTIVE): "green",
         int(pb.RESERVATION_STATUS_READY_FOR_PICKUP): "bold green",
         int(pb.RESERVATION_STATUS_COLLECTED): "blue",
+        int(pb.RESERVATION_STATUS_AWAITING_TRANSFER): "cyan",
     }.get(status, "yellow")
     return f"[{colour}]{text}[/]"
 
@@ -63,6 +68,11 @@ def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTabl
         ("expires", until(reservation.expires_at)),
         ("created", when(reservation.created_at)),
     ]
+    if reservation.transfer_id:
+        rows.append(("coming from", f"{reservation.transfer_origin_id} (transfer {reservation.transfer_id})"))
+        rows.append(("promised", when(reservation.promised_at)))
+    if reservation.promise.wording:
+        rows.append(("when", reservation.promise.wording))
     if reservation.ready_at.seconds:
         rows.append(("ready since", when(reservation.ready_at)))
     if reservation.closed_at.seconds:
@@ -92,13 +102,21 @@ def reserve(
         str | None, typer.Option("--hold-for", help="How long to keep it, e.g. 2d. Default: the channel's default.")
     ] = None,
     channel: Annotated[str | None, typer.Option("--channel", help="web, app or chat. Default: the role's.")] = None,
+    ship_to_store: Annotated[
+        bool,
+        typer.Option(
+            "--ship-to-store",
+            help="If the store is short, bring the items from the nearest location that has them (a transfer).",
+        ),
+    ] = False,
     request_id: RequestIdOption = None,
     role: ChatAgentRoleOption = None,
     works_at: WorksAtOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Reserve items at a store for pickup (as the chat agent by default): prints the pickup code and expiry."""
+    """Reserve items at a store for pickup (as the chat agent by default): prints the pickup code and expiry;
+    with --ship-to-store a short store is served by a transfer, and the expected arrival is printed too."""
     who = caller(Role.CHAT_AGENT, role, works_at, token, at=[store])
     request = pb.CreateReservationRequest(
         request_id=request_id or new_request_id(),
@@ -111,6 +129,7 @@ def reserve(
         ),
         store_id=store,
         lines=[common_pb2.SkuQuantity(sku=item, quantity=quantity) for item in sku],
+        allow_ship_to_store=ship_to_store,
     )
     if hold_for:
         request.hold_for.CopyFrom(duration_pb2.Duration(seconds=int(duration(hold_for, "--hold-for").total_seconds())))
@@ -119,7 +138,11 @@ def reserve(
         return await client.call(client.reservations.CreateReservation, request)
 
     reply = call_services(work, who, as_json=as_json)
-    _show(reply.reservation, f"Reserved at {store}: pickup code {reply.reservation.pickup_code}", as_json)
+    found = reply.reservation
+    title = f"Reserved at {store}: pickup code {found.pickup_code}"
+    if found.status == pb.RESERVATION_STATUS_AWAITING_TRANSFER:
+        title += f", coming from {found.transfer_origin_id}, expected {when(found.promised_at)}"
+    _show(found, title, as_json)
 
 
 def customer_key(value: str) -> str:

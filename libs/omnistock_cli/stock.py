@@ -115,6 +115,13 @@ def stock(
     ] = None,
     radius: Annotated[float, typer.Option("--radius", help="With --near: only locations this close, in km.")] = 0.0,
     quantity: Annotated[int, typer.Option("--qty", min=1, help="With --near: how many units are wanted.")] = 1,
+    via_transfer: Annotated[
+        bool,
+        typer.Option(
+            "--via-transfer",
+            help="With --near: also the pickup stores that lack it, with the day a transfer would bring it there.",
+        ),
+    ] = False,
     channel: ChannelOption = None,
     role: ChatAgentRoleOption = None,
     works_at: WorksAtOption = None,
@@ -142,6 +149,7 @@ def stock(
             near=where.point,
             radius_km=radius,
             selling_location_id=selling,
+            offer_transfers=via_transfer,
         )
         return where, await client.call(client.inventory.FindAvailability, request), places
 
@@ -151,7 +159,11 @@ def stock(
         payload: dict[str, Any] = {"sku": sku, "levels": [data(level) for level in levels]}
         title = f"{sku}: stock at every location ({label(code, common_pb2.Channel, 'CHANNEL_')} view)"
         rows = [level_row(level, places.get(level.location_id)) for level in levels]
-        render = table(title, LEVEL_COLUMNS, rows, optional=LEVEL_OPTIONAL) if rows else f"No stock of {sku}."
+        columns = LEVEL_COLUMNS
+        if any(level.pool_group_id for level in levels):  # the channel sells from pools: say which
+            columns = [*LEVEL_COLUMNS, "pool"]
+            rows = [[*row, level.pool_group_id or "-"] for row, level in zip(rows, levels, strict=True)]
+        render = table(title, columns, rows, optional=LEVEL_OPTIONAL) if rows else f"No stock of {sku}."
         emit(payload, as_json=as_json, render=render, wide=wide)
         return
     found = list(reply.locations)
@@ -169,11 +181,12 @@ def stock(
                 "pickup": entry.location.pickup,
                 "complete": entry.complete,
                 "levels": [data(level) for level in entry.levels],
+                "promises": [data(promise) for promise in entry.promises],
             }
             for entry in found
         ],
     }
-    columns = ["location", "name", "city", "km", "kind", "pickup", "on hand", "available"]
+    columns = ["location", "name", "city", "km", "kind", "pickup", "on hand", "available", "when"]
     rows = []
     for entry in found:
         level = next((lv for lv in entry.levels if lv.sku == sku), pb.StockLevel())
@@ -187,6 +200,7 @@ def stock(
                 "yes" if entry.location.pickup else "no",
                 level.on_hand,
                 _available(level.available),
+                "; ".join(promise.wording for promise in entry.promises) or "-",
             ]
         )
     within = f" within {radius:g} km" if radius else ""
@@ -234,13 +248,19 @@ def skus(
             item.title,
             ", ".join(f"{key}={value}" for key, value in sorted(item.attributes.items())),
             _money(item.price_minor, item.currency),
+            " + ".join(f"{part.quantity} x {part.sku}" for part in item.components),
         ]
         for item in found
     ]
     emit(
         {"skus": [data(item) for item in found]},
         as_json=as_json,
-        render=table(None, ["sku", "title", "attributes", "price"], rows, optional=("attributes",))
+        render=table(
+            None,
+            ["sku", "title", "attributes", "price", "bundle of"],
+            rows,
+            optional=("attributes", "bundle of"),
+        )
         if rows
         else "No SKU matches.",
         wide=wide,

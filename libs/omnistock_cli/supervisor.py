@@ -20,7 +20,9 @@ from rich.markup import escape
 from omnistock_cli.health import SERVING, probe
 from omnistock_cli.infrastructure import ProcessRecord
 from omnistock_platform.embedded import EmbeddedNats, nats_server_binary
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.services import service as service_row
+from omnistock_platform.settings import Settings
 
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
@@ -31,7 +33,7 @@ NATS_PROGRAM = "nats-server"
 
 
 def service_command(service: ServiceName) -> list[str]:
-    return [sys.executable, "-m", f"omnistock_{service}.entrypoints.main"]
+    return [sys.executable, "-m", service_row(service).entrypoint]
 
 
 def storefront_origins(settings: Settings) -> list[str]:

@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -37,10 +38,12 @@ from omnistock_platform.embedded import EMBEDDED_NATS_PORT, EmbeddedPostgres, po
 from omnistock_platform.logging import configure_logging
 from omnistock_platform.migrations import upgrade, upgrade_async
 from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import ServiceName, Settings, parse_duration
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings, parse_duration
 from omnistock_storefront.server import EmbeddedStorefront
 
-EXAMPLES: tuple[str, ...] = ()
+# Where the root command leaves the examples of every area in the context (Context.obj).
+READY_EXAMPLES = "ready_examples"
 NATS_STARTS_WITHIN = 20.0
 NATS_STOPS_WITHIN = 10.0
 # `up --detach` waits this long beyond the ready timeout (embedded PostgreSQL, migrations, seeding).
@@ -84,8 +87,10 @@ class Up:
         ready_timeout: float,
         only: list[str] | None = None,
         health_timeout: float = 0.0,
+        examples: Sequence[str] = (),
     ) -> None:
         self.settings = settings
+        self.examples = list(examples)
         self.only = only or []
         self.data_dir = data_dir
         self.seed = seed
@@ -166,8 +171,6 @@ class Up:
         self._check()
         storefront_url = await self._start_storefront(services)
         self._check()
-        from omnistock_cli.main import examples
-
         print_ready(
             console,
             ReadyReport(
@@ -176,7 +179,7 @@ class Up:
                 statuses,
                 self.backing.embedded,
                 seed_note,
-                examples(),
+                self.examples,
                 console_url,
                 storefront_url,
             ),
@@ -308,6 +311,7 @@ def _data_dir(settings: Settings, data_dir: Path | None) -> Path:
 
 
 def up(
+    ctx: typer.Context,
     data_dir: DataDirOption = None,
     no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not load the demo catalogue.")] = False,
     nats_port: NatsPortOption = EMBEDDED_NATS_PORT,
@@ -351,9 +355,25 @@ def up(
         ]
         raise typer.Exit(lifecycle.detach(arguments, directory, wait=ready_timeout + DETACH_MARGIN))
     code = asyncio.run(
-        Up(settings, directory, nats_port, not no_seed, ready_timeout, service, unanswered.total_seconds()).run()
+        Up(
+            settings,
+            directory,
+            nats_port,
+            not no_seed,
+            ready_timeout,
+            service,
+            unanswered.total_seconds(),
+            examples=examples_of(ctx),
+        ).run()
     )
     raise typer.Exit(code)
+
+
+def examples_of(ctx: typer.Context) -> list[str]:
+    """The commands worth trying that the ready panel shows: every area's, as `omnistock` (the
+    root command, which knows the areas) put them in the context."""
+    state = ctx.find_root().obj
+    return list(state.get(READY_EXAMPLES, ())) if isinstance(state, dict) else []
 
 
 def _health_timeout(text: str) -> timedelta:

@@ -79,9 +79,6 @@ def trace(
         console.print(tree(grouped[key]), markup=False, soft_wrap=True)
 
 
-# Not among the examples `omnistock up` shows: there is a spans file only when tracing is on.
-EXAMPLES: tuple[str, ...] = ()
-
-
+# No EXAMPLES for `omnistock up` to show: there is a spans file only when tracing is on.
 def register(app: typer.Typer) -> None:
     app.command("trace")(trace)

@@ -31,6 +31,7 @@ from omnistock_cli.commands import (
     when,
 )
 from omnistock_cli.context import ADMIN, JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.groups import add_group
 from omnistock_cli.output import emit, table
 from omnistock_platform.auth import Role
 
@@ -72,6 +73,9 @@ def transfer_card(transfer: pb.Transfer, title: str) -> Group:
     ]
     if transfer.HasField("expected_arrival_at"):
         rows.append(("expected", when(transfer.expected_arrival_at)))
+    if transfer.hold_owner:
+        held = transfer.arrival_hold_id or transfer.origin_hold_id
+        rows.append(("held for", f"{transfer.hold_owner} (hold {held})"))
     if transfer.note:
         rows.append(("note", transfer.note))
     rows.append(("created", f"{when(transfer.created_at)} by {transfer.created_by}"))
@@ -280,14 +284,9 @@ EXAMPLES = ("omnistock transfer create --from WH-BER --to STORE-BER-MITTE --sku 
 
 
 def register(app: typer.Typer) -> None:
-    transfers = typer.Typer(
-        no_args_is_help=True,
-        help="Transfers between locations: create, ship, receive (damaged and short booked), cancel, show, list.",
+    add_group(
+        app,
+        "transfer",
+        "Transfers between locations: create, ship, receive (damaged and short booked), cancel, show, list.",
+        {"create": create, "ship": ship, "receive": receive, "cancel": cancel, "show": show, "list": list_transfers},
     )
-    transfers.command("create")(create)
-    transfers.command("ship")(ship)
-    transfers.command("receive")(receive)
-    transfers.command("cancel")(cancel)
-    transfers.command("show")(show)
-    transfers.command("list")(list_transfers)
-    app.add_typer(transfers, name="transfer")

@@ -14,14 +14,10 @@ from omnistock_client.lookups import all_pages
 from omnistock.webhooks.v1 import webhooks_pb2 as pb
 from omnistock_cli.commands import AdminRoleOption, RequestIdOption, caller, data, label, until, when
 from omnistock_cli.context import JsonOption, TokenOption, call_services, fail
+from omnistock_cli.groups import add_group
 from omnistock_cli.output import console, emit, err_console, table
 from omnistock_platform.auth import Role
 from omnistock_platform.settings import parse_duration
-
-webhooks_app = typer.Typer(
-    no_args_is_help=True,
-    help="Webhooks: subscriptions of partners' HTTP endpoints to events, deliveries and dead letters.",
-)
 
 STATES = {
     "pending": pb.DELIVERY_STATE_PENDING,
@@ -315,13 +311,19 @@ EXAMPLES = ("omnistock webhooks events", "omnistock webhooks list")
 
 
 def register(app: typer.Typer) -> None:
-    webhooks_app.command("create")(create)
-    webhooks_app.command("list")(list_subscriptions)
-    webhooks_app.command("show")(show)
-    webhooks_app.command("update")(update)
-    webhooks_app.command("delete")(delete)
-    webhooks_app.command("rotate-secret")(rotate_secret)
-    webhooks_app.command("deliveries")(deliveries)
-    webhooks_app.command("replay")(replay)
-    webhooks_app.command("events")(events)
-    app.add_typer(webhooks_app, name="webhooks")
+    add_group(
+        app,
+        "webhooks",
+        "Webhooks: subscriptions of partners' HTTP endpoints to events, deliveries and dead letters.",
+        {
+            "create": create,
+            "list": list_subscriptions,
+            "show": show,
+            "update": update,
+            "delete": delete,
+            "rotate-secret": rotate_secret,
+            "deliveries": deliveries,
+            "replay": replay,
+            "events": events,
+        },
+    )

@@ -20,7 +20,8 @@ from omnistock.reservations.v1 import reservations_pb2_grpc
 from omnistock.webhooks.v1 import webhooks_pb2_grpc
 from omnistock_platform.grpc.client import open_channel
 from omnistock_platform.grpc.errors import details_of
-from omnistock_platform.settings import SERVICES, ServiceName, Settings
+from omnistock_platform.services import SERVICES, ServiceName
+from omnistock_platform.settings import Settings
 
 ResponseT = TypeVar("ResponseT")
 

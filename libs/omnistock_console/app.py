@@ -20,11 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from omnistock_console.pages_auth import AuthPages
 from omnistock_console.pages_counts import CountPages
 from omnistock_console.pages_desk import DeskPages
+from omnistock_console.pages_transfers import TransferPages
 from omnistock_console.pages_work import WorkPages
 from omnistock_console.services import Refused, Services
 from omnistock_console.staff import current_staff, flash, sign_out
 from omnistock_console.web import BadForm, Console, SignInNeeded, log
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "omnistock_console"
@@ -114,6 +116,7 @@ def create_app(settings: Settings, *, addresses: dict[ServiceName, str] | None =
         *WorkPages(console).routes(),
         *DeskPages(console).routes(),
         *CountPages(console).routes(),
+        *TransferPages(console).routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [

@@ -7,7 +7,8 @@ import uvicorn
 
 from omnistock_console.app import create_app
 from omnistock_platform.http import EmbeddedHttp, local_url
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 # Open live queues are closed this long after a stop began; the browser reconnects elsewhere.
 GRACEFUL_SECONDS = 2

@@ -16,7 +16,8 @@ from omnistock_client.client import RetryPolicy
 from omnistock_client.explain import explain, short_locations
 from omnistock_client.lookups import location_names
 
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 _staff_token: ContextVar[str] = ContextVar("console_staff_token", default="")
 

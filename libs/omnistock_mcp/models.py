@@ -12,6 +12,11 @@ class Item(BaseModel):
     quantity: int = Field(description="Units.")
 
 
+class BundlePart(BaseModel):
+    sku: str = Field(description="A component's SKU code.")
+    quantity: int = Field(description="Units of it in one set.")
+
+
 class Sku(BaseModel):
     sku: str = Field(description="The SKU code to use with the other tools.")
     title: str
@@ -19,6 +24,22 @@ class Sku(BaseModel):
     price: str = Field(description="The price as people read it, e.g. '1299.00 EUR'; empty when unknown.")
     price_minor: int = Field(description="The price in minor units (cents).")
     currency: str = Field(description="ISO 4217 code; empty when the SKU has no price.")
+    bundle_of: list[BundlePart] = Field(
+        default_factory=list,
+        description="For a set (a bundle, e.g. a sofa with two cushions): what one set is made of. Reserve,"
+        " quote and order the set by its own SKU code: its parts are held and sold together. Empty for a"
+        " single product.",
+    )
+    split_allowed: bool = Field(
+        default=False,
+        description="For a set: whether an order may take its parts from different locations (otherwise one).",
+    )
+
+
+class PartStock(BaseModel):
+    sku: str
+    per_set: int = Field(description="Units of this part in one set.")
+    available: int = Field(description="Units of this part available there now.")
 
 
 class SkuSearch(BaseModel):
@@ -64,7 +85,21 @@ class StoreStock(BaseModel):
     name: str
     city: str
     distance_km: float
-    available: int = Field(description="Units that can be reserved there now.")
+    available: int = Field(description="Units that can be reserved there now, through the caller's channel.")
+    pool: str = Field(
+        default="",
+        description="The location group whose pool the caller's channel sells these units from; empty when the"
+        " channel sells from every location.",
+    )
+    promise: str = Field(
+        default="",
+        description="When the customer can have it, in words to say as they are (for example 'ready for pickup at "
+        "Mitte today from 16:00' or 'delivered Friday 11 Dec'); empty when no date can be promised.",
+    )
+    parts: list[PartStock] = Field(
+        default_factory=list,
+        description="For a set: each part's units there; `available` counts whole sets. Empty otherwise.",
+    )
 
 
 class StockNearby(BaseModel):
@@ -78,6 +113,11 @@ class StockNearby(BaseModel):
     nearest_farther_away: list[StoreStock] = Field(
         default_factory=list, description="When none is within the radius: the nearest ones farther away."
     )
+    via_transfer: list[StoreStock] = Field(
+        default_factory=list,
+        description="Stores within the radius that lack it now but can have it brought by a transfer, nearest "
+        "first, each with the day in `promise`; reserve_for_pickup with ship_to_store=true commits that promise.",
+    )
     summary: str
 
 
@@ -89,8 +129,8 @@ class Customer(BaseModel):
 class Reservation(BaseModel):
     reservation_id: str
     status: str = Field(
-        description="pending, active, ready_for_pickup, collected, cancelled, expired, converted (to an order) "
-        "or failed."
+        description="pending, active, awaiting_transfer (on its way to the store), ready_for_pickup, collected, "
+        "cancelled, expired, converted (to an order) or failed."
     )
     pickup_code: str = Field(description="What the customer shows at the store.")
     store_id: str
@@ -99,6 +139,15 @@ class Reservation(BaseModel):
     customer: Customer
     expires_at: str = Field(description="ISO 8601, UTC: until when the store keeps the items.")
     order_id: str = Field(description="The order it became, when converted.")
+    promised_at: str = Field(
+        default="", description="ISO 8601, UTC: when the items are expected at the store (ship to store)."
+    )
+    coming_from: str = Field(default="", description="Where the items come from on a transfer (ship to store).")
+    promise: str = Field(
+        default="",
+        description="When the customer can have it, in words to say as they are (for example 'ready for pickup at "
+        "Mitte today from 16:00' or 'delivered Friday 11 Dec'); empty when no date can be promised.",
+    )
     summary: str
 
 
@@ -132,6 +181,11 @@ class Quote(BaseModel):
     total: str = Field(description="The price of the items, e.g. '1299.00 EUR'.")
     total_minor: int
     currency: str
+    promise: str = Field(
+        default="",
+        description="When the customer can have it, in words to say as they are (for example 'ready for pickup at "
+        "Mitte today from 16:00' or 'delivered Friday 11 Dec'); empty when no date can be promised.",
+    )
     summary: str
 
 
@@ -170,4 +224,28 @@ class Order(BaseModel):
     holds: list[OrderHold]
     total: str
     created_at: str = Field(description="ISO 8601, UTC.")
+    promise: str = Field(
+        default="",
+        description="When the customer can have it, in words to say as they are (for example 'ready for pickup at "
+        "Mitte today from 16:00' or 'delivered Friday 11 Dec'); empty when no date can be promised.",
+    )
+    summary: str
+
+
+class ReturnLine(BaseModel):
+    sku: str
+    quantity: int = Field(description="Units coming back (the parts of a set returned whole among them).")
+    restocked: int = Field(description="Units back on sale after inspection.")
+    damaged: int = Field(description="Units found damaged.")
+    written_off: int = Field(description="Units not worth keeping.")
+
+
+class Return(BaseModel):
+    return_id: str = Field(description="Give it to the customer: the store or warehouse asks for it.")
+    order_id: str
+    status: str = Field(description="authorised (waiting for the units), received (inspected) or cancelled.")
+    location_id: str = Field(description="Where the units come back.")
+    location: str = Field(description="Its name.")
+    by_post: bool = Field(description="Sent by post (to a warehouse) rather than brought to a store.")
+    lines: list[ReturnLine]
     summary: str

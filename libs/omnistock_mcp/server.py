@@ -28,7 +28,8 @@ from omnistock_mcp import models
 from omnistock_mcp.auth import OmnistockTokenVerifier, auth_settings, bearer_token, is_loopback
 from omnistock_mcp.tools import DEFAULT_RADIUS_KM, ChannelTools, ShipTo, TokenSource, ToolFailure
 from omnistock_platform.logging import configure_logging, get_logger
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -42,13 +43,22 @@ A typical conversation:
 2. find_stock_nearby with that SKU and where the customer is (a city, a store's name, or
    coordinates) shows which stores have it; find_locations lists stores and warehouses near a place;
 3. reserve_for_pickup at the store the customer chooses; tell them the pickup code and the expiry.
-   The store is told at once and prepares the items.
+   The store is told at once and prepares the items. If the store does not have enough, ask the
+   customer whether they want it brought there: reserve_for_pickup with ship_to_store=true holds the
+   items at the nearest warehouse or store that has them and brings them by a transfer; the answer
+   says the day in words ("at Mitte on Thursday via transfer from the warehouse"); find_stock_nearby
+   already offers that day in via_transfer, so the customer hears it before deciding.
 Later: list_reservations (by the customer's e-mail, phone or name), get_reservation,
 extend_reservation, cancel_reservation. To buy instead: quote_order (ship to the customer's
 address, or pickup at a store; says where it comes from and the total), then, only after the
 customer said yes, place_order with customer_consent=true (a reservation_id turns a reservation
-into a pickup order). order_status and cancel_order follow an order. An order that must not ship yet (the customer
+into a pickup order). order_status and cancel_order follow an order; edit_order changes quantities,
+lines or the pickup store of a placed order once the customer agreed. An order that must not ship yet (the customer
 checks the address, a payment is pending): hold_order, then release_order_hold once it is settled.
+A customer who wants to send back items of a delivered order ("I want to return one cushion"):
+start_return with the order id, the items and the store they bring them to (or by_post to a
+warehouse); give them the return id. A whole set comes back by the set's SKU (its parts with it), or
+part by part by the parts' SKUs. return_status follows it.
 Every answer has a summary you can pass on. When a tool fails, its message says why and what to do
 next in a sentence you can act on (for example which other store has the item)."""
 
@@ -217,8 +227,10 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
         limit: Annotated[int, Field(ge=1, le=100, description="At most this many products.")] = 20,
     ) -> models.SkuSearch:
         """Find products (SKUs) in the catalogue by words and attributes. Returns each product's SKU code,
-        title, attributes (colour, size, category, material, ...) and price. Use the SKU code with
-        find_stock_nearby, reserve_for_pickup and quote_order."""
+        title, attributes (colour, size, category, material, ...) and price. A set sold as one product
+        (a bundle, e.g. "the sofa with two cushions") has its own SKU code and lists its parts in
+        bundle_of: reserve or order the set by that code and its parts are held together at one store.
+        Use the SKU code with find_stock_nearby, reserve_for_pickup and quote_order."""
         return await guarded(tools.search_skus(text, colour, size, category, material, attributes, limit))  # type: ignore[return-value]
 
     @tool(READ_ONLY)
@@ -255,9 +267,13 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
         quantity: Annotated[int, Field(ge=1, le=1000, description="How many units the customer wants.")] = 1,
     ) -> models.StockNearby:
         """Stores near the customer where the SKU can be picked up now, nearest first, with the units
-        available to reserve at each (store_id, name, city, distance_km, available). Where the customer is:
+        available to reserve at each (store_id, name, city, distance_km, available; for a set, whole sets,
+        with each part's units in parts) and when the customer can collect them there (promise, in words to
+        say as they are). Where the customer is:
         a city, a store's name, or latitude and longitude. When none is within the radius, the nearest ones
-        farther away are listed in nearest_farther_away."""
+        farther away are listed in nearest_farther_away. Stores within the radius that lack it but can
+        have it brought by a transfer are listed in via_transfer, each with the day in promise; tell the
+        customer, and reserve_for_pickup with ship_to_store=true commits that promise."""
         return await guarded(  # type: ignore[return-value]
             tools.find_stock_nearby(sku, place or city, latitude, longitude, radius_km, quantity)
         )
@@ -275,13 +291,25 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
             Field(gt=0, le=7, description="How many days the store keeps the items. Default: the standard (2 days)."),
         ] = None,
         idempotency_key: IdempotencyKey = None,
+        ship_to_store: Annotated[
+            bool,
+            Field(
+                description="When the store does not have enough: bring the items there from the nearest "
+                "warehouse or store that has them (a transfer). The answer says when they arrive."
+            ),
+        ] = False,
     ) -> models.Reservation:
         """Set items aside at a store for the customer to collect. The units are taken out of stock for
         everyone else at once. Returns the reservation_id, the pickup_code the customer shows at the till,
-        and expires_at. If the store does not have enough, the error says how many it has and which other
-        stores nearby do. Safe to retry: a repeated call returns the same reservation."""
+        expires_at and promise (when the customer can collect, in words). If the store does not have
+        enough, the error says how many it has and which other stores nearby do; with ship_to_store the
+        items are set aside where they are and brought to the store instead (status awaiting_transfer,
+        promised_at, coming_from, and the day in the summary). Safe to retry: a repeated call returns the
+        same reservation."""
         return await guarded(  # type: ignore[return-value]
-            tools.reserve_for_pickup(sku, store_id, customer_name, email, phone, quantity, hold_days, idempotency_key)
+            tools.reserve_for_pickup(
+                sku, store_id, customer_name, email, phone, quantity, hold_days, idempotency_key, ship_to_store
+            )
         )
 
     @tool(READ_ONLY)
@@ -334,7 +362,8 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
         ship_to: ShipToArgument = None,
     ) -> models.Quote:
         """What an order would be, without placing it: where each part would come from (and why the other
-        locations were passed over), whether everything can be had, and the total price. Use it before
+        locations were passed over), whether everything can be had, the total price and when the customer can
+        have it (promise: ready for pickup, or the delivery day). Use it before
         place_order, and tell the customer the answer. Holds nothing."""
         return await guarded(tools.quote_order(items, method, store_id, ship_to))  # type: ignore[return-value]
 
@@ -367,8 +396,8 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
     ) -> models.Order:
         """Place an order to ship to the customer's address or to pick up at a store: the stock is held at
         once and the locations start on it. Only with the customer's consent (customer_consent=true after
-        asking). Returns the order_id, its status and where it comes from. Safe to retry: a repeated call
-        returns the same order."""
+        asking). Returns the order_id, its status, where it comes from and its promise (when the customer
+        can have it, in words). Safe to retry: a repeated call returns the same order."""
         return await guarded(  # type: ignore[return-value]
             tools.place_order(
                 items,
@@ -403,6 +432,31 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
         return await guarded(tools.cancel_order(order_id, reason, idempotency_key))  # type: ignore[return-value]
 
     @tool(CHANGES)
+    async def edit_order(
+        order_id: Annotated[str, Field(description="The order id the customer gives.")],
+        items: Annotated[
+            list[models.Item],
+            Field(
+                max_length=100,
+                description="The lines as they should be from now on: a SKU and its new quantity (0 removes the"
+                " line, a SKU not on the order adds it). Lines not named stay as they are.",
+            ),
+        ] = [],  # noqa: B006 (pydantic copies defaults)
+        pickup_store_id: Annotated[
+            str, Field(description="For a pickup order: the store the customer now wants to collect at.")
+        ] = "",
+        idempotency_key: IdempotencyKey = None,
+    ) -> models.Order:
+        """Change an order that is already placed, only after the customer agreed: more or fewer of an item,
+        an item removed or added, or another pickup store. All of it happens or none: when the stock is not
+        there the order stays exactly as it was and the message says what is short. Units already being
+        picked or shipped cannot be taken away. The summary says when the customer can have it now: an edit
+        may move the date (another store, an item from elsewhere); tell the customer. Safe to retry."""
+        return await guarded(  # type: ignore[return-value]
+            tools.edit_order(order_id, items, pickup_store_id, idempotency_key)
+        )
+
+    @tool(CHANGES)
     async def hold_order(
         order_id: Annotated[str, Field(description="The order id the customer gives.")],
         reason: Annotated[
@@ -433,6 +487,41 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
         """Let an order on hold be packed and shipped again, once what it waited for is settled. A fraud
         review is released by the back office only: the answer then says so."""
         return await guarded(tools.release_order_hold(order_id, note, idempotency_key))  # type: ignore[return-value]
+
+    @tool(CHANGES)
+    async def start_return(
+        order_id: Annotated[str, Field(description="The order the items were bought on (the customer gives it).")],
+        items: Annotated[
+            list[models.Item], Field(min_length=1, max_length=100, description="What the customer sends back.")
+        ],
+        location_id: Annotated[
+            str,
+            Field(
+                description="The store the customer brings the items to, or with by_post the warehouse they are "
+                "sent to (find_locations lists both)."
+            ),
+        ],
+        by_post: Annotated[bool, Field(description="The customer sends the items by post.")] = False,
+        reason: Annotated[str, Field(max_length=500, description="Why, in a few words (too big, changed mind).")] = "",
+        idempotency_key: IdempotencyKey = None,
+    ) -> models.Return:
+        """Start a return for a customer who wants to send back items of an order that reached them (for
+        example "I want to return one cushion"): at most what the order delivered and was not returned yet.
+        A whole set (a sofa with its cushions) is returned by the set's SKU and stands for all its parts,
+        while every part of it is still returnable; single parts of a set by their own SKUs.
+        The answer has the return id the customer gives with the items; the store or warehouse inspects
+        them and puts what can be sold back on sale. Safe to retry."""
+        return await guarded(  # type: ignore[return-value]
+            tools.start_return(order_id, items, location_id, by_post, reason, idempotency_key)
+        )
+
+    @tool(READ_ONLY)
+    async def return_status(
+        return_id: Annotated[str, Field(description="The return id start_return answered.")],
+    ) -> models.Return:
+        """A return's status: authorised (waiting for the items), received (with what inspection found) or
+        cancelled."""
+        return await guarded(tools.return_status(return_id))  # type: ignore[return-value]
 
     return server
 

@@ -43,7 +43,8 @@ from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_mcp import models
 from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.geo import Point, distance_km
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 DEFAULT_RADIUS_KM = 50.0
 HOLD_REASONS = {
@@ -129,6 +130,16 @@ class Caller:
         return f"{self.role}:{self.subject}"
 
 
+# Promises a customer collects at a store (FindAvailability also answers delivery ones).
+PICKUP_PROMISES = frozenset(
+    {
+        common_pb2.PROMISE_KIND_PICKUP,
+        common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER,
+        common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT,
+    }
+)
+
+
 def not_found_sentence(*missing: tuple[str, str]) -> str:
     """One sentence (and what to do about it) per thing that does not exist."""
     return " ".join(missing_sentence(kind, name) + NOT_FOUND_HINTS.get(kind, "") for kind, name in missing)
@@ -136,6 +147,12 @@ def not_found_sentence(*missing: tuple[str, str]) -> str:
 
 def _iso(stamp: Any) -> str:
     return stamp.ToDatetime(tzinfo=UTC).isoformat(timespec="minutes") if stamp.seconds else ""
+
+
+def _day(stamp: Any) -> str:
+    """A date as an agent says it: "Thursday 10 December"."""
+    moment = stamp.ToDatetime(tzinfo=UTC)
+    return f"{moment:%A} {moment.day} {moment:%B}"
 
 
 def _status(value: int, enum: Any, prefix: str) -> str:
@@ -370,44 +387,78 @@ class ChannelTools:
         client = await self.client()
         near = await self.locate(place, latitude, longitude)
         point = common_pb2.GeoPoint(latitude=near.latitude, longitude=near.longitude)
+        channel = self.caller().channel
+
+        brought: list[ipb.LocationAvailability] = []
 
         async def stores(radius: float, page_size: int) -> list[ipb.LocationAvailability]:
+            """The stores that have it now; those that could have it by a transfer go to `brought`."""
             request = ipb.FindAvailabilityRequest(
                 items=[common_pb2.SkuQuantity(sku=sku, quantity=quantity)],
-                channel=common_pb2.CHANNEL_CHAT,
+                channel=channel,  # the caller's own share: a channel with pools sees only theirs
                 near=point,
                 radius_km=radius,
                 method=common_pb2.FULFILMENT_METHOD_PICKUP,
                 complete_only=True,
                 page_size=page_size,
+                offer_transfers=bool(radius),
             )
             reply = await self._call(lambda c: c.inventory.FindAvailability, request)
-            return list(reply.locations)
+            brought.extend(
+                found
+                for found in reply.locations
+                if not found.complete
+                and any(p.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER for p in found.promises)
+            )
+            return [found for found in reply.locations if found.complete]
 
         def entry(found: ipb.LocationAvailability) -> models.StoreStock:
             level = next((lv for lv in found.levels if lv.sku == sku), ipb.StockLevel())
+            pickup = next((p for p in found.promises if p.kind in PICKUP_PROMISES), common_pb2.Promise())
             return models.StoreStock(
                 store_id=found.location.location_id,
                 name=found.location.name,
                 city=found.location.city,
                 distance_km=round(found.distance_km, 1),
                 available=level.available,
+                pool=level.pool_group_id,
+                promise=pickup.wording,
+                parts=_parts(level, per_set),
             )
 
-        nearby = [entry(found) for found in await stores(radius_km, 20)]
+        per_set: dict[str, int] = {}
+
+        async def parts_of(found: list[ipb.LocationAvailability]) -> list[ipb.LocationAvailability]:
+            """The units per set of a set's parts, once a level shows the SKU is a set."""
+            if not per_set and any(level.bundle for each in found for level in each.levels):
+                reply = await self._call(lambda c: c.inventory.GetSku, ipb.GetSkuRequest(sku=sku))
+                per_set.update({part.sku: part.quantity for part in reply.sku.components})
+            return found
+
+        nearby = [entry(found) for found in await parts_of(await stores(radius_km, 20))]
         answer = models.StockNearby(
             sku=sku, quantity=quantity, near=near, radius_km=radius_km, stores=nearby, summary=""
         )
+        answer.via_transfer = [entry(found) for found in brought]
         where = near.label
+        if not nearby and answer.via_transfer:
+            offers = "; or ".join(f"{f.promise} (store_id {f.store_id})" for f in answer.via_transfer[:3])
+            answer.summary = (
+                f"No store within {radius_km:g} km of {where} has {quantity} of {sku} today; {offers}."
+                " Reserve with ship_to_store=true to have it brought."
+            )
+            return answer
         if nearby:
             best = nearby[0]
             answer.summary = (
-                f"{len(nearby)} store(s) within {radius_km:g} km of {where} can hand over {quantity} of {sku}; "
+                f"{len(nearby)} store(s) within {radius_km:g} km of {where} can hand over {quantity}"
+                f" {'complete set(s)' if best.parts else 'of'} {sku}; "
                 f"nearest: {best.name} ({best.distance_km} km, store_id {best.store_id}) "
-                f"with {best.available} available."
+                f"with {best.available} available{_sets_of(best)}{_from_pool(best)}"
+                + (f": {best.promise}." if best.promise else ".")
             )
             return answer
-        farther = [entry(found) for found in await stores(0, 3)]
+        farther = [entry(found) for found in await parts_of(await stores(0, 3))]
         answer.nearest_farther_away = farther
         if not farther:
             missing = await self._missing(client, [sku], [])
@@ -415,7 +466,11 @@ class ChannelTools:
                 raise ToolFailure(not_found_sentence(*missing))
             answer.summary = f"No store anywhere has {quantity} of {sku} available for pickup."
             return answer
-        offers = "; ".join(f"{f.name} ({f.distance_km} km, store_id {f.store_id}) has {f.available}" for f in farther)
+        offers = "; ".join(
+            f"{f.name} ({f.distance_km} km, store_id {f.store_id}) has {f.available}{_from_pool(f)}"
+            + (f", {f.promise}" if f.promise else "")
+            for f in farther
+        )
         answer.summary = f"No store within {radius_km:g} km of {where} has {quantity} of {sku}. {offers}."
         return answer
 
@@ -429,17 +484,18 @@ class ChannelTools:
         quantity: int = 1,
         hold_days: float | None = None,
         idempotency_key: str | None = None,
+        ship_to_store: bool = False,
     ) -> models.Reservation:
         customer_id = customer_id_for(customer_name, email or "", phone or "")
         caller = self.caller()
+        parts: tuple[Any, ...] = (sku, store_id, customer_id, quantity, hold_days, self.today())
         request = rpb.CreateReservationRequest(
-            request_id=self.request_id(
-                "mcp-reserve", idempotency_key, sku, store_id, customer_id, quantity, hold_days, self.today()
-            ),
+            request_id=self.request_id("mcp-reserve", idempotency_key, *parts, *(("ship",) if ship_to_store else ())),
             channel=caller.channel,
             customer=rpb.Customer(customer_id=customer_id, name=customer_name, email=email or "", phone=phone or ""),
             store_id=store_id,
             lines=[common_pb2.SkuQuantity(sku=sku, quantity=quantity)],
+            allow_ship_to_store=ship_to_store,
         )
         if hold_days:
             request.hold_for.CopyFrom(duration_pb2.Duration(seconds=int(hold_days * 86400)))
@@ -463,7 +519,15 @@ class ChannelTools:
         if not any(value and value.strip() for value in (email, phone, customer_name)):
             raise ToolFailure("Say whose reservations: the customer's e-mail address, phone number or name.")
         customer_id = customer_id_for(customer_name or "", email or "", phone or "")
-        statuses = [0] if include_closed else [rpb.RESERVATION_STATUS_ACTIVE, rpb.RESERVATION_STATUS_READY_FOR_PICKUP]
+        statuses = (
+            [0]
+            if include_closed
+            else [
+                rpb.RESERVATION_STATUS_ACTIVE,
+                rpb.RESERVATION_STATUS_READY_FOR_PICKUP,
+                rpb.RESERVATION_STATUS_AWAITING_TRANSFER,
+            ]
+        )
         client = await self.client()
         found: list[rpb.Reservation] = []
         try:
@@ -547,15 +611,30 @@ class ChannelTools:
         return await self._order(reply.order, "Released")
 
     async def _reservation(self, reservation: rpb.Reservation, verb: str) -> models.Reservation:
-        store = (await self.names([reservation.store_id]))[reservation.store_id]
+        origin_id = reservation.transfer_origin_id
+        names = await self.names([reservation.store_id, *([origin_id] if origin_id else [])])
+        store = names[reservation.store_id]
         status = _status(reservation.status, rpb.ReservationStatus, "RESERVATION_STATUS_")
         items = ", ".join(f"{line.quantity} x {line.sku}" for line in reservation.lines)
         expires = _iso(reservation.expires_at)
-        if reservation.status in (rpb.RESERVATION_STATUS_ACTIVE, rpb.RESERVATION_STATUS_READY_FOR_PICKUP):
+        promise = reservation.promise.wording
+        if reservation.status == rpb.RESERVATION_STATUS_AWAITING_TRANSFER:
+            when = (
+                promise
+                if promise
+                else f"to collect at {store} on {_day(reservation.promised_at)} via transfer from {names[origin_id]}"
+            )
+            summary = (
+                f"{verb + ': ' if verb else ''}{items} for {reservation.customer.name}, {when} "
+                f"(expected {_iso(reservation.promised_at)} UTC). The units are set aside at {names[origin_id]} "
+                f"now; the customer is told when they arrive. Pickup code {reservation.pickup_code}."
+            )
+        elif reservation.status in (rpb.RESERVATION_STATUS_ACTIVE, rpb.RESERVATION_STATUS_READY_FOR_PICKUP):
             summary = (
                 f"{verb + ': ' if verb else ''}{items} at {store} for {reservation.customer.name}. "
                 f"Pickup code {reservation.pickup_code}; collect before {expires} (UTC)."
                 + (" The items are ready at the pickup desk." if status == "ready_for_pickup" else "")
+                + (f" Promised: {promise}." if promise and status == "active" else "")
             )
         else:
             summary = f"Reservation {reservation.reservation_id} ({items} at {store}) is {status.replace('_', ' ')}."
@@ -573,6 +652,9 @@ class ChannelTools:
             customer=models.Customer(name=reservation.customer.name, customer_id=reservation.customer.customer_id),
             expires_at=expires,
             order_id=reservation.order_id,
+            promised_at=_iso(reservation.promised_at),
+            coming_from=names[origin_id] if origin_id else "",
+            promise=promise,
             summary=summary,
         )
 
@@ -596,6 +678,7 @@ class ChannelTools:
                 postal_code=ship_to.postal_code,
                 city=ship_to.city,
                 country=ship_to.country,
+                region=ship_to.region,
                 point=common_pb2.GeoPoint(latitude=near.latitude, longitude=near.longitude),
             )
             words = ", ".join(part for part in (ship_to.street, ship_to.city) if part) or near.label
@@ -663,10 +746,13 @@ class ChannelTools:
             f"{', '.join(f'{i.quantity} x {i.sku}' for i in a.items)} from {a.location_name} ({a.distance_km:g} km)"
             for a in allocations
         )
+        promise = plan.promise.wording
         if plan.complete:
             summary = (
-                f"Everything can be had {where}: {parts}. Total {price or 'unknown'}. Tell the customer, and only "
-                "if they agree, call place_order with the same items and customer_consent=true."
+                f"Everything can be had {where}: {parts}. Total {price or 'unknown'}."
+                + (f" When: {promise}." if promise else "")
+                + " Tell the customer, and only if they agree, call place_order with the same items and "
+                "customer_consent=true."
             )
         else:
             missing = ", ".join(f"{item.quantity} x {item.sku}" for item in unfilled)
@@ -692,6 +778,7 @@ class ChannelTools:
             total=price,
             total_minor=total,
             currency=currency,
+            promise=promise,
             summary=summary,
         )
 
@@ -766,6 +853,96 @@ class ChannelTools:
         reply = await self._call(lambda c: c.orders.CancelOrder, request)
         return await self._order(reply.order, "Cancelled")
 
+    async def start_return(
+        self,
+        order_id: str,
+        items: list[models.Item],
+        location_id: str,
+        by_post: bool = False,
+        reason: str = "",
+        idempotency_key: str | None = None,
+    ) -> models.Return:
+        if not items:
+            raise ToolFailure("Give the items to return (each a SKU code and a quantity).")
+        wanted: dict[str, int] = {}
+        for item in items:
+            wanted[item.sku] = wanted.get(item.sku, 0) + item.quantity
+        request = opb.CreateReturnRequest(
+            request_id=self.request_id(
+                "mcp-return", idempotency_key, order_id, location_id, by_post, *sorted(wanted.items())
+            ),
+            order_id=order_id,
+            lines=[opb.ReturnLineRequest(sku=sku, quantity=quantity) for sku, quantity in sorted(wanted.items())],
+            location_id=location_id,
+            by_post=by_post,
+            reason=reason,
+        )
+        reply = await self._call(lambda c: c.orders.CreateReturn, request)
+        return await self._return(reply.order_return, "Return authorised")
+
+    async def return_status(self, return_id: str) -> models.Return:
+        reply = await self._call(lambda c: c.orders.GetReturn, opb.GetReturnRequest(return_id=return_id))
+        return await self._return(reply.order_return, "")
+
+    async def _return(self, found: opb.Return, verb: str) -> models.Return:
+        status = _status(found.status, opb.ReturnStatus, "RETURN_STATUS_")
+        where = (await self.names([found.location_id]))[found.location_id]
+        items = ", ".join(f"{line.quantity} x {line.sku}" for line in found.lines)
+        if found.sets:
+            # The lines are the parts; a whole set returned by its SKU is said as such too.
+            items += "; as whole sets: " + ", ".join(f"{item.quantity} x {item.sku}" for item in found.sets)
+        how = f"sent by post to {where}" if found.by_post else f"brought to {where}"
+        summary = f"{verb + ': ' if verb else ''}return {found.return_id} of order {found.order_id} ({items}), {how}"
+        if found.status == opb.RETURN_STATUS_AUTHORISED:
+            summary += "; the customer gives the return id with the items."
+        elif found.status == opb.RETURN_STATUS_RECEIVED:
+            restocked = sum(line.restocked for line in found.lines)
+            summary += f", was received ({restocked} of {sum(line.quantity for line in found.lines)} back on sale)."
+        else:
+            summary += ", was cancelled."
+        return models.Return(
+            return_id=found.return_id,
+            order_id=found.order_id,
+            status=status,
+            location_id=found.location_id,
+            location=where,
+            by_post=found.by_post,
+            lines=[
+                models.ReturnLine(
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    restocked=line.restocked,
+                    damaged=line.damaged,
+                    written_off=line.written_off,
+                )
+                for line in found.lines
+            ],
+            summary=summary,
+        )
+
+    async def edit_order(
+        self,
+        order_id: str,
+        items: list[models.Item],
+        store_id: str = "",
+        idempotency_key: str | None = None,
+    ) -> models.Order:
+        """New quantities (0 removes a line, a new SKU adds one) or a new pickup store, all or nothing."""
+        current = (await self._call(lambda c: c.orders.GetOrder, opb.GetOrderRequest(order_id=order_id))).order
+        changes = [opb.OrderLineEdit(sku=item.sku, quantity=item.quantity) for item in items]
+        # The same change asked of the same order as it stands now is one intent; asked again after
+        # another edit, it is a new one.
+        intent = (order_id, current.updated_at.ToJsonString(), *(f"{c.sku}={c.quantity}" for c in changes), store_id)
+        request = opb.EditOrderRequest(
+            request_id=self.request_id("mcp-edit-order", idempotency_key, *intent),
+            order_id=order_id,
+            lines=changes,
+            store_id=store_id,
+            reason="changed in a chat",
+        )
+        reply = await self._call(lambda c: c.orders.EditOrder, request)
+        return await self._order(reply.order, "Changed")
+
     async def _order(self, order: opb.Order, verb: str) -> models.Order:
         status = _status(order.status, opb.OrderStatus, "ORDER_STATUS_")
         method = _status(order.method, common_pb2.FulfilmentMethod, "FULFILMENT_METHOD_")
@@ -783,6 +960,7 @@ class ChannelTools:
             f"{verb + ': ' if verb else ''}order {order.order_id} ({items}) is {status.replace('_', ' ')}"
             f" ({method.replace('_', ' ')}{', from ' + ', '.join(sources) if sources else ''})"
             + (f"; total {total}" if total else "")
+            + (f"; {order.promise.wording}" if order.promise.wording else "")
             + "."
         )
         holds = [
@@ -828,6 +1006,7 @@ class ChannelTools:
             holds=holds,
             total=total,
             created_at=_iso(order.created_at),
+            promise=order.promise.wording,
             summary=summary,
         )
 
@@ -840,6 +1019,9 @@ class ShipTo(BaseModel):
     postal_code: str = Field("", max_length=200)
     city: str = Field("", max_length=200, description="The town or city.")
     country: str = Field("", max_length=200)
+    region: str = Field(
+        "", max_length=64, description="Delivery region code, e.g. 'DE-BE' (sets the delivery date); optional."
+    )
     latitude: float | None = Field(None, ge=-90, le=90, description="Of the address (or the town), when you know it.")
     longitude: float | None = Field(None, ge=-180, le=180)
 
@@ -904,4 +1086,28 @@ def _sku(sku: ipb.Sku) -> models.Sku:
         price=_money(sku.price_minor, sku.currency),
         price_minor=sku.price_minor,
         currency=sku.currency,
+        bundle_of=[models.BundlePart(sku=part.sku, quantity=part.quantity) for part in sku.components],
+        split_allowed=sku.allow_split,
     )
+
+
+def _parts(level: ipb.StockLevel, per_set: dict[str, int]) -> list[models.PartStock]:
+    """A set's parts at a location, each with the units one set takes."""
+    if not level.bundle:
+        return []
+    return [
+        models.PartStock(sku=part.sku, per_set=per_set.get(part.sku, 0), available=part.available)
+        for part in level.components
+    ]
+
+
+def _sets_of(stock: models.StoreStock) -> str:
+    """A set's availability in words: what limits it."""
+    if not stock.parts:
+        return ""
+    return " set(s): " + ", ".join(f"{part.available} of {part.sku}" for part in stock.parts)
+
+
+def _from_pool(stock: models.StoreStock) -> str:
+    """Where the caller's units come from, when its channel sells from pools."""
+    return f" (from the {stock.pool} pool)" if stock.pool else ""

@@ -82,11 +82,15 @@ _POOL_OPTIONS: dict[str, Any] = (
 
 # PostgreSQL refusing or ending connections (starting up, shutting down, crashed), or the
 # connection breaking; an OSError counts only while connecting (in a unit of work it is the work's).
+# asyncpg's InternalClientError is the driver's own state gone wrong ("cannot switch to state 15;
+# another operation is in progress"), seen when PostgreSQL restarts in the middle of an operation:
+# the connection is unusable and the work's outcome unknown, as with the others.
 _LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.InternalClientError,
 )
 
 

@@ -5,6 +5,7 @@ Data persists across restarts of the same directory."""
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import socket
 import subprocess
@@ -44,6 +45,10 @@ def nats_server_binary() -> str:
     return found
 
 
+# Connections the embedded PostgreSQL accepts.
+MAX_CONNECTIONS = 300
+
+
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -57,9 +62,22 @@ class EmbeddedPostgres:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        if self.max_connections() < MAX_CONNECTIONS:
+            # initdb's default (100) is less than six services, their relays and listeners, and a
+            # test run's stacks need at once: raised once, it holds for every later start.
+            self._server.psql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS};")
+            self._server.cleanup()
+            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         url = str(self._server.get_uri())
         log.info("embedded.postgres_started", data_dir=str(self.data_dir))
         return url
+
+    def max_connections(self) -> int:
+        shown = self._server.psql("SHOW max_connections;")
+        found = re.search(r"^\s*(\d+)\s*$", shown, re.MULTILINE)
+        if found is None:
+            raise RuntimeError(f"embedded PostgreSQL did not say its max_connections: {shown!r}")
+        return int(found.group(1))
 
     def stop(self) -> None:
         if self._server is not None:

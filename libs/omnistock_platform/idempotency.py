@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,6 +44,7 @@ from omnistock_platform.errors import (
     Unavailable,
 )
 from omnistock_platform.logging import get_logger
+from omnistock_platform.statement import Statement
 
 log = get_logger(__name__)
 
@@ -137,15 +138,9 @@ class IdempotencyStore:
             raise InvalidArgument.of("request_id", "is required on every change")
         caller = current_caller()
         expected = fingerprint(method, request, caller)
-        claimed = await conn.fetchval(
-            f"INSERT INTO {self._table} (request_id, method, fingerprint, caller) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (request_id) DO NOTHING RETURNING true",
-            request_id,
-            method,
-            expected,
-            caller,
-        )
-        if claimed:
+        statement = Statement()
+        claim = self._claims(statement, method, [(request_id, expected, caller)])
+        if await statement.fetchval(conn, f"SELECT EXISTS (SELECT 1 FROM {claim})"):
             return None
         # Locked: a request that began (see `begin`) and is resumed by two retries at once is finished
         # by one of them; the other then reads its answer.
@@ -186,28 +181,54 @@ class IdempotencyStore:
             return Begun(answer=bytes(row["response"]))
         return Begun(resumed=True)
 
+    def claim_part(self, statement: Statement, request_id: str, method: str, request: Message, caller: str) -> str:
+        """The claim of `claim` as a part of `statement` (for a change that claims its request id
+        and makes its change in one round trip); returns the part's name, which yields the request
+        id when this call owns it. `caller`: the request's caller key (`current_caller`)."""
+        return self._claims(statement, method, [(request_id, fingerprint(method, request, caller), caller)])
+
     async def claim_many(
         self, conn: asyncpg.Connection, method: str, requests: list[tuple[str, Message, str]]
     ) -> set[str]:
         """Claim several request ids (distinct, non-empty), each (request id, request, caller key), in
         one statement; returns those this call owns. The others were claimed before: each is answered
         by `claim` on its own, in its caller's context."""
-        claimed = await conn.fetch(
-            f"INSERT INTO {self._table} (request_id, method, fingerprint, caller)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])"
-            " ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-            [request_id for request_id, _, _ in requests],
-            [method] * len(requests),
-            [fingerprint(method, request, caller) for _, request, caller in requests],
-            [caller for _, _, caller in requests],
+        statement = Statement()
+        claims = self._claims(
+            statement,
+            method,
+            [(request_id, fingerprint(method, request, caller), caller) for request_id, request, caller in requests],
         )
-        return {row["request_id"] for row in claimed}
+        row = await statement.fetchrow(conn, f"SELECT array(SELECT request_id FROM {claims}) AS claimed")
+        assert row is not None
+        return set(row["claimed"])
+
+    def _claims(self, statement: Statement, method: str, claims: list[tuple[str, bytes, str]]) -> str:
+        """Insert (request id, fingerprint, caller) unless the request id is claimed already."""
+        rows = statement.unnest(list(zip(*claims, strict=True)) or [[], [], []], ("text[]", "bytea[]", "text[]"))
+        return statement.add(
+            f"INSERT INTO {self._table} (request_id, method, fingerprint, caller)"
+            f" SELECT r, {statement.param(method, 'text')}, f, c FROM {rows} AS t(r, f, c)"
+            " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+        )
 
     async def save(self, conn: asyncpg.Connection, request_id: str, response: Message) -> None:
-        await conn.execute(
-            f"UPDATE {self._table} SET response = $2 WHERE request_id = $1",
-            request_id,
-            response.SerializeToString(deterministic=True),
+        statement = Statement()
+        self.save_many(statement, [(request_id, response)])
+        await statement.execute(conn)
+
+    def save_many(self, statement: Statement, answers: Sequence[tuple[str, Message]]) -> None:
+        """Save each (request id, answer) for retries, as a part of `statement`, for request ids claimed
+        by an earlier statement of the transaction (the parts of one statement do not see each other's rows)."""
+        if not answers:
+            return
+        rows = statement.unnest(
+            [[r for r, _ in answers], [a.SerializeToString(deterministic=True) for _, a in answers]],
+            ("text[]", "bytea[]"),
+        )
+        statement.add(
+            f"UPDATE {self._table} d SET response = a.response FROM {rows} AS a(request_id, response)"
+            " WHERE d.request_id = a.request_id"
         )
 
     async def run(
@@ -232,6 +253,23 @@ class IdempotencyStore:
                 return response
 
         return await carried_through(once())
+
+    async def run_resumable(
+        self,
+        db: Database,
+        method: str,
+        request: Message,
+        response_type: type[ResponseT],
+        work: Callable[[asyncpg.Connection], Awaitable[ResponseT]],
+    ) -> ResponseT:
+        """`run` for a change that asks another service to act first: begun before (see `resumable`),
+        so that a change a crash cut short is finished."""
+        request_id = str(getattr(request, "request_id", ""))
+
+        async def change(_: Begun) -> ResponseT:
+            return await self.run(db, method, request_id, request, response_type, work)
+
+        return await self.resumable(db, method, request_id, request, response_type, change)
 
     async def resumable(
         self,

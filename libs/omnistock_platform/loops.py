@@ -46,16 +46,30 @@ async def repeat(
 
 
 async def listen(
-    stop: asyncio.Event, url: str, channel: str, wake: asyncio.Event, *, failed: str, **context: Any
+    stop: asyncio.Event,
+    url: str,
+    channel: str,
+    wake: asyncio.Event,
+    *,
+    failed: str,
+    heard: Callable[[str], None] | None = None,
+    **context: Any,
 ) -> None:
-    """Set `wake` on every PostgreSQL NOTIFY on `channel` until `stop`, on a connection of its own that
-    is made again whenever it is lost (a restart, a failover, an administrator's termination, even
-    between connecting and LISTEN). The caller also polls: a notification missed meanwhile only delays."""
+    """Set `wake` on every PostgreSQL NOTIFY on `channel` until `stop` (and hand `heard` its payload),
+    on a connection of its own that is made again whenever it is lost (a restart, a failover, an
+    administrator's termination, even between connecting and LISTEN). The caller also polls: a
+    notification missed meanwhile only delays."""
+
+    def notified(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        wake.set()
+        if heard is not None:
+            heard(payload)
+
     while not stop.is_set():
         conn: asyncpg.Connection | None = None
         try:
             conn = await asyncpg.connect(url)
-            await conn.add_listener(channel, lambda *_: wake.set())
+            await conn.add_listener(channel, notified)
             while not stop.is_set() and not conn.is_closed():
                 await pause(stop, 1.0)
         except Exception as error:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from prometheus_client import start_http_server
 
 from omnistock_platform.logging import get_logger
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 log = get_logger(__name__)
 

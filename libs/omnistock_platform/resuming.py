@@ -29,7 +29,8 @@ from omnistock_platform.errors import OmnistockError
 from omnistock_platform.idempotency import TRANSIENT, IdempotencyStore, acting_for
 from omnistock_platform.logging import get_logger
 from omnistock_platform.loops import repeat
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 log = get_logger(__name__)
 

@@ -1,4 +1,6 @@
-"""One settings object for every process, read from the environment.
+"""The settings every process reads from the environment: the platform's here, each service's
+ports from its row in omnistock_platform.services, and what only one service reads in a subclass
+in that service's package (omnistock_<service>/settings.py).
 
 Everything is prefixed ``OMNISTOCK_`` except the two standard connection URLs,
 ``DATABASE_URL`` and ``NATS_URL``. When those are unset the embedded stack
@@ -10,10 +12,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, BeforeValidator, Field
+from pydantic import AliasChoices, BeforeValidator, Field, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from omnistock_platform.services import SERVICES, TABLE, ServiceName
+
+__all__ = ["SERVICES", "Duration", "ServiceName", "Settings", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -29,31 +35,26 @@ def parse_duration(value: Any) -> Any:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
-ServiceName = Literal["inventory", "reservations", "orders", "fulfilment", "insights", "webhooks"]
-SERVICES: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights", "webhooks")
-DEFAULT_PORTS: dict[ServiceName, int] = {
-    "inventory": 50051,
-    "reservations": 50052,
-    "orders": 50053,
-    "fulfilment": 50054,
-    "insights": 50055,
-    "webhooks": 50056,
-}
-# Where each service serves its Prometheus metrics (GET /metrics), unless its
-# OMNISTOCK_<SERVICE>_METRICS_PORT says otherwise (0: none).
-DEFAULT_METRICS_PORTS: dict[ServiceName, int] = {
-    "inventory": 9464,
-    "reservations": 9465,
-    "orders": 9466,
-    "fulfilment": 9467,
-    "insights": 9468,
-    "webhooks": 9469,
-}
+
+# What each service's row in the table (omnistock_platform.services) gives the settings, read from
+# OMNISTOCK_<SERVICE>_PORT, _ADDRESS, _METRICS_PORT and _CONNECT_PORT.
+def _endpoint_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for row in TABLE:
+        fields[f"{row.name}_port"] = (int, row.port)
+        # Where a service finds this one; empty means host:port.
+        fields[f"{row.name}_address"] = (str, "")
+        # Prometheus metrics, on by default, each service on its own port (0: none).
+        fields[f"{row.name}_metrics_port"] = (int, Field(default=row.metrics_port, ge=0, le=65535))
+        # Connect and gRPC-Web for browsers and HTTP clients, each service on its own port (0: none).
+        fields[f"{row.name}_connect_port"] = (int, Field(default=row.connect_port, ge=0, le=65535))
+    return fields
 
 
-# Where each service serves Connect and gRPC-Web (HTTP/1.1: browsers, curl, TypeScript), beside its
-# gRPC port, unless its OMNISTOCK_<SERVICE>_CONNECT_PORT says otherwise (0: none).
-DEFAULT_CONNECT_PORTS: dict[ServiceName, int] = {name: port + 1000 for name, port in DEFAULT_PORTS.items()}
+if TYPE_CHECKING:
+    _ServiceEndpoints = BaseSettings
+else:
+    _ServiceEndpoints = create_model("_ServiceEndpoints", __base__=BaseSettings, **_endpoint_fields())
 
 
 # The OTEL_TRACES_EXPORTER value that appends spans to a local file (Settings.traces_path()).
@@ -64,8 +65,12 @@ FILE_TRACES_EXPORTER = "omnistock_file"
 DEVELOPMENT_JWT_SECRET = "omnistock-local-development-secret-change-me"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OMNISTOCK_", extra="ignore", frozen=True, populate_by_name=True)
+class Settings(_ServiceEndpoints):
+    """The platform's settings. A service keeps its own in a subclass in its package; a field of one
+    given here (as the test stack and `omnistock up` give every service's) is kept, and reaches the
+    service when its bootstrap takes `<Service>Settings.of(settings)`."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNISTOCK_", extra="allow", frozen=True, populate_by_name=True)
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "OMNISTOCK_DATABASE_URL")
@@ -85,34 +90,8 @@ class Settings(BaseSettings):
     # (after a consumer process died holding it).
     consumer_ack_wait: Duration = timedelta(seconds=30)
 
+    # The ports and addresses of each service come from the table (_ServiceEndpoints above).
     host: str = "127.0.0.1"
-    inventory_port: int = DEFAULT_PORTS["inventory"]
-    reservations_port: int = DEFAULT_PORTS["reservations"]
-    orders_port: int = DEFAULT_PORTS["orders"]
-    fulfilment_port: int = DEFAULT_PORTS["fulfilment"]
-    insights_port: int = DEFAULT_PORTS["insights"]
-    webhooks_port: int = DEFAULT_PORTS["webhooks"]
-    # Where a service finds the others; empty means host:port above.
-    inventory_address: str = ""
-    reservations_address: str = ""
-    orders_address: str = ""
-    fulfilment_address: str = ""
-    insights_address: str = ""
-    webhooks_address: str = ""
-    # Prometheus metrics, on by default, each service on its own port (0: that service serves none).
-    inventory_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["inventory"], ge=0, le=65535)
-    reservations_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["reservations"], ge=0, le=65535)
-    orders_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["orders"], ge=0, le=65535)
-    fulfilment_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["fulfilment"], ge=0, le=65535)
-    insights_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["insights"], ge=0, le=65535)
-    webhooks_metrics_port: int = Field(default=DEFAULT_METRICS_PORTS["webhooks"], ge=0, le=65535)
-    # Connect and gRPC-Web for browsers and HTTP clients, each service on its own port (0: none).
-    inventory_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["inventory"], ge=0, le=65535)
-    reservations_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["reservations"], ge=0, le=65535)
-    orders_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["orders"], ge=0, le=65535)
-    fulfilment_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["fulfilment"], ge=0, le=65535)
-    insights_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["insights"], ge=0, le=65535)
-    webhooks_connect_port: int = Field(default=DEFAULT_CONNECT_PORTS["webhooks"], ge=0, le=65535)
     # Web pages (storefronts) whose scripts may call the Connect ports, as browsers send them in
     # Origin: "https://shop.example.com"; "*" allows any. Empty: no page on another origin may.
     connect_allowed_origins: tuple[str, ...] = ()
@@ -129,10 +108,6 @@ class Settings(BaseSettings):
 
     db_pool_min: int = 2
     db_pool_max: int = 10
-    # Single-line hold transactions one inventory process runs at once; the holds that arrive
-    # meanwhile share the next transaction (group commit). One gave twice the throughput of ten
-    # and a quarter of the p99 at the same rate (make bench; docs/benchmark.md).
-    hold_transactions: int = Field(default=1, ge=1)
     shutdown_grace: Duration = timedelta(seconds=10)
     # Deadline applied to calls that arrive without one, and to calls between services.
     default_deadline: Duration = timedelta(seconds=10)
@@ -196,67 +171,15 @@ class Settings(BaseSettings):
     # How far the stock lookup looks for other stores that have an item.
     console_nearby_km: float = Field(default=50.0, gt=0)
 
-    # Inventory.
-    hold_default_ttl: Duration = timedelta(minutes=15)
+    # The longest an inventory hold may last: inventory's, here because orders reads it too (an
+    # order's holds end before it). Inventory's other settings are in omnistock_inventory/settings.py.
     hold_max_ttl: Duration = timedelta(days=14)
-    sweep_interval: Duration = timedelta(milliseconds=500)
-    # Units: a counted variance larger than this (either way) needs a recount or an approval; a count
-    # session may set its own.
-    count_variance_threshold: int = Field(default=5, ge=0)
 
-    # Reservations.
-    reservation_default_hold: Duration = timedelta(days=2)
-    reservation_max_hold: Duration = timedelta(days=7)
-    # The shortest hold_for a channel may ask for; short holds suit demos and tests.
-    reservation_min_hold: Duration = timedelta(seconds=1)
-    reservation_max_line_quantity: int = 10
-    reservation_max_active_per_customer: int = 5
-    reservation_recovery_interval: Duration = timedelta(seconds=5)
-    # A reservation still PENDING this long lost its creator (crash, timeout): recovery finishes or undoes it.
-    reservation_pending_grace: Duration = timedelta(seconds=5)
-
-    # Orders.
-    routing_max_distance_km: float = 0.0
-    routing_max_splits: int = 3
-    routing_prefer_warehouses: bool = True
-    order_hold_ttl: Duration = timedelta(days=3)
-    order_route_attempts: int = 3
-    # A PENDING order older than this was left by a crash: the recovery loop finishes or drops it.
-    order_pending_timeout: Duration = timedelta(seconds=10)
-    order_recovery_interval: Duration = timedelta(seconds=2)
-    # Units no location can supply after a short pick or a lost hold: backordered, or cancelled when true.
-    order_cancel_unfillable: bool = False
-    # Fulfilment holds (payment pending, fraud review, address check): how long one lasts unless the
-    # caller says, the longest a caller may ask for, and how often expired ones are looked for (an
-    # expired hold cancels its order). The order's inventory holds outlive its fulfilment holds by an
-    # hour, so the longest must stay an hour under hold_max_ttl.
-    order_fulfilment_hold_ttl: Duration = timedelta(days=3)
-    order_fulfilment_hold_max_ttl: Duration = timedelta(days=7)
-    order_fulfilment_hold_sweep_interval: Duration = timedelta(seconds=1)
-
-    # Webhooks (docs/webhooks.md).
-    # The networks deliveries may reach: "public" (every globally routable address), "private"
-    # (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), "loopback", or CIDRs such as
-    # "10.20.0.0/16". Checked on the URL at subscription and on every address a host resolves to,
-    # at connection time (no DNS rebinding). `omnistock up` allows all three for local development.
-    webhook_allowed_networks: tuple[str, ...] = ("public",)
-    # Plain http URLs are refused unless this is false (`omnistock up` sets it false).
-    webhook_require_https: bool = True
-    # One attempt: connect, send and the answer's status line.
-    webhook_timeout: Duration = timedelta(seconds=10)
-    # Attempts per delivery before it is dead (a subscription may set its own); with the delays
-    # below, 30 attempts retry for about 20 hours.
-    webhook_max_attempts: int = Field(default=30, ge=1, le=100)
-    # Delay after the first failed attempt, doubled after each one up to webhook_retry_max (+-20%).
-    webhook_retry_base: Duration = timedelta(seconds=5)
-    webhook_retry_max: Duration = timedelta(hours=1)
-    # Deliveries one process makes at once, and at once to one subscription.
-    webhook_concurrency: int = Field(default=32, ge=1)
-    webhook_subscription_concurrency: int = Field(default=4, ge=1)
-    # How often the dispatcher looks for due deliveries when nothing woke it.
-    webhook_poll_interval: Duration = timedelta(seconds=1)
-    # Delivered and dead deliveries (with their attempts) are dropped after this long.
-    webhook_retention: Duration = timedelta(days=14)
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        """These settings from the one object a process builds: a service's own class (its fields
+        beside the platform's, in omnistock_<service>/settings.py) in its bootstrap."""
+        return settings if isinstance(settings, cls) else cls(**settings.model_dump())
 
     def port(self, service: ServiceName) -> int:
         return int(getattr(self, f"{service}_port"))

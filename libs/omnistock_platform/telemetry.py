@@ -34,13 +34,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from omnistock_platform.settings import FILE_TRACES_EXPORTER, ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import FILE_TRACES_EXPORTER, Settings
+from omnistock_platform.traces import SERVICE_ATTRIBUTE, FileSpanExporter
 
-# The service a span was made in: the resource says it when a process runs one service; this
-# attribute says it always (tests run every service in one process).
-SERVICE_ATTRIBUTE = "omnistock.service"
 REQUEST_ID_ATTRIBUTE = "omnistock.request_id"
-FILE_EXPORTER = FILE_TRACES_EXPORTER
 TRACEPARENT = "traceparent"
 
 _W3C = TraceContextTextMapPropagator()
@@ -129,14 +127,12 @@ def exporters_from_environment(settings: Settings, environ: Mapping[str, str] = 
     for name in names:
         if name == "none":
             continue
-        if name == FILE_EXPORTER:
-            from omnistock_platform.traces import FileSpanExporter
-
+        if name == FILE_TRACES_EXPORTER:
             found.append(FileSpanExporter(settings.traces_path()))
             continue
         registered = {point.name: point for point in entry_points(group="opentelemetry_traces_exporter")}
         if name not in registered:
-            known = ", ".join(sorted({*registered, FILE_EXPORTER, "none"}))
+            known = ", ".join(sorted({*registered, FILE_TRACES_EXPORTER, "none"}))
             raise ValueError(f"OTEL_TRACES_EXPORTER: no trace exporter is called {name!r}; known: {known}")
         found.append(registered[name].load()())
     return found

@@ -14,8 +14,9 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from omnistock_platform.telemetry import SERVICE_ATTRIBUTE
-
+# The service a span was made in: the resource says it when a process runs one service; this
+# attribute says it always (tests run every service in one process).
+SERVICE_ATTRIBUTE = "omnistock.service"
 STATEMENT_SHOWN = 70
 
 

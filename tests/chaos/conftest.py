@@ -17,8 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from omnistock_platform.testing.chaos import RestartablePostgres
-
-REPORTS = pytest.StashKey[list[str]]()
+from omnistock_platform.testing.plugin import SummaryLines
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,9 +40,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[REPORTS] = []
     if config.getoption("chaos_seed", default=None) is None:
-        config.option.chaos_seed = random.SystemRandom().randrange(1, 1_000_000)
+        # Every pytest-xdist worker must collect the same runs: they share their run's id.
+        shared = getattr(config, "workerinput", {}).get("testrunuid")
+        drawn = int(shared, 16) if shared else random.SystemRandom().getrandbits(64)
+        config.option.chaos_seed = drawn % 999_999 + 1
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -62,18 +63,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(int(seconds) + 300))
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    reports = config.stash.get(REPORTS, [])
-    if reports:
-        terminalreporter.section("chaos runs")
-        for text in reports:
-            terminalreporter.write_line(text)
-
-
 @pytest.fixture
-def chaos_report(request: pytest.FixtureRequest) -> list[str]:
-    """Texts appended here are printed in the summary at the end of the session."""
-    return request.config.stash[REPORTS]
+def chaos_report(request: pytest.FixtureRequest) -> SummaryLines:
+    """Texts appended here are printed in the summary at the end of the session ("chaos runs")."""
+    return SummaryLines(request, "chaos runs")
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ from omnistock_platform.embedded import free_port, nats_server_binary, port_open
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.logging import get_logger
 from omnistock_platform.migrations import upgrade_async
-from omnistock_platform.testing.chaos import ChaosCluster, ChaosProcess, Fault
+from omnistock_platform.testing.chaos import ChaosCluster, Fault
+from omnistock_platform.testing.processes import ServiceProcess
 
 log = get_logger(__name__)
 
@@ -173,7 +174,7 @@ class ReplicatedChaosCluster(ChaosCluster):
         ports = {service: free_port() for service in self.services}
         addresses = {service: f"127.0.0.1:{port}" for service, port in ports.items()}
         for service in self.services:
-            self.processes[service] = ChaosProcess(
+            self.processes[service] = ServiceProcess(
                 self.settings,
                 service,
                 addresses=addresses,

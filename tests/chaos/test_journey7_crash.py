@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from omnistock_platform.testing.chaos import ChaosCluster, Fault, FaultPlan
+from omnistock_platform.testing.plugin import SummaryLines
 from tests.chaos.storm import storm
 
 SECONDS = 20.0
@@ -32,7 +33,7 @@ def kill_each_once(seed: int, seconds: float) -> FaultPlan:
 
 @pytest.mark.chaos
 async def test_any_service_killed_mid_stream_loses_nothing_acknowledged(
-    chaos_seed: int, chaos_admin_url: str, chaos_report: list[str], tmp_path: Path
+    chaos_seed: int, chaos_admin_url: str, chaos_report: SummaryLines, tmp_path: Path
 ) -> None:
     cluster = ChaosCluster(chaos_admin_url, tmp_path / "cluster")
     plan = kill_each_once(chaos_seed, SECONDS)

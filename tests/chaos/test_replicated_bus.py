@@ -26,6 +26,7 @@ from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.settings import Settings
 from omnistock_platform.testing.chaos import Fault, FaultPlan
+from omnistock_platform.testing.plugin import SummaryLines
 from omnistock_platform.testing.stack import unique_id
 from tests.chaos.nats_cluster import REPLICAS, NatsCluster, ReplicatedChaosCluster
 from tests.chaos.storm import storm
@@ -118,7 +119,7 @@ async def watch_agrees(watch: StockWatch, cluster: ReplicatedChaosCluster, skus:
 async def test_a_replicated_bus_keeps_every_acknowledged_event_when_servers_die(
     chaos_seed: int,
     chaos_admin_url: str,
-    chaos_report: list[str],
+    chaos_report: SummaryLines,
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:

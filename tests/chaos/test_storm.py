@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from omnistock_platform.testing.chaos import ChaosCluster, FaultPlan, RestartablePostgres
+from omnistock_platform.testing.plugin import SummaryLines
 from tests.chaos.storm import storm
 
 
@@ -23,7 +24,7 @@ async def test_storm_of_faults_keeps_every_promise(
     chaos_seed: int,
     chaos_admin_url: str,
     chaos_postgres: RestartablePostgres | None,
-    chaos_report: list[str],
+    chaos_report: SummaryLines,
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:

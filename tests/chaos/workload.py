@@ -27,7 +27,8 @@ from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.auth import Role, TokenAuthority
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 # Outcomes a caller may see.
 OK, REFUSED, IN_DOUBT = "acknowledged", "refused", "in doubt"

@@ -20,9 +20,10 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_platform.embedded import free_port
 from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import SERVICES, ServiceName
+from omnistock_platform.settings import Settings
 from omnistock_platform.testing.processes import ServiceProcess
-from omnistock_platform.testing.stack import START_ORDER, Stack, addresses_from_env, unique_id
+from omnistock_platform.testing.stack import Stack, addresses_from_env, unique_id
 
 HEALTHCHECK = Path(__file__).resolve().parents[2] / "deploy" / "healthcheck.py"
 
@@ -67,7 +68,7 @@ async def processes(
     omnistock_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[dict[ServiceName, ServiceProcess]]:
     """Every installed service, as the compose stack runs them."""
-    services = [service for service in START_ORDER if service in installed_services()]
+    services = [service for service in SERVICES if service in installed_services()]
     async with started(omnistock_settings, services, tmp_path_factory.mktemp("services")) as running:
         yield running
 

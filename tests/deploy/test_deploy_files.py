@@ -21,8 +21,10 @@ import yaml
 
 from omnistock_platform.embedded import free_port, nats_server_binary
 from omnistock_platform.grpc.server import LIVENESS
-from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import SERVICES, Settings
+from omnistock_platform.registry import installed_services, settings_class_of
+from omnistock_platform.services import SERVICES
+from omnistock_platform.services import service as service_row
+from omnistock_platform.settings import Settings
 from omnistock_platform.testing.stack import addresses_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +41,9 @@ KUSTOMIZATIONS = [K8S / "base", *(K8S / "overlays" / name for name in OVERLAYS)]
 
 # What an Omnistock container may be given besides settings: variables of the test harness.
 HARNESS_VARIABLES = {"OMNISTOCK_E2E_ADDRESSES"}
-SETTING_VARIABLES = {"DATABASE_URL", "NATS_URL"} | {f"OMNISTOCK_{name.upper()}" for name in Settings.model_fields}
+SETTING_VARIABLES = {"DATABASE_URL", "NATS_URL"} | {
+    f"OMNISTOCK_{name.upper()}" for service in SERVICES for name in settings_class_of(service).model_fields
+}
 # Kubernetes workloads that run the Omnistock image.
 OMNISTOCK_IMAGE = "omnistock"
 # Connections kept free of the services' pools: the migration, operators, superusers.
@@ -48,7 +52,7 @@ CONNECTION_RESERVE = 20
 
 def default_port(service: str) -> int:
     """Settings().port(service) as it is with no OMNISTOCK_<SERVICE>_PORT in the environment."""
-    return int(Settings.model_fields[f"{service}_port"].default)
+    return service_row(service).port
 
 
 def expected_address(service: str) -> str:
@@ -202,7 +206,7 @@ def test_ports_are_published_on_loopback_at_their_defaults(compose, monkeypatch)
     """A user reaches the stack as `make run`'s: every service at its default port (a variable
     moves it), PostgreSQL and NATS too; never on a public address."""
     wanted = {service: default_port(service) for service in SERVICES} | {"postgres": 5432, "nats": 4222}
-    wanted_connect = {service: Settings.model_fields[f"{service}_connect_port"].default for service in SERVICES}
+    wanted_connect = {service: service_row(service).connect_port for service in SERVICES}
     variables = set()
     for name, port in wanted.items():
         ports = published(compose["services"][name])
@@ -509,7 +513,7 @@ def entrypoint_modules() -> dict[str, str]:
 
 
 def test_entrypoint_knows_every_service() -> None:
-    assert entrypoint_modules() == {service: f"omnistock_{service}.entrypoints.main" for service in SERVICES}
+    assert entrypoint_modules() == {service: service_row(service).entrypoint for service in SERVICES}
     assert os.access(ENTRYPOINT, os.X_OK)
 
 
@@ -566,7 +570,7 @@ def load_healthcheck() -> Any:
 def test_healthcheck_finds_the_service_from_pid1() -> None:
     healthcheck = load_healthcheck()
     for service in SERVICES:
-        module = f"omnistock_{service}.entrypoints.main"
+        module = service_row(service).entrypoint
         assert healthcheck.service_from_command_line(["/opt/venv/bin/python", "-m", module]) == service
         assert healthcheck.service_from_command_line(["/sbin/docker-init", "--", "/entry", service]) == service
     assert healthcheck.service_from_command_line(["omnistock", "migrate"]) is None
@@ -801,7 +805,7 @@ def check_omnistock_workloads(resources: list[dict[str, Any]], external: dict[st
         assert container["livenessProbe"]["grpc"]["service"] == LIVENESS, where
         assert container["readinessProbe"]["grpc"].get("service", "") == "", where
         labels = deployment["spec"]["template"]["metadata"]["labels"]
-        connect = Settings.model_fields[f"{service}_connect_port"].default
+        connect = service_row(service).connect_port
         assert [item["containerPort"] for item in container["ports"] if item["name"] == "connect"] == [connect], where
         for name in (service, f"{service}-headless"):
             spec = by_name[("Service", name)]["spec"]

@@ -23,8 +23,9 @@ from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.testing.stack import Stack, unique_id
+from omnistock_platform.testing.waiting import eventually
 from tests.e2e.mcp_support import agent, call, mcp_http, refusal, stdio_server
-from tests.integration.cli.support import World, eventually
+from tests.integration.cli.support import World
 
 BRANCH = (50.1109, 8.6821)  # Frankfurt
 WAREHOUSE = (50.0500, 8.5700)

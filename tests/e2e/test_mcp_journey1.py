@@ -11,8 +11,9 @@ from mcp import Client
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.testing.stack import Stack, unique_id
+from omnistock_platform.testing.waiting import eventually
 from tests.e2e.mcp_support import call, refusal, stdio_server
-from tests.integration.cli.support import World, eventually
+from tests.integration.cli.support import World
 
 BRANCH = (51.3397, 12.3731)  # Leipzig
 SUBURB = (51.3100, 12.4200)

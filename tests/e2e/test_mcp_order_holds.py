@@ -9,8 +9,9 @@ from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock_platform.testing.stack import Stack, unique_id
+from omnistock_platform.testing.waiting import eventually
 from tests.e2e.mcp_support import call, refusal, stdio_server
-from tests.integration.cli.support import World, eventually
+from tests.integration.cli.support import World
 from tests.integration.orders.support import ship_request
 
 KASSEL = (51.3127, 9.4797)

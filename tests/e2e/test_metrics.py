@@ -23,7 +23,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import ServiceName
+from omnistock_platform.services import ServiceName
 from omnistock_platform.testing.plugin import isolated_run
 from omnistock_platform.testing.processes import ServiceProcess
 from omnistock_platform.testing.stack import Stack, unique_id

@@ -132,10 +132,10 @@ async def run_as_written(cli: Cli, lines: list[str], cwd: Path) -> dict[str, str
 
 
 def test_the_blocks_are_found_and_use_only_omnistock_commands() -> None:
-    for name in ("counting", "holding", "transferring"):
+    for name in ("counting", "holding", "transferring", "returning"):
         lines = block(name)
         assert len(lines) >= 3 and all(
-            line.startswith(("omnistock ", "COUNT=$(", "ORDER=$(", "T=$(")) for line in lines
+            line.startswith(("omnistock ", "COUNT=$(", "ORDER=$(", "T=$(", "SALE=$(", "R=$(")) for line in lines
         )
 
 
@@ -163,3 +163,16 @@ async def test_the_store_operations_run_as_written(fresh_stack: Stack, tmp_path:
     assert [(line.received, line.damaged, line.short) for line in transfer.lines] == [(2, 1, 0)]
     (after,) = (await inventory.GetStock(ipb.GetStockRequest(sku="SOFA-VELVET-BLUE", location_id="WH-BER"))).levels
     assert after.on_hand == before[0].on_hand - 3
+
+    kreuzberg = (
+        await inventory.GetStock(ipb.GetStockRequest(sku="SOFA-VELVET-BLUE", location_id="STORE-BER-KREUZBERG"))
+    ).levels
+    returned = await run_as_written(cli, block("returning"), tmp_path)
+    found = (
+        await fresh_stack.stub("orders", role="admin").GetReturn(opb.GetReturnRequest(return_id=returned["R"]))
+    ).order_return
+    assert found.status == opb.RETURN_STATUS_RECEIVED and found.order_id == returned["SALE"]
+    (back,) = (
+        await inventory.GetStock(ipb.GetStockRequest(sku="SOFA-VELVET-BLUE", location_id="STORE-BER-KREUZBERG"))
+    ).levels
+    assert back.on_hand == (kreuzberg[0].on_hand if kreuzberg else 0) + 1

@@ -18,7 +18,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError, ServiceUnavailableError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from omnistock_platform.logging import get_logger
 from omnistock_platform.settings import Settings
@@ -30,6 +30,15 @@ log = get_logger(__name__)
 # waits this long for it before it gives up.
 STREAM_READY_WITHIN = 60.0
 _NOT_READY = (NatsTimeout, NoRespondersError, ServiceUnavailableError)
+# JetStream's "no suitable peers for placement": the cluster does not yet count enough of its
+# servers as online to place the stream's replicas (seen while a fresh cluster's routes form).
+_NO_PEERS_YET = 10005
+
+
+def _not_ready(error: Exception) -> bool:
+    if isinstance(error, _NOT_READY):
+        return True
+    return isinstance(error, APIError) and error.err_code == _NO_PEERS_YET
 
 
 def stream_config(settings: Settings) -> StreamConfig:
@@ -89,8 +98,8 @@ class EventBus:
         while True:
             try:
                 return await self._ensure_stream()
-            except _NOT_READY as error:
-                if time.monotonic() + delay > deadline:
+            except (*_NOT_READY, APIError) as error:
+                if not _not_ready(error) or time.monotonic() + delay > deadline:
                     raise
                 log.info("nats.stream_not_ready", error=type(error).__name__, retry_in=delay)
                 await asyncio.sleep(delay)

@@ -16,7 +16,8 @@ from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.errors import Unavailable
 from omnistock_platform.grpc.errors import error_from_rpc
 from omnistock_platform.logging import request_id_var
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 # round_robin: a name that resolves to several servers (a headless Service: one address per pod)
 # gets a connection to each and spreads calls over them; one address behaves as before.
@@ -38,6 +39,20 @@ _RETRY_POLICY = json.dumps(
     }
 )
 
+
+# Each channel keeps its own connections. In gRPC's default process-wide pool a new channel to an
+# address shares the connection attempts of every other channel to it: one that failed while
+# nothing listened there (a peer restarting, a port last used by a stopped server) leaves the new
+# channel answering UNAVAILABLE until that attempt's backoff ends, up to two minutes.
+# After a failed attempt a channel tries again within 5 s, not gRPC's default of up to 120 s: a
+# restarted peer is called again within seconds.
+_CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.service_config", _RETRY_POLICY),
+    ("grpc.enable_retries", 1),
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+]
 
 T = TypeVar("T")
 
@@ -134,12 +149,11 @@ def open_channel(
         _UnaryMetadata(token, settings.default_deadline.total_seconds()),
         _StreamMetadata(token),
     ]
-    options = [("grpc.service_config", _RETRY_POLICY), ("grpc.enable_retries", 1)]
     address = address or settings.address(target)
     credentials = channel_credentials(settings)
     if credentials is not None:
-        return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
-    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+        return grpc.aio.secure_channel(address, credentials, options=_CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS, interceptors=interceptors)
 
 
 def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:

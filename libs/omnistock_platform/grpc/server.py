@@ -13,7 +13,7 @@ import contextlib
 import gc
 import os
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,8 @@ from omnistock_platform.grpc.reflection import enable_reflection
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import configure_logging, get_logger
 from omnistock_platform.loops import pause, repeat
-from omnistock_platform.settings import SERVICES, ServiceName, Settings
+from omnistock_platform.services import SERVICES, ServiceName
+from omnistock_platform.settings import Settings
 
 log = get_logger(__name__)
 
@@ -82,6 +83,10 @@ class ServiceApp:
     servicers: list[Servicer]
     policy: AccessPolicy
     background: list[BackgroundLoop] = field(default_factory=list)
+    # Awaited once connected and before serving: state the process needs before its first answer.
+    warm_up: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # More conditions of readiness than PostgreSQL and NATS answering.
+    ready: list[Callable[[], bool]] = field(default_factory=list)
     # Channels to other services, closed after the server and the loops have stopped.
     channels: list[grpc.aio.Channel] = field(default_factory=list)
     port: int = 0
@@ -115,6 +120,8 @@ class ServiceApp:
         await self.db.connect()
         await self.bus.connect()
         await self.bus.ensure_stream()
+        for warm_up in self.warm_up:
+            await warm_up()
         authority = None if self.settings.auth_disabled else TokenAuthority(self.settings)
         if authority is None:
             log.warning(
@@ -224,8 +231,8 @@ class ServiceApp:
         await repeat(stop, IDEMPOTENCY_PURGE_SECONDS, purge, failed="idempotency.purge_failed")
 
     async def _check_readiness(self) -> None:
-        """SERVING only while PostgreSQL answers and NATS is connected."""
-        ready = self.bus.connected and await self.db.ping(timeout=1.0)
+        """SERVING only while PostgreSQL answers, NATS is connected and the service's own checks pass."""
+        ready = all(check() for check in self.ready) and self.bus.connected and await self.db.ping(timeout=1.0)
         for name in ["", *[s.full_name for s in self.servicers]]:
             await self._health.set(name, SERVING if ready else NOT_SERVING)
 

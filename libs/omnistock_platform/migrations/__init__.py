@@ -10,7 +10,8 @@ from alembic.config import Config
 
 from omnistock_platform.db import sqlalchemy_url
 from omnistock_platform.registry import migrations_dir
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 
 _HERE = Path(__file__).parent
 

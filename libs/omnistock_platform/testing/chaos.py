@@ -37,14 +37,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from typing import Literal
 
 from omnistock_platform.db import Database, create_database, drop_database, with_database
 from omnistock_platform.embedded import EmbeddedNats, free_port
@@ -52,9 +48,9 @@ from omnistock_platform.events.bus import EventBus
 from omnistock_platform.logging import get_logger
 from omnistock_platform.migrations import upgrade_async
 from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import ServiceName, Settings
-from omnistock_platform.testing.processes import ServiceProcess, environment
-from omnistock_platform.testing.stack import START_ORDER
+from omnistock_platform.services import SERVICES, ServiceName
+from omnistock_platform.settings import Settings
+from omnistock_platform.testing.processes import ServiceProcess
 
 log = get_logger(__name__)
 
@@ -63,6 +59,7 @@ FaultKind = Literal["kill", "nats_restart", "nats_pause", "nats_cut", "postgres_
 # Settings of the processes under chaos: recovery loops run often, so that a run of a minute
 # sees crashed work finished or undone, and a consumer's unacknowledged events come back soon.
 CHAOS_ENV = {
+    "OMNISTOCK_SWEEP_INTERVAL": "0.2",
     "OMNISTOCK_RESERVATION_RECOVERY_INTERVAL": "1",
     "OMNISTOCK_RESERVATION_PENDING_GRACE": "2",
     "OMNISTOCK_ORDER_RECOVERY_INTERVAL": "1",
@@ -211,70 +208,6 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
         sink.close()
 
 
-class ChaosProcess(ServiceProcess):
-    """A service process with the chaos settings in its environment, started again after a kill."""
-
-    def __init__(self, *args: Any, extra_env: dict[str, str] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.extra_env = extra_env or {}
-
-    async def start(self, timeout: float = 30.0) -> ChaosProcess:
-        env = environment(self.settings, self.service, self.port, self.addresses)
-        env.update(self.extra_env)
-        with self._output() as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", f"omnistock_{self.service}.entrypoints.main"],
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        await self.wait_serving(timeout)
-        return self
-
-    @contextlib.contextmanager
-    def _output(self) -> Iterator[Any]:
-        if self.log_file is None:
-            yield subprocess.DEVNULL
-            return
-        with self.log_file.open("ab") as output:
-            yield output
-
-    async def restart(self, attempts: int = 5, timeout: float = 30.0) -> None:
-        """Start again; a start that fails (NATS or PostgreSQL still coming back) is tried again."""
-        for attempt in range(attempts):
-            try:
-                await self.start(timeout)
-                return
-            except (RuntimeError, TimeoutError) as error:
-                self.kill()
-                if attempt == attempts - 1:
-                    raise
-                log.warning("chaos.restart_failed", service=self.service, error=str(error))
-                await asyncio.sleep(1.0)
-
-    async def wait_serving(self, timeout: float) -> None:
-        """As ServiceProcess's, with a channel that retries its connection every 100 ms: the
-        default backoff grows to seconds while a restarted process is still importing."""
-        options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 300)]
-        async with grpc.aio.insecure_channel(self.address, options=options) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            deadline = asyncio.get_running_loop().time() + timeout
-            while True:
-                if self.process is not None and self.process.poll() is not None:
-                    raise RuntimeError(f"{self.service} exited with {self.process.returncode}")
-                with contextlib.suppress(grpc.aio.AioRpcError):
-                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"{self.service} did not become SERVING in {timeout} s")
-                await asyncio.sleep(0.1)
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
 class RestartablePostgres:
     """A PostgreSQL of the harness's own (pgserver) that can be crashed and started again on the
     same data directory. The crash is SIGQUIT to the postmaster, PostgreSQL's immediate shutdown:
@@ -352,7 +285,7 @@ class ChaosCluster:
         self.work_dir = work_dir
         self.postgres = postgres
         self.extra_env = {**CHAOS_ENV, **(extra_env or {})}
-        self.services: list[ServiceName] = [s for s in START_ORDER if s in (services or installed_services())]
+        self.services: list[ServiceName] = [s for s in SERVICES if s in (services or installed_services())]
         run = uuid.uuid4().hex[:10]
         self.database = f"omnistock_chaos_{run}"
         self.nats = EmbeddedNats(work_dir / "nats", port=free_port())
@@ -362,11 +295,10 @@ class ChaosCluster:
             stream_name=f"OMNISTOCK_CHAOS_{run.upper()}",
             subject_prefix=f"omnistock_chaos_{run}",
             host="127.0.0.1",
-            sweep_interval=timedelta(milliseconds=200),
             consumer_retry_delay=timedelta(milliseconds=100),
             consumer_ack_wait=timedelta(seconds=2),
         )
-        self.processes: dict[ServiceName, ChaosProcess] = {}
+        self.processes: dict[ServiceName, ServiceProcess] = {}
         self.links: dict[ServiceName, NatsLink] = {}
         self.counts = FaultCounts()
         self.db: Database | None = None
@@ -400,7 +332,7 @@ class ChaosCluster:
         for service in self.services:
             link = self.links[service] = NatsLink(self.nats.port)
             await link.start()
-            self.processes[service] = ChaosProcess(
+            self.processes[service] = ServiceProcess(
                 self.settings,
                 service,
                 addresses=addresses,

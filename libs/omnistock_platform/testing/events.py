@@ -15,7 +15,7 @@ from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.catalogue import EventEntry, read_catalogue
 from omnistock_platform.events.envelope import unpack_payload
 from omnistock_platform.grpc.reflection import contract_files
-from omnistock_platform.settings import SERVICES
+from omnistock_platform.services import SERVICES
 
 
 @functools.cache

@@ -25,10 +25,51 @@ from omnistock_platform.embedded import EmbeddedNats, EmbeddedPostgres, free_por
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.logging import configure_logging
 from omnistock_platform.migrations import upgrade_async
-from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import SERVICES, Settings
+from omnistock_platform.registry import installed_services, settings_class_of
+from omnistock_platform.services import SERVICES
+from omnistock_platform.settings import Settings
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, addresses_from_env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist hands each worker COLUMNS=80 (its own terminal's width). The CLI's consoles
+    # fix their width from COLUMNS when first imported, so every command a test runs in-process
+    # would print at 80 columns whatever width the test asks for (tests/integration/cli).
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.pop("COLUMNS", None)
+
+
+# A test's lines for the summary at the end of the session travel on its report (user
+# properties), so they reach the summary from a pytest-xdist worker as well.
+SUMMARY_PROPERTY = "omnistock-summary"
+
+
+class SummaryLines:
+    """Lines a test adds to one section of the session's closing summary (`.append(text)`)."""
+
+    def __init__(self, request: pytest.FixtureRequest, section: str) -> None:
+        self._node = request.node
+        self._section = section
+
+    def append(self, text: str) -> None:
+        self._node.user_properties.append((SUMMARY_PROPERTY, (self._section, text)))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    sections: dict[str, list[str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if name == SUMMARY_PROPERTY:
+                    section, text = value
+                    sections.setdefault(section, []).append(text)
+    for section, lines in sections.items():
+        terminalreporter.section(section)
+        for text in lines:
+            terminalreporter.write_line(text)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +119,7 @@ async def isolated_run(admin_url: str, nats_url: str, label: str, **overrides: A
     await create_database(admin_url, database)
     defaults: dict[str, Any] = {
         "data_dir": Path(".omnistock-test"),
-        "sweep_interval": Settings.model_fields["sweep_interval"].default / 5,
+        "sweep_interval": settings_class_of("inventory").model_fields["sweep_interval"].default / 5,
         "consumer_retry_delay": Settings.model_fields["consumer_retry_delay"].default / 10,
         # A consumer killed mid-delivery hands its events back quickly in crash tests.
         "consumer_ack_wait": timedelta(seconds=2),

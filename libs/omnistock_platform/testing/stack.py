@@ -8,6 +8,8 @@ starting them in-process.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,28 +20,18 @@ from typing import Any
 
 import grpc
 
-from omnistock.fulfilment.v1 import fulfilment_pb2_grpc
-from omnistock.insights.v1 import insights_pb2_grpc
-from omnistock.inventory.v1 import inventory_pb2_grpc
-from omnistock.orders.v1 import orders_pb2_grpc
-from omnistock.reservations.v1 import reservations_pb2_grpc
-from omnistock.webhooks.v1 import webhooks_pb2_grpc
 from omnistock_platform.auth import Principal, Role, TokenAuthority, principal_var
 from omnistock_platform.grpc.client import open_channel
 from omnistock_platform.grpc.server import ServiceApp
 from omnistock_platform.registry import bootstrap_of
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import SERVICES, ServiceName
+from omnistock_platform.services import service as service_row
+from omnistock_platform.settings import Settings
 
-STUBS: dict[ServiceName, Any] = {
-    "inventory": inventory_pb2_grpc.InventoryServiceStub,
-    "reservations": reservations_pb2_grpc.ReservationsServiceStub,
-    "orders": orders_pb2_grpc.OrdersServiceStub,
-    "fulfilment": fulfilment_pb2_grpc.FulfilmentServiceStub,
-    "insights": insights_pb2_grpc.InsightsServiceStub,
-    "webhooks": webhooks_pb2_grpc.WebhooksServiceStub,
-}
 
-START_ORDER: tuple[ServiceName, ...] = ("inventory", "reservations", "orders", "fulfilment", "insights", "webhooks")
+def stub_class(service: ServiceName) -> Any:
+    module, name = service_row(service).stub_path
+    return getattr(importlib.import_module(module), name)
 
 
 def addresses_from_env(variable: str = "OMNISTOCK_E2E_ADDRESSES") -> dict[ServiceName, str]:
@@ -66,7 +58,7 @@ class Stack:
     _channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     async def start(self, *services: ServiceName) -> None:
-        for service in START_ORDER:
+        for service in SERVICES:
             if service in services and service not in self.addresses:
                 await self.start_service(service)
 
@@ -130,12 +122,12 @@ class Stack:
         token: str | None = None,
     ) -> Any:
         chosen = token if token is not None else self.token(role, locations=locations)
-        return STUBS[service](self.channel(service, chosen))
+        return stub_class(service)(self.channel(service, chosen))
 
     async def close(self) -> None:
         for channel in self._channels:
             await channel.close()
         self._channels.clear()
-        for service in reversed(START_ORDER):
-            if service in self.apps:
-                await self.stop_service(service)
+        # All at once: each waits up to its grace for calls and loops to end, and nothing the test
+        # checks is left to see once the stack closes.
+        await asyncio.gather(*(self.stop_service(service) for service in reversed(SERVICES) if service in self.apps))

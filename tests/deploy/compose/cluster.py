@@ -22,9 +22,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from omnistock_platform.db import Database
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import SERVICES, ServiceName
+from omnistock_platform.settings import Settings
 from omnistock_platform.testing.chaos import ChaosCluster, Fault, FaultCounts
-from omnistock_platform.testing.stack import START_ORDER
 
 # A container's start (Python imports, pools, NATS) on a loaded two-core host.
 SERVING_TIMEOUT = 120.0
@@ -89,7 +89,7 @@ class ComposeCluster(ChaosCluster):
         # Not ChaosCluster.__init__: nothing here is started by the harness.
         self.compose = compose
         self.settings = settings
-        self.services = [service for service in START_ORDER if service in addresses]
+        self.services = [service for service in SERVICES if service in addresses]
         self._addresses = dict(addresses)
         self.counts = FaultCounts()
         self.db: Database | None = None

@@ -16,12 +16,12 @@ import pytest
 import pytest_asyncio
 
 from omnistock_platform.settings import Settings
+from omnistock_platform.testing.plugin import SummaryLines
 from omnistock_platform.testing.stack import addresses_from_env
 from tests.deploy.compose.cluster import Compose, ComposeCluster
 
 HERE = Path(__file__).resolve().parent
 COMPOSE_FILE = HERE.parents[2] / "deploy" / "compose.yaml"
-REPORTS = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,18 +41,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in ours]
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    reports = config.stash.get(REPORTS, [])
-    if reports:
-        terminalreporter.section("compose fault run")
-        for text in reports:
-            terminalreporter.write_line(text)
-
-
 @pytest.fixture
-def compose_report(request: pytest.FixtureRequest) -> list[str]:
-    """Lines printed in the summary at the end of the session."""
-    return request.config.stash.setdefault(REPORTS, [])
+def compose_report(request: pytest.FixtureRequest) -> SummaryLines:
+    """Lines printed in the summary at the end of the session ("compose fault run")."""
+    return SummaryLines(request, "compose fault run")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from omnistock_platform.testing.chaos import FaultPlan
+from omnistock_platform.testing.plugin import SummaryLines
 from tests.chaos.storm import storm
 from tests.deploy.compose.cluster import ComposeCluster
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.timeout(900)
 
 
 async def test_the_stack_keeps_every_promise_through_its_faults(
-    compose_cluster: ComposeCluster, compose_seed: int, compose_report: list[str]
+    compose_cluster: ComposeCluster, compose_seed: int, compose_report: SummaryLines
 ) -> None:
     cluster = compose_cluster
     plan = FaultPlan.seeded(compose_seed, STORM_SECONDS, cluster.services, every=STORM_SECONDS, kinds=KINDS)

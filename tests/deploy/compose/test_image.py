@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from omnistock_platform.settings import DEFAULT_PORTS, SERVICES
+from omnistock_platform.services import TABLE
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -80,14 +80,14 @@ def test_adds_few_layers_to_its_python_base(omnistock_image: str) -> None:
 
 
 def test_every_service_starts_from_the_image(omnistock_image: str) -> None:
-    modules = " ".join(f"omnistock_{service}.entrypoints.main" for service in SERVICES)
+    modules = " ".join(service.entrypoint for service in TABLE)
     imported = run_in(
         omnistock_image,
         f'for module in {modules} omnistock_cli.main; do python -c "import $module" && echo $module; done',
     )
     assert imported.split() == [*modules.split(), "omnistock_cli.main"]
     config = inspect(omnistock_image)["Config"]
-    assert set(config["ExposedPorts"]) == {f"{DEFAULT_PORTS[service]}/tcp" for service in SERVICES}
+    assert set(config["ExposedPorts"]) == {f"{service.port}/tcp" for service in TABLE}
     assert config["Healthcheck"]["Test"][:2] == ["CMD", "python"]
 
 

@@ -147,15 +147,3 @@ class World:
     async def level(self, location_id: str, sku: str) -> ipb.StockLevel:
         reply = await self.inventory.GetStock(ipb.GetStockRequest(sku=sku, location_id=location_id))
         return reply.levels[0] if reply.levels else ipb.StockLevel(location_id=location_id, sku=sku)
-
-
-async def eventually(probe: Any, *, timeout: float = 15.0, interval: float = 0.2) -> Any:
-    """Await `probe()` until it returns something truthy (bounded)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {probe}")
-        await asyncio.sleep(interval)

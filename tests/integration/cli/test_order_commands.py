@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.integration.cli.support import Cli, World, eventually
+from omnistock_platform.testing.waiting import eventually
+from tests.integration.cli.support import Cli, World
 
 KASSEL = (51.3127, 9.4797)
 GOETTINGEN = (51.5413, 9.9158)

@@ -4,7 +4,8 @@ task read in `order-status` and `tasks`."""
 from __future__ import annotations
 
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.integration.cli.support import Cli, World, eventually
+from omnistock_platform.testing.waiting import eventually
+from tests.integration.cli.support import Cli, World
 from tests.integration.cli.test_order_commands import KASSEL, pick_tasks
 
 HOME = "51.32,9.50"

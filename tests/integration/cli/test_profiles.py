@@ -8,7 +8,7 @@ from pathlib import Path
 from omnistock.common.v1 import common_pb2
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.auth import Role, TokenAuthority
-from omnistock_platform.settings import SERVICES
+from omnistock_platform.services import SERVICES
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.integration.cli.support import Cli, World
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.integration.cli.support import Cli, World, eventually
+from omnistock_platform.testing.waiting import eventually
+from tests.integration.cli.support import Cli, World
 
 ERFURT = (50.9787, 11.0328)
 WEIMAR = (50.9795, 11.3235)

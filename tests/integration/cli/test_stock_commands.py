@@ -125,3 +125,24 @@ async def test_watch_follows_a_sku_until_it_is_sold_out(stack: Stack) -> None:
     # Already sold out: the table is shown once and the watch ends by itself.
     table = await cli.run("watch", lamp, "--until-sold-out", "--timeout", "20s")
     assert lamp in table.stdout and "sold out" in table.stdout
+
+
+async def test_stock_near_with_via_transfer_adds_the_stores_a_transfer_could_bring_it_to(stack: Stack) -> None:
+    world, cli = World(stack), Cli(stack)
+    city = unique_id("Leipzig-")
+    centre = await world.location(city, LEIPZIG, name="Leipzig Zentrum")
+    warehouse = await world.location(city, LEIPZIG_EAST, kind="warehouse", name="Leipzig Lager")
+    sofa = await world.sku(colour="green")
+    await world.receive(warehouse, sofa, 2)
+
+    plain = await cli.json("stock", sofa, "--near", city, "--radius", "10")
+    assert [entry["location_id"] for entry in plain["locations"]] == [warehouse]
+
+    offered = await cli.json("stock", sofa, "--near", city, "--radius", "10", "--via-transfer")
+    by_id = {entry["location_id"]: entry for entry in offered["locations"]}
+    assert by_id[centre]["complete"] is False
+    [promise] = by_id[centre]["promises"]
+    assert promise["kind"] == "PROMISE_KIND_PICKUP_VIA_TRANSFER"
+    assert promise["wording"].endswith("via transfer from Leipzig Lager")
+    shown = await cli.run("stock", sofa, "--near", city, "--radius", "10", "--via-transfer", "--wide")
+    assert "via transfer from Leipzig Lager" in shown.stdout

@@ -15,7 +15,8 @@ from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_cli import ids
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.integration.cli.support import Cli, World, eventually
+from omnistock_platform.testing.waiting import eventually
+from tests.integration.cli.support import Cli, World
 
 OSNABRUECK = (52.2799, 8.0472)
 WAREHOUSE = (52.2500, 8.1000)

@@ -30,7 +30,8 @@ from omnistock_cli.panel import READY_LINE
 from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.embedded import free_port
 from omnistock_platform.registry import installed_services
-from omnistock_platform.settings import SERVICES, Settings
+from omnistock_platform.services import SERVICES
+from omnistock_platform.settings import Settings
 
 READY_WITHIN = 45.0
 STOP_WITHIN = 20.0

@@ -3,9 +3,7 @@ inventory, and bounded waiting for what the service does in the background."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -22,23 +20,12 @@ from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.envelope import new_envelope
 from omnistock_platform.testing.stack import unique_id
+from omnistock_platform.testing.waiting import eventually
 
 T = TypeVar("T")
 
 ORDERS_CONSUMER = "fulfilment-orders"
 RESERVATIONS_CONSUMER = "fulfilment-reservations"
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass

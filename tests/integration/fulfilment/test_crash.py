@@ -10,10 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,20 +19,20 @@ import pytest_asyncio
 
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
-from omnistock_fulfilment.adapters.repository import TaskRepository
 from omnistock_fulfilment.entrypoints.handlers import EventHandlers, consumers
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_fulfilment.service_layer.intake import TaskIntake
 from omnistock_platform.db import Database, create_database, drop_database, with_database
-from omnistock_platform.embedded import free_port
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.envelope import new_envelope
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.migrations import upgrade_async
 from omnistock_platform.settings import Settings
+from omnistock_platform.testing.processes import ServiceProcess
 from omnistock_platform.testing.stack import Stack, unique_id
+from omnistock_platform.testing.waiting import eventually
 
-from .support import allocation, eventually, order_changed
+from .support import allocation, order_changed
 
 KILL_AFTER_TASKS = 10
 PUBLISH_AFTER_KILL = 20
@@ -49,17 +45,9 @@ class Isolated:
     settings: Settings
     db: Database
     bus: EventBus
-    env: dict[str, str]
+    # The fulfilment process, on this database and stream; started by the test.
+    service: ServiceProcess
     log: Path
-
-    def spawn(self) -> subprocess.Popen[bytes]:
-        with self.log.open("ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "omnistock_fulfilment.entrypoints.main"],
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
 
     async def task_count(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM fulfilment.tasks"))
@@ -72,7 +60,7 @@ class Isolated:
 async def isolated(
     omnistock_servers: tuple[str, str], omnistock_settings: Settings, stack: Stack, tmp_path: Path
 ) -> AsyncIterator[Isolated]:
-    admin_url, nats_url = omnistock_servers
+    admin_url, _ = omnistock_servers
     run = uuid.uuid4().hex[:10]
     database = f"omnistock_crash_{run}"
     await create_database(admin_url, database)
@@ -90,21 +78,17 @@ async def isolated(
     await bus.connect()
     await bus.ensure_stream()
     await _create_consumers_with_short_ack_wait(settings, db, bus)
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "NATS_URL": nats_url,
-        "OMNISTOCK_STREAM_NAME": settings.stream_name,
-        "OMNISTOCK_SUBJECT_PREFIX": settings.subject_prefix,
-        "OMNISTOCK_FULFILMENT_PORT": str(free_port()),
-        "OMNISTOCK_FULFILMENT_METRICS_PORT": str(free_port()),
-        "OMNISTOCK_FULFILMENT_CONNECT_PORT": str(free_port()),
-        "OMNISTOCK_INVENTORY_ADDRESS": stack.addresses.get("inventory", ""),
-        "OMNISTOCK_RESERVATIONS_ADDRESS": stack.addresses.get("reservations", ""),
-        "OMNISTOCK_JWT_SECRET": settings.jwt_secret,
-        "OMNISTOCK_LOG_LEVEL": "WARNING",
-    }
-    yield Isolated(settings, db, bus, env, tmp_path / "fulfilment.log")
+    log = tmp_path / "fulfilment.log"
+    addresses = {name: stack.addresses.get(name, "") for name in ("inventory", "reservations")}
+    service = ServiceProcess(
+        settings,
+        "fulfilment",
+        addresses=addresses,
+        log_file=log,
+        extra_env={"OMNISTOCK_JWT_SECRET": settings.jwt_secret},
+    )
+    yield Isolated(settings, db, bus, service, log)
+    service.terminate()
     with contextlib.suppress(Exception):
         await bus.js.delete_stream(settings.stream_name)
     await bus.close()
@@ -115,19 +99,9 @@ async def isolated(
 async def _create_consumers_with_short_ack_wait(settings: Settings, db: Database, bus: EventBus) -> None:
     """The service's own consumers, created ahead of it. What the killed process had fetched but not
     acknowledged is redelivered after ack_wait (30 s in production); a short one keeps the test quick."""
-    handlers = EventHandlers(TaskIntake(TaskChanges(TaskRepository(), Outbox(settings, "fulfilment"))))
+    handlers = EventHandlers(TaskIntake(TaskChanges(Outbox(settings, "fulfilment"))))
     for consumer in consumers(settings, db, bus, handlers):
         await bus.js.add_consumer(settings.stream_name, dataclasses.replace(consumer.config(), ack_wait=ACK_WAIT))
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def test_sigkill_mid_stream_leaves_exactly_one_task_per_allocation(isolated: Isolated) -> None:
@@ -152,20 +126,18 @@ async def test_sigkill_mid_stream_leaves_exactly_one_task_per_allocation(isolate
                 after_kill += 1
             await asyncio.sleep(PUBLISH_EVERY)
 
-    first = isolated.spawn()
-    second: subprocess.Popen[bytes] | None = None
+    await isolated.service.start()
     feeding = asyncio.create_task(publisher())
     try:
         at_kill: int = await eventually(
             lambda: _at_least(isolated, KILL_AFTER_TASKS), 30, f"{KILL_AFTER_TASKS} tasks before the kill"
         )
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        isolated.service.kill()
         killed.set()
         await feeding
         assert at_kill < len(published), "the process was killed after the stream had ended"
 
-        second = isolated.spawn()
+        await isolated.service.restart()
         total = len(published)
         await eventually(
             lambda: _at_least(isolated, total), 30, f"all {total} tasks after the restart\n{isolated.log_tail()}"
@@ -177,9 +149,6 @@ async def test_sigkill_mid_stream_leaves_exactly_one_task_per_allocation(isolate
         feeding.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feeding
-        stop(first)
-        if second is not None:
-            stop(second)
 
 
 async def _at_least(isolated: Isolated, count: int) -> int:

@@ -14,7 +14,6 @@ from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock_fulfilment.adapters.inventory_client import InventoryClient
-from omnistock_fulfilment.adapters.repository import TaskRepository
 from omnistock_fulfilment.adapters.reservations_client import ReservationsClient
 from omnistock_fulfilment.domain.task import Task
 from omnistock_fulfilment.service_layer.changes import TaskChanges
@@ -290,7 +289,7 @@ class CrashAfterRemoteCall(TaskChanges):
     """Fails the task's own write once, as a crash right after inventory answered would."""
 
     def __init__(self, settings: Settings, event: str) -> None:
-        super().__init__(TaskRepository(), Outbox(settings, "fulfilment"))
+        super().__init__(Outbox(settings, "fulfilment"))
         self.event = event
         self.crashed = False
 
@@ -364,7 +363,7 @@ async def test_a_refused_change_leaves_nothing_for_the_resumer(events: Events, d
     channel = open_channel(settings, "inventory", ServiceToken(settings, "fulfilment"))
     work = TaskWork(
         db,
-        TaskChanges(TaskRepository(), Outbox(settings, "fulfilment")),
+        TaskChanges(Outbox(settings, "fulfilment")),
         store,
         InventoryClient(channel),
         ReservationsClient(channel),

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
-from omnistock_fulfilment.adapters.repository import TaskRepository
+from omnistock_fulfilment.adapters import repository
 from omnistock_fulfilment.domain.task import Task
 from omnistock_fulfilment.service_layer.watch import TaskWatch
 from omnistock_platform.db import Database
@@ -80,23 +80,27 @@ class FakeFeed:
         yield iterate()
 
 
-class CheckedRepository(TaskRepository):
-    def __init__(self, feed: FakeFeed) -> None:
-        super().__init__()
-        self.feed = feed
+def check_snapshot_after_subscribing(monkeypatch: pytest.MonkeyPatch, feed: FakeFeed) -> None:
+    """The watch's snapshot read (repository.page) fails the test if the feed is not subscribed yet."""
+    page = repository.page
 
-    async def page(self, conn: Any, **kwargs: Any) -> list[Task]:
-        assert self.feed.subscribed, "the snapshot was read before the feed was subscribed: changes could be lost"
-        return await super().page(conn, **kwargs)
+    async def checked_page(conn: Any, **kwargs: Any) -> list[Task]:
+        assert feed.subscribed, "the snapshot was read before the feed was subscribed: changes could be lost"
+        return await page(conn, **kwargs)
+
+    monkeypatch.setattr(repository, "page", checked_page)
 
 
-async def test_changes_the_snapshot_already_shows_are_dropped_and_later_ones_pass(events: Events, db: Database) -> None:
+async def test_changes_the_snapshot_already_shows_are_dropped_and_later_ones_pass(
+    events: Events, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     location = unique_id("LOC-")
     order = order_changed(allocation(location, {"SKU-A": 1}))
     await events.order("allocated", order)
     task_id = (await one_task(db, order_id=order.order.order_id))["task_id"]
     feed = FakeFeed()
-    watch = TaskWatch(db, CheckedRepository(feed), feed)  # type: ignore[arg-type]
+    check_snapshot_after_subscribing(monkeypatch, feed)
+    watch = TaskWatch(db, feed)  # type: ignore[arg-type]
     stream = watch.watch(fpb.WatchTasksRequest(location_id=location))
 
     (snapshot_task,) = (await anext(stream)).tasks

@@ -72,6 +72,8 @@ class Order:
     order_id: str = field(default_factory=lambda: unique_id("ORD-"))
     allocations: list[opb.Allocation] = field(default_factory=list)
     status: int = opb.ORDER_STATUS_PENDING
+    # A set's components by its SKU, units per set, as orders puts them on the line.
+    sets: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def event(self, name: str, at: datetime, new: Iterable[opb.Allocation] = ()) -> Event:
         order = opb.Order(
@@ -83,7 +85,17 @@ class Order:
             status=self.status,  # type: ignore[arg-type]
             currency=self.currency,
             lines=[
-                opb.OrderLine(line_no=n, sku=sku, quantity=qty, unit_price_minor=price, currency=self.currency)
+                opb.OrderLine(
+                    line_no=n,
+                    sku=sku,
+                    quantity=qty,
+                    unit_price_minor=price,
+                    currency=self.currency,
+                    components=[
+                        common_pb2.SkuQuantity(sku=part, quantity=units)
+                        for part, units in self.sets.get(sku, {}).items()
+                    ],
+                )
                 for n, (sku, qty, price) in enumerate(self.lines, start=1)
             ],
             allocations=self.allocations,

@@ -21,7 +21,7 @@ from omnistock_platform.testing.stack import unique_id
 from .conftest import rows_at
 from .journeys import HOUR, Event, Order, Publisher, Reservation, Task, allocation, demand_refused, stock_changed
 
-PARTS = ("reservations", "orders", "fulfilment", "demand", "stock")
+PARTS = ("reservations", "orders", "fulfilment", "demand", "stock", "returns")
 # The rates a summed row must make from its own sums: path -> (numerator, denominator) count paths.
 RATES = {
     "reservations.pickup_conversion_rate": (["reservations.collected"], ["reservations.created"]),
@@ -33,6 +33,7 @@ RATES = {
         ["fulfilment.tasks_short_picked"],
         ["fulfilment.tasks_picked", "fulfilment.tasks_short_picked"],
     ),
+    "returns.return_rate": (["returns.units_returned"], ["orders.units"]),
 }
 
 

@@ -34,6 +34,7 @@ NO_ORDERS = [
 NO_TASKS = ["fulfilment.short_pick_rate"]
 NO_HOLDS = ["orders.hold_rate"]
 NO_COUNTS = ["stock.count_accuracy"]
+NO_RETURNS = ["returns.return_rate"]
 
 
 def expected_store_day(store: str) -> list[pb.ChannelInsights]:
@@ -68,7 +69,8 @@ def expected_store_day(store: str) -> list[pb.ChannelInsights]:
             ],
         ),
         stock=pb.StockFigures(),
-        undefined_figures=NO_ORDERS + NO_HOLDS + NO_COUNTS,
+        returns=pb.ReturnFigures(),
+        undefined_figures=NO_ORDERS + NO_HOLDS + NO_COUNTS + NO_RETURNS,
     )
     stock = pb.ChannelInsights(
         period_start=day,
@@ -80,7 +82,8 @@ def expected_store_day(store: str) -> list[pb.ChannelInsights]:
         fulfilment=pb.FulfilmentFigures(),
         demand=pb.DemandFigures(),
         stock=pb.StockFigures(changes_checked=3, oversells=0),
-        undefined_figures=NO_RESERVATIONS + NO_ORDERS + NO_TASKS + NO_HOLDS + NO_COUNTS,
+        returns=pb.ReturnFigures(),
+        undefined_figures=NO_RESERVATIONS + NO_ORDERS + NO_TASKS + NO_HOLDS + NO_COUNTS + NO_RETURNS,
     )
     web = pb.ChannelInsights(
         period_start=day,
@@ -117,6 +120,7 @@ def expected_store_day(store: str) -> list[pb.ChannelInsights]:
             shortfalls=[pb.Shortfall(sku="SKU-D", refusals=1, units_requested=2, units_short=2)],
         ),
         stock=pb.StockFigures(),
+        returns=pb.ReturnFigures(),
         undefined_figures=NO_RESERVATIONS + NO_COUNTS,
     )
     return [chat, stock, web]

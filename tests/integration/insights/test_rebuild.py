@@ -11,7 +11,8 @@ import pytest
 
 from omnistock.common.v1 import common_pb2
 from omnistock.insights.v1 import insights_pb2 as pb
-from omnistock_insights.adapters.repository import ProjectionTables
+from omnistock_cli.insights import REBUILD_DEADLINE_SECONDS
+from omnistock_insights.adapters import repository
 from omnistock_platform.db import Database
 from omnistock_platform.testing.stack import unique_id
 
@@ -28,8 +29,11 @@ async def test_events_published_during_a_rebuild_are_counted_once(insights: Any,
         for store, warehouse in stores[1:]:
             await publisher.publish_all(store_day(store, warehouse))
 
+    # A rebuild replays the whole stream, which holds every event this run's tests published so
+    # far: it gets the deadline `omnistock insights rebuild` gives it, not the default one.
     rebuilt, _ = await asyncio.gather(
-        insights.RebuildInsights(pb.RebuildInsightsRequest(request_id=unique_id())), publish_the_rest()
+        insights.RebuildInsights(pb.RebuildInsightsRequest(request_id=unique_id()), timeout=REBUILD_DEADLINE_SECONDS),
+        publish_the_rest(),
     )
 
     assert rebuilt.events_applied > 0
@@ -51,7 +55,7 @@ async def test_a_rebuild_under_way_holds_live_counting_off_and_readers_keep_the_
     with contextlib.suppress(Abandoned):
         async with db.transaction() as conn:
             # What RebuildInsights does first; the rebuild then fails and rolls back.
-            await ProjectionTables().lock_and_clear(conn)
+            await repository.lock_and_clear(conn)
             sequence = await publisher.publish(
                 Reservation(common_pb2.CHANNEL_WEB, newcomer, MORNING).created().envelope()
             )

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from omnistock_inventory.adapters.checks import CHECKS
 from omnistock_inventory.adapters.transfer_checks import TRANSFER_CHECKS
-from omnistock_inventory.service_layer.verify import CHECKS, check_invariants
+from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_platform.testing.stack import unique_id
 
 

@@ -313,3 +313,54 @@ async def test_verify_names_units_in_transit_counted_twice_and_a_shipment_off_th
     assert ("in transit differs from the open transfers to the location", f"{route.store}/{lamp}") in found
     assert ("transfer ledger entries differ from the transfer", f"{transfer.transfer_id}/{lamp}") in found
     assert await check_invariants(db) == []
+
+
+async def test_a_plain_transfer_naming_a_set_moves_its_components(route: Route, db) -> None:
+    sofa, cushion = await route.catalogue.sku("Velvet sofa"), await route.catalogue.sku("Velvet cushion")
+    sofa_set = unique_id("SET-")
+    await route.office.UpsertSku(
+        pb.UpsertSkuRequest(
+            request_id=unique_id(),
+            sku=pb.Sku(
+                sku=sofa_set, title="Velvet sofa with two cushions", price_minor=139900, currency="EUR",
+                components=[pb.BundleComponent(sku=sofa, quantity=1), pb.BundleComponent(sku=cushion, quantity=2)],
+            ),
+        )
+    )  # fmt: skip
+    await route.catalogue.receive(route.warehouse, sofa, 3)
+    await route.catalogue.receive(route.warehouse, cushion, 8)
+    # Two sets and one more cushion: the transfer carries two sofas and five cushions, and says the sets.
+    draft = await route.create({sofa_set: 2, cushion: 1})
+    assert {line.sku: line.quantity for line in draft.lines} == {sofa: 2, cushion: 5}
+    assert [(s.sku, s.quantity, {c.sku: c.quantity for c in s.components}) for s in draft.sets] == [
+        (sofa_set, 2, {sofa: 1, cushion: 2})
+    ]
+    # A set too big for one transfer line is refused, naming its line.
+    with pytest.raises(grpc.aio.AioRpcError) as too_big:
+        await route.create({sofa_set: 600_000})
+    assert too_big.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = [v.field for d in details_of(too_big.value, error_details_pb2.BadRequest) for v in d.field_violations]
+    assert fields == ["lines[0].quantity"]
+
+    shipped = await route.ship(draft.transfer_id)
+    assert shipped.transfer.units_in_transit == 7
+    assert {(m.sku, m.kind): m.on_hand_delta for m in shipped.movements if m.location_id == route.warehouse} == {
+        (sofa, pb.MOVEMENT_KIND_TRANSFER_OUT): -2,
+        (cushion, pb.MOVEMENT_KIND_TRANSFER_OUT): -5,
+    }
+    # Every movement of a part names the sets it travels in; the set's SKU has no stock row anywhere.
+    assert all(f"(part of 2 {sofa_set})" in m.reason for m in shipped.movements)
+    assert (await route.office.ListMovements(pb.ListMovementsRequest(sku=sofa_set))).movements == []
+    warehouse_set = (await route.office.GetStock(pb.GetStockRequest(sku=sofa_set, location_id=route.warehouse))).levels
+    assert [(level.bundle, level.on_hand) for level in warehouse_set] == [(True, 1)]
+
+    received = await route.receive(
+        draft.transfer_id, [pb.TransferArrival(sku=sofa, received=2), pb.TransferArrival(sku=cushion, received=5)]
+    )
+    assert received.transfer.status == pb.TRANSFER_STATUS_RECEIVED
+    assert (await route.level(route.store, sofa)).on_hand == 2 and (
+        await route.level(route.store, cushion)
+    ).on_hand == 5
+    store_set = (await route.office.GetStock(pb.GetStockRequest(sku=sofa_set, location_id=route.store))).levels
+    assert [level.available for level in store_set] == [2]
+    assert await check_invariants(db) == []

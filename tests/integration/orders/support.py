@@ -107,6 +107,7 @@ class Shop:
         rank: int = 10,
         active: bool = True,
         prefix: str = "",
+        promise_settings: inv.PromiseSettings | None = None,
     ) -> str:
         location_id = unique_id(prefix or ("WH-" if warehouse else "ST-"))
         await self.inventory.UpsertLocation(
@@ -123,6 +124,7 @@ class Shop:
                     pickup=pickup and not warehouse,
                     till_sales=till_sales and not warehouse,
                     active=active,
+                    promise_settings=promise_settings,
                 ),
             )
         )

@@ -1,4 +1,4 @@
-"""QuoteRouting against real stock: the plan, why every other location was passed over, and nothing held."""
+"""QuoteRouting against real stock: the plan, why every other location it weighed was passed over, and nothing held."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tests.integration.orders.support import (
 )
 
 
-async def test_quote_explains_every_location_passed_over(shop: Shop) -> None:
+async def test_quote_explains_every_location_it_weighed(shop: Shop) -> None:
     sofa, lamp = await shop.sku(), await shop.sku("Lamp", price_minor=2500)
     warehouse = await shop.location(SPANDAU, warehouse=True)  # has everything, near Potsdam
     far_store = await shop.location(MUNICH)  # has everything, far away
@@ -47,17 +47,46 @@ async def test_quote_explains_every_location_passed_over(shop: Shop) -> None:
     ) == {warehouse: {sofa: 1, lamp: 2}}
     assert plan.allocations[0].warehouse
     assert warehouse in plan.explanation
+    # One location fills the whole order: routing read and explains the locations it weighed, those
+    # that may ship ranked best first, and no other.
     assert reasons(plan) == {
         far_store: "PASS_OVER_REASON_NOT_A_WAREHOUSE",
         half_store: "PASS_OVER_REASON_NOT_ENOUGH_STOCK",
-        no_shipping: "PASS_OVER_REASON_METHOD_NOT_SERVED",
         safety_only: "PASS_OVER_REASON_SAFETY_STOCK",
-        closed: "PASS_OVER_REASON_INACTIVE",
     }
     assert all(passed.detail for passed in plan.passed_over)
     assert {(v.location_id, v.sku) for v in plan.stock_versions} >= {(warehouse, sofa), (warehouse, lamp)}
+    assert {v.location_id for v in plan.stock_versions} <= {warehouse, far_store, half_store, safety_only}
     # A quote holds nothing.
     assert await shop.held((warehouse, sofa), (warehouse, lamp)) == [0, 0]
+
+    # No location has three lamps and a sofa: a split weighs every location, and explains each.
+    split = (await shop.orders.QuoteRouting(quote_of(ship_request([(sofa, 1), (lamp, 3)], to=POTSDAM)))).plan
+    assert split.complete and split.splits == 2
+    assert {a.location_id for a in split.allocations} == {warehouse, half_store}
+    passed_over = reasons(split)
+    assert set(passed_over) == {far_store, no_shipping, safety_only, closed}
+    assert (passed_over[no_shipping], passed_over[closed]) == (
+        "PASS_OVER_REASON_METHOD_NOT_SERVED",
+        "PASS_OVER_REASON_INACTIVE",
+    )
+
+
+async def test_a_location_opened_since_orders_listed_the_locations_is_weighed_at_once(shop: Shop) -> None:
+    sofa = await shop.sku()
+    far = await shop.location(MUNICH, warehouse=True)
+    await shop.receive(far, sofa, 2)
+    request = ship_request([(sofa, 1)], to=POTSDAM)
+    before = (await shop.orders.QuoteRouting(quote_of(request))).plan  # orders has listed the locations now
+    assert [allocation.location_id for allocation in before.allocations] == [far]
+
+    near = await shop.location(SPANDAU, warehouse=True)
+    await shop.receive(near, sofa, 2)
+    after = (await shop.orders.QuoteRouting(quote_of(request))).plan
+
+    # Its listing does not know the new warehouse yet; inventory names it, and orders lists again.
+    assert [allocation.location_id for allocation in after.allocations] == [near]
+    assert reasons(after) == {far: "PASS_OVER_REASON_FARTHER"}
 
 
 async def test_quote_options_override_the_configured_policy(shop: Shop) -> None:

@@ -15,7 +15,11 @@ from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_orders.entrypoints.main import wire
+from omnistock_orders.service_layer import holding
+from omnistock_platform.auth import Role
+from omnistock_platform.events.envelope import new_envelope
 from omnistock_platform.testing.stack import unique_id
+from omnistock_platform.testing.waiting import eventually
 from tests.integration.orders.support import (
     BERLIN,
     LEIPZIG,
@@ -150,8 +154,9 @@ async def test_shipment_that_was_short_reroutes_the_rest_even_unannounced(shop: 
     )
     await publish(bus, "fulfilment.task.shipped", task_event(order, allocation, picked={sofa: 1}), source="fulfilment")
 
-    shipped = await shop.wait_for_order(order.order_id, lambda o: len(o.allocations) == 2)
-    assert shipped.status == pb.ORDER_STATUS_PARTIALLY_SHIPPED
+    shipped = await shop.wait_for_order(
+        order.order_id, lambda o: len(o.allocations) == 2 and o.status == pb.ORDER_STATUS_PARTIALLY_SHIPPED
+    )
     assert allocated(shipped) == {near: {sofa: 1}, far: {sofa: 1}}
     assert [a.status for a in shipped.allocations] == [pb.ALLOCATION_STATUS_SHIPPED, pb.ALLOCATION_STATUS_HELD]
 
@@ -199,3 +204,55 @@ async def test_events_of_other_tasks_and_holds_are_ignored(shop: Shop, bus) -> N
     await shop.receive(store, sofa, 1)
     order = (await shop.orders.CreateOrder(ship_request([(sofa, 1)]))).order
     assert order.status == pb.ORDER_STATUS_ALLOCATED
+
+
+async def test_a_reroute_cut_short_and_no_longer_needed_gives_its_hold_back(shop: Shop, bus, tap, db) -> None:
+    """A short pick's first delivery recorded its re-route's hold request, inventory took the hold,
+    and the process died before the order was saved. Before the event came again the customer
+    cancelled. The redelivery finds nothing to route: the recorded hold is given back and its
+    record dropped, instead of units held for a cancelled order and a re-route never settled."""
+    sofa = await shop.sku()
+    near, far = await shop.location(SPANDAU), await shop.location(LEIPZIG)
+    await shop.receive(near, sofa, 2)
+    await shop.receive(far, sofa, 2)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 2)]))).order
+    allocation = order.allocations[0]
+    event = task_event(order, allocation)
+    event.short.append(common_pb2.SkuQuantity(sku=sofa, quantity=1))
+    envelope = new_envelope("fulfilment.task.short_picked", event, source="fulfilment")
+    # What the cut-short delivery left: the recorded request, and the hold inventory took for it.
+    plan = pb.RoutingPlan(
+        allocations=[pb.PlannedAllocation(location_id=far, lines=[common_pb2.SkuQuantity(sku=sofa, quantity=1)])]
+    )
+    request = holding.hold_request(
+        order_id=order.order_id,
+        request_id=holding.derived_request_id(order.order_id, "reroute", envelope.event_id, "1"),
+        channel=common_pb2.CHANNEL_WEB,
+        plan=plan,
+        ttl=timedelta(hours=1),
+    )
+    as_orders = shop.stack.stub("inventory", token=shop.stack.token(Role.SERVICE, subject="orders"))
+    abandoned = (await as_orders.Hold(request)).hold
+    async with db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO orders.reroutes (cause, order_id, attempt, hold_request, decision) VALUES ($1, $2, 1, $3, $4)",
+            envelope.event_id,
+            order.order_id,
+            request.SerializeToString(deterministic=True),
+            plan.SerializeToString(),
+        )
+    cancel = pb.CancelOrderRequest(request_id=unique_id(), order_id=order.order_id, reason="changed my mind")
+    await shop.orders.CancelOrder(cancel)
+
+    subject = bus.settings.subject(*envelope.type.split("."))
+    await bus.js.publish(subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": envelope.event_id})
+
+    async def settled() -> bool:
+        async with db.connection() as conn:
+            left = await conn.fetchval("SELECT count(*) FROM orders.reroutes WHERE order_id = $1", order.order_id)
+        return left == 0 and (await shop.hold(abandoned.hold_id)).state == inv.HOLD_STATE_RELEASED
+
+    await eventually(settled, what="the abandoned re-route's hold released and its record dropped")
+    assert [line.open for line in (await shop.hold(abandoned.hold_id)).lines] == [0]
+    assert (await shop.order(order.order_id)).status == pb.ORDER_STATUS_CANCELLED
+    assert await check_invariants(db) == []

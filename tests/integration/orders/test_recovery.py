@@ -12,6 +12,7 @@ import pytest_asyncio
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_orders.adapters import repository
 from omnistock_orders.entrypoints.main import OrdersService, wire
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.integration.orders.support import LEIPZIG, SPANDAU, Shop, allocated, ship_request
@@ -48,7 +49,7 @@ async def test_crash_after_the_hold_is_finished_with_the_same_hold(shop: Shop, o
         await placement.create(request)
     placement._finish = finish  # type: ignore[method-assign]
 
-    found = await placement.repository.by_request_id(placement.db.pool, request.request_id)
+    found = await repository.by_request_id(placement.db.pool, request.request_id)
     assert found is not None and found[0].order.status.value == "pending"
     assert await shop.held((store, sofa)) == [2]
 
@@ -79,7 +80,7 @@ async def test_crash_before_anything_was_held_drops_the_order(shop: Shop, orders
     with pytest.raises(Crash):
         await placement.create(request)
     placement.planner.plan = plan  # type: ignore[method-assign]
-    found = await placement.repository.by_request_id(placement.db.pool, request.request_id)
+    found = await repository.by_request_id(placement.db.pool, request.request_id)
     assert found is not None
 
     assert await placement.recover(older_than=0) >= 1

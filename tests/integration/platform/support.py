@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -50,24 +49,6 @@ async def create_platform_schema(conn: asyncpg.Connection, schema: str) -> None:
     async with conn.transaction():
         for statement in platform_ddl(schema):
             await conn.execute(statement)
-
-
-async def eventually(probe: Callable[[], Awaitable[T] | T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-
-    async def poll() -> T:
-        while True:
-            value = probe()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return value  # type: ignore[return-value]
-            await asyncio.sleep(0.05)
-
-    try:
-        return await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
 
 async def subject_count(bus: EventBus, subject_filter: str) -> int:

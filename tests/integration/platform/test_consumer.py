@@ -17,7 +17,8 @@ from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.consumer import EventConsumer, PoisonEvent, dead_letter_subject
 from omnistock_platform.events.envelope import new_envelope
 from omnistock_platform.settings import Settings
-from tests.integration.platform.support import eventually, header, read_stream, running, subject_count
+from omnistock_platform.testing.waiting import eventually
+from tests.integration.platform.support import header, read_stream, running, subject_count
 
 
 @dataclass

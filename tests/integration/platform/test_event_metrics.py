@@ -13,7 +13,8 @@ from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.events.relay import OutboxRelay
 from omnistock_platform.settings import Settings
-from tests.integration.platform.support import eventually, header, read_stream, running
+from omnistock_platform.testing.waiting import eventually
+from tests.integration.platform.support import header, read_stream, running
 from tests.integration.platform.test_consumer import Handler, effects, event, make_consumer, publish, settled
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -31,7 +32,8 @@ from omnistock_platform.grpc.errors import details_of, error_from_rpc
 from omnistock_platform.grpc.server import ServiceApp, Servicer
 from omnistock_platform.logging import request_id_var
 from omnistock_platform.settings import Settings
-from tests.integration.platform.support import create_platform_schema, eventually, new_schema_name
+from omnistock_platform.testing.waiting import eventually
+from tests.integration.platform.support import create_platform_schema, new_schema_name
 
 SERVICE = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name
 POLICY = {"GetStock": frozenset({Role.ADMIN, Role.CHAT_AGENT}), "WatchStock": frozenset({Role.ADMIN})}
@@ -54,6 +56,10 @@ RAISED: dict[str, Exception] = {
     # A read straight on the pool while PostgreSQL restarts.
     "DB-RESTARTING": asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
     "DB-CLOSED": asyncpg.InterfaceError("connection is closed"),
+    # The driver's state after PostgreSQL ended a connection in the middle of an operation.
+    "DB-BROKEN": asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"
+    ),
 }
 
 
@@ -87,7 +93,7 @@ class StandInInventory(inventory_pb2_grpc.InventoryServiceServicer):
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings, schema: str) -> AsyncIterator[ServiceApp]:
+async def serving(settings: Settings, schema: str, port: int = 0) -> AsyncIterator[ServiceApp]:
     app = ServiceApp(
         name=schema,  # type: ignore[arg-type]  # the app's relay serves this schema's outbox
         settings=settings,
@@ -96,7 +102,7 @@ async def serving(settings: Settings, schema: str) -> AsyncIterator[ServiceApp]:
         servicers=[Servicer(inventory_pb2_grpc.add_InventoryServiceServicer_to_server, StandInInventory(), SERVICE)],
         policy=POLICY,
     )
-    await app.start(port=0)
+    await app.start(port=port)
     try:
         yield app
     finally:
@@ -225,7 +231,7 @@ async def test_other_errors_map_to_their_code_and_travel_on(
         assert rebuilt.violations == raised.violations
 
 
-@pytest.mark.parametrize("sku", ["DB-RESTARTING", "DB-CLOSED"])
+@pytest.mark.parametrize("sku", ["DB-RESTARTING", "DB-CLOSED", "DB-BROKEN"])
 async def test_a_database_gone_away_is_unavailable_with_retry_info_not_internal(
     app: ServiceApp, connect: Callable[[str], grpc.aio.Channel], sku: str
 ) -> None:
@@ -406,3 +412,35 @@ async def test_onward_calls_never_outlast_the_callers_deadline(
     alone = await stub.GetStock(inventory_pb2.GetStockRequest(sku="REMAINING"))
     # Without a deadline of its own the onward call has the client's default (gRPC rounds it up a little).
     assert 4000 < alone.levels[0].on_hand <= app.settings.default_deadline.total_seconds() * 1000 + 500
+
+
+async def test_a_new_channel_reaches_a_server_where_an_earlier_channel_found_none(
+    omnistock_settings: Settings, db: Database
+) -> None:
+    """A port where nothing listened for a while (a peer restarting, a port a stopped server left)
+    and a server now serves: a channel opened after the server started answers at once, whatever
+    backoff an older channel's failed attempts at that port have reached."""
+    schema = new_schema_name()
+    async with db.connection() as conn:
+        await create_platform_schema(conn, schema)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    earlier = open_channel(omnistock_settings, "inventory", lambda: "", address=f"127.0.0.1:{port}")
+    try:
+        for _ in range(FAILED_ATTEMPTS):  # each failed attempt lengthens the wait before the next
+            with pytest.raises(grpc.aio.AioRpcError) as nobody:
+                await health(earlier)
+            assert nobody.value.code() == grpc.StatusCode.UNAVAILABLE
+            await asyncio.sleep(0.5)
+        async with serving(omnistock_settings, schema, port):
+            later = open_channel(omnistock_settings, "inventory", lambda: "", address=f"127.0.0.1:{port}")
+            try:
+                assert await health(later) == health_pb2.HealthCheckResponse.SERVING
+            finally:
+                await later.close()
+    finally:
+        await earlier.close()
+
+
+FAILED_ATTEMPTS = 5

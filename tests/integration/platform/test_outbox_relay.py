@@ -13,7 +13,8 @@ from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.events.relay import OutboxRelay
 from omnistock_platform.settings import Settings
-from tests.integration.platform.support import eventually, header, read_stream, running, subject_count
+from omnistock_platform.testing.waiting import eventually
+from tests.integration.platform.support import header, read_stream, running, subject_count
 
 EVENT = "thing.happened"
 

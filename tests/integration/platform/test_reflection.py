@@ -9,17 +9,11 @@ from grpc_reflection.v1alpha import reflection_pb2
 
 from omnistock_platform.contract import descriptor_set
 from omnistock_platform.grpc.reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME
+from omnistock_platform.services import TABLE
 from omnistock_platform.testing.stack import Stack
 
 VERSIONS = {"v1": V1_SERVICE_NAME, "v1alpha": V1ALPHA_SERVICE_NAME}
-SERVICES = {
-    "inventory": "omnistock.inventory.v1.InventoryService",
-    "reservations": "omnistock.reservations.v1.ReservationsService",
-    "orders": "omnistock.orders.v1.OrdersService",
-    "fulfilment": "omnistock.fulfilment.v1.FulfilmentService",
-    "insights": "omnistock.insights.v1.InsightsService",
-    "webhooks": "omnistock.webhooks.v1.WebhooksService",
-}
+SERVICES = {row.name: row.grpc_service for row in TABLE}
 FILE_SERVICE, SERVICE_METHOD = 6, 2
 
 

@@ -18,7 +18,7 @@ from omnistock.reservations.v1 import reservations_pb2_grpc
 from omnistock_platform.db import Database
 from omnistock_platform.testing.processes import ServiceProcess
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.integration.platform.support import eventually
+from omnistock_platform.testing.waiting import eventually
 from tests.integration.reservations.support import World, create_request
 
 WORKERS = 12

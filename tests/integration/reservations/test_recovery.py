@@ -29,6 +29,7 @@ from omnistock_reservations.service_layer.creating import Creating
 from omnistock_reservations.service_layer.recovery import Recovery
 from omnistock_reservations.service_layer.syncing import HoldSync
 from omnistock_reservations.service_layer.unit import Deps
+from tests.integration.orders.support import Shop
 from tests.integration.reservations.support import World
 
 
@@ -65,7 +66,7 @@ async def pending(
         hold_for=hold_for,
     )
     async with db.transaction() as conn:
-        written = await repository.insert_pending(conn, found, b"crashed")
+        written = (await repository.write_pending(conn, found, b"crashed", max_open=1_000)).reservation
     assert written is not None
     return written
 
@@ -236,3 +237,50 @@ async def test_a_collection_cut_short_by_a_crash_is_answered_on_retry_not_refuse
     assert "collected" in (refused.value.details() or "")
     level = await world.level(store, sku)
     assert (level.on_hand, level.held) == (0, 0)
+
+
+async def test_ship_to_store_cut_short_by_a_crash_is_finished_with_one_transfer_each(
+    stack: Stack, world: World, parts: Parts, db: Database
+) -> None:
+    """Crashes at each step of a ship-to-store create: right after it was written, after the origin was
+    chosen, and after inventory made the transfer. One recovery pass finishes all three, each with one
+    transfer and its units held once at the warehouse."""
+    store, sku = await world.store(), await world.sku()
+    warehouse = await Shop(stack, world.inventory, None).location((52.53, 13.2), warehouse=True)
+    await world.receive(warehouse, sku, 3)
+
+    async def written(origin: str = "") -> Reservation:
+        found = Reservation(
+            reservation_id=str(uuid.uuid4()),
+            request_id=unique_id(),
+            channel="chat",
+            customer=Customer(unique_id("CUST-")),
+            store_id=store,
+            lines=[Line(sku, 1)],
+            pickup_code=new_pickup_code(),
+            hold_for=timedelta(days=1),
+            allow_ship_to_store=True,
+        )
+        async with db.transaction() as conn:
+            saved = (await repository.write_pending(conn, found, b"crashed", max_open=1_000)).reservation
+            assert saved is not None
+            if origin:
+                saved.transfer_origin_id = origin
+                saved = await repository.save(conn, saved)
+        return saved
+
+    just_written = await written()
+    origin_chosen = await written(warehouse)
+    transfer_made = await written(warehouse)
+    made = await parts.deps.inventory.ship_to_store(transfer_made)  # the crash came after inventory's answer
+
+    await parts.recovery.run_once()
+
+    found = [await world.get(r.reservation_id) for r in (just_written, origin_chosen, transfer_made)]
+    assert [r.status for r in found] == [pb.RESERVATION_STATUS_AWAITING_TRANSFER] * 3
+    assert found[2].transfer_id == made.transfer_id and found[2].hold_id == made.origin_hold_id
+    assert all(r.transfer_origin_id == warehouse for r in found)
+    level = await world.level(warehouse, sku)
+    assert (level.on_hand, level.held) == (3, 3)
+    listed = await world.inventory.ListTransfers(inv.ListTransfersRequest(location_id=warehouse))
+    assert sorted(t.transfer_id for t in listed.transfers) == sorted(r.transfer_id for r in found)

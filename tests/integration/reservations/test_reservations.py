@@ -16,6 +16,7 @@ from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import unique_id
 from omnistock_reservations.domain.pickup_code import ALPHABET, LENGTH
+from omnistock_reservations.settings import ReservationsSettings
 from tests.integration.reservations.support import (
     NEARBY,
     World,
@@ -42,7 +43,7 @@ async def test_create_holds_stock_and_returns_code_and_expiry(world: World, tap:
     assert reservation.status == pb.RESERVATION_STATUS_ACTIVE
     assert len(reservation.pickup_code) == LENGTH and set(reservation.pickup_code) <= set(ALPHABET)
     expires = reservation.expires_at.ToDatetime(tzinfo=UTC)
-    default = world.stack.settings.reservation_default_hold
+    default = ReservationsSettings.of(world.stack.settings).reservation_default_hold
     assert before + default - timedelta(seconds=5) < expires < datetime.now(UTC) + default + timedelta(seconds=5)
     hold = await world.hold(reservation.hold_id)
     assert hold.owner == f"reservation:{reservation.reservation_id}"
@@ -118,7 +119,7 @@ async def test_extend_moves_the_expiry_of_reservation_and_hold_up_to_the_maximum
             pb.ExtendReservationRequest(
                 request_id=unique_id(),
                 reservation_id=reservation.reservation_id,
-                extend_by=duration(world.stack.settings.reservation_max_hold),
+                extend_by=duration(ReservationsSettings.of(world.stack.settings).reservation_max_hold),
             )
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -249,7 +250,7 @@ async def test_convert_hands_the_hold_to_the_order_without_releasing_it(world: W
 async def test_bad_requests_name_every_field_and_change_nothing(world: World, db: Database) -> None:
     store, sku = await world.store(), await world.sku()
     await world.receive(store, sku, 50)
-    limit = world.stack.settings.reservation_max_line_quantity
+    limit = ReservationsSettings.of(world.stack.settings).reservation_max_line_quantity
     bad = create_request(store, [(sku, 0), (sku, limit + 1), ("", 1)], hold_for=timedelta(days=30))
     bad.channel = common_pb2.CHANNEL_UNSPECIFIED
     bad.customer.customer_id = ""
@@ -345,7 +346,7 @@ async def test_a_customer_has_a_limited_number_of_open_reservations(world: World
     store, sku = await world.store(), await world.sku()
     await world.receive(store, sku, 50)
     customer = unique_id("CUST-")
-    allowed = world.stack.settings.reservation_max_active_per_customer
+    allowed = ReservationsSettings.of(world.stack.settings).reservation_max_active_per_customer
     for _ in range(allowed):
         await world.reserve(store, [(sku, 1)], customer_id=customer)
 

@@ -349,6 +349,15 @@ async def transfer(f: Fixtures, role: Role, at: str) -> Message:
     )
 
 
+async def adjust_hold(f: Fixtures, role: Role, at: str) -> Message:
+    held = await f.hold(at)
+    line = held.lines[0]
+    change = ipb.HoldLineChange(location_id=line.location_id, sku=line.sku, open=2, expected_open=line.open)
+    return ipb.AdjustHoldRequest(
+        request_id=unique_id(), adjustments=[ipb.HoldAdjustment(hold_id=held.hold_id, lines=[change])], reason="walk"
+    )
+
+
 async def create_count(f: Fixtures, role: Role, at: str) -> Message:
     return ipb.CreateCountRequest(request_id=unique_id(), location_id=at, scope=ipb.COUNT_SCOPE_ALL)
 
@@ -554,6 +563,16 @@ async def _cancel_order(f: Fixtures, at: str) -> Message:
     return opb.CancelOrderRequest(request_id=unique_id(), order_id=await _order_id(f, at), reason="walk")
 
 
+async def _edit_order(f: Fixtures, at: str) -> Message:
+    order = await f.order(at)
+    return opb.EditOrderRequest(
+        request_id=unique_id(),
+        order_id=order.order_id,
+        lines=[opb.OrderLineEdit(sku=order.lines[0].sku, quantity=2)],
+        reason="walk",
+    )
+
+
 async def _hold_order(f: Fixtures, at: str) -> Message:
     return opb.HoldOrderRequest(
         request_id=unique_id(),
@@ -567,6 +586,54 @@ async def _release_order_hold(f: Fixtures, at: str) -> Message:
     return opb.ReleaseOrderHoldRequest(
         request_id=unique_id(), order_id=held.order.order_id, fulfilment_hold_id=held.hold.fulfilment_hold_id
     )
+
+
+async def _sold_order(f: Fixtures, at: str) -> opb.Order:
+    """A till sale at the store: completed at once, its unit delivered and so returnable."""
+    sku = await f.sku(at)
+    response = await f.orders.CreateOrder(
+        opb.CreateOrderRequest(
+            request_id=unique_id(),
+            channel=common_pb2.CHANNEL_POS,
+            customer_id=unique_id("CUST-"),
+            lines=[opb.OrderLineRequest(sku=sku, quantity=1)],
+            method=common_pb2.FULFILMENT_METHOD_CARRY_OUT,
+            store_id=at,
+        )
+    )
+    return response.order  # type: ignore[no-any-return]
+
+
+async def _create_return(f: Fixtures, at: str) -> Message:
+    order = await _sold_order(f, at)
+    return opb.CreateReturnRequest(
+        request_id=unique_id(),
+        order_id=order.order_id,
+        lines=[opb.ReturnLineRequest(sku=order.lines[0].sku, quantity=1)],
+        location_id=at,
+        reason="walk",
+    )
+
+
+async def _authorised_return(f: Fixtures, at: str) -> opb.Return:
+    return (await f.orders.CreateReturn(await _create_return(f, at))).order_return  # type: ignore[no-any-return]
+
+
+async def _get_return(f: Fixtures, at: str) -> Message:
+    return opb.GetReturnRequest(return_id=(await _authorised_return(f, at)).return_id)
+
+
+async def _receive_return(f: Fixtures, at: str) -> Message:
+    found = await _authorised_return(f, at)
+    return opb.ReceiveReturnRequest(
+        request_id=unique_id(),
+        return_id=found.return_id,
+        lines=[opb.InspectedLine(sku=found.lines[0].sku, condition=opb.RETURN_CONDITION_RESTOCK, quantity=1)],
+    )
+
+
+async def _cancel_return(f: Fixtures, at: str) -> Message:
+    return opb.CancelReturnRequest(request_id=unique_id(), return_id=(await _authorised_return(f, at)).return_id)
 
 
 async def _get_hold(f: Fixtures, at: str) -> Message:
@@ -668,6 +735,7 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("inventory", "CommitHold"): Scenario(commit, scoped=True),
     ("inventory", "ExtendHold"): Scenario(extend, scoped=True),
     ("inventory", "TransferHold"): Scenario(transfer, scoped=True),
+    ("inventory", "AdjustHold"): Scenario(adjust_hold, scoped=True),
     # Counting a location's shelf, and reading its counts: staff only at their own.
     ("inventory", "CreateCount"): Scenario(create_count, scoped=True),
     ("inventory", "GetCount"): Scenario(simple(_get_count), scoped=True),
@@ -687,6 +755,23 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("inventory", "ListTransfers"): Scenario(
         fixed(lambda at: ipb.ListTransfersRequest(location_id=at)), scoped=True, at="warehouse"
     ),
+    # Location groups and channel pools: the back office sets them; every channel may read them.
+    # The walk's pools are none (the back office's channel sells everywhere, as without them).
+    ("inventory", "UpsertLocationGroup"): Scenario(
+        fixed(
+            lambda at: ipb.UpsertLocationGroupRequest(
+                request_id=unique_id(),
+                group=ipb.LocationGroup(group_id=unique_id("GROUP-WALK-"), display_name="Walk", location_ids=[at]),
+            )
+        ),
+        scoped=False,
+    ),
+    ("inventory", "ListLocationGroups"): Scenario(fixed(lambda at: ipb.ListLocationGroupsRequest()), scoped=False),
+    ("inventory", "SetChannelPools"): Scenario(
+        fixed(lambda at: ipb.SetChannelPoolsRequest(request_id=unique_id(), channel=common_pb2.CHANNEL_BACKOFFICE)),
+        scoped=False,
+    ),
+    ("inventory", "ListChannelPools"): Scenario(fixed(lambda at: ipb.ListChannelPoolsRequest()), scoped=False),
     ("reservations", "CreateReservation"): Scenario(create_reservation, scoped=True),
     ("reservations", "GetReservation"): Scenario(simple(_get_reservation), scoped=True),
     ("reservations", "ListReservations"): Scenario(list_reservations, scoped=True),
@@ -701,8 +786,15 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("orders", "GetOrder"): Scenario(simple(_get_order), scoped=True),
     ("orders", "ListOrders"): Scenario(fixed(lambda at: opb.ListOrdersRequest(location_id=at)), scoped=True),
     ("orders", "CancelOrder"): Scenario(simple(_cancel_order), scoped=True),
+    ("orders", "EditOrder"): Scenario(simple(_edit_order), scoped=True),
     ("orders", "HoldOrder"): Scenario(simple(_hold_order), scoped=True),
     ("orders", "ReleaseOrderHold"): Scenario(simple(_release_order_hold), scoped=True),
+    # Returns come back to a location: its staff authorise, receive, read and cancel them there.
+    ("orders", "CreateReturn"): Scenario(simple(_create_return), scoped=True),
+    ("orders", "GetReturn"): Scenario(simple(_get_return), scoped=True),
+    ("orders", "ListReturns"): Scenario(fixed(lambda at: opb.ListReturnsRequest(location_id=at)), scoped=True),
+    ("orders", "ReceiveReturn"): Scenario(simple(_receive_return), scoped=True),
+    ("orders", "CancelReturn"): Scenario(simple(_cancel_return), scoped=True),
     ("fulfilment", "ListTasks"): Scenario(fixed(lambda at: fpb.ListTasksRequest(location_id=at)), scoped=True),
     ("fulfilment", "GetTask"): Scenario(get_task, scoped=True),
     ("fulfilment", "WatchTasks"): Scenario(fixed(lambda at: fpb.WatchTasksRequest(location_id=at)), scoped=True),

@@ -26,7 +26,8 @@ from omnistock_platform.auth import Role
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.registry import installed_services, module_name
-from omnistock_platform.settings import ServiceName, Settings
+from omnistock_platform.services import ServiceName
+from omnistock_platform.settings import Settings
 from omnistock_platform.testing.plugin import isolated_run
 from omnistock_platform.testing.stack import Stack, unique_id
 

@@ -138,3 +138,21 @@ def test_the_headline_tells_count_accuracy_and_held_orders_and_says_when_there_i
     operations = tables["Fulfilment, refused demand and stock"]
     assert [column.header for column in operations.columns][-2:] == ["counted lines", "count accuracy"]
     assert [next(iter(column.cells)) for column in operations.columns][-2:] == ["20", "90.0%"]
+
+
+def test_the_headline_and_a_table_tell_returns_and_say_when_there_are_none() -> None:
+    returned = a_row(
+        orders=pb.OrderFigures(orders=2, units=8),
+        returns=pb.ReturnFigures(
+            authorised=3, received=2, units_returned=4, units_restocked=1, units_damaged=1, units_written_off=2,
+            return_rate=0.5,
+        ),
+    )  # fmt: skip
+    shown = {name: (lines, note) for name, lines, note in headline(returned)}
+    assert shown["Return rate"] == (["50.0%"], "4 units in 2 returns: 1 restocked, 1 damaged, 2 written off")
+    nothing = a_row(undefined_figures=["returns.return_rate"])
+    assert {name: lines for name, lines, _ in headline(nothing)}["Return rate"] == [MISSING]
+    tables = {table.title: table for table in render_tables(Figures(rows=[returned])).renderables}
+    cells = [next(iter(column.cells)) for column in tables["Returns"].columns][3:]
+    assert cells == ["3", "2", "4", "1", "1", "2", "50.0%"]
+    assert "Returns" not in {table.title for table in render_tables(Figures(rows=[nothing])).renderables}

@@ -3,6 +3,8 @@ receipt that books every difference, and the in-transit invariant."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,6 +18,8 @@ from omnistock_inventory.domain.transfers import (
     book_receipt,
     ensure_can,
     in_transit,
+    lead_days,
+    lead_time,
     transit_problems,
     validate_draft,
 )
@@ -138,3 +142,14 @@ def test_units_in_transit_twice_or_lost_are_reported() -> None:
 def test_a_received_line_that_does_not_balance_is_reported() -> None:
     problems = transit_problems([_line(TransferStatus.RECEIVED, received=3)], {})
     assert problems == [("t-1/sofa", "shipped 4 + over 0 != received 3 + damaged 0 + short 0")]
+
+
+def test_lead_time_is_the_pairs_own_else_the_origin_kinds() -> None:
+    pairs = lead_days("WH-1>ST-1=1, ST-2>ST-1=3")
+    by_kind = {"warehouse": 2, "store": 1}
+    assert lead_time("WH-1", "warehouse", "ST-1", pairs, by_kind) == timedelta(days=1)
+    assert lead_time("WH-1", "warehouse", "ST-9", pairs, by_kind) == timedelta(days=2)
+    assert lead_time("ST-2", "store", "ST-1", pairs, by_kind) == timedelta(days=3)
+    assert lead_time("ST-3", "store", "ST-1", pairs, by_kind) == timedelta(days=1)
+    with pytest.raises(ValueError):
+        lead_days("WH-1=2")

@@ -27,6 +27,8 @@ from omnistock_orders.domain.routing import (
     RoutingPolicy,
     RoutingRequest,
     plan_route,
+    serving_order,
+    settled_whole,
 )
 from omnistock_platform.geo import Point, distance_km
 
@@ -791,3 +793,105 @@ def test_greedy_search_over_many_locations_is_sound_and_deterministic(
 
     assert_sound(request, candidates, policy, plan)
     assert plan_route(request, shuffled, policy) == plan
+
+
+# --- reading only the first locations routing ranks ---------------------------------------------------
+
+
+def without_rows(candidate: Candidate, skus: set[str]) -> Candidate:
+    """The location with no stock row at all of the given SKUs (inventory answers none for them)."""
+    return replace(
+        candidate,
+        available={sku: units for sku, units in candidate.available.items() if sku not in skus},
+        available_ignoring_safety={
+            sku: units for sku, units in candidate.available_ignoring_safety.items() if sku not in skus
+        },
+        versions={sku: version for sku, version in candidate.versions.items() if sku not in skus},
+    )
+
+
+def stocks_any(candidate: Candidate, request: RoutingRequest) -> bool:
+    return any(sku in candidate.versions for sku in request.lines)
+
+
+def read_everywhere(request: RoutingRequest, locations: Sequence[Candidate]) -> list[Candidate]:
+    """What routing weighs reading every row of the order's SKUs: the locations with one, and the chosen store."""
+    return [c for c in locations if stocks_any(c, request) or c.location_id == request.store_id]
+
+
+def read_first(
+    request: RoutingRequest, locations: Sequence[Candidate], policy: RoutingPolicy, count: int
+) -> list[Candidate]:
+    """What routing weighs reading the first `count` locations of `serving_order` that have a row of the
+    order's SKUs (BatchGetStock's first_locations), ranked knowing nothing of their stock, and the chosen store."""
+    bare = [replace(c, available={}, available_ignoring_safety={}, versions={}) for c in locations]
+    by_id = {c.location_id: c for c in locations}
+    first = [
+        location_id for location_id in serving_order(request, bare, policy) if stocks_any(by_id[location_id], request)
+    ]
+    weighed = set(first[:count])
+    return [c for c in locations if c.location_id in weighed or c.location_id == request.store_id]
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> tuple[RoutingRequest, list[Candidate], RoutingPolicy, int]:
+    """Locations (more than the exact search takes, at times) missing rows of some SKUs, and how many to read first."""
+    drawn = draw(candidate_lists(0, EXACT_SEARCH_LIMIT + 3))
+    locations = [without_rows(c, draw(st.sets(st.sampled_from(SKUS), max_size=len(SKUS)))) for c in drawn]
+    return draw(requests_for(locations)), locations, draw(policies), draw(st.integers(1, 4))
+
+
+@PROPERTY
+@given(layouts())
+def test_the_first_ranked_locations_give_the_plan_of_every_location_when_one_fills_the_order(
+    layout: tuple[RoutingRequest, list[Candidate], RoutingPolicy, int],
+) -> None:
+    request, locations, policy, count = layout
+    weighed = read_first(request, locations, policy, count)
+
+    everywhere = plan_route(request, read_everywhere(request, locations), policy)
+    first = plan_route(request, weighed, policy)
+
+    if settled_whole(first):
+        assert first.allocations == everywhere.allocations
+        assert first.explanation == everywhere.explanation
+        assert (first.unfilled, first.complete, first.splits) == (everywhere.unfilled, everywhere.complete, 1)
+        assert first.total_distance_km == everywhere.total_distance_km
+        # The explanation names the locations weighed, each exactly as the plan of every location does.
+        assert set(first.passed_over) <= set(everywhere.passed_over)
+        chosen = first.allocations[0].location_id
+        assert {p.location_id for p in first.passed_over} == {c.location_id for c in weighed} - {chosen}
+        assert set(first.versions) <= set(everywhere.versions)
+        assert {location_id for location_id, _, _ in first.versions} <= {c.location_id for c in weighed}
+    else:
+        # Reading every location is only needed when none of those read first could take the whole order.
+        whole_from_weighed = settled_whole(everywhere) and everywhere.allocations[0].location_id in {
+            c.location_id for c in weighed
+        }
+        assert not whole_from_weighed
+
+
+def test_serving_order_ranks_by_what_locations_are_not_what_they_hold() -> None:
+    locations = [
+        location("STORE-POTSDAM", stock={}, at=POTSDAM),
+        location("WH-LEIPZIG", stock={}, at=LEIPZIG),
+        location("WH-SPANDAU", stock={}, at=SPANDAU),
+        location("WH-NOWHERE", stock={}, at=None),
+        location("WH-CLOSED", stock={}, at=POTSDAM, active=False),
+        location("STORE-NOSHIP", stock={}, at=POTSDAM, ships=False),
+        location("WH-MUNICH", stock={}, at=MUNICH),
+    ]
+    order = ship({"SKU-A": 1}, exclude=frozenset({"WH-MUNICH"}))
+
+    assert serving_order(order, locations, SHIP_ANYWHERE) == [
+        "WH-SPANDAU",
+        "WH-LEIPZIG",
+        "WH-NOWHERE",
+        "STORE-POTSDAM",
+    ]
+    assert serving_order(order, locations, RoutingPolicy(prefer_warehouses=False, max_distance_km=200))[:2] == [
+        "STORE-POTSDAM",
+        "WH-SPANDAU",
+    ]
+    pickup = RoutingRequest({"SKU-A": 1}, Method.PICKUP, POTSDAM, "STORE-POTSDAM")
+    assert serving_order(pickup, locations, SHIP_ANYWHERE) == ["STORE-POTSDAM"]

@@ -19,7 +19,7 @@ from omnistock_platform.events.catalogue import (
     read_catalogue,
     render_events_doc,
 )
-from omnistock_platform.settings import SERVICES
+from omnistock_platform.services import SERVICES
 
 SERVICES_DIR = ROOT / "services"
 # Outbox calls whose event type is computed, with the entity it is built on. A new one must be
@@ -29,6 +29,7 @@ DYNAMIC = {
     ("reservations", "service_layer/unit.py", "record"): "reservation",
     ("orders", "service_layer/reactions.py", "shipped"): "order",
     ("orders", "service_layer/reactions.py", "_reroute"): "order",
+    ("orders", "service_layer/editing.py", "_edit"): "order",
     ("fulfilment", "service_layer/changes.py", "_announce"): "task",
     ("inventory", "service_layer/counts.py", "_announce"): "count",
     ("inventory", "service_layer/transfers.py", "_announce"): "transfer",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from omnistock_orders.domain.order import OrderStatus
 from omnistock_platform.invariants import (
     ORDER_OWNER,
     RESERVATION_OWNER,
@@ -21,6 +22,7 @@ from omnistock_platform.invariants import (
     Snapshot,
     holds_have_live_owners,
 )
+from omnistock_reservations.domain.status import HOLDING, Status
 
 EARLIER = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = EARLIER + timedelta(hours=1)
@@ -28,16 +30,42 @@ LINES = {("STORE-1", "SKU-1"): HoldLine(quantity=1, committed=0, released=0)}
 
 
 def hold(hold_id: str, owner: str) -> Hold:
-    return Hold(hold_id, owner, "active", EARLIER, EARLIER, dict(LINES))
+    return Hold(hold_id, owner, "active", EARLIER, EARLIER, dict(LINES), active=True)
 
 
 def reservation(reservation_id: str, hold_id: str, status: str = "active") -> Reservation:
-    return Reservation(reservation_id, "req", status, "STORE-1", hold_id, "", {"SKU-1": 1}, EARLIER, EARLIER)
+    word = Status(status)
+    return Reservation(
+        reservation_id,
+        "req",
+        status,
+        "STORE-1",
+        hold_id,
+        "",
+        {"SKU-1": 1},
+        EARLIER,
+        EARLIER,
+        pending=word is Status.PENDING,
+        holds_stock=word in HOLDING,
+        awaiting_transfer=False,
+        collected=False,
+    )
 
 
 def order(order_id: str, hold_id: str, status: str = "allocated") -> Order:
-    allocation = Allocation("a-1", "STORE-1", hold_id, "held", {"SKU-1": 1})
-    return Order(order_id, "req", status, "ship", "", EARLIER, EARLIER, (allocation,))
+    allocation = Allocation("a-1", "STORE-1", hold_id, "held", {"SKU-1": 1}, held=True, shipped=False, done=False)
+    return Order(
+        order_id,
+        "req",
+        status,
+        "ship",
+        "",
+        EARLIER,
+        EARLIER,
+        (allocation,),
+        pending=OrderStatus(status) is OrderStatus.PENDING,
+        worked=True,
+    )
 
 
 def snapshot(holds: list[Hold], reservations: list[Reservation], orders: list[Order]) -> Snapshot:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import get_args
 from urllib.parse import parse_qs, urlsplit
 
 import pydantic
 import pytest
 
 from omnistock_platform.db import asyncpg_dsn, sqlalchemy_url, with_database
+from omnistock_platform.registry import installed_services, settings_class_of
+from omnistock_platform.services import SERVICES, TABLE, Service, ServiceName, service
 from omnistock_platform.settings import Settings
 
 
@@ -50,7 +53,6 @@ def test_everything_else_is_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OMNISTOCK_STREAM_NAME", "OMNISTOCK_EU")
     monkeypatch.setenv("OMNISTOCK_CONSUMER_MAX_DELIVER", "7")
     monkeypatch.setenv("OMNISTOCK_DEDUPE_WINDOW", "PT2H")
-    monkeypatch.setenv("OMNISTOCK_HOLD_DEFAULT_TTL", "900")
     monkeypatch.setenv("OMNISTOCK_AUTH_DISABLED", "true")
     monkeypatch.setenv("OMNISTOCK_JWT_ALGORITHMS", '["RS256", "ES256"]')
     monkeypatch.setenv("OMNISTOCK_INVENTORY_ADDRESS", "inventory.svc:443")
@@ -59,7 +61,6 @@ def test_everything_else_is_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch
     assert settings.stream_name == "OMNISTOCK_EU"
     assert settings.consumer_max_deliver == 7
     assert settings.dedupe_window == timedelta(hours=2)
-    assert settings.hold_default_ttl == timedelta(minutes=15)
     assert settings.auth_disabled is True
     assert settings.jwt_algorithms == ("RS256", "ES256")
     assert settings.address("inventory") == "inventory.svc:443"
@@ -125,3 +126,66 @@ def test_a_socket_url_keeps_its_socket_directory() -> None:
         parts = urlsplit(converted("postgresql:///omnistock?host=/run/postgresql"))
         assert parts.hostname is None
         assert parse_qs(parts.query) == {"host": ["/run/postgresql"]}
+
+
+@pytest.mark.parametrize("row", TABLE, ids=lambda row: row.name)
+def test_each_row_of_the_service_table_gives_its_settings(row: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SERVICES:
+        for suffix in ("PORT", "ADDRESS", "METRICS_PORT", "CONNECT_PORT"):
+            monkeypatch.delenv(f"OMNISTOCK_{name.upper()}_{suffix}", raising=False)
+    defaults = Settings()
+    assert (defaults.port(row.name), defaults.metrics_port(row.name), defaults.connect_port(row.name)) == (
+        row.port,
+        row.metrics_port,
+        row.port + 1000,
+    )
+    assert defaults.address(row.name) == f"127.0.0.1:{row.port}"
+    monkeypatch.setenv(f"{row.env_prefix}PORT", "6100")
+    monkeypatch.setenv(f"{row.env_prefix}ADDRESS", f"{row.name}.internal:6100")
+    monkeypatch.setenv(f"{row.env_prefix}METRICS_PORT", "0")
+    monkeypatch.setenv(f"{row.env_prefix}CONNECT_PORT", "7100")
+    settings = Settings()
+    assert settings.port(row.name) == 6100
+    assert settings.address(row.name) == f"{row.name}.internal:6100"
+    assert (settings.metrics_port(row.name), settings.connect_port(row.name)) == (0, 7100)
+    others = [name for name in SERVICES if name != row.name]
+    assert [settings.port(name) for name in others] == [service(name).port for name in others]
+
+
+def test_the_service_table_names_every_service_once_with_ports_of_its_own() -> None:
+    assert get_args(ServiceName) == SERVICES
+    ports = [port for row in TABLE for port in (row.port, row.metrics_port, row.connect_port)]
+    assert len(ports) == len(set(ports))
+    assert installed_services() == list(SERVICES)
+    assert [row.entrypoint for row in TABLE] == [f"omnistock_{name}.entrypoints.main" for name in SERVICES]
+
+
+def other_than(default: object) -> object:
+    """A valid value of the default's type that is not the default."""
+    if isinstance(default, bool):
+        return not default
+    if isinstance(default, timedelta):
+        return default + timedelta(seconds=1)
+    if isinstance(default, int | float):
+        return default + 1
+    if isinstance(default, str):
+        return f"{default}other"
+    raise AssertionError(f"no other value for {default!r}")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_a_service_of_its_own_settings_gets_what_code_gives_the_platforms(name: ServiceName) -> None:
+    own_class = settings_class_of(name)
+    own = set(own_class.model_fields) - set(Settings.model_fields)
+    if own_class is Settings:
+        assert own == set()
+        return
+    assert own, f"{name} keeps a settings class without a setting of its own"
+    for field in sorted(own):
+        default = own_class.model_fields[field].default
+        if isinstance(default, tuple):
+            continue
+        value = other_than(default)
+        narrowed = own_class.of(Settings(host="10.0.0.9", **{field: value}))
+        assert (narrowed.host, getattr(narrowed, field)) == ("10.0.0.9", value), field
+        assert own_class.of(narrowed) is narrowed

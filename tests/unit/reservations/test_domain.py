@@ -67,6 +67,8 @@ def apply(found: Reservation, action: Action) -> None:
         Action.EXPIRE: lambda: found.expire(NOW),
         Action.COLLECT: lambda: found.collect(NOW),
         Action.CONVERT: lambda: found.convert("O1", NOW),
+        Action.AWAIT_TRANSFER: lambda: found.await_transfer("H0", NOW + timedelta(days=4), "T1", NOW + timedelta(2)),
+        Action.ARRIVE: lambda: found.arrive("H2", NOW + timedelta(days=4), {"SKU-1": 1}, NOW),
     }
     steps[action]()
 
@@ -196,3 +198,26 @@ def test_hold_names_are_stable_and_point_back_to_the_reservation(reservation_uui
     assert hold_request_id(reservation_id) == hold_request_id(reservation_id)
     assert derived_request_id(reservation_id, "commit") == derived_request_id(reservation_id, "commit")
     assert derived_request_id(reservation_id, "commit") != derived_request_id(reservation_id, "release")
+
+
+def test_ship_to_store_waits_for_the_transfer_then_is_ready_with_what_arrived() -> None:
+    found = reservation()
+    found.lines = [Line("SKU-1", 3), Line("SKU-2", 1)]
+    found.await_transfer("H-ORIGIN", NOW + timedelta(days=4), "T1", NOW + timedelta(days=2))
+    assert (found.status, found.hold_id, found.transfer_id) == (Status.AWAITING_TRANSFER, "H-ORIGIN", "T1")
+    assert found.status in OPEN and found.status not in HOLDING
+    with pytest.raises(InvalidTransition):
+        found.collect(NOW)  # nothing to collect before the units arrive
+    found.arrive("H-STORE", NOW + timedelta(days=2), {"SKU-1": 2, "SKU-2": 4}, NOW)
+    assert found.status is Status.READY_FOR_PICKUP and found.hold_id == "H-STORE"
+    assert found.lines == [Line("SKU-1", 2), Line("SKU-2", 1)]  # more than waited for is not taken
+    assert found.shorted == {"SKU-1": 1}
+    assert found.events == ["created", "shorted", "ready"]
+
+
+def test_ship_to_store_with_nothing_arriving_is_cancelled_and_says_so() -> None:
+    found = reservation()
+    found.await_transfer("H-ORIGIN", NOW + timedelta(days=4), "T1", NOW + timedelta(days=2))
+    found.arrive("", NOW, {}, NOW)
+    assert found.status is Status.CANCELLED and found.shorted == {"SKU-1": 1}
+    assert found.events[-2:] == ["shorted", "cancelled"]

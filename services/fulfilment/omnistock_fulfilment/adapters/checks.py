@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from omnistock_fulfilment.domain.task import ACTIVE, TaskKind, TaskStatus
 from omnistock_platform.facts import Task
 
 
@@ -14,4 +15,15 @@ async def read(conn: asyncpg.Connection) -> list[Task]:
         "SELECT task_id, kind, status, location_id, order_id, allocation_id, reservation_id, hold_id,"
         " created_at, updated_at FROM fulfilment.tasks"
     )
-    return [Task(**dict(row)) for row in rows]
+    return [_fact(row) for row in rows]
+
+
+def _fact(row: asyncpg.Record) -> Task:
+    status = TaskStatus(row["status"])
+    return Task(
+        **dict(row),
+        picks=TaskKind(row["kind"]) is TaskKind.PICK,
+        active=status in ACTIVE,
+        shipped=status is TaskStatus.SHIPPED,
+        handed_over=status is TaskStatus.HANDED_OVER,
+    )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import grpc
 
 from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from omnistock_platform.errors import NotFound
 from omnistock_platform.grpc.client import remote_call
 
 
@@ -25,6 +26,19 @@ def _hold_lines(location_id: str, quantities: Mapping[str, int]) -> list[invento
 class InventoryClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = inventory_pb2_grpc.InventoryServiceStub(channel)
+
+    async def bundles(self, hold_id: str, location_id: str) -> dict[str, dict[str, int]]:
+        """The bundle lines a hold has at a location: bundle SKU -> its components (units per set),
+        as they were when it was held. A hold inventory does not know has none."""
+        try:
+            response = await remote_call("inventory", self._stub.GetHold(inventory_pb2.GetHoldRequest(hold_id=hold_id)))
+        except NotFound:
+            return {}
+        return {
+            bundle.sku: {component.sku: component.quantity for component in bundle.components}
+            for bundle in response.hold.bundles
+            if bundle.location_id == location_id
+        }
 
     async def release(
         self, request_id: str, hold_id: str, location_id: str, quantities: Mapping[str, int], reason: str

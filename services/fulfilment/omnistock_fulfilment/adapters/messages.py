@@ -71,7 +71,15 @@ def task_message(task: Task) -> fulfilment_pb2.Task:
         reservation_id=task.reservation_id,
         hold_id=task.hold_id,
         lines=[
-            fulfilment_pb2.TaskLine(sku=line.sku, quantity=line.quantity, picked=line.picked) for line in task.lines
+            fulfilment_pb2.TaskLine(
+                sku=line.sku,
+                quantity=line.quantity,
+                picked=line.picked,
+                components=[
+                    common_pb2.SkuQuantity(sku=sku, quantity=units * line.quantity) for sku, units in line.components
+                ],
+            )
+            for line in task.lines
         ],
         promise_at=timestamp(task.promise_at),
         carrier=task.carrier,
@@ -120,6 +128,22 @@ def allocations_of(event: orders_pb2.OrderChanged) -> list[AllocationToFulfil]:
         )
         for allocation in event.new_allocations
     ]
+
+
+def edited_allocations_of(event: orders_pb2.OrderChanged) -> list[tuple[str, tuple[tuple[str, int], ...] | None]]:
+    """(allocation id, its new lines, or None when the edit emptied it) for each allocation that was
+    held before the edit and changed with it."""
+    before = {a.allocation_id: a for a in event.previous.allocations}
+    changed: list[tuple[str, tuple[tuple[str, int], ...] | None]] = []
+    for allocation in event.order.allocations:
+        was = before.get(allocation.allocation_id)
+        if was is None or was.status != orders_pb2.ALLOCATION_STATUS_HELD:
+            continue
+        if allocation.status != orders_pb2.ALLOCATION_STATUS_HELD:
+            changed.append((allocation.allocation_id, None))
+        elif list(allocation.lines) != list(was.lines):
+            changed.append((allocation.allocation_id, tuple((line.sku, line.quantity) for line in allocation.lines)))
+    return changed
 
 
 @dataclass(frozen=True)

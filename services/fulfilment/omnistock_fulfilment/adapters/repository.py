@@ -1,4 +1,4 @@
-"""Tasks and tombstones in PostgreSQL, behind plain methods on the unit of work's connection."""
+"""Tasks and tombstones in PostgreSQL, module functions taking the unit of work's connection."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ _COLUMNS = (
 )
 _ACTIVE = sorted(status.value for status in ACTIVE)
 
+_TASKS = "fulfilment.tasks"
+_TOMBSTONES = "fulfilment.tombstones"
+
 # Where a listing continues: the (promise_at, created_at, task_id) of the last task seen.
 Cursor = tuple[datetime, datetime, str]
 
@@ -27,7 +30,15 @@ def _task(row: asyncpg.Record) -> Task:
         kind=TaskKind(row["kind"]),
         location_id=row["location_id"],
         status=TaskStatus(row["status"]),
-        lines=tuple(TaskLine(str(line["sku"]), int(line["quantity"]), int(line["picked"])) for line in row["lines"]),
+        lines=tuple(
+            TaskLine(
+                str(line["sku"]),
+                int(line["quantity"]),
+                int(line["picked"]),
+                tuple((str(sku), int(units)) for sku, units in line.get("components", ())),
+            )
+            for line in row["lines"]
+        ),
         promise_at=row["promise_at"],
         order_id=row["order_id"],
         allocation_id=row["allocation_id"],
@@ -45,146 +56,152 @@ def _task(row: asyncpg.Record) -> Task:
 
 
 def _lines(task: Task) -> list[dict[str, Any]]:
-    return [{"sku": line.sku, "quantity": line.quantity, "picked": line.picked} for line in task.lines]
+    return [
+        {"sku": line.sku, "quantity": line.quantity, "picked": line.picked}
+        | ({"components": [list(part) for part in line.components]} if line.components else {})
+        for line in task.lines
+    ]
 
 
-class TaskRepository:
-    def __init__(self, schema: str = "fulfilment") -> None:
-        self.tasks = f"{schema}.tasks"
-        self.tombstones = f"{schema}.tombstones"
+async def add(conn: asyncpg.Connection, task: Task) -> Task | None:
+    """The stored task, or None when its source already has one (a repeated announcement)."""
+    row = await conn.fetchrow(
+        f"INSERT INTO {_TASKS} (task_id, kind, source_key, location_id, status, order_id, allocation_id,"
+        " reservation_id, hold_id, pickup_code, method, lines, promise_at, carrier, tracking_number,"
+        " withdrawn_reason, hold_reason)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        f" ON CONFLICT (kind, source_key) DO NOTHING RETURNING {_COLUMNS}",
+        task.task_id,
+        task.kind.value,
+        task.source_key,
+        task.location_id,
+        task.status.value,
+        task.order_id,
+        task.allocation_id,
+        task.reservation_id,
+        task.hold_id,
+        task.pickup_code,
+        task.method.value,
+        _lines(task),
+        task.promise_at,
+        task.carrier,
+        task.tracking_number,
+        task.withdrawn_reason,
+        task.hold_reason,
+    )
+    return _task(row) if row is not None else None
 
-    async def add(self, conn: asyncpg.Connection, task: Task) -> Task | None:
-        """The stored task, or None when its source already has one (a repeated announcement)."""
-        row = await conn.fetchrow(
-            f"INSERT INTO {self.tasks} (task_id, kind, source_key, location_id, status, order_id, allocation_id,"
-            " reservation_id, hold_id, pickup_code, method, lines, promise_at, carrier, tracking_number,"
-            " withdrawn_reason, hold_reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-            f" ON CONFLICT (kind, source_key) DO NOTHING RETURNING {_COLUMNS}",
-            task.task_id,
-            task.kind.value,
-            task.source_key,
-            task.location_id,
-            task.status.value,
-            task.order_id,
-            task.allocation_id,
-            task.reservation_id,
-            task.hold_id,
-            task.pickup_code,
-            task.method.value,
-            _lines(task),
-            task.promise_at,
-            task.carrier,
-            task.tracking_number,
-            task.withdrawn_reason,
-            task.hold_reason,
-        )
-        return _task(row) if row is not None else None
 
-    async def save(self, conn: asyncpg.Connection, task: Task) -> Task:
-        """Write what an action changed; updated_at moves strictly forward so it can serve as a version."""
-        row = await conn.fetchrow(
-            f"UPDATE {self.tasks} SET status = $2, lines = $3, carrier = $4, tracking_number = $5,"
-            " withdrawn_reason = $6, promise_at = $7,"
-            " updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')"
-            f" WHERE task_id = $1 RETURNING {_COLUMNS}",
-            task.task_id,
-            task.status.value,
-            _lines(task),
-            task.carrier,
-            task.tracking_number,
-            task.withdrawn_reason,
-            task.promise_at,
-        )
-        if row is None:
-            raise LookupError(f"task {task.task_id} vanished")
-        return _task(row)
+async def save(conn: asyncpg.Connection, task: Task) -> Task:
+    """Write what an action changed; updated_at moves strictly forward so it can serve as a version."""
+    row = await conn.fetchrow(
+        f"UPDATE {_TASKS} SET status = $2, lines = $3, carrier = $4, tracking_number = $5,"
+        " withdrawn_reason = $6, promise_at = $7,"
+        " updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')"
+        f" WHERE task_id = $1 RETURNING {_COLUMNS}",
+        task.task_id,
+        task.status.value,
+        _lines(task),
+        task.carrier,
+        task.tracking_number,
+        task.withdrawn_reason,
+        task.promise_at,
+    )
+    if row is None:
+        raise LookupError(f"task {task.task_id} vanished")
+    return _task(row)
 
-    async def get(self, conn: asyncpg.Connection, task_id: str, *, for_update: bool = False) -> Task | None:
-        lock = " FOR UPDATE" if for_update else ""
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM {self.tasks} WHERE task_id = $1{lock}", task_id)
-        return _task(row) if row is not None else None
 
-    async def for_pickup_code(
-        self, conn: asyncpg.Connection, location_id: str, pickup_code: str, *, active: bool = True
-    ) -> Task | None:
-        """The most recent preparation task of a pickup code at a store: the unfinished one, locked
-        for the hand-over; with `active=False`, whatever became of it (not locked)."""
-        statuses = _ACTIVE if active else [status.value for status in TaskStatus]
-        row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM {self.tasks}"
-            # Codes are read aloud and typed in: letter case does not matter.
-            " WHERE location_id = $1 AND upper(pickup_code) = upper($2) AND kind = $3 AND status = ANY($4::text[])"
-            f" ORDER BY created_at DESC LIMIT 1{' FOR UPDATE' if active else ''}",
-            location_id,
-            pickup_code,
-            TaskKind.PICKUP_PREPARATION.value,
-            statuses,
-        )
-        return _task(row) if row is not None else None
+async def get(conn: asyncpg.Connection, task_id: str, *, for_update: bool = False) -> Task | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM {_TASKS} WHERE task_id = $1{lock}", task_id)
+    return _task(row) if row is not None else None
 
-    async def active_of_order(self, conn: asyncpg.Connection, order_id: str) -> list[Task]:
-        rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM {self.tasks} WHERE order_id = $1 AND status = ANY($2::text[])"
-            " ORDER BY task_id FOR UPDATE",
-            order_id,
-            _ACTIVE,
-        )
-        return [_task(row) for row in rows]
 
-    async def active_of_reservation(self, conn: asyncpg.Connection, reservation_id: str) -> list[Task]:
-        rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM {self.tasks}"
-            " WHERE reservation_id = $1 AND kind = $2 AND status = ANY($3::text[]) ORDER BY task_id FOR UPDATE",
-            reservation_id,
-            TaskKind.PICKUP_PREPARATION.value,
-            _ACTIVE,
-        )
-        return [_task(row) for row in rows]
+async def for_pickup_code(
+    conn: asyncpg.Connection, location_id: str, pickup_code: str, *, active: bool = True
+) -> Task | None:
+    """The most recent preparation task of a pickup code at a store: the unfinished one, locked
+    for the hand-over; with `active=False`, whatever became of it (not locked)."""
+    statuses = _ACTIVE if active else [status.value for status in TaskStatus]
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM {_TASKS}"
+        # Codes are read aloud and typed in: letter case does not matter.
+        " WHERE location_id = $1 AND upper(pickup_code) = upper($2) AND kind = $3 AND status = ANY($4::text[])"
+        f" ORDER BY created_at DESC LIMIT 1{' FOR UPDATE' if active else ''}",
+        location_id,
+        pickup_code,
+        TaskKind.PICKUP_PREPARATION.value,
+        statuses,
+    )
+    return _task(row) if row is not None else None
 
-    async def page(
-        self,
-        conn: asyncpg.Connection,
-        *,
-        location_ids: Collection[str] | None,
-        statuses: Collection[TaskStatus],
-        kind: TaskKind | None,
-        after: Cursor | None,
-        limit: int,
-    ) -> list[Task]:
-        """Tasks in the order they are to be worked: promise first, then age."""
-        conditions = ["status = ANY($1::text[])"]
-        args: list[Any] = [sorted(status.value for status in statuses)]
-        if location_ids is not None:
-            args.append(sorted(location_ids))
-            conditions.append(f"location_id = ANY(${len(args)}::text[])")
-        if kind is not None:
-            args.append(kind.value)
-            conditions.append(f"kind = ${len(args)}")
-        if after is not None:
-            args.extend(after)
-            n = len(args)
-            conditions.append(f"(promise_at, created_at, task_id) > (${n - 2}, ${n - 1}, ${n})")
-        args.append(limit)
-        rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM {self.tasks} WHERE {' AND '.join(conditions)}"
-            f" ORDER BY promise_at, created_at, task_id LIMIT ${len(args)}",
-            *args,
-        )
-        return [_task(row) for row in rows]
 
-    async def lock_source(self, conn: asyncpg.Connection, source: str) -> None:
-        """Serialises the announcement and the withdrawal of one order or reservation across processes."""
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"fulfilment:{source}")
+async def active_of_order(conn: asyncpg.Connection, order_id: str) -> list[Task]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM {_TASKS} WHERE order_id = $1 AND status = ANY($2::text[]) ORDER BY task_id FOR UPDATE",
+        order_id,
+        _ACTIVE,
+    )
+    return [_task(row) for row in rows]
 
-    async def bury(self, conn: asyncpg.Connection, source: str, reason: str) -> None:
-        await conn.execute(
-            f"INSERT INTO {self.tombstones} (source, reason) VALUES ($1, $2) ON CONFLICT (source) DO NOTHING",
-            source,
-            reason,
-        )
 
-    async def buried(self, conn: asyncpg.Connection, source: str) -> str | None:
-        """Why the source's work was withdrawn, if it was."""
-        reason: str | None = await conn.fetchval(f"SELECT reason FROM {self.tombstones} WHERE source = $1", source)
-        return reason
+async def active_of_reservation(conn: asyncpg.Connection, reservation_id: str) -> list[Task]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM {_TASKS}"
+        " WHERE reservation_id = $1 AND kind = $2 AND status = ANY($3::text[]) ORDER BY task_id FOR UPDATE",
+        reservation_id,
+        TaskKind.PICKUP_PREPARATION.value,
+        _ACTIVE,
+    )
+    return [_task(row) for row in rows]
+
+
+async def page(
+    conn: asyncpg.Connection,
+    *,
+    location_ids: Collection[str] | None,
+    statuses: Collection[TaskStatus],
+    kind: TaskKind | None,
+    after: Cursor | None,
+    limit: int,
+) -> list[Task]:
+    """Tasks in the order they are to be worked: promise first, then age."""
+    conditions = ["status = ANY($1::text[])"]
+    args: list[Any] = [sorted(status.value for status in statuses)]
+    if location_ids is not None:
+        args.append(sorted(location_ids))
+        conditions.append(f"location_id = ANY(${len(args)}::text[])")
+    if kind is not None:
+        args.append(kind.value)
+        conditions.append(f"kind = ${len(args)}")
+    if after is not None:
+        args.extend(after)
+        n = len(args)
+        conditions.append(f"(promise_at, created_at, task_id) > (${n - 2}, ${n - 1}, ${n})")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM {_TASKS} WHERE {' AND '.join(conditions)}"
+        f" ORDER BY promise_at, created_at, task_id LIMIT ${len(args)}",
+        *args,
+    )
+    return [_task(row) for row in rows]
+
+
+async def lock_source(conn: asyncpg.Connection, source: str) -> None:
+    """Serialises the announcement and the withdrawal of one order or reservation across processes."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"fulfilment:{source}")
+
+
+async def bury(conn: asyncpg.Connection, source: str, reason: str) -> None:
+    await conn.execute(
+        f"INSERT INTO {_TOMBSTONES} (source, reason) VALUES ($1, $2) ON CONFLICT (source) DO NOTHING",
+        source,
+        reason,
+    )
+
+
+async def buried(conn: asyncpg.Connection, source: str) -> str | None:
+    """Why the source's work was withdrawn, if it was."""
+    reason: str | None = await conn.fetchval(f"SELECT reason FROM {_TOMBSTONES} WHERE source = $1", source)
+    return reason

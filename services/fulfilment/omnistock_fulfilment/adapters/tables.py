@@ -36,7 +36,7 @@ class TaskRow(SQLModel, table=True):
     hold_id: str = Field(default="", nullable=False, sa_type=sa.Text)
     pickup_code: str = Field(default="", nullable=False, sa_type=sa.Text)
     method: str = Field(default="unspecified", nullable=False, sa_type=sa.Text)
-    # [{"sku": ..., "quantity": ..., "picked": ...}]
+    # [{"sku": ..., "quantity": ..., "picked": ...}]; a bundle's line also "components": [[sku, units per set], ...]
     lines: list[dict[str, Any]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
     promise_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     carrier: str = Field(default="", nullable=False, sa_type=sa.Text)

@@ -108,6 +108,8 @@ class TaskLine:
     sku: str
     quantity: int
     picked: int = 0
+    # For a bundle SKU: (component SKU, units in one set), by SKU; quantity and picked count sets.
+    components: tuple[tuple[str, int], ...] = ()
 
     @property
     def missing(self) -> int:
@@ -195,6 +197,14 @@ def record_pick(lines: tuple[TaskLine, ...], found: Mapping[str, int]) -> PickRe
     picked = tuple(dataclasses.replace(line, picked=found.get(line.sku, line.quantity)) for line in lines)
     short = {line.sku: line.missing for line in picked if line.missing > 0}
     return PickResult(picked, short)
+
+
+def with_components(lines: tuple[TaskLine, ...], bundles: Mapping[str, Mapping[str, int]]) -> tuple[TaskLine, ...]:
+    """The lines, each bundle SKU's with the components to fetch for it."""
+    return tuple(
+        dataclasses.replace(line, components=tuple(sorted(bundles[line.sku].items()))) if line.sku in bundles else line
+        for line in lines
+    )
 
 
 def merge_lines(lines: list[tuple[str, int]]) -> tuple[TaskLine, ...]:

@@ -9,7 +9,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock.reservations.v1 import reservations_pb2
 from omnistock_fulfilment.adapters.hold_messages import order_holds_of
-from omnistock_fulfilment.adapters.messages import allocations_of, reservation_of
+from omnistock_fulfilment.adapters.messages import allocations_of, edited_allocations_of, reservation_of
 from omnistock_fulfilment.service_layer.holds import TaskHolds
 from omnistock_fulfilment.service_layer.intake import TaskIntake
 from omnistock_platform.db import Database
@@ -23,8 +23,8 @@ log = get_logger(__name__)
 
 # Each consumer filters on one wildcard subject, which every JetStream server supports (several
 # filter subjects need NATS 2.10); the events fulfilment has no part in are acknowledged unread.
-ORDER_EVENTS = frozenset({"allocated", "rerouted", "cancelled", "held", "hold_released", "hold_expired"})
-RESERVATION_EVENTS = frozenset({"created", "cancelled", "expired", "converted", "collected"})
+ORDER_EVENTS = frozenset({"allocated", "rerouted", "cancelled", "held", "hold_released", "hold_expired", "edited"})
+RESERVATION_EVENTS = frozenset({"created", "ready", "cancelled", "expired", "converted", "collected"})
 
 
 class EventHandlers:
@@ -41,7 +41,14 @@ class EventHandlers:
         try:
             # Every order event carries the order's holds: the newest says what waits.
             await self.holds.order_changed(conn, order_holds_of(payload))
-            if event in ("allocated", "rerouted"):
+            # An edit, or a re-route of units a hold lost before they were picked (a transfer received
+            # short: `previous` is set): the allocation's task gets its new lines.
+            if event == "edited" or (event == "rerouted" and payload.HasField("previous")):
+                for allocation_id, lines in edited_allocations_of(payload):
+                    await self.intake.allocation_edited(
+                        conn, envelope.event_id, payload.order.order_id, allocation_id, lines
+                    )
+            if event in ("allocated", "rerouted", "edited"):
                 for allocation in allocations_of(payload):
                     await self.intake.allocation_made(conn, allocation)
             elif event == "cancelled":
@@ -60,9 +67,16 @@ class EventHandlers:
         reservation_id = payload.reservation.reservation_id
         try:
             if event == "created":
-                if payload.reservation.status == reservations_pb2.RESERVATION_STATUS_FAILED:
+                if payload.reservation.status in (
+                    reservations_pb2.RESERVATION_STATUS_FAILED,
+                    # Ship to store: the units are not at the store yet; the task comes when they arrive.
+                    reservations_pb2.RESERVATION_STATUS_AWAITING_TRANSFER,
+                ):
                     return
                 await self.intake.reservation_made(conn, reservation_of(payload))
+            elif event == "ready":
+                if payload.reservation.transfer_id:  # arrived on its transfer, received and held at the store
+                    await self.intake.reservation_made(conn, reservation_of(payload), ready=True)
             elif event in ("cancelled", "expired", "converted"):
                 await self.intake.reservation_closed(conn, reservation_id, f"reservation {event}")
             elif event == "collected":

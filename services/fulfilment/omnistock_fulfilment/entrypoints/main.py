@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from omnistock.fulfilment.v1 import fulfilment_pb2, fulfilment_pb2_grpc
 from omnistock_fulfilment.adapters.inventory_client import InventoryClient
-from omnistock_fulfilment.adapters.repository import TaskRepository
 from omnistock_fulfilment.adapters.reservations_client import ReservationsClient
 from omnistock_fulfilment.adapters.task_feed import TaskFeed
 from omnistock_fulfilment.entrypoints.grpc_servicer import FULL_NAME, FulfilmentServicer
@@ -48,12 +47,12 @@ def bootstrap(settings: Settings) -> ServiceApp:
         service_channel(settings, "fulfilment", "inventory"),
         service_channel(settings, "fulfilment", "reservations"),
     ]
-    repository = TaskRepository()
-    changes = TaskChanges(repository, Outbox(settings, "fulfilment"))
+    changes = TaskChanges(Outbox(settings, "fulfilment"))
     idempotency = IdempotencyStore("fulfilment")
-    work = TaskWork(db, changes, idempotency, InventoryClient(channels[0]), ReservationsClient(channels[1]))
-    watch = TaskWatch(db, repository, TaskFeed(bus))
-    handlers = EventHandlers(TaskIntake(changes))
+    inventory = InventoryClient(channels[0])
+    work = TaskWork(db, changes, idempotency, inventory, ReservationsClient(channels[1]))
+    watch = TaskWatch(db, TaskFeed(bus))
+    handlers = EventHandlers(TaskIntake(changes, inventory))
     servicer = Servicer(
         fulfilment_pb2_grpc.add_FulfilmentServiceServicer_to_server, FulfilmentServicer(work, watch), FULL_NAME
     )

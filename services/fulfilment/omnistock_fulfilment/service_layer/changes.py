@@ -7,20 +7,19 @@ from collections.abc import Mapping
 import asyncpg
 
 from omnistock.fulfilment.v1 import fulfilment_pb2
+from omnistock_fulfilment.adapters import repository
 from omnistock_fulfilment.adapters.messages import task_message
-from omnistock_fulfilment.adapters.repository import TaskRepository
 from omnistock_fulfilment.domain.task import Task
 from omnistock_platform.events.outbox import Outbox
 
 
 class TaskChanges:
-    def __init__(self, repository: TaskRepository, outbox: Outbox) -> None:
-        self.repository = repository
+    def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
 
     async def created(self, conn: asyncpg.Connection, task: Task) -> Task | None:
         """The new task, or None when its source already has one."""
-        created = await self.repository.add(conn, task)
+        created = await repository.add(conn, task)
         if created is not None:
             await self._announce(conn, created, "task.created", {})
         return created
@@ -28,7 +27,7 @@ class TaskChanges:
     async def changed(
         self, conn: asyncpg.Connection, task: Task, event: str, short: Mapping[str, int] | None = None
     ) -> Task:
-        saved = await self.repository.save(conn, task)
+        saved = await repository.save(conn, task)
         await self._announce(conn, saved, event, short or {})
         return saved
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import asyncpg
 
-from omnistock_fulfilment.adapters import hold_repository
+from omnistock_fulfilment.adapters import hold_repository, repository
 from omnistock_fulfilment.domain.order_holds import OrderHolds
 from omnistock_fulfilment.domain.task import Task
 from omnistock_fulfilment.service_layer.changes import TaskChanges
@@ -25,18 +25,17 @@ log = get_logger(__name__)
 class TaskHolds:
     def __init__(self, changes: TaskChanges) -> None:
         self.changes = changes
-        self.repository = changes.repository
 
     async def order_changed(self, conn: asyncpg.Connection, holds: OrderHolds) -> list[Task]:
         """The order's holds as its event tells them; returns the tasks that became held or released."""
         check = Validator()
         check.identifier("order.order_id", holds.order_id)
         check.raise_if_invalid()
-        await self.repository.lock_source(conn, order_owner(holds.order_id))
+        await repository.lock_source(conn, order_owner(holds.order_id))
         if not await hold_repository.record(conn, holds) or holds.over:
             return []  # an older event than one already heard, or an order whose work is withdrawn
         changed = []
-        for task in await self.repository.active_of_order(conn, holds.order_id):
+        for task in await repository.active_of_order(conn, holds.order_id):
             reason = holds.reason_for(task.allocation_id)
             if reason == task.hold_reason:
                 continue

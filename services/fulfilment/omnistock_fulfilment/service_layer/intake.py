@@ -13,15 +13,26 @@ inbox, two rules make the outcome independent of redelivery and order:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 
 import asyncpg
 
-from omnistock_fulfilment.adapters import hold_repository
+from omnistock_fulfilment.adapters import hold_repository, repository
+from omnistock_fulfilment.adapters.inventory_client import InventoryClient
 from omnistock_fulfilment.adapters.messages import AllocationToFulfil, ReservationToPrepare
 from omnistock_fulfilment.domain.promises import order_promise, preparation_promise
-from omnistock_fulfilment.domain.task import Action, Method, Task, TaskKind, TaskStatus, merge_lines
+from omnistock_fulfilment.domain.task import (
+    Action,
+    Method,
+    Task,
+    TaskKind,
+    TaskLine,
+    TaskStatus,
+    merge_lines,
+    with_components,
+)
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.errors import InvalidArgument
 from omnistock_platform.logging import get_logger
@@ -31,10 +42,22 @@ from omnistock_platform.validation import Validator
 log = get_logger(__name__)
 
 
+# A task whose pick is confirmed: its parcel is made up, nothing more joins it.
+PICK_CONFIRMED = frozenset({TaskStatus.PICKED, TaskStatus.PACKED})
+
+
 class TaskIntake:
-    def __init__(self, changes: TaskChanges) -> None:
+    def __init__(self, changes: TaskChanges, inventory: InventoryClient | None = None) -> None:
         self.changes = changes
-        self.repository = changes.repository
+        self.inventory = inventory
+
+    async def _with_components(
+        self, lines: tuple[TaskLine, ...], hold_id: str, location_id: str
+    ) -> tuple[TaskLine, ...]:
+        """Staff fetch a bundle as its components: those its hold took at this location."""
+        if self.inventory is None or not hold_id:
+            return lines
+        return with_components(lines, await self.inventory.bundles(hold_id, location_id))
 
     async def allocation_made(self, conn: asyncpg.Connection, allocation: AllocationToFulfil) -> Task | None:
         """A pick task for an order allocation; None when there is nothing (more) to do."""
@@ -50,9 +73,10 @@ class TaskIntake:
             # A till sale holds and commits at once: the customer already has the goods.
             log.info("intake.carry_out_skipped", order_id=allocation.order_id, allocation_id=allocation.allocation_id)
             return None
+        lines = await self._with_components(lines, allocation.hold_id, allocation.location_id)
         source = order_owner(allocation.order_id)
-        await self.repository.lock_source(conn, source)
-        if reason := await self.repository.buried(conn, source):
+        await repository.lock_source(conn, source)
+        if reason := await repository.buried(conn, source):
             log.info("intake.allocation_after_withdrawal", order_id=allocation.order_id, reason=reason)
             return None
         placed_at = allocation.order_placed_at or datetime.now(UTC)
@@ -72,10 +96,63 @@ class TaskIntake:
         )
         return await self._create(conn, task)
 
+    async def allocation_edited(
+        self,
+        conn: asyncpg.Connection,
+        cause: str,
+        order_id: str,
+        allocation_id: str,
+        lines: tuple[tuple[str, int], ...] | None,
+    ) -> Task | None:
+        """The order was edited: the allocation's task gets its new lines (units picked beyond a smaller
+        quantity go back to the shelf), or is withdrawn when the edit emptied the allocation. Units added
+        to a task whose pick is already confirmed cannot join its parcel: they are given back to stock
+        and announced as short (task.short_picked), so that orders routes them again, as for a short pick."""
+        self._require_id("order.order_id", order_id)
+        await repository.lock_source(conn, order_owner(order_id))
+        active = await repository.active_of_order(conn, order_id)
+        task = next((t for t in active if t.allocation_id == allocation_id), None)
+        if task is None:
+            return None
+        if lines is None:
+            withdrawn = task.apply(Action.WITHDRAW, withdrawn_reason="order edited")
+            return await self.changes.changed(conn, withdrawn, "task.withdrawn")
+        before = {line.sku: line for line in task.lines}
+        new_lines = tuple(
+            dataclasses.replace(
+                line, picked=min(before[line.sku].picked, line.quantity), components=before[line.sku].components
+            )
+            if line.sku in before
+            else line
+            for line in merge_lines(list(lines))
+        )
+        edited = dataclasses.replace(task, lines=new_lines)
+        if task.status in PICK_CONFIRMED and self.inventory is not None:
+            added = {
+                line.sku: line.quantity - (before[line.sku].quantity if line.sku in before else 0) for line in new_lines
+            }
+            added = {sku: units for sku, units in added.items() if units > 0}
+            if added:
+                await self.inventory.release(
+                    f"task:{task.task_id}:edit-release:{cause}",
+                    task.hold_id,
+                    task.location_id,
+                    added,
+                    reason=f"order {order_id} edited after task {task.task_id} was picked",
+                )
+                log.info("intake.edit_after_pick", task_id=task.task_id, order_id=order_id, added=added)
+                return await self.changes.changed(conn, edited, "task.short_picked", added)
+        log.info("intake.task_lines_changed", task_id=task.task_id, order_id=order_id, allocation_id=allocation_id)
+        return await self.changes.changed(conn, edited, "task.lines_changed")
+
     async def order_cancelled(self, conn: asyncpg.Connection, order_id: str, reason: str) -> list[Task]:
         return await self._withdraw(conn, order_owner(order_id), reason or "order cancelled", order_id=order_id)
 
-    async def reservation_made(self, conn: asyncpg.Connection, reservation: ReservationToPrepare) -> Task | None:
+    async def reservation_made(
+        self, conn: asyncpg.Connection, reservation: ReservationToPrepare, *, ready: bool = False
+    ) -> Task | None:
+        """A pickup-preparation task; `ready` when the units came to the store on a transfer and were
+        held for the reservation as they were received (staff have them in hand: nothing to fetch)."""
         check = Validator()
         check.identifier("reservation.reservation_id", reservation.reservation_id)
         check.identifier("reservation.store_id", reservation.store_id)
@@ -83,9 +160,10 @@ class TaskIntake:
         lines = merge_lines(list(reservation.lines))
         check.check(bool(lines), "reservation.lines", "must have at least one unit")
         check.raise_if_invalid()
+        lines = await self._with_components(lines, reservation.hold_id, reservation.store_id)
         source = reservation_owner(reservation.reservation_id)
-        await self.repository.lock_source(conn, source)
-        if reason := await self.repository.buried(conn, source):
+        await repository.lock_source(conn, source)
+        if reason := await repository.buried(conn, source):
             log.info("intake.reservation_after_close", reservation_id=reservation.reservation_id, reason=reason)
             return None
         created_at = reservation.created_at or datetime.now(UTC)
@@ -93,7 +171,7 @@ class TaskIntake:
             task_id=str(uuid.uuid4()),
             kind=TaskKind.PICKUP_PREPARATION,
             location_id=reservation.store_id,
-            status=TaskStatus.OPEN,
+            status=TaskStatus.READY_FOR_PICKUP if ready else TaskStatus.OPEN,
             lines=lines,
             promise_at=preparation_promise(created_at, reservation.expires_at),
             reservation_id=reservation.reservation_id,
@@ -111,10 +189,10 @@ class TaskIntake:
         """Collected at a till without the hand-over here: the preparation is done all the same."""
         self._require_id("reservation.reservation_id", reservation_id)
         source = reservation_owner(reservation_id)
-        await self.repository.lock_source(conn, source)
-        await self.repository.bury(conn, source, "collected")
+        await repository.lock_source(conn, source)
+        await repository.bury(conn, source, "collected")
         done = []
-        for task in await self.repository.active_of_reservation(conn, reservation_id):
+        for task in await repository.active_of_reservation(conn, reservation_id):
             done.append(await self.changes.changed(conn, task.apply(Action.HAND_OVER), "task.handed_over"))
         return done
 
@@ -130,12 +208,12 @@ class TaskIntake:
         self, conn: asyncpg.Connection, source: str, reason: str, *, order_id: str = "", reservation_id: str = ""
     ) -> list[Task]:
         self._require_id("order.order_id" if order_id else "reservation.reservation_id", order_id or reservation_id)
-        await self.repository.lock_source(conn, source)
-        await self.repository.bury(conn, source, reason)
+        await repository.lock_source(conn, source)
+        await repository.bury(conn, source, reason)
         active = (
-            await self.repository.active_of_order(conn, order_id)
+            await repository.active_of_order(conn, order_id)
             if order_id
-            else await self.repository.active_of_reservation(conn, reservation_id)
+            else await repository.active_of_reservation(conn, reservation_id)
         )
         withdrawn = []
         for task in active:

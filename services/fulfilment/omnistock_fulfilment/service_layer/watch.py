@@ -11,8 +11,8 @@ from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 
 from omnistock.fulfilment.v1 import fulfilment_pb2
+from omnistock_fulfilment.adapters import repository
 from omnistock_fulfilment.adapters.messages import task_message
-from omnistock_fulfilment.adapters.repository import TaskRepository
 from omnistock_fulfilment.adapters.task_feed import TaskFeed
 from omnistock_fulfilment.domain.task import ACTIVE, Task
 from omnistock_platform.auth import require_location
@@ -23,9 +23,8 @@ SNAPSHOT_BATCH = 200
 
 
 class TaskWatch:
-    def __init__(self, db: Database, repository: TaskRepository, feed: TaskFeed) -> None:
+    def __init__(self, db: Database, feed: TaskFeed) -> None:
         self.db = db
-        self.repository = repository
         self.feed = feed
 
     async def watch(
@@ -59,7 +58,7 @@ class TaskWatch:
         async with self.db.transaction(isolation="repeatable_read") as conn:
             while True:
                 tail = tasks[-1] if tasks else None
-                batch = await self.repository.page(
+                batch = await repository.page(
                     conn,
                     location_ids=[location_id],
                     statuses=ACTIVE,

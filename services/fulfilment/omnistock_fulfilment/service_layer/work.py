@@ -9,17 +9,14 @@ other service answers from its own idempotency store instead of acting twice.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 
 import asyncpg
 from google.protobuf.message import Message
 
 from omnistock.fulfilment.v1 import fulfilment_pb2
+from omnistock_fulfilment.adapters import repository
 from omnistock_fulfilment.adapters.inventory_client import InventoryClient
 from omnistock_fulfilment.adapters.messages import (
     KIND_FROM_PROTO,
@@ -34,8 +31,9 @@ from omnistock_fulfilment.domain.task import Action, InvalidPick, Task, TaskStat
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import InvalidArgument, NotFound
+from omnistock_platform.errors import FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation
 from omnistock_platform.idempotency import Begun, IdempotencyStore, ResponseT
+from omnistock_platform.paging import page_of, page_position, page_token
 from omnistock_platform.validation import Validator
 
 # What an action does beyond the status change: remote calls, then the task as it is to be saved,
@@ -51,18 +49,23 @@ def derived_request_id(task_id: str, action: str, *parts: str) -> str:
     return f"fulfilment:{task_id}:{action}{suffix}"
 
 
+def order_changed(task: Task) -> FailedPrecondition:
+    """Inventory no longer holds what the task lists: its order was edited a moment ago and the
+    task's new lines are on their way (order.edited). Nothing was done; the list is refreshed."""
+    return FailedPrecondition(
+        f"the order of task {task.task_id} was just changed: reload the task and try again",
+        [PreconditionViolation("TASK_LINES_CHANGED", task.task_id, "the order was edited")],
+    )
+
+
 def encode_page_token(task: Task) -> str:
     assert task.created_at is not None
-    raw = json.dumps([task.promise_at.isoformat(), task.created_at.isoformat(), task.task_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    return page_token(task.promise_at, task.created_at, last_id=task.task_id)
 
 
 def decode_page_token(token: str) -> Cursor:
-    try:
-        promise_at, created_at, task_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(promise_at), datetime.fromisoformat(created_at), str(task_id)
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise InvalidArgument.of("page_token", "is not a token this service gave out") from error
+    (promise_at, created_at), task_id = page_position(token, moments=2)
+    return promise_at, created_at, task_id
 
 
 class TaskWork:
@@ -76,7 +79,6 @@ class TaskWork:
     ) -> None:
         self.db = db
         self.changes = changes
-        self.repository = changes.repository
         self.idempotency = idempotency
         self.inventory = inventory
         self.reservations = reservations
@@ -102,7 +104,7 @@ class TaskWork:
             location_ids = principal.locations
         statuses = {STATUS_FROM_PROTO[request.status]} if request.status else set(TaskStatus)
         async with self.db.connection() as conn:
-            tasks = await self.repository.page(
+            tasks = await repository.page(
                 conn,
                 location_ids=location_ids,
                 statuses=statuses,
@@ -110,19 +112,15 @@ class TaskWork:
                 after=after,
                 limit=page_size + 1,
             )
-        more = len(tasks) > page_size
-        tasks = tasks[:page_size]
-        return fulfilment_pb2.ListTasksResponse(
-            tasks=[task_message(task) for task in tasks],
-            next_page_token=encode_page_token(tasks[-1]) if more else "",
-        )
+        tasks, following = page_of(tasks, page_size, encode_page_token)
+        return fulfilment_pb2.ListTasksResponse(tasks=[task_message(task) for task in tasks], next_page_token=following)
 
     async def get_task(self, request: fulfilment_pb2.GetTaskRequest) -> fulfilment_pb2.GetTaskResponse:
         check = Validator()
         check.identifier("task_id", request.task_id)
         check.raise_if_invalid()
         async with self.db.connection() as conn:
-            task = await self.repository.get(conn, request.task_id)
+            task = await repository.get(conn, request.task_id)
         if task is None:
             raise NotFound("task", request.task_id)
         require_location(task.location_id, "task")
@@ -157,14 +155,22 @@ class TaskWork:
             if not result.short:
                 return picked, "task.picked", {}
             # Units first leave the hold, then the shelf count, so held never exceeds on hand.
-            await self.inventory.release(
-                derived_request_id(task.task_id, "short-release"),
-                task.hold_id,
-                task.location_id,
-                result.short,
-                reason=f"short pick on task {task.task_id}",
-            )
+            try:
+                await self.inventory.release(
+                    derived_request_id(task.task_id, "short-release"),
+                    task.hold_id,
+                    task.location_id,
+                    result.short,
+                    reason=f"short pick on task {task.task_id}",
+                )
+            except InvalidArgument as error:
+                raise order_changed(task) from error
+            sets = {line.sku for line in task.lines if line.components}
             for sku, missing in sorted(result.short.items()):
+                if sku in sets:
+                    # A set short: its components went back to available with its line, but which of
+                    # them is not on the shelf only a count of them can tell (a bundle has no stock).
+                    continue
                 await self.inventory.write_off(
                     derived_request_id(task.task_id, "short-write-off", sku),
                     task.location_id,
@@ -202,13 +208,16 @@ class TaskWork:
         async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
             shipped = task.apply(Action.SHIP, carrier=request.carrier, tracking_number=request.tracking_number)
             # Only what was picked leaves, and only this location's part of the order's hold.
-            await self.inventory.commit(
-                derived_request_id(task.task_id, "ship-commit"),
-                task.hold_id,
-                task.location_id,
-                task.picked_lines(),
-                document_ref=f"fulfilment-task:{task.task_id}",
-            )
+            try:
+                await self.inventory.commit(
+                    derived_request_id(task.task_id, "ship-commit"),
+                    task.hold_id,
+                    task.location_id,
+                    task.picked_lines(),
+                    document_ref=f"fulfilment-task:{task.task_id}",
+                )
+            except InvalidArgument as error:
+                raise order_changed(task) from error
             return shipped, "task.shipped", {}
 
         return await self._act(
@@ -245,11 +254,11 @@ class TaskWork:
 
         async def hand_over(begun: Begun) -> fulfilment_pb2.HandOverResponse:
             async def work(conn: asyncpg.Connection) -> fulfilment_pb2.HandOverResponse:
-                task = await self.repository.for_pickup_code(conn, request.location_id, code)
+                task = await repository.for_pickup_code(conn, request.location_id, code)
                 if task is None and begun.resumed:
                     # This request had the reservation collected before a crash cut it short, and the
                     # reservation's event has since closed the task: the retry gets the first answer.
-                    done = await self.repository.for_pickup_code(conn, request.location_id, code, active=False)
+                    done = await repository.for_pickup_code(conn, request.location_id, code, active=False)
                     if done is not None and done.status is TaskStatus.HANDED_OVER:
                         return fulfilment_pb2.HandOverResponse(task=task_message(done))
                 if task is None:
@@ -291,7 +300,7 @@ class TaskWork:
         check.raise_if_invalid()
 
         async def work(conn: asyncpg.Connection) -> ResponseT:
-            task = await self.repository.get(conn, task_id, for_update=True)
+            task = await repository.get(conn, task_id, for_update=True)
             if task is None:
                 raise NotFound("task", task_id)
             require_location(task.location_id, "task")

@@ -16,7 +16,7 @@ from omnistock.inventory.v1 import inventory_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock.reservations.v1 import reservations_pb2
 from omnistock_insights.domain.journeys import Method, OrderFact, Outcome, Pick, ReservationFact, TaskFact
-from omnistock_insights.domain.signals import CountResult, DemandRefusal, ShortLine, StockCheck
+from omnistock_insights.domain.signals import CountResult, DemandRefusal, ReturnSeen, ShortLine, StockCheck
 from omnistock_insights.domain.tally import NO_CHANNEL
 
 CHANNELS: dict[int, str] = {
@@ -26,6 +26,7 @@ CHANNELS: dict[int, str] = {
     common_pb2.CHANNEL_CHAT: "chat",
     common_pb2.CHANNEL_POS: "pos",
     common_pb2.CHANNEL_BACKOFFICE: "backoffice",
+    common_pb2.CHANNEL_MARKETPLACE: "marketplace",
 }
 CHANNEL_CODES = {name: code for code, name in CHANNELS.items()}
 
@@ -63,7 +64,7 @@ class TaskSeen:
     shipment: OrderFact | None = None
 
 
-Observation = ReservationFact | OrderFact | TaskSeen | DemandRefusal | StockCheck | CountResult
+Observation = ReservationFact | OrderFact | TaskSeen | DemandRefusal | StockCheck | CountResult | ReturnSeen
 
 
 def channel_name(code: int) -> str:
@@ -130,6 +131,8 @@ def _observe(envelope: common_pb2.EventEnvelope, payload: Message) -> Observatio
             return reservation(event, _expect(payload, reservations_pb2.ReservationChanged, envelope), at)
         case ("orders", "order"):
             return order(event, _expect(payload, orders_pb2.OrderChanged, envelope), at)
+        case ("orders", "return") if event in ("authorised", "received"):
+            return returned(event, _expect(payload, orders_pb2.ReturnChanged, envelope), at)
         case ("fulfilment", "task"):
             return task(event, _expect(payload, fulfilment_pb2.TaskChanged, envelope), at)
         case ("inventory", "stock") if event == "changed":
@@ -160,6 +163,12 @@ def reservation(event: str, payload: reservations_pb2.ReservationChanged, at: da
     )
 
 
+def physical_units(line: orders_pb2.OrderLine) -> int:
+    """The units a line sells in the unit returns are counted in: a set as its parts (quantity times its
+    components' units per set), so that a return rate compares parts with parts."""
+    return line.quantity * (sum(part.quantity for part in line.components) or 1)
+
+
 def order(event: str, payload: orders_pb2.OrderChanged, at: datetime) -> OrderFact:
     found = payload.order
     revenue: dict[str, int] = {}
@@ -181,7 +190,7 @@ def order(event: str, payload: orders_pb2.OrderChanged, at: datetime) -> OrderFa
         method=METHODS.get(found.method, Method.UNSPECIFIED),
         store_id=found.store_id,
         created_at=moment(found.created_at) or at,
-        units=sum(line.quantity for line in found.lines),
+        units=sum(physical_units(line) for line in found.lines),
         revenue=revenue,
         first_allocation=first_allocation,
         allocation_inferred=inferred,
@@ -241,4 +250,19 @@ def count_result(payload: inventory_pb2.CountChanged, at: datetime) -> CountResu
         matched=summary.counted - summary.with_variance,
         units_over=summary.units_over,
         units_short=summary.units_short,
+    )
+
+
+def returned(event: str, payload: orders_pb2.ReturnChanged, at: datetime) -> ReturnSeen:
+    found = payload.order_return
+    _required(found.return_id, "return")
+    received = event == "received"
+    return ReturnSeen(
+        channel=channel_name(found.channel),
+        location_id=_required(found.location_id, "location"),
+        at=(moment(found.received_at) if received else moment(found.created_at)) or at,
+        received=received,
+        restocked=sum(line.restocked for line in found.lines) if received else 0,
+        damaged=sum(line.damaged for line in found.lines) if received else 0,
+        written_off=sum(line.written_off for line in found.lines) if received else 0,
     )

@@ -99,5 +99,14 @@ def insights_row(row: ReportRow, dates: DateRange, grouping: Grouping) -> insigh
             count_units_short=counts["count_units_short"],
             count_accuracy=rate["count_accuracy"],
         ),
+        returns=insights_pb2.ReturnFigures(
+            authorised=counts["returns_authorised"],
+            received=counts["returns_received"],
+            units_returned=counts["units_returned"],
+            units_restocked=counts["units_restocked"],
+            units_damaged=counts["units_damaged"],
+            units_written_off=counts["units_written_off"],
+            return_rate=rate["return_rate"],
+        ),
         undefined_figures=undefined,
     )

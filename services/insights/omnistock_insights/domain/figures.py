@@ -46,6 +46,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("fulfilment", "short_pick_rate", ("tasks_short_picked",), ("tasks_picked", "tasks_short_picked")),
     Figure("orders", "hold_rate", ("orders_held",), ("orders",)),
     Figure("stock", "count_accuracy", ("count_lines_matched",), ("count_lines",)),
+    Figure("returns", "return_rate", ("units_returned",), ("units",)),
 )
 
 

@@ -91,3 +91,31 @@ class CountResult:
             count_units_over=self.units_over,
             count_units_short=self.units_short,
         )
+
+
+@dataclass(frozen=True)
+class ReturnSeen:
+    """A return authorised or received: counted for the channel the units were sold on, at the
+    location they come back to."""
+
+    channel: str
+    location_id: str
+    at: datetime
+    received: bool
+    restocked: int = 0
+    damaged: int = 0
+    written_off: int = 0
+
+    def contribution(self) -> Tally:
+        bucket = Bucket(utc_day(self.at), self.channel, self.location_id)
+        if not self.received:
+            return Tally().add(Sheet.DAILY, bucket, returns_authorised=1)
+        return Tally().add(
+            Sheet.DAILY,
+            bucket,
+            returns_received=1,
+            units_returned=self.restocked + self.damaged + self.written_off,
+            units_restocked=self.restocked,
+            units_damaged=self.damaged,
+            units_written_off=self.written_off,
+        )

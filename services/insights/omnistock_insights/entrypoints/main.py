@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from omnistock.insights.v1 import insights_pb2_grpc
-from omnistock_insights.adapters.report import ReportQueries
 from omnistock_insights.adapters.stream import StreamReplay
 from omnistock_insights.entrypoints.grpc_servicer import FULL_NAME, InsightsServicer
 from omnistock_insights.entrypoints.handlers import LiveProjection, consumer
@@ -32,7 +31,7 @@ def bootstrap(settings: Settings) -> ServiceApp:
     idempotency = IdempotencyStore("insights")
     projection = Projection()
     rebuild = Rebuild(db, projection, StreamReplay(bus), idempotency)
-    servicer = InsightsServicer(ChannelInsightsReport(ReportQueries(db)), rebuild)
+    servicer = InsightsServicer(ChannelInsightsReport(db), rebuild)
     live = consumer(settings, db, bus, LiveProjection(projection))
     loops: list[BackgroundLoop] = [live.run]
     return ServiceApp(

@@ -13,19 +13,14 @@ import asyncpg
 from google.protobuf.message import Message
 
 from omnistock.common.v1 import common_pb2
+from omnistock_insights.adapters import repository
 from omnistock_insights.adapters.events import Observation, TaskSeen, observe
-from omnistock_insights.adapters.repository import AppliedEvents, Facts, Sheets
 from omnistock_insights.domain.journeys import OrderFact, ReservationFact, TaskFact
-from omnistock_insights.domain.signals import CountResult, DemandRefusal, StockCheck
+from omnistock_insights.domain.signals import CountResult, DemandRefusal, ReturnSeen, StockCheck
 from omnistock_insights.domain.tally import Tally
 
 
 class Projection:
-    def __init__(self, facts: Facts | None = None, sheets: Sheets | None = None) -> None:
-        self.facts = facts or Facts()
-        self.sheets = sheets or Sheets()
-        self.applied = AppliedEvents()
-
     async def apply(
         self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message
     ) -> Tally | None:
@@ -35,10 +30,10 @@ class Projection:
         if observation is None:
             return None
         # First, before any other table: a rebuild locks applied_events to hold live counting off.
-        if not await self.applied.claim(conn, envelope.event_id):
+        if not await repository.claim_event(conn, envelope.event_id):
             return None
         change = await self._change(conn, observation)
-        await self.sheets.add(conn, change)
+        await repository.add_tally(conn, change)
         return change
 
     async def _change(self, conn: asyncpg.Connection, observation: Observation) -> Tally:
@@ -49,23 +44,23 @@ class Projection:
                 return await self._order(conn, observation)
             case TaskSeen():
                 return await self._task(conn, observation)
-            case DemandRefusal() | StockCheck() | CountResult():
+            case DemandRefusal() | StockCheck() | CountResult() | ReturnSeen():
                 return observation.contribution()
         assert_never(observation)
 
     async def _reservation(self, conn: asyncpg.Connection, seen: ReservationFact) -> Tally:
-        before = await self.facts.reservation(conn, seen.reservation_id)
+        before = await repository.reservation(conn, seen.reservation_id)
         # Its tasks only matter while its channel is unknown: those counted so far wait for it.
-        tasks = await self.facts.tasks_of(conn, reservation_id=seen.reservation_id) if before.channel is None else []
+        tasks = await repository.tasks_of(conn, reservation_id=seen.reservation_id) if before.channel is None else []
         after = before.merge(seen)
-        await self.facts.save_reservation(conn, after)
+        await repository.save_reservation(conn, after)
         return after.contribution() - before.contribution() + _moved(tasks, before.channel, after.channel)
 
     async def _order(self, conn: asyncpg.Connection, seen: OrderFact) -> Tally:
-        before = await self.facts.order(conn, seen.order_id)
-        tasks = await self.facts.tasks_of(conn, order_id=seen.order_id) if before.channel is None else []
+        before = await repository.order(conn, seen.order_id)
+        tasks = await repository.tasks_of(conn, order_id=seen.order_id) if before.channel is None else []
         after = before.merge(seen)
-        await self.facts.save_order(conn, after)
+        await repository.save_order(conn, after)
         return after.contribution() - before.contribution() + _moved(tasks, before.channel, after.channel)
 
     async def _task(self, conn: asyncpg.Connection, seen: TaskSeen) -> Tally:
@@ -74,17 +69,17 @@ class Projection:
         # under that lock: a parent described at the same moment elsewhere then sees this task.
         channel: str | None = None
         if seen.task.order_id:
-            order = await self.facts.order(conn, seen.task.order_id)
+            order = await repository.order(conn, seen.task.order_id)
             channel = order.channel
             if seen.shipment is not None:
                 shipped = order.merge(seen.shipment)
-                await self.facts.save_order(conn, shipped)
+                await repository.save_order(conn, shipped)
                 change.merge(shipped.contribution() - order.contribution())
         elif seen.task.reservation_id:
-            channel = (await self.facts.reservation(conn, seen.task.reservation_id)).channel
-        before = await self.facts.task(conn, seen.task.task_id)
+            channel = (await repository.reservation(conn, seen.task.reservation_id)).channel
+        before = await repository.task(conn, seen.task.task_id)
         after = before.merge(seen.task)
-        await self.facts.save_task(conn, after)
+        await repository.save_task(conn, after)
         return change.merge(after.contribution(channel) - before.contribution(channel))
 
 

@@ -2,7 +2,7 @@
 
 The whole replay is one transaction: readers see the old figures until the new
 ones commit, a failed rebuild leaves the old ones in place, and the live
-consumer waits (see ProjectionTables.lock_and_clear), then carries on with the
+consumer waits (see repository.lock_and_clear), then carries on with the
 events the replay did not reach. Events it had already counted are in
 applied_events again and are not counted twice.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncpg
 
 from omnistock.insights.v1 import insights_pb2
+from omnistock_insights.adapters import repository
 from omnistock_insights.adapters.events import Uncountable
-from omnistock_insights.adapters.repository import ProjectionTables
 from omnistock_insights.adapters.stream import StreamReplay, decode
 from omnistock_insights.service_layer.projection import Projection
 from omnistock_platform.db import Database
@@ -31,13 +31,11 @@ class Rebuild:
         projection: Projection,
         replay: StreamReplay,
         idempotency: IdempotencyStore,
-        tables: ProjectionTables | None = None,
     ) -> None:
         self.db = db
         self.projection = projection
         self.replay = replay
         self.idempotency = idempotency
-        self.tables = tables or ProjectionTables()
 
     async def rebuild(self, request: insights_pb2.RebuildInsightsRequest) -> insights_pb2.RebuildInsightsResponse:
         check = Validator()
@@ -53,7 +51,7 @@ class Rebuild:
         )
 
     async def _replay(self, conn: asyncpg.Connection) -> insights_pb2.RebuildInsightsResponse:
-        await self.tables.lock_and_clear(conn)
+        await repository.lock_and_clear(conn)
         response = insights_pb2.RebuildInsightsResponse()
         async for stored in self.replay.events():
             response.events_read += 1

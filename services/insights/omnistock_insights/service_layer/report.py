@@ -8,11 +8,13 @@ import json
 from datetime import UTC, date, datetime
 
 from omnistock.insights.v1 import insights_pb2
+from omnistock_insights.adapters import report
 from omnistock_insights.adapters.events import CHANNELS, channel_name
 from omnistock_insights.adapters.messages import insights_row
-from omnistock_insights.adapters.report import ReportFilter, ReportQueries, RowKey
+from omnistock_insights.adapters.report import ReportFilter, RowKey
 from omnistock_insights.domain.periods import DateRange, Grouping, parse_day
 from omnistock_platform.auth import current_principal, require_location
+from omnistock_platform.db import Database
 from omnistock_platform.errors import InvalidArgument, PermissionDenied, Reason
 from omnistock_platform.validation import Validator
 
@@ -35,8 +37,8 @@ _BREAKDOWNS = {
 
 
 class ChannelInsightsReport:
-    def __init__(self, queries: ReportQueries) -> None:
-        self.queries = queries
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def get(self, request: insights_pb2.GetChannelInsightsRequest) -> insights_pb2.GetChannelInsightsResponse:
         where, page_size = _validated(request)
@@ -49,7 +51,7 @@ class ChannelInsightsReport:
                 )
             require_location(where.location_id)
         after = _after(request.page_token, where)
-        rows = await self.queries.rows(where, after, page_size + 1)
+        rows = await report.rows(self.db.pool, where, after, page_size + 1)
         response = insights_pb2.GetChannelInsightsResponse(
             rows=[insights_row(row, where.dates, where.grouping) for row in rows[:page_size]]
         )

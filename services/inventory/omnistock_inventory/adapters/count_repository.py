@@ -285,7 +285,8 @@ async def lock_rows(conn: asyncpg.Connection, location_id: str, skus: Sequence[s
     """The stock rows of the SKUs at the location, locked in the order every multi-row lock takes them
     (location, then SKU, "C" collation), so a posting never deadlocks with a hold."""
     rows = await conn.fetch(
-        "SELECT location_id, sku, on_hand, held, version FROM inventory.stock"
+        "SELECT location_id, sku, on_hand, held, version, in_transit - in_transit_reserved AS promisable"
+        " FROM inventory.stock"
         ' WHERE location_id = $1 AND sku = ANY($2::text[]) ORDER BY sku COLLATE "C" FOR UPDATE',
         location_id,
         list(skus),

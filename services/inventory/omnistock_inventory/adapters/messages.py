@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.domain.bundles import HoldBundle
 from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey
-from omnistock_inventory.domain.stock import Channel, Counters, available
+from omnistock_inventory.domain.stock import Channel, Counters, Pool, channel_available, kept_from_channel
 
 CHANNELS: dict[int, Channel] = {
     common_pb2.CHANNEL_WEB: Channel.WEB,
@@ -19,6 +23,7 @@ CHANNELS: dict[int, Channel] = {
     common_pb2.CHANNEL_CHAT: Channel.CHAT,
     common_pb2.CHANNEL_POS: Channel.POS,
     common_pb2.CHANNEL_BACKOFFICE: Channel.BACKOFFICE,
+    common_pb2.CHANNEL_MARKETPLACE: Channel.MARKETPLACE,
 }
 CHANNEL_CODES = {name: code for code, name in CHANNELS.items()}
 KINDS = {pb.LOCATION_KIND_STORE: "store", pb.LOCATION_KIND_WAREHOUSE: "warehouse"}
@@ -70,7 +75,29 @@ def location(row: asyncpg.Record) -> pb.Location:
         pickup=row["pickup"],
         till_sales=row["till_sales"],
         active=row["active"],
+        promise_settings=promise_settings(row.get("promise_settings")),
     )
+
+
+def stored_promise_settings(settings: pb.PromiseSettings) -> str:
+    """The settings as the locations table keeps them: JSON text with the proto's field names, or
+    empty for the defaults."""
+    if settings == pb.PromiseSettings() and not settings.HasField("default_carrier_lead_days"):
+        return ""
+    return json_format.MessageToJson(settings, preserving_proto_field_name=True, indent=None, sort_keys=True)
+
+
+def promise_settings(value: str | None) -> pb.PromiseSettings:
+    """The settings of a locations row (empty or missing: the defaults)."""
+    return pb.PromiseSettings.FromString(_promise_settings_bytes(value)) if value else pb.PromiseSettings()
+
+
+@functools.lru_cache(maxsize=4096)
+def _promise_settings_bytes(value: str) -> bytes:
+    """Parsed once per distinct text: every FindAvailability answer carries its locations' settings."""
+    settings = pb.PromiseSettings()
+    json_format.Parse(value, settings)
+    return settings.SerializeToString()
 
 
 def sku(row: asyncpg.Record) -> pb.Sku:
@@ -81,27 +108,57 @@ def sku(row: asyncpg.Record) -> pb.Sku:
         allow_backorder=row["allow_backorder"],
         price_minor=row["price_minor"],
         currency=row["currency"],
+        components=bundle_components(row["components"]),
+        allow_split=row["allow_split"],
     )
+
+
+def bundle_components(components: Mapping[str, int]) -> list[pb.BundleComponent]:
+    return [pb.BundleComponent(sku=sku, quantity=quantity) for sku, quantity in sorted(components.items())]
 
 
 def counters(row: Any) -> Counters:
-    return Counters(row["on_hand"], row["held"], row["safety_stock"], row["incoming"])
+    """A stock row's counters; its units in transit as a channel may be promised them (less what
+    ship-to-store transfers bring for their own owners)."""
+    transit = (row.get("in_transit") or 0) - (row.get("in_transit_reserved") or 0)
+    return Counters(row["on_hand"], row["held"], row["safety_stock"], row["incoming"], transit)
 
 
-def stock_level(row: Any, *, use_safety_stock: bool = False, backorder: bool = False) -> pb.StockLevel:
-    return pb.StockLevel(
+def stock_level(
+    row: Any, *, use_safety_stock: bool = False, backorder: bool = False, pools: Sequence[Pool] | None = None
+) -> pb.StockLevel:
+    """The row as a channel sees it: `pools` are the channel's pools at the row's location (None:
+    the channel has no pools)."""
+    have = counters(row)
+    units, pool = channel_available(have, pools, use_safety_stock=use_safety_stock, backorder=backorder)
+    level = pb.StockLevel(
         location_id=row["location_id"],
         sku=row["sku"],
-        on_hand=row["on_hand"],
-        held=row["held"],
-        safety_stock=row["safety_stock"],
-        available=available(counters(row), use_safety_stock=use_safety_stock, backorder=backorder),
-        incoming=row["incoming"],
-        next_incoming_at=timestamp(row["next_incoming_at"]),
+        on_hand=have.on_hand,
+        held=have.held,
+        safety_stock=have.safety_stock,
+        available=units,
+        incoming=have.incoming,
         version=row["version"],
-        updated_at=timestamp(row["updated_at"]),
         in_transit=row.get("in_transit") or 0,
+        in_transit_reserved=row.get("in_transit_reserved") or 0,
+        pool_group_id=pool.group_id if pool is not None else "",
+        pool_kept=kept_from_channel(have, pools, pool),
     )
+    # Set in place: a Timestamp made apart would be copied in (reads build hundreds of levels per call).
+    set_timestamp(level.next_incoming_at, row["next_incoming_at"])
+    set_timestamp(level.updated_at, row["updated_at"])
+    return level
+
+
+def set_timestamp(field: Timestamp, value: datetime | None) -> None:
+    """`timestamp`, written into a message's field (left unset for None)."""
+    if value is None:
+        return
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    field.seconds, micros = divmod((value - _EPOCH) // _MICROSECOND, 1_000_000)
+    field.nanos = micros * 1000
 
 
 def hold_line(line: HoldLine) -> pb.HoldLine:
@@ -115,7 +172,19 @@ def hold_line(line: HoldLine) -> pb.HoldLine:
     )
 
 
-def hold(row: asyncpg.Record, lines: dict[LineKey, HoldLine]) -> pb.Hold:
+def hold_bundle(bundle: HoldBundle) -> pb.HoldBundle:
+    return pb.HoldBundle(
+        location_id=bundle.location_id,
+        sku=bundle.sku,
+        quantity=bundle.quantity,
+        committed=bundle.committed,
+        released=bundle.released,
+        open=bundle.open,
+        components=bundle_components(bundle.components),
+    )
+
+
+def hold(row: asyncpg.Record, lines: dict[LineKey, HoldLine], bundles: Iterable[HoldBundle] = ()) -> pb.Hold:
     return pb.Hold(
         hold_id=row["hold_id"],
         owner=row["owner"],
@@ -124,6 +193,7 @@ def hold(row: asyncpg.Record, lines: dict[LineKey, HoldLine]) -> pb.Hold:
         expires_at=timestamp(row["expires_at"]),
         created_at=timestamp(row["created_at"]),
         lines=[hold_line(line) for _, line in sorted(lines.items())],
+        bundles=[hold_bundle(bundle) for bundle in sorted(bundles, key=lambda each: each.key)],
     )
 
 

@@ -9,9 +9,11 @@ from typing import Any
 import asyncpg
 
 from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey
+from omnistock_platform.statement import Statement
 
 STOCK_COLUMNS = (
-    "location_id, sku, on_hand, held, safety_stock, incoming, next_incoming_at, version, updated_at, in_transit"
+    "location_id, sku, on_hand, held, safety_stock, incoming, next_incoming_at, version, updated_at, in_transit,"
+    " in_transit_reserved"
 )
 
 
@@ -54,6 +56,11 @@ async def list_locations(conn: asyncpg.Pool, *, city: str, kind: str, after: str
         after,
         limit,
     )
+
+
+async def pickup_locations(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
+    """The active locations where customers collect."""
+    return await conn.fetch("SELECT * FROM inventory.locations WHERE active AND pickup ORDER BY location_id")
 
 
 async def get_sku(conn: asyncpg.Connection | asyncpg.Pool, sku: str) -> asyncpg.Record | None:
@@ -132,7 +139,7 @@ async def change_stock(
 # separate SKU lookup) and the transaction's timestamp (the hold's created_at).
 _HOLD_RETURNING = (
     "s.location_id, s.sku, s.on_hand, s.held, s.safety_stock, s.incoming, s.next_incoming_at, s.version,"
-    " s.updated_at, s.in_transit, k.allow_backorder, now() AS now"
+    " s.updated_at, s.in_transit, s.in_transit_reserved, k.allow_backorder, now() AS now"
 )
 
 
@@ -145,16 +152,66 @@ def available_sql(*, use_safety_stock: str, backorder: str) -> str:
     return f"(on_hand - held - {reserve} + {extra})"
 
 
-# The hold statements' parameters: $3 the quantity, $4 whether safety stock may be used; a
-# backorderable SKU counts units on their way (with $5, a hold for later rather than a sale now).
-_HOLD_FITS = available_sql(use_safety_stock="$4::boolean", backorder="k.allow_backorder") + " >= $3"
+def kept_back_sql(pool: str = "p") -> str:
+    """`domain.stock.kept_back`: what a pool row keeps from its channel (integer division rounds
+    down as Python's // does, on hand being never negative)."""
+    return f"(on_hand - on_hand * {pool}.cap_percent / 100 + {pool}.buffer_units)"
+
+
+def pool_available_sql(general: str, pool: str = "p", *, later: str = "true") -> str:
+    """`domain.stock.pool_available` over a stock row and a pool row (GREATEST(0, ...) aside);
+    `later` is a SQL boolean: a hold for later, which may take units in transit (not `sold_now`)."""
+    extra = f"CASE WHEN {pool}.allow_in_transit THEN incoming ELSE 0 END"
+    transit = f"CASE WHEN {pool}.allow_transfer_in_transit AND {later} THEN in_transit - in_transit_reserved ELSE 0 END"
+    return f"LEAST({general} + {transit}, on_hand - held - {kept_back_sql(pool)} + {extra} + {transit})"
+
+
+def channel_available_sql(
+    *, use_safety_stock: str, backorder: str, channel: str, location: str, later: str = "true"
+) -> str:
+    """`domain.stock.channel_available` as SQL (GREATEST(0, ...) aside): `available_sql` for a
+    channel without pools, else the most its pools whose group holds `location` give (0 when
+    none does). `channel` is a SQL text expression ('' for no channel: today's rule); `later` a
+    SQL boolean, false for a sale carried out now (no units in transit)."""
+    general = available_sql(use_safety_stock=use_safety_stock, backorder=backorder)
+    return (
+        f"(CASE WHEN NOT EXISTS (SELECT 1 FROM inventory.channel_pools p WHERE p.channel = {channel})"
+        f" THEN {general} ELSE COALESCE((SELECT max({pool_available_sql(general, later=later)})"
+        "   FROM inventory.channel_pools p JOIN inventory.location_group_members m ON m.group_id = p.group_id"
+        f"   WHERE p.channel = {channel} AND m.location_id = {location}), 0) END)"
+    )
+
+
+# The hold statements' parameters: $3 the quantity, $4 whether safety stock may be used, $6 the
+# calling channel (its pools bound what it may take); a backorderable SKU counts units on their
+# way, and a pool that allows it units in transit on transfers (with $5, a hold for later rather
+# than a sale now).
+_HOLD_FITS = (
+    channel_available_sql(
+        use_safety_stock="$4::boolean", backorder="k.allow_backorder", channel="$6::text", location="s.location_id"
+    )
+    + " >= $3"
+)
 _HOLD_FITS_UNLESS_SOLD_NOW = (
-    available_sql(use_safety_stock="$4::boolean", backorder="(k.allow_backorder AND $5::boolean)") + " >= $3"
+    channel_available_sql(
+        use_safety_stock="$4::boolean",
+        backorder="(k.allow_backorder AND $5::boolean)",
+        channel="$6::text",
+        location="s.location_id",
+        later="$5::boolean",
+    )
+    + " >= $3"
 )
 
 
 async def take_units(
-    conn: asyncpg.Connection, key: LineKey, quantity: int, *, use_safety_stock: bool, backorder: bool = True
+    conn: asyncpg.Connection,
+    key: LineKey,
+    quantity: int,
+    *,
+    use_safety_stock: bool,
+    backorder: bool = True,
+    channel: str = "",
 ) -> asyncpg.Record | None:
     """The conditional update at the heart of no-double-selling: the row changes
     only if enough is available at the moment the row lock is taken. Without `backorder`
@@ -169,52 +226,52 @@ async def take_units(
         quantity,
         use_safety_stock,
         backorder,
+        channel,
     )
 
 
-async def claim_and_take_units(
+async def take_units_once(
     conn: asyncpg.Connection,
+    statement: Statement,
+    claim: str,
     key: LineKey,
     quantity: int,
     *,
     use_safety_stock: bool,
-    request_id: str,
-    method: str,
-    fingerprint: bytes,
-    caller: str,
+    channel: str = "",
 ) -> tuple[bool, asyncpg.Record | None]:
-    """The idempotency claim of a request (as `IdempotencyStore.claim` inserts it) and `take_units`,
-    in one round trip: (whether this call owns the request id, the row if the units were taken).
-    Units are taken only by the call that owns the request id."""
-    row = await conn.fetchrow(
-        "WITH c AS (INSERT INTO inventory.idempotency (request_id, method, fingerprint, caller)"
-        "   VALUES ($5, $6, $7, $8)"
-        "   ON CONFLICT (request_id) DO NOTHING RETURNING request_id),"
-        " u AS (UPDATE inventory.stock s SET held = s.held + $3, version = s.version + 1, updated_at = now()"
-        "   FROM inventory.skus k WHERE s.location_id = $1 AND s.sku = $2 AND k.sku = s.sku"
-        f"   AND {_HOLD_FITS} AND EXISTS (SELECT 1 FROM c)"
-        f"   RETURNING {_HOLD_RETURNING})"
-        " SELECT EXISTS (SELECT 1 FROM c) AS claimed, u.* FROM (VALUES (0)) AS one LEFT JOIN u ON true",
-        key.location_id,
-        key.sku,
-        quantity,
-        use_safety_stock,
-        request_id,
-        method,
-        fingerprint,
-        caller,
+    """`take_units` as a part of `statement`, run only if its part `claim` (the request id's
+    claim, `IdempotencyStore.claim_part`) yields a row, in one round trip: (whether this call owns
+    the request id, the row if the units were taken)."""
+    units = statement.param(quantity, "bigint")
+    location_id, sku = statement.param(key.location_id, "text"), statement.param(key.sku, "text")
+    fits = channel_available_sql(
+        use_safety_stock=statement.param(use_safety_stock, "boolean"),
+        backorder="k.allow_backorder",
+        channel=statement.param(channel, "text"),
+        location="s.location_id",
+    )
+    taken = statement.add(
+        f"UPDATE inventory.stock s SET held = s.held + {units},"
+        " version = s.version + 1, updated_at = now() FROM inventory.skus k"
+        f" WHERE s.location_id = {location_id} AND s.sku = {sku}"
+        f" AND k.sku = s.sku AND {fits} >= {units} AND EXISTS (SELECT 1 FROM {claim})"
+        f" RETURNING {_HOLD_RETURNING}"
+    )
+    row = await statement.fetchrow(
+        conn,
+        f"SELECT EXISTS (SELECT 1 FROM {claim}) AS claimed, t.* FROM (VALUES (0)) AS one LEFT JOIN {taken} t ON true",
     )
     assert row is not None
     return bool(row["claimed"]), row if row["location_id"] is not None else None
 
 
-async def lock_rows_for_hold(conn: asyncpg.Connection, keys: Sequence[LineKey]) -> list[asyncpg.Record]:
-    """Lock the rows of a multi-line hold in one statement, in lock order: the rows are locked as
-    the sort emits them, and "C" collation sorts as Python sorts LineKey, so every transaction
-    that locks several rows takes them in the same order and none can deadlock another."""
-    return await conn.fetch(
-        f"SELECT {_LEVEL_COLUMNS} FROM inventory.stock s JOIN inventory.skus k ON k.sku = s.sku"
-        " JOIN unnest($1::text[], $2::text[]) AS t(location_id, sku)"
+async def lock_rows(conn: asyncpg.Connection, keys: Sequence[LineKey]) -> None:
+    """Lock several rows in one statement, in lock order: the rows are locked as the sort emits
+    them, and "C" collation sorts as Python sorts LineKey, so every transaction that locks several
+    rows takes them in the same order and none can deadlock another."""
+    await conn.execute(
+        "SELECT 1 FROM inventory.stock s JOIN unnest($1::text[], $2::text[]) AS t(location_id, sku)"
         "   ON s.location_id = t.location_id AND s.sku = t.sku"
         ' ORDER BY s.location_id COLLATE "C", s.sku COLLATE "C" FOR UPDATE OF s',
         [key.location_id for key in keys],
@@ -222,11 +279,47 @@ async def lock_rows_for_hold(conn: asyncpg.Connection, keys: Sequence[LineKey]) 
     )
 
 
+# `lines` of `take_locked_units`: $3 the quantities, $4 whether safety stock may be used, $6 the
+# calling channel (its pools bound what it may take), per row; $5 as for `take_units`.
+_LOCKED_FIT = (
+    channel_available_sql(
+        use_safety_stock="t.use_safety_stock",
+        backorder="(k.allow_backorder AND $5::boolean)",
+        channel="t.channel",
+        location="s.location_id",
+        later="$5::boolean",
+    )
+    + " >= t.quantity"
+)
+
+
+async def take_locked_units(
+    conn: asyncpg.Connection, lines: Sequence[tuple[LineKey, int, bool, str]], *, backorder: bool = True
+) -> list[asyncpg.Record]:
+    """`take_units` on several rows already locked by `lock_rows`, in one statement: `lines` are
+    (row, quantity, whether safety stock may be used, the calling channel). Returns the rows that
+    had enough, as the take left them; when one is missing, the caller rolls the others back."""
+    return await conn.fetch(
+        "UPDATE inventory.stock s SET held = s.held + t.quantity, version = s.version + 1, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $6::text[])"
+        "   AS t(location_id, sku, quantity, use_safety_stock, channel), inventory.skus k"
+        f" WHERE s.location_id = t.location_id AND s.sku = t.sku AND k.sku = s.sku AND {_LOCKED_FIT}"
+        f" RETURNING {_HOLD_RETURNING}",
+        [key.location_id for key, _, _, _ in lines],
+        [key.sku for key, _, _, _ in lines],
+        [quantity for _, quantity, _, _ in lines],
+        [use_safety_stock for _, _, use_safety_stock, _ in lines],
+        backorder,
+        [channel for _, _, _, channel in lines],
+    )
+
+
 _STOCK_RETURNING = "s." + STOCK_COLUMNS.replace(", ", ", s.")
 
 
 async def add_held(conn: asyncpg.Connection, changes: Sequence[tuple[LineKey, int]]) -> list[asyncpg.Record]:
-    """Hold the given quantities on rows already locked (and checked) by `lock_rows_for_hold`."""
+    """Hold the given quantities on rows already locked, without a check: units that are surely
+    there (received in this transaction), held for their owner at once."""
     return await conn.fetch(
         "UPDATE inventory.stock s SET held = s.held + t.quantity, version = s.version + 1, updated_at = now()"
         " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(location_id, sku, quantity)"
@@ -238,7 +331,7 @@ async def add_held(conn: asyncpg.Connection, changes: Sequence[tuple[LineKey, in
 
 
 async def take_units_together(
-    conn: asyncpg.Connection, key: LineKey, quantity: int, count: int, *, use_safety_stock: bool
+    conn: asyncpg.Connection, key: LineKey, quantity: int, count: int, *, use_safety_stock: bool, channel: str = ""
 ) -> asyncpg.Record | None:
     """`count` holds on one row as one conditional update of their total: all fit, or none is taken.
     The version moves by `count`, one per hold, as if they had been taken one after another."""
@@ -251,59 +344,51 @@ async def take_units_together(
         quantity,
         use_safety_stock,
         count,
+        channel,
     )
 
 
-async def write_taken(
-    conn: asyncpg.Connection,
+def add_taken(
+    statement: Statement,
     *,
-    holds: Sequence[tuple[str, str, str, datetime]],
-    lines: Sequence[tuple[str, str, str, int]],
+    holds: Sequence[tuple[str, str, str, str, datetime]],
+    lines: Sequence[tuple[str, str, str, int, int]],
     movements: Sequence[tuple[Any, ...]],
-    events: Sequence[tuple[str, str, bytes, str | None]],
-    responses: Sequence[tuple[str, bytes]],
-    notify: str,
+    sold: Sequence[tuple[str, str, int]],
 ) -> None:
-    """Everything a hold writes once its units are taken, in one round trip: the holds
-    (hold_id, owner, channel, expires_at), their lines (hold_id, location_id, sku, quantity),
-    the ledger movements (the columns of `add_movement`), the outbox events (event_id, subject,
-    envelope, traceparent), the idempotency answers (request_id, response) and the relay's wake-up."""
-    columns: list[list[Any]] = [list(column) for column in zip(*movements, strict=True)] or [[] for _ in range(14)]
-    await conn.execute(
-        "WITH h AS (INSERT INTO inventory.holds (hold_id, owner, channel, state, expires_at)"
-        "   SELECT id, o, c, 'active', e FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
-        "   AS t(id, o, c, e)),"
-        " l AS (INSERT INTO inventory.hold_lines (hold_id, location_id, sku, quantity, committed, released)"
-        "   SELECT id, loc, sku, q, 0, 0 FROM unnest($5::text[], $6::text[], $7::text[], $8::bigint[])"
-        "   AS t(id, loc, sku, q)),"
-        " m AS (INSERT INTO inventory.movements (location_id, sku, kind, reason, on_hand_delta, held_delta,"
-        "   on_hand_after, held_after, safety_stock_after, version, hold_id, actor, request_id, document_ref)"
-        "   SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[],"
-        "   $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[], $20::text[], $21::text[],"
-        "   $22::text[])),"
-        " o AS (INSERT INTO inventory.outbox (event_id, subject, envelope, traceparent)"
-        "   SELECT * FROM unnest($23::uuid[], $24::text[], $25::bytea[], $29::text[])),"
-        # The answer a retry with the same request id gets (what IdempotencyStore.save writes).
-        " i AS (UPDATE inventory.idempotency d SET response = r.response"
-        "   FROM unnest($26::text[], $27::bytea[]) AS r(request_id, response) WHERE d.request_id = r.request_id)"
-        " SELECT pg_notify($28, '')",
-        [h[0] for h in holds],
-        [h[1] for h in holds],
-        [h[2] for h in holds],
-        [h[3] for h in holds],
-        [line[0] for line in lines],
-        [line[1] for line in lines],
-        [line[2] for line in lines],
-        [line[3] for line in lines],
-        *columns,
-        [e[0] for e in events],
-        [e[1] for e in events],
-        [e[2] for e in events],
-        [r[0] for r in responses],
-        [r[1] for r in responses],
-        notify,
-        [e[3] for e in events],
+    """Everything of holds whose units are taken that lives in inventory's own tables, as parts of
+    one statement: the holds (hold_id, owner, channel, state, expires_at), their lines (hold_id,
+    location_id, sku, quantity, committed), the ledger movements (the columns of `add_movement`),
+    and the units sold at once (location_id, sku, quantity: on hand and held both drop)."""
+    statement.add(
+        "INSERT INTO inventory.holds (hold_id, owner, channel, state, expires_at)"
+        f" SELECT * FROM {statement.unnest(_columns(holds, 5), _HOLD_TYPES)}"
     )
+    statement.add(
+        "INSERT INTO inventory.hold_lines (hold_id, location_id, sku, quantity, committed, released)"
+        f" SELECT *, 0 FROM {statement.unnest(_columns(lines, 5), _LINE_TYPES)}"
+    )
+    statement.add(
+        "INSERT INTO inventory.movements (location_id, sku, kind, reason, on_hand_delta, held_delta,"
+        " on_hand_after, held_after, safety_stock_after, version, hold_id, actor, request_id, document_ref)"
+        f" SELECT * FROM {statement.unnest(_columns(movements, 14), _MOVEMENT_TYPES)}"
+    )
+    if sold:
+        statement.add(
+            "UPDATE inventory.stock s SET on_hand = s.on_hand - t.quantity, held = s.held - t.quantity,"
+            " version = s.version + 1, updated_at = now()"
+            f" FROM {statement.unnest(_columns(sold, 3), ('text[]', 'text[]', 'bigint[]'))}"
+            " AS t(location_id, sku, quantity) WHERE s.location_id = t.location_id AND s.sku = t.sku"
+        )
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[tuple[Any, ...]]:
+    return list(zip(*rows, strict=True)) or [()] * width
+
+
+_HOLD_TYPES = ("text[]", "text[]", "text[]", "text[]", "timestamptz[]")
+_LINE_TYPES = ("text[]", "text[]", "text[]", "bigint[]", "bigint[]")
+_MOVEMENT_TYPES = ("text[]",) * 4 + ("bigint[]",) * 6 + ("text[]",) * 4
 
 
 async def stock_rows(
@@ -319,7 +404,8 @@ async def stock_rows(
 
 # A stock row with its SKU's backorder flag: what every availability answer is computed from.
 _STOCK_COLUMNS = (
-    "location_id, sku, on_hand, held, safety_stock, incoming, next_incoming_at, version, updated_at, in_transit"
+    "location_id, sku, on_hand, held, safety_stock, incoming, next_incoming_at, version, updated_at, in_transit,"
+    " in_transit_reserved"
 )
 _LEVEL_COLUMNS = ", ".join(f"s.{column}" for column in _STOCK_COLUMNS.split(", ")) + ", k.allow_backorder"
 
@@ -335,6 +421,19 @@ async def level_rows(
         list(skus),
         list(location_ids),
     )
+
+
+async def stocking_locations(
+    conn: asyncpg.Connection | asyncpg.Pool, skus: Sequence[str], *, besides: Sequence[str]
+) -> list[str]:
+    """The locations, other than `besides`, with a stock row of any of the SKUs, by id."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT location_id FROM inventory.stock WHERE sku = ANY($1::text[])"
+        " AND NOT location_id = ANY($2::text[]) ORDER BY location_id",
+        list(skus),
+        list(besides),
+    )
+    return [row["location_id"] for row in rows]
 
 
 async def sku_level_rows(
@@ -380,7 +479,7 @@ async def availability_rows(conn: asyncpg.Connection | asyncpg.Pool, skus: Seque
     """The SKUs' rows with their backorder flag and their location, for FindAvailability."""
     return await conn.fetch(
         f"SELECT {_LEVEL_COLUMNS}, l.name, l.kind, l.city, l.latitude, l.longitude, l.routing_rank,"
-        " l.ships, l.pickup, l.till_sales, l.active"
+        " l.ships, l.pickup, l.till_sales, l.active, l.promise_settings"
         " FROM inventory.stock s JOIN inventory.skus k ON k.sku = s.sku"
         " JOIN inventory.locations l ON l.location_id = s.location_id"
         " WHERE s.sku = ANY($1::text[]) ORDER BY s.sku, s.location_id",
@@ -443,28 +542,6 @@ async def list_movements(
         until,
         after_id,
         limit,
-    )
-
-
-async def insert_hold(
-    conn: asyncpg.Connection,
-    hold_id: str,
-    owner: str,
-    channel: str,
-    expires_at: datetime,
-    lines: Sequence[tuple[LineKey, int]],
-) -> None:
-    await conn.execute(
-        "INSERT INTO inventory.holds (hold_id, owner, channel, state, expires_at) VALUES ($1, $2, $3, 'active', $4)",
-        hold_id,
-        owner,
-        channel,
-        expires_at,
-    )
-    await conn.executemany(
-        "INSERT INTO inventory.hold_lines (hold_id, location_id, sku, quantity, committed, released)"
-        " VALUES ($1, $2, $3, $4, 0, 0)",
-        [(hold_id, key.location_id, key.sku, quantity) for key, quantity in lines],
     )
 
 

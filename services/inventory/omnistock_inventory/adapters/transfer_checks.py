@@ -3,6 +3,12 @@ stock invariants): each query returns (subject, detail) per violation.
 
 - Units in transit are counted once: the in-transit figure of every stock row equals the units of the
   shipped, not yet received transfers to that location.
+- Units a ship-to-store transfer brings for its owner are counted once: every row's
+  in_transit_reserved equals the units of the shipped, not yet received transfers with a hold owner.
+- Held never exceeds what exists or is on its way to be promised: on hand, plus incoming for a
+  backorderable SKU, plus the units in transit channels may be promised (in_transit less
+  in_transit_reserved); a short receipt shortens the holds that promised the rest
+  (service_layer/transit_promises.py).
 - A transfer's lines are closed exactly when it is received, and a closed line counts every shipped
   unit once: shipped + over = received + damaged + short.
 - Ledger entries on both sides: a transfer that shipped took each line's units out of on hand at the
@@ -29,6 +35,23 @@ TRANSFER_CHECKS: dict[str, str] = {
               FROM inventory.transfers r JOIN inventory.transfer_lines l USING (transfer_id)
               WHERE r.status = 'shipped' GROUP BY r.destination_location_id, l.sku) t
         WHERE NOT EXISTS (SELECT 1 FROM inventory.stock s WHERE s.location_id = t.location_id AND s.sku = t.sku)""",
+    "in transit reserved differs from the open ship-to-store transfers to the location": """
+        SELECT s.location_id || '/' || s.sku AS subject,
+               format('in_transit_reserved=%s, shipped ship-to-store transfers not yet received say %s',
+                      s.in_transit_reserved, COALESCE(t.units, 0)) AS detail
+        FROM inventory.stock s LEFT JOIN (
+            SELECT r.destination_location_id AS location_id, l.sku, sum(l.quantity) AS units
+            FROM inventory.transfers r JOIN inventory.transfer_lines l USING (transfer_id)
+            WHERE r.status = 'shipped' AND r.hold_owner <> ''
+            GROUP BY r.destination_location_id, l.sku) t USING (location_id, sku)
+        WHERE s.in_transit_reserved <> COALESCE(t.units, 0)""",
+    "held exceeds on hand and the units in transit channels may count": """
+        SELECT s.location_id || '/' || s.sku AS subject,
+               format('held=%s on_hand=%s incoming=%s (backorder %s) in_transit=%s reserved=%s', s.held, s.on_hand,
+                      s.incoming, k.allow_backorder, s.in_transit, s.in_transit_reserved) AS detail
+        FROM inventory.stock s JOIN inventory.skus k ON k.sku = s.sku
+        WHERE s.held > s.on_hand + CASE WHEN k.allow_backorder THEN s.incoming ELSE 0 END
+                       + s.in_transit - s.in_transit_reserved""",
     "transfer line closed other than when its transfer is received": """
         SELECT l.transfer_id || '/' || l.sku AS subject,
                format('transfer %s, line %s', t.status, CASE WHEN l.closed THEN 'closed' ELSE 'open' END) AS detail

@@ -46,4 +46,17 @@ def transfer(row: Any, lines: Sequence[Any]) -> pb.Transfer:
         cancelled_at=timestamp(row["cancelled_at"]),
         cancel_reason=row["cancel_reason"],
         units_in_transit=sum(each["quantity"] for each in lines) if status is TransferStatus.SHIPPED else 0,
+        hold_owner=row["hold_owner"],
+        origin_hold_id=row["origin_hold_id"],
+        arrival_hold_id=row["arrival_hold_id"],
+        sets=[
+            pb.TransferSet(
+                sku=item["sku"],
+                quantity=item["quantity"],
+                components=[
+                    pb.BundleComponent(sku=part, quantity=per_set) for part, per_set in item["components"].items()
+                ],
+            )
+            for item in row["sets"]
+        ],
     )

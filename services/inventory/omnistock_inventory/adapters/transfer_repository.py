@@ -4,11 +4,12 @@ Every function takes the unit of work's connection (or the pool, for reads)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from omnistock_inventory.adapters.repository import STOCK_COLUMNS, available_sql
+from omnistock_inventory.domain.bundles import HoldBundle
 from omnistock_inventory.domain.holds import LineKey
 from omnistock_inventory.domain.transfers import LineReceipt, TransferLine
 
@@ -27,16 +28,25 @@ async def insert_transfer(
     expected_arrival_at: datetime | None,
     note: str,
     created_by: str,
+    hold_owner: str = "",
+    origin_hold_id: str = "",
+    hold_for: timedelta = timedelta(0),
+    sets: Sequence[HoldBundle] = (),
 ) -> asyncpg.Record:
     row = await conn.fetchrow(
         "INSERT INTO inventory.transfers (transfer_id, origin_location_id, destination_location_id, status,"
-        " expected_arrival_at, note, created_by) VALUES ($1, $2, $3, 'draft', $4, $5, $6) RETURNING *",
+        " expected_arrival_at, note, created_by, hold_owner, origin_hold_id, hold_for, sets)"
+        " VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10) RETURNING *",
         transfer_id,
         origin_id,
         destination_id,
         expected_arrival_at,
         note,
         created_by,
+        hold_owner,
+        origin_hold_id,
+        hold_for,
+        [{"sku": item.sku, "quantity": item.quantity, "components": dict(item.components)} for item in sets],
     )
     await conn.execute(
         "INSERT INTO inventory.transfer_lines (transfer_id, sku, quantity)"
@@ -109,6 +119,23 @@ async def set_status(
     )
 
 
+async def abandoned_drafts(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Draft transfers whose origin hold expired (ship to store: the reservation ran out before the
+    transfer shipped), locked; one a staff action has locked is left to that action."""
+    return await conn.fetch(
+        "SELECT t.* FROM inventory.transfers t JOIN inventory.holds h ON h.hold_id = t.origin_hold_id"
+        " WHERE t.status = 'draft' AND t.origin_hold_id <> '' AND h.state = 'expired'"
+        " ORDER BY t.created_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
+        limit,
+    )
+
+
+async def set_arrival_hold(conn: asyncpg.Connection, transfer_id: str, hold_id: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "UPDATE inventory.transfers SET arrival_hold_id = $2 WHERE transfer_id = $1 RETURNING *", transfer_id, hold_id
+    )
+
+
 async def ensure_rows(conn: asyncpg.Connection, keys: Sequence[LineKey]) -> None:
     await conn.execute(
         "INSERT INTO inventory.stock (location_id, sku, on_hand, held, safety_stock, incoming, version)"
@@ -146,16 +173,41 @@ async def take_on_hand(conn: asyncpg.Connection, key: LineKey, quantity: int) ->
 
 
 async def change_transit(
-    conn: asyncpg.Connection, key: LineKey, *, in_transit: int, on_hand: int = 0
+    conn: asyncpg.Connection, key: LineKey, *, in_transit: int, on_hand: int = 0, reserved: bool = False
 ) -> asyncpg.Record:
-    """Applies deltas to a locked row's in transit and on hand (constraints refuse a negative one)."""
+    """Applies deltas to a locked row's in transit and on hand (constraints refuse a negative one).
+    `reserved`: the units are a ship-to-store transfer's, for its own owner, so in_transit_reserved
+    moves with in_transit (they are never promised to a channel)."""
     return await conn.fetchrow(
-        "UPDATE inventory.stock SET in_transit = in_transit + $3, on_hand = on_hand + $4, version = version + 1,"
+        "UPDATE inventory.stock SET in_transit = in_transit + $3, on_hand = on_hand + $4,"
+        " in_transit_reserved = in_transit_reserved + CASE WHEN $5 THEN $3 ELSE 0 END, version = version + 1,"
         f" updated_at = now() WHERE location_id = $1 AND sku = $2 RETURNING {STOCK_COLUMNS}",
         key.location_id,
         key.sku,
         in_transit,
         on_hand,
+        reserved,
+    )
+
+
+async def holds_to_shorten(conn: asyncpg.Connection, key: LineKey) -> list[asyncpg.Record]:
+    """The active holds with open units on a (locked) stock row, in the order a short receipt gives
+    their units back: first those of channels whose pool at the location promises units in transit
+    (the promises a short receipt breaks), newest first. Each hold is locked; one another
+    transaction has locked (it is being settled, and then waits for this row) is skipped, so a
+    receipt never waits for a hold while holding the stock row."""
+    return await conn.fetch(
+        "SELECT h.hold_id, l.quantity - l.committed - l.released AS open"
+        " FROM inventory.holds h JOIN inventory.hold_lines l ON l.hold_id = h.hold_id"
+        " WHERE l.location_id = $1 AND l.sku = $2 AND h.state = 'active'"
+        " AND l.quantity - l.committed - l.released > 0"
+        " ORDER BY EXISTS (SELECT 1 FROM inventory.channel_pools p"
+        "   JOIN inventory.location_group_members m ON m.group_id = p.group_id"
+        "   WHERE p.channel = h.channel AND m.location_id = $1 AND p.allow_transfer_in_transit) DESC,"
+        " h.created_at DESC, h.hold_id DESC"
+        " FOR UPDATE OF h SKIP LOCKED",
+        key.location_id,
+        key.sku,
     )
 
 

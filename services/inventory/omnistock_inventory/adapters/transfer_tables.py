@@ -1,4 +1,5 @@
-"""The tables of transfers (schema "inventory"), migrated by Alembic (revision 0006_inventory).
+"""The tables of transfers (schema "inventory"), migrated by Alembic (revisions 0006_inventory, 0009_inventory,
+0014_inventory).
 
 A line keeps what it shipped and, once the transfer is received, how every shipped unit ended:
 received (on hand at the destination, over included), damaged or short (written off). The database
@@ -7,10 +8,11 @@ holds a closed line to the balance of the domain (shipped + over = received + da
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 SCHEMA = "inventory"
@@ -30,6 +32,9 @@ class Transfer(SQLModel, table=True):
         sa.Index("ix_inventory_transfers_origin", "origin_location_id", "created_at", "transfer_id"),
         sa.Index("ix_inventory_transfers_destination", "destination_location_id", "created_at", "transfer_id"),
         sa.Index("ix_inventory_transfers_created", "created_at", "transfer_id"),
+        sa.Index(
+            "ix_inventory_transfers_origin_hold", "origin_hold_id", postgresql_where=sa.text("origin_hold_id <> ''")
+        ),
         {"schema": SCHEMA},
     )
 
@@ -50,6 +55,20 @@ class Transfer(SQLModel, table=True):
     cancelled_by: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     cancel_reason: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     updated_at: datetime = Field(sa_column=_now())
+    # Ship to store: who the units are for, the hold at the origin until they ship, the hold at the
+    # destination taken with the receipt, and how long that one lasts.
+    hold_owner: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
+    origin_hold_id: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
+    arrival_hold_id: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
+    hold_for: timedelta = Field(
+        default=timedelta(0), sa_type=sa.Interval, sa_column_kwargs={"server_default": sa.text("interval '0'")}
+    )
+    # The sets the transfer was asked for, each moving as its components (which are its lines):
+    # [{"sku", "quantity", "components": {part: units per set}}]
+    sets: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=sa.Column(postgresql.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    )
 
 
 class TransferLineRow(SQLModel, table=True):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from omnistock_platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation, Reason
@@ -46,6 +47,41 @@ def ensure_can(action: str, status: TransferStatus, transfer_id: str) -> None:
             [PreconditionViolation("TRANSFER_STATE", transfer_id, f"transfer is {status.value}")],
             reason=Reason.INVALID_STATE,
         )
+
+
+def lead_days(table: str) -> dict[tuple[str, str], int]:
+    """The lead times of pairs of locations from their setting: "origin>destination=days,..."."""
+    found: dict[tuple[str, str], int] = {}
+    for entry in filter(None, (part.strip() for part in table.split(","))):
+        pair, _, days = entry.partition("=")
+        origin, _, destination = pair.partition(">")
+        if not origin.strip() or not destination.strip() or not days.strip().isdigit():
+            raise ValueError(f"transfer lead time {entry!r} is not origin>destination=days")
+        found[(origin.strip(), destination.strip())] = int(days)
+    return found
+
+
+def lead_time(
+    origin_id: str,
+    origin_kind: str,
+    destination_id: str,
+    pairs: Mapping[tuple[str, str], int],
+    by_kind: Mapping[str, int],
+) -> timedelta:
+    """How long a transfer from origin to destination takes: the pair's own figure, else the origin kind's."""
+    days = pairs.get((origin_id, destination_id), by_kind.get(origin_kind, max(by_kind.values(), default=0)))
+    return timedelta(days=days)
+
+
+@dataclass(frozen=True)
+class LeadTimes:
+    """The transfer lead times of the settings: per pair of locations, else per origin kind."""
+
+    pairs: Mapping[tuple[str, str], int]
+    by_kind: Mapping[str, int]
+
+    def of(self, origin_id: str, origin_kind: str, destination_id: str) -> timedelta:
+        return lead_time(origin_id, origin_kind, destination_id, self.pairs, self.by_kind)
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock_inventory.service_layer.catalogue import Catalogue
 from omnistock_inventory.service_layer.counts import Counts
+from omnistock_inventory.service_layer.hold_edits import HoldEdits
 from omnistock_inventory.service_layer.holds import Holds
+from omnistock_inventory.service_layer.pools import Pools
 from omnistock_inventory.service_layer.stock import StockLevels
 from omnistock_inventory.service_layer.transfers import Transfers
 from omnistock_inventory.service_layer.watch import StockWatcher
 
 Context: TypeAlias = grpc.aio.ServicerContext
+Changed = TypeVar("Changed", bound=Message)
 
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
@@ -28,6 +32,8 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         watcher: StockWatcher,
         counts: Counts,
         transfers: Transfers,
+        pools: Pools,
+        hold_edits: HoldEdits,
     ) -> None:
         self.catalogue = catalogue
         self.stock = stock
@@ -35,9 +41,18 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         self.watcher = watcher
         self.counts = counts
         self.transfers = transfers
+        self.pools = pools
+        self.hold_edits = hold_edits
+
+    async def _with_token(self, response: Changed) -> Changed:
+        """A write's answer with its consistency token: a read passing it sees the change (docs/reads.md).
+        Taking it brings this process's memory up to the write, so a caller's next read here sees it
+        even without the token."""
+        response.consistency_token = await self.stock.view.token()  # type: ignore[attr-defined]
+        return response
 
     async def UpsertLocation(self, request: pb.UpsertLocationRequest, context: Context) -> pb.UpsertLocationResponse:
-        return await self.catalogue.upsert_location(request)
+        return await self._with_token(await self.catalogue.upsert_location(request))
 
     async def GetLocation(self, request: pb.GetLocationRequest, context: Context) -> pb.GetLocationResponse:
         return await self.catalogue.get_location(request)
@@ -51,7 +66,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return await self.catalogue.list_locations(request)
 
     async def UpsertSku(self, request: pb.UpsertSkuRequest, context: Context) -> pb.UpsertSkuResponse:
-        return await self.catalogue.upsert_sku(request)
+        return await self._with_token(await self.catalogue.upsert_sku(request))
 
     async def GetSku(self, request: pb.GetSkuRequest, context: Context) -> pb.GetSkuResponse:
         return await self.catalogue.get_sku(request)
@@ -63,16 +78,16 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return await self.catalogue.list_skus(request)
 
     async def ReceiveStock(self, request: pb.ReceiveStockRequest, context: Context) -> pb.ReceiveStockResponse:
-        return await self.stock.receive(request)
+        return await self._with_token(await self.stock.receive(request))
 
     async def AdjustStock(self, request: pb.AdjustStockRequest, context: Context) -> pb.AdjustStockResponse:
-        return await self.stock.adjust(request)
+        return await self._with_token(await self.stock.adjust(request))
 
     async def SetSafetyStock(self, request: pb.SetSafetyStockRequest, context: Context) -> pb.SetSafetyStockResponse:
-        return await self.stock.set_safety_stock(request)
+        return await self._with_token(await self.stock.set_safety_stock(request))
 
     async def ExpectStock(self, request: pb.ExpectStockRequest, context: Context) -> pb.ExpectStockResponse:
-        return await self.stock.expect(request)
+        return await self._with_token(await self.stock.expect(request))
 
     async def GetStock(self, request: pb.GetStockRequest, context: Context) -> pb.GetStockResponse:
         return await self.stock.get(request)
@@ -93,7 +108,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return await self.stock.list_movements(request)
 
     async def Hold(self, request: pb.HoldRequest, context: Context) -> pb.HoldResponse:
-        return await self.holds.hold(request)
+        return await self._with_token(await self.holds.hold(request))
 
     async def GetHold(self, request: pb.GetHoldRequest, context: Context) -> pb.GetHoldResponse:
         return await self.holds.get(request)
@@ -102,10 +117,13 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return await self.holds.list_holds(request)
 
     async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Context) -> pb.ReleaseHoldResponse:
-        return await self.holds.release(request)
+        return await self._with_token(await self.holds.release(request))
+
+    async def AdjustHold(self, request: pb.AdjustHoldRequest, context: Context) -> pb.AdjustHoldResponse:
+        return await self._with_token(await self.hold_edits.adjust(request))
 
     async def CommitHold(self, request: pb.CommitHoldRequest, context: Context) -> pb.CommitHoldResponse:
-        return await self.holds.commit(request)
+        return await self._with_token(await self.holds.commit(request))
 
     async def ExtendHold(self, request: pb.ExtendHoldRequest, context: Context) -> pb.ExtendHoldResponse:
         return await self.holds.extend(request)
@@ -135,25 +153,43 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return await self.counts.approve(request)
 
     async def CompleteCount(self, request: pb.CompleteCountRequest, context: Context) -> pb.CompleteCountResponse:
-        return await self.counts.complete(request)
+        return await self._with_token(await self.counts.complete(request))
 
     async def CancelCount(self, request: pb.CancelCountRequest, context: Context) -> pb.CancelCountResponse:
         return await self.counts.cancel(request)
 
     async def CreateTransfer(self, request: pb.CreateTransferRequest, context: Context) -> pb.CreateTransferResponse:
-        return await self.transfers.create(request)
+        return await self._with_token(await self.transfers.create(request))
 
     async def ShipTransfer(self, request: pb.ShipTransferRequest, context: Context) -> pb.ShipTransferResponse:
-        return await self.transfers.ship(request)
+        return await self._with_token(await self.transfers.ship(request))
 
     async def ReceiveTransfer(self, request: pb.ReceiveTransferRequest, context: Context) -> pb.ReceiveTransferResponse:
-        return await self.transfers.receive(request)
+        return await self._with_token(await self.transfers.receive(request))
 
     async def CancelTransfer(self, request: pb.CancelTransferRequest, context: Context) -> pb.CancelTransferResponse:
-        return await self.transfers.cancel(request)
+        return await self._with_token(await self.transfers.cancel(request))
 
     async def GetTransfer(self, request: pb.GetTransferRequest, context: Context) -> pb.GetTransferResponse:
         return await self.transfers.get(request)
 
     async def ListTransfers(self, request: pb.ListTransfersRequest, context: Context) -> pb.ListTransfersResponse:
         return await self.transfers.list_transfers(request)
+
+    async def UpsertLocationGroup(
+        self, request: pb.UpsertLocationGroupRequest, context: Context
+    ) -> pb.UpsertLocationGroupResponse:
+        return await self.pools.upsert_group(request)
+
+    async def ListLocationGroups(
+        self, request: pb.ListLocationGroupsRequest, context: Context
+    ) -> pb.ListLocationGroupsResponse:
+        return await self.pools.list_groups(request)
+
+    async def SetChannelPools(self, request: pb.SetChannelPoolsRequest, context: Context) -> pb.SetChannelPoolsResponse:
+        return await self.pools.set_channel_pools(request)
+
+    async def ListChannelPools(
+        self, request: pb.ListChannelPoolsRequest, context: Context
+    ) -> pb.ListChannelPoolsResponse:
+        return await self.pools.list_channel_pools(request)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from omnistock_inventory.domain.transfers import LeadTimes
 from omnistock_inventory.entrypoints.grpc_servicer import InventoryServicer
 from omnistock_inventory.service_layer.catalogue import Catalogue
 from omnistock_inventory.service_layer.counts import Counts
+from omnistock_inventory.service_layer.hold_edits import HoldEdits
 from omnistock_inventory.service_layer.holds import Holds
+from omnistock_inventory.service_layer.pools import PoolBook, Pools
 from omnistock_inventory.service_layer.stock import StockLevels
+from omnistock_inventory.service_layer.stock_view import StockView
 from omnistock_inventory.service_layer.transfers import Transfers
 from omnistock_inventory.service_layer.watch import StockWatcher
+from omnistock_inventory.settings import InventorySettings
 from omnistock_platform.auth import Role
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
@@ -53,6 +58,7 @@ POLICY = {
     "CommitHold": INTERNAL,
     "ExtendHold": INTERNAL,
     "TransferHold": INTERNAL,
+    "AdjustHold": INTERNAL,
     # Cycle counts: staff count their own locations; a variance beyond the threshold is approved in the back office.
     "CreateCount": COUNTERS,
     "GetCount": COUNTERS,
@@ -70,23 +76,34 @@ POLICY = {
     "CancelTransfer": COUNTERS,
     "GetTransfer": COUNTERS,
     "ListTransfers": COUNTERS,
+    # Location groups and channel pools: set in the back office, read by everyone.
+    "UpsertLocationGroup": CATALOGUE_WRITE,
+    "ListLocationGroups": READERS,
+    "SetChannelPools": CATALOGUE_WRITE,
+    "ListChannelPools": READERS,
 }
 
 
-def bootstrap(settings: Settings) -> ServiceApp:
+def bootstrap(platform_settings: Settings) -> ServiceApp:
+    settings = InventorySettings.of(platform_settings)
     db = Database(settings.database_url or "", min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     bus = EventBus(settings, "inventory")
     outbox = Outbox(settings, "inventory")
     idempotency = IdempotencyStore("inventory")
-    stock = StockLevels(db, outbox, idempotency)
+    book = PoolBook(db)
+    view = StockView(db, settings)
     holds = Holds(db, outbox, idempotency, settings)
+    transfers = Transfers(db, outbox, idempotency, settings)
+    stock = StockLevels(db, outbox, idempotency, view, book, LeadTimes(transfers.lead_pairs, transfers.lead_by_kind))
     servicer = InventoryServicer(
-        Catalogue(db, idempotency),
+        Catalogue(db, idempotency, outbox),
         stock,
         holds,
         StockWatcher(bus, stock),
         Counts(db, outbox, idempotency, settings),
-        Transfers(db, outbox, idempotency),
+        transfers,
+        Pools(db, outbox, idempotency, book),
+        HoldEdits(db, outbox, idempotency),
     )
     return ServiceApp(
         name="inventory",
@@ -101,7 +118,9 @@ def bootstrap(settings: Settings) -> ServiceApp:
             )
         ],
         policy=POLICY,
-        background=[holds.sweep],
+        background=[holds.sweep, transfers.sweep, view.run],
+        warm_up=[view.load],
+        ready=[view.ready],
     )
 
 

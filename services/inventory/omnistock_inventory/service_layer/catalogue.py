@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 
 import asyncpg
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import messages, repository
+from omnistock_inventory.domain.bundles import MAX_COMPONENTS, MAX_UNITS_PER_BUNDLE
+from omnistock_inventory.service_layer import bundles, promise_settings
 from omnistock_platform.db import Database
 from omnistock_platform.errors import NotFound
+from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.validation import Validator
 
 # One order's lines at most (orders allows 100); locations as many as BatchGetStock takes.
 MAX_BATCH_SKUS = 100
 MAX_BATCH_LOCATIONS = 1000
-
-
-def encode_token(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode() if value else ""
-
-
-def decode_token(token: str, field: str = "page_token") -> str:
-    try:
-        decoded = base64.urlsafe_b64decode(token.encode()).decode() if token else ""
-        if not decoded.isprintable():  # the tokens hold ids; NUL would even fail the query
-            raise ValueError(decoded)
-        return decoded
-    except (ValueError, UnicodeDecodeError):
-        validator = Validator()
-        validator.fail(field, "is not a token this service issued")
-        validator.raise_if_invalid()
-        raise
 
 
 def identifiers(field: str, values: Sequence[str], maximum: int) -> list[str]:
@@ -47,10 +33,32 @@ def identifiers(field: str, values: Sequence[str], maximum: int) -> list[str]:
     return sorted(set(values))
 
 
+def validate_components(check: Validator, sku: pb.Sku) -> dict[str, int]:
+    """A bundle's components as a map (empty for a plain SKU), each violation naming its field."""
+    check.check(
+        len(sku.components) <= MAX_COMPONENTS, "sku.components", f"a bundle has at most {MAX_COMPONENTS} components"
+    )
+    components: dict[str, int] = {}
+    for index, component in enumerate(sku.components[:MAX_COMPONENTS]):
+        field = f"sku.components[{index}]"
+        check.identifier(f"{field}.sku", component.sku)
+        check.check(component.sku != sku.sku, f"{field}.sku", "a bundle cannot contain itself")
+        check.check(component.sku not in components, f"{field}.sku", "name each component once")
+        check.check(
+            1 <= component.quantity <= MAX_UNITS_PER_BUNDLE,
+            f"{field}.quantity",
+            f"must be between 1 and {MAX_UNITS_PER_BUNDLE}",
+        )
+        components[component.sku] = component.quantity
+    check.check(not sku.allow_split or bool(components), "sku.allow_split", "only a bundle (with components) splits")
+    return components
+
+
 class Catalogue:
-    def __init__(self, db: Database, idempotency: IdempotencyStore) -> None:
+    def __init__(self, db: Database, idempotency: IdempotencyStore, outbox: Outbox) -> None:
         self.db = db
         self.idempotency = idempotency
+        self.outbox = outbox
 
     async def upsert_location(self, request: pb.UpsertLocationRequest) -> pb.UpsertLocationResponse:
         loc = request.location
@@ -62,6 +70,7 @@ class Catalogue:
         check.check(loc.HasField("point"), "location.point", "is required")
         check.point("location.point", loc.point.latitude, loc.point.longitude)
         check.check(0 <= loc.routing_rank <= 1000, "location.routing_rank", "must be between 0 and 1000")
+        promise_settings.validate(check, loc.promise_settings)
         check.raise_if_invalid()
 
         async def work(conn: asyncpg.Connection) -> pb.UpsertLocationResponse:
@@ -79,9 +88,13 @@ class Catalogue:
                     "pickup": loc.pickup,
                     "till_sales": loc.till_sales,
                     "active": loc.active,
+                    "promise_settings": messages.stored_promise_settings(loc.promise_settings),
                 },
             )
-            return pb.UpsertLocationResponse(location=messages.location(row))
+            location = messages.location(row)
+            # Those who remember locations (reservations' store checks) forget this one.
+            await self.outbox.add(conn, "location.changed", pb.LocationChanged(location=location))
+            return pb.UpsertLocationResponse(location=location)
 
         return await self.idempotency.run(
             self.db, "UpsertLocation", request.request_id, request, pb.UpsertLocationResponse, work
@@ -110,7 +123,7 @@ class Catalogue:
         limit = check.page_size("page_size", request.page_size)
         check.text("city", request.city)
         check.check(request.kind == 0 or request.kind in messages.KINDS, "kind", "unknown value")
-        after = decode_token(request.page_token)
+        after = key_after(request.page_token)
         check.raise_if_invalid()
         rows = await repository.list_locations(
             self.db.pool, city=request.city, kind=messages.KINDS.get(request.kind, ""), after=after, limit=limit + 1
@@ -119,7 +132,7 @@ class Catalogue:
         more = len(rows) > limit
         return pb.ListLocationsResponse(
             locations=[messages.location(row) for row in page],
-            next_page_token=encode_token(page[-1]["location_id"]) if more else "",
+            next_page_token=key_token(page[-1]["location_id"]) if more else "",
         )
 
     async def upsert_sku(self, request: pb.UpsertSkuRequest) -> pb.UpsertSkuResponse:
@@ -133,9 +146,12 @@ class Catalogue:
             check.text(f"sku.attributes[{key}]", value, max_length=200)
         check.check(0 <= sku.price_minor <= 10**12, "sku.price_minor", "must be between 0 and 10^12")
         check.check(sku.currency == "" or len(sku.currency) == 3, "sku.currency", "must be a 3-letter ISO code")
+        components = validate_components(check, sku)
         check.raise_if_invalid()
 
         async def work(conn: asyncpg.Connection) -> pb.UpsertSkuResponse:
+            if components:
+                await bundles.check_definition(conn, sku.sku, components)
             row = await repository.upsert_sku(
                 conn,
                 {
@@ -145,6 +161,8 @@ class Catalogue:
                     "allow_backorder": sku.allow_backorder,
                     "price_minor": sku.price_minor,
                     "currency": (sku.currency or "EUR").upper(),
+                    "components": components,
+                    "allow_split": sku.allow_split,
                 },
             )
             return pb.UpsertSkuResponse(sku=messages.sku(row))
@@ -175,7 +193,7 @@ class Catalogue:
         for key, value in request.attributes.items():
             check.text(f"attributes[{key}]", key, required=True, max_length=64)
             check.text(f"attributes[{key}]", value, max_length=200)
-        after = decode_token(request.page_token)
+        after = key_after(request.page_token)
         check.raise_if_invalid()
         rows = await repository.search_skus(
             self.db.pool, text=request.text, attributes=dict(request.attributes), after=after, limit=limit + 1
@@ -183,5 +201,5 @@ class Catalogue:
         page = rows[:limit]
         return pb.ListSkusResponse(
             skus=[messages.sku(row) for row in page],
-            next_page_token=encode_token(page[-1]["sku"]) if len(rows) > limit else "",
+            next_page_token=key_token(page[-1]["sku"]) if len(rows) > limit else "",
         )

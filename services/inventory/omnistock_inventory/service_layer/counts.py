@@ -10,7 +10,6 @@ and whatever the till does afterwards is after it, in the book and on the shelf 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -29,13 +28,12 @@ from omnistock_inventory.domain.counts import (
     judge,
 )
 from omnistock_inventory.domain.holds import LineKey
-from omnistock_inventory.service_layer import ledger
-from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
-from omnistock_platform.auth import current_principal, require_location, visible_locations
+from omnistock_inventory.service_layer import ledger, listing
+from omnistock_inventory.settings import InventorySettings
+from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     PermissionDenied,
     PreconditionViolation,
@@ -43,7 +41,7 @@ from omnistock_platform.errors import (
 )
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore
-from omnistock_platform.settings import Settings
+from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.validation import MAX_QUANTITY, Validator
 
 MAX_LISTED_SKUS = 1000
@@ -73,23 +71,10 @@ def _hidden(row: Any) -> bool:
     return current_principal().location_scoped and _state(row) in COUNTING
 
 
-def _encode_cursor(row: Any) -> str:
-    return encode_token(f"{row['created_at'].isoformat()}|{row['count_id']}")
-
-
-def _decode_cursor(token: str) -> tuple[datetime, str] | None:
-    if not token:
-        return None
-    raw = decode_token(token)
-    stamp, _, count_id = raw.partition("|")
-    try:
-        return datetime.fromisoformat(stamp), count_id
-    except ValueError as error:
-        raise InvalidArgument.of("page_token", "is not a token this service issued") from error
-
-
 class Counts:
-    def __init__(self, db: Database, outbox: Outbox, idempotency: IdempotencyStore, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, outbox: Outbox, idempotency: IdempotencyStore, settings: InventorySettings
+    ) -> None:
         self.db = db
         self.outbox = outbox
         self.idempotency = idempotency
@@ -115,23 +100,18 @@ class Counts:
         return pb.GetCountResponse(count=await self._message(self.db.pool, row, hidden=_hidden(row)))
 
     async def list_counts(self, request: pb.ListCountsRequest) -> pb.ListCountsResponse:
-        check = Validator()
-        check.identifier("location_id", request.location_id, required=False)
-        check.check(request.status == 0 or request.status in count_messages.STATUS_CODES, "status", "unknown value")
-        limit = check.page_size("page_size", request.page_size)
-        check.raise_if_invalid()
-        after = _decode_cursor(request.page_token)
+        wanted = listing.filters(request, count_messages.STATUS_CODES)
         rows = await count_repository.list_counts(
             self.db.pool,
-            location_ids=visible_locations(request.location_id),
-            status=count_messages.STATUS_CODES[request.status].value if request.status else "",
-            after=after,
-            limit=limit + 1,
+            location_ids=wanted.location_ids,
+            status=wanted.status,
+            after=wanted.after,
+            limit=wanted.limit + 1,
         )
-        page = rows[:limit]
+        page, following = listing.newest_first(rows, wanted.limit, "count_id")
         return pb.ListCountsResponse(
             counts=[await self._message(self.db.pool, row, hidden=_hidden(row)) for row in page],
-            next_page_token=_encode_cursor(page[-1]) if len(rows) > limit else "",
+            next_page_token=following,
         )
 
     async def list_lines(self, request: pb.ListCountLinesRequest) -> pb.ListCountLinesResponse:
@@ -140,7 +120,7 @@ class Counts:
             request.status == 0 or request.status in count_messages.LINE_STATUS_CODES, "status", "unknown value"
         )
         limit = check.page_size("page_size", request.page_size)
-        after = decode_token(request.page_token)
+        after = key_after(request.page_token)
         check.raise_if_invalid()
         row = await self._readable(request.count_id)
         hidden = _hidden(row)
@@ -151,7 +131,7 @@ class Counts:
         page = lines[:limit]
         return pb.ListCountLinesResponse(
             lines=[count_messages.line(line, hidden=hidden) for line in page],
-            next_page_token=encode_token(page[-1]["sku"]) if len(lines) > limit else "",
+            next_page_token=key_token(page[-1]["sku"]) if len(lines) > limit else "",
             figures_hidden=hidden,
         )
 
@@ -421,7 +401,9 @@ class Counts:
         for line in lines:
             row = rows[line["sku"]]
             after = row["on_hand"] + line["variance"]
-            if after < max(row["held"], 0):
+            # Units held against units in transit (a pool's allow_transfer_in_transit) are not on the
+            # shelf: only what they do not cover must be.
+            if after < max(row["held"] - row["promisable"], 0):
                 refused.append(
                     PreconditionViolation(
                         "HELD",

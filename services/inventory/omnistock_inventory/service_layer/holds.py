@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -12,8 +12,9 @@ import asyncpg
 from google.protobuf.message import Message
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_inventory.adapters import messages, repository
+from omnistock_inventory.adapters import bundle_repository, messages, pool_repository, repository
 from omnistock_inventory.adapters.metrics import HOLDS, HOLDS_EXPIRED, SHORTFALLS
+from omnistock_inventory.domain.bundles import HoldBundle, settling
 from omnistock_inventory.domain.holds import (
     HoldLine,
     HoldState,
@@ -21,20 +22,14 @@ from omnistock_inventory.domain.holds import (
     ensure_active,
     merge_lines,
     settled_state,
-    take_from_open,
 )
-from omnistock_inventory.domain.stock import Counters, available, may_use_safety_stock
+from omnistock_inventory.domain.stock import channel_available, may_use_safety_stock
 from omnistock_inventory.service_layer import ledger
-from omnistock_inventory.service_layer.batching import (
-    ATTEMPTS,
-    RETRYABLE,
-    HoldBatcher,
-    Taken,
-    take_locked,
-    write_taken,
-)
-from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
+from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE, HoldBatcher, NoFit, ShortRow, Waiting
+from omnistock_inventory.service_layer.bundles import bundle_lines, bundle_shortfall
 from omnistock_inventory.service_layer.stock import channel_of
+from omnistock_inventory.service_layer.taking import ShortOnRows, Taken, take, write_taken
+from omnistock_inventory.settings import InventorySettings
 from omnistock_platform import telemetry
 from omnistock_platform.auth import Role, current_principal, require_any_location, require_location, require_locations
 from omnistock_platform.db import Database
@@ -49,10 +44,11 @@ from omnistock_platform.errors import (
     ShortLine,
 )
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import IdempotencyStore, current_caller, fingerprint
+from omnistock_platform.idempotency import IdempotencyStore, current_caller
 from omnistock_platform.logging import get_logger, request_id_var
 from omnistock_platform.loops import repeat
-from omnistock_platform.settings import Settings
+from omnistock_platform.paging import key_after, key_token
+from omnistock_platform.statement import Statement
 from omnistock_platform.validation import Validator
 
 log = get_logger(__name__)
@@ -60,13 +56,6 @@ log = get_logger(__name__)
 ResponseT = TypeVar("ResponseT", bound=Message)
 STATE_NAMES = {code: state.value for state, code in messages.HOLD_STATES.items()}
 SettleRequest = pb.CommitHoldRequest | pb.ReleaseHoldRequest | pb.ExtendHoldRequest | pb.TransferHoldRequest
-
-
-class _ShortOnRows(Exception):
-    """A line was short: the transaction rolls back, then we decide what to tell the caller."""
-
-    def __init__(self, keys: list[LineKey]) -> None:
-        self.keys = keys
 
 
 def validate_lines(check: Validator, lines: list[pb.HoldLineRequest], *, required: bool) -> list[tuple[LineKey, int]]:
@@ -83,14 +72,25 @@ def validate_lines(check: Validator, lines: list[pb.HoldLineRequest], *, require
 
 class Holds:
     def __init__(
-        self, db: Database, outbox: Outbox, idempotency: IdempotencyStore, settings: Settings, *, batch: bool = True
+        self,
+        db: Database,
+        outbox: Outbox,
+        idempotency: IdempotencyStore,
+        settings: InventorySettings,
+        *,
+        batch: bool = True,
     ) -> None:
         self.db = db
         self.outbox = outbox
         self.idempotency = idempotency
         self.settings = settings
         self.batcher = (
-            HoldBatcher(self.hold_alone, db, outbox, idempotency, max_in_flight=settings.hold_transactions)
+            HoldBatcher(
+                self.hold_alone,
+                self._take_on_one_row,
+                self._take_on_many_rows,
+                max_in_flight=settings.hold_transactions,
+            )
             if batch
             else None
         )
@@ -121,68 +121,96 @@ class Holds:
         require_locations([key.location_id for key, _ in lines], "stock at location")
         if request.selling_location_id:
             require_location(request.selling_location_id, "selling location")
-        channel = channel_of(request.channel).value
+        channel = channel_of(request.channel)
         try:
             if self.batcher is not None and len(lines) == 1 and not request.commit_now:
-                response = await self.batcher.hold(request, lines[0], ttl)
+                ((key, quantity),) = lines
+                safety = may_use_safety_stock(channel, request.selling_location_id, key.location_id)
+                response = await self.batcher.hold(request, (key, safety, channel.value), quantity, ttl)
             else:
                 response = await self.hold_alone(request, lines, ttl)
         except Shortfall:
-            SHORTFALLS.labels(channel).inc()
+            SHORTFALLS.labels(channel.value).inc()
             raise
-        HOLDS.labels(channel).inc()
+        HOLDS.labels(channel.value).inc()
         return response
 
     async def hold_alone(
         self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
     ) -> pb.HoldResponse:
-        """One hold in its own transaction, with its retries and its shortfall answer."""
+        """One hold in its own transaction, with its retries and its shortfall answer. A bundle SKU
+        has no stock row, so its line is short as it stands: it is then taken as its components
+        (so that a plain hold pays nothing for bundles existing)."""
         expired_once = False
+        bundles: list[HoldBundle] = []
+        asked = lines
         for attempt in range(ATTEMPTS):
             try:
-                return await self._claim_and_take(request, lines, ttl)
-            except _ShortOnRows as short:
+                return await self._claim_and_take(request, lines, ttl, bundles)
+            except ShortOnRows as short:
+                if not bundles:
+                    definitions = await bundle_repository.definitions(self.db.pool, [key.sku for key in short.keys])
+                    if definitions:
+                        taken, bundles = bundle_lines(asked, definitions)
+                        lines = merge_lines(taken)
+                        continue
                 # Short only because of holds that ran out but were not swept yet? Expire them, try once more.
                 overdue = await repository.overdue_holds_on(self.db.pool, short.keys)
                 if overdue and not expired_once:
                     expired_once = True
                     await self.expire(overdue)
                     continue
-                raise await self._shortfall(request, lines) from None
+                raise await self._shortfall(request, lines, bundles) from None
             except RETRYABLE:
                 await asyncio.sleep(0.005 * (attempt + 1))
         raise Aborted("the hold lost a race with other holds; retry with the same request_id")
 
     async def _claim_and_take(
-        self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
+        self,
+        request: pb.HoldRequest,
+        lines: list[tuple[LineKey, int]],
+        ttl: timedelta,
+        bundles: list[HoldBundle] | None = None,
     ) -> pb.HoldResponse:
-        """`IdempotencyStore.run`, except that a plain hold saves its answer in its one write, and a
-        single-line one claims its request id and takes its units in one statement."""
+        """`IdempotencyStore.run`, except that the hold saves its answer in its one write, and a
+        plain single-line one claims its request id and takes its units in one statement."""
+        channel = channel_of(request.channel)
         async with self.db.transaction() as conn:
             if len(lines) == 1 and not request.commit_now and request.request_id:
-                (key, quantity), channel = lines[0], channel_of(request.channel)
-                caller = current_caller()
-                claimed, row = await repository.claim_and_take_units(
+                ((key, quantity),) = lines
+                statement = Statement()
+                claim = self.idempotency.claim_part(statement, request.request_id, "Hold", request, current_caller())
+                claimed, row = await repository.take_units_once(
                     conn,
+                    statement,
+                    claim,
                     key,
                     quantity,
                     use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
-                    request_id=request.request_id,
-                    method="Hold",
-                    fingerprint=fingerprint("Hold", request, caller),
-                    caller=caller,
+                    channel=channel.value,
                 )
                 if claimed:
                     if row is None:
-                        raise _ShortOnRows([key])
-                    return await self._write(conn, request, [(row, quantity)], ttl)
+                        raise ShortOnRows([key])
+                    return await self._write(conn, request, [(row, quantity)], ttl, bundles or [])
             prior = await self.idempotency.claim(conn, request.request_id, "Hold", request)
             if prior is not None:
                 return pb.HoldResponse.FromString(prior)
-            response, saved = await self._take(conn, request, lines, ttl)
-            if not saved:
-                await self.idempotency.save(conn, request.request_id, response)
-            return response
+            rows = await take(
+                conn,
+                [
+                    (
+                        key,
+                        quantity,
+                        may_use_safety_stock(channel, request.selling_location_id, key.location_id),
+                        channel.value,
+                    )
+                    for key, quantity in lines
+                ],
+                backorder=not request.commit_now,
+            )
+            taken = [(rows[key], quantity) for key, quantity in lines]
+            return await self._write(conn, request, taken, ttl, bundles or [])
 
     async def _write(
         self,
@@ -190,8 +218,9 @@ class Holds:
         request: pb.HoldRequest,
         taken: list[tuple[Mapping[str, Any], int]],
         ttl: timedelta,
+        bundles: list[HoldBundle] | None = None,
     ) -> pb.HoldResponse:
-        """Write a plain hold whose units are taken, with its answer for retries."""
+        """Write a hold whose units are taken (a till sale: committed at once), with its answer for retries."""
         hold = Taken(
             request=request,
             hold_id=str(uuid.uuid4()),
@@ -201,66 +230,71 @@ class Holds:
             rows=taken,
             actor=current_principal().subject,
             request_id=request_id_var.get(),
+            bundles=bundles or [],
         )
-        await write_taken(conn, self.outbox, [hold])
+        await write_taken(conn, self.outbox, self.idempotency, [hold])
         return hold.response
 
-    async def _take(
-        self, conn: asyncpg.Connection, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], ttl: timedelta
-    ) -> tuple[pb.HoldResponse, bool]:
-        """Take the units (one conditional update of one row, or every row locked in lock order so
-        that concurrent multi-line holds never deadlock) and write the hold.
-        Returns the answer and whether it is already saved for retries."""
-        channel = channel_of(request.channel)
-        taken: list[tuple[Mapping[str, Any], int]] = []
-        if len(lines) == 1:
-            ((key, quantity),) = lines
-            use_safety_stock = may_use_safety_stock(channel, request.selling_location_id, key.location_id)
-            row = await repository.take_units(
-                conn, key, quantity, use_safety_stock=use_safety_stock, backorder=not request.commit_now
+    # What the batcher runs for holds that share a transaction.
+
+    async def _take_on_one_row(
+        self, group: list[Waiting]
+    ) -> tuple[list[tuple[Waiting, pb.HoldResponse]], list[Waiting]]:
+        """Holds on one row: one conditional update of their total (all fit, or `NoFit`), each hold
+        then written with the counters after it, as if they had been taken one after another."""
+        key, use_safety_stock, channel = group[0].slot
+        async with self.db.transaction() as conn:
+            mine, retries = await self._claim_many(conn, group)
+            if not mine:
+                return [], retries
+            total = sum(waiting.quantity for waiting in mine)
+            row = await repository.take_units_together(
+                conn, key, total, len(mine), use_safety_stock=use_safety_stock, channel=channel
             )
             if row is None:
-                raise _ShortOnRows([key])
-            taken.append((row, quantity))
-        else:
-            # Two round trips, whatever the number of lines.
-            changed, short = await take_locked(
-                conn,
-                [
-                    (key, quantity, may_use_safety_stock(channel, request.selling_location_id, key.location_id))
-                    for key, quantity in lines
-                ],
-                backorder=not request.commit_now,
-            )
-            if short:
-                raise _ShortOnRows(short)
-            taken = [(changed[key], quantity) for key, quantity in lines]
-        if not request.commit_now:
-            return await self._write(conn, request, taken, ttl), True
-        hold_id = str(uuid.uuid4())
-        expires_at = datetime.now(UTC) + ttl
-        # A till sale: held and committed at once (rare next to holds, so written step by step).
-        await repository.insert_hold(conn, hold_id, request.owner, channel.value, expires_at, lines)
-        for row, quantity in taken:
-            await ledger.record(
-                conn,
-                self.outbox,
-                row,
-                kind="hold",
-                held_delta=quantity,
-                hold_id=hold_id,
-                backorder=row["allow_backorder"],
-            )
-        await self._settle(conn, hold_id, lines, "commit")
-        await repository.update_hold(conn, hold_id, state=HoldState.COMMITTED)
-        found = await repository.get_hold(conn, hold_id)
-        assert found is not None
-        message = messages.hold(*found)
-        await self.outbox.add(conn, "hold.created", pb.HoldChanged(hold=message, lines=message.lines))
-        await self.outbox.add(conn, "hold.committed", pb.HoldChanged(hold=message, lines=message.lines))
-        return pb.HoldResponse(hold=message), False
+                raise NoFit
+            held = row["held"] - total
+            version = row["version"] - len(mine)
+            taken = []
+            for waiting in mine:
+                held += waiting.quantity
+                version += 1
+                taken.append(_taken_for(waiting, {**row, "held": held, "version": version}))
+            await write_taken(conn, self.outbox, self.idempotency, taken)
+        return [(waiting, hold.response) for waiting, hold in zip(mine, taken, strict=True)], retries
 
-    async def _shortfall(self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]]) -> Shortfall:
+    async def _take_on_many_rows(
+        self, group: list[Waiting]
+    ) -> tuple[list[tuple[Waiting, pb.HoldResponse]], list[Waiting]]:
+        """Holds on distinct rows: taken as the lines of one hold are (a short one: `ShortRow`)."""
+        async with self.db.transaction() as conn:
+            mine, retries = await self._claim_many(conn, group)
+            if not mine:
+                return [], retries
+            try:
+                lines = [(waiting.slot[0], waiting.quantity, waiting.slot[1], waiting.slot[2]) for waiting in mine]
+                rows = await take(conn, lines)
+            except ShortOnRows as short:
+                raise ShortRow(next(waiting for waiting in mine if waiting.slot[0] in short.keys)) from None
+            taken = [_taken_for(waiting, rows[waiting.slot[0]]) for waiting in mine]
+            await write_taken(conn, self.outbox, self.idempotency, taken)
+        return [(waiting, hold.response) for waiting, hold in zip(mine, taken, strict=True)], retries
+
+    async def _claim_many(self, conn: asyncpg.Connection, group: list[Waiting]) -> tuple[list[Waiting], list[Waiting]]:
+        """The holds whose request ids this transaction claimed, and the others (claimed before:
+        retries, which get their stored answer on their own)."""
+        claimed = await self.idempotency.claim_many(
+            conn, "Hold", [(waiting.request.request_id, waiting.request, waiting.caller) for waiting in group]
+        )
+        return (
+            [waiting for waiting in group if waiting.request.request_id in claimed],
+            [waiting for waiting in group if waiting.request.request_id not in claimed],
+        )
+
+    async def _shortfall(
+        self, request: pb.HoldRequest, lines: list[tuple[LineKey, int]], bundles: Sequence[HoldBundle] = ()
+    ) -> Shortfall:
+        """Which lines are short, and how many each could have; a bundle line in whole sets."""
         channel = channel_of(request.channel)
         rows = {
             (row["location_id"], row["sku"]): row
@@ -268,24 +302,32 @@ class Holds:
                 self.db.pool, skus=[k.sku for k, _ in lines], location_ids=[k.location_id for k, _ in lines]
             )
         }
-        catalogue = {row["sku"]: row for row in await repository.get_skus(self.db.pool, [k.sku for k, _ in lines])}
+        named = {k.sku for k, _ in lines} | {line.sku for line in request.lines}
+        catalogue = {row["sku"]: row for row in await repository.get_skus(self.db.pool, sorted(named))}
         if any((key.location_id, key.sku) not in rows for key, _ in lines):
             await self._require_known(request, catalogue)
         backorder = {sku for sku, row in catalogue.items() if row["allow_backorder"]}
+        pools = await pool_repository.pools_of(self.db.pool, channel.value)
         short = []
+        can_have: dict[LineKey, int] = {}
         for key, quantity in lines:
             row = rows.get((key.location_id, key.sku))
             can = (
-                available(
-                    Counters(row["on_hand"], row["held"], row["safety_stock"], row["incoming"]),
+                channel_available(
+                    messages.counters(row),
+                    None if pools is None else pools.get(key.location_id, []),
                     use_safety_stock=may_use_safety_stock(channel, request.selling_location_id, key.location_id),
                     backorder=key.sku in backorder and not request.commit_now,
-                )
+                    sold_now=request.commit_now,
+                )[0]
                 if row
                 else 0
             )
+            can_have[key] = can
             if can < quantity:
                 short.append(ShortLine(key.location_id, key.sku, quantity, can))
+        if bundles:
+            short = bundle_shortfall(lines, bundles, can_have)
         if not short:  # stock came back between the attempt and this read: the caller may retry
             raise Aborted("stock changed while the hold was being taken; retry with the same request_id")
         return Shortfall(short)
@@ -307,9 +349,15 @@ class Holds:
     # -- settling units -----------------------------------------------------------------------------
 
     async def _settle(
-        self, conn: asyncpg.Connection, hold_id: str, changes: list[tuple[LineKey, int]], action: str
+        self,
+        conn: asyncpg.Connection,
+        hold_id: str,
+        changes: list[tuple[LineKey, int]],
+        action: str,
+        sets: Sequence[tuple[LineKey, int]] = (),
     ) -> None:
-        """Commit (a sale: on hand and held drop) or release/expire (held drops) the given quantities."""
+        """Commit (a sale: on hand and held drop) or release/expire (held drops) the given quantities,
+        and the bundle sets (`sets`) whose components they include."""
         kind = {"commit": "commit", "release": "release", "expire": "expire"}[action]
         for key, quantity in sorted(changes):
             if quantity <= 0:
@@ -339,6 +387,15 @@ class Holds:
             )
         column = "committed" if action == "commit" else "released"
         await repository.settle_hold_lines(conn, hold_id, [c for c in changes if c[1] > 0], column)
+        if sets:
+            await bundle_repository.settle_hold_bundles(conn, hold_id, sets, column)
+
+    @staticmethod
+    async def _message(
+        conn: asyncpg.Connection | asyncpg.Pool, found: tuple[asyncpg.Record, dict[LineKey, HoldLine]]
+    ) -> pb.Hold:
+        """A hold as the contract shows it, with its bundle lines."""
+        return messages.hold(*found, (await bundle_repository.hold_bundles(conn, found[0]["hold_id"])).values())
 
     async def _locked(
         self, conn: asyncpg.Connection, hold_id: str, *, by_caller: bool = True
@@ -363,7 +420,7 @@ class Holds:
             await repository.update_hold(conn, hold_id, state=state)
             found = await repository.get_hold(conn, hold_id)
             assert found is not None
-        hold = messages.hold(*found)
+        hold = await self._message(conn, found)
         touched = [
             pb.HoldLine(location_id=key.location_id, sku=key.sku, quantity=quantity) for key, quantity in changes
         ]
@@ -383,8 +440,8 @@ class Holds:
         async def work(conn: asyncpg.Connection) -> pb.CommitHoldResponse:
             row, lines = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
-            changes = take_from_open(lines, wanted)
-            await self._settle(conn, request.hold_id, changes, "commit")
+            changes, sets = settling(lines, await bundle_repository.hold_bundles(conn, request.hold_id), wanted)
+            await self._settle(conn, request.hold_id, changes, "commit", sets)
             return pb.CommitHoldResponse(hold=await self._finish(conn, request.hold_id, "committed", changes))
 
         return await self._retrying("CommitHold", request, pb.CommitHoldResponse, work)
@@ -395,8 +452,8 @@ class Holds:
         async def work(conn: asyncpg.Connection) -> pb.ReleaseHoldResponse:
             row, lines = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
-            changes = take_from_open(lines, wanted)
-            await self._settle(conn, request.hold_id, changes, "release")
+            changes, sets = settling(lines, await bundle_repository.hold_bundles(conn, request.hold_id), wanted)
+            await self._settle(conn, request.hold_id, changes, "release", sets)
             return pb.ReleaseHoldResponse(hold=await self._finish(conn, request.hold_id, "released", changes))
 
         return await self._retrying("ReleaseHold", request, pb.ReleaseHoldResponse, work)
@@ -424,7 +481,7 @@ class Holds:
             await repository.update_hold(conn, request.hold_id, expires_at=expires_at)
             found = await repository.get_hold(conn, request.hold_id)
             assert found is not None
-            return pb.ExtendHoldResponse(hold=messages.hold(*found))
+            return pb.ExtendHoldResponse(hold=await self._message(conn, found))
 
         return await self._retrying("ExtendHold", request, pb.ExtendHoldResponse, work)
 
@@ -449,7 +506,7 @@ class Holds:
             await repository.update_hold(conn, request.hold_id, owner=request.new_owner, expires_at=expires_at)
             found = await repository.get_hold(conn, request.hold_id)
             assert found is not None
-            hold = messages.hold(*found)
+            hold = await self._message(conn, found)
             for key, line in sorted(lines.items()):
                 stock_row = await repository.lock_stock_row(conn, key)
                 assert stock_row is not None
@@ -477,7 +534,7 @@ class Holds:
         if found is None:
             raise NotFound("hold", request.hold_id, field="hold_id")
         require_any_location([key.location_id for key in found[1]], f"hold {request.hold_id}")
-        return pb.GetHoldResponse(hold=messages.hold(*found))
+        return pb.GetHoldResponse(hold=await self._message(self.db.pool, found))
 
     async def list_holds(self, request: pb.ListHoldsRequest) -> pb.ListHoldsResponse:
         check = Validator()
@@ -485,7 +542,7 @@ class Holds:
         check.check(request.state == 0 or request.state in STATE_NAMES, "state", "unknown value")
         check.identifier("location_id", request.location_id, required=False)
         limit = check.page_size("page_size", request.page_size)
-        after = decode_token(request.page_token)
+        after = key_after(request.page_token)
         check.raise_if_invalid()
         if current_principal().location_scoped:
             require_location(request.location_id or "(all locations)")
@@ -501,9 +558,9 @@ class Holds:
         for row in rows[:limit]:
             found = await repository.get_hold(self.db.pool, row["hold_id"])
             if found is not None:
-                holds.append(messages.hold(*found))
+                holds.append(await self._message(self.db.pool, found))
         return pb.ListHoldsResponse(
-            holds=holds, next_page_token=encode_token(rows[limit - 1]["hold_id"]) if len(rows) > limit else ""
+            holds=holds, next_page_token=key_token(rows[limit - 1]["hold_id"]) if len(rows) > limit else ""
         )
 
     async def _retrying(
@@ -537,12 +594,12 @@ class Holds:
                 # elsewhere (the reservation expires, the store's task is withdrawn).
                 with telemetry.internal("expire hold", {"omnistock.hold_id": hold_id}):
                     _, lines = await self._locked(conn, hold_id, by_caller=False)
-                    changes = take_from_open(lines, None)
-                    await self._settle(conn, hold_id, changes, "expire")
+                    changes, sets = settling(lines, await bundle_repository.hold_bundles(conn, hold_id), None)
+                    await self._settle(conn, hold_id, changes, "expire", sets)
                     await repository.update_hold(conn, hold_id, state=HoldState.EXPIRED)
                     found_hold = await repository.get_hold(conn, hold_id)
                     assert found_hold is not None
-                    hold = messages.hold(*found_hold)
+                    hold = await self._message(conn, found_hold)
                     touched = [pb.HoldLine(location_id=k.location_id, sku=k.sku, quantity=q) for k, q in changes]
                     await self.outbox.add(conn, "hold.expired", pb.HoldChanged(hold=hold, lines=touched))
                 count += 1
@@ -560,3 +617,18 @@ class Holds:
             return expired > 0
 
         await repeat(stop, self.settings.sweep_interval.total_seconds(), expire_round, failed="holds.sweep_failed")
+
+
+def _taken_for(waiting: Waiting, row: Mapping[str, Any]) -> Taken:
+    """The hold of a caller waiting in the batcher, as its row stood right after it, under its caller's name."""
+    return Taken(
+        request=waiting.request,
+        hold_id=str(uuid.uuid4()),
+        channel=channel_of(waiting.request.channel),
+        expires_at=row["now"] + waiting.ttl,
+        created_at=row["now"],
+        rows=[(row, waiting.quantity)],
+        actor=waiting.context.run(current_principal).subject,
+        request_id=waiting.context.run(request_id_var.get),
+        traceparent=waiting.context.run(telemetry.traceparent),
+    )

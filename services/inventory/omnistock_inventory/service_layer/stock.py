@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_inventory.adapters import messages, repository
+from omnistock_inventory.adapters import bundle_repository, messages, repository
+from omnistock_inventory.adapters.pool_repository import PoolsByLocation
+from omnistock_inventory.domain.bundles import Components, bundle_available
 from omnistock_inventory.domain.holds import LineKey
-from omnistock_inventory.domain.stock import Channel, available, may_use_safety_stock
+from omnistock_inventory.domain.stock import Channel, Counters, channel_available, may_use_safety_stock
+from omnistock_inventory.domain.transfers import LeadTimes
 from omnistock_inventory.service_layer import ledger
-from omnistock_inventory.service_layer.catalogue import decode_token, encode_token
+from omnistock_inventory.service_layer.bundles import bundle_levels, refuse_stock_of_bundle
+from omnistock_inventory.service_layer.pools import PoolBook, at, group_locations
+from omnistock_inventory.service_layer.promises import location_promises, via_transfer
 from omnistock_inventory.service_layer.reads import StockReads
+from omnistock_inventory.service_layer.stock_view import Freshness, StockView, ViewRow, first_of
 from omnistock_platform.auth import Role, current_principal, require_location, visible_locations
 from omnistock_platform.db import Database
 from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation, Reason
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.validation import MAX_QUANTITY, Validator
+
+# A row an answer is computed from: the database's, or the view's with the same columns.
+Row: TypeAlias = asyncpg.Record | ViewRow
 
 REASONS = {
     pb.ADJUSTMENT_REASON_COUNT: "count",
@@ -55,11 +68,22 @@ def validate_row(check: Validator, location_id: str, sku: str) -> None:
 
 
 class StockLevels:
-    def __init__(self, db: Database, outbox: Outbox, idempotency: IdempotencyStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        idempotency: IdempotencyStore,
+        view: StockView,
+        book: PoolBook | None = None,
+        leads: LeadTimes | None = None,
+    ) -> None:
         self.db = db
+        self.leads = leads or LeadTimes({}, {})
         self.outbox = outbox
         self.idempotency = idempotency
         self.reads = StockReads(db)
+        self.view = view
+        self.book = book or PoolBook(db)
 
     async def _known_row(self, conn: asyncpg.Connection, location_id: str, sku: str) -> tuple[LineKey, bool]:
         """The row's key (created empty if new) and whether its SKU may be backordered."""
@@ -68,6 +92,7 @@ class StockLevels:
         sku_row = await repository.get_sku(conn, sku)
         if sku_row is None:
             raise NotFound("sku", sku)
+        refuse_stock_of_bundle(sku, sku_row["components"])
         await repository.ensure_stock_row(conn, location_id, sku)
         return LineKey(location_id, sku), bool(sku_row["allow_backorder"])
 
@@ -203,30 +228,62 @@ class StockLevels:
     ) -> list[pb.StockLevel]:
         """The one availability answer: every read goes through here."""
         rows = await repository.level_rows(self.db.pool, skus=skus, location_ids=location_ids)
-        return self._levels(rows, channel, selling_location_id)
+        return self._levels(rows, channel, selling_location_id, await self.book.of(channel_of(channel)))
 
     @staticmethod
-    def _levels(rows: list[asyncpg.Record], channel: int, selling_location_id: str) -> list[pb.StockLevel]:
+    def _levels(
+        rows: Sequence[Row], channel: int, selling_location_id: str, pools: PoolsByLocation
+    ) -> list[pb.StockLevel]:
+        """Each row as the channel sees it: its pools applied by the one rule (`channel_available`),
+        whether the row was read from memory or from the database."""
         chosen = channel_of(channel)
-        return [
-            messages.stock_level(
-                row,
-                use_safety_stock=may_use_safety_stock(chosen, selling_location_id, row["location_id"]),
-                backorder=row["allow_backorder"],
+        levels = []
+        for row in rows:
+            stock, backorder = (row.stock, row.backorder) if isinstance(row, ViewRow) else (row, row["allow_backorder"])
+            location_id = stock["location_id"]
+            use_safety_stock = may_use_safety_stock(chosen, selling_location_id, location_id)
+            levels.append(
+                messages.stock_level(
+                    stock, use_safety_stock=use_safety_stock, backorder=backorder, pools=at(pools, location_id)
+                )
             )
-            for row in rows
-        ]
+        return levels
 
     async def get(self, request: pb.GetStockRequest) -> pb.GetStockResponse:
         check = Validator()
         check.identifier("sku", request.sku)
         check.identifier("location_id", request.location_id, required=False)
         check.identifier("selling_location_id", request.selling_location_id, required=False)
+        token = consistency_token(check, request.min_consistency_token)
         check.raise_if_invalid()
-        rows = await self.reads.sku_levels(request.sku, request.location_id)
+        # The pools first: from the view's state on nothing is awaited, so one state answers.
+        pools = await self.book.of(channel_of(request.channel))
+        fresh = await self.view.reflecting(token)
+        as_of = now()
+        rows: Sequence[Row] | None
+        components: Components = {}
+        if fresh is not None:  # from memory: nothing awaited from here on, so one state answers
+            where = frozenset({request.location_id} if request.location_id else ())
+            rows = list(self.view.rows(request.sku, where)) if self.view.has_sku(request.sku) else None
+            components = self.view.components(request.sku)
+            if components:
+                rows = [row for part in sorted(components) for row in self.view.rows(part, where)]
+        else:
+            rows = await self.reads.sku_levels(request.sku, request.location_id)
+            if rows == []:  # a bundle has no rows of its own: its components' rows answer
+                components = (await bundle_repository.definitions(self.db.pool, [request.sku])).get(request.sku, {})
+                if components:
+                    rows = await repository.level_rows(
+                        self.db.pool,
+                        skus=sorted(components),
+                        location_ids=[request.location_id] if request.location_id else [],
+                    )
         if rows is None:
             raise NotFound("sku", request.sku)
-        return pb.GetStockResponse(levels=self._levels(rows, request.channel, request.selling_location_id))
+        levels = self._levels(rows, request.channel, request.selling_location_id, pools)
+        if components:
+            levels = bundle_levels(request.sku, components, levels)
+        return answered(pb.GetStockResponse(levels=levels), fresh, as_of)
 
     async def batch_get(self, request: pb.BatchGetStockRequest) -> pb.BatchGetStockResponse:
         check = Validator()
@@ -236,12 +293,60 @@ class StockLevels:
             check.identifier(f"skus[{index}]", sku)
         for index, location_id in enumerate(request.location_ids):
             check.identifier(f"location_ids[{index}]", location_id)
-        check.raise_if_invalid()
-        return pb.BatchGetStockResponse(
-            levels=await self.levels(
-                list(request.skus), list(request.location_ids), request.channel, request.selling_location_id
-            )
+        check.check(0 <= request.first_locations <= 1000, "first_locations", "between 0 and 1000")
+        check.check(
+            not request.first_locations or bool(request.location_ids),
+            "first_locations",
+            "needs location_ids: the locations in the order to take them",
         )
+        token = consistency_token(check, request.min_consistency_token)
+        check.raise_if_invalid()
+        pools = await self.book.of(channel_of(request.channel))
+        fresh = await self.view.reflecting(token)
+        if fresh is not None:
+            definitions = {sku: self.view.components(sku) for sku in set(request.skus) if self.view.components(sku)}
+            asked = sorted(set(request.skus) - definitions.keys() | parts_of(definitions))
+            where = frozenset(
+                self.view.first_stocked(asked, request.location_ids, request.first_locations)
+                if request.first_locations
+                else request.location_ids
+            )
+            rows: Sequence[Row] = (
+                [row for sku in asked for row in self.view.rows(sku, where)]
+                if where or not request.location_ids
+                else []  # none of the locations asked for has a row (an empty set means every location)
+            )
+            levels = self._levels(rows, request.channel, request.selling_location_id, pools)
+            levels = with_bundles(set(request.skus), definitions, levels)
+            elsewhere = self.view.places_of(asked).keys() - set(request.location_ids) if request.first_locations else ()
+            response = pb.BatchGetStockResponse(levels=levels, unlisted_location_ids=sorted(elsewhere))
+            return answered(response, fresh, None)
+        as_of = now()
+        levels = await self.levels(
+            list(request.skus), list(request.location_ids), request.channel, request.selling_location_id
+        )
+        unstocked = set(request.skus) - {level.sku for level in levels}
+        stocked_by: Mapping[str, Components] = (
+            await bundle_repository.definitions(self.db.pool, sorted(unstocked)) if unstocked else {}
+        )
+        if stocked_by:  # bundles have no rows of their own: their components' rows answer
+            levels += await self.levels(
+                sorted(parts_of(stocked_by) - set(request.skus)),
+                list(request.location_ids),
+                request.channel,
+                request.selling_location_id,
+            )
+        unlisted: list[str] = []
+        if request.first_locations:
+            stocked = {level.location_id for level in levels}
+            first = frozenset(first_of(request.location_ids, stocked, request.first_locations))
+            levels = [level for level in levels if level.location_id in first]
+            unlisted = await repository.stocking_locations(
+                self.db.pool, sorted(set(request.skus) | parts_of(stocked_by)), besides=list(request.location_ids)
+            )
+        if stocked_by:
+            levels = with_bundles(set(request.skus), stocked_by, levels)
+        return answered(pb.BatchGetStockResponse(levels=levels, unlisted_location_ids=unlisted), None, as_of)
 
     async def find_availability(self, request: pb.FindAvailabilityRequest) -> pb.FindAvailabilityResponse:
         check = Validator()
@@ -254,61 +359,240 @@ class StockLevels:
         check.check(0 <= request.radius_km <= 20_000, "radius_km", "must be between 0 and 20000")
         check.check(request.method == 0 or request.method in METHOD_FLAGS, "method", "unknown value")
         limit = check.page_size("page_size", request.page_size)
+        token = consistency_token(check, request.min_consistency_token)
+        check.identifier("location_group_id", request.location_group_id, required=False)
+        check.text("ship_to_region", request.ship_to_region, max_length=64)
         check.raise_if_invalid()
         wanted = {item.sku: item.quantity for item in request.items}
-        chosen = channel_of(request.channel)
+        pools = await self.book.of(channel_of(request.channel))
+        only = (
+            await group_locations(self.db, request.location_group_id, "location_group_id")
+            if request.location_group_id
+            else None
+        )
+        fresh = await self.view.reflecting(token)
+        as_of = now()
+        places: dict[str, Any]  # the locations that have a row of any of the SKUs, by id
+        rows_at: Callable[[str], Sequence[Row]]  # those rows at one location, in the order of `stocked`
+        definitions: Mapping[str, Components]
+        if fresh is not None:
+            known = {sku for sku in wanted if self.view.has_sku(sku)}
+            definitions = {sku: self.view.components(sku) for sku in wanted if self.view.components(sku)}
+            # A bundle has no rows of its own: its components' rows answer for it.
+            stocked = [sku for sku in wanted if sku not in definitions]
+            stocked += sorted(parts_of(definitions) - set(stocked))
+            places = self.view.places_of(stocked)
+            rows_at = functools.partial(self.view.rows_at, stocked)
+        else:
+            by_location: dict[str, list[Row]] = {}
+            for row in await repository.availability_rows(self.db.pool, list(wanted)):
+                by_location.setdefault(row["location_id"], []).append(row)
+            stocked_skus = {row["sku"] for rows in by_location.values() for row in rows}
+            # Stocked nowhere, or not in the catalogue at all? (A bundle is stocked nowhere itself.)
+            known = (
+                stocked_skus
+                if stocked_skus >= wanted.keys()
+                else {row["sku"] for row in await repository.get_skus(self.db.pool, list(wanted))}
+            )
+            definitions = (
+                await bundle_repository.definitions(self.db.pool, sorted(wanted.keys() - stocked_skus))
+                if not stocked_skus >= wanted.keys()
+                else {}
+            )
+            extra = sorted(parts_of(definitions) - wanted.keys())
+            for row in await repository.availability_rows(self.db.pool, extra) if extra else []:
+                by_location.setdefault(row["location_id"], []).append(row)
+            places = {location_id: rows[0] for location_id, rows in by_location.items()}
+            rows_at = by_location.__getitem__
+        for index, item in enumerate(request.items):
+            if item.sku not in known:
+                raise NotFound("sku", item.sku, field=f"items[{index}].sku")
+        ranked = self._ranked(request, wanted, places, rows_at, limit, pools, only, definitions, clock=as_of)
+        # A set too: ship to store brings it as its components (docs/transfers.md), from an origin
+        # that has every component for the whole sets.
+        if request.offer_transfers and request.method in (0, common_pb2.FULFILMENT_METHOD_PICKUP):
+
+            def levels_at(location_id: str) -> list[pb.StockLevel]:
+                here = rows_at(location_id) if location_id in places else []
+                return self._levels(here, request.channel, request.selling_location_id, pools)
+
+            ranked = await self._with_transfers(request, ranked, limit, only, levels_at, clock=as_of)
+        return answered(pb.FindAvailabilityResponse(locations=ranked), fresh, as_of)
+
+    async def _with_transfers(
+        self,
+        request: pb.FindAvailabilityRequest,
+        ranked: list[pb.LocationAvailability],
+        limit: int,
+        only: set[str] | None,
+        levels_at: Callable[[str], list[pb.StockLevel]],
+        *,
+        clock: datetime,
+    ) -> list[pb.LocationAvailability]:
+        """`ranked` with pickup via a transfer offered at the pickup stores in range that cannot hand
+        over every item and have no pickup promise: from the origin a ship-to-store reservation would
+        choose now (the nearest other location that has every item, as reservations asks), expected
+        after the pair's lead time, as CreateTransfer sets it. Stores not on the page are added after
+        it, nearest first, while the page has room."""
+        listed = {entry.location.location_id: entry for entry in ranked}
         near = Point(request.near.latitude, request.near.longitude) if request.HasField("near") else None
-        by_location: dict[str, list[asyncpg.Record]] = {}
-        for row in await repository.availability_rows(self.db.pool, list(wanted)):
-            by_location.setdefault(row["location_id"], []).append(row)
-        stocked = {row["sku"] for rows in by_location.values() for row in rows}
-        if not stocked >= wanted.keys():  # stocked nowhere, or not in the catalogue at all?
-            known = {row["sku"] for row in await repository.get_skus(self.db.pool, list(wanted))}
-            for index, item in enumerate(request.items):
-                if item.sku not in known:
-                    raise NotFound("sku", item.sku, field=f"items[{index}].sku")
-        # Decided on plain numbers; messages are built only for the page that is returned.
-        found = []
-        for location_id, here in by_location.items():
-            place = here[0]  # every row of a location carries the location's columns
-            if not place["active"] or (request.method and not place[METHOD_FLAGS[request.method]]):
+        candidates = []
+        for place in await repository.pickup_locations(self.db.pool):
+            location_id = place["location_id"]
+            if only is not None and location_id not in only:
                 continue
-            use_safety_stock = may_use_safety_stock(chosen, request.selling_location_id, location_id)
-            can = {
-                row["sku"]: available(
-                    messages.counters(row), use_safety_stock=use_safety_stock, backorder=row["allow_backorder"]
-                )
-                for row in here
-            }
-            if not any(units > 0 for units in can.values()):
-                continue
-            complete = all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items())
-            if request.complete_only and not complete:
-                continue
-            distance = distance_km(near, Point(place["latitude"], place["longitude"])) if near is not None else 0.0
+            distance = distance_km(near, point(place["latitude"], place["longitude"])) if near is not None else 0.0
             if request.radius_km and distance > request.radius_km:
                 continue
-            rounded = round(distance, 3)
-            found.append(((not complete, rounded, place["routing_rank"], location_id), complete, rounded, here))
-        found.sort(key=lambda entry: entry[0])
-        return pb.FindAvailabilityResponse(
-            locations=[
-                pb.LocationAvailability(
-                    location=messages.location(here[0]),
-                    distance_km=rounded,
-                    levels=self._levels(here, request.channel, request.selling_location_id),
-                    complete=complete,
+            entry = listed.get(location_id)
+            if entry is not None and (entry.complete or any(p.kind in _PICKUP_KINDS for p in entry.promises)):
+                continue
+            candidates.append((round(distance, 3), place["routing_rank"], location_id, place))
+        candidates.sort(key=lambda candidate: candidate[:3])
+        answers = list(ranked)
+        for rounded, _, location_id, place in candidates:
+            entry = listed.get(location_id)
+            if entry is None and len(answers) >= limit:
+                break
+            store = self.view.location_message(place)
+            origin = await self._transfer_origin(request, store)
+            if origin is None:
+                continue
+            arrival = clock + self.leads.of(origin.location_id, _kind_name(origin), location_id)
+            promise = via_transfer(store, origin, arrival=arrival, now=clock)
+            if entry is not None:
+                entry.promises.append(promise)
+            else:
+                answers.append(
+                    pb.LocationAvailability(
+                        location=store, distance_km=rounded, levels=levels_at(location_id), promises=[promise]
+                    )
                 )
-                for _, complete, rounded, here in found[:limit]
-            ]
+        return answers
+
+    async def _transfer_origin(self, request: pb.FindAvailabilityRequest, store: pb.Location) -> pb.Location | None:
+        """The first origin reservations tries for a ship-to-store reservation at `store`: it asks
+        FindAvailability for the complete locations nearest the store (adapters/inventory_client.py)."""
+        nearest = await self.find_availability(
+            pb.FindAvailabilityRequest(
+                items=request.items,
+                channel=request.channel,
+                near=store.point,
+                complete_only=True,
+                page_size=4,
+            )
         )
+        return next(
+            (entry.location for entry in nearest.locations if entry.location.location_id != store.location_id), None
+        )
+
+    def _ranked(
+        self,
+        request: pb.FindAvailabilityRequest,
+        wanted: dict[str, int],
+        places: dict[str, Any],
+        rows_at: Callable[[str], Sequence[Row]],
+        limit: int,
+        pools: PoolsByLocation,
+        only: set[str] | None,
+        definitions: Mapping[str, Components] | None = None,
+        *,
+        clock: datetime | None = None,
+    ) -> list[pb.LocationAvailability]:
+        """The locations that have any of the items, complete ones first, then by distance, rank and id;
+        each seen through the channel's `pools`, and only those in `only` when a group is asked for;
+        each with its promises as of `clock` (default: now).
+
+        The locations are put in order of distance, rank and id first (their flags and points are
+        all it takes), and their stock is weighed in that order until `limit` complete ones are
+        found: the complete ones come first whatever the rest holds, so the locations after them
+        cannot change the page. Rows are looked at and messages built only for the locations weighed."""
+        clock = clock or now()
+        chosen = channel_of(request.channel)
+        definitions = definitions or {}
+        near = Point(request.near.latitude, request.near.longitude) if request.HasField("near") else None
+        flag = METHOD_FLAGS[request.method] if request.method else None
+        order = []
+        for location_id, place in places.items():
+            if not place["active"] or (flag is not None and not place[flag]):
+                continue
+            if only is not None and location_id not in only:
+                continue
+            distance = distance_km(near, point(place["latitude"], place["longitude"])) if near is not None else 0.0
+            if request.radius_km and distance > request.radius_km:
+                continue
+            order.append((round(distance, 3), place["routing_rank"], location_id))
+        order.sort()
+        complete: list[tuple[float, Any, Sequence[Row], dict[str, int]]] = []
+        partial: list[tuple[float, Any, Sequence[Row], dict[str, int]]] = []
+        for rounded, _, location_id in order:
+            here = rows_at(location_id)
+            use_safety_stock = may_use_safety_stock(chosen, request.selling_location_id, location_id)
+            pools_here = at(pools, location_id)
+            can = {}
+            # What of it is on the shelf, where a SKU that allows backorder counts incoming units or
+            # the channel's pool units in transit on transfers: those are not ready for pickup now.
+            shelf = {}
+            for row in here:
+                sku, counters, backorder = facts(row)
+                can[sku] = channel_available(
+                    counters, pools_here, use_safety_stock=use_safety_stock, backorder=backorder
+                )[0]
+                if backorder or counters.in_transit:
+                    shelf[sku] = channel_available(
+                        counters,
+                        pools_here,
+                        use_safety_stock=use_safety_stock,
+                        backorder=False,
+                        sold_now=True,
+                    )[0]
+            on_shelf = {**can, **shelf}
+            for sku, components in definitions.items():  # a bundle: as many as its components allow
+                can[sku] = bundle_available(components, can)
+                on_shelf[sku] = bundle_available(components, on_shelf)
+            can = {sku: units for sku, units in can.items() if sku in wanted}
+            on_shelf = {sku: units for sku, units in on_shelf.items() if sku in wanted}
+            if not any(units > 0 for units in can.values()):
+                continue
+            if all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items()):
+                complete.append((rounded, places[location_id], here, on_shelf))
+                if len(complete) == limit:
+                    break
+            elif not request.complete_only and len(partial) < limit:
+                partial.append((rounded, places[location_id], here, on_shelf))
+        page = [(True, *entry) for entry in complete] + [(False, *entry) for entry in partial[: limit - len(complete)]]
+        answers = []
+        for is_complete, rounded, place, here, on_shelf in page:
+            location = self.view.location_message(place)
+            incoming = {facts(row)[0]: (facts(row)[1].incoming, row["next_incoming_at"]) for row in here}
+            answers.append(
+                pb.LocationAvailability(
+                    location=location,
+                    distance_km=rounded,
+                    levels=with_bundles(
+                        wanted.keys(),
+                        definitions,
+                        self._levels(here, request.channel, request.selling_location_id, pools),
+                    ),
+                    complete=is_complete,
+                    promises=location_promises(
+                        location,
+                        wanted=wanted,
+                        can=on_shelf,
+                        incoming=incoming,
+                        region=request.ship_to_region,
+                        now=clock,
+                    ),
+                )
+            )
+        return answers
 
     async def list_movements(self, request: pb.ListMovementsRequest) -> pb.ListMovementsResponse:
         check = Validator()
         check.identifier("location_id", request.location_id, required=False)
         check.identifier("sku", request.sku, required=False)
         limit = check.page_size("page_size", request.page_size)
-        token = decode_token(request.page_token)
+        token = key_after(request.page_token)
         check.check(
             token == "" or (token.isdigit() and int(token) < 2**63), "page_token", "is not a token this service issued"
         )
@@ -328,9 +612,79 @@ class StockLevels:
         page = rows[:limit]
         return pb.ListMovementsResponse(
             movements=[messages.movement(row) for row in page],
-            next_page_token=encode_token(str(page[-1]["movement_id"])) if len(rows) > limit else "",
+            next_page_token=key_token(str(page[-1]["movement_id"])) if len(rows) > limit else "",
         )
+
+
+_PICKUP_KINDS = (
+    common_pb2.PROMISE_KIND_PICKUP,
+    common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER,
+    common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT,
+)
+
+
+def _kind_name(location: pb.Location) -> str:
+    """The location's kind as stored, by which the settings' lead times are keyed ("warehouse", "store")."""
+    return messages.KINDS.get(location.kind, "")
+
+
+def parts_of(definitions: Mapping[str, Components]) -> set[str]:
+    """The component SKUs of the given bundles."""
+    return {part for components in definitions.values() for part in components}
+
+
+def with_bundles(
+    asked: Iterable[str], definitions: Mapping[str, Components], levels: list[pb.StockLevel]
+) -> list[pb.StockLevel]:
+    """The levels of the SKUs asked for, by SKU then location: a bundle's composed from its
+    components' `levels`, a component's own only when it was asked for itself."""
+    if not definitions:
+        return levels
+    wanted = set(asked)
+    shown = [level for level in levels if level.sku in wanted]
+    for sku, components in definitions.items():
+        shown.extend(bundle_levels(sku, components, levels))
+    return sorted(shown, key=lambda level: (level.sku, level.location_id))
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+MAX_TOKEN = 2**63
+
+
+def consistency_token(check: Validator, token: str) -> int | None:
+    """A read's min_consistency_token as a change number; None when it gives none."""
+    if not token:
+        return None
+    check.check(
+        token.isdigit() and int(token) < MAX_TOKEN, "min_consistency_token", "is not a token this service issued"
+    )
+    return int(token) if token.isdigit() and int(token) < MAX_TOKEN else None
+
+
+@functools.lru_cache(maxsize=4096)
+def point(latitude: float, longitude: float) -> Point:
+    """A location's point, made once: a search measures the distance to every location."""
+    return Point(latitude, longitude)
+
+
+def facts(row: Row) -> tuple[str, Counters, bool]:
+    """A row's SKU, counters and backorder flag (from the view, straight from its stock record)."""
+    if isinstance(row, ViewRow):
+        return row.stock["sku"], messages.counters(row.stock), row.backorder
+    return row["sku"], messages.counters(row), row["allow_backorder"]
+
+
+Answer = TypeVar("Answer", pb.GetStockResponse, pb.BatchGetStockResponse, pb.FindAvailabilityResponse)
+
+
+def answered(response: Answer, fresh: Freshness | None, as_of: datetime | None) -> Answer:
+    """The answer with what it reflects: the view's state, or the database's at `as_of`."""
+    if fresh is not None:
+        response.as_of.FromDatetime(fresh.as_of)
+        response.consistency_token = str(fresh.token)
+    elif as_of is not None:
+        response.as_of.FromDatetime(as_of)
+    return response

@@ -15,7 +15,8 @@ from nats.aio.msg import Msg
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_inventory.service_layer.stock import StockLevels
+from omnistock_inventory.service_layer.pools import as_seen_through, at
+from omnistock_inventory.service_layer.stock import StockLevels, channel_of
 from omnistock_platform import telemetry
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.validation import Validator
@@ -113,4 +114,6 @@ class StockWatcher:
             if seen is not None and level.version > seen + 1:
                 raise Resync  # a change went missing
             versions[key] = level.version
-            yield pb.WatchStockResponse(levels=[level])
+            # An event shows the row as a remote channel without pools sees it; the watcher's channel may have some.
+            pools = at(await self.stock.book.of(channel_of(request.channel)), level.location_id)
+            yield pb.WatchStockResponse(levels=[as_seen_through(level, pools)])

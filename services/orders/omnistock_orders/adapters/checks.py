@@ -9,7 +9,10 @@ from collections import defaultdict
 
 import asyncpg
 
-from omnistock_platform.facts import Allocation, Order, OrdersFacts
+from omnistock_orders.domain.order import DONE, AllocationStatus, OrderStatus
+from omnistock_orders.domain.returns import ReturnStatus
+from omnistock_orders.domain.routing import Method
+from omnistock_platform.facts import Allocation, Order, OrdersFacts, Return, ReturnLine
 
 
 async def read(conn: asyncpg.Connection) -> OrdersFacts:
@@ -17,6 +20,7 @@ async def read(conn: asyncpg.Connection) -> OrdersFacts:
     for row in await conn.fetch(
         "SELECT order_id, allocation_id, location_id, hold_id, status, lines FROM orders.allocations ORDER BY seq"
     ):
+        status = AllocationStatus(row["status"])
         allocations[row["order_id"]].append(
             Allocation(
                 row["allocation_id"],
@@ -29,6 +33,9 @@ async def read(conn: asyncpg.Connection) -> OrdersFacts:
                         json.loads(row["lines"]) if isinstance(row["lines"], str) else row["lines"]
                     ).items()
                 },
+                held=status is AllocationStatus.HELD,
+                shipped=status is AllocationStatus.SHIPPED,
+                done=status in DONE,
             )
         )
     orders = {
@@ -41,10 +48,33 @@ async def read(conn: asyncpg.Connection) -> OrdersFacts:
             row["created_at"],
             row["updated_at"],
             tuple(allocations[row["order_id"]]),
+            pending=OrderStatus(row["status"]) is OrderStatus.PENDING,
+            # A sale at a till is done on the spot: fulfilment makes no task for it.
+            worked=Method(row["method"]) is not Method.CARRY_OUT,
         )
         for row in await conn.fetch(
             "SELECT order_id, request_id, status, method, source, created_at, updated_at FROM orders.orders"
         )
     }
     rerouting = {row["order_id"] for row in await conn.fetch("SELECT DISTINCT order_id FROM orders.reroutes")}
-    return OrdersFacts(orders, rerouting)
+    returns = {
+        row["return_id"]: Return(
+            row["return_id"],
+            row["order_id"],
+            row["location_id"],
+            row["status"],
+            row["updated_at"],
+            {
+                str(line["sku"]): ReturnLine(
+                    int(line["quantity"]), int(line["restocked"]), int(line["damaged"]), int(line["written_off"])
+                )
+                for line in (json.loads(row["lines"]) if isinstance(row["lines"], str) else row["lines"])
+            },
+            received=ReturnStatus(row["status"]) is ReturnStatus.RECEIVED,
+            cancelled=ReturnStatus(row["status"]) is ReturnStatus.CANCELLED,
+        )
+        for row in await conn.fetch(
+            "SELECT return_id, order_id, location_id, status, updated_at, lines FROM orders.returns"
+        )
+    }
+    return OrdersFacts(orders, rerouting, returns)

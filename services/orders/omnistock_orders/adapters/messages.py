@@ -29,6 +29,7 @@ CHANNELS = frozenset(
         common_pb2.CHANNEL_CHAT,
         common_pb2.CHANNEL_POS,
         common_pb2.CHANNEL_BACKOFFICE,
+        common_pb2.CHANNEL_MARKETPLACE,
     }
 )
 
@@ -61,6 +62,7 @@ REASON_TO_PROTO: dict[PassReason, orders_pb2.PassOverReason.ValueType] = {
     PassReason.EXCLUDED: orders_pb2.PASS_OVER_REASON_EXCLUDED,
     PassReason.NOT_A_WAREHOUSE: orders_pb2.PASS_OVER_REASON_NOT_A_WAREHOUSE,
     PassReason.INACTIVE: orders_pb2.PASS_OVER_REASON_INACTIVE,
+    PassReason.CHANNEL_POOL: orders_pb2.PASS_OVER_REASON_CHANNEL_POOL,
 }
 
 
@@ -137,6 +139,7 @@ def order_message(record: OrderRecord) -> orders_pb2.Order:
                 fulfilled=fulfilled.get(line.sku, 0),
                 backordered=line.backordered,
                 cancelled=line.cancelled,
+                components=[common_pb2.SkuQuantity(sku=part, quantity=per_set) for part, per_set in line.components],
             )
             for line in order.lines
         ],
@@ -154,6 +157,10 @@ def order_message(record: OrderRecord) -> orders_pb2.Order:
         message.ship_to.CopyFrom(record.ship_to)
     if record.decision is not None:
         message.decision.CopyFrom(record.decision)
+        # The promise lives in the decision: made with the plan the order committed, moved by a
+        # re-promise (a re-route keeps the decision and writes the new date into it).
+        if record.decision.HasField("promise"):
+            message.promise.CopyFrom(record.decision.promise)
     if record.created_at is not None:
         message.created_at.CopyFrom(timestamp(record.created_at))
     if record.updated_at is not None:
@@ -161,8 +168,15 @@ def order_message(record: OrderRecord) -> orders_pb2.Order:
     return message
 
 
-def order_changed(record: OrderRecord, new_allocations: list[Allocation] | None = None) -> orders_pb2.OrderChanged:
+def order_changed(
+    record: OrderRecord,
+    new_allocations: list[Allocation] | None = None,
+    *,
+    message: orders_pb2.Order | None = None,
+) -> orders_pb2.OrderChanged:
+    """The event of the order as `record` has it; `message` is its `order_message` when the caller
+    has made it already (a placed order's answer and events are one message, made once)."""
     return orders_pb2.OrderChanged(
-        order=order_message(record),
+        order=order_message(record) if message is None else message,
         new_allocations=[allocation_message(allocation) for allocation in new_allocations or []],
     )

@@ -1,4 +1,4 @@
-"""SQL of the orders schema, behind plain methods on a connection the service layer hands in."""
+"""SQL of the orders schema, module functions taking the connection the service layer hands in."""
 
 from __future__ import annotations
 
@@ -79,6 +79,7 @@ def _line_json(line: OrderLine) -> dict[str, Any]:
         "currency": line.currency,
         "backordered": line.backordered,
         "cancelled": line.cancelled,
+        "components": [[part, per_set] for part, per_set in line.components],
     }
 
 
@@ -91,6 +92,7 @@ def _line(data: dict[str, Any]) -> OrderLine:
         currency=str(data.get("currency", "")),
         backordered=int(data.get("backordered", 0)),
         cancelled=int(data.get("cancelled", 0)),
+        components=tuple((str(part), int(per_set)) for part, per_set in data.get("components", ())),
     )
 
 
@@ -143,219 +145,245 @@ def _pending_call(row: asyncpg.Record) -> PendingCall:
     )
 
 
-class OrderRepository:
-    async def insert_pending(self, conn: Connection, record: OrderRecord, fingerprint: bytes) -> bool:
-        """Write a new PENDING order; False when its request id is already taken."""
-        order = record.order
-        inserted = await conn.fetchval(
+async def insert_pending(conn: Connection, record: OrderRecord, fingerprint: bytes) -> bool:
+    """Write a new PENDING order; False when its request id is already taken."""
+    order = record.order
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO orders.orders (order_id, request_id, fingerprint, channel, customer_id, method, ship_to,
+            store_id, reservation_id, status, lines, total_minor, currency, options, source, attempt,
+            cancel_reason)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, '')
+        ON CONFLICT (request_id) DO NOTHING RETURNING true
+        """,
+        order.order_id,
+        record.request_id,
+        fingerprint,
+        common_pb2.Channel.Name(record.channel),
+        record.customer_id,
+        order.method.value,
+        record.ship_to.SerializeToString(deterministic=True) if record.ship_to is not None else None,
+        record.store_id,
+        record.reservation_id,
+        order.status.value,
+        [_line_json(line) for line in order.lines],
+        order.total_minor,
+        record.currency,
+        record.options.SerializeToString(deterministic=True),
+        record.source,
+    )
+    return bool(inserted)
+
+
+async def by_request_id(conn: Connection, request_id: str) -> tuple[OrderRecord, bytes] | None:
+    row = await conn.fetchrow("SELECT * FROM orders.orders WHERE request_id = $1", request_id)
+    if row is None:
+        return None
+    allocations = await _allocations(conn, [row["order_id"]])
+    return _record(row, allocations.get(row["order_id"], [])), bytes(row["fingerprint"])
+
+
+async def get(conn: Connection, order_id: str, *, lock: bool = False) -> OrderRecord | None:
+    query = "SELECT * FROM orders.orders WHERE order_id = $1" + (" FOR UPDATE" if lock else "")
+    row = await conn.fetchrow(query, order_id)
+    if row is None:
+        return None
+    allocations = await _allocations(conn, [order_id])
+    return _record(row, allocations.get(order_id, []))
+
+
+async def _allocations(conn: Connection, order_ids: list[str]) -> dict[str, list[Allocation]]:
+    rows = await conn.fetch(
+        "SELECT * FROM orders.allocations WHERE order_id = ANY($1::text[]) ORDER BY order_id, seq", order_ids
+    )
+    found: dict[str, list[Allocation]] = {}
+    for row in rows:
+        found.setdefault(row["order_id"], []).append(_allocation(row))
+    return found
+
+
+async def claim_attempt(
+    conn: Connection, order_id: str, attempt: int, call: bytes, decision: orders_pb2.RoutingPlan | None
+) -> PendingCall | None:
+    """Record the call attempt `attempt` will make, unless a later attempt is already recorded.
+    Returns the attempt to make (this one or the later one), or None when the order is gone."""
+    row = await conn.fetchrow(
+        """
+        UPDATE orders.orders SET attempt = $2, pending_call = $3, decision = $4, updated_at = clock_timestamp()
+        WHERE order_id = $1 AND status = 'pending' AND attempt < $2
+        RETURNING attempt, pending_call, decision, status
+        """,
+        order_id,
+        attempt,
+        call,
+        decision.SerializeToString(deterministic=True) if decision is not None else None,
+    )
+    if row is not None:
+        return _pending_call(row)
+    # Not claimed: read the row afresh (a statement of its own sees what a concurrent attempt committed).
+    return await pending_call(conn, order_id)
+
+
+async def pending_call(conn: Connection, order_id: str) -> PendingCall | None:
+    row = await conn.fetchrow(
+        "SELECT attempt, pending_call, decision, status FROM orders.orders WHERE order_id = $1", order_id
+    )
+    return _pending_call(row) if row is not None else None
+
+
+async def drop_pending(conn: Connection, order_id: str, attempt: int) -> bool:
+    """Remove an order that never got its stock, unless another attempt has started meanwhile."""
+    deleted = await conn.fetchval(
+        "DELETE FROM orders.orders WHERE order_id = $1 AND status = 'pending' AND attempt = $2 RETURNING true",
+        order_id,
+        attempt,
+    )
+    return bool(deleted)
+
+
+async def save(conn: asyncpg.Connection, record: OrderRecord) -> OrderRecord:
+    """Write the order's status, lines, decision and allocations; returns it as stored."""
+    order = record.order
+    updated_at = await conn.fetchval(
+        """
+        UPDATE orders.orders SET status = $2, lines = $3, decision = $4, cancel_reason = $5,
+            pending_call = CASE WHEN $2 = 'pending' THEN pending_call END, updated_at = clock_timestamp()
+        WHERE order_id = $1 RETURNING updated_at
+        """,
+        order.order_id,
+        order.status.value,
+        [_line_json(line) for line in order.lines],
+        record.decision.SerializeToString(deterministic=True) if record.decision is not None else None,
+        record.cancel_reason,
+    )
+    if order.allocations:
+        await conn.executemany(
             """
-            INSERT INTO orders.orders (order_id, request_id, fingerprint, channel, customer_id, method, ship_to,
-                store_id, reservation_id, status, lines, total_minor, currency, options, source, attempt,
-                cancel_reason)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, '')
-            ON CONFLICT (request_id) DO NOTHING RETURNING true
+            INSERT INTO orders.allocations (allocation_id, order_id, seq, location_id, hold_id, lines, status,
+                distance_km)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (allocation_id) DO UPDATE SET lines = EXCLUDED.lines, status = EXCLUDED.status
             """,
-            order.order_id,
-            record.request_id,
-            fingerprint,
-            common_pb2.Channel.Name(record.channel),
-            record.customer_id,
-            order.method.value,
-            record.ship_to.SerializeToString(deterministic=True) if record.ship_to is not None else None,
-            record.store_id,
-            record.reservation_id,
-            order.status.value,
-            [_line_json(line) for line in order.lines],
-            order.total_minor,
-            record.currency,
-            record.options.SerializeToString(deterministic=True),
-            record.source,
+            [
+                (
+                    allocation.allocation_id,
+                    order.order_id,
+                    seq,
+                    allocation.location_id,
+                    allocation.hold_id,
+                    dict(allocation.lines),
+                    allocation.status.value,
+                    allocation.distance_km,
+                )
+                for seq, allocation in enumerate(order.allocations)
+            ],
         )
-        return bool(inserted)
+    pending_call = record.pending_call if order.status is OrderStatus.PENDING else None
+    return replace(record, updated_at=updated_at, pending_call=pending_call)
 
-    async def by_request_id(self, conn: Connection, request_id: str) -> tuple[OrderRecord, bytes] | None:
-        row = await conn.fetchrow("SELECT * FROM orders.orders WHERE request_id = $1", request_id)
-        if row is None:
-            return None
-        allocations = await self._allocations(conn, [row["order_id"]])
-        return _record(row, allocations.get(row["order_id"], [])), bytes(row["fingerprint"])
 
-    async def get(self, conn: Connection, order_id: str, *, lock: bool = False) -> OrderRecord | None:
-        query = "SELECT * FROM orders.orders WHERE order_id = $1" + (" FOR UPDATE" if lock else "")
-        row = await conn.fetchrow(query, order_id)
-        if row is None:
-            return None
-        allocations = await self._allocations(conn, [order_id])
-        return _record(row, allocations.get(order_id, []))
+async def page(
+    conn: Connection,
+    *,
+    customer_id: str = "",
+    channel: str = "",
+    status: str = "",
+    location_ids: Iterable[str] | None = None,
+    after: Cursor | None = None,
+    limit: int = 50,
+) -> list[OrderRecord]:
+    """Newest first, by (created_at, order_id), so pages never skip or repeat an order."""
+    conditions: list[str] = []
+    args: list[Any] = []
 
-    async def _allocations(self, conn: Connection, order_ids: list[str]) -> dict[str, list[Allocation]]:
-        rows = await conn.fetch(
-            "SELECT * FROM orders.allocations WHERE order_id = ANY($1::text[]) ORDER BY order_id, seq", order_ids
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if customer_id:
+        conditions.append(f"o.customer_id = {arg(customer_id)}")
+    if channel:
+        conditions.append(f"o.channel = {arg(channel)}")
+    if status:
+        conditions.append(f"o.status = {arg(status)}")
+    if location_ids is not None:
+        wanted = arg(sorted(location_ids))
+        conditions.append(
+            f"(o.store_id = ANY({wanted}::text[]) OR EXISTS (SELECT 1 FROM orders.allocations a"
+            f" WHERE a.order_id = o.order_id AND a.location_id = ANY({wanted}::text[])))"
         )
-        found: dict[str, list[Allocation]] = {}
-        for row in rows:
-            found.setdefault(row["order_id"], []).append(_allocation(row))
-        return found
+    if after is not None:
+        conditions.append(f"(o.created_at, o.order_id) < ({arg(after[0])}, {arg(after[1])})")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = await conn.fetch(
+        f"SELECT o.* FROM orders.orders o {where} ORDER BY o.created_at DESC, o.order_id DESC LIMIT {arg(limit)}",
+        *args,
+    )
+    allocations = await _allocations(conn, [row["order_id"] for row in rows])
+    return [_record(row, allocations.get(row["order_id"], [])) for row in rows]
 
-    async def claim_attempt(
-        self, conn: Connection, order_id: str, attempt: int, call: bytes, decision: orders_pb2.RoutingPlan | None
-    ) -> PendingCall | None:
-        """Record the call attempt `attempt` will make, unless a later attempt is already recorded.
-        Returns the attempt to make (this one or the later one), or None when the order is gone."""
-        row = await conn.fetchrow(
-            """
-            UPDATE orders.orders SET attempt = $2, pending_call = $3, decision = $4, updated_at = clock_timestamp()
-            WHERE order_id = $1 AND status = 'pending' AND attempt < $2
-            RETURNING attempt, pending_call, decision, status
-            """,
-            order_id,
-            attempt,
-            call,
-            decision.SerializeToString(deterministic=True) if decision is not None else None,
+
+async def stale_pending(conn: Connection, older_than: timedelta, limit: int = 50) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT order_id FROM orders.orders WHERE status = 'pending' AND created_at < now() - $1::interval"
+        " ORDER BY created_at LIMIT $2",
+        older_than,
+        limit,
+    )
+    return [row["order_id"] for row in rows]
+
+
+async def orders_with_hold(conn: Connection, hold_id: str) -> list[str]:
+    rows = await conn.fetch("SELECT DISTINCT order_id FROM orders.allocations WHERE hold_id = $1", hold_id)
+    return [row["order_id"] for row in rows]
+
+
+# Re-routes in flight.
+
+
+async def reroute(conn: Connection, cause: str) -> Reroute | None:
+    row = await conn.fetchrow("SELECT attempt, hold_request, decision FROM orders.reroutes WHERE cause = $1", cause)
+    if row is None:
+        return None
+    return Reroute(row["attempt"], bytes(row["hold_request"]), orders_pb2.RoutingPlan.FromString(row["decision"]))
+
+
+async def save_reroute(
+    conn: Connection,
+    cause: str,
+    order_id: str,
+    attempt: int,
+    hold_request: bytes,
+    decision: orders_pb2.RoutingPlan,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO orders.reroutes (cause, order_id, attempt, hold_request, decision) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (cause) DO UPDATE SET attempt = EXCLUDED.attempt, hold_request = EXCLUDED.hold_request,
+            decision = EXCLUDED.decision
+        """,
+        cause,
+        order_id,
+        attempt,
+        hold_request,
+        decision.SerializeToString(deterministic=True),
+    )
+
+
+async def reroutes_begun_by(conn: Connection, cause: str) -> dict[str, Reroute]:
+    """The re-routes an event began and has not finished: its own cause, and its parts (`cause:...`)."""
+    rows = await conn.fetch(
+        "SELECT cause, attempt, hold_request, decision FROM orders.reroutes"
+        " WHERE cause = $1 OR starts_with(cause, $1 || ':') ORDER BY cause",
+        cause,
+    )
+    return {
+        row["cause"]: Reroute(
+            row["attempt"], bytes(row["hold_request"]), orders_pb2.RoutingPlan.FromString(row["decision"])
         )
-        if row is not None:
-            return _pending_call(row)
-        # Not claimed: read the row afresh (a statement of its own sees what a concurrent attempt committed).
-        return await self.pending_call(conn, order_id)
+        for row in rows
+    }
 
-    async def pending_call(self, conn: Connection, order_id: str) -> PendingCall | None:
-        row = await conn.fetchrow(
-            "SELECT attempt, pending_call, decision, status FROM orders.orders WHERE order_id = $1", order_id
-        )
-        return _pending_call(row) if row is not None else None
 
-    async def drop_pending(self, conn: Connection, order_id: str, attempt: int) -> bool:
-        """Remove an order that never got its stock, unless another attempt has started meanwhile."""
-        deleted = await conn.fetchval(
-            "DELETE FROM orders.orders WHERE order_id = $1 AND status = 'pending' AND attempt = $2 RETURNING true",
-            order_id,
-            attempt,
-        )
-        return bool(deleted)
-
-    async def save(self, conn: asyncpg.Connection, record: OrderRecord) -> OrderRecord:
-        """Write the order's status, lines, decision and allocations; returns it as stored."""
-        order = record.order
-        updated_at = await conn.fetchval(
-            """
-            UPDATE orders.orders SET status = $2, lines = $3, decision = $4, cancel_reason = $5,
-                pending_call = CASE WHEN $2 = 'pending' THEN pending_call END, updated_at = clock_timestamp()
-            WHERE order_id = $1 RETURNING updated_at
-            """,
-            order.order_id,
-            order.status.value,
-            [_line_json(line) for line in order.lines],
-            record.decision.SerializeToString(deterministic=True) if record.decision is not None else None,
-            record.cancel_reason,
-        )
-        if order.allocations:
-            await conn.executemany(
-                """
-                INSERT INTO orders.allocations (allocation_id, order_id, seq, location_id, hold_id, lines, status,
-                    distance_km)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                ON CONFLICT (allocation_id) DO UPDATE SET lines = EXCLUDED.lines, status = EXCLUDED.status
-                """,
-                [
-                    (
-                        allocation.allocation_id,
-                        order.order_id,
-                        seq,
-                        allocation.location_id,
-                        allocation.hold_id,
-                        dict(allocation.lines),
-                        allocation.status.value,
-                        allocation.distance_km,
-                    )
-                    for seq, allocation in enumerate(order.allocations)
-                ],
-            )
-        pending_call = record.pending_call if order.status is OrderStatus.PENDING else None
-        return replace(record, updated_at=updated_at, pending_call=pending_call)
-
-    async def page(
-        self,
-        conn: Connection,
-        *,
-        customer_id: str = "",
-        channel: str = "",
-        status: str = "",
-        location_ids: Iterable[str] | None = None,
-        after: Cursor | None = None,
-        limit: int = 50,
-    ) -> list[OrderRecord]:
-        """Newest first, by (created_at, order_id), so pages never skip or repeat an order."""
-        conditions: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if customer_id:
-            conditions.append(f"o.customer_id = {arg(customer_id)}")
-        if channel:
-            conditions.append(f"o.channel = {arg(channel)}")
-        if status:
-            conditions.append(f"o.status = {arg(status)}")
-        if location_ids is not None:
-            wanted = arg(sorted(location_ids))
-            conditions.append(
-                f"(o.store_id = ANY({wanted}::text[]) OR EXISTS (SELECT 1 FROM orders.allocations a"
-                f" WHERE a.order_id = o.order_id AND a.location_id = ANY({wanted}::text[])))"
-            )
-        if after is not None:
-            conditions.append(f"(o.created_at, o.order_id) < ({arg(after[0])}, {arg(after[1])})")
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        rows = await conn.fetch(
-            f"SELECT o.* FROM orders.orders o {where} ORDER BY o.created_at DESC, o.order_id DESC LIMIT {arg(limit)}",
-            *args,
-        )
-        allocations = await self._allocations(conn, [row["order_id"] for row in rows])
-        return [_record(row, allocations.get(row["order_id"], [])) for row in rows]
-
-    async def stale_pending(self, conn: Connection, older_than: timedelta, limit: int = 50) -> list[str]:
-        rows = await conn.fetch(
-            "SELECT order_id FROM orders.orders WHERE status = 'pending' AND created_at < now() - $1::interval"
-            " ORDER BY created_at LIMIT $2",
-            older_than,
-            limit,
-        )
-        return [row["order_id"] for row in rows]
-
-    async def orders_with_hold(self, conn: Connection, hold_id: str) -> list[str]:
-        rows = await conn.fetch("SELECT DISTINCT order_id FROM orders.allocations WHERE hold_id = $1", hold_id)
-        return [row["order_id"] for row in rows]
-
-    # Re-routes in flight.
-
-    async def reroute(self, conn: Connection, cause: str) -> Reroute | None:
-        row = await conn.fetchrow("SELECT attempt, hold_request, decision FROM orders.reroutes WHERE cause = $1", cause)
-        if row is None:
-            return None
-        return Reroute(row["attempt"], bytes(row["hold_request"]), orders_pb2.RoutingPlan.FromString(row["decision"]))
-
-    async def save_reroute(
-        self,
-        conn: Connection,
-        cause: str,
-        order_id: str,
-        attempt: int,
-        hold_request: bytes,
-        decision: orders_pb2.RoutingPlan,
-    ) -> None:
-        await conn.execute(
-            """
-            INSERT INTO orders.reroutes (cause, order_id, attempt, hold_request, decision) VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (cause) DO UPDATE SET attempt = EXCLUDED.attempt, hold_request = EXCLUDED.hold_request,
-                decision = EXCLUDED.decision
-            """,
-            cause,
-            order_id,
-            attempt,
-            hold_request,
-            decision.SerializeToString(deterministic=True),
-        )
-
-    async def forget_reroute(self, conn: Connection, cause: str) -> None:
-        await conn.execute("DELETE FROM orders.reroutes WHERE cause = $1", cause)
+async def forget_reroute(conn: Connection, cause: str) -> None:
+    await conn.execute("DELETE FROM orders.reroutes WHERE cause = $1", cause)

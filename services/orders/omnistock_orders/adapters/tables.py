@@ -44,7 +44,8 @@ class OrderRow(SQLModel, table=True):
     store_id: str = Field(default="", nullable=False, sa_type=sa.Text)
     reservation_id: str = Field(default="", nullable=False, sa_type=sa.Text)
     status: str = Field(nullable=False, sa_type=sa.Text)
-    # [{"line_no", "sku", "quantity", "unit_price_minor", "currency", "backordered", "cancelled"}]
+    # [{"line_no", "sku", "quantity", "unit_price_minor", "currency", "backordered", "cancelled",
+    #   "components": [[part, units per set]] (a set's, empty for a plain SKU)}]
     lines: list[dict[str, Any]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
     total_minor: int = Field(default=0, nullable=False, sa_type=sa.BigInteger)
     currency: str = Field(default="", nullable=False, sa_type=sa.Text)
@@ -87,6 +88,10 @@ class AllocationRow(SQLModel, table=True):
     lines: dict[str, int] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
     status: str = Field(nullable=False, sa_type=sa.Text)
     distance_km: float | None = Field(default=None, sa_type=sa.Float)
+    # Its pick task has started (fulfilment's task events): an edit leaves its units be (0006_orders).
+    picking_started: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
     created_at: datetime = Field(sa_column=_timestamp())
 
 
@@ -106,3 +111,6 @@ class RerouteRow(SQLModel, table=True):
 
 
 platform_tables(SCHEMA)
+
+# The returns table lives in its own module; imported here so that Alembic sees the whole schema.
+from omnistock_orders.adapters import return_tables  # noqa: E402, F401

@@ -76,6 +76,8 @@ class OrderLine:
     currency: str = ""
     backordered: int = 0
     cancelled: int = 0
+    # A set's components when the order was placed, units of each per set; empty for a plain SKU.
+    components: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,11 @@ def _moved(before: Order, after: Order, *, cancelled: bool = False) -> Order:
     if wanted is not before.status and wanted not in TRANSITIONS[before.status]:
         raise IllegalTransition(before.order_id, before.status, wanted)
     return replace(after, status=wanted)
+
+
+def settle_status(before: Order, after: Order) -> Order:
+    """`after` with the status its allocations and lines say, if `before` may move there."""
+    return _moved(before, after)
 
 
 def _require_open(order: Order) -> None:
@@ -296,6 +303,17 @@ def replace_missing(
         lines=_account(changed.lines, _positive(unfilled), cancel_unfillable=cancel_unfillable),
     )
     return _moved(order, changed)
+
+
+def shipped_meanwhile(order: Order, allocation_id: str, shipped: Mapping[str, int]) -> Order:
+    """A held allocation whose units (`shipped`, at most what it holds) left before a cancellation
+    could release them: it is recorded as shipped with those units, so that the cancellation that
+    follows cancels only the rest. The order's status is settled by the cancellation."""
+    allocation = order.allocation(allocation_id)
+    if allocation is None or not allocation.held:
+        return order
+    units = _positive({sku: min(units, allocation.lines.get(sku, 0)) for sku, units in shipped.items()})
+    return _replace_allocation(order, replace(allocation, lines=units, status=AllocationStatus.SHIPPED))
 
 
 def cancel(order: Order) -> tuple[Order, list[Allocation]]:

@@ -12,7 +12,10 @@ The rules, in the order they decide (design.md, "Routing rules"):
    that ranks locations (and plans of several) explains every location it passed over, so a new
    rule is one entry there.
 
-The router is pure: the caller brings stock from inventory and holds what the plan says.
+The router is pure: the caller brings stock from inventory and holds what the plan says. Since the
+criteria rank locations by what they are, not by what they hold, a caller may bring only the stock
+of the first locations of `serving_order`: when one of them fills the whole order, the plan is the
+one every location's stock would give (`settled_whole`), and only a split or a shortfall needs all.
 Everything is sorted before it is used, so the same input gives the same plan whatever order
 the candidates arrive in.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -52,6 +55,7 @@ class PassReason(Enum):
     EXCLUDED = "excluded"
     NOT_A_WAREHOUSE = "not_a_warehouse"
     INACTIVE = "inactive"
+    CHANNEL_POOL = "channel_pool"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class Candidate:
     # on_hand - held; only used to tell "held back as safety stock" from "not there".
     available_ignoring_safety: Mapping[str, int]
     versions: Mapping[str, int]
+    # Units of on hand the channel's pools keep from it here (all of them outside its location
+    # groups), and the group it sells through here ("" outside them, or without pools).
+    pool_kept: Mapping[str, int] = field(default_factory=dict)
+    pools: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,13 +153,7 @@ def plan_route(
     `criteria` ranks the locations that may serve, best first (``CRITERIA`` unless given).
     """
     _require_unique_ids(candidates)
-    job = Job(
-        lines={sku: request.lines[sku] for sku in sorted(request.lines)},
-        prefer_warehouses=policy.prefer_warehouses and request.method is Method.SHIP,
-        max_splits=policy.max_splits,
-        allow_partial=policy.allow_partial,
-        criteria=_checked(CRITERIA if criteria is None else criteria),
-    )
+    job = _job(request, policy, criteria)
     sites, screened_out = _screen(request, candidates, policy, job)
     outcome = _route(job, sites)
     allocations = tuple(_planned(site, lines) for site, lines in outcome.allocations)
@@ -164,6 +166,44 @@ def plan_route(
         total_distance_km=sum((a.distance_km for a in allocations if a.distance_km is not None), start=0.0),
         versions=_versions(candidates, job.lines),
         explanation=outcome.explanation,
+    )
+
+
+def serving_order(request: RoutingRequest, locations: Iterable[Candidate], policy: RoutingPolicy) -> list[str]:
+    """The locations that may serve the order whatever they hold, in the order ``CRITERIA`` ranks them.
+
+    Only what a location is decides here (active, excluded, method, distance, and the criteria,
+    none of which looks at stock), so `locations` may carry no stock. The first of them that can
+    fill the whole order is the one `plan_route` chooses: planning with the stock of a prefix of
+    this list gives the plan of every location whenever it keeps the order whole
+    (`settled_whole`).
+    """
+    job = _job(request, policy, CRITERIA)
+    ranked = []
+    for candidate in locations:
+        distance = _distance(request.destination, candidate.point)
+        if _location_rejection(request, policy, candidate, distance) is None:
+            ranked.append((job.site_key(Site(candidate, distance, {})), candidate.location_id))
+    ranked.sort()
+    return [location_id for _, location_id in ranked]
+
+
+def settled_whole(plan: Plan) -> bool:
+    """Whether a plan made from a prefix of `serving_order` (and the chosen store) is the plan of
+    every location: it is when one location fills the whole order, for every location ranked
+    before that one was weighed and could not, and what the others hold changes nothing in a
+    whole-order choice. Its passed-over locations and versions are then those weighed, each as
+    the plan of every location has it. A split or a shortfall depends on every location's stock."""
+    return plan.complete and plan.splits == 1
+
+
+def _job(request: RoutingRequest, policy: RoutingPolicy, criteria: Sequence[Criterion] | None) -> Job:
+    return Job(
+        lines={sku: request.lines[sku] for sku in sorted(request.lines)},
+        prefer_warehouses=policy.prefer_warehouses and request.method is Method.SHIP,
+        max_splits=policy.max_splits,
+        allow_partial=policy.allow_partial,
+        criteria=_checked(CRITERIA if criteria is None else criteria),
     )
 
 
@@ -259,7 +299,8 @@ _PREFERRED = "warehouses are preferred for shipping"
 
 # The ranking, first criterion first: a location's values decide between single locations, a plan's
 # totals between plans of as many locations, and the first criterion that differs names the reason.
-# The last one tells any two locations apart, so that no tie is left to chance.
+# The last one tells any two locations apart, so that no tie is left to chance. None of them looks
+# at a location's stock: `serving_order` ranks the locations before their stock is read.
 CRITERIA: tuple[Criterion, ...] = (
     Criterion(
         key="warehouse_first",
@@ -389,6 +430,18 @@ def _rejection(
     distance: float | None,
     stock: Mapping[str, int],
 ) -> PassedOver | None:
+    rejection = _location_rejection(request, policy, candidate, distance)
+    if rejection is not None:
+        return rejection
+    if not any(stock.values()):
+        return _no_stock(candidate, stock)
+    return None
+
+
+def _location_rejection(
+    request: RoutingRequest, policy: RoutingPolicy, candidate: Candidate, distance: float | None
+) -> PassedOver | None:
+    """Why the location cannot serve the order whatever it holds, or None."""
     location_id = candidate.location_id
     if not candidate.active:
         return PassedOver(location_id, PassReason.INACTIVE, "location is inactive")
@@ -401,8 +454,6 @@ def _rejection(
     if policy.max_distance_km > 0 and distance is not None and distance > policy.max_distance_km:
         detail = f"{_km(distance)} away; the limit is {_km(policy.max_distance_km)}"
         return PassedOver(location_id, PassReason.TOO_FAR, detail)
-    if not any(stock.values()):
-        return _no_stock(candidate, stock)
     return None
 
 
@@ -418,6 +469,13 @@ def _method_problem(request: RoutingRequest, candidate: Candidate) -> str | None
 
 
 def _no_stock(candidate: Candidate, stock: Mapping[str, int]) -> PassedOver:
+    kept = {sku: candidate.pool_kept.get(sku, 0) for sku in stock if candidate.available_ignoring_safety.get(sku, 0)}
+    kept = {sku: units for sku, units in kept.items() if units > 0}
+    if kept:
+        groups = sorted({candidate.pools.get(sku, "") for sku in kept})
+        whose = f"its pool {', '.join(groups)}" if all(groups) else "its pools (not in its location groups)"
+        detail = f"kept back from this channel by {whose}: {_units(kept)}"
+        return PassedOver(candidate.location_id, PassReason.CHANNEL_POOL, detail)
     held_back = {sku: candidate.available_ignoring_safety.get(sku, 0) for sku in stock}
     held_back = {sku: units for sku, units in held_back.items() if units > 0}
     if held_back:

@@ -7,23 +7,34 @@ from typing import TypeAlias
 import grpc
 
 from omnistock.orders.v1 import orders_pb2, orders_pb2_grpc
+from omnistock_orders.entrypoints.return_servicer import ReturnMethods
 from omnistock_orders.service_layer.cancelling import OrderCancellation
+from omnistock_orders.service_layer.editing import OrderEditing
 from omnistock_orders.service_layer.fulfilment_holds import OrderHolds
 from omnistock_orders.service_layer.placing import OrderPlacement
 from omnistock_orders.service_layer.queries import OrderQueries
+from omnistock_orders.service_layer.returns import OrderReturns
 
 FULL_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
-class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
+class OrdersServicer(ReturnMethods, orders_pb2_grpc.OrdersServiceServicer):
     def __init__(
-        self, placement: OrderPlacement, queries: OrderQueries, cancellation: OrderCancellation, holds: OrderHolds
+        self,
+        placement: OrderPlacement,
+        queries: OrderQueries,
+        cancellation: OrderCancellation,
+        holds: OrderHolds,
+        returns: OrderReturns,
+        editing: OrderEditing,
     ) -> None:
         self.placement = placement
         self.queries = queries
         self.cancellation = cancellation
         self.holds = holds
+        self.returns = returns
+        self.editing = editing
 
     async def QuoteRouting(
         self, request: orders_pb2.QuoteRoutingRequest, context: Context
@@ -55,3 +66,6 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         self, request: orders_pb2.ReleaseOrderHoldRequest, context: Context
     ) -> orders_pb2.ReleaseOrderHoldResponse:
         return await self.holds.release(request)
+
+    async def EditOrder(self, request: orders_pb2.EditOrderRequest, context: Context) -> orders_pb2.EditOrderResponse:
+        return await self.editing.edit(request)

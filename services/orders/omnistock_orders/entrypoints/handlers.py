@@ -1,4 +1,4 @@
-"""Events of fulfilment and inventory that move orders on: shipments, short picks, expired holds."""
+"""Events of fulfilment and inventory that move orders on: shipments, short picks, expired and shorted holds."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.consumer import EventConsumer, PoisonEvent
 from omnistock_platform.owners import order_of
 from omnistock_platform.settings import Settings
+
+# Task events after which a picker has the allocation's units in hand: an edit leaves them be.
+PICKING_EVENTS = frozenset({"picking_started", "picked", "packed"})
 
 
 class EventHandlers:
@@ -39,7 +42,10 @@ class EventHandlers:
             )
         elif event == "short_picked":
             short = {line.sku: line.quantity for line in payload.short if line.quantity > 0}
+            await self.reactions.picking_started(conn, task.order_id, task.allocation_id)
             await self.reactions.short_picked(conn, envelope.event_id, task.order_id, task.allocation_id, short)
+        elif event in PICKING_EVENTS:
+            await self.reactions.picking_started(conn, task.order_id, task.allocation_id)
 
     async def on_hold(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
         if not isinstance(payload, inventory_pb2.HoldChanged):
@@ -47,6 +53,22 @@ class EventHandlers:
         order_id = order_of(payload.hold.owner)
         if order_id:
             await self.reactions.hold_expired(conn, envelope.event_id, order_id, payload.hold.hold_id)
+
+    async def on_hold_shorted(
+        self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message
+    ) -> None:
+        if not isinstance(payload, inventory_pb2.HoldChanged):
+            raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not HoldChanged")
+        order_id = order_of(payload.hold.owner)
+        if not order_id:
+            return  # a reservation's hold, or someone else's
+        lost: dict[str, dict[str, int]] = {}
+        for line in payload.lines:
+            at = lost.setdefault(line.location_id, {})
+            at[line.sku] = at.get(line.sku, 0) + line.quantity
+        await self.reactions.hold_shorted(
+            conn, envelope.event_id, order_id, payload.hold.hold_id, lost, payload.shorted_by_transfer_id
+        )
 
 
 def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHandlers) -> list[EventConsumer]:
@@ -68,5 +90,13 @@ def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHa
             durable="orders-holds",
             subjects=[settings.subject("inventory", "hold", "expired")],
             handler=handlers.on_hold,
+        ),
+        EventConsumer(
+            db,
+            bus,
+            schema="orders",
+            durable="orders-shorted-holds",
+            subjects=[settings.subject("inventory", "hold", "shorted")],
+            handler=handlers.on_hold_shorted,
         ),
     ]

@@ -9,16 +9,18 @@ import grpc
 
 from omnistock.orders.v1 import orders_pb2, orders_pb2_grpc
 from omnistock_orders.adapters.inventory_client import InventoryClient
-from omnistock_orders.adapters.repository import OrderRepository
 from omnistock_orders.adapters.reservations_client import ReservationsClient
 from omnistock_orders.entrypoints.grpc_servicer import FULL_NAME, OrdersServicer
 from omnistock_orders.entrypoints.handlers import EventHandlers, consumers
 from omnistock_orders.service_layer.cancelling import OrderCancellation
+from omnistock_orders.service_layer.editing import OrderEditing
 from omnistock_orders.service_layer.fulfilment_holds import OrderHolds
 from omnistock_orders.service_layer.placing import OrderPlacement
 from omnistock_orders.service_layer.planning import Planner
 from omnistock_orders.service_layer.queries import OrderQueries
 from omnistock_orders.service_layer.reactions import OrderReactions
+from omnistock_orders.service_layer.returns import OrderReturns
+from omnistock_orders.settings import OrdersSettings
 from omnistock_platform.auth import Role
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
@@ -46,6 +48,15 @@ POLICY: dict[str, frozenset[Role]] = {
     # A fulfilment hold is the web shop's, the app's, the chat's or the back office's; never a till's.
     "HoldOrder": _HOLDERS,
     "ReleaseOrderHold": _HOLDERS,
+    # Returns: a customer's channel authorises one; a till or a warehouse takes the units in (scoped
+    # to its locations in the use case).
+    "CreateReturn": _CHANNELS,
+    "GetReturn": _CHANNELS | {Role.WAREHOUSE},
+    "ListReturns": _CHANNELS | {Role.WAREHOUSE},
+    "ReceiveReturn": frozenset({Role.POS, Role.WAREHOUSE, Role.ADMIN, Role.SERVICE}),
+    "CancelReturn": _CHANNELS | {Role.WAREHOUSE},
+    # Store staff edit only orders at their locations (checked in the use case).
+    "EditOrder": _CHANNELS,
 }
 
 
@@ -53,7 +64,7 @@ POLICY: dict[str, frozenset[Role]] = {
 class OrdersService:
     """Every part of the service, wired; `bootstrap` serves them, tests may drive them directly."""
 
-    settings: Settings
+    settings: OrdersSettings
     db: Database
     bus: EventBus
     channels: list[grpc.aio.Channel]
@@ -63,9 +74,12 @@ class OrdersService:
     reactions: OrderReactions
     idempotency: IdempotencyStore
     holds: OrderHolds
+    returns: OrderReturns
+    editing: OrderEditing
 
 
-def wire(settings: Settings) -> OrdersService:
+def wire(platform_settings: Settings) -> OrdersService:
+    settings = OrdersSettings.of(platform_settings)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set")
     db = Database(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
@@ -76,22 +90,23 @@ def wire(settings: Settings) -> OrdersService:
     ]
     inventory = InventoryClient(channels[0])
     reservations = ReservationsClient(channels[1])
-    repository = OrderRepository()
     outbox = Outbox(settings, "orders")
     idempotency = IdempotencyStore("orders")
     planner = Planner(inventory, settings)
-    cancellation = OrderCancellation(db, repository, outbox, idempotency, inventory)
+    cancellation = OrderCancellation(db, outbox, idempotency, inventory)
     return OrdersService(
         settings=settings,
         db=db,
         bus=bus,
         channels=channels,
-        placement=OrderPlacement(db, repository, outbox, planner, inventory, reservations, settings),
-        queries=OrderQueries(db, repository),
+        placement=OrderPlacement(db, outbox, planner, inventory, reservations, settings),
+        queries=OrderQueries(db),
         cancellation=cancellation,
-        reactions=OrderReactions(db, repository, outbox, planner, inventory, settings),
+        reactions=OrderReactions(db, outbox, planner, inventory, settings),
         idempotency=idempotency,
-        holds=OrderHolds(db, repository, outbox, idempotency, inventory, cancellation, settings),
+        holds=OrderHolds(db, outbox, idempotency, inventory, cancellation, settings),
+        returns=OrderReturns(db, outbox, idempotency, inventory),
+        editing=OrderEditing(db, outbox, idempotency, planner, inventory, settings),
     )
 
 
@@ -99,7 +114,7 @@ def bootstrap(settings: Settings) -> ServiceApp:
     parts = wire(settings)
     servicer = Servicer(
         orders_pb2_grpc.add_OrdersServiceServicer_to_server,
-        OrdersServicer(parts.placement, parts.queries, parts.cancellation, parts.holds),
+        OrdersServicer(parts.placement, parts.queries, parts.cancellation, parts.holds, parts.returns, parts.editing),
         FULL_NAME,
     )
     handlers = EventHandlers(parts.reactions)
@@ -115,6 +130,9 @@ def bootstrap(settings: Settings) -> ServiceApp:
             "CancelOrder": resume(orders_pb2.CancelOrderRequest, parts.cancellation.cancel),
             "HoldOrder": resume(orders_pb2.HoldOrderRequest, parts.holds.hold),
             "ReleaseOrderHold": resume(orders_pb2.ReleaseOrderHoldRequest, parts.holds.release),
+            "CreateReturn": resume(orders_pb2.CreateReturnRequest, parts.returns.create),
+            "ReceiveReturn": resume(orders_pb2.ReceiveReturnRequest, parts.returns.receive),
+            "EditOrder": resume(orders_pb2.EditOrderRequest, parts.editing.edit),
         },
     )
     loops.append(cut_short.run)

@@ -7,10 +7,19 @@ from dataclasses import replace
 import asyncpg
 
 from omnistock.orders.v1 import orders_pb2
+from omnistock_orders.adapters import repository
 from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.messages import order_changed, order_message
-from omnistock_orders.adapters.repository import OrderRepository
-from omnistock_orders.domain.order import OrderStatus, cancel
+from omnistock_orders.domain.order import (
+    DONE,
+    Allocation,
+    IllegalTransition,
+    Order,
+    OrderStatus,
+    cancel,
+    settle_status,
+    shipped_meanwhile,
+)
 from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.queries import require_scope
 from omnistock_platform.db import Database
@@ -27,13 +36,11 @@ class OrderCancellation:
     def __init__(
         self,
         db: Database,
-        repository: OrderRepository,
         outbox: Outbox,
         idempotency: IdempotencyStore,
         inventory: InventoryClient,
     ) -> None:
         self.db = db
-        self.repository = repository
         self.outbox = outbox
         self.idempotency = idempotency
         self.inventory = inventory
@@ -47,7 +54,7 @@ class OrderCancellation:
 
         async def work(conn: asyncpg.Connection) -> orders_pb2.CancelOrderResponse:
             # The row lock keeps shipments and re-routes out until the cancellation is decided.
-            record = await self.repository.get(conn, request.order_id, lock=True)
+            record = await repository.get(conn, request.order_id, lock=True)
             if record is None:
                 raise NotFound("order", request.order_id)
             require_scope(record)
@@ -70,9 +77,18 @@ class OrderCancellation:
                     "cancel",
                     f"order {record.order_id} cancelled: {request.reason or 'no reason given'}",
                 )
-            saved = await self.repository.save(
-                conn, replace(record.with_order(cancelled), cancel_reason=request.reason)
-            )
+            # Released, nothing of these holds can leave any more; what left before (a parcel shipped
+            # while this call waited, its event not yet here) is a shipment, not a cancellation.
+            left = await self._left_meanwhile(record.order, to_release)
+            if left is not record.order:
+                # Everything left: the order is complete and the cancellation refused (the shipment
+                # events record it); otherwise the rest is cancelled.
+                if settle_status(record.order, left).status is OrderStatus.COMPLETED and all(
+                    line.quantity == left.fulfilled_units().get(line.sku, 0) for line in left.lines
+                ):
+                    raise IllegalTransition(record.order_id, OrderStatus.COMPLETED, OrderStatus.CANCELLED)
+                cancelled, _ = cancel(left)
+            saved = await repository.save(conn, replace(record.with_order(cancelled), cancel_reason=request.reason))
             await self.outbox.add(conn, "order.cancelled", order_changed(saved))
             log.info("order.cancelled", order_id=record.order_id, released=len(to_release))
             return orders_pb2.CancelOrderResponse(order=order_message(saved))
@@ -87,3 +103,33 @@ class OrderCancellation:
         return await self.idempotency.resumable(
             self.db, "CancelOrder", request.request_id, request, orders_pb2.CancelOrderResponse, change
         )
+
+    async def _left_meanwhile(self, order: Order, held: list[Allocation]) -> Order:
+        """The order with the held allocations whose units inventory committed (shipped) before they
+        could be released recorded as shipped: committed units of a hold and location that no
+        shipped allocation of the order accounts for belong to the held ones there."""
+        recorded: dict[tuple[str, str, str], int] = {}
+        for allocation in order.allocations:
+            if allocation.status in DONE:
+                for sku, units in allocation.lines.items():
+                    key = (allocation.hold_id, allocation.location_id, sku)
+                    recorded[key] = recorded.get(key, 0) + units
+        unrecorded: dict[tuple[str, str, str], int] = {}
+        for hold_id in sorted({allocation.hold_id for allocation in held}):
+            hold = await self.inventory.get_hold(hold_id)
+            for line in hold.lines:
+                key = (hold_id, line.location_id, line.sku)
+                unrecorded[key] = max(0, line.committed - recorded.get(key, 0))
+        changed = order
+        for allocation in held:
+            shipped = {}
+            for sku, units in allocation.lines.items():
+                key = (allocation.hold_id, allocation.location_id, sku)
+                take = min(units, unrecorded.get(key, 0))
+                if take:
+                    shipped[sku] = take
+                    unrecorded[key] -= take
+            if shipped:
+                log.warning("order.shipped_before_cancel", order_id=order.order_id, allocation=allocation.allocation_id)
+                changed = shipped_meanwhile(changed, allocation.allocation_id, shipped)
+        return changed

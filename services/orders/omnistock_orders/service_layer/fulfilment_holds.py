@@ -13,34 +13,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from google.protobuf.message import Message
 
 from omnistock.inventory.v1 import inventory_pb2
 from omnistock.orders.v1 import orders_pb2
-from omnistock_orders.adapters import hold_repository
+from omnistock_orders.adapters import hold_repository, repository
 from omnistock_orders.adapters.hold_messages import REASON_CODES, hold_message
 from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.messages import order_changed, order_message
-from omnistock_orders.adapters.repository import OrderRecord, OrderRepository
+from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_orders.domain import fulfilment_holds as rules
 from omnistock_orders.domain.fulfilment_holds import BACK_OFFICE_ONLY, FulfilmentHold, HoldStatus
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.cancelling import OrderCancellation
 from omnistock_orders.service_layer.queries import require_scope
+from omnistock_orders.settings import OrdersSettings
 from omnistock_platform.auth import Role, current_principal
 from omnistock_platform.db import Database
 from omnistock_platform.errors import NotFound, OmnistockError, PermissionDenied, Reason
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import Begun, IdempotencyStore, ResponseT, current_caller
+from omnistock_platform.idempotency import IdempotencyStore, current_caller
 from omnistock_platform.logging import get_logger
 from omnistock_platform.loops import repeat
-from omnistock_platform.settings import Settings
 from omnistock_platform.validation import Validator
 
 log = get_logger(__name__)
@@ -52,7 +50,7 @@ SWEEP_BATCH = 50
 
 
 def validate_request(
-    check: Validator, field: str, request: orders_pb2.FulfilmentHoldRequest, settings: Settings
+    check: Validator, field: str, request: orders_pb2.FulfilmentHoldRequest, settings: OrdersSettings
 ) -> timedelta | None:
     """The hold's ttl, checked (every problem added to `check`)."""
     check.enum(f"{field}.reason", request.reason, REASON_CODES)
@@ -65,7 +63,7 @@ def validate_request(
 
 
 def requested_hold(
-    request: orders_pb2.CreateOrderRequest, method: Method, settings: Settings
+    request: orders_pb2.CreateOrderRequest, method: Method, settings: OrdersSettings
 ) -> tuple[FulfilmentHold, ...]:
     """The hold CreateOrder asks for, to start once the order is placed (none when not asked)."""
     if not request.HasField("hold"):
@@ -86,7 +84,7 @@ def requested_hold(
     )
 
 
-def inventory_ttl(record: OrderRecord, settings: Settings, now: datetime | None = None) -> timedelta:
+def inventory_ttl(record: OrderRecord, settings: OrdersSettings, now: datetime | None = None) -> timedelta:
     """How long an inventory hold taken or kept for the order must run (see rules.inventory_hold_ttl)."""
     return rules.inventory_hold_ttl(
         record.holds, base=settings.order_hold_ttl, ceiling=settings.hold_max_ttl, now=now or datetime.now(UTC)
@@ -105,15 +103,13 @@ class OrderHolds:
     def __init__(
         self,
         db: Database,
-        repository: OrderRepository,
         outbox: Outbox,
         idempotency: IdempotencyStore,
         inventory: InventoryClient,
         cancellation: OrderCancellation,
-        settings: Settings,
+        settings: OrdersSettings,
     ) -> None:
         self.db = db
-        self.repository = repository
         self.outbox = outbox
         self.idempotency = idempotency
         self.inventory = inventory
@@ -155,7 +151,7 @@ class OrderHolds:
             log.info("order.held", order_id=record.order_id, hold_id=hold_id, reason=started.reason.value)
             return orders_pb2.HoldOrderResponse(order=order_message(saved), hold=hold_message(started))
 
-        return await self._resumable("HoldOrder", request, orders_pb2.HoldOrderResponse, work)
+        return await self.idempotency.run_resumable(self.db, "HoldOrder", request, orders_pb2.HoldOrderResponse, work)
 
     async def release(self, request: orders_pb2.ReleaseOrderHoldRequest) -> orders_pb2.ReleaseOrderHoldResponse:
         check = Validator()
@@ -192,30 +188,17 @@ class OrderHolds:
             log.info("order.hold_released", order_id=record.order_id, holds=[hold.hold_id for hold in targets])
             return orders_pb2.ReleaseOrderHoldResponse(order=order_message(saved))
 
-        return await self._resumable("ReleaseOrderHold", request, orders_pb2.ReleaseOrderHoldResponse, work)
+        return await self.idempotency.run_resumable(
+            self.db, "ReleaseOrderHold", request, orders_pb2.ReleaseOrderHoldResponse, work
+        )
 
     async def _locked(self, conn: asyncpg.Connection, order_id: str) -> OrderRecord:
         # The row lock keeps shipments, re-routes and cancellations out until the change is decided.
-        record = await self.repository.get(conn, order_id, lock=True)
+        record = await repository.get(conn, order_id, lock=True)
         if record is None:
             raise NotFound("order", order_id, field="order_id")
         require_scope(record)
         return record
-
-    async def _resumable(
-        self,
-        method: str,
-        request: Message,
-        response_type: type[ResponseT],
-        work: Callable[[asyncpg.Connection], Awaitable[ResponseT]],
-    ) -> ResponseT:
-        """As CancelOrder: begun before inventory is asked, so that a change a crash cut short is finished."""
-        request_id = str(getattr(request, "request_id", ""))
-
-        async def change(_: Begun) -> ResponseT:
-            return await self.idempotency.run(self.db, method, request_id, request, response_type, work)
-
-        return await self.idempotency.resumable(self.db, method, request_id, request, response_type, change)
 
     async def _keep_stock(self, record: OrderRecord, now: datetime) -> None:
         """Every inventory hold of the order's held allocations runs at least as long as its holds need."""
@@ -242,7 +225,7 @@ class OrderHolds:
         return expired
 
     async def _expire(self, order_id: str) -> int:
-        record = await self.repository.get(self.db.pool, order_id)
+        record = await repository.get(self.db.pool, order_id)
         if record is None:
             return 0
         now = datetime.now(UTC)
@@ -259,7 +242,7 @@ class OrderHolds:
                 )
             )
         async with self.db.transaction() as conn:
-            record = await self.repository.get(conn, order_id, lock=True)
+            record = await repository.get(conn, order_id, lock=True)
             if record is None:
                 return 0
             holds, expired = rules.close_due(record.order, record.holds, datetime.now(UTC))

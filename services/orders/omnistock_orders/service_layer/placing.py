@@ -26,10 +26,10 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock.reservations.v1 import reservations_pb2
-from omnistock_orders.adapters import hold_repository
+from omnistock_orders.adapters import hold_repository, repository
 from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.messages import order_changed, order_message, sku_quantities
-from omnistock_orders.adapters.repository import OrderRecord, OrderRepository, PendingCall
+from omnistock_orders.adapters.repository import OrderRecord, PendingCall
 from omnistock_orders.adapters.reservations_client import ReservationsClient
 from omnistock_orders.domain.fulfilment_holds import FulfilmentHold
 from omnistock_orders.domain.order import AllocationStatus, OrderLine, OrderStatus, new_order, place
@@ -38,6 +38,7 @@ from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.fulfilment_holds import inventory_ttl, requested_hold, start_requested
 from omnistock_orders.service_layer.planning import Planner, RouteQuery
 from omnistock_orders.service_layer.requests import create_query, quote_query
+from omnistock_orders.settings import OrdersSettings
 from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
@@ -58,7 +59,6 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.geo import Point
 from omnistock_platform.idempotency import fingerprint
 from omnistock_platform.logging import get_logger
-from omnistock_platform.settings import Settings
 
 log = get_logger(__name__)
 
@@ -108,6 +108,8 @@ def query_of(record: OrderRecord) -> RouteQuery:
         ship_to=ship_to,
         store_id=record.store_id,
         options=record.options,
+        region=record.ship_to.region if record.ship_to is not None else "",
+        country=record.ship_to.country if record.ship_to is not None else "",
     )
 
 
@@ -115,15 +117,13 @@ class OrderPlacement:
     def __init__(
         self,
         db: Database,
-        repository: OrderRepository,
         outbox: Outbox,
         planner: Planner,
         inventory: InventoryClient,
         reservations: ReservationsClient,
-        settings: Settings,
+        settings: OrdersSettings,
     ) -> None:
         self.db = db
-        self.repository = repository
         self.outbox = outbox
         self.planner = planner
         self.inventory = inventory
@@ -158,7 +158,7 @@ class OrderPlacement:
         holds = requested_hold(request, query.method, self.settings)
         require_till(query)
         digest = fingerprint("CreateOrder", request)
-        existing = await self.repository.by_request_id(self.db.pool, request.request_id)
+        existing = await repository.by_request_id(self.db.pool, request.request_id)
         if existing is not None:
             return await self._resume(*existing, digest)
         if request.reservation_id:
@@ -186,13 +186,13 @@ class OrderPlacement:
 
     async def _insert(self, record: OrderRecord, digest: bytes) -> bool:
         async with self.db.transaction() as conn:
-            inserted = await self.repository.insert_pending(conn, record, digest)
+            inserted = await repository.insert_pending(conn, record, digest)
             if inserted and record.holds:  # asked for with the order: they start when it is placed
                 await hold_repository.save_holds(conn, record)
             return inserted
 
     async def _resume_request(self, request_id: str, digest: bytes) -> orders_pb2.CreateOrderResponse:
-        existing = await self.repository.by_request_id(self.db.pool, request_id)
+        existing = await repository.by_request_id(self.db.pool, request_id)
         if existing is None:  # taken by a concurrent duplicate that then gave up: ask again
             raise Aborted(
                 f"request {request_id} is being handled by another call; retry with the same request_id",
@@ -226,6 +226,7 @@ class OrderPlacement:
                 quantity=wanted[sku],
                 unit_price_minor=skus[sku].price_minor,
                 currency=skus[sku].currency,
+                components=tuple((part.sku, part.quantity) for part in skus[sku].components),
             )
             for number, sku in enumerate(order, start=1)
         ]
@@ -267,7 +268,7 @@ class OrderPlacement:
                     selling_location_id=query.selling_location_id,
                     commit_now=record.source == SOURCE_CARRY_OUT,
                 )
-                claimed = await self.repository.claim_attempt(
+                claimed = await repository.claim_attempt(
                     self.db.pool, order_id, attempt, request.SerializeToString(deterministic=True), decision
                 )
                 if claimed is None:
@@ -293,13 +294,13 @@ class OrderPlacement:
         return await self._route(record, query, await self._state(order_id))
 
     async def _state(self, order_id: str) -> PendingCall:
-        state = await self.repository.pending_call(self.db.pool, order_id)
+        state = await repository.pending_call(self.db.pool, order_id)
         if state is None:
             raise in_progress(order_id)
         return state
 
     async def _current(self, order_id: str) -> orders_pb2.Order:
-        record = await self.repository.get(self.db.pool, order_id)
+        record = await repository.get(self.db.pool, order_id)
         if record is None:
             raise in_progress(order_id)
         return order_message(record)
@@ -307,7 +308,7 @@ class OrderPlacement:
     async def _drop(self, order_id: str, attempt: int) -> bool:
         """Drop the pending order unless another attempt has started; whether it was dropped."""
         async with self.db.transaction() as conn:
-            dropped = await self.repository.drop_pending(conn, order_id, attempt)
+            dropped = await repository.drop_pending(conn, order_id, attempt)
         if dropped:
             log.info("order.dropped", order_id=order_id, attempt=attempt)
         return dropped
@@ -328,7 +329,7 @@ class OrderPlacement:
             ],
         )
         async with self.db.transaction() as conn:
-            dropped = await self.repository.drop_pending(conn, record.order_id, attempt)
+            dropped = await repository.drop_pending(conn, record.order_id, attempt)
             if dropped:
                 await self.outbox.add(conn, "demand.refused", refused)
         if dropped:
@@ -340,7 +341,7 @@ class OrderPlacement:
         (its hold is given back); the order as it stands when someone else already finished it."""
         decision = state.decision or orders_pb2.RoutingPlan()
         async with self.db.transaction() as conn:
-            record = await self.repository.get(conn, order_id, lock=True)
+            record = await repository.get(conn, order_id, lock=True)
             current = (
                 record is not None and record.order.status is OrderStatus.PENDING and record.attempt == state.attempt
             )
@@ -359,17 +360,18 @@ class OrderPlacement:
                     unfilled,
                     cancel_unfillable=self.settings.order_cancel_unfillable,
                 )
-                saved = await self.repository.save(conn, replace(record.with_order(placed), decision=decision))
+                saved = await repository.save(conn, replace(record.with_order(placed), decision=decision))
                 saved = await start_requested(conn, saved)
-                await self.outbox.add(conn, "order.created", order_changed(saved))
+                message = order_message(saved)  # the answer and every event below carry the same order
+                await self.outbox.add(conn, "order.created", order_changed(saved, message=message))
                 if carry_out:
-                    await self.outbox.add(conn, "order.completed", order_changed(saved))
+                    await self.outbox.add(conn, "order.completed", order_changed(saved, message=message))
                 else:
-                    await self.outbox.add(conn, "order.allocated", order_changed(saved, allocations))
+                    await self.outbox.add(conn, "order.allocated", order_changed(saved, allocations, message=message))
                     if placed.status is OrderStatus.BACKORDERED:
-                        await self.outbox.add(conn, "order.backordered", order_changed(saved))
+                        await self.outbox.add(conn, "order.backordered", order_changed(saved, message=message))
                 log.info("order.placed", order_id=order_id, status=placed.status.value, hold_id=hold.hold_id)
-                return order_message(saved)
+                return message
         await self._give_back(order_id, hold)
         return None
 
@@ -429,7 +431,7 @@ class OrderPlacement:
             reservation_id=record.reservation_id,
             order_id=order_id,
         )
-        state = await self.repository.claim_attempt(
+        state = await repository.claim_attempt(
             self.db.pool, order_id, 1, call.SerializeToString(deterministic=True), None
         )
         if state is None or state.call is None:
@@ -453,7 +455,7 @@ class OrderPlacement:
     async def _keep_for_the_order(self, order_id: str, hold: inventory_pb2.Hold) -> inventory_pb2.Hold:
         """A reservation's hold runs until the pickup deadline; an order's for `order_hold_ttl` from
         when it was placed (the same instant on every retry, so the request stays the same)."""
-        stored = await self.repository.get(self.db.pool, order_id)
+        stored = await repository.get(self.db.pool, order_id)
         if stored is None or stored.created_at is None or hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
             return hold
         wanted = stored.created_at.replace(microsecond=0) + inventory_ttl(stored, self.settings, stored.created_at)
@@ -485,6 +487,8 @@ class OrderPlacement:
             ),
             unfilled=[common_pb2.SkuQuantity(sku=sku, quantity=units) for sku, units in sorted(unfilled.items())],
         )
+        if converted.reservation.HasField("promise"):  # the customer was told this date when reserving
+            plan.promise.CopyFrom(converted.reservation.promise)
         if any(taken.values()):
             plan.allocations.append(
                 orders_pb2.PlannedAllocation(
@@ -502,7 +506,7 @@ class OrderPlacement:
         """Finish or drop orders a crash left PENDING. Returns how many were settled."""
         age = self.settings.order_pending_timeout if older_than is None else timedelta(seconds=older_than)
         settled = 0
-        for order_id in await self.repository.stale_pending(self.db.pool, age, limit):
+        for order_id in await repository.stale_pending(self.db.pool, age, limit):
             try:
                 if await self._recover_one(order_id):
                     settled += 1
@@ -511,7 +515,7 @@ class OrderPlacement:
         return settled
 
     async def _recover_one(self, order_id: str) -> bool:
-        record = await self.repository.get(self.db.pool, order_id)
+        record = await repository.get(self.db.pool, order_id)
         if record is None or record.order.status is not OrderStatus.PENDING:
             return False
         state = await self._state(order_id)

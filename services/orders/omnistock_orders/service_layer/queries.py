@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import datetime
-
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2
+from omnistock_orders.adapters import repository
 from omnistock_orders.adapters.messages import CHANNELS, STATUS_FROM_PROTO, order_message
-from omnistock_orders.adapters.repository import Cursor, OrderRecord, OrderRepository
+from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import InvalidArgument, NotFound, PermissionDenied, Reason
+from omnistock_platform.errors import NotFound, PermissionDenied, Reason
+from omnistock_platform.paging import page_after, page_of, page_token
 from omnistock_platform.validation import Validator
 
 
@@ -29,28 +26,18 @@ def require_scope(record: OrderRecord) -> None:
 
 def encode_page_token(record: OrderRecord) -> str:
     assert record.created_at is not None
-    raw = json.dumps([record.created_at.isoformat(), record.order_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_page_token(token: str) -> Cursor:
-    try:
-        created_at, order_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(created_at), str(order_id)
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise InvalidArgument.of("page_token", "is not a token this service gave out") from error
+    return page_token(record.created_at, last_id=record.order_id)
 
 
 class OrderQueries:
-    def __init__(self, db: Database, repository: OrderRepository) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.repository = repository
 
     async def get(self, request: orders_pb2.GetOrderRequest) -> orders_pb2.GetOrderResponse:
         check = Validator()
         check.identifier("order_id", request.order_id)
         check.raise_if_invalid()
-        record = await self.repository.get(self.db.pool, request.order_id)
+        record = await repository.get(self.db.pool, request.order_id)
         if record is None:
             raise NotFound("order", request.order_id)
         require_scope(record)
@@ -66,7 +53,7 @@ class OrderQueries:
         check.identifier("location_id", request.location_id, required=False)
         page_size = check.page_size("page_size", request.page_size)
         check.raise_if_invalid()
-        after = decode_page_token(request.page_token) if request.page_token else None
+        after = page_after(request.page_token)
         principal = current_principal()
         location_ids: frozenset[str] | None = None
         if request.location_id:
@@ -74,7 +61,7 @@ class OrderQueries:
             location_ids = frozenset({request.location_id})
         elif principal.location_scoped:
             location_ids = principal.locations
-        records = await self.repository.page(
+        records = await repository.page(
             self.db.pool,
             customer_id=request.customer_id,
             channel=common_pb2.Channel.Name(request.channel) if request.channel else "",
@@ -83,9 +70,7 @@ class OrderQueries:
             after=after,
             limit=page_size + 1,
         )
-        more = len(records) > page_size
-        records = records[:page_size]
+        records, following = page_of(records, page_size, encode_page_token)
         return orders_pb2.ListOrdersResponse(
-            orders=[order_message(record) for record in records],
-            next_page_token=encode_page_token(records[-1]) if more else "",
+            orders=[order_message(record) for record in records], next_page_token=following
         )

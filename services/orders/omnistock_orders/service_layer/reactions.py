@@ -11,6 +11,7 @@ instead of taking a second one.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -19,9 +20,10 @@ import asyncpg
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2
 from omnistock.orders.v1 import orders_pb2
+from omnistock_orders.adapters import edit_repository, repository
 from omnistock_orders.adapters.inventory_client import InventoryClient
-from omnistock_orders.adapters.messages import order_changed
-from omnistock_orders.adapters.repository import OrderRecord, OrderRepository
+from omnistock_orders.adapters.messages import order_changed, order_message
+from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_orders.domain.order import (
     Allocation,
     OrderStatus,
@@ -34,11 +36,11 @@ from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.fulfilment_holds import inventory_ttl
 from omnistock_orders.service_layer.placing import query_of
 from omnistock_orders.service_layer.planning import Planner, RouteQuery
+from omnistock_orders.settings import OrdersSettings
 from omnistock_platform.db import Database
-from omnistock_platform.errors import Shortfall
+from omnistock_platform.errors import FailedPrecondition, Shortfall
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.logging import get_logger
-from omnistock_platform.settings import Settings
 
 log = get_logger(__name__)
 
@@ -59,14 +61,12 @@ class OrderReactions:
     def __init__(
         self,
         db: Database,
-        repository: OrderRepository,
         outbox: Outbox,
         planner: Planner,
         inventory: InventoryClient,
-        settings: Settings,
+        settings: OrdersSettings,
     ) -> None:
         self.db = db
-        self.repository = repository
         self.outbox = outbox
         self.planner = planner
         self.inventory = inventory
@@ -85,15 +85,17 @@ class OrderReactions:
         """An allocation left (shipped, or handed over at the desk). Units it did not contain after
         all (`picked` short of what it held, when the short pick was not reported first) are routed
         again before the shipment is recorded."""
-        record = await self.repository.get(conn, order_id, lock=True)
+        record = await repository.get(conn, order_id, lock=True)
         if record is None:
             log.warning("order.shipment_of_unknown_order", order_id=order_id, allocation_id=allocation_id)
+            await self._settle_abandoned(conn, order_id, cause)
             return
         allocation = record.order.allocation(allocation_id)
         if picked is not None and allocation is not None:
             unreported = {sku: units - picked.get(sku, 0) for sku, units in allocation.lines.items()}
             missing = shortage(record.order, allocation_id, unreported)
             if missing and missing != dict(allocation.lines):
+                await self._give_back_unpicked(record, allocation, missing, cause)
                 record = await self._reroute(
                     conn,
                     record,
@@ -103,43 +105,78 @@ class OrderReactions:
                     exclude=frozenset({allocation.location_id}),
                     why=f"short shipment from {allocation.location_id}",
                 )
+        await self._settle_abandoned(conn, order_id, cause)
         before = record.order
         after = record_shipment(before, allocation_id, handed_over=handed_over)
         if after == before:
             return
-        saved = await self.repository.save(conn, record.with_order(after))
+        saved = await repository.save(conn, record.with_order(after))
         event = "order.completed" if after.status is OrderStatus.COMPLETED else "order.partially_shipped"
         await self.outbox.add(conn, event, order_changed(saved))
         log.info("order.shipped", order_id=order_id, allocation_id=allocation_id, status=after.status.value)
+
+    async def picking_started(self, conn: asyncpg.Connection, order_id: str, allocation_id: str) -> None:
+        """A picker has the allocation's units in hand: an edit no longer changes them. Taken under the
+        order's row lock, so that an edit in progress finishes first."""
+        if await repository.get(conn, order_id, lock=True) is not None:
+            await edit_repository.mark_picking(conn, order_id, allocation_id)
+
+    async def _give_back_unpicked(
+        self, record: OrderRecord, allocation: Allocation, missing: Mapping[str, int], cause: str
+    ) -> None:
+        """Units a shipment left behind that no short pick gave back (an edit grew the allocation after
+        its pick was confirmed) are still held for it: give them back before routing them again."""
+        hold = await self.inventory.get_hold(allocation.hold_id)
+        if hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
+            return
+        others: dict[str, int] = {}
+        for other in record.order.allocations:
+            if (
+                other.held
+                and other.allocation_id != allocation.allocation_id
+                and (other.hold_id, other.location_id) == (allocation.hold_id, allocation.location_id)
+            ):
+                for sku, units in other.lines.items():
+                    others[sku] = others.get(sku, 0) + units
+        open_here = {line.sku: line.open for line in hold.lines if line.location_id == allocation.location_id}
+        left = {
+            (allocation.location_id, sku): min(units, open_here.get(sku, 0) - others.get(sku, 0))
+            for sku, units in missing.items()
+        }
+        left = {key: units for key, units in left.items() if units > 0}
+        if left:
+            request_id = holding.derived_request_id(record.order_id, "unpicked", cause)
+            await self.inventory.release(request_id, allocation.hold_id, left, "left behind by a shipment")
+            log.info("order.unpicked_given_back", order_id=record.order_id, units={k[1]: v for k, v in left.items()})
 
     async def short_picked(
         self, conn: asyncpg.Connection, cause: str, order_id: str, allocation_id: str, reported: Mapping[str, int]
     ) -> None:
         """A picker found fewer units than were held: fetch the rest from somewhere else."""
-        record = await self.repository.get(conn, order_id, lock=True)
+        record = await repository.get(conn, order_id, lock=True)
         if record is None:
             log.warning("order.short_pick_of_unknown_order", order_id=order_id, allocation_id=allocation_id)
-            return
-        missing = shortage(record.order, allocation_id, reported)
-        allocation = record.order.allocation(allocation_id)
-        if not missing or allocation is None:
-            return
-        await self._reroute(
-            conn,
-            record,
-            cause,
-            allocation,
-            missing,
-            exclude=frozenset({allocation.location_id}),
-            why=f"short pick at {allocation.location_id}",
-        )
+        else:
+            missing = shortage(record.order, allocation_id, reported)
+            allocation = record.order.allocation(allocation_id)
+            if missing and allocation is not None:
+                await self._reroute(
+                    conn,
+                    record,
+                    cause,
+                    allocation,
+                    missing,
+                    exclude=frozenset({allocation.location_id}),
+                    why=f"short pick at {allocation.location_id}",
+                )
+        await self._settle_abandoned(conn, order_id, cause)
 
     async def hold_expired(self, conn: asyncpg.Connection, cause: str, order_id: str, hold_id: str) -> None:
         """Inventory let one of the order's holds run out: its allocations are lost and routed again."""
-        record = await self.repository.get(conn, order_id, lock=True)
-        if record is None:
-            return
-        for allocation_id, units in sorted(lost_with_hold(record.order, hold_id).items()):
+        record = await repository.get(conn, order_id, lock=True)
+        lost = lost_with_hold(record.order, hold_id) if record is not None else {}
+        for allocation_id, units in sorted(lost.items()):
+            assert record is not None
             allocation = record.order.allocation(allocation_id)
             assert allocation is not None
             record = await self._reroute(
@@ -152,6 +189,61 @@ class OrderReactions:
                 why=f"hold {hold_id} expired",
                 whole=True,
             )
+        await self._settle_abandoned(conn, order_id, cause)
+
+    async def _settle_abandoned(self, conn: asyncpg.Connection, order_id: str, cause: str) -> None:
+        """Re-routes this event began on an earlier delivery that was cut short (the process died
+        after recording the hold request), when this delivery found nothing left to route because the
+        order changed meanwhile (cancelled, edited, picked in full). Each recorded request may have
+        taken its hold: asking again answers that hold (or takes it now), and all of it is given
+        back. Left alone, its units would stay held until the hold expired, and the record forever.
+        Runs after this delivery's own re-routes, which forget their records as they finish: what is
+        left was abandoned (read in this delivery's transaction, which sees its own forgetting).
+        Another event's re-routes of the order wait on the order's row lock."""
+        for begun, reroute in (await repository.reroutes_begun_by(conn, cause)).items():
+            request = inventory_pb2.HoldRequest.FromString(reroute.hold_request)
+            try:
+                hold = await holding.take(self.inventory, request)
+            except Shortfall:
+                hold = None
+            if hold is not None:
+                release_id = holding.derived_request_id(order_id, "abandoned", begun)
+                # A hold that ended already (expired) has nothing left to give back.
+                with contextlib.suppress(FailedPrecondition):
+                    await self.inventory.release(release_id, hold.hold_id, {}, "re-route no longer needed")
+            await repository.forget_reroute(conn, begun)
+            log.info("order.reroute_abandoned", order_id=order_id, cause=begun, hold_id=hold.hold_id if hold else "")
+
+    async def hold_shorted(
+        self,
+        conn: asyncpg.Connection,
+        cause: str,
+        order_id: str,
+        hold_id: str,
+        lost: Mapping[str, Mapping[str, int]],
+        transfer_id: str,
+    ) -> None:
+        """Inventory gave back units of one of the order's holds that were promised in transit on a
+        transfer received short (`lost`: location -> SKU -> units): the allocations there shrink and
+        the units are routed elsewhere, never to the location they were to arrive at."""
+        record = await repository.get(conn, order_id, lock=True)
+        shrinking = [a for a in record.order.allocations if a.hold_id == hold_id and a.held] if record else []
+        for allocation in shrinking:
+            assert record is not None
+            missing = shortage(record.order, allocation.allocation_id, lost.get(allocation.location_id, {}))
+            if not missing:
+                continue
+            record = await self._reroute(
+                conn,
+                record,
+                f"{cause}:{allocation.allocation_id}",
+                allocation,
+                missing,
+                exclude=frozenset({allocation.location_id}),
+                why=f"transfer {transfer_id} arrived short at {allocation.location_id}",
+                announce_previous=True,
+            )
+        await self._settle_abandoned(conn, order_id, cause)
 
     async def _reroute(
         self,
@@ -164,7 +256,12 @@ class OrderReactions:
         exclude: frozenset[str],
         why: str,
         whole: bool = False,
+        announce_previous: bool = False,
     ) -> OrderRecord:
+        """Route `missing` units of `allocation` elsewhere. `announce_previous`: the allocation lost
+        units that were never picked (a shortened hold), so `order.rerouted` is published even when
+        nothing else has them, with the order before in `previous`: fulfilment shrinks the
+        allocation's task to what is left."""
         order_id = record.order_id
         query = replace(query_of(record), lines=dict(missing), exclude=exclude, allow_partial=True)
         hold, decision = await self._hold_elsewhere(record, cause, query)
@@ -188,15 +285,24 @@ class OrderReactions:
         history = record.decision or orders_pb2.RoutingPlan()
         history = orders_pb2.RoutingPlan.FromString(history.SerializeToString())
         history.explanation = (history.explanation + note).strip()
-        saved = await self.repository.save(conn, replace(record.with_order(after), decision=history))
-        await self.repository.forget_reroute(conn, cause)
-        if replacements:
+        repromised = repromise(history, decision, bool(unfilled))
+        saved = await repository.save(conn, replace(record.with_order(after), decision=history))
+        await repository.forget_reroute(conn, cause)
+        if announce_previous:
+            changed = order_changed(saved, replacements)
+            changed.previous.CopyFrom(order_message(record))
+            await self.outbox.add(conn, "order.rerouted", changed)
+        elif replacements:
             await self.outbox.add(conn, "order.rerouted", order_changed(saved, replacements))
         if unfilled:  # backordered, or cancelled when the retailer prefers that
             await self.outbox.add(conn, "order.backordered", order_changed(saved))
         changed_to = STATUS_EVENTS.get(after.status) if after.status is not before.status else None
         if changed_to is not None and changed_to != "order.backordered":
             await self.outbox.add(conn, changed_to, order_changed(saved))
+        if repromised:  # after what moved it: the customer hears the new date last
+            repromise_event = order_changed(saved)
+            repromise_event.previous.CopyFrom(order_message(record))
+            await self.outbox.add(conn, "order.repromised", repromise_event)
         log.info(
             "order.rerouted",
             order_id=order_id,
@@ -212,7 +318,7 @@ class OrderReactions:
     ) -> tuple[inventory_pb2.Hold | None, orders_pb2.RoutingPlan]:
         """Plan the missing units and hold them (bounded retries on a lost race); None when nowhere has any."""
         order_id = record.order_id
-        stored = await self.repository.reroute(self.db.pool, cause)
+        stored = await repository.reroute(self.db.pool, cause)
         attempt = stored.attempt if stored is not None else 0
         request = inventory_pb2.HoldRequest.FromString(stored.hold_request) if stored is not None else None
         decision = stored.decision if stored is not None else orders_pb2.RoutingPlan()
@@ -235,10 +341,26 @@ class OrderReactions:
                     ttl=inventory_ttl(record, self.settings),
                 )
                 async with self.db.transaction() as side:
-                    await self.repository.save_reroute(
+                    await repository.save_reroute(
                         side, cause, order_id, attempt, request.SerializeToString(deterministic=True), decision
                     )
             try:
                 return await holding.take(self.inventory, request), decision
             except Shortfall:
                 request = None
+
+
+def repromise(history: orders_pb2.RoutingPlan, rerouted: orders_pb2.RoutingPlan, unfilled: bool) -> bool:
+    """Moves the order's promise (kept in its decision, `history`) after a re-route: the later of
+    the old one and the re-route plan's, or none when units are left unfilled (nothing can be
+    promised for them). Whether it changed (and `orders.order.repromised` is due)."""
+    before = orders_pb2.RoutingPlan()
+    before.promise.CopyFrom(history.promise)
+    had = history.HasField("promise")
+    if unfilled:
+        history.ClearField("promise")
+    elif rerouted.HasField("promise") and (
+        not had or rerouted.promise.at.ToDatetime() > history.promise.at.ToDatetime()
+    ):
+        history.promise.CopyFrom(rerouted.promise)
+    return history.HasField("promise") != had or (had and history.promise != before.promise)

@@ -77,6 +77,8 @@ def quote_query(request: orders_pb2.QuoteRoutingRequest) -> RouteQuery:
     lines = _lines(check, request.lines, required=True)
     check.enum("method", request.method, METHOD_FROM_PROTO)
     ship_to = request.ship_to if request.HasField("ship_to") else None
+    if ship_to is not None:
+        check.text("ship_to.region", ship_to.region, max_length=64)
     point = _destination(check, request.method, ship_to, request.store_id)
     _options(check, request.options)
     check.raise_if_invalid()
@@ -88,6 +90,8 @@ def quote_query(request: orders_pb2.QuoteRoutingRequest) -> RouteQuery:
         ship_to=point,
         store_id=request.store_id if method is not Method.SHIP else "",
         options=request.options,
+        region=ship_to.region if ship_to is not None else "",
+        country=ship_to.country if ship_to is not None else "",
     )
 
 
@@ -104,6 +108,7 @@ def create_query(request: orders_pb2.CreateOrderRequest) -> RouteQuery:
     if ship_to is not None:
         for name in ("name", "street", "postal_code", "city", "country"):
             check.text(f"ship_to.{name}", getattr(ship_to, name))
+        check.text("ship_to.region", ship_to.region, max_length=64)
     if from_reservation:
         check.identifier("reservation_id", request.reservation_id)
         check.check(
@@ -129,4 +134,6 @@ def create_query(request: orders_pb2.CreateOrderRequest) -> RouteQuery:
         ship_to=point,
         store_id=request.store_id if method is not Method.SHIP else "",
         options=request.options,
+        region=ship_to.region if ship_to is not None else "",
+        country=ship_to.country if ship_to is not None else "",
     )

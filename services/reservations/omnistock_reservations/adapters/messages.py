@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from omnistock.common.v1 import common_pb2
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.errors import Shortfall
+from omnistock_platform.promise_messages import promise_message
 from omnistock_reservations.domain.reservation import Reservation
 from omnistock_reservations.domain.status import Status
 
@@ -18,6 +19,7 @@ CHANNELS: dict[int, str] = {
     common_pb2.CHANNEL_CHAT: "chat",
     common_pb2.CHANNEL_POS: "pos",
     common_pb2.CHANNEL_BACKOFFICE: "backoffice",
+    common_pb2.CHANNEL_MARKETPLACE: "marketplace",
 }
 CHANNEL_CODES = {name: code for code, name in CHANNELS.items()}
 
@@ -35,6 +37,7 @@ STATUSES: dict[pb.ReservationStatus.ValueType, Status] = {
     pb.RESERVATION_STATUS_EXPIRED: Status.EXPIRED,
     pb.RESERVATION_STATUS_CONVERTED: Status.CONVERTED,
     pb.RESERVATION_STATUS_FAILED: Status.FAILED,
+    pb.RESERVATION_STATUS_AWAITING_TRANSFER: Status.AWAITING_TRANSFER,
 }
 STATUS_CODES: dict[Status, pb.ReservationStatus.ValueType] = {status: code for code, status in STATUSES.items()}
 
@@ -66,11 +69,18 @@ def reservation(found: Reservation) -> pb.Reservation:
         closed_at=timestamp(found.closed_at),
         order_id=found.order_id,
         cancel_reason=found.cancel_reason,
+        transfer_id=found.transfer_id,
+        transfer_origin_id=found.transfer_origin_id,
+        promised_at=timestamp(found.promised_at),
+        promise=promise_message(found.promise) if found.promise is not None else None,
     )
 
 
 def changed(found: Reservation) -> pb.ReservationChanged:
-    return pb.ReservationChanged(reservation=reservation(found))
+    return pb.ReservationChanged(
+        reservation=reservation(found),
+        shorted=[common_pb2.SkuQuantity(sku=sku, quantity=units) for sku, units in sorted(found.shorted.items())],
+    )
 
 
 def demand_refused(found: Reservation, shortfall: Shortfall) -> common_pb2.DemandRefused:

@@ -11,16 +11,12 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from omnistock_platform.errors import Alternative, Shortfall, ShortLine
+from omnistock_platform.promise_messages import promise_from_json, promise_to_json
 from omnistock_reservations.adapters.tables import HOLDING_SQL, OPEN_SQL
 from omnistock_reservations.domain.reservation import Customer, Failure, Line, Reservation
 from omnistock_reservations.domain.status import Status
 
 Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
-PICKUP_CODE_INDEX = "uq_reservations_open_pickup_code"
-
-
-class PickupCodeTaken(Exception):
-    """Another open reservation at the store has this code: draw another."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +71,11 @@ def _reservation(row: asyncpg.Record, lines: list[Line]) -> Reservation:
         order_id=row["order_id"],
         cancel_reason=row["cancel_reason"],
         failure=failure_from_json(row["failure"]),
+        allow_ship_to_store=row["allow_ship_to_store"],
+        transfer_origin_id=row["transfer_origin_id"],
+        transfer_id=row["transfer_id"],
+        promised_at=row["promised_at"],
+        promise=promise_from_json(row["promise"]),
     )
 
 
@@ -108,58 +109,105 @@ async def lock_customer(conn: asyncpg.Connection, customer_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"reservations:customer:{customer_id}")
 
 
-async def count_open_of_customer(conn: asyncpg.Connection, customer_id: str) -> int:
-    return int(
-        await conn.fetchval(
-            f"SELECT count(*) FROM reservations.reservations WHERE customer_id = $1 AND status IN ({OPEN_SQL})",
-            customer_id,
-        )
-    )
+@dataclass(frozen=True)
+class Written:
+    """What writing a new PENDING reservation came to: the reservation, or why nothing was written."""
+
+    reservation: Reservation | None
+    # The request id belongs to a reservation already written (a concurrent or earlier attempt).
+    request_taken: bool
+    # The customer's open reservations before this one.
+    open_count: int
 
 
-async def insert_pending(conn: asyncpg.Connection, reservation: Reservation, fingerprint: bytes) -> Reservation | None:
-    """Writes a new PENDING reservation; None when its request id was used already.
-    Raises PickupCodeTaken when the code is in use at the store (the transaction stays usable)."""
+async def write_pending(
+    conn: asyncpg.Connection, reservation: Reservation, fingerprint: bytes, max_open: int
+) -> Written:
+    """Writes a new PENDING reservation and its lines in one statement, in the caller's transaction
+    (which holds the customer's lock, so the count of open reservations cannot be raced past).
+    Nothing is written when the request id is taken, when the customer has max_open open
+    reservations already, or when the pickup code is in use at the store: then it is a new code's turn."""
     customer = reservation.customer
-    try:
-        async with conn.transaction():  # a savepoint: a taken code must not abort the caller's transaction
-            row = await conn.fetchrow(
-                "INSERT INTO reservations.reservations (reservation_id, request_id, request_fingerprint, channel,"
-                " customer_id, customer_name, customer_email, customer_phone, store_id, pickup_code, status, hold_for,"
-                " hold_id, order_id, cancel_reason)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', '', '')"
-                " ON CONFLICT (request_id) DO NOTHING RETURNING *",
-                reservation.reservation_id,
-                reservation.request_id,
-                fingerprint,
-                reservation.channel,
-                customer.customer_id,
-                customer.name,
-                customer.email,
-                customer.phone,
-                reservation.store_id,
-                reservation.pickup_code,
-                reservation.status.value,
-                reservation.hold_for,
-            )
-    except asyncpg.UniqueViolationError as error:
-        if error.constraint_name == PICKUP_CODE_INDEX:
-            raise PickupCodeTaken(reservation.pickup_code) from error
-        raise
+    row = await conn.fetchrow(
+        "WITH taken AS (SELECT EXISTS (SELECT 1 FROM reservations.reservations WHERE request_id = $2) AS taken),"
+        " open AS (SELECT count(*) AS n FROM reservations.reservations"
+        f" WHERE customer_id = $5 AND status IN ({OPEN_SQL})),"
+        " written AS (INSERT INTO reservations.reservations (reservation_id, request_id, request_fingerprint,"
+        " channel, customer_id, customer_name, customer_email, customer_phone, store_id, pickup_code, status,"
+        " hold_for, hold_id, order_id, cancel_reason, allow_ship_to_store)"
+        " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', '', '', $13 FROM taken, open"
+        " WHERE NOT taken.taken AND open.n < $16"
+        # No conflict target: a request id taken meanwhile and a pickup code in use both write nothing.
+        " ON CONFLICT DO NOTHING RETURNING *),"
+        " lines AS (INSERT INTO reservations.reservation_lines (reservation_id, line_no, sku, quantity)"
+        " SELECT written.reservation_id, line.n - 1, line.sku, line.quantity FROM written,"
+        " unnest($14::text[], $15::bigint[]) WITH ORDINALITY AS line (sku, quantity, n))"
+        " SELECT taken.taken AS request_taken, open.n AS open_count, written.*"
+        " FROM taken CROSS JOIN open LEFT JOIN written ON true",
+        reservation.reservation_id,
+        reservation.request_id,
+        fingerprint,
+        reservation.channel,
+        customer.customer_id,
+        customer.name,
+        customer.email,
+        customer.phone,
+        reservation.store_id,
+        reservation.pickup_code,
+        reservation.status.value,
+        reservation.hold_for,
+        reservation.allow_ship_to_store,
+        [line.sku for line in reservation.lines],
+        [line.quantity for line in reservation.lines],
+        max_open,
+    )
+    written = None if row["reservation_id"] is None else _reservation(row, list(reservation.lines))
+    return Written(written, bool(row["request_taken"]), int(row["open_count"]))
+
+
+async def activate_pending(
+    conn: Connection,
+    activated: Reservation,
+    transfer_origin_id: str,
+    event: tuple[str, str, bytes, str | None],
+    notify: str,
+) -> Reservation | None:
+    """PENDING to ACTIVE with its hold, and the event queued, in one statement (its own transaction
+    when conn is the pool). Only from the state the caller knows (PENDING, with that transfer origin),
+    so the event it built describes the row; None when the row is not in that state any more."""
+    event_id, subject, envelope, traceparent = event
+    row = await conn.fetchrow(
+        "WITH activated AS (UPDATE reservations.reservations SET status = $2, hold_id = $3, expires_at = $4,"
+        " promise = $11, updated_at = now()"
+        " WHERE reservation_id = $1 AND status = 'pending' AND transfer_origin_id = $5"
+        " RETURNING *),"
+        " queued AS (INSERT INTO reservations.outbox (event_id, subject, envelope, traceparent)"
+        " SELECT $6, $7, $8, $9 FROM activated)"
+        " SELECT activated.*, pg_notify($10, '') FROM activated",
+        activated.reservation_id,
+        activated.status.value,
+        activated.hold_id,
+        activated.expires_at,
+        transfer_origin_id,
+        event_id,
+        subject,
+        envelope,
+        traceparent,
+        notify,
+        promise_to_json(activated.promise),
+    )
     if row is None:
         return None
-    await conn.executemany(
-        "INSERT INTO reservations.reservation_lines (reservation_id, line_no, sku, quantity) VALUES ($1, $2, $3, $4)",
-        [(reservation.reservation_id, index, line.sku, line.quantity) for index, line in enumerate(reservation.lines)],
-    )
-    return _reservation(row, list(reservation.lines))
+    return _reservation(row, list(activated.lines))
 
 
 async def save(conn: asyncpg.Connection, reservation: Reservation) -> Reservation:
-    """Writes the reservation's changing fields; its identity, lines and request never change."""
+    """Writes the reservation's changing fields; its identity and request never change, its lines only
+    when a transfer brought fewer units than it waited for."""
     row = await conn.fetchrow(
         "UPDATE reservations.reservations SET status = $2, hold_id = $3, expires_at = $4, ready_at = $5,"
-        " closed_at = $6, order_id = $7, cancel_reason = $8, failure = $9, updated_at = now()"
+        " closed_at = $6, order_id = $7, cancel_reason = $8, failure = $9, transfer_origin_id = $10,"
+        " transfer_id = $11, promised_at = $12, promise = $13, updated_at = now()"
         " WHERE reservation_id = $1 RETURNING *",
         reservation.reservation_id,
         reservation.status.value,
@@ -170,9 +218,23 @@ async def save(conn: asyncpg.Connection, reservation: Reservation) -> Reservatio
         reservation.order_id,
         reservation.cancel_reason,
         failure_to_json(reservation.failure),
+        reservation.transfer_origin_id,
+        reservation.transfer_id,
+        reservation.promised_at,
+        promise_to_json(reservation.promise),
     )
+    if reservation.shorted:
+        await conn.execute(
+            "DELETE FROM reservations.reservation_lines WHERE reservation_id = $1", reservation.reservation_id
+        )
+        await conn.executemany(
+            "INSERT INTO reservations.reservation_lines (reservation_id, line_no, sku, quantity)"
+            " VALUES ($1, $2, $3, $4)",
+            [(reservation.reservation_id, n, line.sku, line.quantity) for n, line in enumerate(reservation.lines)],
+        )
     saved = _reservation(row, list(reservation.lines))
     saved.events = list(reservation.events)
+    saved.shorted = dict(reservation.shorted)
     return saved
 
 

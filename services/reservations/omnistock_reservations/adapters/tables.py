@@ -72,6 +72,14 @@ class Reservation(SQLModel, table=True):
     cancel_reason: str = ""
     # Why it FAILED (the shortfall and alternatives), replayed to a retried request.
     failure: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB, nullable=True))
+    # Ship to store: allowed by the caller; the origin chosen (written before the transfer is asked
+    # for, so a retry asks the same one), the transfer and the arrival it promises.
+    allow_ship_to_store: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    transfer_origin_id: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    transfer_id: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    promised_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # When the customer can collect it (docs/promises.md), in JSON (migration 0007_reservations).
+    promise: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB, nullable=True))
     # Last time reconciliation compared it with its hold in inventory.
     verified_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_at: datetime = Field(sa_column=_now())

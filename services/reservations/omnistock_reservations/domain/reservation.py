@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from omnistock_platform.errors import Shortfall
+from omnistock_platform.promising import Promise
 from omnistock_reservations.domain.status import HOLDING, Action, Status, next_status
 
 
@@ -68,6 +69,14 @@ class Reservation:
     order_id: str = ""
     cancel_reason: str = ""
     failure: Failure | None = None
+    allow_ship_to_store: bool = False
+    transfer_origin_id: str = ""
+    transfer_id: str = ""
+    promised_at: datetime | None = None
+    # When the customer can collect it (docs/promises.md); None while pending or failed.
+    promise: Promise | None = None
+    # What did not arrive on the transfer, per SKU (for the shorted event).
+    shorted: dict[str, int] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
 
     @property
@@ -88,6 +97,64 @@ class Reservation:
         self.hold_id = hold_id
         self.expires_at = expires_at
         self.events.append("created")
+
+    def await_transfer(
+        self, hold_id: str, expires_at: datetime, transfer_id: str, promised_at: datetime | None
+    ) -> None:
+        """Ship to store: the units are held at the origin (hold_id) and travel on the transfer."""
+        self._move(Action.AWAIT_TRANSFER)
+        self.hold_id = hold_id
+        self.expires_at = expires_at
+        self.transfer_id = transfer_id
+        self.promised_at = promised_at
+        self.events.append("created")
+
+    def arrive(self, hold_id: str, expires_at: datetime, arrived: dict[str, int], at: datetime) -> None:
+        """The store received the transfer, and what arrived is held there for this reservation.
+        Fewer units than waited for: it keeps what arrived (shorted); nothing at all: cancelled."""
+        shorted = {line.sku: line.quantity - min(line.quantity, arrived.get(line.sku, 0)) for line in self.lines}
+        self.shorted = {sku: units for sku, units in shorted.items() if units > 0}
+        kept = [Line(line.sku, line.quantity - shorted[line.sku]) for line in self.lines]
+        kept = [line for line in kept if line.quantity > 0]
+        if self.shorted:
+            self.events.append("shorted")
+        if not kept:
+            self.hold_id = hold_id or self.hold_id
+            self.cancel("nothing arrived on the transfer", at)
+            return
+        self.lines = kept
+        self._move(Action.ARRIVE)
+        self.hold_id = hold_id
+        self.expires_at = expires_at
+        self.ready_at = at
+        self.events.append("ready")
+
+    def repromise(self, promise: Promise) -> None:
+        """A later date than promised (the transfer arrived late): the customer is told the new one."""
+        if self.promise is not None and promise.at <= self.promise.at:
+            return
+        self.promise = promise
+        self.events.append("repromised")
+
+    def shorten(self, hold_id: str, lost: dict[str, int], at: datetime) -> bool:
+        """Inventory took units off the reservation's hold `hold_id` that were promised in transit on
+        a transfer received short (`lost`, per SKU): it keeps the rest (shorted names what went), or
+        is cancelled when nothing is left. Only a holding reservation of that hold changes; returns
+        whether it did."""
+        if not self.holding or hold_id != self.hold_id:
+            return False
+        taken = {line.sku: min(line.quantity, lost.get(line.sku, 0)) for line in self.lines}
+        self.shorted = {sku: units for sku, units in taken.items() if units > 0}
+        if not self.shorted:
+            return False
+        self.events.append("shorted")
+        kept = [Line(line.sku, line.quantity - taken[line.sku]) for line in self.lines]
+        kept = [line for line in kept if line.quantity > 0]
+        if not kept:
+            self.cancel("the units promised on their way did not arrive", at)
+            return True
+        self.lines = kept
+        return True
 
     def fail(self, failure: Failure, at: datetime) -> None:
         self._move(Action.FAIL)

@@ -19,6 +19,8 @@ class Status(StrEnum):
     CONVERTED = "converted"
     # The hold could not be had; never held stock.
     FAILED = "failed"
+    # Ship to store: held at another location, on its way to the store on a transfer.
+    AWAITING_TRANSFER = "awaiting_transfer"
 
     @property
     def label(self) -> str:
@@ -26,7 +28,7 @@ class Status(StrEnum):
 
 
 # Open: the pickup code belongs to this reservation at its store.
-OPEN = frozenset({Status.PENDING, Status.ACTIVE, Status.READY_FOR_PICKUP})
+OPEN = frozenset({Status.PENDING, Status.ACTIVE, Status.READY_FOR_PICKUP, Status.AWAITING_TRANSFER})
 # Holding: inventory sets units aside for it.
 HOLDING = frozenset({Status.ACTIVE, Status.READY_FOR_PICKUP})
 CLOSED = frozenset(Status) - OPEN
@@ -41,6 +43,8 @@ class Action(StrEnum):
     EXPIRE = "expire"
     COLLECT = "collect"
     CONVERT = "convert"
+    AWAIT_TRANSFER = "await a transfer"
+    ARRIVE = "arrive"
 
 
 # action -> (statuses it may start from, status it ends in; None keeps the status)
@@ -49,11 +53,14 @@ RULES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.FAIL: (frozenset({Status.PENDING}), Status.FAILED),
     Action.MARK_READY: (frozenset({Status.ACTIVE}), Status.READY_FOR_PICKUP),
     Action.EXTEND: (HOLDING, None),
-    Action.CANCEL: (HOLDING, Status.CANCELLED),
+    Action.CANCEL: (HOLDING | {Status.AWAITING_TRANSFER}, Status.CANCELLED),
     # A pending one expires too: its hold was taken and ran out before it could be confirmed.
     Action.EXPIRE: (OPEN, Status.EXPIRED),
     Action.COLLECT: (HOLDING, Status.COLLECTED),
     Action.CONVERT: (HOLDING, Status.CONVERTED),
+    Action.AWAIT_TRANSFER: (frozenset({Status.PENDING}), Status.AWAITING_TRANSFER),
+    # The store received the transfer: the units are held there, at the pickup desk.
+    Action.ARRIVE: (frozenset({Status.AWAITING_TRANSFER}), Status.READY_FOR_PICKUP),
 }
 
 

@@ -19,12 +19,19 @@ from omnistock_platform.resuming import Resumer, resume
 from omnistock_platform.settings import Settings
 from omnistock_reservations.adapters.inventory_client import InventoryClient
 from omnistock_reservations.entrypoints.grpc_servicer import ReservationsServicer
-from omnistock_reservations.entrypoints.handlers import on_hold_expired
+from omnistock_reservations.entrypoints.handlers import (
+    forgetting_changed_stores,
+    on_hold_expired,
+    on_hold_shorted,
+    on_transfer,
+)
+from omnistock_reservations.service_layer.arrivals import Arrivals
 from omnistock_reservations.service_layer.creating import Creating
 from omnistock_reservations.service_layer.lifecycle import Lifecycle
 from omnistock_reservations.service_layer.recovery import Recovery
 from omnistock_reservations.service_layer.syncing import HoldSync
 from omnistock_reservations.service_layer.unit import Deps
+from omnistock_reservations.settings import ReservationsSettings
 
 CHANNELS_AND_STAFF = frozenset({Role.STOREFRONT, Role.APP, Role.CHAT_AGENT, Role.POS, Role.ADMIN, Role.SERVICE})
 
@@ -53,7 +60,8 @@ def _closing(channel: grpc.aio.Channel) -> BackgroundLoop:
     return close
 
 
-def bootstrap(settings: Settings) -> ServiceApp:
+def bootstrap(platform_settings: Settings) -> ServiceApp:
+    settings = ReservationsSettings.of(platform_settings)
     db = Database(settings.database_url or "", min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     bus = EventBus(settings, "reservations")
     inventory_channel = service_channel(settings, "reservations", "inventory")
@@ -83,6 +91,24 @@ def bootstrap(settings: Settings) -> ServiceApp:
         subjects=[settings.subject("inventory", "hold", "expired")],
         handler=on_hold_expired(sync),
     )
+    arrivals_of_transfers = Arrivals(deps)
+    arrivals = EventConsumer(
+        db,
+        bus,
+        schema="reservations",
+        durable="reservations-transfers",
+        # One subject per consumer (NATS before 2.10): the handler acts on received and cancelled.
+        subjects=[settings.subject("inventory", "transfer", "*")],
+        handler=on_transfer(arrivals_of_transfers),
+    )
+    shortenings = EventConsumer(
+        db,
+        bus,
+        schema="reservations",
+        durable="reservations-shorted-holds",
+        subjects=[settings.subject("inventory", "hold", "shorted")],
+        handler=on_hold_shorted(arrivals_of_transfers),
+    )
     return ServiceApp(
         name="reservations",
         settings=settings,
@@ -96,7 +122,15 @@ def bootstrap(settings: Settings) -> ServiceApp:
             )
         ],
         policy=POLICY,
-        background=[expiries.run, recovery.run, cut_short.run, _closing(inventory_channel)],
+        background=[
+            expiries.run,
+            arrivals.run,
+            shortenings.run,
+            recovery.run,
+            cut_short.run,
+            forgetting_changed_stores(bus, deps.inventory),
+            _closing(inventory_channel),
+        ],
     )
 
 

@@ -7,6 +7,13 @@
    transaction; or, refused for lack of stock, it becomes FAILED (it never held anything).
 
 Every step is conditional on the state it expects, so concurrent attempts converge.
+
+Ship to store (allow_ship_to_store): when the store is short, the nearest other locations that have
+every line are tried in turn. The origin is written on the PENDING reservation before inventory is
+asked for the transfer (with a request id naming that origin), so a retry or the recovery loop asks
+the same origin again and finds the transfer already made. Inventory holds the units at the origin
+in the same transaction as the transfer; the reservation becomes AWAITING_TRANSFER with the
+transfer's expected arrival as its promise.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from omnistock.reservations.v1 import reservations_pb2 as pb
@@ -34,11 +42,13 @@ from omnistock_platform.idempotency import fingerprint
 from omnistock_platform.logging import get_logger
 from omnistock_platform.validation import Validator
 from omnistock_reservations.adapters import messages, repository
-from omnistock_reservations.adapters.inventory_client import HoldView, Store
+from omnistock_reservations.adapters.inventory_client import HoldView, Store, TransferView
+from omnistock_reservations.adapters.metrics import RESERVATION_EVENTS
 from omnistock_reservations.domain.holds import derived_request_id
 from omnistock_reservations.domain.pickup_code import new_pickup_code
 from omnistock_reservations.domain.reservation import Customer, Failure, Limits, Line, Reservation
 from omnistock_reservations.domain.status import Status
+from omnistock_reservations.service_layer import promises
 from omnistock_reservations.service_layer.unit import Deps, now, record
 
 log = get_logger(__name__)
@@ -116,31 +126,44 @@ class Creating:
         hold_for = validate(request, limits)
         require_location(request.store_id, "store")
         expected = fingerprint("CreateReservation", request)
-        existing = await repository.get_by_request(self.deps.db.pool, request.request_id)
-        if existing is None:
+        try:
             store, _ = await asyncio.gather(
                 self._store(request.store_id), self._require_skus([line.sku for line in request.lines])
             )
-            fresh = Reservation(
-                reservation_id=str(uuid.uuid4()),
-                request_id=request.request_id,
-                channel=messages.CHANNELS[request.channel],
-                customer=Customer(
-                    request.customer.customer_id, request.customer.name, request.customer.email, request.customer.phone
-                ),
-                store_id=request.store_id,
-                lines=[Line(line.sku, line.quantity) for line in request.lines],
-                pickup_code="",
-                hold_for=hold_for,
-            )
-            written = await self._write_pending(fresh, expected, limits)
-            if written is not None:
-                return answer(await self.take_hold(written, store=store))
+        except (NotFound, InvalidArgument, Unavailable):
+            # A retry is answered as it was, even when its store or SKUs would be refused now
+            # or inventory cannot be asked.
             existing = await repository.get_by_request(self.deps.db.pool, request.request_id)
-            assert existing is not None
+            if existing is None:
+                raise
+            return await self._resume(request.request_id, existing, expected)
+        fresh = Reservation(
+            reservation_id=str(uuid.uuid4()),
+            request_id=request.request_id,
+            channel=messages.CHANNELS[request.channel],
+            customer=Customer(
+                request.customer.customer_id, request.customer.name, request.customer.email, request.customer.phone
+            ),
+            store_id=request.store_id,
+            lines=[Line(line.sku, line.quantity) for line in request.lines],
+            pickup_code="",
+            hold_for=hold_for,
+            allow_ship_to_store=request.allow_ship_to_store,
+        )
+        written = await self._write_pending(fresh, expected, limits)
+        if written is not None:
+            return answer(await self.take_hold(written, store=store))
+        existing = await repository.get_by_request(self.deps.db.pool, request.request_id)
+        assert existing is not None
+        return await self._resume(request.request_id, existing, expected)
+
+    async def _resume(
+        self, request_id: str, existing: tuple[Reservation, bytes], expected: bytes
+    ) -> pb.CreateReservationResponse:
+        """A request id already written: the same request is answered as it was (or finished), another is refused."""
         reservation, stored = existing
         if stored != expected:
-            raise IdempotencyMismatch(request.request_id)
+            raise IdempotencyMismatch(request_id)
         if reservation.status is Status.PENDING:
             reservation = await self.take_hold(reservation, confirm_state=True)
         return answer(reservation)
@@ -166,22 +189,26 @@ class Creating:
         customer_id = reservation.customer.customer_id
         async with self.deps.db.transaction() as conn:
             await repository.lock_customer(conn, customer_id)
-            if await repository.get_by_request(conn, reservation.request_id) is not None:
-                return None
-            open_count = await repository.count_open_of_customer(conn, customer_id)
-            if open_count >= limits.max_open_per_customer:
-                raise FailedPrecondition(
-                    f"customer {customer_id} already has {open_count} open reservations,"
-                    f" the most one customer may have",
-                    [PreconditionViolation("RESERVATION_LIMIT", customer_id, f"{open_count} open reservations")],
-                    reason=Reason.LIMIT_REACHED,
-                )
             for _ in range(CODE_ATTEMPTS):
                 reservation.pickup_code = new_pickup_code()
-                try:
-                    return await repository.insert_pending(conn, reservation, expected)
-                except repository.PickupCodeTaken:
-                    continue
+                outcome = await repository.write_pending(conn, reservation, expected, limits.max_open_per_customer)
+                if outcome.reservation is not None:
+                    return outcome.reservation
+                if outcome.request_taken:
+                    return None
+                if outcome.open_count >= limits.max_open_per_customer:
+                    raise FailedPrecondition(
+                        f"customer {customer_id} already has {outcome.open_count} open reservations,"
+                        f" the most one customer may have",
+                        [
+                            PreconditionViolation(
+                                "RESERVATION_LIMIT", customer_id, f"{outcome.open_count} open reservations"
+                            )
+                        ],
+                        reason=Reason.LIMIT_REACHED,
+                    )
+                # Otherwise the code is in use at the store (or the request id was taken meanwhile,
+                # which the next attempt sees).
         raise Aborted("no free pickup code was found at the store; retry with the same request_id")
 
     async def take_hold(
@@ -190,17 +217,98 @@ class Creating:
         """Steps 2 and 3 for a PENDING reservation. With confirm_state the hold is read back from
         inventory: a repeated Hold answers as it did first, and the hold may have run out since."""
         inventory = self.deps.inventory
+        if reservation.transfer_origin_id:  # ship to store was decided before a crash: resume it
+            shipped = await self._ship_to_store(reservation, [reservation.transfer_origin_id])
+            if shipped is not None:
+                return shipped
+            return await self._refuse(
+                reservation, Failure(f"the units are no longer at {reservation.transfer_origin_id}")
+            )
         try:
             hold = await inventory.hold(reservation)
         except Shortfall as short:
+            if reservation.allow_ship_to_store:
+                try:
+                    store = store or await inventory.store(reservation.store_id)
+                    origins = await inventory.origins(store, reservation.lines, reservation.channel)
+                except NotFound:
+                    origins = []
+                shipped = await self._ship_to_store(reservation, origins)
+                if shipped is not None:
+                    return shipped
             alternatives = await self._alternatives(reservation, store)
             return await self._refuse(reservation, Failure(short.message, short.with_alternatives(alternatives)))
         except (InvalidArgument, FailedPrecondition, NotFound) as refused:  # inventory will never take this hold
             log.warning("reservations.hold_refused", reservation_id=reservation.reservation_id, error=refused.message)
             return await self._refuse(reservation, Failure(refused.message))
+        taken = hold
         if confirm_state:
             hold = await inventory.get_hold(hold.hold_id)
+        store = store or await promises.store_or_none(inventory, reservation.store_id)
+        if store is not None:
+            reservation.promise = await promises.for_hold(inventory, store, taken, now())
         return await self._confirm(reservation, hold)
+
+    async def _ship_to_store(self, reservation: Reservation, origins: list[str]) -> Reservation | None:
+        """The first origin that can hold every line makes the transfer; None when none can."""
+        for origin in origins:
+            current = await self._choose_origin(reservation, origin)
+            if current.status is not Status.PENDING:
+                return current  # a concurrent attempt settled it first
+            try:
+                transfer = await self.deps.inventory.ship_to_store(current)
+            except Shortfall:
+                continue  # sold at that origin since it was found: try the next one
+            return await self._confirm_transfer(current, transfer)
+        return None
+
+    async def _choose_origin(self, reservation: Reservation, origin: str) -> Reservation:
+        async with self.deps.db.transaction() as conn:
+            current = await repository.get(conn, reservation.reservation_id, lock=True)
+            assert current is not None
+            if current.status is Status.PENDING and current.transfer_origin_id != origin:
+                current.transfer_origin_id = origin
+                current = await repository.save(conn, current)
+            return current
+
+    async def _confirm_transfer(self, reservation: Reservation, transfer: TransferView) -> Reservation:
+        inventory = self.deps.inventory
+        hold = await inventory.get_hold(transfer.origin_hold_id)
+        store = await promises.store_or_none(inventory, reservation.store_id)
+        origin = await promises.store_or_none(inventory, transfer.origin_id)
+        promise = (
+            promises.via_transfer(
+                store, now(), transfer.expected_arrival_at, origin.name if origin else transfer.origin_id
+            )
+            if store is not None
+            else None
+        )
+        async with self.deps.db.transaction() as conn:
+            current = await repository.get(conn, reservation.reservation_id, lock=True)
+            assert current is not None
+            if current.status is Status.PENDING:
+                if hold.state == "active" and transfer.status == "draft":
+                    current.await_transfer(
+                        hold.hold_id, hold.expires_at, transfer.transfer_id, transfer.expected_arrival_at
+                    )
+                    current.promise = promise
+                else:  # its hold ran out, or the transfer was cancelled, before it could be confirmed
+                    current.transfer_id = transfer.transfer_id
+                    current.expire(now(), hold.hold_id)
+                return await record(conn, self.deps.outbox, current)
+        if current.status is Status.FAILED and hold.state == "active":
+            # A concurrent attempt was refused while this one got the transfer: it must not keep the units.
+            try:
+                await self.deps.inventory.cancel_transfer(
+                    derived_request_id(current.reservation_id, "cancel-transfer"),
+                    transfer.transfer_id,
+                    f"reservation {current.reservation_id} failed",
+                )
+            except Exception as error:  # the origin hold expires in time anyway
+                log.warning(
+                    "reservations.orphan_transfer_cancel_failed", transfer_id=transfer.transfer_id, error=repr(error)
+                )
+        return current
 
     async def _alternatives(self, reservation: Reservation, store: Store | None) -> list[Alternative]:
         """Where else the customer could pick the items up; a shortfall is still answered without them."""
@@ -223,12 +331,18 @@ class Creating:
             return await repository.save(conn, current)
 
     async def _confirm(self, reservation: Reservation, hold: HoldView) -> Reservation:
+        if reservation.status is Status.PENDING and hold.state == "active":
+            activated = await self._activate(reservation, hold)
+            if activated is not None:
+                return activated
+        # The hold ran out, or the row moved on since it was read: decide on the row, locked.
         async with self.deps.db.transaction() as conn:
             current = await repository.get(conn, reservation.reservation_id, lock=True)
             assert current is not None
             if current.status is Status.PENDING:
                 if hold.state == "active":
                     current.activate(hold.hold_id, hold.expires_at)
+                    current.promise = reservation.promise
                 else:  # taken, then ran out before it could be confirmed
                     current.expire(now(), hold.hold_id)
                 return await record(conn, self.deps.outbox, current)
@@ -237,6 +351,22 @@ class Creating:
             # the hold must not outlive its reservation.
             await self._release_orphan(current, hold)
         return current
+
+    async def _activate(self, reservation: Reservation, hold: HoldView) -> Reservation | None:
+        """Step 3 in one statement: the reservation becomes ACTIVE with its hold and `reservation.created`
+        is queued, from the state this attempt knows; None when the row is not in that state any more."""
+        activated = replace(reservation, events=[], shorted={})
+        activated.activate(hold.hold_id, hold.expires_at)
+        outbox = self.deps.outbox
+        event = outbox.prepare("reservation.created", messages.changed(activated))
+        async with self.deps.db.connection() as conn:
+            saved = await repository.activate_pending(
+                conn, activated, reservation.transfer_origin_id, event, outbox.channel
+            )
+        if saved is None:
+            return None
+        RESERVATION_EVENTS.labels("created", activated.channel).inc()
+        return saved
 
     async def _release_orphan(self, reservation: Reservation, hold: HoldView) -> None:
         try:

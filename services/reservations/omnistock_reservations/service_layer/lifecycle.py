@@ -8,10 +8,10 @@ reservation is brought in line with the hold and the caller is told its state.
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
 import asyncpg
@@ -19,6 +19,7 @@ import asyncpg
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.errors import (
+    Aborted,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -28,6 +29,7 @@ from omnistock_platform.errors import (
 )
 from omnistock_platform.idempotency import Begun, carried_through
 from omnistock_platform.owners import order_owner, reservation_owner
+from omnistock_platform.paging import page_after, page_of, page_token
 from omnistock_platform.validation import Validator
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import HoldView
@@ -38,25 +40,9 @@ from omnistock_reservations.domain.status import Action, InvalidTransition, Stat
 from omnistock_reservations.service_layer.syncing import HoldSync
 from omnistock_reservations.service_layer.unit import Deps, ResponseT, load, now, record, replayed
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 P = ParamSpec("P")
 T = TypeVar("T")
 CHANNEL_ROLES = frozenset({Role.STOREFRONT, Role.APP, Role.CHAT_AGENT})
-
-
-def encode_token(created_at: datetime, reservation_id: str) -> str:
-    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"{micros}|{reservation_id}".encode()).decode().rstrip("=")
-
-
-def decode_token(token: str) -> tuple[datetime, str] | None:
-    """None for a malformed token (the caller reports it as a field violation)."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        micros, reservation_id = raw.split("|", 1)
-        return _EPOCH + timedelta(microseconds=int(micros)), reservation_id
-    except (ValueError, UnicodeDecodeError, OverflowError):
-        return None
 
 
 def _whole(change: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -92,8 +78,7 @@ class Lifecycle:
         check.check(request.channel == 0 or request.channel in messages.CHANNELS, "channel", "unknown value")
         check.check(request.status == 0 or request.status in messages.STATUSES, "status", "unknown value")
         limit = check.page_size("page_size", request.page_size)
-        after = decode_token(request.page_token) if request.page_token else None
-        check.check(not request.page_token or after is not None, "page_token", "is not a token this service issued")
+        after = page_after(request.page_token)
         check.raise_if_invalid()
         principal = current_principal()
         if principal.role in CHANNEL_ROLES and not request.customer_id:
@@ -119,11 +104,13 @@ class Lifecycle:
             after,
             limit + 1,
         )
-        page = found[:limit]
-        last = page[-1] if len(found) > limit else None
+        page, following = page_of(
+            found,
+            limit,
+            lambda last: page_token(last.created_at, last_id=last.reservation_id) if last.created_at else "",
+        )
         return pb.ListReservationsResponse(
-            reservations=[messages.reservation(item) for item in page],
-            next_page_token=encode_token(last.created_at, last.reservation_id) if last and last.created_at else "",
+            reservations=[messages.reservation(item) for item in page], next_page_token=following
         )
 
     # -- changes ----------------------------------------------------------------------------------------
@@ -188,7 +175,10 @@ class Lifecycle:
         )
         if prior is not None:
             return prior
-        if found.status is not Status.CANCELLED:
+        waiting = found.status is Status.AWAITING_TRANSFER
+        if waiting:
+            await self._cancel_transfer(found, request.reason)
+        elif found.status is not Status.CANCELLED:
             next_status(found.reservation_id, found.status, Action.CANCEL)
             await self._on_hold(
                 found,
@@ -201,6 +191,9 @@ class Lifecycle:
             )
 
         def change(current: Reservation) -> None:
+            if waiting and current.status not in (Status.AWAITING_TRANSFER, Status.CANCELLED):
+                # The units arrived (and are held at the store) between the two halves: go again.
+                raise Aborted(f"reservation {current.reservation_id} changed while cancelling; retry")
             if current.status is not Status.CANCELLED:  # cancelling twice is not an error
                 current.cancel(request.reason, now())
 
@@ -356,6 +349,17 @@ class Lifecycle:
         )
 
     # -- shared steps -----------------------------------------------------------------------------------
+
+    async def _cancel_transfer(self, reservation: Reservation, reason: str) -> None:
+        """Ship to store: cancelling the draft transfer releases the units held at the origin. Once shipped
+        it cannot be cancelled; the units then arrive at the store as stock (their arrival hold is given
+        back when the store receives them)."""
+        with contextlib.suppress(FailedPrecondition):  # shipped already
+            await self.deps.inventory.cancel_transfer(
+                derived_request_id(reservation.reservation_id, "cancel-transfer"),
+                reservation.transfer_id,
+                f"reservation {reservation.reservation_id} cancelled: {reason}".rstrip(": "),
+            )
 
     async def _on_hold(
         self, reservation: Reservation, action: Action, call: Callable[[], Awaitable[HoldView]]

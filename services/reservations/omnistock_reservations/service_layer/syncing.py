@@ -39,7 +39,8 @@ class HoldSync:
             log.warning("reservations.expired_hold_of_unknown_reservation", owner=owner, hold_id=hold_id)
             return None
         # A pending one may not know its hold id yet: the owner names it, and a reservation has one hold.
-        if found.status is Status.PENDING or (found.holding and found.hold_id == hold_id):
+        waiting = found.status is Status.AWAITING_TRANSFER
+        if found.status is Status.PENDING or ((found.holding or waiting) and found.hold_id == hold_id):
             found.expire(now(), hold_id)
             return await record(conn, self.deps.outbox, found)
         return found

@@ -14,11 +14,11 @@ from omnistock_platform.db import Database
 from omnistock_platform.errors import IdempotencyMismatch, NotFound
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore, fingerprint
-from omnistock_platform.settings import Settings
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import InventoryClient
 from omnistock_reservations.adapters.metrics import RESERVATION_EVENTS
 from omnistock_reservations.domain.reservation import Limits, Reservation
+from omnistock_reservations.settings import ReservationsSettings
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 
@@ -27,7 +27,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def limits_of(settings: Settings) -> Limits:
+def limits_of(settings: ReservationsSettings) -> Limits:
     return Limits(
         max_line_quantity=settings.reservation_max_line_quantity,
         max_open_per_customer=settings.reservation_max_active_per_customer,
@@ -43,7 +43,7 @@ class Deps:
     outbox: Outbox
     idempotency: IdempotencyStore
     inventory: InventoryClient
-    settings: Settings
+    settings: ReservationsSettings
 
     @property
     def limits(self) -> Limits:

@@ -22,6 +22,7 @@ from omnistock_webhooks.service_layer.deliveries import Deliveries
 from omnistock_webhooks.service_layer.dispatcher import Dispatcher
 from omnistock_webhooks.service_layer.fanout import FanOut
 from omnistock_webhooks.service_layer.subscriptions import Subscriptions
+from omnistock_webhooks.settings import WebhooksSettings
 
 BACK_OFFICE = frozenset({Role.ADMIN, Role.SERVICE})
 POLICY: dict[str, frozenset[Role]] = {
@@ -37,7 +38,8 @@ POLICY: dict[str, frozenset[Role]] = {
 }
 
 
-def bootstrap(settings: Settings) -> ServiceApp:
+def bootstrap(platform_settings: Settings) -> ServiceApp:
+    settings = WebhooksSettings.of(platform_settings)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set")
     networks = AllowedNetworks.parse(settings.webhook_allowed_networks)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 
 import asyncpg
@@ -11,6 +10,7 @@ from omnistock.webhooks.v1 import webhooks_pb2 as pb
 from omnistock_platform.db import Database
 from omnistock_platform.errors import FailedPrecondition, NotFound, PreconditionViolation
 from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.paging import key_after, key_token, page_of
 from omnistock_platform.validation import Validator
 from omnistock_webhooks.adapters import messages, repository
 from omnistock_webhooks.domain.delivery import State
@@ -19,21 +19,15 @@ from omnistock_webhooks.service_layer.subscriptions import check_subscription_id
 MAX_REPLAY_IDS = 1000
 
 
-def _token(delivery_id: int) -> str:
-    return base64.urlsafe_b64encode(str(delivery_id).encode()).decode()
-
-
 def _before(check: Validator, token: str) -> int | None:
-    if not token:
+    """The delivery id a page token of `key_token` holds: None for no token."""
+    key = key_after(token)
+    if not key:
         return None
-    try:
-        value = int(base64.urlsafe_b64decode(token.encode()).decode())
-        if value <= 0:
-            raise ValueError(value)
-        return value
-    except (ValueError, UnicodeDecodeError):
-        check.fail("page_token", "is not a token this service issued")
-        return None
+    if key.isascii() and key.isdigit() and 0 < int(key) < 2**63:
+        return int(key)
+    check.fail("page_token", "is not a token this service issued")
+    return None
 
 
 def _delivery_id(check: Validator, field: str, value: str) -> int | None:
@@ -72,14 +66,12 @@ class Deliveries:
             rows = await repository.list_deliveries(
                 conn, request.subscription_id, state, request.event_id or None, before, size + 1
             )
-            page = rows[:size]
+            page, following = page_of(rows, size, lambda last: key_token(str(last["delivery_id"])))
             attempts = await repository.attempts_of(conn, [row["delivery_id"] for row in page])
-        response = pb.ListDeliveriesResponse(
-            deliveries=[messages.delivery(row, attempts.get(row["delivery_id"], [])) for row in page]
+        return pb.ListDeliveriesResponse(
+            deliveries=[messages.delivery(row, attempts.get(row["delivery_id"], [])) for row in page],
+            next_page_token=following,
         )
-        if len(rows) > size:
-            response.next_page_token = _token(page[-1]["delivery_id"])
-        return response
 
     async def replay(self, request: pb.ReplayDeliveriesRequest) -> pb.ReplayDeliveriesResponse:
         check = Validator()

@@ -30,11 +30,11 @@ from omnistock_platform.events.consumer import is_transient
 from omnistock_platform.events.relay import _wait_any
 from omnistock_platform.logging import get_logger
 from omnistock_platform.loops import listen, repeat
-from omnistock_platform.settings import Settings
 from omnistock_webhooks.adapters import repository
 from omnistock_webhooks.adapters.repository import Claimed
 from omnistock_webhooks.adapters.sender import Sender
 from omnistock_webhooks.domain.delivery import State, retry_delay, signed_headers, succeeded
+from omnistock_webhooks.settings import WebhooksSettings
 
 log = get_logger(__name__)
 
@@ -50,7 +50,9 @@ Floor = Callable[[], Awaitable[int]]
 
 
 class Dispatcher:
-    def __init__(self, db: Database, sender: Sender, settings: Settings, floor: Floor, wake: asyncio.Event) -> None:
+    def __init__(
+        self, db: Database, sender: Sender, settings: WebhooksSettings, floor: Floor, wake: asyncio.Event
+    ) -> None:
         self.db = db
         self.sender = sender
         self.settings = settings

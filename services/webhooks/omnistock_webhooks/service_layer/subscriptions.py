@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -16,11 +14,12 @@ from omnistock_platform.db import Database
 from omnistock_platform.errors import NotFound
 from omnistock_platform.events.catalogue import EventEntry
 from omnistock_platform.idempotency import IdempotencyStore
-from omnistock_platform.settings import Settings
+from omnistock_platform.paging import key_after, key_token, page_after, page_of, page_token
 from omnistock_platform.validation import Validator
 from omnistock_webhooks.adapters import messages, repository
 from omnistock_webhooks.domain.networks import AllowedNetworks
 from omnistock_webhooks.domain.subscription import check_event_types, check_max_attempts, check_url, new_secret
+from omnistock_webhooks.settings import WebhooksSettings
 
 MAX_DESCRIPTION = 200
 DEFAULT_KEEP_PREVIOUS = timedelta(hours=24)
@@ -38,28 +37,12 @@ def check_subscription_id(check: Validator, field: str, value: str) -> None:
         check.fail(field, "is not a subscription id")
 
 
-def encode_token(created_at: datetime, subscription_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_at.isoformat(), subscription_id]).encode()).decode()
-
-
-def decode_token(check: Validator, token: str) -> tuple[datetime, str] | None:
-    if not token:
-        return None
-    try:
-        created_at, subscription_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        uuid.UUID(subscription_id)
-        return datetime.fromisoformat(created_at), str(subscription_id)
-    except (ValueError, TypeError, UnicodeDecodeError):
-        check.fail("page_token", "is not a token this service issued")
-        return None
-
-
 class Subscriptions:
     def __init__(
         self,
         db: Database,
         idempotency: IdempotencyStore,
-        settings: Settings,
+        settings: WebhooksSettings,
         networks: AllowedNetworks,
         catalogue: Mapping[str, EventEntry],
     ) -> None:
@@ -123,18 +106,20 @@ class Subscriptions:
     async def list(self, request: pb.ListSubscriptionsRequest) -> pb.ListSubscriptionsResponse:
         check = Validator()
         size = check.page_size("page_size", request.page_size)
-        after = decode_token(check, request.page_token)
+        after = page_after(request.page_token)
+        if after is not None:
+            check_subscription_id(check, "page_token", after[1])
         check.raise_if_invalid()
         async with self.db.connection() as conn:
             rows = await repository.list_subscriptions(conn, after, size + 1)
-            page = rows[:size]
+            page, following = page_of(
+                rows, size, lambda last: page_token(last["created_at"], last_id=str(last["subscription_id"]))
+            )
             counts = await repository.delivery_counts(conn, [row["subscription_id"] for row in page])
-        response = pb.ListSubscriptionsResponse(
-            subscriptions=[messages.subscription(row, counts.get(row["subscription_id"], (0, 0))) for row in page]
+        return pb.ListSubscriptionsResponse(
+            subscriptions=[messages.subscription(row, counts.get(row["subscription_id"], (0, 0))) for row in page],
+            next_page_token=following,
         )
-        if len(rows) > size:
-            response.next_page_token = encode_token(page[-1]["created_at"], page[-1]["subscription_id"])
-        return response
 
     async def update(self, request: pb.UpdateSubscriptionRequest) -> pb.UpdateSubscriptionResponse:
         check = Validator()
@@ -217,15 +202,13 @@ class Subscriptions:
     def event_types(self, request: pb.ListEventTypesRequest) -> pb.ListEventTypesResponse:
         check = Validator()
         size = check.page_size("page_size", request.page_size)
-        after = ""
-        if request.page_token:
-            try:
-                after = base64.urlsafe_b64decode(request.page_token.encode()).decode()
-            except (ValueError, UnicodeDecodeError):
-                check.fail("page_token", "is not a token this service issued")
+        after = key_after(request.page_token)
         check.raise_if_invalid()
-        following = [entry for event_type, entry in self.catalogue.items() if event_type > after]
-        response = pb.ListEventTypesResponse(event_types=[messages.event_type(entry) for entry in following[:size]])
-        if len(following) > size:
-            response.next_page_token = base64.urlsafe_b64encode(following[size - 1].type.encode()).decode()
-        return response
+        page, following = page_of(
+            [entry for event_type, entry in self.catalogue.items() if event_type > after],
+            size,
+            lambda last: key_token(last.type),
+        )
+        return pb.ListEventTypesResponse(
+            event_types=[messages.event_type(entry) for entry in page], next_page_token=following
+        )

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from omnistock_platform.migrations.platform_tables import create_platform_tables, drop_platform_tables
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -22,44 +24,7 @@ SCHEMA = "fulfilment"
 
 
 def upgrade() -> None:
-    op.create_table(
-        "idempotency",
-        sa.Column("request_id", sa.Text(), nullable=False),
-        sa.Column("method", sa.Text(), nullable=False),
-        sa.Column("fingerprint", sa.LargeBinary(), nullable=False),
-        sa.Column("response", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.PrimaryKeyConstraint("request_id"),
-        schema=SCHEMA,
-    )
-    op.create_index("ix_fulfilment_idempotency_created_at", "idempotency", ["created_at"], schema=SCHEMA)
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.Text(), nullable=False),
-        sa.Column("event_id", sa.UUID(as_uuid=False), nullable=False),
-        sa.Column("handled_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id"),
-        schema=SCHEMA,
-    )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("event_id", sa.UUID(as_uuid=False), nullable=False),
-        sa.Column("subject", sa.Text(), nullable=False),
-        sa.Column("envelope", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("event_id"),
-        schema=SCHEMA,
-    )
-    op.create_index(
-        "ix_fulfilment_outbox_unpublished",
-        "outbox",
-        ["id"],
-        schema=SCHEMA,
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
+    create_platform_tables(SCHEMA, first_shape=True)
     op.create_table(
         "tasks",
         sa.Column("task_id", sa.Text(), nullable=False),
@@ -121,6 +86,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("tombstones", schema=SCHEMA)
     op.drop_table("tasks", schema=SCHEMA)
-    op.drop_table("outbox", schema=SCHEMA)
-    op.drop_table("inbox", schema=SCHEMA)
-    op.drop_table("idempotency", schema=SCHEMA)
+    drop_platform_tables(SCHEMA)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from omnistock_platform.migrations.platform_tables import add_idempotency_caller, drop_idempotency_caller
 
 revision: str = "0003_fulfilment"
 down_revision: str | None = "0002_fulfilment"
@@ -24,8 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("idempotency", sa.Column("caller", sa.Text(), nullable=False, server_default=""), schema="fulfilment")
+    add_idempotency_caller("fulfilment")
 
 
 def downgrade() -> None:
-    op.drop_column("idempotency", "caller", schema="fulfilment")
+    drop_idempotency_caller("fulfilment")

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from omnistock_platform.migrations.platform_tables import add_outbox_trace_context, drop_outbox_trace_context
 
 revision: str = "0004_fulfilment"
 down_revision: str | None = "0003_fulfilment"
@@ -23,8 +22,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("outbox", sa.Column("traceparent", sa.Text(), nullable=True), schema="fulfilment")
+    add_outbox_trace_context("fulfilment")
 
 
 def downgrade() -> None:
-    op.drop_column("outbox", "traceparent", schema="fulfilment")
+    drop_outbox_trace_context("fulfilment")

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from omnistock_platform.migrations.platform_tables import create_platform_tables, drop_platform_tables
+
 revision: str = "0001_orders"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -20,25 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "idempotency",
-        sa.Column("request_id", sa.Text(), nullable=False),
-        sa.Column("method", sa.Text(), nullable=False),
-        sa.Column("fingerprint", sa.LargeBinary(), nullable=False),
-        sa.Column("response", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.PrimaryKeyConstraint("request_id"),
-        schema="orders",
-    )
-    op.create_index("ix_orders_idempotency_created_at", "idempotency", ["created_at"], unique=False, schema="orders")
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.Text(), nullable=False),
-        sa.Column("event_id", sa.UUID(as_uuid=False), nullable=False),
-        sa.Column("handled_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id"),
-        schema="orders",
-    )
+    create_platform_tables("orders", first_shape=True)
     op.create_table(
         "orders",
         sa.Column("order_id", sa.Text(), nullable=False),
@@ -91,26 +75,6 @@ def upgrade() -> None:
         postgresql_where=sa.text("store_id <> ''"),
     )
     op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("event_id", sa.UUID(as_uuid=False), nullable=False),
-        sa.Column("subject", sa.Text(), nullable=False),
-        sa.Column("envelope", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("event_id"),
-        schema="orders",
-    )
-    op.create_index(
-        "ix_orders_outbox_unpublished",
-        "outbox",
-        ["id"],
-        unique=False,
-        schema="orders",
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
-    op.create_table(
         "reroutes",
         sa.Column("cause", sa.Text(), nullable=False),
         sa.Column("order_id", sa.Text(), nullable=False),
@@ -157,13 +121,6 @@ def downgrade() -> None:
     op.drop_table("allocations", schema="orders")
     op.drop_table("reroutes", schema="orders")
     op.drop_index(
-        "ix_orders_outbox_unpublished",
-        table_name="outbox",
-        schema="orders",
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
-    op.drop_table("outbox", schema="orders")
-    op.drop_index(
         "ix_orders_orders_store", table_name="orders", schema="orders", postgresql_where=sa.text("store_id <> ''")
     )
     op.drop_index(
@@ -172,6 +129,4 @@ def downgrade() -> None:
     op.drop_index("ix_orders_orders_customer", table_name="orders", schema="orders")
     op.drop_index("ix_orders_orders_created", table_name="orders", schema="orders")
     op.drop_table("orders", schema="orders")
-    op.drop_table("inbox", schema="orders")
-    op.drop_index("ix_orders_idempotency_created_at", table_name="idempotency", schema="orders")
-    op.drop_table("idempotency", schema="orders")
+    drop_platform_tables("orders")

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from omnistock_platform.migrations.platform_tables import add_begun_requests, drop_begun_requests
 
 revision: str = "0002_orders"
 down_revision: str | None = "0001_orders"
@@ -23,8 +22,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("idempotency", sa.Column("request", sa.LargeBinary(), nullable=True), schema="orders")
+    add_begun_requests("orders")
 
 
 def downgrade() -> None:
-    op.drop_column("idempotency", "request", schema="orders")
+    drop_begun_requests("orders")

@@ -1,0 +1,69 @@
+"""Editing an order from a terminal after it was allocated: a line's quantity (0 removes it), a
+new line, the delivery address or the pickup store. The order's stock is held in place: what
+no longer fits where it is held is routed elsewhere, and an edit nothing can hold changes nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from omnistock_client import OmnistockClient, new_request_id
+
+from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_cli.commands import RequestIdOption, StorefrontRoleOption, caller, data, point
+from omnistock_cli.context import JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.orders import OrderArgument, order_card, order_id_of
+from omnistock_cli.output import emit
+from omnistock_platform.auth import Role
+
+
+def line_edit(text: str) -> pb.OrderLineEdit:
+    """`SKU:QTY` with QTY 0 or more (0 removes the line). A SKU may itself contain ':'."""
+    sku, sep, quantity = text.strip().rpartition(":")
+    if not sep or not sku.strip() or not quantity.strip().isdigit():
+        fail(f"line {text!r} is not SKU:QTY", hint="for example SOFA-X:2, or SOFA-X:0 to remove the line")
+    return pb.OrderLineEdit(sku=sku.strip(), quantity=int(quantity))
+
+
+def edit_order(
+    order_id: OrderArgument,
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[SKU:QTY]...", help="New quantities: 0 removes a line, a new SKU adds one."),
+    ] = None,
+    ship_to: Annotated[str | None, typer.Option("--ship-to", help="Ship to this point instead: LAT,LON.")] = None,
+    name: Annotated[str, typer.Option("--name", help="With --ship-to: the recipient.")] = "",
+    store: Annotated[str | None, typer.Option("--store", "-s", help="Pick up at this store instead.")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the order's decision record).")] = "",
+    request_id: RequestIdOption = None,
+    role: StorefrontRoleOption = None,
+    works_at: WorksAtOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Edit an order after allocation, all or nothing: its holds change in place (as the web shop by default)."""
+    if not items and ship_to is None and store is None:
+        fail("nothing to change", hint="give SKU:QTY lines, --ship-to LAT,LON or --store STORE")
+    who = caller(Role.STOREFRONT, role, works_at, token)
+    request = pb.EditOrderRequest(
+        request_id=request_id or new_request_id(),
+        order_id=order_id_of(order_id, who, as_json),
+        lines=[line_edit(item) for item in items or []],
+        store_id=store or "",
+        reason=reason,
+    )
+    if ship_to is not None:
+        request.ship_to.CopyFrom(pb.Address(name=name, point=point(ship_to, "--ship-to")))
+
+    async def work(client: OmnistockClient) -> pb.Order:
+        return (await client.call(client.orders.EditOrder, request)).order
+
+    edited = call_services(work, who, as_json=as_json)
+    emit(data(edited), as_json=as_json, render=order_card(edited, f"Edited order {edited.order_id}"))
+
+
+EXAMPLES = ("omnistock edit-order ORDER-ID SOFA-VELVET-BLUE:2 LAMP-BRASS:0 --reason 'customer called'",)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("edit-order")(edit_order)

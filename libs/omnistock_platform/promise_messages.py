@@ -1,0 +1,183 @@
+"""Promises to and from their messages: a location's PromiseSettings, the common Promise."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2
+from omnistock_platform.promising import DEFAULT_LEAD_DAYS, MONDAY_TO_FRIDAY, Calendar, Kind, Promise, parse_clock
+
+KINDS = {
+    Kind.PICKUP: common_pb2.PROMISE_KIND_PICKUP,
+    Kind.PICKUP_VIA_TRANSFER: common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER,
+    Kind.PICKUP_ON_RECEIPT: common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT,
+    Kind.DELIVERY: common_pb2.PROMISE_KIND_DELIVERY,
+}
+
+
+def calendar_of(settings: inventory_pb2.PromiseSettings) -> Calendar:
+    """The calendar of settings UpsertLocation validated (unset settings: the defaults)."""
+    return _calendar(settings.SerializeToString(deterministic=True))
+
+
+@functools.lru_cache(maxsize=4096)
+def _calendar(serialized: bytes) -> Calendar:
+    """Made once per distinct settings: a read answers promises for every location it returns."""
+    settings = inventory_pb2.PromiseSettings.FromString(serialized)
+    hours: dict[int, list[tuple[int, int]]] = {}
+    for interval in settings.opening_hours:
+        opens = parse_clock(interval.opens)
+        closes = parse_clock(interval.closes, allow_midnight=True)
+        if opens is None or closes is None:
+            raise ValueError(f"opening hours {interval.opens}-{interval.closes} are not HH:MM")
+        hours.setdefault(interval.weekday, []).append((opens, closes))
+    special: dict[date, list[tuple[int, int]]] = {}
+    for day_hours in settings.special_hours:
+        opens = parse_clock(day_hours.opens)
+        closes = parse_clock(day_hours.closes, allow_midnight=True)
+        if opens is None or closes is None:
+            raise ValueError(f"special hours {day_hours.opens}-{day_hours.closes} are not HH:MM")
+        special.setdefault(date.fromisoformat(day_hours.date), []).append((opens, closes))
+    return Calendar(
+        time_zone=settings.time_zone or "UTC",
+        hours={weekday: tuple(sorted(spans)) for weekday, spans in hours.items()},
+        preparation=timedelta(minutes=settings.pickup_preparation_minutes),
+        cutoff=parse_clock(settings.order_cutoff) if settings.order_cutoff else None,
+        lead_days={lead.region.upper(): lead.business_days for lead in settings.carrier_lead_times},
+        default_lead_days=(
+            settings.default_carrier_lead_days if settings.HasField("default_carrier_lead_days") else DEFAULT_LEAD_DAYS
+        ),
+        closed=frozenset(date.fromisoformat(day) for day in settings.closed_dates),
+        special={day: tuple(sorted(spans)) for day, spans in special.items()},
+        delivery_weekdays=frozenset(settings.carrier_delivery_weekdays) or MONDAY_TO_FRIDAY,
+        carrier_closed=frozenset(date.fromisoformat(day) for day in settings.carrier_closed_dates),
+    )
+
+
+def promise_to_json(promise: Promise | None) -> dict[str, Any] | None:
+    """A promise as a service keeps it in a JSON column."""
+    if promise is None:
+        return None
+    return {
+        "kind": promise.kind.value,
+        "at": promise.at.isoformat(),
+        "location_id": promise.location_id,
+        "time_zone": promise.time_zone,
+        "local_date": promise.local_date.isoformat(),
+        "local_time": promise.local_time,
+        "wording": promise.wording,
+    }
+
+
+def promise_from_json(data: dict[str, Any] | None) -> Promise | None:
+    if not data:
+        return None
+    return Promise(
+        kind=Kind(data["kind"]),
+        at=datetime.fromisoformat(data["at"]),
+        location_id=data["location_id"],
+        time_zone=data["time_zone"],
+        local_date=date.fromisoformat(data["local_date"]),
+        local_time=data["local_time"],
+        wording=data["wording"],
+    )
+
+
+def promise_message(promise: Promise) -> common_pb2.Promise:
+    at = Timestamp()
+    at.FromDatetime(promise.at)
+    return common_pb2.Promise(
+        kind=KINDS[promise.kind],
+        at=at,
+        location_id=promise.location_id,
+        time_zone=promise.time_zone,
+        local_date=promise.local_date.isoformat(),
+        local_time=promise.local_time,
+        wording=promise.wording,
+    )
+
+
+@dataclass(frozen=True)
+class Awaited:
+    """Units held at a location beyond what is on its shelf (a pool's units in transit, a backorder):
+    when what is on its way brings them. ``arrival`` None: nothing on its way says when."""
+
+    arrival: datetime | None
+    origin_location_id: str = ""  # the transfer's origin; empty for an announced delivery
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.PICKUP_VIA_TRANSFER if self.origin_location_id else Kind.PICKUP_ON_RECEIPT
+
+
+def beyond_shelf(levels: Iterable[inventory_pb2.StockLevel], adding: Mapping[str, int]) -> dict[str, int]:
+    """Units of each SKU held at a location beyond its on hand once ``adding`` more are held there
+    (``levels``: the location's rows before; a row already counting them: ``adding`` empty). Such
+    units are promised on their way, never from the shelf."""
+    found: dict[str, int] = {}
+    for level in levels:
+        if level.bundle:
+            continue  # a set's components are judged on their own rows
+        over = level.held + adding.get(level.sku, 0) - level.on_hand
+        if over > 0:
+            found[level.sku] = over
+    return found
+
+
+def awaited(
+    location_id: str,
+    missing: Mapping[str, int],
+    levels: Iterable[inventory_pb2.StockLevel],
+    transfers: Iterable[inventory_pb2.Transfer],
+) -> Awaited | None:
+    """When the units ``missing`` from the location's shelf (``beyond_shelf``) get there: the first
+    shipped transfers to it (earliest expected arrival first) that bring them, then its announced
+    deliveries; the last SKU to arrive decides. None when nothing is missing. Units a ship-to-store
+    transfer brings for its own reservation are not counted: they are never promised to another."""
+    if not missing:
+        return None
+    incoming = {level.sku: level for level in levels}
+    on_the_way = sorted(
+        (
+            transfer
+            for transfer in transfers
+            if transfer.destination_location_id == location_id
+            and transfer.status == inventory_pb2.TRANSFER_STATUS_SHIPPED
+            and not transfer.hold_owner
+        ),
+        key=lambda transfer: (
+            not transfer.HasField("expected_arrival_at"),
+            transfer.expected_arrival_at.ToDatetime(tzinfo=UTC) if transfer.HasField("expected_arrival_at") else None,
+            transfer.transfer_id,
+        ),
+    )
+    last: Awaited | None = None
+    for sku, units in sorted(missing.items()):
+        found = Awaited(None)
+        for transfer in on_the_way:
+            units -= sum(
+                line.quantity - line.received - line.damaged - line.short for line in transfer.lines if line.sku == sku
+            )
+            if units <= 0:
+                arrival = (
+                    transfer.expected_arrival_at.ToDatetime(tzinfo=UTC)
+                    if transfer.HasField("expected_arrival_at")
+                    else None
+                )
+                found = Awaited(arrival, transfer.origin_location_id)
+                break
+        level = incoming.get(sku)
+        if units > 0 and level is not None and level.incoming >= units and level.HasField("next_incoming_at"):
+            found = Awaited(level.next_incoming_at.ToDatetime(tzinfo=UTC))
+        if found.arrival is None:
+            return found
+        if last is None or (last.arrival is not None and found.arrival > last.arrival):
+            last = found
+    return last

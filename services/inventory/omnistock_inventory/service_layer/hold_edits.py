@@ -1,0 +1,260 @@
+"""Holds changed in place (AdjustHold): lines grow, shrink, are added or removed, all or nothing.
+
+An order edited after allocation changes what its holds keep aside without ever releasing them
+and taking them again (in between, another channel could take the units). Every hold of the
+request is locked (in hold id order), then every stock row it touches (in lock order, as
+multi-line holds lock them), so two edits, or an edit and a hold, never deadlock; an increase
+must fit the row's availability at that moment, exactly as a new hold must.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import asyncpg
+
+from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.adapters import bundle_repository, hold_edit_repository, messages, pool_repository, repository
+from omnistock_inventory.domain.bundles import refuse_edit_of_sets
+from omnistock_inventory.domain.hold_edits import LineEdit, plan_line_edits
+from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey, ensure_active, settled_state
+from omnistock_inventory.domain.stock import channel_available
+from omnistock_inventory.service_layer import ledger
+from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE
+from omnistock_inventory.service_layer.pools import at
+from omnistock_platform.auth import require_locations
+from omnistock_platform.db import Database
+from omnistock_platform.errors import (
+    Aborted,
+    FailedPrecondition,
+    NotFound,
+    PreconditionViolation,
+    Reason,
+    Shortfall,
+    ShortLine,
+)
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.validation import Validator
+
+MAX_HOLDS = 20
+MAX_LINES = 100
+
+Wanted = list[tuple[LineKey, int, int]]
+
+
+def validate(request: pb.AdjustHoldRequest) -> list[tuple[str, Wanted]]:
+    check = Validator()
+    check.request_id("request_id", request.request_id, required=True)
+    check.text("reason", request.reason, max_length=500)
+    adjustments = list(request.adjustments)
+    check.check(0 < len(adjustments) <= MAX_HOLDS, "adjustments", f"give between 1 and {MAX_HOLDS} holds")
+    seen_holds: set[str] = set()
+    wanted: list[tuple[str, Wanted]] = []
+    for index, adjustment in enumerate(adjustments[:MAX_HOLDS]):
+        field = f"adjustments[{index}]"
+        check.text(f"{field}.hold_id", adjustment.hold_id, required=True, max_length=64)
+        check.check(adjustment.hold_id not in seen_holds, f"{field}.hold_id", "each hold at most once")
+        seen_holds.add(adjustment.hold_id)
+        lines = list(adjustment.lines)
+        check.check(0 < len(lines) <= MAX_LINES, f"{field}.lines", f"give between 1 and {MAX_LINES} lines")
+        keys: set[LineKey] = set()
+        changes: Wanted = []
+        for number, line in enumerate(lines[:MAX_LINES]):
+            where = f"{field}.lines[{number}]"
+            check.identifier(f"{where}.location_id", line.location_id)
+            check.identifier(f"{where}.sku", line.sku)
+            check.non_negative(f"{where}.open", line.open)
+            check.non_negative(f"{where}.expected_open", line.expected_open)
+            key = LineKey(line.location_id, line.sku)
+            check.check(key not in keys, where, "each (location_id, sku) at most once per hold")
+            keys.add(key)
+            changes.append((key, line.open, line.expected_open))
+        wanted.append((adjustment.hold_id, changes))
+    check.raise_if_invalid()
+    return wanted
+
+
+class HoldEdits:
+    def __init__(self, db: Database, outbox: Outbox, idempotency: IdempotencyStore) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.idempotency = idempotency
+
+    async def adjust(self, request: pb.AdjustHoldRequest) -> pb.AdjustHoldResponse:
+        wanted = validate(request)
+
+        async def work(conn: asyncpg.Connection) -> pb.AdjustHoldResponse:
+            return await self._adjust(conn, wanted, request.reason)
+
+        for attempt in range(ATTEMPTS):
+            try:
+                return await self.idempotency.run(
+                    self.db, "AdjustHold", request.request_id, request, pb.AdjustHoldResponse, work
+                )
+            except RETRYABLE:
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise Aborted("AdjustHold lost a race; retry with the same request_id")
+
+    async def _adjust(
+        self, conn: asyncpg.Connection, wanted: list[tuple[str, Wanted]], reason: str
+    ) -> pb.AdjustHoldResponse:
+        before: dict[str, dict[LineKey, HoldLine]] = {}
+        channels: dict[str, str] = {}
+        edits: list[LineEdit] = []
+        owners: set[str] = set()
+        for hold_id, changes in sorted(wanted, key=lambda item: item[0]):
+            found = await repository.get_hold(conn, hold_id, lock=True)
+            if found is None:
+                raise NotFound("hold", hold_id, field="adjustments.hold_id")
+            row, lines = found
+            require_locations(
+                [key.location_id for key in lines] + [key.location_id for key, _, _ in changes], "a hold at location"
+            )
+            ensure_active(HoldState(row["state"]), hold_id)
+            if row["expires_at"] < datetime.now(UTC):
+                raise FailedPrecondition(
+                    f"hold {hold_id} has run out",
+                    [PreconditionViolation("HOLD_STATE", hold_id, "hold has run out")],
+                    reason=Reason.INVALID_STATE,
+                )
+            sets = await bundle_repository.hold_bundles(conn, hold_id)
+            refuse_edit_of_sets(sets, [(key, open_after) for key, open_after, _ in changes])
+            owners.add(row["owner"])
+            channels[hold_id] = row["channel"]
+            before[hold_id] = lines
+            edits.extend(plan_line_edits(hold_id, lines, changes))
+        if len(owners) > 1:
+            raise FailedPrecondition(
+                "holds of different owners are adjusted separately",
+                [PreconditionViolation("HOLD_OWNER", owner, "one of several owners") for owner in sorted(owners)],
+            )
+        if edits:
+            await self._take_and_give(conn, edits, channels, reason)
+            await self._rewrite_lines(conn, edits, before)
+        holds = []
+        for hold_id, _ in wanted:
+            holds.append(await self._finish(conn, hold_id, before[hold_id], [e for e in edits if e.hold_id == hold_id]))
+        return pb.AdjustHoldResponse(holds=holds)
+
+    async def _take_and_give(
+        self, conn: asyncpg.Connection, edits: list[LineEdit], channels: dict[str, str], reason: str
+    ) -> None:
+        """Lock the rows in lock order; give back first (so that `held` never passes on hand on the
+        way), then take each increase with the conditional update every hold takes its units with,
+        as the hold's own channel (`channels`, by hold id): its pools keep back what they keep from a
+        new hold of that channel."""
+        keys = sorted({edit.key for edit in edits})
+        await repository.lock_rows(conn, keys)
+        why = f" ({reason})" if reason else ""
+        short: dict[LineKey, int] = defaultdict(int)
+        short_channel: dict[LineKey, str] = {}
+        for edit in sorted(edits, key=lambda e: (e.delta > 0, e.key, e.hold_id)):
+            if edit.delta < 0:
+                row = await repository.change_stock(conn, edit.key, held=edit.delta)
+                kind = "release"
+            else:
+                channel = channels[edit.hold_id]
+                taken = await repository.take_locked_units(
+                    conn, [(edit.key, edit.delta, False, channel)], backorder=True
+                )
+                if not taken:
+                    short[edit.key] += edit.delta
+                    short_channel.setdefault(edit.key, channel)
+                    continue
+                row, kind = taken[0], "hold"
+            await ledger.record(
+                conn,
+                self.outbox,
+                row,
+                kind=kind,
+                held_delta=edit.delta,
+                hold_id=edit.hold_id,
+                reason=f"hold adjusted: {edit.open_before} -> {edit.open_after} open{why}",
+            )
+        if short:
+            raise await self._shortfall(conn, short, short_channel)
+
+    async def _shortfall(
+        self, conn: asyncpg.Connection, short: dict[LineKey, int], channels: dict[LineKey, str]
+    ) -> Shortfall:
+        """What each short row could have given its hold's channel (after this adjustment's own
+        give-backs), by the one rule a read applies."""
+        pools = {channel: await pool_repository.pools_of(conn, channel) for channel in sorted(set(channels.values()))}
+        rows = {
+            LineKey(row["location_id"], row["sku"]): row
+            for row in await repository.level_rows(
+                conn, skus=sorted({k.sku for k in short}), location_ids=sorted({k.location_id for k in short})
+            )
+        }
+        lines = []
+        for key, wanted in sorted(short.items()):
+            row = rows.get(key)
+            if row is None:
+                await self._require_known(conn, key)
+            can = (
+                channel_available(
+                    messages.counters(row),
+                    at(pools[channels[key]], key.location_id),
+                    use_safety_stock=False,
+                    backorder=bool(row["allow_backorder"]),
+                )[0]
+                if row is not None
+                else 0
+            )
+            lines.append(ShortLine(key.location_id, key.sku, wanted, can))
+        return Shortfall(lines)
+
+    @staticmethod
+    async def _require_known(conn: asyncpg.Connection, key: LineKey) -> None:
+        """A line added at an unknown location or of an unknown SKU is NOT_FOUND, not short."""
+        if not await repository.get_skus(conn, [key.sku]):
+            raise NotFound("sku", key.sku, field="adjustments.lines.sku")
+        if not await repository.get_locations(conn, [key.location_id]):
+            raise NotFound("location", key.location_id, field="adjustments.lines.location_id")
+
+    @staticmethod
+    async def _rewrite_lines(
+        conn: asyncpg.Connection, edits: list[LineEdit], before: dict[str, dict[LineKey, HoldLine]]
+    ) -> None:
+        for hold_id, lines in before.items():
+            mine = {edit.key: edit for edit in edits if edit.hold_id == hold_id}
+            if not mine:
+                continue
+            left = {key for key in lines if key not in mine} | {k for k, e in mine.items() if e.quantity_after > 0}
+            if not left:
+                raise FailedPrecondition(
+                    f"hold {hold_id} would have no lines left: release it instead",
+                    [PreconditionViolation("HOLD_EMPTY", hold_id, "no lines left")],
+                )
+            for key, edit in sorted(mine.items()):
+                await hold_edit_repository.set_line_quantity(conn, hold_id, key, edit.quantity_after)
+            await hold_edit_repository.touch_hold(conn, hold_id)
+
+    async def _finish(
+        self, conn: asyncpg.Connection, hold_id: str, before: dict[LineKey, HoldLine], edits: list[LineEdit]
+    ) -> pb.Hold:
+        found = await repository.get_hold(conn, hold_id)
+        assert found is not None
+        row, lines = found
+        state = settled_state(lines.values())
+        if state is not HoldState(row["state"]):
+            await repository.update_hold(conn, hold_id, state=state)
+            found = await repository.get_hold(conn, hold_id)
+            assert found is not None
+            row, lines = found
+        hold = messages.hold(row, lines, (await bundle_repository.hold_bundles(conn, hold_id)).values())
+        if edits:
+            touched = sorted(edit.key for edit in edits)
+            await self.outbox.add(
+                conn,
+                "hold.adjusted",
+                pb.HoldChanged(
+                    hold=hold,
+                    lines=[messages.hold_line(lines[key]) for key in touched if key in lines],
+                    previous_lines=[messages.hold_line(before[key]) for key in touched if key in before],
+                ),
+            )
+        return hold

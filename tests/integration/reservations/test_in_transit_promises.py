@@ -1,0 +1,134 @@
+"""Units held while still on their way to the store (the chat's pool allows units in transit on
+transfers) are promised from the transfer's expected arrival plus the store's preparation, never as
+if they were on the shelf: for a reservation, and for a pickup order, its quote included.
+
+Pools hold for the whole database, so these tests run on a stack of their own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as inv
+from omnistock.orders.v1 import orders_pb2 as opb
+from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.testing.stack import Stack, unique_id
+from tests.integration.orders.support import BERLIN, LEIPZIG, Shop, quote_of, store_request
+from tests.integration.orders.test_edits import edit
+from tests.integration.reservations.support import create_request
+
+# Open around the clock: a promise is its arrival (or now) plus the hour of preparation exactly.
+AROUND_THE_CLOCK = inv.PromiseSettings(time_zone="UTC", pickup_preparation_minutes=60)
+
+
+async def shipped_to_store(shop: Shop, sku: str, units: int, arrival: datetime | None) -> tuple[str, str]:
+    """A store with one unit on its shelf, `units` more on their way from a hub, and the chat's pool
+    allowing units in transit there; the store and the hub."""
+    store = await shop.location(BERLIN, promise_settings=AROUND_THE_CLOCK)
+    hub = await shop.location(LEIPZIG, warehouse=True)
+    await shop.receive(hub, sku, units)
+    await shop.receive(store, sku, 1)
+    stores = unique_id("stores-")
+    await shop.inventory.UpsertLocationGroup(
+        inv.UpsertLocationGroupRequest(
+            request_id=unique_id(),
+            group=inv.LocationGroup(group_id=stores, display_name="Stores", location_ids=[store]),
+        )
+    )
+    await shop.inventory.SetChannelPools(
+        inv.SetChannelPoolsRequest(
+            request_id=unique_id(),
+            channel=common_pb2.CHANNEL_CHAT,
+            pools=[inv.ChannelPool(group_id=stores, allow_transfer_in_transit=True)],
+        )
+    )
+    expected = Timestamp()
+    if arrival is not None:
+        expected.FromDatetime(arrival)
+    transfer = (
+        await shop.inventory.CreateTransfer(
+            inv.CreateTransferRequest(
+                request_id=unique_id(),
+                origin_location_id=hub,
+                destination_location_id=store,
+                lines=[inv.TransferLineRequest(sku=sku, quantity=units)],
+                expected_arrival_at=expected if arrival is not None else None,
+            )
+        )
+    ).transfer
+    await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
+    return store, hub
+
+
+async def test_a_reservation_held_on_units_in_transit_is_promised_from_their_arrival(fresh_stack: Stack) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    chat = stack.stub("reservations", role="chat_agent")
+    lamp = await shop.sku("Lamp")
+    arrival = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    store, hub = await shipped_to_store(shop, lamp, 3, arrival)
+
+    # The unit on the shelf: ready an hour after now.
+    before = datetime.now(UTC)
+    shelf = (await chat.CreateReservation(create_request(store, [(lamp, 1)]))).reservation
+    assert shelf.promise.kind == common_pb2.PROMISE_KIND_PICKUP
+    assert shelf.promise.at.ToDatetime(tzinfo=UTC) - before < timedelta(hours=1, minutes=1)
+
+    # Two more are only on their way: ready an hour after the transfer is expected.
+    waiting = (await chat.CreateReservation(create_request(store, [(lamp, 2)]))).reservation
+    assert waiting.status == pb.RESERVATION_STATUS_ACTIVE
+    assert waiting.promise.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+    assert waiting.promise.at.ToDatetime(tzinfo=UTC) == arrival + timedelta(hours=1)
+    assert waiting.promise.wording.endswith(f"via transfer from Warehouse {hub}")
+    admin = stack.stub("reservations", role="admin")
+    kept = await admin.GetReservation(pb.GetReservationRequest(reservation_id=waiting.reservation_id))
+    assert kept.reservation.promise == waiting.promise
+
+
+async def test_units_in_transit_without_an_expected_arrival_get_no_date(fresh_stack: Stack) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    chat = stack.stub("reservations", role="chat_agent")
+    vase = await shop.sku("Vase")
+    store, _ = await shipped_to_store(shop, vase, 2, None)
+    reserved = (await chat.CreateReservation(create_request(store, [(vase, 3)]))).reservation
+    assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
+    assert not reserved.HasField("promise")
+
+
+async def test_a_pickup_order_on_units_in_transit_is_quoted_and_promised_from_their_arrival(
+    fresh_stack: Stack,
+) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    rug = await shop.sku("Rug")
+    arrival = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    store, hub = await shipped_to_store(shop, rug, 4, arrival)
+    request = store_request([(rug, 3)], store, channel=common_pb2.CHANNEL_CHAT)
+    quoted = (await shop.orders.QuoteRouting(quote_of(request))).plan.promise
+    placed = (await shop.orders.CreateOrder(request)).order
+    assert placed.status == opb.ORDER_STATUS_ALLOCATED
+    assert quoted.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+    assert quoted.at.ToDatetime(tzinfo=UTC) == arrival + timedelta(hours=1)
+    assert quoted.wording.endswith(f"via transfer from Warehouse {hub}")
+    assert placed.promise == quoted
+
+
+async def test_an_edit_adding_units_still_on_their_way_repromises_from_their_arrival(fresh_stack: Stack, tap) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    lamp, vase = await shop.sku("Lamp"), await shop.sku("Vase")
+    arrival = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    store, hub = await shipped_to_store(shop, lamp, 4, arrival)
+    await shop.receive(store, vase, 1)
+    order = (await shop.orders.CreateOrder(store_request([(vase, 1)], store, channel=common_pb2.CHANNEL_CHAT))).order
+    assert order.promise.kind == common_pb2.PROMISE_KIND_PICKUP
+
+    # Three lamps: one on the shelf, two on their way.
+    edited = (await shop.orders.EditOrder(edit(order.order_id, (lamp, 3)))).order
+    assert edited.promise.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+    assert edited.promise.at.ToDatetime(tzinfo=UTC) == arrival + timedelta(hours=1)
+    assert edited.promise.wording.endswith(f"via transfer from Warehouse {hub}")
+    assert (await shop.order(order.order_id)).promise == edited.promise

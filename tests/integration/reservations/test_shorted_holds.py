@@ -1,0 +1,86 @@
+"""A reservation held at its store on units still in transit (the chat's pool allows them) whose
+transfer arrives short: inventory shortens the reservation's hold (`inventory.hold.shorted`), and the
+reservation keeps what is left and says what went (`reservations.reservation.shorted`), or is
+cancelled when nothing is left.
+
+Pools hold for the whole database, so these tests run on a stack of their own."""
+
+from __future__ import annotations
+
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as inv
+from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.testing.stack import Stack, unique_id
+from omnistock_platform.testing.waiting import wait_until
+from tests.integration.orders.support import BERLIN, LEIPZIG, Shop
+from tests.integration.reservations.support import create_request
+
+
+async def test_a_short_transfer_shortens_the_reservations_promised_in_transit(fresh_stack: Stack) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    chat, admin = stack.stub("reservations", role="chat_agent"), stack.stub("reservations", role="admin")
+    store, hub = await shop.location(BERLIN), await shop.location(LEIPZIG, warehouse=True)
+    lamp, vase = await shop.sku("Lamp"), await shop.sku("Vase")
+    await shop.receive(hub, lamp, 10)
+    await shop.receive(hub, vase, 10)
+    await shop.receive(store, lamp, 1)
+    stores = unique_id("stores-")
+    await shop.inventory.UpsertLocationGroup(
+        inv.UpsertLocationGroupRequest(
+            request_id=unique_id(),
+            group=inv.LocationGroup(group_id=stores, display_name="Stores", location_ids=[store]),
+        )
+    )
+    await shop.inventory.SetChannelPools(
+        inv.SetChannelPoolsRequest(
+            request_id=unique_id(),
+            channel=common_pb2.CHANNEL_CHAT,
+            pools=[inv.ChannelPool(group_id=stores, allow_transfer_in_transit=True)],
+        )
+    )
+    transfer = (
+        await shop.inventory.CreateTransfer(
+            inv.CreateTransferRequest(
+                request_id=unique_id(),
+                origin_location_id=hub,
+                destination_location_id=store,
+                lines=[inv.TransferLineRequest(sku=lamp, quantity=3), inv.TransferLineRequest(sku=vase, quantity=2)],
+            )
+        )
+    ).transfer
+    await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
+
+    # Three customers reserve what is on the shelf and on its way: 4 lamps and 2 vases in all.
+    first = (await chat.CreateReservation(create_request(store, [(lamp, 2)]))).reservation
+    second = (await chat.CreateReservation(create_request(store, [(lamp, 2), (vase, 1)]))).reservation
+    third = (await chat.CreateReservation(create_request(store, [(vase, 1)]))).reservation
+    assert first.status == second.status == third.status == pb.RESERVATION_STATUS_ACTIVE
+
+    async def reservation(reservation_id: str) -> pb.Reservation:
+        return (await admin.GetReservation(pb.GetReservationRequest(reservation_id=reservation_id))).reservation
+
+    # Two of three lamps arrive, and no vase: 3 lamps on hand for 4 promised, no vase for 2. The
+    # newest promises give back what is missing: a lamp and a vase from the second, the third's vase.
+    await shop.inventory.ReceiveTransfer(
+        inv.ReceiveTransferRequest(
+            request_id=unique_id(),
+            transfer_id=transfer.transfer_id,
+            lines=[inv.TransferArrival(sku=lamp, received=2)],
+        )
+    )
+
+    async def settled() -> bool:
+        third_now, second_now = await reservation(third.reservation_id), await reservation(second.reservation_id)
+        return third_now.status == pb.RESERVATION_STATUS_CANCELLED and len(second_now.lines) == 1
+
+    await wait_until(settled, what="the third reservation cancelled and the second shortened")
+    assert "did not arrive" in (await reservation(third.reservation_id)).cancel_reason
+    shortened = await reservation(second.reservation_id)
+    assert shortened.status == pb.RESERVATION_STATUS_ACTIVE
+    assert [(line.sku, line.quantity) for line in shortened.lines] == [(lamp, 1)]
+    untouched = await reservation(first.reservation_id)
+    assert [(line.sku, line.quantity) for line in untouched.lines] == [(lamp, 2)]
+    level = await shop.level(store, lamp)
+    assert (level.on_hand, level.held) == (3, 3)
+    assert (await shop.level(store, vase)).held == 0
