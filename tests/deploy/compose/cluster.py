@@ -117,11 +117,6 @@ class ComposeCluster(ChaosCluster):
             await self.db.close()
             self.db = None
 
-    async def container_logs(self, lines: int = 40) -> str:
-        with contextlib.suppress(Exception):
-            return await self.compose.run("logs", "--no-color", f"--tail={lines}")
-        return "(no logs)"
-
     # -- faults -------------------------------------------------------------------------------------
 
     async def inject(self, fault: Fault) -> None:
