@@ -462,7 +462,7 @@ def returns_match_movements(s: Snapshot) -> list[Violation]:
 
 def returns_within_delivered(s: Snapshot) -> list[Violation]:
     """No order has more of a SKU returned (returns not cancelled) than it delivered; a delivered set
-    counts as its components' units (a set comes back part by part)."""
+    counts as its components' units (a set comes back part by part), those it was sold with."""
     if s.orders is None:
         return []
     sets = s.inventory.bundles if s.inventory is not None else {}
@@ -475,9 +475,10 @@ def returns_within_delivered(s: Snapshot) -> list[Violation]:
     for order_id, units in sorted(returned.items()):
         order = s.orders.orders.get(order_id)
         delivered: Counter[str] = Counter()
+        sold_as = {**sets, **order.sets} if order is not None else sets
         for a in order.allocations if order is not None else ():
             if a.done:
-                delivered.update(expand_sets(a.lines, sets))
+                delivered.update(expand_sets(a.lines, sold_as))
         over = {sku: n - delivered[sku] for sku, n in units.items() if n > delivered[sku]}
         if over:
             found.append(
