@@ -153,6 +153,8 @@ class Order:
     pending: bool
     # Fulfilment works it (a pick task per held allocation); a sale at a till is done on the spot.
     worked: bool
+    # The sets among its lines, each with the components it was sold with (units per set).
+    sets: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

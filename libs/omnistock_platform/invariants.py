@@ -60,6 +60,7 @@ from omnistock_platform.facts import (
 )
 from omnistock_platform.registry import checks_reader_of
 from omnistock_platform.services import SERVICES
+from omnistock_platform.sets import expand as expand_sets
 from omnistock_platform.settings import Settings
 
 RESERVATION_OWNER = owners.RESERVATION
@@ -247,7 +248,7 @@ def holding_reservations_have_their_hold(s: Snapshot) -> list[Violation]:
             problem = f"its hold {hold.hold_id} belongs to {hold.owner}"
         else:
             # A set is held as its components.
-            wanted = _as_components(r.lines, s.inventory.bundles)
+            wanted = expand_sets(r.lines, s.inventory.bundles)
             open_here = {sku: units for (location, sku), units in hold.open_units().items() if location == r.store_id}
             if open_here != wanted:
                 problem = f"holds {_units(open_here)} at {r.store_id}, wants {_units(wanted)}"
@@ -259,15 +260,6 @@ def holding_reservations_have_their_hold(s: Snapshot) -> list[Violation]:
 def _transfer_holds(s: Snapshot, r: Reservation) -> set[str]:
     transfer = s.inventory.transfers.get(r.transfer_id) if s.inventory is not None else None
     return {r.hold_id} if transfer is None else {h for h in (transfer.origin_hold_id, transfer.arrival_hold_id) if h}
-
-
-def _as_components(lines: dict[str, int], sets: dict[str, dict[str, int]]) -> dict[str, int]:
-    """Lines that may name sets, as the units of plain SKUs they move: a set as its components."""
-    units: dict[str, int] = {}
-    for sku, quantity in lines.items():
-        for part, per_set in (sets.get(sku) or {sku: 1}).items():
-            units[part] = units.get(part, 0) + quantity * per_set
-    return units
 
 
 def awaiting_transfers_held_once(s: Snapshot) -> list[Violation]:
@@ -283,7 +275,7 @@ def awaiting_transfers_held_once(s: Snapshot) -> list[Violation]:
         if not r.awaiting_transfer or not s.settled(r.updated_at):
             continue
         owner = f"{RESERVATION_OWNER}{r.reservation_id}"
-        wanted = _as_components(r.lines, sets)
+        wanted = expand_sets(r.lines, sets)
         transfer = s.inventory.transfers.get(r.transfer_id)
         problem = ""
         if transfer is None:
@@ -347,7 +339,7 @@ def held_allocations_match_holds(s: Snapshot) -> list[Violation]:
         wanted: dict[str, Counter[Key]] = defaultdict(Counter)
         for a in o.allocations:
             if a.held:  # a set is held as its components
-                for sku, units in _as_components(a.lines, s.inventory.bundles).items():
+                for sku, units in expand_sets(a.lines, s.inventory.bundles).items():
                     wanted[a.hold_id][(a.location_id, sku)] += units
         hold_ids = set(wanted) | {held.hold_id for held in owned.get(o.order_id, [])}
         for hold_id in sorted(hold_ids):
@@ -470,7 +462,7 @@ def returns_match_movements(s: Snapshot) -> list[Violation]:
 
 def returns_within_delivered(s: Snapshot) -> list[Violation]:
     """No order has more of a SKU returned (returns not cancelled) than it delivered; a delivered set
-    counts as its components' units (a set comes back part by part)."""
+    counts as its components' units (a set comes back part by part), those it was sold with."""
     if s.orders is None:
         return []
     sets = s.inventory.bundles if s.inventory is not None else {}
@@ -483,11 +475,10 @@ def returns_within_delivered(s: Snapshot) -> list[Violation]:
     for order_id, units in sorted(returned.items()):
         order = s.orders.orders.get(order_id)
         delivered: Counter[str] = Counter()
+        sold_as = {**sets, **order.sets} if order is not None else sets
         for a in order.allocations if order is not None else ():
             if a.done:
-                for sku, quantity in a.lines.items():
-                    for part, per_set in (sets.get(sku) or {sku: 1}).items():
-                        delivered[part] += quantity * per_set
+                delivered.update(expand_sets(a.lines, sold_as))
         over = {sku: n - delivered[sku] for sku, n in units.items() if n > delivered[sku]}
         if over:
             found.append(

@@ -524,3 +524,65 @@ async def test_concurrent_returns_of_sets_and_parts_never_take_back_more_parts_t
     assert returned.get(sofa, 0) == sum(s.quantity for found in authorised for s in found.sets)
     found_violations = run_checks(await snapshot_of(shop.stack.settings))
     assert [v for v in found_violations if v.subject == order.order_id] == []
+
+
+async def test_a_set_redefined_before_a_cut_short_return_is_retried_comes_back_as_it_was_sold(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await shop.location()
+    bundle, sofa, cushion = await sofa_set(shop)
+    await shop.receive(store, sofa, 1)
+    await shop.receive(store, cushion, 2)
+    order = await sold(shop, store, bundle, 1)
+    real_save = return_repository.save
+    cut: list[str] = []
+
+    async def crash_once(conn: Any, found: Any) -> Any:
+        if not cut:
+            cut.append(found.return_id)
+            # Meanwhile the set is sold with one cushion.
+            await shop.inventory.UpsertSku(
+                inv.UpsertSkuRequest(
+                    request_id=unique_id(),
+                    sku=inv.Sku(
+                        sku=bundle, title="Velvet sofa with a cushion", price_minor=129900, currency="EUR",
+                        components=[
+                            inv.BundleComponent(sku=sofa, quantity=1), inv.BundleComponent(sku=cushion, quantity=1)
+                        ],
+                    ),
+                )
+            )  # fmt: skip
+            raise ConnectionResetError("the database went away")  # after inventory booked the parts
+        return await real_save(conn, found)
+
+    monkeypatch.setattr(return_repository, "save", crash_once)
+    request = pb.CreateReturnRequest(
+        request_id=unique_id(),
+        order_id=order.order_id,
+        lines=lines(**{bundle: 1}),
+        location_id=store,
+        receive_now=inspected((bundle, RESTOCK, 1)),
+    )
+    till = shop.orders_as("pos", [store])
+    # A lost connection is retried by the service itself, or the caller retries.
+    try:
+        await till.CreateReturn(request)
+    except grpc.aio.AioRpcError as error:
+        assert error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.ABORTED)
+    assert len(cut) == 1
+
+    # The retry answers as the first try would have: the set as the order delivered it, booked once.
+    done = (await till.CreateReturn(request)).order_return
+    assert done.return_id == cut[0] and done.status == pb.RETURN_STATUS_RECEIVED
+    assert {line.sku: line.restocked for line in done.lines} == {sofa: 1, cushion: 2}
+    assert [(s.sku, s.restocked, {c.sku: c.quantity for c in s.components}) for s in done.sets] == [
+        (bundle, 1, {sofa: 1, cushion: 2})
+    ]
+    assert (await till.CreateReturn(request)).order_return == done
+    assert (await shop.level(store, sofa)).on_hand == 1 and (await shop.level(store, cushion)).on_hand == 2
+    for part, units in ((sofa, 1), (cushion, 2)):
+        movements = await return_movements(shop, store, part, done.return_id)
+        assert [m.on_hand_delta for m in movements] == [units]
+    # `omnistock verify` counts the set as the order delivered it, too.
+    found = run_checks(await snapshot_of(shop.stack.settings))
+    assert [v for v in found if v.subject == order.order_id] == []

@@ -7,13 +7,19 @@ Pools hold for the whole database, so these tests run on a stack of their own.""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import asyncpg
+import grpc
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_orders.adapters import edit_repository
+from omnistock_platform.events.envelope import unpack_payload
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.integration.orders.support import BERLIN, LEIPZIG, Shop, quote_of, store_request
 from tests.integration.orders.test_edits import edit
@@ -132,3 +138,47 @@ async def test_an_edit_adding_units_still_on_their_way_repromises_from_their_arr
     assert edited.promise.at.ToDatetime(tzinfo=UTC) == arrival + timedelta(hours=1)
     assert edited.promise.wording.endswith(f"via transfer from Warehouse {hub}")
     assert (await shop.order(order.order_id)).promise == edited.promise
+
+
+async def test_an_edit_resumed_after_a_crash_repromises_as_an_uninterrupted_one(
+    fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    lamp, vase = await shop.sku("Lamp"), await shop.sku("Vase")
+    arrival = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    store, hub = await shipped_to_store(shop, lamp, 4, arrival)
+    await shop.receive(store, vase, 1)
+    order = (await shop.orders.CreateOrder(store_request([(vase, 1)], store, channel=common_pb2.CHANNEL_CHAT))).order
+    real_save = edit_repository.save_edited
+    cut: list[str] = []
+
+    async def crash_once(conn: Any, order_id: str, **fields: Any) -> Any:
+        if order_id == order.order_id and not cut:
+            cut.append(order_id)
+            raise ConnectionResetError("the database went away")  # after inventory changed the holds
+        return await real_save(conn, order_id, **fields)
+
+    monkeypatch.setattr(edit_repository, "save_edited", crash_once)
+    # Three lamps: one on the shelf, two on their way. The edit is resumed (by the service itself
+    # after the lost connection, or by the caller's retry) and adopts the holds as they are.
+    request = edit(order.order_id, (lamp, 3))
+    try:
+        edited = (await shop.orders.EditOrder(request)).order
+    except grpc.aio.AioRpcError as error:
+        assert error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.ABORTED)
+        edited = (await shop.orders.EditOrder(request)).order
+    assert cut == [order.order_id]
+    assert edited.promise.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+    assert edited.promise.at.ToDatetime(tzinfo=UTC) == arrival + timedelta(hours=1)
+    assert edited.promise.wording.endswith(f"via transfer from Warehouse {hub}")
+    assert (await shop.order(order.order_id)).promise == edited.promise
+    # The lamps are held once, and the new date is published once.
+    assert (await shop.level(store, lamp)).held == 3
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT envelope FROM orders.outbox WHERE subject LIKE '%.orders.order.repromised'")
+    finally:
+        await conn.close()
+    moved = [unpack_payload(common_pb2.EventEnvelope.FromString(row["envelope"])) for row in rows]
+    assert [event.order.order_id for event in moved if event.order.order_id == order.order_id] == [order.order_id]

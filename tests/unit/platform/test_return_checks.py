@@ -4,6 +4,7 @@ moved nothing, and no order has more returned than it delivered."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from omnistock_orders.domain.order import DONE, AllocationStatus
@@ -136,3 +137,16 @@ def test_a_delivered_set_counts_as_its_parts() -> None:
     assert [(v.check, v.subject) for v in found] == [("more returned than delivered", "o-1")]
     # Without the set's definition a cushion was never delivered.
     assert returns_within_delivered(snapshot([order], [cushions("r-1", 1)], {}))
+
+
+def test_a_delivered_set_counts_as_the_parts_it_was_sold_with() -> None:
+    # Sold as a sofa with two cushions; the set has one cushion now.
+    order = replace(delivered("o-1", 1), sets={"SKU-1": {"SOFA": 1, "CUSHION": 2}})
+    cushions = {"CUSHION": ReturnLine(2, 0, 0, 0)}
+    two = Return("r-1", "o-1", "STORE-2", "authorised", EARLIER, cushions, received=False, cancelled=False)
+    found = snapshot([order], [two], {})
+    assert found.inventory is not None
+    found.inventory.bundles = {"SKU-1": {"SOFA": 1, "CUSHION": 1}}
+    assert returns_within_delivered(found) == []
+    found.orders.orders["o-1"] = replace(order, sets={})  # type: ignore[union-attr]
+    assert [v.subject for v in returns_within_delivered(found)] == ["o-1"]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from omnistock_inventory.domain.holds import HoldLine, LineKey, merge_lines, take_from_open
 from omnistock_platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
+from omnistock_platform.sets import components as set_components
+from omnistock_platform.sets import expand
 
 # A bundle names at most this many components, each at most this many units per bundle.
 MAX_COMPONENTS = 20
@@ -121,17 +123,13 @@ def expand_sets(
 ) -> tuple[dict[str, int], list[HoldBundle]]:
     """Lines that may name sets, as the plain units they move (per SKU, a set's components by its
     units per set, merged with plain lines of the same SKU) and the sets (bundle lines at `location_id`)."""
-    units: dict[str, int] = {}
-    sets = []
-    for sku, quantity in lines:
-        components = definitions.get(sku)
-        if components:
-            sets.append(HoldBundle(location_id, sku, quantity, dict(components)))
-            for part, per_set in components.items():
-                units[part] = units.get(part, 0) + quantity * per_set
-        else:
-            units[sku] = units.get(sku, 0) + quantity
-    return units, sets
+    lines = list(lines)
+    sets = [
+        HoldBundle(location_id, sku, quantity, dict(found))
+        for sku, quantity in lines
+        if (found := set_components(sku, definitions)) is not None
+    ]
+    return expand(lines, definitions), sets
 
 
 def whole_sets_arrived(

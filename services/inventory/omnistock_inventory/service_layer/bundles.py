@@ -11,6 +11,8 @@ from omnistock_inventory.adapters import bundle_repository, repository
 from omnistock_inventory.domain.bundles import Components, HoldBundle, bundle_available
 from omnistock_inventory.domain.holds import LineKey
 from omnistock_platform.errors import FailedPrecondition, NotFound, PreconditionViolation, ShortLine
+from omnistock_platform.sets import components as set_components
+from omnistock_platform.sets import parts
 
 
 def _refused(sku: str, why: str) -> FailedPrecondition:
@@ -55,12 +57,12 @@ def bundle_lines(
     taken: list[tuple[str, str, int]] = []
     bundles = []
     for key, quantity in lines:
-        components = definitions.get(key.sku)
-        if components:
+        components = set_components(key.sku, definitions)
+        if components is not None:
             bundles.append(HoldBundle(key.location_id, key.sku, quantity, dict(components)))
-            taken.extend((key.location_id, part, quantity * units) for part, units in sorted(components.items()))
-        else:
-            taken.append((key.location_id, key.sku, quantity))
+        taken.extend(
+            (key.location_id, part, units) for part, units in sorted(parts(key.sku, quantity, definitions).items())
+        )
     return taken, bundles
 
 

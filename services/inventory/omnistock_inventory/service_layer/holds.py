@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import bundle_repository, messages, pool_repository, repository
+from omnistock_inventory.adapters.changes import last_change
 from omnistock_inventory.adapters.metrics import HOLDS, HOLDS_EXPIRED, SHORTFALLS
 from omnistock_inventory.domain.bundles import HoldBundle, settling
 from omnistock_inventory.domain.holds import (
@@ -534,7 +535,11 @@ class Holds:
         if found is None:
             raise NotFound("hold", request.hold_id, field="hold_id")
         require_any_location([key.location_id for key in found[1]], f"hold {request.hold_id}")
-        return pb.GetHoldResponse(hold=await self._message(self.db.pool, found))
+        # Taken after the hold was read: a stock read passing it sees at least what the hold showed.
+        return pb.GetHoldResponse(
+            hold=await self._message(self.db.pool, found),
+            consistency_token=str(await last_change(self.db.pool)),
+        )
 
     async def list_holds(self, request: pb.ListHoldsRequest) -> pb.ListHoldsResponse:
         check = Validator()

@@ -24,21 +24,9 @@ def validate(check: Validator, settings: pb.PromiseSettings) -> None:
     for index, interval in enumerate(settings.opening_hours):
         field = f"{FIELD}.opening_hours[{index}]"
         check.check(1 <= interval.weekday <= 7, f"{field}.weekday", "must be 1 (Monday) to 7 (Sunday)")
-        opens = parse_clock(interval.opens)
-        closes = parse_clock(interval.closes, allow_midnight=True)
-        check.check(opens is not None, f"{field}.opens", "must be HH:MM, 00:00 to 23:59")
-        check.check(closes is not None, f"{field}.closes", "must be HH:MM, 00:01 to 24:00")
-        if opens is None or closes is None or not 1 <= interval.weekday <= 7:
-            continue
-        if closes <= opens:
-            check.fail(f"{field}.closes", "must be after opens")
-            continue
-        spans = per_day.setdefault(interval.weekday, [])
-        if any(opens < other_closes and other_opens < closes for other_opens, other_closes in spans):
-            check.fail(field, "overlaps another interval of the same weekday")
-        spans.append((opens, closes))
-        if len(spans) == MAX_INTERVALS_PER_DAY + 1:
-            check.fail(field, f"at most {MAX_INTERVALS_PER_DAY} intervals per weekday")
+        span = _span(check, field, interval)
+        if span is not None and 1 <= interval.weekday <= 7:
+            _add_span(check, field, span, per_day.setdefault(interval.weekday, []), "weekday")
     check.check(
         0 <= settings.pickup_preparation_minutes <= MAX_PREPARATION_MINUTES,
         f"{FIELD}.pickup_preparation_minutes",
@@ -97,20 +85,31 @@ def _special_hours(check: Validator, settings: pb.PromiseSettings) -> None:
     for index, interval in enumerate(settings.special_hours[: MAX_DATES + 1]):
         field = f"{FIELD}.special_hours[{index}]"
         day = parse_date(interval.date)
-        opens = parse_clock(interval.opens)
-        closes = parse_clock(interval.closes, allow_midnight=True)
         check.check(day is not None, f"{field}.date", "must be a date YYYY-MM-DD")
         check.check(interval.date not in closed, f"{field}.date", "is a closed date")
-        check.check(opens is not None, f"{field}.opens", "must be HH:MM, 00:00 to 23:59")
-        check.check(closes is not None, f"{field}.closes", "must be HH:MM, 00:01 to 24:00")
-        if day is None or opens is None or closes is None:
-            continue
-        if closes <= opens:
-            check.fail(f"{field}.closes", "must be after opens")
-            continue
-        spans = per_date.setdefault(interval.date, [])
-        if any(opens < other_closes and other_opens < closes for other_opens, other_closes in spans):
-            check.fail(field, "overlaps another interval of the same date")
-        spans.append((opens, closes))
-        if len(spans) == MAX_INTERVALS_PER_DAY + 1:
-            check.fail(field, f"at most {MAX_INTERVALS_PER_DAY} intervals per date")
+        span = _span(check, field, interval)
+        if span is not None and day is not None:
+            _add_span(check, field, span, per_date.setdefault(interval.date, []), "date")
+
+
+def _span(check: Validator, field: str, interval: pb.OpeningHours | pb.DateHours) -> tuple[int, int] | None:
+    """An interval's opening and closing minutes of the day, None when either is not a clock time."""
+    opens = parse_clock(interval.opens)
+    closes = parse_clock(interval.closes, allow_midnight=True)
+    check.check(opens is not None, f"{field}.opens", "must be HH:MM, 00:00 to 23:59")
+    check.check(closes is not None, f"{field}.closes", "must be HH:MM, 00:01 to 24:00")
+    return None if opens is None or closes is None else (opens, closes)
+
+
+def _add_span(check: Validator, field: str, span: tuple[int, int], spans: list[tuple[int, int]], of: str) -> None:
+    """One interval of a day (the same weekday, or the same date: `of`) among those before it: it closes
+    after it opens, overlaps none of them, and there are at most MAX_INTERVALS_PER_DAY."""
+    opens, closes = span
+    if closes <= opens:
+        check.fail(f"{field}.closes", "must be after opens")
+        return
+    if any(opens < other_closes and other_opens < closes for other_opens, other_closes in spans):
+        check.fail(field, f"overlaps another interval of the same {of}")
+    spans.append(span)
+    if len(spans) == MAX_INTERVALS_PER_DAY + 1:
+        check.fail(field, f"at most {MAX_INTERVALS_PER_DAY} intervals per {of}")

@@ -51,9 +51,14 @@ async def read(conn: asyncpg.Connection) -> OrdersFacts:
             pending=OrderStatus(row["status"]) is OrderStatus.PENDING,
             # A sale at a till is done on the spot: fulfilment makes no task for it.
             worked=Method(row["method"]) is not Method.CARRY_OUT,
+            sets={
+                str(line["sku"]): {str(part): int(units) for part, units in line["components"]}
+                for line in (json.loads(row["lines"]) if isinstance(row["lines"], str) else row["lines"])
+                if line.get("components")
+            },
         )
         for row in await conn.fetch(
-            "SELECT order_id, request_id, status, method, source, created_at, updated_at FROM orders.orders"
+            "SELECT order_id, request_id, status, method, source, created_at, updated_at, lines FROM orders.orders"
         )
     }
     rerouting = {row["order_id"] for row in await conn.fetch("SELECT DISTINCT order_id FROM orders.reroutes")}

@@ -157,8 +157,12 @@ class InventoryClient:
         return in_order_terms(response.hold)
 
     async def get_hold(self, hold_id: str) -> inventory_pb2.Hold:
+        return (await self.read_hold(hold_id))[0]
+
+    async def read_hold(self, hold_id: str) -> tuple[inventory_pb2.Hold, str]:
+        """The hold, and a consistency token: a stock read passing it sees the hold's changes so far."""
         response = await remote_call("inventory", self._stub.GetHold(inventory_pb2.GetHoldRequest(hold_id=hold_id)))
-        return in_order_terms(response.hold)
+        return in_order_terms(response.hold), response.consistency_token
 
     async def extend(self, request_id: str, hold_id: str, expires_at: datetime) -> inventory_pb2.Hold:
         request = inventory_pb2.ExtendHoldRequest(request_id=request_id, hold_id=hold_id)

@@ -18,12 +18,14 @@ lines are always the physical units that move stock, so the quantity rule and th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from omnistock_platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation, Reason
+from omnistock_platform.sets import components as set_components
+from omnistock_platform.sets import expand
 
 
 class ReturnStatus(StrEnum):
@@ -108,11 +110,7 @@ def as_components(fulfilled: Mapping[str, int], definitions: Mapping[str, Mappin
     """The units delivered per SKU, a set's (a bundle SKU with its `definitions`) counted as its
     components' units: a set comes back part by part, each part to its own stock row, as a SKU
     sold alone does."""
-    units: dict[str, int] = {}
-    for sku, quantity in fulfilled.items():
-        for part, per_set in (definitions.get(sku) or {sku: 1}).items():
-            units[part] = units.get(part, 0) + quantity * per_set
-    return units
+    return expand(fulfilled, definitions)
 
 
 def asked(
@@ -121,42 +119,36 @@ def asked(
     """The lines (parts, per SKU) and the whole sets of a return asked for by `wanted`, where a SKU
     with `definitions` is a set standing for its components; a part named alone and in a set is one
     line of their total."""
-    units: dict[str, int] = {}
-    sets = []
-    for sku, quantity in wanted.items():
-        components = definitions.get(sku)
-        if components:
-            found = ReturnSet(sku, quantity, tuple(components.items()))
-            sets.append(found)
-            parts = found.parts()
-        else:
-            parts = {sku: quantity}
-        for part, count in parts.items():
-            units[part] = units.get(part, 0) + count
-    return tuple(ReturnLine(sku, quantity) for sku, quantity in units.items()), tuple(sets)
+    sets = tuple(
+        ReturnSet(sku, quantity, tuple(found.items()))
+        for sku, quantity in wanted.items()
+        if (found := set_components(sku, definitions)) is not None
+    )
+    return tuple(ReturnLine(sku, quantity) for sku, quantity in expand(wanted, definitions).items()), sets
 
 
 def returnable(fulfilled: Mapping[str, int], earlier: Iterable[Return]) -> dict[str, int]:
     """Units of each SKU that may still come back: fulfilled, less what live returns cover. With
     `fulfilled` as parts (`as_components`) it counts parts; with the delivered sets it counts the sets
     still returnable by their SKU."""
-    left = dict(fulfilled)
-    for other in earlier:
-        if other.status is ReturnStatus.CANCELLED:
-            continue
-        for line in other.lines:
-            left[line.sku] = left.get(line.sku, 0) - line.quantity
-    return left
+    return _less_live(fulfilled, earlier, lambda other: other.lines)
 
 
 def sets_returnable(delivered: Mapping[str, int], earlier: Iterable[Return]) -> dict[str, int]:
     """Sets of each bundle SKU that were delivered, less the whole sets live returns already cover."""
-    left = dict(delivered)
+    return _less_live(delivered, earlier, lambda other: other.sets)
+
+
+def _less_live(
+    start: Mapping[str, int], earlier: Iterable[Return], covered: Callable[[Return], Iterable[ReturnLine | ReturnSet]]
+) -> dict[str, int]:
+    """`start` per SKU less what each live (not cancelled) return of `earlier` covers of it."""
+    left = dict(start)
     for other in earlier:
         if other.status is ReturnStatus.CANCELLED:
             continue
-        for found in other.sets:
-            left[found.sku] = left.get(found.sku, 0) - found.quantity
+        for item in covered(other):
+            left[item.sku] = left.get(item.sku, 0) - item.quantity
     return left
 
 

@@ -192,9 +192,10 @@ class OrderEditing:
                 country=ship_to.country,
             )
         adopted = await self._applied_before(record, plan, picking) if resumed else None
-        token: str | None = None  # a resumed edit adopted as it was: what it holds is not looked at again
         if adopted is not None:
-            plan, added = adopted
+            # Resumed after a crash, its holds already changed: promised from them as an edit that
+            # went through would be (the token: the stock as the holds were read).
+            plan, added, token = adopted
         else:
             plan, added, token = await self._hold(record, request, plan, query, picking)
         after = apply_edit(order, quantities, plan, added, new_lines)
@@ -334,16 +335,19 @@ class OrderEditing:
 
     async def _applied_before(
         self, record: OrderRecord, plan: EditPlan, picking: frozenset[str]
-    ) -> tuple[EditPlan, list[Allocation]] | None:
+    ) -> tuple[EditPlan, list[Allocation], str] | None:
         """An edit begun before a crash may have changed the holds already (its routing, asked again
-        now, could choose differently): when the holds show this edit done, it is adopted as it is."""
+        now, could choose differently): when the holds show this edit done, it is adopted as it is,
+        with the consistency token of the holds' reads (a stock read passing it sees them so)."""
         order = record.order
         holds = {a.hold_id for a in order.allocations if a.held}
         if not holds or not (plan.grow or plan.route):
             return None  # nothing routed: the same request again gets inventory's stored answer
         actual: dict[str, dict[tuple[str, str], int]] = {}
+        token = ""
         for hold_id in sorted(holds):
-            hold = await self.inventory.get_hold(hold_id)
+            # Each read's token is taken after it, so the last one covers every hold read before.
+            hold, token = await self.inventory.read_hold(hold_id)
             if hold.state == inventory_pb2.HOLD_STATE_ACTIVE:
                 actual[hold_id] = {(line.location_id, line.sku): line.open for line in hold.lines if line.open}
         if actual == {hold: lines for hold, lines in open_before(order).items() if lines}:
@@ -357,7 +361,7 @@ class OrderEditing:
             for location_id, lines in sorted(routed.items())
         ]
         log.warning("order.edit_adopted", order_id=order.order_id, new_allocations=len(added))
-        return adopted, added
+        return adopted, added, token
 
     async def _priced(self, record: OrderRecord, quantities: Mapping[str, int]) -> list[OrderLine]:
         """New lines at inventory's current prices, in the order's currency."""

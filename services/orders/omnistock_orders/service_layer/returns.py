@@ -28,6 +28,7 @@ from omnistock_orders.adapters.return_messages import (
     return_message,
 )
 from omnistock_orders.domain import returns as rules
+from omnistock_orders.domain.order import Order
 from omnistock_orders.domain.returns import Inspected, Return, ReturnStatus
 from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.db import Database
@@ -87,6 +88,11 @@ def _sets(skus: Mapping[str, inventory_pb2.Sku]) -> dict[str, dict[str, int]]:
     return {
         sku: {part.sku: part.quantity for part in found.components} for sku, found in skus.items() if found.components
     }
+
+
+def sold_sets(order: Order) -> dict[str, dict[str, int]]:
+    """The sets among an order's lines, each with the components it was sold with (units per set)."""
+    return {line.sku: dict(line.components) for line in order.lines if line.components}
 
 
 def require_scope(found: Return) -> None:
@@ -159,7 +165,12 @@ class OrderReturns:
                     raise NotFound("order", request.order_id, field="order_id")
                 channel, customer_id = common_pb2.Channel.Name(record.channel), record.customer_id
                 fulfilled = record.order.fulfilled_units()
-                known = _sets(await self.inventory.skus(fulfilled.keys() | wanted.keys()))
+                # A set the order sold comes back as the parts it was sold with (the order's line keeps
+                # them), not by its definition now: a set redefined since, even between this request's
+                # first try and its retry, asks inventory for the same units again.
+                sold_as = sold_sets(record.order)
+                others = (fulfilled.keys() | wanted.keys()) - sold_as.keys()
+                known = {**_sets(await self.inventory.skus(others)), **sold_as}
                 lines, sets = rules.asked(wanted, known)
                 earlier = await return_repository.of_order(conn, request.order_id)
                 # Parts count against the parts delivered (a set's as its components' units), whole
