@@ -563,7 +563,7 @@ class StockLevels:
         answers = []
         for is_complete, rounded, place, here, on_shelf in page:
             location = self.view.location_message(place)
-            incoming = {facts(row)[0]: (facts(row)[1].incoming, row["next_incoming_at"]) for row in here}
+            incoming = {row["sku"]: (row["incoming"], row["next_incoming_at"]) for row in here}
             answers.append(
                 pb.LocationAvailability(
                     location=location,
