@@ -94,7 +94,8 @@ def test_a_promise_is_computed_once_per_bucket(monkeypatch: pytest.MonkeyPatch) 
     location = store()
     bucket_end = datetime(2026, 12, 7, 10, 1, tzinfo=UTC)
     answers = [ask(kept, location, MONDAY + timedelta(seconds=second)) for second in range(1, 60, 2)]
-    assert (len(pickups), len(deliveries)) == (1, 1)
+    # Once as at the bucket's end, once as at its start (to know the end's is at most a bucket later).
+    assert (len(pickups), len(deliveries)) == (2, 2)
     assert all(answer == answers[0] for answer in answers)
     assert answers[0] == exact(location, bucket_end)  # as at the bucket's end: a minute later at most
     assert answers[0][0].local_time == "12:31"
@@ -103,9 +104,9 @@ def test_a_promise_is_computed_once_per_bucket(monkeypatch: pytest.MonkeyPatch) 
     deliveries.clear()
     # Another question in the same bucket is its own promise; the next bucket computes again.
     ask(kept, location, bucket_end, region="FR")
-    assert (len(pickups), len(deliveries)) == (1, 1)
-    ask(kept, location, bucket_end + timedelta(seconds=1))
     assert (len(pickups), len(deliveries)) == (2, 2)
+    ask(kept, location, bucket_end + timedelta(seconds=1))
+    assert (len(pickups), len(deliveries)) == (4, 4)
 
 
 def test_the_wording_and_time_come_from_the_location_as_it_is_now() -> None:
@@ -150,6 +151,27 @@ def test_a_bucket_across_the_locations_midnight_is_answered_exactly() -> None:
     assert answer == exact(store(always), late)
     assert answer[0].wording == "ready for pickup at Mitte today from 23:59"
     assert answer[0].local_date == "2026-12-07"
+
+
+def test_the_last_minute_before_closing_or_the_cut_off_is_answered_exactly() -> None:
+    # 19:59:30 in Berlin, the store closes at 20:00: ready now, not tomorrow at 09:00 (the bucket's end).
+    closing = datetime(2026, 12, 7, 18, 59, 30, tzinfo=UTC)
+    quick = pb.PromiseSettings()
+    quick.CopyFrom(BERLIN)
+    quick.pickup_preparation_minutes = 0
+    kept = LocationPromises()
+    for moment in (closing, closing + timedelta(seconds=10)):
+        [ready, delivered] = ask(kept, store(quick), moment)
+        assert [ready, delivered] == exact(store(quick), moment)
+        assert ready.wording == "ready for pickup at Mitte today from 19:59"
+    # A cut-off at 17:00 (16:00 UTC): an order at 16:59:45 is still dispatched today.
+    cutoff = pb.PromiseSettings()
+    cutoff.CopyFrom(quick)
+    cutoff.order_cutoff = "17:00"
+    before_cutoff = datetime(2026, 12, 7, 15, 59, 45, tzinfo=UTC)
+    [_, delivered] = ask(kept, store(cutoff), before_cutoff)
+    assert delivered == exact(store(cutoff), before_cutoff)[1]
+    assert delivered.local_date == "2026-12-08"  # dispatched Monday, one business day to DE-BE
 
 
 # --- the bound, as a property ----------------------------------------------------------------
@@ -248,11 +270,11 @@ def test_a_kept_promise_is_never_earlier_and_at_most_a_bucket_later(
     first, last = exact(location, now, **question), exact(location, now + bucket, **question)
     assert [p.kind for p in answer] == [p.kind for p in first] == [p.kind for p in last]
     for promise, lower, upper in zip(answer, first, last, strict=True):
-        assert moment(lower) <= moment(promise) <= moment(upper)
+        assert moment(lower) <= moment(promise) <= min(moment(upper), moment(lower) + bucket)
         assert (promise.location_id, promise.time_zone) == (lower.location_id, lower.time_zone)
         assert says_the_right_day(promise, now)
     via = kept.via_transfer(location, origin, arrival=now + lead, now=now)
     lower = via_transfer(location, origin, arrival=now + lead, now=now)
     upper = via_transfer(location, origin, arrival=now + bucket + lead, now=now + bucket)
-    assert moment(lower) <= moment(via) <= moment(upper)
+    assert moment(lower) <= moment(via) <= min(moment(upper), moment(lower) + bucket)
     assert via.wording.endswith(" via transfer from Spandau") and says_the_right_day(via, now)

@@ -3,13 +3,14 @@
 `location_promises` and `via_transfer` compute them exactly, as of `now`. FindAvailability asks
 `LocationPromises` (one per process, kept by the stock view), which computes a location's promises
 once per time bucket (`BUCKET`) as of the bucket's end: a promise is monotone in `now` (never
-earlier for a later clock), so the kept answer is never earlier than the exact one, and at most one
-bucket later (docs/promises.md, "How fresh a promise is").
+earlier for a later clock), so the kept answer is never earlier than the exact one; it is kept only
+where it is at most one bucket later than the answer as of the bucket's start, so it is at most one
+bucket later than the exact one too (docs/promises.md, "How fresh a promise is").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -61,7 +62,9 @@ class _Known:
     calendar: promising.Calendar
     end_us: int = -1  # the bucket kept: its end, in microseconds after the epoch
     at: datetime | None = None  # the moment its promises are computed at; None: each exactly
-    kept: dict[tuple[object, ...], tuple[common_pb2.Promise, ...]] = field(default_factory=dict)
+    # Per question: the promises as at the bucket's end, or None where they would be more than a
+    # bucket later than at its start (a cut-off, a closing or a break inside the bucket): exact then.
+    kept: dict[tuple[object, ...], tuple[common_pb2.Promise, ...] | None] = field(default_factory=dict)
 
 
 class LocationPromises:
@@ -71,9 +74,12 @@ class LocationPromises:
     version of the location's row, and `forget` drops it when the view learns the row changed; a
     message read from the database counts as the same version when equal). Its promises for one
     question (which kind, the lead time to the region, the arrival, the transfer's origin) are
-    computed once per bucket, as at the bucket's end: never earlier than the exact answer, at most
-    one bucket later. A bucket that crosses the location's local midnight, or a change of its UTC
-    offset, is answered exactly: "today" and "tomorrow" are said of the caller's own day.
+    computed once per bucket, as at the bucket's end: never earlier than the exact answer. They are
+    kept only when at most one bucket later than as at the bucket's start, so never more than a
+    bucket later than exact; where a cut-off, a closing or a break falls inside the bucket (the end's
+    promise is much later than the start's), that question is answered exactly in that bucket. So
+    is a bucket that crosses the location's local midnight, or a change of its UTC offset:
+    "today" and "tomorrow" are said of the caller's own day.
 
     The messages are shared between answers: a caller copies them into its own (a repeated field
     copies what it is given) and never changes them."""
@@ -102,14 +108,12 @@ class LocationPromises:
         """`location_promises`, as at the end of `now`'s bucket."""
         known = self._location(location)
         complete, arrival, lead = _question(location, known.calendar, wanted, can, incoming, region)
-        at = self._at(known, now)
-        if at is None:
-            return _promises(location, known.calendar, complete, arrival, lead, now)
-        key = (complete, arrival, lead)
-        found = known.kept.get(key)
-        if found is None:
-            found = self._keep(known, key, tuple(_promises(location, known.calendar, complete, arrival, lead, at)))
-        return list(found)
+
+        def make(moment: datetime) -> list[common_pb2.Promise]:
+            return _promises(location, known.calendar, complete, arrival, lead, moment)
+
+        found = self._kept(known, now, (complete, arrival, lead), make)
+        return list(found) if found is not None else make(now)
 
     def via_transfer(
         self, store: pb.Location, origin: pb.Location, *, arrival: datetime, now: datetime
@@ -117,15 +121,13 @@ class LocationPromises:
         """`via_transfer` for a transfer that takes `arrival - now`, as at the end of `now`'s bucket
         (the transfer then arrives as much later)."""
         known = self._location(store)
-        at = self._at(known, now)
-        if at is None:
-            return _via(store, known.calendar, origin.name, arrival=arrival, now=now)
         lead = arrival - now
-        key = ("via", origin.name, lead)
-        found = known.kept.get(key)
-        if found is None:
-            found = self._keep(known, key, (_via(store, known.calendar, origin.name, arrival=at + lead, now=at),))
-        return found[0]
+
+        def make(moment: datetime) -> list[common_pb2.Promise]:
+            return [_via(store, known.calendar, origin.name, arrival=moment + lead, now=moment)]
+
+        found = self._kept(known, now, ("via", origin.name, lead), make)
+        return found[0] if found is not None else make(now)[0]
 
     def _location(self, location: pb.Location) -> _Known:
         known = self._known.get(location.location_id)
@@ -145,14 +147,30 @@ class LocationPromises:
             known.kept.clear()
         return known.at
 
-    @staticmethod
-    def _keep(
-        known: _Known, key: tuple[object, ...], promises: tuple[common_pb2.Promise, ...]
-    ) -> tuple[common_pb2.Promise, ...]:
-        if len(known.kept) >= MAX_KEPT:
-            known.kept.clear()
-        known.kept[key] = promises
-        return promises
+    def _kept(
+        self,
+        known: _Known,
+        now: datetime,
+        key: tuple[object, ...],
+        make: Callable[[datetime], Sequence[common_pb2.Promise]],
+    ) -> tuple[common_pb2.Promise, ...] | None:
+        """The question's promises as at the end of `now`'s bucket, made once per bucket; None where
+        they are computed exactly: the bucket is not one local day at one offset, or one of them as at
+        the bucket's end is more than a bucket later than as at its start (decided once per bucket)."""
+        at = self._at(known, now)
+        if at is None:
+            return None
+        if key not in known.kept:
+            late = tuple(make(at))
+            early = make(at - self.bucket)
+            step_ns = self._step * 1000
+            close = len(early) == len(late) and all(
+                b.at.ToNanoseconds() - a.at.ToNanoseconds() <= step_ns for a, b in zip(early, late, strict=True)
+            )
+            if len(known.kept) >= MAX_KEPT:
+                known.kept.clear()
+            known.kept[key] = late if close else None
+        return known.kept[key]
 
 
 def _one_day(zone: ZoneInfo, start: datetime, end: datetime) -> bool:
