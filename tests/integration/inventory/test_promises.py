@@ -12,6 +12,7 @@ from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.service_layer.promises import BUCKET
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.stack import unique_id
 from tests.integration.promise_support import every_day, local_today, midday_zone
@@ -150,7 +151,8 @@ async def test_find_availability_says_when_each_option_can_be_had(catalogue) -> 
     [ready] = promises[store.location_id]
     assert ready.kind == common_pb2.PROMISE_KIND_PICKUP
     at = ready.at.ToDatetime(tzinfo=UTC)
-    assert before + timedelta(hours=2) - timedelta(seconds=1) <= at <= after + timedelta(hours=2)
+    # Never earlier than exact, at most one bucket later (docs/promises.md, "How fresh a promise is").
+    assert before + timedelta(hours=2) - timedelta(seconds=1) <= at <= after + BUCKET + timedelta(hours=2)
     assert ready.local_date == local_today.isoformat() and ready.time_zone == zone
     assert ready.wording == f"ready for pickup at {store.name} today from {ready.local_time}"
 

@@ -20,7 +20,6 @@ from omnistock_inventory.domain.transfers import LeadTimes
 from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.bundles import bundle_levels, refuse_stock_of_bundle
 from omnistock_inventory.service_layer.pools import PoolBook, at, group_locations
-from omnistock_inventory.service_layer.promises import location_promises, via_transfer
 from omnistock_inventory.service_layer.reads import StockReads
 from omnistock_inventory.service_layer.stock_view import Freshness, StockView, ViewRow, first_of
 from omnistock_platform.auth import Role, current_principal, require_location, visible_locations
@@ -459,7 +458,7 @@ class StockLevels:
             if origin is None:
                 continue
             arrival = clock + self.leads.of(origin.location_id, _kind_name(origin), location_id)
-            promise = via_transfer(store, origin, arrival=arrival, now=clock)
+            promise = self.view.promises.via_transfer(store, origin, arrival=arrival, now=clock)
             if entry is not None:
                 entry.promises.append(promise)
             else:
@@ -564,7 +563,7 @@ class StockLevels:
         answers = []
         for is_complete, rounded, place, here, on_shelf in page:
             location = self.view.location_message(place)
-            incoming = {facts(row)[0]: (facts(row)[1].incoming, row["next_incoming_at"]) for row in here}
+            incoming = {row["sku"]: (row["incoming"], row["next_incoming_at"]) for row in here}
             answers.append(
                 pb.LocationAvailability(
                     location=location,
@@ -575,7 +574,7 @@ class StockLevels:
                         self._levels(here, request.channel, request.selling_location_id, pools),
                     ),
                     complete=is_complete,
-                    promises=location_promises(
+                    promises=self.view.promises.of(
                         location,
                         wanted=wanted,
                         can=on_shelf,

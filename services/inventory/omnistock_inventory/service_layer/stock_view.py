@@ -42,6 +42,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import changes as queries
 from omnistock_inventory.adapters import messages
+from omnistock_inventory.service_layer.promises import LocationPromises
 from omnistock_inventory.settings import InventorySettings
 from omnistock_platform.db import Database
 from omnistock_platform.loops import listen, repeat
@@ -148,6 +149,8 @@ class StockView:
         self._bundles: dict[str, dict[str, int]] = {}  # bundle SKU -> its components
         self._stock: dict[str, dict[str, asyncpg.Record]] = {}  # SKU -> location -> row
         self._location_messages: dict[str, tuple[asyncpg.Record, pb.Location]] = {}
+        # FindAvailability's promises: each location's calendar once per version of its row.
+        self.promises = LocationPromises()
         self._candidates: list[_Candidate] = []
         self._heard = 0  # the highest change number a notification carried
         self._last_round_seen = 0  # the highest change number the last round's snapshot saw
@@ -315,6 +318,7 @@ class StockView:
         seen = self.watermark
         for place in found.locations:
             self._locations[place["location_id"]] = place
+            self.promises.forget(place["location_id"])
             seen = max(seen, place["change_seq"])
         for sku, backorder, change_seq, components in found.skus:
             self._skus[sku] = bool(backorder)
