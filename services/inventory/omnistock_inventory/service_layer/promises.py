@@ -54,6 +54,16 @@ def via_transfer(store: pb.Location, origin: pb.Location, *, arrival: datetime, 
     return _via(store, calendar_of(store.promise_settings), origin.name, arrival=arrival, now=now)
 
 
+def on_the_way(
+    store: pb.Location, *, arrival: datetime | None, kind: promising.Kind, via: str, now: datetime
+) -> common_pb2.Promise:
+    """Pickup at `store` once units held beyond its shelf have arrived at `arrival` (a transfer's
+    expected arrival, `via` its origin's name, or an announced delivery), or from the shelf when
+    `arrival` is None and `kind` is a pickup from stock: the promise a reservation holding them at
+    `now` commits (`promise_messages.awaited`)."""
+    return _after(store, calendar_of(store.promise_settings), arrival=arrival, kind=kind, via=via, now=now)
+
+
 @dataclass
 class _Known:
     """A location's calendar, made once for the version of its message, and its promises of one bucket."""
@@ -127,6 +137,19 @@ class LocationPromises:
             return [_via(store, known.calendar, origin.name, arrival=moment + lead, now=moment)]
 
         found = self._kept(known, now, ("via", origin.name, lead), make)
+        return found[0] if found is not None else make(now)[0]
+
+    def on_the_way(
+        self, store: pb.Location, *, arrival: datetime | None, kind: promising.Kind, via: str, now: datetime
+    ) -> common_pb2.Promise:
+        """`on_the_way`, as at the end of `now`'s bucket (the arrival is a fixed moment: a later
+        clock never gives an earlier promise)."""
+        known = self._location(store)
+
+        def make(moment: datetime) -> list[common_pb2.Promise]:
+            return [_after(store, known.calendar, arrival=arrival, kind=kind, via=via, now=moment)]
+
+        found = self._kept(known, now, ("on the way", kind, via, arrival), make)
         return found[0] if found is not None else make(now)[0]
 
     def _location(self, location: pb.Location) -> _Known:
@@ -235,6 +258,22 @@ def _via(
             arrival=arrival,
             kind=promising.Kind.PICKUP_VIA_TRANSFER,
             via=origin_name,
+        )
+    )
+
+
+def _after(
+    store: pb.Location,
+    calendar: promising.Calendar,
+    *,
+    arrival: datetime | None,
+    kind: promising.Kind,
+    via: str,
+    now: datetime,
+) -> common_pb2.Promise:
+    return promise_message(
+        promising.pickup(
+            calendar, now, location_id=store.location_id, place=store.name, arrival=arrival, kind=kind, via=via
         )
     )
 
