@@ -234,3 +234,45 @@ async def test_find_availability_promises_units_in_transit_as_the_reservation_th
     reserved = (await chat.CreateReservation(create_request(store, [(vase, 3)]))).reservation
     assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
     assert not reserved.HasField("promise")
+
+
+async def test_a_set_whose_components_are_on_their_way_is_promised_from_their_arrival(fresh_stack: Stack) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    lamp, vase = await shop.sku("Lamp"), await shop.sku("Vase")
+    arrival = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    store, hub = await shipped_to_store(shop, lamp, 3, arrival)
+    await shop.receive(store, vase, 2)
+    pair = unique_id("SET-")
+    await shop.inventory.UpsertSku(
+        inv.UpsertSkuRequest(
+            request_id=unique_id(),
+            sku=inv.Sku(
+                sku=pair,
+                title="Lamp and vase",
+                price_minor=5900,
+                currency="EUR",
+                components=[inv.BundleComponent(sku=lamp, quantity=1), inv.BundleComponent(sku=vase, quantity=1)],
+            ),
+        )
+    )
+
+    # Two sets: two vases and one lamp on the shelf, the second lamp on its way.
+    found = await shop.inventory.FindAvailability(
+        inv.FindAvailabilityRequest(
+            items=[common_pb2.SkuQuantity(sku=pair, quantity=2)],
+            channel=common_pb2.CHANNEL_CHAT,
+            method=common_pb2.FULFILMENT_METHOD_PICKUP,
+        )
+    )
+    [entry] = [entry for entry in found.locations if entry.location.location_id == store]
+    [offered] = [promise for promise in entry.promises if promise.kind != common_pb2.PROMISE_KIND_DELIVERY]
+    request = store_request([(pair, 2)], store, channel=common_pb2.CHANNEL_CHAT)
+    quoted = (await shop.orders.QuoteRouting(quote_of(request))).plan.promise
+    assert quoted.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+    assert quoted.at.ToDatetime(tzinfo=UTC) == arrival + timedelta(hours=1)
+    assert quoted.wording.endswith(f"via transfer from Warehouse {hub}")
+    assert offered == quoted
+    placed = (await shop.orders.CreateOrder(request)).order
+    assert placed.status == opb.ORDER_STATUS_ALLOCATED
+    assert placed.promise == quoted
