@@ -19,6 +19,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_platform import promising
 from omnistock_platform.promise_messages import calendar_of, promise_message
+from omnistock_platform.sets import Definitions, expand
 
 # How fresh a promise is: computed once per bucket of this length, as at the bucket's end.
 BUCKET = timedelta(seconds=60)
@@ -38,13 +39,16 @@ def location_promises(
     incoming: Mapping[str, tuple[int, datetime | None]],
     region: str,
     now: datetime,
+    sets: Definitions | None = None,
 ) -> list[common_pb2.Promise]:
     """Pickup (from stock, or once what it lacks arrives from an announced delivery) at a pickup
     store, and delivery from a location that ships and has every item; `can` is what the channel
     may take here from the shelf now (incoming units not counted, even for a SKU that allows
-    backorder), `incoming` the announced units and their earliest arrival per SKU."""
+    backorder), per SKU asked and per component of the sets asked, `incoming` the announced units
+    and their earliest arrival per stocked SKU, `sets` the definitions of the sets among `wanted`
+    (a set arrives when the announced units of its components do)."""
     calendar = calendar_of(location.promise_settings)
-    complete, arrival, lead = _question(location, calendar, wanted, can, incoming, region)
+    complete, arrival, lead = _question(location, calendar, wanted, can, incoming, region, sets)
     return _promises(location, calendar, complete, arrival, lead, now)
 
 
@@ -114,10 +118,11 @@ class LocationPromises:
         incoming: Mapping[str, tuple[int, datetime | None]],
         region: str,
         now: datetime,
+        sets: Definitions | None = None,
     ) -> list[common_pb2.Promise]:
         """`location_promises`, as at the end of `now`'s bucket."""
         known = self._location(location)
-        complete, arrival, lead = _question(location, known.calendar, wanted, can, incoming, region)
+        complete, arrival, lead = _question(location, known.calendar, wanted, can, incoming, region, sets)
 
         def make(moment: datetime) -> list[common_pb2.Promise]:
             return _promises(location, known.calendar, complete, arrival, lead, moment)
@@ -209,11 +214,13 @@ def _question(
     can: Mapping[str, int],
     incoming: Mapping[str, tuple[int, datetime | None]],
     region: str,
+    sets: Definitions | None = None,
 ) -> tuple[bool, datetime | None, int | None]:
     """What the promises depend on besides the calendar and the clock: whether the location has
-    every item, when what a pickup store lacks arrives, and the lead time of a delivery."""
+    every item, when what a pickup store lacks arrives (a set's by its components), and the lead
+    time of a delivery."""
     complete = all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items())
-    arrival = _arrival(wanted, can, incoming) if location.pickup and not complete else None
+    arrival = _arrival(expand(wanted, sets or {}), can, incoming) if location.pickup and not complete else None
     lead = calendar.lead_for(region, _country(region)) if location.ships and complete else None
     return complete, arrival, lead
 

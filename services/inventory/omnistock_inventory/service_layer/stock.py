@@ -579,6 +579,7 @@ class StockLevels:
                 continue
             order.append((round(distance, 3), place["routing_rank"], location_id))
         order.sort()
+        parts = parts_of(definitions)
         complete: list[tuple[float, Any, Sequence[Row], dict[str, int], dict[str, int] | None]] = []
         partial: list[tuple[float, Any, Sequence[Row], dict[str, int], dict[str, int] | None]] = []
         for rounded, _, location_id in order:
@@ -612,7 +613,8 @@ class StockLevels:
                 can[sku] = bundle_available(components, can)
                 on_shelf[sku] = bundle_available(components, on_shelf)
             can = {sku: units for sku, units in can.items() if sku in wanted}
-            on_shelf = {sku: units for sku, units in on_shelf.items() if sku in wanted}
+            # The SKUs asked and the sets' components: a set arrives when its components do.
+            on_shelf = {sku: units for sku, units in on_shelf.items() if sku in wanted or sku in parts}
             if not any(units > 0 for units in can.values()):
                 continue
             if all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items()):
@@ -650,6 +652,7 @@ class StockLevels:
                         incoming=incoming,
                         region=request.ship_to_region,
                         now=clock,
+                        sets=definitions,
                     ),
                 )
             )
