@@ -31,6 +31,7 @@ from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.promise_messages import awaited
+from omnistock_platform.sets import expand
 from omnistock_platform.validation import MAX_QUANTITY, Validator
 
 # A row an answer is computed from: the database's, or the view's with the same columns.
@@ -619,7 +620,7 @@ class StockLevels:
                 continue
             if all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items()):
                 beyond = (
-                    beyond_on_hand(here, needed(wanted, definitions))
+                    beyond_on_hand(here, expand(wanted, definitions))
                     if transit and any(on_shelf.get(sku, 0) < quantity for sku, quantity in wanted.items())
                     else None
                 )
@@ -697,15 +698,6 @@ _PICKUP_KINDS = (
 def _kind_name(location: pb.Location) -> str:
     """The location's kind as stored, by which the settings' lead times are keyed ("warehouse", "store")."""
     return messages.KINDS.get(location.kind, "")
-
-
-def needed(wanted: Mapping[str, int], definitions: Mapping[str, Components]) -> dict[str, int]:
-    """The units of each stocked SKU a hold of `wanted` takes: a set's as its components."""
-    found: dict[str, int] = {}
-    for sku, quantity in wanted.items():
-        for part, units in (definitions.get(sku) or {sku: 1}).items():
-            found[part] = found.get(part, 0) + quantity * units
-    return found
 
 
 def beyond_on_hand(here: Sequence[Row], taking: Mapping[str, int]) -> dict[str, int]:
