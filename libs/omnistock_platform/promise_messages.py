@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2
 from omnistock_platform.promising import DEFAULT_LEAD_DAYS, MONDAY_TO_FRIDAY, Calendar, Kind, Promise, parse_clock
+from omnistock_platform.sets import Definitions, expand
 
 KINDS = {
     Kind.PICKUP: common_pb2.PROMISE_KIND_PICKUP,
@@ -117,14 +118,44 @@ class Awaited:
         return Kind.PICKUP_VIA_TRANSFER if self.origin_location_id else Kind.PICKUP_ON_RECEIPT
 
 
-def beyond_shelf(levels: Iterable[inventory_pb2.StockLevel], adding: Mapping[str, int]) -> dict[str, int]:
+def plain_levels(levels: Iterable[inventory_pb2.StockLevel]) -> list[inventory_pb2.StockLevel]:
+    """The levels of plain SKUs: a set's level (``bundle``) as its components' levels, each SKU once
+    (a component also asked for alone, or in two sets, is one row)."""
+    found: dict[str, inventory_pb2.StockLevel] = {}
+    for level in levels:
+        if not level.bundle:
+            found[level.sku] = level
+    for level in levels:
+        for part in level.components if level.bundle else ():
+            found.setdefault(part.sku, part)
+    return list(found.values())
+
+
+def sets_on_the_way(levels: Iterable[inventory_pb2.StockLevel], lines: Iterable[str]) -> list[str]:
+    """The sets among ``lines`` of which a component may be held beyond its shelf at the location of
+    ``levels`` (units in transit a channel may take, or announced ones): only for those does a plan
+    need their definitions to say when they can be had (``beyond_shelf``)."""
+    asked = set(lines)
+    return sorted(
+        level.sku
+        for level in levels
+        if level.bundle
+        and level.sku in asked
+        and any(part.incoming > 0 or part.in_transit > part.in_transit_reserved for part in level.components)
+    )
+
+
+def beyond_shelf(
+    levels: Iterable[inventory_pb2.StockLevel], adding: Mapping[str, int], definitions: Definitions | None = None
+) -> dict[str, int]:
     """Units of each SKU held at a location beyond its on hand once ``adding`` more are held there
     (``levels``: the location's rows before; a row already counting them: ``adding`` empty). Such
-    units are promised on their way, never from the shelf."""
+    units are promised on their way, never from the shelf. A set is judged by its components' rows:
+    a set's level by its components' levels, and a set among ``adding`` as its components by
+    ``definitions``."""
     found: dict[str, int] = {}
-    for level in levels:
-        if level.bundle:
-            continue  # a set's components are judged on their own rows
+    adding = expand(adding, definitions or {})
+    for level in plain_levels(levels):
         over = level.held + adding.get(level.sku, 0) - level.on_hand
         if over > 0:
             found[level.sku] = over
@@ -143,7 +174,7 @@ def awaited(
     transfer brings for its own reservation are not counted: they are never promised to another."""
     if not missing:
         return None
-    incoming = {level.sku: level for level in levels}
+    incoming = {level.sku: level for level in plain_levels(levels)}
     on_the_way = sorted(
         (
             transfer

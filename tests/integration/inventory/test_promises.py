@@ -201,6 +201,45 @@ async def test_a_backorderable_sku_on_its_way_is_promised_on_receipt_not_from_th
     assert promise.wording.endswith("once the expected delivery arrives")
 
 
+async def test_a_set_whose_component_is_announced_is_promised_on_its_receipt(catalogue) -> None:
+    sofa, cushion, pair = unique_id("SKU-"), unique_id("SKU-"), unique_id("SET-")
+    await catalogue.admin.UpsertSku(pb.UpsertSkuRequest(request_id=unique_id(), sku=pb.Sku(sku=sofa, title="Sofa")))
+    await catalogue.admin.UpsertSku(
+        pb.UpsertSkuRequest(
+            request_id=unique_id(), sku=pb.Sku(sku=cushion, title="Cushion made to order", allow_backorder=True)
+        )
+    )
+    await catalogue.admin.UpsertSku(
+        pb.UpsertSkuRequest(
+            request_id=unique_id(),
+            sku=pb.Sku(
+                sku=pair,
+                title="Sofa with cushions",
+                components=[pb.BundleComponent(sku=sofa, quantity=1), pb.BundleComponent(sku=cushion, quantity=2)],
+            ),
+        )
+    )
+    store = await place(catalogue, unique_id("LOC-"), pb.PromiseSettings(time_zone="UTC"), pickup=True)
+    await catalogue.receive(store.location_id, sofa, 1)
+    await catalogue.receive(store.location_id, cushion, 1)
+    expected_at = Timestamp()
+    expected_at.FromDatetime(datetime.now(UTC) + timedelta(days=4))
+    await catalogue.admin.ExpectStock(
+        pb.ExpectStockRequest(
+            request_id=unique_id(), location_id=store.location_id, sku=cushion, quantity=3, expected_at=expected_at
+        )
+    )
+    # The sofa is on the shelf, one of the two cushions only announced: the set is ready on its receipt.
+    found = await catalogue.admin.FindAvailability(
+        pb.FindAvailabilityRequest(items=[common_pb2.SkuQuantity(sku=pair, quantity=1)])
+    )
+    [entry] = [entry for entry in found.locations if entry.location.location_id == store.location_id]
+    assert entry.complete  # the channel may take the incoming cushions
+    [promise] = entry.promises
+    assert promise.kind == common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT
+    assert promise.at.ToDatetime(tzinfo=UTC) == expected_at.ToDatetime(tzinfo=UTC)
+
+
 async def test_closed_dates_and_carrier_days_are_kept_and_bad_ones_named(catalogue) -> None:
     settings = pb.PromiseSettings(
         time_zone="Europe/Berlin",

@@ -182,3 +182,97 @@ async def test_an_edit_resumed_after_a_crash_repromises_as_an_uninterrupted_one(
         await conn.close()
     moved = [unpack_payload(common_pb2.EventEnvelope.FromString(row["envelope"])) for row in rows]
     assert [event.order.order_id for event in moved if event.order.order_id == order.order_id] == [order.order_id]
+
+
+async def test_find_availability_promises_units_in_transit_as_the_reservation_then_made(fresh_stack: Stack) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    chat = stack.stub("reservations", role="chat_agent")
+    lamp, vase = await shop.sku("Lamp"), await shop.sku("Vase")
+    arrival = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    store, hub = await shipped_to_store(shop, lamp, 3, arrival)
+    # Two vases on their way too, on a transfer without an expected arrival, and one on the shelf.
+    await shop.receive(hub, vase, 2)
+    await shop.receive(store, vase, 1)
+    transfer = (
+        await shop.inventory.CreateTransfer(
+            inv.CreateTransferRequest(
+                request_id=unique_id(),
+                origin_location_id=hub,
+                destination_location_id=store,
+                lines=[inv.TransferLineRequest(sku=vase, quantity=2)],
+            )
+        )
+    ).transfer
+    await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
+
+    async def pickup_at(location_id: str, sku: str, quantity: int) -> list[common_pb2.Promise]:
+        found = await shop.inventory.FindAvailability(
+            inv.FindAvailabilityRequest(
+                items=[common_pb2.SkuQuantity(sku=sku, quantity=quantity)],
+                channel=common_pb2.CHANNEL_CHAT,
+                method=common_pb2.FULFILMENT_METHOD_PICKUP,
+            )
+        )
+        [entry] = [entry for entry in found.locations if entry.location.location_id == location_id]
+        assert entry.complete  # the chat's pool counts the units in transit
+        return [promise for promise in entry.promises if promise.kind != common_pb2.PROMISE_KIND_DELIVERY]
+
+    # One lamp is on the shelf: ready once prepared, as its reservation.
+    [shelf] = await pickup_at(store, lamp, 1)
+    assert shelf.kind == common_pb2.PROMISE_KIND_PICKUP
+    # Three need the two on their way: ready an hour after the transfer is expected, via its origin.
+    [quoted] = await pickup_at(store, lamp, 3)
+    assert quoted.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+    assert quoted.at.ToDatetime(tzinfo=UTC) == arrival + timedelta(hours=1)
+    assert quoted.wording.endswith(f"via transfer from Warehouse {hub}")
+    reserved = (await chat.CreateReservation(create_request(store, [(lamp, 3)]))).reservation
+    assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
+    assert reserved.promise == quoted
+    # Nothing says when the vases arrive: no date, as the reservation.
+    assert await pickup_at(store, vase, 3) == []
+    reserved = (await chat.CreateReservation(create_request(store, [(vase, 3)]))).reservation
+    assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
+    assert not reserved.HasField("promise")
+
+
+async def test_a_set_whose_components_are_on_their_way_is_promised_from_their_arrival(fresh_stack: Stack) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    lamp, vase = await shop.sku("Lamp"), await shop.sku("Vase")
+    arrival = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    store, hub = await shipped_to_store(shop, lamp, 3, arrival)
+    await shop.receive(store, vase, 2)
+    pair = unique_id("SET-")
+    await shop.inventory.UpsertSku(
+        inv.UpsertSkuRequest(
+            request_id=unique_id(),
+            sku=inv.Sku(
+                sku=pair,
+                title="Lamp and vase",
+                price_minor=5900,
+                currency="EUR",
+                components=[inv.BundleComponent(sku=lamp, quantity=1), inv.BundleComponent(sku=vase, quantity=1)],
+            ),
+        )
+    )
+
+    # Two sets: two vases and one lamp on the shelf, the second lamp on its way.
+    found = await shop.inventory.FindAvailability(
+        inv.FindAvailabilityRequest(
+            items=[common_pb2.SkuQuantity(sku=pair, quantity=2)],
+            channel=common_pb2.CHANNEL_CHAT,
+            method=common_pb2.FULFILMENT_METHOD_PICKUP,
+        )
+    )
+    [entry] = [entry for entry in found.locations if entry.location.location_id == store]
+    [offered] = [promise for promise in entry.promises if promise.kind != common_pb2.PROMISE_KIND_DELIVERY]
+    request = store_request([(pair, 2)], store, channel=common_pb2.CHANNEL_CHAT)
+    quoted = (await shop.orders.QuoteRouting(quote_of(request))).plan.promise
+    assert quoted.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+    assert quoted.at.ToDatetime(tzinfo=UTC) == arrival + timedelta(hours=1)
+    assert quoted.wording.endswith(f"via transfer from Warehouse {hub}")
+    assert offered == quoted
+    placed = (await shop.orders.CreateOrder(request)).order
+    assert placed.status == opb.ORDER_STATUS_ALLOCATED
+    assert placed.promise == quoted

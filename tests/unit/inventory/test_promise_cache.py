@@ -15,7 +15,13 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters.changes import Changes, Snapshot
 from omnistock_inventory.service_layer import promises
-from omnistock_inventory.service_layer.promises import BUCKET, LocationPromises, location_promises, via_transfer
+from omnistock_inventory.service_layer.promises import (
+    BUCKET,
+    LocationPromises,
+    location_promises,
+    on_the_way,
+    via_transfer,
+)
 from omnistock_inventory.service_layer.stock_view import StockView
 from omnistock_inventory.settings import InventorySettings
 from omnistock_platform import promising
@@ -266,6 +272,8 @@ def test_a_kept_promise_is_never_earlier_and_at_most_a_bucket_later(
     lead = timedelta(minutes=transfer_minutes)
     ask(kept, location, warm, **question)
     kept.via_transfer(location, origin, arrival=warm + lead, now=warm)
+    waiting: dict[str, Any] = dict(arrival=arrival, kind=promising.Kind.PICKUP_VIA_TRANSFER, via="Spandau")
+    kept.on_the_way(location, now=warm, **waiting)
     answer = ask(kept, location, now, **question)
     first, last = exact(location, now, **question), exact(location, now + bucket, **question)
     assert [p.kind for p in answer] == [p.kind for p in first] == [p.kind for p in last]
@@ -278,3 +286,8 @@ def test_a_kept_promise_is_never_earlier_and_at_most_a_bucket_later(
     upper = via_transfer(location, origin, arrival=now + bucket + lead, now=now + bucket)
     assert moment(lower) <= moment(via) <= min(moment(upper), moment(lower) + bucket)
     assert via.wording.endswith(" via transfer from Spandau") and says_the_right_day(via, now)
+    # Units held in transit: their arrival is a fixed moment.
+    held = kept.on_the_way(location, now=now, **waiting)
+    lower, upper = on_the_way(location, now=now, **waiting), on_the_way(location, now=now + bucket, **waiting)
+    assert moment(lower) <= moment(held) <= min(moment(upper), moment(lower) + bucket)
+    assert held.wording.endswith(" via transfer from Spandau") and says_the_right_day(held, now)

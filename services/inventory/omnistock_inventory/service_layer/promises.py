@@ -19,6 +19,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_platform import promising
 from omnistock_platform.promise_messages import calendar_of, promise_message
+from omnistock_platform.sets import Definitions, expand
 
 # How fresh a promise is: computed once per bucket of this length, as at the bucket's end.
 BUCKET = timedelta(seconds=60)
@@ -38,13 +39,16 @@ def location_promises(
     incoming: Mapping[str, tuple[int, datetime | None]],
     region: str,
     now: datetime,
+    sets: Definitions | None = None,
 ) -> list[common_pb2.Promise]:
     """Pickup (from stock, or once what it lacks arrives from an announced delivery) at a pickup
     store, and delivery from a location that ships and has every item; `can` is what the channel
     may take here from the shelf now (incoming units not counted, even for a SKU that allows
-    backorder), `incoming` the announced units and their earliest arrival per SKU."""
+    backorder), per SKU asked and per component of the sets asked, `incoming` the announced units
+    and their earliest arrival per stocked SKU, `sets` the definitions of the sets among `wanted`
+    (a set arrives when the announced units of its components do)."""
     calendar = calendar_of(location.promise_settings)
-    complete, arrival, lead = _question(location, calendar, wanted, can, incoming, region)
+    complete, arrival, lead = _question(location, calendar, wanted, can, incoming, region, sets)
     return _promises(location, calendar, complete, arrival, lead, now)
 
 
@@ -52,6 +56,16 @@ def via_transfer(store: pb.Location, origin: pb.Location, *, arrival: datetime, 
     """Pickup at `store` once a transfer from `origin` expected at `arrival` has brought the items and
     they are prepared: the promise a ship-to-store reservation made at `now` commits."""
     return _via(store, calendar_of(store.promise_settings), origin.name, arrival=arrival, now=now)
+
+
+def on_the_way(
+    store: pb.Location, *, arrival: datetime | None, kind: promising.Kind, via: str, now: datetime
+) -> common_pb2.Promise:
+    """Pickup at `store` once units held beyond its shelf have arrived at `arrival` (a transfer's
+    expected arrival, `via` its origin's name, or an announced delivery), or from the shelf when
+    `arrival` is None and `kind` is a pickup from stock: the promise a reservation holding them at
+    `now` commits (`promise_messages.awaited`)."""
+    return _after(store, calendar_of(store.promise_settings), arrival=arrival, kind=kind, via=via, now=now)
 
 
 @dataclass
@@ -104,10 +118,11 @@ class LocationPromises:
         incoming: Mapping[str, tuple[int, datetime | None]],
         region: str,
         now: datetime,
+        sets: Definitions | None = None,
     ) -> list[common_pb2.Promise]:
         """`location_promises`, as at the end of `now`'s bucket."""
         known = self._location(location)
-        complete, arrival, lead = _question(location, known.calendar, wanted, can, incoming, region)
+        complete, arrival, lead = _question(location, known.calendar, wanted, can, incoming, region, sets)
 
         def make(moment: datetime) -> list[common_pb2.Promise]:
             return _promises(location, known.calendar, complete, arrival, lead, moment)
@@ -127,6 +142,19 @@ class LocationPromises:
             return [_via(store, known.calendar, origin.name, arrival=moment + lead, now=moment)]
 
         found = self._kept(known, now, ("via", origin.name, lead), make)
+        return found[0] if found is not None else make(now)[0]
+
+    def on_the_way(
+        self, store: pb.Location, *, arrival: datetime | None, kind: promising.Kind, via: str, now: datetime
+    ) -> common_pb2.Promise:
+        """`on_the_way`, as at the end of `now`'s bucket (the arrival is a fixed moment: a later
+        clock never gives an earlier promise)."""
+        known = self._location(store)
+
+        def make(moment: datetime) -> list[common_pb2.Promise]:
+            return [_after(store, known.calendar, arrival=arrival, kind=kind, via=via, now=moment)]
+
+        found = self._kept(known, now, ("on the way", kind, via, arrival), make)
         return found[0] if found is not None else make(now)[0]
 
     def _location(self, location: pb.Location) -> _Known:
@@ -186,11 +214,13 @@ def _question(
     can: Mapping[str, int],
     incoming: Mapping[str, tuple[int, datetime | None]],
     region: str,
+    sets: Definitions | None = None,
 ) -> tuple[bool, datetime | None, int | None]:
     """What the promises depend on besides the calendar and the clock: whether the location has
-    every item, when what a pickup store lacks arrives, and the lead time of a delivery."""
+    every item, when what a pickup store lacks arrives (a set's by its components), and the lead
+    time of a delivery."""
     complete = all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items())
-    arrival = _arrival(wanted, can, incoming) if location.pickup and not complete else None
+    arrival = _arrival(expand(wanted, sets or {}), can, incoming) if location.pickup and not complete else None
     lead = calendar.lead_for(region, _country(region)) if location.ships and complete else None
     return complete, arrival, lead
 
@@ -235,6 +265,22 @@ def _via(
             arrival=arrival,
             kind=promising.Kind.PICKUP_VIA_TRANSFER,
             via=origin_name,
+        )
+    )
+
+
+def _after(
+    store: pb.Location,
+    calendar: promising.Calendar,
+    *,
+    arrival: datetime | None,
+    kind: promising.Kind,
+    via: str,
+    now: datetime,
+) -> common_pb2.Promise:
+    return promise_message(
+        promising.pickup(
+            calendar, now, location_id=store.location_id, place=store.name, arrival=arrival, kind=kind, via=via
         )
     )
 

@@ -11,17 +11,18 @@ import asyncpg
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_inventory.adapters import bundle_repository, messages, repository
+from omnistock_inventory.adapters import bundle_repository, messages, repository, transfer_messages, transfer_repository
 from omnistock_inventory.adapters.pool_repository import PoolsByLocation
 from omnistock_inventory.domain.bundles import Components, bundle_available
 from omnistock_inventory.domain.holds import LineKey
 from omnistock_inventory.domain.stock import Channel, Counters, channel_available, may_use_safety_stock
-from omnistock_inventory.domain.transfers import LeadTimes
+from omnistock_inventory.domain.transfers import LeadTimes, TransferStatus
 from omnistock_inventory.service_layer import ledger
 from omnistock_inventory.service_layer.bundles import bundle_levels, refuse_stock_of_bundle
 from omnistock_inventory.service_layer.pools import PoolBook, at, group_locations
 from omnistock_inventory.service_layer.reads import StockReads
 from omnistock_inventory.service_layer.stock_view import Freshness, StockView, ViewRow, first_of
+from omnistock_platform import promising
 from omnistock_platform.auth import Role, current_principal, require_location, visible_locations
 from omnistock_platform.db import Database
 from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation, Reason
@@ -29,6 +30,8 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.paging import key_after, key_token
+from omnistock_platform.promise_messages import awaited
+from omnistock_platform.sets import expand
 from omnistock_platform.validation import MAX_QUANTITY, Validator
 
 # A row an answer is computed from: the database's, or the view's with the same columns.
@@ -41,6 +44,8 @@ REASONS = {
     pb.ADJUSTMENT_REASON_CORRECTION: "correction",
     pb.ADJUSTMENT_REASON_RETURN: "return",
 }
+# Shipped transfers read to date a store's units in transit (as reservations reads them: 4 pages of 500).
+MAX_SHIPPED = 2000
 METHOD_FLAGS = {
     common_pb2.FULFILMENT_METHOD_SHIP: "ships",
     common_pb2.FULFILMENT_METHOD_PICKUP: "pickup",
@@ -406,7 +411,12 @@ class StockLevels:
         for index, item in enumerate(request.items):
             if item.sku not in known:
                 raise NotFound("sku", item.sku, field=f"items[{index}].sku")
-        ranked = self._ranked(request, wanted, places, rows_at, limit, pools, only, definitions, clock=as_of)
+        waiting: list[tuple[int, dict[str, int], Sequence[Row]]] = []
+        ranked = self._ranked(
+            request, wanted, places, rows_at, limit, pools, only, definitions, clock=as_of, waiting=waiting
+        )
+        for index, beyond, here in waiting:
+            await self._on_the_way(ranked[index], beyond, here, clock=as_of)
         # A set too: ship to store brings it as its components (docs/transfers.md), from an origin
         # that has every component for the whole sets.
         if request.offer_transfers and request.method in (0, common_pb2.FULFILMENT_METHOD_PICKUP):
@@ -469,6 +479,49 @@ class StockLevels:
                 )
         return answers
 
+    async def _on_the_way(
+        self, entry: pb.LocationAvailability, beyond: dict[str, int], here: Sequence[Row], *, clock: datetime
+    ) -> None:
+        """The pickup promise of a store that has the items for the channel only with units in transit:
+        the one a reservation holding them now commits (docs/promises.md, "Units held while still on
+        their way"): from the shelf when a hold would stay within on hand, else from the arrival of the
+        shipped transfers (or announced deliveries) that bring the units beyond it; none when nothing
+        on its way says when. It replaces the pickup promise made from the shelf alone."""
+        store = entry.location
+        if not beyond:
+            promise = self.view.promises.on_the_way(store, arrival=None, kind=promising.Kind.PICKUP, via="", now=clock)
+        else:
+            transfers = await self._shipped_to(store.location_id)
+            waiting = awaited(store.location_id, beyond, [incoming_level(row) for row in here], transfers)
+            if waiting is None or waiting.arrival is None:
+                promise = None
+            else:
+                via = ""
+                if waiting.origin_location_id:
+                    origin = await repository.get_location(self.db.pool, waiting.origin_location_id)
+                    via = origin["name"] if origin is not None else waiting.origin_location_id
+                promise = self.view.promises.on_the_way(
+                    store, arrival=waiting.arrival, kind=waiting.kind, via=via, now=clock
+                )
+        kept = [each for each in entry.promises if each.kind not in _PICKUP_KINDS]
+        del entry.promises[:]
+        entry.promises.extend(([promise] if promise is not None else []) + kept)
+
+    async def _shipped_to(self, location_id: str) -> list[pb.Transfer]:
+        """The shipped transfers that involve the location (`awaited` keeps those bound for it)."""
+        rows = await transfer_repository.list_transfers(
+            self.db.pool,
+            location_ids=[location_id],
+            status=TransferStatus.SHIPPED,
+            after=None,
+            limit=MAX_SHIPPED,
+        )
+        lines = await transfer_repository.lines(self.db.pool, [row["transfer_id"] for row in rows])
+        by_transfer: dict[str, list[Any]] = {}
+        for line in lines:
+            by_transfer.setdefault(line["transfer_id"], []).append(line)
+        return [transfer_messages.transfer(row, by_transfer.get(row["transfer_id"], [])) for row in rows]
+
     async def _transfer_origin(self, request: pb.FindAvailabilityRequest, store: pb.Location) -> pb.Location | None:
         """The first origin reservations tries for a ship-to-store reservation at `store`: it asks
         FindAvailability for the complete locations nearest the store (adapters/inventory_client.py)."""
@@ -497,16 +550,21 @@ class StockLevels:
         definitions: Mapping[str, Components] | None = None,
         *,
         clock: datetime | None = None,
+        waiting: list[tuple[int, dict[str, int], Sequence[Row]]] | None = None,
     ) -> list[pb.LocationAvailability]:
         """The locations that have any of the items, complete ones first, then by distance, rank and id;
         each seen through the channel's `pools`, and only those in `only` when a group is asked for;
-        each with its promises as of `clock` (default: now).
+        each with its promises as of `clock` (default: now). A pickup store that has every item for
+        the channel only with units in transit its pool counts is added to `waiting` (its index on the
+        page, the units a hold of the items would take beyond its on hand, its rows): its pickup is
+        promised from their arrival (`_on_the_way`).
 
         The locations are put in order of distance, rank and id first (their flags and points are
         all it takes), and their stock is weighed in that order until `limit` complete ones are
         found: the complete ones come first whatever the rest holds, so the locations after them
         cannot change the page. Rows are looked at and messages built only for the locations weighed."""
         clock = clock or now()
+        waiting = [] if waiting is None else waiting
         chosen = channel_of(request.channel)
         definitions = definitions or {}
         near = Point(request.near.latitude, request.near.longitude) if request.HasField("near") else None
@@ -522,8 +580,9 @@ class StockLevels:
                 continue
             order.append((round(distance, 3), place["routing_rank"], location_id))
         order.sort()
-        complete: list[tuple[float, Any, Sequence[Row], dict[str, int]]] = []
-        partial: list[tuple[float, Any, Sequence[Row], dict[str, int]]] = []
+        parts = parts_of(definitions)
+        complete: list[tuple[float, Any, Sequence[Row], dict[str, int], dict[str, int] | None]] = []
+        partial: list[tuple[float, Any, Sequence[Row], dict[str, int], dict[str, int] | None]] = []
         for rounded, _, location_id in order:
             here = rows_at(location_id)
             use_safety_stock = may_use_safety_stock(chosen, request.selling_location_id, location_id)
@@ -532,6 +591,7 @@ class StockLevels:
             # What of it is on the shelf, where a SKU that allows backorder counts incoming units or
             # the channel's pool units in transit on transfers: those are not ready for pickup now.
             shelf = {}
+            transit: set[str] = set()  # the SKUs of which the channel's pool counts units in transit here
             for row in here:
                 sku, counters, backorder = facts(row)
                 can[sku] = channel_available(
@@ -545,24 +605,36 @@ class StockLevels:
                         backorder=False,
                         sold_now=True,
                     )[0]
+                if counters.in_transit and (
+                    channel_available(counters, pools_here, use_safety_stock=use_safety_stock)[0] > shelf[sku]
+                ):
+                    transit.add(sku)
             on_shelf = {**can, **shelf}
             for sku, components in definitions.items():  # a bundle: as many as its components allow
                 can[sku] = bundle_available(components, can)
                 on_shelf[sku] = bundle_available(components, on_shelf)
             can = {sku: units for sku, units in can.items() if sku in wanted}
-            on_shelf = {sku: units for sku, units in on_shelf.items() if sku in wanted}
+            # The SKUs asked and the sets' components: a set arrives when its components do.
+            on_shelf = {sku: units for sku, units in on_shelf.items() if sku in wanted or sku in parts}
             if not any(units > 0 for units in can.values()):
                 continue
             if all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items()):
-                complete.append((rounded, places[location_id], here, on_shelf))
+                beyond = (
+                    beyond_on_hand(here, expand(wanted, definitions))
+                    if transit and any(on_shelf.get(sku, 0) < quantity for sku, quantity in wanted.items())
+                    else None
+                )
+                complete.append((rounded, places[location_id], here, on_shelf, beyond))
                 if len(complete) == limit:
                     break
             elif not request.complete_only and len(partial) < limit:
-                partial.append((rounded, places[location_id], here, on_shelf))
+                partial.append((rounded, places[location_id], here, on_shelf, None))
         page = [(True, *entry) for entry in complete] + [(False, *entry) for entry in partial[: limit - len(complete)]]
-        answers = []
-        for is_complete, rounded, place, here, on_shelf in page:
+        answers: list[pb.LocationAvailability] = []
+        for is_complete, rounded, place, here, on_shelf, beyond in page:
             location = self.view.location_message(place)
+            if beyond is not None and location.pickup:
+                waiting.append((len(answers), beyond, here))
             incoming = {row["sku"]: (row["incoming"], row["next_incoming_at"]) for row in here}
             answers.append(
                 pb.LocationAvailability(
@@ -581,6 +653,7 @@ class StockLevels:
                         incoming=incoming,
                         region=request.ship_to_region,
                         now=clock,
+                        sets=definitions,
                     ),
                 )
             )
@@ -625,6 +698,26 @@ _PICKUP_KINDS = (
 def _kind_name(location: pb.Location) -> str:
     """The location's kind as stored, by which the settings' lead times are keyed ("warehouse", "store")."""
     return messages.KINDS.get(location.kind, "")
+
+
+def beyond_on_hand(here: Sequence[Row], taking: Mapping[str, int]) -> dict[str, int]:
+    """Units of each SKU held at the location beyond its on hand once `taking` more are held there:
+    those are awaited, never on the shelf (`promise_messages.beyond_shelf`)."""
+    found = {}
+    for row in here:
+        sku, counters, _ = facts(row)
+        over = counters.held + taking.get(sku, 0) - counters.on_hand
+        if sku in taking and over > 0:
+            found[sku] = over
+    return found
+
+
+def incoming_level(row: Row) -> pb.StockLevel:
+    """A row's announced deliveries, as `promise_messages.awaited` reads them."""
+    level = pb.StockLevel(location_id=row["location_id"], sku=row["sku"], incoming=row["incoming"])
+    if row["next_incoming_at"] is not None:
+        level.next_incoming_at.FromDatetime(row["next_incoming_at"])
+    return level
 
 
 def parts_of(definitions: Mapping[str, Components]) -> set[str]:

@@ -29,7 +29,14 @@ from omnistock_orders.settings import OrdersSettings
 from omnistock_platform import promising
 from omnistock_platform.errors import Alternative, Shortfall, ShortLine
 from omnistock_platform.geo import Point, distance_km
-from omnistock_platform.promise_messages import Awaited, awaited, beyond_shelf, calendar_of, promise_message
+from omnistock_platform.promise_messages import (
+    Awaited,
+    awaited,
+    beyond_shelf,
+    calendar_of,
+    promise_message,
+    sets_on_the_way,
+)
 
 MAX_ALTERNATIVES = 5
 # Routing first reads the stock of this many locations, the best ranked that stock any of the
@@ -379,7 +386,13 @@ class Planner:
         found: dict[str, OnTheWay] = {}
         for allocation in plan.allocations:
             location_id = allocation.location_id
-            missing = beyond_shelf(levels.get(location_id, []), allocation.lines)
+            here = levels.get(location_id, [])
+            # A set is judged by its components' rows: its definition is asked only where one of
+            # them may be held beyond the shelf.
+            sets = sets_on_the_way(here, allocation.lines)
+            known = await self.inventory.skus(sets) if sets else {}
+            definitions = {sku: {part.sku: part.quantity for part in each.components} for sku, each in known.items()}
+            missing = beyond_shelf(here, allocation.lines, definitions)
             if not missing:
                 continue
             waiting = await on_the_way(self.inventory, location_id, missing, levels.get(location_id, []))
