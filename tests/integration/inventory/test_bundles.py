@@ -22,6 +22,7 @@ from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.testing.processes import ServiceProcess
 from omnistock_platform.testing.stack import unique_id
+from omnistock_platform.testing.waiting import eventually
 
 
 async def bundle(catalogue, components: dict[str, int], *, allow_split: bool = False, title: str = "Sofa set") -> str:
@@ -381,8 +382,16 @@ async def test_components_sold_alone_and_in_bundles_at_once_never_oversell(stack
             wanted[part] += quantity * n
     assert wanted[sofa] > 12 and wanted[cushion] > 20  # more was asked for than there was
     sold = {part: sum(sale.get(part, 0) for _, sale in sales) for part in (sofa, cushion)}
-    levels = await levels_of(catalogue, [sofa, cushion], store)
-    for part, start in ((sofa, 12), (cushion, 20)):
+    starts = ((sofa, 12), (cushion, 20))
+
+    async def settled() -> dict[str, pb.StockLevel] | None:
+        # Read without a token: the answer may lag the other process's last commits by the bounded
+        # staleness (docs/reads.md), so wait for it; an oversold level never settles here.
+        levels = await levels_of(catalogue, [sofa, cushion], store)
+        return levels if all(levels[part].on_hand == start - sold[part] for part, start in starts) else None
+
+    levels = await eventually(settled, what=f"on hand to settle at what was left after {sold}")
+    for part, start in starts:
         assert 0 <= levels[part].held <= levels[part].on_hand
         assert levels[part].on_hand == start - sold[part] >= 0
     # Each sale's units, exactly, in the ledger under its hold.
