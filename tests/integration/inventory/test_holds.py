@@ -158,6 +158,33 @@ async def test_retried_hold_returns_the_same_hold(catalogue) -> None:
     assert "request_id" in (refused.value.details() or "")
 
 
+async def test_a_hold_answers_each_row_as_it_left_it_and_a_retry_the_same(catalogue) -> None:
+    store = await catalogue.location()
+    first, second = await catalogue.sku(), await catalogue.sku()
+    await catalogue.receive(store, first, 5)
+    await catalogue.receive(store, second, 4)
+    inventory = catalogue.admin
+
+    alone = hold_request([(store, first, 3)])  # one line: held with others on its row
+    together = hold_request([(store, first, 1), (store, second, 4)])  # lines in one transaction
+    sale = hold_request(
+        [(store, second, 1)], channel=common_pb2.CHANNEL_POS, selling_location_id=store, commit_now=True
+    )
+    answered = [await inventory.Hold(request) for request in (alone, together)]
+
+    def counters(response: pb.HoldResponse) -> list[tuple[str, str, int, int]]:
+        return sorted((level.location_id, level.sku, level.on_hand, level.held) for level in response.levels)
+
+    assert counters(answered[0]) == [(store, first, 5, 3)]
+    assert counters(answered[1]) == sorted([(store, first, 5, 4), (store, second, 4, 4)])
+    assert [counters(await inventory.Hold(request)) for request in (alone, together)] == [
+        counters(response) for response in answered
+    ]
+    release = pb.ReleaseHoldRequest(request_id=unique_id(), hold_id=answered[1].hold.hold_id)
+    await inventory.ReleaseHold(release)
+    assert counters(await inventory.Hold(sale)) == [(store, second, 3, 0)]  # a sale: after its commit
+
+
 async def test_expired_hold_gives_units_back_by_itself(catalogue, tap) -> None:
     store, sku = await catalogue.location(), await catalogue.sku()
     await catalogue.receive(store, sku, 1)

@@ -13,6 +13,7 @@ import asyncpg
 import grpc
 import pytest
 
+from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.grpc.interceptors import RPC_TOTAL
@@ -73,7 +74,8 @@ async def test_a_reservation_is_two_transactions_and_one_hold(world: World) -> N
     pool = world.stack.apps["reservations"].db.pool
     await _open_every_connection(pool)
     await world.reserve(store, [(sku, 1)])  # the store and the SKU are known from here on
-    calls_before = {method: _inventory_calls(method) for method in ("GetLocation", "BatchGetSkus", "Hold")}
+    methods = ("GetLocation", "BatchGetSkus", "Hold", "BatchGetStock", "ListTransfers")
+    calls_before = {method: _inventory_calls(method) for method in methods}
     request = create_request(store, [(sku, 2)])
 
     with statements_of(pool, request.request_id) as statements:
@@ -81,17 +83,31 @@ async def test_a_reservation_is_two_transactions_and_one_hold(world: World) -> N
         await asyncio.sleep(0)  # the logger is called soon after each statement, on the loop
 
     assert reservation.status == pb.RESERVATION_STATUS_ACTIVE
-    # PENDING committed on its own (lock, write with its lines), then ACTIVE with its event in one statement.
-    assert [statement.split()[0].rstrip(";") for statement in statements] == [
-        "BEGIN",
-        "SELECT",
-        "WITH",
-        "COMMIT",
-        "WITH",
-    ]
-    assert "reservation_lines" in statements[2] and "outbox" in statements[4]
+    # Units on the shelf: the promise is the store's own, from the levels the hold answered.
+    assert reservation.promise.kind == common_pb2.PROMISE_KIND_PICKUP
+    # PENDING committed on its own (BEGIN with the customer's lock in one round trip, the write with
+    # its lines), then ACTIVE with its event in one statement.
+    assert [statement.split()[0].rstrip(";") for statement in statements] == ["BEGIN", "WITH", "COMMIT", "WITH"]
+    assert "pg_advisory_xact_lock" in statements[0]
+    assert "reservation_lines" in statements[1] and "outbox" in statements[3]
     calls = {method: _inventory_calls(method) - before for method, before in calls_before.items()}
-    assert calls == {"GetLocation": 0, "BatchGetSkus": 0, "Hold": 1}
+    assert calls == {"GetLocation": 0, "BatchGetSkus": 0, "Hold": 1, "BatchGetStock": 0, "ListTransfers": 0}
+
+
+async def test_a_process_that_learnt_the_catalogue_asks_nothing_for_its_skus(world: World) -> None:
+    """Learning the catalogue at start spares a just-started process a BatchGetSkus per new SKU."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 5)
+    (servicer,) = world.stack.apps["reservations"].servicers
+    client = servicer.implementation.creating.deps.inventory
+    assert sku not in client._known_skus  # created after the process learnt the catalogue
+
+    assert await client.learn_skus() >= 1
+
+    before = _inventory_calls("BatchGetSkus")
+    reservation = await world.reserve(store, [(sku, 1)])
+    assert reservation.status == pb.RESERVATION_STATUS_ACTIVE
+    assert _inventory_calls("BatchGetSkus") - before == 0
 
 
 async def test_a_sku_refused_as_unknown_is_found_once_created(world: World) -> None:

@@ -123,11 +123,16 @@ async def write_taken(
     events = []
     sold: list[tuple[str, str, int]] = []
     for hold in holds:
+        # The answer gives each row as the hold left it, the level its event carries (built once).
+        levels = hold.response.levels
+        del levels[:]
         for row, quantity in hold.rows:
             movements.append(_movement(hold, row, "hold", 0, quantity))
             level = messages.stock_level(row, backorder=row["allow_backorder"])
             change = pb.StockChanged(level=level, cause=HOLD_KIND, hold_id=hold.hold_id)
             events.append(outbox.prepare("stock.changed", change, hold.request_id, hold.traceparent))
+            if not hold.sold:
+                levels.append(level)
         if hold.sold:
             for row, quantity in hold.rows:
                 # The row as the sale's commit leaves it, in this same statement (the row is locked).
@@ -139,8 +144,10 @@ async def write_taken(
                 }
                 sold.append((row["location_id"], row["sku"], quantity))
                 movements.append(_movement(hold, after, "commit", -quantity, -quantity))
-                change = pb.StockChanged(level=messages.stock_level(after), cause=COMMIT_KIND, hold_id=hold.hold_id)
+                level = messages.stock_level(after)
+                change = pb.StockChanged(level=level, cause=COMMIT_KIND, hold_id=hold.hold_id)
                 events.append(outbox.prepare("stock.changed", change, hold.request_id, hold.traceparent))
+                levels.append(level)
         message = hold.response.hold
         changed = pb.HoldChanged(hold=message, lines=message.lines)
         events.append(outbox.prepare("hold.created", changed, hold.request_id, hold.traceparent))

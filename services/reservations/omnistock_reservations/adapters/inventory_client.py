@@ -7,7 +7,7 @@ an absent inventory become Unavailable, which the caller may retry with the same
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -59,6 +59,8 @@ class HoldView:
     # it sees the hold).
     rows: frozenset[str] = frozenset()
     consistency_token: str = ""
+    # Its stock rows as taking it left them (Hold's answer; empty from other calls).
+    levels: tuple[pb.StockLevel, ...] = ()
 
 
 _STATES = {
@@ -69,7 +71,7 @@ _STATES = {
 }
 
 
-def _hold(hold: pb.Hold, consistency_token: str = "") -> HoldView:
+def _hold(hold: pb.Hold, consistency_token: str = "", levels: Iterable[pb.StockLevel] = ()) -> HoldView:
     units: dict[str, int] = {}
     for line in hold.lines:
         units[line.sku] = units.get(line.sku, 0) + line.open
@@ -85,6 +87,7 @@ def _hold(hold: pb.Hold, consistency_token: str = "") -> HoldView:
         open={sku: quantity for sku, quantity in units.items() if quantity > 0},
         rows=frozenset(line.sku for line in hold.lines),
         consistency_token=consistency_token,
+        levels=tuple(levels),
     )
 
 
@@ -160,6 +163,8 @@ def hold_request(reservation: Reservation) -> pb.HoldRequest:
 STORE_CACHE_SECONDS = 5.0
 # SKUs known to inventory, remembered: inventory never deletes a SKU, so one known stays known.
 MAX_KNOWN_SKUS = 100_000
+# SKUs per ListSkus page when the catalogue is learnt at start.
+SKU_PAGE = 500
 
 
 class InventoryClient:
@@ -216,14 +221,31 @@ class InventoryClient:
         self._known_skus.update(set(wanted) - set(unknown))
         return unknown
 
+    async def learn_skus(self) -> int:
+        """Remembers the catalogue's SKUs page by page, up to half of MAX_KNOWN_SKUS, so that a
+        process that has just started asks nothing for them; the number remembered. One created
+        since, or beyond the pages learnt, is asked for once, as before (`unknown_skus`)."""
+        token = ""
+        while len(self._known_skus) + SKU_PAGE <= MAX_KNOWN_SKUS // 2:
+            page = await _call(self._stub.ListSkus(pb.ListSkusRequest(page_size=SKU_PAGE, page_token=token)))
+            self._known_skus.update(sku.sku for sku in page.skus)
+            token = page.next_page_token
+            if not token:
+                break
+        return len(self._known_skus)
+
     async def hold(self, reservation: Reservation) -> HoldView:
         response = await _call(self._stub.Hold(hold_request(reservation)))
-        return _hold(response.hold, response.consistency_token)
+        return _hold(response.hold, response.consistency_token, response.levels)
 
     async def on_the_way(self, location_id: str, hold: HoldView) -> Awaited | None:
         """When the units the hold took at the location beyond its shelf get there (a pool's units
         in transit, a backorder); None when every unit held there is on the shelf. Transfers are
-        asked only then, so a hold on stock that is there costs one stock read."""
+        asked only then, so a hold on stock that is there costs one stock read, and none when the
+        hold's answer gave every row it took at the location as the hold left it."""
+        given = [level for level in hold.levels if level.location_id == location_id]
+        if given and len(given) == len(hold.rows) and not beyond_shelf(given, {}):
+            return None
         request = pb.BatchGetStockRequest(
             skus=sorted(hold.rows), location_ids=[location_id], min_consistency_token=hold.consistency_token
         )

@@ -12,10 +12,12 @@ from nats.aio.msg import Msg
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2
+from omnistock_platform.errors import OmnistockError
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.events.consumer import Handler, PoisonEvent
 from omnistock_platform.grpc.server import BackgroundLoop
 from omnistock_platform.logging import get_logger
+from omnistock_platform.loops import pause
 from omnistock_reservations.adapters.inventory_client import InventoryClient, transfer_view
 from omnistock_reservations.service_layer.arrivals import Arrivals
 from omnistock_reservations.service_layer.syncing import HoldSync
@@ -83,5 +85,27 @@ def forgetting_changed_stores(bus: EventBus, inventory: InventoryClient) -> Back
         finally:
             with contextlib.suppress(Exception):  # the connection may be drained already
                 await subscription.unsubscribe()
+
+    return run
+
+
+# Between attempts to learn the catalogue while inventory does not answer.
+LEARN_RETRY_SECONDS = 2.0
+
+
+def learning_skus(inventory: InventoryClient) -> BackgroundLoop:
+    """Learns the catalogue's SKUs once at start (CreateReservation then asks inventory only for SKUs
+    created since). Until it has, or if inventory cannot be asked, each new SKU is asked for as before."""
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                known = await inventory.learn_skus()
+            except OmnistockError as error:
+                log.warning("reservations.skus_not_learnt", error=error.message)
+                await pause(stop, LEARN_RETRY_SECONDS)
+                continue
+            log.info("reservations.skus_learnt", known=known)
+            return
 
     return run

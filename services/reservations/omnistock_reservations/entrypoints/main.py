@@ -21,6 +21,7 @@ from omnistock_reservations.adapters.inventory_client import InventoryClient
 from omnistock_reservations.entrypoints.grpc_servicer import ReservationsServicer
 from omnistock_reservations.entrypoints.handlers import (
     forgetting_changed_stores,
+    learning_skus,
     on_hold_expired,
     on_hold_shorted,
     on_transfer,
@@ -129,6 +130,7 @@ def bootstrap(platform_settings: Settings) -> ServiceApp:
             recovery.run,
             cut_short.run,
             forgetting_changed_stores(bus, deps.inventory),
+            learning_skus(deps.inventory),
             _closing(inventory_channel),
         ],
     )
