@@ -3,17 +3,13 @@ for plain reads) and speaks in domain objects."""
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import asyncpg
 
-from omnistock_platform.db import Database
 from omnistock_platform.errors import Alternative, Shortfall, ShortLine
 from omnistock_platform.promise_messages import promise_from_json, promise_to_json
 from omnistock_reservations.adapters.tables import HOLDING_SQL, OPEN_SQL
@@ -108,31 +104,9 @@ async def _one(conn: Connection, query: str, *args: Any) -> Reservation | None:
 # -- writing -----------------------------------------------------------------------------------------
 
 
-# What a customer id may be (the API's identifiers): nothing in it needs quoting in SQL.
-_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
-
-
-@asynccontextmanager
-async def customer_locked(db: Database, customer_id: str) -> AsyncIterator[asyncpg.Connection]:
-    """A transaction holding the customer's lock, which serialises creates of one customer so the
-    open-reservation limit cannot be raced past. BEGIN and the lock are one round trip (a simple
-    query of two statements, the id inlined: an identifier has nothing to quote); the lock comes
-    before any statement reads, so each one after it sees every create that held it before."""
-    if not _PLAIN_ID.fullmatch(customer_id):
-        raise ValueError(f"not an identifier: {customer_id!r}")
-    async with db.connection() as conn:
-        await conn.execute(
-            "BEGIN ISOLATION LEVEL READ COMMITTED;"
-            f" SELECT pg_advisory_xact_lock(hashtextextended('reservations:customer:{customer_id}', 0))"
-        )
-        try:
-            yield conn
-        except BaseException:
-            # Else the pool's reset rolls it back when the connection is given back.
-            with contextlib.suppress(Exception):
-                await conn.execute("ROLLBACK")
-            raise
-        await conn.execute("COMMIT")
+async def lock_customer(conn: asyncpg.Connection, customer_id: str) -> None:
+    """Serialises creates of one customer, so the open-reservation limit cannot be raced past."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"reservations:customer:{customer_id}")
 
 
 @dataclass(frozen=True)

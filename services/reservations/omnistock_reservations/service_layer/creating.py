@@ -187,7 +187,8 @@ class Creating:
     async def _write_pending(self, reservation: Reservation, expected: bytes, limits: Limits) -> Reservation | None:
         """Step 1. None when the request id is taken (a concurrent retry): the caller resumes that one."""
         customer_id = reservation.customer.customer_id
-        async with repository.customer_locked(self.deps.db, customer_id) as conn:
+        async with self.deps.db.transaction() as conn:
+            await repository.lock_customer(conn, customer_id)
             for _ in range(CODE_ATTEMPTS):
                 reservation.pickup_code = new_pickup_code()
                 outcome = await repository.write_pending(conn, reservation, expected, limits.max_open_per_customer)
