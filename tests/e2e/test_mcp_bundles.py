@@ -4,7 +4,7 @@ the set holds the sofa and both cushions at that store, together."""
 
 from __future__ import annotations
 
-from omnistock.inventory.v1 import inventory_pb2 as ipb
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.e2e.mcp_support import call, refusal, stdio_server
 from tests.integration.cli.support import World
@@ -22,18 +22,14 @@ async def test_the_agent_reserves_a_sofa_with_two_cushions_as_one_set(stack: Sta
     sofa = await world.sku("Velvet sofa, green", colour="green", category="sofa", model=model)
     cushion = await world.sku("Velvet cushion, green", colour="green", category="cushion", model=model)
     sofa_set = unique_id("SET-")
-    await world.inventory.UpsertSku(
-        ipb.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=ipb.Sku(
-                sku=sofa_set,
-                title="Velvet sofa, green, with two cushions",
-                attributes={"colour": "green", "category": "sofa", "model": model},
-                price_minor=139900,
-                currency="EUR",
-                components=[ipb.BundleComponent(sku=sofa, quantity=1), ipb.BundleComponent(sku=cushion, quantity=2)],
-            ),
-        )
+    await define_set(
+        world.inventory,
+        {sofa: 1, cushion: 2},
+        sku=sofa_set,
+        title="Velvet sofa, green, with two cushions",
+        price_minor=139900,
+        currency="EUR",
+        attributes={"colour": "green", "category": "sofa", "model": model},
     )
     await world.receive(mitte, sofa, 1)
     await world.receive(mitte, cushion, 1)  # a sofa, but one cushion only: no set at Mitte

@@ -23,6 +23,7 @@ from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform import promising
 from omnistock_platform.invariants import run_checks, snapshot_of
 from omnistock_platform.promise_messages import calendar_of
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import wait_until
 from tests.e2e.mcp_support import call, stdio_server
@@ -64,18 +65,14 @@ async def test_no_set_at_mitte_today_so_it_comes_via_a_transfer_is_bought_and_on
     sofa = await world.sku("Velvet sofa, green", colour="green")
     cushion = await world.sku("Velvet cushion, green", colour="green")
     sofa_set = unique_id("SET-")
-    await world.inventory.UpsertSku(
-        ipb.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=ipb.Sku(
-                sku=sofa_set,
-                title="Velvet sofa, green, with two cushions",
-                attributes={"colour": "green"},
-                price_minor=139900,
-                currency="EUR",
-                components=[ipb.BundleComponent(sku=sofa, quantity=1), ipb.BundleComponent(sku=cushion, quantity=2)],
-            ),
-        )
+    await define_set(
+        world.inventory,
+        {sofa: 1, cushion: 2},
+        sku=sofa_set,
+        title="Velvet sofa, green, with two cushions",
+        price_minor=139900,
+        currency="EUR",
+        attributes={"colour": "green"},
     )
     await world.receive(mitte, sofa, 1)  # a sofa at Mitte, but no cushion: no set there today
     await world.receive(warehouse, sofa, 2)

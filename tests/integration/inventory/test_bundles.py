@@ -20,25 +20,14 @@ from omnistock_inventory.settings import InventorySettings
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.processes import ServiceProcess
 from omnistock_platform.testing.stack import unique_id
 from omnistock_platform.testing.waiting import eventually
 
 
 async def bundle(catalogue, components: dict[str, int], *, allow_split: bool = False, title: str = "Sofa set") -> str:
-    sku = unique_id("SET-")
-    await catalogue.admin.UpsertSku(
-        pb.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=pb.Sku(
-                sku=sku,
-                title=title,
-                components=[pb.BundleComponent(sku=part, quantity=units) for part, units in components.items()],
-                allow_split=allow_split,
-            ),
-        )
-    )
-    return sku
+    return await define_set(catalogue.admin, components, title=title, allow_split=allow_split)
 
 
 def violations(error: grpc.aio.AioRpcError) -> list[str]:
@@ -139,12 +128,7 @@ async def test_bundles_do_not_nest_and_have_no_stock(catalogue, sofa_set) -> Non
     stocked, other = await catalogue.sku(), await catalogue.sku()
     await catalogue.receive(store, stocked, 1)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await catalogue.admin.UpsertSku(
-            pb.UpsertSkuRequest(
-                request_id=unique_id(),
-                sku=pb.Sku(sku=stocked, title="Was plain", components=[pb.BundleComponent(sku=other, quantity=1)]),
-            )
-        )
+        await define_set(catalogue.admin, {other: 1}, sku=stocked, title="Was plain")
     assert violations(refused.value) == ["BUNDLE_DEFINITION"]
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await catalogue.receive(store, sofa_set_sku, 1)

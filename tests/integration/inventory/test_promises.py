@@ -14,6 +14,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.service_layer.promises import BUCKET
 from omnistock_platform.grpc.errors import details_of
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import unique_id
 from tests.integration.promise_support import every_day, local_today, midday_zone
 
@@ -209,16 +210,7 @@ async def test_a_set_whose_component_is_announced_is_promised_on_its_receipt(cat
             request_id=unique_id(), sku=pb.Sku(sku=cushion, title="Cushion made to order", allow_backorder=True)
         )
     )
-    await catalogue.admin.UpsertSku(
-        pb.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=pb.Sku(
-                sku=pair,
-                title="Sofa with cushions",
-                components=[pb.BundleComponent(sku=sofa, quantity=1), pb.BundleComponent(sku=cushion, quantity=2)],
-            ),
-        )
-    )
+    await define_set(catalogue.admin, {sofa: 1, cushion: 2}, sku=pair, title="Sofa with cushions")
     store = await place(catalogue, unique_id("LOC-"), pb.PromiseSettings(time_zone="UTC"), pickup=True)
     await catalogue.receive(store.location_id, sofa, 1)
     await catalogue.receive(store.location_id, cushion, 1)

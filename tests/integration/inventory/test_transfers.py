@@ -17,6 +17,7 @@ from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters.transfer_checks import TRANSFER_CHECKS
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_platform.grpc.errors import details_of
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import unique_id
 
 
@@ -318,15 +319,14 @@ async def test_verify_names_units_in_transit_counted_twice_and_a_shipment_off_th
 async def test_a_plain_transfer_naming_a_set_moves_its_components(route: Route, db) -> None:
     sofa, cushion = await route.catalogue.sku("Velvet sofa"), await route.catalogue.sku("Velvet cushion")
     sofa_set = unique_id("SET-")
-    await route.office.UpsertSku(
-        pb.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=pb.Sku(
-                sku=sofa_set, title="Velvet sofa with two cushions", price_minor=139900, currency="EUR",
-                components=[pb.BundleComponent(sku=sofa, quantity=1), pb.BundleComponent(sku=cushion, quantity=2)],
-            ),
-        )
-    )  # fmt: skip
+    await define_set(
+        route.office,
+        {sofa: 1, cushion: 2},
+        sku=sofa_set,
+        title="Velvet sofa with two cushions",
+        price_minor=139900,
+        currency="EUR",
+    )
     await route.catalogue.receive(route.warehouse, sofa, 3)
     await route.catalogue.receive(route.warehouse, cushion, 8)
     # Two sets and one more cushion: the transfer carries two sofas and five cushions, and says the sets.

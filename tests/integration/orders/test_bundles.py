@@ -10,6 +10,7 @@ from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_platform.grpc.errors import details_of
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import unique_id
 from omnistock_platform.testing.waiting import eventually
 from tests.integration.orders.support import (
@@ -27,16 +28,8 @@ from tests.integration.orders.support import (
 async def sofa_set(shop: Shop) -> tuple[str, str, str]:
     sofa, cushion = await shop.sku("Green sofa", price_minor=99900), await shop.sku("Cushion", price_minor=2900)
     bundle = unique_id("SET-")
-    await shop.inventory.UpsertSku(
-        inv.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=inv.Sku(
-                sku=bundle,
-                title="Green sofa with two cushions",
-                price_minor=104900,
-                components=[inv.BundleComponent(sku=sofa, quantity=1), inv.BundleComponent(sku=cushion, quantity=2)],
-            ),
-        )
+    await define_set(
+        shop.inventory, {sofa: 1, cushion: 2}, sku=bundle, title="Green sofa with two cushions", price_minor=104900
     )
     return sofa, cushion, bundle
 

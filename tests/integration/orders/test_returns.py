@@ -17,6 +17,7 @@ from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_orders.adapters import return_repository
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.invariants import run_checks, snapshot_of
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import unique_id
 from tests.integration.orders.support import Shop, store_request
 
@@ -329,15 +330,14 @@ async def test_one_cushion_of_a_sold_set_comes_back_at_another_store(shop: Shop)
     store, other = await shop.location(), await shop.location()
     sofa, cushion = await shop.sku("Velvet sofa"), await shop.sku("Velvet cushion")
     sofa_set = unique_id("SET-")
-    await shop.inventory.UpsertSku(
-        inv.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=inv.Sku(
-                sku=sofa_set, title="Velvet sofa with two cushions", price_minor=139900, currency="EUR",
-                components=[inv.BundleComponent(sku=sofa, quantity=1), inv.BundleComponent(sku=cushion, quantity=2)],
-            ),
-        )
-    )  # fmt: skip
+    await define_set(
+        shop.inventory,
+        {sofa: 1, cushion: 2},
+        sku=sofa_set,
+        title="Velvet sofa with two cushions",
+        price_minor=139900,
+        currency="EUR",
+    )
     await shop.receive(store, sofa, 1)
     await shop.receive(store, cushion, 2)
     order = await sold(shop, store, sofa_set, 1)
@@ -383,15 +383,14 @@ async def sofa_set(shop: Shop) -> tuple[str, str, str]:
     """A set of one sofa and two cushions: (set, sofa, cushion)."""
     sofa, cushion = await shop.sku("Velvet sofa"), await shop.sku("Velvet cushion")
     bundle = unique_id("SET-")
-    await shop.inventory.UpsertSku(
-        inv.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=inv.Sku(
-                sku=bundle, title="Velvet sofa with two cushions", price_minor=139900, currency="EUR",
-                components=[inv.BundleComponent(sku=sofa, quantity=1), inv.BundleComponent(sku=cushion, quantity=2)],
-            ),
-        )
-    )  # fmt: skip
+    await define_set(
+        shop.inventory,
+        {sofa: 1, cushion: 2},
+        sku=bundle,
+        title="Velvet sofa with two cushions",
+        price_minor=139900,
+        currency="EUR",
+    )
     return bundle, sofa, cushion
 
 
@@ -541,17 +540,14 @@ async def test_a_set_redefined_before_a_cut_short_return_is_retried_comes_back_a
         if not cut:
             cut.append(found.return_id)
             # Meanwhile the set is sold with one cushion.
-            await shop.inventory.UpsertSku(
-                inv.UpsertSkuRequest(
-                    request_id=unique_id(),
-                    sku=inv.Sku(
-                        sku=bundle, title="Velvet sofa with a cushion", price_minor=129900, currency="EUR",
-                        components=[
-                            inv.BundleComponent(sku=sofa, quantity=1), inv.BundleComponent(sku=cushion, quantity=1)
-                        ],
-                    ),
-                )
-            )  # fmt: skip
+            await define_set(
+                shop.inventory,
+                {sofa: 1, cushion: 1},
+                sku=bundle,
+                title="Velvet sofa with a cushion",
+                price_minor=129900,
+                currency="EUR",
+            )
             raise ConnectionResetError("the database went away")  # after inventory booked the parts
         return await real_save(conn, found)
 

@@ -20,6 +20,7 @@ from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_orders.adapters import edit_repository
 from omnistock_platform.events.envelope import unpack_payload
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.integration.orders.support import BERLIN, LEIPZIG, Shop, quote_of, store_request
 from tests.integration.orders.test_edits import edit
@@ -244,17 +245,8 @@ async def test_a_set_whose_components_are_on_their_way_is_promised_from_their_ar
     store, hub = await shipped_to_store(shop, lamp, 3, arrival)
     await shop.receive(store, vase, 2)
     pair = unique_id("SET-")
-    await shop.inventory.UpsertSku(
-        inv.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=inv.Sku(
-                sku=pair,
-                title="Lamp and vase",
-                price_minor=5900,
-                currency="EUR",
-                components=[inv.BundleComponent(sku=lamp, quantity=1), inv.BundleComponent(sku=vase, quantity=1)],
-            ),
-        )
+    await define_set(
+        shop.inventory, {lamp: 1, vase: 1}, sku=pair, title="Lamp and vase", price_minor=5900, currency="EUR"
     )
 
     # Two sets: two vases and one lamp on the shelf, the second lamp on its way.

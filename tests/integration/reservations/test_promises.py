@@ -9,6 +9,7 @@ from datetime import UTC, timedelta
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import wait_until
 from tests.integration.orders.support import BERLIN, Shop
@@ -193,15 +194,14 @@ async def test_find_availability_offers_pickup_via_a_transfer_that_the_reservati
     cushion = await shop.sku("Green velvet cushion")
     await shop.receive(warehouse, cushion, 2)
     sofa_set = unique_id("SET-")
-    await shop.inventory.UpsertSku(
-        inv.UpsertSkuRequest(
-            request_id=unique_id(),
-            sku=inv.Sku(
-                sku=sofa_set, title="Green velvet sofa with two cushions", price_minor=139900, currency="EUR",
-                components=[inv.BundleComponent(sku=sofa, quantity=1), inv.BundleComponent(sku=cushion, quantity=2)],
-            ),
-        )
-    )  # fmt: skip
+    await define_set(
+        shop.inventory,
+        {sofa: 1, cushion: 2},
+        sku=sofa_set,
+        title="Green velvet sofa with two cushions",
+        price_minor=139900,
+        currency="EUR",
+    )
     one_set = inv.FindAvailabilityRequest(
         items=[common_pb2.SkuQuantity(sku=sofa_set, quantity=1)],
         near=common_pb2.GeoPoint(latitude=at[0], longitude=at[1]),

@@ -15,6 +15,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import wait_until
@@ -282,20 +283,13 @@ class SetRoute(Route):
         self.cushion = await self.shop.sku("Green velvet cushion", 4900)
         await self.shop.receive(self.warehouse, self.cushion, cushions)
         self.set = unique_id("SET-")
-        await self.shop.inventory.UpsertSku(
-            inv.UpsertSkuRequest(
-                request_id=unique_id(),
-                sku=inv.Sku(
-                    sku=self.set,
-                    title="Green velvet sofa with two cushions",
-                    price_minor=139900,
-                    currency="EUR",
-                    components=[
-                        inv.BundleComponent(sku=self.sofa, quantity=1),
-                        inv.BundleComponent(sku=self.cushion, quantity=2),
-                    ],
-                ),
-            )
+        await define_set(
+            self.shop.inventory,
+            {self.sofa: 1, self.cushion: 2},
+            sku=self.set,
+            title="Green velvet sofa with two cushions",
+            price_minor=139900,
+            currency="EUR",
         )
         self.sku = self.set
         return self
