@@ -4,6 +4,7 @@
     omnistock locations promise STORE-BER-MITTE --time-zone Europe/Berlin --hours mon-sat=10:00-20:00 \
         --preparation 120 --cutoff 18:00
     omnistock locations promise WH-BER --lead DE-BE=1 --lead DE=2 --default-lead 3 --carrier-days mon-sat
+    omnistock locations promise WH-BER --lead 'DE-BY=2;days=mon-fri;closed=2026-08-15,2026-11-01'
     omnistock locations promise STORE-BER-MITTE --closed 2026-12-24,2026-12-25 --hours-on 2026-12-31=10:00-14:00
     omnistock locations show STORE-BER-MITTE
 """
@@ -81,11 +82,36 @@ def date_hours_spec(spec: str) -> list[pb.DateHours]:
 
 
 def lead_spec(spec: str) -> pb.CarrierLeadTime:
-    """REGION=DAYS, e.g. DE-BE=1."""
-    region, sep, days = spec.partition("=")
+    """REGION=DAYS[;days=WEEKDAYS][;closed=DATE,DATE], e.g. DE-BE=1 or
+    DE-BY=2;days=mon-sat;closed=2026-08-15: the region's own carrier days, else the location's."""
+    head, *parts = spec.split(";")
+    region, sep, days = head.partition("=")
     if not sep or not days.strip().isdigit():
         fail(f"--lead {spec!r} is not REGION=DAYS", hint="for example --lead DE-BE=1")
-    return pb.CarrierLeadTime(region=region.strip(), business_days=int(days))
+    lead = pb.CarrierLeadTime(region=region.strip(), business_days=int(days))
+    for part in parts:
+        name, sep, value = part.partition("=")
+        name = name.strip().lower()
+        if sep and name == "days":
+            lead.delivery_weekdays.extend(sorted(set(_weekdays(value, spec, "--lead"))))
+        elif sep and name == "closed":
+            lead.closed_dates.extend(dates_spec([value]))
+        else:
+            fail(
+                f"--lead {spec!r}: {part!r} is not days=WEEKDAYS or closed=DATES",
+                hint="for example --lead 'DE-BY=2;days=mon-sat;closed=2026-08-15,2026-11-01'",
+            )
+    return lead
+
+
+def _lead_words(lead: pb.CarrierLeadTime) -> str:
+    words = f"{lead.region}: {lead.business_days}"
+    extra = []
+    if lead.delivery_weekdays:
+        extra.append(", ".join(DAYS[day - 1] for day in sorted(lead.delivery_weekdays) if 1 <= day <= 7))
+    if lead.closed_dates:
+        extra.append("closed " + ", ".join(sorted(lead.closed_dates)))
+    return f"{words} ({'; '.join(extra)})" if extra else words
 
 
 def settings_rows(settings: pb.PromiseSettings) -> list[list[Any]]:
@@ -97,7 +123,7 @@ def settings_rows(settings: pb.PromiseSettings) -> list[list[Any]]:
         if hours
         else "every day, around the clock"
     )
-    leads = ", ".join(f"{lead.region}: {lead.business_days}" for lead in settings.carrier_lead_times) or "-"
+    leads = ", ".join(_lead_words(lead) for lead in settings.carrier_lead_times) or "-"
     default = settings.default_carrier_lead_days if settings.HasField("default_carrier_lead_days") else 2
     special: dict[str, list[str]] = {}
     for day_hours in settings.special_hours:
@@ -142,7 +168,10 @@ def set_promise(
     lead: Annotated[
         list[str] | None,
         typer.Option(
-            "--lead", help="REGION=DAYS carrier lead time in business days, e.g. DE-BE=1; repeat. Replaces them all."
+            "--lead",
+            help="REGION=DAYS carrier lead time in business days, e.g. DE-BE=1; repeat. Replaces them all. "
+            "';days=WEEKDAYS' and ';closed=DATE,DATE' give the region its own carrier days "
+            "(else --carrier-days / --carrier-closed), e.g. 'DE-BY=2;days=mon-sat;closed=2026-08-15'.",
         ),
     ] = None,
     default_lead: Annotated[

@@ -59,6 +59,16 @@ def _calendar(serialized: bytes) -> Calendar:
         special={day: tuple(sorted(spans)) for day, spans in special.items()},
         delivery_weekdays=frozenset(settings.carrier_delivery_weekdays) or MONDAY_TO_FRIDAY,
         carrier_closed=frozenset(date.fromisoformat(day) for day in settings.carrier_closed_dates),
+        region_weekdays={
+            lead.region.upper(): frozenset(lead.delivery_weekdays)
+            for lead in settings.carrier_lead_times
+            if lead.delivery_weekdays
+        },
+        region_closed={
+            lead.region.upper(): frozenset(date.fromisoformat(day) for day in lead.closed_dates)
+            for lead in settings.carrier_lead_times
+            if lead.closed_dates
+        },
     )
 
 

@@ -13,7 +13,8 @@ date wherever it is asked.
   after the units' arrival (or handling, whichever is later); arrivals have no cut-off.
 - **Delivery**: the ship-from location dispatches on the local day handling starts; the carrier
   takes its lead business days (its delivery weekdays, Monday to Friday unless set, less the dates
-  it does not deliver) for the destination region from there.
+  it does not deliver) for the destination region from there. A region's lead entry may name its
+  own delivery weekdays and closed dates; unset, the location's apply.
 - **Closed dates** (holidays, one-off closures) have no opening time, so nothing is handled,
   dispatched or ready for pickup on one; a date with special hours has those instead of its
   weekday's.
@@ -78,6 +79,16 @@ def parse_date(value: str) -> date | None:
 
 
 @dataclass(frozen=True)
+class Lead:
+    """What a delivery to one destination depends on besides the dispatch day: the carrier's
+    business days there, the ISO weekdays it delivers on and the dates it does not."""
+
+    days: int
+    weekdays: frozenset[int] = MONDAY_TO_FRIDAY
+    closed: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True)
 class Calendar:
     """A location's calendar and lead times. Empty ``hours``: open every day around the clock."""
 
@@ -96,6 +107,10 @@ class Calendar:
     # ISO weekdays the carrier delivers on, and dates it does not (public holidays).
     delivery_weekdays: frozenset[int] = MONDAY_TO_FRIDAY
     carrier_closed: frozenset[date] = frozenset()
+    # Region (upper-case) -> its own carrier weekdays / closed dates, where its lead entry sets
+    # them; None (or absent): the location's above.
+    region_weekdays: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    region_closed: Mapping[str, frozenset[date]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.hours and not any(self.hours.values()):
@@ -110,8 +125,9 @@ class Calendar:
             for opens, closes in intervals:
                 if not 0 <= opens < closes <= MINUTES_PER_DAY:
                     raise ValueError(f"interval {opens}-{closes} on {day} is empty or beyond the day")
-        if not self.delivery_weekdays or not self.delivery_weekdays <= frozenset(range(1, 8)):
-            raise ValueError("delivery weekdays must be some of 1 to 7")
+        for weekdays in (self.delivery_weekdays, *self.region_weekdays.values()):
+            if not weekdays or not weekdays <= frozenset(range(1, 8)):
+                raise ValueError("delivery weekdays must be some of 1 to 7")
         if self.preparation < timedelta(0):
             raise ValueError("preparation must not be negative")
 
@@ -125,6 +141,19 @@ class Calendar:
             if key and key.upper() in self.lead_days:
                 return self.lead_days[key.upper()]
         return self.default_lead_days
+
+    def carrier_lead(self, region: str = "", country: str = "") -> Lead:
+        """The lead to the region, else to the country, else the default, with the carrier days of
+        the entry that matched (its own weekdays and closed dates where set, else the location's)."""
+        for key in (region, country):
+            if key and key.upper() in self.lead_days:
+                key = key.upper()
+                return Lead(
+                    self.lead_days[key],
+                    self.region_weekdays.get(key, self.delivery_weekdays),
+                    self.region_closed.get(key, self.carrier_closed),
+                )
+        return Lead(self.default_lead_days, self.delivery_weekdays, self.carrier_closed)
 
     def intervals(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Opening intervals (UTC) from the local day of ``start`` on, in order, without end: every
@@ -231,17 +260,24 @@ def pickup(
 
 
 def delivery(
-    calendar: Calendar, now: datetime, *, location_id: str, lead_days: int, arrival: datetime | None = None
+    calendar: Calendar, now: datetime, *, location_id: str, lead_days: int | Lead, arrival: datetime | None = None
 ) -> Promise:
     """Delivered ``lead_days`` business days after the ship-from location's dispatch day: the day
-    handling starts, from ``now`` or, for units still on their way there, from their ``arrival``."""
-    if lead_days < 0:
+    handling starts, from ``now`` or, for units still on their way there, from their ``arrival``.
+    A ``Lead`` (``Calendar.carrier_lead``) brings the destination's carrier days; a bare number of
+    days counts the location's."""
+    lead = (
+        lead_days
+        if isinstance(lead_days, Lead)
+        else Lead(lead_days, calendar.delivery_weekdays, calendar.carrier_closed)
+    )
+    if lead.days < 0:
         raise ValueError("lead_days must not be negative")
     _aware(now)
     zone = calendar.zone
     ready = max(now, _aware(arrival)) if arrival is not None else now
     dispatched = calendar.handling_start(ready).astimezone(zone).date()
-    day = add_business_days(dispatched, lead_days, weekdays=calendar.delivery_weekdays, closed=calendar.carrier_closed)
+    day = add_business_days(dispatched, lead.days, weekdays=lead.weekdays, closed=lead.closed)
     at = _moment(day, 0, zone)
     wording = f"delivered {_day_words(day, now.astimezone(zone).date(), preposition=False)}"
     return Promise(Kind.DELIVERY, at, location_id, calendar.time_zone or "UTC", day, "", wording)
@@ -285,6 +321,7 @@ __all__ = [
     "MONDAY_TO_FRIDAY",
     "Calendar",
     "Kind",
+    "Lead",
     "Promise",
     "add_business_days",
     "delivery",

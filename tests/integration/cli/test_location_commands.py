@@ -21,7 +21,9 @@ async def test_promise_settings_are_set_piece_by_piece_and_shown(stack: Stack) -
     settings = saved["promise_settings"]
     assert settings["time_zone"] == "Europe/Berlin" and settings["order_cutoff"] == "18:00"
     assert len(settings["opening_hours"]) == 11  # two intervals Monday to Friday, one on Saturday
-    assert settings["carrier_lead_times"] == [{"region": "DE-BE", "business_days": 1}]
+    assert settings["carrier_lead_times"] == [
+        {"region": "DE-BE", "business_days": 1, "delivery_weekdays": [], "closed_dates": []}
+    ]
     # What is not given stays; the rest of the location too.
     await cli.run("locations", "promise", store, "--preparation", "30")
     location = (await world.inventory.GetLocation(ipb.GetLocationRequest(location_id=store))).location
@@ -79,3 +81,29 @@ async def test_stock_quote_and_order_say_when(stack: Stack) -> None:
     assert "when:" in quoted.stdout and "tomorrow from 09:00" in quoted.stdout
     placed = await cli.json("order", f"{sofa}:1", "--store", store)
     assert placed["promise"]["local_time"] == "09:00"
+
+
+async def test_a_regions_lead_carries_its_own_carrier_days(stack: Stack) -> None:
+    world, cli = World(stack), Cli(stack)
+    warehouse = await world.location(unique_id("Lager-"), BERLIN)
+    saved = await cli.json(
+        "locations", "promise", warehouse, "--carrier-days", "mon-fri",
+        "--lead", "DE-BY=2;days=mon-sat;closed=2026-08-15,2026-11-01", "--lead", "DE=1",
+    )  # fmt: skip
+    assert saved["promise_settings"]["carrier_lead_times"] == [
+        {
+            "region": "DE-BY",
+            "business_days": 2,
+            "delivery_weekdays": [1, 2, 3, 4, 5, 6],
+            "closed_dates": ["2026-08-15", "2026-11-01"],
+        },
+        {"region": "DE", "business_days": 1, "delivery_weekdays": [], "closed_dates": []},
+    ]
+    shown = await cli.run("locations", "show", warehouse)
+    assert "closed 2026-08-15, 2026-11-01" in shown.stdout
+    malformed = await cli.run("locations", "promise", warehouse, "--lead", "DE-BY=2;weekly=mon", expect=1)
+    assert "days=WEEKDAYS or closed=DATES" in malformed.stderr
+    refused = await cli.run("locations", "promise", warehouse, "--lead", "DE-BY=2;closed=2026-08-15,15.08.", expect=1)
+    assert "carrier_lead_times[0].closed_dates[1]" in refused.stderr
+    location = (await world.inventory.GetLocation(ipb.GetLocationRequest(location_id=warehouse))).location
+    assert list(location.promise_settings.carrier_lead_times[0].closed_dates) == ["2026-08-15", "2026-11-01"]

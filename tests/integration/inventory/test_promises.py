@@ -178,6 +178,66 @@ async def test_find_availability_says_when_each_option_can_be_had(catalogue) -> 
     assert far.local_date > delivered.local_date
 
 
+async def test_a_regions_own_carrier_days_give_its_delivery_date(catalogue) -> None:
+    zone = midday_zone()
+    sku = await catalogue.sku()
+    # Past the cut-off: dispatched tomorrow; one business day to every region of Germany. The location's
+    # carrier delivers every day; Berlin's only three days after dispatch's weekday, Bavaria's not the
+    # day after dispatch (a holiday there).
+    dispatch = local_today(zone) + timedelta(days=1)
+    settings = pb.PromiseSettings(
+        time_zone=zone,
+        order_cutoff="00:00",
+        carrier_delivery_weekdays=list(range(1, 8)),
+        carrier_lead_times=[
+            pb.CarrierLeadTime(
+                region="DE-BE", business_days=1, delivery_weekdays=[(dispatch + timedelta(days=3)).isoweekday()]
+            ),
+            pb.CarrierLeadTime(
+                region="DE-BY", business_days=1, closed_dates=[(dispatch + timedelta(days=1)).isoformat()]
+            ),
+            pb.CarrierLeadTime(region="DE", business_days=1),
+        ],
+    )
+    warehouse = await place(catalogue, unique_id("LOC-"), settings, ships=True)
+    assert warehouse.promise_settings == settings
+    await catalogue.receive(warehouse.location_id, sku, 3)
+
+    async def delivered(region: str) -> str:
+        found = await catalogue.admin.FindAvailability(
+            pb.FindAvailabilityRequest(items=[common_pb2.SkuQuantity(sku=sku, quantity=1)], ship_to_region=region)
+        )
+        [entry] = [entry for entry in found.locations if entry.location.location_id == warehouse.location_id]
+        [promise] = entry.promises
+        assert promise.kind == common_pb2.PROMISE_KIND_DELIVERY
+        return promise.local_date
+
+    assert await delivered("de-be") == (dispatch + timedelta(days=3)).isoformat()
+    assert await delivered("DE-BY") == (dispatch + timedelta(days=2)).isoformat()
+    assert await delivered("DE-HH") == (dispatch + timedelta(days=1)).isoformat()  # the location's days
+
+
+async def test_bad_carrier_days_of_a_region_are_named_and_change_nothing(catalogue) -> None:
+    location_id = unique_id("LOC-")
+    await place(catalogue, location_id, pb.PromiseSettings(time_zone="UTC"), ships=True)
+    bad = pb.PromiseSettings(
+        carrier_lead_times=[
+            pb.CarrierLeadTime(region="DE", business_days=1),
+            pb.CarrierLeadTime(region="FR", business_days=2, delivery_weekdays=[0], closed_dates=["2026-13-01"]),
+        ],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await place(catalogue, location_id, bad, ships=True)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = [v.field for b in details_of(refused.value, error_details_pb2.BadRequest) for v in b.field_violations]
+    assert sorted(fields) == [
+        "location.promise_settings.carrier_lead_times[1].closed_dates[0]",
+        "location.promise_settings.carrier_lead_times[1].delivery_weekdays[0]",
+    ]
+    kept = await catalogue.admin.GetLocation(pb.GetLocationRequest(location_id=location_id))
+    assert kept.location.promise_settings == pb.PromiseSettings(time_zone="UTC")
+
+
 async def test_a_backorderable_sku_on_its_way_is_promised_on_receipt_not_from_the_shelf(catalogue) -> None:
     sku = unique_id("SKU-")
     await catalogue.admin.UpsertSku(

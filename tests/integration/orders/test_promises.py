@@ -86,6 +86,29 @@ async def test_a_delivery_is_promised_from_the_slowest_ship_from_location_for_th
     assert far.local_date == next_business_day(dispatch, 4).isoformat()
 
 
+async def test_a_delivery_counts_the_destination_regions_own_carrier_days(shop: Shop) -> None:
+    zone = midday_zone()
+    sofa = await shop.sku()
+    dispatch = local_today(zone) + timedelta(days=1)
+    settings = warehouse_calendar(zone, DE_BB=1, DE=1)
+    # The location's carrier delivers every day; Brandenburg's only on the weekday three days after dispatch.
+    settings.carrier_delivery_weekdays.extend(range(1, 8))
+    settings.carrier_lead_times[0].delivery_weekdays.append((dispatch + timedelta(days=3)).isoweekday())
+    warehouse = await shop.location(SPANDAU, warehouse=True, promise_settings=settings)
+    await shop.receive(warehouse, sofa, 2)
+    request = ship_request([(sofa, 1)])
+    request.ship_to.region = "DE-BB"
+    quoted = (await shop.orders.QuoteRouting(quote_of(request))).plan.promise
+    assert (quoted.location_id, quoted.local_date) == (warehouse, (dispatch + timedelta(days=3)).isoformat())
+    placed = (await shop.orders.CreateOrder(request)).order
+    assert placed.promise == quoted
+    # Another region of the country: the country's entry, the location's carrier days.
+    other = ship_request([(sofa, 1)])
+    other.ship_to.region = "DE-BY"
+    near = (await shop.orders.QuoteRouting(quote_of(other))).plan.promise
+    assert near.local_date == (dispatch + timedelta(days=1)).isoformat()
+
+
 async def test_a_till_sale_promises_nothing(shop: Shop) -> None:
     lamp = await shop.sku("Lamp", price_minor=2500)
     store = await shop.location(BERLIN, promise_settings=store_calendar(midday_zone()))

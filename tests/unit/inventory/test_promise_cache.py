@@ -180,6 +180,33 @@ def test_the_last_minute_before_closing_or_the_cut_off_is_answered_exactly() -> 
     assert delivered.local_date == "2026-12-08"  # dispatched Monday, one business day to DE-BE
 
 
+def test_regions_with_the_same_lead_but_other_carrier_days_never_share_a_promise() -> None:
+    # Friday 11 Dec 2026, 10:00 in Berlin: one business day to both, but Berlin's carrier delivers on
+    # Saturdays and Bavaria's does not; Monday 14 Dec is a holiday in Bavaria only.
+    friday = datetime(2026, 12, 11, 9, 0, tzinfo=UTC)
+    regional = pb.PromiseSettings(
+        time_zone="Europe/Berlin",
+        carrier_lead_times=[
+            pb.CarrierLeadTime(region="DE-BE", business_days=1, delivery_weekdays=[1, 2, 3, 4, 5, 6]),
+            pb.CarrierLeadTime(region="DE-BY", business_days=1, closed_dates=["2026-12-14"]),
+            pb.CarrierLeadTime(region="DE", business_days=1),
+        ],
+    )
+    kept = LocationPromises()
+    answers = {region: ask(kept, store(regional), friday, region=region)[1] for region in ("DE-BE", "DE-BY", "DE-HH")}
+    assert {region: answer.local_date for region, answer in answers.items()} == {
+        "DE-BE": "2026-12-12",
+        "DE-BY": "2026-12-15",
+        "DE-HH": "2026-12-14",
+    }
+    for region, answer in answers.items():
+        assert (
+            answer
+            == ask(kept, store(regional), friday, region=region)[1]
+            == exact(store(regional), friday, region=region)[1]
+        )
+
+
 # --- the bound, as a property ----------------------------------------------------------------
 
 ZONES = st.sampled_from(["", "UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney"])
@@ -202,7 +229,13 @@ def promise_settings(draw: st.DrawFn) -> pb.PromiseSettings:
         carrier_delivery_weekdays=sorted(draw(st.sets(st.integers(1, 7), max_size=7))),
         carrier_closed_dates=sorted(day.isoformat() for day in draw(st.sets(DAYS, max_size=20))),
         carrier_lead_times=[
-            pb.CarrierLeadTime(region=region, business_days=draw(st.integers(0, 10)))
+            # Often the same lead time for several regions, some with carrier days of their own.
+            pb.CarrierLeadTime(
+                region=region,
+                business_days=draw(st.integers(0, 2) | st.integers(0, 10)),
+                delivery_weekdays=sorted(draw(st.sets(st.integers(1, 7), max_size=7))),
+                closed_dates=sorted(day.isoformat() for day in draw(st.sets(DAYS, max_size=5))),
+            )
             for region in draw(st.sets(st.sampled_from(["DE-BE", "DE", "FR"])))
         ],
     )
@@ -245,6 +278,7 @@ def says_the_right_day(promise: common_pb2.Promise, now: datetime) -> bool:
     can=st.integers(0, 3),
     arrival_in=st.none() | st.integers(-3 * 24 * 60, 20 * 24 * 60),
     region=st.sampled_from(["", "DE-BE", "DE-BY", "FR-75"]),
+    warm_region=st.sampled_from(["", "DE-BE", "DE-BY", "FR-75"]),
     transfer_minutes=st.integers(0, 10 * 24 * 60),
 )
 def test_a_kept_promise_is_never_earlier_and_at_most_a_bucket_later(
@@ -257,6 +291,7 @@ def test_a_kept_promise_is_never_earlier_and_at_most_a_bucket_later(
     can: int,
     arrival_in: int | None,
     region: str,
+    warm_region: str,
     transfer_minutes: int,
 ) -> None:
     pickup, ships = flags
@@ -271,6 +306,7 @@ def test_a_kept_promise_is_never_earlier_and_at_most_a_bucket_later(
     warm = now - timedelta(microseconds=earlier)
     lead = timedelta(minutes=transfer_minutes)
     ask(kept, location, warm, **question)
+    ask(kept, location, warm, **(question | {"region": warm_region}))  # another region's answer kept too
     kept.via_transfer(location, origin, arrival=warm + lead, now=warm)
     waiting: dict[str, Any] = dict(arrival=arrival, kind=promising.Kind.PICKUP_VIA_TRANSFER, via="Spandau")
     kept.on_the_way(location, now=warm, **waiting)

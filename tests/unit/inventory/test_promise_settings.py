@@ -53,3 +53,31 @@ def test_a_bad_weekday_or_date_is_named_beside_its_times() -> None:
     assert violations(closed) == [("special_hours[0].date", "is a closed date")]
     bad_date = pb.PromiseSettings(special_hours=[pb.DateHours(date="31.12.", opens="13:00", closes="09:00")])
     assert violations(bad_date) == [("special_hours[0].date", "must be a date YYYY-MM-DD")]
+
+
+def test_a_regions_carrier_days_are_checked_like_the_locations() -> None:
+    lead = pb.CarrierLeadTime(
+        region="DE-BY",
+        business_days=2,
+        delivery_weekdays=[1, 8, 1],
+        closed_dates=["2026-08-15", "15.08.", "2026-08-15"],
+    )
+    settings = pb.PromiseSettings(
+        carrier_lead_times=[pb.CarrierLeadTime(region="DE-BE", business_days=1), lead],
+        carrier_delivery_weekdays=[0],
+        carrier_closed_dates=["2026-02-30"],
+    )
+    assert violations(settings) == [
+        ("carrier_lead_times[1].delivery_weekdays[1]", "must be 1 (Monday) to 7 (Sunday)"),
+        ("carrier_lead_times[1].delivery_weekdays[2]", "is given twice"),
+        ("carrier_lead_times[1].closed_dates[1]", "must be a date YYYY-MM-DD"),
+        ("carrier_lead_times[1].closed_dates[2]", "is given twice"),
+        ("carrier_delivery_weekdays[0]", "must be 1 (Monday) to 7 (Sunday)"),
+        ("carrier_closed_dates[0]", "must be a date YYYY-MM-DD"),
+    ]
+    eight = pb.CarrierLeadTime(region="DE", business_days=1, delivery_weekdays=[1, 2, 3, 4, 5, 6, 7, 1])
+    assert ("carrier_lead_times[0].delivery_weekdays", "at most 7") in violations(
+        pb.PromiseSettings(carrier_lead_times=[eight])
+    )
+    fine = pb.CarrierLeadTime(region="DE", business_days=1, delivery_weekdays=[6, 1], closed_dates=["2026-12-24"])
+    assert violations(pb.PromiseSettings(carrier_lead_times=[fine])) == []

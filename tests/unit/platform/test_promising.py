@@ -14,6 +14,7 @@ from omnistock_platform.promise_messages import Awaited, awaited, beyond_shelf, 
 from omnistock_platform.promising import (
     Calendar,
     Kind,
+    Lead,
     add_business_days,
     delivery,
     parse_clock,
@@ -167,6 +168,50 @@ def test_carrier_delivery_days_are_the_locations() -> None:
         Calendar(delivery_weekdays=frozenset())
 
 
+def test_a_regions_own_carrier_days_move_its_delivery_and_unset_falls_back() -> None:
+    # Friday 11 Dec 2026, dispatched at once; the location's carrier delivers Monday to Friday.
+    warehouse = Calendar(
+        time_zone=BERLIN,
+        lead_days={"DE-BE": 1, "DE-BY": 1, "DE": 1},
+        default_lead_days=1,
+        region_weekdays={"DE-BE": frozenset(range(1, 7))},
+        region_closed={"DE-BY": frozenset({date(2026, 12, 14)})},
+        carrier_closed=frozenset({date(2026, 12, 15)}),
+    )
+    friday = berlin(2026, 12, 11, 9)
+
+    def delivered(region: str, country: str = "DE") -> date:
+        lead = warehouse.carrier_lead(region, country)
+        return delivery(warehouse, friday, location_id="W", lead_days=lead).local_date
+
+    assert delivered("DE-BE") == date(2026, 12, 12)  # its carrier delivers on Saturdays
+    assert delivered("DE-BY") == date(2026, 12, 15)  # its own holiday Monday; not the location's Tuesday
+    assert delivered("DE-HH") == date(2026, 12, 14)  # the country's entry: the location's days
+    assert delivered("", "FR") == date(2026, 12, 14)  # the default: the location's days
+    assert warehouse.carrier_lead("de-be") == Lead(1, frozenset(range(1, 7)), frozenset({date(2026, 12, 15)}))
+    assert warehouse.carrier_lead("DE-HH", "DE") == Lead(1, frozenset(range(1, 6)), frozenset({date(2026, 12, 15)}))
+    # A bare number of days counts the location's carrier days.
+    assert delivery(warehouse, friday, location_id="W", lead_days=1).local_date == date(2026, 12, 14)
+    with pytest.raises(ValueError, match="weekday"):
+        Calendar(lead_days={"DE": 1}, region_weekdays={"DE": frozenset({8})})
+
+
+def test_a_regions_carrier_days_from_settings() -> None:
+    calendar = calendar_of(
+        inventory_pb2.PromiseSettings(
+            carrier_lead_times=[
+                inventory_pb2.CarrierLeadTime(
+                    region="de-by", business_days=2, delivery_weekdays=[1, 2, 3, 4, 5, 6], closed_dates=["2026-08-15"]
+                ),
+                inventory_pb2.CarrierLeadTime(region="DE", business_days=3),
+            ],
+            carrier_closed_dates=["2026-12-25"],
+        )
+    )
+    assert calendar.carrier_lead("DE-BY") == Lead(2, frozenset(range(1, 7)), frozenset({date(2026, 8, 15)}))
+    assert calendar.carrier_lead("DE-NW", "DE") == Lead(3, frozenset(range(1, 6)), frozenset({date(2026, 12, 25)}))
+
+
 def test_closed_dates_and_carrier_days_from_settings() -> None:
     settings_message = inventory_pb2.PromiseSettings(
         time_zone=BERLIN,
@@ -297,6 +342,37 @@ def test_delivery_is_monotone_in_lead_time_and_never_before_today(
     if shorter > 0:  # carriers deliver on their delivery days only
         assert first.local_date.isoweekday() in calendar.delivery_weekdays
         assert first.local_date not in calendar.carrier_closed
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    calendar=calendars(),
+    now=NOW,
+    days=st.integers(0, 30),
+    weekdays=st.none() | st.frozensets(st.integers(1, 7), min_size=1),
+    closed=st.none() | st.frozensets(st.dates(min_value=date(2023, 12, 25), max_value=date(2031, 2, 1)), max_size=20),
+)
+def test_a_delivery_to_a_region_falls_on_its_carrier_days_else_the_locations(
+    calendar: Calendar, now: datetime, days: int, weekdays: frozenset[int] | None, closed: frozenset[date] | None
+) -> None:
+    regional = replace(
+        calendar,
+        lead_days={"XX-1": days},
+        region_weekdays={"XX-1": weekdays} if weekdays is not None else {},
+        region_closed={"XX-1": closed} if closed is not None else {},
+    )
+    promise = delivery(regional, now, location_id="W", lead_days=regional.carrier_lead("XX-1", "XX"))
+    on = weekdays if weekdays is not None else calendar.delivery_weekdays
+    off = closed if closed is not None else calendar.carrier_closed
+    expected = add_business_days(
+        calendar.handling_start(now).astimezone(calendar.zone).date(), days, weekdays=on, closed=off
+    )
+    assert promise.local_date == expected
+    if days > 0:
+        assert promise.local_date.isoweekday() in on and promise.local_date not in off
+    # Unset for the region: exactly the location's days.
+    if weekdays is None and closed is None:
+        assert promise == delivery(calendar, now, location_id="W", lead_days=days)
 
 
 @settings(max_examples=200, deadline=None)

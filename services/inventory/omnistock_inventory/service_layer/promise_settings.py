@@ -47,6 +47,8 @@ def validate(check: Validator, settings: pb.PromiseSettings) -> None:
         check.check(
             0 <= lead.business_days <= MAX_LEAD_DAYS, f"{field}.business_days", f"must be between 0 and {MAX_LEAD_DAYS}"
         )
+        _weekdays(check, f"{field}.delivery_weekdays", lead.delivery_weekdays)
+        _dates(check, f"{field}.closed_dates", lead.closed_dates)
     if settings.HasField("default_carrier_lead_days"):
         check.check(
             0 <= settings.default_carrier_lead_days <= MAX_LEAD_DAYS,
@@ -55,14 +57,18 @@ def validate(check: Validator, settings: pb.PromiseSettings) -> None:
         )
     _dates(check, f"{FIELD}.closed_dates", settings.closed_dates)
     _special_hours(check, settings)
-    check.check(len(settings.carrier_delivery_weekdays) <= 7, f"{FIELD}.carrier_delivery_weekdays", "at most 7")
-    weekdays: set[int] = set()
-    for index, weekday in enumerate(settings.carrier_delivery_weekdays[:8]):
-        field = f"{FIELD}.carrier_delivery_weekdays[{index}]"
-        check.check(1 <= weekday <= 7, field, "must be 1 (Monday) to 7 (Sunday)")
-        check.check(weekday not in weekdays, field, "is given twice")
-        weekdays.add(weekday)
+    _weekdays(check, f"{FIELD}.carrier_delivery_weekdays", settings.carrier_delivery_weekdays)
     _dates(check, f"{FIELD}.carrier_closed_dates", settings.carrier_closed_dates)
+
+
+def _weekdays(check: Validator, field: str, values: Sequence[int]) -> None:
+    """A list of distinct ISO weekdays, at most 7."""
+    check.check(len(values) <= 7, field, "at most 7")
+    seen: set[int] = set()
+    for index, weekday in enumerate(values[:8]):
+        check.check(1 <= weekday <= 7, f"{field}[{index}]", "must be 1 (Monday) to 7 (Sunday)")
+        check.check(weekday not in seen, f"{field}[{index}]", "is given twice")
+        seen.add(weekday)
 
 
 def _dates(check: Validator, field: str, values: Sequence[str]) -> None:

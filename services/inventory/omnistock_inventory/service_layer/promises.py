@@ -23,7 +23,7 @@ from omnistock_platform.sets import Definitions, expand
 
 # How fresh a promise is: computed once per bucket of this length, as at the bucket's end.
 BUCKET = timedelta(seconds=60)
-# Promises kept per location and bucket (each kind, lead time, arrival and origin asked for);
+# Promises kept per location and bucket (each kind, lead and carrier days, arrival and origin asked for);
 # past it the bucket's are dropped and made again, so a flood of distinct arrivals costs no memory.
 MAX_KEPT = 1024
 
@@ -87,7 +87,7 @@ class LocationPromises:
     A location's calendar is built once per version of its message (the stock view makes one per
     version of the location's row, and `forget` drops it when the view learns the row changed; a
     message read from the database counts as the same version when equal). Its promises for one
-    question (which kind, the lead time to the region, the arrival, the transfer's origin) are
+    question (which kind, the lead time and carrier days to the region, the arrival, the transfer's origin) are
     computed once per bucket, as at the bucket's end: never earlier than the exact answer. They are
     kept only when at most one bucket later than as at the bucket's start, so never more than a
     bucket later than exact; where a cut-off, a closing or a break falls inside the bucket (the end's
@@ -215,13 +215,14 @@ def _question(
     incoming: Mapping[str, tuple[int, datetime | None]],
     region: str,
     sets: Definitions | None = None,
-) -> tuple[bool, datetime | None, int | None]:
+) -> tuple[bool, datetime | None, promising.Lead | None]:
     """What the promises depend on besides the calendar and the clock: whether the location has
     every item, when what a pickup store lacks arrives (a set's by its components), and the lead
-    time of a delivery."""
+    of a delivery: its business days and the carrier's days to the region (two regions with the
+    same lead time but other carrier days never share kept promises)."""
     complete = all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items())
     arrival = _arrival(expand(wanted, sets or {}), can, incoming) if location.pickup and not complete else None
-    lead = calendar.lead_for(region, _country(region)) if location.ships and complete else None
+    lead = calendar.carrier_lead(region, _country(region)) if location.ships and complete else None
     return complete, arrival, lead
 
 
@@ -230,7 +231,7 @@ def _promises(
     calendar: promising.Calendar,
     complete: bool,
     arrival: datetime | None,
-    lead: int | None,
+    lead: promising.Lead | None,
     now: datetime,
 ) -> list[common_pb2.Promise]:
     found = []

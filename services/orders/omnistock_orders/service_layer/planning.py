@@ -103,7 +103,7 @@ def delivery_promise(
     """Delivered from the location to the region (else the country) for an order handled from ``at``
     (dispatched once units on their way there have arrived)."""
     calendar = calendar_of(location.promise_settings)
-    lead = calendar.lead_for(region, country)
+    lead = calendar.carrier_lead(region, country)
     return promising.delivery(calendar, at, location_id=location.location_id, lead_days=lead, arrival=arrival)
 
 
