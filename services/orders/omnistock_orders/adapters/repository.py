@@ -192,6 +192,16 @@ async def get(conn: Connection, order_id: str, *, lock: bool = False) -> OrderRe
     return _record(row, allocations.get(order_id, []))
 
 
+async def lock_placing(conn: asyncpg.Connection, order_id: str) -> tuple[OrderStatus, int, datetime] | None:
+    """Lock the order's row and answer its status, attempt and creation time (None when it is gone):
+    while an order is PENDING nothing but its placement changes it, so the placement that holds this
+    lock on its own attempt needs no more of the row than the record it already has."""
+    row = await conn.fetchrow(
+        "SELECT status, attempt, created_at FROM orders.orders WHERE order_id = $1 FOR UPDATE", order_id
+    )
+    return (OrderStatus(row["status"]), row["attempt"], row["created_at"]) if row is not None else None
+
+
 async def _allocations(conn: Connection, order_ids: list[str]) -> dict[str, list[Allocation]]:
     rows = await conn.fetch(
         "SELECT * FROM orders.allocations WHERE order_id = ANY($1::text[]) ORDER BY order_id, seq", order_ids

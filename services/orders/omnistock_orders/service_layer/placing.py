@@ -247,6 +247,8 @@ class OrderPlacement:
         if state is None:
             state = await self._state(order_id)
         failure: Shortfall | None = None
+        # The hold request this call just recorded, so the attempt it claimed need not parse it back.
+        made: tuple[bytes, inventory_pb2.HoldRequest] | None = None
         while True:
             if state.status is not OrderStatus.PENDING:
                 return await self._current(order_id)
@@ -268,19 +270,22 @@ class OrderPlacement:
                     selling_location_id=query.selling_location_id,
                     commit_now=record.source == SOURCE_CARRY_OUT,
                 )
-                claimed = await repository.claim_attempt(
-                    self.db.pool, order_id, attempt, request.SerializeToString(deterministic=True), decision
-                )
+                recorded = request.SerializeToString(deterministic=True)
+                claimed = await repository.claim_attempt(self.db.pool, order_id, attempt, recorded, decision)
                 if claimed is None:
                     raise in_progress(order_id)
-                state, failure = claimed, None
+                state, failure, made = claimed, None, (recorded, request)
                 continue
+            if made is not None and made[0] == state.call:
+                call = made[1]  # the request this call recorded (not a concurrent duplicate's)
+            else:
+                call = inventory_pb2.HoldRequest.FromString(state.call)
             try:
-                hold = await holding.take(self.inventory, inventory_pb2.HoldRequest.FromString(state.call))
+                hold = await holding.take(self.inventory, call)
             except Shortfall as short:
                 failure = short
                 continue
-            finished = await self._finish(order_id, state, hold)
+            finished = await self._finish(record, state, hold)
             if finished is not None:
                 return finished
             state = await self._state(order_id)
@@ -336,15 +341,24 @@ class OrderPlacement:
             log.info("order.refused", order_id=record.order_id, short=len(shortfall.lines))
         return dropped
 
-    async def _finish(self, order_id: str, state: PendingCall, hold: inventory_pb2.Hold) -> orders_pb2.Order | None:
+    async def _finish(
+        self, known: OrderRecord, state: PendingCall, hold: inventory_pb2.Hold
+    ) -> orders_pb2.Order | None:
         """Store the allocations the hold gave. None when this attempt was overtaken by a later one
-        (its hold is given back); the order as it stands when someone else already finished it."""
+        (its hold is given back); the order as it stands when someone else already finished it.
+        `known` is the order as this placement read or wrote it: a PENDING order changes only by
+        its placement's attempts, so when the locked row is still at this attempt it is not read again."""
+        order_id = known.order_id
         decision = state.decision or orders_pb2.RoutingPlan()
         async with self.db.transaction() as conn:
-            record = await repository.get(conn, order_id, lock=True)
-            current = (
-                record is not None and record.order.status is OrderStatus.PENDING and record.attempt == state.attempt
-            )
+            locked = await repository.lock_placing(conn, order_id)
+            current = locked is not None and locked[0] is OrderStatus.PENDING and locked[1] == state.attempt
+            record: OrderRecord | None
+            if current and known.order.status is OrderStatus.PENDING:
+                assert locked is not None
+                record = replace(known, attempt=state.attempt, pending_call=state.call, created_at=locked[2])
+            else:
+                record = await repository.get(conn, order_id) if locked is not None else None  # row locked above
             if record is not None and record.order.status is not OrderStatus.PENDING:
                 finished = any(a.hold_id == hold.hold_id for a in record.order.allocations)
                 if finished:
@@ -447,7 +461,7 @@ class OrderPlacement:
             raise
         hold = await self._keep_for_the_order(order_id, await self.inventory.get_hold(converted.hold_id))
         decision = self._taken_over(record, converted, hold)
-        finished = await self._finish(order_id, replace(state, decision=decision), hold)
+        finished = await self._finish(record, replace(state, decision=decision), hold)
         if finished is None:
             raise in_progress(order_id)
         return finished
@@ -531,5 +545,5 @@ class OrderPlacement:
         except Shortfall:
             await self._drop(order_id, state.attempt)
             return True
-        await self._finish(order_id, state, hold)
+        await self._finish(record, state, hold)
         return True
