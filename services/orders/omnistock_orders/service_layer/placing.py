@@ -59,6 +59,7 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.geo import Point
 from omnistock_platform.idempotency import fingerprint
 from omnistock_platform.logging import get_logger
+from omnistock_platform.statement import Statement
 
 log = get_logger(__name__)
 
@@ -185,6 +186,9 @@ class OrderPlacement:
         return orders_pb2.CreateOrderResponse(order=await self._route(record, query, fresh))
 
     async def _insert(self, record: OrderRecord, digest: bytes) -> bool:
+        if not record.holds:  # one statement: it commits alone, as a transaction would
+            async with self.db.connection() as conn:
+                return await repository.insert_pending(conn, record, digest)
         async with self.db.transaction() as conn:
             inserted = await repository.insert_pending(conn, record, digest)
             if inserted and record.holds:  # asked for with the order: they start when it is placed
@@ -377,13 +381,17 @@ class OrderPlacement:
                 saved = await repository.save(conn, replace(record.with_order(placed), decision=decision))
                 saved = await start_requested(conn, saved)
                 message = order_message(saved)  # the answer and every event below carry the same order
-                await self.outbox.add(conn, "order.created", order_changed(saved, message=message))
+                events = [self.outbox.prepare("order.created", order_changed(saved, message=message))]
                 if carry_out:
-                    await self.outbox.add(conn, "order.completed", order_changed(saved, message=message))
+                    events.append(self.outbox.prepare("order.completed", order_changed(saved, message=message)))
                 else:
-                    await self.outbox.add(conn, "order.allocated", order_changed(saved, allocations, message=message))
+                    allocated = order_changed(saved, allocations, message=message)
+                    events.append(self.outbox.prepare("order.allocated", allocated))
                     if placed.status is OrderStatus.BACKORDERED:
-                        await self.outbox.add(conn, "order.backordered", order_changed(saved, message=message))
+                        events.append(self.outbox.prepare("order.backordered", order_changed(saved, message=message)))
+                statement = Statement()  # the events in one round trip, in this order
+                self.outbox.add_many(statement, events)
+                await statement.execute(conn)
                 log.info("order.placed", order_id=order_id, status=placed.status.value, hold_id=hold.hold_id)
                 return message
         await self._give_back(order_id, hold)
