@@ -193,9 +193,14 @@ class Calendar:
         raise AssertionError("unreachable: intervals never end")
 
     def handling_start(self, now: datetime) -> datetime:
-        """When work on an order placed at ``now`` begins: the cut-off moves it to the next day."""
+        """When work on an order placed at ``now`` begins: the cut-off moves it to the next day.
+        The cut-off has passed once the clock has shown it: by the local time, or by the moment it
+        first struck (in the hour repeated when clocks go back, the second pass reads earlier on the
+        clock but is later, so a later order is never handled sooner)."""
         local = now.astimezone(self.zone)
-        if self.cutoff is not None and local.hour * 60 + local.minute >= self.cutoff:
+        if self.cutoff is not None and (
+            local.hour * 60 + local.minute >= self.cutoff or now >= _moment(local.date(), self.cutoff, self.zone)
+        ):
             now = _moment(local.date() + timedelta(days=1), 0, self.zone)
         return self.first_open(now)
 

@@ -60,6 +60,15 @@ def test_after_the_cut_off_handling_starts_the_next_opening_day() -> None:
     assert promise.wording == "ready for pickup at Mitte tomorrow from 12:00"
 
 
+def test_the_cut_off_in_the_hour_clocks_go_back_holds_for_its_second_pass() -> None:
+    # 25 Oct 2026: Berlin goes from 03:00 CEST back to 02:00 CET, so 02:00-03:00 is shown twice.
+    night = Calendar(time_zone=BERLIN, preparation=timedelta(minutes=30), cutoff=2 * 60 + 30)
+    first_pass = datetime(2026, 10, 25, 0, 40, tzinfo=UTC)  # 02:40 CEST: past the cut-off
+    second_pass = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 CET: later, though the clock reads earlier
+    assert night.handling_start(first_pass) == datetime(2026, 10, 25, 23, 0, tzinfo=UTC)  # 26 Oct 00:00 CET
+    assert night.handling_start(second_pass) == night.handling_start(first_pass)
+
+
 def test_pickup_via_transfer_counts_from_the_arrival() -> None:
     arrival = berlin(2026, 12, 10, 9)  # Thursday, before opening
     promise = pickup(
@@ -328,6 +337,13 @@ def test_orders_after_the_cut_off_are_not_handled_today(calendar: Calendar, now:
     if calendar.cutoff is not None and local_now.hour * 60 + local_now.minute >= calendar.cutoff:
         assert ready.local_date > today
         assert dispatched.astimezone(calendar.zone).date() > today
+
+
+@settings(max_examples=300, deadline=None)
+@given(calendar=calendars(), now=NOW, later=st.integers(0, 3 * 60))
+def test_a_later_order_is_never_handled_sooner(calendar: Calendar, now: datetime, later: int) -> None:
+    # Minutes later, across cut-offs and the hours clocks skip or repeat.
+    assert calendar.handling_start(now + timedelta(minutes=later)) >= calendar.handling_start(now)
 
 
 @settings(max_examples=300, deadline=None)
