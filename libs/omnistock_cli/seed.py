@@ -1,8 +1,11 @@
 """`omnistock seed`: the demo catalogue loaded through the inventory API.
 
 Every request id is derived from the request's content (and, for receipts, from
-the stock row's version), so seeding again, or two seeds at once, never counts
-a unit twice: a receipt only tops a row up to the catalogue's level."""
+the stock row's version), so seeding again, or two seeds at once by one caller, never counts
+a unit twice: a receipt only tops a row up to the catalogue's level. The services
+bind a request id to the caller that first used it, so the ids are derived per
+caller too: `make run` seeds as one, `omnistock seed --force` as another, and
+each is answered as its own request."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
+import jwt
 import typer
 from google.protobuf.message import Message
 from omnistock_client import OmnistockClient
@@ -38,8 +42,20 @@ class SeedResult:
     units_received: int = 0
 
 
+def caller_of(client: OmnistockClient) -> str:
+    """Who the client calls as: its token's role, subject and locations (read, not verified; the
+    services verify it). Empty when the token cannot be read."""
+    try:
+        claims = jwt.decode(client.token(), options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return ""
+    return "|".join(
+        str(part) for part in (claims.get("role", ""), claims.get("sub", ""), *sorted(claims.get("locations") or ()))
+    )
+
+
 def request_id(kind: str, request: Message, *salt: object) -> str:
-    """The same content always gives the same id (request_id itself left empty)."""
+    """The same content (and salt) always gives the same id (request_id itself left empty)."""
     digest = hashlib.sha256(kind.encode())
     digest.update(request.SerializeToString(deterministic=True))
     for part in salt:
@@ -47,7 +63,7 @@ def request_id(kind: str, request: Message, *salt: object) -> str:
     return f"seed-{kind}-{digest.hexdigest()[:32]}"
 
 
-def location_request(location: DemoLocation) -> pb.UpsertLocationRequest:
+def location_request(location: DemoLocation, caller: str = "") -> pb.UpsertLocationRequest:
     request = pb.UpsertLocationRequest(
         location=pb.Location(
             location_id=location.location_id,
@@ -62,11 +78,11 @@ def location_request(location: DemoLocation) -> pb.UpsertLocationRequest:
             active=True,
         )
     )
-    request.request_id = request_id("location", request)
+    request.request_id = request_id("location", request, caller)
     return request
 
 
-def sku_request(sku: DemoSku) -> pb.UpsertSkuRequest:
+def sku_request(sku: DemoSku, caller: str = "") -> pb.UpsertSkuRequest:
     request = pb.UpsertSkuRequest(
         sku=pb.Sku(
             sku=sku.sku,
@@ -76,7 +92,7 @@ def sku_request(sku: DemoSku) -> pb.UpsertSkuRequest:
             currency=sku.currency,
         )
     )
-    request.request_id = request_id("sku", request)
+    request.request_id = request_id("sku", request, caller)
     return request
 
 
@@ -97,7 +113,7 @@ async def current_levels(client: OmnistockClient, catalogue: Catalogue) -> dict[
 
 
 async def _stock_row(
-    client: OmnistockClient, row: DemoStock, level: pb.StockLevel | None, document_ref: str = DOCUMENT_REF
+    client: OmnistockClient, row: DemoStock, level: pb.StockLevel | None, document_ref: str, caller: str
 ) -> int:
     """Top the row up to the catalogue's on hand, and set its safety stock."""
     on_hand = level.on_hand if level is not None else 0
@@ -108,12 +124,12 @@ async def _stock_row(
             location_id=row.location_id, sku=row.sku, quantity=row.on_hand - on_hand, document_ref=document_ref
         )
         # The row's version names the state the top-up was computed from.
-        receive.request_id = request_id("receive", receive, version)
+        receive.request_id = request_id("receive", receive, version, caller)
         await client.call(client.inventory.ReceiveStock, receive)
         received = row.on_hand - on_hand
     if level is None or level.safety_stock != row.safety_stock:
         safety = pb.SetSafetyStockRequest(location_id=row.location_id, sku=row.sku, safety_stock=row.safety_stock)
-        safety.request_id = request_id("safety", safety)
+        safety.request_id = request_id("safety", safety, caller)
         await client.call(client.inventory.SetSafetyStock, safety)
     return received
 
@@ -142,6 +158,7 @@ async def load_catalogue(
     """Load a catalogue (the demo one, or an imported one) with content-derived request ids:
     locations and SKUs first, then every stock row topped up to its on hand."""
     total(len(catalogue.locations) + len(catalogue.skus) + len(catalogue.stock))
+    caller = caller_of(client)
     slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def step(call: Awaitable[Any]) -> Any:
@@ -151,13 +168,16 @@ async def load_catalogue(
         return result
 
     await asyncio.gather(
-        *(step(client.call(client.inventory.UpsertLocation, location_request(loc))) for loc in catalogue.locations),
-        *(step(client.call(client.inventory.UpsertSku, sku_request(sku))) for sku in catalogue.skus),
+        *(
+            step(client.call(client.inventory.UpsertLocation, location_request(loc, caller)))
+            for loc in catalogue.locations
+        ),
+        *(step(client.call(client.inventory.UpsertSku, sku_request(sku, caller))) for sku in catalogue.skus),
     )
     levels = await current_levels(client, catalogue)
     received = await asyncio.gather(
         *(
-            step(_stock_row(client, row, levels.get((row.location_id, row.sku)), document_ref))
+            step(_stock_row(client, row, levels.get((row.location_id, row.sku)), document_ref, caller))
             for row in catalogue.stock
         )
     )

@@ -67,6 +67,8 @@ class RetryPolicy:
 class OmnistockClient:
     channels: dict[ServiceName, grpc.aio.Channel]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # The bearer token each call sends (as of now): who the calls are made as.
+    token: Callable[[], str] = field(default=lambda: "", repr=False)
 
     @classmethod
     def connect(
@@ -81,7 +83,7 @@ class OmnistockClient:
         get_token = token if callable(token) else (lambda: token)
         chosen = addresses or {}
         channels = {name: open_channel(settings, name, get_token, address=chosen.get(name)) for name in SERVICES}
-        return cls(channels, retry or RetryPolicy(deadline=settings.default_deadline.total_seconds()))
+        return cls(channels, retry or RetryPolicy(deadline=settings.default_deadline.total_seconds()), get_token)
 
     @property
     def inventory(self) -> inventory_pb2_grpc.InventoryServiceStub:

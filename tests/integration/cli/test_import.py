@@ -87,6 +87,13 @@ async def test_good_files_load_and_loading_again_changes_nothing(stack: Stack, t
     assert again["loaded"] and again["units_received"] == 0
     assert (await world.level(warehouse, chair)).on_hand == 12
 
+    # Another admin loads the same files (as `omnistock seed --force` does after `make run` seeded as
+    # its own caller): request ids are bound to their caller, so each derives its own.
+    other = stack.token("admin", subject=unique_id("back-office-"))
+    by_another = await cli.json(*args, env={"OMNISTOCK_TOKEN": other})
+    assert by_another["loaded"] and by_another["units_received"] == 0
+    assert (await world.level(warehouse, chair)).on_hand == 12
+
     shown = await cli.run(*args)
     assert "Imported 2 locations, 2 SKUs and 3 stock rows (0 units received)" in shown.stdout
 
