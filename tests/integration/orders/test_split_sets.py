@@ -341,3 +341,16 @@ async def test_split_sets_and_their_parts_sold_alone_at_once_never_oversell(shop
     levels = {sofa: await shop.level(sofas, sofa), cushion: await shop.level(cushions, cushion)}
     for part, start in ((sofa, 5), (cushion, 8)):
         assert 0 <= levels[part].held == held[part] <= levels[part].on_hand == start
+
+
+async def test_a_split_set_whose_parts_exceed_one_hold_line_is_refused_naming_its_line(shop: Shop) -> None:
+    sofa, cushion = await shop.sku("Sofa"), await shop.sku("Cushion")
+    bundle = await define_set(shop.inventory, {sofa: 1, cushion: 1000}, price_minor=SET_PRICE, allow_split=True)
+    lamp = await shop.sku("Lamp")
+    request = ship_request([(lamp, 1), (bundle, 1001)])  # 1,001,000 cushions
+    for call in (shop.orders.QuoteRouting(quote_of(request)), shop.orders.CreateOrder(request)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        fields = details_of(refused.value, error_details_pb2.BadRequest)[0].field_violations
+        assert [violation.field for violation in fields] == ["lines[1].quantity"]

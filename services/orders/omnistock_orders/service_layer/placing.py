@@ -68,6 +68,7 @@ from omnistock_platform.geo import Point
 from omnistock_platform.idempotency import fingerprint
 from omnistock_platform.logging import get_logger
 from omnistock_platform.statement import Statement
+from omnistock_platform.validation import MAX_QUANTITY, Validator
 
 log = get_logger(__name__)
 
@@ -128,8 +129,21 @@ def splits(method: Method) -> bool:
     return method is not Method.CARRY_OUT
 
 
-def splittable(skus: Mapping[str, inventory_pb2.Sku]) -> frozenset[str]:
-    return frozenset(code for code, sku in skus.items() if sku.allow_split and sku.components)
+def as_parts(lines: list[OrderLine], skus: Mapping[str, inventory_pb2.Sku]) -> tuple[list[OrderLine], list[OrderSet]]:
+    """The lines with each splittable set as its parts (`split_sets`). A part line may not ask more units
+    than one hold line can take: INVALID_ARGUMENT naming the set's line."""
+    splittable = frozenset(code for code, sku in skus.items() if sku.allow_split and sku.components)
+    parts, sets = split_sets(lines, splittable)
+    check = Validator()
+    index = {line.sku: number for number, line in enumerate(lines)}
+    for part in parts:
+        if part.part_of and part.quantity > MAX_QUANTITY:
+            check.fail(
+                f"lines[{index[part.part_of]}].quantity",
+                f"{part.part_of} would take {part.quantity} of its part {part.sku}, at most {MAX_QUANTITY}",
+            )
+    check.raise_if_invalid()
+    return parts, sets
 
 
 def order_lines(wanted: Mapping[str, int], order: list[str], skus: Mapping[str, inventory_pb2.Sku]) -> list[OrderLine]:
@@ -172,7 +186,7 @@ class OrderPlacement:
         order = [line.sku for line in request.lines]
         skus = await self._require_skus(order)
         if splits(query.method):  # routed as CreateOrder would route it: a splittable set as its parts
-            lines, _ = split_sets(order_lines(query.lines, order, skus), splittable(skus))
+            lines, _ = as_parts(order_lines(query.lines, order, skus), skus)
             query = replace(query, lines={line.sku: line.quantity for line in lines})
         planned = await self.planner.plan(query)
         return orders_pb2.QuoteRoutingResponse(plan=planned.message)
@@ -271,7 +285,7 @@ class OrderPlacement:
         lines = order_lines(wanted, order, skus)
         sets: list[OrderSet] = []
         if split:
-            lines, sets = split_sets(lines, splittable(skus))
+            lines, sets = as_parts(lines, skus)
         return lines, sets, currencies.pop() if currencies else ""
 
     # -- routing and holding ------------------------------------------------------------------------
