@@ -23,7 +23,17 @@ from omnistock_platform.invariants import run_checks, snapshot_of
 from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import eventually
-from tests.integration.orders.support import POTSDAM, SPANDAU, Shop, allocated, quote_of, ship_request
+from tests.integration.orders.support import (
+    BERLIN,
+    POTSDAM,
+    SPANDAU,
+    Shop,
+    allocated,
+    quote_of,
+    ship_request,
+    store_request,
+)
+from tests.integration.reservations.support import create_request
 
 SET_PRICE = 139900
 
@@ -354,3 +364,33 @@ async def test_a_split_set_whose_parts_exceed_one_hold_line_is_refused_naming_it
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         fields = details_of(refused.value, error_details_pb2.BadRequest)[0].field_violations
         assert [violation.field for violation in fields] == ["lines[1].quantity"]
+
+
+async def test_a_splittable_set_stays_whole_at_a_till_and_from_a_reservation(shop: Shop) -> None:
+    sofa, cushion, bundle = await sofa_set(shop)
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 2)
+    await shop.receive(store, cushion, 4)
+    till = shop.orders_as("pos", [store])
+    sold = (await till.CreateOrder(store_request([(bundle, 1)], store, carry_out=True))).order
+    assert sold.status == pb.ORDER_STATUS_COMPLETED and list(sold.sets) == []
+    assert [(line.sku, line.part_of) for line in sold.lines] == [(bundle, "")]
+    assert sold.total_minor == SET_PRICE
+
+    # A reservation's hold holds the set as a bundle line at the store: the order takes it over whole.
+    chat = shop.stack.stub("reservations", role="chat_agent")
+    reservation = (await chat.CreateReservation(create_request(store, [(bundle, 1)]))).reservation
+    order = (
+        await shop.orders.CreateOrder(
+            pb.CreateOrderRequest(
+                request_id=unique_id(),
+                channel=common_pb2.CHANNEL_CHAT,
+                customer_id=reservation.customer.customer_id,
+                method=common_pb2.FULFILMENT_METHOD_PICKUP,
+                reservation_id=reservation.reservation_id,
+            )
+        )
+    ).order
+    assert order.status == pb.ORDER_STATUS_ALLOCATED and list(order.sets) == []
+    assert allocated(order) == {store: {bundle: 1}}
+    assert await shop.held((store, sofa), (store, cushion)) == [1, 2]
