@@ -394,3 +394,16 @@ async def test_a_splittable_set_stays_whole_at_a_till_and_from_a_reservation(sho
     assert order.status == pb.ORDER_STATUS_ALLOCATED and list(order.sets) == []
     assert allocated(order) == {store: {bundle: 1}}
     assert await shop.held((store, sofa), (store, cushion)) == [1, 2]
+
+
+async def test_a_split_set_that_cannot_be_had_is_refused_naming_its_short_part(shop: Shop) -> None:
+    sofa, cushion, bundle = await sofa_set(shop)
+    sofas, cushions = await shop.location(POTSDAM, warehouse=True), await shop.location(SPANDAU, warehouse=True)
+    await shop.receive(sofas, sofa, 1)
+    await shop.receive(cushions, cushion, 1)  # one cushion of the two
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.CreateOrder(ship_request([(bundle, 1)]))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    (shortfall,) = details_of(refused.value, common_pb2.Shortfall)
+    assert [(line.sku, line.requested, line.available) for line in shortfall.lines] == [(cushion, 2, 1)]
+    assert await shop.held((sofas, sofa), (cushions, cushion)) == [0, 0]
