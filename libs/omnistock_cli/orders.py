@@ -159,13 +159,24 @@ def order_card(order: pb.Order, title: str = "") -> RenderableType:
         rows.append(("ship to", f"{order.ship_to.point.latitude:.4f},{order.ship_to.point.longitude:.4f}"))
     if order.promise.wording:
         rows.append(("when", order.promise.wording))
+    for found in order.sets:  # a split set: its parts are the lines naming it
+        parts = ", ".join(f"{part.quantity} {part.sku}" for part in found.components)
+        rows.append(("set", f"{found.quantity} x {found.sku} (per set: {parts}), {found.fulfilled} fulfilled"))
     rows.extend(hold_rows(order))
     summary = card(title or None, rows)
     lines = table(
         "lines",
         ["#", "sku", "qty", "allocated", "fulfilled", "backordered", "cancelled"],
         [
-            [line.line_no, line.sku, line.quantity, line.allocated, line.fulfilled, line.backordered, line.cancelled]
+            [
+                line.line_no,
+                f"{line.sku} (part of {line.part_of})" if line.part_of else line.sku,
+                line.quantity,
+                line.allocated,
+                line.fulfilled,
+                line.backordered,
+                line.cancelled,
+            ]
             for line in order.lines
         ],
     )

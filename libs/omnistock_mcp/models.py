@@ -195,6 +195,11 @@ class OrderLine(BaseModel):
     fulfilled: int = Field(description="Units shipped or handed over.")
     backordered: int
     cancelled: int
+    part_of: str = Field(
+        default="",
+        description="The set this line is a part of (a set the retailer lets come from several locations, ordered as"
+        " its parts); empty for a line of its own.",
+    )
 
 
 class OrderAllocation(BaseModel):

@@ -163,6 +163,21 @@ def _money(minor: int, currency: str) -> str:
     return f"{minor / 100:.2f} {currency}" if currency else ""
 
 
+def _order_items(order: opb.Order) -> str:
+    """The order's items in words: a split set once, with its parts ("1 x SOFA-SET (1 x SOFA, 2 x CUSHION)")."""
+    items = []
+    said: set[str] = set()
+    sets = {found.sku: found for found in order.sets}
+    for line in order.lines:
+        if not line.part_of:
+            items.append(f"{line.quantity} x {line.sku}")
+        elif line.part_of not in said and line.part_of in sets:
+            said.add(line.part_of)
+            parts = ", ".join(f"{part.quantity} x {part.sku}" for part in order.lines if part.part_of == line.part_of)
+            items.append(f"{sets[line.part_of].quantity} x {line.part_of} ({parts})")
+    return ", ".join(items)
+
+
 @dataclass
 class ChannelTools:
     settings: Settings
@@ -947,7 +962,7 @@ class ChannelTools:
         status = _status(order.status, opb.OrderStatus, "ORDER_STATUS_")
         method = _status(order.method, common_pb2.FulfilmentMethod, "FULFILMENT_METHOD_")
         names = await self.names([allocation.location_id for allocation in order.allocations])
-        items = ", ".join(f"{line.quantity} x {line.sku}" for line in order.lines)
+        items = _order_items(order)
         sources = sorted(
             {
                 names.get(a.location_id, a.location_id)
@@ -991,6 +1006,7 @@ class ChannelTools:
                     fulfilled=line.fulfilled,
                     backordered=line.backordered,
                     cancelled=line.cancelled,
+                    part_of=line.part_of,
                 )
                 for line in order.lines
             ],

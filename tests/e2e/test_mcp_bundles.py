@@ -8,6 +8,7 @@ from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.e2e.mcp_support import call, refusal, stdio_server
 from tests.integration.cli.support import World
+from tests.integration.orders.support import ship_request
 
 MITTE = (52.5200, 13.4050)
 KREUZBERG = (52.4990, 13.4030)
@@ -57,3 +58,26 @@ async def test_the_agent_reserves_a_sofa_with_two_cushions_as_one_set(stack: Sta
 
     assert [(await world.level(kreuzberg, sku)).held for sku in (sofa, cushion)] == [1, 2]
     assert [(await world.level(mitte, sku)).held for sku in (sofa, cushion)] == [0, 0]
+
+
+async def test_the_agent_sees_a_split_set_once_with_the_parts_it_is_taken_as(stack: Stack) -> None:
+    world = World(stack)
+    city = unique_id("Berlin-")
+    warehouse = await world.location(city, MITTE, name="Warehouse", kind="warehouse")
+    other = await world.location(city, KREUZBERG, name="Second warehouse", kind="warehouse")
+    sofa, cushion = await world.sku("Velvet sofa, green"), await world.sku("Velvet cushion, green")
+    sofa_set = await define_set(
+        world.inventory, {sofa: 1, cushion: 2}, price_minor=139900, currency="EUR", allow_split=True
+    )
+    await world.receive(warehouse, sofa, 1)
+    await world.receive(other, cushion, 2)  # the sofa at one warehouse, the cushions at the other
+    order = (await stack.stub("orders", role="storefront").CreateOrder(ship_request([(sofa_set, 1)]))).order
+
+    async with stdio_server(stack) as agent:
+        status = await call(agent, "order_status", order_id=order.order_id)
+    assert {(line["sku"], line["quantity"], line["part_of"]) for line in status["lines"]} == {
+        (sofa, 1, sofa_set),
+        (cushion, 2, sofa_set),
+    }
+    assert f"1 x {sofa_set} (" in status["summary"] and f"2 x {cushion}" in status["summary"]
+    assert status["total"] == "1399.00 EUR"

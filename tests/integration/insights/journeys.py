@@ -74,6 +74,8 @@ class Order:
     status: int = opb.ORDER_STATUS_PENDING
     # A set's components by its SKU, units per set, as orders puts them on the line.
     sets: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Split sets (Order.sets): their part lines are among `lines`, at price 0.
+    split: list[opb.OrderSet] = field(default_factory=list)
 
     def event(self, name: str, at: datetime, new: Iterable[opb.Allocation] = ()) -> Event:
         order = opb.Order(
@@ -99,7 +101,9 @@ class Order:
                 for n, (sku, qty, price) in enumerate(self.lines, start=1)
             ],
             allocations=self.allocations,
-            total_minor=sum(qty * price for _, qty, price in self.lines),
+            total_minor=sum(qty * price for _, qty, price in self.lines)
+            + sum(found.quantity * found.unit_price_minor for found in self.split),
+            sets=self.split,
         )
         _stamp(order, "created_at", self.created_at)
         _stamp(order, "updated_at", at)

@@ -104,3 +104,30 @@ async def test_a_set_sold_and_its_parts_returned_count_in_the_same_unit(insights
     (by_app,) = await rows_at(insights, store, channel=app, from_date=day, to_date=day)
     assert (by_app.orders.units, by_app.returns.units_returned) == (3, 3)
     assert by_app.returns.return_rate == 1.0
+
+
+async def test_a_split_set_counts_its_parts_as_units_and_its_price_once(insights: Any, publisher: Publisher) -> None:
+    """A sofa set the order takes as its parts (allow_split): the part lines cost nothing on their own,
+    the set's price is the revenue, once; the parts are its units, as for a set sold whole."""
+    web = common_pb2.CHANNEL_WEB
+    store = unique_id("STORE-")
+    split = Order(web, common_pb2.FULFILMENT_METHOD_PICKUP, [("SOFA", 1, 0), ("CUSHION", 2, 0)], MORNING, store)
+    split.split = [
+        opb.OrderSet(
+            sku="SOFA-SET",
+            quantity=1,
+            unit_price_minor=139900,
+            currency="EUR",
+            components=[
+                common_pb2.SkuQuantity(sku="SOFA", quantity=1),
+                common_pb2.SkuQuantity(sku="CUSHION", quantity=2),
+            ],
+        )
+    ]
+    await publisher.publish_all([split.created(allocation(store, {"SOFA": 1, "CUSHION": 2}))])
+    day = DAY.isoformat()
+    (row,) = await rows_at(insights, store, channel=web, from_date=day, to_date=day)
+    assert row.orders.units == 3
+    assert [(revenue.currency, revenue.amount_minor, revenue.orders) for revenue in row.orders.revenue] == [
+        ("EUR", 139900, 1)
+    ]

@@ -175,6 +175,9 @@ def order(event: str, payload: orders_pb2.OrderChanged, at: datetime) -> OrderFa
     for line in found.lines:
         currency = line.currency or found.currency
         revenue[currency] = revenue.get(currency, 0) + line.unit_price_minor * line.quantity
+    for split in found.sets:  # a split set's part lines cost nothing: its price is the set's, counted once
+        currency = split.currency or found.currency
+        revenue[currency] = revenue.get(currency, 0) + split.unit_price_minor * split.quantity
     first_allocation: tuple[str, ...] | None = None
     inferred = False
     if event in _ALLOCATING and found.allocations:

@@ -140,8 +140,20 @@ def order_message(record: OrderRecord) -> orders_pb2.Order:
                 backordered=line.backordered,
                 cancelled=line.cancelled,
                 components=[common_pb2.SkuQuantity(sku=part, quantity=per_set) for part, per_set in line.components],
+                part_of=line.part_of,
             )
             for line in order.lines
+        ],
+        sets=[
+            orders_pb2.OrderSet(
+                sku=split.sku,
+                quantity=split.quantity,
+                unit_price_minor=split.unit_price_minor,
+                currency=split.currency,
+                components=[common_pb2.SkuQuantity(sku=part, quantity=per_set) for part, per_set in split.components],
+                fulfilled=split.whole(fulfilled),
+            )
+            for split in order.sets
         ],
         method=METHOD_TO_PROTO[order.method],
         store_id=record.store_id,

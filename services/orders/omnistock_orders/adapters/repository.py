@@ -12,7 +12,7 @@ import asyncpg
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock_orders.domain.fulfilment_holds import FulfilmentHold
-from omnistock_orders.domain.order import Allocation, AllocationStatus, Order, OrderLine, OrderStatus
+from omnistock_orders.domain.order import Allocation, AllocationStatus, Order, OrderLine, OrderSet, OrderStatus
 from omnistock_orders.domain.routing import Method
 
 Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -80,7 +80,28 @@ def _line_json(line: OrderLine) -> dict[str, Any]:
         "backordered": line.backordered,
         "cancelled": line.cancelled,
         "components": [[part, per_set] for part, per_set in line.components],
+        "part_of": line.part_of,
     }
+
+
+def _set_json(split: OrderSet) -> dict[str, Any]:
+    return {
+        "sku": split.sku,
+        "quantity": split.quantity,
+        "unit_price_minor": split.unit_price_minor,
+        "currency": split.currency,
+        "components": [[part, per_set] for part, per_set in split.components],
+    }
+
+
+def _set(data: dict[str, Any]) -> OrderSet:
+    return OrderSet(
+        sku=str(data["sku"]),
+        quantity=int(data["quantity"]),
+        unit_price_minor=int(data.get("unit_price_minor", 0)),
+        currency=str(data.get("currency", "")),
+        components=tuple((str(part), int(per_set)) for part, per_set in data.get("components", ())),
+    )
 
 
 def _line(data: dict[str, Any]) -> OrderLine:
@@ -93,6 +114,7 @@ def _line(data: dict[str, Any]) -> OrderLine:
         backordered=int(data.get("backordered", 0)),
         cancelled=int(data.get("cancelled", 0)),
         components=tuple((str(part), int(per_set)) for part, per_set in data.get("components", ())),
+        part_of=str(data.get("part_of", "")),
     )
 
 
@@ -114,6 +136,7 @@ def _record(row: asyncpg.Record, allocations: Sequence[Allocation]) -> OrderReco
         lines=tuple(_line(line) for line in row["lines"]),
         status=OrderStatus(row["status"]),
         allocations=tuple(allocations),
+        sets=tuple(_set(split) for split in row["sets"]),
     )
     return OrderRecord(
         order=order,
@@ -152,8 +175,8 @@ async def insert_pending(conn: Connection, record: OrderRecord, fingerprint: byt
         """
         INSERT INTO orders.orders (order_id, request_id, fingerprint, channel, customer_id, method, ship_to,
             store_id, reservation_id, status, lines, total_minor, currency, options, source, attempt,
-            cancel_reason)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, '')
+            cancel_reason, sets)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, '', $16)
         ON CONFLICT (request_id) DO NOTHING RETURNING true
         """,
         order.order_id,
@@ -171,6 +194,7 @@ async def insert_pending(conn: Connection, record: OrderRecord, fingerprint: byt
         record.currency,
         record.options.SerializeToString(deterministic=True),
         record.source,
+        [_set_json(split) for split in order.sets],
     )
     return bool(inserted)
 

@@ -45,8 +45,15 @@ class OrderRow(SQLModel, table=True):
     reservation_id: str = Field(default="", nullable=False, sa_type=sa.Text)
     status: str = Field(nullable=False, sa_type=sa.Text)
     # [{"line_no", "sku", "quantity", "unit_price_minor", "currency", "backordered", "cancelled",
-    #   "components": [[part, units per set]] (a set's, empty for a plain SKU)}]
+    #   "components": [[part, units per set]] (a set's, empty for a plain SKU),
+    #   "part_of": the split set of a part line, empty otherwise}]
     lines: list[dict[str, Any]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    # The split sets, whose part lines (above) name them in "part_of": [{"sku", "quantity",
+    #   "unit_price_minor", "currency", "components": [[part, units per set]]}]
+    sets: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=sa.Column(postgresql.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    )
     total_minor: int = Field(default=0, nullable=False, sa_type=sa.BigInteger)
     currency: str = Field(default="", nullable=False, sa_type=sa.Text)
     # omnistock.orders.v1.RoutingOptions, serialized: re-routes use the caller's options again.

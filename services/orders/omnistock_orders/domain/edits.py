@@ -72,6 +72,37 @@ def _refused(order: Order, kind: str, subject: str, description: str) -> FailedP
     )
 
 
+def in_part_lines(order: Order, quantities: Mapping[str, int]) -> dict[str, int]:
+    """An edit in terms of the order's lines: a split set's SKU changes its part lines together (sets
+    times units per set). A part of a split set named alone is refused, naming the set: a part cannot
+    change without its set."""
+    parts = {line.sku: line.part_of for line in order.lines if line.part_of}
+    for sku in sorted(quantities):
+        if sku in parts:
+            raise _refused(
+                order, "SET_PART", parts[sku], f"{sku} is a part of the set {parts[sku]}: edit the set by its SKU"
+            )
+    lines: dict[str, int] = {}
+    for sku, quantity in quantities.items():
+        split = order.split_set(sku)
+        if split is None:
+            lines[sku] = quantity
+            continue
+        for part, per_set in split.components:
+            lines[part] = quantity * per_set
+    return lines
+
+
+def resize_sets(order: Order, quantities: Mapping[str, int]) -> Order:
+    """The order with its split sets named in `quantities` at their new number of sets (0: gone)."""
+    sets = tuple(
+        replace(split, quantity=quantities.get(split.sku, split.quantity))
+        for split in order.sets
+        if quantities.get(split.sku, split.quantity) > 0
+    )
+    return replace(order, sets=sets)
+
+
 def plan_quantities(order: Order, quantities: Mapping[str, int], picking: frozenset[str] = frozenset()) -> EditPlan:
     """Where each change of quantity lands. `picking`: allocations whose pick task has started."""
     require_editable(order)

@@ -78,6 +78,25 @@ class OrderLine:
     cancelled: int = 0
     # A set's components when the order was placed, units of each per set; empty for a plain SKU.
     components: tuple[tuple[str, int], ...] = ()
+    # The split set (`OrderSet.sku`) this line is a part of; empty for a line of its own.
+    part_of: str = ""
+
+
+@dataclass(frozen=True)
+class OrderSet:
+    """A splittable set the order takes as its parts: one part line per component, each with
+    `quantity` times its units per set, routed like any line (so from any locations). The set is
+    priced here, its part lines at 0, so the order's total counts it once."""
+
+    sku: str
+    quantity: int
+    unit_price_minor: int
+    currency: str
+    components: tuple[tuple[str, int], ...]
+
+    def whole(self, units: Mapping[str, int]) -> int:
+        """The whole sets `units` (per part SKU) make: the least over its parts of units ÷ units per set."""
+        return min((units.get(part, 0) // per_set for part, per_set in self.components), default=0)
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,7 @@ class Order:
     lines: tuple[OrderLine, ...]
     status: OrderStatus = OrderStatus.PENDING
     allocations: tuple[Allocation, ...] = field(default_factory=tuple)
+    sets: tuple[OrderSet, ...] = ()
 
     def line(self, sku: str) -> OrderLine:
         for line in self.lines:
@@ -125,7 +145,11 @@ class Order:
 
     @property
     def total_minor(self) -> int:
-        return sum(line.quantity * line.unit_price_minor for line in self.lines)
+        lines = sum(line.quantity * line.unit_price_minor for line in self.lines)
+        return lines + sum(split.quantity * split.unit_price_minor for split in self.sets)
+
+    def split_set(self, sku: str) -> OrderSet | None:
+        return next((split for split in self.sets if split.sku == sku), None)
 
     @property
     def terminal(self) -> bool:
@@ -213,15 +237,53 @@ def _check_covers(wanted: Mapping[str, int], parts: Iterable[Mapping[str, int]],
 # --- operations -------------------------------------------------------------------------------
 
 
-def new_order(order_id: str, method: Method, lines: Iterable[OrderLine]) -> Order:
+def new_order(order_id: str, method: Method, lines: Iterable[OrderLine], sets: Iterable[OrderSet] = ()) -> Order:
     ordered = tuple(lines)
+    split = tuple(sets)
     if not ordered:
         raise ValueError("an order needs at least one line")
     if len({line.sku for line in ordered}) != len(ordered):
         raise ValueError("each SKU may appear on one line only")
     if any(line.quantity <= 0 for line in ordered):
         raise ValueError("quantities must be positive")
-    return Order(order_id=order_id, method=method, lines=ordered)
+    for each in split:
+        parts = {line.sku: line.quantity for line in ordered if line.part_of == each.sku}
+        if parts != {part: each.quantity * per_set for part, per_set in each.components}:
+            raise ValueError(f"the part lines of {each.sku} are not its components times its sets")
+    if any(line.part_of and line.part_of not in {each.sku for each in split} for line in ordered):
+        raise ValueError("a part line names a set the order does not have")
+    return Order(order_id=order_id, method=method, lines=ordered, sets=split)
+
+
+def split_sets(lines: Iterable[OrderLine], splittable: frozenset[str]) -> tuple[list[OrderLine], list[OrderSet]]:
+    """The order's lines with each set of `splittable` ordered as its parts: the set is kept apart
+    (with its price and components) and in its place come one part line per component, sets times units
+    per set at price 0, so that routing may take each part from another location.
+
+    A set stays whole (one line of its SKU) when a part of it is also ordered on a line of its own or
+    is a part of another set split before it: one SKU has one line, and a unit of it must belong to
+    one set or to none."""
+    given = list(lines)
+    taken = {line.sku for line in given}
+    split: list[OrderSet] = []
+    parts: dict[str, list[OrderLine]] = {}
+    for line in given:
+        if line.sku not in splittable or not line.components:
+            continue
+        names = [part for part, _ in line.components]
+        if any(part in taken for part in names) or len(set(names)) != len(names):
+            continue
+        taken.update(names)
+        split.append(OrderSet(line.sku, line.quantity, line.unit_price_minor, line.currency, tuple(line.components)))
+        parts[line.sku] = [
+            OrderLine(line_no=0, sku=part, quantity=line.quantity * per_set, currency=line.currency, part_of=line.sku)
+            for part, per_set in line.components
+        ]
+    ordered: list[OrderLine] = []
+    for line in given:
+        ordered.extend(parts.get(line.sku, [line]))
+    numbered = [replace(line, line_no=number) for number, line in enumerate(ordered, start=1)]
+    return numbered, split
 
 
 def place(

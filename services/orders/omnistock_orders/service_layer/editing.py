@@ -30,12 +30,14 @@ from omnistock_orders.domain.edits import (
     EditPlan,
     already_applied,
     apply_edit,
+    in_part_lines,
     merge_routed,
     open_after,
     open_before,
     plan_new_store,
     plan_quantities,
     require_editable,
+    resize_sets,
 )
 from omnistock_orders.domain.order import Allocation, Order, OrderLine, OrderStatus
 from omnistock_orders.domain.routing import Method
@@ -177,6 +179,8 @@ class OrderEditing:
             raise InvalidArgument.of("store_id", f"a {order.method.value} order has no pickup store to change")
         if store_id and await self.inventory.location(store_id) is None:
             raise NotFound("location", store_id, field="store_id")
+        sets = {sku: units for sku, units in quantities.items() if order.split_set(sku) is not None}
+        quantities = in_part_lines(order, quantities)
         quantities = {sku: units for sku, units in quantities.items() if not _unchanged(record, sku, units)}
         if not quantities and not store_id and ship_to is None:
             return orders_pb2.EditOrderResponse(order=order_message(record))  # nothing to change
@@ -198,7 +202,7 @@ class OrderEditing:
             plan, added, token = adopted
         else:
             plan, added, token = await self._hold(record, request, plan, query, picking)
-        after = apply_edit(order, quantities, plan, added, new_lines)
+        after = resize_sets(apply_edit(order, quantities, plan, added, new_lines), sets)
         history = orders_pb2.RoutingPlan.FromString((record.decision or orders_pb2.RoutingPlan()).SerializeToString())
         history.explanation = (history.explanation + " " + _note(record, quantities, ship_to, store_id, added)).strip()
         arriving = await self._on_the_way(record, plan, added, token) if token else {}

@@ -32,7 +32,15 @@ from omnistock_orders.adapters.messages import order_changed, order_message, sku
 from omnistock_orders.adapters.repository import OrderRecord, PendingCall
 from omnistock_orders.adapters.reservations_client import ReservationsClient
 from omnistock_orders.domain.fulfilment_holds import FulfilmentHold
-from omnistock_orders.domain.order import AllocationStatus, OrderLine, OrderStatus, new_order, place
+from omnistock_orders.domain.order import (
+    AllocationStatus,
+    OrderLine,
+    OrderSet,
+    OrderStatus,
+    new_order,
+    place,
+    split_sets,
+)
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.fulfilment_holds import inventory_ttl, requested_hold, start_requested
@@ -60,6 +68,7 @@ from omnistock_platform.geo import Point
 from omnistock_platform.idempotency import fingerprint
 from omnistock_platform.logging import get_logger
 from omnistock_platform.statement import Statement
+from omnistock_platform.validation import MAX_QUANTITY, Validator
 
 log = get_logger(__name__)
 
@@ -114,6 +123,44 @@ def query_of(record: OrderRecord) -> RouteQuery:
     )
 
 
+def splits(method: Method) -> bool:
+    """Whether an order of this method takes a splittable set as its parts: not a till's carry-out,
+    which sells at its one store anyway (and the set there as one line, as it stands on the shelf)."""
+    return method is not Method.CARRY_OUT
+
+
+def as_parts(lines: list[OrderLine], skus: Mapping[str, inventory_pb2.Sku]) -> tuple[list[OrderLine], list[OrderSet]]:
+    """The lines with each splittable set as its parts (`split_sets`). A part line may not ask more units
+    than one hold line can take: INVALID_ARGUMENT naming the set's line."""
+    splittable = frozenset(code for code, sku in skus.items() if sku.allow_split and sku.components)
+    parts, sets = split_sets(lines, splittable)
+    check = Validator()
+    index = {line.sku: number for number, line in enumerate(lines)}
+    for part in parts:
+        if part.part_of and part.quantity > MAX_QUANTITY:
+            check.fail(
+                f"lines[{index[part.part_of]}].quantity",
+                f"{part.part_of} would take {part.quantity} of its part {part.sku}, at most {MAX_QUANTITY}",
+            )
+    check.raise_if_invalid()
+    return parts, sets
+
+
+def order_lines(wanted: Mapping[str, int], order: list[str], skus: Mapping[str, inventory_pb2.Sku]) -> list[OrderLine]:
+    """The lines in the caller's order, at inventory's current prices, a set's with its components."""
+    return [
+        OrderLine(
+            line_no=number,
+            sku=sku,
+            quantity=wanted[sku],
+            unit_price_minor=skus[sku].price_minor,
+            currency=skus[sku].currency,
+            components=tuple((part.sku, part.quantity) for part in skus[sku].components),
+        )
+        for number, sku in enumerate(order, start=1)
+    ]
+
+
 class OrderPlacement:
     def __init__(
         self,
@@ -136,7 +183,11 @@ class OrderPlacement:
     async def quote(self, request: orders_pb2.QuoteRoutingRequest) -> orders_pb2.QuoteRoutingResponse:
         query = quote_query(request)
         await self._require_store(query.store_id)
-        await self._require_skus([line.sku for line in request.lines])
+        order = [line.sku for line in request.lines]
+        skus = await self._require_skus(order)
+        if splits(query.method):  # routed as CreateOrder would route it: a splittable set as its parts
+            lines, _ = as_parts(order_lines(query.lines, order, skus), skus)
+            query = replace(query, lines={line.sku: line.quantity for line in lines})
         planned = await self.planner.plan(query)
         return orders_pb2.QuoteRoutingResponse(plan=planned.message)
 
@@ -165,10 +216,15 @@ class OrderPlacement:
         if request.reservation_id:
             return await self._create_from_reservation(request, digest, holds)
         await self._require_store(query.store_id)
-        lines, currency = await self._priced(query.lines, [line.sku for line in request.lines])
+        lines, sets, currency = await self._priced(
+            query.lines, [line.sku for line in request.lines], split=splits(query.method)
+        )
         source = SOURCE_CARRY_OUT if query.method is Method.CARRY_OUT else SOURCE_ROUTE
+        order = new_order(str(uuid.uuid4()), query.method, lines, sets)
+        # Decided before the order is written: a retry and a resume route the lines stored with it.
+        query = replace(query, lines=order.wanted)
         record = OrderRecord(
-            order=new_order(str(uuid.uuid4()), query.method, lines),
+            order=order,
             request_id=request.request_id,
             channel=request.channel,
             customer_id=request.customer_id,
@@ -215,26 +271,22 @@ class OrderPlacement:
             return orders_pb2.CreateOrderResponse(order=await self._convert(record))
         return orders_pb2.CreateOrderResponse(order=await self._route(record, query_of(record)))
 
-    async def _priced(self, wanted: Mapping[str, int], order: list[str]) -> tuple[list[OrderLine], str]:
-        """Order lines at inventory's current prices; every SKU must exist and share one currency."""
+    async def _priced(
+        self, wanted: Mapping[str, int], order: list[str], *, split: bool = False
+    ) -> tuple[list[OrderLine], list[OrderSet], str]:
+        """Order lines at inventory's current prices; every SKU must exist and share one currency.
+        With `split`, a splittable set is ordered as its parts (`split_sets`)."""
         skus = await self._require_skus(order)
         currencies = {skus[sku].currency for sku in wanted}
         if len(currencies) > 1:
             raise InvalidArgument.of(
                 "lines", f"SKUs are priced in different currencies: {', '.join(sorted(currencies))}"
             )
-        lines = [
-            OrderLine(
-                line_no=number,
-                sku=sku,
-                quantity=wanted[sku],
-                unit_price_minor=skus[sku].price_minor,
-                currency=skus[sku].currency,
-                components=tuple((part.sku, part.quantity) for part in skus[sku].components),
-            )
-            for number, sku in enumerate(order, start=1)
-        ]
-        return lines, currencies.pop() if currencies else ""
+        lines = order_lines(wanted, order, skus)
+        sets: list[OrderSet] = []
+        if split:
+            lines, sets = as_parts(lines, skus)
+        return lines, sets, currencies.pop() if currencies else ""
 
     # -- routing and holding ------------------------------------------------------------------------
 
@@ -427,7 +479,8 @@ class OrderPlacement:
         if violations:
             raise InvalidArgument(violations)
         order_skus = [line.sku for line in reservation.lines]
-        lines, currency = await self._priced(reserved, order_skus)
+        # Whole: the reservation's hold holds each set as a bundle line at its store.
+        lines, _, currency = await self._priced(reserved, order_skus)
         record = OrderRecord(
             order=new_order(str(uuid.uuid4()), Method.PICKUP, lines),
             request_id=request.request_id,

@@ -91,8 +91,19 @@ def _sets(skus: Mapping[str, inventory_pb2.Sku]) -> dict[str, dict[str, int]]:
 
 
 def sold_sets(order: Order) -> dict[str, dict[str, int]]:
-    """The sets among an order's lines, each with the components it was sold with (units per set)."""
-    return {line.sku: dict(line.components) for line in order.lines if line.components}
+    """The sets of an order, each with the components it was sold with (units per set): its lines of a
+    set, and its split sets (ordered as their part lines)."""
+    whole = {line.sku: dict(line.components) for line in order.lines if line.components}
+    return {**whole, **{split.sku: dict(split.components) for split in order.sets}}
+
+
+def delivered_sets(
+    order: Order, fulfilled: Mapping[str, int], known: Mapping[str, Mapping[str, int]]
+) -> dict[str, int]:
+    """Whole sets the order delivered, per set SKU: a set line's fulfilled sets, and for a split set
+    the least over its parts of the part's delivered units ÷ units per set."""
+    sets = {sku: units for sku, units in fulfilled.items() if sku in known}
+    return {**sets, **{split.sku: split.whole(fulfilled) for split in order.sets}}
 
 
 def require_scope(found: Return) -> None:
@@ -179,7 +190,7 @@ class OrderReturns:
                     lines,
                     sets,
                     rules.returnable(rules.as_components(fulfilled, known), earlier),
-                    rules.sets_returnable({sku: fulfilled[sku] for sku in fulfilled if sku in known}, earlier),
+                    rules.sets_returnable(delivered_sets(record.order, fulfilled, known), earlier),
                     request.order_id,
                 )
             found = await return_repository.insert(
