@@ -18,6 +18,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_inventory.adapters import transfer_repository
 from omnistock_orders.adapters import edit_repository
 from omnistock_platform.events.envelope import unpack_payload
 from omnistock_platform.testing.catalogue import define_set
@@ -357,11 +358,14 @@ async def backorderable(shop: Shop, store: str, hub: str, *, shelf: int, safety:
     return sku
 
 
-async def test_a_backorderable_sku_is_promised_as_the_reservation_and_the_order_then_made(fresh_stack: Stack) -> None:
+async def test_a_backorderable_sku_is_promised_as_the_reservation_and_the_order_then_made(
+    fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A backorderable SKU without units in transit the channel counts (the web shop has no pools):
     FindAvailability dates it by what a hold of the items would take beyond on hand, looking at the
     shipped transfers first, as the reservation and the order do; not by what the shelf lacks for
-    the channel from the announced deliveries."""
+    the channel from the announced deliveries. It reads the transfers only where some are on their
+    way."""
     stack = fresh_stack
     shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
     web = stack.stub("reservations", role="storefront")
@@ -377,6 +381,16 @@ async def test_a_backorderable_sku_is_promised_as_the_reservation_and_the_order_
     # One on hand, two on a transfer expected before the announced five: they bring the two beyond it.
     shipped = await backorderable(shop, store, hub, shelf=1, safety=0, transfer=2)
     shipped_too = await backorderable(shop, store, hub, shelf=1, safety=0, transfer=2)
+    # One on hand, nothing shipped: the announced five bring the two beyond it.
+    announced = await backorderable(shop, store, hub, shelf=1, safety=0, transfer=0)
+    reads: list[object] = []
+    listed = transfer_repository.list_transfers
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(kwargs.get("location_ids"))
+        return await listed(*args, **kwargs)
+
+    monkeypatch.setattr(transfer_repository, "list_transfers", counted)
 
     async def offered(sku: str, quantity: int) -> dict[int, common_pb2.Promise]:
         found = await shop.inventory.FindAvailability(
@@ -394,14 +408,21 @@ async def test_a_backorderable_sku_is_promised_as_the_reservation_and_the_order_
         return create_request(store_id, lines, channel=common_pb2.CHANNEL_WEB)
 
     on_shelf = await offered(within, 4)
+    on_receipt = await offered(announced, 3)
+    assert reads == []  # nothing on a transfer there: no transfer is read
     via_transfer = await offered(shipped, 3)
+    assert reads == [[store]]
     delivered = await offered(shipped_too, 3)
     assert on_shelf.keys() == {common_pb2.PROMISE_KIND_PICKUP, common_pb2.PROMISE_KIND_DELIVERY}
+    assert on_receipt.keys() == {common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT, common_pb2.PROMISE_KIND_DELIVERY}
     assert via_transfer.keys() == {common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER, common_pb2.PROMISE_KIND_DELIVERY}
 
     reserved = (await web.CreateReservation(on_the_web(store, [(within, 4)]))).reservation
     assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
     assert reserved.promise == on_shelf[common_pb2.PROMISE_KIND_PICKUP]
+    reserved = (await web.CreateReservation(on_the_web(store, [(announced, 3)]))).reservation
+    assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
+    assert reserved.promise == on_receipt[common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT]
     reserved = (await web.CreateReservation(on_the_web(store, [(shipped, 3)]))).reservation
     assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
     assert reserved.promise == via_transfer[common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER]
