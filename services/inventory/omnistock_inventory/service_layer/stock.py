@@ -409,12 +409,12 @@ class StockLevels:
         for index, item in enumerate(request.items):
             if item.sku not in known:
                 raise NotFound("sku", item.sku, field=f"items[{index}].sku")
-        waiting: list[tuple[int, dict[str, int], Sequence[Row]]] = []
+        waiting: list[tuple[int, dict[str, int], list[pb.StockLevel]]] = []
         ranked = self._ranked(
             request, wanted, places, rows_at, limit, pools, only, definitions, clock=as_of, waiting=waiting
         )
-        for index, beyond, here in waiting:
-            await self._on_the_way(ranked[index], beyond, here, region=request.ship_to_region, clock=as_of)
+        for index, beyond, levels in waiting:
+            await self._on_the_way(ranked[index], beyond, levels, region=request.ship_to_region, clock=as_of)
         # A set too: ship to store brings it as its components (docs/transfers.md), from an origin
         # that has every component for the whole sets.
         if request.offer_transfers and request.method in (0, common_pb2.FULFILMENT_METHOD_PICKUP):
@@ -481,7 +481,7 @@ class StockLevels:
         self,
         entry: pb.LocationAvailability,
         beyond: Mapping[str, int],
-        here: Sequence[Row],
+        levels: Sequence[pb.StockLevel],
         *,
         region: str,
         clock: datetime,
@@ -495,8 +495,8 @@ class StockLevels:
         nothing on its way says when. The shipped transfers are read only where a row the hold goes
         beyond has units in transit a channel may be promised: elsewhere none can bring them."""
         location = entry.location
-        transfers = await self._shipped_to(location.location_id) if in_transit_for(beyond, here) else []
-        waiting = hold_awaits(location.location_id, beyond, here, transfers)
+        transfers = await self._shipped_to(location.location_id) if in_transit_for(beyond, levels) else []
+        waiting = hold_awaits(location.location_id, beyond, levels, transfers)
         via = ""
         if waiting is not None and waiting.arrival is not None and waiting.origin_location_id:
             origin = await repository.get_location(self.db.pool, waiting.origin_location_id)
@@ -548,15 +548,15 @@ class StockLevels:
         definitions: Mapping[str, Components] | None = None,
         *,
         clock: datetime | None = None,
-        waiting: list[tuple[int, dict[str, int], Sequence[Row]]] | None = None,
+        waiting: list[tuple[int, dict[str, int], list[pb.StockLevel]]] | None = None,
     ) -> list[pb.LocationAvailability]:
         """The locations that have any of the items, complete ones first, then by distance, rank and id;
         each seen through the channel's `pools`, and only those in `only` when a group is asked for;
         each with its promises as of `clock` (default: now). A pickup store or a location that ships
         that has every item for the channel only by counting units on their way (its pool's units in
         transit, a backorderable SKU's announced units) is added to `waiting` instead (its index on
-        the page, the units a hold of the items would take beyond its on hand, its rows): its
-        promises are those a hold of the items commits (`_on_the_way`).
+        the page, the units a hold of the items would take beyond its on hand, its rows as
+        `held_level`): its promises are those a hold of the items commits (`_on_the_way`).
 
         The locations are put in order of distance, rank and id first (their flags and points are
         all it takes), and their stock is weighed in that order until `limit` complete ones are
@@ -580,8 +580,8 @@ class StockLevels:
             order.append((round(distance, 3), place["routing_rank"], location_id))
         order.sort()
         parts = parts_of(definitions)
-        complete: list[tuple[float, Any, Sequence[Row], dict[str, int], dict[str, int] | None]] = []
-        partial: list[tuple[float, Any, Sequence[Row], dict[str, int], dict[str, int] | None]] = []
+        complete: list[_Weighed] = []
+        partial: list[_Weighed] = []
         for rounded, _, location_id in order:
             here = rows_at(location_id)
             use_safety_stock = may_use_safety_stock(chosen, request.selling_location_id, location_id)
@@ -614,19 +614,18 @@ class StockLevels:
                 continue
             if all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items()):
                 # Every item only by counting units on their way: promised as a hold of them commits.
-                beyond = (
-                    beyond_shelf([held_level(row) for row in here], wanted, definitions)
-                    if any(on_shelf.get(sku, 0) < quantity for sku, quantity in wanted.items())
-                    else None
-                )
-                complete.append((rounded, places[location_id], here, on_shelf, beyond))
+                held = None
+                if any(on_shelf.get(sku, 0) < quantity for sku, quantity in wanted.items()):
+                    levels = [held_level(row) for row in here]
+                    held = (beyond_shelf(levels, wanted, definitions), levels)
+                complete.append((rounded, places[location_id], here, on_shelf, held))
                 if len(complete) == limit:
                     break
             elif not request.complete_only and len(partial) < limit:
                 partial.append((rounded, places[location_id], here, on_shelf, None))
         page = [(True, *entry) for entry in complete] + [(False, *entry) for entry in partial[: limit - len(complete)]]
         answers: list[pb.LocationAvailability] = []
-        for is_complete, rounded, place, here, on_shelf, beyond in page:
+        for is_complete, rounded, place, here, on_shelf, held in page:
             location = self.view.location_message(place)
             answer = pb.LocationAvailability(
                 location=location,
@@ -636,9 +635,9 @@ class StockLevels:
                 ),
                 complete=is_complete,
             )
-            if beyond is not None:  # its promises are those of a hold of the items (`_on_the_way`)
+            if held is not None:  # its promises are those of a hold of the items (`_on_the_way`)
                 if location.pickup or location.ships:
-                    waiting.append((len(answers), beyond, here))
+                    waiting.append((len(answers), *held))
             else:
                 incoming = {row["sku"]: (row["incoming"], row["next_incoming_at"]) for row in here}
                 answer.promises.extend(
@@ -684,6 +683,13 @@ class StockLevels:
         )
 
 
+# A location FindAvailability weighed: its distance, place, rows, what is on the shelf for the
+# channel, and for one that has every item only by counting units on their way, what a hold of them
+# takes beyond on hand and its rows as `held_level`.
+_Weighed: TypeAlias = tuple[
+    float, Any, Sequence[Row], dict[str, int], tuple[dict[str, int], list[pb.StockLevel]] | None
+]
+
 _PICKUP_KINDS = (
     common_pb2.PROMISE_KIND_PICKUP,
     common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER,
@@ -697,33 +703,34 @@ def _kind_name(location: pb.Location) -> str:
 
 
 def hold_awaits(
-    location_id: str, beyond: Mapping[str, int], here: Sequence[Row], transfers: Iterable[pb.Transfer]
+    location_id: str, beyond: Mapping[str, int], levels: Sequence[pb.StockLevel], transfers: Iterable[pb.Transfer]
 ) -> Awaited | None:
     """What a hold of the items at the location waits for, given the units it takes beyond on hand
-    (`beyond`, from `promise_messages.beyond_shelf` of the rows before it) and the shipped transfers
-    there: `promise_messages.awaited_once_held`, the rule a reservation applies to the rows after
-    its hold. None: every unit is on the shelf."""
-    return awaited(location_id, beyond, [held_level(row) for row in here], transfers) if beyond else None
+    (`beyond`: `promise_messages.beyond_shelf` of the rows before it, `levels`) and the shipped
+    transfers there: `promise_messages.awaited_once_held`, the rule a reservation applies to the
+    rows after its hold. None: every unit is on the shelf."""
+    return awaited(location_id, beyond, levels, transfers) if beyond else None
 
 
-def in_transit_for(beyond: Mapping[str, int], here: Sequence[Row]) -> bool:
+def in_transit_for(beyond: Mapping[str, int], levels: Sequence[pb.StockLevel]) -> bool:
     """Could a shipped transfer bring some of the units `beyond` on hand: has one of their rows units
     in transit a channel may be promised? (Only then are the transfers worth reading.)"""
-    return any(row["sku"] in beyond and facts(row)[1].in_transit > 0 for row in here)
+    return any(level.sku in beyond and level.in_transit > level.in_transit_reserved for level in levels)
 
 
 def held_level(row: Row) -> pb.StockLevel:
-    """A row's units on hand, held and announced, as `promise_messages.beyond_shelf` and `awaited`
-    read them (the levels a reservation reads)."""
+    """A row's units on hand, held, announced and in transit, as `promise_messages.beyond_shelf` and
+    `awaited` read them (the levels a reservation reads)."""
     level = pb.StockLevel(
         location_id=row["location_id"],
         sku=row["sku"],
         on_hand=row["on_hand"],
         held=row["held"],
         incoming=row["incoming"],
+        in_transit=row.get("in_transit") or 0,
+        in_transit_reserved=row.get("in_transit_reserved") or 0,
     )
-    if row["next_incoming_at"] is not None:
-        level.next_incoming_at.FromDatetime(row["next_incoming_at"])
+    messages.set_timestamp(level.next_incoming_at, row["next_incoming_at"])
     return level
 
 
