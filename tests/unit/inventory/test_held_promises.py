@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from omnistock.common.v1 import common_pb2
@@ -105,10 +105,10 @@ def via(waiting: Any) -> str:
     return ORIGINS.get(waiting.origin_location_id, "") if waiting is not None else ""
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     on_hand=st.integers(0, 6),
-    held=st.integers(0, 6),
+    held=st.integers(0, 3),
     safety=st.integers(0, 3),
     incoming=st.integers(0, 6),
     incoming_in=st.none() | HOURS,
@@ -118,12 +118,13 @@ def via(waiting: Any) -> str:
     | st.builds(
         Pool,
         group_id=st.just("stores"),
-        cap_percent=st.sampled_from([50, 100]),
-        buffer_units=st.integers(0, 1),
+        cap_percent=st.sampled_from([50, 100, 100]),
+        buffer_units=st.sampled_from([0, 0, 1]),
         allow_in_transit=st.booleans(),
         allow_transfer_in_transit=st.booleans(),
     ),
-    quantity=st.integers(1, 8),
+    quantity=st.integers(1, 5),
+    flags=st.sampled_from([(True, True), (True, False), (False, True)]),
 )
 def test_find_availability_promises_what_the_reservation_and_the_order_then_made_commit(
     on_hand: int,
@@ -135,7 +136,9 @@ def test_find_availability_promises_what_the_reservation_and_the_order_then_made
     shipped: list[dict[str, Any]],
     pool: Pool | None,
     quantity: int,
+    flags: tuple[bool, bool],
 ) -> None:
+    place = {**PLACE, "pickup": flags[0], "ships": flags[1]}
     in_transit = sum(each["quantity"] for each in shipped)
     reserved = sum(each["quantity"] for each in shipped if each["owned"])
     # Holds never go beyond what the stock row allows (the database's check constraint).
@@ -153,7 +156,7 @@ def test_find_availability_promises_what_the_reservation_and_the_order_then_made
         "version": 3,
         "updated_at": NOW,
         "allow_backorder": backorder,
-        **PLACE,
+        **place,
     }
     pools = None if pool is None else {"mitte": [pool]}
     request = pb.FindAvailabilityRequest(
@@ -165,10 +168,11 @@ def test_find_availability_promises_what_the_reservation_and_the_order_then_made
     stock_levels.view = StockView(None, InventorySettings())  # type: ignore[arg-type]  # its promises only
     waiting: list[tuple[int, dict[str, int], Any]] = []
     ranked = stock_levels._ranked(
-        request, {"sofa": quantity}, {"mitte": PLACE}, {"mitte": [row]}.__getitem__, 10, pools, None,
+        request, {"sofa": quantity}, {"mitte": place}, {"mitte": [row]}.__getitem__, 10, pools, None,
         clock=NOW, waiting=waiting,
     )  # fmt: skip
     if not ranked or not ranked[0].complete:
+        event("refused")
         return  # the hold would be refused: nothing to commit
     [entry] = ranked
     location = entry.location
@@ -179,7 +183,8 @@ def test_find_availability_promises_what_the_reservation_and_the_order_then_made
         [(_, beyond, here)] = waiting
         read = all_shipped if in_transit_for(beyond, here) else []
         held_for = hold_awaits("mitte", beyond, here, read)
-        promised = after_hold(location, waiting=held_for, via=via(held_for), region="DE-BE", now=NOW)
+        named = via(held_for) if location.pickup else ""  # the origin's name is said by a pickup only
+        promised = after_hold(location, waiting=held_for, via=named, region="DE-BE", now=NOW)
     offered = {promise.kind: promise for promise in promised}
     delivered = offered.pop(common_pb2.PROMISE_KIND_DELIVERY, None)
     assert len(offered) <= 1
@@ -188,6 +193,15 @@ def test_find_availability_promises_what_the_reservation_and_the_order_then_made
     # The reservation made then: the rows as its hold left them, as BatchGetStock answers them.
     after = messages.stock_level({**row, "held": held + quantity}, backorder=backorder, pools=[pool] if pool else None)
     reservation_waits = awaited_once_held("mitte", [after], all_shipped)
+    event(
+        "on the shelf"
+        if reservation_waits is None
+        else "no date"
+        if reservation_waits.arrival is None
+        else "via transfer"
+        if reservation_waits.origin_location_id
+        else "on receipt"
+    )
     committed = pickup_once_arrived(
         calendar_of(SETTINGS),
         NOW,
@@ -196,14 +210,14 @@ def test_find_availability_promises_what_the_reservation_and_the_order_then_made
         waiting=reservation_waits,
         via=via(reservation_waits),
     )
-    assert pickup == (promise_message(committed) if committed is not None else None)
+    assert pickup == (promise_message(committed) if committed is not None and location.pickup else None)
 
     # The order shipped from there: its plan reads the rows before its hold.
     before = messages.stock_level(row, backorder=backorder, pools=[pool] if pool else None)
     missing = beyond_shelf([before], {"sofa": quantity})
     order_waits = awaited("mitte", missing, [before], all_shipped)
-    if order_waits is not None and order_waits.arrival is None:
-        assert delivered is None  # no date can be promised: the plan gives none
+    if not location.ships or (order_waits is not None and order_waits.arrival is None):
+        assert delivered is None  # not shipped from there, or no date can be promised: the plan gives none
     else:
         arrival = order_waits.arrival if order_waits is not None else None
         assert delivered == promise_message(delivery_promise(location, NOW, "DE-BE", "DE", arrival))

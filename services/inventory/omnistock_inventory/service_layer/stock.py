@@ -497,8 +497,8 @@ class StockLevels:
         location = entry.location
         transfers = await self._shipped_to(location.location_id) if in_transit_for(beyond, levels) else []
         waiting = hold_awaits(location.location_id, beyond, levels, transfers)
-        via = ""
-        if waiting is not None and waiting.arrival is not None and waiting.origin_location_id:
+        via = ""  # the origin's name, said by a pickup only
+        if location.pickup and waiting is not None and waiting.arrival is not None and waiting.origin_location_id:
             origin = await repository.get_location(self.db.pool, waiting.origin_location_id)
             via = origin["name"] if origin is not None else waiting.origin_location_id
         entry.promises.extend(
