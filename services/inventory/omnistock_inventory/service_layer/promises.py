@@ -2,10 +2,10 @@
 
 `location_promises`, `via_transfer` and `after_hold` compute them exactly, as of `now`.
 FindAvailability asks `LocationPromises` (one per process, kept by the stock view), which computes a
-location's promises once per time bucket (`BUCKET`) as of the bucket's end: a promise is monotone in `now` (never
-earlier for a later clock), so the kept answer is never earlier than the exact one; it is kept only
-where it is at most one bucket later than the answer as of the bucket's start, so it is at most one
-bucket later than the exact one too (docs/promises.md, "How fresh a promise is").
+location's promises once per time bucket (`BUCKET`) as of the bucket's end: a promise is monotone in
+`now` (never earlier for a later clock), so the kept answer is never earlier than the exact one; it
+is kept only where it is at most one bucket later than the answer as of the bucket's start, so it is
+at most one bucket later than the exact one too (docs/promises.md, "How fresh a promise is").
 """
 
 from __future__ import annotations
