@@ -311,6 +311,11 @@ def test_a_kept_promise_is_never_earlier_and_at_most_a_bucket_later(
     # A hold on units on their way (a transfer's, expected at `arrival`), or on the shelf when None.
     waiting: dict[str, Any] = dict(waiting=None if arrival is None else Awaited(arrival, "W"), via="Spandau")
     kept.after_hold(location, now=warm, region=warm_region, **waiting)
+    # Other holds' answers kept too: a later arrival, the same one announced rather than shipped.
+    if arrival is not None:
+        later = Awaited(arrival + timedelta(days=2), "W")
+        kept.after_hold(location, now=warm, region=region, waiting=later, via="Spandau")
+        kept.after_hold(location, now=warm, region=region, waiting=Awaited(arrival), via="Spandau")
     answer = ask(kept, location, now, **question)
     first, last = exact(location, now, **question), exact(location, now + bucket, **question)
     assert [p.kind for p in answer] == [p.kind for p in first] == [p.kind for p in last]
