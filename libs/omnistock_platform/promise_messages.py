@@ -12,7 +12,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2
-from omnistock_platform.promising import DEFAULT_LEAD_DAYS, MONDAY_TO_FRIDAY, Calendar, Kind, Promise, parse_clock
+from omnistock_platform import promising
+from omnistock_platform.promising import DEFAULT_LEAD_DAYS, MONDAY_TO_FRIDAY, Calendar, Kind, Lead, Promise, parse_clock
 from omnistock_platform.sets import Definitions, expand
 
 KINDS = {
@@ -222,3 +223,46 @@ def awaited(
         if last is None or (last.arrival is not None and found.arrival > last.arrival):
             last = found
     return last
+
+
+def awaited_once_held(
+    location_id: str,
+    levels: Iterable[inventory_pb2.StockLevel],
+    transfers: Iterable[inventory_pb2.Transfer],
+    adding: Mapping[str, int] | None = None,
+    definitions: Definitions | None = None,
+) -> Awaited | None:
+    """The one rule of what a hold at a location waits for: the units held there beyond its shelf
+    once ``adding`` more are held (``beyond_shelf``), brought by what is on its way (``awaited``).
+    A reservation asks it of the rows as its hold left them (``adding`` empty); FindAvailability of
+    the rows before, adding the items asked, so that both give the same answer for the same state.
+    None when every unit is on the shelf."""
+    return awaited(location_id, beyond_shelf(levels, adding or {}, definitions), levels, transfers)
+
+
+def pickup_once_arrived(
+    calendar: Calendar, now: datetime, *, location_id: str, place: str, waiting: Awaited | None, via: str = ""
+) -> Promise | None:
+    """Ready at the store for a hold made at ``now``: once prepared from the shelf when it waits for
+    nothing (``waiting`` None), else once what it waits for has arrived (``via``: the name of the
+    transfer's origin); None when nothing on its way says when."""
+    if waiting is None:
+        return promising.pickup(calendar, now, location_id=location_id, place=place)
+    if waiting.arrival is None:
+        return None
+    return promising.pickup(
+        calendar, now, location_id=location_id, place=place, arrival=waiting.arrival, kind=waiting.kind, via=via
+    )
+
+
+def delivery_once_arrived(
+    calendar: Calendar, now: datetime, *, location_id: str, lead: Lead, waiting: Awaited | None
+) -> Promise | None:
+    """Delivered from the location for a hold made at ``now``: dispatched on the day handling starts,
+    or, when it waits for units on their way, at the first handling moment after their arrival; None
+    when nothing on its way says when (an order's plan promises its allocations so)."""
+    if waiting is None:
+        return promising.delivery(calendar, now, location_id=location_id, lead_days=lead)
+    if waiting.arrival is None:
+        return None
+    return promising.delivery(calendar, now, location_id=location_id, lead_days=lead, arrival=waiting.arrival)

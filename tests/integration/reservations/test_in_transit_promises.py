@@ -18,12 +18,14 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_inventory.adapters import transfer_repository
 from omnistock_orders.adapters import edit_repository
 from omnistock_platform.events.envelope import unpack_payload
 from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.integration.orders.support import BERLIN, LEIPZIG, Shop, quote_of, store_request
+from tests.integration.orders.support import BERLIN, LEIPZIG, Shop, quote_of, ship_request, store_request
 from tests.integration.orders.test_edits import edit
+from tests.integration.promise_support import every_day, midday_zone
 from tests.integration.reservations.support import create_request
 
 # Open around the clock: a promise is its arrival (or now) plus the hour of preparation exactly.
@@ -268,3 +270,164 @@ async def test_a_set_whose_components_are_on_their_way_is_promised_from_their_ar
     placed = (await shop.orders.CreateOrder(request)).order
     assert placed.status == opb.ORDER_STATUS_ALLOCATED
     assert placed.promise == quoted
+
+
+async def test_find_availability_promises_a_delivery_from_units_in_transit_as_the_order_then_placed(
+    fresh_stack: Stack,
+) -> None:
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    lamp, vase = await shop.sku("Lamp"), await shop.sku("Vase")
+    arrival = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    store, hub = await shipped_to_store(shop, lamp, 3, arrival)  # the store ships too
+    # Two vases on their way on a transfer without an expected arrival, and one on the shelf.
+    await shop.receive(hub, vase, 2)
+    await shop.receive(store, vase, 1)
+    transfer = (
+        await shop.inventory.CreateTransfer(
+            inv.CreateTransferRequest(
+                request_id=unique_id(),
+                origin_location_id=hub,
+                destination_location_id=store,
+                lines=[inv.TransferLineRequest(sku=vase, quantity=2)],
+            )
+        )
+    ).transfer
+    await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
+
+    async def delivery_from(location_id: str, sku: str, quantity: int) -> list[common_pb2.Promise]:
+        found = await shop.inventory.FindAvailability(
+            inv.FindAvailabilityRequest(
+                items=[common_pb2.SkuQuantity(sku=sku, quantity=quantity)],
+                channel=common_pb2.CHANNEL_CHAT,
+                method=common_pb2.FULFILMENT_METHOD_SHIP,
+                ship_to_region="DE",
+            )
+        )
+        [entry] = [entry for entry in found.locations if entry.location.location_id == location_id]
+        assert entry.complete  # the chat's pool counts the units in transit
+        return [promise for promise in entry.promises if promise.kind == common_pb2.PROMISE_KIND_DELIVERY]
+
+    # Three lamps need the two on their way: dispatched once the transfer is expected, as the order.
+    [quoted] = await delivery_from(store, lamp, 3)
+    order = (await shop.orders.CreateOrder(ship_request([(lamp, 3)], channel=common_pb2.CHANNEL_CHAT))).order
+    assert order.status == opb.ORDER_STATUS_ALLOCATED
+    assert [allocation.location_id for allocation in order.allocations] == [store]
+    assert order.promise == quoted
+    assert quoted.local_date >= arrival.date().isoformat()
+    # Nothing says when the vases arrive: no date, as the order.
+    assert await delivery_from(store, vase, 3) == []
+    order = (await shop.orders.CreateOrder(ship_request([(vase, 3)], channel=common_pb2.CHANNEL_CHAT))).order
+    assert order.status == opb.ORDER_STATUS_ALLOCATED
+    assert not order.HasField("promise")
+
+
+async def backorderable(shop: Shop, store: str, hub: str, *, shelf: int, safety: int, transfer: int) -> str:
+    """A backorderable SKU at the store: `shelf` units on hand, `safety` of them safety stock, five
+    announced for five days from now, and `transfer` units shipped to it from the hub, expected in
+    two days; the SKU."""
+    sku = unique_id("SKU-")
+    await shop.inventory.UpsertSku(
+        inv.UpsertSkuRequest(request_id=unique_id(), sku=inv.Sku(sku=sku, title="Made to order", allow_backorder=True))
+    )
+    if shelf:
+        await shop.receive(store, sku, shelf)
+    if safety:
+        await shop.safety_stock(store, sku, safety)
+    expected = Timestamp()
+    expected.FromDatetime(datetime.now(UTC) + timedelta(days=5))
+    await shop.inventory.ExpectStock(
+        inv.ExpectStockRequest(request_id=unique_id(), location_id=store, sku=sku, quantity=5, expected_at=expected)
+    )
+    if transfer:
+        await shop.receive(hub, sku, transfer)
+        arrival = Timestamp()
+        arrival.FromDatetime(datetime.now(UTC) + timedelta(days=2))
+        made = await shop.inventory.CreateTransfer(
+            inv.CreateTransferRequest(
+                request_id=unique_id(),
+                origin_location_id=hub,
+                destination_location_id=store,
+                lines=[inv.TransferLineRequest(sku=sku, quantity=transfer)],
+                expected_arrival_at=arrival,
+            )
+        )
+        await shop.inventory.ShipTransfer(
+            inv.ShipTransferRequest(request_id=unique_id(), transfer_id=made.transfer.transfer_id)
+        )
+    return sku
+
+
+async def test_a_backorderable_sku_is_promised_as_the_reservation_and_the_order_then_made(
+    fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backorderable SKU without units in transit the channel counts (the web shop has no pools):
+    FindAvailability dates it by what a hold of the items would take beyond on hand, looking at the
+    shipped transfers first, as the reservation and the order do; not by what the shelf lacks for
+    the channel from the announced deliveries. It reads the transfers only where some are on their
+    way."""
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    web = stack.stub("reservations", role="storefront")
+    # Past the cut-off all day: handled from tomorrow's opening, so the minute of a call decides nothing.
+    zone = midday_zone()
+    settings = inv.PromiseSettings(
+        time_zone=zone, opening_hours=every_day("09:00", "18:00"), pickup_preparation_minutes=60, order_cutoff="00:00"
+    )
+    store = await shop.location(BERLIN, promise_settings=settings)
+    hub = await shop.location(LEIPZIG, warehouse=True)
+    # Four of five on hand, three of them safety stock: a hold of four stays on the shelf.
+    within = await backorderable(shop, store, hub, shelf=5, safety=3, transfer=0)
+    # One on hand, two on a transfer expected before the announced five: they bring the two beyond it.
+    shipped = await backorderable(shop, store, hub, shelf=1, safety=0, transfer=2)
+    shipped_too = await backorderable(shop, store, hub, shelf=1, safety=0, transfer=2)
+    # One on hand, nothing shipped: the announced five bring the two beyond it.
+    announced = await backorderable(shop, store, hub, shelf=1, safety=0, transfer=0)
+    reads: list[object] = []
+    listed = transfer_repository.list_transfers
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(kwargs.get("location_ids"))
+        return await listed(*args, **kwargs)
+
+    monkeypatch.setattr(transfer_repository, "list_transfers", counted)
+
+    async def offered(sku: str, quantity: int) -> dict[int, common_pb2.Promise]:
+        found = await shop.inventory.FindAvailability(
+            inv.FindAvailabilityRequest(
+                items=[common_pb2.SkuQuantity(sku=sku, quantity=quantity)],
+                channel=common_pb2.CHANNEL_WEB,
+                ship_to_region="DE",
+            )
+        )
+        [entry] = [entry for entry in found.locations if entry.location.location_id == store]
+        assert entry.complete  # the channel may take the announced units of a backorderable SKU
+        return {promise.kind: promise for promise in entry.promises}
+
+    def on_the_web(store_id: str, lines: list[tuple[str, int]]) -> pb.CreateReservationRequest:
+        return create_request(store_id, lines, channel=common_pb2.CHANNEL_WEB)
+
+    on_shelf = await offered(within, 4)
+    on_receipt = await offered(announced, 3)
+    assert reads == []  # nothing on a transfer there: no transfer is read
+    via_transfer = await offered(shipped, 3)
+    assert reads == [[store]]
+    delivered = await offered(shipped_too, 3)
+    assert on_shelf.keys() == {common_pb2.PROMISE_KIND_PICKUP, common_pb2.PROMISE_KIND_DELIVERY}
+    assert on_receipt.keys() == {common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT, common_pb2.PROMISE_KIND_DELIVERY}
+    assert via_transfer.keys() == {common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER, common_pb2.PROMISE_KIND_DELIVERY}
+
+    reserved = (await web.CreateReservation(on_the_web(store, [(within, 4)]))).reservation
+    assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
+    assert reserved.promise == on_shelf[common_pb2.PROMISE_KIND_PICKUP]
+    reserved = (await web.CreateReservation(on_the_web(store, [(announced, 3)]))).reservation
+    assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
+    assert reserved.promise == on_receipt[common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT]
+    reserved = (await web.CreateReservation(on_the_web(store, [(shipped, 3)]))).reservation
+    assert reserved.status == pb.RESERVATION_STATUS_ACTIVE
+    assert reserved.promise == via_transfer[common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER]
+    assert reserved.promise.wording.endswith(f"via transfer from Warehouse {hub}")
+    order = (await shop.orders.CreateOrder(ship_request([(shipped_too, 3)]))).order
+    assert order.status == opb.ORDER_STATUS_ALLOCATED
+    assert [allocation.location_id for allocation in order.allocations] == [store]
+    assert order.promise == delivered[common_pb2.PROMISE_KIND_DELIVERY]

@@ -18,14 +18,14 @@ from omnistock_inventory.service_layer import promises
 from omnistock_inventory.service_layer.promises import (
     BUCKET,
     LocationPromises,
+    after_hold,
     location_promises,
-    on_the_way,
     via_transfer,
 )
 from omnistock_inventory.service_layer.stock_view import StockView
 from omnistock_inventory.settings import InventorySettings
 from omnistock_platform import promising
-from omnistock_platform.promise_messages import calendar_of
+from omnistock_platform.promise_messages import Awaited, calendar_of
 
 # Monday 7 Dec 2026, 11:00 in Berlin: the end of a bucket.
 MONDAY = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -308,8 +308,14 @@ def test_a_kept_promise_is_never_earlier_and_at_most_a_bucket_later(
     ask(kept, location, warm, **question)
     ask(kept, location, warm, **(question | {"region": warm_region}))  # another region's answer kept too
     kept.via_transfer(location, origin, arrival=warm + lead, now=warm)
-    waiting: dict[str, Any] = dict(arrival=arrival, kind=promising.Kind.PICKUP_VIA_TRANSFER, via="Spandau")
-    kept.on_the_way(location, now=warm, **waiting)
+    # A hold on units on their way (a transfer's, expected at `arrival`), or on the shelf when None.
+    waiting: dict[str, Any] = dict(waiting=None if arrival is None else Awaited(arrival, "W"), via="Spandau")
+    kept.after_hold(location, now=warm, region=warm_region, **waiting)
+    # Other holds' answers kept too: a later arrival, the same one announced rather than shipped.
+    if arrival is not None:
+        later = Awaited(arrival + timedelta(days=2), "W")
+        kept.after_hold(location, now=warm, region=region, waiting=later, via="Spandau")
+        kept.after_hold(location, now=warm, region=region, waiting=Awaited(arrival), via="Spandau")
     answer = ask(kept, location, now, **question)
     first, last = exact(location, now, **question), exact(location, now + bucket, **question)
     assert [p.kind for p in answer] == [p.kind for p in first] == [p.kind for p in last]
@@ -322,8 +328,18 @@ def test_a_kept_promise_is_never_earlier_and_at_most_a_bucket_later(
     upper = via_transfer(location, origin, arrival=now + bucket + lead, now=now + bucket)
     assert moment(lower) <= moment(via) <= min(moment(upper), moment(lower) + bucket)
     assert via.wording.endswith(" via transfer from Spandau") and says_the_right_day(via, now)
-    # Units held in transit: their arrival is a fixed moment.
-    held = kept.on_the_way(location, now=now, **waiting)
-    lower, upper = on_the_way(location, now=now, **waiting), on_the_way(location, now=now + bucket, **waiting)
-    assert moment(lower) <= moment(held) <= min(moment(upper), moment(lower) + bucket)
-    assert held.wording.endswith(" via transfer from Spandau") and says_the_right_day(held, now)
+    # Units held on their way: their arrival is a fixed moment. The pickup and the delivery to the
+    # region asked, never another region's kept before.
+    held = kept.after_hold(location, now=now, region=region, **waiting)
+    first = after_hold(location, now=now, region=region, **waiting)
+    last = after_hold(location, now=now + bucket, region=region, **waiting)
+    assert [p.kind for p in held] == [p.kind for p in first] == [p.kind for p in last]
+    assert len(held) == pickup + ships
+    for promise, lower, upper in zip(held, first, last, strict=True):
+        assert moment(lower) <= moment(promise) <= min(moment(upper), moment(lower) + bucket)
+        assert says_the_right_day(promise, now)
+        if arrival is not None:  # never before what it waits for (a delivery: a day is promised)
+            zone = calendar_of(pb.PromiseSettings(time_zone=promise.time_zone)).zone
+            assert date.fromisoformat(promise.local_date) >= arrival.astimezone(zone).date()
+    if pickup and arrival is not None:
+        assert held[0].wording.endswith(" via transfer from Spandau")

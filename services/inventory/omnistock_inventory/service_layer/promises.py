@@ -1,11 +1,11 @@
 """The promises FindAvailability answers per location (docs/promises.md).
 
-`location_promises` and `via_transfer` compute them exactly, as of `now`. FindAvailability asks
-`LocationPromises` (one per process, kept by the stock view), which computes a location's promises
-once per time bucket (`BUCKET`) as of the bucket's end: a promise is monotone in `now` (never
-earlier for a later clock), so the kept answer is never earlier than the exact one; it is kept only
-where it is at most one bucket later than the answer as of the bucket's start, so it is at most one
-bucket later than the exact one too (docs/promises.md, "How fresh a promise is").
+`location_promises`, `via_transfer` and `after_hold` compute them exactly, as of `now`.
+FindAvailability asks `LocationPromises` (one per process, kept by the stock view), which computes a
+location's promises once per time bucket (`BUCKET`) as of the bucket's end: a promise is monotone in
+`now` (never earlier for a later clock), so the kept answer is never earlier than the exact one; it
+is kept only where it is at most one bucket later than the answer as of the bucket's start, so it is
+at most one bucket later than the exact one too (docs/promises.md, "How fresh a promise is").
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from zoneinfo import ZoneInfo
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_platform import promising
-from omnistock_platform.promise_messages import calendar_of, promise_message
+from omnistock_platform.promise_messages import (
+    Awaited,
+    calendar_of,
+    delivery_once_arrived,
+    pickup_once_arrived,
+    promise_message,
+)
 from omnistock_platform.sets import Definitions, expand
 
 # How fresh a promise is: computed once per bucket of this length, as at the bucket's end.
@@ -58,14 +64,16 @@ def via_transfer(store: pb.Location, origin: pb.Location, *, arrival: datetime, 
     return _via(store, calendar_of(store.promise_settings), origin.name, arrival=arrival, now=now)
 
 
-def on_the_way(
-    store: pb.Location, *, arrival: datetime | None, kind: promising.Kind, via: str, now: datetime
-) -> common_pb2.Promise:
-    """Pickup at `store` once units held beyond its shelf have arrived at `arrival` (a transfer's
-    expected arrival, `via` its origin's name, or an announced delivery), or from the shelf when
-    `arrival` is None and `kind` is a pickup from stock: the promise a reservation holding them at
-    `now` commits (`promise_messages.awaited`)."""
-    return _after(store, calendar_of(store.promise_settings), arrival=arrival, kind=kind, via=via, now=now)
+def after_hold(
+    location: pb.Location, *, waiting: Awaited | None, via: str, region: str, now: datetime
+) -> list[common_pb2.Promise]:
+    """The promises of a hold of the items at `location` made at `now` that waits for `waiting`
+    (`promise_messages.awaited_once_held`; None: every unit is on the shelf, `via` the name of the
+    transfer's origin): pickup at a pickup store, as a reservation made then commits, and delivery
+    to `region` from a location that ships, as an order's plan there commits. Neither where nothing
+    on its way says when."""
+    calendar = calendar_of(location.promise_settings)
+    return _held(location, calendar, waiting, via, _lead(location, calendar, region), now)
 
 
 @dataclass
@@ -87,13 +95,13 @@ class LocationPromises:
     A location's calendar is built once per version of its message (the stock view makes one per
     version of the location's row, and `forget` drops it when the view learns the row changed; a
     message read from the database counts as the same version when equal). Its promises for one
-    question (which kind, the lead time and carrier days to the region, the arrival, the transfer's origin) are
-    computed once per bucket, as at the bucket's end: never earlier than the exact answer. They are
-    kept only when at most one bucket later than as at the bucket's start, so never more than a
-    bucket later than exact; where a cut-off, a closing or a break falls inside the bucket (the end's
-    promise is much later than the start's), that question is answered exactly in that bucket. So
-    is a bucket that crosses the location's local midnight, or a change of its UTC offset:
-    "today" and "tomorrow" are said of the caller's own day.
+    question (which kind, the lead time and carrier days to the region, the arrival, the transfer's
+    origin, what a hold waits for) are computed once per bucket, as at the bucket's end: never
+    earlier than the exact answer. They are kept only when at most one bucket later than as at the
+    bucket's start, so never more than a bucket later than exact; where a cut-off, a closing or a
+    break falls inside the bucket (the end's promise is much later than the start's), that question
+    is answered exactly in that bucket. So is a bucket that crosses the location's local midnight,
+    or a change of its UTC offset: "today" and "tomorrow" are said of the caller's own day.
 
     The messages are shared between answers: a caller copies them into its own (a repeated field
     copies what it is given) and never changes them."""
@@ -144,18 +152,21 @@ class LocationPromises:
         found = self._kept(known, now, ("via", origin.name, lead), make)
         return found[0] if found is not None else make(now)[0]
 
-    def on_the_way(
-        self, store: pb.Location, *, arrival: datetime | None, kind: promising.Kind, via: str, now: datetime
-    ) -> common_pb2.Promise:
-        """`on_the_way`, as at the end of `now`'s bucket (the arrival is a fixed moment: a later
-        clock never gives an earlier promise)."""
-        known = self._location(store)
+    def after_hold(
+        self, location: pb.Location, *, waiting: Awaited | None, via: str, region: str, now: datetime
+    ) -> list[common_pb2.Promise]:
+        """`after_hold`, as at the end of `now`'s bucket (what the hold waits for arrives at a fixed
+        moment: a later clock never gives an earlier promise)."""
+        if waiting is not None and waiting.arrival is None:
+            return []  # nothing on its way says when: nothing to compute, nothing to keep
+        known = self._location(location)
+        lead = _lead(location, known.calendar, region)
 
         def make(moment: datetime) -> list[common_pb2.Promise]:
-            return [_after(store, known.calendar, arrival=arrival, kind=kind, via=via, now=moment)]
+            return _held(location, known.calendar, waiting, via, lead, moment)
 
-        found = self._kept(known, now, ("on the way", kind, via, arrival), make)
-        return found[0] if found is not None else make(now)[0]
+        found = self._kept(known, now, ("held", waiting, via, lead), make)
+        return list(found) if found is not None else make(now)
 
     def _location(self, location: pb.Location) -> _Known:
         known = self._known.get(location.location_id)
@@ -222,7 +233,7 @@ def _question(
     same lead time but other carrier days never share kept promises)."""
     complete = all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items())
     arrival = _arrival(expand(wanted, sets or {}), can, incoming) if location.pickup and not complete else None
-    lead = calendar.carrier_lead(region, _country(region)) if location.ships and complete else None
+    lead = _lead(location, calendar, region) if complete else None
     return complete, arrival, lead
 
 
@@ -270,20 +281,30 @@ def _via(
     )
 
 
-def _after(
-    store: pb.Location,
+def _held(
+    location: pb.Location,
     calendar: promising.Calendar,
-    *,
-    arrival: datetime | None,
-    kind: promising.Kind,
+    waiting: Awaited | None,
     via: str,
+    lead: promising.Lead | None,
     now: datetime,
-) -> common_pb2.Promise:
-    return promise_message(
-        promising.pickup(
-            calendar, now, location_id=store.location_id, place=store.name, arrival=arrival, kind=kind, via=via
+) -> list[common_pb2.Promise]:
+    found = []
+    if location.pickup:
+        found.append(
+            pickup_once_arrived(
+                calendar, now, location_id=location.location_id, place=location.name, waiting=waiting, via=via
+            )
         )
-    )
+    if lead is not None:
+        found.append(delivery_once_arrived(calendar, now, location_id=location.location_id, lead=lead, waiting=waiting))
+    return [promise_message(promise) for promise in found if promise is not None]
+
+
+def _lead(location: pb.Location, calendar: promising.Calendar, region: str) -> promising.Lead | None:
+    """The lead time and carrier days of a delivery from the location to the region; None where it
+    does not ship."""
+    return calendar.carrier_lead(region, _country(region)) if location.ships else None
 
 
 def _arrival(

@@ -22,7 +22,6 @@ from omnistock_inventory.service_layer.bundles import bundle_levels, refuse_stoc
 from omnistock_inventory.service_layer.pools import PoolBook, at, group_locations
 from omnistock_inventory.service_layer.reads import StockReads
 from omnistock_inventory.service_layer.stock_view import Freshness, StockView, ViewRow, first_of
-from omnistock_platform import promising
 from omnistock_platform.auth import Role, current_principal, require_location, visible_locations
 from omnistock_platform.db import Database
 from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDenied, PreconditionViolation, Reason
@@ -30,8 +29,7 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.paging import key_after, key_token
-from omnistock_platform.promise_messages import awaited
-from omnistock_platform.sets import expand
+from omnistock_platform.promise_messages import Awaited, awaited, beyond_shelf
 from omnistock_platform.validation import MAX_QUANTITY, Validator
 
 # A row an answer is computed from: the database's, or the view's with the same columns.
@@ -411,12 +409,12 @@ class StockLevels:
         for index, item in enumerate(request.items):
             if item.sku not in known:
                 raise NotFound("sku", item.sku, field=f"items[{index}].sku")
-        waiting: list[tuple[int, dict[str, int], Sequence[Row]]] = []
+        waiting: list[tuple[int, dict[str, int], list[pb.StockLevel]]] = []
         ranked = self._ranked(
             request, wanted, places, rows_at, limit, pools, only, definitions, clock=as_of, waiting=waiting
         )
-        for index, beyond, here in waiting:
-            await self._on_the_way(ranked[index], beyond, here, clock=as_of)
+        for index, beyond, levels in waiting:
+            await self._on_the_way(ranked[index], beyond, levels, region=request.ship_to_region, clock=as_of)
         # A set too: ship to store brings it as its components (docs/transfers.md), from an origin
         # that has every component for the whole sets.
         if request.offer_transfers and request.method in (0, common_pb2.FULFILMENT_METHOD_PICKUP):
@@ -480,32 +478,32 @@ class StockLevels:
         return answers
 
     async def _on_the_way(
-        self, entry: pb.LocationAvailability, beyond: dict[str, int], here: Sequence[Row], *, clock: datetime
+        self,
+        entry: pb.LocationAvailability,
+        beyond: Mapping[str, int],
+        levels: Sequence[pb.StockLevel],
+        *,
+        region: str,
+        clock: datetime,
     ) -> None:
-        """The pickup promise of a store that has the items for the channel only with units in transit:
-        the one a reservation holding them now commits (docs/promises.md, "Units held while still on
-        their way"): from the shelf when a hold would stay within on hand, else from the arrival of the
-        shipped transfers (or announced deliveries) that bring the units beyond it; none when nothing
-        on its way says when. It replaces the pickup promise made from the shelf alone."""
-        store = entry.location
-        if not beyond:
-            promise = self.view.promises.on_the_way(store, arrival=None, kind=promising.Kind.PICKUP, via="", now=clock)
-        else:
-            transfers = await self._shipped_to(store.location_id)
-            waiting = awaited(store.location_id, beyond, [incoming_level(row) for row in here], transfers)
-            if waiting is None or waiting.arrival is None:
-                promise = None
-            else:
-                via = ""
-                if waiting.origin_location_id:
-                    origin = await repository.get_location(self.db.pool, waiting.origin_location_id)
-                    via = origin["name"] if origin is not None else waiting.origin_location_id
-                promise = self.view.promises.on_the_way(
-                    store, arrival=waiting.arrival, kind=waiting.kind, via=via, now=clock
-                )
-        kept = [each for each in entry.promises if each.kind not in _PICKUP_KINDS]
-        del entry.promises[:]
-        entry.promises.extend(([promise] if promise is not None else []) + kept)
+        """The promises of a location that has every item for the channel only by counting units on
+        their way (a pool's units in transit, a backorderable SKU's announced units): those a hold of
+        the items made now commits (docs/promises.md, "Units held while still on their way"), a
+        reservation's pickup and an order's delivery. From the shelf where the hold stays within on
+        hand (`beyond` empty), else from the arrival of the shipped transfers, then the announced
+        deliveries, that bring the units beyond it (`promise_messages.awaited_once_held`); none when
+        nothing on its way says when. The shipped transfers are read only where a row the hold goes
+        beyond has units in transit a channel may be promised: elsewhere none can bring them."""
+        location = entry.location
+        transfers = await self._shipped_to(location.location_id) if in_transit_for(beyond, levels) else []
+        waiting = hold_awaits(location.location_id, beyond, levels, transfers)
+        via = ""  # the origin's name, said by a pickup only
+        if location.pickup and waiting is not None and waiting.arrival is not None and waiting.origin_location_id:
+            origin = await repository.get_location(self.db.pool, waiting.origin_location_id)
+            via = origin["name"] if origin is not None else waiting.origin_location_id
+        entry.promises.extend(
+            self.view.promises.after_hold(location, waiting=waiting, via=via, region=region, now=clock)
+        )
 
     async def _shipped_to(self, location_id: str) -> list[pb.Transfer]:
         """The shipped transfers that involve the location (`awaited` keeps those bound for it)."""
@@ -550,14 +548,15 @@ class StockLevels:
         definitions: Mapping[str, Components] | None = None,
         *,
         clock: datetime | None = None,
-        waiting: list[tuple[int, dict[str, int], Sequence[Row]]] | None = None,
+        waiting: list[tuple[int, dict[str, int], list[pb.StockLevel]]] | None = None,
     ) -> list[pb.LocationAvailability]:
         """The locations that have any of the items, complete ones first, then by distance, rank and id;
         each seen through the channel's `pools`, and only those in `only` when a group is asked for;
-        each with its promises as of `clock` (default: now). A pickup store that has every item for
-        the channel only with units in transit its pool counts is added to `waiting` (its index on the
-        page, the units a hold of the items would take beyond its on hand, its rows): its pickup is
-        promised from their arrival (`_on_the_way`).
+        each with its promises as of `clock` (default: now). A pickup store or a location that ships
+        that has every item for the channel only by counting units on their way (its pool's units in
+        transit, a backorderable SKU's announced units) is added to `waiting` instead (its index on
+        the page, the units a hold of the items would take beyond its on hand, its rows as
+        `held_level`): its promises are those a hold of the items commits (`_on_the_way`).
 
         The locations are put in order of distance, rank and id first (their flags and points are
         all it takes), and their stock is weighed in that order until `limit` complete ones are
@@ -581,8 +580,8 @@ class StockLevels:
             order.append((round(distance, 3), place["routing_rank"], location_id))
         order.sort()
         parts = parts_of(definitions)
-        complete: list[tuple[float, Any, Sequence[Row], dict[str, int], dict[str, int] | None]] = []
-        partial: list[tuple[float, Any, Sequence[Row], dict[str, int], dict[str, int] | None]] = []
+        complete: list[_Weighed] = []
+        partial: list[_Weighed] = []
         for rounded, _, location_id in order:
             here = rows_at(location_id)
             use_safety_stock = may_use_safety_stock(chosen, request.selling_location_id, location_id)
@@ -591,7 +590,6 @@ class StockLevels:
             # What of it is on the shelf, where a SKU that allows backorder counts incoming units or
             # the channel's pool units in transit on transfers: those are not ready for pickup now.
             shelf = {}
-            transit: set[str] = set()  # the SKUs of which the channel's pool counts units in transit here
             for row in here:
                 sku, counters, backorder = facts(row)
                 can[sku] = channel_available(
@@ -605,10 +603,6 @@ class StockLevels:
                         backorder=False,
                         sold_now=True,
                     )[0]
-                if counters.in_transit and (
-                    channel_available(counters, pools_here, use_safety_stock=use_safety_stock)[0] > shelf[sku]
-                ):
-                    transit.add(sku)
             on_shelf = {**can, **shelf}
             for sku, components in definitions.items():  # a bundle: as many as its components allow
                 can[sku] = bundle_available(components, can)
@@ -619,34 +613,35 @@ class StockLevels:
             if not any(units > 0 for units in can.values()):
                 continue
             if all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items()):
-                beyond = (
-                    beyond_on_hand(here, expand(wanted, definitions))
-                    if transit and any(on_shelf.get(sku, 0) < quantity for sku, quantity in wanted.items())
-                    else None
-                )
-                complete.append((rounded, places[location_id], here, on_shelf, beyond))
+                # Every item only by counting units on their way: promised as a hold of them commits.
+                held = None
+                if any(on_shelf.get(sku, 0) < quantity for sku, quantity in wanted.items()):
+                    levels = [held_level(row) for row in here]
+                    held = (beyond_shelf(levels, wanted, definitions), levels)
+                complete.append((rounded, places[location_id], here, on_shelf, held))
                 if len(complete) == limit:
                     break
             elif not request.complete_only and len(partial) < limit:
                 partial.append((rounded, places[location_id], here, on_shelf, None))
         page = [(True, *entry) for entry in complete] + [(False, *entry) for entry in partial[: limit - len(complete)]]
         answers: list[pb.LocationAvailability] = []
-        for is_complete, rounded, place, here, on_shelf, beyond in page:
+        for is_complete, rounded, place, here, on_shelf, held in page:
             location = self.view.location_message(place)
-            if beyond is not None and location.pickup:
-                waiting.append((len(answers), beyond, here))
-            incoming = {row["sku"]: (row["incoming"], row["next_incoming_at"]) for row in here}
-            answers.append(
-                pb.LocationAvailability(
-                    location=location,
-                    distance_km=rounded,
-                    levels=with_bundles(
-                        wanted.keys(),
-                        definitions,
-                        self._levels(here, request.channel, request.selling_location_id, pools),
-                    ),
-                    complete=is_complete,
-                    promises=self.view.promises.of(
+            answer = pb.LocationAvailability(
+                location=location,
+                distance_km=rounded,
+                levels=with_bundles(
+                    wanted.keys(), definitions, self._levels(here, request.channel, request.selling_location_id, pools)
+                ),
+                complete=is_complete,
+            )
+            if held is not None:  # its promises are those of a hold of the items (`_on_the_way`)
+                if location.pickup or location.ships:
+                    waiting.append((len(answers), *held))
+            else:
+                incoming = {row["sku"]: (row["incoming"], row["next_incoming_at"]) for row in here}
+                answer.promises.extend(
+                    self.view.promises.of(
                         location,
                         wanted=wanted,
                         can=on_shelf,
@@ -654,9 +649,9 @@ class StockLevels:
                         region=request.ship_to_region,
                         now=clock,
                         sets=definitions,
-                    ),
+                    )
                 )
-            )
+            answers.append(answer)
         return answers
 
     async def list_movements(self, request: pb.ListMovementsRequest) -> pb.ListMovementsResponse:
@@ -688,6 +683,13 @@ class StockLevels:
         )
 
 
+# A location FindAvailability weighed: its distance, place, rows, what is on the shelf for the
+# channel, and for one that has every item only by counting units on their way, what a hold of them
+# takes beyond on hand and its rows as `held_level`.
+_Weighed: TypeAlias = tuple[
+    float, Any, Sequence[Row], dict[str, int], tuple[dict[str, int], list[pb.StockLevel]] | None
+]
+
 _PICKUP_KINDS = (
     common_pb2.PROMISE_KIND_PICKUP,
     common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER,
@@ -700,23 +702,35 @@ def _kind_name(location: pb.Location) -> str:
     return messages.KINDS.get(location.kind, "")
 
 
-def beyond_on_hand(here: Sequence[Row], taking: Mapping[str, int]) -> dict[str, int]:
-    """Units of each SKU held at the location beyond its on hand once `taking` more are held there:
-    those are awaited, never on the shelf (`promise_messages.beyond_shelf`)."""
-    found = {}
-    for row in here:
-        sku, counters, _ = facts(row)
-        over = counters.held + taking.get(sku, 0) - counters.on_hand
-        if sku in taking and over > 0:
-            found[sku] = over
-    return found
+def hold_awaits(
+    location_id: str, beyond: Mapping[str, int], levels: Sequence[pb.StockLevel], transfers: Iterable[pb.Transfer]
+) -> Awaited | None:
+    """What a hold of the items at the location waits for, given the units it takes beyond on hand
+    (`beyond`: `promise_messages.beyond_shelf` of the rows before it, `levels`) and the shipped
+    transfers there: `promise_messages.awaited_once_held`, the rule a reservation applies to the
+    rows after its hold. None: every unit is on the shelf."""
+    return awaited(location_id, beyond, levels, transfers) if beyond else None
 
 
-def incoming_level(row: Row) -> pb.StockLevel:
-    """A row's announced deliveries, as `promise_messages.awaited` reads them."""
-    level = pb.StockLevel(location_id=row["location_id"], sku=row["sku"], incoming=row["incoming"])
-    if row["next_incoming_at"] is not None:
-        level.next_incoming_at.FromDatetime(row["next_incoming_at"])
+def in_transit_for(beyond: Mapping[str, int], levels: Sequence[pb.StockLevel]) -> bool:
+    """Could a shipped transfer bring some of the units `beyond` on hand: has one of their rows units
+    in transit a channel may be promised? (Only then are the transfers worth reading.)"""
+    return any(level.sku in beyond and level.in_transit > level.in_transit_reserved for level in levels)
+
+
+def held_level(row: Row) -> pb.StockLevel:
+    """A row's units on hand, held, announced and in transit, as `promise_messages.beyond_shelf` and
+    `awaited` read them (the levels a reservation reads)."""
+    level = pb.StockLevel(
+        location_id=row["location_id"],
+        sku=row["sku"],
+        on_hand=row["on_hand"],
+        held=row["held"],
+        incoming=row["incoming"],
+        in_transit=row.get("in_transit") or 0,
+        in_transit_reserved=row.get("in_transit_reserved") or 0,
+    )
+    messages.set_timestamp(level.next_incoming_at, row["next_incoming_at"])
     return level
 
 

@@ -22,7 +22,7 @@ from omnistock.inventory.v1 import inventory_pb2_grpc
 from omnistock_platform.errors import Alternative
 from omnistock_platform.grpc.client import remote_call
 from omnistock_platform.owners import reservation_owner
-from omnistock_platform.promise_messages import Awaited, awaited, beyond_shelf
+from omnistock_platform.promise_messages import Awaited, awaited_once_held, beyond_shelf
 from omnistock_reservations.adapters.messages import channel_code
 from omnistock_reservations.domain.holds import derived_request_id, hold_request_id
 from omnistock_reservations.domain.reservation import Line, Reservation
@@ -267,7 +267,7 @@ class InventoryClient:
             token = listed.next_page_token
             if not token:
                 break
-        return awaited(location_id, missing, levels, transfers)
+        return awaited_once_held(location_id, levels, transfers)
 
     async def get_hold(self, hold_id: str) -> HoldView:
         response = await _call(self._stub.GetHold(pb.GetHoldRequest(hold_id=hold_id)))

@@ -8,7 +8,7 @@ from datetime import datetime
 from omnistock_platform import promising
 from omnistock_platform.errors import OmnistockError
 from omnistock_platform.logging import get_logger
-from omnistock_platform.promise_messages import calendar_of
+from omnistock_platform.promise_messages import calendar_of, pickup_once_arrived
 from omnistock_reservations.adapters.inventory_client import HoldView, InventoryClient, Store
 
 log = get_logger(__name__)
@@ -29,21 +29,12 @@ async def for_hold(inventory: InventoryClient, store: Store, hold: HoldView, now
     except OmnistockError as error:
         log.warning("reservations.promise_unavailable", location_id=store.location_id, error=error.message)
         return None
-    if waiting is None:
-        return at_store(store, now)
-    if waiting.arrival is None:
-        return None
-    origin = await store_or_none(inventory, waiting.origin_location_id) if waiting.origin_location_id else None
+    via = ""
+    if waiting is not None and waiting.arrival is not None and waiting.origin_location_id:
+        origin = await store_or_none(inventory, waiting.origin_location_id)
+        via = origin.name if origin is not None else waiting.origin_location_id
     calendar = calendar_of(store.promise_settings)
-    return promising.pickup(
-        calendar,
-        now,
-        location_id=store.location_id,
-        place=store.name,
-        arrival=waiting.arrival,
-        kind=waiting.kind,
-        via=origin.name if origin is not None else waiting.origin_location_id,
-    )
+    return pickup_once_arrived(calendar, now, location_id=store.location_id, place=store.name, waiting=waiting, via=via)
 
 
 def via_transfer(store: Store, now: datetime, arrival: datetime | None, origin_name: str) -> promising.Promise:
