@@ -13,7 +13,7 @@ from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.stack import unique_id
 from omnistock_platform.testing.waiting import eventually
-from tests.integration.orders.support import POTSDAM, SPANDAU, Shop, allocated, ship_request
+from tests.integration.orders.support import BERLIN, POTSDAM, SPANDAU, Shop, allocated, ship_request, store_request
 from tests.integration.orders.test_bundles import sofa_set
 from tests.integration.orders.test_edits import edit, held, system_violations
 
@@ -125,3 +125,20 @@ async def test_a_set_added_by_an_edit_joins_the_pick_list_with_its_components(sh
 async def _with_lines(shop: Shop, order_id: str, location_id: str, lines: int) -> fpb.Task | None:
     task = await task_at(shop, order_id, location_id)
     return task if task is not None and len(task.lines) == lines else None
+
+
+async def test_a_set_collected_at_another_store_moves_there_whole(shop: Shop, db) -> None:
+    sofa, cushion, bundle = await sofa_set(shop)
+    first, second = await shop.location(BERLIN), await shop.location(BERLIN)
+    for store in (first, second):
+        await shop.receive(store, sofa, 1)
+        await shop.receive(store, cushion, 2)
+    order = (await shop.orders.CreateOrder(store_request([(bundle, 1)], first))).order
+    (allocation,) = order.allocations
+
+    moved = (await shop.orders.EditOrder(edit(order.order_id, store_id=second))).order
+    assert held(moved) == {second: {bundle: 1}}
+    assert await shop.held((first, sofa), (first, cushion), (second, sofa), (second, cushion)) == [0, 0, 1, 2]
+    hold = await shop.hold(allocation.hold_id)
+    assert sorted((b.location_id, b.released, b.open) for b in hold.bundles) == sorted([(first, 1, 0), (second, 0, 1)])
+    assert await system_violations(shop, db, order.order_id, first, second) == []
