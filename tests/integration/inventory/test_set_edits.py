@@ -120,20 +120,20 @@ async def test_a_component_held_for_the_set_is_not_changed_alone(catalogue, db, 
 async def test_a_short_component_names_the_set_in_whole_sets_and_changes_nothing(catalogue, db) -> None:
     store = await catalogue.location()
     sofa, cushion, lamp = await catalogue.sku(), await catalogue.sku(), await catalogue.sku()
-    await catalogue.receive(store, sofa, 10)
-    await catalogue.receive(store, cushion, 5)
+    await catalogue.receive(store, sofa, 5)
+    await catalogue.receive(store, cushion, 7)
     await catalogue.receive(store, lamp, 5)
     sofa_set = await define_set(catalogue.admin, {sofa: 1, cushion: 2})
     held = (await catalogue.admin.Hold(hold_request([(store, sofa_set, 1), (store, lamp, 2)]))).hold
     before = await movements(catalogue, store, sofa)
 
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        # 3 more sets need 6 cushions; 3 are free: one more set, whatever the sofas allow.
+        # 3 more sets need 3 sofas (4 are free) and 6 cushions (5 are free): two more sets at most.
         await catalogue.admin.AdjustHold(adjust(held.hold_id, change(store, lamp, 0, 2), change(store, sofa_set, 4, 1)))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     (shortfall,) = details_of(refused.value, common_pb2.Shortfall)
     assert [(line.location_id, line.sku, line.requested, line.available) for line in shortfall.lines] == [
-        (store, sofa_set, 3, 1)
+        (store, sofa_set, 3, 2)
     ]
     got = (await catalogue.admin.GetHold(pb.GetHoldRequest(hold_id=held.hold_id))).hold
     assert list(got.lines) == list(held.lines) and list(got.bundles) == list(held.bundles)

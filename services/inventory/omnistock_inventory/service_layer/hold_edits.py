@@ -185,6 +185,8 @@ class HoldEdits:
         why = f" ({reason})" if reason else ""
         short: dict[LineKey, int] = defaultdict(int)
         short_sets: dict[tuple[str, LineKey], SetEdit] = {}
+        # Units a set's components already took in this adjustment: they count toward what it can have.
+        taken_for_sets: dict[tuple[str, LineKey], dict[LineKey, int]] = defaultdict(dict)
         asked: dict[LineKey, str] = {}
         for move in sorted(moves, key=lambda m: (m.delta > 0, m.key, m.hold_id)):
             if move.delta < 0:
@@ -205,6 +207,8 @@ class HoldEdits:
                             asked.setdefault(key, channel)
                     continue
                 row, kind = taken[0], "hold"
+                if move.set_edit is not None:
+                    taken_for_sets[(move.hold_id, move.set_edit.key)][move.key] = move.delta
             await ledger.record(
                 conn,
                 self.outbox,
@@ -217,9 +221,11 @@ class HoldEdits:
         if short or short_sets:
             can = await self._can_have(conn, asked)
             lines = [ShortLine(key.location_id, key.sku, wanted, can[key]) for key, wanted in sorted(short.items())]
-            for _, edit in sorted(short_sets.items()):
+            for (hold_id, _), edit in sorted(short_sets.items()):
                 # In whole sets, as a hold's shortfall names a set: what its components allow.
-                parts = {part: can.get(LineKey(edit.key.location_id, part), 0) for part in edit.bundle.components}
+                own = taken_for_sets[(hold_id, edit.key)]
+                rows = {part: LineKey(edit.key.location_id, part) for part in edit.bundle.components}
+                parts = {part: can.get(row, 0) + own.get(row, 0) for part, row in rows.items()}
                 lines.append(
                     ShortLine(
                         edit.key.location_id, edit.key.sku, edit.delta, bundle_available(edit.bundle.components, parts)
