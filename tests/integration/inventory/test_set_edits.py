@@ -110,6 +110,13 @@ async def test_a_component_held_for_the_set_is_not_changed_alone(catalogue, db, 
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await catalogue.admin.AdjustHold(adjust(held.hold_id, *changes))
         assert refusal(refused.value) == [("BUNDLE_COMPONENT", subject)]
+    # More sets than a hold line could hold the units of: the field is named, nothing changes.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.AdjustHold(
+            adjust(held.hold_id, change(store, cushion, 3, 3), change(store, sofa_set, 600_000, 1))
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "adjustments[0].lines[1].open" in refused.value.details()
     # The cushion held alone still may change.
     (edited,) = (await catalogue.admin.AdjustHold(adjust(held.hold_id, change(store, cushion, 4, 3)))).holds
     assert {(line.sku, line.open) for line in edited.lines} == {(sofa, 1), (cushion, 4)}

@@ -129,8 +129,8 @@ def plan_set_edits(
             reason=Reason.PRECONDITION_FAILED,
         )
     moving = {key: edit.key.sku for edit in edits for key, _ in edit.parts()}
-    for key, _, _ in plain:
-        if key in moving:
+    for key, open_after, expected in plain:
+        if key in moving and open_after != expected:
             raise FailedPrecondition(
                 f"{key.sku} at {key.location_id} is a component of the set {moving[key]} changed in the same"
                 " adjustment: change the set and its component alone separately",

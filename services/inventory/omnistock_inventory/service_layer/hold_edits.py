@@ -33,6 +33,7 @@ from omnistock_platform.db import Database
 from omnistock_platform.errors import (
     Aborted,
     FailedPrecondition,
+    InvalidArgument,
     NotFound,
     PreconditionViolation,
     Reason,
@@ -41,7 +42,7 @@ from omnistock_platform.errors import (
 )
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore
-from omnistock_platform.validation import Validator
+from omnistock_platform.validation import MAX_QUANTITY, Validator
 
 MAX_HOLDS = 20
 MAX_LINES = 100
@@ -93,6 +94,19 @@ def validate(request: pb.AdjustHoldRequest) -> list[tuple[str, Wanted]]:
     return wanted
 
 
+def _refuse_oversized(edits: list[SetEdit], index: int, changes: Wanted) -> None:
+    """A set's open sets may not make a component line hold more units than a hold line may."""
+    where = {key: number for number, (key, _, _) in enumerate(changes)}
+    for edit in edits:
+        for part, units in sorted(edit.bundle.components.items()):
+            if edit.open_after * units > MAX_QUANTITY:
+                raise InvalidArgument.of(
+                    f"adjustments[{index}].lines[{where[edit.key]}].open",
+                    f"{edit.open_after} sets of {edit.key.sku} would hold {edit.open_after * units} of {part},"
+                    f" at most {MAX_QUANTITY}",
+                )
+
+
 class HoldEdits:
     def __init__(self, db: Database, outbox: Outbox, idempotency: IdempotencyStore) -> None:
         self.db = db
@@ -122,7 +136,7 @@ class HoldEdits:
         edits: list[LineEdit] = []
         set_edits: list[SetEdit] = []
         owners: set[str] = set()
-        for hold_id, changes in sorted(wanted, key=lambda item: item[0]):
+        for index, (hold_id, changes) in sorted(enumerate(wanted), key=lambda item: item[1][0]):
             found = await repository.get_hold(conn, hold_id, lock=True)
             if found is None:
                 raise NotFound("hold", hold_id, field="adjustments.hold_id")
@@ -143,6 +157,7 @@ class HoldEdits:
             added = sorted({key.sku for key, _, _ in changes if key not in lines and key not in sets})
             definitions = await bundle_repository.definitions(conn, added) if added else {}
             plain, resized = plan_set_edits(hold_id, sets, changes, definitions)
+            _refuse_oversized(resized, index, changes)
             refuse_edit_of_sets(sets, [(key, open_after) for key, open_after, _ in plain])
             owners.add(row["owner"])
             channels[hold_id] = row["channel"]
