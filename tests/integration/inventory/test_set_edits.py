@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -22,6 +23,8 @@ from omnistock_platform.testing.waiting import eventually
 from tests.integration.inventory.test_bundles import hold_request, levels_of
 from tests.integration.inventory.test_hold_edits import adjust, change
 
+Event = TypeVar("Event", pb.StockChanged, pb.HoldChanged)
+
 
 def refusal(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
@@ -31,6 +34,20 @@ def refusal(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
 async def movements(catalogue, store: str, sku: str) -> list[tuple[int, int]]:
     found = (await catalogue.admin.ListMovements(pb.ListMovementsRequest(location_id=store, sku=sku))).movements
     return [(m.kind, m.held_delta) for m in found]
+
+
+async def events(db, kind: str, message: type[Event], hold_id: str) -> list[Event]:
+    """The events of `kind` about the hold that inventory wrote, oldest first."""
+    found = []
+    for row in await db.pool.fetch(
+        "SELECT envelope FROM inventory.outbox WHERE subject LIKE $1 ORDER BY id", f"%.inventory.{kind}"
+    ):
+        payload = message()
+        common_pb2.EventEnvelope.FromString(row["envelope"]).payload.Unpack(payload)
+        about = payload.hold.hold_id if isinstance(payload, pb.HoldChanged) else payload.hold_id
+        if about == hold_id:
+            found.append(payload)
+    return found
 
 
 @pytest.fixture
@@ -53,6 +70,15 @@ async def test_a_set_grows_and_shrinks_with_its_components(catalogue, db, sofas)
     assert {(line.sku, line.quantity, line.open) for line in grown.lines} == {(sofa, 3, 3), (cushion, 6, 6)}
     levels = await levels_of(catalogue, [sofa, cushion], store)
     assert [(levels[p].on_hand, levels[p].held) for p in (sofa, cushion)] == [(10, 3), (10, 6)]
+    # Each component row's change is announced with its level, and the hold's change with its lines.
+    changed = await events(db, "stock.changed", pb.StockChanged, held.hold_id)
+    assert [(e.level.sku, e.level.held) for e in changed if e.cause == pb.MOVEMENT_KIND_HOLD][-2:] == sorted(
+        [(sofa, 3), (cushion, 6)]
+    )
+    (adjusted,) = await events(db, "hold.adjusted", pb.HoldChanged, held.hold_id)
+    assert [(line.sku, line.open) for line in adjusted.previous_lines] == sorted([(sofa, 1), (cushion, 2)])
+    assert [(line.sku, line.open) for line in adjusted.lines] == sorted([(sofa, 3), (cushion, 6)])
+    assert [(b.sku, b.open) for b in adjusted.hold.bundles] == [(sofa_set, 3)]
     # The same request again is the first answer, not two more sets.
     assert (await catalogue.admin.AdjustHold(grow)).holds[0] == grown
     assert (await levels_of(catalogue, [cushion], store))[cushion].held == 6
