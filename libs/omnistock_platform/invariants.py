@@ -376,7 +376,7 @@ def sales_match_commits(s: Snapshot) -> list[Violation]:
     for r in (s.reservations or {}).values():
         if r.collected and s.settled(r.updated_at):
             who[r.hold_id] = f"reservation {r.reservation_id}"
-            for sku, units in r.lines.items():
+            for sku, units in expand_sets(r.lines, s.inventory.bundles).items():  # a set sells its components
                 recorded[r.hold_id][(r.store_id, sku)] += units
     if s.orders is not None:
         for o in s.orders.orders.values():
@@ -385,7 +385,7 @@ def sales_match_commits(s: Snapshot) -> list[Violation]:
             for a in o.allocations:
                 if a.done:
                     who[a.hold_id] = f"order {o.order_id}"
-                    for sku, units in a.lines.items():
+                    for sku, units in expand_sets(a.lines, s.inventory.bundles).items():
                         recorded[a.hold_id][(a.location_id, sku)] += units
     found = []
     for hold in s.inventory.holds.values():

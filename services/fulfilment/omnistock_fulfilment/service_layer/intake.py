@@ -126,6 +126,9 @@ class TaskIntake:
             else line
             for line in merge_lines(list(lines))
         )
+        if any(line.sku not in before for line in new_lines):
+            # A set the edit added is fetched as its components, as its hold took them here.
+            new_lines = await self._with_components(new_lines, task.hold_id, task.location_id)
         edited = dataclasses.replace(task, lines=new_lines)
         if task.status in PICK_CONFIRMED and self.inventory is not None:
             added = {

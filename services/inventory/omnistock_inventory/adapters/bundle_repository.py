@@ -66,6 +66,21 @@ async def hold_bundles(conn: asyncpg.Connection | asyncpg.Pool, hold_id: str) ->
     }
 
 
+async def grow_hold_bundle(conn: asyncpg.Connection, hold_id: str, bundle: HoldBundle, sets: int) -> None:
+    """`sets` more sets on a hold's bundle line (a new line, with `bundle`'s components, when the hold
+    had none there; an existing one keeps the components it records)."""
+    await conn.execute(
+        "INSERT INTO inventory.hold_bundles (hold_id, location_id, sku, quantity, committed, components)"
+        " VALUES ($1, $2, $3, $4, 0, $5)"
+        " ON CONFLICT (hold_id, location_id, sku) DO UPDATE SET quantity = inventory.hold_bundles.quantity + $4",
+        hold_id,
+        bundle.location_id,
+        bundle.sku,
+        sets,
+        bundle.components,
+    )
+
+
 async def settle_hold_bundles(
     conn: asyncpg.Connection, hold_id: str, changes: Sequence[tuple[LineKey, int]], column: str
 ) -> None:

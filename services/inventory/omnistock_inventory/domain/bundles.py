@@ -58,14 +58,14 @@ def kept_for_sets(bundles: Mapping[LineKey, HoldBundle]) -> dict[LineKey, int]:
 
 
 def refuse_edit_of_sets(bundles: Mapping[LineKey, HoldBundle], changes: Iterable[tuple[LineKey, int]]) -> None:
-    """A hold edit (new open units per line) leaves a hold's sets whole: a bundle line is not
-    edited in place (release or commit it), and a component keeps the units its open sets take."""
+    """A hold edit of plain lines (new open units per line) leaves a hold's sets whole: a component
+    keeps the units its open sets take (the set changes by its own line, in sets)."""
     kept = kept_for_sets(bundles)
     for key, open_after in changes:
-        if key in bundles or open_after < kept.get(key, 0):
+        if open_after < kept.get(key, 0):
             raise FailedPrecondition(
-                f"{key.sku} at {key.location_id} is held as a set, or for one: release or commit the set's"
-                " line, which moves all its components together",
+                f"{key.sku} at {key.location_id} is held for a set: change the set's line, which moves all"
+                " its components together",
                 [PreconditionViolation("BUNDLE_COMPONENT", f"{key.location_id}/{key.sku}", "held for a bundle")],
             )
 
