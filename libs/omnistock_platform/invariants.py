@@ -338,8 +338,8 @@ def held_allocations_match_holds(s: Snapshot) -> list[Violation]:
             continue
         wanted: dict[str, Counter[Key]] = defaultdict(Counter)
         for a in o.allocations:
-            if a.held:  # a set is held as its components
-                for sku, units in expand_sets(a.lines, s.inventory.bundles).items():
+            if a.held:  # a set is held as its components, those the order sold it with
+                for sku, units in expand_sets(a.lines, {**s.inventory.bundles, **o.sets}).items():
                     wanted[a.hold_id][(a.location_id, sku)] += units
         hold_ids = set(wanted) | {held.hold_id for held in owned.get(o.order_id, [])}
         for hold_id in sorted(hold_ids):
@@ -385,7 +385,7 @@ def sales_match_commits(s: Snapshot) -> list[Violation]:
             for a in o.allocations:
                 if a.done:
                     who[a.hold_id] = f"order {o.order_id}"
-                    for sku, units in expand_sets(a.lines, s.inventory.bundles).items():
+                    for sku, units in expand_sets(a.lines, {**s.inventory.bundles, **o.sets}).items():
                         recorded[a.hold_id][(a.location_id, sku)] += units
     found = []
     for hold in s.inventory.holds.values():
