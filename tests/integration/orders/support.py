@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
+
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
@@ -89,11 +91,44 @@ def reasons(plan: pb.RoutingPlan) -> dict[str, str]:
     return {passed.location_id: pb.PassOverReason.Name(passed.reason) for passed in plan.passed_over}
 
 
+STREAMING = (grpc.aio.UnaryStreamMultiCallable, grpc.aio.StreamUnaryMultiCallable, grpc.aio.StreamStreamMultiCallable)
+
+
+class Remembering:
+    """An inventory stub that keeps the consistency token of the last answer that carried one:
+    every write answers the token of its change, and a read from memory the token of the state it
+    showed. A read passing it never shows an older state than the calls made through this stub,
+    once they have been answered (docs/reads.md)."""
+
+    def __init__(self, stub: Any) -> None:
+        self._stub = stub
+        self.token = ""
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._stub, name)
+        if isinstance(method, STREAMING):
+            return method
+
+        async def call(request: Any, **options: Any) -> Any:
+            reply = await method(request, **options)
+            self.token = getattr(reply, "consistency_token", "") or self.token
+            return reply
+
+        return call
+
+
 @dataclass
 class Shop:
+    """Writes made through `inventory` (its own, and a test's through `shop.inventory`) are never
+    missing from what `level` reads, whichever inventory process answers it."""
+
     stack: Stack
     inventory: Any
     orders: Any
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.inventory, Remembering):
+            self.inventory = Remembering(self.inventory)
 
     async def location(
         self,
@@ -151,7 +186,8 @@ class Shop:
         )
 
     async def level(self, location_id: str, sku: str) -> inv.StockLevel:
-        levels = (await self.inventory.GetStock(inv.GetStockRequest(sku=sku, location_id=location_id))).levels
+        request = inv.GetStockRequest(sku=sku, location_id=location_id, min_consistency_token=self.inventory.token)
+        levels = (await self.inventory.GetStock(request)).levels
         return levels[0] if levels else inv.StockLevel(location_id=location_id, sku=sku)
 
     async def held(self, *rows: tuple[str, str]) -> list[int]:
