@@ -23,7 +23,14 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from omnistock_client import OmnistockClient, new_request_id
 
-from omnistock_cli.commands import AdminRoleOption, PosRoleOption, RequestIdOption, WarehouseRoleOption, caller
+from omnistock_cli.commands import (
+    AdminRoleOption,
+    ChatAgentRoleOption,
+    PosRoleOption,
+    RequestIdOption,
+    WarehouseRoleOption,
+    caller,
+)
 from omnistock_cli.context import ADMIN, Caller, JsonOption, TokenOption, WorksAtOption, call_services
 from omnistock_cli.output import emit
 from omnistock_platform.auth import Role
@@ -35,6 +42,7 @@ Command = Callable[..., None]
 # --role with its help naming the default it stands for.
 ROLE_OPTIONS: dict[Role, Any] = {
     Role.ADMIN: AdminRoleOption,
+    Role.CHAT_AGENT: ChatAgentRoleOption,
     Role.POS: PosRoleOption,
     Role.WAREHOUSE: WarehouseRoleOption,
 }
