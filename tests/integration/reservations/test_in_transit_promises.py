@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
@@ -21,7 +22,7 @@ from omnistock_orders.adapters import edit_repository
 from omnistock_platform.events.envelope import unpack_payload
 from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.integration.orders.support import Shop, quote_of, store_request
+from tests.integration.orders.support import BERLIN, LEIPZIG, Shop, quote_of, store_request
 from tests.integration.orders.test_edits import edit
 from tests.integration.reservations.support import create_request
 
@@ -32,10 +33,40 @@ AROUND_THE_CLOCK = inv.PromiseSettings(time_zone="UTC", pickup_preparation_minut
 async def shipped_to_store(shop: Shop, sku: str, units: int, arrival: datetime | None) -> tuple[str, str]:
     """A store with one unit on its shelf, `units` more on their way from a hub, and the chat's pool
     allowing units in transit there; the store and the hub."""
-    moving = await shop.in_transit_to_store(
-        {sku: units}, on_shelf={sku: 1}, arrival=arrival, promise_settings=AROUND_THE_CLOCK
+    store = await shop.location(BERLIN, promise_settings=AROUND_THE_CLOCK)
+    hub = await shop.location(LEIPZIG, warehouse=True)
+    await shop.receive(hub, sku, units)
+    await shop.receive(store, sku, 1)
+    stores = unique_id("stores-")
+    await shop.inventory.UpsertLocationGroup(
+        inv.UpsertLocationGroupRequest(
+            request_id=unique_id(),
+            group=inv.LocationGroup(group_id=stores, display_name="Stores", location_ids=[store]),
+        )
     )
-    return moving.store, moving.hub
+    await shop.inventory.SetChannelPools(
+        inv.SetChannelPoolsRequest(
+            request_id=unique_id(),
+            channel=common_pb2.CHANNEL_CHAT,
+            pools=[inv.ChannelPool(group_id=stores, allow_transfer_in_transit=True)],
+        )
+    )
+    expected = Timestamp()
+    if arrival is not None:
+        expected.FromDatetime(arrival)
+    transfer = (
+        await shop.inventory.CreateTransfer(
+            inv.CreateTransferRequest(
+                request_id=unique_id(),
+                origin_location_id=hub,
+                destination_location_id=store,
+                lines=[inv.TransferLineRequest(sku=sku, quantity=units)],
+                expected_arrival_at=expected if arrival is not None else None,
+            )
+        )
+    ).transfer
+    await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
+    return store, hub
 
 
 async def test_a_reservation_held_on_units_in_transit_is_promised_from_their_arrival(fresh_stack: Stack) -> None:
