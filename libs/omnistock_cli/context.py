@@ -11,6 +11,9 @@ A command in an area module reads like this:
             return await client.call(client.inventory.GetStock, GetStockRequest(sku=sku))
         reply = call_services(work, Caller.of(role, location, token), as_json=as_json)
         emit(reply, as_json=as_json, render=...)
+
+A command that acts for a caller (a write, or staff at a location) takes its shared options
+through `acting.acting` instead, and is only its request and its output.
 """
 
 from __future__ import annotations

@@ -8,22 +8,22 @@ count id, a staff command first reads the count to learn its location, as the ta
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
 from rich.console import Group
 from rich.table import Table
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_cli.commands import AdminRoleOption, PosRoleOption, RequestIdOption, caller, data, label, when
-from omnistock_cli.context import ADMIN, JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import data, label, when
+from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
-from omnistock_cli.output import emit, table
+from omnistock_cli.output import table
 from omnistock_platform.auth import Role
 
-T = TypeVar("T")
 STATUSES = {
     label(value, pb.CountStatus, "COUNT_STATUS_").replace(" ", "-"): value for value in pb.CountStatus.values() if value
 }
@@ -118,32 +118,21 @@ def attributes_of(items: list[str] | None) -> dict[str, str]:
     return found
 
 
-def on_count(
-    count_id: str,
-    default: Role,
-    role: Role | None,
-    location: list[str] | None,
-    token: str | None,
-    act: Callable[[OmnistockClient], Awaitable[T]],
-    *,
-    as_json: bool,
-) -> T:
-    """Run `act` as `default` (or the given caller); staff act at the count's location, read first."""
-    at: list[str] = []
-    if not token and not location and (role or default) in (Role.POS, Role.WAREHOUSE):
+def where_counted(count_id: str) -> Callable[[OmnistockClient], Awaitable[str]]:
+    """The count's location, for staff given only a count id."""
 
-        async def locate(client: OmnistockClient) -> str:
-            reply = await client.call(client.inventory.GetCount, pb.GetCountRequest(count_id=count_id))
-            return reply.count.location_id
+    async def read(client: OmnistockClient) -> str:
+        reply = await client.call(client.inventory.GetCount, pb.GetCountRequest(count_id=count_id))
+        return reply.count.location_id
 
-        at = [call_services(locate, ADMIN, as_json=as_json)]
-    return call_services(act, caller(default, role, location, token, at=at), as_json=as_json)
+    return read
 
 
 # ---------------------------------------------------------------------------------------------
 # The commands.
 
 
+@acting(Role.POS, works_at=False)
 def start(
     location_id: Annotated[str, typer.Option("--location", "-l", help="The store or warehouse to count.")],
     sku: Annotated[list[str] | None, typer.Option("--sku", help="Count only this SKU; repeat for more.")] = None,
@@ -155,10 +144,8 @@ def start(
         typer.Option("--threshold", min=0, help="Units of variance beyond which a recount or an approval is needed."),
     ] = None,
     note: Annotated[str, typer.Option("--note", help="Which shelf or aisle, or why.")] = "",
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Open a count at a location: everything there, or --sku ..., or --attr KEY=VALUE ..."""
     attributes = attributes_of(attr)
@@ -166,7 +153,7 @@ def start(
         fail("give --sku or --attr, not both", hint="a count covers a list of SKUs or the SKUs with attributes")
     scope = pb.COUNT_SCOPE_SKUS if sku else pb.COUNT_SCOPE_ATTRIBUTES if attributes else pb.COUNT_SCOPE_ALL
     request = pb.CreateCountRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         location_id=location_id,
         scope=scope,
         skus=sku or [],
@@ -176,49 +163,33 @@ def start(
     if threshold is not None:
         request.variance_threshold = threshold
 
-    async def work(client: OmnistockClient) -> pb.Count:
-        return (await client.call(client.inventory.CreateCount, request)).count
-
-    count = call_services(work, caller(Role.POS, role, None, token, at=[location_id]), as_json=as_json)
-    emit(data(count), as_json=as_json, render=count_card(count, f"Count {count.count_id} opened"))
+    count = call.ask(lambda client: client.inventory.CreateCount, request, at=[location_id]).count
+    call.emit(data(count), render=count_card(count, f"Count {count.count_id} opened"))
 
 
+@acting(Role.POS)
 def scan(
     count_id: CountArgument,
     sku: Annotated[str, typer.Argument(help="The SKU counted.")],
     quantity: Annotated[int, typer.Argument(metavar="QTY", min=0, help="Every unit of it at the location.")],
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Record what is on the shelf of one SKU now (counting it again replaces its count)."""
-    request = pb.RecordCountRequest(
-        request_id=request_id or new_request_id(), count_id=count_id, sku=sku, quantity=quantity
-    )
-
-    async def work(client: OmnistockClient) -> pb.RecordCountResponse:
-        return await client.call(client.inventory.RecordCount, request)
-
-    reply = on_count(count_id, Role.POS, role, works_at, token, work, as_json=as_json)
-    emit(
-        data(reply),
-        as_json=as_json,
-        render=table(f"Counted {sku} in count {count_id}", LINE_COLUMNS, [line_row(reply.line)]),
-    )
+    request = pb.RecordCountRequest(request_id=call.request_id, count_id=count_id, sku=sku, quantity=quantity)
+    reply = call.ask(lambda client: client.inventory.RecordCount, request, locate=where_counted(count_id))
+    call.emit(data(reply), render=table(f"Counted {sku} in count {count_id}", LINE_COLUMNS, [line_row(reply.line)]))
 
 
+@acting(Role.ADMIN, writes=False)
 def show(
     count_id: CountArgument,
     lines: Annotated[bool, typer.Option("--lines", help="List the lines too.")] = False,
     status: Annotated[
         str | None, typer.Option("--status", help=f"With --lines: only {', '.join(LINE_STATUSES)}.")
     ] = None,
-    role: AdminRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """A count with its figures (and its lines with --lines); blind for store staff while open."""
     code = choice(status, LINE_STATUSES, "line status")
@@ -231,20 +202,20 @@ def show(
             found = await all_pages(client, client.inventory.ListCountLines, request, "lines")
         return count, found
 
-    count, found = on_count(count_id, Role.ADMIN, role, works_at, token, work, as_json=as_json)
+    count, found = call.run(work, at=call.locate(where_counted(count_id)))
     render: Any = count_card(count, f"Count {count_id}")
     if found:
         render = Group(render, table("Lines", LINE_COLUMNS, [line_row(line) for line in found]))
-    emit({"count": data(count), "lines": [data(line) for line in found]}, as_json=as_json, render=render)
+    call.emit({"count": data(count), "lines": [data(line) for line in found]}, render=render)
 
 
+@acting(Role.ADMIN, writes=False, works_at=False)
 def list_counts(
     location_id: Annotated[str, typer.Option("--location", "-l", help="Only this location's counts.")] = "",
     status: Annotated[str | None, typer.Option("--status", help=f"Only {', '.join(STATUSES)}.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many counts.")] = 50,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Count sessions, newest first (staff, with --role pos or warehouse: at --location, one of theirs)."""
     code = choice(status, STATUSES, "status")
@@ -253,8 +224,7 @@ def list_counts(
     async def work(client: OmnistockClient) -> list[pb.Count]:
         return await all_pages(client, client.inventory.ListCounts, request, "counts", limit=limit)
 
-    at = [location_id] if location_id else []
-    found = call_services(work, caller(Role.ADMIN, role, None, token, at=at), as_json=as_json)
+    found = call.run(work, at=[location_id] if location_id else [])
     rows = [
         [
             c.count_id,
@@ -268,28 +238,16 @@ def list_counts(
         ]
         for c in found
     ]
-    emit(
-        {"counts": [data(c) for c in found]},
-        as_json=as_json,
-        render=table("Counts", COUNT_COLUMNS, rows) if rows else "No counts.",
+    call.emit(
+        {"counts": [data(c) for c in found]}, render=table("Counts", COUNT_COLUMNS, rows) if rows else "No counts."
     )
 
 
-def review(
-    count_id: CountArgument,
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.POS)
+def review(count_id: CountArgument, *, call: Call) -> None:
     """End the counting: what nobody scanned now counts as zero; lists it, and what needs a second look."""
-    request = pb.ReviewCountRequest(request_id=request_id or new_request_id(), count_id=count_id)
-
-    async def work(client: OmnistockClient) -> pb.ReviewCountResponse:
-        return await client.call(client.inventory.ReviewCount, request)
-
-    reply = on_count(count_id, Role.POS, role, works_at, token, work, as_json=as_json)
+    request = pb.ReviewCountRequest(request_id=call.request_id, count_id=count_id)
+    reply = call.ask(lambda client: client.inventory.ReviewCount, request, locate=where_counted(count_id))
     parts: list[Any] = [count_card(reply.count, f"Count {count_id} in review")]
     if reply.zeroed:
         parts.append(
@@ -307,84 +265,59 @@ def review(
                 [line_row(line) for line in reply.needs_review],
             )
         )
-    emit(data(reply), as_json=as_json, render=Group(*parts))
+    call.emit(data(reply), render=Group(*parts))
 
 
+@acting(Role.ADMIN, works_at=False)
 def approve(
     count_id: CountArgument,
     sku: Annotated[
         list[str] | None, typer.Option("--sku", help="Approve only this line; repeat. Default: all.")
     ] = None,
     note: Annotated[str, typer.Option("--note", help="Why the variances are accepted.")] = "",
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Accept variances beyond the threshold (back office; not the person who counted them)."""
-    request = pb.ApproveCountRequest(
-        request_id=request_id or new_request_id(), count_id=count_id, skus=sku or [], note=note
-    )
-
-    async def work(client: OmnistockClient) -> pb.ApproveCountResponse:
-        return await client.call(client.inventory.ApproveCount, request)
-
-    reply = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
-    emit(
+    request = pb.ApproveCountRequest(request_id=call.request_id, count_id=count_id, skus=sku or [], note=note)
+    reply = call.ask(lambda client: client.inventory.ApproveCount, request)
+    call.emit(
         data(reply),
-        as_json=as_json,
         render=table(f"Approved in count {count_id}", LINE_COLUMNS, [line_row(line) for line in reply.approved])
         if reply.approved
         else "Nothing needed an approval.",
     )
 
 
-def complete(
-    count_id: CountArgument,
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.POS)
+def complete(count_id: CountArgument, *, call: Call) -> None:
     """Post the count: each variance becomes one COUNT adjustment in the ledger."""
-    request = pb.CompleteCountRequest(request_id=request_id or new_request_id(), count_id=count_id)
-
-    async def work(client: OmnistockClient) -> pb.CompleteCountResponse:
-        return await client.call(client.inventory.CompleteCount, request)
-
-    reply = on_count(count_id, Role.POS, role, works_at, token, work, as_json=as_json)
+    request = pb.CompleteCountRequest(request_id=call.request_id, count_id=count_id)
+    reply = call.ask(lambda client: client.inventory.CompleteCount, request, locate=where_counted(count_id))
     posted = table(
         "Adjustments posted",
         ["sku", "change", "on hand after", "movement"],
         [[m.sku, f"{m.on_hand_delta:+d}", m.on_hand_after, m.movement_id] for m in reply.adjustments],
     )
-    emit(
+    call.emit(
         data(reply),
-        as_json=as_json,
         render=Group(count_card(reply.count, f"Count {count_id} completed"), posted)
         if reply.adjustments
         else Group(count_card(reply.count, f"Count {count_id} completed"), "The book matched the shelf."),
     )
 
 
+@acting(Role.POS)
 def cancel(
     count_id: CountArgument,
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Abandon a count: nothing is posted."""
-    request = pb.CancelCountRequest(request_id=request_id or new_request_id(), count_id=count_id, reason=reason)
-
-    async def work(client: OmnistockClient) -> pb.Count:
-        return (await client.call(client.inventory.CancelCount, request)).count
-
-    count = on_count(count_id, Role.POS, role, works_at, token, work, as_json=as_json)
-    emit(data(count), as_json=as_json, render=count_card(count, f"Count {count_id} cancelled"))
+    request = pb.CancelCountRequest(request_id=call.request_id, count_id=count_id, reason=reason)
+    count = call.ask(lambda client: client.inventory.CancelCount, request, locate=where_counted(count_id)).count
+    call.emit(data(count), render=count_card(count, f"Count {count_id} cancelled"))
 
 
 EXAMPLES = ("omnistock count start --location STORE-BER-MITTE --note 'aisle 3'",)

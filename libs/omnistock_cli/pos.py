@@ -8,38 +8,36 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2 as opb
-from omnistock_cli.commands import PosRoleOption, RequestIdOption, caller, data
-from omnistock_cli.context import JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import data
+from omnistock_cli.context import fail
 from omnistock_cli.orders import order_card, sell_at_till, sell_request
-from omnistock_cli.output import emit
 from omnistock_cli.returns import CONDITIONS, return_card
 from omnistock_platform.auth import Role
 
 StoreOption = Annotated[str, typer.Option("--store", "-s", help="The store the till is in.")]
 
 
+@acting(Role.POS)
 def sell(
     items: Annotated[list[str], typer.Argument(metavar="SKU:QTY...", help="What the customer takes, e.g. LAMP-X:2.")],
     store: StoreOption,
     customer: Annotated[
         str | None, typer.Option("--customer", "-c", help="The customer, if known: an id, e-mail, phone or name.")
     ] = None,
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Sell at the till (role pos at the store): a carry-out order, completed at once."""
-    request = sell_request(items, store, customer, request_id)
-    sold = sell_at_till(request, caller(Role.POS, role, works_at, token, at=[store]), as_json)
-    emit(data(sold), as_json=as_json, render=order_card(sold, f"Sold at {store}: order {sold.order_id}"))
+    request = sell_request(items, store, customer, call.request_id)
+    sold = sell_at_till(request, call.who(at=[store]), call.as_json)
+    call.emit(data(sold), render=order_card(sold, f"Sold at {store}: order {sold.order_id}"))
 
 
+@acting(Role.POS)
 def return_(
     sku: Annotated[str, typer.Argument(help="The SKU brought back; a set's SKU: the whole set, all its parts.")],
     quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, help="Units (sets, for a set's SKU) brought back.")],
@@ -52,11 +50,8 @@ def return_(
     condition: Annotated[
         str, typer.Option("--condition", help=f"What the units are fit for: {', '.join(CONDITIONS)}.")
     ] = "restock",
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Take back a customer's return at the till: a return created and received at once; restocked
     units go back on hand at the store (a RETURN movement filed under the return). A whole set comes
@@ -66,7 +61,7 @@ def return_(
         fail(f"unknown condition {condition!r}", hint=f"one of {', '.join(CONDITIONS)}")
     reason = " ".join(part for part in (note, f"(receipt {ref})" if ref else "") if part)
     request = opb.CreateReturnRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         order_id=order,
         lines=[opb.ReturnLineRequest(sku=sku, quantity=quantity)],
         location_id=store,
@@ -74,12 +69,8 @@ def return_(
         receive_now=[opb.InspectedLine(sku=sku, condition=code, quantity=quantity)],
         channel=common_pb2.CHANNEL_UNSPECIFIED if order else common_pb2.CHANNEL_POS,
     )
-
-    async def work(client: OmnistockClient) -> opb.Return:
-        return (await client.call(client.orders.CreateReturn, request)).order_return
-
-    found = call_services(work, caller(Role.POS, role, works_at, token, at=[store]), as_json=as_json)
-    emit(data(found), as_json=as_json, render=return_card(found, f"Returned {quantity} of {sku} at {store}"))
+    found = call.ask(lambda client: client.orders.CreateReturn, request, at=[store]).order_return
+    call.emit(data(found), render=return_card(found, f"Returned {quantity} of {sku} at {store}"))
 
 
 EXAMPLES = ("omnistock sell LAMP-TABLE-OPAL:1 --store STORE-BER-MITTE",)

@@ -7,17 +7,15 @@ from typing import Annotated, Any
 
 import typer
 from google.protobuf import duration_pb2
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages, customer_id_for
 from rich.console import Group
 
 from omnistock.common.v1 import common_pb2
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_cli import ids
+from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import (
-    ChatAgentRoleOption,
-    PosRoleOption,
-    RequestIdOption,
     caller,
     channel_code,
     data,
@@ -84,10 +82,11 @@ def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTabl
     return card(title or None, rows)
 
 
-def _show(reservation: pb.Reservation, title: str, as_json: bool) -> None:
-    emit(data(reservation), as_json=as_json, render=reservation_card(reservation, title))
+def _show(reservation: pb.Reservation, title: str, call: Call) -> None:
+    call.emit(data(reservation), render=reservation_card(reservation, title))
 
 
+@acting(Role.CHAT_AGENT)
 def reserve(
     sku: Annotated[list[str], typer.Argument(help="The SKU to set aside; several SKUs make several lines.")],
     store: Annotated[str, typer.Option("--store", "-s", help="The store where the customer collects.")],
@@ -109,18 +108,14 @@ def reserve(
             help="If the store is short, bring the items from the nearest location that has them (a transfer).",
         ),
     ] = False,
-    request_id: RequestIdOption = None,
-    role: ChatAgentRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Reserve items at a store for pickup (as the chat agent by default): prints the pickup code and expiry;
     with --ship-to-store a short store is served by a transfer, and the expected arrival is printed too."""
-    who = caller(Role.CHAT_AGENT, role, works_at, token, at=[store])
     request = pb.CreateReservationRequest(
-        request_id=request_id or new_request_id(),
-        channel=channel_code(channel, who),  # type: ignore[arg-type]
+        request_id=call.request_id,
+        channel=channel_code(channel, call.who(at=[store])),  # type: ignore[arg-type]
         customer=pb.Customer(
             customer_id=customer_id or customer_id_for(customer, email, phone),
             name=customer,
@@ -133,16 +128,11 @@ def reserve(
     )
     if hold_for:
         request.hold_for.CopyFrom(duration_pb2.Duration(seconds=int(duration(hold_for, "--hold-for").total_seconds())))
-
-    async def work(client: OmnistockClient) -> pb.CreateReservationResponse:
-        return await client.call(client.reservations.CreateReservation, request)
-
-    reply = call_services(work, who, as_json=as_json)
-    found = reply.reservation
+    found = call.ask(lambda client: client.reservations.CreateReservation, request, at=[store]).reservation
     title = f"Reserved at {store}: pickup code {found.pickup_code}"
     if found.status == pb.RESERVATION_STATUS_AWAITING_TRANSFER:
         title += f", coming from {found.transfer_origin_id}, expected {when(found.promised_at)}"
-    _show(found, title, as_json)
+    _show(found, title, call)
 
 
 def customer_key(value: str) -> str:
@@ -232,97 +222,59 @@ def reservation_id_of(text: str, who: Caller, as_json: bool) -> str:
     return ids.whole_id(text, ids.reservations(), who, as_json=as_json)
 
 
-def show_reservation(
-    reservation_id: ReservationArgument,
-    role: ChatAgentRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.CHAT_AGENT, writes=False)
+def show_reservation(reservation_id: ReservationArgument, *, call: Call) -> None:
     """Show one reservation: status, pickup code, store, items and expiry."""
-    who = caller(Role.CHAT_AGENT, role, works_at, token)
-    request = pb.GetReservationRequest(reservation_id=reservation_id_of(reservation_id, who, as_json))
-
-    async def work(client: OmnistockClient) -> pb.GetReservationResponse:
-        return await client.call(client.reservations.GetReservation, request)
-
-    reply = call_services(work, who, as_json=as_json)
-    _show(reply.reservation, "", as_json)
+    request = pb.GetReservationRequest(reservation_id=reservation_id_of(reservation_id, call.who(), call.as_json))
+    _show(call.ask(lambda client: client.reservations.GetReservation, request).reservation, "", call)
 
 
+@acting(Role.CHAT_AGENT)
 def extend_reservation(
     reservation_id: ReservationArgument,
     by: Annotated[str, typer.Option("--by", help="How much longer to keep it, e.g. 1d or 12h.")],
-    request_id: RequestIdOption = None,
-    role: ChatAgentRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Keep a reservation longer."""
     extra = duration(by, "--by")
-    who = caller(Role.CHAT_AGENT, role, works_at, token)
     request = pb.ExtendReservationRequest(
-        request_id=request_id or new_request_id(),
-        reservation_id=reservation_id_of(reservation_id, who, as_json),
+        request_id=call.request_id,
+        reservation_id=reservation_id_of(reservation_id, call.who(), call.as_json),
         extend_by=duration_pb2.Duration(seconds=int(extra.total_seconds())),
     )
-
-    async def work(client: OmnistockClient) -> pb.ExtendReservationResponse:
-        return await client.call(client.reservations.ExtendReservation, request)
-
-    reply = call_services(work, who, as_json=as_json)
-    _show(reply.reservation, f"Extended by {by}", as_json)
+    _show(
+        call.ask(lambda client: client.reservations.ExtendReservation, request).reservation, f"Extended by {by}", call
+    )
 
 
+@acting(Role.CHAT_AGENT)
 def cancel_reservation(
     reservation_id: ReservationArgument,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the reservation).")] = "",
-    request_id: RequestIdOption = None,
-    role: ChatAgentRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Cancel a reservation: its units go back to available stock at once."""
-    who = caller(Role.CHAT_AGENT, role, works_at, token)
     request = pb.CancelReservationRequest(
-        request_id=request_id or new_request_id(),
-        reservation_id=reservation_id_of(reservation_id, who, as_json),
+        request_id=call.request_id,
+        reservation_id=reservation_id_of(reservation_id, call.who(), call.as_json),
         reason=reason,
     )
-
-    async def work(client: OmnistockClient) -> pb.CancelReservationResponse:
-        return await client.call(client.reservations.CancelReservation, request)
-
-    reply = call_services(work, who, as_json=as_json)
-    _show(reply.reservation, "Cancelled", as_json)
+    _show(call.ask(lambda client: client.reservations.CancelReservation, request).reservation, "Cancelled", call)
 
 
+@acting(Role.POS)
 def collect(
     code: Annotated[str, typer.Argument(metavar="CODE", help="The pickup code the customer shows.")],
     store: Annotated[str, typer.Option("--store", "-s", help="The store the till is in.")],
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """At the till: the customer's pickup code completes the sale (role pos at the store)."""
-    request = pb.CollectReservationRequest(
-        request_id=request_id or new_request_id(), store_id=store, pickup_code=code.strip()
-    )
-
-    async def work(client: OmnistockClient) -> pb.CollectReservationResponse:
-        return await client.call(client.reservations.CollectReservation, request)
-
-    reply = call_services(work, caller(Role.POS, role, works_at, token, at=[store]), as_json=as_json)
-    sold = reply.reservation
-    emit(
-        data(sold),
-        as_json=as_json,
-        render=Group(reservation_card(sold, f"Collected at {store}: {lines_text(sold.lines)} sold")),
-    )
+    request = pb.CollectReservationRequest(request_id=call.request_id, store_id=store, pickup_code=code.strip())
+    sold = call.ask(lambda client: client.reservations.CollectReservation, request, at=[store]).reservation
+    call.emit(data(sold), render=Group(reservation_card(sold, f"Collected at {store}: {lines_text(sold.lines)} sold")))
 
 
 EXAMPLES = (

@@ -8,19 +8,21 @@ A return at the till in one step is `omnistock return` (the same path)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
 from rich.console import Group, RenderableType
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2 as pb
-from omnistock_cli.commands import AdminRoleOption, PosRoleOption, RequestIdOption, caller, data, label, when
-from omnistock_cli.context import ADMIN, JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import data, label, when
+from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
-from omnistock_cli.output import card, emit, table
+from omnistock_cli.output import card, table
 from omnistock_cli.transfers import quantities
 from omnistock_platform.auth import Role
 
@@ -94,10 +96,17 @@ def inspected(
     return found
 
 
-def _show(found: pb.Return, title: str, as_json: bool) -> None:
-    emit(data(found), as_json=as_json, render=return_card(found, title))
+def where_returned(return_id: str) -> Callable[[OmnistockClient], Awaitable[str]]:
+    """Where the return comes back, for staff given only a return id."""
+
+    async def read(client: OmnistockClient) -> str:
+        reply = await client.call(client.orders.GetReturn, pb.GetReturnRequest(return_id=return_id))
+        return str(reply.order_return.location_id)
+
+    return read
 
 
+@acting(Role.ADMIN)
 def create(
     order: Annotated[str, typer.Argument(help="The order the units were sold on.")],
     items: ItemsArgument,
@@ -106,104 +115,68 @@ def create(
     ],
     by_post: Annotated[bool, typer.Option("--by-post", help="The customer sends them by post.")] = False,
     reason: Annotated[str, typer.Option("--reason", help="Why the customer returns them.")] = "",
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Authorise a return of units an order delivered (at most what it delivered, less earlier returns)."""
     request = pb.CreateReturnRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         order_id=order,
         lines=[pb.ReturnLineRequest(sku=sku, quantity=qty) for sku, qty in quantities(items, "SKU=QTY").items()],
         location_id=location,
         by_post=by_post,
         reason=reason,
     )
-
-    async def work(client: OmnistockClient) -> pb.Return:
-        return (await client.call(client.orders.CreateReturn, request)).order_return
-
-    found = call_services(work, caller(Role.ADMIN, role, works_at, token, at=[location]), as_json=as_json)
-    _show(found, f"Return {found.return_id} authorised", as_json)
+    found = call.ask(lambda client: client.orders.CreateReturn, request, at=[location]).order_return
+    call.emit(data(found), render=return_card(found, f"Return {found.return_id} authorised"))
 
 
+@acting(Role.POS)
 def receive(
     return_id: ReturnArgument,
     restock: RestockOption = None,
     damaged: DamagedOption = None,
     write_off: WriteOffOption = None,
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Receive a return with what inspection found: every unit restocked, damaged or written off."""
     lines = inspected(restock, damaged, write_off)
     if not lines:
         fail("say what became of the units", hint="for example --restock CUSHION-X=1 --damaged CUSHION-X=1")
-    request = pb.ReceiveReturnRequest(request_id=request_id or new_request_id(), return_id=return_id, lines=lines)
-    at: list[str] = []
-    if not token and not works_at and (role or Role.POS) in (Role.POS, Role.WAREHOUSE):
-
-        async def locate(client: OmnistockClient) -> str:
-            reply = await client.call(client.orders.GetReturn, pb.GetReturnRequest(return_id=return_id))
-            return str(reply.order_return.location_id)
-
-        at = [call_services(locate, ADMIN, as_json=as_json)]
-
-    async def work(client: OmnistockClient) -> pb.Return:
-        return (await client.call(client.orders.ReceiveReturn, request)).order_return
-
-    found = call_services(work, caller(Role.POS, role, works_at, token, at=at), as_json=as_json)
-    _show(found, f"Return {found.return_id} received at {found.location_id}", as_json)
+    request = pb.ReceiveReturnRequest(request_id=call.request_id, return_id=return_id, lines=lines)
+    found = call.ask(lambda client: client.orders.ReceiveReturn, request, locate=where_returned(return_id)).order_return
+    call.emit(data(found), render=return_card(found, f"Return {found.return_id} received at {found.location_id}"))
 
 
+@acting(Role.ADMIN)
 def cancel(
     return_id: ReturnArgument,
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Cancel an authorised return whose units have not arrived."""
-    request = pb.CancelReturnRequest(request_id=request_id or new_request_id(), return_id=return_id, reason=reason)
-
-    async def work(client: OmnistockClient) -> pb.Return:
-        return (await client.call(client.orders.CancelReturn, request)).order_return
-
-    found = call_services(work, caller(Role.ADMIN, role, works_at, token), as_json=as_json)
-    _show(found, f"Return {found.return_id} cancelled", as_json)
+    request = pb.CancelReturnRequest(request_id=call.request_id, return_id=return_id, reason=reason)
+    found = call.ask(lambda client: client.orders.CancelReturn, request).order_return
+    call.emit(data(found), render=return_card(found, f"Return {found.return_id} cancelled"))
 
 
-def show(
-    return_id: ReturnArgument,
-    role: AdminRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.ADMIN, writes=False)
+def show(return_id: ReturnArgument, *, call: Call) -> None:
     """One return: where it comes back, its lines and what became of them."""
-
-    async def work(client: OmnistockClient) -> pb.Return:
-        return (await client.call(client.orders.GetReturn, pb.GetReturnRequest(return_id=return_id))).order_return
-
-    found = call_services(work, caller(Role.ADMIN, role, works_at, token), as_json=as_json)
-    _show(found, f"Return {found.return_id}", as_json)
+    request = pb.GetReturnRequest(return_id=return_id)
+    found = call.ask(lambda client: client.orders.GetReturn, request).order_return
+    call.emit(data(found), render=return_card(found, f"Return {found.return_id}"))
 
 
+@acting(Role.ADMIN, writes=False)
 def list_returns(
     order: Annotated[str, typer.Option("--order", help="Only returns of this order.")] = "",
     location: Annotated[str, typer.Option("--location", "-l", help="Only returns coming back here.")] = "",
     status: Annotated[str | None, typer.Option("--status", help=f"One of: {', '.join(STATUSES)}.")] = None,
-    role: AdminRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Returns, newest first."""
     code = 0
@@ -217,9 +190,7 @@ def list_returns(
     async def work(client: OmnistockClient) -> list[pb.Return]:
         return await all_pages(client, client.orders.ListReturns, request, "returns")
 
-    found = call_services(
-        work, caller(Role.ADMIN, role, works_at, token, at=[location] if location else []), as_json=as_json
-    )
+    found = call.run(work, at=[location] if location else [])
     rows = [
         [
             r.return_id,
@@ -232,9 +203,8 @@ def list_returns(
         ]
         for r in found
     ]
-    emit(
+    call.emit(
         {"returns": [data(r) for r in found]},
-        as_json=as_json,
         render=table("Returns", RETURN_COLUMNS, rows) if rows else "No returns.",
     )
 

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages, city_point, locations
 from rich.console import Group, RenderableType
 from rich.live import Live
@@ -18,11 +18,10 @@ from rich.text import Text
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import (
     AdminRoleOption,
     ChatAgentRoleOption,
-    RequestIdOption,
-    WarehouseRoleOption,
     caller,
     channel_code,
     data,
@@ -275,41 +274,35 @@ def _money(minor: int, currency: str) -> str:
 # omnistock receive / adjust
 
 
-def _print_level(level: pb.StockLevel, what: str, as_json: bool) -> None:
-    emit(
+def _print_level(level: pb.StockLevel, what: str, call: Call) -> None:
+    call.emit(
         {"level": data(level)},
-        as_json=as_json,
         render=table(what, LEVEL_COLUMNS, [level_row(level, None)], optional=LEVEL_OPTIONAL),
     )
 
 
+@acting(Role.WAREHOUSE)
 def receive(
     location_id: Annotated[str, typer.Argument(metavar="LOCATION", help="Where the goods arrived.")],
     sku: Annotated[str, typer.Argument(help="The SKU received.")],
     quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, help="Units received.")],
     ref: Annotated[str, typer.Option("--ref", help="Delivery note or purchase order.")] = "",
-    request_id: RequestIdOption = None,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Book a delivery: on hand goes up (role warehouse at LOCATION by default)."""
     request = pb.ReceiveStockRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         location_id=location_id,
         sku=sku,
         quantity=quantity,
         document_ref=ref,
     )
-
-    async def work(client: OmnistockClient) -> pb.ReceiveStockResponse:
-        return await client.call(client.inventory.ReceiveStock, request)
-
-    reply = call_services(work, caller(Role.WAREHOUSE, role, works_at, token, at=[location_id]), as_json=as_json)
-    _print_level(reply.level, f"received {quantity} of {sku} at {location_id}", as_json)
+    reply = call.ask(lambda client: client.inventory.ReceiveStock, request, at=[location_id])
+    _print_level(reply.level, f"received {quantity} of {sku} at {location_id}", call)
 
 
+@acting(Role.WAREHOUSE)
 def adjust(
     location_id: Annotated[str, typer.Argument(metavar="LOCATION", help="Where the stock is.")],
     sku: Annotated[str, typer.Argument(help="The SKU.")],
@@ -321,17 +314,14 @@ def adjust(
     ] = None,
     note: Annotated[str, typer.Option("--note", help="A note for the ledger.")] = "",
     ref: Annotated[str, typer.Option("--ref", help="A document reference.")] = "",
-    request_id: RequestIdOption = None,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Correct on hand after a count, damage, shrinkage or a return (role warehouse at LOCATION)."""
     if (delta is None) == (set_to is None):
         fail("give exactly one of --delta N and --set N")
     request = pb.AdjustStockRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         location_id=location_id,
         sku=sku,
         reason=REASONS[reason],  # type: ignore[arg-type]
@@ -345,12 +335,8 @@ def adjust(
         request.set_to = set_to
     if expect is not None:
         request.expected_on_hand = expect
-
-    async def work(client: OmnistockClient) -> pb.AdjustStockResponse:
-        return await client.call(client.inventory.AdjustStock, request)
-
-    reply = call_services(work, caller(Role.WAREHOUSE, role, works_at, token, at=[location_id]), as_json=as_json)
-    _print_level(reply.level, f"adjusted {sku} at {location_id} ({reason.value})", as_json)
+    reply = call.ask(lambda client: client.inventory.AdjustStock, request, at=[location_id])
+    _print_level(reply.level, f"adjusted {sku} at {location_id} ({reason.value})", call)
 
 
 # ---------------------------------------------------------------------------------------------

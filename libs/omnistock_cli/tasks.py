@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
 from rich.console import Group, RenderableType
 from rich.live import Live
@@ -22,9 +22,8 @@ from rich.text import Text
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as pb
 from omnistock_cli import ids
+from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import (
-    PosRoleOption,
-    RequestIdOption,
     WarehouseRoleOption,
     caller,
     data,
@@ -135,17 +134,15 @@ def staff(role: Role | None, works_at: list[str] | None, token: str | None, at: 
 
 def on_task(
     task_text: str,
-    role: Role | None,
-    works_at: list[str] | None,
-    token: str | None,
+    call: Call,
     act: Callable[[OmnistockClient, str], Awaitable[T]],
     *,
-    as_json: bool,
     finished_too: bool = False,
 ) -> T:
     """Run `act(client, task_id)` as the staff of the task's location. The task (given whole or
     by the start of its id) is looked up first: as the caller when one was chosen (--role with
     --works-at, a token), else as admin, which learns where the task is."""
+    role, works_at, token = call.role, call.works_at, call.token
     chosen = staff(role, works_at, token, "")
     locate_as = chosen if chosen.given_token() or works_at or role not in (None, Role.WAREHOUSE, Role.POS) else ADMIN
     search = ids.tasks(works_at or (), finished_too=finished_too)
@@ -155,12 +152,12 @@ def on_task(
         reply = await client.call(client.fulfilment.GetTask, pb.GetTaskRequest(task_id=task_id))
         return task_id, reply.task.location_id
 
-    task_id, at = call_services(locate, locate_as, as_json=as_json)
+    task_id, at = call_services(locate, locate_as, as_json=call.as_json)
 
     async def work(client: OmnistockClient) -> T:
         return await act(client, task_id)
 
-    return call_services(work, staff(role, works_at, token, at), as_json=as_json)
+    return call.run(work, at=[at] if at else [])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,39 +296,32 @@ TaskArgument = Annotated[
 ]
 
 
-def show_task(
-    task_id: TaskArgument,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.WAREHOUSE, writes=False)
+def show_task(task_id: TaskArgument, *, call: Call) -> None:
     """One task: kind, status, items, what it is for, and where."""
 
     async def act(client: OmnistockClient, whole: str) -> pb.Task:
         return (await client.call(client.fulfilment.GetTask, pb.GetTaskRequest(task_id=whole))).task
 
-    task = on_task(task_id, role, works_at, token, act, as_json=as_json, finished_too=True)
-    emit(data(task), as_json=as_json, render=task_card(task, f"Task at {task.location_id}"))
+    task = on_task(task_id, call, act, finished_too=True)
+    call.emit(data(task), render=task_card(task, f"Task at {task.location_id}"))
 
 
+@acting(Role.WAREHOUSE)
 def pick(
     task_id: TaskArgument,
     found: Annotated[
         list[str] | None,
         typer.Option("--found", help="SKU:QTY actually found when short; a SKU not named was found in full."),
     ] = None,
-    request_id: RequestIdOption = None,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Pick a task: start picking and confirm what was found (less than asked is a short pick).
 
     A pickup preparation is only started here; `omnistock ready` finishes it.
     """
-    key = request_id or new_request_id()
+    key = call.request_id
     picked = [] if not found else sku_quantities(found, what="--found")
 
     async def act(client: OmnistockClient, whole: str) -> tuple[pb.Task, list[Any]]:
@@ -347,106 +337,72 @@ def pick(
         reply = await client.call(client.fulfilment.ConfirmPick, confirm)
         return reply.task, list(reply.short)
 
-    task, short = on_task(task_id, role, works_at, token, act, as_json=as_json)
+    task, short = on_task(task_id, call, act)
     title = f"Picked {task.task_id}" if task.kind == pb.TASK_KIND_PICK else f"Picking {task.task_id}"
     shown: Any = task_card(task, title)
     if short:
         shown = Group(shown, f"[red]short:[/] {', '.join(f'{s.sku} x{s.quantity}' for s in short)}")
-    emit({"task": data(task), "short": [data(s) for s in short]}, as_json=as_json, render=shown)
+    call.emit({"task": data(task), "short": [data(s) for s in short]}, render=shown)
 
 
-def _step(
-    task_text: str,
-    title: str,
-    call: Callable[[OmnistockClient, str], Awaitable[Any]],
-    role: Role | None,
-    works_at: list[str] | None,
-    token: str | None,
-    as_json: bool,
-) -> None:
+def _step(task_text: str, title: str, step: Callable[[OmnistockClient, str], Awaitable[Any]], call: Call) -> None:
     async def act(client: OmnistockClient, whole: str) -> pb.Task:
-        return (await call(client, whole)).task  # type: ignore[no-any-return]
+        return (await step(client, whole)).task  # type: ignore[no-any-return]
 
-    task = on_task(task_text, role, works_at, token, act, as_json=as_json)
-    emit(data(task), as_json=as_json, render=task_card(task, f"{title} {task.task_id}"))
+    task = on_task(task_text, call, act)
+    call.emit(data(task), render=task_card(task, f"{title} {task.task_id}"))
 
 
-def pack(
-    task_id: TaskArgument,
-    request_id: RequestIdOption = None,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.WAREHOUSE)
+def pack(task_id: TaskArgument, *, call: Call) -> None:
     """Pack a picked task."""
-    key = request_id or new_request_id()
     _step(
         task_id,
         "Packed",
-        lambda c, whole: c.call(c.fulfilment.Pack, pb.PackRequest(request_id=key, task_id=whole)),
-        role,
-        works_at,
-        token,
-        as_json,
+        lambda c, whole: c.call(c.fulfilment.Pack, pb.PackRequest(request_id=call.request_id, task_id=whole)),
+        call,
     )
 
 
+@acting(Role.WAREHOUSE)
 def ship(
     task_id: TaskArgument,
     carrier: Annotated[str, typer.Option("--carrier", help="Who carries the parcel.")],
     tracking: Annotated[str, typer.Option("--tracking", help="The carrier's tracking number.")],
-    request_id: RequestIdOption = None,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Ship a packed task: the sale completes (its hold is committed)."""
-    key = request_id or new_request_id()
 
-    def call(client: OmnistockClient, whole: str) -> Awaitable[Any]:
-        request = pb.ShipRequest(request_id=key, task_id=whole, carrier=carrier, tracking_number=tracking)
+    def step(client: OmnistockClient, whole: str) -> Awaitable[Any]:
+        request = pb.ShipRequest(request_id=call.request_id, task_id=whole, carrier=carrier, tracking_number=tracking)
         return client.call(client.fulfilment.Ship, request)
 
-    _step(task_id, "Shipped", call, role, works_at, token, as_json)
+    _step(task_id, "Shipped", step, call)
 
 
-def ready(
-    task_id: TaskArgument,
-    request_id: RequestIdOption = None,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.WAREHOUSE)
+def ready(task_id: TaskArgument, *, call: Call) -> None:
     """The reservation's items are at the pickup desk: the reservation becomes ready and the customer is told."""
-    key = request_id or new_request_id()
 
-    def call(client: OmnistockClient, whole: str) -> Awaitable[Any]:
-        request = pb.MarkReadyForPickupRequest(request_id=key, task_id=whole)
+    def step(client: OmnistockClient, whole: str) -> Awaitable[Any]:
+        request = pb.MarkReadyForPickupRequest(request_id=call.request_id, task_id=whole)
         return client.call(client.fulfilment.MarkReadyForPickup, request)
 
-    _step(task_id, "Ready for pickup:", call, role, works_at, token, as_json)
+    _step(task_id, "Ready for pickup:", step, call)
 
 
+@acting(Role.POS)
 def handover(
     code: Annotated[str, typer.Argument(metavar="CODE", help="The customer's pickup code.")],
     store: Annotated[str, typer.Option("--store", "-s", help="The store of the pickup desk.")],
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """At the pickup desk: the customer's code hands the items over and completes the sale."""
-    request = pb.HandOverRequest(request_id=request_id or new_request_id(), location_id=store, pickup_code=code.strip())
-
-    async def act(client: OmnistockClient) -> pb.Task:
-        return (await client.call(client.fulfilment.HandOver, request)).task
-
-    task = call_services(act, caller(Role.POS, role, works_at, token, at=[store]), as_json=as_json)
-    emit(data(task), as_json=as_json, render=task_card(task, f"Handed over at {store}"))
+    request = pb.HandOverRequest(request_id=call.request_id, location_id=store, pickup_code=code.strip())
+    task = call.ask(lambda client: client.fulfilment.HandOver, request, at=[store]).task
+    call.emit(data(task), render=task_card(task, f"Handed over at {store}"))
 
 
 EXAMPLES = ("omnistock tasks --location STORE-BER-MITTE --watch",)

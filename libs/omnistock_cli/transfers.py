@@ -10,32 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from google.protobuf.timestamp_pb2 import Timestamp
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
 from rich.console import Group
 from rich.table import Table
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_cli.commands import (
-    AdminRoleOption,
-    PosRoleOption,
-    RequestIdOption,
-    WarehouseRoleOption,
-    caller,
-    data,
-    label,
-    when,
-)
-from omnistock_cli.context import ADMIN, JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import data, label, when
+from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
-from omnistock_cli.output import emit, table
+from omnistock_cli.output import table
 from omnistock_platform.auth import Role
 
-T = TypeVar("T")
 STATUSES = {
     label(value, pb.TransferStatus, "TRANSFER_STATUS_").replace(" ", "-"): value
     for value in pb.TransferStatus.values()
@@ -91,34 +82,21 @@ def transfer_card(transfer: pb.Transfer, title: str) -> Group:
     return Group(card, table("Lines", LINE_COLUMNS, lines))
 
 
-def on_transfer(
-    transfer_id: str,
-    end: str,
-    default: Role,
-    role: Role | None,
-    location: list[str] | None,
-    token: str | None,
-    act: Callable[[OmnistockClient], Awaitable[T]],
-    *,
-    as_json: bool,
-) -> T:
-    """Run `act` as `default` (or the given caller); staff act at the transfer's `end` (origin or
-    destination), read first."""
-    at: list[str] = []
-    if not token and not location and (role or default) in (Role.POS, Role.WAREHOUSE):
+def end_of(transfer_id: str, end: str) -> Callable[[OmnistockClient], Awaitable[str]]:
+    """The transfer's `end` (origin or destination), for staff given only a transfer id."""
 
-        async def locate(client: OmnistockClient) -> str:
-            reply = await client.call(client.inventory.GetTransfer, pb.GetTransferRequest(transfer_id=transfer_id))
-            return str(getattr(reply.transfer, f"{end}_location_id"))
+    async def read(client: OmnistockClient) -> str:
+        reply = await client.call(client.inventory.GetTransfer, pb.GetTransferRequest(transfer_id=transfer_id))
+        return str(getattr(reply.transfer, f"{end}_location_id"))
 
-        at = [call_services(locate, ADMIN, as_json=as_json)]
-    return call_services(act, caller(default, role, location, token, at=at), as_json=as_json)
+    return read
 
 
 # ---------------------------------------------------------------------------------------------
 # The commands.
 
 
+@acting(Role.WAREHOUSE, works_at=False)
 def create(
     origin: Annotated[str, typer.Option("--from", help="Where the units leave from.")],
     destination: Annotated[str, typer.Option("--to", help="Where they go.")],
@@ -127,15 +105,13 @@ def create(
         datetime | None, typer.Option("--arrives", help="When the units are expected (ISO time).")
     ] = None,
     note: Annotated[str, typer.Option("--note", help="Why, or what the driver should know.")] = "",
-    request_id: RequestIdOption = None,
-    role: WarehouseRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Draft a transfer from one location to another: nothing moves until it ships."""
     lines = quantities(sku, "--sku")
     request = pb.CreateTransferRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         origin_location_id=origin,
         destination_location_id=destination,
         lines=[pb.TransferLineRequest(sku=name, quantity=quantity) for name, quantity in lines.items()],
@@ -146,107 +122,77 @@ def create(
         stamp.FromDatetime(arrives)
         request.expected_arrival_at.CopyFrom(stamp)
 
-    async def work(client: OmnistockClient) -> pb.Transfer:
-        return (await client.call(client.inventory.CreateTransfer, request)).transfer
-
-    at = [destination] if role is Role.POS else [origin]
-    transfer = call_services(work, caller(Role.WAREHOUSE, role, None, token, at=at), as_json=as_json)
-    emit(data(transfer), as_json=as_json, render=transfer_card(transfer, f"Transfer {transfer.transfer_id} drafted"))
+    at = [destination] if call.role is Role.POS else [origin]
+    transfer = call.ask(lambda client: client.inventory.CreateTransfer, request, at=at).transfer
+    call.emit(data(transfer), render=transfer_card(transfer, f"Transfer {transfer.transfer_id} drafted"))
 
 
-def ship(
-    transfer_id: TransferArgument,
-    request_id: RequestIdOption = None,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.WAREHOUSE)
+def ship(transfer_id: TransferArgument, *, call: Call) -> None:
     """Ship a draft: its units leave on hand at the origin and are in transit to the destination."""
-    request = pb.ShipTransferRequest(request_id=request_id or new_request_id(), transfer_id=transfer_id)
-
-    async def work(client: OmnistockClient) -> pb.ShipTransferResponse:
-        return await client.call(client.inventory.ShipTransfer, request)
-
-    reply = on_transfer(transfer_id, "origin", Role.WAREHOUSE, role, works_at, token, work, as_json=as_json)
-    emit(data(reply), as_json=as_json, render=transfer_card(reply.transfer, f"Transfer {transfer_id} shipped"))
+    request = pb.ShipTransferRequest(request_id=call.request_id, transfer_id=transfer_id)
+    reply = call.ask(lambda client: client.inventory.ShipTransfer, request, locate=end_of(transfer_id, "origin"))
+    call.emit(data(reply), render=transfer_card(reply.transfer, f"Transfer {transfer_id} shipped"))
 
 
+@acting(Role.POS)
 def receive(
     transfer_id: TransferArgument,
     got: Annotated[
         list[str] | None, typer.Option("--got", help="SKU=QTY good units that arrived; repeat. Unnamed: short.")
     ] = None,
     damaged: Annotated[list[str] | None, typer.Option("--damaged", help="SKU=QTY that arrived damaged.")] = None,
-    request_id: RequestIdOption = None,
-    role: PosRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Receive a shipped transfer: good units go on hand; damaged, short and over are booked per line."""
     good, broken = quantities(got, "--got"), quantities(damaged, "--damaged")
     request = pb.ReceiveTransferRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         transfer_id=transfer_id,
         lines=[
             pb.TransferArrival(sku=sku, received=good.get(sku, 0), damaged=broken.get(sku, 0))
             for sku in sorted(set(good) | set(broken))
         ],
     )
-
-    async def work(client: OmnistockClient) -> pb.ReceiveTransferResponse:
-        return await client.call(client.inventory.ReceiveTransfer, request)
-
-    reply = on_transfer(transfer_id, "destination", Role.POS, role, works_at, token, work, as_json=as_json)
-    emit(data(reply), as_json=as_json, render=transfer_card(reply.transfer, f"Transfer {transfer_id} received"))
+    reply = call.ask(
+        lambda client: client.inventory.ReceiveTransfer, request, locate=end_of(transfer_id, "destination")
+    )
+    call.emit(data(reply), render=transfer_card(reply.transfer, f"Transfer {transfer_id} received"))
 
 
+@acting(Role.WAREHOUSE)
 def cancel(
     transfer_id: TransferArgument,
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
-    request_id: RequestIdOption = None,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Cancel a draft (a shipped transfer is received instead, short if its units are lost)."""
-    request = pb.CancelTransferRequest(
-        request_id=request_id or new_request_id(), transfer_id=transfer_id, reason=reason
-    )
-
-    async def work(client: OmnistockClient) -> pb.Transfer:
-        return (await client.call(client.inventory.CancelTransfer, request)).transfer
-
-    transfer = on_transfer(transfer_id, "origin", Role.WAREHOUSE, role, works_at, token, work, as_json=as_json)
-    emit(data(transfer), as_json=as_json, render=transfer_card(transfer, f"Transfer {transfer_id} cancelled"))
+    request = pb.CancelTransferRequest(request_id=call.request_id, transfer_id=transfer_id, reason=reason)
+    transfer = call.ask(
+        lambda client: client.inventory.CancelTransfer, request, locate=end_of(transfer_id, "origin")
+    ).transfer
+    call.emit(data(transfer), render=transfer_card(transfer, f"Transfer {transfer_id} cancelled"))
 
 
-def show(
-    transfer_id: TransferArgument,
-    role: AdminRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.ADMIN, writes=False)
+def show(transfer_id: TransferArgument, *, call: Call) -> None:
     """A transfer with its lines and what became of every unit."""
-
-    async def work(client: OmnistockClient) -> pb.Transfer:
-        reply = await client.call(client.inventory.GetTransfer, pb.GetTransferRequest(transfer_id=transfer_id))
-        return reply.transfer
-
-    transfer = on_transfer(transfer_id, "origin", Role.ADMIN, role, works_at, token, work, as_json=as_json)
-    emit(data(transfer), as_json=as_json, render=transfer_card(transfer, f"Transfer {transfer_id}"))
+    request = pb.GetTransferRequest(transfer_id=transfer_id)
+    transfer = call.ask(
+        lambda client: client.inventory.GetTransfer, request, locate=end_of(transfer_id, "origin")
+    ).transfer
+    call.emit(data(transfer), render=transfer_card(transfer, f"Transfer {transfer_id}"))
 
 
+@acting(Role.ADMIN, writes=False, works_at=False)
 def list_transfers(
     location_id: Annotated[str, typer.Option("--location", "-l", help="Only transfers from or to here.")] = "",
     status: Annotated[str | None, typer.Option("--status", help=f"Only {', '.join(STATUSES)}.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many transfers.")] = 50,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Transfers, newest first (staff, with --role pos or warehouse: at --location, one of theirs)."""
     code = 0
@@ -259,8 +205,7 @@ def list_transfers(
     async def work(client: OmnistockClient) -> list[pb.Transfer]:
         return await all_pages(client, client.inventory.ListTransfers, request, "transfers", limit=limit)
 
-    at = [location_id] if location_id else []
-    found = call_services(work, caller(Role.ADMIN, role, None, token, at=at), as_json=as_json)
+    found = call.run(work, at=[location_id] if location_id else [])
     rows: list[list[Any]] = [
         [
             t.transfer_id,
@@ -273,9 +218,8 @@ def list_transfers(
         ]
         for t in found
     ]
-    emit(
+    call.emit(
         {"transfers": [data(t) for t in found]},
-        as_json=as_json,
         render=table("Transfers", TRANSFER_COLUMNS, rows) if rows else "No transfers.",
     )
 

@@ -12,8 +12,7 @@ from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.e2e.test_orders_journey3 import pick_task
-from tests.integration.orders.support import BERLIN, HAMBURG, POTSDAM, Shop, allocated, ship_request
+from tests.integration.orders.support import BERLIN, HAMBURG, POTSDAM, Shop, allocated, pick_task, ship_request
 
 TIMEOUT = 20.0
 

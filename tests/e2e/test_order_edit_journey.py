@@ -17,8 +17,7 @@ from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.e2e.test_orders_journey3 import pick_task
-from tests.integration.orders.support import BERLIN, POTSDAM, SPANDAU, Shop, ship_request
+from tests.integration.orders.support import BERLIN, POTSDAM, SPANDAU, Shop, pick_task, ship_request
 from tests.integration.orders.test_edits import held, system_violations
 
 TIMEOUT = 20.0

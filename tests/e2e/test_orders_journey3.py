@@ -5,12 +5,10 @@ and the order completes."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest_asyncio
 
-from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_inventory.service_layer.verify import check_invariants
@@ -26,6 +24,7 @@ from tests.integration.orders.support import (
     quote_of,
     reasons,
     ship_request,
+    ship_through_fulfilment,
     task_event,
 )
 
@@ -36,33 +35,6 @@ HOME = (52.4009, 13.0591)  # a house in Potsdam
 @pytest_asyncio.fixture
 async def shop(stack: Stack) -> Shop:
     return Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
-
-
-async def pick_task(fulfilment: Any, location_id: str, allocation_id: str) -> fpb.Task:
-    """The pick task fulfilment made for the allocation (bounded polling)."""
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
-    while True:
-        listed = await fulfilment.ListTasks(fpb.ListTasksRequest(location_id=location_id, kind=fpb.TASK_KIND_PICK))
-        for task in listed.tasks:
-            if task.allocation_id == allocation_id:
-                return task
-        assert asyncio.get_running_loop().time() < deadline, f"no pick task for allocation {allocation_id}"
-        await asyncio.sleep(0.05)
-
-
-async def ship_through_fulfilment(stack: Stack, order: pb.Order) -> None:
-    for allocation in order.allocations:
-        staff = stack.stub("fulfilment", role="warehouse", locations=[allocation.location_id])
-        task = await pick_task(staff, allocation.location_id, allocation.allocation_id)
-        assert {line.sku: line.quantity for line in task.lines} == {
-            line.sku: line.quantity for line in allocation.lines
-        }
-        await staff.StartPicking(fpb.StartPickingRequest(request_id=unique_id(), task_id=task.task_id))
-        await staff.ConfirmPick(fpb.ConfirmPickRequest(request_id=unique_id(), task_id=task.task_id))
-        await staff.Pack(fpb.PackRequest(request_id=unique_id(), task_id=task.task_id))
-        await staff.Ship(
-            fpb.ShipRequest(request_id=unique_id(), task_id=task.task_id, carrier="DHL", tracking_number=unique_id())
-        )
 
 
 async def ship_as_fulfilment_would(shop: Shop, bus: Any, order: pb.Order) -> None:

@@ -22,8 +22,7 @@ from omnistock_platform.invariants import returns_match_movements, returns_withi
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.e2e.mcp_support import call, refusal, stdio_server
-from tests.e2e.test_orders_journey3 import ship_through_fulfilment
-from tests.integration.orders.support import BERLIN, SPANDAU, Shop, ship_request, store_request
+from tests.integration.orders.support import BERLIN, SPANDAU, Shop, store_request
 
 TIMEOUT = 20.0
 
@@ -58,11 +57,8 @@ async def test_a_delivered_order_is_returned_at_another_store_restocked_and_dama
     cushion = await shop.sku("Velvet cushion", price_minor=2900)
     await shop.receive(warehouse, cushion, 3)
 
-    order = (await stack.stub("orders", role="storefront").CreateOrder(ship_request([(cushion, 3)]))).order
-    assert [a.location_id for a in order.allocations] == [warehouse]
-    await ship_through_fulfilment(stack, order)
-    delivered = await shop.wait_for_order(order.order_id, lambda o: o.status == pb.ORDER_STATUS_COMPLETED)
-    assert delivered.lines[0].fulfilled == 3
+    order = await shop.delivered(warehouse, [(cushion, 3)], shipped=True)
+    assert order.lines[0].fulfilled == 3
 
     async with stdio_server(stack) as agent:
         tools = {tool.name for tool in (await agent.list_tools()).tools}

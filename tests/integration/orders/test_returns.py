@@ -19,7 +19,7 @@ from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.invariants import run_checks, snapshot_of
 from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import unique_id
-from tests.integration.orders.support import Shop, store_request
+from tests.integration.orders.support import Shop
 
 RESTOCK = pb.RETURN_CONDITION_RESTOCK
 DAMAGED = pb.RETURN_CONDITION_DAMAGED
@@ -37,14 +37,6 @@ def inspected(*entries: tuple[str, int, int]) -> list[pb.InspectedLine]:
     ]
 
 
-async def sold(shop: Shop, store: str, sku: str, quantity: int) -> pb.Order:
-    """A till sale: the order is completed at once, its units fulfilled."""
-    till = shop.orders_as("pos", [store])
-    reply = await till.CreateOrder(store_request([(sku, quantity)], store, carry_out=True))
-    assert reply.order.status == pb.ORDER_STATUS_COMPLETED
-    return reply.order
-
-
 async def return_movements(shop: Shop, location_id: str, sku: str, return_id: str) -> list[inv.Movement]:
     listed = await shop.inventory.ListMovements(inv.ListMovementsRequest(location_id=location_id, sku=sku))
     return [m for m in listed.movements if m.document_ref == f"return:{return_id}"]
@@ -54,7 +46,7 @@ async def test_return_at_another_store_restocks_damages_and_writes_off(shop: Sho
     store, other = await shop.location(), await shop.location()
     sku = await shop.sku()
     await shop.receive(store, sku, 5)
-    order = await sold(shop, store, sku, 4)
+    order = await shop.delivered(store, [(sku, 4)])
     customer = shop.orders_as("chat_agent")
 
     created = (
@@ -125,7 +117,7 @@ async def test_returned_quantity_never_exceeds_what_was_delivered(shop: Shop) ->
     store = await shop.location()
     sku = await shop.sku()
     await shop.receive(store, sku, 10)
-    order = await sold(shop, store, sku, 3)
+    order = await shop.delivered(store, [(sku, 3)])
     customer = shop.orders_as("storefront")
 
     with pytest.raises(grpc.aio.AioRpcError) as too_many:
@@ -173,7 +165,7 @@ async def test_till_return_is_created_and_received_in_one_call(shop: Shop) -> No
     store = await shop.location()
     sku = await shop.sku()
     await shop.receive(store, sku, 2)
-    order = await sold(shop, store, sku, 2)
+    order = await shop.delivered(store, [(sku, 2)])
     till = shop.orders_as("pos", [store])
 
     with_order = await till.CreateReturn(
@@ -223,7 +215,7 @@ async def test_return_by_post_goes_to_a_warehouse(shop: Shop) -> None:
     store, warehouse = await shop.location(), await shop.location(warehouse=True)
     sku = await shop.sku()
     await shop.receive(store, sku, 1)
-    order = await sold(shop, store, sku, 1)
+    order = await shop.delivered(store, [(sku, 1)])
     customer = shop.orders_as("app")
     with pytest.raises(grpc.aio.AioRpcError) as not_a_warehouse:
         await customer.CreateReturn(
@@ -286,7 +278,7 @@ async def test_a_receipt_cut_short_after_inventory_booked_is_finished_once_by_it
     store = await shop.location()
     sku = await shop.sku()
     await shop.receive(store, sku, 2)
-    order = await sold(shop, store, sku, 2)
+    order = await shop.delivered(store, [(sku, 2)])
     created = (
         await shop.orders.CreateReturn(
             pb.CreateReturnRequest(
@@ -340,7 +332,7 @@ async def test_one_cushion_of_a_sold_set_comes_back_at_another_store(shop: Shop)
     )
     await shop.receive(store, sofa, 1)
     await shop.receive(store, cushion, 2)
-    order = await sold(shop, store, sofa_set, 1)
+    order = await shop.delivered(store, [(sofa_set, 1)])
     customer = shop.orders_as("chat_agent")
 
     def asking(**quantities: int) -> pb.CreateReturnRequest:
@@ -399,7 +391,7 @@ async def test_a_whole_set_comes_back_by_its_own_sku(shop: Shop) -> None:
     bundle, sofa, cushion = await sofa_set(shop)
     await shop.receive(store, sofa, 2)
     await shop.receive(store, cushion, 4)
-    order = await sold(shop, store, bundle, 2)
+    order = await shop.delivered(store, [(bundle, 2)])
     # The order's line says what the set is made of (insights counts its units so).
     assert [{c.sku: c.quantity for c in line.components} for line in order.lines] == [{sofa: 1, cushion: 2}]
     customer = shop.orders_as("chat_agent")
@@ -472,7 +464,7 @@ async def test_a_till_takes_a_whole_set_back_at_once(shop: Shop) -> None:
     bundle, sofa, cushion = await sofa_set(shop)
     await shop.receive(store, sofa, 1)
     await shop.receive(store, cushion, 2)
-    order = await sold(shop, store, bundle, 1)
+    order = await shop.delivered(store, [(bundle, 1)])
     received = (
         await shop.orders_as("pos", [store]).CreateReturn(
             pb.CreateReturnRequest(
@@ -496,7 +488,7 @@ async def test_concurrent_returns_of_sets_and_parts_never_take_back_more_parts_t
     bundle, sofa, cushion = await sofa_set(shop)
     await shop.receive(store, sofa, 3)
     await shop.receive(store, cushion, 6)
-    order = await sold(shop, store, bundle, 3)
+    order = await shop.delivered(store, [(bundle, 3)])
     customer = shop.orders_as("storefront")
 
     # Eight returns at once, each asking two cushions: a whole set (six of them), or two cushions alone
@@ -532,7 +524,7 @@ async def test_a_set_redefined_before_a_cut_short_return_is_retried_comes_back_a
     bundle, sofa, cushion = await sofa_set(shop)
     await shop.receive(store, sofa, 1)
     await shop.receive(store, cushion, 2)
-    order = await sold(shop, store, bundle, 1)
+    order = await shop.delivered(store, [(bundle, 1)])
     real_save = return_repository.save
     cut: list[str] = []
 

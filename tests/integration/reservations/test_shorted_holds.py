@@ -7,12 +7,11 @@ Pools hold for the whole database, so these tests run on a stack of their own.""
 
 from __future__ import annotations
 
-from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import wait_until
-from tests.integration.orders.support import BERLIN, LEIPZIG, Shop
+from tests.integration.orders.support import Shop
 from tests.integration.reservations.support import create_request
 
 
@@ -20,36 +19,9 @@ async def test_a_short_transfer_shortens_the_reservations_promised_in_transit(fr
     stack = fresh_stack
     shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
     chat, admin = stack.stub("reservations", role="chat_agent"), stack.stub("reservations", role="admin")
-    store, hub = await shop.location(BERLIN), await shop.location(LEIPZIG, warehouse=True)
     lamp, vase = await shop.sku("Lamp"), await shop.sku("Vase")
-    await shop.receive(hub, lamp, 10)
-    await shop.receive(hub, vase, 10)
-    await shop.receive(store, lamp, 1)
-    stores = unique_id("stores-")
-    await shop.inventory.UpsertLocationGroup(
-        inv.UpsertLocationGroupRequest(
-            request_id=unique_id(),
-            group=inv.LocationGroup(group_id=stores, display_name="Stores", location_ids=[store]),
-        )
-    )
-    await shop.inventory.SetChannelPools(
-        inv.SetChannelPoolsRequest(
-            request_id=unique_id(),
-            channel=common_pb2.CHANNEL_CHAT,
-            pools=[inv.ChannelPool(group_id=stores, allow_transfer_in_transit=True)],
-        )
-    )
-    transfer = (
-        await shop.inventory.CreateTransfer(
-            inv.CreateTransferRequest(
-                request_id=unique_id(),
-                origin_location_id=hub,
-                destination_location_id=store,
-                lines=[inv.TransferLineRequest(sku=lamp, quantity=3), inv.TransferLineRequest(sku=vase, quantity=2)],
-            )
-        )
-    ).transfer
-    await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
+    moving = await shop.in_transit_to_store({lamp: 3, vase: 2}, on_shelf={lamp: 1}, at_hub={lamp: 10, vase: 10})
+    store = moving.store
 
     # Three customers reserve what is on the shelf and on its way: 4 lamps and 2 vases in all.
     first = (await chat.CreateReservation(create_request(store, [(lamp, 2)]))).reservation
@@ -65,7 +37,7 @@ async def test_a_short_transfer_shortens_the_reservations_promised_in_transit(fr
     await shop.inventory.ReceiveTransfer(
         inv.ReceiveTransferRequest(
             request_id=unique_id(),
-            transfer_id=transfer.transfer_id,
+            transfer_id=moving.transfer_id,
             lines=[inv.TransferArrival(sku=lamp, received=2)],
         )
     )

@@ -26,6 +26,7 @@ from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock.webhooks.v1 import webhooks_pb2 as wpb
 from omnistock_platform.auth import Role
 from omnistock_platform.testing.stack import unique_id
+from tests.integration.orders.support import Shop
 from tests.integration.security.support import QuietStack
 
 Kind = Literal["store", "warehouse"]
@@ -591,17 +592,7 @@ async def _release_order_hold(f: Fixtures, at: str) -> Message:
 async def _sold_order(f: Fixtures, at: str) -> opb.Order:
     """A till sale at the store: completed at once, its unit delivered and so returnable."""
     sku = await f.sku(at)
-    response = await f.orders.CreateOrder(
-        opb.CreateOrderRequest(
-            request_id=unique_id(),
-            channel=common_pb2.CHANNEL_POS,
-            customer_id=unique_id("CUST-"),
-            lines=[opb.OrderLineRequest(sku=sku, quantity=1)],
-            method=common_pb2.FULFILMENT_METHOD_CARRY_OUT,
-            store_id=at,
-        )
-    )
-    return response.order  # type: ignore[no-any-return]
+    return await Shop(f.quiet.stack, f.inventory, f.orders).delivered(at, [(sku, 1)])
 
 
 async def _create_return(f: Fixtures, at: str) -> Message:

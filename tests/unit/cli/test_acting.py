@@ -1,0 +1,66 @@
+"""The shared form of commands that act for a caller: their own options first, then --request-id,
+--role, --works-at, --token and --json in that order, handed to the body as one `Call`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from typer.testing import CliRunner
+
+from omnistock_cli.acting import Call, acting
+from omnistock_platform.auth import Role
+
+seen: list[Call] = []
+
+
+@acting(Role.POS)
+def receive(thing: Annotated[str, typer.Argument(help="What.")], note: str = "", *, call: Call) -> None:
+    """Receive a thing."""
+    seen.append(call)
+
+
+@acting(Role.ADMIN, writes=False, works_at=False)
+def show(*, call: Call) -> None:
+    """Show."""
+    seen.append(call)
+
+
+def app() -> typer.Typer:
+    built = typer.Typer()
+    built.command("receive")(receive)
+    built.command("show")(show)
+    return built
+
+
+def test_the_shared_options_follow_the_commands_own_in_one_order() -> None:
+    shown = CliRunner().invoke(app(), ["receive", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert shown.exit_code == 0, shown.output
+    names = ["--note", "--request-id", "--role", "--works-at", "--token", "--json"]
+    where = [shown.output.index(f" {name} ") for name in names]
+    assert where == sorted(where)
+    assert "Default: pos at the store." in shown.output and "Receive a thing." in shown.output
+
+    read = CliRunner().invoke(app(), ["show", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert "--request-id" not in read.output and "--works-at" not in read.output
+    assert "Default: admin." in read.output
+
+
+def test_the_body_gets_the_caller_and_one_request_id() -> None:
+    seen.clear()
+    runner = CliRunner()
+    given = ["receive", "X", "--request-id", "R-1", "--role", "warehouse", "--works-at", "WH", "--json"]
+    assert runner.invoke(app(), given, env={"OMNISTOCK_TOKEN": None}).exit_code == 0
+    assert runner.invoke(app(), ["receive", "Y"], env={"OMNISTOCK_TOKEN": None}).exit_code == 0
+    assert runner.invoke(app(), ["receive", "Z"], env={"OMNISTOCK_TOKEN": None}).exit_code == 0
+    first, second, third = seen
+    assert (first.default, first.role, first.works_at, first.as_json, first.request_id) == (
+        Role.POS,
+        Role.WAREHOUSE,
+        ["WH"],
+        True,
+        "R-1",
+    )
+    assert (second.role, second.works_at, second.token, second.as_json) == (None, None, None, False)
+    assert second.request_id and third.request_id and second.request_id != third.request_id
+    assert second.who(at=["STORE"]).locations == ("STORE",)
