@@ -66,6 +66,11 @@ class Call:
         arguments (pos for a carry-out, for instance)."""
         return replace(self, default=role)
 
+    def working_at(self, location: str | None) -> Call:
+        """The same call with the caller's token naming `location` (when given) whatever its role,
+        as --works-at would: for a list filtered by a location."""
+        return replace(self, works_at=[location]) if location else self
+
     def who(self, *, at: Sequence[str] = ()) -> Caller:
         """The caller: the default role (staff scoped to `at`) unless --role, --works-at or a token
         say otherwise."""

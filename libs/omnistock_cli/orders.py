@@ -4,7 +4,6 @@ status, and cancelling."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -295,8 +294,7 @@ def orders(
     async def work(client: OmnistockClient) -> list[pb.Order]:
         return await all_pages(client, client.orders.ListOrders, request, "orders", limit=limit)
 
-    # --location names the caller's locations too, whatever its role, as --works-at would.
-    found = (replace(call, works_at=[location]) if location else call).run(work)
+    found = call.working_at(location).run(work)
     rows = [
         [
             item.order_id,

@@ -20,7 +20,6 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import (
-    AdminRoleOption,
     ChatAgentRoleOption,
     caller,
     channel_code,
@@ -217,16 +216,16 @@ def stock(
 # omnistock skus
 
 
+@acting(Role.CHAT_AGENT, writes=False, works_at=False, after=["wide"])
 def skus(
     text: Annotated[str, typer.Argument(help="Words in the SKU code or title (case-insensitive).")] = "",
     attr: Annotated[
         list[str] | None, typer.Option("--attr", help="An attribute that must match, KEY=VALUE; repeat for more.")
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many SKUs.")] = 200,
-    role: ChatAgentRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
     wide: WideOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Search the catalogue by text and attributes (colour=green, size=M, ...)."""
     attributes: dict[str, str] = {}
@@ -240,7 +239,7 @@ def skus(
     async def work(client: OmnistockClient) -> list[pb.Sku]:
         return await all_pages(client, client.inventory.ListSkus, request, "skus", limit=limit)
 
-    found = call_services(work, caller(Role.CHAT_AGENT, role, None, token), as_json=as_json)
+    found = call.run(work)
     rows = [
         [
             item.sku,
@@ -251,9 +250,8 @@ def skus(
         ]
         for item in found
     ]
-    emit(
+    call.emit(
         {"skus": [data(item) for item in found]},
-        as_json=as_json,
         render=table(
             None,
             ["sku", "title", "attributes", "price", "bundle of"],
@@ -343,16 +341,16 @@ def adjust(
 # omnistock movements
 
 
+@acting(Role.ADMIN, writes=False, works_at=False, after=["wide"])
 def movements(
     location: Annotated[
         str | None, typer.Option("--location", "-l", help="Only this location (and, for staff roles, where they work).")
     ] = None,
     sku: Annotated[str, typer.Option("--sku", help="Only this SKU.")] = "",
     limit: Annotated[int, typer.Option(help="At most this many movements (oldest first).")] = 200,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
     wide: WideOption = False,
+    *,
+    call: Call,
 ) -> None:
     """The stock ledger: every receipt, adjustment, hold, release and sale (role admin by default)."""
     request = pb.ListMovementsRequest(location_id=location or "", sku=sku)
@@ -360,8 +358,7 @@ def movements(
     async def work(client: OmnistockClient) -> list[pb.Movement]:
         return await all_pages(client, client.inventory.ListMovements, request, "movements", limit=limit)
 
-    scope = [location] if location else None
-    found = call_services(work, caller(Role.ADMIN, role, scope, token), as_json=as_json)
+    found = call.working_at(location).run(work)
     rows = [
         [
             when(item.at),
@@ -378,9 +375,8 @@ def movements(
         for item in found
     ]
     columns = ["at", "location", "sku", "kind", "on hand", "held", "on hand after", "held after", "reason", "by"]
-    emit(
+    call.emit(
         {"movements": [data(item) for item in found]},
-        as_json=as_json,
         render=table(None, columns, rows, optional=("by", "reason", "held after", "on hand after"))
         if rows
         else "No movements.",

@@ -99,3 +99,9 @@ def test_a_default_that_follows_the_arguments_keeps_the_rest_of_the_call() -> No
     assert (till.default, till.works_at, till.as_json, till.request_id) == (Role.POS, ["S1"], True, "R-2")
     assert till.who(at=["S2"]).locations == ("S1",)
     assert Call(Role.STOREFRONT).defaulting(Role.POS).who(at=["S2"]).locations == ("S2",)
+
+
+def test_a_list_filtered_by_a_location_names_it_in_the_token_whatever_the_role() -> None:
+    assert Call(Role.ADMIN).working_at("WH-1").who().locations == ("WH-1",)
+    assert Call(Role.ADMIN).working_at(None).who().locations == ()
+    assert Call(Role.ADMIN, token="T").working_at("WH-1").who().token == "T"
