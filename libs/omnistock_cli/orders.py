@@ -24,6 +24,7 @@ from omnistock_cli.commands import (
     method_code,
     point,
     sku_quantities,
+    status_code,
     when,
 )
 from omnistock_cli.context import Caller, fail
@@ -279,11 +280,7 @@ def orders(
     call: Call,
 ) -> None:
     """List orders, newest first (role admin by default)."""
-    code = 0
-    if status is not None:
-        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
-        if code < 0:
-            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    code = status_code(status, STATUSES)
     request = pb.ListOrdersRequest(
         customer_id=_customer(customer) if customer else "",
         status=code,  # type: ignore[arg-type]

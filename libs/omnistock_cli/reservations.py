@@ -21,10 +21,11 @@ from omnistock_cli.commands import (
     duration,
     label,
     lines_text,
+    status_code,
     until,
     when,
 )
-from omnistock_cli.context import Caller, fail
+from omnistock_cli.context import Caller
 from omnistock_cli.output import FittedTable, WideOption, card, table
 from omnistock_platform.auth import Role
 
@@ -170,11 +171,7 @@ def reservations(
     call: Call,
 ) -> None:
     """List reservations: a store's (as its staff), a customer's (as the chat agent), or all (admin)."""
-    code = 0
-    if status is not None:
-        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
-        if code < 0:
-            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    code = status_code(status, STATUSES)
     call = call.defaulting(Role.POS if store else Role.CHAT_AGENT if customer else Role.ADMIN)
     request = pb.ListReservationsRequest(
         store_id=store or "",

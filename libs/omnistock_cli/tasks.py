@@ -28,6 +28,7 @@ from omnistock_cli.commands import (
     duration,
     label,
     sku_quantities,
+    status_code,
     when,
 )
 from omnistock_cli.context import (
@@ -178,11 +179,7 @@ def tasks(
     call: Call,
 ) -> None:
     """A location's tasks, in the order to work them (role warehouse at the location by default)."""
-    code = 0
-    if status is not None:
-        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
-        if code < 0:
-            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    code = status_code(status, STATUSES)
     kind_code = 0
     if kind is not None:
         kind_code = KINDS.get(kind.strip().lower(), -1)
