@@ -41,7 +41,7 @@ METHODS: dict[str, int] = {
 
 _ROLE_HELP = "Call as this role (a token is minted). Default: {}."
 _ROLE = ("--role", "-r")
-# --role with the default each command really uses (the shared RoleOption says admin).
+# --role with its help naming the command's default role (acting.ROLE_OPTIONS).
 ChatAgentRoleOption = Annotated[
     Role | None, typer.Option(*_ROLE, case_sensitive=False, help=_ROLE_HELP.format("chat_agent"))
 ]
