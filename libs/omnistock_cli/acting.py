@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -61,6 +61,16 @@ class Call:
     # --request-id, or a new one: made once, so a retry within the command sends the same.
     request_id: str = field(default_factory=new_request_id)
 
+    def defaulting(self, role: Role) -> Call:
+        """The same call with another default role, for a command whose default follows its
+        arguments (pos for a carry-out, for instance)."""
+        return replace(self, default=role)
+
+    def working_at(self, location: str | None) -> Call:
+        """The same call with the caller's token naming `location` (when given) whatever its role,
+        as --works-at would: for a list filtered by a location."""
+        return replace(self, works_at=[location]) if location else self
+
     def who(self, *, at: Sequence[str] = ()) -> Caller:
         """The caller: the default role (staff scoped to `at`) unless --role, --works-at or a token
         say otherwise."""
@@ -93,17 +103,26 @@ class Call:
 
         return self.run(work, at=[*at, *(self.locate(locate) if locate is not None else [])])
 
-    def emit(self, payload: Any, *, render: Any) -> None:
-        emit(payload, as_json=self.as_json, render=render)
+    def emit(self, payload: Any, *, render: Any, wide: bool = False) -> None:
+        emit(payload, as_json=self.as_json, render=render, wide=wide)
 
 
-def acting(default: Role, *, writes: bool = True, works_at: bool = True) -> Callable[[Command], Command]:
+def acting(
+    default: Role,
+    *,
+    writes: bool = True,
+    works_at: bool = True,
+    role: Any = None,
+    after: Sequence[str] = (),
+) -> Callable[[Command], Command]:
     """The command's shared options after its own, in this order: --request-id (when it `writes`),
-    --role (help naming `default`), --works-at (unless the command names the location itself),
-    --token, --json. The command takes them as its keyword `call: Call`."""
+    --role (help naming `default`, or the command's own `role` option when its default is no
+    single role), --works-at (unless the command names the location itself), --token, --json.
+    The command's own options named in `after` (e.g. `wide`) stand after them. The command takes
+    the shared ones as its keyword `call: Call`."""
     shared = [
         *([("request_id", RequestIdOption, None)] if writes else []),
-        ("role", ROLE_OPTIONS[default], None),
+        ("role", role if role is not None else ROLE_OPTIONS[default], None),
         *([("works_at", WorksAtOption, None)] if works_at else []),
         ("token", TokenOption, None),
         ("as_json", JsonOption, False),
@@ -112,6 +131,7 @@ def acting(default: Role, *, writes: bool = True, works_at: bool = True) -> Call
     def decorate(command: Command) -> Command:
         signature = inspect.signature(command, eval_str=True)
         own = [parameter for name, parameter in signature.parameters.items() if name != "call"]
+        last = [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in own if parameter.name in after]
         options = [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=value)
             for name, annotation, value in shared
@@ -130,7 +150,7 @@ def acting(default: Role, *, writes: bool = True, works_at: bool = True) -> Call
             )
             command(**given, call=call)
 
-        parameters = [*own, *options]
+        parameters = [*(parameter for parameter in own if parameter.name not in after), *options, *last]
         run.__signature__ = signature.replace(parameters=parameters, return_annotation=None)  # type: ignore[attr-defined]
         run.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters} | {"return": None}
         return run

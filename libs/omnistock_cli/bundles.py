@@ -6,12 +6,13 @@ from typing import Annotated
 
 import grpc
 import typer
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_cli.commands import AdminRoleOption, RequestIdOption, caller, data
-from omnistock_cli.context import JsonOption, TokenOption, call_services, fail
-from omnistock_cli.output import emit, table
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import data
+from omnistock_cli.context import fail
+from omnistock_cli.output import table
 from omnistock_platform.auth import Role
 
 
@@ -30,6 +31,7 @@ def describe(sku: pb.Sku) -> str:
     return " + ".join(f"{component.quantity} x {component.sku}" for component in sku.components)
 
 
+@acting(Role.ADMIN, works_at=False)
 def bundle(
     sku: Annotated[str, typer.Argument(help="The bundle's SKU code (new, or a SKU without stock of its own).")],
     component: Annotated[
@@ -47,10 +49,8 @@ def bundle(
             help="May an order take the components from different locations? Default: one location.",
         ),
     ] = False,
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Define a bundle (a set or kit): a SKU made of components, available as far as they allow,
     held, sold and picked as a whole. Attributes and currency of an existing SKU stay as they are."""
@@ -71,13 +71,12 @@ def bundle(
         del wanted.components[:]
         wanted.components.extend(components)
         wanted.allow_split = allow_split
-        request = pb.UpsertSkuRequest(request_id=request_id or new_request_id(), sku=wanted)
+        request = pb.UpsertSkuRequest(request_id=call.request_id, sku=wanted)
         return await client.call(client.inventory.UpsertSku, request)
 
-    stored = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json).sku
-    emit(
+    stored = call.run(work).sku
+    call.emit(
         {"sku": data(stored)},
-        as_json=as_json,
         render=table(
             f"bundle {stored.sku}",
             ["sku", "title", "components", "ships"],

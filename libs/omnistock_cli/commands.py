@@ -4,7 +4,7 @@ who a command calls as by default, the small languages of their arguments (`SKU:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -41,7 +41,7 @@ METHODS: dict[str, int] = {
 
 _ROLE_HELP = "Call as this role (a token is minted). Default: {}."
 _ROLE = ("--role", "-r")
-# --role with the default each command really uses (the shared RoleOption says admin).
+# --role with its help naming the command's default role (acting.ROLE_OPTIONS).
 ChatAgentRoleOption = Annotated[
     Role | None, typer.Option(*_ROLE, case_sensitive=False, help=_ROLE_HELP.format("chat_agent"))
 ]
@@ -85,6 +85,17 @@ def channel_code(name: str | None, caller_of: Caller | None = None) -> int:
     code = CHANNELS.get(name.strip().lower())
     if code is None:
         fail(f"unknown channel {name!r}", hint=f"one of {', '.join(CHANNELS)}")
+    return code
+
+
+def status_code(name: str | None, statuses: Mapping[str, int]) -> int:
+    """A --status as its code: `ready-for-pickup`, `ready for pickup` or `READY_FOR_PICKUP`; 0 when
+    none is given."""
+    if name is None:
+        return 0
+    code = statuses.get(name.strip().lower().replace(" ", "-").replace("_", "-"), -1)
+    if code < 0:
+        fail(f"unknown status {name!r}", hint=f"one of {', '.join(statuses)}")
     return code
 
 

@@ -2,18 +2,10 @@
 caller is (a token, minted for a role or given), a connected client, and the
 turning of failures into clear messages instead of tracebacks.
 
-A command in an area module reads like this:
-
-    @app.command("get")
-    def get(sku: str, role: RoleOption = None, location: LocationOption = None,
-            token: TokenOption = None, as_json: JsonOption = False) -> None:
-        async def work(client: OmnistockClient) -> GetStockResponse:
-            return await client.call(client.inventory.GetStock, GetStockRequest(sku=sku))
-        reply = call_services(work, Caller.of(role, location, token), as_json=as_json)
-        emit(reply, as_json=as_json, render=...)
-
-A command that acts for a caller (a write, or staff at a location) takes its shared options
-through `acting.acting` instead, and is only its request and its output.
+A command in an area module takes its shared options (--request-id, --role, --works-at,
+--token, --json) through `acting.acting` and calls through the `Call` it is handed, so that it
+is only its request and its output. `call_services` is what that runs on; a command calls it
+itself only where it calls as no role of its own (`seed` and `verify` take a token but no --role).
 """
 
 from __future__ import annotations
@@ -57,10 +49,6 @@ def cli_retry(settings: Settings) -> RetryPolicy:
     )
 
 
-RoleOption = Annotated[
-    Role | None,
-    typer.Option("--role", "-r", case_sensitive=False, help="Call as this role (a token is minted). Default: admin."),
-]
 WorksAtOption = Annotated[
     list[str] | None,
     typer.Option(

@@ -20,6 +20,7 @@ from omnistock_client import OmnistockClient
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_cli.acting import Call, acting
 from omnistock_cli.catalogue import (
     Catalogue,
     DemoLocation,
@@ -31,8 +32,7 @@ from omnistock_cli.catalogue import (
     parse_skus,
     parse_stock,
 )
-from omnistock_cli.commands import AdminRoleOption, caller
-from omnistock_cli.context import JsonOption, TokenOption, call_services, fail
+from omnistock_cli.context import fail
 from omnistock_cli.output import console, emit, err_console, table
 from omnistock_cli.seed import SeedResult, current_levels, load_catalogue
 from omnistock_platform.auth import Role
@@ -163,15 +163,16 @@ async def run_import(client: OmnistockClient, files: ImportFiles, *, document_re
     return ImportResult(True, [], result, above)
 
 
+# No --request-id: every row's request id follows from its content, so an import done again acts once.
+@acting(Role.ADMIN, writes=False, works_at=False)
 def import_(
     locations: Annotated[Path | None, typer.Option("--locations", dir_okay=False, help="locations.csv")] = None,
     skus: Annotated[Path | None, typer.Option("--skus", dir_okay=False, help="skus.csv")] = None,
     stock: Annotated[Path | None, typer.Option("--stock", dir_okay=False, help="stock.csv")] = None,
     ref: Annotated[str, typer.Option("--ref", help="Document reference of the receipts.")] = "import",
     check_only: Annotated[bool, typer.Option("--check", help="Only check the files; load nothing.")] = False,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Load locations, SKUs and stock from CSV files (the demo catalogue's columns), all or nothing.
 
@@ -185,7 +186,7 @@ def import_(
     files = read_files(locations, skus, stock)
     if check_only and not files.stock_rows:
         files.problems.sort(key=lambda problem: (problem.file, problem.line, problem.field))
-        _report(ImportResult(False, files.problems), as_json=as_json, checked_only=True)
+        _report(ImportResult(False, files.problems), as_json=call.as_json, checked_only=True)
         return
 
     async def work(client: OmnistockClient) -> ImportResult:
@@ -193,10 +194,9 @@ def import_(
             files.problems.extend(await check_references(client, files))
             files.problems.sort(key=lambda problem: (problem.file, problem.line, problem.field))
             return ImportResult(False, files.problems)
-        return await run_import(client, files, document_ref=ref, progress=not as_json)
+        return await run_import(client, files, document_ref=ref, progress=not call.as_json)
 
-    outcome = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
-    _report(outcome, as_json=as_json, checked_only=check_only)
+    _report(call.run(work), as_json=call.as_json, checked_only=check_only)
 
 
 def _report(outcome: ImportResult, *, as_json: bool, checked_only: bool) -> None:

@@ -15,9 +15,11 @@ from omnistock_client import OmnistockClient
 from omnistock_client.client import new_request_id
 
 from omnistock.insights.v1 import insights_pb2 as pb
-from omnistock_cli.context import Caller, JsonOption, RoleOption, TokenOption, call_services, fail
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.context import fail
 from omnistock_cli.insights_view import Figures, render_html, render_tables
-from omnistock_cli.output import console, emit, message_data, print_json
+from omnistock_cli.output import console, message_data, print_json
+from omnistock_platform.auth import Role
 
 CHANNELS = {"web": 1, "app": 2, "chat": 3, "pos": 4, "backoffice": 5, "marketplace": 6}
 REBUILD_DEADLINE_SECONDS = 600.0
@@ -66,6 +68,7 @@ async def fetch_figures(client: OmnistockClient, request: pb.GetChannelInsightsR
     return figures
 
 
+@acting(Role.ADMIN, writes=False, works_at=False)
 def insights(
     channel: Annotated[
         str | None, typer.Option("--channel", help="web, app, chat, pos, backoffice or marketplace.")
@@ -79,9 +82,8 @@ def insights(
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report with charts to this file.")
     ] = None,
-    role: RoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Channel figures: reservations, orders, revenue, fulfilment, refused demand and oversells."""
     if channel is not None and channel.lower() not in CHANNELS:
@@ -95,13 +97,12 @@ def insights(
     )
 
     async def work(client: OmnistockClient) -> Figures:
-        if as_json:
+        if call.as_json:
             return Figures(rows=await fetch_rows(client, request))
         return await fetch_figures(client, request, report=html_file is not None)
 
     # Staff tokens name the location they ask about.
-    caller = Caller.of(role, [location] if location else None, token)
-    figures = call_services(work, caller, as_json=as_json)
+    figures = call.working_at(location).run(work)
     rows = figures.rows
     if html_file is not None:
         described = ", ".join(
@@ -117,7 +118,7 @@ def insights(
         html_file.write_text(render_html(figures, title="Omnistock channel insights", subtitle=described), "utf-8")
         console.print(f"wrote {html_file}")
         return
-    emit({"rows": [row_data(row) for row in rows]}, as_json=as_json, render=render_tables(figures))
+    call.emit({"rows": [row_data(row) for row in rows]}, render=render_tables(figures))
 
 
 def row_data(row: pb.ChannelInsights) -> dict[str, object]:
@@ -126,15 +127,17 @@ def row_data(row: pb.ChannelInsights) -> dict[str, object]:
     return message_data(row)
 
 
-def insights_rebuild(role: RoleOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+# No --request-id: every rebuild is a new one.
+@acting(Role.ADMIN, writes=False, works_at=False)
+def insights_rebuild(*, call: Call) -> None:
     """Empty the insights and count the whole event stream again (admin)."""
 
     async def work(client: OmnistockClient) -> pb.RebuildInsightsResponse:
         request = pb.RebuildInsightsRequest(request_id=new_request_id())
         return await client.call(client.insights.RebuildInsights, request, deadline=REBUILD_DEADLINE_SECONDS)
 
-    reply = call_services(work, Caller.of(role, None, token), as_json=as_json)
-    if as_json:
+    reply = call.run(work)
+    if call.as_json:
         print_json(reply)
     else:
         console.print(

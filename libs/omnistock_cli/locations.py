@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_cli.commands import AdminRoleOption, RequestIdOption, caller, data
-from omnistock_cli.context import JsonOption, TokenOption, call_services, fail
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import data
+from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
-from omnistock_cli.output import emit, table
+from omnistock_cli.output import table
 from omnistock_platform.auth import Role
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -143,6 +144,7 @@ def settings_rows(settings: pb.PromiseSettings) -> list[list[Any]]:
     ]
 
 
+@acting(Role.ADMIN, works_at=False)
 def set_promise(
     location_id: Annotated[str, typer.Argument(metavar="LOCATION", help="The location, e.g. STORE-BER-MITTE.")],
     time_zone: Annotated[
@@ -205,10 +207,8 @@ def set_promise(
             "replaces them all; 'none' for none.",
         ),
     ] = None,
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Set what a location's promise dates are computed from; what is not given stays as it is."""
     if hours and always_open:
@@ -250,13 +250,12 @@ def set_promise(
         if carrier_closed is not None:
             del settings.carrier_closed_dates[:]
             settings.carrier_closed_dates.extend(dates_spec(carrier_closed))
-        request = pb.UpsertLocationRequest(request_id=request_id or new_request_id(), location=location)
+        request = pb.UpsertLocationRequest(request_id=call.request_id, location=location)
         return (await client.call(client.inventory.UpsertLocation, request)).location
 
-    location = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
-    emit(
+    location = call.run(work)
+    call.emit(
         data(location),
-        as_json=as_json,
         render=table(
             f"Promise settings of {location.location_id} saved",
             SETTINGS_COLUMNS,
@@ -265,26 +264,22 @@ def set_promise(
     )
 
 
+@acting(Role.ADMIN, writes=False, works_at=False)
 def show_location(
     location_id: Annotated[str, typer.Argument(metavar="LOCATION", help="The location, e.g. STORE-BER-MITTE.")],
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """A location with its promise settings."""
-
-    async def work(client: OmnistockClient) -> pb.Location:
-        request = pb.GetLocationRequest(location_id=location_id)
-        return (await client.call(client.inventory.GetLocation, request)).location
-
-    location = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
+    request = pb.GetLocationRequest(location_id=location_id)
+    location = call.ask(lambda client: client.inventory.GetLocation, request).location
     rows = [
         ["name", location.name],
         ["city", location.city],
         ["serves", ", ".join(n for n, on in (("ship", location.ships), ("pickup", location.pickup)) if on) or "-"],
         *settings_rows(location.promise_settings),
     ]
-    emit(data(location), as_json=as_json, render=table(f"Location {location.location_id}", SETTINGS_COLUMNS, rows))
+    call.emit(data(location), render=table(f"Location {location.location_id}", SETTINGS_COLUMNS, rows))
 
 
 EXAMPLES = ("omnistock locations promise STORE-BER-MITTE --hours mon-sat=10:00-20:00 --preparation 120",)

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
 
 from omnistock.orders.v1 import orders_pb2 as pb
-from omnistock_cli.commands import RequestIdOption, StorefrontRoleOption, caller, data, point
-from omnistock_cli.context import JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import StorefrontRoleOption, data, point
+from omnistock_cli.context import fail
 from omnistock_cli.orders import OrderArgument, order_card, order_id_of
-from omnistock_cli.output import emit
 from omnistock_platform.auth import Role
 
 
@@ -25,6 +24,7 @@ def line_edit(text: str) -> pb.OrderLineEdit:
     return pb.OrderLineEdit(sku=sku.strip(), quantity=int(quantity))
 
 
+@acting(Role.STOREFRONT, role=StorefrontRoleOption)
 def edit_order(
     order_id: OrderArgument,
     items: Annotated[
@@ -35,31 +35,23 @@ def edit_order(
     name: Annotated[str, typer.Option("--name", help="With --ship-to: the recipient.")] = "",
     store: Annotated[str | None, typer.Option("--store", "-s", help="Pick up at this store instead.")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the order's decision record).")] = "",
-    request_id: RequestIdOption = None,
-    role: StorefrontRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Edit an order after allocation, all or nothing: its holds change in place (as the web shop by default)."""
     if not items and ship_to is None and store is None:
         fail("nothing to change", hint="give SKU:QTY lines, --ship-to LAT,LON or --store STORE")
-    who = caller(Role.STOREFRONT, role, works_at, token)
     request = pb.EditOrderRequest(
-        request_id=request_id or new_request_id(),
-        order_id=order_id_of(order_id, who, as_json),
+        request_id=call.request_id,
+        order_id=order_id_of(order_id, call.who(), call.as_json),
         lines=[line_edit(item) for item in items or []],
         store_id=store or "",
         reason=reason,
     )
     if ship_to is not None:
         request.ship_to.CopyFrom(pb.Address(name=name, point=point(ship_to, "--ship-to")))
-
-    async def work(client: OmnistockClient) -> pb.Order:
-        return (await client.call(client.orders.EditOrder, request)).order
-
-    edited = call_services(work, who, as_json=as_json)
-    emit(data(edited), as_json=as_json, render=order_card(edited, f"Edited order {edited.order_id}"))
+    edited = call.ask(lambda client: client.orders.EditOrder, request).order
+    call.emit(data(edited), render=order_card(edited, f"Edited order {edited.order_id}"))
 
 
 EXAMPLES = ("omnistock edit-order ORDER-ID SOFA-VELVET-BLUE:2 LAMP-BRASS:0 --reason 'customer called'",)

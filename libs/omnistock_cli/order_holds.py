@@ -7,14 +7,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
 
 from omnistock.orders.v1 import orders_pb2 as pb
-from omnistock_cli.commands import RequestIdOption, caller, data
-from omnistock_cli.context import JsonOption, TokenOption, WorksAtOption, call_services
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import data
 from omnistock_cli.hold_view import HoldTtlOption, ReasonOption, hold_request
 from omnistock_cli.orders import order_card
-from omnistock_cli.output import emit
 from omnistock_platform.auth import Role
 
 HolderRoleOption = Annotated[
@@ -28,53 +26,41 @@ HolderRoleOption = Annotated[
 ]
 
 
+@acting(Role.STOREFRONT, role=HolderRoleOption)
 def hold_order(
     order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
     reason: ReasonOption,
     allocation: Annotated[str, typer.Option("--allocation", help="Hold only this allocation.")] = "",
     ttl: HoldTtlOption = None,
     note: Annotated[str, typer.Option("--note", help="What is being waited for.")] = "",
-    request_id: RequestIdOption = None,
-    role: HolderRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Put an order on a fulfilment hold: its stock stays held and no task of it is worked until released."""
     request = pb.HoldOrderRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         order_id=order_id,
         allocation_id=allocation,
         hold=hold_request(reason, note, ttl),
     )
-
-    async def work(client: OmnistockClient) -> pb.HoldOrderResponse:
-        return await client.call(client.orders.HoldOrder, request)
-
-    reply = call_services(work, caller(Role.STOREFRONT, role, works_at, token), as_json=as_json)
-    emit(data(reply), as_json=as_json, render=order_card(reply.order, f"Order {order_id} on hold"))
+    reply = call.ask(lambda client: client.orders.HoldOrder, request)
+    call.emit(data(reply), render=order_card(reply.order, f"Order {order_id} on hold"))
 
 
+@acting(Role.STOREFRONT, role=HolderRoleOption)
 def release_order(
     order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
     hold: Annotated[str, typer.Option("--hold", help="Release only this hold. Default: every active one.")] = "",
     note: Annotated[str, typer.Option("--note", help="Why, e.g. the payment reference.")] = "",
-    request_id: RequestIdOption = None,
-    role: HolderRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Release an order's fulfilment hold: its tasks may be worked again."""
     request = pb.ReleaseOrderHoldRequest(
-        request_id=request_id or new_request_id(), order_id=order_id, fulfilment_hold_id=hold, note=note
+        request_id=call.request_id, order_id=order_id, fulfilment_hold_id=hold, note=note
     )
-
-    async def work(client: OmnistockClient) -> pb.Order:
-        return (await client.call(client.orders.ReleaseOrderHold, request)).order
-
-    released = call_services(work, caller(Role.STOREFRONT, role, works_at, token), as_json=as_json)
-    emit(data(released), as_json=as_json, render=order_card(released, f"Order {order_id} released"))
+    released = call.ask(lambda client: client.orders.ReleaseOrderHold, request).order
+    call.emit(data(released), render=order_card(released, f"Order {order_id} released"))
 
 
 EXAMPLES = ("omnistock order SOFA-VELVET-BLUE:1 --ship-to 52.52,13.40 --hold payment-pending",)

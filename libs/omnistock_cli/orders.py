@@ -7,19 +7,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
 from rich.console import Group, RenderableType
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_cli import ids
+from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import (
-    AdminRoleOption,
-    ChatAgentRoleOption,
-    RequestIdOption,
     StorefrontRoleOption,
-    caller,
     channel_code,
     data,
     label,
@@ -27,11 +24,12 @@ from omnistock_cli.commands import (
     method_code,
     point,
     sku_quantities,
+    status_code,
     when,
 )
-from omnistock_cli.context import Caller, JsonOption, TokenOption, WorksAtOption, call_services, fail
+from omnistock_cli.context import Caller, fail
 from omnistock_cli.hold_view import hold_request, hold_rows
-from omnistock_cli.output import WideOption, card, emit, table
+from omnistock_cli.output import WideOption, card, table
 from omnistock_cli.reservations import customer_key, reservation_id_of
 from omnistock_platform.auth import Role
 
@@ -104,6 +102,7 @@ def plan_view(plan: pb.RoutingPlan, title: str) -> RenderableType:
     return Group(*parts)
 
 
+@acting(Role.STOREFRONT, writes=False, role=StorefrontRoleOption)
 def quote(
     items: ItemsArgument,
     ship_to: ShipToOption = None,
@@ -112,17 +111,15 @@ def quote(
     method: MethodOption = None,
     channel: ChannelOption = None,
     max_km: Annotated[float, typer.Option("--max-km", help="Only locations this close (0: the default).")] = 0.0,
-    role: StorefrontRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Where an order would be filled from, and why every other location was passed over. Holds nothing."""
     chosen, address, store_id = _destination(ship_to, store, method)
-    default = Role.POS if chosen == common_pb2.FULFILMENT_METHOD_CARRY_OUT else Role.STOREFRONT
-    who = caller(default, role, works_at, token, at=[store_id] if store_id else [])
+    call = _seller(call, chosen)
+    at = [store_id] if store_id else []
     request = pb.QuoteRoutingRequest(
-        channel=channel_code(channel, who),  # type: ignore[arg-type]
+        channel=channel_code(channel, call.who(at=at)),  # type: ignore[arg-type]
         lines=[pb.OrderLineRequest(sku=i.sku, quantity=i.quantity) for i in sku_quantities(items)],
         method=chosen,  # type: ignore[arg-type]
         store_id=store_id,
@@ -131,12 +128,8 @@ def quote(
     if address is not None:
         address.region = region
         request.ship_to.CopyFrom(address)
-
-    async def work(client: OmnistockClient) -> pb.QuoteRoutingResponse:
-        return await client.call(client.orders.QuoteRouting, request)
-
-    reply = call_services(work, who, as_json=as_json)
-    emit(data(reply.plan), as_json=as_json, render=plan_view(reply.plan, f"Quote ({_method_name(chosen)})"))
+    reply = call.ask(lambda client: client.orders.QuoteRouting, request, at=at)
+    call.emit(data(reply.plan), render=plan_view(reply.plan, f"Quote ({_method_name(chosen)})"))
     if not reply.plan.complete:
         raise typer.Exit(1)
 
@@ -204,15 +197,16 @@ def _status_text(status: int) -> str:
     return f"[{colour}]{text}[/]"
 
 
+def _seller(call: Call, method: int) -> Call:
+    """A carry-out is sold at the till: pos at the store by default, else the web shop."""
+    return call.defaulting(Role.POS) if method == common_pb2.FULFILMENT_METHOD_CARRY_OUT else call
+
+
 def _customer(customer: str | None) -> str:
     return customer_key(customer) if customer else "walk-in"
 
 
-async def place(client: OmnistockClient, request: pb.CreateOrderRequest) -> pb.Order:
-    reply = await client.call(client.orders.CreateOrder, request)
-    return reply.order
-
-
+@acting(Role.STOREFRONT, role=StorefrontRoleOption)
 def order(
     items: Annotated[
         list[str] | None, typer.Argument(metavar="[SKU:QTY]...", help="What is ordered (none with --reservation).")
@@ -234,11 +228,8 @@ def order(
     hold_ttl: Annotated[
         str | None, typer.Option("--hold-ttl", help="With --hold: how long before it is cancelled. Default: 3d.")
     ] = None,
-    request_id: RequestIdOption = None,
-    role: StorefrontRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Place an order: routed to the best locations and held all at once (as the web shop by default)."""
     if reservation:
@@ -247,34 +238,32 @@ def order(
     else:
         chosen, address, store_id = _destination(ship_to, store, method)
         lines = [pb.OrderLineRequest(sku=i.sku, quantity=i.quantity) for i in sku_quantities(items or [])]
-    default = Role.POS if chosen == common_pb2.FULFILMENT_METHOD_CARRY_OUT else Role.STOREFRONT
-    who = caller(default, role, works_at, token, at=[store_id] if store_id else [])
+    call = _seller(call, chosen)
+    at = [store_id] if store_id else []
+    who = call.who(at=at)
     request = pb.CreateOrderRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         channel=channel_code(channel, who),  # type: ignore[arg-type]
         customer_id=_customer(customer),
         lines=lines,
         method=chosen,  # type: ignore[arg-type]
         store_id=store_id,
-        reservation_id=reservation_id_of(reservation, who, as_json) if reservation else "",
+        reservation_id=reservation_id_of(reservation, who, call.as_json) if reservation else "",
     )
     if address is not None:
         address.region = region
         request.ship_to.CopyFrom(address)
     if hold is not None:
         request.hold.CopyFrom(hold_request(hold, "", hold_ttl))
-
-    async def work(client: OmnistockClient) -> pb.Order:
-        return await place(client, request)
-
-    placed = call_services(work, who, as_json=as_json)
-    emit(data(placed), as_json=as_json, render=order_card(placed, f"Order {placed.order_id}"))
+    placed = call.ask(lambda client: client.orders.CreateOrder, request, at=at).order
+    call.emit(data(placed), render=order_card(placed, f"Order {placed.order_id}"))
 
 
 def sku_quantity_list(items: list[str] | None) -> list[common_pb2.SkuQuantity]:
     return sku_quantities(items) if items else []
 
 
+@acting(Role.ADMIN, writes=False, works_at=False, after=["wide"])
 def orders(
     customer: Annotated[
         str | None, typer.Option("--customer", "-c", help="Only this customer's: an id, e-mail, phone or name.")
@@ -286,17 +275,12 @@ def orders(
     ] = None,
     channel: Annotated[str | None, typer.Option("--channel", help="Only orders from this channel.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
     wide: WideOption = False,
+    *,
+    call: Call,
 ) -> None:
     """List orders, newest first (role admin by default)."""
-    code = 0
-    if status is not None:
-        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
-        if code < 0:
-            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    code = status_code(status, STATUSES)
     request = pb.ListOrdersRequest(
         customer_id=_customer(customer) if customer else "",
         status=code,  # type: ignore[arg-type]
@@ -307,7 +291,7 @@ def orders(
     async def work(client: OmnistockClient) -> list[pb.Order]:
         return await all_pages(client, client.orders.ListOrders, request, "orders", limit=limit)
 
-    found = call_services(work, caller(Role.ADMIN, role, [location] if location else None, token), as_json=as_json)
+    found = call.working_at(location).run(work)
     rows = [
         [
             item.order_id,
@@ -320,9 +304,8 @@ def orders(
         ]
         for item in found
     ]
-    emit(
+    call.emit(
         {"orders": [data(item) for item in found]},
-        as_json=as_json,
         render=table(
             None,
             ["order", "status", "method", "channel", "items", "locations", "created"],
@@ -342,64 +325,39 @@ def order_id_of(text: str, who: Caller, as_json: bool) -> str:
     return ids.whole_id(text, ids.orders(), who, as_json=as_json)
 
 
-def show_order(
-    order_id: OrderArgument,
-    role: ChatAgentRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-    wide: WideOption = False,
-) -> None:
+@acting(Role.CHAT_AGENT, writes=False, after=["wide"])
+def show_order(order_id: OrderArgument, wide: WideOption = False, *, call: Call) -> None:
     """One order: status, lines, allocations per location, and the routing decision."""
-    who = caller(Role.CHAT_AGENT, role, works_at, token)
-    request = pb.GetOrderRequest(order_id=order_id_of(order_id, who, as_json))
-
-    async def work(client: OmnistockClient) -> pb.Order:
-        return (await client.call(client.orders.GetOrder, request)).order
-
-    found = call_services(work, who, as_json=as_json)
-    emit(data(found), as_json=as_json, render=order_card(found, f"Order {found.order_id}"), wide=wide)
+    request = pb.GetOrderRequest(order_id=order_id_of(order_id, call.who(), call.as_json))
+    found = call.ask(lambda client: client.orders.GetOrder, request).order
+    call.emit(data(found), render=order_card(found, f"Order {found.order_id}"), wide=wide)
 
 
+@acting(Role.STOREFRONT, role=StorefrontRoleOption)
 def cancel_order(
     order_id: OrderArgument,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the order).")] = "",
-    request_id: RequestIdOption = None,
-    role: StorefrontRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Cancel an order: its holds are released and its tasks withdrawn."""
-    who = caller(Role.STOREFRONT, role, works_at, token)
     request = pb.CancelOrderRequest(
-        request_id=request_id or new_request_id(), order_id=order_id_of(order_id, who, as_json), reason=reason
+        request_id=call.request_id, order_id=order_id_of(order_id, call.who(), call.as_json), reason=reason
     )
-
-    async def work(client: OmnistockClient) -> pb.Order:
-        return (await client.call(client.orders.CancelOrder, request)).order
-
-    found = call_services(work, who, as_json=as_json)
-    emit(data(found), as_json=as_json, render=order_card(found, f"Cancelled order {found.order_id}"))
+    found = call.ask(lambda client: client.orders.CancelOrder, request).order
+    call.emit(data(found), render=order_card(found, f"Cancelled order {found.order_id}"))
 
 
-def sell_request(items: list[str], store: str, customer: str | None, request_id: str | None) -> pb.CreateOrderRequest:
+def sell_request(items: list[str], store: str, customer: str | None, request_id: str) -> pb.CreateOrderRequest:
     """A carry-out sale at a store's till: held and committed at once."""
     return pb.CreateOrderRequest(
-        request_id=request_id or new_request_id(),
+        request_id=request_id,
         channel=common_pb2.CHANNEL_POS,
         customer_id=_customer(customer),
         lines=[pb.OrderLineRequest(sku=i.sku, quantity=i.quantity) for i in sku_quantities(items)],
         method=common_pb2.FULFILMENT_METHOD_CARRY_OUT,
         store_id=store,
     )
-
-
-def sell_at_till(request: pb.CreateOrderRequest, who: Caller, as_json: bool) -> pb.Order:
-    async def work(client: OmnistockClient) -> pb.Order:
-        return await place(client, request)
-
-    return call_services(work, who, as_json=as_json)
 
 
 EXAMPLES = ("omnistock quote SOFA-VELVET-BLUE:1 CHAIR-OAK-NATURAL:2 --ship-to 53.55,9.99",)

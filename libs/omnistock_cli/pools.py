@@ -13,15 +13,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_cli.commands import CHANNELS, AdminRoleOption, RequestIdOption, caller, channel_code, data, label
-from omnistock_cli.context import JsonOption, TokenOption, call_services, fail
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import CHANNELS, channel_code, data, label
+from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
-from omnistock_cli.output import emit, table
+from omnistock_cli.output import table
 from omnistock_platform.auth import Role
 
 GROUP_COLUMNS = ["group", "name", "locations"]
@@ -73,46 +74,37 @@ def pool_rows(pools: list[pb.ChannelPool]) -> list[list[Any]]:
 # omnistock groups
 
 
+@acting(Role.ADMIN, works_at=False)
 def put_group(
     group_id: Annotated[str, typer.Argument(metavar="GROUP", help="The group id, e.g. berlin-stores.")],
     name: Annotated[str, typer.Option("--name", help="What people call it, e.g. 'Berlin stores'.")],
     location: Annotated[
         list[str] | None, typer.Option("--location", "-l", help="A member location; repeat. All members at once.")
     ] = None,
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Create or replace a location group: its name and all of its locations."""
     request = pb.UpsertLocationGroupRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         group=pb.LocationGroup(group_id=group_id, display_name=name, location_ids=location or []),
     )
-
-    async def work(client: OmnistockClient) -> pb.LocationGroup:
-        return (await client.call(client.inventory.UpsertLocationGroup, request)).group
-
-    group = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
+    group = call.ask(lambda client: client.inventory.UpsertLocationGroup, request).group
     rows = [[group.group_id, group.display_name, ", ".join(group.location_ids)]]
-    emit(data(group), as_json=as_json, render=table(f"Group {group.group_id} saved", GROUP_COLUMNS, rows))
+    call.emit(data(group), render=table(f"Group {group.group_id} saved", GROUP_COLUMNS, rows))
 
 
-def list_groups(
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@acting(Role.ADMIN, writes=False, works_at=False)
+def list_groups(*, call: Call) -> None:
     """Every location group with its locations."""
 
     async def work(client: OmnistockClient) -> list[pb.LocationGroup]:
         return await all_pages(client, client.inventory.ListLocationGroups, pb.ListLocationGroupsRequest(), "groups")
 
-    groups = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
+    groups = call.run(work)
     rows = [[g.group_id, g.display_name, ", ".join(g.location_ids)] for g in groups]
-    emit(
+    call.emit(
         {"groups": [data(g) for g in groups]},
-        as_json=as_json,
         render=table("Location groups", GROUP_COLUMNS, rows) if rows else "No location groups.",
     )
 
@@ -121,6 +113,7 @@ def list_groups(
 # omnistock pools
 
 
+@acting(Role.ADMIN, works_at=False)
 def set_pools(
     channel: Annotated[str, typer.Argument(metavar="CHANNEL", help=f"One of {', '.join(CHANNELS)}.")],
     pool: Annotated[
@@ -130,36 +123,29 @@ def set_pools(
             help=f"{SPEC} the channel may sell from; repeat. None: every location.",
         ),
     ] = None,
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Replace a channel's pools: from which groups it may sell, its cap (% of on hand) and buffer."""
     request = pb.SetChannelPoolsRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         channel=channel_code(channel),  # type: ignore[arg-type]
         pools=[pool_spec(spec) for spec in pool or []],
     )
-
-    async def work(client: OmnistockClient) -> list[pb.ChannelPool]:
-        return list((await client.call(client.inventory.SetChannelPools, request)).pools)
-
-    pools = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
+    pools = list(call.ask(lambda client: client.inventory.SetChannelPools, request).pools)
     rows = pool_rows(pools)
     empty = f"{channel} has no pools: it sells from every location."
-    emit(
+    call.emit(
         {"channel": channel, "pools": [data(p) for p in pools]},
-        as_json=as_json,
         render=table(f"Pools of {channel}", POOL_COLUMNS, rows) if rows else empty,
     )
 
 
+@acting(Role.ADMIN, writes=False, works_at=False)
 def list_pools(
     channel: Annotated[str | None, typer.Option("--channel", help="Only this channel's pools.")] = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """The pools of every channel that has any; a channel not listed sells from every location."""
     request = pb.ListChannelPoolsRequest(channel=channel_code(channel) if channel else 0)  # type: ignore[arg-type]
@@ -167,11 +153,10 @@ def list_pools(
     async def work(client: OmnistockClient) -> list[pb.ChannelPool]:
         return await all_pages(client, client.inventory.ListChannelPools, request, "pools")
 
-    pools = call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
+    pools = call.run(work)
     rows = pool_rows(pools)
-    emit(
+    call.emit(
         {"pools": [data(p) for p in pools]},
-        as_json=as_json,
         render=table("Channel pools", POOL_COLUMNS, rows) if rows else "No pools: every channel sells everywhere.",
     )
 

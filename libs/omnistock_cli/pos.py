@@ -14,7 +14,7 @@ from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import data
 from omnistock_cli.context import fail
-from omnistock_cli.orders import order_card, sell_at_till, sell_request
+from omnistock_cli.orders import order_card, sell_request
 from omnistock_cli.returns import CONDITIONS, return_card
 from omnistock_platform.auth import Role
 
@@ -33,7 +33,7 @@ def sell(
 ) -> None:
     """Sell at the till (role pos at the store): a carry-out order, completed at once."""
     request = sell_request(items, store, customer, call.request_id)
-    sold = sell_at_till(request, call.who(at=[store]), call.as_json)
+    sold = call.ask(lambda client: client.orders.CreateOrder, request, at=[store]).order
     call.emit(data(sold), render=order_card(sold, f"Sold at {store}: order {sold.order_id}"))
 
 

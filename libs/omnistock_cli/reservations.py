@@ -16,17 +16,17 @@ from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_cli import ids
 from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import (
-    caller,
     channel_code,
     data,
     duration,
     label,
     lines_text,
+    status_code,
     until,
     when,
 )
-from omnistock_cli.context import Caller, JsonOption, TokenOption, WorksAtOption, call_services, fail
-from omnistock_cli.output import FittedTable, WideOption, card, emit, table
+from omnistock_cli.context import Caller
+from omnistock_cli.output import FittedTable, WideOption, card, table
 from omnistock_platform.auth import Role
 
 STATUSES = {
@@ -147,6 +147,18 @@ def customer_key(value: str) -> str:
     return customer_id_for(text)
 
 
+ListerRoleOption = Annotated[
+    Role | None,
+    typer.Option(
+        "--role",
+        "-r",
+        case_sensitive=False,
+        help="Call as this role. Default: pos at --store, else chat_agent with --customer, else admin.",
+    ),
+]
+
+
+@acting(Role.ADMIN, writes=False, role=ListerRoleOption, after=["wide"])
 def reservations(
     store: Annotated[str | None, typer.Option("--store", "-s", help="Only this store's reservations.")] = None,
     customer: Annotated[
@@ -154,28 +166,13 @@ def reservations(
     ] = None,
     status: Annotated[str | None, typer.Option("--status", help=f"Only this status: {', '.join(STATUSES)}.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
-    role: Annotated[
-        Role | None,
-        typer.Option(
-            "--role",
-            "-r",
-            case_sensitive=False,
-            help="Call as this role. Default: pos at --store, else chat_agent with --customer, else admin.",
-        ),
-    ] = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
     wide: WideOption = False,
+    *,
+    call: Call,
 ) -> None:
     """List reservations: a store's (as its staff), a customer's (as the chat agent), or all (admin)."""
-    code = 0
-    if status is not None:
-        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
-        if code < 0:
-            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
-    default = Role.POS if store else Role.CHAT_AGENT if customer else Role.ADMIN
-    who = caller(default, role, works_at, token, at=[store] if store else [])
+    code = status_code(status, STATUSES)
+    call = call.defaulting(Role.POS if store else Role.CHAT_AGENT if customer else Role.ADMIN)
     request = pb.ListReservationsRequest(
         store_id=store or "",
         customer_id=customer_key(customer) if customer else "",
@@ -185,7 +182,7 @@ def reservations(
     async def work(client: OmnistockClient) -> list[pb.Reservation]:
         return await all_pages(client, client.reservations.ListReservations, request, "reservations", limit=limit)
 
-    found = call_services(work, who, as_json=as_json)
+    found = call.run(work, at=[store] if store else [])
     rows = [
         [
             item.reservation_id,
@@ -198,9 +195,8 @@ def reservations(
         ]
         for item in found
     ]
-    emit(
+    call.emit(
         {"reservations": [data(item) for item in found]},
-        as_json=as_json,
         render=table(
             None,
             ["reservation", "status", "code", "store", "items", "customer", "expires / closed"],

@@ -20,9 +20,6 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import (
-    AdminRoleOption,
-    ChatAgentRoleOption,
-    caller,
     channel_code,
     data,
     duration,
@@ -31,16 +28,12 @@ from omnistock_cli.commands import (
     when,
 )
 from omnistock_cli.context import (
-    JsonOption,
-    TokenOption,
-    WorksAtOption,
-    call_services,
     fail,
     load_settings,
     run_async,
 )
 from omnistock_cli.live import Link, follow
-from omnistock_cli.output import FittedTable, WideOption, console, emit, err_console, print_json_line, table
+from omnistock_cli.output import FittedTable, WideOption, console, err_console, print_json_line, table
 from omnistock_platform.auth import Role
 
 ChannelOption = Annotated[
@@ -107,6 +100,7 @@ async def _resolve_near(client: OmnistockClient, near: str) -> Where:
     return Where(near, found)
 
 
+@acting(Role.CHAT_AGENT, writes=False, after=["wide"])
 def stock(
     sku: Annotated[str, typer.Argument(help="The SKU, for example SOFA-VELVET-GREEN.")],
     near: Annotated[
@@ -122,16 +116,13 @@ def stock(
         ),
     ] = False,
     channel: ChannelOption = None,
-    role: ChatAgentRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
     wide: WideOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Stock of a SKU at every location, or the locations near a city or point that have it."""
-    who = caller(Role.CHAT_AGENT, role, works_at, token)
-    code = channel_code(channel, who)
-    selling = (works_at or [""])[0] if code == common_pb2.CHANNEL_POS else ""
+    code = channel_code(channel, call.who())
+    selling = (call.works_at or [""])[0] if code == common_pb2.CHANNEL_POS else ""
 
     async def work(client: OmnistockClient) -> tuple[Where | None, Any, dict[str, pb.Location]]:
         places = {place.location_id: place for place in await locations(client)}
@@ -152,7 +143,7 @@ def stock(
         )
         return where, await client.call(client.inventory.FindAvailability, request), places
 
-    where, reply, places = call_services(work, who, as_json=as_json)
+    where, reply, places = call.run(work)
     if where is None:
         levels = list(reply.levels)
         payload: dict[str, Any] = {"sku": sku, "levels": [data(level) for level in levels]}
@@ -163,7 +154,7 @@ def stock(
             columns = [*LEVEL_COLUMNS, "pool"]
             rows = [[*row, level.pool_group_id or "-"] for row, level in zip(rows, levels, strict=True)]
         render = table(title, columns, rows, optional=LEVEL_OPTIONAL) if rows else f"No stock of {sku}."
-        emit(payload, as_json=as_json, render=render, wide=wide)
+        call.emit(payload, render=render, wide=wide)
         return
     found = list(reply.locations)
     payload = {
@@ -205,9 +196,8 @@ def stock(
     within = f" within {radius:g} km" if radius else ""
     title = f"{sku} near {where.label}{within}"
     empty = f"No location{within} of {where.label} has {quantity} of {sku} available."
-    emit(
+    call.emit(
         payload,
-        as_json=as_json,
         render=table(title, columns, rows, optional=("name", "kind", "city")) if rows else empty,
         wide=wide,
     )
@@ -217,16 +207,16 @@ def stock(
 # omnistock skus
 
 
+@acting(Role.CHAT_AGENT, writes=False, works_at=False, after=["wide"])
 def skus(
     text: Annotated[str, typer.Argument(help="Words in the SKU code or title (case-insensitive).")] = "",
     attr: Annotated[
         list[str] | None, typer.Option("--attr", help="An attribute that must match, KEY=VALUE; repeat for more.")
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many SKUs.")] = 200,
-    role: ChatAgentRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
     wide: WideOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Search the catalogue by text and attributes (colour=green, size=M, ...)."""
     attributes: dict[str, str] = {}
@@ -240,7 +230,7 @@ def skus(
     async def work(client: OmnistockClient) -> list[pb.Sku]:
         return await all_pages(client, client.inventory.ListSkus, request, "skus", limit=limit)
 
-    found = call_services(work, caller(Role.CHAT_AGENT, role, None, token), as_json=as_json)
+    found = call.run(work)
     rows = [
         [
             item.sku,
@@ -251,9 +241,8 @@ def skus(
         ]
         for item in found
     ]
-    emit(
+    call.emit(
         {"skus": [data(item) for item in found]},
-        as_json=as_json,
         render=table(
             None,
             ["sku", "title", "attributes", "price", "bundle of"],
@@ -343,16 +332,16 @@ def adjust(
 # omnistock movements
 
 
+@acting(Role.ADMIN, writes=False, works_at=False, after=["wide"])
 def movements(
     location: Annotated[
         str | None, typer.Option("--location", "-l", help="Only this location (and, for staff roles, where they work).")
     ] = None,
     sku: Annotated[str, typer.Option("--sku", help="Only this SKU.")] = "",
     limit: Annotated[int, typer.Option(help="At most this many movements (oldest first).")] = 200,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
     wide: WideOption = False,
+    *,
+    call: Call,
 ) -> None:
     """The stock ledger: every receipt, adjustment, hold, release and sale (role admin by default)."""
     request = pb.ListMovementsRequest(location_id=location or "", sku=sku)
@@ -360,8 +349,7 @@ def movements(
     async def work(client: OmnistockClient) -> list[pb.Movement]:
         return await all_pages(client, client.inventory.ListMovements, request, "movements", limit=limit)
 
-    scope = [location] if location else None
-    found = call_services(work, caller(Role.ADMIN, role, scope, token), as_json=as_json)
+    found = call.working_at(location).run(work)
     rows = [
         [
             when(item.at),
@@ -378,9 +366,8 @@ def movements(
         for item in found
     ]
     columns = ["at", "location", "sku", "kind", "on hand", "held", "on hand after", "held after", "reason", "by"]
-    emit(
+    call.emit(
         {"movements": [data(item) for item in found]},
-        as_json=as_json,
         render=table(None, columns, rows, optional=("by", "reason", "held after", "on hand after"))
         if rows
         else "No movements.",
@@ -469,6 +456,7 @@ async def watch_stock(
             raise typer.Exit(1)
 
 
+@acting(Role.CHAT_AGENT, writes=False)
 def watch(
     sku: Annotated[list[str], typer.Argument(help="One or more SKUs to watch.")],
     location: Annotated[
@@ -479,16 +467,14 @@ def watch(
         bool, typer.Option("--until-sold-out", help="End when on hand is zero at every watched location.")
     ] = False,
     timeout: Annotated[str | None, typer.Option("--timeout", help="End after this long, e.g. 30s or 5m.")] = None,
-    role: ChatAgentRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Watch stock change live: a table redrawn on every change (JSON lines with --json). Ctrl-C ends.
 
     When inventory restarts, the view says so and reconnects by itself.
     """
-    who = caller(Role.CHAT_AGENT, role, works_at, token)
+    who = call.who()
     code = channel_code(channel, who)
     request = pb.WatchStockRequest(skus=sku, location_ids=location or [], channel=code)  # type: ignore[arg-type]
     seconds = duration(timeout, "--timeout").total_seconds() if timeout else None
@@ -496,10 +482,10 @@ def watch(
 
     async def main() -> None:
         async with OmnistockClient.connect(settings, who.token_source(settings)) as client:
-            await watch_stock(client, request, as_json=as_json, until_sold_out=until_sold_out, timeout=seconds)
+            await watch_stock(client, request, as_json=call.as_json, until_sold_out=until_sold_out, timeout=seconds)
 
-    run_async(main(), as_json=as_json)
-    if not as_json:
+    run_async(main(), as_json=call.as_json)
+    if not call.as_json:
         err_console.print("[dim]watch ended[/]")
 
 

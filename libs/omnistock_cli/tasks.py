@@ -22,22 +22,18 @@ from rich.text import Text
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as pb
 from omnistock_cli import ids
-from omnistock_cli.acting import Call, acting
+from omnistock_cli.acting import STAFF, Call, acting
 from omnistock_cli.commands import (
-    WarehouseRoleOption,
-    caller,
     data,
     duration,
     label,
     sku_quantities,
+    status_code,
     when,
 )
 from omnistock_cli.context import (
     ADMIN,
     Caller,
-    JsonOption,
-    TokenOption,
-    WorksAtOption,
     call_services,
     fail,
     load_settings,
@@ -49,7 +45,6 @@ from omnistock_cli.output import (
     WideOption,
     card,
     console,
-    emit,
     err_console,
     print_json_line,
     table,
@@ -128,10 +123,6 @@ def task_card(task: pb.Task, title: str) -> FittedTable:
 # Who acts on a task.
 
 
-def staff(role: Role | None, works_at: list[str] | None, token: str | None, at: str) -> Caller:
-    return caller(Role.WAREHOUSE, role, works_at, token, at=[at] if at else [])
-
-
 def on_task(
     task_text: str,
     call: Call,
@@ -142,10 +133,9 @@ def on_task(
     """Run `act(client, task_id)` as the staff of the task's location. The task (given whole or
     by the start of its id) is looked up first: as the caller when one was chosen (--role with
     --works-at, a token), else as admin, which learns where the task is."""
-    role, works_at, token = call.role, call.works_at, call.token
-    chosen = staff(role, works_at, token, "")
-    locate_as = chosen if chosen.given_token() or works_at or role not in (None, Role.WAREHOUSE, Role.POS) else ADMIN
-    search = ids.tasks(works_at or (), finished_too=finished_too)
+    chosen = call.who()
+    locate_as = chosen if chosen.given_token() or call.works_at or call.role not in (None, *STAFF) else ADMIN
+    search = ids.tasks(call.works_at or (), finished_too=finished_too)
 
     async def locate(client: OmnistockClient) -> tuple[str, str]:
         task_id = await ids.resolve(client, task_text, search)
@@ -164,6 +154,7 @@ def on_task(
 # omnistock tasks
 
 
+@acting(Role.WAREHOUSE, writes=False, after=["wide"])
 def tasks(
     location: Annotated[str, typer.Option("--location", "-l", help="The store or warehouse whose tasks to show.")],
     status: Annotated[
@@ -183,28 +174,22 @@ def tasks(
     wait: Annotated[
         str | None, typer.Option("--wait", help="Until a task matches, ask again for up to this long, e.g. 10s.")
     ] = None,
-    role: WarehouseRoleOption = None,
-    works_at: WorksAtOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
     wide: WideOption = False,
+    *,
+    call: Call,
 ) -> None:
     """A location's tasks, in the order to work them (role warehouse at the location by default)."""
-    code = 0
-    if status is not None:
-        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
-        if code < 0:
-            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    code = status_code(status, STATUSES)
     kind_code = 0
     if kind is not None:
         kind_code = KINDS.get(kind.strip().lower(), -1)
         if kind_code < 0:
             fail(f"unknown kind {kind!r}", hint="pick or pickup")
-    who = staff(role, works_at, token, location)
+    who = call.who(at=[location])
     reservation_id = (
-        ids.whole_id(reservation, ids.reservations(store=location), who, as_json=as_json) if reservation else ""
+        ids.whole_id(reservation, ids.reservations(store=location), who, as_json=call.as_json) if reservation else ""
     )
-    order_id = ids.whole_id(order, ids.orders(location=location), who, as_json=as_json) if order else ""
+    order_id = ids.whole_id(order, ids.orders(location=location), who, as_json=call.as_json) if order else ""
 
     def wanted(task: pb.Task) -> bool:
         return (
@@ -216,7 +201,7 @@ def tasks(
 
     if watch:
         seconds = duration(timeout, "--timeout").total_seconds() if timeout else None
-        _watch(location, who, wanted, seconds, as_json)
+        _watch(location, who, wanted, seconds, call.as_json)
         return
     request = pb.ListTasksRequest(location_id=location, status=code, kind=kind_code)  # type: ignore[arg-type]
 
@@ -232,10 +217,9 @@ def tasks(
                 return matching
             await asyncio.sleep(WAIT_INTERVAL)
 
-    found = call_services(work, who, as_json=as_json)
-    emit(
+    found = call.run(work, at=[location])
+    call.emit(
         {"tasks": [data(task) for task in found]},
-        as_json=as_json,
         render=table(f"Tasks at {location}", TASK_COLUMNS, [task_row(task) for task in found], optional=TASK_OPTIONAL)
         if found
         else f"No tasks at {location}.",

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.acting import Call, acting
-from omnistock_cli.commands import data, label, when
+from omnistock_cli.commands import data, label, status_code, when
 from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
 from omnistock_cli.output import table
@@ -195,11 +195,7 @@ def list_transfers(
     call: Call,
 ) -> None:
     """Transfers, newest first (staff, with --role pos or warehouse: at --location, one of theirs)."""
-    code = 0
-    if status is not None:
-        code = STATUSES.get(status.strip().lower().replace(" ", "-").replace("_", "-"), -1)
-        if code < 0:
-            fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+    code = status_code(status, STATUSES)
     request = pb.ListTransfersRequest(location_id=location_id, status=code)  # type: ignore[arg-type]
 
     async def work(client: OmnistockClient) -> list[pb.Transfer]:

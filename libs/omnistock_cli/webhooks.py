@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 import typer
 from google.protobuf import duration_pb2, field_mask_pb2
-from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
 
 from omnistock.webhooks.v1 import webhooks_pb2 as pb
-from omnistock_cli.commands import AdminRoleOption, RequestIdOption, caller, data, label, until, when
-from omnistock_cli.context import JsonOption, TokenOption, call_services, fail
+from omnistock_cli.acting import Call, acting
+from omnistock_cli.commands import data, label, until, when
+from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
 from omnistock_cli.output import console, emit, err_console, table
 from omnistock_platform.auth import Role
@@ -37,10 +38,6 @@ DescriptionOption = Annotated[str | None, typer.Option("--description", help="A 
 AttemptsOption = Annotated[
     int | None, typer.Option("--max-attempts", min=0, max=100, help="Attempts before a delivery is dead (0: default).")
 ]
-
-
-def _call(work: Any, role: Role | None, token: str | None, as_json: bool) -> Any:
-    return call_services(work, caller(Role.ADMIN, role, None, token), as_json=as_json)
 
 
 def _rows(subscriptions: list[pb.Subscription]) -> list[list[Any]]:
@@ -73,64 +70,54 @@ def _show(subscription: pb.Subscription, as_json: bool, secret: str = "") -> Non
         err_console.print("Keep the secret now: it is never shown again (rotate-secret makes a new one).")
 
 
+@acting(Role.ADMIN, works_at=False)
 def create(
     url: Annotated[str, typer.Argument(help="Where deliveries are POSTed (https://...).")],
     events: EventOption = None,
     description: DescriptionOption = None,
     max_attempts: AttemptsOption = None,
     paused: Annotated[bool, typer.Option("--paused", help="Queue events but send none until resumed.")] = False,
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Subscribe an endpoint to events; prints its signing secret, once."""
     if not events:
         fail("name the events with --event", hint="for example --event inventory.stock.changed, or --event '>'")
     request = pb.CreateSubscriptionRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         url=url,
         event_types=events,
         description=description or "",
         max_attempts=max_attempts or 0,
         paused=paused,
     )
-
-    async def work(client: OmnistockClient) -> pb.CreateSubscriptionResponse:
-        return await client.call(client.webhooks.CreateSubscription, request)
-
-    reply = _call(work, role, token, as_json)
-    _show(reply.subscription, as_json, reply.secret)
+    reply = call.ask(lambda client: client.webhooks.CreateSubscription, request)
+    _show(reply.subscription, call.as_json, reply.secret)
 
 
-def list_subscriptions(role: AdminRoleOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+@acting(Role.ADMIN, writes=False, works_at=False)
+def list_subscriptions(*, call: Call) -> None:
     """Every subscription, with its queued and dead deliveries."""
 
     async def work(client: OmnistockClient) -> list[pb.Subscription]:
         request = pb.ListSubscriptionsRequest()
         return await all_pages(client, client.webhooks.ListSubscriptions, request, "subscriptions")
 
-    subscriptions = _call(work, role, token, as_json)
-    emit(
+    subscriptions = call.run(work)
+    call.emit(
         {"subscriptions": [data(s) for s in subscriptions]},
-        as_json=as_json,
         render=table(None, COLUMNS, _rows(subscriptions)) if subscriptions else "No subscriptions.",
     )
 
 
-def show(
-    subscription_id: IdArgument, role: AdminRoleOption = None, token: TokenOption = None, as_json: JsonOption = False
-) -> None:
+@acting(Role.ADMIN, writes=False, works_at=False)
+def show(subscription_id: IdArgument, *, call: Call) -> None:
     """One subscription (never its secret)."""
-
-    async def work(client: OmnistockClient) -> pb.GetSubscriptionResponse:
-        return await client.call(
-            client.webhooks.GetSubscription, pb.GetSubscriptionRequest(subscription_id=subscription_id)
-        )
-
-    _show(_call(work, role, token, as_json).subscription, as_json)
+    request = pb.GetSubscriptionRequest(subscription_id=subscription_id)
+    _show(call.ask(lambda client: client.webhooks.GetSubscription, request).subscription, call.as_json)
 
 
+@acting(Role.ADMIN, works_at=False)
 def update(
     subscription_id: IdArgument,
     url: Annotated[str | None, typer.Option("--url", help="A new URL.")] = None,
@@ -140,10 +127,8 @@ def update(
     pause: Annotated[
         bool | None, typer.Option("--pause/--resume", help="Stop sending (events are queued) or start again.")
     ] = None,
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Change a subscription: only what is given changes."""
     wanted = pb.Subscription(subscription_id=subscription_id)
@@ -162,59 +147,45 @@ def update(
     if not paths:
         fail("nothing to change", hint="give --url, --event, --description, --max-attempts, --pause or --resume")
     request = pb.UpdateSubscriptionRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         subscription=wanted,
         update_mask=field_mask_pb2.FieldMask(paths=paths),
     )
-
-    async def work(client: OmnistockClient) -> pb.UpdateSubscriptionResponse:
-        return await client.call(client.webhooks.UpdateSubscription, request)
-
-    _show(_call(work, role, token, as_json).subscription, as_json)
+    _show(call.ask(lambda client: client.webhooks.UpdateSubscription, request).subscription, call.as_json)
 
 
+@acting(Role.ADMIN, works_at=False)
 def delete(
     subscription_id: IdArgument,
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Delete a subscription, its queued deliveries and its log."""
-    request = pb.DeleteSubscriptionRequest(request_id=request_id or new_request_id(), subscription_id=subscription_id)
-
-    async def work(client: OmnistockClient) -> pb.DeleteSubscriptionResponse:
-        return await client.call(client.webhooks.DeleteSubscription, request)
-
-    reply = _call(work, role, token, as_json)
-    emit(data(reply), as_json=as_json, render=f"Deleted; {reply.dropped_deliveries} queued deliveries dropped.")
+    request = pb.DeleteSubscriptionRequest(request_id=call.request_id, subscription_id=subscription_id)
+    reply = call.ask(lambda client: client.webhooks.DeleteSubscription, request)
+    call.emit(data(reply), render=f"Deleted; {reply.dropped_deliveries} queued deliveries dropped.")
 
 
+@acting(Role.ADMIN, works_at=False)
 def rotate_secret(
     subscription_id: IdArgument,
     keep_previous: Annotated[
         str, typer.Option("--keep-previous", help="How long the old secret also signs (0 for not at all).")
     ] = "24h",
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Give a subscription a new signing secret; prints it, once."""
     keep = parse_duration(keep_previous)
     if not isinstance(keep, timedelta) or keep < timedelta(0):
         fail(f"--keep-previous {keep_previous!r} is not a duration", hint="write it like 0, 30m, 24h or 7d")
     request = pb.RotateSubscriptionSecretRequest(
-        request_id=request_id or new_request_id(),
+        request_id=call.request_id,
         subscription_id=subscription_id,
         keep_previous_for=duration_pb2.Duration(seconds=int(keep.total_seconds())),
     )
-
-    async def work(client: OmnistockClient) -> pb.RotateSubscriptionSecretResponse:
-        return await client.call(client.webhooks.RotateSubscriptionSecret, request)
-
-    reply = _call(work, role, token, as_json)
-    _show(reply.subscription, as_json, reply.secret)
+    reply = call.ask(lambda client: client.webhooks.RotateSubscriptionSecret, request)
+    _show(reply.subscription, call.as_json, reply.secret)
 
 
 def _attempts(delivery: pb.Delivery) -> str:
@@ -226,14 +197,14 @@ def _attempts(delivery: pb.Delivery) -> str:
     return f"{len(delivery.attempts)}, last: {outcome}{latency}"
 
 
+@acting(Role.ADMIN, writes=False, works_at=False)
 def deliveries(
     subscription_id: IdArgument,
     state: Annotated[str | None, typer.Option("--state", help="pending, delivered or dead (the dead letters).")] = None,
     event: Annotated[str | None, typer.Option("--event-id", help="Only the delivery of this event.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 50,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """A subscription's delivery log: each delivery with its attempts, newest first."""
     if state is not None and state.lower() not in STATES:
@@ -248,7 +219,7 @@ def deliveries(
     async def work(client: OmnistockClient) -> list[pb.Delivery]:
         return await all_pages(client, client.webhooks.ListDeliveries, request, "deliveries", limit=limit)
 
-    found = _call(work, role, token, as_json)
+    found = call.run(work)
     rows = [
         [
             d.delivery_id,
@@ -263,46 +234,40 @@ def deliveries(
         for d in found
     ]
     columns = ["delivery", "event", "key", "state", "attempts", "queued", "next / finished", "event id"]
-    emit(
+    call.emit(
         {"deliveries": [data(d) for d in found]},
-        as_json=as_json,
         render=table(None, columns, rows) if rows else "No deliveries.",
     )
 
 
+@acting(Role.ADMIN, works_at=False)
 def replay(
     subscription_id: IdArgument,
     delivery_ids: Annotated[
         list[str] | None, typer.Argument(metavar="[DELIVERY]...", help="Dead deliveries to send again; none: all.")
     ] = None,
-    request_id: RequestIdOption = None,
-    role: AdminRoleOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
+    *,
+    call: Call,
 ) -> None:
     """Send dead deliveries again, with a fresh set of attempts."""
     request = pb.ReplayDeliveriesRequest(
-        request_id=request_id or new_request_id(), subscription_id=subscription_id, delivery_ids=delivery_ids or []
+        request_id=call.request_id, subscription_id=subscription_id, delivery_ids=delivery_ids or []
     )
-
-    async def work(client: OmnistockClient) -> pb.ReplayDeliveriesResponse:
-        return await client.call(client.webhooks.ReplayDeliveries, request)
-
-    reply = _call(work, role, token, as_json)
-    emit(data(reply), as_json=as_json, render=f"{reply.replayed} dead deliveries queued again.")
+    reply = call.ask(lambda client: client.webhooks.ReplayDeliveries, request)
+    call.emit(data(reply), render=f"{reply.replayed} dead deliveries queued again.")
 
 
-def events(role: AdminRoleOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+@acting(Role.ADMIN, writes=False, works_at=False)
+def events(*, call: Call) -> None:
     """The event catalogue: every event type a subscription may name (docs/events.md)."""
 
     async def work(client: OmnistockClient) -> list[pb.EventType]:
         return await all_pages(client, client.webhooks.ListEventTypes, pb.ListEventTypesRequest(), "event_types")
 
-    types = _call(work, role, token, as_json)
+    types = call.run(work)
     rows = [[t.type, t.payload_type, ", ".join(t.ordering_key) or "none"] for t in types]
-    emit(
+    call.emit(
         {"event_types": [data(t) for t in types]},
-        as_json=as_json,
         render=table(None, ["type", "payload", "ordered by"], rows),
     )
 

@@ -26,10 +26,22 @@ def show(*, call: Call) -> None:
     seen.append(call)
 
 
+HolderRole = Annotated[
+    Role | None, typer.Option("--role", "-r", case_sensitive=False, help="Default: storefront, or admin for a review.")
+]
+
+
+@acting(Role.STOREFRONT, writes=False, role=HolderRole, after=["wide"])
+def hold(thing: str = "", wide: Annotated[bool, typer.Option("--wide")] = False, *, call: Call) -> None:
+    """Hold."""
+    seen.append(call)
+
+
 def app() -> typer.Typer:
     built = typer.Typer()
     built.command("receive")(receive)
     built.command("show")(show)
+    built.command("hold")(hold)
     return built
 
 
@@ -64,3 +76,32 @@ def test_the_body_gets_the_caller_and_one_request_id() -> None:
     assert (second.role, second.works_at, second.token, second.as_json) == (None, None, None, False)
     assert second.request_id and third.request_id and second.request_id != third.request_id
     assert second.who(at=["STORE"]).locations == ("STORE",)
+
+
+def test_a_command_may_give_its_role_option_and_keep_its_own_options_after_the_shared() -> None:
+    shown = CliRunner().invoke(app(), ["hold", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert shown.exit_code == 0, shown.output
+    names = ["--thing", "--role", "--works-at", "--token", "--json", "--wide"]
+    where = [shown.output.index(f" {name} ") for name in names]
+    assert where == sorted(where)
+    assert "Default: storefront, or admin for a review." in shown.output
+
+    seen.clear()
+    given = ["hold", "--wide", "--role", "admin", "--json"]
+    assert CliRunner().invoke(app(), given, env={"OMNISTOCK_TOKEN": None}).exit_code == 0
+    (call,) = seen
+    assert (call.default, call.role, call.as_json) == (Role.STOREFRONT, Role.ADMIN, True)
+
+
+def test_a_default_that_follows_the_arguments_keeps_the_rest_of_the_call() -> None:
+    call = Call(Role.STOREFRONT, works_at=["S1"], as_json=True, request_id="R-2")
+    till = call.defaulting(Role.POS)
+    assert (till.default, till.works_at, till.as_json, till.request_id) == (Role.POS, ["S1"], True, "R-2")
+    assert till.who(at=["S2"]).locations == ("S1",)
+    assert Call(Role.STOREFRONT).defaulting(Role.POS).who(at=["S2"]).locations == ("S2",)
+
+
+def test_a_list_filtered_by_a_location_names_it_in_the_token_whatever_the_role() -> None:
+    assert Call(Role.ADMIN).working_at("WH-1").who().locations == ("WH-1",)
+    assert Call(Role.ADMIN).working_at(None).who().locations == ()
+    assert Call(Role.ADMIN, token="T").working_at("WH-1").who().token == "T"
