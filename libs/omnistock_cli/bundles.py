@@ -33,7 +33,9 @@ def describe(sku: pb.Sku) -> str:
 
 @acting(Role.ADMIN, works_at=False)
 def bundle(
-    sku: Annotated[str, typer.Argument(help="The bundle's SKU code (new, or a SKU without stock of its own).")],
+    sku: Annotated[
+        str, typer.Argument(metavar="SKU", help="The bundle's SKU code (new, or a SKU without stock of its own).")
+    ],
     component: Annotated[
         list[str],
         typer.Option("--component", "-c", help="A component and its units per set, SKU=QTY; repeat for each."),

@@ -170,7 +170,7 @@ def start(
 @acting(Role.POS)
 def scan(
     count_id: CountArgument,
-    sku: Annotated[str, typer.Argument(help="The SKU counted.")],
+    sku: Annotated[str, typer.Argument(metavar="SKU", help="The SKU counted.")],
     quantity: Annotated[int, typer.Argument(metavar="QTY", min=0, help="Every unit of it at the location.")],
     *,
     call: Call,

@@ -29,7 +29,7 @@ def edit_order(
     order_id: OrderArgument,
     items: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[SKU:QTY]...", help="New quantities: 0 removes a line, a new SKU adds one."),
+        typer.Argument(metavar="SKU:QTY", help="New quantities: 0 removes a line, a new SKU adds one."),
     ] = None,
     ship_to: Annotated[str | None, typer.Option("--ship-to", help="Ship to this point instead: LAT,LON.")] = None,
     name: Annotated[str, typer.Option("--name", help="With --ship-to: the recipient.")] = "",

@@ -33,7 +33,7 @@ from omnistock_cli.output import WideOption, card, table
 from omnistock_cli.reservations import customer_key, reservation_id_of
 from omnistock_platform.auth import Role
 
-ItemsArgument = Annotated[list[str], typer.Argument(metavar="SKU:QTY...", help="What is ordered, e.g. SOFA-X:1.")]
+ItemsArgument = Annotated[list[str], typer.Argument(metavar="SKU:QTY", help="What is ordered, e.g. SOFA-X:1.")]
 ShipToOption = Annotated[str | None, typer.Option("--ship-to", help="Ship to this point: LAT,LON.")]
 RegionOption = Annotated[
     str, typer.Option("--region", help="With --ship-to: the delivery region, e.g. DE-BE (its carrier lead time).")
@@ -209,7 +209,7 @@ def _customer(customer: str | None) -> str:
 @acting(Role.STOREFRONT, role=StorefrontRoleOption)
 def order(
     items: Annotated[
-        list[str] | None, typer.Argument(metavar="[SKU:QTY]...", help="What is ordered (none with --reservation).")
+        list[str] | None, typer.Argument(metavar="SKU:QTY", help="What is ordered (none with --reservation).")
     ] = None,
     ship_to: ShipToOption = None,
     region: RegionOption = "",

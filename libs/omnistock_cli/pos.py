@@ -23,7 +23,7 @@ StoreOption = Annotated[str, typer.Option("--store", "-s", help="The store the t
 
 @acting(Role.POS)
 def sell(
-    items: Annotated[list[str], typer.Argument(metavar="SKU:QTY...", help="What the customer takes, e.g. LAMP-X:2.")],
+    items: Annotated[list[str], typer.Argument(metavar="SKU:QTY", help="What the customer takes, e.g. LAMP-X:2.")],
     store: StoreOption,
     customer: Annotated[
         str | None, typer.Option("--customer", "-c", help="The customer, if known: an id, e-mail, phone or name.")
@@ -39,7 +39,9 @@ def sell(
 
 @acting(Role.POS)
 def return_(
-    sku: Annotated[str, typer.Argument(help="The SKU brought back; a set's SKU: the whole set, all its parts.")],
+    sku: Annotated[
+        str, typer.Argument(metavar="SKU", help="The SKU brought back; a set's SKU: the whole set, all its parts.")
+    ],
     quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, help="Units (sets, for a set's SKU) brought back.")],
     store: StoreOption,
     order: Annotated[

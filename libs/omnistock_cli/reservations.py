@@ -88,7 +88,9 @@ def _show(reservation: pb.Reservation, title: str, call: Call) -> None:
 
 @acting(Role.CHAT_AGENT)
 def reserve(
-    sku: Annotated[list[str], typer.Argument(help="The SKU to set aside; several SKUs make several lines.")],
+    sku: Annotated[
+        list[str], typer.Argument(metavar="SKU", help="The SKU to set aside; several SKUs make several lines.")
+    ],
     store: Annotated[str, typer.Option("--store", "-s", help="The store where the customer collects.")],
     customer: Annotated[str, typer.Option("--customer", "-c", help="The customer's name.")],
     email: Annotated[str, typer.Option("--email", help="The customer's e-mail (also their identity).")] = "",

@@ -37,7 +37,7 @@ SET_COLUMNS = ["set", "sets", "each set", "restocked", "damaged", "written off"]
 RETURN_COLUMNS = ["return", "order", "channel", "location", "status", "units", "created"]
 
 ReturnArgument = Annotated[str, typer.Argument(metavar="RETURN", help="The return id.")]
-ItemsArgument = Annotated[list[str], typer.Argument(metavar="SKU=QTY...", help="What comes back, e.g. CUSHION-X=1.")]
+ItemsArgument = Annotated[list[str], typer.Argument(metavar="SKU=QTY", help="What comes back, e.g. CUSHION-X=1.")]
 RestockOption = Annotated[list[str] | None, typer.Option("--restock", help="SKU=QTY fit to sell again: back on hand.")]
 DamagedOption = Annotated[
     list[str] | None, typer.Option("--damaged", help="SKU=QTY damaged: booked in and out, never sold.")
@@ -108,7 +108,7 @@ def where_returned(return_id: str) -> Callable[[OmnistockClient], Awaitable[str]
 
 @acting(Role.ADMIN)
 def create(
-    order: Annotated[str, typer.Argument(help="The order the units were sold on.")],
+    order: Annotated[str, typer.Argument(metavar="ORDER", help="The order the units were sold on.")],
     items: ItemsArgument,
     location: Annotated[
         str, typer.Option("--at", help="Where they come back: a store, or a warehouse with --by-post.")

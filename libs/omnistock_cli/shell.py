@@ -30,7 +30,9 @@ def pluck(document: Any, path: str) -> Any:
 
 
 def field(
-    path: Annotated[str, typer.Argument(help="Dotted path into the JSON, e.g. pickup_code or tasks.0.task_id.")],
+    path: Annotated[
+        str, typer.Argument(metavar="PATH", help="Dotted path into the JSON, e.g. pickup_code or tasks.0.task_id.")
+    ],
 ) -> None:
     """Print one value of the JSON on standard input (strings plain, anything else as JSON)."""
     text = sys.stdin.read()

@@ -102,7 +102,7 @@ async def _resolve_near(client: OmnistockClient, near: str) -> Where:
 
 @acting(Role.CHAT_AGENT, writes=False, after=["wide"])
 def stock(
-    sku: Annotated[str, typer.Argument(help="The SKU, for example SOFA-VELVET-GREEN.")],
+    sku: Annotated[str, typer.Argument(metavar="SKU", help="The SKU, for example SOFA-VELVET-GREEN.")],
     near: Annotated[
         str | None, typer.Option("--near", help="A city (the mean point of its locations) or LAT,LON.")
     ] = None,
@@ -209,7 +209,9 @@ def stock(
 
 @acting(Role.CHAT_AGENT, writes=False, works_at=False, after=["wide"])
 def skus(
-    text: Annotated[str, typer.Argument(help="Words in the SKU code or title (case-insensitive).")] = "",
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help="Words in the SKU code or title (case-insensitive).")
+    ] = "",
     attr: Annotated[
         list[str] | None, typer.Option("--attr", help="An attribute that must match, KEY=VALUE; repeat for more.")
     ] = None,
@@ -273,7 +275,7 @@ def _print_level(level: pb.StockLevel, what: str, call: Call) -> None:
 @acting(Role.WAREHOUSE)
 def receive(
     location_id: Annotated[str, typer.Argument(metavar="LOCATION", help="Where the goods arrived.")],
-    sku: Annotated[str, typer.Argument(help="The SKU received.")],
+    sku: Annotated[str, typer.Argument(metavar="SKU", help="The SKU received.")],
     quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, help="Units received.")],
     ref: Annotated[str, typer.Option("--ref", help="Delivery note or purchase order.")] = "",
     *,
@@ -294,7 +296,7 @@ def receive(
 @acting(Role.WAREHOUSE)
 def adjust(
     location_id: Annotated[str, typer.Argument(metavar="LOCATION", help="Where the stock is.")],
-    sku: Annotated[str, typer.Argument(help="The SKU.")],
+    sku: Annotated[str, typer.Argument(metavar="SKU", help="The SKU.")],
     reason: Annotated[Reason, typer.Option("--reason", case_sensitive=False, help="Why on hand changes.")],
     delta: Annotated[int | None, typer.Option("--delta", help="Change on hand by this many (negative: fewer).")] = None,
     set_to: Annotated[int | None, typer.Option("--set", min=0, help="Set on hand to this count.")] = None,
@@ -458,7 +460,7 @@ async def watch_stock(
 
 @acting(Role.CHAT_AGENT, writes=False)
 def watch(
-    sku: Annotated[list[str], typer.Argument(help="One or more SKUs to watch.")],
+    sku: Annotated[list[str], typer.Argument(metavar="SKU", help="One or more SKUs to watch.")],
     location: Annotated[
         list[str] | None, typer.Option("--location", "-l", help="Only this location; repeat for more.")
     ] = None,

@@ -32,7 +32,9 @@ def _has_request_id(span: SpanRecord, request_id: str) -> bool:
 
 
 def trace(
-    trace_id: Annotated[str, typer.Argument(help="A trace id, or its first characters; none: list the latest.")] = "",
+    trace_id: Annotated[
+        str, typer.Argument(metavar="TRACE", help="A trace id, or its first characters; none: list the latest.")
+    ] = "",
     request_id: Annotated[str, typer.Option("--request-id", help="The trace of the call with this request id.")] = "",
     file: Annotated[
         Path | None, typer.Option(help="The spans file (default OMNISTOCK_TRACES_FILE, else <data dir>/traces.jsonl).")

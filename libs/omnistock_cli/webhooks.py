@@ -72,7 +72,7 @@ def _show(subscription: pb.Subscription, as_json: bool, secret: str = "") -> Non
 
 @acting(Role.ADMIN, works_at=False)
 def create(
-    url: Annotated[str, typer.Argument(help="Where deliveries are POSTed (https://...).")],
+    url: Annotated[str, typer.Argument(metavar="URL", help="Where deliveries are POSTed (https://...).")],
     events: EventOption = None,
     description: DescriptionOption = None,
     max_attempts: AttemptsOption = None,
@@ -244,7 +244,7 @@ def deliveries(
 def replay(
     subscription_id: IdArgument,
     delivery_ids: Annotated[
-        list[str] | None, typer.Argument(metavar="[DELIVERY]...", help="Dead deliveries to send again; none: all.")
+        list[str] | None, typer.Argument(metavar="DELIVERY", help="Dead deliveries to send again; none: all.")
     ] = None,
     *,
     call: Call,
