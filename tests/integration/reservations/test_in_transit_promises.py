@@ -35,27 +35,17 @@ AROUND_THE_CLOCK = inv.PromiseSettings(time_zone="UTC", pickup_preparation_minut
 async def shipped_to_store(shop: Shop, sku: str, units: int, arrival: datetime | None) -> tuple[str, str]:
     """A store with one unit on its shelf, `units` more on their way from a hub, and the chat's pool
     allowing units in transit there; the store and the hub."""
-    store = await shop.location(BERLIN, promise_settings=AROUND_THE_CLOCK)
-    hub = await shop.location(LEIPZIG, warehouse=True)
+    found = await shop.in_transit_to_store(
+        {sku: units}, on_shelf={sku: 1}, arrival=arrival, promise_settings=AROUND_THE_CLOCK
+    )
+    return found.store, found.hub
+
+
+async def also_on_their_way(shop: Shop, hub: str, store: str, sku: str, units: int) -> None:
+    """`units` of `sku` shipped from the hub to the store on a transfer that says nothing of when it
+    arrives, and one on the store's shelf."""
     await shop.receive(hub, sku, units)
     await shop.receive(store, sku, 1)
-    stores = unique_id("stores-")
-    await shop.inventory.UpsertLocationGroup(
-        inv.UpsertLocationGroupRequest(
-            request_id=unique_id(),
-            group=inv.LocationGroup(group_id=stores, display_name="Stores", location_ids=[store]),
-        )
-    )
-    await shop.inventory.SetChannelPools(
-        inv.SetChannelPoolsRequest(
-            request_id=unique_id(),
-            channel=common_pb2.CHANNEL_CHAT,
-            pools=[inv.ChannelPool(group_id=stores, allow_transfer_in_transit=True)],
-        )
-    )
-    expected = Timestamp()
-    if arrival is not None:
-        expected.FromDatetime(arrival)
     transfer = (
         await shop.inventory.CreateTransfer(
             inv.CreateTransferRequest(
@@ -63,12 +53,10 @@ async def shipped_to_store(shop: Shop, sku: str, units: int, arrival: datetime |
                 origin_location_id=hub,
                 destination_location_id=store,
                 lines=[inv.TransferLineRequest(sku=sku, quantity=units)],
-                expected_arrival_at=expected if arrival is not None else None,
             )
         )
     ).transfer
     await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
-    return store, hub
 
 
 async def test_a_reservation_held_on_units_in_transit_is_promised_from_their_arrival(fresh_stack: Stack) -> None:
@@ -195,19 +183,7 @@ async def test_find_availability_promises_units_in_transit_as_the_reservation_th
     arrival = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
     store, hub = await shipped_to_store(shop, lamp, 3, arrival)
     # Two vases on their way too, on a transfer without an expected arrival, and one on the shelf.
-    await shop.receive(hub, vase, 2)
-    await shop.receive(store, vase, 1)
-    transfer = (
-        await shop.inventory.CreateTransfer(
-            inv.CreateTransferRequest(
-                request_id=unique_id(),
-                origin_location_id=hub,
-                destination_location_id=store,
-                lines=[inv.TransferLineRequest(sku=vase, quantity=2)],
-            )
-        )
-    ).transfer
-    await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
+    await also_on_their_way(shop, hub, store, vase, 2)
 
     async def pickup_at(location_id: str, sku: str, quantity: int) -> list[common_pb2.Promise]:
         found = await shop.inventory.FindAvailability(
@@ -281,19 +257,7 @@ async def test_find_availability_promises_a_delivery_from_units_in_transit_as_th
     arrival = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
     store, hub = await shipped_to_store(shop, lamp, 3, arrival)  # the store ships too
     # Two vases on their way on a transfer without an expected arrival, and one on the shelf.
-    await shop.receive(hub, vase, 2)
-    await shop.receive(store, vase, 1)
-    transfer = (
-        await shop.inventory.CreateTransfer(
-            inv.CreateTransferRequest(
-                request_id=unique_id(),
-                origin_location_id=hub,
-                destination_location_id=store,
-                lines=[inv.TransferLineRequest(sku=vase, quantity=2)],
-            )
-        )
-    ).transfer
-    await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
+    await also_on_their_way(shop, hub, store, vase, 2)
 
     async def delivery_from(location_id: str, sku: str, quantity: int) -> list[common_pb2.Promise]:
         found = await shop.inventory.FindAvailability(
