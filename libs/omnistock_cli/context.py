@@ -87,7 +87,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 def fail(message: str, *, hint: str = "", code: int = 1, lines: list[str] | None = None) -> NoReturn:
     """End the command with an expected error: one clear message (and `lines` under it) on stderr."""
-    err_console.print(Failure(code="error", message=message, lines=list(lines or []), hint=hint).render())
+    report(Failure(code="error", message=message, lines=list(lines or []), hint=hint))
     raise typer.Exit(code)
 
 
@@ -185,7 +185,9 @@ ADMIN = Caller(role=Role.ADMIN)
 
 
 def report(failure: Failure, *, as_json: bool = False) -> None:
-    err_console.print(failure.render())
+    # Never wrapped by us: a path, an id or a phrase of the message stays on one line to copy or grep
+    # (the terminal folds what is wider than it).
+    err_console.print(failure.render(), soft_wrap=True)
     if as_json:
         print_json(failure.as_dict())
 

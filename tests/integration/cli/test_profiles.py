@@ -81,6 +81,11 @@ async def test_a_bad_configuration_file_is_named_with_what_is_wrong(stack: Stack
     config.write_text('[profiles.x]\ngateway = "h:1"\ntls_ca_file = "missing-ca.pem"\n')
     said = await cli.run("--profile", "x", "stock", "SKU", env={"OMNISTOCK_CONFIG": str(config)}, expect=1)
     assert "missing-ca.pem" in said.stderr and "is not a file" in said.stderr
+    # On a narrow terminal too: an error is never wrapped by the CLI, so its path stays whole.
+    narrow = await cli.run(
+        "--profile", "x", "stock", "SKU", env={"OMNISTOCK_CONFIG": str(config), "COLUMNS": "40"}, expect=1
+    )
+    assert f"tls_ca_file {tmp_path / 'missing-ca.pem'} is not a file" in narrow.stderr
     config.write_text("this is = not [toml")
     said = await cli.run("--profile", "x", "health", env={"OMNISTOCK_CONFIG": str(config)}, expect=1)
     assert "not valid TOML" in said.stderr and "Traceback" not in said.stderr
