@@ -48,7 +48,7 @@ MET: Counter[str] = Counter()  # what the steps met over the run, printed at its
 # Bounded to well under a minute on a loaded machine. No shrinking: every step is real calls and
 # settling, so a shrink would take minutes; a failing step prints the steps that led to it.
 LIVES = settings(
-    max_examples=20,
+    max_examples=15,
     phases=[Phase.explicit, Phase.generate],
     database=None,
     stateful_step_count=15,
