@@ -71,7 +71,9 @@ def bundle_shortfall(
 ) -> list[ShortLine]:
     """The short lines of a hold that had bundle lines, as its caller asked for them: a bundle
     line in whole sets (what its components allow, after the units the hold's plain lines of the
-    same components ask for), a plain line in units."""
+    same components ask for and the sets of its bundle lines before it take), a plain line in units.
+    Sets sharing a component at one location draw on the same units: two that each fit alone but not
+    together leave the later one short, never no line short at all (which reads as a lost race)."""
     for_bundles: dict[LineKey, int] = {}
     for bundle in bundles:
         for part, units in bundle.components.items():
@@ -91,6 +93,9 @@ def bundle_shortfall(
         )
         if sets < bundle.quantity:
             short.append(ShortLine(bundle.location_id, bundle.sku, bundle.quantity, sets))
+        for part, units in bundle.components.items():
+            key = LineKey(bundle.location_id, part)
+            left[key] = left.get(key, 0) - min(sets, bundle.quantity) * units
     return sorted(short, key=lambda line: (line.location_id, line.sku))
 
 
