@@ -216,6 +216,32 @@ def open_before(order: Order) -> dict[str, dict[tuple[str, str], int]]:
     return open_after(order, EditPlan(), [])
 
 
+def refuse_components_beside_sets(
+    order: Order,
+    before: Mapping[str, Mapping[tuple[str, str], int]],
+    after: Mapping[str, Mapping[tuple[str, str], int]],
+    changes: Mapping[str, Mapping[tuple[str, str], object]],
+) -> None:
+    """A component's own line cannot change in a hold that holds a set of it at the same location
+    (inventory's line has the set's units in it, orders speaks of the component's own): refused here,
+    naming the set, before inventory is asked, so that nobody retries what cannot succeed."""
+    parts = {line.sku: {part for part, _ in line.components} for line in order.lines if line.components}
+    for hold_id, changed in sorted(changes.items()):
+        held = set(before.get(hold_id, {})) | set(after.get(hold_id, {}))
+        for location_id, sku in sorted(changed):
+            beside = sorted(
+                set_sku for (where, set_sku) in held if where == location_id and sku in parts.get(set_sku, ())
+            )
+            if beside:
+                raise _refused(
+                    order,
+                    "BUNDLE_COMPONENT",
+                    f"{location_id}/{sku}",
+                    f"{sku} at {location_id} is held beside the set {beside[0]} of this order, which takes it too:"
+                    " edit the set's line; its component's own line there cannot change yet",
+                )
+
+
 def edited_allocations(order: Order, plan: EditPlan) -> list[Allocation]:
     """The order's allocations with the plan's shrinking and growing applied; one left with nothing
     is CANCELLED (its units are no longer wanted, or moved to another allocation)."""

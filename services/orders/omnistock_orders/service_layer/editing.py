@@ -36,6 +36,7 @@ from omnistock_orders.domain.edits import (
     open_before,
     plan_new_store,
     plan_quantities,
+    refuse_components_beside_sets,
     require_editable,
     resize_sets,
 )
@@ -439,6 +440,7 @@ class OrderEditing:
                 changes[hold_id] = {key: units for key, units in lines.items() if units[0] != units[1]}
             if not any(changes.values()):
                 return wanted, added, ""
+            refuse_components_beside_sets(order, before, after, changes)
             # The caller's request id may be long: inventory gets a digest of it (ids stay within 128 characters).
             edit_key = hashlib.sha256(request.request_id.encode()).hexdigest()[:24]
             request_id = holding.derived_request_id(order.order_id, "edit", edit_key, str(attempt))
