@@ -352,3 +352,7 @@ def task_event(
             ],
         )
     )
+
+
+class Crash(Exception):
+    """What a test raises inside a process it crashes on purpose."""

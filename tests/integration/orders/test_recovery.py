@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
-import pytest_asyncio
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_orders.adapters import repository
-from omnistock_orders.entrypoints.main import OrdersService, wire
-from omnistock_platform.testing.stack import Stack, unique_id
-from tests.integration.orders.support import LEIPZIG, SPANDAU, Shop, allocated, ship_request
-
-
-class Crash(Exception):
-    pass
-
-
-@pytest_asyncio.fixture
-async def orders_process(stack: Stack) -> AsyncIterator[OrdersService]:
-    """A second orders process on the same database, driven directly, to crash it on purpose."""
-    parts = wire(stack.wired_settings())
-    await parts.db.connect()
-    yield parts
-    await parts.db.close()
-    for channel in parts.channels:
-        await channel.close()
+from omnistock_orders.entrypoints.main import OrdersService
+from omnistock_platform.testing.stack import unique_id
+from tests.integration.orders.support import LEIPZIG, SPANDAU, Crash, Shop, allocated, ship_request
 
 
 async def test_crash_after_the_hold_is_finished_with_the_same_hold(shop: Shop, orders_process: OrdersService) -> None:

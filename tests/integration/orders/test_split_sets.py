@@ -5,28 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
-import pytest_asyncio
 from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_orders.adapters import repository
-from omnistock_orders.entrypoints.main import OrdersService, wire
+from omnistock_orders.entrypoints.main import OrdersService
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.invariants import run_checks, snapshot_of
 from omnistock_platform.testing.catalogue import define_set
-from omnistock_platform.testing.stack import Stack, unique_id
+from omnistock_platform.testing.stack import unique_id
 from omnistock_platform.testing.waiting import eventually
 from tests.integration.orders.support import (
     BERLIN,
     POTSDAM,
     SPANDAU,
+    Crash,
     Shop,
     allocated,
     quote_of,
@@ -276,21 +275,6 @@ async def test_an_edit_changes_a_split_set_by_its_sku_and_refuses_a_part_alone(s
     assert grown.total_minor == 2 * SET_PRICE
     assert await shop.held((sofas, sofa), (cushions, cushion)) == [2, 4]
     accounted(grown)
-
-
-class Crash(Exception):
-    pass
-
-
-@pytest_asyncio.fixture
-async def orders_process(stack: Stack) -> AsyncIterator[OrdersService]:
-    """A second orders process on the same database, driven directly, to crash it on purpose."""
-    parts = wire(stack.wired_settings())
-    await parts.db.connect()
-    yield parts
-    await parts.db.close()
-    for channel in parts.channels:
-        await channel.close()
 
 
 async def test_a_split_order_cut_short_after_its_hold_is_finished_with_the_same_parts(
