@@ -25,6 +25,9 @@ ROWS: tuple[Row, ...] = (
         meaning="an empty call to a servicer that does nothing, on ServiceApp with its interceptor"),
     Row("ceiling-a-query", "ceiling A + one query", "ping", "trivial", ceiling_b="",
         meaning="the empty call plus one SELECT 1 on the pool: the least a read from the database costs"),
+    Row("ceiling-a-hop", "ceiling A + one internal call", "ping", "trivial", ceiling_b="",
+        meaning="the empty call, whose servicer makes one empty call over a service channel: the least a"
+        " call that crosses to another service costs"),
     Row("ceiling-b-spread", "ceiling B: hold txn, spread", "sql_hold", "postgres",
         meaning="the hold transaction's statements straight from asyncpg, random rows"),
     Row("ceiling-b-hot", "ceiling B: hold txn, one hot row", "sql_hold", "postgres", hot=True,

@@ -4,6 +4,10 @@ and error mapping, health, reflection). What it reaches is the framework's own l
 
 `Query` is the same call plus one `SELECT 1` on the pool: the least any call that reads the
 database costs, so a read such as GetStock can be told apart from what a round trip costs.
+`Relay` is the same call making one `Ping` of its own over a service channel (the client stack
+services call each other with): the least a call that crosses to another service costs, which
+CreateReservation (reservations, then inventory) and CreateOrder (orders, then inventory three
+times) pay before any work of their own.
 
 Run as `python -m omnistock_bench.trivial`; the port comes from OMNISTOCK_BENCH_PORT.
 """
@@ -21,6 +25,7 @@ from google.protobuf import empty_pb2
 from omnistock_platform.auth import Role
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
+from omnistock_platform.grpc.client import ServiceToken, open_channel, remote_call
 from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, freeze_startup_heap
 from omnistock_platform.logging import configure_logging
 from omnistock_platform.services import ServiceName
@@ -29,12 +34,15 @@ from omnistock_platform.settings import Settings
 SERVICE = "omnistock.bench.v1.Trivial"
 PING = f"/{SERVICE}/Ping"
 QUERY = f"/{SERVICE}/Query"
-POLICY = {"Ping": frozenset(Role), "Query": frozenset(Role)}
+RELAY = f"/{SERVICE}/Relay"
+POLICY = {"Ping": frozenset(Role), "Query": frozenset(Role), "Relay": frozenset(Role)}
 
 
 class Trivial:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
+        self.settings = settings
+        self._ping: grpc.aio.UnaryUnaryMultiCallable | None = None
 
     async def Ping(self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         return empty_pb2.Empty()
@@ -42,6 +50,22 @@ class Trivial:
     async def Query(self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         await self.db.pool.fetchval("SELECT 1")
         return empty_pb2.Empty()
+
+    async def Relay(self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+        if self._ping is None:  # opened on the first call: the server answers by then
+            channel = open_channel(
+                self.settings,
+                "inventory",
+                ServiceToken(self.settings, "bench"),
+                address=f"127.0.0.1:{os.environ['OMNISTOCK_BENCH_PORT']}",
+                traced=True,
+            )
+            self._ping = channel.unary_unary(
+                PING,
+                request_serializer=empty_pb2.Empty.SerializeToString,
+                response_deserializer=empty_pb2.Empty.FromString,
+            )
+        return await remote_call("bench", self._ping(empty_pb2.Empty()))
 
 
 def add_trivial(implementation: Trivial, server: grpc.aio.Server) -> None:
@@ -73,7 +97,7 @@ def bootstrap(settings: Settings) -> ServiceApp:
         settings=settings,
         db=db,
         bus=EventBus(settings, "bench-trivial"),
-        servicers=[Servicer(add_trivial, Trivial(db), SERVICE)],
+        servicers=[Servicer(add_trivial, Trivial(db, settings), SERVICE)],
         policy=POLICY,
     )
 
