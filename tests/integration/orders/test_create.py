@@ -103,6 +103,21 @@ async def test_cancel_gives_the_units_back(shop: Shop, tap) -> None:
     assert (await shop.orders.CancelOrder(again)).order.status == pb.ORDER_STATUS_CANCELLED
 
 
+async def test_skus_priced_in_different_currencies_are_refused_by_the_order_and_its_quote(shop: Shop) -> None:
+    sofa, lamp = await shop.sku(), await shop.sku("Lamp", 2500, "GBP")
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 1)
+    await shop.receive(store, lamp, 1)
+    request = ship_request([(sofa, 1), (lamp, 1)])
+
+    for call in (shop.orders.CreateOrder(request), shop.orders.QuoteRouting(quote_of(request))):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "different currencies: EUR, GBP" in (refused.value.details() or "")
+    assert await shop.held((store, sofa), (store, lamp)) == [0, 0]
+
+
 async def test_carry_out_commits_at_once_using_the_tills_own_safety_stock(shop: Shop, tap) -> None:
     sofa = await shop.sku()
     store, other = await shop.location(BERLIN), await shop.location(POTSDAM)

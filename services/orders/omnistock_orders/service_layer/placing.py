@@ -183,12 +183,9 @@ class OrderPlacement:
     async def quote(self, request: orders_pb2.QuoteRoutingRequest) -> orders_pb2.QuoteRoutingResponse:
         query = quote_query(request)
         await self._require_store(query.store_id)
-        order = [line.sku for line in request.lines]
-        skus = await self._require_skus(order)
-        if splits(query.method):  # routed as CreateOrder would route it: a splittable set as its parts
-            lines, _ = as_parts(order_lines(query.lines, order, skus), skus)
-            query = replace(query, lines={line.sku: line.quantity for line in lines})
-        planned = await self.planner.plan(query)
+        # The lines CreateOrder would route (a splittable set as its parts), refused as it refuses them.
+        lines, _, _ = await self._priced(query.lines, [line.sku for line in request.lines], split=splits(query.method))
+        planned = await self.planner.plan(replace(query, lines={line.sku: line.quantity for line in lines}))
         return orders_pb2.QuoteRoutingResponse(plan=planned.message)
 
     async def _require_store(self, store_id: str) -> None:
