@@ -395,13 +395,16 @@ class Transfers:
                     backorder=backorder[receipt.sku],
                 )
                 if excess:
-                    await transit_promises.shorten(
-                        conn,
-                        self.outbox,
-                        key,
-                        excess,
-                        transfer_id=transfer_id,
-                        reason=f"transfer {transfer_id} received {receipt.short} short, {receipt.damaged} damaged",
+                    # A set given back whole frees its other parts too: rows of later lines read afresh.
+                    locked.update(
+                        await transit_promises.shorten(
+                            conn,
+                            self.outbox,
+                            key,
+                            excess,
+                            transfer_id=transfer_id,
+                            reason=f"transfer {transfer_id} received {receipt.short} short, {receipt.damaged} damaged",
+                        )
                     )
                 row = await transfer_repository.change_transit(
                     conn, key, in_transit=-receipt.shipped, on_hand=receipt.received, reserved=reserved
