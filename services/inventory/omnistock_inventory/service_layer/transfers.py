@@ -59,7 +59,7 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import get_logger
 from omnistock_platform.loops import repeat
-from omnistock_platform.validation import MAX_QUANTITY, Validator
+from omnistock_platform.validation import MAX_QUANTITY, Validator, duration_text
 
 MAX_NOTE = 500
 log = get_logger(__name__)
@@ -171,7 +171,7 @@ class Transfers:
         check.check(
             hold_for is None or (bool(request.hold_owner) and timedelta(0) <= hold_for <= self.settings.hold_max_ttl),
             "hold_for",
-            f"only with hold_owner, at most {self.settings.hold_max_ttl}",
+            f"only with hold_owner, at most {duration_text(self.settings.hold_max_ttl)}",
         )
         check.raise_if_invalid()
         if request.hold_owner and current_principal().role not in (Role.SERVICE, Role.ADMIN):

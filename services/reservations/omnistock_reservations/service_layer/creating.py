@@ -42,7 +42,7 @@ from omnistock_platform.errors import (
 )
 from omnistock_platform.idempotency import fingerprint
 from omnistock_platform.logging import get_logger
-from omnistock_platform.validation import Validator
+from omnistock_platform.validation import Validator, duration_text
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import HoldView, Store, TransferView
 from omnistock_reservations.adapters.metrics import RESERVATION_EVENTS
@@ -99,7 +99,8 @@ def validate(request: pb.CreateReservationRequest, limits: Limits) -> timedelta:
     check.check(
         requested >= timedelta(0) and limits.hold_in_bounds(hold_for),
         "hold_for",
-        f"must be between {limits.min_hold} and {limits.max_hold} (zero: the default, {limits.default_hold})",
+        f"must be between {duration_text(limits.min_hold)} and {duration_text(limits.max_hold)}"
+        f" (zero: the default, {duration_text(limits.default_hold)})",
     )
     check.raise_if_invalid()
     return hold_for
