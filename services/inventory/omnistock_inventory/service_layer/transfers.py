@@ -366,7 +366,10 @@ class Transfers:
                 [Arrival(arrival.sku, arrival.received, arrival.damaged) for arrival in request.lines],
             )
             keys = [LineKey(destination, receipt.sku) for receipt in receipts]
-            locked = await transfer_repository.lock_rows(conn, keys)
+            # A short line may give back a held set whole (transit_promises.shorten), moving its other
+            # components' rows too: they are locked with the lines', in the one lock order.
+            siblings = await bundle_repository.set_parts_held_with(conn, destination, [r.sku for r in receipts])
+            locked = await transfer_repository.lock_rows(conn, sorted(set(keys) | set(siblings)))
             backorder = await self._backorder(conn, [receipt.sku for receipt in receipts])
             document = f"transfer:{transfer_id}"
             reserved = bool(transfer["hold_owner"])
