@@ -7,6 +7,7 @@ Pools hold for the whole database, so these tests run on a stack of their own.""
 
 from __future__ import annotations
 
+from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.invariants import run_checks, snapshot_of
@@ -95,6 +96,20 @@ async def test_a_short_transfer_gives_back_whole_sets_of_a_reservation(fresh_sta
         return [(line.sku, line.quantity) for line in (await reservation()).lines] == [(bundle, 1)]
 
     await wait_until(shortened, what="the reservation shortened to the one whole set")
+
+    # The store's pickup task asks for what the reservation still holds: one set, as its parts.
+    fulfilment = stack.stub("fulfilment", role="admin")
+
+    async def task_lines() -> list[tuple[str, int, list[tuple[str, int]]]]:
+        listed = await fulfilment.ListTasks(fpb.ListTasksRequest(location_id=store))
+        (task,) = [t for t in listed.tasks if t.reservation_id == reserved.reservation_id]
+        return [(line.sku, line.quantity, [(c.sku, c.quantity) for c in line.components]) for line in task.lines]
+
+    async def task_shortened() -> bool:
+        return [(sku, units) for sku, units, _ in await task_lines()] == [(bundle, 1)]
+
+    await wait_until(task_shortened, what="the pickup task shortened to the one set")
+    assert sorted((await task_lines())[0][2]) == sorted([(sofa, 1), (cushion, 2)])
     collected = await stack.stub("reservations", role="pos", locations=[store]).CollectReservation(
         pb.CollectReservationRequest(request_id=unique_id(), store_id=store, pickup_code=reserved.pickup_code)
     )
