@@ -22,7 +22,7 @@ def parse_component(text: str) -> pb.BundleComponent:
     if not sep:
         sku, quantity = text.strip(), "1"
     if not sku or not quantity.isdigit() or int(quantity) < 1:
-        fail(f"--component {text!r} is not SKU=QTY", hint="for example --component CUSHION-GREEN=2")
+        fail(f"--component {text!r} is not SKU=QTY", hint="for example --component CUSHION-VELVET-GREEN=2")
     return pb.BundleComponent(sku=sku, quantity=int(quantity))
 
 
@@ -95,7 +95,8 @@ def bundle(
 
 
 EXAMPLES = (
-    "omnistock bundle SOFA-SET-GREEN --title 'Green sofa with two cushions' -c SOFA-GREEN=1 -c CUSHION-GREEN=2",
+    "omnistock bundle SOFA-SET-GREEN --title 'Green sofa with two cushions'"
+    " -c SOFA-VELVET-GREEN=1 -c CUSHION-VELVET-GREEN=2",
 )
 
 

@@ -65,7 +65,8 @@ def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> Failure:
     for shortfall in shortfalls:
         for line in shortfall.lines:
             failure.lines.append(
-                f"short: {line.sku} at {line.location_id}: requested {line.requested}, available {line.available}"
+                f"short: {line.sku} at {line.location_id or 'any location'}: requested {line.requested},"
+                f" available {line.available}"
             )
         for alternative in shortfall.alternatives:
             offer = ", ".join(f"{item.sku} x{item.quantity}" for item in alternative.available)

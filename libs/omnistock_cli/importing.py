@@ -2,7 +2,9 @@
 format of the demo catalogue (`omnistock_cli/data/*.csv`).
 
 Every row of every file is checked first, with the rules inventory applies, and stock rows
-must name locations and SKUs that are in the files or already in inventory. One bad row and
+must name locations and SKUs that are in the files or already in inventory. No row may name a
+set (bundle) inventory has: it has no stock of its own, and the sku file cannot say its
+components (loading it would make it a plain SKU). One bad row and
 nothing is loaded: every problem is listed with its file, line and field. Otherwise the rows
 are loaded the way the demo catalogue is seeded: request ids derived from the content, so an
 import run again (or resumed after a failure) never counts a unit twice."""
@@ -50,6 +52,7 @@ class ImportFiles:
     # location row is reported once, for the location row.
     listed: dict[str, set[str]] = field(default_factory=lambda: {"location": set(), "sku": set()})
     stock_rows: list[tuple[str, int, str, str]] = field(default_factory=list)  # file, line, location, sku
+    sku_rows: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, sku
 
     @property
     def catalogue(self) -> Catalogue:
@@ -78,7 +81,8 @@ def read_files(locations: Path | None, skus: Path | None, stock: Path | None) ->
         if target == "locations":
             found.listed["location"] |= {key for _, (key,) in column_values(text, str(path), ("location_id",))}
         elif target == "skus":
-            found.listed["sku"] |= {key for _, (key,) in column_values(text, str(path), ("sku",))}
+            found.sku_rows = [(str(path), line, key) for line, (key,) in column_values(text, str(path), ("sku",))]
+            found.listed["sku"] |= {key for _, _, key in found.sku_rows}
         else:
             found.stock_rows = [
                 (str(path), line, location_id, sku)
@@ -87,38 +91,66 @@ def read_files(locations: Path | None, skus: Path | None, stock: Path | None) ->
     return found
 
 
-async def _exists(client: OmnistockClient, kind: str, key: str) -> bool:
+async def _lookup(client: OmnistockClient, kind: str, key: str) -> tuple[bool, list[str]]:
+    """Whether inventory has it, and, for a SKU that is a set, its components."""
     try:
         if kind == "location":
             await client.call(client.inventory.GetLocation, pb.GetLocationRequest(location_id=key))
-        else:
-            await client.call(client.inventory.GetSku, pb.GetSkuRequest(sku=key))
+            return True, []
+        reply = await client.call(client.inventory.GetSku, pb.GetSkuRequest(sku=key))
     except grpc.aio.AioRpcError as error:
         if error.code() == grpc.StatusCode.NOT_FOUND:
-            return False
+            return False, []
         raise
-    return True
+    return True, sorted(component.sku for component in reply.sku.components)
 
 
 async def check_references(client: OmnistockClient, files: ImportFiles) -> list[RowProblem]:
-    """Stock rows must name a location and a SKU that are in the files or already in inventory."""
+    """Stock rows must name a location and a SKU that are in the files or already in inventory, and
+    no row may name a set (bundle) inventory has."""
     in_files = files.listed
     named = [(file, line, location_id, sku) for file, line, location_id, sku in files.stock_rows if location_id and sku]
-    wanted = {("location", row[2]) for row in named if row[2] not in in_files["location"]} | {
-        ("sku", row[3]) for row in named if row[3] not in in_files["sku"]
-    }
+    listed = [(file, line, sku) for file, line, sku in files.sku_rows if sku]
+    wanted = (
+        {("location", row[2]) for row in named if row[2] not in in_files["location"]}
+        | {("sku", row[3]) for row in named}
+        | {("sku", row[2]) for row in listed}
+    )
     slots = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
 
-    async def known(kind: str, key: str) -> tuple[tuple[str, str], bool]:
+    async def known(kind: str, key: str) -> tuple[tuple[str, str], tuple[bool, list[str]]]:
         async with slots:
-            return (kind, key), await _exists(client, kind, key)
+            return (kind, key), await _lookup(client, kind, key)
 
     answers = dict(await asyncio.gather(*(known(kind, key) for kind, key in sorted(wanted))))
     problems = []
     for file, line, location_id, sku in named:
         for kind, key, column in (("location", location_id, "location_id"), ("sku", sku, "sku")):
-            if not answers.get((kind, key), True):
+            exists, components = answers.get((kind, key), (True, []))
+            if not exists and key not in in_files[kind]:
                 problems.append(RowProblem(file, line, column, f"{key} is in neither the {kind} file nor inventory"))
+            elif components:
+                problems.append(
+                    RowProblem(
+                        file,
+                        line,
+                        column,
+                        f"{key} is a set of {', '.join(components)}: it has no stock of its own; give its"
+                        " components' stock",
+                    )
+                )
+    for file, line, sku in listed:
+        _, components = answers[("sku", sku)]
+        if components:
+            problems.append(
+                RowProblem(
+                    file,
+                    line,
+                    "sku",
+                    f"{sku} is a set of {', '.join(components)} in inventory: this file cannot say its components,"
+                    " so loading it would make it a plain SKU; change it with `omnistock bundle`",
+                )
+            )
     return problems
 
 
@@ -131,7 +163,7 @@ class ImportResult:
 
 
 async def run_import(client: OmnistockClient, files: ImportFiles, *, document_ref: str, progress: bool) -> ImportResult:
-    if files.stock_rows:
+    if files.stock_rows or files.sku_rows:
         files.problems.extend(await check_references(client, files))
     if files.problems:
         files.problems.sort(key=lambda problem: (problem.file, problem.line, problem.field))
@@ -184,7 +216,7 @@ def import_(
     if locations is None and skus is None and stock is None:
         fail("give at least one file: --locations, --skus or --stock")
     files = read_files(locations, skus, stock)
-    if check_only and not files.stock_rows:
+    if check_only and not files.stock_rows and not files.sku_rows:
         files.problems.sort(key=lambda problem: (problem.file, problem.line, problem.field))
         _report(ImportResult(False, files.problems), as_json=call.as_json, checked_only=True)
         return

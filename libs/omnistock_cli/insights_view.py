@@ -19,11 +19,12 @@ import jinja2
 import pygal
 from markupsafe import Markup
 from pygal.style import Style
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from omnistock.common.v1 import common_pb2
 from omnistock.insights.v1 import insights_pb2 as pb
+from omnistock_cli.output import table as output_table
 
 
 @dataclass
@@ -171,63 +172,57 @@ def headline(total: pb.ChannelInsights) -> list[tuple[str, list[str], str]]:
 # Terminal tables.
 
 
-def _table(title: str, columns: Sequence[str]) -> Table:
-    """Period, channel and location first, never cut short; the figures after them, right-aligned."""
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for index, column in enumerate(columns):
-        if index < 3:
-            table.add_column(column, no_wrap=True, min_width=10 if index == 0 else None)
-        else:
-            table.add_column(column, justify="right")
-    return table
+# Period, channel and location are never cut; the figures wrap, or the table turns into blocks of
+# lines where the terminal is too narrow for them (output.FittedTable), never shown as "…".
+KEYS = ("period", "channel", "location")
 
 
 def render_tables(figures: Figures) -> Group:
     if not figures.rows:
         return Group("No figures for this range.")
-    orders = _table(
-        "Orders",
-        ["period", "channel", "location", "orders", "units", "revenue", "avg order", "ship", "pickup", "carry-out",
-         "split", "re-routed", "order→ship"],
-    )  # fmt: skip
-    reservations = _table(
-        "Reservations",
-        ["period", "channel", "location", "created", "collected", "expired", "cancelled", "conversion", "no-show",
-         "→ready"],
-    )  # fmt: skip
-    operations = _table(
-        "Fulfilment, refused demand and stock",
-        ["period", "channel", "location", "picked", "short", "short-pick", "refused", "units short", "stock checks",
-         "oversells", "counted lines", "count accuracy"],
-    )  # fmt: skip
-    returns = _table(
-        "Returns",
-        ["period", "channel", "location", "authorised", "received", "units", "restocked", "damaged", "written off",
-         "return rate"],
-    )  # fmt: skip
+    orders: list[list[str]] = []
+    reservations: list[list[str]] = []
+    operations: list[list[str]] = []
+    returns: list[list[str]] = []
+    columns = {
+        "Orders": [
+            *KEYS, "orders", "units", "revenue", "avg order", "ship", "pickup", "carry-out", "split", "re-routed",
+            "order→ship",
+        ],
+        "Reservations": [
+            *KEYS, "created", "collected", "expired", "cancelled", "conversion", "no-show", "→ready",
+        ],
+        "Fulfilment, refused demand and stock": [
+            *KEYS, "picked", "short", "short-pick", "refused", "units short", "stock checks", "oversells",
+            "counted lines", "count accuracy",
+        ],
+        "Returns": [
+            *KEYS, "authorised", "received", "units", "restocked", "damaged", "written off", "return rate",
+        ],
+    }  # fmt: skip
     for row in figures.rows:
         key = (row.period_start, channel_label(row.channel), location_label(row))
         back = row.returns
         if back.authorised or back.received:
-            returns.add_row(
+            returns.append([
                 *key, str(back.authorised), str(back.received), str(back.units_returned), str(back.units_restocked),
                 str(back.units_damaged), str(back.units_written_off), percent(figure(row, "returns.return_rate")),
-            )  # fmt: skip
+            ])  # fmt: skip
         o, r, f = row.orders, row.reservations, row.fulfilment
         if o.orders:
-            orders.add_row(
+            orders.append([
                 *key, str(o.orders), str(o.units), revenue_text(row), aov_text(row),
                 percent(figure(row, "orders.ship_share")), percent(figure(row, "orders.pickup_share")),
                 percent(figure(row, "orders.carry_out_share")), percent(figure(row, "orders.split_shipment_rate")),
                 percent(figure(row, "orders.reroute_rate")), duration(figure(row, "orders.average_ship_seconds")),
-            )  # fmt: skip
+            ])  # fmt: skip
         if r.created or r.collected:
-            reservations.add_row(
+            reservations.append([
                 *key, str(r.created), str(r.collected), str(r.expired), str(r.cancelled),
                 percent(figure(row, "reservations.pickup_conversion_rate")),
                 percent(figure(row, "reservations.no_show_rate")),
                 duration(figure(row, "reservations.average_ready_seconds")),
-            )  # fmt: skip
+            ])  # fmt: skip
         if (
             f.tasks_picked + f.tasks_short_picked
             or row.demand.refused
@@ -235,13 +230,17 @@ def render_tables(figures: Figures) -> Group:
             or row.stock.changes_checked
             or row.stock.count_lines
         ):
-            operations.add_row(
+            operations.append([
                 *key, str(f.tasks_picked), str(f.tasks_short_picked),
                 percent(figure(row, "fulfilment.short_pick_rate")), str(row.demand.refused), str(units_short(row)),
                 str(row.stock.changes_checked), str(row.stock.oversells), str(row.stock.count_lines),
                 percent(figure(row, "stock.count_accuracy")),
-            )  # fmt: skip
-    parts: list[Table] = [table for table in (orders, reservations, operations, returns) if table.row_count]
+            ])  # fmt: skip
+    parts: list[RenderableType] = [
+        output_table(title, columns[title], rows, ids=KEYS)
+        for title, rows in zip(columns, (orders, reservations, operations, returns), strict=True)
+        if rows
+    ]
     if figures.total is not None:
         summary = Table(title="Over the whole range", title_justify="left", header_style="bold")
         summary.add_column("figure", no_wrap=True)

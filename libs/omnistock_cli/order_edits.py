@@ -54,7 +54,7 @@ def edit_order(
     call.emit(data(edited), render=order_card(edited, f"Edited order {edited.order_id}"))
 
 
-EXAMPLES = ("omnistock edit-order ORDER-ID SOFA-VELVET-BLUE:2 LAMP-BRASS:0 --reason 'customer called'",)
+EXAMPLES = ("omnistock edit-order ORDER-ID SOFA-VELVET-BLUE:2 LAMP-FLOOR-BRASS:0 --reason 'customer called'",)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,6 +25,23 @@ _NANOS = 1_000_000_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+_UNITS = (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000))
+
+
+def duration_text(value: timedelta) -> str:
+    """A duration as callers write one (settings, the CLI): 7d, 1d12h, 90s as 1m30s, 500ms; never
+    Python's "7 days, 0:00:00", which reads as a list inside a message."""
+    left = abs(value) // timedelta(microseconds=1)
+    parts = []
+    for unit, size in _UNITS:
+        if left >= size:
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    if left:
+        parts.append(f"{left}us")
+    return ("-" if value < timedelta(0) else "") + ("".join(parts) or "0s")
+
+
 class Validator:
     def __init__(self) -> None:
         self.violations: list[FieldViolation] = []

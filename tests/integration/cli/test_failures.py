@@ -36,6 +36,14 @@ def test_shortfall_names_each_short_line_and_the_alternatives() -> None:
     assert failure.as_dict()["error"]["shortfall"]["lines"][0]["available"] == 0
 
 
+def test_a_short_line_at_no_one_location_reads_as_any_location() -> None:
+    """Routing short everywhere (an order edit, an order) names no location: not "at :"."""
+    shortfall = errors.Shortfall([errors.ShortLine("", "SOFA-VELVET-GREEN", requested=2, available=0)])
+    assert from_rpc_error(rpc_error(shortfall)).lines == [
+        "short: SOFA-VELVET-GREEN at any location: requested 2, available 0"
+    ]
+
+
 def test_field_violations_are_listed() -> None:
     invalid = errors.InvalidArgument(
         [errors.FieldViolation("lines[0].quantity", "must be between 1 and 1000000"), errors.FieldViolation("a", "b")]

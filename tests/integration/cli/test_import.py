@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from omnistock.inventory.v1 import inventory_pb2 as ipb
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.integration.cli.support import Cli, World
 
@@ -159,3 +160,28 @@ async def test_every_bad_stock_row_is_reported(
 
     checked = await cli.run("import", "--stock", str(stock), "--check", expect=1)
     assert message in checked.stdout
+
+
+async def test_a_set_named_in_the_files_is_a_problem_and_nothing_is_loaded(stack: Stack, tmp_path: Path) -> None:
+    """A set (bundle) has no stock of its own, and the sku file cannot say its components: a stock row
+    of a set, or a sku row that would load a set as a plain SKU, is named, the check says so, and
+    nothing is loaded (not the good rows before it, nor the set turned into a plain SKU)."""
+    world, cli = World(stack), Cli(stack)
+    inventory = stack.stub("inventory", role="admin")
+    store = await world.location(unique_id("Trier-"), (49.75, 6.64))
+    sofa, cushion = await world.sku(), await world.sku()
+    bundle = await define_set(inventory, {sofa: 1, cushion: 2})
+    skus = write(tmp_path, "skus.csv", "sku,title,price_minor", f"{bundle},Sofa set,139900")
+    stock = write(tmp_path, "stock.csv", "location_id,sku,on_hand", f"{store},{sofa},5", f"{store},{bundle},3")
+
+    for args in (["--stock", str(stock)], ["--skus", str(skus)]):
+        checked = json.loads((await cli.run("import", *args, "--check", "--json", expect=1)).stdout)
+        refused = json.loads((await cli.run("import", *args, "--json", expect=1)).stdout)
+        for found in (checked, refused):
+            assert [(p["file"], p["line"], p["field"]) for p in found["problems"]] == [
+                (args[1], 2 + args[1].endswith("stock.csv"), "sku")
+            ]
+            assert "set" in found["problems"][0]["message"]
+    assert (await world.level(store, sofa)).on_hand == 0
+    kept = (await inventory.GetSku(ipb.GetSkuRequest(sku=bundle))).sku
+    assert {c.sku: c.quantity for c in kept.components} == {sofa: 1, cushion: 2}

@@ -177,6 +177,35 @@ async def test_availability_is_what_the_components_allow(catalogue, sofa_set) ->
     assert store not in [entry.location.location_id for entry in too_many.locations]
 
 
+async def test_a_set_and_its_component_are_complete_only_where_both_together_fit(catalogue, sofa_set) -> None:
+    """FindAvailability counts a set's components and the same SKUs asked alone together, as a hold
+    takes them: a store is complete (and promised) only where a hold of all the items would not be
+    short. The same SKU asked twice is named, not half ignored."""
+    store, sofa, _cushion, sofa_set_sku = sofa_set  # 3 sofas, 5 cushions; a set is 1 sofa + 2 cushions
+
+    async def complete(items: list[tuple[str, int]]) -> list[str]:
+        found = await catalogue.admin.FindAvailability(
+            pb.FindAvailabilityRequest(
+                items=[common_pb2.SkuQuantity(sku=sku, quantity=qty) for sku, qty in items],
+                near=common_pb2.GeoPoint(latitude=52.52, longitude=13.405),
+                complete_only=True,
+            )
+        )
+        return [entry.location.location_id for entry in found.locations]
+
+    # Two sets take 2 sofas: one more fits, two more (4 sofas in all) do not, although each line alone does.
+    assert store in await complete([(sofa_set_sku, 2), (sofa, 1)])
+    assert store not in await complete([(sofa_set_sku, 2), (sofa, 2)])
+    with pytest.raises(grpc.aio.AioRpcError) as short:
+        await catalogue.admin.Hold(hold_request([(store, sofa_set_sku, 2), (store, sofa, 2)]))
+    assert violations(short.value) == ["STOCK"]
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await complete([(sofa, 1), (sofa, 2)])
+    assert twice.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (bad,) = details_of(twice.value, error_details_pb2.BadRequest)
+    assert [v.field for v in bad.field_violations] == ["items[1].sku"]
+
+
 async def test_the_database_and_the_memory_give_the_same_bundle_levels(stack, catalogue, db, sofa_set) -> None:
     store, sofa, _, sofa_set_sku = sofa_set
     written = await catalogue.admin.Hold(hold_request([(store, sofa, 1)]))

@@ -15,6 +15,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_platform.grpc.errors import details_of
+from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import unique_id
 
 
@@ -284,6 +285,22 @@ async def test_a_sku_found_where_the_book_has_none_is_counted_from_nothing(store
     await store.review(count.count_id)
     await store.complete(count.count_id)
     assert (await store.on_hand(stray)).on_hand == 2
+
+
+async def test_a_set_is_never_counted_its_components_are(store: Store, db) -> None:
+    """A set (bundle) has no stock of its own: neither listed in a count nor scanned into one (a scan
+    made it a stock row, which a till then sold from without moving a component)."""
+    sofa, cushion = await store.catalogue.sku(), await store.catalogue.sku()
+    bundle = await define_set(store.office, {sofa: 1, cushion: 2})
+    with pytest.raises(grpc.aio.AioRpcError) as listed:
+        await store.open(pb.COUNT_SCOPE_SKUS, skus=[sofa, bundle])
+    assert refusal(listed) == (grpc.StatusCode.FAILED_PRECONDITION, ["BUNDLE_STOCK"])
+    count = await store.open()
+    with pytest.raises(grpc.aio.AioRpcError) as scanned:
+        await store.scan(count.count_id, bundle, 2)
+    assert refusal(scanned) == (grpc.StatusCode.FAILED_PRECONDITION, ["BUNDLE_STOCK"])
+    assert bundle not in await store.lines(count.count_id)
+    assert await db.fetchval("SELECT count(*) FROM inventory.stock WHERE sku = $1", bundle) == 0
 
 
 async def test_bad_requests_name_the_field_and_change_nothing(store: Store, db) -> None:

@@ -277,6 +277,37 @@ async def test_an_edit_changes_a_split_set_by_its_sku_and_refuses_a_part_alone(s
     accounted(grown)
 
 
+async def test_an_edited_split_set_is_kept_with_the_order(shop: Shop) -> None:
+    """The set's new count is stored with its part lines: a later read (and the shipment's events,
+    which read the order) tells the same sets and total as the edit's answer, and removing the set
+    removes it from the order for good."""
+    sofa, cushion, bundle = await sofa_set(shop)
+    sofas, cushions = await shop.location(POTSDAM, warehouse=True), await shop.location(SPANDAU, warehouse=True)
+    await shop.receive(sofas, sofa, 3)
+    await shop.receive(cushions, cushion, 6)
+    other = await shop.sku("Lamp", price_minor=1000)
+    await shop.receive(sofas, other, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(bundle, 1), (other, 1)]))).order
+
+    def edit(**quantities: int) -> pb.EditOrderRequest:
+        return pb.EditOrderRequest(
+            request_id=unique_id(),
+            order_id=order.order_id,
+            lines=[pb.OrderLineEdit(sku=sku, quantity=units) for sku, units in quantities.items()],
+        )
+
+    grown = (await shop.orders.EditOrder(edit(**{bundle: 3}))).order
+    read = await shop.order(order.order_id)
+    assert [(s.sku, s.quantity) for s in read.sets] == [(s.sku, s.quantity) for s in grown.sets] == [(bundle, 3)]
+    assert read.total_minor == grown.total_minor == 3 * SET_PRICE + 1000
+
+    await shop.orders.EditOrder(edit(**{bundle: 0}))
+    read = await shop.order(order.order_id)
+    assert [(s.sku, s.quantity) for s in read.sets] == []
+    assert {line.sku for line in read.lines if line.quantity} == {other}
+    assert read.total_minor == 1000
+
+
 async def test_a_split_order_cut_short_after_its_hold_is_finished_with_the_same_parts(
     shop: Shop, orders_process: OrdersService
 ) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 
+from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.stack import unique_id
 from tests.integration.reservations.support import World, create_request
 
@@ -73,3 +77,28 @@ async def test_roles_and_tokens_are_checked(world: World) -> None:
         await anonymous.GetReservation(pb.GetReservationRequest(reservation_id=reservation.reservation_id))
     assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert (await world.get(reservation.reservation_id)).status == pb.RESERVATION_STATUS_ACTIVE
+
+
+async def test_only_a_till_reserves_in_its_channel_which_may_take_safety_stock(world: World) -> None:
+    """CHANNEL_POS lets a reservation take the store's safety stock (the unit on the shelf in front of
+    the till's customer): a remote channel's caller claiming it is refused and takes nothing."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 2)
+    await world.inventory.SetSafetyStock(
+        inv.SetSafetyStockRequest(request_id=unique_id(), location_id=store, sku=sku, safety_stock=1)
+    )
+    for role in ("storefront", "app", "chat_agent"):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await world.as_role(role).CreateReservation(
+                create_request(store, [(sku, 2)], channel=common_pb2.CHANNEL_POS)
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, role
+        (info,) = details_of(refused.value, error_details_pb2.ErrorInfo)
+        assert info.reason == "ACTION_NOT_ALLOWED"
+        assert "channel" in (refused.value.details() or "")
+    assert (await world.level(store, sku)).held == 0
+
+    till = world.as_role("pos", [store])
+    mine = await till.CreateReservation(create_request(store, [(sku, 2)], channel=common_pb2.CHANNEL_POS))
+    assert mine.reservation.status == pb.RESERVATION_STATUS_ACTIVE
+    assert (await world.level(store, sku)).held == 2

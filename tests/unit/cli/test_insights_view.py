@@ -8,6 +8,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
 
 from omnistock.common.v1 import common_pb2
 from omnistock.insights.v1 import insights_pb2 as pb
@@ -136,8 +137,8 @@ def test_the_headline_tells_count_accuracy_and_held_orders_and_says_when_there_i
     assert shown["Count accuracy"][0] == [MISSING] and shown["Orders on hold"][0] == [MISSING]
     tables = {table.title: table for table in render_tables(Figures(rows=[counted])).renderables}
     operations = tables["Fulfilment, refused demand and stock"]
-    assert [column.header for column in operations.columns][-2:] == ["counted lines", "count accuracy"]
-    assert [next(iter(column.cells)) for column in operations.columns][-2:] == ["20", "90.0%"]
+    assert operations.columns[-2:] == ["counted lines", "count accuracy"]
+    assert [str(cell) for cell in operations.rows[0]][-2:] == ["20", "90.0%"]
 
 
 def test_the_headline_and_a_table_tell_returns_and_say_when_there_are_none() -> None:
@@ -153,6 +154,20 @@ def test_the_headline_and_a_table_tell_returns_and_say_when_there_are_none() -> 
     nothing = a_row(undefined_figures=["returns.return_rate"])
     assert {name: lines for name, lines, _ in headline(nothing)}["Return rate"] == [MISSING]
     tables = {table.title: table for table in render_tables(Figures(rows=[returned])).renderables}
-    cells = [next(iter(column.cells)) for column in tables["Returns"].columns][3:]
+    cells = [str(cell) for cell in tables["Returns"].rows[0]][3:]
     assert cells == ["3", "2", "4", "1", "1", "2", "50.0%"]
     assert "Returns" not in {table.title for table in render_tables(Figures(rows=[nothing])).renderables}
+
+
+def test_every_figure_is_whole_on_an_80_column_terminal() -> None:
+    """The tables fit the terminal as every table of the CLI does (wrapped, else a block of lines per
+    row): a figure is never cut to "…"."""
+    row = a_row(
+        orders=pb.OrderFigures(orders=123456, units=987654),
+        returns=pb.ReturnFigures(authorised=3, received=2, units_returned=4, units_restocked=4),
+    )
+    screen = Console(width=80, record=True, highlight=False)
+    screen.print(render_tables(Figures(rows=[row])))
+    printed = screen.export_text()
+    assert "…" not in printed
+    assert "123456" in printed and "987654" in printed

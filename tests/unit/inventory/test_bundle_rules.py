@@ -11,6 +11,7 @@ from omnistock_inventory.domain.bundles import (
     bundle_available,
     expand_sets,
     settling,
+    shortening,
     whole_sets_arrived,
 )
 from omnistock_inventory.domain.holds import HoldLine, LineKey
@@ -93,6 +94,15 @@ def test_a_component_leaves_alone_only_beyond_what_its_bundles_keep() -> None:
     assert changes == [(LineKey("M", "CUSHION"), 1)] and sets == []
     with pytest.raises(FailedPrecondition):
         settling(lines, bundles, [(LineKey("M", "CUSHION"), 2)])
+
+
+def test_units_a_short_receipt_takes_go_alone_first_then_in_whole_sets() -> None:
+    lines, bundles = _hold(2, extra_cushions=1)
+    cushion, sofa, bundle = LineKey("M", "CUSHION"), LineKey("M", "SOFA"), LineKey("M", "SET")
+    assert shortening(cushion, 1, lines, bundles) == ([(cushion, 1)], [])
+    # Two cushions missing: the one held alone, then a whole set for the other (its sofa too).
+    assert shortening(cushion, 2, lines, bundles) == ([(cushion, 3), (sofa, 1)], [(bundle, 1)])
+    assert shortening(sofa, 2, lines, bundles) == ([(cushion, 4), (sofa, 2)], [(bundle, 2)])
 
 
 def test_more_sets_than_are_open_is_refused_naming_the_line() -> None:

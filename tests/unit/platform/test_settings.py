@@ -13,6 +13,7 @@ from omnistock_platform.db import asyncpg_dsn, sqlalchemy_url, with_database
 from omnistock_platform.registry import installed_services, settings_class_of
 from omnistock_platform.services import SERVICES, TABLE, Service, ServiceName, service
 from omnistock_platform.settings import Settings
+from omnistock_platform.validation import duration_text
 
 
 @pytest.fixture(autouse=True)
@@ -189,3 +190,18 @@ def test_a_service_of_its_own_settings_gets_what_code_gives_the_platforms(name: 
         narrowed = own_class.of(Settings(host="10.0.0.9", **{field: value}))
         assert (narrowed.host, getattr(narrowed, field)) == ("10.0.0.9", value), field
         assert own_class.of(narrowed) is narrowed
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(days=7), "7d"),
+        (timedelta(days=1, hours=12), "1d12h"),
+        (timedelta(seconds=90), "1m30s"),
+        (timedelta(milliseconds=500), "500ms"),
+        (timedelta(0), "0s"),
+        (timedelta(seconds=-5), "-5s"),
+    ],
+)
+def test_a_duration_in_a_message_reads_as_callers_write_it(value: timedelta, text: str) -> None:
+    assert duration_text(value) == text

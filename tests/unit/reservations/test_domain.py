@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from omnistock_platform.errors import Shortfall, ShortLine
+from omnistock.common.v1 import common_pb2
+from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform.errors import InvalidArgument, Shortfall, ShortLine
 from omnistock_platform.owners import order_of, reservation_of
 from omnistock_platform.owners import reservation_owner as owner_of
 from omnistock_reservations.domain.holds import derived_request_id, hold_request_id
@@ -34,6 +36,7 @@ from omnistock_reservations.domain.status import (
     allowed,
     next_status,
 )
+from omnistock_reservations.service_layer.creating import validate
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 statuses = st.sampled_from(list(Status))
@@ -221,3 +224,18 @@ def test_ship_to_store_with_nothing_arriving_is_cancelled_and_says_so() -> None:
     found.arrive("", NOW, {}, NOW)
     assert found.status is Status.CANCELLED and found.shorted == {"SKU-1": 1}
     assert found.events[-2:] == ["shorted", "cancelled"]
+
+
+def test_a_hold_out_of_bounds_is_refused_in_durations_as_callers_write_them() -> None:
+    limits = Limits(10, 5, timedelta(days=2), timedelta(seconds=1), timedelta(days=7))
+    request = pb.CreateReservationRequest(
+        request_id="r-1",
+        channel=common_pb2.CHANNEL_CHAT,
+        customer=pb.Customer(customer_id="C-1", name="Ada"),
+        store_id="STORE-1",
+        lines=[common_pb2.SkuQuantity(sku="SOFA", quantity=1)],
+    )
+    request.hold_for.FromTimedelta(timedelta(days=30))
+    with pytest.raises(InvalidArgument) as refused:
+        validate(request, limits)
+    assert [v.description for v in refused.value.violations] == ["must be between 1s and 7d (zero: the default, 2d)"]

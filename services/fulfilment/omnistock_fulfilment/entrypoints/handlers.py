@@ -24,7 +24,7 @@ log = get_logger(__name__)
 # Each consumer filters on one wildcard subject, which every JetStream server supports (several
 # filter subjects need NATS 2.10); the events fulfilment has no part in are acknowledged unread.
 ORDER_EVENTS = frozenset({"allocated", "rerouted", "cancelled", "held", "hold_released", "hold_expired", "edited"})
-RESERVATION_EVENTS = frozenset({"created", "ready", "cancelled", "expired", "converted", "collected"})
+RESERVATION_EVENTS = frozenset({"created", "ready", "shorted", "cancelled", "expired", "converted", "collected"})
 
 
 class EventHandlers:
@@ -77,6 +77,8 @@ class EventHandlers:
             elif event == "ready":
                 if payload.reservation.transfer_id:  # arrived on its transfer, received and held at the store
                     await self.intake.reservation_made(conn, reservation_of(payload), ready=True)
+            elif event == "shorted":  # units on their way did not come: prepare what is still held
+                await self.intake.reservation_shortened(conn, reservation_of(payload))
             elif event in ("cancelled", "expired", "converted"):
                 await self.intake.reservation_closed(conn, reservation_id, f"reservation {event}")
             elif event == "collected":

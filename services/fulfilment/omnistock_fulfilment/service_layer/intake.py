@@ -184,6 +184,32 @@ class TaskIntake:
         )
         return await self._create(conn, task)
 
+    async def reservation_shortened(self, conn: asyncpg.Connection, reservation: ReservationToPrepare) -> list[Task]:
+        """The reservation keeps fewer units than it was made with (what was promised on its way did not
+        arrive): its open task asks for what it still holds (a set keeps its components per set; units
+        prepared beyond a smaller quantity go back to the shelf). A reservation shortened to nothing is
+        cancelled, which withdraws the task; one still waiting for its transfer has no task yet."""
+        self._require_id("reservation.reservation_id", reservation.reservation_id)
+        await repository.lock_source(conn, reservation_owner(reservation.reservation_id))
+        kept = merge_lines(list(reservation.lines))
+        changed = []
+        for task in await repository.active_of_reservation(conn, reservation.reservation_id):
+            before = {line.sku: line for line in task.lines}
+            lines = tuple(
+                dataclasses.replace(
+                    line, picked=min(before[line.sku].picked, line.quantity), components=before[line.sku].components
+                )
+                if line.sku in before
+                else line
+                for line in kept
+            )
+            if not lines or lines == task.lines:
+                continue
+            log.info("intake.task_lines_changed", task_id=task.task_id, reservation_id=reservation.reservation_id)
+            shortened = dataclasses.replace(task, lines=lines)
+            changed.append(await self.changes.changed(conn, shortened, "task.lines_changed"))
+        return changed
+
     async def reservation_closed(self, conn: asyncpg.Connection, reservation_id: str, reason: str) -> list[Task]:
         """Cancelled, expired or converted into an order (whose own pick task comes through orders)."""
         return await self._withdraw(conn, reservation_owner(reservation_id), reason, reservation_id=reservation_id)

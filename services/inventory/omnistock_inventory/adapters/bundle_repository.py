@@ -54,6 +54,20 @@ def add_hold_bundles(statement: Statement, bundles: Sequence[tuple[str, HoldBund
     )
 
 
+async def set_parts_held_with(conn: asyncpg.Connection, location_id: str, skus: Sequence[str]) -> list[LineKey]:
+    """The rows at `location_id` of every component of the open sets that active holds keep there
+    with any of `skus`: what giving such a set back would change besides the rows of `skus`."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT part.key AS sku FROM inventory.hold_bundles b"
+        " JOIN inventory.holds h ON h.hold_id = b.hold_id, jsonb_each(b.components) AS part"
+        " WHERE b.location_id = $1 AND h.state = 'active' AND b.quantity - b.committed - b.released > 0"
+        " AND b.components ?| $2::text[]",
+        location_id,
+        list(skus),
+    )
+    return [LineKey(location_id, row["sku"]) for row in rows]
+
+
 async def hold_bundles(conn: asyncpg.Connection | asyncpg.Pool, hold_id: str) -> dict[LineKey, HoldBundle]:
     rows = await conn.fetch(
         "SELECT * FROM inventory.hold_bundles WHERE hold_id = $1 ORDER BY location_id, sku", hold_id

@@ -118,6 +118,35 @@ def settling(
     return changes, sorted(sets.items())
 
 
+def shortening(
+    key: LineKey, units: int, lines: Mapping[LineKey, HoldLine], bundles: Mapping[LineKey, HoldBundle]
+) -> tuple[list[tuple[LineKey, int]], list[tuple[LineKey, int]]]:
+    """What a hold gives back when `units` of `key` it holds will not exist (a transfer received
+    short): (component lines, bundle lines). Units of it held alone go first; beyond them, whole
+    sets that take it, each with every component (a set is never left without a part), so up to a
+    set's units less one of `key` and the set's other parts go back too."""
+    line = lines.get(key)
+    if line is None:
+        return [], []
+    alone = min(units, max(0, line.open - kept_for_sets(bundles).get(key, 0)))
+    changes: dict[LineKey, int] = {key: alone} if alone else {}
+    left = units - alone
+    sets: list[tuple[LineKey, int]] = []
+    for bundle_key, bundle in sorted(bundles.items()):
+        per_set = bundle.components.get(key.sku, 0)
+        if left <= 0:
+            break
+        if bundle.location_id != key.location_id or per_set == 0 or bundle.open == 0:
+            continue
+        count = min(bundle.open, -(-left // per_set))
+        sets.append((bundle_key, count))
+        for part, part_units in bundle.components.items():
+            part_key = LineKey(key.location_id, part)
+            changes[part_key] = changes.get(part_key, 0) + count * part_units
+        left -= min(left, count * per_set)
+    return sorted(changes.items()), sets
+
+
 def expand_sets(
     location_id: str, lines: Iterable[tuple[str, int]], definitions: Mapping[str, Components]
 ) -> tuple[dict[str, int], list[HoldBundle]]:

@@ -29,6 +29,7 @@ from omnistock_inventory.domain.counts import (
 )
 from omnistock_inventory.domain.holds import LineKey
 from omnistock_inventory.service_layer import ledger, listing
+from omnistock_inventory.service_layer.bundles import refuse_stock_of_bundle
 from omnistock_inventory.settings import InventorySettings
 from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
@@ -175,10 +176,11 @@ class Counts:
             if await repository.get_location(conn, request.location_id) is None:
                 raise NotFound("location", request.location_id, field="location_id")
             if skus:
-                known = {row["sku"] for row in await repository.get_skus(conn, skus)}
+                known = {row["sku"]: row for row in await repository.get_skus(conn, skus)}
                 for index, sku in enumerate(request.skus):
                     if sku not in known:
                         raise NotFound("sku", sku, field=f"skus[{index}]")
+                    refuse_stock_of_bundle(sku, known[sku]["components"])  # its components are counted
             row = await count_repository.insert_count(
                 conn,
                 count_id=str(uuid.uuid4()),
@@ -230,6 +232,8 @@ class Counts:
             sku_row = await repository.get_sku(conn, request.sku)
             if sku_row is None:
                 raise NotFound("sku", request.sku, field="sku")
+            # A set on the shelf is its components: a scan of it would make it a stock row of its own.
+            refuse_stock_of_bundle(request.sku, sku_row["components"])
             scope = CountScope(count["scope"])
             if not in_scope(scope, count["skus"], count["attributes"], request.sku, sku_row["attributes"]):
                 raise FailedPrecondition(

@@ -50,7 +50,7 @@ from omnistock_platform.logging import get_logger, request_id_var
 from omnistock_platform.loops import repeat
 from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.statement import Statement
-from omnistock_platform.validation import Validator
+from omnistock_platform.validation import Validator, duration_text
 
 log = get_logger(__name__)
 
@@ -108,7 +108,7 @@ class Holds:
         check.check(
             ttl is None or timedelta(0) < ttl <= self.settings.hold_max_ttl,
             "ttl",
-            f"must be positive and at most {self.settings.hold_max_ttl}",
+            f"must be positive and at most {duration_text(self.settings.hold_max_ttl)}",
         )
         check.raise_if_invalid()
         assert ttl is not None
@@ -471,7 +471,7 @@ class Holds:
             check.check(
                 expires_at <= now + self.settings.hold_max_ttl,
                 "expires_at",
-                f"at most {self.settings.hold_max_ttl} ahead",
+                f"at most {duration_text(self.settings.hold_max_ttl)} ahead",
             )
         check.raise_if_invalid()
         assert expires_at is not None

@@ -30,6 +30,7 @@ from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.promise_messages import Awaited, awaited, beyond_shelf
+from omnistock_platform.sets import expand
 from omnistock_platform.validation import MAX_QUANTITY, Validator
 
 # A row an answer is computed from: the database's, or the view's with the same columns.
@@ -353,9 +354,13 @@ class StockLevels:
     async def find_availability(self, request: pb.FindAvailabilityRequest) -> pb.FindAvailabilityResponse:
         check = Validator()
         check.check(0 < len(request.items) <= 100, "items", "give between 1 and 100 items")
+        seen: set[str] = set()
         for index, item in enumerate(request.items):
             check.identifier(f"items[{index}].sku", item.sku)
             check.quantity(f"items[{index}].quantity", item.quantity)
+            if item.sku in seen:
+                check.fail(f"items[{index}].sku", "appears on another item; give one item per SKU")
+            seen.add(item.sku)
         if request.HasField("near"):
             check.point("near", request.near.latitude, request.near.longitude)
         check.check(0 <= request.radius_km <= 20_000, "radius_km", "must be between 0 and 20000")
@@ -580,6 +585,9 @@ class StockLevels:
             order.append((round(distance, 3), place["routing_rank"], location_id))
         order.sort()
         parts = parts_of(definitions)
+        # The plain units the items take together, as a hold takes them: a set's components merged
+        # with the same SKUs asked alone (and with other sets sharing them).
+        needed = expand(wanted, definitions)
         complete: list[_Weighed] = []
         partial: list[_Weighed] = []
         for rounded, _, location_id in order:
@@ -604,6 +612,8 @@ class StockLevels:
                         sold_now=True,
                     )[0]
             on_shelf = {**can, **shelf}
+            fits = all(can.get(sku, 0) >= units for sku, units in needed.items())
+            fits_on_shelf = all(on_shelf.get(sku, 0) >= units for sku, units in needed.items())
             for sku, components in definitions.items():  # a bundle: as many as its components allow
                 can[sku] = bundle_available(components, can)
                 on_shelf[sku] = bundle_available(components, on_shelf)
@@ -612,10 +622,10 @@ class StockLevels:
             on_shelf = {sku: units for sku, units in on_shelf.items() if sku in wanted or sku in parts}
             if not any(units > 0 for units in can.values()):
                 continue
-            if all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items()):
+            if fits:
                 # Every item only by counting units on their way: promised as a hold of them commits.
                 held = None
-                if any(on_shelf.get(sku, 0) < quantity for sku, quantity in wanted.items()):
+                if not fits_on_shelf:
                     levels = [held_level(row) for row in here]
                     held = (beyond_shelf(levels, wanted, definitions), levels)
                 complete.append((rounded, places[location_id], here, on_shelf, held))

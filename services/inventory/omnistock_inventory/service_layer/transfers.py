@@ -59,7 +59,7 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.logging import get_logger
 from omnistock_platform.loops import repeat
-from omnistock_platform.validation import MAX_QUANTITY, Validator
+from omnistock_platform.validation import MAX_QUANTITY, Validator, duration_text
 
 MAX_NOTE = 500
 log = get_logger(__name__)
@@ -171,7 +171,7 @@ class Transfers:
         check.check(
             hold_for is None or (bool(request.hold_owner) and timedelta(0) <= hold_for <= self.settings.hold_max_ttl),
             "hold_for",
-            f"only with hold_owner, at most {self.settings.hold_max_ttl}",
+            f"only with hold_owner, at most {duration_text(self.settings.hold_max_ttl)}",
         )
         check.raise_if_invalid()
         if request.hold_owner and current_principal().role not in (Role.SERVICE, Role.ADMIN):
@@ -366,7 +366,10 @@ class Transfers:
                 [Arrival(arrival.sku, arrival.received, arrival.damaged) for arrival in request.lines],
             )
             keys = [LineKey(destination, receipt.sku) for receipt in receipts]
-            locked = await transfer_repository.lock_rows(conn, keys)
+            # A short line may give back a held set whole (transit_promises.shorten), moving its other
+            # components' rows too: they are locked with the lines', in the one lock order.
+            siblings = await bundle_repository.set_parts_held_with(conn, destination, [r.sku for r in receipts])
+            locked = await transfer_repository.lock_rows(conn, sorted(set(keys) | set(siblings)))
             backorder = await self._backorder(conn, [receipt.sku for receipt in receipts])
             document = f"transfer:{transfer_id}"
             reserved = bool(transfer["hold_owner"])
@@ -395,13 +398,16 @@ class Transfers:
                     backorder=backorder[receipt.sku],
                 )
                 if excess:
-                    await transit_promises.shorten(
-                        conn,
-                        self.outbox,
-                        key,
-                        excess,
-                        transfer_id=transfer_id,
-                        reason=f"transfer {transfer_id} received {receipt.short} short, {receipt.damaged} damaged",
+                    # A set given back whole frees its other parts too: rows of later lines read afresh.
+                    locked.update(
+                        await transit_promises.shorten(
+                            conn,
+                            self.outbox,
+                            key,
+                            excess,
+                            transfer_id=transfer_id,
+                            reason=f"transfer {transfer_id} received {receipt.short} short, {receipt.damaged} damaged",
+                        )
                     )
                 row = await transfer_repository.change_transit(
                     conn, key, in_transit=-receipt.shipped, on_hand=receipt.received, reserved=reserved

@@ -84,7 +84,7 @@ def _line_json(line: OrderLine) -> dict[str, Any]:
     }
 
 
-def _set_json(split: OrderSet) -> dict[str, Any]:
+def set_json(split: OrderSet) -> dict[str, Any]:
     return {
         "sku": split.sku,
         "quantity": split.quantity,
@@ -194,7 +194,7 @@ async def insert_pending(conn: Connection, record: OrderRecord, fingerprint: byt
         record.currency,
         record.options.SerializeToString(deterministic=True),
         record.source,
-        [_set_json(split) for split in order.sets],
+        [set_json(split) for split in order.sets],
     )
     return bool(inserted)
 

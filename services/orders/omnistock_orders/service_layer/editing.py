@@ -221,7 +221,12 @@ class OrderEditing:
         )
         saved = await repository.save(conn, edited)
         await edit_repository.save_edited(
-            conn, order.order_id, ship_to=saved.ship_to, store_id=saved.store_id, total_minor=after.total_minor
+            conn,
+            order.order_id,
+            ship_to=saved.ship_to,
+            store_id=saved.store_id,
+            total_minor=after.total_minor,
+            sets=after.sets,
         )
         event = order_changed(saved, added)
         event.previous.CopyFrom(order_message(record))

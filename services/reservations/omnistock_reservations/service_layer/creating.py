@@ -24,8 +24,9 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
+from omnistock.common.v1 import common_pb2
 from omnistock.reservations.v1 import reservations_pb2 as pb
-from omnistock_platform.auth import require_location
+from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.errors import (
     Aborted,
     Alternative,
@@ -33,6 +34,7 @@ from omnistock_platform.errors import (
     IdempotencyMismatch,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     PreconditionViolation,
     Reason,
     Shortfall,
@@ -40,7 +42,7 @@ from omnistock_platform.errors import (
 )
 from omnistock_platform.idempotency import fingerprint
 from omnistock_platform.logging import get_logger
-from omnistock_platform.validation import Validator
+from omnistock_platform.validation import Validator, duration_text
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import HoldView, Store, TransferView
 from omnistock_reservations.adapters.metrics import RESERVATION_EVENTS
@@ -54,6 +56,9 @@ from omnistock_reservations.service_layer.unit import Deps, now, record
 log = get_logger(__name__)
 
 MAX_LINES = 50
+# A reservation in the till's channel may take the store's safety stock (the unit is on the shelf
+# in front of the customer): only a till (scoped to its store), the back office and services make one.
+TILL_CHANNEL_ROLES = frozenset({Role.POS, Role.ADMIN, Role.SERVICE})
 CODE_ATTEMPTS = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]{5,32}$")
@@ -94,10 +99,21 @@ def validate(request: pb.CreateReservationRequest, limits: Limits) -> timedelta:
     check.check(
         requested >= timedelta(0) and limits.hold_in_bounds(hold_for),
         "hold_for",
-        f"must be between {limits.min_hold} and {limits.max_hold} (zero: the default, {limits.default_hold})",
+        f"must be between {duration_text(limits.min_hold)} and {duration_text(limits.max_hold)}"
+        f" (zero: the default, {duration_text(limits.default_hold)})",
     )
     check.raise_if_invalid()
     return hold_for
+
+
+def require_till_channel(channel: int) -> None:
+    role = current_principal().role
+    if channel == common_pb2.CHANNEL_POS and role not in TILL_CHANNEL_ROLES:
+        raise PermissionDenied(
+            f"role {role} may not reserve in channel CHANNEL_POS: it is a store till's, which may take the"
+            " store's safety stock; reserve in your own channel",
+            reason=Reason.ACTION_NOT_ALLOWED,
+        )
 
 
 def answer(reservation: Reservation) -> pb.CreateReservationResponse:
@@ -125,6 +141,7 @@ class Creating:
         limits = self.deps.limits
         hold_for = validate(request, limits)
         require_location(request.store_id, "store")
+        require_till_channel(request.channel)
         expected = fingerprint("CreateReservation", request)
         try:
             store, _ = await asyncio.gather(

@@ -30,7 +30,7 @@ from omnistock_platform.errors import (
 from omnistock_platform.idempotency import Begun, carried_through
 from omnistock_platform.owners import order_owner, reservation_owner
 from omnistock_platform.paging import page_after, page_of, page_token
-from omnistock_platform.validation import Validator
+from omnistock_platform.validation import Validator, duration_text
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import HoldView
 from omnistock_reservations.domain.holds import derived_request_id
@@ -138,7 +138,7 @@ class Lifecycle:
         if target > limit:
             raise InvalidArgument.of(
                 "extend_by",
-                f"a reservation is held at most {self.deps.limits.max_hold} from its creation,"
+                f"a reservation is held at most {duration_text(self.deps.limits.max_hold)} from its creation,"
                 f" until {limit.isoformat()}; it now runs until {found.expires_at.isoformat()}",
             )
         hold = await self._on_hold(
