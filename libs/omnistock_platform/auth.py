@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from omnistock.common.v1 import common_pb2
 from omnistock_platform.errors import PermissionDenied, Reason, Unauthenticated
 from omnistock_platform.settings import DEVELOPMENT_JWT_SECRET, Settings
 
@@ -64,6 +65,46 @@ def require_location(location_id: str, what: str = "location") -> None:
             f"{principal.role} {principal.subject!r} may not act on {what} {location_id!r}",
             reason=Reason.LOCATION_NOT_ALLOWED,
         )
+
+
+# The channel each channel's role sells in when its token names none (the token's `channel` claim,
+# e.g. "web", says it otherwise). Admin and services act for every channel.
+ROLE_CHANNELS: dict[Role, int] = {
+    Role.STOREFRONT: common_pb2.CHANNEL_WEB,
+    Role.APP: common_pb2.CHANNEL_APP,
+    Role.CHAT_AGENT: common_pb2.CHANNEL_CHAT,
+    Role.POS: common_pb2.CHANNEL_POS,
+}
+ANY_CHANNEL = frozenset({Role.ADMIN, Role.SERVICE})
+
+
+def own_channel(principal: Principal) -> int | None:
+    """The one channel the caller takes stock in; None when it may name any (admin, services) or none."""
+    if principal.channel:
+        name = f"CHANNEL_{principal.channel.strip().upper()}"
+        if name in common_pb2.Channel.DESCRIPTOR.values_by_name and name != "CHANNEL_UNSPECIFIED":
+            return common_pb2.Channel.Value(name)
+    return ROLE_CHANNELS.get(principal.role)
+
+
+def require_own_channel(channel: int) -> None:
+    """A caller takes stock only in its own channel: a channel's pools and the stores' safety stock
+    keep each channel's share, and naming another channel would get round them (docs/security.md)."""
+    principal = current_principal()
+    if principal.role in ANY_CHANNEL:
+        return
+    own = own_channel(principal)
+    if own != channel:
+        named, mine = _channel_name(channel), _channel_name(own) if own is not None else "none"
+        raise PermissionDenied(
+            f"{principal.role} {principal.subject!r} takes stock in its own channel ({mine}), not in {named}",
+            reason=Reason.ACTION_NOT_ALLOWED,
+        )
+
+
+def _channel_name(channel: int) -> str:
+    names = common_pb2.Channel.DESCRIPTOR.values_by_number
+    return names[channel].name if channel in names else str(channel)
 
 
 def require_locations(location_ids: Iterable[str], what: str = "location") -> None:

@@ -39,8 +39,10 @@ async def test_oversells_are_counted_from_the_stock_levels_themselves(insights: 
     (row,) = await rows_at(insights, store, from_date=DAY, to_date=DAY)
     assert row.channel == common_pb2.CHANNEL_UNSPECIFIED
     assert (row.stock.changes_checked, row.stock.oversells) == (4, 2)
-    assert sample("omnistock_insights_oversells_total") - oversells == 2
-    assert sample("omnistock_insights_stock_changes_checked_total") - checked == 4
+    # The counters are the process's: another insights service of the test run, following the same
+    # stream, counts these events too. The row above is this service's own, exact count.
+    assert sample("omnistock_insights_oversells_total") - oversells >= 2
+    assert sample("omnistock_insights_stock_changes_checked_total") - checked >= 4
 
 
 async def test_refused_demand_counts_by_sku_at_the_location_that_was_short(insights: Any, publisher: Publisher) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
@@ -80,6 +81,29 @@ async def test_safety_stock_only_for_the_stores_own_till(catalogue) -> None:
     assert sold.hold.state == pb.HOLD_STATE_COMMITTED
     level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
     assert (level.on_hand, level.held) == (0, 0)
+
+
+async def test_a_till_sells_only_in_the_tills_channel(catalogue) -> None:
+    """A till's token names no channel: it takes stock as a till only, so it cannot sell as the web
+    shop (whose pools keep its share) nor as a channel its token does not give it."""
+    store = await catalogue.location()
+    sku = await catalogue.sku()
+    await catalogue.receive(store, sku, 2)
+    till = catalogue.stack.stub("inventory", role="pos", locations=[store])
+    for channel in (common_pb2.CHANNEL_WEB, common_pb2.CHANNEL_BACKOFFICE):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await till.Hold(
+                hold_request([(store, sku, 1)], channel=channel, selling_location_id=store, commit_now=True)
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        (info,) = details_of(refused.value, error_details_pb2.ErrorInfo)
+        assert info.reason == "ACTION_NOT_ALLOWED"
+    level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
+    assert (level.on_hand, level.held) == (2, 0)
+    sold = await till.Hold(
+        hold_request([(store, sku, 1)], channel=common_pb2.CHANNEL_POS, selling_location_id=store, commit_now=True)
+    )
+    assert sold.hold.state == pb.HOLD_STATE_COMMITTED
 
 
 async def test_till_sale_writes_a_hold_and_its_commit_on_every_line(catalogue, db, tap) -> None:

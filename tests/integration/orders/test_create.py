@@ -118,6 +118,23 @@ async def test_skus_priced_in_different_currencies_are_refused_by_the_order_and_
     assert await shop.held((store, sofa), (store, lamp)) == [0, 0]
 
 
+async def test_a_web_shop_orders_only_in_its_own_channel(shop: Shop) -> None:
+    """The web's pools keep its share: a storefront naming another channel is refused and holds nothing."""
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 2)
+    storefront = shop.orders_as("storefront")
+    for channel in (common_pb2.CHANNEL_CHAT, common_pb2.CHANNEL_APP, common_pb2.CHANNEL_MARKETPLACE):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await storefront.CreateOrder(ship_request([(sofa, 1)], channel=channel))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        (info,) = details_of(refused.value, error_details_pb2.ErrorInfo)
+        assert info.reason == "ACTION_NOT_ALLOWED"
+    assert await shop.held((store, sofa)) == [0]
+    order = (await storefront.CreateOrder(ship_request([(sofa, 1)], channel=common_pb2.CHANNEL_WEB))).order
+    assert order.status == pb.ORDER_STATUS_ALLOCATED
+
+
 async def test_carry_out_commits_at_once_using_the_tills_own_safety_stock(shop: Shop, tap) -> None:
     sofa = await shop.sku()
     store, other = await shop.location(BERLIN), await shop.location(POTSDAM)

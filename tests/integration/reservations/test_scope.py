@@ -79,26 +79,41 @@ async def test_roles_and_tokens_are_checked(world: World) -> None:
     assert (await world.get(reservation.reservation_id)).status == pb.RESERVATION_STATUS_ACTIVE
 
 
-async def test_only_a_till_reserves_in_its_channel_which_may_take_safety_stock(world: World) -> None:
-    """CHANNEL_POS lets a reservation take the store's safety stock (the unit on the shelf in front of
-    the till's customer): a remote channel's caller claiming it is refused and takes nothing."""
+async def test_a_caller_reserves_only_in_its_own_channel(world: World) -> None:
+    """A channel's pools and the till's safety stock keep each channel's share: a caller naming
+    another channel than its own (its token's, else its role's) is refused and takes nothing. The
+    till's channel would take the safety stock, the chat's would get round the web's pool."""
     store, sku = await world.store(), await world.sku()
     await world.receive(store, sku, 2)
     await world.inventory.SetSafetyStock(
         inv.SetSafetyStockRequest(request_id=unique_id(), location_id=store, sku=sku, safety_stock=1)
     )
-    for role in ("storefront", "app", "chat_agent"):
+    chat_shop = world.stack.stub("reservations", token=world.stack.token("storefront", channel="chat"))
+    refusals = [
+        (world.as_role(role), channel)
+        for role in ("storefront", "app", "chat_agent")
+        for channel in (common_pb2.CHANNEL_POS, common_pb2.CHANNEL_WEB, common_pb2.CHANNEL_APP, common_pb2.CHANNEL_CHAT)
+        if (role, channel)
+        not in {
+            ("storefront", common_pb2.CHANNEL_WEB),
+            ("app", common_pb2.CHANNEL_APP),
+            ("chat_agent", common_pb2.CHANNEL_CHAT),
+        }
+    ]
+    refusals += [(chat_shop, common_pb2.CHANNEL_WEB), (world.as_role("pos", [store]), common_pb2.CHANNEL_WEB)]
+    for caller, channel in refusals:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await world.as_role(role).CreateReservation(
-                create_request(store, [(sku, 2)], channel=common_pb2.CHANNEL_POS)
-            )
-        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, role
+            await caller.CreateReservation(create_request(store, [(sku, 1)], channel=channel))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, channel
         (info,) = details_of(refused.value, error_details_pb2.ErrorInfo)
         assert info.reason == "ACTION_NOT_ALLOWED"
-        assert "channel" in (refused.value.details() or "")
+        assert "its own channel" in (refused.value.details() or "")
     assert (await world.level(store, sku)).held == 0
 
+    # Each in its own: the web shop named by its token's channel, the till in the till's channel.
+    web = await chat_shop.CreateReservation(create_request(store, [(sku, 1)], channel=common_pb2.CHANNEL_CHAT))
+    assert web.reservation.status == pb.RESERVATION_STATUS_ACTIVE
     till = world.as_role("pos", [store])
-    mine = await till.CreateReservation(create_request(store, [(sku, 2)], channel=common_pb2.CHANNEL_POS))
+    mine = await till.CreateReservation(create_request(store, [(sku, 1)], channel=common_pb2.CHANNEL_POS))
     assert mine.reservation.status == pb.RESERVATION_STATUS_ACTIVE
     assert (await world.level(store, sku)).held == 2

@@ -32,7 +32,14 @@ from omnistock_inventory.service_layer.stock import channel_of
 from omnistock_inventory.service_layer.taking import ShortOnRows, Taken, take, write_taken
 from omnistock_inventory.settings import InventorySettings
 from omnistock_platform import telemetry
-from omnistock_platform.auth import Role, current_principal, require_any_location, require_location, require_locations
+from omnistock_platform.auth import (
+    Role,
+    current_principal,
+    require_any_location,
+    require_location,
+    require_locations,
+    require_own_channel,
+)
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
     Aborted,
@@ -119,6 +126,7 @@ class Holds:
                 "a till sells at once (commit_now); holds for later are taken by reservations and orders",
                 reason=Reason.ACTION_NOT_ALLOWED,
             )
+        require_own_channel(request.channel)  # its pools keep each channel's share
         require_locations([key.location_id for key, _ in lines], "stock at location")
         if request.selling_location_id:
             require_location(request.selling_location_id, "selling location")

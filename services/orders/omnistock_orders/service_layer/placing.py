@@ -47,7 +47,7 @@ from omnistock_orders.service_layer.fulfilment_holds import inventory_ttl, reque
 from omnistock_orders.service_layer.planning import Planner, RouteQuery
 from omnistock_orders.service_layer.requests import create_query, quote_query
 from omnistock_orders.settings import OrdersSettings
-from omnistock_platform.auth import Role, current_principal, require_location
+from omnistock_platform.auth import Role, current_principal, require_location, require_own_channel
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
     Aborted,
@@ -205,6 +205,7 @@ class OrderPlacement:
     async def create(self, request: orders_pb2.CreateOrderRequest) -> orders_pb2.CreateOrderResponse:
         query = create_query(request)
         holds = requested_hold(request, query.method, self.settings)
+        require_own_channel(request.channel)  # its pools keep each channel's share
         require_till(query)
         digest = fingerprint("CreateOrder", request)
         existing = await repository.by_request_id(self.db.pool, request.request_id)

@@ -24,9 +24,8 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from omnistock.common.v1 import common_pb2
 from omnistock.reservations.v1 import reservations_pb2 as pb
-from omnistock_platform.auth import Role, current_principal, require_location
+from omnistock_platform.auth import require_location, require_own_channel
 from omnistock_platform.errors import (
     Aborted,
     Alternative,
@@ -34,7 +33,6 @@ from omnistock_platform.errors import (
     IdempotencyMismatch,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     PreconditionViolation,
     Reason,
     Shortfall,
@@ -56,9 +54,6 @@ from omnistock_reservations.service_layer.unit import Deps, now, record
 log = get_logger(__name__)
 
 MAX_LINES = 50
-# A reservation in the till's channel may take the store's safety stock (the unit is on the shelf
-# in front of the customer): only a till (scoped to its store), the back office and services make one.
-TILL_CHANNEL_ROLES = frozenset({Role.POS, Role.ADMIN, Role.SERVICE})
 CODE_ATTEMPTS = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]{5,32}$")
@@ -106,16 +101,6 @@ def validate(request: pb.CreateReservationRequest, limits: Limits) -> timedelta:
     return hold_for
 
 
-def require_till_channel(channel: int) -> None:
-    role = current_principal().role
-    if channel == common_pb2.CHANNEL_POS and role not in TILL_CHANNEL_ROLES:
-        raise PermissionDenied(
-            f"role {role} may not reserve in channel CHANNEL_POS: it is a store till's, which may take the"
-            " store's safety stock; reserve in your own channel",
-            reason=Reason.ACTION_NOT_ALLOWED,
-        )
-
-
 def answer(reservation: Reservation) -> pb.CreateReservationResponse:
     """The reply to a create (first or retried): the reservation, or why it holds nothing."""
     if reservation.status is Status.FAILED:
@@ -141,7 +126,8 @@ class Creating:
         limits = self.deps.limits
         hold_for = validate(request, limits)
         require_location(request.store_id, "store")
-        require_till_channel(request.channel)
+        # In the caller's own channel: a till's (CHANNEL_POS) may take the store's safety stock.
+        require_own_channel(request.channel)
         expected = fingerprint("CreateReservation", request)
         try:
             store, _ = await asyncio.gather(
