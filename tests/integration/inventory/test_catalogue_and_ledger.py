@@ -258,6 +258,17 @@ def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
     return [v.field for bad in details_of(error, error_details_pb2.BadRequest) for v in bad.field_violations]
 
 
+async def test_stock_at_an_unknown_location_is_not_found_and_at_a_location_without_the_sku_is_empty(catalogue) -> None:
+    store, sku = await catalogue.location(), await catalogue.sku()
+    empty = await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=store))
+    assert list(empty.levels) == []
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=unique_id("NOWHERE-")))
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    (resource,) = details_of(refused.value, error_details_pb2.ResourceInfo)
+    assert (resource.resource_type, resource.description) == ("location", "location_id")
+
+
 async def test_batch_get_skus_answers_found_and_not_found_once_each(catalogue) -> None:
     sofa, lamp = await catalogue.sku("Velvet sofa"), await catalogue.sku("Brass lamp")
     missing = unique_id("SKU-NONE-")

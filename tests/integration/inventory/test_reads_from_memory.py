@@ -173,6 +173,9 @@ async def test_with_the_view_off_reads_come_from_the_database(stack: Stack, cata
         seen = await stub.GetStock(pb.GetStockRequest(sku=sku, min_consistency_token=written.consistency_token))
         assert seen.consistency_token == ""  # the database answered
         assert seen.levels[0].on_hand == 4 and seen.HasField("as_of")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.GetStock(pb.GetStockRequest(sku=sku, location_id=unique_id("NOWHERE-")))
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         process.terminate()
 

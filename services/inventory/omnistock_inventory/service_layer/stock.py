@@ -283,10 +283,19 @@ class StockLevels:
                     )
         if rows is None:
             raise NotFound("sku", request.sku)
+        if request.location_id and not rows and not await self._location_known(request.location_id, fresh):
+            raise NotFound("location", request.location_id, field="location_id")
         levels = self._levels(rows, request.channel, request.selling_location_id, pools)
         if components:
             levels = bundle_levels(request.sku, components, levels)
         return answered(pb.GetStockResponse(levels=levels), fresh, as_of)
+
+    async def _location_known(self, location_id: str, fresh: Freshness | None) -> bool:
+        """Whether the location exists: a SKU with no row there is an empty answer, an unknown
+        location NOT_FOUND. The memory may not hold one created a moment ago: the database says."""
+        if fresh is not None and self.view.has_location(location_id):
+            return True
+        return await repository.get_location(self.db.pool, location_id) is not None
 
     async def batch_get(self, request: pb.BatchGetStockRequest) -> pb.BatchGetStockResponse:
         check = Validator()

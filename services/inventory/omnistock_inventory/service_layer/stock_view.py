@@ -201,6 +201,9 @@ class StockView:
     def has_sku(self, sku: str) -> bool:
         return sku in self._skus
 
+    def has_location(self, location_id: str) -> bool:
+        return location_id in self._locations
+
     def components(self, sku: str) -> dict[str, int]:
         """A bundle SKU's components; empty for a plain (or unknown) SKU."""
         return self._bundles.get(sku, {})
