@@ -13,6 +13,7 @@ from rich.console import Group, RenderableType
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_cli import ids
 from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import (
@@ -219,7 +220,12 @@ def order(
     ] = None,
     method: MethodOption = None,
     customer: Annotated[
-        str | None, typer.Option("--customer", "-c", help="The customer: an id (CUST-…), e-mail, phone or name.")
+        str | None,
+        typer.Option(
+            "--customer",
+            "-c",
+            help="The customer: an id (CUST-…), e-mail, phone or name. Default: the reservation's, else walk-in.",
+        ),
     ] = None,
     channel: ChannelOption = None,
     hold: Annotated[
@@ -241,14 +247,21 @@ def order(
     call = _seller(call, chosen)
     at = [store_id] if store_id else []
     who = call.who(at=at)
+    reservation_id = reservation_id_of(reservation, who, call.as_json) if reservation else ""
+    customer_id = _customer(customer)
+    if reservation_id and not customer:  # the reservation's customer buys what it holds
+        held = call.ask(
+            lambda client: client.reservations.GetReservation, rpb.GetReservationRequest(reservation_id=reservation_id)
+        )
+        customer_id = held.reservation.customer.customer_id
     request = pb.CreateOrderRequest(
         request_id=call.request_id,
         channel=channel_code(channel, who),  # type: ignore[arg-type]
-        customer_id=_customer(customer),
+        customer_id=customer_id,
         lines=lines,
         method=chosen,  # type: ignore[arg-type]
         store_id=store_id,
-        reservation_id=reservation_id_of(reservation, who, call.as_json) if reservation else "",
+        reservation_id=reservation_id,
     )
     if address is not None:
         address.region = region

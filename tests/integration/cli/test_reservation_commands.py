@@ -129,3 +129,19 @@ async def test_cancel_gives_the_units_back_and_handover_completes_a_pickup(stack
     current = await reservation.GetReservation(rpb.GetReservationRequest(reservation_id=second["reservation_id"]))
     assert current.reservation.status == rpb.RESERVATION_STATUS_COLLECTED
     assert (await world.level(store, lamp)).on_hand == 1
+
+
+async def test_an_order_from_a_reservation_is_the_reservations_customers_without_naming_them(stack: Stack) -> None:
+    world, cli = World(stack), Cli(stack)
+    store = await world.location(unique_id("Weimar-"), (50.98, 11.33))
+    lamp = await world.sku("Lamp")
+    await world.receive(store, lamp, 1)
+    made = await cli.json("reserve", lamp, "--store", store, "--customer", "Ada Lovelace")
+
+    placed = await cli.json("order", "--reservation", made["reservation_id"], "--store", store)
+    assert placed["reservation_id"] == made["reservation_id"]
+    assert placed["customer_id"] == made["customer"]["customer_id"]
+    converted = await stack.stub("reservations", role="admin").GetReservation(
+        rpb.GetReservationRequest(reservation_id=made["reservation_id"])
+    )
+    assert converted.reservation.status == rpb.RESERVATION_STATUS_CONVERTED
