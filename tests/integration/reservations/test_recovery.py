@@ -218,7 +218,7 @@ async def test_a_collection_cut_short_by_a_crash_is_answered_on_retry_not_refuse
     await parts.deps.inventory.commit(
         derived_request_id(reservation.reservation_id, "commit"),
         reservation.hold_id,
-        f"reservation:{reservation.reservation_id}",
+        owner=f"reservation:{reservation.reservation_id}",
     )
     await parts.recovery.run_once()
     assert (await world.get(reservation.reservation_id)).status == pb.RESERVATION_STATUS_COLLECTED

@@ -145,7 +145,10 @@ class Lifecycle:
             found,
             Action.EXTEND,
             lambda: self.deps.inventory.extend(
-                derived_request_id(found.reservation_id, "extend", request.request_id), found.hold_id, target
+                derived_request_id(found.reservation_id, "extend", request.request_id),
+                found.hold_id,
+                target,
+                owner=reservation_owner(found.reservation_id),
             ),
         )
 
@@ -187,6 +190,7 @@ class Lifecycle:
                     derived_request_id(found.reservation_id, "release"),
                     found.hold_id,
                     f"reservation cancelled: {request.reason}".rstrip(": "),
+                    owner=reservation_owner(found.reservation_id),
                 ),
             )
 
@@ -289,7 +293,7 @@ class Lifecycle:
             lambda: self.deps.inventory.commit(
                 derived_request_id(found.reservation_id, "commit"),
                 found.hold_id,
-                reservation_owner(found.reservation_id),
+                owner=reservation_owner(found.reservation_id),
             ),
         )
 
