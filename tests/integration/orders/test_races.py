@@ -1,6 +1,7 @@
-"""Two changes of the same reservation's hold from two sides at once: a channel converting it into
-an order while another cancels or collects it. Whichever reaches inventory first wins; the other is
-refused and changes nothing (least of all the hold the order now owns)."""
+"""Two changes of the same reservation's hold from two sides at once (a channel converting it into
+an order, a till collecting it, somebody cancelling it), each slowed down at the moment that makes
+the race: the outcome is one of the serial ones. Whichever reaches inventory first wins; the other
+is refused and changes nothing (least of all the hold the order now owns), and the winner is told so."""
 
 from __future__ import annotations
 
@@ -25,17 +26,14 @@ from tests.integration.reservations.support import create_request
 
 
 @asynccontextmanager
-async def delayed_in_inventory(db: Database, request_id: str) -> AsyncIterator[Any]:
-    """Inventory's claim of `request_id` waits (on the idempotency row this transaction writes and
-    never commits) until the block ends: a call that is slower to reach inventory than another.
-    Yields a function that returns once a call is waiting."""
+async def paused(db: Database, statement: str, *args: Any) -> AsyncIterator[Any]:
+    """A transaction that has run `statement` (a row written or locked) and stays open until the
+    block ends: whoever needs that row waits for it, as a call slowed down there would. Yields a
+    function that returns once somebody waits."""
     async with db.pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
-        await conn.execute(
-            "INSERT INTO inventory.idempotency (request_id, method, fingerprint) VALUES ($1, 'paused', '')",
-            request_id,
-        )
+        await conn.execute(statement, *args)
         xid = await conn.fetchval("SELECT txid_current()::text")
 
         async def waiting(timeout: float = 10.0) -> None:
@@ -45,13 +43,27 @@ async def delayed_in_inventory(db: Database, request_id: str) -> AsyncIterator[A
                 " WHERE locktype = 'transactionid' AND transactionid::text = $1 AND NOT granted)"
             )
             while not await db.fetchval(query, xid):
-                assert asyncio.get_running_loop().time() < deadline, f"nothing waited for {request_id}"
+                assert asyncio.get_running_loop().time() < deadline, f"nobody waited for {statement} {args}"
                 await asyncio.sleep(0.02)
 
         try:
             yield waiting
         finally:
             await transaction.rollback()
+
+
+def delayed_in_inventory(db: Database, request_id: str) -> Any:
+    """Inventory's claim of `request_id` waits (on an idempotency row never committed): a call that
+    is slower to reach inventory than another."""
+    return paused(
+        db, "INSERT INTO inventory.idempotency (request_id, method, fingerprint) VALUES ($1, 'paused', '')", request_id
+    )
+
+
+def delayed_in_reservations(db: Database, request_id: str) -> Any:
+    """Reservations' write of a begun change (`request_id`'s idempotency row, locked) waits: a change
+    whose other half inventory has done, slow to record its own."""
+    return paused(db, "SELECT 1 FROM reservations.idempotency WHERE request_id = $1 FOR UPDATE", request_id)
 
 
 async def reserved_sofa(shop: Shop) -> tuple[str, str, rpb.Reservation]:
@@ -115,3 +127,34 @@ async def test_a_reservation_converted_while_another_change_was_on_its_way_keeps
     found = (await admin.GetReservation(request)).reservation
     assert (found.status, found.order_id) == (rpb.RESERVATION_STATUS_CONVERTED, order.order_id)
     assert await system_violations(shop, db, order.order_id, reservation.reservation_id, hold.hold_id) == []
+
+
+async def test_a_collection_whose_sale_a_cancellation_recorded_first_is_answered_collected(
+    shop: Shop, db: Database
+) -> None:
+    """The till's collection sold the hold in inventory; before it wrote the reservation collected,
+    a cancellation came, found the hold sold and recorded the reservation as collected (following
+    its hold). The collection is still the one that sold it: collected, not refused."""
+    store, sofa, reservation = await reserved_sofa(shop)
+    till = shop.stack.stub("reservations", role="pos", locations=[store])
+    collect = rpb.CollectReservationRequest(request_id=unique_id(), store_id=store, pickup_code=reservation.pickup_code)
+    async with delayed_in_inventory(db, derived_request_id(reservation.reservation_id, "commit")) as at_inventory:
+        collecting = asyncio.ensure_future(till.CollectReservation(collect))
+        await at_inventory()  # begun, its commit on its way
+        slow_write = delayed_in_reservations(db, collect.request_id)
+        at_write = await slow_write.__aenter__()
+    try:
+        await at_write()  # sold in inventory, not yet recorded
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await till.CancelReservation(
+                rpb.CancelReservationRequest(request_id=unique_id(), reservation_id=reservation.reservation_id)
+            )
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value
+    finally:
+        await slow_write.__aexit__(None, None, None)
+    collected = (await collecting).reservation
+    assert collected.status == rpb.RESERVATION_STATUS_COLLECTED
+    assert (await till.CollectReservation(collect)).reservation == collected  # a retry: the same answer
+    level = await shop.level(store, sofa)
+    assert (level.on_hand, level.held) == (0, 0)
+    assert await system_violations(shop, db, reservation.reservation_id, reservation.hold_id) == []

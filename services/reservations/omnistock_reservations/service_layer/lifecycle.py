@@ -298,7 +298,10 @@ class Lifecycle:
         )
 
         def change(current: Reservation) -> None:
-            if not (begun.resumed and current.status is Status.COLLECTED):
+            # Inventory sold the hold for this collection. The reservation may already say so: it
+            # followed its hold when a cancellation racing this one found the hold sold, or after a
+            # crash cut this request short. The sale is still this collection's, not a refusal.
+            if current.status is not Status.COLLECTED:
                 current.collect(now())
 
         return await self._change(
