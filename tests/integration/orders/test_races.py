@@ -12,15 +12,18 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
+from omnistock_orders.entrypoints.main import OrdersService
+from omnistock_orders.service_layer.holding import derived_request_id as derived_request_id_of_order
 from omnistock_platform.db import Database
 from omnistock_platform.testing.stack import unique_id
 from omnistock_reservations.domain.holds import derived_request_id
-from tests.integration.orders.support import BERLIN, Shop
+from tests.integration.orders.support import BERLIN, Shop, store_request
 from tests.integration.orders.test_edits import system_violations
 from tests.integration.reservations.support import create_request
 
@@ -29,20 +32,20 @@ from tests.integration.reservations.support import create_request
 async def paused(db: Database, statement: str, *args: Any) -> AsyncIterator[Any]:
     """A transaction that has run `statement` (a row written or locked) and stays open until the
     block ends: whoever needs that row waits for it, as a call slowed down there would. Yields a
-    function that returns once somebody waits."""
+    function that returns once somebody (`count` callers) waits."""
     async with db.pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         await conn.execute(statement, *args)
         xid = await conn.fetchval("SELECT txid_current()::text")
 
-        async def waiting(timeout: float = 10.0) -> None:
+        async def waiting(timeout: float = 10.0, count: int = 1) -> None:
             deadline = asyncio.get_running_loop().time() + timeout
             query = (
-                "SELECT EXISTS (SELECT 1 FROM pg_locks"
-                " WHERE locktype = 'transactionid' AND transactionid::text = $1 AND NOT granted)"
+                "SELECT count(*) FROM pg_locks"
+                " WHERE locktype = 'transactionid' AND transactionid::text = $1 AND NOT granted"
             )
-            while not await db.fetchval(query, xid):
+            while await db.fetchval(query, xid) < count:
                 assert asyncio.get_running_loop().time() < deadline, f"nobody waited for {statement} {args}"
                 await asyncio.sleep(0.02)
 
@@ -52,12 +55,13 @@ async def paused(db: Database, statement: str, *args: Any) -> AsyncIterator[Any]
             await transaction.rollback()
 
 
+PAUSE_CLAIM = "INSERT INTO inventory.idempotency (request_id, method, fingerprint) VALUES ($1, 'paused', '')"
+
+
 def delayed_in_inventory(db: Database, request_id: str) -> Any:
     """Inventory's claim of `request_id` waits (on an idempotency row never committed): a call that
     is slower to reach inventory than another."""
-    return paused(
-        db, "INSERT INTO inventory.idempotency (request_id, method, fingerprint) VALUES ($1, 'paused', '')", request_id
-    )
+    return paused(db, PAUSE_CLAIM, request_id)
 
 
 def delayed_in_reservations(db: Database, request_id: str) -> Any:
@@ -158,3 +162,44 @@ async def test_a_collection_whose_sale_a_cancellation_recorded_first_is_answered
     level = await shop.level(store, sofa)
     assert (level.on_hand, level.held) == (0, 0)
     assert await system_violations(shop, db, reservation.reservation_id, reservation.hold_id) == []
+
+
+async def test_a_fulfilment_hold_released_while_the_sweep_decided_to_expire_it_keeps_the_order(
+    shop: Shop, db: Database, orders_process: OrdersService
+) -> None:
+    """The payment is confirmed (the hold released) just as the hold runs out: the sweep read the
+    order while the hold was still active and overdue, the release came before its cancellation.
+    The release answered that the order goes on, so the order must not be cancelled for a hold
+    that no longer exists (serially: released and kept, or expired and the release refused)."""
+    store, mug = await shop.location(BERLIN), await shop.sku("Mug")
+    await shop.receive(store, mug, 2)
+    order = (await shop.orders.CreateOrder(store_request([(mug, 2)], store))).order
+    held = (
+        await shop.orders.HoldOrder(
+            pb.HoldOrderRequest(
+                request_id=unique_id(),
+                order_id=order.order_id,
+                hold=pb.FulfilmentHoldRequest(
+                    reason=common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING, ttl=Duration(seconds=1)
+                ),
+            )
+        )
+    ).hold
+    # The sweeps (the service's own, and this one driven here) decided to cancel and begin to.
+    expiry = derived_request_id_of_order(order.order_id, "hold-expired", held.fulfilment_hold_id)
+    async with paused(db, PAUSE_CLAIM.replace("inventory.", "orders."), expiry) as waiting:
+        await waiting()  # the service's own sweep, once the hold ran out
+        sweeping = asyncio.ensure_future(orders_process.holds.expire_due())
+        await waiting(count=2)
+        released = await shop.orders.ReleaseOrderHold(
+            pb.ReleaseOrderHoldRequest(
+                request_id=unique_id(), order_id=order.order_id, fulfilment_hold_id=held.fulfilment_hold_id, note="paid"
+            )
+        )
+        assert [h.status for h in released.order.holds] == [pb.FULFILMENT_HOLD_STATUS_RELEASED]
+    await sweeping
+
+    kept = await shop.order(order.order_id)
+    assert kept.status == pb.ORDER_STATUS_ALLOCATED, kept
+    assert [h.status for h in kept.holds] == [pb.FULFILMENT_HOLD_STATUS_RELEASED]
+    assert (await shop.level(store, mug)).held == 2
