@@ -1,7 +1,12 @@
-"""Two changes of the same reservation's hold from two sides at once (a channel converting it into
-an order, a till collecting it, somebody cancelling it), each slowed down at the moment that makes
-the race: the outcome is one of the serial ones. Whichever reaches inventory first wins; the other
-is refused and changes nothing (least of all the hold the order now owns), and the winner is told so."""
+"""Races between changes of the same thing from two sides at once, through the real services.
+
+Some are made deterministic by slowing one call down at the moment that makes the race (a row it
+needs held by an open transaction of the test): a reservation converted into an order while a till
+collects it or somebody cancels it, a collection whose sale a cancellation records first, a
+fulfilment hold released as the sweep expires it. Whatever wins, the outcome is one of the serial
+ones: the loser is refused and changes nothing, and the winner is told so. The last test sends one
+request id several times at once, and once with another body, to the order-side changes.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from omnistock_orders.service_layer.holding import derived_request_id as derived
 from omnistock_platform.db import Database
 from omnistock_platform.testing.stack import unique_id
 from omnistock_reservations.domain.holds import derived_request_id
-from tests.integration.orders.support import BERLIN, Shop, store_request
+from tests.integration.orders.support import BERLIN, Shop, ship_request, store_request
 from tests.integration.orders.test_edits import system_violations
 from tests.integration.reservations.support import create_request
 
@@ -203,3 +208,96 @@ async def test_a_fulfilment_hold_released_while_the_sweep_decided_to_expire_it_k
     assert kept.status == pb.ORDER_STATUS_ALLOCATED, kept
     assert [h.status for h in kept.holds] == [pb.FULFILMENT_HOLD_STATUS_RELEASED]
     assert (await shop.level(store, mug)).held == 2
+
+
+# The same request id sent several times at once (a client retrying while its first try is still
+# running), and once more with another body. Whatever the order of arrival: every copy gets the
+# one answer, or a refusal that changed nothing; the other body is refused unless it came first
+# (and then the copies are); the change happens once.
+
+COPIES = 6
+AT_ONCE_REFUSALS = {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED}
+
+
+async def at_once(send: Any, request: Any, other: Any) -> tuple[list[Any], list[Any]]:
+    """(answers, refusals) of `request` sent COPIES times and `other` once, all at once; the first
+    answer of `other`, if it got one, is last in the answers."""
+    outcomes = await asyncio.gather(*(send(r) for r in [request] * COPIES + [other]), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            assert isinstance(outcome, grpc.aio.AioRpcError), repr(outcome)
+            assert outcome.code() in AT_ONCE_REFUSALS, f"{outcome.code()}: {outcome.details()}"
+    copies, different = outcomes[:COPIES], outcomes[COPIES]
+    answers = [o for o in copies if not isinstance(o, BaseException)]
+    if not isinstance(different, BaseException):
+        assert not answers, "the same request id acted for two different bodies"
+        return [different], copies
+    assert answers, f"neither body got an answer: {copies} {different}"
+    assert all(answer == answers[0] for answer in answers), answers
+    # A copy refused while another ran (ABORTED: in progress) gets the same answer when it retries.
+    assert await send(request) == answers[0]
+    return answers, [o for o in copies if isinstance(o, BaseException)] + [different]
+
+
+async def test_one_request_id_at_once_edits_cancels_returns_and_collects_once(shop: Shop, db: Database) -> None:
+    store, sofa = await shop.location(BERLIN), await shop.sku()
+    await shop.receive(store, sofa, 10)
+
+    # EditOrder: 3 sofas, or 1 with the other body; held as the winner says.
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 2)], to=BERLIN))).order
+    request_id = unique_id()
+    edits = [
+        pb.EditOrderRequest(
+            request_id=request_id, order_id=order.order_id, lines=[pb.OrderLineEdit(sku=sofa, quantity=n)]
+        )
+        for n in (3, 1)
+    ]
+    (edited, *_), _ = await at_once(lambda r: shop.orders.EditOrder(r), *edits)
+    assert (await shop.hold(order.allocations[0].hold_id)).lines[0].open == edited.order.lines[0].quantity
+    assert (await shop.level(store, sofa)).held == edited.order.lines[0].quantity
+
+    # CancelOrder: once, its units given back once.
+    request_id = unique_id()
+    cancels = [
+        pb.CancelOrderRequest(request_id=request_id, order_id=order.order_id, reason=reason)
+        for reason in ("customer called", "changed her mind")
+    ]
+    (cancelled, *_), _ = await at_once(lambda r: shop.orders.CancelOrder(r), *cancels)
+    assert cancelled.order.status == pb.ORDER_STATUS_CANCELLED
+    assert (await shop.level(store, sofa)).held == 0
+
+    # CreateReturn at the till, received at once: one return, its units on hand once.
+    sold = await shop.delivered(store, [(sofa, 3)])
+    till = shop.orders_as("pos", [store])
+    request_id = unique_id()
+    returns = [
+        pb.CreateReturnRequest(
+            request_id=request_id,
+            order_id=sold.order_id,
+            lines=[pb.ReturnLineRequest(sku=sofa, quantity=n)],
+            location_id=store,
+            receive_now=[pb.InspectedLine(sku=sofa, condition=pb.RETURN_CONDITION_RESTOCK, quantity=n)],
+        )
+        for n in (2, 1)
+    ]
+    (returned, *_), _ = await at_once(lambda r: till.CreateReturn(r), *returns)
+    units = returned.order_return.lines[0].quantity
+    assert (await shop.level(store, sofa)).on_hand == 10 - 3 + units
+    listed = await shop.orders.ListReturns(pb.ListReturnsRequest(order_id=sold.order_id))
+    assert [r.return_id for r in listed.returns] == [returned.order_return.return_id]
+
+    # CollectReservation: collected once, its unit sold once.
+    reservation = (
+        await shop.stack.stub("reservations", role="chat_agent").CreateReservation(create_request(store, [(sofa, 1)]))
+    ).reservation
+    staff = shop.stack.stub("reservations", role="pos", locations=[store])
+    request_id = unique_id()
+    collects = [
+        rpb.CollectReservationRequest(request_id=request_id, store_id=store, pickup_code=code)
+        for code in (reservation.pickup_code, reservation.pickup_code.lower())
+    ]
+    await at_once(lambda r: staff.CollectReservation(r), *collects)
+    level = await shop.level(store, sofa)
+    assert (level.on_hand, level.held) == (10 - 3 + units - 1, 0)
+    found = await shop.orders.GetOrder(pb.GetOrderRequest(order_id=order.order_id))
+    assert await system_violations(shop, db, order.order_id, sold.order_id, reservation.reservation_id) == [], found
