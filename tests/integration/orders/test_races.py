@@ -301,3 +301,69 @@ async def test_one_request_id_at_once_edits_cancels_returns_and_collects_once(sh
     assert (level.on_hand, level.held) == (10 - 3 + units - 1, 0)
     found = await shop.orders.GetOrder(pb.GetOrderRequest(order_id=order.order_id))
     assert await system_violations(shop, db, order.order_id, sold.order_id, reservation.reservation_id) == [], found
+
+
+async def test_reservations_cancelled_collected_extended_and_converted_at_once_end_as_one_of_them(
+    shop: Shop, db: Database
+) -> None:
+    """Every change of a reservation at once, for several reservations: each ends as exactly one of
+    them won, its hold says the same, and nothing is sold or held twice."""
+    sofa, store = await shop.sku(), await shop.location(BERLIN)
+    await shop.receive(store, sofa, 8)
+    chat = shop.stack.stub("reservations", role="chat_agent")
+    staff = shop.stack.stub("reservations", role="pos", locations=[store])
+    reservations = [(await chat.CreateReservation(create_request(store, [(sofa, 1)]))).reservation for _ in range(8)]
+
+    async def outcome(call: Any) -> Any:
+        try:
+            return await call
+        except grpc.aio.AioRpcError as error:
+            assert error.code() in AT_ONCE_REFUSALS, f"{error.code()}: {error.details()}"
+            return error.code()
+
+    def changes(reservation: rpb.Reservation) -> list[Any]:
+        extend_by = Duration(seconds=3600)
+        return [
+            staff.CancelReservation(
+                rpb.CancelReservationRequest(request_id=unique_id(), reservation_id=reservation.reservation_id)
+            ),
+            staff.CollectReservation(
+                rpb.CollectReservationRequest(
+                    request_id=unique_id(), store_id=store, pickup_code=reservation.pickup_code
+                )
+            ),
+            shop.orders.CreateOrder(order_from(reservation)),
+            chat.ExtendReservation(
+                rpb.ExtendReservationRequest(
+                    request_id=unique_id(), reservation_id=reservation.reservation_id, extend_by=extend_by
+                )
+            ),
+        ]
+
+    results = await asyncio.gather(*(outcome(call) for r in reservations for call in changes(r)))
+    admin = shop.stack.stub("reservations", role="admin")
+    sold = held = 0
+    for index, reservation in enumerate(reservations):
+        cancelled, collected, ordered, _ = results[4 * index : 4 * index + 4]
+        won = [c for c in (cancelled, collected, ordered) if not isinstance(c, grpc.StatusCode)]
+        assert len(won) == 1, (cancelled, collected, ordered)
+        request = rpb.GetReservationRequest(reservation_id=reservation.reservation_id)
+        found = (await admin.GetReservation(request)).reservation
+        hold = await shop.hold(reservation.hold_id)
+        if won[0] is cancelled:
+            assert found.status == rpb.RESERVATION_STATUS_CANCELLED
+            assert hold.state == inv.HOLD_STATE_RELEASED
+        elif won[0] is collected:
+            assert found.status == rpb.RESERVATION_STATUS_COLLECTED
+            assert (hold.state, hold.owner) == (inv.HOLD_STATE_COMMITTED, f"reservation:{reservation.reservation_id}")
+            sold += 1
+        else:
+            order = ordered.order
+            assert (found.status, found.order_id) == (rpb.RESERVATION_STATUS_CONVERTED, order.order_id)
+            assert (hold.state, hold.owner) == (inv.HOLD_STATE_ACTIVE, f"order:{order.order_id}")
+            assert (await shop.order(order.order_id)).status == pb.ORDER_STATUS_ALLOCATED
+            held += 1
+    level = await shop.level(store, sofa)
+    assert (level.on_hand, level.held) == (8 - sold, held)
+    subjects = [r.reservation_id for r in reservations]
+    assert await system_violations(shop, db, *subjects) == []
