@@ -367,3 +367,32 @@ async def test_reservations_cancelled_collected_extended_and_converted_at_once_e
     assert (level.on_hand, level.held) == (8 - sold, held)
     subjects = [r.reservation_id for r in reservations]
     assert await system_violations(shop, db, *subjects) == []
+
+
+async def test_two_cancellations_of_a_reservation_at_once_both_stand(shop: Shop, db: Database) -> None:
+    """Cancelling twice is not an error: the customer cancels in the app while the store cancels at
+    the counter, each with its own reason. Both are answered cancelled (as one after the other
+    would be), and the reservation keeps one of their reasons, not one made up in between."""
+    sofa, store = await shop.sku(), await shop.location(BERLIN)
+    await shop.receive(store, sofa, 4)
+    chat = shop.stack.stub("reservations", role="chat_agent")
+    staff = shop.stack.stub("reservations", role="pos", locations=[store])
+    reservations = [(await chat.CreateReservation(create_request(store, [(sofa, 1)]))).reservation for _ in range(4)]
+    reasons = ("changed her mind", "found it cheaper")
+
+    def cancel(stub: Any, reservation: rpb.Reservation, reason: str) -> Any:
+        request_id = unique_id()
+        return stub.CancelReservation(
+            rpb.CancelReservationRequest(
+                request_id=request_id, reservation_id=reservation.reservation_id, reason=reason
+            )
+        )
+
+    answers = await asyncio.gather(
+        *(cancel(stub, r, reason) for r in reservations for stub, reason in zip((chat, staff), reasons, strict=True))
+    )
+    for answer in answers:
+        assert answer.reservation.status == rpb.RESERVATION_STATUS_CANCELLED
+        assert answer.reservation.cancel_reason in reasons, answer.reservation
+    assert (await shop.level(store, sofa)).held == 0
+    assert await system_violations(shop, db, *(r.reservation_id for r in reservations)) == []

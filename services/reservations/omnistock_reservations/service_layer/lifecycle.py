@@ -183,13 +183,16 @@ class Lifecycle:
             await self._cancel_transfer(found, request.reason)
         elif found.status is not Status.CANCELLED:
             next_status(found.reservation_id, found.status, Action.CANCEL)
+            # Every cancellation of the reservation asks inventory the same (its request id is the
+            # reservation's, so the caller's reason, which inventory does not keep, stays out): two
+            # at once both stand, as one after the other would.
             await self._on_hold(
                 found,
                 Action.CANCEL,
                 lambda: self.deps.inventory.release(
                     derived_request_id(found.reservation_id, "release"),
                     found.hold_id,
-                    f"reservation cancelled: {request.reason}".rstrip(": "),
+                    "reservation cancelled",
                     owner=reservation_owner(found.reservation_id),
                 ),
             )
