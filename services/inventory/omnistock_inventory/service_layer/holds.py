@@ -440,6 +440,7 @@ class Holds:
     def _validate_settle(self, request: pb.ReleaseHoldRequest | pb.CommitHoldRequest) -> list[tuple[LineKey, int]]:
         check = Validator()
         check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.text("expected_owner", request.expected_owner)
         lines = validate_lines(check, list(request.lines), required=False)
         check.raise_if_invalid()
         return lines
@@ -473,6 +474,7 @@ class Holds:
     async def extend(self, request: pb.ExtendHoldRequest) -> pb.ExtendHoldResponse:
         check = Validator()
         check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.text("expected_owner", request.expected_owner)
         expires_at = check.timestamp(
             "expires_at", request.expires_at if request.HasField("expires_at") else None, required=True
         )
