@@ -4,8 +4,9 @@ Some are made deterministic by slowing one call down at the moment that makes th
 needs held by an open transaction of the test): a reservation converted into an order while a till
 collects it or somebody cancels it, a collection whose sale a cancellation records first, a
 fulfilment hold released as the sweep expires it. Whatever wins, the outcome is one of the serial
-ones: the loser is refused and changes nothing, and the winner is told so. The last test sends one
-request id several times at once, and once with another body, to the order-side changes.
+ones: the loser is refused and changes nothing, and the winner is told so. Others are plainly
+concurrent: one request id sent several times at once (and once with another body) to the order-side
+changes, every change of several reservations at once, two cancellations of one reservation.
 """
 
 from __future__ import annotations
