@@ -6,7 +6,8 @@ collects it or somebody cancels it, a collection whose sale a cancellation recor
 fulfilment hold released as the sweep expires it. Whatever wins, the outcome is one of the serial
 ones: the loser is refused and changes nothing, and the winner is told so. Others are plainly
 concurrent: one request id sent several times at once (and once with another body) to the order-side
-changes, every change of several reservations at once, two cancellations of one reservation.
+changes, every change of several reservations at once, two cancellations of one reservation, three
+orders made from one reservation.
 """
 
 from __future__ import annotations
@@ -397,3 +398,27 @@ async def test_two_cancellations_of_a_reservation_at_once_both_stand(shop: Shop,
         assert answer.reservation.cancel_reason in reasons, answer.reservation
     assert (await shop.level(store, sofa)).held == 0
     assert await system_violations(shop, db, *(r.reservation_id for r in reservations)) == []
+
+
+async def test_two_orders_from_one_reservation_at_once_one_takes_it_over(shop: Shop, db: Database) -> None:
+    """The app and the web shop both turn the same reservation into an order at once: one order takes
+    its hold over, the other is refused and leaves nothing behind (no order left pending or holding)."""
+    store, sofa, reservation = await reserved_sofa(shop)
+    outcomes = await asyncio.gather(
+        *(shop.orders.CreateOrder(order_from(reservation)) for _ in range(3)), return_exceptions=True
+    )
+    won = [o.order for o in outcomes if isinstance(o, pb.CreateOrderResponse)]
+    lost = [o for o in outcomes if not isinstance(o, pb.CreateOrderResponse)]
+    assert len(won) == 1, outcomes
+    for error in lost:
+        assert isinstance(error, grpc.aio.AioRpcError), repr(error)
+        assert error.code() in AT_ONCE_REFUSALS, error
+    (order,) = won
+    hold = await shop.hold(reservation.hold_id)
+    assert (hold.state, hold.owner) == (inv.HOLD_STATE_ACTIVE, f"order:{order.order_id}")
+    assert (await shop.level(store, sofa)).held == 1
+    customer_orders = await db.fetch(
+        "SELECT status FROM orders.orders WHERE customer_id = $1", reservation.customer.customer_id
+    )
+    assert sorted(row["status"] for row in customer_orders if row["status"] != "failed") == ["allocated"]
+    assert await system_violations(shop, db, order.order_id, reservation.reservation_id) == []
