@@ -30,7 +30,7 @@ from omnistock_reservations.service_layer.recovery import Recovery
 from omnistock_reservations.service_layer.syncing import HoldSync
 from omnistock_reservations.service_layer.unit import Deps
 from tests.integration.orders.support import Shop
-from tests.integration.reservations.support import World
+from tests.integration.reservations.support import World, duration
 
 
 @dataclass
@@ -218,7 +218,7 @@ async def test_a_collection_cut_short_by_a_crash_is_answered_on_retry_not_refuse
     await parts.deps.inventory.commit(
         derived_request_id(reservation.reservation_id, "commit"),
         reservation.hold_id,
-        f"reservation:{reservation.reservation_id}",
+        owner=f"reservation:{reservation.reservation_id}",
     )
     await parts.recovery.run_once()
     assert (await world.get(reservation.reservation_id)).status == pb.RESERVATION_STATUS_COLLECTED
@@ -284,3 +284,30 @@ async def test_ship_to_store_cut_short_by_a_crash_is_finished_with_one_transfer_
     assert (level.on_hand, level.held) == (3, 3)
     listed = await world.inventory.ListTransfers(inv.ListTransfersRequest(location_id=warehouse))
     assert sorted(t.transfer_id for t in listed.transfers) == sorted(r.transfer_id for r in found)
+
+
+async def test_a_hold_read_before_an_extension_does_not_take_the_reservations_expiry_back(
+    world: World, parts: Parts
+) -> None:
+    """Reconciliation read the hold, the customer extended the reservation, then reconciliation
+    applied what it had read: the reservation keeps the extension its customer was told of, as its
+    hold does, instead of announcing the old expiry as a new one."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    reservation = await world.reserve(store, [(sku, 1)])
+    read_before = await parts.deps.inventory.get_hold(reservation.hold_id)
+    extended = (
+        await world.reservations.ExtendReservation(
+            pb.ExtendReservationRequest(
+                request_id=unique_id(),
+                reservation_id=reservation.reservation_id,
+                extend_by=duration(timedelta(hours=2)),
+            )
+        )
+    ).reservation
+    async with parts.deps.db.transaction() as conn:
+        await HoldSync(parts.deps).apply(conn, reservation.reservation_id, read_before)
+
+    found = await world.get(reservation.reservation_id)
+    assert found.expires_at == extended.expires_at
+    assert (await world.hold(reservation.hold_id)).expires_at == extended.expires_at

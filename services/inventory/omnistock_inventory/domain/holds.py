@@ -54,6 +54,17 @@ def ensure_active(state: HoldState, hold_id: str) -> None:
         )
 
 
+def ensure_owner(owner: str, expected: str, hold_id: str) -> None:
+    """`expected` empty: any owner. Otherwise the hold must still be the caller's: a reservation's
+    hold transferred to an order meanwhile is the order's, and the reservation's late cancel or
+    collect must not release or sell it."""
+    if expected and owner != expected:
+        raise FailedPrecondition(
+            f"hold {hold_id} belongs to {owner!r}, not {expected!r}",
+            [PreconditionViolation("HOLD_OWNER", hold_id, "owner differs")],
+        )
+
+
 def take_from_open(
     lines: dict[LineKey, HoldLine], wanted: list[tuple[LineKey, int]] | None
 ) -> list[tuple[LineKey, int]]:

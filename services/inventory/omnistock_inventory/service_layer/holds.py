@@ -21,6 +21,7 @@ from omnistock_inventory.domain.holds import (
     HoldState,
     LineKey,
     ensure_active,
+    ensure_owner,
     merge_lines,
     settled_state,
 )
@@ -439,6 +440,7 @@ class Holds:
     def _validate_settle(self, request: pb.ReleaseHoldRequest | pb.CommitHoldRequest) -> list[tuple[LineKey, int]]:
         check = Validator()
         check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.text("expected_owner", request.expected_owner)
         lines = validate_lines(check, list(request.lines), required=False)
         check.raise_if_invalid()
         return lines
@@ -449,6 +451,7 @@ class Holds:
         async def work(conn: asyncpg.Connection) -> pb.CommitHoldResponse:
             row, lines = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
+            ensure_owner(row["owner"], request.expected_owner, request.hold_id)
             changes, sets = settling(lines, await bundle_repository.hold_bundles(conn, request.hold_id), wanted)
             await self._settle(conn, request.hold_id, changes, "commit", sets)
             return pb.CommitHoldResponse(hold=await self._finish(conn, request.hold_id, "committed", changes))
@@ -461,6 +464,7 @@ class Holds:
         async def work(conn: asyncpg.Connection) -> pb.ReleaseHoldResponse:
             row, lines = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
+            ensure_owner(row["owner"], request.expected_owner, request.hold_id)
             changes, sets = settling(lines, await bundle_repository.hold_bundles(conn, request.hold_id), wanted)
             await self._settle(conn, request.hold_id, changes, "release", sets)
             return pb.ReleaseHoldResponse(hold=await self._finish(conn, request.hold_id, "released", changes))
@@ -470,6 +474,7 @@ class Holds:
     async def extend(self, request: pb.ExtendHoldRequest) -> pb.ExtendHoldResponse:
         check = Validator()
         check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.text("expected_owner", request.expected_owner)
         expires_at = check.timestamp(
             "expires_at", request.expires_at if request.HasField("expires_at") else None, required=True
         )
@@ -487,6 +492,7 @@ class Holds:
         async def work(conn: asyncpg.Connection) -> pb.ExtendHoldResponse:
             row, _ = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
+            ensure_owner(row["owner"], request.expected_owner, request.hold_id)
             await repository.update_hold(conn, request.hold_id, expires_at=expires_at)
             found = await repository.get_hold(conn, request.hold_id)
             assert found is not None
@@ -507,11 +513,7 @@ class Holds:
         async def work(conn: asyncpg.Connection) -> pb.TransferHoldResponse:
             row, lines = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
-            if row["owner"] != request.expected_owner:
-                raise FailedPrecondition(
-                    f"hold {request.hold_id} belongs to {row['owner']!r}, not {request.expected_owner!r}",
-                    [PreconditionViolation("HOLD_OWNER", request.hold_id, "owner differs")],
-                )
+            ensure_owner(row["owner"], request.expected_owner, request.hold_id)
             await repository.update_hold(conn, request.hold_id, owner=request.new_owner, expires_at=expires_at)
             found = await repository.get_hold(conn, request.hold_id)
             assert found is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import asyncpg
@@ -10,6 +11,7 @@ from omnistock.orders.v1 import orders_pb2
 from omnistock_orders.adapters import repository
 from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.messages import order_changed, order_message
+from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_orders.domain.order import (
     DONE,
     Allocation,
@@ -45,7 +47,14 @@ class OrderCancellation:
         self.idempotency = idempotency
         self.inventory = inventory
 
-    async def cancel(self, request: orders_pb2.CancelOrderRequest) -> orders_pb2.CancelOrderResponse:
+    async def cancel(
+        self,
+        request: orders_pb2.CancelOrderRequest,
+        *,
+        still: Callable[[OrderRecord], None] | None = None,
+    ) -> orders_pb2.CancelOrderResponse:
+        """`still`: for a cancellation the service decides on itself (a fulfilment hold ran out), raises
+        when the reason no longer holds once the order is locked (the hold was released meanwhile)."""
         check = Validator()
         check.text("request_id", request.request_id, required=True, max_length=128)
         check.identifier("order_id", request.order_id)
@@ -64,6 +73,8 @@ class OrderCancellation:
                     0.5,
                     reason=Reason.REQUEST_IN_PROGRESS,
                 )
+            if still is not None:
+                still(record)
             cancelled, to_release = cancel(record.order)
             if cancelled is record.order:
                 return orders_pb2.CancelOrderResponse(order=order_message(record))

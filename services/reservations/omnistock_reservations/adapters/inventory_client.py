@@ -273,16 +273,21 @@ class InventoryClient:
         response = await _call(self._stub.GetHold(pb.GetHoldRequest(hold_id=hold_id)))
         return _hold(response.hold)
 
-    async def release(self, request_id: str, hold_id: str, reason: str) -> HoldView:
-        request = pb.ReleaseHoldRequest(request_id=request_id, hold_id=hold_id, reason=reason)
+    # `owner`: the reservation's (`reservation_owner`). Its hold may have passed to an order since the
+    # reservation was read (converted): inventory then refuses, and the order's units stay the order's.
+
+    async def release(self, request_id: str, hold_id: str, reason: str, *, owner: str) -> HoldView:
+        request = pb.ReleaseHoldRequest(request_id=request_id, hold_id=hold_id, reason=reason, expected_owner=owner)
         return _hold((await _call(self._stub.ReleaseHold(request))).hold)
 
-    async def commit(self, request_id: str, hold_id: str, document_ref: str) -> HoldView:
-        request = pb.CommitHoldRequest(request_id=request_id, hold_id=hold_id, document_ref=document_ref)
+    async def commit(self, request_id: str, hold_id: str, *, owner: str) -> HoldView:
+        request = pb.CommitHoldRequest(request_id=request_id, hold_id=hold_id, document_ref=owner, expected_owner=owner)
         return _hold((await _call(self._stub.CommitHold(request))).hold)
 
-    async def extend(self, request_id: str, hold_id: str, expires_at: datetime) -> HoldView:
-        request = pb.ExtendHoldRequest(request_id=request_id, hold_id=hold_id, expires_at=_timestamp(expires_at))
+    async def extend(self, request_id: str, hold_id: str, expires_at: datetime, *, owner: str) -> HoldView:
+        request = pb.ExtendHoldRequest(
+            request_id=request_id, hold_id=hold_id, expires_at=_timestamp(expires_at), expected_owner=owner
+        )
         return _hold((await _call(self._stub.ExtendHold(request))).hold)
 
     async def transfer(self, request_id: str, hold_id: str, expected_owner: str, new_owner: str) -> HoldView:

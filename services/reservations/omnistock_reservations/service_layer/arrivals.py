@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncpg
 
 from omnistock_platform.logging import get_logger
-from omnistock_platform.owners import reservation_of
+from omnistock_platform.owners import reservation_of, reservation_owner
 from omnistock_reservations.adapters import repository
 from omnistock_reservations.adapters.inventory_client import TransferView
 from omnistock_reservations.domain.holds import derived_request_id
@@ -60,6 +60,7 @@ class Arrivals:
                     derived_request_id(found.reservation_id, "release-arrival", transfer.transfer_id),
                     transfer.arrival_hold_id,
                     f"reservation {found.reservation_id} is {found.status.label}",
+                    owner=reservation_owner(found.reservation_id),
                 )
             return found
         assert transfer.received_at is not None

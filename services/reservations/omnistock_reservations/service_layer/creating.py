@@ -40,6 +40,7 @@ from omnistock_platform.errors import (
 )
 from omnistock_platform.idempotency import fingerprint
 from omnistock_platform.logging import get_logger
+from omnistock_platform.owners import reservation_owner
 from omnistock_platform.validation import Validator, duration_text
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import HoldView, Store, TransferView
@@ -377,6 +378,7 @@ class Creating:
                 derived_request_id(reservation.reservation_id, "release-orphan"),
                 hold.hold_id,
                 f"reservation {reservation.reservation_id} failed",
+                owner=reservation_owner(reservation.reservation_id),
             )
         except Exception as error:  # inventory expires it in time anyway
             log.warning("reservations.orphan_release_failed", hold_id=hold.hold_id, error=repr(error))

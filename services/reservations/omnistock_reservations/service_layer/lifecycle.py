@@ -145,7 +145,10 @@ class Lifecycle:
             found,
             Action.EXTEND,
             lambda: self.deps.inventory.extend(
-                derived_request_id(found.reservation_id, "extend", request.request_id), found.hold_id, target
+                derived_request_id(found.reservation_id, "extend", request.request_id),
+                found.hold_id,
+                target,
+                owner=reservation_owner(found.reservation_id),
             ),
         )
 
@@ -180,13 +183,17 @@ class Lifecycle:
             await self._cancel_transfer(found, request.reason)
         elif found.status is not Status.CANCELLED:
             next_status(found.reservation_id, found.status, Action.CANCEL)
+            # Every cancellation of the reservation asks inventory the same (its request id is the
+            # reservation's, so the caller's reason, which inventory does not keep, stays out): two
+            # at once both stand, as one after the other would.
             await self._on_hold(
                 found,
                 Action.CANCEL,
                 lambda: self.deps.inventory.release(
                     derived_request_id(found.reservation_id, "release"),
                     found.hold_id,
-                    f"reservation cancelled: {request.reason}".rstrip(": "),
+                    "reservation cancelled",
+                    owner=reservation_owner(found.reservation_id),
                 ),
             )
 
@@ -289,12 +296,15 @@ class Lifecycle:
             lambda: self.deps.inventory.commit(
                 derived_request_id(found.reservation_id, "commit"),
                 found.hold_id,
-                reservation_owner(found.reservation_id),
+                owner=reservation_owner(found.reservation_id),
             ),
         )
 
         def change(current: Reservation) -> None:
-            if not (begun.resumed and current.status is Status.COLLECTED):
+            # Inventory sold the hold for this collection. The reservation may already say so: it
+            # followed its hold when a cancellation racing this one found the hold sold, or after a
+            # crash cut this request short. The sale is still this collection's, not a refusal.
+            if current.status is not Status.COLLECTED:
                 current.collect(now())
 
         return await self._change(

@@ -60,7 +60,9 @@ class HoldSync:
             found.cancel("hold released in inventory", at)
         elif hold.state == "committed":
             found.collect(at)
-        elif found.expires_at is None or abs(hold.expires_at - found.expires_at) > _SAME_INSTANT:
+        elif found.expires_at is None or hold.expires_at - found.expires_at > _SAME_INSTANT:
+            # Only ever later: inventory extends first and the reservation writes it after, so a hold
+            # that runs out sooner than the reservation says was read before an extension since.
             found.extend(hold.expires_at)
         if found.events:
             log.info(
