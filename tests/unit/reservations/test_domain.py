@@ -189,7 +189,9 @@ def test_a_confusable_character_never_makes_a_code(code: str, position: int, con
 
 def test_codes_spread_over_the_alphabet() -> None:
     codes = {new_pickup_code() for _ in range(2000)}
-    assert len(codes) == 2000  # 31**6 codes: a collision here would mean a broken generator
+    # 31**6 codes: 2,000 draws collide once in about 440 runs, more than a handful only when the
+    # generator is broken (the store's unique index turns a real collision into a new draw).
+    assert len(codes) >= 1995
     assert set("".join(codes)) == set(ALPHABET)
 
 
