@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -118,14 +119,7 @@ class TaskIntake:
             withdrawn = task.apply(Action.WITHDRAW, withdrawn_reason="order edited")
             return await self.changes.changed(conn, withdrawn, "task.withdrawn")
         before = {line.sku: line for line in task.lines}
-        new_lines = tuple(
-            dataclasses.replace(
-                line, picked=min(before[line.sku].picked, line.quantity), components=before[line.sku].components
-            )
-            if line.sku in before
-            else line
-            for line in merge_lines(list(lines))
-        )
+        new_lines = refitted(task, merge_lines(list(lines)))
         if any(line.sku not in before for line in new_lines):
             # A set the edit added is fetched as its components, as its hold took them here.
             new_lines = await self._with_components(new_lines, task.hold_id, task.location_id)
@@ -194,15 +188,7 @@ class TaskIntake:
         kept = merge_lines(list(reservation.lines))
         changed = []
         for task in await repository.active_of_reservation(conn, reservation.reservation_id):
-            before = {line.sku: line for line in task.lines}
-            lines = tuple(
-                dataclasses.replace(
-                    line, picked=min(before[line.sku].picked, line.quantity), components=before[line.sku].components
-                )
-                if line.sku in before
-                else line
-                for line in kept
-            )
+            lines = refitted(task, kept)
             if not lines or lines == task.lines:
                 continue
             log.info("intake.task_lines_changed", task_id=task.task_id, reservation_id=reservation.reservation_id)
@@ -254,3 +240,17 @@ class TaskIntake:
     def _require_id(field: str, value: str) -> None:
         if not value:
             raise InvalidArgument.of(field, "is required")
+
+
+def refitted(task: Task, lines: Iterable[TaskLine]) -> tuple[TaskLine, ...]:
+    """The task's lines as they now are to be: a SKU it had keeps what was picked of it, up to its new
+    quantity (the rest goes back to the shelf), and the components a set is fetched as."""
+    before = {line.sku: line for line in task.lines}
+    return tuple(
+        dataclasses.replace(
+            line, picked=min(before[line.sku].picked, line.quantity), components=before[line.sku].components
+        )
+        if line.sku in before
+        else line
+        for line in lines
+    )
