@@ -103,21 +103,29 @@ async def test_a_reservation_converted_while_another_change_was_on_its_way_keeps
 ) -> None:
     store, sofa, reservation = await reserved_sofa(shop)
     staff = shop.stack.stub("reservations", role="pos", locations=[store])
+    # A gRPC call starts when it is made: each is made only once inventory's claim is paused.
     if step == "cancel":
         action = "release"
-        change = staff.CancelReservation(
-            rpb.CancelReservationRequest(
-                request_id=unique_id(), reservation_id=reservation.reservation_id, reason="changed her mind"
+
+        def change() -> Any:
+            return staff.CancelReservation(
+                rpb.CancelReservationRequest(
+                    request_id=unique_id(), reservation_id=reservation.reservation_id, reason="changed her mind"
+                )
             )
-        )
     else:
         action = "commit"
-        change = staff.CollectReservation(
-            rpb.CollectReservationRequest(request_id=unique_id(), store_id=store, pickup_code=reservation.pickup_code)
-        )
+
+        def change() -> Any:
+            return staff.CollectReservation(
+                rpb.CollectReservationRequest(
+                    request_id=unique_id(), store_id=store, pickup_code=reservation.pickup_code
+                )
+            )
+
     # The change has read the reservation and is on its way to inventory when the order takes it over.
     async with delayed_in_inventory(db, derived_request_id(reservation.reservation_id, action)) as waiting:
-        late = asyncio.ensure_future(change)
+        late = asyncio.ensure_future(change())
         await waiting()
         order = (await shop.orders.CreateOrder(order_from(reservation))).order
     with pytest.raises(grpc.aio.AioRpcError) as refused:
