@@ -16,7 +16,7 @@ from omnistock_client.lookups import parse_point
 from omnistock.common.v1 import common_pb2
 from omnistock_cli.context import Caller, fail
 from omnistock_cli.output import message_data
-from omnistock_platform.auth import Role
+from omnistock_platform.auth import ROLE_CHANNELS, Role
 from omnistock_platform.settings import parse_duration
 
 CHANNELS: dict[str, int] = {
@@ -26,12 +26,6 @@ CHANNELS: dict[str, int] = {
     "pos": common_pb2.CHANNEL_POS,
     "backoffice": common_pb2.CHANNEL_BACKOFFICE,
     "marketplace": common_pb2.CHANNEL_MARKETPLACE,
-}
-ROLE_CHANNEL: dict[Role, int] = {
-    Role.STOREFRONT: common_pb2.CHANNEL_WEB,
-    Role.APP: common_pb2.CHANNEL_APP,
-    Role.CHAT_AGENT: common_pb2.CHANNEL_CHAT,
-    Role.POS: common_pb2.CHANNEL_POS,
 }
 METHODS: dict[str, int] = {
     "ship": common_pb2.FULFILMENT_METHOD_SHIP,
@@ -81,7 +75,7 @@ def channel_code(name: str | None, caller_of: Caller | None = None) -> int:
     """`web`, `app`, `chat`, `pos`, `marketplace` (or `backoffice`); by default the channel of the caller's role."""
     if name is None:
         role = caller_of.acting_role() if caller_of is not None else None
-        return ROLE_CHANNEL.get(role, common_pb2.CHANNEL_BACKOFFICE) if role else common_pb2.CHANNEL_BACKOFFICE
+        return ROLE_CHANNELS.get(role, common_pb2.CHANNEL_BACKOFFICE) if role else common_pb2.CHANNEL_BACKOFFICE
     code = CHANNELS.get(name.strip().lower())
     if code is None:
         fail(f"unknown channel {name!r}", hint=f"one of {', '.join(CHANNELS)}")

@@ -41,7 +41,7 @@ from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_mcp import models
-from omnistock_platform.auth import Role, TokenAuthority
+from omnistock_platform.auth import ROLE_CHANNELS, Role, TokenAuthority
 from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.services import ServiceName
 from omnistock_platform.settings import Settings
@@ -81,13 +81,6 @@ class TokenSource:
         return self._token
 
 
-# The channel a caller sells through when its token names none.
-ROLE_CHANNEL: dict[str, common_pb2.Channel.ValueType] = {
-    Role.STOREFRONT: common_pb2.CHANNEL_WEB,
-    Role.APP: common_pb2.CHANNEL_APP,
-    Role.CHAT_AGENT: common_pb2.CHANNEL_CHAT,
-    Role.POS: common_pb2.CHANNEL_POS,
-}
 # What a model can do about each kind of thing that was not found.
 NOT_FOUND_HINTS = {
     "sku": " Use search_skus to find the right SKU code.",
@@ -121,7 +114,7 @@ class Caller:
         if named in common_pb2.Channel.DESCRIPTOR.values_by_name and named != "CHANNEL_UNSPECIFIED":
             channel = common_pb2.Channel.Value(named)
         else:
-            channel = ROLE_CHANNEL.get(role, common_pb2.CHANNEL_CHAT)
+            channel = common_pb2.Channel.ValueType(ROLE_CHANNELS.get(role, common_pb2.CHANNEL_CHAT))
         return cls(role, str(claims.get("sub", "")), channel)
 
     @property

@@ -68,8 +68,9 @@ def require_location(location_id: str, what: str = "location") -> None:
 
 
 # The channel each channel's role sells in when its token names none (the token's `channel` claim,
-# e.g. "web", says it otherwise). Admin and services act for every channel.
-ROLE_CHANNELS: dict[Role, int] = {
+# e.g. "web", says it otherwise): the services, the CLI and the MCP tools read it here. Admin and
+# services act for every channel.
+ROLE_CHANNELS: dict[str, int] = {
     Role.STOREFRONT: common_pb2.CHANNEL_WEB,
     Role.APP: common_pb2.CHANNEL_APP,
     Role.CHAT_AGENT: common_pb2.CHANNEL_CHAT,

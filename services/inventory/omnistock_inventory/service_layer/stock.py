@@ -622,7 +622,6 @@ class StockLevels:
                     )[0]
             on_shelf = {**can, **shelf}
             fits = all(can.get(sku, 0) >= units for sku, units in needed.items())
-            fits_on_shelf = all(on_shelf.get(sku, 0) >= units for sku, units in needed.items())
             for sku, components in definitions.items():  # a bundle: as many as its components allow
                 can[sku] = bundle_available(components, can)
                 on_shelf[sku] = bundle_available(components, on_shelf)
@@ -634,7 +633,8 @@ class StockLevels:
             if fits:
                 # Every item only by counting units on their way: promised as a hold of them commits.
                 held = None
-                if not fits_on_shelf:
+                # (`on_shelf` keeps the sets' parts, so every SKU the items need is still in it.)
+                if any(on_shelf.get(sku, 0) < units for sku, units in needed.items()):
                     levels = [held_level(row) for row in here]
                     held = (beyond_shelf(levels, wanted, definitions), levels)
                 complete.append((rounded, places[location_id], here, on_shelf, held))
