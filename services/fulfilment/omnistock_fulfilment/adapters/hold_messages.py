@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 
 from omnistock.orders.v1 import orders_pb2
 from omnistock_fulfilment.adapters.messages import HOLD_REASONS, from_timestamp
-from omnistock_fulfilment.domain.order_holds import ActiveHold, OrderHolds
+from omnistock_fulfilment.domain.order_holds import ActiveHold, HeldAllocation, OrderHolds
 
 REASON_NAMES = {code: name for name, code in HOLD_REASONS.items()}
 
 
 def order_holds_of(event: orders_pb2.OrderChanged) -> OrderHolds:
-    """The order's active holds as the event saw them (none once the order is over)."""
+    """The order's active holds as the event saw them (none once the order is over), and its
+    allocations' lines while held."""
     order = event.order
     over = order.status in (orders_pb2.ORDER_STATUS_COMPLETED, orders_pb2.ORDER_STATUS_CANCELLED)
     active = tuple(
@@ -21,4 +22,12 @@ def order_holds_of(event: orders_pb2.OrderChanged) -> OrderHolds:
         if hold.status == orders_pb2.FULFILMENT_HOLD_STATUS_ACTIVE and not over
     )
     version = from_timestamp(order.updated_at) or datetime.now(UTC)
-    return OrderHolds(order.order_id, version, active, over)
+    allocations = {
+        allocation.allocation_id: HeldAllocation(
+            allocation.location_id, allocation.hold_id, tuple((line.sku, line.quantity) for line in allocation.lines)
+        )
+        if allocation.status == orders_pb2.ALLOCATION_STATUS_HELD
+        else None
+        for allocation in order.allocations
+    }
+    return OrderHolds(order.order_id, version, active, over, allocations)

@@ -27,18 +27,38 @@ class InventoryClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = inventory_pb2_grpc.InventoryServiceStub(channel)
 
-    async def bundles(self, hold_id: str, location_id: str) -> dict[str, dict[str, int]]:
-        """The bundle lines a hold has at a location: bundle SKU -> its components (units per set),
-        as they were when it was held. A hold inventory does not know has none."""
+    async def hold(self, hold_id: str) -> inventory_pb2.Hold | None:
+        """The hold as inventory has it now; None when inventory does not know it."""
         try:
             response = await remote_call("inventory", self._stub.GetHold(inventory_pb2.GetHoldRequest(hold_id=hold_id)))
         except NotFound:
+            return None
+        return response.hold
+
+    async def bundles(self, hold_id: str, location_id: str) -> dict[str, dict[str, int]]:
+        """The bundle lines a hold has at a location: bundle SKU -> its components (units per set),
+        as they were when it was held. A hold inventory does not know has none."""
+        hold = await self.hold(hold_id)
+        if hold is None:
             return {}
         return {
             bundle.sku: {component.sku: component.quantity for component in bundle.components}
-            for bundle in response.hold.bundles
+            for bundle in hold.bundles
             if bundle.location_id == location_id
         }
+
+    async def open_at(self, hold_id: str, location_id: str) -> dict[str, int]:
+        """What a hold still holds at a location and may give back: units by SKU, sets by bundle
+        SKU. Nothing for a hold that ended or that inventory does not know."""
+        hold = await self.hold(hold_id)
+        if hold is None or hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
+            return {}
+        found: dict[str, int] = {}
+        here = [(line.sku, line.open) for line in hold.lines if line.location_id == location_id]
+        here += [(bundle.sku, bundle.open) for bundle in hold.bundles if bundle.location_id == location_id]
+        for sku, units in here:
+            found[sku] = found.get(sku, 0) + units
+        return found
 
     async def release(
         self, request_id: str, hold_id: str, location_id: str, quantities: Mapping[str, int], reason: str

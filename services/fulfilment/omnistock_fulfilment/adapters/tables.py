@@ -77,6 +77,9 @@ class OrderHoldsRow(SQLModel, table=True):
     version: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     # [{"allocation_id": "" (the whole order) or an allocation, "reason": "payment_pending" ...}]
     holds: list[dict[str, Any]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    # {allocation_id: {"location_id", "hold_id", "lines": [[sku, units], ...]} while held, null once
+    # not}, as the newest event said; null where not known (rows older than revision 0006).
+    allocations: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB, nullable=True))
 
 
 platform_tables(SCHEMA)

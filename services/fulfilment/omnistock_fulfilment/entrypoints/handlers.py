@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncpg
 from google.protobuf.message import Message
 
@@ -39,18 +41,31 @@ class EventHandlers:
         if not isinstance(payload, orders_pb2.OrderChanged):
             raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not OrderChanged")
         try:
-            # Every order event carries the order's holds: the newest says what waits.
-            await self.holds.order_changed(conn, order_holds_of(payload))
+            # Every order event carries the order's holds and allocations: the newest says what waits,
+            # and what each allocation holds. An event handled after a newer one (a retry) makes and
+            # changes its tasks as the newer one says.
+            newest = await self.holds.order_changed(conn, order_holds_of(payload))
             # An edit, or a re-route of units a hold lost before they were picked (a transfer received
             # short: `previous` is set): the allocation's task gets its new lines.
             if event == "edited" or (event == "rerouted" and payload.HasField("previous")):
-                for allocation_id, lines in edited_allocations_of(payload):
+                for allocation_id, said in edited_allocations_of(payload):
+                    lines = newest.lines_now(allocation_id, said)
+                    if lines is None and said is not None:
+                        continue  # a newer event ended the allocation, and did what that asked
                     await self.intake.allocation_edited(
-                        conn, envelope.event_id, payload.order.order_id, allocation_id, lines
+                        conn,
+                        envelope.event_id,
+                        payload.order.order_id,
+                        allocation_id,
+                        lines,
+                        newest.held_beside(allocation_id),
                     )
             if event in ("allocated", "rerouted", "edited"):
                 for allocation in allocations_of(payload):
-                    await self.intake.allocation_made(conn, allocation)
+                    lines = newest.lines_now(allocation.allocation_id, allocation.lines)
+                    if lines is None:
+                        continue  # held no longer, as a newer event said: nothing to fetch
+                    await self.intake.allocation_made(conn, dataclasses.replace(allocation, lines=lines))
             elif event == "cancelled":
                 await self.intake.order_cancelled(conn, payload.order.order_id, "order cancelled")
         except InvalidArgument as error:

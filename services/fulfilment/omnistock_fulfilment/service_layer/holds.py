@@ -13,7 +13,6 @@ import asyncpg
 
 from omnistock_fulfilment.adapters import hold_repository, repository
 from omnistock_fulfilment.domain.order_holds import OrderHolds
-from omnistock_fulfilment.domain.task import Task
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.logging import get_logger
 from omnistock_platform.owners import order_owner
@@ -26,21 +25,23 @@ class TaskHolds:
     def __init__(self, changes: TaskChanges) -> None:
         self.changes = changes
 
-    async def order_changed(self, conn: asyncpg.Connection, holds: OrderHolds) -> list[Task]:
-        """The order's holds as its event tells them; returns the tasks that became held or released."""
+    async def order_changed(self, conn: asyncpg.Connection, holds: OrderHolds) -> OrderHolds:
+        """The order's holds as its event tells them: its unfinished tasks are marked held or released
+        with them. Returns what the newest event heard of the order says (this one's, unless a newer
+        one was handled before it)."""
         check = Validator()
         check.identifier("order.order_id", holds.order_id)
         check.raise_if_invalid()
         await repository.lock_source(conn, order_owner(holds.order_id))
-        if not await hold_repository.record(conn, holds) or holds.over:
-            return []  # an older event than one already heard, or an order whose work is withdrawn
-        changed = []
+        newest = await hold_repository.record(conn, holds)
+        if newest is not holds or holds.over:
+            return newest  # an older event than one already heard, or an order whose work is withdrawn
         for task in await repository.active_of_order(conn, holds.order_id):
             reason = holds.reason_for(task.allocation_id)
             if reason == task.hold_reason:
                 continue
             await hold_repository.set_reason(conn, task.task_id, reason)
             event = "task.held" if reason else "task.released"
-            changed.append(await self.changes.changed(conn, replace(task, hold_reason=reason), event))
+            await self.changes.changed(conn, replace(task, hold_reason=reason), event)
             log.info("task.hold_changed", task_id=task.task_id, order_id=holds.order_id, reason=reason or "released")
-        return changed
+        return newest

@@ -14,8 +14,9 @@ inbox, two rules make the outcome independent of redelivery and order:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 import asyncpg
@@ -104,11 +105,14 @@ class TaskIntake:
         order_id: str,
         allocation_id: str,
         lines: tuple[tuple[str, int], ...] | None,
+        held_beside: Mapping[str, int] | None = None,
     ) -> Task | None:
         """The order was edited: the allocation's task gets its new lines (units picked beyond a smaller
         quantity go back to the shelf), or is withdrawn when the edit emptied the allocation. Units added
-        to a task whose pick is already confirmed cannot join its parcel: they are given back to stock
-        and announced as short (task.short_picked), so that orders routes them again, as for a short pick."""
+        to a task whose pick is already confirmed cannot join its parcel: those the hold still has for
+        it are given back to stock and announced as short (task.short_picked), so that orders routes
+        them again, as for a short pick. `held_beside`: what the order's other allocations hold on the
+        same hold at the same location (never given back here)."""
         self._require_id("order.order_id", order_id)
         await repository.lock_source(conn, order_owner(order_id))
         active = await repository.active_of_order(conn, order_id)
@@ -120,27 +124,61 @@ class TaskIntake:
             return await self.changes.changed(conn, withdrawn, "task.withdrawn")
         before = {line.sku: line for line in task.lines}
         new_lines = refitted(task, merge_lines(list(lines)))
+        if _quantities(new_lines) == _quantities(task.lines):
+            return None  # the task asks for this already: the edit was heard before, or a newer one said so
         if any(line.sku not in before for line in new_lines):
             # A set the edit added is fetched as its components, as its hold took them here.
             new_lines = await self._with_components(new_lines, task.hold_id, task.location_id)
-        edited = dataclasses.replace(task, lines=new_lines)
-        if task.status in PICK_CONFIRMED and self.inventory is not None:
-            added = {
-                line.sku: line.quantity - (before[line.sku].quantity if line.sku in before else 0) for line in new_lines
-            }
-            added = {sku: units for sku, units in added.items() if units > 0}
-            if added:
-                await self.inventory.release(
-                    f"task:{task.task_id}:edit-release:{cause}",
-                    task.hold_id,
-                    task.location_id,
-                    added,
-                    reason=f"order {order_id} edited after task {task.task_id} was picked",
-                )
-                log.info("intake.edit_after_pick", task_id=task.task_id, order_id=order_id, added=added)
-                return await self.changes.changed(conn, edited, "task.short_picked", added)
+        added = {
+            line.sku: line.quantity - (before[line.sku].quantity if line.sku in before else 0) for line in new_lines
+        }
+        added = {sku: units for sku, units in added.items() if units > 0}
+        if task.status in PICK_CONFIRMED and self.inventory is not None and added:
+            given_back = await self._give_back(task, added, held_beside or {}, cause, order_id)
+            # The parcel keeps what was picked; the units given back are asked for and missing (short).
+            kept = {sku: (before[sku].quantity if sku in before else 0) + given_back.get(sku, 0) for sku in added}
+            new_lines = tuple(
+                dataclasses.replace(line, quantity=kept[line.sku]) if line.sku in kept else line for line in new_lines
+            )
+            new_lines = tuple(line for line in new_lines if line.quantity > 0)
+            edited = dataclasses.replace(task, lines=new_lines)
+            if given_back:
+                log.info("intake.edit_after_pick", task_id=task.task_id, order_id=order_id, added=given_back)
+                return await self.changes.changed(conn, edited, "task.short_picked", given_back)
+            if _quantities(new_lines) == _quantities(task.lines):
+                log.info("intake.edit_after_pick_overtaken", task_id=task.task_id, order_id=order_id, added=added)
+                return None
+        else:
+            edited = dataclasses.replace(task, lines=new_lines)
         log.info("intake.task_lines_changed", task_id=task.task_id, order_id=order_id, allocation_id=allocation_id)
         return await self.changes.changed(conn, edited, "task.lines_changed")
+
+    async def _give_back(
+        self, task: Task, added: Mapping[str, int], held_beside: Mapping[str, int], cause: str, order_id: str
+    ) -> dict[str, int]:
+        """Give back, of the units an edit added to a task whose pick is confirmed, those its hold still
+        has for it: beyond what the task had (picked) and what the order's other allocations there take.
+        An edit handled late finds fewer (a later edit or a cancellation gave them back already) or
+        none (the hold ended). Returns the units given back."""
+        assert self.inventory is not None
+        open_here = await self.inventory.open_at(task.hold_id, task.location_id)
+        had = {line.sku: line.quantity for line in task.lines}
+        given = {
+            sku: min(units, open_here.get(sku, 0) - had.get(sku, 0) - held_beside.get(sku, 0))
+            for sku, units in added.items()
+        }
+        given = {sku: units for sku, units in sorted(given.items()) if units > 0}
+        if given:
+            # Keyed by what is given back: a retry after a crash that finds less open asks for that.
+            amounts = hashlib.sha256(repr(sorted(given.items())).encode()).hexdigest()[:16]
+            await self.inventory.release(
+                f"task:{task.task_id}:edit-release:{cause}:{amounts}",
+                task.hold_id,
+                task.location_id,
+                given,
+                reason=f"order {order_id} edited after task {task.task_id} was picked",
+            )
+        return given
 
     async def order_cancelled(self, conn: asyncpg.Connection, order_id: str, reason: str) -> list[Task]:
         return await self._withdraw(conn, order_owner(order_id), reason or "order cancelled", order_id=order_id)
@@ -240,6 +278,10 @@ class TaskIntake:
     def _require_id(field: str, value: str) -> None:
         if not value:
             raise InvalidArgument.of(field, "is required")
+
+
+def _quantities(lines: Iterable[TaskLine]) -> dict[str, int]:
+    return {line.sku: line.quantity for line in lines}
 
 
 def refitted(task: Task, lines: Iterable[TaskLine]) -> tuple[TaskLine, ...]:
