@@ -44,7 +44,10 @@ MethodOption = Annotated[
     str | None,
     typer.Option("--method", help="ship, pickup or carry-out. Default: ship with --ship-to, pickup with --store."),
 ]
-ChannelOption = Annotated[str | None, typer.Option("--channel", help="web, app, chat or pos. Default: the role's.")]
+ChannelOption = Annotated[
+    str | None,
+    typer.Option("--channel", help="web, app, chat or pos. Default: the role's own; only an admin may name another."),
+]
 STATUSES = {
     label(value, pb.OrderStatus, "ORDER_STATUS_").replace(" ", "-"): value for value in pb.OrderStatus.values() if value
 }

@@ -102,7 +102,10 @@ def reserve(
     hold_for: Annotated[
         str | None, typer.Option("--hold-for", help="How long to keep it, e.g. 2d. Default: the channel's default.")
     ] = None,
-    channel: Annotated[str | None, typer.Option("--channel", help="web, app or chat. Default: the role's.")] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option("--channel", help="web, app or chat. Default: the role's own; only an admin may name another."),
+    ] = None,
     ship_to_store: Annotated[
         bool,
         typer.Option(
