@@ -139,6 +139,12 @@ class World:
         response = await self.reservations.CreateReservation(create_request(store_id, lines, **fields))
         return response.reservation  # type: ignore[no-any-return]
 
+    async def extend(self, reservation_id: str, by: timedelta) -> pb.Reservation:
+        request = pb.ExtendReservationRequest(
+            request_id=unique_id(), reservation_id=reservation_id, extend_by=duration(by)
+        )
+        return (await self.reservations.ExtendReservation(request)).reservation  # type: ignore[no-any-return]
+
     async def get(self, reservation_id: str) -> pb.Reservation:
         response = await self.as_role("admin").GetReservation(pb.GetReservationRequest(reservation_id=reservation_id))
         return response.reservation  # type: ignore[no-any-return]

@@ -30,7 +30,7 @@ from omnistock_reservations.service_layer.recovery import Recovery
 from omnistock_reservations.service_layer.syncing import HoldSync
 from omnistock_reservations.service_layer.unit import Deps
 from tests.integration.orders.support import Shop
-from tests.integration.reservations.support import World, duration
+from tests.integration.reservations.support import World
 
 
 @dataclass
@@ -296,15 +296,7 @@ async def test_a_hold_read_before_an_extension_does_not_take_the_reservations_ex
     await world.receive(store, sku, 1)
     reservation = await world.reserve(store, [(sku, 1)])
     read_before = await parts.deps.inventory.get_hold(reservation.hold_id)
-    extended = (
-        await world.reservations.ExtendReservation(
-            pb.ExtendReservationRequest(
-                request_id=unique_id(),
-                reservation_id=reservation.reservation_id,
-                extend_by=duration(timedelta(hours=2)),
-            )
-        )
-    ).reservation
+    extended = await world.extend(reservation.reservation_id, timedelta(hours=2))
     async with parts.deps.db.transaction() as conn:
         await HoldSync(parts.deps).apply(conn, reservation.reservation_id, read_before)
 

@@ -100,15 +100,7 @@ async def test_extend_moves_the_expiry_of_reservation_and_hold_up_to_the_maximum
     await world.receive(store, sku, 1)
     reservation = await world.reserve(store, [(sku, 1)], hold_for=timedelta(hours=1))
 
-    extended = (
-        await world.reservations.ExtendReservation(
-            pb.ExtendReservationRequest(
-                request_id=unique_id(),
-                reservation_id=reservation.reservation_id,
-                extend_by=duration(timedelta(hours=2)),
-            )
-        )
-    ).reservation
+    extended = await world.extend(reservation.reservation_id, timedelta(hours=2))
     shift = extended.expires_at.ToDatetime() - reservation.expires_at.ToDatetime()
     assert shift == timedelta(hours=2)
     assert (await world.hold(reservation.hold_id)).expires_at == extended.expires_at
