@@ -98,15 +98,29 @@ async def _grpc_operation(spec: Spec, channel: Any) -> Operation:
 
         return op_ping
 
+    def stock_request(rng: random.Random) -> inv.GetStockRequest:
+        return inv.GetStockRequest(
+            sku=sku_count(rng), location_id=locations[rng.randrange(len(locations))], channel=common_pb2.CHANNEL_WEB
+        )
+
     if spec.kind == "get_stock":
 
         async def op_get(rng: random.Random) -> tuple[str, int]:
-            request = inv.GetStockRequest(
-                sku=sku_count(rng), location_id=locations[rng.randrange(len(locations))], channel=common_pb2.CHANNEL_WEB
-            )
-            return await call(inventory.GetStock, request), 0
+            return await call(inventory.GetStock, stock_request(rng)), 0
 
         return op_get
+
+    if spec.kind == "stock_echo":
+        echo = channel.unary_unary(
+            p["method"],
+            request_serializer=inv.GetStockRequest.SerializeToString,
+            response_deserializer=inv.GetStockResponse.FromString,
+        )
+
+        async def op_echo(rng: random.Random) -> tuple[str, int]:
+            return await call(echo, stock_request(rng)), 0
+
+        return op_echo
 
     if spec.kind == "find_availability":
 

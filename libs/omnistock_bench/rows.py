@@ -28,6 +28,9 @@ ROWS: tuple[Row, ...] = (
     Row("ceiling-a-hop", "ceiling A + one internal call", "ping", "trivial", ceiling_b="",
         meaning="the empty call, whose servicer makes one empty call over a service channel: the least a"
         " call that crosses to another service costs"),
+    Row("ceiling-a-stock", "ceiling A + GetStock's messages", "stock_echo", "trivial", ceiling_b="",
+        meaning="GetStock's request and an answer of its size and shape, made once: what exchanging"
+        " its messages costs, with no work to find the answer"),
     Row("ceiling-b-spread", "ceiling B: hold txn, spread", "sql_hold", "postgres",
         meaning="the hold transaction's statements straight from asyncpg, random rows"),
     Row("ceiling-b-hot", "ceiling B: hold txn, one hot row", "sql_hold", "postgres", hot=True,

@@ -28,7 +28,7 @@ from omnistock_bench.load import ClientFleet, Outcome, Spec
 from omnistock_bench.rows import BY_NAME, CEILINGS, ROWS, Row
 from omnistock_bench.stack import BenchStack, StackOptions
 from omnistock_bench.stats import RowResult, percentile
-from omnistock_bench.trivial import PING, QUERY, RELAY
+from omnistock_bench.trivial import PING, QUERY, RELAY, STOCK
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_inventory.settings import InventorySettings
 from omnistock_platform.db import Database
@@ -68,6 +68,8 @@ class BenchConfig:
             wanted.add("hold-spread")
         if wanted & {"get-stock", "find-availability"}:
             wanted.add("ceiling-a-query")  # what the reads are explained against
+        if "get-stock" in wanted:
+            wanted.add("ceiling-a-stock")  # what GetStock's messages cost before any work
         if wanted & {"reserve-spread", "reserve-hot", "order", "order-20"}:
             wanted.add("ceiling-a-hop")  # what the flows that cross services pay for each crossing
         return [row for row in ROWS if row.name in wanted]
@@ -193,7 +195,7 @@ class Bench:
             "stores": catalogue.store_ids,
             "points": list(catalogue.points.values()),
             "hot": (catalogue.hot_location, hot_sku) if row.hot else None,
-            "method": {"ceiling-a-query": QUERY, "ceiling-a-hop": RELAY}.get(row.name, PING),
+            "method": {"ceiling-a-query": QUERY, "ceiling-a-hop": RELAY, "ceiling-a-stock": STOCK}.get(row.name, PING),
             "max_lines": self.config.max_lines,
             "database_url": settings.database_url,
             "subject_prefix": settings.subject_prefix,

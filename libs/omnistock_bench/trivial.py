@@ -7,7 +7,9 @@ database costs, so a read such as GetStock can be told apart from what a round t
 `Relay` is the same call making one `Ping` of its own over a service channel (the client stack
 services call each other with): the least a call that crosses to another service costs, which
 CreateReservation (reservations, then inventory) and CreateOrder (orders, then inventory three
-times) pay before any work of their own.
+times) pay before any work of their own. `Stock` takes a GetStockRequest and answers a
+GetStockResponse made once, of the size and shape GetStock answers for one SKU at one location:
+what exchanging GetStock's messages costs, with no work to find the answer.
 
 Run as `python -m omnistock_bench.trivial`; the port comes from OMNISTOCK_BENCH_PORT.
 """
@@ -21,7 +23,9 @@ from typing import cast
 
 import grpc
 from google.protobuf import empty_pb2
+from google.protobuf.message import Message
 
+from omnistock.inventory.v1 import inventory_pb2
 from omnistock_platform.auth import Role
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
@@ -35,7 +39,19 @@ SERVICE = "omnistock.bench.v1.Trivial"
 PING = f"/{SERVICE}/Ping"
 QUERY = f"/{SERVICE}/Query"
 RELAY = f"/{SERVICE}/Relay"
-POLICY = {"Ping": frozenset(Role), "Query": frozenset(Role), "Relay": frozenset(Role)}
+STOCK = f"/{SERVICE}/Stock"
+POLICY = {name: frozenset(Role) for name in ("Ping", "Query", "Relay", "Stock")}
+
+
+def stock_answer() -> inventory_pb2.GetStockResponse:
+    """An answer as GetStock gives it from memory for one SKU at one location of the bench's stock."""
+    level = inventory_pb2.StockLevel(
+        location_id="BENCH-LOC-0042", sku="BENCH-SKU-004217", on_hand=1000, held=37, available=963, version=1174
+    )
+    level.updated_at.GetCurrentTime()
+    answer = inventory_pb2.GetStockResponse(levels=[level], consistency_token="3817264")
+    answer.as_of.GetCurrentTime()
+    return answer
 
 
 class Trivial:
@@ -43,6 +59,7 @@ class Trivial:
         self.db = db
         self.settings = settings
         self._ping: grpc.aio.UnaryUnaryMultiCallable | None = None
+        self._stock = stock_answer()
 
     async def Ping(self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         return empty_pb2.Empty()
@@ -67,13 +84,20 @@ class Trivial:
             )
         return await remote_call("bench", self._ping(empty_pb2.Empty()))
 
+    async def Stock(
+        self, request: inventory_pb2.GetStockRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.GetStockResponse:
+        return self._stock
+
 
 def add_trivial(implementation: Trivial, server: grpc.aio.Server) -> None:
+    messages: dict[str, type[Message]] = {"Stock": inventory_pb2.GetStockRequest}
+    answers: dict[str, type[Message]] = {"Stock": inventory_pb2.GetStockResponse}
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
             getattr(implementation, name),
-            request_deserializer=empty_pb2.Empty.FromString,
-            response_serializer=empty_pb2.Empty.SerializeToString,
+            request_deserializer=messages.get(name, empty_pb2.Empty).FromString,
+            response_serializer=answers.get(name, empty_pb2.Empty).SerializeToString,
         )
         for name in POLICY
     }

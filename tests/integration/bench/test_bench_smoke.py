@@ -40,7 +40,7 @@ async def test_every_row_runs_and_the_report_is_valid_json(omnistock_servers, tm
     assert checks["invariant_violation_count"] == 0, checks["invariant_violations"]
     rows = {row["name"]: row for row in loaded["rows"]}
     # The reference rows make their own calls: every one of them must have been answered.
-    for name in ("ceiling-a", "ceiling-a-query", "ceiling-a-hop"):
+    for name in ("ceiling-a", "ceiling-a-query", "ceiling-a-hop", "ceiling-a-stock"):
         assert rows[name]["ok"] > 0 and set(rows[name]["codes"]) <= {"OK"}, rows[name]["codes"]
     sellout = rows["sellout"]
     assert sellout["extra"]["units_granted"] <= config.sellout_units
