@@ -30,17 +30,15 @@ from omnistock_orders.domain import fulfilment_holds as rules
 from omnistock_orders.domain.fulfilment_holds import BACK_OFFICE_ONLY, FulfilmentHold, HoldStatus
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
-from omnistock_orders.service_layer.cancelling import OrderCancellation
+from omnistock_orders.service_layer.cancelling import NoLongerDue, OrderCancellation
 from omnistock_orders.service_layer.queries import require_scope
 from omnistock_orders.settings import OrdersSettings
 from omnistock_platform.auth import Role, current_principal
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
-    FailedPrecondition,
     NotFound,
     OmnistockError,
     PermissionDenied,
-    PreconditionViolation,
     Reason,
 )
 from omnistock_platform.events.outbox import Outbox
@@ -107,15 +105,13 @@ async def start_requested(conn: asyncpg.Connection, record: OrderRecord) -> Orde
     return await hold_repository.save_holds(conn, started)
 
 
-class NoLongerDue(FailedPrecondition):
-    """The fulfilment hold the sweep found run out was released before the order could be locked."""
-
-    def __init__(self, hold_id: str) -> None:
-        super().__init__(
-            f"fulfilment hold {hold_id} was released before it could expire",
-            [PreconditionViolation("HOLD_STATUS", hold_id, "hold is released")],
-            reason=Reason.INVALID_STATE,
-        )
+def expiry_cancellation(order_id: str, hold_id: str, reason: rules.HoldReason) -> orders_pb2.CancelOrderRequest:
+    """The cancellation of an order whose fulfilment hold ran out: the same on every try."""
+    return orders_pb2.CancelOrderRequest(
+        request_id=holding.expiry_request_id(order_id, hold_id),
+        order_id=order_id,
+        reason=f"fulfilment hold {hold_id} ({reason.value.replace('_', ' ')}) expired",
+    )
 
 
 class OrderHolds:
@@ -251,25 +247,12 @@ class OrderHolds:
         due = [h for h in rules.active(record.holds) if h.expires_at is not None and h.expires_at <= now]
         if due and not record.order.terminal:
             first = due[0]
-
-            def still_due(locked: OrderRecord) -> None:
-                # Read above without the order's lock: a release since (the payment came as the hold
-                # ran out) was answered that the order goes on, so it must not be cancelled now.
-                if not any(h.hold_id == first.hold_id and h.active for h in locked.holds):
-                    raise NoLongerDue(first.hold_id)
-
             # Cancelled first, under a request id of the hold: a crash before the hold is marked
-            # expired only repeats this (answered from the idempotency store).
-            # Refused when released meanwhile: what else ran out or ended is closed below.
+            # expired only repeats this (answered from the idempotency store). Read above without
+            # the order's lock: refused when released meanwhile (the cancellation checks it), and
+            # what else ran out or ended is closed below.
             with contextlib.suppress(NoLongerDue):
-                await self.cancellation.cancel(
-                    orders_pb2.CancelOrderRequest(
-                        request_id=holding.derived_request_id(order_id, "hold-expired", first.hold_id),
-                        order_id=order_id,
-                        reason=f"fulfilment hold {first.hold_id} ({first.reason.value.replace('_', ' ')}) expired",
-                    ),
-                    still=still_due,
-                )
+                await self.cancellation.cancel(expiry_cancellation(order_id, first.hold_id, first.reason))
         async with self.db.transaction() as conn:
             record = await repository.get(conn, order_id, lock=True)
             if record is None:

@@ -20,11 +20,23 @@ from omnistock_platform.owners import order_owner
 
 # A hold that lost a race inside inventory (ABORTED) is simply asked for again, a few times.
 ABORTED_RETRIES = 4
+_EXPIRED = "hold-expired"
 
 
 def derived_request_id(order_id: str, *parts: str) -> str:
     """The request id of a call made on the order's behalf: the same each time that step is repeated."""
     return ":".join(("order", order_id, *parts))
+
+
+def expiry_request_id(order_id: str, fulfilment_hold_id: str) -> str:
+    """The request id of the cancellation of an order whose fulfilment hold ran out."""
+    return derived_request_id(order_id, _EXPIRED, fulfilment_hold_id)
+
+
+def expired_hold_of(order_id: str, request_id: str) -> str | None:
+    """The fulfilment hold whose running out a cancellation's request id names (None: any other)."""
+    prefix = derived_request_id(order_id, _EXPIRED, "")
+    return request_id.removeprefix(prefix) or None if request_id.startswith(prefix) else None
 
 
 def digest(quantities: Mapping[tuple[str, str], int]) -> str:

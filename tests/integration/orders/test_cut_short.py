@@ -1,0 +1,118 @@
+"""Changes a crash cut short, finished later by the service's Resumer: they finish as they would
+have, or are refused where the reason they were begun for no longer holds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+
+from omnistock.common.v1 import common_pb2
+from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_orders.domain.fulfilment_holds import HoldReason
+from omnistock_orders.entrypoints.main import OrdersService
+from omnistock_orders.service_layer.fulfilment_holds import expiry_cancellation
+from omnistock_platform.resuming import Resumer, resume
+from omnistock_platform.testing.stack import unique_id
+from tests.integration.orders.support import BERLIN, Crash, Shop, store_request
+
+
+class CrashingInventory:
+    """Inventory as the orders process sees it, with the process dying at `at`: before the call
+    (nothing was asked) or after it (inventory acted, the order was never written)."""
+
+    def __init__(self, inventory: Any, method: str, *, after: bool) -> None:
+        self._inventory = inventory
+        self._method = method
+        self._after = after
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._inventory, name)
+        if name != self._method:
+            return call
+
+        async def crashing(*args: Any, **kwargs: Any) -> Any:
+            if self._after:
+                await call(*args, **kwargs)
+            raise Crash(f"killed {'after' if self._after else 'before'} {name}")
+
+        return crashing
+
+
+def resumer(orders: OrdersService) -> Resumer:
+    """The service's Resumer, finishing at once what was cut short."""
+    settings = orders.settings.model_copy(update={"resume_after": timedelta(0)})
+    changes = {"CancelOrder": resume(pb.CancelOrderRequest, orders.cancellation.cancel)}
+    return Resumer("orders", settings, orders.db, orders.idempotency, changes)
+
+
+async def held_order(shop: Shop) -> tuple[str, str, pb.Order, pb.FulfilmentHold]:
+    store, mug = await shop.location(BERLIN), await shop.sku("Mug")
+    await shop.receive(store, mug, 2)
+    order = (await shop.orders.CreateOrder(store_request([(mug, 2)], store))).order
+    payment = common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING
+    hold = pb.FulfilmentHoldRequest(reason=payment, ttl=Duration(seconds=3600))
+    held = (
+        await shop.orders.HoldOrder(pb.HoldOrderRequest(request_id=unique_id(), order_id=order.order_id, hold=hold))
+    ).hold
+    return store, mug, order, held
+
+
+async def cut_short_expiry(orders: OrdersService, order: pb.Order, hold: pb.FulfilmentHold, *, after: bool) -> None:
+    """The sweep found the hold run out and began to cancel the order; the process died before
+    inventory was asked (`after`: once inventory had released the order's stock)."""
+    request = expiry_cancellation(order.order_id, hold.fulfilment_hold_id, HoldReason.PAYMENT_PENDING)
+    cancellation = orders.cancellation
+    inventory = cancellation.inventory
+    cancellation.inventory = CrashingInventory(inventory, "release", after=after)  # type: ignore[assignment]
+    try:
+        with pytest.raises(Crash):
+            await cancellation.cancel(request)
+    finally:
+        cancellation.inventory = inventory
+
+
+async def release(shop: Shop, order: pb.Order, hold: pb.FulfilmentHold) -> pb.Order:
+    request = pb.ReleaseOrderHoldRequest(
+        request_id=unique_id(), order_id=order.order_id, fulfilment_hold_id=hold.fulfilment_hold_id, note="paid"
+    )
+    return (await shop.orders.ReleaseOrderHold(request)).order
+
+
+async def test_an_expiry_cut_short_is_not_finished_once_the_hold_was_released(
+    shop: Shop, orders_process: OrdersService
+) -> None:
+    """The payment comes (the hold is released, the order goes on) after a crash cut the sweep's
+    cancellation short: the Resumer must not cancel the order for a hold that no longer exists."""
+    store, mug, order, hold = await held_order(shop)
+    await cut_short_expiry(orders_process, order, hold, after=False)
+    released = await release(shop, order, hold)
+    assert released.status == pb.ORDER_STATUS_ALLOCATED
+    assert [h.status for h in released.holds] == [pb.FULFILMENT_HOLD_STATUS_RELEASED]
+
+    assert await resumer(orders_process).run_once() == 0  # refused, and forgotten
+
+    kept = await shop.order(order.order_id)
+    assert kept.status == pb.ORDER_STATUS_ALLOCATED, kept
+    assert [h.status for h in kept.holds] == [pb.FULFILMENT_HOLD_STATUS_RELEASED]
+    assert (await shop.level(store, mug)).held == 2
+    assert await orders_process.idempotency.unfinished(orders_process.db, timedelta(0)) == []
+
+
+async def test_an_expiry_cut_short_after_inventory_gave_the_stock_back_is_finished(
+    shop: Shop, orders_process: OrdersService
+) -> None:
+    """Cut short once inventory had released the order's stock: the order can no longer go on as
+    it was, so the cancellation is finished even though the hold was released meanwhile."""
+    store, mug, order, hold = await held_order(shop)
+    await cut_short_expiry(orders_process, order, hold, after=True)
+    assert (await shop.level(store, mug)).held == 0
+    await release(shop, order, hold)
+
+    assert await resumer(orders_process).run_once() == 1
+
+    cancelled = await shop.order(order.order_id)
+    assert cancelled.status == pb.ORDER_STATUS_CANCELLED, cancelled
+    assert (await shop.level(store, mug)).held == 0
