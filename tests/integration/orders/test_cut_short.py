@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
@@ -116,3 +117,42 @@ async def test_an_expiry_cut_short_after_inventory_gave_the_stock_back_is_finish
     cancelled = await shop.order(order.order_id)
     assert cancelled.status == pb.ORDER_STATUS_CANCELLED, cancelled
     assert (await shop.level(store, mug)).held == 0
+
+
+async def test_a_channels_release_cut_short_does_not_release_a_fraud_review_placed_since(
+    shop: Shop, orders_process: OrdersService
+) -> None:
+    """The web shop releases its order's holds (the payment came), and a crash cuts the release
+    short. Before the Resumer finishes it, the back office puts the order under fraud review, which
+    only the back office may release. The Resumer finishes the web shop's release as the web shop
+    would have it now: refused, as a release of every hold is while a fraud review is among them."""
+    _, _, order, payment = await held_order(shop)
+    release_all = pb.ReleaseOrderHoldRequest(request_id=unique_id(), order_id=order.order_id, note="paid")
+    holds = orders_process.holds
+    inventory = holds.inventory
+    holds.inventory = CrashingInventory(inventory, "get_hold", after=False)  # type: ignore[assignment]
+    try:
+        with shop.stack.acting_as("storefront"), pytest.raises(Crash):
+            await holds.release(release_all)
+    finally:
+        holds.inventory = inventory
+    fraud = pb.FulfilmentHoldRequest(reason=common_pb2.FULFILMENT_HOLD_REASON_FRAUD_REVIEW)
+    review = (
+        await shop.orders.HoldOrder(pb.HoldOrderRequest(request_id=unique_id(), order_id=order.order_id, hold=fraud))
+    ).hold
+
+    settings = orders_process.settings.model_copy(update={"resume_after": timedelta(0)})
+    changes = {"ReleaseOrderHold": resume(pb.ReleaseOrderHoldRequest, holds.release)}
+    finished = await Resumer("orders", settings, orders_process.db, orders_process.idempotency, changes).run_once()
+
+    kept = {h.fulfilment_hold_id: h.status for h in (await shop.order(order.order_id)).holds}
+    assert (finished, kept) == (
+        0,
+        {
+            payment.fulfilment_hold_id: pb.FULFILMENT_HOLD_STATUS_ACTIVE,
+            review.fulfilment_hold_id: pb.FULFILMENT_HOLD_STATUS_ACTIVE,
+        },
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # the web shop's retry: refused the same
+        await shop.orders_as("storefront").ReleaseOrderHold(release_all)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
