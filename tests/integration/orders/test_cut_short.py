@@ -156,3 +156,50 @@ async def test_a_channels_release_cut_short_does_not_release_a_fraud_review_plac
     with pytest.raises(grpc.aio.AioRpcError) as refused:  # the web shop's retry: refused the same
         await shop.orders_as("storefront").ReleaseOrderHold(release_all)
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_return_cut_short_after_inventory_restocked_it_is_not_taken_back_twice(
+    shop: Shop, orders_process: OrdersService
+) -> None:
+    """A till takes a lamp back and restocks it at once; orders dies once inventory booked the lamp
+    back on hand, before the return was written. The till shows an error and the clerk takes the
+    lamp back again, as a new request. One lamp came back: it must be booked once, not once per try
+    (the lamp would be on hand twice, and sold to someone when the shelf has none)."""
+    store, lamp = await shop.location(BERLIN), await shop.sku("Lamp")
+    await shop.receive(store, lamp, 1)
+    order = await shop.delivered(store, [(lamp, 1)])
+
+    def take_back() -> pb.CreateReturnRequest:
+        return pb.CreateReturnRequest(
+            request_id=unique_id(),
+            order_id=order.order_id,
+            lines=[pb.ReturnLineRequest(sku=lamp, quantity=1)],
+            location_id=store,
+            receive_now=[pb.InspectedLine(sku=lamp, condition=pb.RETURN_CONDITION_RESTOCK, quantity=1)],
+        )
+
+    first = take_back()
+    returns = orders_process.returns
+    inventory = returns.inventory
+    returns.inventory = CrashingInventory(inventory, "adjust_stock", after=True)  # type: ignore[assignment]
+    try:
+        with shop.stack.acting_as("pos", locations=[store]), pytest.raises(Crash):
+            await returns.create(first)
+    finally:
+        returns.inventory = inventory
+    assert (await shop.level(store, lamp)).on_hand == 1
+
+    till = shop.orders_as("pos", [store])
+    with pytest.raises(grpc.aio.AioRpcError) as again:
+        await till.CreateReturn(take_back())
+    assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (await shop.level(store, lamp)).on_hand == 1
+
+    settings = orders_process.settings.model_copy(update={"resume_after": timedelta(0)})
+    changes = {"CreateReturn": resume(pb.CreateReturnRequest, returns.create)}
+    assert await Resumer("orders", settings, orders_process.db, orders_process.idempotency, changes).run_once() == 1
+    answered = (await till.CreateReturn(first)).order_return  # the till's retry of its first try
+    assert answered.status == pb.RETURN_STATUS_RECEIVED
+    listed = await shop.orders.ListReturns(pb.ListReturnsRequest(order_id=order.order_id))
+    assert [(r.return_id, r.status) for r in listed.returns] == [(answered.return_id, pb.RETURN_STATUS_RECEIVED)]
+    assert (await shop.level(store, lamp)).on_hand == 1
