@@ -11,13 +11,14 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 
 from omnistock.common.v1 import common_pb2
+from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_orders.domain.fulfilment_holds import HoldReason
 from omnistock_orders.entrypoints.main import OrdersService
 from omnistock_orders.service_layer.fulfilment_holds import expiry_cancellation
 from omnistock_platform.resuming import Resumer, resume
 from omnistock_platform.testing.stack import unique_id
-from tests.integration.orders.support import BERLIN, Crash, Shop, store_request
+from tests.integration.orders.support import BERLIN, POTSDAM, Crash, Shop, ship_request, store_request
 
 
 class CrashingInventory:
@@ -203,3 +204,43 @@ async def test_a_return_cut_short_after_inventory_restocked_it_is_not_taken_back
     listed = await shop.orders.ListReturns(pb.ListReturnsRequest(order_id=order.order_id))
     assert [(r.return_id, r.status) for r in listed.returns] == [(answered.return_id, pb.RETURN_STATUS_RECEIVED)]
     assert (await shop.level(store, lamp)).on_hand == 1
+
+
+async def test_an_expiry_cut_short_is_not_finished_because_part_of_the_order_shipped_since(
+    shop: Shop, orders_process: OrdersService
+) -> None:
+    """Cut short before inventory was asked; then the hold is released and the lamp's parcel leaves
+    (inventory sold its units; the shipment's event has not reached orders yet) while the mug's
+    waits. A shipment gave nothing back: the mug is not cancelled."""
+    berlin, potsdam = await shop.location(BERLIN, warehouse=True), await shop.location(POTSDAM, warehouse=True)
+    lamp, mug = await shop.sku("Lamp"), await shop.sku("Mug")
+    await shop.receive(berlin, lamp, 1)
+    await shop.receive(potsdam, mug, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(lamp, 1), (mug, 1)]))).order
+    assert {allocation.location_id for allocation in order.allocations} == {berlin, potsdam}
+    payment = pb.FulfilmentHoldRequest(
+        reason=common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING, ttl=Duration(seconds=3600)
+    )
+    held = (
+        await shop.orders.HoldOrder(pb.HoldOrderRequest(request_id=unique_id(), order_id=order.order_id, hold=payment))
+    ).hold
+    await cut_short_expiry(orders_process, order, held, after=False)
+    await release(shop, order, held)
+    await shop.inventory.CommitHold(
+        inv.CommitHoldRequest(
+            request_id=unique_id(),
+            hold_id=order.allocations[0].hold_id,
+            lines=[inv.HoldLineRequest(location_id=berlin, sku=lamp, quantity=1)],
+            document_ref="fulfilment-task:lamp",
+        )
+    )
+
+    assert await resumer(orders_process).run_once() == 0
+
+    kept = await shop.order(order.order_id)
+    assert kept.status == pb.ORDER_STATUS_ALLOCATED, kept
+    assert {a.location_id: a.status for a in kept.allocations} == {
+        berlin: pb.ALLOCATION_STATUS_HELD,
+        potsdam: pb.ALLOCATION_STATUS_HELD,
+    }
+    assert (await shop.level(potsdam, mug)).held == 1

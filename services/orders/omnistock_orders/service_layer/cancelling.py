@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import asyncpg
 
-from omnistock.inventory.v1 import inventory_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock_orders.adapters import repository
 from omnistock_orders.adapters.inventory_client import InventoryClient
@@ -134,17 +133,18 @@ class OrderCancellation:
         )
 
     async def _given_back(self, order: Order) -> bool:
-        """Whether inventory holds nothing any more of one of the order's held allocations."""
+        """Whether inventory gave back everything it held of one of the order's held allocations (a
+        cancellation reached it); one shipped meanwhile gave nothing back, and says nothing of it."""
         for hold_id in sorted({allocation.hold_id for allocation in order.allocations if allocation.held}):
             hold = await self.inventory.get_hold(hold_id)
             for allocation in order.allocations:
                 if allocation.held and allocation.hold_id == hold_id:
-                    open_here = [
-                        line.open
+                    here = [
+                        line
                         for line in hold.lines
                         if line.location_id == allocation.location_id and line.sku in allocation.lines
                     ]
-                    if hold.state != inventory_pb2.HOLD_STATE_ACTIVE or not any(open_here):
+                    if here and not any(line.open for line in here) and any(line.released for line in here):
                         return True
         return False
 
