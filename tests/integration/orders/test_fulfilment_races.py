@@ -14,7 +14,7 @@ from omnistock_orders.service_layer.holding import derived_request_id, digest
 from omnistock_platform.db import Database
 from omnistock_platform.testing.stack import unique_id
 from tests.integration.orders.support import BERLIN, Shop, pick_task, ship_request
-from tests.integration.orders.test_races import delayed_in_inventory
+from tests.integration.orders.test_races import at_once, delayed_in_inventory
 
 
 async def test_an_order_cancelled_while_its_pick_comes_up_short_is_cancelled(shop: Shop, db: Database) -> None:
@@ -52,3 +52,38 @@ async def test_an_order_cancelled_while_its_pick_comes_up_short_is_cancelled(sho
     assert hold.state == inv.HOLD_STATE_RELEASED
     level = await shop.level(warehouse, lamp)
     assert (level.on_hand, level.held) == (1, 0)  # the broken lamp written off, the other back on sale
+
+
+async def test_one_request_id_at_once_confirms_a_short_pick_and_ships_once(shop: Shop, db: Database) -> None:
+    """A handheld that retries while its first try still runs (each copy 'resumes' the request, as
+    a retry after a crash would): every copy gets the one answer, the missing lamp is written off
+    once, and the parcel is sold once."""
+    warehouse, lamp = await shop.location(BERLIN, warehouse=True), await shop.sku("Lamp")
+    await shop.receive(warehouse, lamp, 3)
+    order = (await shop.orders.CreateOrder(ship_request([(lamp, 3)]))).order
+    (allocation,) = order.allocations
+    picker = shop.stack.stub("fulfilment", role="warehouse", locations=[warehouse])
+    task = await pick_task(picker, warehouse, allocation.allocation_id)
+
+    request_id = unique_id()
+    confirms = [
+        fpb.ConfirmPickRequest(
+            request_id=request_id, task_id=task.task_id, picked=[common_pb2.SkuQuantity(sku=lamp, quantity=n)]
+        )
+        for n in (2, 1)
+    ]
+    (confirmed, *_), _ = await at_once(lambda r: picker.ConfirmPick(r), *confirms)
+    found = confirmed.task.lines[0].picked
+    await picker.Pack(fpb.PackRequest(request_id=unique_id(), task_id=task.task_id))
+    request_id = unique_id()
+    ships = [
+        fpb.ShipRequest(request_id=request_id, task_id=task.task_id, carrier=carrier, tracking_number="1")
+        for carrier in ("DHL", "UPS")
+    ]
+    (shipped, *_), _ = await at_once(lambda r: picker.Ship(r), *ships)
+    assert shipped.task.status == fpb.TASK_STATUS_SHIPPED
+
+    level = await shop.level(warehouse, lamp)
+    assert (level.on_hand, level.held) == (0, 0)  # 3 - (3 - found) written off - found sold
+    hold = await shop.hold(allocation.hold_id)
+    assert [(line.committed, line.released) for line in hold.lines] == [(found, 3 - found)]
