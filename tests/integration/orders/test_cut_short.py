@@ -11,14 +11,24 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 
 from omnistock.common.v1 import common_pb2
+from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_fulfilment.adapters.inventory_client import InventoryClient as FulfilmentInventory
+from omnistock_fulfilment.adapters.reservations_client import ReservationsClient as FulfilmentReservations
+from omnistock_fulfilment.service_layer.changes import TaskChanges
+from omnistock_fulfilment.service_layer.work import TaskWork
 from omnistock_orders.domain.fulfilment_holds import HoldReason
 from omnistock_orders.entrypoints.main import OrdersService
 from omnistock_orders.service_layer.fulfilment_holds import expiry_cancellation
+from omnistock_platform.db import Database
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.grpc.client import service_channel
+from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_platform.resuming import Resumer, resume
 from omnistock_platform.testing.stack import unique_id
-from tests.integration.orders.support import BERLIN, POTSDAM, Crash, Shop, ship_request, store_request
+from tests.integration.orders.support import BERLIN, POTSDAM, Crash, Shop, pick_task, ship_request, store_request
+from tests.integration.orders.test_fulfilment_holds import task_of
 
 
 class CrashingInventory:
@@ -244,3 +254,61 @@ async def test_an_expiry_cut_short_is_not_finished_because_part_of_the_order_shi
         potsdam: pb.ALLOCATION_STATUS_HELD,
     }
     assert (await shop.level(potsdam, mug)).held == 1
+
+
+async def test_a_shipment_cut_short_before_its_order_was_put_on_hold_is_finished_once_released(
+    shop: Shop, db: Database
+) -> None:
+    """Staff press Ship; inventory sells the parcel's units and fulfilment dies before the task is
+    written shipped. Then the order is put on hold (its payment is checked again). The Resumer must
+    not forget the shipment because the task now waits: the parcel has left. It finishes it once the
+    hold is released, and the order completes."""
+    warehouse, lamp = await shop.location(BERLIN, warehouse=True), await shop.sku("Lamp")
+    await shop.receive(warehouse, lamp, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(lamp, 1)]))).order
+    (allocation,) = order.allocations
+    staff = shop.stack.stub("fulfilment", role="warehouse", locations=[warehouse])
+    task = await pick_task(staff, warehouse, allocation.allocation_id)
+    await staff.ConfirmPick(fpb.ConfirmPickRequest(request_id=unique_id(), task_id=task.task_id))
+    await staff.Pack(fpb.PackRequest(request_id=unique_id(), task_id=task.task_id))
+
+    settings = shop.stack.wired_settings()
+    inventory = FulfilmentInventory(service_channel(settings, "fulfilment", "inventory"))
+    reservations = FulfilmentReservations(service_channel(settings, "fulfilment", "reservations"))
+    idempotency = IdempotencyStore("fulfilment")
+    changes = TaskChanges(Outbox(settings, "fulfilment"))
+    dying = TaskWork(db, changes, idempotency, CrashingInventory(inventory, "commit", after=True), reservations)  # type: ignore[arg-type]
+    ship = fpb.ShipRequest(request_id=unique_id(), task_id=task.task_id, carrier="DHL", tracking_number="1")
+    with shop.stack.acting_as("warehouse", locations=[warehouse]), pytest.raises(Crash):
+        await dying.ship(ship)
+    assert (await shop.level(warehouse, lamp)).on_hand == 0  # sold: the parcel left
+
+    placed = (
+        await shop.orders.HoldOrder(
+            pb.HoldOrderRequest(
+                request_id=unique_id(),
+                order_id=order.order_id,
+                hold=pb.FulfilmentHoldRequest(reason=common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING),
+            )
+        )
+    ).hold
+    await task_of(shop.stack, warehouse, allocation.allocation_id, lambda found: bool(found.hold_reason))
+    work = TaskWork(db, changes, idempotency, inventory, reservations)
+    resumer = Resumer(
+        "fulfilment",
+        settings.model_copy(update={"resume_after": timedelta(0)}),
+        db,
+        idempotency,
+        {"Ship": resume(fpb.ShipRequest, work.ship)},
+    )
+    assert await resumer.run_once() == 0  # the task waits: not now, and not forgotten
+
+    await release(shop, order, placed)
+    await task_of(shop.stack, warehouse, allocation.allocation_id, lambda found: not found.hold_reason)
+    assert await resumer.run_once() == 1
+    shipped = await task_of(
+        shop.stack, warehouse, allocation.allocation_id, lambda found: found.status == fpb.TASK_STATUS_SHIPPED
+    )
+    assert (shipped.carrier, shipped.tracking_number) == ("DHL", "1")
+    assert (await staff.Ship(ship)).task == shipped  # the handheld's retry: the same answer
+    await shop.wait_for_order(order.order_id, lambda found: found.status == pb.ORDER_STATUS_COMPLETED)
