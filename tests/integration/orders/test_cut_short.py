@@ -256,13 +256,10 @@ async def test_an_expiry_cut_short_is_not_finished_because_part_of_the_order_shi
     assert (await shop.level(potsdam, mug)).held == 1
 
 
-async def test_a_shipment_cut_short_before_its_order_was_put_on_hold_is_finished_once_released(
-    shop: Shop, db: Database
-) -> None:
-    """Staff press Ship; inventory sells the parcel's units and fulfilment dies before the task is
-    written shipped. Then the order is put on hold (its payment is checked again). The Resumer must
-    not forget the shipment because the task now waits: the parcel has left. It finishes it once the
-    hold is released, and the order completes."""
+async def packed_and_cut_short(shop: Shop, db: Database) -> tuple[str, str, pb.Order, fpb.ShipRequest, TaskWork]:
+    """An order's lamp picked and packed; staff press Ship, inventory sells the parcel's units and
+    fulfilment dies before the task is written shipped. Returns fulfilment's work as the restarted
+    process has it."""
     warehouse, lamp = await shop.location(BERLIN, warehouse=True), await shop.sku("Lamp")
     await shop.receive(warehouse, lamp, 1)
     order = (await shop.orders.CreateOrder(ship_request([(lamp, 1)]))).order
@@ -275,40 +272,70 @@ async def test_a_shipment_cut_short_before_its_order_was_put_on_hold_is_finished
     settings = shop.stack.wired_settings()
     inventory = FulfilmentInventory(service_channel(settings, "fulfilment", "inventory"))
     reservations = FulfilmentReservations(service_channel(settings, "fulfilment", "reservations"))
-    idempotency = IdempotencyStore("fulfilment")
     changes = TaskChanges(Outbox(settings, "fulfilment"))
-    dying = TaskWork(db, changes, idempotency, CrashingInventory(inventory, "commit", after=True), reservations)  # type: ignore[arg-type]
+    crashing = CrashingInventory(inventory, "commit", after=True)
+    dying = TaskWork(db, changes, IdempotencyStore("fulfilment"), crashing, reservations)  # type: ignore[arg-type]
     ship = fpb.ShipRequest(request_id=unique_id(), task_id=task.task_id, carrier="DHL", tracking_number="1")
     with shop.stack.acting_as("warehouse", locations=[warehouse]), pytest.raises(Crash):
         await dying.ship(ship)
     assert (await shop.level(warehouse, lamp)).on_hand == 0  # sold: the parcel left
-
-    placed = (
-        await shop.orders.HoldOrder(
-            pb.HoldOrderRequest(
-                request_id=unique_id(),
-                order_id=order.order_id,
-                hold=pb.FulfilmentHoldRequest(reason=common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING),
-            )
-        )
-    ).hold
-    await task_of(shop.stack, warehouse, allocation.allocation_id, lambda found: bool(found.hold_reason))
-    work = TaskWork(db, changes, idempotency, inventory, reservations)
-    resumer = Resumer(
-        "fulfilment",
-        settings.model_copy(update={"resume_after": timedelta(0)}),
-        db,
-        idempotency,
-        {"Ship": resume(fpb.ShipRequest, work.ship)},
+    return (
+        warehouse,
+        allocation.allocation_id,
+        order,
+        ship,
+        TaskWork(db, changes, IdempotencyStore("fulfilment"), inventory, reservations),
     )
+
+
+def fulfilment_resumer(shop: Shop, db: Database, work: TaskWork) -> Resumer:
+    settings = shop.stack.wired_settings(resume_after=timedelta(0))
+    return Resumer("fulfilment", settings, db, work.idempotency, {"Ship": resume(fpb.ShipRequest, work.ship)})
+
+
+async def hold_order(shop: Shop, order: pb.Order, ttl: Duration | None = None) -> pb.FulfilmentHold:
+    hold = pb.FulfilmentHoldRequest(reason=common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING)
+    if ttl is not None:
+        hold.ttl.CopyFrom(ttl)
+    request = pb.HoldOrderRequest(request_id=unique_id(), order_id=order.order_id, hold=hold)
+    return (await shop.orders.HoldOrder(request)).hold
+
+
+async def test_a_shipment_cut_short_before_its_order_was_put_on_hold_is_finished_once_released(
+    shop: Shop, db: Database
+) -> None:
+    """After the crash the order is put on hold (its payment is checked again). The Resumer must
+    not forget the shipment because the task now waits: the parcel has left. It finishes it once the
+    hold is released, and the order completes."""
+    warehouse, allocation_id, order, ship, work = await packed_and_cut_short(shop, db)
+    placed = await hold_order(shop, order)
+    await task_of(shop.stack, warehouse, allocation_id, lambda found: bool(found.hold_reason))
+    resumer = fulfilment_resumer(shop, db, work)
     assert await resumer.run_once() == 0  # the task waits: not now, and not forgotten
 
     await release(shop, order, placed)
-    await task_of(shop.stack, warehouse, allocation.allocation_id, lambda found: not found.hold_reason)
+    await task_of(shop.stack, warehouse, allocation_id, lambda found: not found.hold_reason)
     assert await resumer.run_once() == 1
-    shipped = await task_of(
-        shop.stack, warehouse, allocation.allocation_id, lambda found: found.status == fpb.TASK_STATUS_SHIPPED
-    )
+    shipped = await task_of(shop.stack, warehouse, allocation_id, lambda found: found.status == fpb.TASK_STATUS_SHIPPED)
     assert (shipped.carrier, shipped.tracking_number) == ("DHL", "1")
+    staff = shop.stack.stub("fulfilment", role="warehouse", locations=[warehouse])
     assert (await staff.Ship(ship)).task == shipped  # the handheld's retry: the same answer
+    await shop.wait_for_order(order.order_id, lambda found: found.status == pb.ORDER_STATUS_COMPLETED)
+
+
+async def test_a_hold_that_runs_out_on_an_order_whose_parcel_left_lets_the_shipment_finish(
+    shop: Shop, db: Database
+) -> None:
+    """After the crash the order is put on hold, and nobody releases it. Its cancellation is refused:
+    the parcel left (inventory sold every unit). The hold still runs out, so that the task stops
+    waiting, the shipment is finished and the order completes (it used to be refused on every
+    sweep, the hold never closing and the task waiting for good)."""
+    warehouse, allocation_id, order, _, work = await packed_and_cut_short(shop, db)
+    await hold_order(shop, order, Duration(seconds=1))
+    expired = await shop.wait_for_order(
+        order.order_id, lambda found: [h.status for h in found.holds] == [pb.FULFILMENT_HOLD_STATUS_EXPIRED]
+    )
+    assert expired.status != pb.ORDER_STATUS_CANCELLED
+    await task_of(shop.stack, warehouse, allocation_id, lambda found: not found.hold_reason)
+    assert await fulfilment_resumer(shop, db, work).run_once() == 1
     await shop.wait_for_order(order.order_id, lambda found: found.status == pb.ORDER_STATUS_COMPLETED)

@@ -28,6 +28,7 @@ from omnistock_orders.adapters.messages import order_changed, order_message
 from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_orders.domain import fulfilment_holds as rules
 from omnistock_orders.domain.fulfilment_holds import BACK_OFFICE_ONLY, FulfilmentHold, HoldStatus
+from omnistock_orders.domain.order import IllegalTransition
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.cancelling import NoLongerDue, OrderCancellation
@@ -262,8 +263,10 @@ class OrderHolds:
             # Cancelled first, under a request id of the hold: a crash before the hold is marked
             # expired only repeats this (answered from the idempotency store). Read above without
             # the order's lock: refused when released meanwhile (the cancellation checks it), and
-            # what else ran out or ended is closed below.
-            with contextlib.suppress(NoLongerDue):
+            # what else ran out or ended is closed below. Refused too when everything left before
+            # (inventory sold it, the shipment not yet recorded): the hold still runs out, so that
+            # nothing waits for it any more and the shipment is recorded as it comes.
+            with contextlib.suppress(NoLongerDue, IllegalTransition):
                 await self.cancellation.cancel(expiry_cancellation(order_id, first.hold_id, first.reason))
         async with self.db.transaction() as conn:
             record = await repository.get(conn, order_id, lock=True)
