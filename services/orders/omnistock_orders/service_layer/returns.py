@@ -176,9 +176,9 @@ class OrderReturns:
                 record = await repository.get(conn, request.order_id, lock=True)
                 if record is None:
                     raise NotFound("order", request.order_id, field="order_id")
-                authorised = await return_repository.get(conn, return_id)
-                if authorised is not None:
-                    return authorised  # by this request's try that a crash cut short in its receipt
+                first_try = await return_repository.get(conn, return_id)
+                if first_try is not None:
+                    return first_try  # authorised by this request before a crash cut its receipt short
                 channel, customer_id = common_pb2.Channel.Name(record.channel), record.customer_id
                 fulfilled = record.order.fulfilled_units()
                 # A set the order sold comes back as the parts it was sold with (the order's line keeps
