@@ -13,9 +13,11 @@ import pytest
 import pytest_asyncio
 
 from omnistock.inventory.v1 import inventory_pb2 as inv
+from omnistock.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.db import Database
 from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.idempotency import Begun, IdempotencyStore
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, unique_id
@@ -303,3 +305,34 @@ async def test_a_hold_read_before_an_extension_does_not_take_the_reservations_ex
     found = await world.get(reservation.reservation_id)
     assert found.expires_at == extended.expires_at
     assert (await world.hold(reservation.hold_id)).expires_at == extended.expires_at
+
+
+async def test_a_cancellation_cut_short_before_an_upgrade_is_answered_on_retry_after_it(
+    world: World, stack: Stack
+) -> None:
+    """A cancellation's first try had inventory release the hold, asking in the words an older
+    version used (the caller's reason in the release, no owner named), and reservations died before
+    writing it down. After the upgrade the caller retries: inventory refuses the release, the same
+    request id now asking in other words, and the retry must still be answered cancelled, for the
+    caller's reason, as the first try would have been."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 2)
+    reservation = await world.reserve(store, [(sku, 2)])
+    cancel = pb.CancelReservationRequest(
+        request_id=unique_id(), reservation_id=reservation.reservation_id, reason="changed my mind"
+    )
+    inventory = InventoryServiceStub(service_channel(stack.wired_settings(), "reservations", "inventory"))
+    await inventory.ReleaseHold(
+        inv.ReleaseHoldRequest(
+            request_id=derived_request_id(reservation.reservation_id, "release"),
+            hold_id=reservation.hold_id,
+            reason="reservation cancelled: changed my mind",
+        )
+    )
+
+    chat = world.as_role("chat_agent")
+    answered = (await chat.CancelReservation(cancel)).reservation
+    assert (answered.status, answered.cancel_reason) == (pb.RESERVATION_STATUS_CANCELLED, "changed my mind")
+    assert (await chat.CancelReservation(cancel)).reservation == answered
+    assert (await world.get(reservation.reservation_id)) == answered
+    assert (await world.level(store, sku)).held == 0

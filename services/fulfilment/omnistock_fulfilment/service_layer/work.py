@@ -31,7 +31,7 @@ from omnistock_fulfilment.domain.task import Action, InvalidPick, Task, TaskStat
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation
+from omnistock_platform.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation
 from omnistock_platform.idempotency import Begun, IdempotencyStore, ResponseT
 from omnistock_platform.paging import page_of, page_position, page_token
 from omnistock_platform.validation import Validator
@@ -298,12 +298,21 @@ class TaskWork:
         check.text("request_id", request_id, required=True, max_length=128)
         check.identifier("task_id", task_id)
         check.raise_if_invalid()
+        resumed = False
 
         async def work(conn: asyncpg.Connection) -> ResponseT:
             task = await repository.get(conn, task_id, for_update=True)
             if task is None:
                 raise NotFound("task", task_id)
             require_location(task.location_id, "task")
+            if resumed and task.hold_reason:
+                # Begun before the order was put on hold, and cut short: inventory may have acted (the
+                # parcel sold, the short units given back). Finished once the hold is released, by a
+                # retry or the Resumer, not refused and forgotten with the task left behind.
+                raise Aborted(
+                    f"task {task_id} waits for its order's hold to be released; this change is finished then",
+                    60.0,
+                )
             require_not_held(task)
             changed, event, short = await perform(task)
             saved = await self.changes.changed(conn, changed, event, short)
@@ -312,7 +321,9 @@ class TaskWork:
                 return response_type(task=task_message(saved))  # type: ignore[call-arg]
             return respond(task_message(saved), short)
 
-        async def change(_: Begun | None = None) -> ResponseT:
+        async def change(begun: Begun | None = None) -> ResponseT:
+            nonlocal resumed
+            resumed = begun is not None and begun.resumed
             return await self.idempotency.run(self.db, method, request_id, request, response_type, work)
 
         if not remote:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import asyncpg
@@ -11,7 +10,6 @@ from omnistock.orders.v1 import orders_pb2
 from omnistock_orders.adapters import repository
 from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.messages import order_changed, order_message
-from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_orders.domain.order import (
     DONE,
     Allocation,
@@ -25,13 +23,25 @@ from omnistock_orders.domain.order import (
 from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.queries import require_scope
 from omnistock_platform.db import Database
-from omnistock_platform.errors import Aborted, NotFound, Reason
+from omnistock_platform.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation, Reason
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import Begun, IdempotencyStore
 from omnistock_platform.logging import get_logger
 from omnistock_platform.validation import Validator
 
 log = get_logger(__name__)
+
+
+class NoLongerDue(FailedPrecondition):
+    """The fulfilment hold whose running out a cancellation is for was released before the order
+    could be locked: the release was answered that the order goes on."""
+
+    def __init__(self, hold_id: str) -> None:
+        super().__init__(
+            f"fulfilment hold {hold_id} was released before it could expire",
+            [PreconditionViolation("HOLD_STATUS", hold_id, "hold is released")],
+            reason=Reason.INVALID_STATE,
+        )
 
 
 class OrderCancellation:
@@ -47,19 +57,17 @@ class OrderCancellation:
         self.idempotency = idempotency
         self.inventory = inventory
 
-    async def cancel(
-        self,
-        request: orders_pb2.CancelOrderRequest,
-        *,
-        still: Callable[[OrderRecord], None] | None = None,
-    ) -> orders_pb2.CancelOrderResponse:
-        """`still`: for a cancellation the service decides on itself (a fulfilment hold ran out), raises
-        when the reason no longer holds once the order is locked (the hold was released meanwhile)."""
+    async def cancel(self, request: orders_pb2.CancelOrderRequest) -> orders_pb2.CancelOrderResponse:
+        """A cancellation the service decides on itself because a fulfilment hold ran out (its request
+        id names the hold, `holding.expiry_request_id`) is refused once the order is locked when the
+        hold was released meanwhile: on the sweep's first try, and when it is finished after a crash
+        (by the sweep again or by the Resumer, neither of which can tell what the sweep had read)."""
         check = Validator()
         check.text("request_id", request.request_id, required=True, max_length=128)
         check.identifier("order_id", request.order_id)
         check.text("reason", request.reason, max_length=500)
         check.raise_if_invalid()
+        resumed = False
 
         async def work(conn: asyncpg.Connection) -> orders_pb2.CancelOrderResponse:
             # The row lock keeps shipments and re-routes out until the cancellation is decided.
@@ -73,8 +81,15 @@ class OrderCancellation:
                     0.5,
                     reason=Reason.REQUEST_IN_PROGRESS,
                 )
-            if still is not None:
-                still(record)
+            expiring = holding.expired_hold_of(record.order_id, request.request_id)
+            # Released meanwhile, the order goes on; unless a crash cut this cancellation short once
+            # inventory had given stock back: the order cannot go on as it was, so it is finished.
+            if (
+                expiring is not None
+                and not any(h.hold_id == expiring and h.active for h in record.holds)
+                and not (resumed and await self._given_back(record.order))
+            ):
+                raise NoLongerDue(expiring)
             cancelled, to_release = cancel(record.order)
             if cancelled is record.order:
                 return orders_pb2.CancelOrderResponse(order=order_message(record))
@@ -104,7 +119,9 @@ class OrderCancellation:
             log.info("order.cancelled", order_id=record.order_id, released=len(to_release))
             return orders_pb2.CancelOrderResponse(order=order_message(saved))
 
-        async def change(_: Begun) -> orders_pb2.CancelOrderResponse:
+        async def change(begun: Begun) -> orders_pb2.CancelOrderResponse:
+            nonlocal resumed
+            resumed = begun.resumed
             return await self.idempotency.run(
                 self.db, "CancelOrder", request.request_id, request, orders_pb2.CancelOrderResponse, work
             )
@@ -114,6 +131,22 @@ class OrderCancellation:
         return await self.idempotency.resumable(
             self.db, "CancelOrder", request.request_id, request, orders_pb2.CancelOrderResponse, change
         )
+
+    async def _given_back(self, order: Order) -> bool:
+        """Whether inventory gave back everything it held of one of the order's held allocations (a
+        cancellation reached it); one shipped meanwhile gave nothing back, and says nothing of it."""
+        for hold_id in sorted({allocation.hold_id for allocation in order.allocations if allocation.held}):
+            hold = await self.inventory.get_hold(hold_id)
+            for allocation in order.allocations:
+                if allocation.held and allocation.hold_id == hold_id:
+                    here = [
+                        line
+                        for line in hold.lines
+                        if line.location_id == allocation.location_id and line.sku in allocation.lines
+                    ]
+                    if here and not any(line.open for line in here) and any(line.released for line in here):
+                        return True
+        return False
 
     async def _left_meanwhile(self, order: Order, held: list[Allocation]) -> Order:
         """The order with the held allocations whose units inventory committed (shipped) before they

@@ -28,23 +28,22 @@ from omnistock_orders.adapters.messages import order_changed, order_message
 from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_orders.domain import fulfilment_holds as rules
 from omnistock_orders.domain.fulfilment_holds import BACK_OFFICE_ONLY, FulfilmentHold, HoldStatus
+from omnistock_orders.domain.order import IllegalTransition
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
-from omnistock_orders.service_layer.cancelling import OrderCancellation
+from omnistock_orders.service_layer.cancelling import NoLongerDue, OrderCancellation
 from omnistock_orders.service_layer.queries import require_scope
 from omnistock_orders.settings import OrdersSettings
 from omnistock_platform.auth import Role, current_principal
 from omnistock_platform.db import Database
 from omnistock_platform.errors import (
-    FailedPrecondition,
     NotFound,
     OmnistockError,
     PermissionDenied,
-    PreconditionViolation,
     Reason,
 )
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import IdempotencyStore, current_caller
+from omnistock_platform.idempotency import IdempotencyStore, acting_for, current_caller
 from omnistock_platform.logging import get_logger
 from omnistock_platform.loops import repeat
 from omnistock_platform.validation import Validator
@@ -107,15 +106,24 @@ async def start_requested(conn: asyncpg.Connection, record: OrderRecord) -> Orde
     return await hold_repository.save_holds(conn, started)
 
 
-class NoLongerDue(FailedPrecondition):
-    """The fulfilment hold the sweep found run out was released before the order could be locked."""
+def releasing_role() -> Role:
+    """Who releases: the caller; for a release a crash cut short that the service finishes, the
+    caller who began it (the role leads the key it is finished for, `caller_key`), not the service:
+    holds placed since may include one that caller may not release."""
+    began = acting_for.get()
+    if began:
+        with contextlib.suppress(ValueError):
+            return Role(began.partition(":")[0])
+    return current_principal().role
 
-    def __init__(self, hold_id: str) -> None:
-        super().__init__(
-            f"fulfilment hold {hold_id} was released before it could expire",
-            [PreconditionViolation("HOLD_STATUS", hold_id, "hold is released")],
-            reason=Reason.INVALID_STATE,
-        )
+
+def expiry_cancellation(order_id: str, hold_id: str, reason: rules.HoldReason) -> orders_pb2.CancelOrderRequest:
+    """The cancellation of an order whose fulfilment hold ran out: the same on every try."""
+    return orders_pb2.CancelOrderRequest(
+        request_id=holding.expiry_request_id(order_id, hold_id),
+        order_id=order_id,
+        reason=f"fulfilment hold {hold_id} ({reason.value.replace('_', ' ')}) expired",
+    )
 
 
 class OrderHolds:
@@ -180,6 +188,7 @@ class OrderHolds:
         check.text("note", request.note, max_length=MAX_NOTE)
         check.raise_if_invalid()
         principal = current_principal()
+        role = releasing_role()
 
         async def work(conn: asyncpg.Connection) -> orders_pb2.ReleaseOrderHoldResponse:
             record = await self._locked(conn, request.order_id)
@@ -188,7 +197,7 @@ class OrderHolds:
             else:
                 targets = rules.active(record.holds)
             for hold in targets:
-                if hold.active and hold.reason in BACK_OFFICE_ONLY and principal.role not in RELEASERS_OF_EVERYTHING:
+                if hold.active and hold.reason in BACK_OFFICE_ONLY and role not in RELEASERS_OF_EVERYTHING:
                     raise PermissionDenied(
                         f"a {hold.reason.value.replace('_', ' ')} hold is released by the back office only",
                         reason=Reason.ACTION_NOT_ALLOWED,
@@ -251,25 +260,14 @@ class OrderHolds:
         due = [h for h in rules.active(record.holds) if h.expires_at is not None and h.expires_at <= now]
         if due and not record.order.terminal:
             first = due[0]
-
-            def still_due(locked: OrderRecord) -> None:
-                # Read above without the order's lock: a release since (the payment came as the hold
-                # ran out) was answered that the order goes on, so it must not be cancelled now.
-                if not any(h.hold_id == first.hold_id and h.active for h in locked.holds):
-                    raise NoLongerDue(first.hold_id)
-
             # Cancelled first, under a request id of the hold: a crash before the hold is marked
-            # expired only repeats this (answered from the idempotency store).
-            # Refused when released meanwhile: what else ran out or ended is closed below.
-            with contextlib.suppress(NoLongerDue):
-                await self.cancellation.cancel(
-                    orders_pb2.CancelOrderRequest(
-                        request_id=holding.derived_request_id(order_id, "hold-expired", first.hold_id),
-                        order_id=order_id,
-                        reason=f"fulfilment hold {first.hold_id} ({first.reason.value.replace('_', ' ')}) expired",
-                    ),
-                    still=still_due,
-                )
+            # expired only repeats this (answered from the idempotency store). Read above without
+            # the order's lock: refused when released meanwhile (the cancellation checks it), and
+            # what else ran out or ended is closed below. Refused too when everything left before
+            # (inventory sold it, the shipment not yet recorded): the hold still runs out, so that
+            # nothing waits for it any more and the shipment is recorded as it comes.
+            with contextlib.suppress(NoLongerDue, IllegalTransition):
+                await self.cancellation.cancel(expiry_cancellation(order_id, first.hold_id, first.reason))
         async with self.db.transaction() as conn:
             record = await repository.get(conn, order_id, lock=True)
             if record is None:

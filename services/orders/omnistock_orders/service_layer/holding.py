@@ -20,11 +20,25 @@ from omnistock_platform.owners import order_owner
 
 # A hold that lost a race inside inventory (ABORTED) is simply asked for again, a few times.
 ABORTED_RETRIES = 4
+# A release refused because the hold changed under it is read and asked again, a few times.
+RELEASE_ATTEMPTS = 4
+_EXPIRED = "hold-expired"
 
 
 def derived_request_id(order_id: str, *parts: str) -> str:
     """The request id of a call made on the order's behalf: the same each time that step is repeated."""
     return ":".join(("order", order_id, *parts))
+
+
+def expiry_request_id(order_id: str, fulfilment_hold_id: str) -> str:
+    """The request id of the cancellation of an order whose fulfilment hold ran out."""
+    return derived_request_id(order_id, _EXPIRED, fulfilment_hold_id)
+
+
+def expired_hold_of(order_id: str, request_id: str) -> str | None:
+    """The fulfilment hold whose running out a cancellation's request id names (None: any other)."""
+    prefix = derived_request_id(order_id, _EXPIRED, "")
+    return request_id.removeprefix(prefix) or None if request_id.startswith(prefix) else None
 
 
 def digest(quantities: Mapping[tuple[str, str], int]) -> str:
@@ -89,31 +103,36 @@ async def take(inventory: InventoryClient, request: inventory_pb2.HoldRequest) -
     raise AssertionError("unreachable")
 
 
+async def _still_held(inventory: InventoryClient, allocation: Allocation) -> dict[tuple[str, str], int]:
+    """What the allocation's hold still has open of its units at its location ({} once it ended)."""
+    hold = await inventory.get_hold(allocation.hold_id)
+    if hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
+        return {}
+    open_here = {line.sku: line.open for line in hold.lines if line.location_id == allocation.location_id}
+    here = allocation.location_id
+    units = {(here, sku): min(quantity, open_here.get(sku, 0)) for sku, quantity in allocation.lines.items()}
+    return {key: quantity for key, quantity in units.items() if quantity > 0}
+
+
 async def release(
     inventory: InventoryClient, order_id: str, allocation: Allocation, why: str, reason: str
 ) -> dict[str, int]:
     """Give back what the allocation still holds. A hold that already ended (expired, committed,
     released) has nothing left to give back, which is fine. Returns the units released."""
-    hold = await inventory.get_hold(allocation.hold_id)
-    if hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
-        return {}
-    open_here = {line.sku: line.open for line in hold.lines if line.location_id == allocation.location_id}
-    units = {
-        (allocation.location_id, sku): min(quantity, open_here.get(sku, 0))
-        for sku, quantity in allocation.lines.items()
-    }
-    units = {key: quantity for key, quantity in units.items() if quantity > 0}
-    if not units:
-        return {}
-    request_id = derived_request_id(order_id, why, allocation.allocation_id, digest(units))
-    try:
-        await inventory.release(request_id, allocation.hold_id, units, reason)
-    except (FailedPrecondition, InvalidArgument):
-        # The hold ended or shrank between our read and the release: nothing of ours is left to free.
-        again = await inventory.get_hold(allocation.hold_id)
-        if again.state == inventory_pb2.HOLD_STATE_ACTIVE and any(
-            line.open for line in again.lines if line.location_id == allocation.location_id
-        ):
-            raise
-        return {}
-    return {sku: quantity for (_, sku), quantity in units.items()}
+    units = await _still_held(inventory, allocation)
+    for attempt in range(RELEASE_ATTEMPTS):
+        if not units:
+            return {}
+        request_id = derived_request_id(order_id, why, allocation.allocation_id, digest(units))
+        try:
+            await inventory.release(request_id, allocation.hold_id, units, reason)
+        except (FailedPrecondition, InvalidArgument):
+            # The hold ended or shrank between our read and the release (a short pick gave units back,
+            # a shipment took some): what is left of it is given back. Unchanged, the refusal stands.
+            again = await _still_held(inventory, allocation)
+            if again and (again == units or attempt == RELEASE_ATTEMPTS - 1):
+                raise
+            units = again
+            continue
+        return {sku: quantity for (_, sku), quantity in units.items()}
+    return {}

@@ -2,9 +2,11 @@
 the sellable units put back on hand through inventory.
 
 Inventory is asked under request ids derived from the return (its id, the SKU, the step), inside
-the transaction that holds the return's row lock, and before the return is written: a crash
+the transaction that holds the return's row lock, and before the receipt is written: a crash
 between the two leaves the change begun, and the caller's retry or the service's resumer asks
-inventory again and gets the same answer instead of booking the units twice.
+inventory again and gets the same answer instead of booking the units twice. A return of an order
+received as it is made is authorised (written) first, so that the units it books count as returned
+even while its receipt waits to be finished.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.db import Database
 from omnistock_platform.errors import InvalidArgument, NotFound, PermissionDenied, Reason
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import IdempotencyStore, current_caller
+from omnistock_platform.idempotency import Begun, IdempotencyStore, current_caller
 from omnistock_platform.logging import get_logger
 from omnistock_platform.paging import page_after, page_of, page_token
 from omnistock_platform.validation import Validator
@@ -165,7 +167,7 @@ class OrderReturns:
         # inventory calls made on its behalf are the same calls.
         return_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"omnistock:return:{current_caller()}:{request.request_id}"))
 
-        async def work(conn: asyncpg.Connection) -> orders_pb2.CreateReturnResponse:
+        async def authorise(conn: asyncpg.Connection) -> Return:
             channel, customer_id = common_pb2.Channel.Name(common_pb2.CHANNEL_POS), ""
             lines, sets = rules.asked(wanted, definitions)
             if not till_sale:
@@ -174,6 +176,9 @@ class OrderReturns:
                 record = await repository.get(conn, request.order_id, lock=True)
                 if record is None:
                     raise NotFound("order", request.order_id, field="order_id")
+                first_try = await return_repository.get(conn, return_id)
+                if first_try is not None:
+                    return first_try  # authorised by this request before a crash cut its receipt short
                 channel, customer_id = common_pb2.Channel.Name(record.channel), record.customer_id
                 fulfilled = record.order.fulfilled_units()
                 # A set the order sold comes back as the parts it was sold with (the order's line keeps
@@ -193,21 +198,21 @@ class OrderReturns:
                     rules.sets_returnable(delivered_sets(record.order, fulfilled, known), earlier),
                     request.order_id,
                 )
-            found = await return_repository.insert(
-                conn,
-                Return(
-                    return_id=return_id,
-                    order_id=request.order_id,
-                    channel=channel,
-                    customer_id=customer_id,
-                    location_id=request.location_id,
-                    by_post=request.by_post,
-                    reason=request.reason,
-                    status=ReturnStatus.AUTHORISED,
-                    lines=lines,
-                    sets=sets,
-                ),
+            authorised = Return(
+                return_id=return_id,
+                order_id=request.order_id,
+                channel=channel,
+                customer_id=customer_id,
+                location_id=request.location_id,
+                by_post=request.by_post,
+                reason=request.reason,
+                status=ReturnStatus.AUTHORISED,
+                lines=lines,
+                sets=sets,
             )
+            if inspected:
+                rules.inspect(authorised, inspected, "receive_now")  # refused before anything is written
+            found = await return_repository.insert(conn, authorised)
             await self.outbox.add(conn, "return.authorised", return_changed(found))
             log.info(
                 "return.authorised",
@@ -215,12 +220,38 @@ class OrderReturns:
                 order_id=request.order_id,
                 sets={item.sku: item.quantity for item in sets},
             )
+            return found
+
+        async def work(conn: asyncpg.Connection) -> orders_pb2.CreateReturnResponse:
+            found = await authorise(conn)
             if inspected:
                 found = await self._receive(conn, found, inspected, "receive_now")
             return orders_pb2.CreateReturnResponse(order_return=return_message(found))
 
-        return await self.idempotency.run_resumable(
-            self.db, "CreateReturn", request, orders_pb2.CreateReturnResponse, work
+        if not inspected or till_sale:
+            return await self.idempotency.run_resumable(
+                self.db, "CreateReturn", request, orders_pb2.CreateReturnResponse, work
+            )
+
+        async def receive(conn: asyncpg.Connection) -> orders_pb2.CreateReturnResponse:
+            found = await self._locked(conn, return_id)
+            return orders_pb2.CreateReturnResponse(
+                order_return=return_message(await self._receive(conn, found, inspected, "receive_now"))
+            )
+
+        async def authorised_first(_: Begun) -> orders_pb2.CreateReturnResponse:
+            # Authorised in a transaction of its own before inventory books the units: a receipt cut
+            # short once inventory booked them leaves the return standing (finished by a retry or the
+            # Resumer), so another request cannot take the same units back meanwhile and book them
+            # a second time. A till return without an order has no units to count against.
+            async with self.db.transaction() as conn:
+                await authorise(conn)
+            return await self.idempotency.run(
+                self.db, "CreateReturn", request.request_id, request, orders_pb2.CreateReturnResponse, receive
+            )
+
+        return await self.idempotency.resumable(
+            self.db, "CreateReturn", request.request_id, request, orders_pb2.CreateReturnResponse, authorised_first
         )
 
     async def receive(self, request: orders_pb2.ReceiveReturnRequest) -> orders_pb2.ReceiveReturnResponse:

@@ -186,16 +186,7 @@ class Lifecycle:
             # Every cancellation of the reservation asks inventory the same (its request id is the
             # reservation's, so the caller's reason, which inventory does not keep, stays out): two
             # at once both stand, as one after the other would.
-            await self._on_hold(
-                found,
-                Action.CANCEL,
-                lambda: self.deps.inventory.release(
-                    derived_request_id(found.reservation_id, "release"),
-                    found.hold_id,
-                    "reservation cancelled",
-                    owner=reservation_owner(found.reservation_id),
-                ),
-            )
+            await self._on_hold(found, Action.CANCEL, lambda: self._release(found))
 
         def change(current: Reservation) -> None:
             if waiting and current.status not in (Status.AWAITING_TRANSFER, Status.CANCELLED):
@@ -370,6 +361,26 @@ class Lifecycle:
                 reservation.transfer_id,
                 f"reservation {reservation.reservation_id} cancelled: {reason}".rstrip(": "),
             )
+
+    async def _release(self, reservation: Reservation) -> HoldView:
+        """The inventory half of a cancellation. Refused because the hold is released already, for this
+        reservation: by this cancellation's first try, which a crash cut short before it was written
+        down (asking in the words of an earlier version, which inventory no longer takes as the same
+        request), or by another cancellation. Either way the reservation is cancelled, for this
+        caller's reason, not refused."""
+        owner = reservation_owner(reservation.reservation_id)
+        try:
+            return await self.deps.inventory.release(
+                derived_request_id(reservation.reservation_id, "release"),
+                reservation.hold_id,
+                "reservation cancelled",
+                owner=owner,
+            )
+        except FailedPrecondition:
+            hold = await self.deps.inventory.get_hold(reservation.hold_id)
+            if hold.state == "released" and hold.owner == owner:
+                return hold
+            raise
 
     async def _on_hold(
         self, reservation: Reservation, action: Action, call: Callable[[], Awaitable[HoldView]]
