@@ -180,3 +180,23 @@ async def test_an_edit_after_the_pick_heard_once_the_order_was_cancelled_is_hand
     assert dead_lettered(tap, late.envelope.event_id) == []
     assert [p for p in tap.of_type("fulfilment.task.short_picked") if payload_task(p).order_id == order_id] == []
     assert await shelf.level(location, sku) == (6, 0)
+
+
+async def test_a_cancellation_keeps_the_task_of_an_allocation_that_left(events: Events, db: Database) -> None:
+    # Inventory sold the parcel of `shipped` and fulfilment crashed before it recorded the shipment;
+    # the customer then cancelled the rest. The shipment is still to be finished here.
+    order_id, location, other = unique_id("ORD-"), unique_id("LOC-"), unique_id("LOC-")
+    shipped, rest = allocation(location, {"SKU-A": 1}), allocation(other, {"SKU-B": 1})
+    await events.order("allocated", state(order_id, 1, shipped, rest, new=(shipped, rest)))
+    await one_task(db, allocation_id=shipped.allocation_id)
+    await one_task(db, allocation_id=rest.allocation_id)
+
+    left = orders_pb2.Allocation()
+    left.CopyFrom(shipped)
+    left.status = orders_pb2.ALLOCATION_STATUS_SHIPPED
+    handled = await events.order("cancelled", state(order_id, 2, left, cancelled(rest)))
+    await events.handled(ORDERS_CONSUMER, handled)
+
+    (kept,) = await tasks_of(db, allocation_id=shipped.allocation_id)
+    (withdrawn,) = await tasks_of(db, allocation_id=rest.allocation_id)
+    assert (kept["status"], withdrawn["status"]) == ("open", "withdrawn")

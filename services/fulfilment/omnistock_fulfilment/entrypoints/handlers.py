@@ -26,6 +26,8 @@ log = get_logger(__name__)
 # Each consumer filters on one wildcard subject, which every JetStream server supports (several
 # filter subjects need NATS 2.10); the events fulfilment has no part in are acknowledged unread.
 ORDER_EVENTS = frozenset({"allocated", "rerouted", "cancelled", "held", "hold_released", "hold_expired", "edited"})
+# Allocations that left the location (inventory sold them): a cancellation of the rest keeps their task.
+LEFT_STATUSES = frozenset({orders_pb2.ALLOCATION_STATUS_SHIPPED, orders_pb2.ALLOCATION_STATUS_HANDED_OVER})
 RESERVATION_EVENTS = frozenset({"created", "ready", "shorted", "cancelled", "expired", "converted", "collected"})
 
 
@@ -67,7 +69,12 @@ class EventHandlers:
                         continue  # held no longer, as a newer event said: nothing to fetch
                     await self.intake.allocation_made(conn, dataclasses.replace(allocation, lines=lines))
             elif event == "cancelled":
-                await self.intake.order_cancelled(conn, payload.order.order_id, "order cancelled")
+                left = frozenset(
+                    allocation.allocation_id
+                    for allocation in payload.order.allocations
+                    if allocation.status in LEFT_STATUSES
+                )
+                await self.intake.order_cancelled(conn, payload.order.order_id, "order cancelled", left)
         except InvalidArgument as error:
             raise PoisonEvent(f"{envelope.type} {envelope.event_id}: {error.message}") from error
 

@@ -180,8 +180,15 @@ class TaskIntake:
             )
         return given
 
-    async def order_cancelled(self, conn: asyncpg.Connection, order_id: str, reason: str) -> list[Task]:
-        return await self._withdraw(conn, order_owner(order_id), reason or "order cancelled", order_id=order_id)
+    async def order_cancelled(
+        self, conn: asyncpg.Connection, order_id: str, reason: str, left: frozenset[str] = frozenset()
+    ) -> list[Task]:
+        """The order's unfinished work is withdrawn, but for the allocations the order says `left` (shipped
+        or handed over): inventory sold those, and their task's step that a crash cut short is still to
+        be finished here (by a retry, or the service itself)."""
+        return await self._withdraw(
+            conn, order_owner(order_id), reason or "order cancelled", order_id=order_id, left=left
+        )
 
     async def reservation_made(
         self, conn: asyncpg.Connection, reservation: ReservationToPrepare, *, ready: bool = False
@@ -258,7 +265,14 @@ class TaskIntake:
         return created
 
     async def _withdraw(
-        self, conn: asyncpg.Connection, source: str, reason: str, *, order_id: str = "", reservation_id: str = ""
+        self,
+        conn: asyncpg.Connection,
+        source: str,
+        reason: str,
+        *,
+        order_id: str = "",
+        reservation_id: str = "",
+        left: frozenset[str] = frozenset(),
     ) -> list[Task]:
         self._require_id("order.order_id" if order_id else "reservation.reservation_id", order_id or reservation_id)
         await repository.lock_source(conn, source)
@@ -270,6 +284,9 @@ class TaskIntake:
         )
         withdrawn = []
         for task in active:
+            if task.allocation_id and task.allocation_id in left:
+                log.info("intake.left_kept", task_id=task.task_id, order_id=order_id)
+                continue
             changed = task.apply(Action.WITHDRAW, withdrawn_reason=reason)
             withdrawn.append(await self.changes.changed(conn, changed, "task.withdrawn"))
         return withdrawn
