@@ -195,6 +195,7 @@ def order(event: str, payload: orders_pb2.OrderChanged, at: datetime) -> OrderFa
         created_at=moment(found.created_at) or at,
         units=sum(physical_units(line) for line in found.lines),
         revenue=revenue,
+        described_at=moment(found.updated_at) or at,
         first_allocation=first_allocation,
         allocation_inferred=inferred,
         rerouted=event == "rerouted",
