@@ -241,6 +241,8 @@ def stock_check(payload: inventory_pb2.StockChanged, at: datetime) -> StockCheck
         on_hand=level.on_hand,
         held=level.held,
         incoming=level.incoming,
+        in_transit=level.in_transit,
+        in_transit_reserved=level.in_transit_reserved,
     )
 
 
