@@ -100,18 +100,21 @@ def method_code(name: str) -> int:
     return code
 
 
-def sku_quantity(text: str, *, what: str = "item") -> common_pb2.SkuQuantity:
-    """`SKU:QTY` or just `SKU` (one unit). A SKU may itself contain ':'; the last part counts if it is a number."""
-    sku, sep, quantity = text.strip().rpartition(":")
+def sku_quantity(text: str, *, what: str = "item", least: int = 1) -> common_pb2.SkuQuantity:
+    """`SKU:QTY` or just `SKU` (one unit); `SKU=QTY`, as returns and transfers write it, too (no SKU has
+    an '='). A SKU may itself contain ':'; the last part counts if it is a number. `least`: the
+    smallest quantity (0 where none is a count, as units found on a pick)."""
+    sku, sep, quantity = text.strip().rpartition("=" if "=" in text else ":")
     if not sep or not quantity.strip().lstrip("-").isdigit():
         sku, quantity = text.strip(), "1"
-    if not sku or int(quantity) <= 0:
-        fail(f"{what} {text!r} is not SKU:QTY with a positive quantity", hint="for example SOFA-VELVET-GREEN:1")
+    if not sku or "=" in sku or int(quantity) < least:
+        wanted = "a positive quantity" if least == 1 else f"a quantity of at least {least}"
+        fail(f"{what} {text!r} is not SKU:QTY with {wanted}", hint="for example SOFA-VELVET-GREEN:1")
     return common_pb2.SkuQuantity(sku=sku.strip(), quantity=int(quantity))
 
 
-def sku_quantities(texts: Sequence[str], *, what: str = "item") -> list[common_pb2.SkuQuantity]:
-    items = [sku_quantity(text, what=what) for text in texts]
+def sku_quantities(texts: Sequence[str], *, what: str = "item", least: int = 1) -> list[common_pb2.SkuQuantity]:
+    items = [sku_quantity(text, what=what, least=least) for text in texts]
     if not items:
         fail(f"give at least one {what} as SKU:QTY", hint="for example SOFA-VELVET-GREEN:1")
     return items

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import warnings
 from importlib.metadata import version as installed
+from inspect import cleandoc, getdoc
 from types import ModuleType
 from typing import Annotated
 
@@ -166,6 +167,29 @@ HIDDEN = frozenset({"run"})
 
 for area in AREAS:
     area.register(app)
+
+
+def _prose(text: str) -> str:
+    """Each paragraph of a docstring as one line: rich help keeps single line breaks, so a description
+    broke where its source line ended instead of where the terminal does. A paragraph marked `\\b`
+    (click's "keep these lines", a table of columns) stays as it is."""
+    return "\n\n".join(
+        part if part.startswith("\b") else " ".join(line.strip() for line in part.splitlines())
+        for part in cleandoc(text).split("\n\n")
+    )
+
+
+def reflow_help(commands: typer.Typer) -> None:
+    for command in commands.registered_commands:
+        text = command.help or (getdoc(command.callback) if command.callback else None)
+        if text:
+            command.help = _prose(text)
+    for group in commands.registered_groups:
+        if group.typer_instance is not None:
+            reflow_help(group.typer_instance)
+
+
+reflow_help(app)
 
 
 def version_text() -> str:

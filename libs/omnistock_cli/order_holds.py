@@ -12,7 +12,7 @@ from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import data
 from omnistock_cli.hold_view import HoldTtlOption, ReasonOption, hold_request
-from omnistock_cli.orders import order_card
+from omnistock_cli.orders import order_card, order_id_of
 from omnistock_platform.auth import Role
 
 HolderRoleOption = Annotated[
@@ -28,7 +28,7 @@ HolderRoleOption = Annotated[
 
 @acting(Role.STOREFRONT, role=HolderRoleOption)
 def hold_order(
-    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
+    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id, or the start of it (4+ characters).")],
     reason: ReasonOption,
     allocation: Annotated[str, typer.Option("--allocation", help="Hold only this allocation.")] = "",
     ttl: HoldTtlOption = None,
@@ -37,6 +37,7 @@ def hold_order(
     call: Call,
 ) -> None:
     """Put an order on a fulfilment hold: its stock stays held and no task of it is worked until released."""
+    order_id = order_id_of(order_id, call.who(), call.as_json)
     request = pb.HoldOrderRequest(
         request_id=call.request_id,
         order_id=order_id,
@@ -49,13 +50,14 @@ def hold_order(
 
 @acting(Role.STOREFRONT, role=HolderRoleOption)
 def release_order(
-    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id.")],
+    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order id, or the start of it (4+ characters).")],
     hold: Annotated[str, typer.Option("--hold", help="Release only this hold. Default: every active one.")] = "",
     note: Annotated[str, typer.Option("--note", help="Why, e.g. the payment reference.")] = "",
     *,
     call: Call,
 ) -> None:
     """Release an order's fulfilment hold: its tasks may be worked again."""
+    order_id = order_id_of(order_id, call.who(), call.as_json)
     request = pb.ReleaseOrderHoldRequest(
         request_id=call.request_id, order_id=order_id, fulfilment_hold_id=hold, note=note
     )

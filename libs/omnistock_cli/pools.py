@@ -161,7 +161,10 @@ def list_pools(
     )
 
 
-EXAMPLES = ("omnistock pools set web --pool berlin-stores:80:2",)
+EXAMPLES = (
+    "omnistock groups put berlin-stores --name 'Berlin stores' -l STORE-BER-MITTE -l STORE-BER-KREUZBERG",
+    "omnistock pools set web --pool berlin-stores:80:2",
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import data
 from omnistock_cli.context import fail
-from omnistock_cli.orders import order_card, sell_request
+from omnistock_cli.orders import order_card, order_id_of, sell_request
 from omnistock_cli.returns import CONDITIONS, return_card
 from omnistock_platform.auth import Role
 
@@ -45,7 +45,11 @@ def return_(
     quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, help="Units (sets, for a set's SKU) brought back.")],
     store: StoreOption,
     order: Annotated[
-        str, typer.Option("--order", help="The order the units were sold on (its returnable units are checked).")
+        str,
+        typer.Option(
+            "--order",
+            help="The order the units were sold on, or the start of its id (its returnable units are checked).",
+        ),
     ] = "",
     ref: Annotated[str, typer.Option("--ref", help="The receipt of the original sale, kept with the reason.")] = "",
     note: Annotated[str, typer.Option("--note", help="Why it came back.")] = "",
@@ -64,7 +68,7 @@ def return_(
     reason = " ".join(part for part in (note, f"(receipt {ref})" if ref else "") if part)
     request = opb.CreateReturnRequest(
         request_id=call.request_id,
-        order_id=order,
+        order_id=order_id_of(order, call.who(), call.as_json) if order else "",
         lines=[opb.ReturnLineRequest(sku=sku, quantity=quantity)],
         location_id=store,
         reason=reason,

@@ -22,6 +22,7 @@ from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import data, label, when
 from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
+from omnistock_cli.orders import order_id_of
 from omnistock_cli.output import card, table
 from omnistock_cli.transfers import quantities
 from omnistock_platform.auth import Role
@@ -108,7 +109,9 @@ def where_returned(return_id: str) -> Callable[[OmnistockClient], Awaitable[str]
 
 @acting(Role.ADMIN)
 def create(
-    order: Annotated[str, typer.Argument(metavar="ORDER", help="The order the units were sold on.")],
+    order: Annotated[
+        str, typer.Argument(metavar="ORDER", help="The order the units were sold on, or the start of its id (4+).")
+    ],
     items: ItemsArgument,
     location: Annotated[
         str, typer.Option("--at", help="Where they come back: a store, or a warehouse with --by-post.")
@@ -121,7 +124,7 @@ def create(
     """Authorise a return of units an order delivered (at most what it delivered, less earlier returns)."""
     request = pb.CreateReturnRequest(
         request_id=call.request_id,
-        order_id=order,
+        order_id=order_id_of(order, call.who(), call.as_json),
         lines=[pb.ReturnLineRequest(sku=sku, quantity=qty) for sku, qty in quantities(items, "SKU=QTY").items()],
         location_id=location,
         by_post=by_post,
@@ -185,7 +188,8 @@ def list_returns(
         if not code:
             fail(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
 
-    request = pb.ListReturnsRequest(order_id=order, location_id=location, status=code)  # type: ignore[arg-type]
+    order_id = order_id_of(order, call.who(), call.as_json) if order else ""
+    request = pb.ListReturnsRequest(order_id=order_id, location_id=location, status=code)  # type: ignore[arg-type]
 
     async def work(client: OmnistockClient) -> list[pb.Return]:
         return await all_pages(client, client.orders.ListReturns, request, "returns")

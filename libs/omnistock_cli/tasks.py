@@ -296,8 +296,14 @@ def pick(
     task_id: TaskArgument,
     found: Annotated[
         list[str] | None,
-        typer.Option("--found", help="SKU:QTY actually found when short; a SKU not named was found in full."),
+        typer.Option(
+            "--found",
+            help="SKU:QTY actually found when short (SKU:0: none on the shelf); a SKU not named was found in full.",
+        ),
     ] = None,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why units were not found ('bin empty', 'damaged'): kept in the ledger.")
+    ] = "",
     *,
     call: Call,
 ) -> None:
@@ -306,7 +312,7 @@ def pick(
     A pickup preparation is only started here; `omnistock ready` finishes it.
     """
     key = call.request_id
-    picked = [] if not found else sku_quantities(found, what="--found")
+    picked = [] if not found else sku_quantities(found, what="--found", least=0)
 
     async def act(client: OmnistockClient, whole: str) -> tuple[pb.Task, list[Any]]:
         task = (await client.call(client.fulfilment.GetTask, pb.GetTaskRequest(task_id=whole))).task
@@ -317,7 +323,7 @@ def pick(
             if picked:
                 fail("a pickup preparation has no short picks; cancel the reservation if the items are missing")
             return task, []
-        confirm = pb.ConfirmPickRequest(request_id=f"{key}:confirm", task_id=whole, picked=picked)
+        confirm = pb.ConfirmPickRequest(request_id=f"{key}:confirm", task_id=whole, picked=picked, short_reason=reason)
         reply = await client.call(client.fulfilment.ConfirmPick, confirm)
         return reply.task, list(reply.short)
 

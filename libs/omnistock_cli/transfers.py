@@ -220,7 +220,7 @@ def list_transfers(
     )
 
 
-EXAMPLES = ("omnistock transfer create --from WH-BER --to STORE-BER-MITTE --sku SOFA-VELVET-GREEN=4",)
+EXAMPLES = ("omnistock transfer create --from WH-BER --to STORE-BER-MITTE --sku SOFA-VELVET-BLUE=3",)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from pydantic import AliasChoices, BeforeValidator, Field, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from omnistock_platform.services import SERVICES, TABLE, ServiceName
+from omnistock_platform.services import CONNECT_PORT_OFFSET, SERVICES, TABLE, ServiceName
 
 __all__ = ["SERVICES", "Duration", "ServiceName", "Settings", "parse_duration"]
 
@@ -46,8 +46,9 @@ def _endpoint_fields() -> dict[str, Any]:
         fields[f"{row.name}_address"] = (str, "")
         # Prometheus metrics, on by default, each service on its own port (0: none).
         fields[f"{row.name}_metrics_port"] = (int, Field(default=row.metrics_port, ge=0, le=65535))
-        # Connect and gRPC-Web for browsers and HTTP clients, each service on its own port (0: none).
-        fields[f"{row.name}_connect_port"] = (int, Field(default=row.connect_port, ge=0, le=65535))
+        # Connect and gRPC-Web for browsers and HTTP clients, each service on its own port (0: none);
+        # unset: CONNECT_PORT_OFFSET above the service's gRPC port, wherever that was moved.
+        fields[f"{row.name}_connect_port"] = (int | None, Field(default=None, ge=0, le=65535))
     return fields
 
 
@@ -188,7 +189,14 @@ class Settings(_ServiceEndpoints):
         return int(getattr(self, f"{service}_metrics_port"))
 
     def connect_port(self, service: ServiceName) -> int:
-        return int(getattr(self, f"{service}_connect_port"))
+        """OMNISTOCK_<SERVICE>_CONNECT_PORT, else CONNECT_PORT_OFFSET above the service's gRPC port
+        (none beside a gRPC port of 0, a free one): a second stack that moved its gRPC ports must not
+        share the first one's Connect ports."""
+        given = getattr(self, f"{service}_connect_port")
+        if given is not None:
+            return int(given)
+        grpc_port = self.port(service)
+        return grpc_port + CONNECT_PORT_OFFSET if grpc_port else 0
 
     def traces_path(self) -> Path:
         return self.traces_file or self.data_dir / "traces.jsonl"

@@ -26,9 +26,11 @@ from connectrpc.request import RequestContext
 from connectrpc.server import ConnectASGIApplication, Endpoint
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import MethodDescriptor
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from starlette.middleware.cors import CORSMiddleware
 
+from omnistock_platform import errors
+from omnistock_platform.grpc.errors import error_domain
 from omnistock_platform.http import EmbeddedHttp
 from omnistock_platform.settings import Settings
 
@@ -146,6 +148,44 @@ def routes(channel: grpc.aio.Channel, services: Iterable[str]) -> dict[str, Any]
     return found
 
 
+class _Decoding:
+    """A codec whose decoding refuses what is not the method's request message as the gRPC server
+    refuses undecodable bytes (INVALID_ARGUMENT, REQUEST_MALFORMED, the method and what is wrong):
+    the runtime answers any decoding error as `unknown` (HTTP 500), the service's fault to a caller
+    whose JSON has a typo, a duplicate key or a number for a string."""
+
+    def __init__(self, codec: Any, method: MethodInfo[Any, Any]) -> None:
+        self.codec = codec
+        self.method = method
+
+    def name(self) -> str:
+        return str(self.codec.name())
+
+    def encode(self, message: Any) -> bytes:
+        return bytes(self.codec.encode(message))
+
+    def decode(self, data: bytes | bytearray, message: Any) -> Any:
+        try:
+            return self.codec.decode(data, message)
+        except Exception as error:  # json_format.ParseError, DecodeError, bad UTF-8, ...
+            # protobuf's JSON parser says "Failed to load JSON" twice over, each with its full stop.
+            said = str(error).replace("Failed to load JSON: Failed to load JSON: ", "Failed to load JSON: ")
+            text = f"the request is not a valid {self.method.name} request: {said.rstrip('.')}"
+            raise ConnectError(
+                Code.INVALID_ARGUMENT,
+                text,
+                [
+                    error_details_pb2.ErrorInfo(
+                        reason=errors.Reason.REQUEST_MALFORMED,
+                        domain=error_domain(self.method.service_name.split(".")[1]),
+                    ),
+                    error_details_pb2.BadRequest(
+                        field_violations=[error_details_pb2.BadRequest.FieldViolation(description=text)]
+                    ),
+                ],
+            ) from None
+
+
 class ConnectGateway(ConnectASGIApplication[None]):
     """Connect (JSON and binary) and gRPC-Web for every RPC in `endpoints`."""
 
@@ -155,6 +195,20 @@ class ConnectGateway(ConnectASGIApplication[None]):
     @property
     def path(self) -> str:
         return "/"
+
+    # The runtime's two ways into a call (unary Connect; streams and gRPC-Web), each given the codec
+    # that decodes the request: ours refuses an undecodable one as the gRPC server does.
+    async def _handle_unary_connect(  # type: ignore[override]
+        self, http_method: str, headers: Any, codec: Any, query_params: Any, endpoint: Any, *rest: Any
+    ) -> None:
+        await super()._handle_unary_connect(
+            http_method, headers, _Decoding(codec, endpoint.method), query_params, endpoint, *rest
+        )
+
+    async def _handle_stream(  # type: ignore[override]
+        self, receive: Any, send: Any, protocol: Any, endpoint: Any, codec: Any, *rest: Any
+    ) -> None:
+        await super()._handle_stream(receive, send, protocol, endpoint, _Decoding(codec, endpoint.method), *rest)
 
 
 def web_app(gateway: ConnectGateway, settings: Settings) -> Any:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
+from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import eventually
 from tests.integration.cli.support import Cli, World
@@ -89,6 +90,33 @@ async def test_an_order_is_shipped_from_the_warehouse_after_a_short_pick(stack: 
     assert "completed" in shown.stdout and first in shown.stdout and second in shown.stdout
     listed = await cli.json("orders", "--customer", "Ada Lovelace", "--status", "completed")
     assert order_id in [item["order_id"] for item in listed["orders"]]
+
+
+async def test_a_pick_that_found_none_of_a_sku_is_a_short_pick_with_its_reason(stack: Stack) -> None:
+    """The commonest short pick is an empty bin: `--found SKU:0` says so (it was refused as not a
+    positive quantity, so staff could not report it), `--reason` goes to the ledger's write-off, and
+    `SKU=QTY`, as returns and transfers write it, is read as SKU:QTY (it was sent as a SKU named
+    'SKU=QTY' and refused for picked[0].sku)."""
+    world, cli = World(stack), Cli(stack)
+    warehouse = await world.location(unique_id("Kassel-"), KASSEL, kind="warehouse")
+    lamp, chair, table = await world.sku("Lamp"), await world.sku("Chair"), await world.sku("Table")
+    for sku in (lamp, chair, table):
+        await world.receive(warehouse, sku, 2)
+
+    order = await cli.json("order", f"{lamp}:2", f"{chair}:2", f"{table}:2", "--ship-to", HOME)
+    (task,) = await pick_tasks(stack, warehouse, order["order_id"])
+    picked = await cli.json(
+        "pick", task.task_id, "--found", f"{lamp}:0", "--found", f"{chair}=1", "--reason", "bin empty"
+    )
+    assert sorted((s["sku"], s["quantity"]) for s in picked["short"]) == sorted([(lamp, 2), (chair, 1)])
+    assert picked["task"]["status"] == "TASK_STATUS_PICKED"
+    assert (await world.level(warehouse, lamp)).on_hand == 0
+    assert (await world.level(warehouse, chair)).on_hand == 1
+    movements = await stack.stub("inventory").ListMovements(ipb.ListMovementsRequest(location_id=warehouse, sku=lamp))
+    assert any("bin empty" in movement.reason for movement in movements.movements)
+
+    negative = await cli.run("pick", task.task_id, "--found", f"{table}:-1", expect=1)
+    assert "is not SKU:QTY with a quantity of at least 0" in negative.stderr
 
 
 async def test_a_shortfall_and_a_cancelled_order(stack: Stack) -> None:

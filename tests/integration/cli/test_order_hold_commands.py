@@ -43,3 +43,18 @@ async def test_an_order_waits_for_its_payment_and_is_released_from_the_terminal(
     await cli.run("pick", task.task_id)
     bad = await cli.run("hold-order", order_id, "--reason", "because", expect=1)
     assert "unknown hold reason" in bad.stderr
+
+
+async def test_hold_and_release_take_the_start_of_an_order_id(stack: Stack) -> None:
+    """As show-order, cancel-order and edit-order do (README: the first characters are enough):
+    hold-order and release-order sent the prefix as the id and answered NOT_FOUND."""
+    world, cli = World(stack), Cli(stack)
+    warehouse = await world.location(unique_id("Kassel-"), KASSEL, kind="warehouse")
+    lamp = await world.sku("Lamp")
+    await world.receive(warehouse, lamp, 1)
+    order_id = (await cli.json("order", f"{lamp}:1", "--ship-to", HOME))["order_id"]
+
+    held = await cli.json("hold-order", order_id[:8], "--reason", "payment-pending")
+    assert held["order"]["order_id"] == order_id and held["order"]["on_hold"] is True
+    released = await cli.json("release-order", order_id[:8], "--note", "paid")
+    assert released["order_id"] == order_id and released["on_hold"] is False

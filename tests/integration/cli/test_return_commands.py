@@ -66,3 +66,21 @@ async def test_the_till_takes_a_whole_set_back_by_its_sku(stack: Stack) -> None:
     assert (await world.level(store, sofa)).on_hand == 1 and (await world.level(store, cushion)).on_hand == 2
     shown = await cli.run("returns", "show", back["return_id"])
     assert "Whole sets" in shown.stdout and sofa_set in shown.stdout
+
+
+async def test_the_order_of_a_return_may_be_given_by_the_start_of_its_id(stack: Stack) -> None:
+    """As everywhere an order id is taken (README: the first characters are enough): `returns create`,
+    `returns list --order` and the till's `return --order` answered NOT_FOUND for the order's prefix."""
+    world, cli = World(stack), Cli(stack)
+    store = await world.location(unique_id("Kassel-"), KASSEL)
+    cushion = await world.sku("Cushion")
+    await world.receive(store, cushion, 2)
+    sold = await cli.json("sell", f"{cushion}:2", "--store", store)
+    order_id = sold["order_id"]
+
+    created = await cli.json("returns", "create", order_id[:8], f"{cushion}=1", "--at", store)
+    assert created["order_id"] == order_id
+    listed = await cli.json("returns", "list", "--order", order_id[:8])
+    assert [r["return_id"] for r in listed["returns"]] == [created["return_id"]]
+    till = await cli.json("return", cushion, "1", "--store", store, "--order", order_id[:8])
+    assert till["order_id"] == order_id

@@ -297,3 +297,49 @@ async def test_a_message_over_the_limit_is_refused_unread(web: Stack) -> None:
     async with httpx.AsyncClient(base_url=web.connect_urls["inventory"], timeout=30) as http:
         answer = await http.post(STOCK, json=too_big, headers=bearer(web.token("storefront")))
     assert answer.json()["code"] == "resource_exhausted"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "says"),
+    [
+        ("application/json", b"not json", "Failed to load JSON"),
+        ("application/json", b'{"sku": "A", "sku": "B"}', "duplicate key sku"),
+        ("application/json", b'{"sku": 5}', "sku"),
+        ("application/json", b'{"skuu": "A"}', "skuu"),
+        ("application/proto", b"\xff\xff\xff", "not a valid GetStock request"),
+    ],
+)
+async def test_a_body_that_is_not_the_request_message_is_invalid_argument(
+    web: Stack, content_type: str, body: bytes, says: str
+) -> None:
+    """A storefront's typo in the JSON (or bytes that are no protobuf) is the caller's to fix: code
+    invalid_argument (HTTP 400) with REQUEST_MALFORMED, as gRPC answers undecodable bytes, and the
+    message says what is wrong; never unknown (HTTP 500), which reads as the service's fault."""
+    async with httpx.AsyncClient(base_url=web.connect_urls["inventory"]) as http:
+        answer = await http.post(
+            STOCK, content=body, headers={**bearer(web.token("storefront")), "content-type": content_type}
+        )
+    assert answer.status_code == 400, answer.text
+    found = answer.json()
+    assert found["code"] == "invalid_argument"
+    assert says in found["message"]
+    assert "JSON: Failed" not in found["message"] and not found["message"].endswith(".")
+    (info,) = details(found, error_details_pb2.ErrorInfo)
+    assert (info.reason, info.domain) == ("REQUEST_MALFORMED", "omnistock.inventory")
+    (bad,) = details(found, error_details_pb2.BadRequest)
+    assert [violation.description for violation in bad.field_violations] == [found["message"]]
+
+
+async def test_a_watch_whose_message_is_not_its_request_ends_invalid_argument(web: Stack) -> None:
+    message = b'{"skus": "A"}'
+    async with httpx.AsyncClient(base_url=web.connect_urls["inventory"], timeout=10) as http:
+        answer = await http.post(
+            WATCH,
+            content=struct.pack(">BI", 0, len(message)) + message,
+            headers={**bearer(web.token("storefront")), "content-type": "application/connect+json"},
+        )
+    flags, size = struct.unpack(">BI", answer.content[:5])
+    assert flags & 0x02
+    end = json.loads(answer.content[5 : 5 + size])
+    assert end["error"]["code"] == "invalid_argument"
+    assert "skus" in end["error"]["message"]

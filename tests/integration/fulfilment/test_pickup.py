@@ -121,6 +121,8 @@ async def test_the_store_prepares_the_pickup_and_hands_it_over_by_code(
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await clerk.HandOver(fpb.HandOverRequest(request_id=request_id(), location_id=store, pickup_code=code))
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    # It read "pickup 'STORE/CODE' not found".
+    assert refused.value.details() == f"pickup code {code!r} not found at {store}"
 
 
 async def test_a_hand_over_whose_answer_was_lost_is_completed_by_the_retry_with_the_same_remote_request(

@@ -209,8 +209,24 @@ def demand_refused(
     return Event(f"{service}.demand.refused", payload, at)
 
 
-def stock_changed(location_id: str, at: datetime, on_hand: int, held: int, incoming: int = 0) -> Event:
-    level = ipb.StockLevel(location_id=location_id, sku="SKU-A", on_hand=on_hand, held=held, incoming=incoming)
+def stock_changed(
+    location_id: str,
+    at: datetime,
+    on_hand: int,
+    held: int,
+    incoming: int = 0,
+    in_transit: int = 0,
+    in_transit_reserved: int = 0,
+) -> Event:
+    level = ipb.StockLevel(
+        location_id=location_id,
+        sku="SKU-A",
+        on_hand=on_hand,
+        held=held,
+        incoming=incoming,
+        in_transit=in_transit,
+        in_transit_reserved=in_transit_reserved,
+    )
     _stamp(level, "updated_at", at)
     return Event("inventory.stock.changed", ipb.StockChanged(level=level, cause=ipb.MOVEMENT_KIND_HOLD), at)
 

@@ -14,7 +14,7 @@ from omnistock_platform.events.consumer import dead_letter_subject
 from omnistock_platform.testing.stack import unique_id
 
 from .conftest import rows_at
-from .journeys import DAY, MORNING, Event, Publisher, Reservation, store_day
+from .journeys import DAY, HOUR, MORNING, Event, Order, Publisher, Reservation, allocation, store_day
 
 HOUR_MS = 3_600_000
 # The rates and averages that have nothing to be made of where a row has no reservations, orders or tasks.
@@ -198,3 +198,22 @@ async def test_an_event_that_can_never_be_counted_is_dead_lettered(insights: Any
         publisher.settings.stream_name, dead_letter_subject(publisher.settings.subject_prefix, DURABLE)
     )
     assert last.data == wrong.SerializeToString()
+
+
+async def test_an_edited_order_counts_its_units_and_value_as_edited(insights: Any, publisher: Publisher) -> None:
+    """An order placed for one chair and edited to three counts 3 units and 3 chairs' value, whichever of
+    its events comes first: the first event seen kept its lines for good, so the order stayed at one chair
+    (and the three returned later made a return rate of 300 %)."""
+    for published in (lambda events: events, lambda events: list(reversed(events))):
+        store = unique_id("STORE-")
+        order = Order(common_pb2.CHANNEL_WEB, common_pb2.FULFILMENT_METHOD_PICKUP, [("SKU-CHAIR", 1, 14900)], MORNING)
+        order.store_id = store
+        events = [order.created(allocation(store, {"SKU-CHAIR": 1}))]
+        order.lines = [("SKU-CHAIR", 3, 14900)]
+        events.append(order.event("edited", MORNING + HOUR))
+        await publisher.publish_all(published(events))
+
+        (row,) = await rows_at(insights, store)
+        assert row.orders.orders == 1
+        assert row.orders.units == 3
+        assert [(money.currency, money.amount_minor) for money in row.orders.revenue] == [("EUR", 3 * 14900)]

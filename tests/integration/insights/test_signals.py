@@ -45,6 +45,24 @@ async def test_oversells_are_counted_from_the_stock_levels_themselves(insights: 
     assert sample("omnistock_insights_stock_changes_checked_total") - checked >= 4
 
 
+async def test_units_held_on_their_way_by_a_transfer_are_no_oversell(insights: Any, publisher: Publisher) -> None:
+    """A pool that allows units in transit (docs/pools.md) holds units a transfer is still bringing:
+    held may exceed on hand by what is in transit, less what ship to store reserved of it, as
+    inventory's own check allows. Insights counted every such change as an oversell, so a healthy
+    store reported them ('never more than 0 in a healthy system')."""
+    store = unique_id("STORE-")
+    await publisher.publish_all(
+        [
+            stock_changed(store, NOON, on_hand=1, held=3, in_transit=2),
+            stock_changed(store, NOON + HOUR, on_hand=1, held=3, in_transit=4, in_transit_reserved=2),
+            # Beyond what is on its way for the pool: an oversell.
+            stock_changed(store, NOON + 2 * HOUR, on_hand=1, held=3, in_transit=3, in_transit_reserved=2),
+        ]
+    )
+    (row,) = await rows_at(insights, store, from_date=DAY, to_date=DAY)
+    assert (row.stock.changes_checked, row.stock.oversells) == (3, 1)
+
+
 async def test_refused_demand_counts_by_sku_at_the_location_that_was_short(insights: Any, publisher: Publisher) -> None:
     store, warehouse = unique_id("STORE-"), unique_id("WH-")
     refused = sample("omnistock_insights_demand_refused_total", channel="app")

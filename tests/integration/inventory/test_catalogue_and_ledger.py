@@ -86,6 +86,23 @@ async def test_adjusting_below_what_is_held_is_refused(catalogue) -> None:
     assert "held" in (refused.value.details() or "")
 
 
+async def test_adjusting_below_zero_says_so_not_to_release_holds(catalogue) -> None:
+    """Five off a shelf of two, nothing held, read "on hand cannot drop to -3: 0 units are held;
+    release them first": there was nothing to release, and releasing would not have helped."""
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 2)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.AdjustStock(
+            pb.AdjustStockRequest(
+                request_id=unique_id(), location_id=store, sku=sku, reason=pb.ADJUSTMENT_REASON_DAMAGE, delta=-5
+            )
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.details() == "on hand cannot drop below 0: it is 2, and -5 would make it -3"
+    (failure,) = details_of(refused.value, error_details_pb2.PreconditionFailure)
+    assert [v.type for v in failure.violations] == ["ON_HAND"]
+
+
 async def test_backorder_holds_only_against_incoming_stock(catalogue) -> None:
     store = await catalogue.location()
     sku = unique_id("SKU-")

@@ -168,6 +168,25 @@ async def test_a_short_pick_nowhere_else_can_fill_withdraws_the_promise(shop: Sh
     assert not (await shop.order(order.order_id)).HasField("promise")
 
 
+async def test_an_order_placed_with_units_backordered_promises_no_date(shop: Shop) -> None:
+    """Three sofas asked, two anywhere, allow_partial: the order is backordered and, as when a short
+    pick leaves units with nobody, no date can be promised for the whole of it. It was promised the
+    two sofas' delivery day ("delivered Friday"), said of all three; the quote of the same request
+    promised it too."""
+    sofa = await shop.sku()
+    only = await shop.location(SPANDAU, warehouse=True, promise_settings=warehouse_calendar(midday_zone()))
+    await shop.receive(only, sofa, 2)
+    request = ship_request([(sofa, 3)], options=pb.RoutingOptions(allow_partial=True))
+
+    quoted = (await shop.orders.QuoteRouting(quote_of(request))).plan
+    assert [(a.location_id, a.lines[0].quantity) for a in quoted.allocations] == [(only, 2)]
+    assert not quoted.HasField("promise")
+    placed = (await shop.orders.CreateOrder(request)).order
+    assert placed.status == pb.ORDER_STATUS_BACKORDERED and placed.lines[0].backordered == 1
+    assert not placed.HasField("promise")
+    assert not (await shop.order(placed.order_id)).HasField("promise")
+
+
 async def test_an_order_from_a_reservation_keeps_the_date_the_reservation_promised(shop: Shop) -> None:
     sofa = await shop.sku()
     store = await shop.location(BERLIN, promise_settings=store_calendar(midday_zone()))

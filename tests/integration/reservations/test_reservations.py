@@ -198,6 +198,10 @@ async def test_collect_with_an_unknown_or_another_stores_code_is_not_found(world
                 pb.CollectReservationRequest(request_id=unique_id(), store_id=store, pickup_code=code)
             )
         assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        # The code in quotes and the store after it: it read "pickup code 'KXKSJY at store S' not found".
+        assert refused.value.details() == f"pickup code {code!r} not found at store {store}"
+        (info,) = details_of(refused.value, error_details_pb2.ResourceInfo)
+        assert (info.resource_type, info.resource_name, info.description) == ("pickup code", code, "pickup_code")
     with pytest.raises(grpc.aio.AioRpcError) as malformed:
         await admin.CollectReservation(
             pb.CollectReservationRequest(request_id=unique_id(), store_id=store, pickup_code="0OIL1")

@@ -60,6 +60,27 @@ def test_every_transition_is_exactly_the_allowed_one(kind: TaskKind, status: Tas
         assert next_status(kind, status, action) is expected
 
 
+def test_an_action_a_kind_never_takes_says_so_not_that_its_status_is_wrong() -> None:
+    """`omnistock ready` on an order's pick task read "a pick task that is open can not mark ready",
+    as if it would once picked; it never is, and a preparation is never packed or shipped."""
+    with pytest.raises(TransitionNotAllowed) as ready:
+        next_status(TaskKind.PICK, S.PICKED, A.MARK_READY)
+    assert str(ready.value) == (
+        "a pick task is never marked ready for pickup: only a pickup preparation is; an order's task is"
+        " picked, packed and shipped (a pickup order's is shipped as it is handed over)"
+    )
+    assert [v.type for v in ready.value.violations] == ["TASK_KIND"]
+    with pytest.raises(TransitionNotAllowed) as shipped:
+        next_status(TaskKind.PICKUP_PREPARATION, S.OPEN, A.SHIP)
+    assert str(shipped.value) == (
+        "a pickup preparation is never shipped: only a pick task is; a reservation's is marked ready,"
+        " then handed over with the customer's code"
+    )
+    with pytest.raises(TransitionNotAllowed) as packed:
+        next_status(TaskKind.PICK, S.OPEN, A.PACK)
+    assert [v.type for v in packed.value.violations] == ["TASK_STATUS"]
+
+
 @given(st.sampled_from(TaskKind), st.lists(st.sampled_from(Action), max_size=12))
 def test_any_sequence_of_actions_only_moves_forward_and_never_leaves_a_finished_task(
     kind: TaskKind, actions: list[Action]

@@ -153,6 +153,26 @@ def test_each_row_of_the_service_table_gives_its_settings(row: Service, monkeypa
     assert [settings.port(name) for name in others] == [service(name).port for name in others]
 
 
+@pytest.mark.parametrize("row", TABLE, ids=lambda row: row.name)
+def test_a_service_moved_to_another_port_takes_its_connect_port_along(
+    row: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second stack on one machine (OMNISTOCK_<SERVICE>_PORT moved) serves Connect beside its own
+    gRPC port: the Connect port stayed at the default, the first stack's, so `omnistock up` refused
+    to start until six more variables were set (and a service started by itself bound it beside the
+    first stack's, SO_REUSEPORT, so the kernel split a storefront's calls between two systems)."""
+    for name in SERVICES:
+        for suffix in ("PORT", "CONNECT_PORT"):
+            monkeypatch.delenv(f"OMNISTOCK_{name.upper()}_{suffix}", raising=False)
+    monkeypatch.setenv(f"{row.env_prefix}PORT", "6100")
+    moved = Settings()
+    assert moved.connect_port(row.name) == 7100
+    assert Settings.of(moved).connect_port(row.name) == 7100
+    assert Settings(**{f"{row.name}_port": 6200}).connect_port(row.name) == 7200
+    monkeypatch.setenv(f"{row.env_prefix}CONNECT_PORT", "0")
+    assert Settings().connect_port(row.name) == 0
+
+
 def test_the_service_table_names_every_service_once_with_ports_of_its_own() -> None:
     assert get_args(ServiceName) == SERVICES
     ports = [port for row in TABLE for port in (row.port, row.metrics_port, row.connect_port)]

@@ -84,10 +84,36 @@ class TransitionNotAllowed(FailedPrecondition):
         self.kind = kind
         self.status = status
         self.action = action
+        if action not in _TRANSITIONS[kind]:
+            # Never, in any status: saying "that is open" would send staff to wait for another one.
+            others = [other for other in TaskKind if action in _TRANSITIONS[other]]
+            only = f": only a {_KIND_WORDS[others[0]]} is" if others else ""
+            super().__init__(
+                f"a {_KIND_WORDS[kind]} is never {_DONE_WORDS[action]}{only}{_KIND_HINTS[kind]}",
+                [PreconditionViolation("TASK_KIND", action.value, f"task is a {_KIND_WORDS[kind]}")],
+            )
+            return
         super().__init__(
             f"a {kind.value} task that is {status.value} can not {action.value.replace('_', ' ')}",
             [PreconditionViolation("TASK_STATUS", action.value, f"task is {status.value}")],
         )
+
+
+_KIND_WORDS = {TaskKind.PICK: "pick task", TaskKind.PICKUP_PREPARATION: "pickup preparation"}
+# What staff do with a task of the kind instead.
+_KIND_HINTS = {
+    TaskKind.PICK: "; an order's task is picked, packed and shipped (a pickup order's is shipped as it is handed over)",
+    TaskKind.PICKUP_PREPARATION: "; a reservation's is marked ready, then handed over with the customer's code",
+}
+_DONE_WORDS = {
+    Action.START_PICKING: "started",
+    Action.CONFIRM_PICK: "confirmed as picked",
+    Action.PACK: "packed",
+    Action.SHIP: "shipped",
+    Action.MARK_READY: "marked ready for pickup",
+    Action.HAND_OVER: "handed over at the pickup desk",
+    Action.WITHDRAW: "withdrawn",
+}
 
 
 def allowed_from(kind: TaskKind, action: Action) -> frozenset[TaskStatus]:

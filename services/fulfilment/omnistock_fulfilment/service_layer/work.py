@@ -262,7 +262,12 @@ class TaskWork:
                     if done is not None and done.status is TaskStatus.HANDED_OVER:
                         return fulfilment_pb2.HandOverResponse(task=task_message(done))
                 if task is None:
-                    raise NotFound("pickup", f"{request.location_id}/{code}")
+                    raise NotFound(
+                        "pickup code",
+                        code,
+                        field="pickup_code",
+                        message=f"pickup code {code!r} not found at {request.location_id}",
+                    )
                 handed = task.apply(Action.HAND_OVER)
                 # Collecting commits the reservation's hold: the sale is complete.
                 await self.reservations.collect(

@@ -195,6 +195,7 @@ def order(event: str, payload: orders_pb2.OrderChanged, at: datetime) -> OrderFa
         created_at=moment(found.created_at) or at,
         units=sum(physical_units(line) for line in found.lines),
         revenue=revenue,
+        described_at=moment(found.updated_at) or at,
         first_allocation=first_allocation,
         allocation_inferred=inferred,
         rerouted=event == "rerouted",
@@ -240,6 +241,8 @@ def stock_check(payload: inventory_pb2.StockChanged, at: datetime) -> StockCheck
         on_hand=level.on_hand,
         held=level.held,
         incoming=level.incoming,
+        in_transit=level.in_transit,
+        in_transit_reserved=level.in_transit_reserved,
     )
 
 

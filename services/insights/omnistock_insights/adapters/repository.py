@@ -113,6 +113,7 @@ async def order(conn: asyncpg.Connection, order_id: str) -> OrderFact:
         shipped_at=row["shipped_at"],
         held=row["held"],
         hold_expired=row["hold_expired"],
+        described_at=row["described_at"],
     )
 
 
@@ -121,7 +122,7 @@ async def save_order(conn: asyncpg.Connection, fact: OrderFact) -> None:
         f"UPDATE {SCHEMA}.order_facts SET channel = $2, method = $3, store_id = $4, created_at = $5, units = $6,"
         " revenue = $7, first_allocation = $8, allocation_inferred = $9, rerouted = $10, cancelled = $11,"
         " shipped_at = $12, bucket_day = $13, bucket_channel = $14, bucket_location = $15, held = $16,"
-        " hold_expired = $17 WHERE order_id = $1",
+        " hold_expired = $17, described_at = $18 WHERE order_id = $1",
         fact.order_id,
         fact.channel,
         fact.method.value,
@@ -137,6 +138,7 @@ async def save_order(conn: asyncpg.Connection, fact: OrderFact) -> None:
         *_bucket_columns(fact.bucket),
         fact.held,
         fact.hold_expired,
+        fact.described_at,
     )
 
 

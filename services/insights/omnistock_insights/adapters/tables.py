@@ -118,6 +118,8 @@ class OrderFactRow(SQLModel, table=True):
     bucket_location: str | None = Field(default=None, sa_type=sa.Text)
     held: bool = _flag()
     hold_expired: bool = _flag()
+    # When the order was as units and revenue say: the latest description of it wins.
+    described_at: datetime | None = _moment()
 
 
 class TaskFactRow(SQLModel, table=True):

@@ -51,6 +51,11 @@ def _earliest(first: datetime | None, second: datetime | None) -> datetime | Non
     return min(first, second)
 
 
+def _later(first: datetime | None, second: datetime | None) -> bool:
+    """`first` is known and after `second` (or `second` is not known)."""
+    return first is not None and (second is None or first > second)
+
+
 @dataclass(frozen=True)
 class ReservationFact:
     reservation_id: str
@@ -105,6 +110,9 @@ class OrderFact:
     units: int = 0
     # Sum of unit price times quantity over the lines, by currency.
     revenue: Mapping[str, int] = field(default_factory=dict)
+    # When the order was as its units and revenue say (its updated_at in the event): an edit changes
+    # its lines, and the latest description counts whichever event comes first.
+    described_at: datetime | None = None
     # The locations of the allocations the order first got (None: not allocated yet).
     first_allocation: tuple[str, ...] | None = None
     # first_allocation was worked out from a later event (a re-route), the allocating one not seen yet.
@@ -118,6 +126,8 @@ class OrderFact:
 
     def merge(self, seen: OrderFact) -> OrderFact:
         described = self if self.created_at is not None else seen
+        if self.created_at is not None and seen.created_at is not None and _later(seen.described_at, self.described_at):
+            described = seen
         allocation, inferred = self.first_allocation, self.allocation_inferred
         if seen.first_allocation is not None and (allocation is None or (inferred and not seen.allocation_inferred)):
             allocation, inferred = seen.first_allocation, seen.allocation_inferred
@@ -129,6 +139,7 @@ class OrderFact:
             created_at=described.created_at,
             units=described.units,
             revenue=dict(described.revenue),
+            described_at=described.described_at,
             first_allocation=allocation,
             allocation_inferred=inferred,
             rerouted=self.rerouted or seen.rerouted,

@@ -57,12 +57,18 @@ class StockCheck:
     on_hand: int
     held: int
     incoming: int
+    # Units shipped to the location on transfers, and those of them ship to store brings for its
+    # reservations: a pool that allows units in transit holds the others before they arrive.
+    in_transit: int = 0
+    in_transit_reserved: int = 0
 
     @property
     def oversold(self) -> bool:
-        # Holds beyond on hand are promises of units that do not exist, except against
-        # incoming stock, which is how a backorder SKU is held on purpose.
-        return self.on_hand < 0 or self.held > self.on_hand + self.incoming
+        # Holds beyond on hand are promises of units that do not exist, except against incoming
+        # stock (how a backorder SKU is held on purpose) and units on their way that a pool may
+        # promise: inventory's own bound on held (omnistock verify).
+        on_the_way = self.incoming + self.in_transit - self.in_transit_reserved
+        return self.on_hand < 0 or self.held > self.on_hand + on_the_way
 
     def contribution(self) -> Tally:
         bucket = Bucket(utc_day(self.at), NO_CHANNEL, self.location_id)

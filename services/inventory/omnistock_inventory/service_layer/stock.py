@@ -158,6 +158,13 @@ class StockLevels:
                 )
             delta = request.delta if change == "delta" else request.set_to - current["on_hand"]
             new_on_hand = current["on_hand"] + delta
+            if new_on_hand < 0:
+                # Releasing holds would not help here: there are not that many units to take off.
+                raise FailedPrecondition(
+                    f"on hand cannot drop below 0: it is {current['on_hand']}, and {delta:+} would make it"
+                    f" {new_on_hand}",
+                    [PreconditionViolation("ON_HAND", f"{key.location_id}/{key.sku}", f"{current['on_hand']} on hand")],
+                )
             if new_on_hand < current["held"]:
                 raise FailedPrecondition(
                     f"on hand cannot drop to {new_on_hand}: {current['held']} units are held; release them first",

@@ -131,8 +131,10 @@ class Planned:
     def promise(self) -> promising.Promise | None:
         """When the customer can have what the plan allocates: ready at the pickup store, or
         delivered (the last of its ship-from locations' dates). None for a till's carry-out (taken
-        home at once) and for a plan that allocates nothing."""
-        if not self.plan.allocations or self.query.method is Method.CARRY_OUT:
+        home at once), for a plan that allocates nothing, and for one that leaves units unfilled
+        (backordered with allow_partial): nothing says when those come, as a re-route that leaves
+        units unfilled withdraws the promise, so no date is said of the whole order."""
+        if not self.plan.allocations or self.plan.unfilled or self.query.method is Method.CARRY_OUT:
             return None
         if any(waiting.awaited.arrival is None for waiting in self.on_the_way.values()):
             return None  # units on their way that nothing says when: no date can be promised

@@ -257,7 +257,12 @@ class Lifecycle:
         if found is None:
             closed = await repository.latest_by_code(self.deps.db.pool, request.store_id, code)
             if closed is None:
-                raise NotFound("pickup code", f"{code} at store {request.store_id}")
+                raise NotFound(
+                    "pickup code",
+                    code,
+                    field="pickup_code",
+                    message=f"pickup code {code!r} not found at store {request.store_id}",
+                )
             if begun.resumed and closed.status is Status.COLLECTED:
                 # This request committed the hold before a crash cut it short; the reservation has
                 # since followed its hold. The retry gets the answer the first attempt would have had.
