@@ -27,11 +27,26 @@ from omnistock_fulfilment.adapters.messages import (
 from omnistock_fulfilment.adapters.repository import Cursor
 from omnistock_fulfilment.adapters.reservations_client import ReservationsClient
 from omnistock_fulfilment.domain.order_holds import require_not_held
-from omnistock_fulfilment.domain.task import Action, InvalidPick, Task, TaskStatus, confirm_pick
+from omnistock_fulfilment.domain.task import (
+    Action,
+    InvalidPick,
+    Task,
+    TaskStatus,
+    TransitionNotAllowed,
+    confirm_pick,
+    missing_after_withdrawal,
+)
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation
+from omnistock_platform.errors import (
+    Aborted,
+    FailedPrecondition,
+    IdempotencyMismatch,
+    InvalidArgument,
+    NotFound,
+    PreconditionViolation,
+)
 from omnistock_platform.idempotency import Begun, IdempotencyStore, ResponseT
 from omnistock_platform.paging import page_of, page_position, page_token
 from omnistock_platform.validation import Validator
@@ -148,6 +163,14 @@ class TaskWork:
 
         async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
             try:
+                gone = missing_after_withdrawal(task, found)
+                if gone:
+                    # Withdrawn while staff picked it (a crash may have cut this very pick short once
+                    # the missing units left the hold): not picked, but what is missing is written off.
+                    written = await self._write_off(task, gone, why, once=True)
+                    units = ", ".join(f"{sku}\u00d7{missing}" for sku, missing in sorted(written.items()))
+                    note = f"the units found missing were written off: {units}" if units else ""
+                    raise TransitionNotAllowed(task.kind, task.status, Action.CONFIRM_PICK, note)
                 picked, result = confirm_pick(task, found)
             except InvalidPick as error:
                 index = next(i for i, line in enumerate(request.picked) if line.sku == error.sku)
@@ -165,19 +188,7 @@ class TaskWork:
                 )
             except InvalidArgument as error:
                 raise order_changed(task) from error
-            sets = {line.sku for line in task.lines if line.components}
-            for sku, missing in sorted(result.short.items()):
-                if sku in sets:
-                    # A set short: its components went back to available with its line, but which of
-                    # them is not on the shelf only a count of them can tell (a bundle has no stock).
-                    continue
-                await self.inventory.write_off(
-                    derived_request_id(task.task_id, "short-write-off", sku),
-                    task.location_id,
-                    sku,
-                    missing,
-                    note=f"short pick on task {task.task_id}{why}",
-                )
+            await self._write_off(task, result.short, why)
             return picked, "task.short_picked", result.short
 
         def respond(task: fulfilment_pb2.Task, short: Mapping[str, int]) -> fulfilment_pb2.ConfirmPickResponse:
@@ -193,6 +204,32 @@ class TaskWork:
             check,
             remote=True,
         )
+
+    async def _write_off(self, task: Task, short: Mapping[str, int], why: str, *, once: bool = False) -> dict[str, int]:
+        """The units a pick found missing leave the shelf count, once per task and SKU (the request id
+        is derived from them); returns those written off by this call or the one before it. `once`:
+        a SKU written off already by a different report of the task is left as it is."""
+        sets = {line.sku for line in task.lines if line.components}
+        written = {}
+        for sku, missing in sorted(short.items()):
+            if sku in sets:
+                # A set short: its components went back to available with its line, but which of
+                # them is not on the shelf only a count of them can tell (a bundle has no stock).
+                continue
+            try:
+                await self.inventory.write_off(
+                    derived_request_id(task.task_id, "short-write-off", sku),
+                    task.location_id,
+                    sku,
+                    missing,
+                    note=f"short pick on task {task.task_id}{why}",
+                )
+            except IdempotencyMismatch:
+                if not once:
+                    raise
+                continue
+            written[sku] = missing
+        return written
 
     async def pack(self, request: fulfilment_pb2.PackRequest) -> fulfilment_pb2.PackResponse:
         async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
