@@ -1,6 +1,7 @@
 """A short pick and its order's cancellation: the units the picker found missing are written off
 even when the task was withdrawn before the pick was finished (a crash cut the pick short once
-inventory had given the missing units back, or the confirmation came just after the withdrawal)."""
+inventory had given the missing units back, or the confirmation came just after the withdrawal), or
+when the order's hold ended under the pick."""
 
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ from omnistock_platform.db import Database
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.owners import order_owner
 from omnistock_platform.resuming import Resumer, resume
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.integration.orders.support import BERLIN, Crash, Shop, pick_task, ship_request
 from tests.integration.orders.test_cut_short import CrashingInventory
+from tests.integration.orders.test_races import paused
 
 TIMEOUT = 15.0
 
@@ -125,6 +128,29 @@ async def test_a_short_pick_confirmed_just_after_the_cancellation_writes_off_wha
     assert second.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     level = await shop.level(warehouse, lamp)
     assert (level.on_hand, level.held) == (1, 0)
+
+
+async def test_a_short_pick_confirmed_once_the_order_is_cancelled_but_before_fulfilment_heard_writes_it_off(
+    shop: Shop, db: Database
+) -> None:
+    """The customer cancels as the picker reports the lamp missing: orders released the hold, and
+    fulfilment has not withdrawn the task yet (its consumer waits for the order's lock here). The pick
+    is refused, the hold having ended, and the lamp that is not on the shelf is written off."""
+    warehouse, lamp, order, task = await picking(shop)
+    withdrawal = f"fulfilment:{order_owner(order.order_id)}"
+    async with paused(db, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", withdrawal):
+        await cancel(shop, order)
+        staff = shop.stack.stub("fulfilment", role="warehouse", locations=[warehouse])
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await staff.ConfirmPick(one_found(task, lamp))
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "written off" in (refused.value.details() or "")
+        level = await shop.level(warehouse, lamp)
+        assert (level.on_hand, level.held) == (1, 0)
+    await withdrawn(shop.stack, task.task_id)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await staff.ConfirmPick(one_found(task, lamp))  # reported again once withdrawn: written off once
+    assert (await shop.level(warehouse, lamp)).on_hand == 1
 
 
 async def test_a_pick_confirmed_in_full_after_the_cancellation_writes_nothing_off(shop: Shop, db: Database) -> None:

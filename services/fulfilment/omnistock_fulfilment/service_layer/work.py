@@ -46,6 +46,7 @@ from omnistock_platform.errors import (
     InvalidArgument,
     NotFound,
     PreconditionViolation,
+    Reason,
 )
 from omnistock_platform.idempotency import Begun, IdempotencyStore, ResponseT
 from omnistock_platform.paging import page_of, page_position, page_token
@@ -71,6 +72,12 @@ def order_changed(task: Task) -> FailedPrecondition:
         f"the order of task {task.task_id} was just changed: reload the task and try again",
         [PreconditionViolation("TASK_LINES_CHANGED", task.task_id, "the order was edited")],
     )
+
+
+def written_off_note(written: Mapping[str, int]) -> str:
+    """What a refused pick tells staff of the units it wrote off; "" when none."""
+    units = ", ".join(f"{sku}\u00d7{missing}" for sku, missing in sorted(written.items()))
+    return f"the units found missing were written off: {units}" if units else ""
 
 
 def encode_page_token(task: Task) -> str:
@@ -167,9 +174,7 @@ class TaskWork:
                 if gone:
                     # Withdrawn while staff picked it (a crash may have cut this very pick short once
                     # the missing units left the hold): not picked, but what is missing is written off.
-                    written = await self._write_off(task, gone, why, once=True)
-                    units = ", ".join(f"{sku}\u00d7{missing}" for sku, missing in sorted(written.items()))
-                    note = f"the units found missing were written off: {units}" if units else ""
+                    note = written_off_note(await self._write_off(task, gone, why, once=True))
                     raise TransitionNotAllowed(task.kind, task.status, Action.CONFIRM_PICK, note)
                 picked, result = confirm_pick(task, found)
             except InvalidPick as error:
@@ -188,6 +193,18 @@ class TaskWork:
                 )
             except InvalidArgument as error:
                 raise order_changed(task) from error
+            except FailedPrecondition:
+                if await self.inventory.open_at(task.hold_id, task.location_id):
+                    raise
+                # The hold ended under the pick (the order cancelled a moment ago, its task not yet
+                # withdrawn here): nothing is held to give back, and the units are missing all the same.
+                note = written_off_note(await self._write_off(task, result.short, why, once=True))
+                raise FailedPrecondition(
+                    f"the hold of task {task.task_id} has ended (its order was cancelled or changed):"
+                    f" the pick is not confirmed{'; ' + note if note else ''}",
+                    [PreconditionViolation("HOLD_STATE", task.hold_id, "the hold has ended")],
+                    reason=Reason.INVALID_STATE,
+                ) from None
             await self._write_off(task, result.short, why)
             return picked, "task.short_picked", result.short
 
