@@ -9,6 +9,9 @@ inbox, two rules make the outcome independent of redelivery and order:
 - a withdrawal leaves a tombstone for its order or reservation, so an announcement that arrives
   after it creates nothing. Both take the source's advisory lock, so two processes can not
   interleave the check and the write.
+
+A reservation's task is made and changed with the lines its newest event says (by the reservation's
+updated_at, kept in reservation_lines), as an order's are with order_holds.
 """
 
 from __future__ import annotations
