@@ -169,12 +169,12 @@ def render_events_doc(catalogue: Mapping[str, EventEntry]) -> str:
         " the entity's row lock before it writes its event, and one relay per service publishes the"
         " outbox in order. Events of different entities, and of different services (a reservation's"
         " hold and the reservation itself), come in no promised order. `stock.changed` also carries the"
-        " row's `version`, and an order's events its `updated_at`, so a consumer can drop a stale one."
-        " Handling may still come out of order: a consumer retries an event it failed to handle after a"
-        " delay while the events behind it go ahead, and copies of a service share one consumer."
-        " Fulfilment reads a late order event as of the newest it has handled: it makes and changes the"
-        " order's tasks as that one says. Webhooks keep this order per subscription"
-        " ([webhooks](webhooks.md)).",
+        " row's `version`, and an order's and a reservation's events its `updated_at`, so a consumer"
+        " can drop a stale one. Handling may still come out of order: a consumer retries an event it"
+        " failed to handle after a delay while the events behind it go ahead, and copies of a service"
+        " share one consumer. Fulfilment reads a late order or reservation event as of the newest it"
+        " has handled: it makes and changes the tasks as that one says. Webhooks keep this order per"
+        " subscription ([webhooks](webhooks.md)).",
         "- **Dead letters.** A service's consumer that cannot handle an event after bounded retries copies"
         " it to `<prefix>.deadletter.<consumer>`; those copies are not events of their own.",
         "",

@@ -155,6 +155,8 @@ class ReservationToPrepare:
     lines: tuple[tuple[str, int], ...]
     created_at: datetime | None
     expires_at: datetime | None
+    # The reservation's updated_at: orders its events (None from a version that did not send it).
+    version: datetime | None = None
 
 
 def reservation_of(event: reservations_pb2.ReservationChanged) -> ReservationToPrepare:
@@ -167,4 +169,5 @@ def reservation_of(event: reservations_pb2.ReservationChanged) -> ReservationToP
         lines=tuple((line.sku, line.quantity) for line in reservation.lines),
         created_at=from_timestamp(reservation.created_at),
         expires_at=from_timestamp(reservation.expires_at),
+        version=from_timestamp(reservation.updated_at),
     )

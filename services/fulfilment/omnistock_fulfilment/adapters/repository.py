@@ -201,6 +201,26 @@ async def bury(conn: asyncpg.Connection, source: str, reason: str) -> None:
     )
 
 
+async def newest_reservation_lines(
+    conn: asyncpg.Connection, reservation_id: str, version: datetime, lines: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, int], ...]:
+    """Keep a reservation's lines as an event of `version` says them, unless a newer event said
+    otherwise; the lines the newest event says. In the caller's transaction, under the source's lock."""
+    newest = await conn.fetchval(
+        "INSERT INTO fulfilment.reservation_lines AS kept (reservation_id, version, lines) VALUES ($1, $2, $3)"
+        " ON CONFLICT (reservation_id) DO UPDATE SET version = EXCLUDED.version, lines = EXCLUDED.lines"
+        " WHERE kept.version < EXCLUDED.version RETURNING lines",
+        reservation_id,
+        version,
+        [list(line) for line in lines],
+    )
+    if newest is None:
+        newest = await conn.fetchval(
+            "SELECT lines FROM fulfilment.reservation_lines WHERE reservation_id = $1", reservation_id
+        )
+    return tuple((str(sku), int(units)) for sku, units in newest)
+
+
 async def buried(conn: asyncpg.Connection, source: str) -> str | None:
     """Why the source's work was withdrawn, if it was."""
     reason: str | None = await conn.fetchval(f"SELECT reason FROM {_TOMBSTONES} WHERE source = $1", source)

@@ -82,4 +82,18 @@ class OrderHoldsRow(SQLModel, table=True):
     allocations: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB, nullable=True))
 
 
+class ReservationLinesRow(SQLModel, table=True):
+    """The lines a reservation keeps as its newest event said (a transfer or units in transit can
+    leave it fewer): a reservation's event handled after a newer one prepares what the newer says."""
+
+    __tablename__ = "reservation_lines"
+    __table_args__ = ({"schema": SCHEMA},)
+
+    reservation_id: str = Field(primary_key=True, sa_type=sa.Text)
+    # The reservation's updated_at in the event: an older event never overwrites a newer one.
+    version: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    # [[sku, units], ...]
+    lines: list[Any] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+
+
 platform_tables(SCHEMA)

@@ -80,7 +80,7 @@ _TRANSITIONS: dict[TaskKind, dict[Action, tuple[frozenset[TaskStatus], TaskStatu
 class TransitionNotAllowed(FailedPrecondition):
     reasons: ClassVar[tuple[Reason, ...]] = (Reason.INVALID_STATE,)
 
-    def __init__(self, kind: TaskKind, status: TaskStatus, action: Action) -> None:
+    def __init__(self, kind: TaskKind, status: TaskStatus, action: Action, note: str = "") -> None:
         self.kind = kind
         self.status = status
         self.action = action
@@ -94,7 +94,8 @@ class TransitionNotAllowed(FailedPrecondition):
             )
             return
         super().__init__(
-            f"a {kind.value} task that is {status.value} can not {action.value.replace('_', ' ')}",
+            f"a {kind.value} task that is {status.value} can not {action.value.replace('_', ' ')}"
+            + (f"; {note}" if note else ""),
             [PreconditionViolation("TASK_STATUS", action.value, f"task is {status.value}")],
         )
 
@@ -241,6 +242,10 @@ def merge_lines(lines: list[tuple[str, int]]) -> tuple[TaskLine, ...]:
     return tuple(TaskLine(sku, quantity) for sku, quantity in totals.items() if quantity > 0)
 
 
+# Why a task is withdrawn by its own pick: nothing at all was found.
+NOTHING_FOUND = "short pick: nothing found"
+
+
 def confirm_pick(task: Task, found: Mapping[str, int]) -> tuple[Task, PickResult]:
     """Record what was found. A task where nothing at all was found has nothing left to ship: it is
     withdrawn at once, and the order is re-routed from the short-pick event like any other short."""
@@ -248,5 +253,17 @@ def confirm_pick(task: Task, found: Mapping[str, int]) -> tuple[Task, PickResult
     result = record_pick(task.lines, found)
     picked = task.apply(Action.CONFIRM_PICK, lines=result.lines)
     if result.nothing_found:
-        picked = picked.apply(Action.WITHDRAW, withdrawn_reason="short pick: nothing found")
+        picked = picked.apply(Action.WITHDRAW, withdrawn_reason=NOTHING_FOUND)
     return picked, result
+
+
+def missing_after_withdrawal(task: Task, found: Mapping[str, int]) -> dict[str, int]:
+    """What a pick report says is not on the shelf, for a pick task withdrawn before its pick was
+    confirmed (its order cancelled or edited while staff picked it): the task is not picked, but the
+    units are missing all the same. Nothing for any other task, nor for one whose pick was confirmed
+    (a second report of it tells nothing new)."""
+    if task.kind is not TaskKind.PICK or task.status is not TaskStatus.WITHDRAWN:
+        return {}
+    if task.withdrawn_reason == NOTHING_FOUND or any(line.picked for line in task.lines):
+        return {}
+    return record_pick(task.lines, found).short

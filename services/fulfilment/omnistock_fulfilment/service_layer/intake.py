@@ -9,6 +9,9 @@ inbox, two rules make the outcome independent of redelivery and order:
 - a withdrawal leaves a tombstone for its order or reservation, so an announcement that arrives
   after it creates nothing. Both take the source's advisory lock, so two processes can not
   interleave the check and the write.
+
+A reservation's task is made and changed with the lines its newest event says (by the reservation's
+updated_at, kept in reservation_lines), as an order's are with order_holds.
 """
 
 from __future__ import annotations
@@ -199,15 +202,15 @@ class TaskIntake:
         check.identifier("reservation.reservation_id", reservation.reservation_id)
         check.identifier("reservation.store_id", reservation.store_id)
         check.text("reservation.pickup_code", reservation.pickup_code, required=True)
-        lines = merge_lines(list(reservation.lines))
-        check.check(bool(lines), "reservation.lines", "must have at least one unit")
+        check.check(bool(merge_lines(list(reservation.lines))), "reservation.lines", "must have at least one unit")
         check.raise_if_invalid()
-        lines = await self._with_components(lines, reservation.hold_id, reservation.store_id)
         source = reservation_owner(reservation.reservation_id)
         await repository.lock_source(conn, source)
         if reason := await repository.buried(conn, source):
             log.info("intake.reservation_after_close", reservation_id=reservation.reservation_id, reason=reason)
             return None
+        lines = merge_lines(list(await self._newest_lines(conn, reservation)))
+        lines = await self._with_components(lines, reservation.hold_id, reservation.store_id)
         created_at = reservation.created_at or datetime.now(UTC)
         task = Task(
             task_id=str(uuid.uuid4()),
@@ -230,7 +233,7 @@ class TaskIntake:
         cancelled, which withdraws the task; one still waiting for its transfer has no task yet."""
         self._require_id("reservation.reservation_id", reservation.reservation_id)
         await repository.lock_source(conn, reservation_owner(reservation.reservation_id))
-        kept = merge_lines(list(reservation.lines))
+        kept = merge_lines(list(await self._newest_lines(conn, reservation)))
         changed = []
         for task in await repository.active_of_reservation(conn, reservation.reservation_id):
             lines = refitted(task, kept)
@@ -240,6 +243,17 @@ class TaskIntake:
             shortened = dataclasses.replace(task, lines=lines)
             changed.append(await self.changes.changed(conn, shortened, "task.lines_changed"))
         return changed
+
+    @staticmethod
+    async def _newest_lines(conn: asyncpg.Connection, reservation: ReservationToPrepare) -> tuple[tuple[str, int], ...]:
+        """The reservation's lines as its newest event says: one made and then shortened can be heard in
+        the other order (a retry waits while later events go ahead). As the event says where it
+        carries no version."""
+        if reservation.version is None:
+            return reservation.lines
+        return await repository.newest_reservation_lines(
+            conn, reservation.reservation_id, reservation.version, reservation.lines
+        )
 
     async def reservation_closed(self, conn: asyncpg.Connection, reservation_id: str, reason: str) -> list[Task]:
         """Cancelled, expired or converted into an order (whose own pick task comes through orders)."""

@@ -27,11 +27,27 @@ from omnistock_fulfilment.adapters.messages import (
 from omnistock_fulfilment.adapters.repository import Cursor
 from omnistock_fulfilment.adapters.reservations_client import ReservationsClient
 from omnistock_fulfilment.domain.order_holds import require_not_held
-from omnistock_fulfilment.domain.task import Action, InvalidPick, Task, TaskStatus, confirm_pick
+from omnistock_fulfilment.domain.task import (
+    Action,
+    InvalidPick,
+    Task,
+    TaskStatus,
+    TransitionNotAllowed,
+    confirm_pick,
+    missing_after_withdrawal,
+)
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation
+from omnistock_platform.errors import (
+    Aborted,
+    FailedPrecondition,
+    IdempotencyMismatch,
+    InvalidArgument,
+    NotFound,
+    PreconditionViolation,
+    Reason,
+)
 from omnistock_platform.idempotency import Begun, IdempotencyStore, ResponseT
 from omnistock_platform.paging import page_of, page_position, page_token
 from omnistock_platform.validation import Validator
@@ -56,6 +72,12 @@ def order_changed(task: Task) -> FailedPrecondition:
         f"the order of task {task.task_id} was just changed: reload the task and try again",
         [PreconditionViolation("TASK_LINES_CHANGED", task.task_id, "the order was edited")],
     )
+
+
+def written_off_note(written: Mapping[str, int]) -> str:
+    """What a refused pick tells staff of the units it wrote off; "" when none."""
+    units = ", ".join(f"{sku}\u00d7{missing}" for sku, missing in sorted(written.items()))
+    return f"the units found missing were written off: {units}" if units else ""
 
 
 def encode_page_token(task: Task) -> str:
@@ -148,6 +170,12 @@ class TaskWork:
 
         async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
             try:
+                gone = missing_after_withdrawal(task, found)
+                if gone:
+                    # Withdrawn while staff picked it (a crash may have cut this very pick short once
+                    # the missing units left the hold): not picked, but what is missing is written off.
+                    note = written_off_note(await self._write_off(task, gone, why, once=True))
+                    raise TransitionNotAllowed(task.kind, task.status, Action.CONFIRM_PICK, note)
                 picked, result = confirm_pick(task, found)
             except InvalidPick as error:
                 index = next(i for i, line in enumerate(request.picked) if line.sku == error.sku)
@@ -165,19 +193,19 @@ class TaskWork:
                 )
             except InvalidArgument as error:
                 raise order_changed(task) from error
-            sets = {line.sku for line in task.lines if line.components}
-            for sku, missing in sorted(result.short.items()):
-                if sku in sets:
-                    # A set short: its components went back to available with its line, but which of
-                    # them is not on the shelf only a count of them can tell (a bundle has no stock).
-                    continue
-                await self.inventory.write_off(
-                    derived_request_id(task.task_id, "short-write-off", sku),
-                    task.location_id,
-                    sku,
-                    missing,
-                    note=f"short pick on task {task.task_id}{why}",
-                )
+            except FailedPrecondition:
+                if await self.inventory.open_at(task.hold_id, task.location_id):
+                    raise
+                # The hold ended under the pick (the order cancelled a moment ago, its task not yet
+                # withdrawn here): nothing is held to give back, and the units are missing all the same.
+                note = written_off_note(await self._write_off(task, result.short, why, once=True))
+                raise FailedPrecondition(
+                    f"the hold of task {task.task_id} has ended (its order was cancelled or changed):"
+                    f" the pick is not confirmed{'; ' + note if note else ''}",
+                    [PreconditionViolation("HOLD_STATE", task.hold_id, "the hold has ended")],
+                    reason=Reason.INVALID_STATE,
+                ) from None
+            await self._write_off(task, result.short, why)
             return picked, "task.short_picked", result.short
 
         def respond(task: fulfilment_pb2.Task, short: Mapping[str, int]) -> fulfilment_pb2.ConfirmPickResponse:
@@ -193,6 +221,32 @@ class TaskWork:
             check,
             remote=True,
         )
+
+    async def _write_off(self, task: Task, short: Mapping[str, int], why: str, *, once: bool = False) -> dict[str, int]:
+        """The units a pick found missing leave the shelf count, once per task and SKU (the request id
+        is derived from them); returns those written off by this call or the one before it. `once`:
+        a SKU written off already by a different report of the task is left as it is."""
+        sets = {line.sku for line in task.lines if line.components}
+        written = {}
+        for sku, missing in sorted(short.items()):
+            if sku in sets:
+                # A set short: its components went back to available with its line, but which of
+                # them is not on the shelf only a count of them can tell (a bundle has no stock).
+                continue
+            try:
+                await self.inventory.write_off(
+                    derived_request_id(task.task_id, "short-write-off", sku),
+                    task.location_id,
+                    sku,
+                    missing,
+                    note=f"short pick on task {task.task_id}{why}",
+                )
+            except IdempotencyMismatch:
+                if not once:
+                    raise
+                continue
+            written[sku] = missing
+        return written
 
     async def pack(self, request: fulfilment_pb2.PackRequest) -> fulfilment_pb2.PackResponse:
         async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:

@@ -73,6 +73,7 @@ def reservation(found: Reservation) -> pb.Reservation:
         transfer_origin_id=found.transfer_origin_id,
         promised_at=timestamp(found.promised_at),
         promise=promise_message(found.promise) if found.promise is not None else None,
+        updated_at=timestamp(found.updated_at),
     )
 
 

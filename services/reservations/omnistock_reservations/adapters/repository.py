@@ -76,6 +76,7 @@ def _reservation(row: asyncpg.Record, lines: list[Line]) -> Reservation:
         transfer_id=row["transfer_id"],
         promised_at=row["promised_at"],
         promise=promise_from_json(row["promise"]),
+        updated_at=row["updated_at"],
     )
 
 
@@ -174,11 +175,13 @@ async def activate_pending(
 ) -> Reservation | None:
     """PENDING to ACTIVE with its hold, and the event queued, in one statement (its own transaction
     when conn is the pool). Only from the state the caller knows (PENDING, with that transfer origin),
-    so the event it built describes the row; None when the row is not in that state any more."""
+    so the event it built describes the row; None when the row is not in that state any more. The
+    event carries the PENDING row's updated_at as its version: older than this write and every later
+    one (each takes the clock as it writes), and a PENDING reservation published nothing before it."""
     event_id, subject, envelope, traceparent = event
     row = await conn.fetchrow(
         "WITH activated AS (UPDATE reservations.reservations SET status = $2, hold_id = $3, expires_at = $4,"
-        " promise = $11, updated_at = now()"
+        " promise = $11, updated_at = clock_timestamp()"
         " WHERE reservation_id = $1 AND status = 'pending' AND transfer_origin_id = $5"
         " RETURNING *),"
         " queued AS (INSERT INTO reservations.outbox (event_id, subject, envelope, traceparent)"
@@ -203,11 +206,12 @@ async def activate_pending(
 
 async def save(conn: asyncpg.Connection, reservation: Reservation) -> Reservation:
     """Writes the reservation's changing fields; its identity and request never change, its lines only
-    when a transfer brought fewer units than it waited for."""
+    when a transfer brought fewer units than it waited for. updated_at is the clock as the row is
+    written under its lock, so each change of a reservation, and its events, carry a later one."""
     row = await conn.fetchrow(
         "UPDATE reservations.reservations SET status = $2, hold_id = $3, expires_at = $4, ready_at = $5,"
         " closed_at = $6, order_id = $7, cancel_reason = $8, failure = $9, transfer_origin_id = $10,"
-        " transfer_id = $11, promised_at = $12, promise = $13, updated_at = now()"
+        " transfer_id = $11, promised_at = $12, promise = $13, updated_at = clock_timestamp()"
         " WHERE reservation_id = $1 RETURNING *",
         reservation.reservation_id,
         reservation.status.value,

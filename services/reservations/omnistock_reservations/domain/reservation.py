@@ -75,6 +75,8 @@ class Reservation:
     promised_at: datetime | None = None
     # When the customer can collect it (docs/promises.md); None while pending or failed.
     promise: Promise | None = None
+    # When the row last changed, later on each change (events carry it as their version).
+    updated_at: datetime | None = None
     # What did not arrive on the transfer, per SKU (for the shorted event).
     shorted: dict[str, int] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
