@@ -126,11 +126,16 @@ async def picked_task(
     return location, sku, hold_id, order_id, placed
 
 
+def grown_after_pick(order_id: str, placed: orders_pb2.Allocation, sku: str) -> orders_pb2.OrderChanged:
+    """The edit that grew the picked task's one unit to five (its event: the order's second change)."""
+    return state(order_id, 2, resized(placed, {sku: 5}), previous=state(order_id, 1, placed))
+
+
 async def test_units_an_edit_added_after_the_pick_are_given_back_and_announced_short(
     events: Events, db: Database, shelf: Shelf, fulfilment: Any, tap: EventTap
 ) -> None:
     location, sku, hold_id, order_id, placed = await picked_task(events, db, shelf, fulfilment, held=5)
-    grown = state(order_id, 2, resized(placed, {sku: 5}), previous=state(order_id, 1, placed))
+    grown = grown_after_pick(order_id, placed, sku)
     handled = await events.order("edited", grown)
     await events.handled(ORDERS_CONSUMER, handled)
 
@@ -149,7 +154,7 @@ async def test_an_edit_after_the_pick_heard_once_a_later_edit_gave_the_units_bac
 ) -> None:
     # Orders grew the hold to 5 and a later edit shrank it back to 1 before fulfilment heard the first.
     location, sku, hold_id, order_id, placed = await picked_task(events, db, shelf, fulfilment, held=1)
-    grown = state(order_id, 2, resized(placed, {sku: 5}), previous=state(order_id, 1, placed))
+    grown = grown_after_pick(order_id, placed, sku)
     first = await events.order("edited", grown)
     await events.handled(ORDERS_CONSUMER, first)
     shrunk = await events.order("edited", state(order_id, 3, placed, previous=grown))
@@ -173,7 +178,7 @@ async def test_an_edit_after_the_pick_heard_once_the_order_was_cancelled_is_hand
     location, sku, hold_id, order_id, placed = await picked_task(events, db, shelf, fulfilment, held=5)
     # The cancellation gave everything back before the edit was heard.
     await shelf.inventory.ReleaseHold(ipb.ReleaseHoldRequest(request_id=request_id(), hold_id=hold_id))
-    grown = state(order_id, 2, resized(placed, {sku: 5}), previous=state(order_id, 1, placed))
+    grown = grown_after_pick(order_id, placed, sku)
     late = await events.order("edited", grown)
     await events.handled(ORDERS_CONSUMER, late)
 
