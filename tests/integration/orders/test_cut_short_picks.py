@@ -237,3 +237,36 @@ async def test_a_short_pick_cut_short_after_its_release_is_finished_after_an_edi
     assert [(line.sku, line.picked) for line in picked.lines] == [(lamp, 1)]
     level = await shop.level(warehouse, lamp)
     assert (level.on_hand, level.held) == (1, 1)  # the lamp nobody found is off the books
+
+
+async def test_a_write_off_after_the_cancellation_shortens_the_hold_that_took_the_units_meanwhile(
+    shop: Shop, db: Database
+) -> None:
+    """Cut short before its write-off, the pick's order is cancelled and another customer orders both
+    lamps the warehouse still counts. One of them is not on the shelf: when the Resumer writes it
+    off, the other order's hold gives it back (it cannot hold a lamp that is not there), and that
+    order learns it and looks elsewhere, instead of the write-off being refused and forgotten."""
+    warehouse, lamp, order, task = await picking(shop)
+    confirm = one_found(task, lamp)
+    with shop.stack.acting_as("warehouse", locations=[warehouse]), pytest.raises(Crash):
+        await task_work(shop, db, crash_at="write_off").confirm_pick(confirm)
+    await cancel(shop, order)
+    await withdrawn(shop.stack, task.task_id)
+    other = (await shop.orders.CreateOrder(ship_request([(lamp, 2)]))).order
+    assert (await shop.level(warehouse, lamp)).held == 2
+
+    work = task_work(shop, db)
+    settings = shop.stack.wired_settings(resume_after=timedelta(0))
+    changes = {"ConfirmPick": resume(fpb.ConfirmPickRequest, work.confirm_pick)}
+    await Resumer("fulfilment", settings, db, work.idempotency, changes).run_once()  # not picked: withdrawn
+
+    level = await shop.level(warehouse, lamp)
+    assert (level.on_hand, level.held) == (1, 1)  # the lamp nobody found is off the books, and off the hold
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while True:
+        told = await shop.order(other.order_id)
+        here = sum(line.quantity for a in told.allocations if a.location_id == warehouse for line in a.lines)
+        if here == 1:
+            break
+        assert asyncio.get_running_loop().time() < deadline, f"the other order never learnt of the missing lamp: {told}"
+        await asyncio.sleep(0.05)

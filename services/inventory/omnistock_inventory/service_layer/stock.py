@@ -17,7 +17,7 @@ from omnistock_inventory.domain.bundles import Components, bundle_available
 from omnistock_inventory.domain.holds import LineKey
 from omnistock_inventory.domain.stock import Channel, Counters, channel_available, may_use_safety_stock
 from omnistock_inventory.domain.transfers import LeadTimes, TransferStatus
-from omnistock_inventory.service_layer import ledger
+from omnistock_inventory.service_layer import ledger, transit_promises
 from omnistock_inventory.service_layer.bundles import bundle_levels, refuse_stock_of_bundle
 from omnistock_inventory.service_layer.pools import PoolBook, at, group_locations
 from omnistock_inventory.service_layer.reads import StockReads
@@ -165,6 +165,14 @@ class StockLevels:
                     f" {new_on_hand}",
                     [PreconditionViolation("ON_HAND", f"{key.location_id}/{key.sku}", f"{current['on_hand']} on hand")],
                 )
+            if new_on_hand < current["held"] and request.shorten_holds:
+                # Units that are not there are not there for the holds either: they give back what is
+                # missing, and their owners (told by hold.shorted) route it elsewhere.
+                why = REASONS[request.reason] + (f": {request.note}" if request.note else "")
+                excess = current["held"] - new_on_hand
+                await transit_promises.shorten(conn, self.outbox, key, excess, transfer_id="", reason=why)
+                current = await repository.lock_stock_row(conn, key)
+                assert current is not None
             if new_on_hand < current["held"]:
                 raise FailedPrecondition(
                     f"on hand cannot drop to {new_on_hand}: {current['held']} units are held; release them first",
