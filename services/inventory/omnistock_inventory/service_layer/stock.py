@@ -149,7 +149,13 @@ class StockLevels:
 
         async def work(conn: asyncpg.Connection) -> pb.AdjustStockResponse:
             key, backorder = await self._known_row(conn, request.location_id, request.sku)
-            current = await repository.lock_stock_row(conn, key)
+            if request.shorten_holds:
+                # A held set given back whole frees its other parts too: their rows are locked with
+                # this one, in the one lock order (as a short receipt locks them).
+                parts = await bundle_repository.set_parts_held_with(conn, key.location_id, [key.sku])
+                current = (await transfer_repository.lock_rows(conn, sorted({key, *parts})))[key]
+            else:
+                current = await repository.lock_stock_row(conn, key)
             assert current is not None
             if request.HasField("expected_on_hand") and current["on_hand"] != request.expected_on_hand:
                 raise FailedPrecondition(
