@@ -298,14 +298,18 @@ class IdempotencyStore:
         """Drop a begun request that was never answered: a retry is evaluated afresh."""
         await db.execute(f"DELETE FROM {self._table} WHERE request_id = $1 AND response IS NULL", request_id)
 
-    async def unfinished(self, db: Database, older_than: timedelta, limit: int = 100) -> list[Unfinished]:
-        """Changes begun longer ago than `older_than` and never answered, oldest first."""
+    async def unfinished(
+        self, db: Database, older_than: timedelta, limit: int = 100, method: str | None = None
+    ) -> list[Unfinished]:
+        """Changes begun longer ago than `older_than` and never answered, oldest first; of one
+        method when `method` is given."""
         rows = await db.fetch(
             f"SELECT request_id, method, request, caller FROM {self._table}"
             " WHERE response IS NULL AND request IS NOT NULL AND created_at < now() - $1::interval"
-            " ORDER BY created_at LIMIT $2",
+            " AND ($3::text IS NULL OR method = $3) ORDER BY created_at LIMIT $2",
             older_than,
             limit,
+            method,
         )
         return [Unfinished(row["request_id"], row["method"], bytes(row["request"]), row["caller"]) for row in rows]
 

@@ -181,6 +181,12 @@ def _rebuilt(error: grpc.aio.AioRpcError) -> errors.OmnistockError | None:
             for failure in details_of(error, error_details_pb2.PreconditionFailure)
             for v in failure.violations
         ]
+        infos = details_of(error, error_details_pb2.ErrorInfo)
+        if infos and infos[0].reason == errors.Reason.REQUEST_ID_REUSED.value:
+            # Told apart from other refusals: a caller that derives request ids learns that another
+            # of its changes used this one (see fulfilment's short picks).
+            reused = next((v.subject for v in violations if v.type == "IDEMPOTENCY"), "")
+            return errors.IdempotencyMismatch(reused)
         return errors.FailedPrecondition(message, violations)
     if code == grpc.StatusCode.ABORTED:
         return errors.Aborted(message, _retry_after(error, 0.1))

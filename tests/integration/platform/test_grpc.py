@@ -205,7 +205,7 @@ async def test_not_found_names_the_resource(app: ServiceApp, connect: Callable[[
 @pytest.mark.parametrize(
     ("sku", "code", "kind"),
     [
-        ("REUSED", grpc.StatusCode.FAILED_PRECONDITION, errors.FailedPrecondition),
+        ("REUSED", grpc.StatusCode.FAILED_PRECONDITION, errors.IdempotencyMismatch),
         ("RACE", grpc.StatusCode.ABORTED, errors.Aborted),
         ("TAKEN", grpc.StatusCode.ALREADY_EXISTS, errors.AlreadyExists),
         ("SCOPE", grpc.StatusCode.PERMISSION_DENIED, errors.PermissionDenied),

@@ -69,7 +69,9 @@ class InventoryClient:
         await remote_call("inventory", self._stub.ReleaseHold(request))
 
     async def write_off(self, request_id: str, location_id: str, sku: str, units: int, note: str) -> None:
-        """Stock that is not on the shelf: on hand goes down by `units` as shrinkage."""
+        """Stock that is not on the shelf: on hand goes down by `units` as shrinkage. Holds that
+        counted on those units (another order's, taken once the pick's own hold gave them back) are
+        shortened by what is missing: their owners learn it and route it elsewhere."""
         request = inventory_pb2.AdjustStockRequest(
             request_id=request_id,
             location_id=location_id,
@@ -77,6 +79,7 @@ class InventoryClient:
             reason=inventory_pb2.ADJUSTMENT_REASON_SHRINKAGE,
             delta=-units,
             note=note,
+            shorten_holds=True,
         )
         await remote_call("inventory", self._stub.AdjustStock(request))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 
 import asyncpg
 from google.protobuf.message import Message
@@ -45,18 +46,32 @@ from omnistock_platform.errors import (
     IdempotencyMismatch,
     InvalidArgument,
     NotFound,
+    OmnistockError,
     PreconditionViolation,
     Reason,
 )
-from omnistock_platform.idempotency import Begun, IdempotencyStore, ResponseT
+from omnistock_platform.idempotency import TRANSIENT, Begun, IdempotencyStore, ResponseT, acting_for
+from omnistock_platform.logging import get_logger
 from omnistock_platform.paging import page_of, page_position, page_token
 from omnistock_platform.validation import Validator
 
+log = get_logger(__name__)
+
 # What an action does beyond the status change: remote calls, then the task as it is to be saved,
-# the event to announce, and the units found missing (for a short pick).
-Perform = Callable[[Task], Awaitable[tuple[Task, str, Mapping[str, int]]]]
+# the event to announce, and the units found missing (for a short pick). Given whether the change
+# was begun before and is being finished (a retry or the Resumer, after a crash).
+Perform = Callable[[Task, bool], Awaitable[tuple[Task, str, Mapping[str, int]]]]
 # Why a short pick found less: it goes into the write-off's note in inventory's ledger.
 MAX_SHORT_REASON = 200
+
+
+class EarlierReportUnfinished(Aborted):
+    """A short pick's units were given back by another report of the same pick, which a crash cut
+    short before the task was written (inventory keeps the release's request id for that report's
+    quantities). Nothing was done; transient, so that this report stays begun until it is retried."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"another report of the pick of task {task_id} is being finished: try again", 1.0)
 
 
 def derived_request_id(task_id: str, action: str, *parts: str) -> str:
@@ -72,6 +87,13 @@ def order_changed(task: Task) -> FailedPrecondition:
         f"the order of task {task.task_id} was just changed: reload the task and try again",
         [PreconditionViolation("TASK_LINES_CHANGED", task.task_id, "the order was edited")],
     )
+
+
+def fitted(task: Task, found: Mapping[str, int]) -> dict[str, int]:
+    """A pick report as it fits the task's lines now: a SKU the order no longer has here was found
+    and is not picked; no more is picked of a line than it still asks for."""
+    wanted = {line.sku: line.quantity for line in task.lines}
+    return {sku: min(units, wanted[sku]) for sku, units in found.items() if sku in wanted}
 
 
 def written_off_note(written: Mapping[str, int]) -> str:
@@ -151,12 +173,51 @@ class TaskWork:
     # Picking, packing, shipping.
 
     async def start_picking(self, request: fulfilment_pb2.StartPickingRequest) -> fulfilment_pb2.StartPickingResponse:
-        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+        async def perform(task: Task, resumed: bool) -> tuple[Task, str, Mapping[str, int]]:
             return task.apply(Action.START_PICKING), "task.picking_started", {}
 
         return await self._act("StartPicking", request, request.task_id, fulfilment_pb2.StartPickingResponse, perform)
 
     async def confirm_pick(self, request: fulfilment_pb2.ConfirmPickRequest) -> fulfilment_pb2.ConfirmPickResponse:
+        try:
+            return await self._confirm_pick(request)
+        except EarlierReportUnfinished:
+            # Another report of this pick gave units back and was cut short before it was written: it
+            # is finished first (as the Resumer would), then this report is taken on the task as it is.
+            await self._finish_earlier_picks(request)
+        try:
+            return await self._confirm_pick(request)
+        except EarlierReportUnfinished:
+            # Refused for good: not left begun for the Resumer to refuse again.
+            await self.idempotency.forget(self.db, request.request_id)
+            raise FailedPrecondition(
+                f"the pick of task {request.task_id} was reported before with other quantities, and"
+                " inventory gave that report's missing units back: it cannot be reported differently now",
+                [PreconditionViolation("PICK_REPORTED", request.task_id, "reported before with other quantities")],
+                reason=Reason.INVALID_STATE,
+            ) from None
+
+    async def _finish_earlier_picks(self, request: fulfilment_pb2.ConfirmPickRequest) -> None:
+        """Finish, on behalf of whoever sent them, the reports of the same pick that began and were
+        never answered. One refused now is forgotten (see `IdempotencyStore.resumable`)."""
+        for change in await self.idempotency.unfinished(self.db, timedelta(0), method="ConfirmPick"):
+            earlier = fulfilment_pb2.ConfirmPickRequest.FromString(change.request)
+            if change.request_id == request.request_id or earlier.task_id != request.task_id:
+                continue
+            owner = acting_for.set(change.caller)
+            try:
+                await self._confirm_pick(earlier)
+            except EarlierReportUnfinished as error:
+                # Its quantities no longer fit the task (the order was edited since): the Resumer refuses it.
+                log.warning("pick.earlier_report_unfinished", request_id=change.request_id, error=str(error))
+            except TRANSIENT:
+                raise
+            except OmnistockError as error:
+                log.warning("pick.earlier_report_refused", request_id=change.request_id, error=str(error))
+            finally:
+                acting_for.reset(owner)
+
+    async def _confirm_pick(self, request: fulfilment_pb2.ConfirmPickRequest) -> fulfilment_pb2.ConfirmPickResponse:
         check = Validator()
         found: dict[str, int] = {}
         for index, line in enumerate(request.picked):
@@ -168,15 +229,18 @@ class TaskWork:
         check.text("short_reason", request.short_reason, max_length=MAX_SHORT_REASON)
         why = f": {request.short_reason.strip()}" if request.short_reason.strip() else ""
 
-        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+        async def perform(task: Task, resumed: bool) -> tuple[Task, str, Mapping[str, int]]:
+            # A report begun before its order was edited is finished on the lines as they are now:
+            # inventory may already have given its missing units back, which only the report knows.
+            report = fitted(task, found) if resumed else found
             try:
-                gone = missing_after_withdrawal(task, found)
+                gone = missing_after_withdrawal(task, report)
                 if gone:
                     # Withdrawn while staff picked it (a crash may have cut this very pick short once
                     # the missing units left the hold): not picked, but what is missing is written off.
                     note = written_off_note(await self._write_off(task, gone, why, once=True))
                     raise TransitionNotAllowed(task.kind, task.status, Action.CONFIRM_PICK, note)
-                picked, result = confirm_pick(task, found)
+                picked, result = confirm_pick(task, report)
             except InvalidPick as error:
                 index = next(i for i, line in enumerate(request.picked) if line.sku == error.sku)
                 raise InvalidArgument.of(f"picked[{index}]", f"{error.sku} {error.reason}") from error
@@ -193,6 +257,9 @@ class TaskWork:
                 )
             except InvalidArgument as error:
                 raise order_changed(task) from error
+            except IdempotencyMismatch:
+                # The release's request id is the task's: another report of this pick used it.
+                raise EarlierReportUnfinished(task.task_id) from None
             except FailedPrecondition:
                 if await self.inventory.open_at(task.hold_id, task.location_id):
                     raise
@@ -249,7 +316,7 @@ class TaskWork:
         return written
 
     async def pack(self, request: fulfilment_pb2.PackRequest) -> fulfilment_pb2.PackResponse:
-        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+        async def perform(task: Task, resumed: bool) -> tuple[Task, str, Mapping[str, int]]:
             return task.apply(Action.PACK), "task.packed", {}
 
         return await self._act("Pack", request, request.task_id, fulfilment_pb2.PackResponse, perform)
@@ -259,7 +326,7 @@ class TaskWork:
         check.text("carrier", request.carrier)
         check.text("tracking_number", request.tracking_number)
 
-        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+        async def perform(task: Task, resumed: bool) -> tuple[Task, str, Mapping[str, int]]:
             shipped = task.apply(Action.SHIP, carrier=request.carrier, tracking_number=request.tracking_number)
             # Only what was picked leaves, and only this location's part of the order's hold.
             try:
@@ -283,7 +350,7 @@ class TaskWork:
     async def mark_ready_for_pickup(
         self, request: fulfilment_pb2.MarkReadyForPickupRequest
     ) -> fulfilment_pb2.MarkReadyForPickupResponse:
-        async def perform(task: Task) -> tuple[Task, str, Mapping[str, int]]:
+        async def perform(task: Task, resumed: bool) -> tuple[Task, str, Mapping[str, int]]:
             ready = task.apply(Action.MARK_READY)
             await self.reservations.mark_ready(derived_request_id(task.task_id, "ready"), task.reservation_id)
             return ready, "task.ready_for_pickup", {}
@@ -373,7 +440,7 @@ class TaskWork:
                     60.0,
                 )
             require_not_held(task)
-            changed, event, short = await perform(task)
+            changed, event, short = await perform(task, resumed)
             saved = await self.changes.changed(conn, changed, event, short)
             if respond is None:
                 # Every response of a task change without its own `respond` is {task}.

@@ -17,7 +17,7 @@ from omnistock_inventory.domain.bundles import Components, bundle_available
 from omnistock_inventory.domain.holds import LineKey
 from omnistock_inventory.domain.stock import Channel, Counters, channel_available, may_use_safety_stock
 from omnistock_inventory.domain.transfers import LeadTimes, TransferStatus
-from omnistock_inventory.service_layer import ledger
+from omnistock_inventory.service_layer import ledger, transit_promises
 from omnistock_inventory.service_layer.bundles import bundle_levels, refuse_stock_of_bundle
 from omnistock_inventory.service_layer.pools import PoolBook, at, group_locations
 from omnistock_inventory.service_layer.reads import StockReads
@@ -149,7 +149,13 @@ class StockLevels:
 
         async def work(conn: asyncpg.Connection) -> pb.AdjustStockResponse:
             key, backorder = await self._known_row(conn, request.location_id, request.sku)
-            current = await repository.lock_stock_row(conn, key)
+            if request.shorten_holds:
+                # A held set given back whole frees its other parts too: their rows are locked with
+                # this one, in the one lock order (as a short receipt locks them).
+                parts = await bundle_repository.set_parts_held_with(conn, key.location_id, [key.sku])
+                current = (await transfer_repository.lock_rows(conn, sorted({key, *parts})))[key]
+            else:
+                current = await repository.lock_stock_row(conn, key)
             assert current is not None
             if request.HasField("expected_on_hand") and current["on_hand"] != request.expected_on_hand:
                 raise FailedPrecondition(
@@ -165,6 +171,14 @@ class StockLevels:
                     f" {new_on_hand}",
                     [PreconditionViolation("ON_HAND", f"{key.location_id}/{key.sku}", f"{current['on_hand']} on hand")],
                 )
+            if new_on_hand < current["held"] and request.shorten_holds:
+                # Units that are not there are not there for the holds either: they give back what is
+                # missing, and their owners (told by hold.shorted) route it elsewhere.
+                why = REASONS[request.reason] + (f": {request.note}" if request.note else "")
+                excess = current["held"] - new_on_hand
+                await transit_promises.shorten(conn, self.outbox, key, excess, transfer_id="", reason=why)
+                current = await repository.lock_stock_row(conn, key)
+                assert current is not None
             if new_on_hand < current["held"]:
                 raise FailedPrecondition(
                     f"on hand cannot drop to {new_on_hand}: {current['held']} units are held; release them first",

@@ -224,8 +224,9 @@ class OrderReactions:
         transfer_id: str,
     ) -> None:
         """Inventory gave back units of one of the order's holds that were promised in transit on a
-        transfer received short (`lost`: location -> SKU -> units): the allocations there shrink and
-        the units are routed elsewhere, never to the location they were to arrive at."""
+        transfer received short, or that were found missing on the shelf (no `transfer_id`) (`lost`:
+        location -> SKU -> units): the allocations there shrink and the units are routed elsewhere,
+        never to the location that lacks them."""
         record = await repository.get(conn, order_id, lock=True)
         shrinking = [a for a in record.order.allocations if a.hold_id == hold_id and a.held] if record else []
         for allocation in shrinking:
@@ -240,7 +241,11 @@ class OrderReactions:
                 allocation,
                 missing,
                 exclude=frozenset({allocation.location_id}),
-                why=f"transfer {transfer_id} arrived short at {allocation.location_id}",
+                why=(
+                    f"transfer {transfer_id} arrived short at {allocation.location_id}"
+                    if transfer_id
+                    else f"units held at {allocation.location_id} were found missing"
+                ),
                 announce_previous=True,
             )
         await self._settle_abandoned(conn, order_id, cause)
