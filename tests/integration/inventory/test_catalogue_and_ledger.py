@@ -103,6 +103,35 @@ async def test_adjusting_below_zero_says_so_not_to_release_holds(catalogue) -> N
     assert [v.type for v in failure.violations] == ["ON_HAND"]
 
 
+async def test_only_services_and_admins_shorten_holds_with_an_adjustment(stack, catalogue) -> None:
+    """Staff who find fewer units than are held release or re-route the holds first: an adjustment
+    that gives customers' units back is refused them, and changes nothing."""
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 2)
+    await catalogue.admin.Hold(
+        pb.HoldRequest(
+            request_id=unique_id(),
+            owner=f"order:{unique_id()}",
+            channel=common_pb2.CHANNEL_WEB,
+            lines=[pb.HoldLineRequest(location_id=store, sku=sku, quantity=2)],
+        )
+    )
+    staff = stack.stub("inventory", role="warehouse", locations=[store])
+    request = pb.AdjustStockRequest(
+        request_id=unique_id(),
+        location_id=store,
+        sku=sku,
+        reason=pb.ADJUSTMENT_REASON_SHRINKAGE,
+        delta=-1,
+        shorten_holds=True,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await staff.AdjustStock(request)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
+    assert (level.on_hand, level.held) == (2, 2)
+
+
 async def test_backorder_holds_only_against_incoming_stock(catalogue) -> None:
     store = await catalogue.location()
     sku = unique_id("SKU-")

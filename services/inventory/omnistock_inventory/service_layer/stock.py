@@ -146,6 +146,13 @@ class StockLevels:
         check.raise_if_invalid()
         require_location(request.location_id)
         require_return_only_at_till(request.reason)
+        if request.shorten_holds and current_principal().role not in (Role.SERVICE, Role.ADMIN):
+            # Giving customers' units back is the services' call (a pick that found them missing); a
+            # count that finds fewer than are held is refused, and staff release or re-route first.
+            raise PermissionDenied(
+                f"{current_principal().role} may not shorten holds with an adjustment; release or re-route them",
+                reason=Reason.ACTION_NOT_ALLOWED,
+            )
 
         async def work(conn: asyncpg.Connection) -> pb.AdjustStockResponse:
             key, backorder = await self._known_row(conn, request.location_id, request.sku)
