@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+import asyncpg
 import grpc
 import jwt
 from prometheus_client import Counter, Histogram
@@ -243,6 +244,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if database_lost(error):  # a read straight on the pool while the database was away
             log.warning("rpc.database_lost", method=method, error=repr(error))
             error = database_unavailable()
+        elif isinstance(error, asyncpg.exceptions.TransactionRollbackError):
+            # A deadlock or serialization failure: the database rolled the change back whole, and the
+            # same request again can only succeed or be answered as it was.
+            log.warning("rpc.rolled_back", method=method, error=repr(error))
+            error = errors.Aborted(
+                f"{self.service}.{method} collided with another change and was rolled back; retry it",
+                0.1,
+                reason=errors.Reason.CONFLICT,
+            )
         if isinstance(error, errors.OmnistockError):
             error = bounded(error)
             status = to_status(error, self.service)

@@ -60,6 +60,9 @@ RAISED: dict[str, Exception] = {
     "DB-BROKEN": asyncpg.exceptions.InternalClientError(
         "cannot switch to state 15; another operation (2) is in progress"
     ),
+    # The database rolled a change back whole: two transactions waited for each other.
+    "DB-DEADLOCK": asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+    "DB-SERIALIZATION": asyncpg.exceptions.SerializationError("could not serialize access"),
 }
 
 
@@ -239,6 +242,18 @@ async def test_a_database_gone_away_is_unavailable_with_retry_info_not_internal(
     assert error.code() == grpc.StatusCode.UNAVAILABLE
     assert "retry with the same request_id" in (error.details() or "")
     assert details_of(error, error_details_pb2.RetryInfo)
+
+
+@pytest.mark.parametrize("sku", ["DB-DEADLOCK", "DB-SERIALIZATION"])
+async def test_a_change_the_database_rolled_back_is_aborted_with_retry_info_not_internal(
+    app: ServiceApp, connect: Callable[[str], grpc.aio.Channel], sku: str
+) -> None:
+    error = await get_stock_error(connect(token(app.settings)), sku)
+    assert error.code() == grpc.StatusCode.ABORTED
+    assert "retry it" in (error.details() or "")
+    assert details_of(error, error_details_pb2.RetryInfo)
+    (info,) = details_of(error, error_details_pb2.ErrorInfo)
+    assert info.reason == "CONFLICT"
 
 
 async def test_an_unexpected_exception_is_internal_with_the_request_id(
