@@ -64,9 +64,10 @@ def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTabl
         ("items", lines_text(reservation.lines)),
         ("customer", f"{customer.name} ({customer.customer_id}) {contact}".strip()),
         ("channel", label(reservation.channel, common_pb2.Channel, "CHANNEL_")),
-        ("expires", until(reservation.expires_at)),
         ("created", when(reservation.created_at)),
     ]
+    if reservation.status in OPEN:  # a closed one no longer runs out: `closed` says when it ended
+        rows.insert(len(rows) - 1, ("expires", until(reservation.expires_at)))
     if reservation.transfer_id:
         rows.append(("coming from", f"{reservation.transfer_origin_id} (transfer {reservation.transfer_id})"))
         rows.append(("promised", when(reservation.promised_at)))

@@ -116,6 +116,9 @@ async def test_cancel_gives_the_units_back_and_handover_completes_a_pickup(stack
     cancelled = await cli.json("cancel-reservation", first["reservation_id"], "--reason", "changed her mind")
     assert cancelled["status"] == "RESERVATION_STATUS_CANCELLED" and cancelled["cancel_reason"] == "changed her mind"
     assert (await world.level(store, lamp)).held == 0
+    # Cancelled, it no longer runs out: the card says when it closed, not that it expires in 3 days.
+    shown = (await cli.run("show-reservation", first["reservation_id"])).stdout
+    assert "closed" in shown and "expires" not in shown and "(in " not in shown
     gone = await cli.run("cancel-reservation", unique_id("missing-"), expect=1)
     assert "NOT_FOUND" in gone.stderr
 
