@@ -243,7 +243,8 @@ class TaskIntake:
         tasks = await repository.active_of_reservation(conn, reservation.reservation_id)
         if reservation.promised_at is None:
             return []
-        due = preparation_promise(reservation.promised_at, reservation.expires_at, reservation.promised_at)
+        created_at = reservation.created_at or reservation.promised_at
+        due = preparation_promise(created_at, reservation.expires_at, reservation.promised_at)
         return await self._repromise(conn, tasks, due)
 
     async def _repromise(self, conn: asyncpg.Connection, tasks: list[Task], due: datetime | None) -> list[Task]:
