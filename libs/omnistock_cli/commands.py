@@ -158,6 +158,8 @@ def until(stamp: timestamp_pb2.Timestamp) -> str:
     left = stamp.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
     if left.total_seconds() <= 0:
         return f"{when(stamp)} (passed)"
+    if left.total_seconds() < 60:
+        return f"{when(stamp)} (in under a minute)"
     days, rest = divmod(int(left.total_seconds()), 86400)
     hours, rest = divmod(rest, 3600)
     span = f"{days}d {hours}h" if days else f"{hours}h {rest // 60}m"

@@ -282,7 +282,12 @@ def sku_quantity_list(items: list[str] | None) -> list[common_pb2.SkuQuantity]:
 @acting(Role.ADMIN, writes=False, works_at=False, after=["wide"])
 def orders(
     customer: Annotated[
-        str | None, typer.Option("--customer", "-c", help="Only this customer's: an id, e-mail, phone or name.")
+        str | None,
+        typer.Option(
+            "--customer",
+            "-c",
+            help="Only this customer's: an id, or what the order was placed with (its e-mail, else phone, else name).",
+        ),
     ] = None,
     status: Annotated[str | None, typer.Option("--status", help=f"One of {', '.join(STATUSES)}.")] = None,
     location: Annotated[
@@ -329,8 +334,19 @@ def orders(
             optional=("created", "channel", "method"),
         )
         if rows
-        else "No orders.",
+        else _none_of(customer),
         wide=wide,
+    )
+
+
+def _none_of(customer: str | None) -> str:
+    """An empty answer that says which customer was asked for: an order keeps only the id its
+    customer was given, derived from the e-mail if one was given, else the phone, else the name."""
+    if not customer or customer.strip().upper().startswith("CUST-"):
+        return "No orders."
+    return (
+        f"No orders of {customer_key(customer)} (the id {customer.strip()!r} gives). An order placed with an"
+        " e-mail is found by that e-mail, else by its phone, else by the name."
     )
 
 

@@ -3,6 +3,7 @@ list, show, extend, cancel, and collect at the till with the pickup code."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -63,9 +64,10 @@ def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTabl
         ("items", lines_text(reservation.lines)),
         ("customer", f"{customer.name} ({customer.customer_id}) {contact}".strip()),
         ("channel", label(reservation.channel, common_pb2.Channel, "CHANNEL_")),
-        ("expires", until(reservation.expires_at)),
         ("created", when(reservation.created_at)),
     ]
+    if reservation.status in OPEN:  # a closed one no longer runs out: `closed` says when it ended
+        rows.insert(len(rows) - 1, ("expires", until(reservation.expires_at)))
     if reservation.transfer_id:
         rows.append(("coming from", f"{reservation.transfer_origin_id} (transfer {reservation.transfer_id})"))
         rows.append(("promised", when(reservation.promised_at)))
@@ -147,9 +149,34 @@ def customer_key(value: str) -> str:
         return text
     if "@" in text:
         return customer_id_for("", email=text)
-    if text and all(ch.isdigit() or ch in "+ ()-" for ch in text):
+    if _phone_like(text):
         return customer_id_for("", phone=text)
     return customer_id_for(text)
+
+
+def _phone_like(text: str) -> bool:
+    return bool(text) and all(ch.isdigit() or ch in "+ ()-" for ch in text)
+
+
+def customer_matches(customer: pb.Customer, value: str) -> bool:
+    """Whether a reservation's customer is the one given by an e-mail, phone or name: the identity is
+    derived from the e-mail if the reservation was made with one, else the phone, else the name, so a
+    customer looked for by another of them is found by the contact details the reservation keeps."""
+    text = value.strip()
+    if customer.customer_id == customer_key(text):
+        return True
+    if "@" in text:
+        return customer.email.strip().lower() == text.lower()
+    if _phone_like(text):
+        digits = re.sub(r"[^0-9+]", "", text)
+        return bool(digits) and re.sub(r"[^0-9+]", "", customer.phone) == digits
+    return " ".join(customer.name.lower().split()) == " ".join(text.lower().split())
+
+
+# ListReservations answers at most this many a page.
+MAX_PAGE = 500
+# Roles that see only the reservations of a customer they name by id (ListReservations).
+CHANNEL_ROLES = frozenset({Role.STOREFRONT, Role.APP, Role.CHAT_AGENT})
 
 
 ListerRoleOption = Annotated[
@@ -158,7 +185,7 @@ ListerRoleOption = Annotated[
         "--role",
         "-r",
         case_sensitive=False,
-        help="Call as this role. Default: pos at --store, else chat_agent with --customer, else admin.",
+        help="Call as this role. Default: pos at --store, else chat_agent with a --customer id, else admin.",
     ),
 ]
 
@@ -175,17 +202,35 @@ def reservations(
     *,
     call: Call,
 ) -> None:
-    """List reservations: a store's (as its staff), a customer's (as the chat agent), or all (admin)."""
+    """List reservations: a store's (as its staff), a customer's, or all (admin). A customer given by
+    e-mail, phone or name is found by any of them the reservation was made with (as the back office,
+    or the store's staff with --store); a channel role (--role chat_agent) finds only those whose
+    identity that one gives (the e-mail if the reservation was made with one, else the phone, else
+    the name)."""
     code = status_code(status, STATUSES)
-    call = call.defaulting(Role.POS if store else Role.CHAT_AGENT if customer else Role.ADMIN)
+    by_id = bool(customer) and (customer or "").strip().upper().startswith("CUST-")
+    channel = call.role in CHANNEL_ROLES
+    call = call.defaulting(Role.POS if store else Role.CHAT_AGENT if by_id else Role.ADMIN)
     request = pb.ListReservationsRequest(
         store_id=store or "",
-        customer_id=customer_key(customer) if customer else "",
+        customer_id=customer_key(customer) if customer and (by_id or channel) else "",
         status=code,  # type: ignore[arg-type]
     )
 
     async def work(client: OmnistockClient) -> list[pb.Reservation]:
-        return await all_pages(client, client.reservations.ListReservations, request, "reservations", limit=limit)
+        if not customer or request.customer_id:
+            return await all_pages(client, client.reservations.ListReservations, request, "reservations", limit=limit)
+        page = pb.ListReservationsRequest()
+        page.CopyFrom(request)
+        page.page_size = MAX_PAGE
+        matching: list[pb.Reservation] = []
+        while len(matching) < limit:
+            reply = await client.call(client.reservations.ListReservations, page)
+            matching.extend(item for item in reply.reservations if customer_matches(item.customer, customer))
+            if not reply.next_page_token:
+                break
+            page.page_token = reply.next_page_token
+        return matching[:limit]
 
     found = call.run(work, at=[store] if store else [])
     rows = [

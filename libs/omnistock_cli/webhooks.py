@@ -3,7 +3,7 @@ letters (docs/webhooks.md). Every command calls the webhooks service as admin by
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -192,9 +192,28 @@ def _attempts(delivery: pb.Delivery) -> str:
     if not delivery.attempts:
         return ""
     last = delivery.attempts[-1]
-    outcome = last.error or str(last.status_code)
+    outcome = last.error or (str(last.status_code) if _answered(last) else "running")
     latency = f" {last.latency.ToTimedelta().total_seconds() * 1000:.0f} ms" if last.HasField("latency") else ""
     return f"{len(delivery.attempts)}, last: {outcome}{latency}"
+
+
+def _answered(attempt: pb.DeliveryAttempt) -> bool:
+    """Whether the attempt has its outcome (an attempt still running has no status, error or latency)."""
+    return bool(attempt.status_code or attempt.error or attempt.HasField("latency"))
+
+
+def _next(delivery: pb.Delivery, paused: bool) -> str:
+    """When a pending delivery is tried: behind the earlier one of its key, once the subscription is
+    resumed, due now, or later."""
+    if delivery.waiting_for_earlier or not delivery.next_attempt_time.seconds:
+        return "after the earlier delivery of its key"
+    if delivery.attempts and not _answered(delivery.attempts[-1]):
+        return "being tried now"
+    if paused:
+        return "when the subscription is resumed"
+    if delivery.next_attempt_time.ToDatetime(tzinfo=UTC) <= datetime.now(UTC):
+        return f"{when(delivery.next_attempt_time)} (due now)"
+    return until(delivery.next_attempt_time)
 
 
 @acting(Role.ADMIN, writes=False, works_at=False)
@@ -216,10 +235,14 @@ def deliveries(
         page_size=min(limit, 500),
     )
 
-    async def work(client: OmnistockClient) -> list[pb.Delivery]:
-        return await all_pages(client, client.webhooks.ListDeliveries, request, "deliveries", limit=limit)
+    async def work(client: OmnistockClient) -> tuple[bool, list[pb.Delivery]]:
+        found = await all_pages(client, client.webhooks.ListDeliveries, request, "deliveries", limit=limit)
+        if not any(d.state == pb.DELIVERY_STATE_PENDING for d in found):
+            return False, found
+        asked = pb.GetSubscriptionRequest(subscription_id=subscription_id)
+        return (await client.call(client.webhooks.GetSubscription, asked)).subscription.paused, found
 
-    found = call.run(work)
+    paused, found = call.run(work)
     rows = [
         [
             d.delivery_id,
@@ -228,7 +251,7 @@ def deliveries(
             label(d.state, pb.DeliveryState, "DELIVERY_STATE_"),
             _attempts(d),
             when(d.create_time),
-            until(d.next_attempt_time) if d.state == pb.DELIVERY_STATE_PENDING else when(d.finish_time),
+            _next(d, paused) if d.state == pb.DELIVERY_STATE_PENDING else when(d.finish_time),
             d.event_id,
         ]
         for d in found

@@ -90,6 +90,10 @@ async def test_an_order_is_shipped_from_the_warehouse_after_a_short_pick(stack: 
     assert "completed" in shown.stdout and first in shown.stdout and second in shown.stdout
     listed = await cli.json("orders", "--customer", "Ada Lovelace", "--status", "completed")
     assert order_id in [item["order_id"] for item in listed["orders"]]
+    # An order keeps only its customer's id: an empty answer says which id a name gave.
+    stranger = f"Ada {unique_id('Nobody')}"
+    none = await cli.run("orders", "--customer", stranger)
+    assert "No orders of CUST-" in none.stdout and f"the id '{stranger}' gives" in " ".join(none.stdout.split())
 
 
 async def test_a_pick_that_found_none_of_a_sku_is_a_short_pick_with_its_reason(stack: Stack) -> None:

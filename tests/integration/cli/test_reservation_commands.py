@@ -116,6 +116,9 @@ async def test_cancel_gives_the_units_back_and_handover_completes_a_pickup(stack
     cancelled = await cli.json("cancel-reservation", first["reservation_id"], "--reason", "changed her mind")
     assert cancelled["status"] == "RESERVATION_STATUS_CANCELLED" and cancelled["cancel_reason"] == "changed her mind"
     assert (await world.level(store, lamp)).held == 0
+    # Cancelled, it no longer runs out: the card says when it closed, not that it expires in 3 days.
+    shown = (await cli.run("show-reservation", first["reservation_id"])).stdout
+    assert "closed" in shown and "expires" not in shown and "(in " not in shown
     gone = await cli.run("cancel-reservation", unique_id("missing-"), expect=1)
     assert "NOT_FOUND" in gone.stderr
 
@@ -145,3 +148,23 @@ async def test_an_order_from_a_reservation_is_the_reservations_customers_without
         rpb.GetReservationRequest(reservation_id=made["reservation_id"])
     )
     assert converted.reservation.status == rpb.RESERVATION_STATUS_CONVERTED
+
+
+async def test_a_customer_is_found_by_any_contact_the_reservation_was_made_with(stack: Stack) -> None:
+    world, cli = World(stack), Cli(stack)
+    store = await world.location(unique_id("Erfurt-"), ERFURT)
+    sofa = await world.sku(colour="green")
+    await world.receive(store, sofa, 1)
+    name = f"Ada {unique_id('Lovelace')}"
+    email = f"{unique_id('ada').lower()}@example.com"
+    phone = f"+49 361 {int(unique_id('')[-6:], 16) % 1_000_000:06d}"
+    made = await cli.json("reserve", sofa, "--store", store, "--customer", name, "--email", email, "--phone", phone)
+    reservation_id = made["reservation_id"]
+
+    # Its identity comes from the e-mail; the help promises an id, e-mail, phone or name.
+    for given in (name, f"  {name.upper()} ", email.upper(), phone.replace(" ", ""), made["customer"]["customer_id"]):
+        found = await cli.json("reservations", "--customer", given)
+        assert [item["reservation_id"] for item in found["reservations"]] == [reservation_id], given
+    at_store = await cli.json("reservations", "--store", store, "--customer", name)
+    assert [item["reservation_id"] for item in at_store["reservations"]] == [reservation_id]
+    assert (await cli.json("reservations", "--customer", "Ada Somebody Else"))["reservations"] == []

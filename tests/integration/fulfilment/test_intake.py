@@ -184,3 +184,72 @@ async def eventually_tasks(db: Database, order_id: str, count: int) -> None:
         return len(await tasks_of(db, order_id=order_id)) == count
 
     await eventually(enough, what=f"{count} tasks of {order_id}")
+
+
+def _promised(order_or_reservation: Any, at: datetime, wording: str) -> None:
+    order_or_reservation.promise.at.FromDatetime(at)
+    order_or_reservation.promise.wording = wording
+
+
+async def test_a_pick_task_is_due_when_the_customer_was_promised_and_moves_with_the_promise(
+    events: Events, fulfilment: Any, db: Database, tap: EventTap
+) -> None:
+    placed = datetime(2026, 12, 7, 10, 46, tzinfo=UTC)
+    delivered = datetime(2026, 12, 9, tzinfo=UTC)
+    here = allocation(unique_id("LOC-"), {"SKU-A": 1})
+    order = order_changed(here, placed_at=placed)
+    _promised(order.order, delivered, "delivered Wednesday 9 Dec")
+    await events.order("allocated", order)
+
+    row = await one_task(db, allocation_id=here.allocation_id)
+    task = (await fulfilment.GetTask(fpb.GetTaskRequest(task_id=row["task_id"]))).task
+    # Not "placed + 24 hours": the day the customer was told.
+    assert task.promise_at.ToDatetime(tzinfo=UTC) == delivered
+
+    later = datetime(2026, 12, 11, tzinfo=UTC)
+    moved = order_changed(order_id=order.order.order_id, placed_at=placed)
+    moved.order.allocations.append(here)
+    _promised(moved.order, later, "delivered Friday 11 Dec")
+    repromised = await events.order("repromised", moved)
+    await events.handled(ORDERS_CONSUMER, repromised)
+    task = (await fulfilment.GetTask(fpb.GetTaskRequest(task_id=row["task_id"]))).task
+    assert task.promise_at.ToDatetime(tzinfo=UTC) == later
+    _, changed = await tap.wait_for(
+        lambda env, payload: env.type == "fulfilment.task.repromised" and payload.task.task_id == row["task_id"]  # type: ignore[attr-defined]
+    )
+    assert changed.task.promise_at.ToDatetime(tzinfo=UTC) == later  # type: ignore[attr-defined]
+
+
+async def test_an_order_promised_nothing_keeps_the_fixed_lead_time(events: Events, db: Database) -> None:
+    placed = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    here = allocation(unique_id("LOC-"), {"SKU-A": 1})
+    order = order_changed(here, placed_at=placed, method=common_pb2.FULFILMENT_METHOD_PICKUP)
+    await events.order("allocated", order)
+    row = await one_task(db, allocation_id=here.allocation_id)
+    assert row["promise_at"] == placed + timedelta(hours=2)
+
+
+async def test_a_preparation_is_due_when_the_customer_was_told_and_moves_with_the_promise(
+    events: Events, db: Database
+) -> None:
+    created = datetime.now(UTC).replace(microsecond=0)
+    ready = created + timedelta(hours=20)
+    reservation = reservation_changed(unique_id("LOC-"), {"SKU-A": 1}, created_at=created)
+    _promised(reservation.reservation, ready, "ready for pickup at Mitte tomorrow from 10:00")
+    await events.reservation("created", reservation)
+    row = await one_task(db, reservation_id=reservation.reservation.reservation_id)
+    assert row["promise_at"] == ready  # not "created + 4 hours"
+
+    # Units on their way came a day late: the customer was told a new time.
+    _promised(reservation.reservation, ready + timedelta(days=1), "ready for pickup at Mitte on Wednesday from 10:00")
+    repromised = await events.reservation("repromised", reservation)
+    await events.handled(RESERVATIONS_CONSUMER, repromised)
+    (row,) = await tasks_of(db, reservation_id=reservation.reservation.reservation_id)
+    assert row["promise_at"] == ready + timedelta(days=1)
+
+    # Never due after the reservation runs out.
+    _promised(reservation.reservation, created + timedelta(days=5), "ready for pickup at Mitte on Saturday from 10:00")
+    repromised = await events.reservation("repromised", reservation)
+    await events.handled(RESERVATIONS_CONSUMER, repromised)
+    (row,) = await tasks_of(db, reservation_id=reservation.reservation.reservation_id)
+    assert row["promise_at"] == reservation.reservation.expires_at.ToDatetime(tzinfo=UTC)

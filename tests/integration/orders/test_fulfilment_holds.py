@@ -17,10 +17,12 @@ from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_orders.entrypoints.main import OrdersService
 from omnistock_platform.errors import Reason
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.stack import Stack, unique_id
 from tests.integration.orders.support import BERLIN, HAMBURG, POTSDAM, Shop, ship_request, store_request
+from tests.integration.promise_support import every_day, local_today, midday_zone
 
 TIMEOUT = 20.0
 PAYMENT = common_pb2.FULFILMENT_HOLD_REASON_PAYMENT_PENDING
@@ -230,3 +232,40 @@ async def test_holds_are_refused_where_nothing_waits_or_the_request_is_wrong(sho
     with pytest.raises(grpc.aio.AioRpcError) as gone:
         await release(shop.orders, order.order_id, ended.holds[0].fulfilment_hold_id)
     assert violation_types(gone.value) == ["HOLD_STATUS"]
+
+
+async def test_work_released_later_is_promised_from_the_release(
+    stack: Stack, shop: Shop, tap, orders_process: OrdersService
+) -> None:
+    zone = midday_zone()
+    tomorrow = local_today(zone) + timedelta(days=1)
+    # Every order is past the cut-off: handled from tomorrow's opening, ready an hour later.
+    calendar = inv.PromiseSettings(
+        time_zone=zone, opening_hours=every_day("09:00", "18:00"), pickup_preparation_minutes=60, order_cutoff="00:00"
+    )
+    store = await shop.location(BERLIN, promise_settings=calendar)
+    sofa = await shop.sku("Sofa")
+    await shop.receive(store, sofa, 1)
+    order = (await shop.orders.CreateOrder(store_request([(sofa, 1)], store, hold=hold_of(PAYMENT)))).order
+    assert (order.promise.local_date, order.promise.local_time) == (tomorrow.isoformat(), "10:00")
+
+    # The payment comes only once tomorrow's work can no longer be done (tomorrow is closed, as if
+    # the release came days later): handled from the release, it is ready the day after.
+    location = (await shop.inventory.GetLocation(inv.GetLocationRequest(location_id=store))).location
+    location.promise_settings.closed_dates.append(tomorrow.isoformat())
+    await shop.inventory.UpsertLocation(inv.UpsertLocationRequest(request_id=unique_id(), location=location))
+    # Released by a process that has not read the store yet: orders keeps a location a few seconds.
+    with stack.acting_as("admin"):
+        released = (
+            await orders_process.holds.release(
+                pb.ReleaseOrderHoldRequest(request_id=unique_id(), order_id=order.order_id, note="paid")
+            )
+        ).order
+    after = (tomorrow + timedelta(days=1)).isoformat()
+    assert (released.promise.local_date, released.promise.local_time) == (after, "10:00")
+    assert (await shop.order(order.order_id)).promise == released.promise
+    _, repromised = await tap.wait_for(
+        lambda e, p: e.type == "orders.order.repromised" and p.order.order_id == order.order_id, TIMEOUT
+    )
+    assert repromised.order.promise == released.promise
+    assert repromised.previous.promise == order.promise

@@ -176,3 +176,11 @@ def test_a_preparation_is_due_before_the_reservation_runs_out() -> None:
     assert preparation_promise(NOW, NOW + timedelta(days=2)) == NOW + timedelta(hours=4)
     assert preparation_promise(NOW, NOW + timedelta(hours=1)) == NOW + timedelta(hours=1)
     assert preparation_promise(NOW, None) == NOW + timedelta(hours=4)
+
+
+def test_work_is_due_when_the_customer_was_promised_it() -> None:
+    promised = NOW + timedelta(days=2)
+    assert order_promise(NOW, Method.SHIP, promised) == promised
+    assert order_promise(NOW, Method.PICKUP, NOW + timedelta(minutes=30)) == NOW + timedelta(minutes=30)
+    assert preparation_promise(NOW, NOW + timedelta(days=3), promised) == promised
+    assert preparation_promise(NOW, NOW + timedelta(days=1), promised) == NOW + timedelta(days=1)

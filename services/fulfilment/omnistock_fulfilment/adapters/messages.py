@@ -111,6 +111,8 @@ class AllocationToFulfil:
     method: Method
     lines: tuple[tuple[str, int], ...]
     order_placed_at: datetime | None
+    # When the customer was promised the order (Order.promise.at); None where no promise was made.
+    promised_at: datetime | None = None
 
 
 def allocations_of(event: orders_pb2.OrderChanged) -> list[AllocationToFulfil]:
@@ -125,9 +127,15 @@ def allocations_of(event: orders_pb2.OrderChanged) -> list[AllocationToFulfil]:
             method=method,
             lines=tuple((line.sku, line.quantity) for line in allocation.lines),
             order_placed_at=from_timestamp(order.created_at),
+            promised_at=promised_at(order.promise),
         )
         for allocation in event.new_allocations
     ]
+
+
+def promised_at(promise: common_pb2.Promise) -> datetime | None:
+    """When the customer was promised the goods; None for an order or reservation promised nothing."""
+    return from_timestamp(promise.at)
 
 
 def edited_allocations_of(event: orders_pb2.OrderChanged) -> list[tuple[str, tuple[tuple[str, int], ...] | None]]:
@@ -157,6 +165,8 @@ class ReservationToPrepare:
     expires_at: datetime | None
     # The reservation's updated_at: orders its events (None from a version that did not send it).
     version: datetime | None = None
+    # When the customer was told the items are ready (Reservation.promise.at); None where no promise was made.
+    promised_at: datetime | None = None
 
 
 def reservation_of(event: reservations_pb2.ReservationChanged) -> ReservationToPrepare:
@@ -170,4 +180,5 @@ def reservation_of(event: reservations_pb2.ReservationChanged) -> ReservationToP
         created_at=from_timestamp(reservation.created_at),
         expires_at=from_timestamp(reservation.expires_at),
         version=from_timestamp(reservation.updated_at),
+        promised_at=promised_at(reservation.promise),
     )

@@ -1,4 +1,9 @@
-"""When work is due: tasks are listed and worked in the order of their promise."""
+"""When work is due: tasks are listed and worked in the order of their promise.
+
+A task is due when its customer was promised the goods (the order's or reservation's promise: ready
+for pickup from then, or the start of the delivery day). Only where no promise was made (carry-out,
+units on their way that nothing says when they arrive, an event from a version that sent none) is
+it a fixed time after the order or reservation was made."""
 
 from __future__ import annotations
 
@@ -19,10 +24,14 @@ ORDER_LEAD_TIME: dict[Method, timedelta] = {
 PREPARATION_LEAD_TIME = timedelta(hours=4)
 
 
-def order_promise(placed_at: datetime, method: Method) -> datetime:
+def order_promise(placed_at: datetime, method: Method, promised_at: datetime | None = None) -> datetime:
+    if promised_at is not None:
+        return promised_at
     return placed_at + ORDER_LEAD_TIME[method]
 
 
-def preparation_promise(created_at: datetime, expires_at: datetime | None) -> datetime:
-    due = created_at + PREPARATION_LEAD_TIME
+def preparation_promise(
+    created_at: datetime, expires_at: datetime | None, promised_at: datetime | None = None
+) -> datetime:
+    due = promised_at if promised_at is not None else created_at + PREPARATION_LEAD_TIME
     return min(due, expires_at) if expires_at is not None else due

@@ -11,7 +11,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock.reservations.v1 import reservations_pb2
 from omnistock_fulfilment.adapters.hold_messages import order_holds_of
-from omnistock_fulfilment.adapters.messages import allocations_of, edited_allocations_of, reservation_of
+from omnistock_fulfilment.adapters.messages import allocations_of, edited_allocations_of, promised_at, reservation_of
 from omnistock_fulfilment.service_layer.holds import TaskHolds
 from omnistock_fulfilment.service_layer.intake import TaskIntake
 from omnistock_platform.db import Database
@@ -25,10 +25,14 @@ log = get_logger(__name__)
 
 # Each consumer filters on one wildcard subject, which every JetStream server supports (several
 # filter subjects need NATS 2.10); the events fulfilment has no part in are acknowledged unread.
-ORDER_EVENTS = frozenset({"allocated", "rerouted", "cancelled", "held", "hold_released", "hold_expired", "edited"})
+ORDER_EVENTS = frozenset(
+    {"allocated", "rerouted", "cancelled", "held", "hold_released", "hold_expired", "edited", "repromised"}
+)
 # Allocations that left the location (inventory sold them): a cancellation of the rest keeps their task.
 LEFT_STATUSES = frozenset({orders_pb2.ALLOCATION_STATUS_SHIPPED, orders_pb2.ALLOCATION_STATUS_HANDED_OVER})
-RESERVATION_EVENTS = frozenset({"created", "ready", "shorted", "cancelled", "expired", "converted", "collected"})
+RESERVATION_EVENTS = frozenset(
+    {"created", "ready", "shorted", "cancelled", "expired", "converted", "collected", "repromised"}
+)
 
 
 class EventHandlers:
@@ -46,7 +50,8 @@ class EventHandlers:
             # Every order event carries the order's holds and allocations: the newest says what waits,
             # and what each allocation holds. An event handled after a newer one (a retry) makes and
             # changes its tasks as the newer one says.
-            newest = await self.holds.order_changed(conn, order_holds_of(payload))
+            heard = order_holds_of(payload)
+            newest = await self.holds.order_changed(conn, heard)
             # An edit, or a re-route of units a hold lost before they were picked (a transfer received
             # short: `previous` is set): the allocation's task gets its new lines.
             if event == "edited" or (event == "rerouted" and payload.HasField("previous")):
@@ -68,6 +73,8 @@ class EventHandlers:
                     if lines is None:
                         continue  # held no longer, as a newer event said: nothing to fetch
                     await self.intake.allocation_made(conn, dataclasses.replace(allocation, lines=lines))
+            elif event == "repromised" and newest.version <= heard.version:  # not overtaken by a newer event
+                await self.intake.order_repromised(conn, payload.order.order_id, promised_at(payload.order.promise))
             elif event == "cancelled":
                 left = frozenset(
                     allocation.allocation_id
@@ -99,6 +106,8 @@ class EventHandlers:
             elif event == "ready":
                 if payload.reservation.transfer_id:  # arrived on its transfer, received and held at the store
                     await self.intake.reservation_made(conn, reservation_of(payload), ready=True)
+            elif event == "repromised":  # units on their way came later: the customer was told a new time
+                await self.intake.reservation_repromised(conn, reservation_of(payload))
             elif event == "shorted":  # units on their way did not come: prepare what is still held
                 await self.intake.reservation_shortened(conn, reservation_of(payload))
             elif event in ("cancelled", "expired", "converted"):

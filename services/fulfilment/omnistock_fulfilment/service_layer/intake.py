@@ -92,7 +92,7 @@ class TaskIntake:
             location_id=allocation.location_id,
             status=TaskStatus.OPEN,
             lines=lines,
-            promise_at=order_promise(placed_at, allocation.method),
+            promise_at=order_promise(placed_at, allocation.method, allocation.promised_at),
             order_id=allocation.order_id,
             allocation_id=allocation.allocation_id,
             hold_id=allocation.hold_id,
@@ -218,13 +218,47 @@ class TaskIntake:
             location_id=reservation.store_id,
             status=TaskStatus.READY_FOR_PICKUP if ready else TaskStatus.OPEN,
             lines=lines,
-            promise_at=preparation_promise(created_at, reservation.expires_at),
+            promise_at=preparation_promise(created_at, reservation.expires_at, reservation.promised_at),
             reservation_id=reservation.reservation_id,
             hold_id=reservation.hold_id,
             pickup_code=reservation.pickup_code,
             method=Method.PICKUP,
         )
         return await self._create(conn, task)
+
+    async def order_repromised(
+        self, conn: asyncpg.Connection, order_id: str, promised_at: datetime | None
+    ) -> list[Task]:
+        """The order's promise moved (a re-route, an edit, a hold released later than it was placed):
+        its unfinished tasks are due when the customer is now promised the goods (task.repromised)."""
+        self._require_id("order.order_id", order_id)
+        await repository.lock_source(conn, order_owner(order_id))
+        return await self._repromise(conn, await repository.active_of_order(conn, order_id), promised_at)
+
+    async def reservation_repromised(self, conn: asyncpg.Connection, reservation: ReservationToPrepare) -> list[Task]:
+        """The reservation's promise moved (units on their way arrived later than promised): its
+        preparation is due when the customer is now told the items are ready, never after it expires."""
+        self._require_id("reservation.reservation_id", reservation.reservation_id)
+        await repository.lock_source(conn, reservation_owner(reservation.reservation_id))
+        tasks = await repository.active_of_reservation(conn, reservation.reservation_id)
+        if reservation.promised_at is None:
+            return []
+        created_at = reservation.created_at or reservation.promised_at
+        due = preparation_promise(created_at, reservation.expires_at, reservation.promised_at)
+        return await self._repromise(conn, tasks, due)
+
+    async def _repromise(self, conn: asyncpg.Connection, tasks: list[Task], due: datetime | None) -> list[Task]:
+        if due is None:
+            return []  # no date is promised now: the task keeps the one it had
+        moved = []
+        for task in tasks:
+            if task.promise_at == due:
+                continue
+            log.info(
+                "intake.task_repromised", task_id=task.task_id, was=task.promise_at.isoformat(), now=due.isoformat()
+            )
+            moved.append(await self.changes.changed(conn, dataclasses.replace(task, promise_at=due), "task.repromised"))
+        return moved
 
     async def reservation_shortened(self, conn: asyncpg.Connection, reservation: ReservationToPrepare) -> list[Task]:
         """The reservation keeps fewer units than it was made with (what was promised on its way did not

@@ -7,6 +7,10 @@ order_hold_ttl from then on. Those calls are made under request ids derived from
 and the expiry asked for, inside the transaction that holds the order's row lock (as a cancellation
 does): a failure rolls the hold back, and a retry asks inventory again and gets the same answer.
 Fulfilment learns of every change from the order's events and keeps the tasks blocked meanwhile.
+
+An order placed on hold was promised as if it were worked at once. Work that waited is handled from
+its release: the release promises the allocations it frees from then, and the order is had at the
+later of its promise and theirs (`orders.order.repromised` when that moves it).
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from omnistock_orders.adapters.messages import order_changed, order_message
 from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_orders.domain import fulfilment_holds as rules
 from omnistock_orders.domain.fulfilment_holds import BACK_OFFICE_ONLY, FulfilmentHold, HoldStatus
-from omnistock_orders.domain.order import IllegalTransition
+from omnistock_orders.domain.order import Allocation, IllegalTransition
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.cancelling import NoLongerDue, OrderCancellation
+from omnistock_orders.service_layer.planning import delivery_promise, pickup_promise
 from omnistock_orders.service_layer.queries import require_scope
 from omnistock_orders.settings import OrdersSettings
 from omnistock_platform.auth import Role, current_principal
@@ -46,6 +51,8 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import IdempotencyStore, acting_for, current_caller
 from omnistock_platform.logging import get_logger
 from omnistock_platform.loops import repeat
+from omnistock_platform.promise_messages import promise_message
+from omnistock_platform.promising import latest
 from omnistock_platform.validation import Validator
 
 log = get_logger(__name__)
@@ -208,17 +215,66 @@ class OrderHolds:
             )
             if holds == record.holds:  # released before: nothing changes
                 return orders_pb2.ReleaseOrderHoldResponse(order=order_message(record))
+            before = record
             record = replace(record, holds=holds)
             if not record.order.terminal:
                 await self._keep_stock(record, now)
             saved = await hold_repository.save_holds(conn, record)
+            freed = [
+                allocation
+                for allocation in record.order.allocations
+                if allocation.held
+                and any(hold.active and hold.covers(allocation.allocation_id) for hold in targets)
+                and not any(hold.covers(allocation.allocation_id) for hold in rules.active(holds))
+            ]
+            moved = await self._promise_from_release(saved, freed, now) if not record.order.terminal else None
+            if moved is not None:
+                saved = await repository.save(conn, replace(saved, decision=moved))
             await self.outbox.add(conn, "order.hold_released", order_changed(saved))
+            if moved is not None:  # after what moved it: the customer hears the new date last
+                repromised = order_changed(saved)
+                repromised.previous.CopyFrom(order_message(before))
+                await self.outbox.add(conn, "order.repromised", repromised)
             log.info("order.hold_released", order_id=record.order_id, holds=[hold.hold_id for hold in targets])
             return orders_pb2.ReleaseOrderHoldResponse(order=order_message(saved))
 
         return await self.idempotency.run_resumable(
             self.db, "ReleaseOrderHold", request, orders_pb2.ReleaseOrderHoldResponse, work
         )
+
+    async def _promise_from_release(
+        self, record: OrderRecord, freed: list[Allocation], now: datetime
+    ) -> orders_pb2.RoutingPlan | None:
+        """The order's decision with its promise moved, when the work the release frees, handled from
+        now, is had later than promised; None when the promise stands (or none was made: a till sale,
+        units left unfilled or on their way that nothing says when). Units on their way were promised
+        from their arrival: handled from now they come no sooner than from the later of the two."""
+        decision = record.decision
+        if decision is None or not decision.HasField("promise") or not freed:
+            return None
+        method = record.order.method
+        if method is Method.PICKUP:
+            store = await self.inventory.location(record.store_id or freed[0].location_id)
+            fresh = pickup_promise(store, now) if store is not None else None
+        elif method is Method.SHIP:
+            locations = await self.inventory.locations(allocation.location_id for allocation in freed)
+            address = record.ship_to
+            region, country = (address.region, address.country) if address is not None else ("", "")
+            fresh = latest(
+                [
+                    delivery_promise(locations[allocation.location_id], now, region, country)
+                    for allocation in freed
+                    if allocation.location_id in locations
+                ]
+            )
+        else:
+            return None
+        if fresh is None or fresh.at <= decision.promise.at.ToDatetime(tzinfo=UTC):
+            return None
+        moved = orders_pb2.RoutingPlan.FromString(decision.SerializeToString())
+        moved.promise.CopyFrom(promise_message(fresh))
+        log.info("order.repromised_on_release", order_id=record.order_id, promise=fresh.wording)
+        return moved
 
     async def _locked(self, conn: asyncpg.Connection, order_id: str) -> OrderRecord:
         # The row lock keeps shipments, re-routes and cancellations out until the change is decided.

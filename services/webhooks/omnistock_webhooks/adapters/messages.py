@@ -72,8 +72,10 @@ def delivery(row: asyncpg.Record, attempts: Sequence[asyncpg.Record]) -> pb.Deli
         replays=row["replays"],
     )
     message.create_time.FromDatetime(row["created_at"])
-    if state is State.PENDING:
+    if state is State.PENDING and row["is_head"]:
         message.next_attempt_time.FromDatetime(row["next_attempt_at"])
+    elif state is State.PENDING:
+        message.waiting_for_earlier = True  # its time comes when the head of its queue finishes
     if row["finished_at"] is not None:
         message.finish_time.FromDatetime(row["finished_at"])
     for attempt in attempts:

@@ -340,7 +340,7 @@ async def list_deliveries(
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT delivery_id, subscription_id, event_id, event_type, ordering_key, state, created_at,"
-        " next_attempt_at, finished_at, replays"
+        " next_attempt_at, finished_at, replays, is_head"
         f" FROM {S}.deliveries WHERE subscription_id = $1"
         " AND ($2::text IS NULL OR state = $2) AND ($3::uuid IS NULL OR event_id = $3)"
         " AND ($4::bigint IS NULL OR delivery_id < $4)"
