@@ -86,8 +86,19 @@ async def update_subscription(conn: asyncpg.Connection, subscription_id: str, ch
     )
 
 
+async def lock_subscription_queues(conn: asyncpg.Connection, subscription_id: str) -> None:
+    """Takes the lock of every queue of the subscription (lock_queues), before its row and its
+    deliveries: a deletion then waits for a fan-out or a finish in progress instead of deadlocking
+    with it (each of those holds a queue and wants the subscription's or its deliveries' rows)."""
+    keys = await conn.fetch(
+        f"SELECT DISTINCT ordering_key FROM {S}.deliveries WHERE subscription_id = $1", subscription_id
+    )
+    await lock_queues(conn, [(subscription_id, row["ordering_key"]) for row in keys])
+
+
 async def delete_subscription(conn: asyncpg.Connection, subscription_id: str) -> int:
-    """Deletes it with its deliveries and attempts (cascade); returns the pending deliveries dropped."""
+    """Deletes it with its deliveries and attempts (cascade); returns the pending deliveries dropped.
+    The caller holds its queues (lock_subscription_queues)."""
     return int(
         await conn.fetchval(
             f"WITH gone AS (DELETE FROM {S}.subscriptions WHERE subscription_id = $1 RETURNING subscription_id)"
@@ -232,11 +243,16 @@ async def claim(
 ) -> list[Claimed]:
     """Leases the deliveries still free (another dispatcher may have taken some meanwhile), counts
     their attempt and opens its log row, and answers what sending them needs."""
+    # Rows another transaction holds (a deletion of their subscription, a finish) are left for the
+    # next round: waiting for them while holding the others could deadlock with it.
     rows = await conn.fetch(
-        f"WITH taken AS (UPDATE {S}.deliveries SET leased_until = now() + $2, attempts = attempts + 1"
+        f"WITH free AS (SELECT delivery_id FROM {S}.deliveries"
         "  WHERE delivery_id = ANY($1::bigint[]) AND state = 'pending' AND is_head"
         "  AND (leased_until IS NULL OR leased_until < now())"
-        "  RETURNING delivery_id, subscription_id, event_id, ordering_key, attempts, replayed_after),"
+        "  ORDER BY delivery_id FOR UPDATE SKIP LOCKED),"
+        f" taken AS (UPDATE {S}.deliveries d SET leased_until = now() + $2, attempts = d.attempts + 1"
+        "  FROM free WHERE d.delivery_id = free.delivery_id"
+        "  RETURNING d.delivery_id, d.subscription_id, d.event_id, d.ordering_key, d.attempts, d.replayed_after),"
         f" logged AS (INSERT INTO {S}.attempts (delivery_id, number, started_at)"
         "  SELECT delivery_id, attempts, now() FROM taken ON CONFLICT (delivery_id, number) DO UPDATE"
         "  SET started_at = excluded.started_at, status_code = 0, latency = NULL, error = '')"

@@ -163,6 +163,7 @@ class Subscriptions:
         check.raise_if_invalid()
 
         async def work(conn: asyncpg.Connection) -> pb.DeleteSubscriptionResponse:
+            await repository.lock_subscription_queues(conn, request.subscription_id)
             if await repository.get_subscription(conn, request.subscription_id, lock=True) is None:
                 raise NotFound("subscription", request.subscription_id)
             dropped = await repository.delete_subscription(conn, request.subscription_id)
