@@ -195,21 +195,21 @@ async def test_a_pick_task_is_due_when_the_customer_was_promised_and_moves_with_
     events: Events, fulfilment: Any, db: Database, tap: EventTap
 ) -> None:
     placed = datetime(2026, 12, 7, 10, 46, tzinfo=UTC)
-    delivered = datetime(2026, 12, 9, tzinfo=UTC)
+    ready = datetime(2026, 12, 8, 14, 0, tzinfo=UTC)
     here = allocation(unique_id("LOC-"), {"SKU-A": 1})
-    order = order_changed(here, placed_at=placed)
-    _promised(order.order, delivered, "delivered Wednesday 9 Dec")
+    order = order_changed(here, placed_at=placed, method=common_pb2.FULFILMENT_METHOD_PICKUP)
+    _promised(order.order, ready, "ready for pickup Tuesday 8 Dec from 14:00")
     await events.order("allocated", order)
 
     row = await one_task(db, allocation_id=here.allocation_id)
     task = (await fulfilment.GetTask(fpb.GetTaskRequest(task_id=row["task_id"]))).task
-    # Not "placed + 24 hours": the day the customer was told.
-    assert task.promise_at.ToDatetime(tzinfo=UTC) == delivered
+    # Not "placed + 2 hours": when the customer was told to come.
+    assert task.promise_at.ToDatetime(tzinfo=UTC) == ready
 
-    later = datetime(2026, 12, 11, tzinfo=UTC)
-    moved = order_changed(order_id=order.order.order_id, placed_at=placed)
+    later = datetime(2026, 12, 11, 10, 0, tzinfo=UTC)
+    moved = order_changed(order_id=order.order.order_id, placed_at=placed, method=common_pb2.FULFILMENT_METHOD_PICKUP)
     moved.order.allocations.append(here)
-    _promised(moved.order, later, "delivered Friday 11 Dec")
+    _promised(moved.order, later, "ready for pickup Friday 11 Dec from 10:00")
     repromised = await events.order("repromised", moved)
     await events.handled(ORDERS_CONSUMER, repromised)
     task = (await fulfilment.GetTask(fpb.GetTaskRequest(task_id=row["task_id"]))).task
@@ -218,6 +218,26 @@ async def test_a_pick_task_is_due_when_the_customer_was_promised_and_moves_with_
         lambda env, payload: env.type == "fulfilment.task.repromised" and payload.task.task_id == row["task_id"]  # type: ignore[attr-defined]
     )
     assert changed.task.promise_at.ToDatetime(tzinfo=UTC) == later  # type: ignore[attr-defined]
+
+
+async def test_a_parcel_is_due_to_leave_before_its_delivery_day(events: Events, db: Database) -> None:
+    """A delivery promise says the day it arrives, not when it leaves: the ship task keeps its
+    dispatch time (a day after the order), and moves only to an earlier promised day."""
+    placed = datetime(2026, 12, 7, 10, 46, tzinfo=UTC)
+    here = allocation(unique_id("LOC-"), {"SKU-A": 1})
+    order = order_changed(here, placed_at=placed)
+    _promised(order.order, datetime(2026, 12, 9, tzinfo=UTC), "delivered Wednesday 9 Dec")
+    await events.order("allocated", order)
+    row = await one_task(db, allocation_id=here.allocation_id)
+    assert row["promise_at"] == placed + timedelta(hours=24)
+
+    later = order_changed(order_id=order.order.order_id, placed_at=placed)
+    later.order.allocations.append(here)
+    _promised(later.order, datetime(2026, 12, 11, tzinfo=UTC), "delivered Friday 11 Dec")
+    handled = await events.order("repromised", later)
+    await events.handled(ORDERS_CONSUMER, handled)
+    (row,) = await tasks_of(db, allocation_id=here.allocation_id)
+    assert row["promise_at"] == placed + timedelta(hours=24)  # still leaves tomorrow
 
 
 async def test_an_order_promised_nothing_keeps_the_fixed_lead_time(events: Events, db: Database) -> None:

@@ -180,7 +180,11 @@ def test_a_preparation_is_due_before_the_reservation_runs_out() -> None:
 
 def test_work_is_due_when_the_customer_was_promised_it() -> None:
     promised = NOW + timedelta(days=2)
-    assert order_promise(NOW, Method.SHIP, promised) == promised
+    assert order_promise(NOW, Method.PICKUP, promised) == promised
     assert order_promise(NOW, Method.PICKUP, NOW + timedelta(minutes=30)) == NOW + timedelta(minutes=30)
+    # A parcel leaves before its delivery day: due the fixed time after the order, unless that day
+    # comes first.
+    assert order_promise(NOW, Method.SHIP, promised) == NOW + timedelta(hours=24)
+    assert order_promise(NOW, Method.SHIP, NOW + timedelta(hours=20)) == NOW + timedelta(hours=20)
     assert preparation_promise(NOW, NOW + timedelta(days=3), promised) == promised
     assert preparation_promise(NOW, NOW + timedelta(days=1), promised) == NOW + timedelta(days=1)

@@ -1,9 +1,11 @@
 """When work is due: tasks are listed and worked in the order of their promise.
 
-A task is due when its customer was promised the goods (the order's or reservation's promise: ready
-for pickup from then, or the start of the delivery day). Only where no promise was made (carry-out,
-units on their way that nothing says when they arrive, an event from a version that sent none) is
-it a fixed time after the order or reservation was made."""
+A pickup or a reservation's preparation is due when its customer was promised the goods (ready for
+pickup from then). A parcel must leave before its promised delivery day, which says nothing of when
+it leaves: a ship task stays due a fixed time after the order was placed, or on the delivery day
+itself when that comes first. Where no promise was made (carry-out, units on their way that nothing
+says when they arrive, an event from a version that sent none) a task is due a fixed time after the
+order or reservation was made."""
 
 from __future__ import annotations
 
@@ -25,9 +27,18 @@ PREPARATION_LEAD_TIME = timedelta(hours=4)
 
 
 def order_promise(placed_at: datetime, method: Method, promised_at: datetime | None = None) -> datetime:
-    if promised_at is not None:
-        return promised_at
-    return placed_at + ORDER_LEAD_TIME[method]
+    fixed = placed_at + ORDER_LEAD_TIME[method]
+    if promised_at is None:
+        return fixed
+    return repromised(method, fixed, promised_at)
+
+
+def repromised(method: Method, due: datetime, promised_at: datetime) -> datetime:
+    """When a task due at `due` is due once its customer is promised the goods at `promised_at`: then,
+    for a pickup; for a parcel, which leaves before its delivery day, the earlier of the two."""
+    if method in (Method.SHIP, Method.UNSPECIFIED):
+        return min(due, promised_at)
+    return promised_at
 
 
 def preparation_promise(

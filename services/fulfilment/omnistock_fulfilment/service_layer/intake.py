@@ -27,7 +27,7 @@ import asyncpg
 from omnistock_fulfilment.adapters import hold_repository, repository
 from omnistock_fulfilment.adapters.inventory_client import InventoryClient
 from omnistock_fulfilment.adapters.messages import AllocationToFulfil, ReservationToPrepare
-from omnistock_fulfilment.domain.promises import order_promise, preparation_promise
+from omnistock_fulfilment.domain.promises import order_promise, preparation_promise, repromised
 from omnistock_fulfilment.domain.task import (
     Action,
     Method,
@@ -252,12 +252,14 @@ class TaskIntake:
             return []  # no date is promised now: the task keeps the one it had
         moved = []
         for task in tasks:
-            if task.promise_at == due:
+            now_due = repromised(task.method, task.promise_at, due) if task.kind is TaskKind.PICK else due
+            if task.promise_at == now_due:
                 continue
             log.info(
-                "intake.task_repromised", task_id=task.task_id, was=task.promise_at.isoformat(), now=due.isoformat()
+                "intake.task_repromised", task_id=task.task_id, was=task.promise_at.isoformat(), now=now_due.isoformat()
             )
-            moved.append(await self.changes.changed(conn, dataclasses.replace(task, promise_at=due), "task.repromised"))
+            changed = dataclasses.replace(task, promise_at=now_due)
+            moved.append(await self.changes.changed(conn, changed, "task.repromised"))
         return moved
 
     async def reservation_shortened(self, conn: asyncpg.Connection, reservation: ReservationToPrepare) -> list[Task]:
