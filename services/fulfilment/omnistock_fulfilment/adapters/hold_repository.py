@@ -4,36 +4,22 @@ from __future__ import annotations
 
 import asyncpg
 
+from omnistock_fulfilment.adapters import newest_states
+from omnistock_fulfilment.adapters.newest_states import Heard
 from omnistock_fulfilment.domain.order_holds import OrderHolds
 
 
 async def record(conn: asyncpg.Connection, holds: OrderHolds) -> OrderHolds:
     """Keep what the event says of the order unless a newer event already said otherwise; what the
     newest event says (this one's state when it was kept)."""
-    kept = await conn.fetchval(
-        "INSERT INTO fulfilment.order_holds (order_id, version, holds, allocations) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (order_id) DO UPDATE"
-        " SET version = EXCLUDED.version, holds = EXCLUDED.holds, allocations = EXCLUDED.allocations"
-        " WHERE order_holds.version < EXCLUDED.version RETURNING true",
-        holds.order_id,
-        holds.version,
-        holds.as_json(),
-        holds.allocations_json(),
-    )
-    if kept:
-        return holds
-    newer = await of_order(conn, holds.order_id)
-    assert newer is not None  # the row that refused this event
-    return newer
+    heard = Heard(holds.version, holds.state())
+    kept = await newest_states.keep(conn, "order", holds.order_id, heard)
+    return holds if kept is heard else OrderHolds.from_state(holds.order_id, kept.version, kept.state)
 
 
 async def of_order(conn: asyncpg.Connection, order_id: str) -> OrderHolds | None:
-    row = await conn.fetchrow(
-        "SELECT version, holds, allocations FROM fulfilment.order_holds WHERE order_id = $1", order_id
-    )
-    if row is None:
-        return None
-    return OrderHolds.from_json(order_id, row["version"], row["holds"], row["allocations"])
+    kept = await newest_states.newest(conn, "order", order_id)
+    return OrderHolds.from_state(order_id, kept.version, kept.state) if kept is not None else None
 
 
 async def set_reason(conn: asyncpg.Connection, task_id: str, reason: str) -> None:

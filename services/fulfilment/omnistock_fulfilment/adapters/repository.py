@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from omnistock_fulfilment.adapters import newest_states
+from omnistock_fulfilment.adapters.newest_states import Heard
 from omnistock_fulfilment.domain.task import ACTIVE, Method, Task, TaskKind, TaskLine, TaskStatus
 
 _COLUMNS = (
@@ -206,19 +208,9 @@ async def newest_reservation_lines(
 ) -> tuple[tuple[str, int], ...]:
     """Keep a reservation's lines as an event of `version` says them, unless a newer event said
     otherwise; the lines the newest event says. In the caller's transaction, under the source's lock."""
-    newest = await conn.fetchval(
-        "INSERT INTO fulfilment.reservation_lines AS kept (reservation_id, version, lines) VALUES ($1, $2, $3)"
-        " ON CONFLICT (reservation_id) DO UPDATE SET version = EXCLUDED.version, lines = EXCLUDED.lines"
-        " WHERE kept.version < EXCLUDED.version RETURNING lines",
-        reservation_id,
-        version,
-        [list(line) for line in lines],
-    )
-    if newest is None:
-        newest = await conn.fetchval(
-            "SELECT lines FROM fulfilment.reservation_lines WHERE reservation_id = $1", reservation_id
-        )
-    return tuple((str(sku), int(units)) for sku, units in newest)
+    heard = Heard(version, {"lines": [list(line) for line in lines]})
+    kept = await newest_states.keep(conn, "reservation", reservation_id, heard)
+    return tuple((str(sku), int(units)) for sku, units in kept.state["lines"])
 
 
 async def buried(conn: asyncpg.Connection, source: str) -> str | None:

@@ -66,34 +66,23 @@ class TombstoneRow(SQLModel, table=True):
     )
 
 
-class OrderHoldsRow(SQLModel, table=True):
-    """What fulfilment last heard of an order's active fulfilment holds (from its events, newest wins)."""
+class NewestStateRow(SQLModel, table=True):
+    """The newest state heard of an order or a reservation (adapters.newest_states): an event
+    handled after a newer one reads as the newer says."""
 
-    __tablename__ = "order_holds"
+    __tablename__ = "newest_states"
     __table_args__ = ({"schema": SCHEMA},)
 
-    order_id: str = Field(primary_key=True, sa_type=sa.Text)
-    # The order's updated_at in the event: an older event never overwrites a newer one.
+    # "order" or "reservation"
+    source_kind: str = Field(primary_key=True, sa_type=sa.Text)
+    source_id: str = Field(primary_key=True, sa_type=sa.Text)
+    # The source's updated_at in the event: an older event never overwrites a newer one.
     version: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    # [{"allocation_id": "" (the whole order) or an allocation, "reason": "payment_pending" ...}]
-    holds: list[dict[str, Any]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
-    # {allocation_id: {"location_id", "hold_id", "lines": [[sku, units], ...]} while held, null once
-    # not}, as the newest event said; null where not known (rows older than revision 0006).
-    allocations: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB, nullable=True))
-
-
-class ReservationLinesRow(SQLModel, table=True):
-    """The lines a reservation keeps as its newest event said (a transfer or units in transit can
-    leave it fewer): a reservation's event handled after a newer one prepares what the newer says."""
-
-    __tablename__ = "reservation_lines"
-    __table_args__ = ({"schema": SCHEMA},)
-
-    reservation_id: str = Field(primary_key=True, sa_type=sa.Text)
-    # The reservation's updated_at in the event: an older event never overwrites a newer one.
-    version: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    # [[sku, units], ...]
-    lines: list[Any] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    # An order: {"holds": [{"allocation_id": "" (the whole order) or an allocation, "reason": ...}],
+    # "allocations": {allocation_id: {"location_id", "hold_id", "lines": [[sku, units], ...]} while
+    # held, null once not} (null where not known: kept before allocations were)}.
+    # A reservation: {"lines": [[sku, units], ...]}.
+    state: dict[str, Any] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
 
 
 platform_tables(SCHEMA)

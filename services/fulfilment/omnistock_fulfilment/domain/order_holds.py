@@ -11,7 +11,7 @@ order; a task on hold takes no step (withdrawal aside: a cancelled order's work 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,39 +79,38 @@ class OrderHolds:
                 beside[sku] = beside.get(sku, 0) + units
         return beside
 
-    def as_json(self) -> list[dict[str, Any]]:
-        return [{"allocation_id": hold.allocation_id, "reason": hold.reason} for hold in self.holds]
-
-    def allocations_json(self) -> dict[str, dict[str, Any] | None] | None:
-        if self.allocations is None:
-            return None
+    def state(self) -> dict[str, Any]:
+        """As JSON: what is kept of the order as the newest state heard (`over` is not: an order over
+        has no holds, and its work is withdrawn)."""
+        allocations = self.allocations
         return {
-            allocation_id: (
-                {"location_id": held.location_id, "hold_id": held.hold_id, "lines": [list(line) for line in held.lines]}
-                if held is not None
+            "holds": [{"allocation_id": hold.allocation_id, "reason": hold.reason} for hold in self.holds],
+            "allocations": (
+                {allocation_id: _held_state(held) for allocation_id, held in allocations.items()}
+                if allocations is not None
                 else None
-            )
-            for allocation_id, held in self.allocations.items()
+            ),
         }
 
     @classmethod
-    def from_json(
-        cls,
-        order_id: str,
-        version: datetime,
-        data: Iterable[Mapping[str, Any]],
-        allocations: Mapping[str, Any] | None = None,
-    ) -> OrderHolds:
+    def from_state(cls, order_id: str, version: datetime, state: Mapping[str, Any]) -> OrderHolds:
+        allocations: Mapping[str, Any] | None = state.get("allocations")
         return cls(
             order_id,
             version,
-            tuple(ActiveHold(str(h["allocation_id"]), str(h["reason"])) for h in data),
+            tuple(ActiveHold(str(h["allocation_id"]), str(h["reason"])) for h in state["holds"]),
             allocations=(
                 {str(allocation_id): _held(held) for allocation_id, held in allocations.items()}
                 if allocations is not None
                 else None
             ),
         )
+
+
+def _held_state(held: HeldAllocation | None) -> dict[str, Any] | None:
+    if held is None:
+        return None
+    return {"location_id": held.location_id, "hold_id": held.hold_id, "lines": [list(line) for line in held.lines]}
 
 
 def _held(data: Mapping[str, Any] | None) -> HeldAllocation | None:

@@ -11,7 +11,8 @@ inbox, two rules make the outcome independent of redelivery and order:
   interleave the check and the write.
 
 A reservation's task is made and changed with the lines its newest event says (by the reservation's
-updated_at, kept in reservation_lines), as an order's are with order_holds.
+updated_at), as an order's are with the allocations its newest event says: both are kept in
+newest_states.
 """
 
 from __future__ import annotations

@@ -246,7 +246,10 @@ class TaskWork:
                 raise InvalidArgument.of(f"picked[{index}]", f"{error.sku} {error.reason}") from error
             if not result.short:
                 return picked, "task.picked", {}
-            # Units first leave the hold, then the shelf count, so held never exceeds on hand.
+            # Units first leave the hold, then the shelf count, so held never exceeds on hand. One
+            # request id per task, not per report and amounts (as an edit's give-back, intake._give_back):
+            # a pick is confirmed once, and a different report of it meets this one's release and is
+            # judged once this one is finished, instead of giving back its own missing units on top.
             try:
                 await self.inventory.release(
                     derived_request_id(task.task_id, "short-release"),

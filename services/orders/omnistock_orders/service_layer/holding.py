@@ -103,12 +103,17 @@ async def take(inventory: InventoryClient, request: inventory_pb2.HoldRequest) -
     raise AssertionError("unreachable")
 
 
-async def _still_held(inventory: InventoryClient, allocation: Allocation) -> dict[tuple[str, str], int]:
-    """What the allocation's hold still has open of its units at its location ({} once it ended)."""
-    hold = await inventory.get_hold(allocation.hold_id)
+async def open_at(inventory: InventoryClient, hold_id: str, location_id: str) -> dict[str, int]:
+    """What the hold still has open at the location, by SKU (a set by its bundle SKU); {} once it ended."""
+    hold = await inventory.get_hold(hold_id)
     if hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
         return {}
-    open_here = {line.sku: line.open for line in hold.lines if line.location_id == allocation.location_id}
+    return {line.sku: line.open for line in hold.lines if line.location_id == location_id}
+
+
+async def _still_held(inventory: InventoryClient, allocation: Allocation) -> dict[tuple[str, str], int]:
+    """What the allocation's hold still has open of its units at its location ({} once it ended)."""
+    open_here = await open_at(inventory, allocation.hold_id, allocation.location_id)
     here = allocation.location_id
     units = {(here, sku): min(quantity, open_here.get(sku, 0)) for sku, quantity in allocation.lines.items()}
     return {key: quantity for key, quantity in units.items() if quantity > 0}

@@ -126,9 +126,7 @@ class OrderReactions:
     ) -> None:
         """Units a shipment left behind that no short pick gave back (an edit grew the allocation after
         its pick was confirmed) are still held for it: give them back before routing them again."""
-        hold = await self.inventory.get_hold(allocation.hold_id)
-        if hold.state != inventory_pb2.HOLD_STATE_ACTIVE:
-            return
+        open_here = await holding.open_at(self.inventory, allocation.hold_id, allocation.location_id)
         others: dict[str, int] = {}
         for other in record.order.allocations:
             if (
@@ -138,7 +136,6 @@ class OrderReactions:
             ):
                 for sku, units in other.lines.items():
                     others[sku] = others.get(sku, 0) + units
-        open_here = {line.sku: line.open for line in hold.lines if line.location_id == allocation.location_id}
         left = {
             (allocation.location_id, sku): min(units, open_here.get(sku, 0) - others.get(sku, 0))
             for sku, units in missing.items()
