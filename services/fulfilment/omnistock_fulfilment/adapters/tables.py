@@ -80,6 +80,9 @@ class OrderHoldsRow(SQLModel, table=True):
     # {allocation_id: {"location_id", "hold_id", "lines": [[sku, units], ...]} while held, null once
     # not}, as the newest event said; null where not known (rows older than revision 0006).
     allocations: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB, nullable=True))
+    # When the newest event promised the customer the goods; null when it promised nothing (or for
+    # rows older than revision 0008).
+    promised_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
 
 
 class ReservationLinesRow(SQLModel, table=True):

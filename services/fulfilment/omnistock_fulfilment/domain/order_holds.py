@@ -50,6 +50,8 @@ class OrderHolds:
     # Each allocation while it is held, None once it is not; None for the whole mapping where it is
     # not known (kept before fulfilment kept allocations).
     allocations: Mapping[str, HeldAllocation | None] | None = None
+    # When this state promised the customer the goods; None when it promised nothing (or it is not known).
+    promised_at: datetime | None = None
 
     def reason_for(self, allocation_id: str) -> str:
         """Why the allocation's work waits; "" when nothing holds it."""
@@ -101,6 +103,8 @@ class OrderHolds:
         version: datetime,
         data: Iterable[Mapping[str, Any]],
         allocations: Mapping[str, Any] | None = None,
+        *,
+        promised_at: datetime | None = None,
     ) -> OrderHolds:
         return cls(
             order_id,
@@ -111,6 +115,7 @@ class OrderHolds:
                 if allocations is not None
                 else None
             ),
+            promised_at=promised_at,
         )
 
 
