@@ -64,8 +64,8 @@ class Catalogue:
         loc = request.location
         check = Validator()
         check.identifier("location.location_id", loc.location_id)
-        check.text("location.name", loc.name, required=True)
-        check.text("location.city", loc.city, required=True)
+        check.name("location.name", loc.name, required=True)
+        check.name("location.city", loc.city, required=True)
         check.enum("location.kind", loc.kind, messages.KINDS)
         check.check(loc.HasField("point"), "location.point", "is required")
         check.point("location.point", loc.point.latitude, loc.point.longitude)
@@ -139,7 +139,7 @@ class Catalogue:
         sku = request.sku
         check = Validator()
         check.identifier("sku.sku", sku.sku)
-        check.text("sku.title", sku.title, required=True)
+        check.name("sku.title", sku.title, required=True)
         check.check(len(sku.attributes) <= 32, "sku.attributes", "at most 32 attributes")
         for key, value in sku.attributes.items():
             check.text(f"sku.attributes[{key}]", key, required=True, max_length=64)

@@ -93,7 +93,7 @@ def validate(request: orders_pb2.EditOrderRequest) -> dict[str, int]:
         quantities[line.sku] = line.quantity
     if request.HasField("ship_to"):
         for name in ("name", "street", "postal_code", "city", "country"):
-            check.text(f"ship_to.{name}", getattr(request.ship_to, name))
+            check.name(f"ship_to.{name}", getattr(request.ship_to, name))
         if not request.ship_to.HasField("point"):
             check.fail("ship_to.point", "is required to ship an order")
         else:
