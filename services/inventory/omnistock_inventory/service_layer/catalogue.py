@@ -106,7 +106,7 @@ class Catalogue:
         check.raise_if_invalid()
         row = await repository.get_location(self.db.pool, request.location_id)
         if row is None:
-            raise NotFound("location", request.location_id)
+            raise NotFound("location", request.location_id, field="location_id")
         return pb.GetLocationResponse(location=messages.location(row))
 
     async def batch_get_locations(self, request: pb.BatchGetLocationsRequest) -> pb.BatchGetLocationsResponse:
@@ -175,7 +175,7 @@ class Catalogue:
         check.raise_if_invalid()
         row = await repository.get_sku(self.db.pool, request.sku)
         if row is None:
-            raise NotFound("sku", request.sku)
+            raise NotFound("sku", request.sku, field="sku")
         return pb.GetSkuResponse(sku=messages.sku(row))
 
     async def batch_get_skus(self, request: pb.BatchGetSkusRequest) -> pb.BatchGetSkusResponse:

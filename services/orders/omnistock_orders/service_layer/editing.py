@@ -162,7 +162,7 @@ class OrderEditing:
     ) -> orders_pb2.EditOrderResponse:
         record = await repository.get(conn, request.order_id, lock=True)
         if record is None:
-            raise NotFound("order", request.order_id)
+            raise NotFound("order", request.order_id, field="order_id")
         require_scope(record)
         order = record.order
         if order.status is OrderStatus.PENDING:
