@@ -41,6 +41,8 @@ STATUS_WORDS = {
     fpb.TASK_STATUS_HANDED_OVER: "Handed over",
     fpb.TASK_STATUS_WITHDRAWN: "Withdrawn",
 }
+# Work staff still owe the customer: a pickup ready at the desk waits for the customer, not for them.
+OWED = (fpb.TASK_STATUS_OPEN, fpb.TASK_STATUS_PICKING, fpb.TASK_STATUS_PICKED, fpb.TASK_STATUS_PACKED)
 # Reservations looked up at once for one view.
 LOOKUPS_AT_ONCE = 8
 
@@ -65,6 +67,8 @@ class Row:
     reservation: rpb.Reservation | None = None
     # Why the reservation could not be read, in words; empty when it was.
     reservation_problem: str = ""
+    # The store's time zone (IANA): its times are shown on the store's clock; "" for UTC.
+    zone: str = ""
 
     @property
     def task_id(self) -> str:
@@ -99,6 +103,16 @@ class Row:
         return when(self.task.promise_at)
 
     @property
+    def owed(self) -> bool:
+        return self.task.status in OWED
+
+    def overdue(self, now: datetime | None = None) -> bool:
+        """Work still owed past the time the customer was promised it (the task's due time, an
+        instant: the same on every clock). The page marks it again as time passes (console.js)."""
+        promised = self.promised
+        return self.owed and promised is not None and promised <= (now or datetime.now(UTC))
+
+    @property
     def expires(self) -> datetime | None:
         return when(self.reservation.expires_at) if self.reservation is not None else None
 
@@ -118,6 +132,8 @@ class Enricher:
     client: OmnistockClient
     reservations: dict[str, rpb.Reservation] = field(default_factory=dict)
     skus: dict[str, ipb.Sku] = field(default_factory=dict)
+    # Each location's time zone, read once.
+    zones: dict[str, str] = field(default_factory=dict)
 
     async def rows(self, tasks: Iterable[fpb.Task], *, refresh: Iterable[str] = ()) -> list[Row]:
         tasks = sorted(tasks, key=lambda t: (t.promise_at.seconds, t.promise_at.nanos, t.created_at.seconds, t.task_id))
@@ -128,15 +144,29 @@ class Enricher:
             self.skus.update(await titles(self.client, missing_skus))
         wanted = {t.reservation_id for t in tasks if t.reservation_id and t.reservation_id not in self.reservations}
         problems = await self._read_reservations(wanted)
+        for location_id in sorted({task.location_id for task in tasks} - set(self.zones)):
+            self.zones[location_id] = await self._zone(location_id)
         return [
             Row(
                 task,
                 [self.line(line) for line in task.lines],
                 self.reservations.get(task.reservation_id),
                 problems.get(task.reservation_id, ""),
+                self.zones.get(task.location_id, ""),
             )
             for task in tasks
         ]
+
+    async def _zone(self, location_id: str) -> str:
+        """The location's time zone, as its promises are made in; "" (UTC) when it has none or
+        cannot be read now."""
+        try:
+            reply = await self.client.call(
+                self.client.inventory.GetLocation, ipb.GetLocationRequest(location_id=location_id)
+            )
+        except grpc.aio.AioRpcError:
+            return ""
+        return str(reply.location.promise_settings.time_zone)
 
     def line(self, line: fpb.TaskLine) -> Line:
         sku = self.skus.get(line.sku)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import grpc
 import structlog
@@ -48,8 +49,18 @@ def enum_names(enum: Any, prefix: str) -> SimpleNamespace:
     return SimpleNamespace(**{name.removeprefix(prefix): value for name, value in enum.items()})
 
 
-def clock(moment: datetime | None) -> str:
-    return f"{moment.astimezone(UTC):%a %d %b %H:%M} UTC" if moment else ""
+def clock(moment: datetime | None, zone: str = "") -> str:
+    """A moment on the store's clock (its IANA zone) when one is given, else in UTC; the browser
+    shows it again on the same clock (static/console.js)."""
+    if not moment:
+        return ""
+    try:
+        tz = ZoneInfo(zone) if zone else None
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = None
+    if tz is None:
+        return f"{moment.astimezone(UTC):%a %d %b %H:%M} UTC"
+    return f"{moment.astimezone(tz):%a %d %b %H:%M} {zone}"
 
 
 @dataclass

@@ -65,6 +65,14 @@ class Validator:
             # PostgreSQL cannot store NUL in text; the other control characters only garble logs and screens.
             self.fail(field, "must not contain control characters")
 
+    def name(self, field: str, value: str, *, required: bool = False, max_length: int = MAX_TEXT) -> None:
+        """A name people read back (a customer's, a location's, an address line): optional or not,
+        one given must say something, so only spaces is refused as an empty required one is."""
+        if value and not value.strip():
+            self.fail(field, "must not be only spaces")
+        else:
+            self.text(field, value, required=required, max_length=max_length)
+
     def request_id(self, field: str, value: str, *, required: bool = False) -> None:
         """Any client-chosen string of up to MAX_REQUEST_ID printable ASCII characters (a UUID, a
         ULID, ...): it travels on to other services in the x-request-id header."""

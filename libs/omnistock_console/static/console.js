@@ -2,19 +2,37 @@
 (function () {
   "use strict";
 
-  // Times arrive in UTC; show them in the device's own time zone, as staff read a clock.
-  var format = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  // Times arrive as instants; show them on the store's clock (data-zone, the zone its promises are
+  // made in) where the page says it, else in the device's own time zone.
+  var options = { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+  function formatIn(zone) {
+    if (zone) {
+      try { return new Intl.DateTimeFormat(undefined, Object.assign({ timeZone: zone }, options)); } catch (error) { /* unknown zone */ }
+    }
+    return new Intl.DateTimeFormat(undefined, options);
+  }
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (element) {
       if (element.dataset.local) { return; }
       var moment = new Date(element.getAttribute("datetime"));
       if (!isNaN(moment.getTime())) {
         element.title = element.textContent;
-        element.textContent = format.format(moment);
+        element.textContent = formatIn(element.dataset.zone).format(moment);
         element.dataset.local = "1";
       }
     });
   }
+
+  // Work still owed past its due time (data-due, the promise) is marked overdue as time passes, not
+  // only when the list changes: the server marks what was overdue when it drew the page.
+  function markOverdue(root) {
+    var now = Date.now();
+    root.querySelectorAll("[data-due]").forEach(function (element) {
+      var due = Date.parse(element.dataset.due);
+      if (!isNaN(due)) { element.classList.toggle("overdue", due <= now); }
+    });
+  }
+  setInterval(function () { markOverdue(document); }, 30000);
 
   // A barcode scanner types into the focused field and presses Enter: keep the scan field focused
   // after each page, unless the person is busy in another field. Pages mark the field with
@@ -29,13 +47,15 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
+    markOverdue(document);
     focusScan(document);
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     localTimes(event.target);
+    markOverdue(event.target);
     if (event.target === document.body) { focusScan(document); }
   });
-  document.addEventListener("htmx:sseMessage", function (event) { localTimes(event.target); });
+  document.addEventListener("htmx:sseMessage", function (event) { localTimes(event.target); markOverdue(event.target); });
 
   // A live list re-renders whole on every change; it must never do so under a person's hand: while
   // they press on it (the click would land on a replaced element and be lost), while a field or

@@ -173,8 +173,9 @@ def render_events_doc(catalogue: Mapping[str, EventEntry]) -> str:
         " can drop a stale one. Handling may still come out of order: a consumer retries an event it"
         " failed to handle after a delay while the events behind it go ahead, and copies of a service"
         " share one consumer. Fulfilment reads a late order or reservation event as of the newest it"
-        " has handled: it makes and changes the tasks as that one says. Webhooks keep this order per"
-        " subscription ([webhooks](webhooks.md)).",
+        " has handled: it makes and changes the tasks as that one says, and a task made from a late"
+        " `orders.order.allocated` is due at the newest event's promise (an `orders.order.repromised`"
+        " handled before it wins). Webhooks keep this order per subscription ([webhooks](webhooks.md)).",
         "- **Dead letters.** A service's consumer that cannot handle an event after bounded retries copies"
         " it to `<prefix>.deadletter.<consumer>`; those copies are not events of their own.",
         "",

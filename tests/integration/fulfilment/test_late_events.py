@@ -205,3 +205,24 @@ async def test_a_cancellation_keeps_the_task_of_an_allocation_that_left(events: 
     (kept,) = await tasks_of(db, allocation_id=shipped.allocation_id)
     (withdrawn,) = await tasks_of(db, allocation_id=rest.allocation_id)
     assert (kept["status"], withdrawn["status"]) == ("open", "withdrawn")
+
+
+async def test_an_allocation_heard_after_its_repromise_is_due_at_the_newer_promise(
+    events: Events, db: Database
+) -> None:
+    """The order was re-promised (a re-route, a release) before fulfilment heard it allocated: the
+    task is due when the customer is told now, not at the promise the older event carried."""
+    order_id, location = unique_id("ORD-"), unique_id("LOC-")
+    placed = allocation(location, {"SKU-A": 1})
+    allocated = state(order_id, 1, placed, new=(placed,))
+    moved = state(order_id, 2, placed)
+    first, later = T0 + timedelta(days=1), T0 + timedelta(days=3)
+    for event, at in ((allocated, first), (moved, later)):
+        event.order.method = common_pb2.FULFILMENT_METHOD_PICKUP
+        event.order.promise.at.FromDatetime(at)
+    await events.order("repromised", moved)
+    late = await events.order("allocated", allocated)
+    await events.handled(ORDERS_CONSUMER, late)
+
+    row = await one_task(db, order_id=order_id)
+    assert row["promise_at"] == later

@@ -220,6 +220,21 @@ async def test_invalid_requests_name_every_field_and_change_nothing(shop: Shop) 
     assert await shop.held((store, sofa)) == [0]
 
 
+async def test_an_address_name_of_only_spaces_is_refused_naming_it(shop: Shop) -> None:
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 1)
+    request = ship_request([(sofa, 1)])
+    request.ship_to.name = "   "
+    request.ship_to.city = "\u00a0"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.CreateOrder(request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (details,) = details_of(refused.value, error_details_pb2.BadRequest)
+    assert {v.field for v in details.field_violations} == {"ship_to.name", "ship_to.city"}
+    assert await shop.held((store, sofa)) == [0]
+
+
 async def test_shortfall_is_refused_with_where_else_and_keeps_nothing(shop: Shop, tap) -> None:
     sofa = await shop.sku()
     store, nearby = await shop.location(BERLIN), await shop.location(SPANDAU)

@@ -130,6 +130,42 @@ async def test_an_edit_nothing_can_hold_leaves_everything_as_it_was(shop: Shop, 
     assert await system_violations(shop, db, order.order_id) == []
 
 
+async def test_an_edit_refused_short_says_what_the_customer_could_have(shop: Shop) -> None:
+    """The order's own units count: a pickup of 2 at a store with 3 grown to 9 could have 3 there,
+    and the refusal says the line's 9 asked for and those 3, not the 7 more and 'available 0'."""
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN)
+    await shop.receive(store, sofa, 3)
+    order = (await shop.orders.CreateOrder(store_request([(sofa, 2)], store))).order
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.EditOrder(edit(order.order_id, (sofa, 9)))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    (shortfall,) = details_of(refused.value, common_pb2.Shortfall)
+    assert [(line.location_id, line.sku, line.requested, line.available) for line in shortfall.lines] == [
+        (store, sofa, 9, 3)
+    ]
+    assert "requested 9, available 3" in (refused.value.details() or "")
+    assert await shop.held((store, sofa)) == [2]
+
+
+async def test_a_shipment_edit_refused_short_counts_the_units_it_holds(shop: Shop) -> None:
+    sofa = await shop.sku()
+    near, far = await shop.location(BERLIN), await shop.location(LEIPZIG)
+    await shop.receive(near, sofa, 3)
+    await shop.receive(far, sofa, 2)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 2)], to=POTSDAM))).order
+    assert allocated(order) == {near: {sofa: 2}}
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.EditOrder(edit(order.order_id, (sofa, 9)))
+    (shortfall,) = details_of(refused.value, common_pb2.Shortfall)
+    # Where most can be had for the order: its own 2 and the 1 beside them at `near`.
+    assert [(line.location_id, line.sku, line.requested, line.available) for line in shortfall.lines] == [
+        (near, sofa, 9, 3)
+    ]
+
+
 async def test_units_being_picked_are_not_taken_away(shop: Shop, bus, db) -> None:
     sofa = await shop.sku()
     store, other = await shop.location(BERLIN), await shop.location(LEIPZIG)

@@ -28,6 +28,7 @@ from tests.integration.orders.support import (
     allocated,
     publish,
     ship_request,
+    store_request,
     task_event,
 )
 
@@ -135,6 +136,57 @@ async def test_short_pick_with_no_stock_anywhere_is_backordered(shop: Shop, bus,
     assert backordered.status == pb.ORDER_STATUS_BACKORDERED
     assert [a.status for a in backordered.allocations] == [pb.ALLOCATION_STATUS_SHORT]
     assert [(line.backordered, line.allocated) for line in backordered.lines] == [(1, 0)]
+
+
+async def test_short_pick_for_pickup_is_held_again_at_the_store_when_it_has_more(shop: Shop, bus, tap, db) -> None:
+    """A pickup must happen at its store: the missing units are looked for there again (more on its
+    shelf than the picker was sent for), never routed away, and never left waiting for nothing."""
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN)
+    await shop.receive(await shop.location(LEIPZIG), sofa, 5)  # elsewhere: no use to a pickup here
+    await shop.receive(store, sofa, 3)
+    order = (await shop.orders.CreateOrder(store_request([(sofa, 2)], store))).order
+    original = order.allocations[0]
+
+    await short_pick(shop, bus, order, original, {sofa: 1})
+
+    _, event = await tap.wait_for(
+        lambda envelope, payload: envelope.type == "orders.order.rerouted" and payload.order.order_id == order.order_id
+    )
+    (replacement,) = event.new_allocations
+    assert (replacement.location_id, [(line.sku, line.quantity) for line in replacement.lines]) == (store, [(sofa, 1)])
+    rerouted = await shop.order(order.order_id)
+    assert rerouted.status == pb.ORDER_STATUS_ALLOCATED
+    assert [(line.allocated, line.backordered, line.cancelled) for line in rerouted.lines] == [(2, 0, 0)]
+    assert await shop.held((store, sofa)) == [2]
+    assert await check_invariants(db) == []
+
+
+async def test_short_pick_for_pickup_the_store_cannot_get_is_cancelled_and_said(shop: Shop, bus, tap) -> None:
+    """Nothing at the store and nothing on its way there: the missing units cannot be waited for
+    (no other store can hand them over), so they are cancelled, and the order's event says so,
+    instead of a backorder nothing would ever fill."""
+    sofa, lamp = await shop.sku(), await shop.sku("Lamp")
+    store = await shop.location(BERLIN)
+    await shop.receive(await shop.location(LEIPZIG), sofa, 5)
+    await shop.receive(store, sofa, 2)
+    await shop.receive(store, lamp, 1)
+    order = (await shop.orders.CreateOrder(store_request([(sofa, 2), (lamp, 1)], store))).order
+
+    await short_pick(shop, bus, order, order.allocations[0], {sofa: 1})
+
+    _, event = await tap.wait_for(
+        lambda envelope, payload: (
+            envelope.type == "orders.order.backordered" and payload.order.order_id == order.order_id
+        )
+    )
+    told = {line.sku: (line.allocated, line.backordered, line.cancelled) for line in event.order.lines}
+    assert told == {sofa: (1, 0, 1), lamp: (1, 0, 0)}
+    after = await shop.order(order.order_id)
+    assert after.status == pb.ORDER_STATUS_ALLOCATED  # the rest is still ready to collect, when promised
+    assert after.promise.at == order.promise.at and order.HasField("promise")
+    assert f"Cancelled {sofa}\u00d71: {store} cannot get them" in after.decision.explanation
+    assert await shop.held((store, sofa), (store, lamp)) == [1, 1]
 
 
 async def test_shipment_that_was_short_reroutes_the_rest_even_unannounced(shop: Shop, bus, tap) -> None:

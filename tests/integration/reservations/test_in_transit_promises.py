@@ -23,6 +23,7 @@ from omnistock_orders.adapters import edit_repository
 from omnistock_platform.events.envelope import unpack_payload
 from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
+from omnistock_platform.testing.waiting import eventually
 from tests.integration.orders.support import BERLIN, LEIPZIG, Shop, quote_of, ship_request, store_request
 from tests.integration.orders.test_edits import edit
 from tests.integration.promise_support import every_day, midday_zone
@@ -59,6 +60,22 @@ async def also_on_their_way(shop: Shop, hub: str, store: str, sku: str, units: i
     await shop.inventory.ShipTransfer(inv.ShipTransferRequest(request_id=unique_id(), transfer_id=transfer.transfer_id))
 
 
+async def stack_events(stack: Stack, service: str, reservation_id: str) -> list[str]:
+    """The types of the reservation's events in the service's outbox, in the order written."""
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        rows = await conn.fetch(f"SELECT envelope FROM {service}.outbox ORDER BY id")
+    finally:
+        await conn.close()
+    found = []
+    for row in rows:
+        envelope = common_pb2.EventEnvelope.FromString(row["envelope"])
+        payload = unpack_payload(envelope)
+        if getattr(getattr(payload, "reservation", None), "reservation_id", "") == reservation_id:
+            found.append(envelope.type)
+    return found
+
+
 async def test_a_reservation_held_on_units_in_transit_is_promised_from_their_arrival(fresh_stack: Stack) -> None:
     stack = fresh_stack
     shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
@@ -82,6 +99,49 @@ async def test_a_reservation_held_on_units_in_transit_is_promised_from_their_arr
     admin = stack.stub("reservations", role="admin")
     kept = await admin.GetReservation(pb.GetReservationRequest(reservation_id=waiting.reservation_id))
     assert kept.reservation.promise == waiting.promise
+
+
+async def test_a_transfer_received_after_the_promise_repromises_a_reservation_that_counted_on_it(
+    fresh_stack: Stack,
+) -> None:
+    """A reservation held on units in transit is promised from the transfer's expected arrival (here
+    due already, so as if arriving now); the transfer comes later than that: the promise moves to
+    the receipt, with reservations.reservation.repromised, as a ship-to-store reservation's does.
+    A reservation of units on the shelf at the same store keeps its promise."""
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    chat = stack.stub("reservations", role="chat_agent")
+    admin = stack.stub("reservations", role="admin")
+    lamp = await shop.sku("Lamp")
+    overdue = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    found = await shop.in_transit_to_store(
+        {lamp: 2}, on_shelf={lamp: 1}, arrival=overdue, promise_settings=AROUND_THE_CLOCK
+    )
+    shelf = (await chat.CreateReservation(create_request(found.store, [(lamp, 1)]))).reservation
+    waiting = (await chat.CreateReservation(create_request(found.store, [(lamp, 2)]))).reservation
+    assert waiting.promise.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+
+    received = await shop.inventory.ReceiveTransfer(
+        inv.ReceiveTransferRequest(
+            request_id=unique_id(),
+            transfer_id=found.transfer_id,
+            lines=[inv.TransferArrival(sku=lamp, received=2)],
+        )
+    )
+    received_at = received.transfer.received_at.ToDatetime(tzinfo=UTC)
+
+    async def moved() -> pb.Reservation | None:
+        now = (await admin.GetReservation(pb.GetReservationRequest(reservation_id=waiting.reservation_id))).reservation
+        return now if now.promise != waiting.promise else None
+
+    repromised = await eventually(moved, what="the reservation re-promised after the late transfer")
+    assert repromised.promise.at.ToDatetime(tzinfo=UTC) >= received_at + timedelta(hours=1)
+    assert repromised.promise.location_id == found.store
+    events = await stack_events(stack, "reservations", waiting.reservation_id)
+    assert events.count("reservations.reservation.repromised") == 1
+    assert "reservations.reservation.repromised" not in await stack_events(stack, "reservations", shelf.reservation_id)
+    kept = (await admin.GetReservation(pb.GetReservationRequest(reservation_id=shelf.reservation_id))).reservation
+    assert kept.promise == shelf.promise
 
 
 async def test_units_in_transit_without_an_expected_arrival_get_no_date(fresh_stack: Stack) -> None:

@@ -283,6 +283,20 @@ async def test_bad_requests_name_every_field_and_change_nothing(world: World, db
     assert (await world.level(store, sku)).held == 0
 
 
+async def test_a_customer_name_of_only_spaces_is_refused_naming_it(world: World, db: Database) -> None:
+    """The name staff ask for at the desk: absent is fine, blank is a mistake the caller should hear of."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    for blank in ("   ", "\u00a0"):
+        request = create_request(store, [(sku, 1)])
+        request.customer.name = blank
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await world.reservations.CreateReservation(request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field_violations(refused.value) == ["customer.name"]
+    assert await db.fetchval("SELECT count(*) FROM reservations.reservations WHERE store_id = $1", store) == 0
+
+
 async def test_retry_returns_the_same_reservation_and_other_parameters_are_refused(world: World) -> None:
     store, sku = await world.store(), await world.sku()
     await world.receive(store, sku, 5)

@@ -433,8 +433,9 @@ def test_all_or_nothing_reports_the_exact_shortfall() -> None:
     assert passed(plan)["WH-LEIPZIG"].detail == (
         "has 1 of 3 SKU-A, 0 of 1 SKU-B; even all eligible locations together cannot cover every line"
     )
-    assert (
-        plan.explanation == "Cannot fill the order: the best combination of up to 3 locations is still short SKU-A×1."
+    assert plan.explanation == (
+        "Cannot fill the order: the best combination of up to 3 locations is still short SKU-A×1 "
+        "(SKU-A: requested 3, available 2)."
     )
 
 
@@ -895,3 +896,32 @@ def test_serving_order_ranks_by_what_locations_are_not_what_they_hold() -> None:
     ]
     pickup = RoutingRequest({"SKU-A": 1}, Method.PICKUP, POTSDAM, "STORE-POTSDAM")
     assert serving_order(pickup, locations, SHIP_ANYWHERE) == ["STORE-POTSDAM"]
+
+
+def test_a_pickup_that_cannot_be_filled_names_the_store_and_each_short_line() -> None:
+    """As CreateOrder's refusal does: the chosen store, each short line, requested and available,
+    and no talk of combining locations a pickup cannot use."""
+    candidates = [
+        location("STORE-POTSDAM", stock={"SKU-A": 2, "SKU-B": 1}, at=POTSDAM),
+        location("STORE-SPANDAU", stock={"SKU-B": 5}, at=SPANDAU),
+    ]
+    request = RoutingRequest(
+        lines={"SKU-A": 1, "SKU-B": 3}, method=Method.PICKUP, destination=POTSDAM, store_id="STORE-POTSDAM"
+    )
+
+    plan = plan_route(request, candidates, SHIP_ANYWHERE)
+
+    assert plan.allocations == () and plan.unfilled == {"SKU-B": 2}
+    assert plan.explanation == "Cannot fill the order at STORE-POTSDAM: SKU-B: requested 3, available 1."
+
+
+def test_a_shipment_that_cannot_be_filled_says_what_each_short_line_could_have() -> None:
+    candidates = [location("WH-BERLIN", stock={"SKU-A": 2, "SKU-B": 1}), location("WH-LEIPZIG", stock={"SKU-B": 1})]
+
+    plan = plan_route(ship({"SKU-A": 1, "SKU-B": 3}), candidates, RoutingPolicy(allow_partial=False))
+
+    assert plan.unfilled == {"SKU-B": 1}
+    assert plan.explanation == (
+        "Cannot fill the order: the best combination of up to 3 locations is still short SKU-B×1 "
+        "(SKU-B: requested 3, available 2)."
+    )

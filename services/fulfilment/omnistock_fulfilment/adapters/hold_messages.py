@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from omnistock.orders.v1 import orders_pb2
-from omnistock_fulfilment.adapters.messages import HOLD_REASONS, from_timestamp
+from omnistock_fulfilment.adapters.messages import HOLD_REASONS, from_timestamp, promised_at
 from omnistock_fulfilment.domain.order_holds import ActiveHold, HeldAllocation, OrderHolds
 
 REASON_NAMES = {code: name for name, code in HOLD_REASONS.items()}
 
 
 def order_holds_of(event: orders_pb2.OrderChanged) -> OrderHolds:
-    """The order's active holds as the event saw them (none once the order is over), and its
-    allocations' lines while held."""
+    """The order's active holds as the event saw them (none once the order is over), its
+    allocations' lines while held, and when it promised the customer the goods."""
     order = event.order
     over = order.status in (orders_pb2.ORDER_STATUS_COMPLETED, orders_pb2.ORDER_STATUS_CANCELLED)
     active = tuple(
@@ -30,4 +30,4 @@ def order_holds_of(event: orders_pb2.OrderChanged) -> OrderHolds:
         else None
         for allocation in order.allocations
     }
-    return OrderHolds(order.order_id, version, active, over, allocations)
+    return OrderHolds(order.order_id, version, active, over, allocations, promised_at(order.promise))

@@ -80,7 +80,8 @@ class NewestStateRow(SQLModel, table=True):
     version: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     # An order: {"holds": [{"allocation_id": "" (the whole order) or an allocation, "reason": ...}],
     # "allocations": {allocation_id: {"location_id", "hold_id", "lines": [[sku, units], ...]} while
-    # held, null once not} (null where not known: kept before allocations were)}.
+    # held, null once not} (null where not known: kept before allocations were), "promised_at": when
+    # its newest event promised the goods (ISO 8601; null when it promised nothing, or not kept)}.
     # A reservation: {"lines": [[sku, units], ...]}.
     state: dict[str, Any] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
 

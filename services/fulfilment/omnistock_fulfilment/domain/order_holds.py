@@ -50,6 +50,8 @@ class OrderHolds:
     # Each allocation while it is held, None once it is not; None for the whole mapping where it is
     # not known (kept before fulfilment kept allocations).
     allocations: Mapping[str, HeldAllocation | None] | None = None
+    # When this state promised the customer the goods; None when it promised nothing (or it is not known).
+    promised_at: datetime | None = None
 
     def reason_for(self, allocation_id: str) -> str:
         """Why the allocation's work waits; "" when nothing holds it."""
@@ -90,11 +92,13 @@ class OrderHolds:
                 if allocations is not None
                 else None
             ),
+            "promised_at": self.promised_at.isoformat() if self.promised_at is not None else None,
         }
 
     @classmethod
     def from_state(cls, order_id: str, version: datetime, state: Mapping[str, Any]) -> OrderHolds:
         allocations: Mapping[str, Any] | None = state.get("allocations")
+        promised_at = state.get("promised_at")
         return cls(
             order_id,
             version,
@@ -104,6 +108,7 @@ class OrderHolds:
                 if allocations is not None
                 else None
             ),
+            promised_at=datetime.fromisoformat(promised_at) if promised_at else None,
         )
 
 

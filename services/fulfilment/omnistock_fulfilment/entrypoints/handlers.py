@@ -72,7 +72,12 @@ class EventHandlers:
                     lines = newest.lines_now(allocation.allocation_id, allocation.lines)
                     if lines is None:
                         continue  # held no longer, as a newer event said: nothing to fetch
-                    await self.intake.allocation_made(conn, dataclasses.replace(allocation, lines=lines))
+                    promise = allocation.promised_at
+                    if newest.version > heard.version and newest.promised_at is not None:
+                        promise = newest.promised_at  # re-promised since this event: the newest promise wins
+                    await self.intake.allocation_made(
+                        conn, dataclasses.replace(allocation, lines=lines, promised_at=promise)
+                    )
             elif event == "repromised" and newest.version <= heard.version:  # not overtaken by a newer event
                 await self.intake.order_repromised(conn, payload.order.order_id, promised_at(payload.order.promise))
             elif event == "cancelled":

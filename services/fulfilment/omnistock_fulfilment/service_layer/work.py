@@ -166,7 +166,7 @@ class TaskWork:
         async with self.db.connection() as conn:
             task = await repository.get(conn, request.task_id)
         if task is None:
-            raise NotFound("task", request.task_id)
+            raise NotFound("task", request.task_id, field="task_id")
         require_location(task.location_id, "task")
         return fulfilment_pb2.GetTaskResponse(task=task_message(task))
 
@@ -432,7 +432,7 @@ class TaskWork:
         async def work(conn: asyncpg.Connection) -> ResponseT:
             task = await repository.get(conn, task_id, for_update=True)
             if task is None:
-                raise NotFound("task", task_id)
+                raise NotFound("task", task_id, field="task_id")
             require_location(task.location_id, "task")
             if resumed and task.hold_reason:
                 # Begun before the order was put on hold, and cut short: inventory may have acted (the

@@ -64,8 +64,8 @@ class Catalogue:
         loc = request.location
         check = Validator()
         check.identifier("location.location_id", loc.location_id)
-        check.text("location.name", loc.name, required=True)
-        check.text("location.city", loc.city, required=True)
+        check.name("location.name", loc.name, required=True)
+        check.name("location.city", loc.city, required=True)
         check.enum("location.kind", loc.kind, messages.KINDS)
         check.check(loc.HasField("point"), "location.point", "is required")
         check.point("location.point", loc.point.latitude, loc.point.longitude)
@@ -106,7 +106,7 @@ class Catalogue:
         check.raise_if_invalid()
         row = await repository.get_location(self.db.pool, request.location_id)
         if row is None:
-            raise NotFound("location", request.location_id)
+            raise NotFound("location", request.location_id, field="location_id")
         return pb.GetLocationResponse(location=messages.location(row))
 
     async def batch_get_locations(self, request: pb.BatchGetLocationsRequest) -> pb.BatchGetLocationsResponse:
@@ -139,7 +139,7 @@ class Catalogue:
         sku = request.sku
         check = Validator()
         check.identifier("sku.sku", sku.sku)
-        check.text("sku.title", sku.title, required=True)
+        check.name("sku.title", sku.title, required=True)
         check.check(len(sku.attributes) <= 32, "sku.attributes", "at most 32 attributes")
         for key, value in sku.attributes.items():
             check.text(f"sku.attributes[{key}]", key, required=True, max_length=64)
@@ -175,7 +175,7 @@ class Catalogue:
         check.raise_if_invalid()
         row = await repository.get_sku(self.db.pool, request.sku)
         if row is None:
-            raise NotFound("sku", request.sku)
+            raise NotFound("sku", request.sku, field="sku")
         return pb.GetSkuResponse(sku=messages.sku(row))
 
     async def batch_get_skus(self, request: pb.BatchGetSkusRequest) -> pb.BatchGetSkusResponse:

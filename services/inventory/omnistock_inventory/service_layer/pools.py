@@ -83,7 +83,7 @@ class Pools:
         group = request.group
         check = Validator()
         check.identifier("group.group_id", group.group_id)
-        check.text("group.display_name", group.display_name, required=True)
+        check.name("group.display_name", group.display_name, required=True)
         check.check(
             len(group.location_ids) <= MAX_GROUP_LOCATIONS,
             "group.location_ids",

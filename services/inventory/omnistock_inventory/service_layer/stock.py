@@ -91,10 +91,10 @@ class StockLevels:
     async def _known_row(self, conn: asyncpg.Connection, location_id: str, sku: str) -> tuple[LineKey, bool]:
         """The row's key (created empty if new) and whether its SKU may be backordered."""
         if await repository.get_location(conn, location_id) is None:
-            raise NotFound("location", location_id)
+            raise NotFound("location", location_id, field="location_id")
         sku_row = await repository.get_sku(conn, sku)
         if sku_row is None:
-            raise NotFound("sku", sku)
+            raise NotFound("sku", sku, field="sku")
         refuse_stock_of_bundle(sku, sku_row["components"])
         await repository.ensure_stock_row(conn, location_id, sku)
         return LineKey(location_id, sku), bool(sku_row["allow_backorder"])
@@ -310,7 +310,7 @@ class StockLevels:
                         location_ids=[request.location_id] if request.location_id else [],
                     )
         if rows is None:
-            raise NotFound("sku", request.sku)
+            raise NotFound("sku", request.sku, field="sku")
         if request.location_id and not rows and not await self._location_known(request.location_id, fresh):
             raise NotFound("location", request.location_id, field="location_id")
         levels = self._levels(rows, request.channel, request.selling_location_id, pools)

@@ -204,6 +204,7 @@ def _job(request: RoutingRequest, policy: RoutingPolicy, criteria: Sequence[Crit
         max_splits=policy.max_splits,
         allow_partial=policy.allow_partial,
         criteria=_checked(CRITERIA if criteria is None else criteria),
+        store_id=request.store_id if request.method is not Method.SHIP else None,
     )
 
 
@@ -219,6 +220,8 @@ class Job:
     max_splits: int
     allow_partial: bool
     criteria: tuple[Criterion, ...]
+    # PICKUP / CARRY_OUT: the one store that may serve (the plan never combines locations).
+    store_id: str | None = None
 
     def site_key(self, site: Site) -> tuple[Any, ...]:
         """The location's value on each criterion: smaller routes first."""
@@ -538,9 +541,18 @@ def _shortfall(job: Job, sites: list[Site]) -> _Outcome:
 def _shortfall_explanation(job: Job, sites: list[Site], unfilled: Mapping[str, int], all_cover: bool) -> str:
     if not sites:
         return f"Cannot fill the order: no location both serves it and has any of {', '.join(job.lines)}."
+    # Each short line as CreateOrder's refusal says it: requested, and what could be had.
+    lines = "; ".join(
+        f"{sku}: requested {job.lines[sku]}, available {job.lines[sku] - missing}"
+        for sku, missing in sorted(unfilled.items())
+    )
+    if job.store_id is not None:
+        return f"Cannot fill the order at {job.store_id}: {lines}."
     explanation = f"Cannot fill the order: the best {_up_to(job.max_splits)} is still short {_units(unfilled)}"
-    if all_cover:
+    if all_cover:  # the units are there: only more locations than allowed would bring them
         explanation += f"; covering every line would take more than {job.max_splits} location(s)"
+    else:
+        explanation += f" ({lines})"
     return explanation + "."
 
 

@@ -73,7 +73,7 @@ class OrderCancellation:
             # The row lock keeps shipments and re-routes out until the cancellation is decided.
             record = await repository.get(conn, request.order_id, lock=True)
             if record is None:
-                raise NotFound("order", request.order_id)
+                raise NotFound("order", request.order_id, field="order_id")
             require_scope(record)
             if record.order.status is OrderStatus.PENDING:
                 raise Aborted(

@@ -65,6 +65,7 @@ from omnistock_platform.errors import (
     PreconditionViolation,
     Reason,
     Shortfall,
+    ShortLine,
 )
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.geo import Point
@@ -93,7 +94,7 @@ def validate(request: orders_pb2.EditOrderRequest) -> dict[str, int]:
         quantities[line.sku] = line.quantity
     if request.HasField("ship_to"):
         for name in ("name", "street", "postal_code", "city", "country"):
-            check.text(f"ship_to.{name}", getattr(request.ship_to, name))
+            check.name(f"ship_to.{name}", getattr(request.ship_to, name))
         if not request.ship_to.HasField("point"):
             check.fail("ship_to.point", "is required to ship an order")
         else:
@@ -162,7 +163,7 @@ class OrderEditing:
     ) -> orders_pb2.EditOrderResponse:
         record = await repository.get(conn, request.order_id, lock=True)
         if record is None:
-            raise NotFound("order", request.order_id)
+            raise NotFound("order", request.order_id, field="order_id")
         require_scope(record)
         order = record.order
         if order.status is OrderStatus.PENDING:
@@ -202,7 +203,10 @@ class OrderEditing:
             # went through would be (the token: the stock as the holds were read).
             plan, added, token = adopted
         else:
-            plan, added, token = await self._hold(record, request, plan, query, picking)
+            try:
+                plan, added, token = await self._hold(record, request, plan, query, picking)
+            except Shortfall as short:
+                raise await self._as_the_customer_sees(record, query, quantities, short) from short
         after = resize_sets(apply_edit(order, quantities, plan, added, new_lines), sets)
         history = orders_pb2.RoutingPlan.FromString((record.decision or orders_pb2.RoutingPlan()).SerializeToString())
         history.explanation = (history.explanation + " " + _note(record, quantities, ship_to, store_id, added)).strip()
@@ -342,6 +346,53 @@ class OrderEditing:
             ]
         )
         return (True, again) if again is not None else keep
+
+    async def _as_the_customer_sees(
+        self, record: OrderRecord, query: RouteQuery, quantities: Mapping[str, int], short: Shortfall
+    ) -> Shortfall:
+        """An edit's refusal in the customer's terms. Routing and inventory were asked only for the
+        units the edit adds, beside what the order holds, so they said "requested <the increase>,
+        available 0" where the customer could have more: each short line now says the quantity the
+        edit asked for it, and the most one location that may serve the order could give it — the
+        units the order already holds there and those still available beside them."""
+        order = record.order
+        skus = sorted({line.sku for line in short.lines})
+        asked = {line.sku: line.quantity for line in order.lines} | dict(quantities)
+        own: dict[tuple[str, str], int] = {}
+        for allocation in order.allocations:
+            if allocation.held:
+                for sku, units in allocation.lines.items():
+                    own[(allocation.location_id, sku)] = own.get((allocation.location_id, sku), 0) + units
+        single_store = query.method is not Method.SHIP
+        levels = await self.inventory.stock(
+            skus,
+            query.channel,
+            selling_location_id=query.selling_location_id,
+            location_ids=[query.store_id] if single_store else (),
+        )
+        have = dict(own)
+        for level in levels:
+            key = (level.location_id, level.sku)
+            have[key] = have.get(key, 0) + max(0, level.available)
+        if single_store:
+            serving = {query.store_id}
+        else:
+            excluded = set(query.options.exclude_location_ids)
+            known = await self.inventory.locations({location_id for location_id, _ in have})
+            serving = {
+                location_id
+                for location_id, location in known.items()
+                if location.active and location.ships and location_id not in excluded
+            }
+        lines = []
+        for sku in skus:
+            best = min(
+                (location_id for location_id in serving),
+                key=lambda location_id: (-have.get((location_id, sku), 0), location_id),
+                default=query.store_id,
+            )
+            lines.append(ShortLine(best, sku, asked.get(sku, 0), have.get((best, sku), 0)))
+        return Shortfall(lines, short.alternatives)
 
     async def _applied_before(
         self, record: OrderRecord, plan: EditPlan, picking: frozenset[str]

@@ -39,7 +39,7 @@ class OrderQueries:
         check.raise_if_invalid()
         record = await repository.get(self.db.pool, request.order_id)
         if record is None:
-            raise NotFound("order", request.order_id)
+            raise NotFound("order", request.order_id, field="order_id")
         require_scope(record)
         return orders_pb2.GetOrderResponse(order=order_message(record))
 

@@ -32,6 +32,7 @@ from omnistock_orders.domain.order import (
     replace_missing,
     shortage,
 )
+from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.fulfilment_holds import inventory_ttl
 from omnistock_orders.service_layer.placing import query_of
@@ -266,6 +267,12 @@ class OrderReactions:
         allocation's task to what is left."""
         order_id = record.order_id
         query = replace(query_of(record), lines=dict(missing), exclude=exclude, allow_partial=True)
+        # A pickup is handed over at its store and nowhere else: the missing units are looked for
+        # there again (left on its shelf, or on their way to it), and what the store cannot get is
+        # cancelled, as no backorder of it would ever be filled.
+        pickup = query.method is Method.PICKUP
+        if pickup:
+            query = replace(query, exclude=exclude - {record.store_id})
         hold, decision = await self._hold_elsewhere(record, cause, query)
         replacements = holding.allocations_from(decision, hold.hold_id) if hold is not None else []
         covered: dict[str, int] = {}
@@ -274,6 +281,7 @@ class OrderReactions:
                 covered[sku] = covered.get(sku, 0) + units
         unfilled = {sku: units - covered.get(sku, 0) for sku, units in missing.items() if units > covered.get(sku, 0)}
         before = record.order
+        cancel_unfillable = self.settings.order_cancel_unfillable or pickup
         after = replace_missing(
             before,
             allocation.allocation_id,
@@ -281,13 +289,16 @@ class OrderReactions:
             replacements,
             unfilled,
             whole=whole,
-            cancel_unfillable=self.settings.order_cancel_unfillable,
+            cancel_unfillable=cancel_unfillable,
         )
         note = f" Re-routed {_units(missing)} after {why}: {decision.explanation or 'nowhere else has it.'}"
+        if pickup and unfilled:
+            note += f" Cancelled {_units(unfilled)}: {record.store_id} cannot get them for pickup."
         history = record.decision or orders_pb2.RoutingPlan()
         history = orders_pb2.RoutingPlan.FromString(history.SerializeToString())
         history.explanation = (history.explanation + note).strip()
-        repromised = repromise(history, decision, bool(unfilled))
+        # Units cancelled are not waited for: the promise of the rest stands.
+        repromised = repromise(history, decision, bool(unfilled) and not cancel_unfillable)
         saved = await repository.save(conn, replace(record.with_order(after), decision=history))
         await repository.forget_reroute(conn, cause)
         if announce_previous:

@@ -107,7 +107,7 @@ def create_query(request: orders_pb2.CreateOrderRequest) -> RouteQuery:
     ship_to = request.ship_to if request.HasField("ship_to") else None
     if ship_to is not None:
         for name in ("name", "street", "postal_code", "city", "country"):
-            check.text(f"ship_to.{name}", getattr(ship_to, name))
+            check.name(f"ship_to.{name}", getattr(ship_to, name))
         check.text("ship_to.region", ship_to.region, max_length=64)
     if from_reservation:
         check.identifier("reservation_id", request.reservation_id)

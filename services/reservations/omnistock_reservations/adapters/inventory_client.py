@@ -104,6 +104,7 @@ class TransferView:
     received_at: datetime | None
     # SKU -> units received in good order
     received: dict[str, int]
+    destination_id: str = ""
 
 
 _TRANSFER_STATES = {
@@ -126,6 +127,7 @@ def transfer_view(transfer: pb.Transfer) -> TransferView:
         else None,
         received_at=transfer.received_at.ToDatetime(tzinfo=UTC) if transfer.HasField("received_at") else None,
         received={line.sku: line.received for line in transfer.lines},
+        destination_id=transfer.destination_location_id,
     )
 
 
@@ -271,7 +273,7 @@ class InventoryClient:
 
     async def get_hold(self, hold_id: str) -> HoldView:
         response = await _call(self._stub.GetHold(pb.GetHoldRequest(hold_id=hold_id)))
-        return _hold(response.hold)
+        return _hold(response.hold, response.consistency_token)
 
     # `owner`: the reservation's (`reservation_owner`). Its hold may have passed to an order since the
     # reservation was read (converted): inventory then refuses, and the order's units stay the order's.

@@ -12,6 +12,7 @@ import asyncpg
 
 from omnistock_platform.errors import Alternative, Shortfall, ShortLine
 from omnistock_platform.promise_messages import promise_from_json, promise_to_json
+from omnistock_platform.promising import Kind
 from omnistock_reservations.adapters.tables import HOLDING_SQL, OPEN_SQL
 from omnistock_reservations.domain.reservation import Customer, Failure, Line, Reservation
 from omnistock_reservations.domain.status import Status
@@ -267,6 +268,18 @@ async def get(conn: Connection, reservation_id: str, *, lock: bool = False) -> R
     return await _one(
         conn, f"SELECT * FROM reservations.reservations WHERE reservation_id = $1{suffix}", reservation_id
     )
+
+
+async def promised_via_transfer(conn: Connection, store_id: str) -> list[Reservation]:
+    """The store's active reservations promised from units on their way (via a transfer), locked in
+    id order: a transfer received there late may move their promise."""
+    rows = await conn.fetch(
+        "SELECT * FROM reservations.reservations WHERE store_id = $1 AND status = 'active'"
+        " AND promise->>'kind' = $2 ORDER BY reservation_id FOR UPDATE",
+        store_id,
+        Kind.PICKUP_VIA_TRANSFER.value,
+    )
+    return await _with_lines(conn, rows)
 
 
 async def get_by_request(conn: Connection, request_id: str) -> tuple[Reservation, bytes] | None:

@@ -51,9 +51,11 @@ def on_transfer(arrivals: Arrivals) -> Handler:
         if not isinstance(payload, inventory_pb2.TransferChanged):
             raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not TransferChanged")
         transfer = payload.transfer
-        if not transfer.hold_owner:
-            return
         event = envelope.type.rsplit(".", 1)[-1]
+        if not transfer.hold_owner:
+            if event == "received":  # units on their way that reservations were promised from came
+                await arrivals.received_at_store(conn, transfer_view(transfer))
+            return
         if event == "received":
             await arrivals.received(conn, transfer.hold_owner, transfer_view(transfer))
         elif event == "cancelled":

@@ -8,6 +8,9 @@
   arrival hold back, so the units are on sale at the store.
 - A transfer that arrives after the promised pickup time moves the promise: counted from the
   receipt, and `reservation.repromised` tells the customer the new one.
+- A plain transfer (no reservation's own) received at a store after a reservation there was promised
+  from units on their way (a pool's units in transit): the reservation's promise is computed again
+  from its hold as it is now, and where that is later `reservation.repromised` tells the customer.
 - `inventory.transfer.cancelled`: a transfer cancelled by staff before it shipped released the units at
   the origin; the reservation waiting for it is cancelled.
 - `inventory.hold.shorted`: units the reservation's hold at the store promised in transit (a pool's
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from omnistock_platform.errors import OmnistockError
 from omnistock_platform.logging import get_logger
 from omnistock_platform.owners import reservation_of, reservation_owner
 from omnistock_reservations.adapters import repository
@@ -85,6 +89,43 @@ class Arrivals:
             shorted=found.shorted,
         )
         return await record(conn, self.deps.outbox, found)
+
+    async def received_at_store(self, conn: asyncpg.Connection, transfer: TransferView) -> list[Reservation]:
+        """A transfer of no reservation's own was received at its destination: the store's
+        reservations promised from units on their way are promised again from their holds as they
+        are now (the units arrived, or others still on their way say when), and those now promised
+        later are re-promised. An early or on-time transfer keeps every promise."""
+        if not transfer.destination_id or transfer.status != "received":
+            return []
+        waiting = await repository.promised_via_transfer(conn, transfer.destination_id)
+        if not waiting:
+            return []
+        store = await promises.store_or_none(self.deps.inventory, transfer.destination_id)
+        if store is None:
+            return []
+        moved = []
+        for found in waiting:
+            try:
+                hold = await self.deps.inventory.get_hold(found.hold_id)
+            except OmnistockError as error:
+                log.warning(
+                    "reservations.repromise_unavailable", reservation_id=found.reservation_id, error=error.message
+                )
+                continue
+            promise = await promises.for_hold(self.deps.inventory, store, hold, now())
+            if promise is None:
+                continue
+            found.repromise(promise)
+            if not found.events:
+                continue
+            log.info(
+                "reservations.repromised_after_transfer",
+                reservation_id=found.reservation_id,
+                transfer_id=transfer.transfer_id,
+                promised_at=promise.at.isoformat(),
+            )
+            moved.append(await record(conn, self.deps.outbox, found))
+        return moved
 
     async def shorted(
         self, conn: asyncpg.Connection, owner: str, hold_id: str, lost: dict[str, int]

@@ -70,7 +70,7 @@ def validate(request: pb.CreateReservationRequest, limits: Limits) -> timedelta:
         check.fail("customer", "is required")
     else:
         check.identifier("customer.customer_id", customer.customer_id)
-        check.text("customer.name", customer.name)
+        check.name("customer.name", customer.name)
         if customer.email:
             check.check(
                 len(customer.email) <= 254 and bool(_EMAIL.match(customer.email)),

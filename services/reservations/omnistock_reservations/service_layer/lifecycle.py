@@ -421,7 +421,7 @@ class Lifecycle:
         async def work(conn: asyncpg.Connection) -> ResponseT:
             current = await repository.get(conn, reservation_id, lock=True)
             if current is None:
-                raise NotFound("reservation", reservation_id)
+                raise NotFound("reservation", reservation_id, field="reservation_id")
             change(current)
             return respond(await record(conn, self.deps.outbox, current))
 

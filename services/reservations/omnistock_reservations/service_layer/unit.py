@@ -78,6 +78,6 @@ async def load(deps: Deps, reservation_id: str) -> Reservation:
     """A reservation the caller may act on: staff only at their own stores."""
     found = await repository.get(deps.db.pool, reservation_id)
     if found is None:
-        raise NotFound("reservation", reservation_id)
+        raise NotFound("reservation", reservation_id, field="reservation_id")
     require_location(found.store_id, "store")
     return found

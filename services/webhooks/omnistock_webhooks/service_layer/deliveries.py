@@ -39,7 +39,7 @@ def _delivery_id(check: Validator, field: str, value: str) -> int | None:
 
 async def _require_subscription(conn: asyncpg.Connection, subscription_id: str, *, lock: bool = False) -> None:
     if await repository.get_subscription(conn, subscription_id, lock=lock) is None:
-        raise NotFound("subscription", subscription_id)
+        raise NotFound("subscription", subscription_id, field="subscription_id")
 
 
 class Deliveries:
@@ -91,7 +91,7 @@ class Deliveries:
                 states = await repository.states_of(conn, request.subscription_id, named)
                 missing = [value for value in named if value not in states]
                 if missing:
-                    raise NotFound("delivery", ", ".join(str(value) for value in missing[:10]))
+                    raise NotFound("delivery", ", ".join(str(value) for value in missing[:10]), field="delivery_ids")
                 alive = [value for value in named if states[value] != State.DEAD.value]
                 if alive:
                     raise FailedPrecondition(

@@ -68,7 +68,7 @@ class Subscriptions:
     async def _answer(self, conn: asyncpg.Connection, subscription_id: str) -> pb.Subscription:
         row = await repository.get_subscription(conn, subscription_id)
         if row is None:
-            raise NotFound("subscription", subscription_id)
+            raise NotFound("subscription", subscription_id, field="subscription_id")
         counts = await repository.delivery_counts(conn, [subscription_id])
         return messages.subscription(row, counts.get(subscription_id, (0, 0)))
 
@@ -146,7 +146,7 @@ class Subscriptions:
 
         async def work(conn: asyncpg.Connection) -> pb.UpdateSubscriptionResponse:
             if await repository.get_subscription(conn, wanted.subscription_id, lock=True) is None:
-                raise NotFound("subscription", wanted.subscription_id)
+                raise NotFound("subscription", wanted.subscription_id, field="subscription.subscription_id")
             await repository.update_subscription(conn, wanted.subscription_id, changes)
             if changes.get("paused") is False:
                 await repository.notify(conn)  # resumed: its queued deliveries are due
@@ -165,7 +165,7 @@ class Subscriptions:
         async def work(conn: asyncpg.Connection) -> pb.DeleteSubscriptionResponse:
             await repository.lock_subscription_queues(conn, request.subscription_id)
             if await repository.get_subscription(conn, request.subscription_id, lock=True) is None:
-                raise NotFound("subscription", request.subscription_id)
+                raise NotFound("subscription", request.subscription_id, field="subscription_id")
             dropped = await repository.delete_subscription(conn, request.subscription_id)
             return pb.DeleteSubscriptionResponse(dropped_deliveries=dropped)
 
@@ -185,7 +185,7 @@ class Subscriptions:
 
         async def work(conn: asyncpg.Connection) -> pb.RotateSubscriptionSecretResponse:
             if await repository.get_subscription(conn, request.subscription_id, lock=True) is None:
-                raise NotFound("subscription", request.subscription_id)
+                raise NotFound("subscription", request.subscription_id, field="subscription_id")
             secret = new_secret()
             await repository.rotate_secret(conn, request.subscription_id, secret, keep)
             subscription = await self._answer(conn, request.subscription_id)
