@@ -493,7 +493,10 @@ class Holds:
             row, _ = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
             ensure_owner(row["owner"], request.expected_owner, request.hold_id)
-            await repository.update_hold(conn, request.hold_id, expires_at=expires_at)
+            # Never earlier: of two extensions racing, the one computed from an older expiry may
+            # arrive last, and would take back time the other promised the hold's owner.
+            later = max(expires_at, row["expires_at"])
+            await repository.update_hold(conn, request.hold_id, expires_at=later)
             found = await repository.get_hold(conn, request.hold_id)
             assert found is not None
             return pb.ExtendHoldResponse(hold=await self._message(conn, found))
