@@ -83,6 +83,55 @@ async def test_a_short_pick_finished_after_a_count_scanned_its_missing_unit_take
     assert await system_violations(shop, db, count.count_id, warehouse) == []
 
 
+async def test_a_short_pick_finished_after_a_count_completed_leaves_the_book_at_the_count(
+    shop: Shop, db: Database
+) -> None:
+    """The count scanned and completed while the pick's write-off waited: it took the missing lamp off
+    already, and the write-off, finished later, takes off nothing more."""
+    warehouse, lamp = await shop.location(BERLIN, warehouse=True), await shop.sku("Lamp")
+    await shop.receive(warehouse, lamp, 5)
+    order = (await shop.orders.CreateOrder(ship_request([(lamp, 2)]))).order
+    (allocation,) = order.allocations
+    staff = shop.stack.stub("fulfilment", role="warehouse", locations=[warehouse])
+    task = await pick_task(staff, warehouse, allocation.allocation_id)
+    await staff.StartPicking(fpb.StartPickingRequest(request_id=unique_id(), task_id=task.task_id))
+    report = fpb.ConfirmPickRequest(
+        request_id=unique_id(),
+        task_id=task.task_id,
+        picked=[common_pb2.SkuQuantity(sku=lamp, quantity=1)],
+        short_reason="empty bin",
+    )
+    with shop.stack.acting_as("warehouse", locations=[warehouse]), pytest.raises(Crash):
+        await task_work(shop, db, crash_at="write_off").confirm_pick(report)
+
+    counter = shop.stack.stub("inventory", role="warehouse", locations=[warehouse])
+    count = (
+        await counter.CreateCount(
+            ipb.CreateCountRequest(
+                request_id=unique_id(),
+                location_id=warehouse,
+                scope=ipb.COUNT_SCOPE_SKUS,
+                skus=[lamp],
+                variance_threshold=5,
+            )
+        )
+    ).count
+    await counter.RecordCount(
+        ipb.RecordCountRequest(request_id=unique_id(), count_id=count.count_id, sku=lamp, quantity=4)
+    )
+    await counter.ReviewCount(ipb.ReviewCountRequest(request_id=unique_id(), count_id=count.count_id))
+    await counter.CompleteCount(ipb.CompleteCountRequest(request_id=unique_id(), count_id=count.count_id))
+    level = await shop.level(warehouse, lamp)
+    assert (level.on_hand, level.held) == (4, 1)
+
+    with shop.stack.acting_as("warehouse", locations=[warehouse]):
+        picked = (await task_work(shop, db).confirm_pick(report)).task
+    assert picked.status == fpb.TASK_STATUS_PICKED
+    level = await shop.level(warehouse, lamp)
+    assert (level.on_hand, level.held) == (4, 1)  # the four lamps the count found, one of them picked
+    assert await system_violations(shop, db, count.count_id, warehouse) == []
+
+
 async def test_a_write_off_of_units_found_missing_after_the_scan_is_a_loss_of_its_own(shop: Shop, db: Database) -> None:
     """The count saw four lamps of five; a pick reported after the scan finds another one missing: it
     went after the count, and the book ends at three."""

@@ -360,3 +360,17 @@ async def carry_lines(
         delta,
         row["version"],
     )
+
+
+async def completed_scans_since(conn: asyncpg.Connection, location_id: str, sku: str, since: datetime) -> list[str]:
+    """The completed counts at the location whose line of the SKU was counted after `since` (and so
+    posted the shelf of that moment), the last completed last."""
+    rows = await conn.fetch(
+        "SELECT c.count_id FROM inventory.counts c JOIN inventory.count_lines l USING (count_id)"
+        " WHERE c.location_id = $1 AND c.status = 'completed' AND l.sku = $2 AND l.counted IS NOT NULL"
+        " AND l.counted_at > $3 ORDER BY c.closed_at, c.count_id",
+        location_id,
+        sku,
+        since,
+    )
+    return [row["count_id"] for row in rows]

@@ -194,6 +194,14 @@ class StockLevels:
                     [PreconditionViolation("EXPECTED_ON_HAND", f"{key.location_id}/{key.sku}", "on hand changed")],
                 )
             delta = request.delta if change == "delta" else request.set_to - current["on_hand"]
+            reason = REASONS[request.reason] + (f": {request.note}" if request.note else "")
+            if observed_at is not None and delta:
+                posted = await count_repository.completed_scans_since(conn, key.location_id, key.sku, observed_at)
+                if posted:
+                    # A count completed since counted the shelf after the difference was found: the
+                    # book is that count's, and what has happened since; this difference is in it.
+                    reason += f" ({delta:+} found before count {posted[-1]} counted the shelf, which booked it)"
+                    delta, counts = 0, []
             new_on_hand = current["on_hand"] + delta
             if new_on_hand < 0:
                 # Releasing holds would not help here: there are not that many units to take off.
@@ -205,9 +213,8 @@ class StockLevels:
             if new_on_hand < current["held"] and request.shorten_holds:
                 # Units that are not there are not there for the holds either: they give back what is
                 # missing, and their owners (told by hold.shorted) route it elsewhere.
-                why = REASONS[request.reason] + (f": {request.note}" if request.note else "")
                 excess = current["held"] - new_on_hand
-                await transit_promises.shorten(conn, self.outbox, key, excess, transfer_id="", reason=why)
+                await transit_promises.shorten(conn, self.outbox, key, excess, transfer_id="", reason=reason)
                 current = await repository.lock_stock_row(conn, key)
                 assert current is not None
             if new_on_hand < current["held"]:
@@ -223,7 +230,7 @@ class StockLevels:
                 backorder=backorder,
                 kind="adjustment",
                 on_hand_delta=delta,
-                reason=REASONS[request.reason] + (f": {request.note}" if request.note else ""),
+                reason=reason,
                 document_ref=request.document_ref,
             )
             if counts:
