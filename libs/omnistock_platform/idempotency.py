@@ -26,7 +26,7 @@ import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -293,6 +293,13 @@ class IdempotencyStore:
             if not isinstance(error, TRANSIENT):
                 await self.forget(db, request_id)
             raise
+
+    async def began_at(self, db: Database, request_id: str) -> datetime | None:
+        """When the request id was first stored (a change that began: when it began); None if it is not."""
+        found: datetime | None = await db.fetchval(
+            f"SELECT created_at FROM {self._table} WHERE request_id = $1", request_id
+        )
+        return found
 
     async def forget(self, db: Database, request_id: str) -> None:
         """Drop a begun request that was never answered: a retry is evaluated afresh."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import grpc
 
@@ -68,10 +69,13 @@ class InventoryClient:
         )
         await remote_call("inventory", self._stub.ReleaseHold(request))
 
-    async def write_off(self, request_id: str, location_id: str, sku: str, units: int, note: str) -> None:
+    async def write_off(
+        self, request_id: str, location_id: str, sku: str, units: int, note: str, observed_at: datetime | None = None
+    ) -> None:
         """Stock that is not on the shelf: on hand goes down by `units` as shrinkage. Holds that
         counted on those units (another order's, taken once the pick's own hold gave them back) are
-        shortened by what is missing: their owners learn it and route it elsewhere."""
+        shortened by what is missing: their owners learn it and route it elsewhere. `observed_at`:
+        when the units were found missing (a count scanned since has missed them already)."""
         request = inventory_pb2.AdjustStockRequest(
             request_id=request_id,
             location_id=location_id,
@@ -81,6 +85,8 @@ class InventoryClient:
             note=note,
             shorten_holds=True,
         )
+        if observed_at is not None:
+            request.observed_at.FromDatetime(observed_at)
         await remote_call("inventory", self._stub.AdjustStock(request))
 
     async def commit(

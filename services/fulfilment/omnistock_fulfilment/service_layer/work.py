@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 from google.protobuf.message import Message
@@ -229,6 +229,12 @@ class TaskWork:
         check.text("short_reason", request.short_reason, max_length=MAX_SHORT_REASON)
         why = f": {request.short_reason.strip()}" if request.short_reason.strip() else ""
 
+        async def write_off(task: Task, short: Mapping[str, int], *, once: bool = False) -> dict[str, int]:
+            # Missing since the picker reported it (when this report began): a count scanned since,
+            # while a crash held the write-off back, has missed those units already.
+            seen = await self.idempotency.began_at(self.db, request.request_id)
+            return await self._write_off(task, short, why, once=once, observed_at=seen)
+
         async def perform(task: Task, resumed: bool) -> tuple[Task, str, Mapping[str, int]]:
             # A report begun before its order was edited is finished on the lines as they are now:
             # inventory may already have given its missing units back, which only the report knows.
@@ -238,7 +244,7 @@ class TaskWork:
                 if gone:
                     # Withdrawn while staff picked it (a crash may have cut this very pick short once
                     # the missing units left the hold): not picked, but what is missing is written off.
-                    note = written_off_note(await self._write_off(task, gone, why, once=True))
+                    note = written_off_note(await write_off(task, gone, once=True))
                     raise TransitionNotAllowed(task.kind, task.status, Action.CONFIRM_PICK, note)
                 picked, result = confirm_pick(task, report)
             except InvalidPick as error:
@@ -268,14 +274,14 @@ class TaskWork:
                     raise
                 # The hold ended under the pick (the order cancelled a moment ago, its task not yet
                 # withdrawn here): nothing is held to give back, and the units are missing all the same.
-                note = written_off_note(await self._write_off(task, result.short, why, once=True))
+                note = written_off_note(await write_off(task, result.short, once=True))
                 raise FailedPrecondition(
                     f"the hold of task {task.task_id} has ended (its order was cancelled or changed):"
                     f" the pick is not confirmed{'; ' + note if note else ''}",
                     [PreconditionViolation("HOLD_STATE", task.hold_id, "the hold has ended")],
                     reason=Reason.INVALID_STATE,
                 ) from None
-            await self._write_off(task, result.short, why)
+            await write_off(task, result.short)
             return picked, "task.short_picked", result.short
 
         def respond(task: fulfilment_pb2.Task, short: Mapping[str, int]) -> fulfilment_pb2.ConfirmPickResponse:
@@ -292,7 +298,15 @@ class TaskWork:
             remote=True,
         )
 
-    async def _write_off(self, task: Task, short: Mapping[str, int], why: str, *, once: bool = False) -> dict[str, int]:
+    async def _write_off(
+        self,
+        task: Task,
+        short: Mapping[str, int],
+        why: str,
+        *,
+        once: bool = False,
+        observed_at: datetime | None = None,
+    ) -> dict[str, int]:
         """The units a pick found missing leave the shelf count, once per task and SKU (the request id
         is derived from them); returns those written off by this call or the one before it. `once`:
         a SKU written off already by a different report of the task is left as it is."""
@@ -310,6 +324,7 @@ class TaskWork:
                     sku,
                     missing,
                     note=f"short pick on task {task.task_id}{why}",
+                    observed_at=observed_at,
                 )
             except IdempotencyMismatch:
                 if not once:

@@ -314,3 +314,63 @@ async def set_movement(conn: asyncpg.Connection, count_id: str, sku: str, moveme
         sku,
         movement_id,
     )
+
+
+async def lock_counts_scanned_since(conn: asyncpg.Connection, location_id: str, sku: str, since: datetime) -> list[str]:
+    """The counts not yet completed at the location with a line of the SKU counted after `since`,
+    locked in count order (before any stock row, as their scans and postings lock them)."""
+    rows = await conn.fetch(
+        "SELECT c.count_id FROM inventory.counts c WHERE c.location_id = $1 AND c.status IN ('open', 'in_review')"
+        " AND EXISTS (SELECT 1 FROM inventory.count_lines l WHERE l.count_id = c.count_id AND l.sku = $2"
+        "   AND l.counted IS NOT NULL AND l.counted_at > $3)"
+        ' ORDER BY c.count_id COLLATE "C" FOR UPDATE OF c',
+        location_id,
+        sku,
+        since,
+    )
+    return [row["count_id"] for row in rows]
+
+
+async def carry_lines(
+    conn: asyncpg.Connection, count_ids: Sequence[str], sku: str, since: datetime, row: asyncpg.Record, delta: int
+) -> list[asyncpg.Record]:
+    """Lines of the SKU in the (locked) counts counted after `since`, at a ledger position before the
+    adjustment of `delta` that took the stock row to `row`, move to that position: their counted
+    figure by what the book did between the scan and the adjustment (as the shelf did), their book by
+    that and the adjustment. The units the adjustment took off were already missing from the scan, so
+    the line's variance no longer counts them. Re-judged against the count's threshold. A line whose
+    counted figure would drop below zero stays where it is. Returns the lines moved."""
+    # What the book did between the scan and the adjustment: on hand just before it ($4 - $5) less the
+    # book at the scan. The variance after the move is the line's less the adjustment.
+    moved = "($4::bigint - $5::bigint - l.book_on_hand)"
+    return await conn.fetch(
+        f"UPDATE inventory.count_lines l SET counted = l.counted + {moved}, book_on_hand = $4, version = $6,"
+        " variance = l.variance - $5,"
+        " status = CASE WHEN abs(l.variance - $5) <= c.variance_threshold THEN 'counted'"
+        "   WHEN l.status = 'counted' THEN 'needs_review' ELSE l.status END,"
+        " approved_by = CASE WHEN abs(l.variance - $5) <= c.variance_threshold THEN '' ELSE l.approved_by END"
+        " FROM inventory.counts c"
+        " WHERE c.count_id = l.count_id AND l.count_id = ANY($1::text[]) AND l.sku = $2 AND l.counted IS NOT NULL"
+        f" AND l.counted_at > $3 AND l.version < $6 AND l.counted + {moved} >= 0"
+        " RETURNING l.*",
+        list(count_ids),
+        sku,
+        since,
+        row["on_hand"],
+        delta,
+        row["version"],
+    )
+
+
+async def completed_scans_since(conn: asyncpg.Connection, location_id: str, sku: str, since: datetime) -> list[str]:
+    """The completed counts at the location whose line of the SKU was counted after `since` (and so
+    posted the shelf of that moment), the last completed last."""
+    rows = await conn.fetch(
+        "SELECT c.count_id FROM inventory.counts c JOIN inventory.count_lines l USING (count_id)"
+        " WHERE c.location_id = $1 AND c.status = 'completed' AND l.sku = $2 AND l.counted IS NOT NULL"
+        " AND l.counted_at > $3 ORDER BY c.closed_at, c.count_id",
+        location_id,
+        sku,
+        since,
+    )
+    return [row["count_id"] for row in rows]

@@ -67,6 +67,10 @@ STATE_NAMES = {code: state.value for state, code in messages.HOLD_STATES.items()
 SettleRequest = pb.CommitHoldRequest | pb.ReleaseHoldRequest | pb.ExtendHoldRequest | pb.TransferHoldRequest
 
 
+class _RanOut(Exception):
+    """A hold still active past its expiry, found by a change that must not take it over."""
+
+
 def validate_lines(check: Validator, lines: list[pb.HoldLineRequest], *, required: bool) -> list[tuple[LineKey, int]]:
     if required:
         check.check(0 < len(lines) <= 100, "lines", "give between 1 and 100 lines")
@@ -493,7 +497,10 @@ class Holds:
             row, _ = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
             ensure_owner(row["owner"], request.expected_owner, request.hold_id)
-            await repository.update_hold(conn, request.hold_id, expires_at=expires_at)
+            # Never earlier: of two extensions racing, the one computed from an older expiry may
+            # arrive last, and would take back time the other promised the hold's owner.
+            later = max(expires_at, row["expires_at"])
+            await repository.update_hold(conn, request.hold_id, expires_at=later)
             found = await repository.get_hold(conn, request.hold_id)
             assert found is not None
             return pb.ExtendHoldResponse(hold=await self._message(conn, found))
@@ -514,6 +521,8 @@ class Holds:
             row, lines = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
             ensure_owner(row["owner"], request.expected_owner, request.hold_id)
+            if row["expires_at"] < datetime.now(UTC):
+                raise _RanOut()
             await repository.update_hold(conn, request.hold_id, owner=request.new_owner, expires_at=expires_at)
             found = await repository.get_hold(conn, request.hold_id)
             assert found is not None
@@ -535,7 +544,18 @@ class Holds:
             )
             return pb.TransferHoldResponse(hold=hold)
 
-        return await self._retrying("TransferHold", request, pb.TransferHoldResponse, work)
+        try:
+            return await self._retrying("TransferHold", request, pb.TransferHoldResponse, work)
+        except _RanOut:
+            # Run out, and the sweeper has not come by yet (it was behind, or inventory just started):
+            # its units are not the new owner's to take over. Expired now, as the sweeper would: the
+            # owner hears hold.expired and the units are on sale again.
+            await self.expire([request.hold_id])
+            found = await repository.get_hold(self.db.pool, request.hold_id)
+            state = HoldState(found[0]["state"]) if found is not None else HoldState.EXPIRED
+            ensure_active(state, request.hold_id)
+            # Extended meanwhile, or being expired by the sweeper right now: the same request again decides.
+            raise Aborted(f"hold {request.hold_id} changed while it was taken over; retry") from None
 
     async def get(self, request: pb.GetHoldRequest) -> pb.GetHoldResponse:
         check = Validator()

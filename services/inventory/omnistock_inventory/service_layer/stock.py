@@ -11,7 +11,14 @@ import asyncpg
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_inventory.adapters import bundle_repository, messages, repository, transfer_messages, transfer_repository
+from omnistock_inventory.adapters import (
+    bundle_repository,
+    count_repository,
+    messages,
+    repository,
+    transfer_messages,
+    transfer_repository,
+)
 from omnistock_inventory.adapters.pool_repository import PoolsByLocation
 from omnistock_inventory.domain.bundles import Components, bundle_available
 from omnistock_inventory.domain.holds import LineKey
@@ -28,6 +35,7 @@ from omnistock_platform.errors import FailedPrecondition, NotFound, PermissionDe
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.geo import Point, distance_km
 from omnistock_platform.idempotency import IdempotencyStore
+from omnistock_platform.logging import get_logger
 from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.promise_messages import Awaited, awaited, beyond_shelf
 from omnistock_platform.sets import expand
@@ -36,6 +44,7 @@ from omnistock_platform.validation import MAX_QUANTITY, Validator
 # A row an answer is computed from: the database's, or the view's with the same columns.
 Row: TypeAlias = asyncpg.Record | ViewRow
 
+log = get_logger(__name__)
 REASONS = {
     pb.ADJUSTMENT_REASON_COUNT: "count",
     pb.ADJUSTMENT_REASON_DAMAGE: "damage",
@@ -143,6 +152,7 @@ class StockLevels:
             check.non_negative("expected_on_hand", request.expected_on_hand)
         check.text("note", request.note, max_length=500)
         check.text("document_ref", request.document_ref)
+        observed_at = check.timestamp("observed_at", request.observed_at) if request.HasField("observed_at") else None
         check.raise_if_invalid()
         require_location(request.location_id)
         require_return_only_at_till(request.reason)
@@ -153,9 +163,23 @@ class StockLevels:
                 f"{current_principal().role} may not shorten holds with an adjustment; release or re-route them",
                 reason=Reason.ACTION_NOT_ALLOWED,
             )
+        if observed_at is not None and current_principal().role not in (Role.SERVICE, Role.ADMIN):
+            # It moves the lines of counts staff take blind: a service's record of when it found a
+            # difference (a pick's), not a figure a count's own staff could steer.
+            raise PermissionDenied(
+                f"{current_principal().role} may not date an adjustment back (observed_at)",
+                reason=Reason.ACTION_NOT_ALLOWED,
+            )
 
         async def work(conn: asyncpg.Connection) -> pb.AdjustStockResponse:
             key, backorder = await self._known_row(conn, request.location_id, request.sku)
+            # A difference found before a count's scan of the row: the counts first, in the lock order
+            # of counting (count, then stock row).
+            counts = (
+                await count_repository.lock_counts_scanned_since(conn, key.location_id, key.sku, observed_at)
+                if observed_at is not None
+                else []
+            )
             if request.shorten_holds:
                 # A held set given back whole frees its other parts too: their rows are locked with
                 # this one, in the one lock order (as a short receipt locks them).
@@ -170,6 +194,14 @@ class StockLevels:
                     [PreconditionViolation("EXPECTED_ON_HAND", f"{key.location_id}/{key.sku}", "on hand changed")],
                 )
             delta = request.delta if change == "delta" else request.set_to - current["on_hand"]
+            reason = REASONS[request.reason] + (f": {request.note}" if request.note else "")
+            if observed_at is not None and delta:
+                posted = await count_repository.completed_scans_since(conn, key.location_id, key.sku, observed_at)
+                if posted:
+                    # A count completed since counted the shelf after the difference was found: the
+                    # book is that count's, and what has happened since; this difference is in it.
+                    reason += f" ({delta:+} found before count {posted[-1]} counted the shelf, which booked it)"
+                    delta, counts = 0, []
             new_on_hand = current["on_hand"] + delta
             if new_on_hand < 0:
                 # Releasing holds would not help here: there are not that many units to take off.
@@ -181,9 +213,8 @@ class StockLevels:
             if new_on_hand < current["held"] and request.shorten_holds:
                 # Units that are not there are not there for the holds either: they give back what is
                 # missing, and their owners (told by hold.shorted) route it elsewhere.
-                why = REASONS[request.reason] + (f": {request.note}" if request.note else "")
                 excess = current["held"] - new_on_hand
-                await transit_promises.shorten(conn, self.outbox, key, excess, transfer_id="", reason=why)
+                await transit_promises.shorten(conn, self.outbox, key, excess, transfer_id="", reason=reason)
                 current = await repository.lock_stock_row(conn, key)
                 assert current is not None
             if new_on_hand < current["held"]:
@@ -199,9 +230,21 @@ class StockLevels:
                 backorder=backorder,
                 kind="adjustment",
                 on_hand_delta=delta,
-                reason=REASONS[request.reason] + (f": {request.note}" if request.note else ""),
+                reason=reason,
                 document_ref=request.document_ref,
             )
+            if counts:
+                # Those scans missed these units already: completing the counts takes them off no second time.
+                assert observed_at is not None
+                carried = await count_repository.carry_lines(conn, counts, key.sku, observed_at, row, delta)
+                if carried:
+                    log.info(
+                        "count.lines_carried",
+                        location_id=key.location_id,
+                        sku=key.sku,
+                        counts=[line["count_id"] for line in carried],
+                        delta=delta,
+                    )
             return pb.AdjustStockResponse(level=level)
 
         return await self.idempotency.run(

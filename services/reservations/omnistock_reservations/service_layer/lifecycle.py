@@ -153,7 +153,10 @@ class Lifecycle:
         )
 
         def change(current: Reservation) -> None:
-            current.extend(hold.expires_at)
+            # Extensions racing may be written in another order than inventory took them: the
+            # reservation keeps the latest expiry its hold was given, as the hold does.
+            recorded = current.expires_at or hold.expires_at
+            current.extend(max(hold.expires_at, recorded))
 
         return await self._change(
             "ExtendReservation",
