@@ -836,8 +836,8 @@ Answer = TypeVar("Answer", pb.GetStockResponse, pb.BatchGetStockResponse, pb.Fin
 def answered(response: Answer, fresh: Freshness | None, as_of: datetime | None) -> Answer:
     """The answer with what it reflects: the view's state, or the database's at `as_of`."""
     if fresh is not None:
-        response.as_of.FromDatetime(fresh.as_of)
+        messages.set_timestamp(response.as_of, fresh.as_of)
         response.consistency_token = str(fresh.token)
     elif as_of is not None:
-        response.as_of.FromDatetime(as_of)
+        messages.set_timestamp(response.as_of, as_of)
     return response
