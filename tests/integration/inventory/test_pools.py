@@ -15,6 +15,9 @@ import pytest_asyncio
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_inventory.adapters import pool_repository
+from omnistock_inventory.domain.stock import Channel
+from omnistock_inventory.service_layer.pools import PoolBook
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_platform.db import Database
 from omnistock_platform.grpc.errors import details_of
@@ -416,3 +419,36 @@ async def test_a_transfers_hold_keeps_the_rule_of_remote_holds_unless_the_back_o
         "SELECT held FROM inventory.stock WHERE location_id = $1 AND sku = $2", origin, sofa
     )
     assert held == 4
+
+
+async def test_reads_that_find_the_pools_expired_share_one_query(
+    shop: Catalogue, own_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every read applies the pools of its channel; a hundred reads in flight when the copy expired
+    asked the database a hundred times. One query serves them all, and a read after a change made
+    through this process (forget) never takes the answer of a query begun before it."""
+    queries = 0
+    real = pool_repository.pool_members
+
+    async def counted(conn: object, channel: str = "") -> list:  # type: ignore[type-arg]
+        nonlocal queries
+        queries += 1
+        return await real(conn, channel)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pool_repository, "pool_members", counted)
+    book = PoolBook(own_db)
+    answers = await asyncio.gather(*(book.of(Channel.WEB) for _ in range(50)))
+    assert queries == 1
+    assert answers == [None] * 50  # no pools: the channel sells from every location
+
+    store = await shop.location()
+    # A query is under way when the pools change: a read after the change waits for a new one.
+    book.forget()
+    before = asyncio.ensure_future(book.of(Channel.WEB))
+    await asyncio.sleep(0)
+    await set_pools(shop, WEB, pb.ChannelPool(group_id=await group(shop, "web", store), cap_percent=50))
+    book.forget()
+    after = await book.of(Channel.WEB)
+    await before
+    assert queries == 3
+    assert after is not None and [pool.cap_percent for pool in after[store]] == [50]

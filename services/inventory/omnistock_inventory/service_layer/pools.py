@@ -8,6 +8,7 @@ through this process); holds never do: their statements read the pool tables the
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import asyncpg
@@ -36,16 +37,38 @@ class PoolBook:
         self.ttl = ttl
         self._pools: dict[str, dict[str, list[Pool]]] = {}
         self._until = 0.0
+        # One read of the pools at a time: every read that finds the copy expired waits for it,
+        # instead of each asking the database the same question (a hundred reads in flight made a
+        # hundred queries a second). `forget()` starts a new generation: a read after it waits for
+        # a query begun after it, never for one that may have missed the change.
+        self._generation = 0
+        self._loading: tuple[int, asyncio.Future[None]] | None = None
 
     async def of(self, channel: Channel) -> pool_repository.PoolsByLocation:
         """The channel's pools by location; None when it has none (it sells from every location)."""
         if time.monotonic() >= self._until:
-            self._pools = pool_repository.by_channel(await pool_repository.pool_members(self.db.pool))
-            self._until = time.monotonic() + self.ttl
+            loading = self._loading
+            if loading is None or loading[0] != self._generation:
+                loading = (self._generation, asyncio.ensure_future(self._load(self._generation)))
+                self._loading = loading
+            # Shielded: a caller that gives up does not cancel the others' read.
+            await asyncio.shield(loading[1])
         return self._pools.get(channel.value)
+
+    async def _load(self, generation: int) -> None:
+        try:
+            started = time.monotonic()
+            pools = pool_repository.by_channel(await pool_repository.pool_members(self.db.pool))
+            if generation == self._generation:
+                self._pools = pools
+                self._until = started + self.ttl
+        finally:
+            if self._loading is not None and self._loading[0] == generation:
+                self._loading = None
 
     def forget(self) -> None:
         self._until = 0.0
+        self._generation += 1
 
 
 def at(pools: pool_repository.PoolsByLocation, location_id: str) -> list[Pool] | None:

@@ -333,16 +333,17 @@ class StockLevels:
         # The pools first: from the view's state on nothing is awaited, so one state answers.
         pools = await self.book.of(channel_of(request.channel))
         fresh = await self.view.reflecting(token)
-        as_of = now()
+        as_of: datetime | None = None  # the memory's answer carries its own
         rows: Sequence[Row] | None
         components: Components = {}
         if fresh is not None:  # from memory: nothing awaited from here on, so one state answers
             where = frozenset({request.location_id} if request.location_id else ())
-            rows = list(self.view.rows(request.sku, where)) if self.view.has_sku(request.sku) else None
+            rows = self.view.rows(request.sku, where) if self.view.has_sku(request.sku) else None
             components = self.view.components(request.sku)
             if components:
                 rows = [row for part in sorted(components) for row in self.view.rows(part, where)]
         else:
+            as_of = now()
             rows = await self.reads.sku_levels(request.sku, request.location_id)
             if rows == []:  # a bundle has no rows of its own: its components' rows answer
                 components = (await bundle_repository.definitions(self.db.pool, [request.sku])).get(request.sku, {})
@@ -879,8 +880,8 @@ Answer = TypeVar("Answer", pb.GetStockResponse, pb.BatchGetStockResponse, pb.Fin
 def answered(response: Answer, fresh: Freshness | None, as_of: datetime | None) -> Answer:
     """The answer with what it reflects: the view's state, or the database's at `as_of`."""
     if fresh is not None:
-        response.as_of.FromDatetime(fresh.as_of)
+        messages.set_timestamp(response.as_of, fresh.as_of)
         response.consistency_token = str(fresh.token)
     elif as_of is not None:
-        response.as_of.FromDatetime(as_of)
+        messages.set_timestamp(response.as_of, as_of)
     return response
