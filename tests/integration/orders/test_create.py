@@ -365,3 +365,19 @@ async def test_a_pickup_at_a_location_that_does_not_offer_pickup_is_refused_as_s
         listed = await shop.orders.ListOrders(pb.ListOrdersRequest(customer_id=customer))
         assert list(listed.orders) == []
         assert await shop.held((location, sofa)) == [0]
+
+
+async def test_a_till_sale_where_the_store_does_not_sell_at_a_till_is_refused_as_such(shop: Shop) -> None:
+    sofa = await shop.sku()
+    no_till = await shop.location(BERLIN, till_sales=False)
+    await shop.receive(no_till, sofa, 3)
+    till = shop.orders_as("pos", [no_till])
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await till.CreateOrder(store_request([(sofa, 1)], no_till, carry_out=True))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+    (details,) = details_of(refused.value, error_details_pb2.BadRequest)
+    assert [(v.field, v.description) for v in details.field_violations] == [
+        ("store_id", f"store {no_till} does not sell at a till")
+    ]
+    assert await shop.held((no_till, sofa)) == [0]
+    assert (await shop.level(no_till, sofa)).on_hand == 3

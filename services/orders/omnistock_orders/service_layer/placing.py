@@ -195,8 +195,8 @@ class OrderPlacement:
         return orders_pb2.QuoteRoutingResponse(plan=planned.message)
 
     async def _require_store(self, store_id: str, method: Method | None = None) -> None:
-        """The store exists; for a pickup order, it offers pickup (routing would pass it over and
-        answer a shortfall of stock the store may well have)."""
+        """The store exists; for a pickup order it offers pickup, for a carry-out it sells at a till
+        (routing would pass it over and answer a shortfall of stock the store may well have)."""
         if not store_id:
             return
         location = await self.inventory.location(store_id)
@@ -204,6 +204,8 @@ class OrderPlacement:
             raise NotFound("location", store_id, field="store_id")
         if method is Method.PICKUP:
             require_pickup(location)
+        if method is Method.CARRY_OUT and not (location.active and location.till_sales):
+            raise InvalidArgument.of("store_id", f"store {store_id} does not sell at a till")
 
     async def _require_skus(self, order: list[str]) -> dict[str, inventory_pb2.Sku]:
         """The SKUs, each of which inventory must know: an unknown one is NOT_FOUND (not out of stock)."""
