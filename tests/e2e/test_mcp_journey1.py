@@ -161,3 +161,21 @@ async def test_a_call_made_again_today_with_other_details_is_explained_without_a
         )
         assert again["status"] == "cancelled"
     assert (await world.level(store, lamp)).held == 0
+
+
+async def test_a_name_of_only_spaces_is_no_name(stack: Stack) -> None:
+    """The staff at the desk would hand the items to a blank: the agent is asked for the name."""
+    world = World(stack)
+    store = await world.location(unique_id("Halle-"), (51.48, 11.97), name="Halle branch")
+    lamp = await world.sku("Table lamp", colour="opal")
+    await world.receive(store, lamp, 1)
+    async with stdio_server(stack) as agent:
+        said = await refusal(
+            agent, "reserve_for_pickup", sku=lamp, store_id=store, customer_name="   ", email="blank@example.com"
+        )
+        assert said.startswith("The call to reserve_for_pickup was not made: customer_name"), said
+        reserved = await call(
+            agent, "reserve_for_pickup", sku=lamp, store_id=store, customer_name="  Joan Clarke ", phone="+49 30 1"
+        )
+        assert reserved["customer"]["name"] == "Joan Clarke"
+    assert (await world.level(store, lamp)).held == 1
