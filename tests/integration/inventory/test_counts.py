@@ -204,6 +204,7 @@ async def test_a_large_variance_needs_a_recount_that_agrees_or_someone_elses_app
     with pytest.raises(grpc.aio.AioRpcError) as waiting:
         await store.complete(count.count_id)
     assert refusal(waiting) == (grpc.StatusCode.FAILED_PRECONDITION, ["COUNT_LINE_STATUS"])
+    assert waiting.value.details() == f"1 line needs a recount or an approval: {approved}"
 
     # Staff may not approve; the manager may not approve a count of their own.
     with pytest.raises(grpc.aio.AioRpcError) as clerk:
@@ -250,6 +251,11 @@ async def test_a_variance_that_would_undercut_held_units_is_refused_and_nothing_
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await store.complete(count.count_id)
     assert refusal(refused) == (grpc.StatusCode.FAILED_PRECONDITION, ["HELD"])
+    # The message names the item: the console shows the person counting only the message.
+    assert refused.value.details() == (
+        f"1 line counted would take on hand below what is held ({short}): release or re-route those holds,"
+        " or count again"
+    )
     assert [(await store.on_hand(sku)).on_hand for sku in (short, fine)] == [5, 5]  # all or nothing
     status = (await store.office.GetCount(pb.GetCountRequest(count_id=count.count_id))).count.status
     assert status == pb.COUNT_STATUS_IN_REVIEW

@@ -67,6 +67,10 @@ def _require_counting(row: Any) -> None:
         )
 
 
+def _lines(number: int) -> str:
+    return f"{number} line" if number == 1 else f"{number} lines"
+
+
 def _hidden(row: Any) -> bool:
     """Staff count blind: the book stays out of their answers until the count is over."""
     return current_principal().location_scoped and _state(row) in COUNTING
@@ -378,7 +382,8 @@ class Counts:
             if attention:
                 skus = [line["sku"] for line in attention]
                 raise FailedPrecondition(
-                    f"{len(skus)} lines need a recount or an approval: {', '.join(skus[:10])}",
+                    f"{_lines(len(skus))} {'needs' if len(skus) == 1 else 'need'} a recount or an approval: "
+                    f"{', '.join(skus[:10])}",
                     [
                         PreconditionViolation("COUNT_LINE_STATUS", sku, "variance above the threshold")
                         for sku in skus[:100]
@@ -416,9 +421,11 @@ class Counts:
                     )
                 )
         if refused:
+            # Named in the message: the screen that shows it to the person counting shows only that.
+            named = ", ".join(violation.subject.rpartition("/")[2] for violation in refused[:10])
             raise FailedPrecondition(
-                f"{len(refused)} counted lines would take on hand below what is held: release or re-route"
-                " those holds, or count the lines again",
+                f"{_lines(len(refused))} counted would take on hand below what is held ({named}): release or"
+                " re-route those holds, or count again",
                 refused[:100],
             )
         backorder = {
