@@ -406,6 +406,24 @@ class Counts:
         """Each variance as one adjustment on the on hand of now, all or none."""
         lines = await count_repository.lines_to_post(conn, count_id)
         rows = await count_repository.lock_rows(conn, location_id, [line["sku"] for line in lines])
+        # Two counts of one shelf at once: the first posting corrects the book alone, so a variance
+        # the other took before it would book the same missing units twice. Counted again, the
+        # line takes the corrected book as its base.
+        stale = await count_repository.posted_by_other_counts(conn, count_id, location_id, lines)
+        if stale:
+            raise FailedPrecondition(
+                f"{_lines(len(stale))} counted before another count posted a correction for"
+                f" {'it' if len(stale) == 1 else 'them'} ({', '.join(stale[:10])}): count again",
+                [
+                    PreconditionViolation(
+                        "COUNTED_BEFORE_CORRECTION",
+                        f"{location_id}/{sku}",
+                        "another count posted a correction after this line was counted",
+                    )
+                    for sku in stale[:100]
+                ],
+                reason=Reason.INVALID_STATE,
+            )
         refused = []
         for line in lines:
             row = rows[line["sku"]]
