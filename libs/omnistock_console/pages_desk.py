@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC
 
 import grpc
 from omnistock_client import OmnistockClient
@@ -106,8 +107,20 @@ class DeskPages:
         with self.console.acting_as(staff) as client:
             try:
                 found = await self._open_pickup(client, staff.location_id, code)
+                coming = None if found is not None else await self._coming_pickup(client, staff.location_id, code)
             except grpc.aio.AioRpcError as error:
                 raise await self.console.services.refusal(error) from error
+        if coming is not None:
+            # The code is right: telling staff to check it would send the customer away confused.
+            expected = ""
+            if coming.promised_at.seconds:
+                moment = coming.promised_at.ToDatetime(tzinfo=UTC).strftime("%a %d %b %H:%M UTC")
+                expected = f" (expected {moment})"
+            problem = (
+                f"The items of pickup {code} are still on their way here on a transfer{expected}:"
+                " they can be handed over once the transfer is received."
+            )
+            return await self.handover_page(request, code=code, problem=problem, status=409)
         if found is None:
             problem = f"No open pickup at this store has the code {code}. Check the code with the customer."
             return await self.handover_page(request, code=code, problem=problem, status=404)
@@ -119,6 +132,17 @@ class DeskPages:
             client.reservations.ListReservations,
             rpb.ListReservationsRequest(store_id=store_id),
             OPEN_PICKUPS,
+            "reservations",
+        )
+        return next((r for r in found if pickup_code(r.pickup_code) == code), None)
+
+    async def _coming_pickup(self, client: OmnistockClient, store_id: str, code: str) -> rpb.Reservation | None:
+        """The pickup with this code whose items a transfer is still bringing to this store."""
+        found = await every_status(
+            client,
+            client.reservations.ListReservations,
+            rpb.ListReservationsRequest(store_id=store_id),
+            (rpb.RESERVATION_STATUS_AWAITING_TRANSFER,),
             "reservations",
         )
         return next((r for r in found if pickup_code(r.pickup_code) == code), None)

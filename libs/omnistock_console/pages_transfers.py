@@ -170,7 +170,11 @@ class TransferPages:
             good = sum(line.received for line in received.lines)
             damaged = sum(line.damaged for line in received.lines)
             short = sum(line.short for line in received.lines)
+            over = sum(line.over for line in received.lines)
             words = f"Received: {good} in good order, {damaged} damaged, {short} missing."
+            if over:
+                # Taken on hand all the same: said, so that a mistyped figure is seen and corrected.
+                words += f" {over} more than were sent arrived and are now in stock here."
             if received.arrival_hold_id:
                 words += " What arrived for a customer's reservation is set aside for them: put it at the pickup desk."
             return words

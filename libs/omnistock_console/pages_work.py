@@ -3,7 +3,7 @@ mark a pickup ready, confirm a pick (short, with the reason), pack, ship."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from starlette.routing import Route
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock_console.catalogue import find_skus
-from omnistock_console.queue import Enricher, Row, active_tasks, live_tasks
+from omnistock_console.queue import Enricher, Line, Row, active_tasks, live_tasks
 from omnistock_console.services import Refused
 from omnistock_console.staff import Staff, flash
 from omnistock_console.web import Console, field, log, request_id_of, see_other
@@ -32,6 +32,23 @@ SHORT_REASONS = {
 MAX_NOTE = 200
 # A quiet stream still sends a comment this often, so proxies and the browser keep it open.
 PING_SECONDS = 15
+
+
+class ListChanged(Refused):
+    """The pick list changed after the page was shown (the order was edited): what the person
+    typed was about another list, so it is neither sent nor shown again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The pick list changed while this page was open (the order was edited): nothing was confirmed. "
+            "Check the list below and confirm the pick again.",
+            409,
+        )
+
+
+def listed(lines: Iterable[Line] | Iterable[common_pb2.SkuQuantity]) -> str:
+    """The pick list a form was made from, as it posts it back: SKU:quantity per line."""
+    return ",".join(sorted(f"{line.sku}:{line.quantity}" for line in lines))
 
 
 @dataclass
@@ -93,7 +110,13 @@ class WorkPages:
         staff = self.console.staff(request, request.path_params["location_id"])
         with self.console.acting_as(staff) as client:
             row = await self._row(client, staff, request.path_params["task_id"])
-        context = {"row": row, "attempt": attempt, "scanned": scanned, "short_reasons": SHORT_REASONS}
+        context = {
+            "row": row,
+            "attempt": attempt,
+            "scanned": scanned,
+            "short_reasons": SHORT_REASONS,
+            "listed": listed(row.lines),
+        }
         return self.console.render(request, "task.html", context, status=status, staff=staff)
 
     async def _row(self, client: OmnistockClient, staff: Staff, task_id: str) -> Row:
@@ -160,11 +183,12 @@ class WorkPages:
     ) -> Response:
         # A refusal changed nothing: the next try is a new action. When the outcome is unknown,
         # the form keeps its request id, so trying again can not act twice.
+        typed = [] if isinstance(refused, ListChanged) else list(form.items())
         attempt = Attempt(
             action,
             refused.words,
             refused.keep(request_id),
-            {key: value for key, value in form.items() if isinstance(value, str)},
+            {key: value for key, value in typed if isinstance(value, str)},
         )
         return await self.task(request, attempt=attempt, status=refused.status)
 
@@ -197,8 +221,12 @@ class WorkPages:
     async def _pick_request(
         self, client: OmnistockClient, task_id: str, request_id: str, form: FormData
     ) -> fpb.ConfirmPickRequest:
-        """What was found of each line; fewer than asked is a short pick, which needs its reason."""
+        """What was found of each line; fewer than asked is a short pick, which needs its reason.
+        Only of the list the person saw: a line the order's edit added since would otherwise be
+        confirmed as found in full (ConfirmPick's default), and a grown one reported short."""
         task = (await client.call(client.fulfilment.GetTask, fpb.GetTaskRequest(task_id=task_id))).task
+        if field(form, "listed") != listed(task.lines):
+            raise ListChanged()
         picked: list[common_pb2.SkuQuantity] = []
         short = False
         for line in task.lines:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, ValidationError
+from pydantic import Field, StringConstraints, ValidationError
 
 from omnistock_mcp import models
 from omnistock_mcp.auth import OmnistockTokenVerifier, auth_settings, bearer_token, is_loopback
@@ -96,7 +96,12 @@ ShipToArgument = Annotated[
     ShipTo | None,
     Field(description="For ship: the customer's address; its city, or its latitude and longitude, is required."),
 ]
-CustomerName = Annotated[str, Field(min_length=1, max_length=200, description="The customer's full name.")]
+# Stripped first: a name of only spaces is no name (the staff at the desk would see a blank).
+CustomerName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    Field(description="The customer's full name."),
+]
 Email = Annotated[str | None, Field(description="The customer's e-mail address (recommended: it identifies them).")]
 Phone = Annotated[str | None, Field(description="The customer's phone number, e.g. '+49 30 1234567'.")]
 

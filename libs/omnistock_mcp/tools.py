@@ -133,6 +133,22 @@ PICKUP_PROMISES = frozenset(
 )
 
 
+def _reused(error: grpc.aio.AioRpcError) -> bool:
+    """The request id was used before for a request with other parameters."""
+    return "already used for a different request" in (error.details() or "")
+
+
+def same_intent(tool: str, identified_by: str, earlier: str) -> str:
+    """What a call without an idempotency_key is told when the same call was made today with other
+    details: its request id is derived from the arguments that identify the intent, so it is the
+    earlier call's, which stands (the agent gave no key it could have reused)."""
+    return (
+        f"Nothing was done: {tool} was already called today with the same {identified_by} but other details, "
+        f"and that earlier call stands ({earlier}). If this is a second, separate request, call {tool} again "
+        "with a new idempotency_key."
+    )
+
+
 def not_found_sentence(*missing: tuple[str, str]) -> str:
     """One sentence (and what to do about it) per thing that does not exist."""
     return " ".join(missing_sentence(kind, name) + NOT_FOUND_HINTS.get(kind, "") for kind, name in missing)
@@ -215,10 +231,13 @@ class ChannelTools:
         *,
         skus: list[str] | None = None,
         locations: list[str] | None = None,
+        same_intent: str | None = None,
     ) -> Any:
         """The call; a refusal becomes a ToolFailure with one sentence. With `skus` / `locations`
         (what the request names), a refusal that may come from one of them not existing is
-        checked against the catalogue, so that an unknown SKU or store reads as not found."""
+        checked against the catalogue, so that an unknown SKU or store reads as not found. With
+        `same_intent` (the request id was derived from the arguments, no idempotency_key given),
+        the sentence for an earlier call of the same intent with other details."""
         client = await self.client()
         try:
             return await client.call(method_of(client), request)
@@ -227,6 +246,8 @@ class ChannelTools:
                 missing = await self._missing(client, skus or [], locations or [])
                 if missing:
                     raise ToolFailure(not_found_sentence(*missing)) from None
+            if same_intent is not None and _reused(error):
+                raise ToolFailure(same_intent) from None
             raise ToolFailure(await self._sentence(client, error)) from None
 
     async def _missing(self, client: OmnistockClient, skus: list[str], locations: list[str]) -> list[tuple[str, str]]:
@@ -258,10 +279,11 @@ class ChannelTools:
             except grpc.aio.AioRpcError:
                 names = {}
         sentence = explain(error, names)
-        if "already used for a different request" in (error.details() or ""):
+        if _reused(error):
             sentence = (
-                "This idempotency_key was already used for a different request; "
-                "use a new idempotency_key for a new request."
+                "Nothing was done: this request's key (the idempotency_key given, or without one the same "
+                "arguments today) was already used for a different request; use a new idempotency_key for a "
+                "new request."
             )
         return sentence
 
@@ -507,7 +529,22 @@ class ChannelTools:
         )
         if hold_days:
             request.hold_for.CopyFrom(duration_pb2.Duration(seconds=int(hold_days * 86400)))
-        reply = await self._call(lambda c: c.reservations.CreateReservation, request, skus=[sku], locations=[store_id])
+        earlier = (
+            None
+            if idempotency_key
+            else same_intent(
+                "reserve_for_pickup",
+                "item, store, quantity and customer (by e-mail, else phone, else name)",
+                "list_reservations shows the reservation it made",
+            )
+        )
+        reply = await self._call(
+            lambda c: c.reservations.CreateReservation,
+            request,
+            skus=[sku],
+            locations=[store_id],
+            same_intent=earlier,
+        )
         return await self._reservation(reply.reservation, "Reserved")
 
     async def get_reservation(self, reservation_id: str) -> models.Reservation:
@@ -573,7 +610,8 @@ class ChannelTools:
         self, reservation_id: str, reason: str = "", idempotency_key: str | None = None
     ) -> models.Reservation:
         request = rpb.CancelReservationRequest(
-            request_id=self.request_id("mcp-cancel", idempotency_key, reservation_id),
+            # The reason too: a cancellation asked again in other words is answered, not refused as reused.
+            request_id=self.request_id("mcp-cancel", idempotency_key, reservation_id, reason),
             reservation_id=reservation_id,
             reason=reason,
         )
@@ -840,11 +878,21 @@ class ChannelTools:
         )
         if address is not None:
             request.ship_to.CopyFrom(address)
+        earlier = (
+            None
+            if idempotency_key
+            else same_intent(
+                "place_order",
+                "items, delivery and customer (by e-mail, else phone, else name)",
+                "the customer's order was placed then",
+            )
+        )
         reply = await self._call(
             lambda c: c.orders.CreateOrder,
             request,
             skus=[item.sku for item in items],
             locations=[store] if store else [],
+            same_intent=earlier,
         )
         return await self._order(reply.order, f"Ordered {where}")
 
@@ -854,7 +902,8 @@ class ChannelTools:
 
     async def cancel_order(self, order_id: str, reason: str = "", idempotency_key: str | None = None) -> models.Order:
         request = opb.CancelOrderRequest(
-            request_id=self.request_id("mcp-cancel-order", idempotency_key, order_id),
+            # The reason too: a cancellation asked again in other words is answered, not refused as reused.
+            request_id=self.request_id("mcp-cancel-order", idempotency_key, order_id, reason),
             order_id=order_id,
             reason=reason,
         )
@@ -885,7 +934,12 @@ class ChannelTools:
             by_post=by_post,
             reason=reason,
         )
-        reply = await self._call(lambda c: c.orders.CreateReturn, request)
+        earlier = (
+            None
+            if idempotency_key
+            else same_intent("start_return", "order, items and place", "return_status shows the return it started")
+        )
+        reply = await self._call(lambda c: c.orders.CreateReturn, request, same_intent=earlier)
         return await self._return(reply.order_return, "Return authorised")
 
     async def return_status(self, return_id: str) -> models.Return:

@@ -127,3 +127,55 @@ async def cancel_with_a_key(stack: Stack, agent: Client, key: str) -> None:
     cancelled = await call(agent, "cancel_reservation", reservation_id=reserved["reservation_id"], reason="found one")
     assert cancelled["status"] == "cancelled" and "cancelled" in cancelled["summary"]
     assert (await world.level(store, sofa)).held == 0
+
+
+async def test_a_call_made_again_today_with_other_details_is_explained_without_a_key_the_agent_never_gave(
+    stack: Stack,
+) -> None:
+    """Without an idempotency_key, the same intent on the same day is one request. A reservation
+    asked again with the customer's name spelled otherwise is not made twice, and the agent is told
+    what happened (not that a key it never gave was used); a cancellation asked again in other
+    words is answered as cancelled, not refused."""
+    world = World(stack)
+    store = await world.location(unique_id("Halle-"), (51.48, 11.97), name="Halle branch")
+    lamp = await world.sku("Table lamp", colour="opal")
+    await world.receive(store, lamp, 3)
+    email = f"{unique_id('joan-')}@example.com"
+    async with stdio_server(stack) as agent:
+        first = await call(
+            agent, "reserve_for_pickup", sku=lamp, store_id=store, customer_name="Joan Clarke", email=email
+        )
+        said = await refusal(
+            agent, "reserve_for_pickup", sku=lamp, store_id=store, customer_name="Joan Clarke-Murray", email=email
+        )
+        assert said.startswith("Nothing was done: reserve_for_pickup was already called today"), said
+        assert "list_reservations" in said and "idempotency_key was already used" not in said
+        assert (await world.level(store, lamp)).held == 1
+
+        cancelled = await call(
+            agent, "cancel_reservation", reservation_id=first["reservation_id"], reason="changed her mind"
+        )
+        assert cancelled["status"] == "cancelled"
+        again = await call(
+            agent, "cancel_reservation", reservation_id=first["reservation_id"], reason="she called to cancel"
+        )
+        assert again["status"] == "cancelled"
+    assert (await world.level(store, lamp)).held == 0
+
+
+async def test_a_name_of_only_spaces_is_no_name(stack: Stack) -> None:
+    """The staff at the desk would hand the items to a blank: the agent is asked for the name."""
+    world = World(stack)
+    store = await world.location(unique_id("Halle-"), (51.48, 11.97), name="Halle branch")
+    lamp = await world.sku("Table lamp", colour="opal")
+    await world.receive(store, lamp, 1)
+    async with stdio_server(stack) as agent:
+        said = await refusal(
+            agent, "reserve_for_pickup", sku=lamp, store_id=store, customer_name="   ", email="blank@example.com"
+        )
+        assert said.startswith("The call to reserve_for_pickup was not made: customer_name"), said
+        reserved = await call(
+            agent, "reserve_for_pickup", sku=lamp, store_id=store, customer_name="  Joan Clarke ", phone="+49 30 1"
+        )
+        assert reserved["customer"]["name"] == "Joan Clarke"
+    assert (await world.level(store, lamp)).held == 1

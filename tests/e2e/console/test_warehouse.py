@@ -3,11 +3,13 @@ pick it (one unit short, with the reason), pack it and ship it with the carrier'
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from playwright.async_api import expect
 
 from omnistock.common.v1 import common_pb2
+from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock_cli.catalogue import DEMO_WAREHOUSE
@@ -16,6 +18,7 @@ from tests.e2e.console.support import ConsoleUnderTest, live, sign_in_demo
 from tests.integration.fulfilment.support import request_id
 
 BLUE = "SOFA-VELVET-BLUE"
+CHAIR = "CHAIR-OAK-NATURAL"
 BERLIN = common_pb2.GeoPoint(latitude=52.52, longitude=13.40)
 WAIT = 15_000
 
@@ -200,4 +203,62 @@ async def test_a_pick_that_could_not_be_sent_says_so_keeps_what_was_typed_and_la
         ipb.ListMovementsRequest(location_id=DEMO_WAREHOUSE, sku=BLUE)
     )
     assert any(m.reason.endswith("not on the shelf") for m in movements.movements)
+    await context.close()
+
+
+async def test_a_pick_list_changed_while_its_page_was_open_is_not_confirmed_from_the_old_list(
+    console: ConsoleUnderTest,
+) -> None:
+    """The customer adds two chairs while the picker has the order's list open: confirming the list
+    on the screen must not confirm the chairs nobody fetched (a line left out of a pick counts as
+    found in full). Nothing is confirmed, the page shows the new list, and that one confirms."""
+    stack = console.stack
+    context = await console.phone()
+    page = await context.new_page()
+    await sign_in_demo(page, DEMO_WAREHOUSE)
+    await live(page)
+    order = await _ship_order(console, "Margaret Hamilton")
+    card = page.locator(".card", has_text=f"Order {order.order_id}")
+    await expect(card).to_be_visible(timeout=WAIT)
+    await card.click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {order.order_id}")
+    task_id = page.url.rsplit("/", 1)[-1]
+
+    edited = (
+        await stack.stub("orders", role="chat_agent").EditOrder(
+            opb.EditOrderRequest(
+                request_id=request_id(),
+                order_id=order.order_id,
+                lines=[opb.OrderLineEdit(sku=CHAIR, quantity=2)],
+                reason="customer called",
+            )
+        )
+    ).order
+    assert [(a.location_id, sorted((line.sku, line.quantity) for line in a.lines)) for a in edited.allocations] == [
+        (DEMO_WAREHOUSE, [(CHAIR, 2), (BLUE, 2)])
+    ]
+    staff = stack.stub("fulfilment", role="warehouse", locations=[DEMO_WAREHOUSE])
+    for _ in range(int(WAIT / 50)):  # fulfilment hears of the edit from the order's event
+        task = (await staff.GetTask(fpb.GetTaskRequest(task_id=task_id))).task
+        if CHAIR in {line.sku for line in task.lines}:
+            break
+        await asyncio.sleep(0.05)
+    assert {line.sku: line.quantity for line in task.lines} == {BLUE: 2, CHAIR: 2}
+
+    # The page still shows the sofas only; its pick is about that list.
+    await expect(page.get_by_label(re.compile("Oak dining chair"))).to_have_count(0)
+    await page.get_by_role("button", name="Confirm pick").click()
+    await expect(page.locator(".problem")).to_contain_text("The pick list changed while this page was open")
+    task = (await staff.GetTask(fpb.GetTaskRequest(task_id=task_id))).task
+    assert task.status == fpb.TASK_STATUS_OPEN
+    assert [line.picked for line in task.lines] == [0, 0]
+
+    chairs = page.get_by_label(re.compile("Oak dining chair"))
+    await expect(chairs).to_have_value("2")
+    await chairs.fill("1")
+    await page.get_by_label("If fewer were found: why").select_option("not-on-shelf")
+    await page.get_by_role("button", name="Confirm pick").click()
+    await expect(page.locator(".flash")).to_contain_text("Pick confirmed")
+    task = (await staff.GetTask(fpb.GetTaskRequest(task_id=task_id))).task
+    assert {line.sku: line.picked for line in task.lines} == {BLUE: 2, CHAIR: 1}
     await context.close()

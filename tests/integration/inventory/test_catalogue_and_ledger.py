@@ -31,6 +31,25 @@ async def test_skus_are_found_by_text_and_attribute(catalogue) -> None:
     assert len(rest.skus) == 1 and rest.skus[0].sku != both.skus[0].sku
 
 
+async def test_a_search_of_several_words_finds_the_skus_that_have_them_all(catalogue) -> None:
+    """A chat agent asks for a "green velvet sofa": the title says "Velvet sofa, 3-seater, green". Every
+    word is looked for on its own (in the code, the title or an attribute value), and a % or _ is
+    taken as typed, not as a wildcard."""
+    marker = unique_id("ZQ")
+    green = await catalogue.sku(f"Velvet sofa, 3-seater, green {marker}", colour="green", material="velvet")
+    natural = await catalogue.sku(f"Oak dining chair {marker}", colour="natural", material="oak")
+    await catalogue.sku(f"Velvet sofa, 3-seater, blue {marker}", colour="blue", material="velvet")
+
+    async def found(text: str) -> list[str]:
+        return [s.sku for s in (await catalogue.admin.ListSkus(pb.ListSkusRequest(text=text))).skus]
+
+    assert await found(f"green velvet sofa {marker}") == [green]
+    assert await found(f"{marker.lower()}  natural oak") == [natural]  # the colour is an attribute
+    assert await found(f"{marker} velvet sofa, 3-seater,") == sorted(await found(f"{marker} sofa"))
+    assert await found(f"{marker} %") == []
+    assert await found(f"{marker} s_fa") == []
+
+
 async def test_adjust_with_compare_and_set_and_the_ledger_lists_it(catalogue) -> None:
     store, sku = await catalogue.location(), await catalogue.sku()
     await catalogue.receive(store, sku, 5)

@@ -204,6 +204,7 @@ async def test_a_large_variance_needs_a_recount_that_agrees_or_someone_elses_app
     with pytest.raises(grpc.aio.AioRpcError) as waiting:
         await store.complete(count.count_id)
     assert refusal(waiting) == (grpc.StatusCode.FAILED_PRECONDITION, ["COUNT_LINE_STATUS"])
+    assert waiting.value.details() == f"1 line needs a recount or an approval: {approved}"
 
     # Staff may not approve; the manager may not approve a count of their own.
     with pytest.raises(grpc.aio.AioRpcError) as clerk:
@@ -250,9 +251,46 @@ async def test_a_variance_that_would_undercut_held_units_is_refused_and_nothing_
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await store.complete(count.count_id)
     assert refusal(refused) == (grpc.StatusCode.FAILED_PRECONDITION, ["HELD"])
+    # The message names the item: the console shows the person counting only the message.
+    assert refused.value.details() == (
+        f"1 line counted would take on hand below what is held ({short}): release or re-route those holds,"
+        " or count again"
+    )
     assert [(await store.on_hand(sku)).on_hand for sku in (short, fine)] == [5, 5]  # all or nothing
     status = (await store.office.GetCount(pb.GetCountRequest(count_id=count.count_id))).count.status
     assert status == pb.COUNT_STATUS_IN_REVIEW
+
+
+async def test_two_counts_of_one_shelf_never_book_the_same_missing_units_twice(store: Store, db) -> None:
+    """Two clerks count the same shelf at once (a count of everything and one of an aisle): both
+    find one of the two tables the book has. The first posting corrects the book; the second,
+    counted before it, must not take the same table off again. It is refused until counted again,
+    and then posts nothing: the book is the shelf."""
+    table, lamp = await store.catalogue.sku(), await store.catalogue.sku()
+    await store.catalogue.receive(store.location_id, table, 2)
+    await store.catalogue.receive(store.location_id, lamp, 3)
+    everything = await store.open()
+    aisle = await store.open(scope=pb.COUNT_SCOPE_SKUS, skus=[table, lamp])
+    for count_id in (everything.count_id, aisle.count_id):
+        await store.scan(count_id, table, 1)
+        await store.scan(count_id, lamp, 3)
+        await store.review(count_id)
+
+    first = await store.complete(everything.count_id)
+    assert {m.sku: m.on_hand_delta for m in first.adjustments} == {table: -1}
+    assert (await store.on_hand(table)).on_hand == 1
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await store.complete(aisle.count_id)
+    assert refusal(refused) == (grpc.StatusCode.FAILED_PRECONDITION, ["COUNTED_BEFORE_CORRECTION"])
+    assert f"({table}): count again" in (refused.value.details() or "")
+    assert (await store.on_hand(table)).on_hand == 1  # nothing posted
+
+    await store.scan(aisle.count_id, table, 1)  # counted again: the book of now is its base
+    second = await store.complete(aisle.count_id)
+    assert list(second.adjustments) == []
+    assert [(await store.on_hand(sku)).on_hand for sku in (table, lamp)] == [1, 3]
+    assert await check_invariants(db) == []
 
 
 async def test_scope_by_list_and_by_attributes(store: Store) -> None:

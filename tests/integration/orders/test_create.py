@@ -359,3 +359,40 @@ async def test_a_routed_shortfall_names_the_location(shop: Shop) -> None:
     elsewhere = [(alt.location_id, {a.sku: a.quantity for a in alt.available}) for alt in shortfall.alternatives]
     assert (some, {sofa: 1}) in elsewhere and all(location != most for location, _ in elsewhere)
     assert f"{sofa} at {most}: requested 5, available 2" in (refused.value.details() or "")
+
+
+async def test_a_pickup_at_a_location_that_does_not_offer_pickup_is_refused_as_such(shop: Shop) -> None:
+    """A warehouse, or a store whose pickup is switched off, has the items but hands nothing over:
+    the order is refused naming store_id, not answered with a shortfall of stock that is there."""
+    sofa = await shop.sku()
+    warehouse = await shop.location(BERLIN, warehouse=True)
+    closed_desk = await shop.location(BERLIN, pickup=False)
+    for location in (warehouse, closed_desk):
+        await shop.receive(location, sofa, 3)
+        customer = unique_id("CUST-")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await shop.orders.CreateOrder(store_request([(sofa, 1)], location, customer_id=customer))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+        (details,) = details_of(refused.value, error_details_pb2.BadRequest)
+        assert [(v.field, v.description) for v in details.field_violations] == [
+            ("store_id", f"store {location} does not offer pickup")
+        ]
+        listed = await shop.orders.ListOrders(pb.ListOrdersRequest(customer_id=customer))
+        assert list(listed.orders) == []
+        assert await shop.held((location, sofa)) == [0]
+
+
+async def test_a_till_sale_where_the_store_does_not_sell_at_a_till_is_refused_as_such(shop: Shop) -> None:
+    sofa = await shop.sku()
+    no_till = await shop.location(BERLIN, till_sales=False)
+    await shop.receive(no_till, sofa, 3)
+    till = shop.orders_as("pos", [no_till])
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await till.CreateOrder(store_request([(sofa, 1)], no_till, carry_out=True))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+    (details,) = details_of(refused.value, error_details_pb2.BadRequest)
+    assert [(v.field, v.description) for v in details.field_violations] == [
+        ("store_id", f"store {no_till} does not sell at a till")
+    ]
+    assert await shop.held((no_till, sofa)) == [0]
+    assert (await shop.level(no_till, sofa)).on_hand == 3

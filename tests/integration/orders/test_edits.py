@@ -234,3 +234,17 @@ async def test_address_and_pickup_store_change(shop: Shop, db) -> None:
     ]
     assert await shop.held((first, sofa), (second, sofa)) == [1, 1]  # the first order ships from `first`
     assert await system_violations(shop, db, shipped.order_id, pickup.order_id) == []
+
+    # A warehouse has sofas but hands nothing over: the move is refused as such, nothing changes.
+    warehouse = await shop.location(HAMBURG, warehouse=True)
+    await shop.receive(warehouse, sofa, 2)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.EditOrder(edit(pickup.order_id, store_id=warehouse))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+    (details,) = details_of(refused.value, error_details_pb2.BadRequest)
+    assert [(v.field, v.description) for v in details.field_violations] == [
+        ("store_id", f"store {warehouse} does not offer pickup")
+    ]
+    still = await shop.order(pickup.order_id)
+    assert still.store_id == second and held(still) == {second: {sofa: 1}}
+    assert await shop.held((warehouse, sofa)) == [0]

@@ -281,6 +281,26 @@ async def lines_to_post(conn: asyncpg.Connection, count_id: str) -> list[asyncpg
     )
 
 
+async def posted_by_other_counts(
+    conn: asyncpg.Connection, count_id: str, location_id: str, lines: Sequence[asyncpg.Record]
+) -> list[str]:
+    """The SKUs among `lines` that another count posted an adjustment for after the line's ledger
+    position: that adjustment changed the book and not the shelf, so this line's variance, taken
+    before it, would book the same difference again."""
+    rows = await conn.fetch(
+        'SELECT DISTINCT m.sku COLLATE "C" AS sku FROM inventory.movements AS m'
+        " JOIN unnest($2::text[], $3::bigint[]) AS line(sku, version) ON m.sku = line.sku"
+        " WHERE m.location_id = $1 AND m.version > line.version"
+        " AND m.document_ref LIKE 'count:%' AND m.document_ref <> $4"
+        " ORDER BY 1",
+        location_id,
+        [line["sku"] for line in lines],
+        [line["version"] for line in lines],
+        f"count:{count_id}",
+    )
+    return [row["sku"] for row in rows]
+
+
 async def lock_rows(conn: asyncpg.Connection, location_id: str, skus: Sequence[str]) -> dict[str, asyncpg.Record]:
     """The stock rows of the SKUs at the location, locked in the order every multi-row lock takes them
     (location, then SKU, "C" collation), so a posting never deadlocks with a hold."""

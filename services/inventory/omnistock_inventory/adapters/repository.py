@@ -74,15 +74,21 @@ async def get_skus(conn: asyncpg.Connection | asyncpg.Pool, skus: Sequence[str])
 async def search_skus(
     conn: asyncpg.Pool, *, text: str, attributes: dict[str, str], after: str, limit: int
 ) -> list[asyncpg.Record]:
+    """SKUs with every word of `text` in their code, title or an attribute value ("green velvet sofa"
+    finds "Velvet sofa, 3-seater, green"), each word as typed (a % or _ is no wildcard), and every
+    given attribute exactly."""
     lowered = {key.lower(): value.lower() for key, value in attributes.items()}
+    words = [word.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") for word in text.split()]
     return await conn.fetch(
         "SELECT * FROM inventory.skus s"
-        " WHERE ($1 = '' OR s.sku ILIKE '%' || $1 || '%' OR s.title ILIKE '%' || $1 || '%')"
+        " WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS word(w) WHERE NOT ("
+        "   s.sku ILIKE '%' || w || '%' OR s.title ILIKE '%' || w || '%'"
+        "   OR EXISTS (SELECT 1 FROM jsonb_each_text(s.attributes) have WHERE have.value ILIKE '%' || w || '%')))"
         " AND NOT EXISTS (SELECT 1 FROM jsonb_each_text($2::jsonb) want WHERE NOT EXISTS ("
         "   SELECT 1 FROM jsonb_each_text(s.attributes) have"
         "   WHERE lower(have.key) = want.key AND lower(have.value) = want.value))"
         " AND s.sku > $3 ORDER BY s.sku LIMIT $4",
-        text,
+        words,
         lowered,
         after,
         limit,

@@ -67,6 +67,10 @@ def _require_counting(row: Any) -> None:
         )
 
 
+def _lines(number: int) -> str:
+    return f"{number} line" if number == 1 else f"{number} lines"
+
+
 def _hidden(row: Any) -> bool:
     """Staff count blind: the book stays out of their answers until the count is over."""
     return current_principal().location_scoped and _state(row) in COUNTING
@@ -378,7 +382,8 @@ class Counts:
             if attention:
                 skus = [line["sku"] for line in attention]
                 raise FailedPrecondition(
-                    f"{len(skus)} lines need a recount or an approval: {', '.join(skus[:10])}",
+                    f"{_lines(len(skus))} {'needs' if len(skus) == 1 else 'need'} a recount or an approval: "
+                    f"{', '.join(skus[:10])}",
                     [
                         PreconditionViolation("COUNT_LINE_STATUS", sku, "variance above the threshold")
                         for sku in skus[:100]
@@ -401,6 +406,24 @@ class Counts:
         """Each variance as one adjustment on the on hand of now, all or none."""
         lines = await count_repository.lines_to_post(conn, count_id)
         rows = await count_repository.lock_rows(conn, location_id, [line["sku"] for line in lines])
+        # Two counts of one shelf at once: the first posting corrects the book alone, so a variance
+        # the other took before it would book the same missing units twice. Counted again, the
+        # line takes the corrected book as its base.
+        stale = await count_repository.posted_by_other_counts(conn, count_id, location_id, lines)
+        if stale:
+            raise FailedPrecondition(
+                f"{_lines(len(stale))} counted before another count posted a correction for"
+                f" {'it' if len(stale) == 1 else 'them'} ({', '.join(stale[:10])}): count again",
+                [
+                    PreconditionViolation(
+                        "COUNTED_BEFORE_CORRECTION",
+                        f"{location_id}/{sku}",
+                        "another count posted a correction after this line was counted",
+                    )
+                    for sku in stale[:100]
+                ],
+                reason=Reason.INVALID_STATE,
+            )
         refused = []
         for line in lines:
             row = rows[line["sku"]]
@@ -416,9 +439,11 @@ class Counts:
                     )
                 )
         if refused:
+            # Named in the message: the screen that shows it to the person counting shows only that.
+            named = ", ".join(violation.subject.rpartition("/")[2] for violation in refused[:10])
             raise FailedPrecondition(
-                f"{len(refused)} counted lines would take on hand below what is held: release or re-route"
-                " those holds, or count the lines again",
+                f"{_lines(len(refused))} counted would take on hand below what is held ({named}): release or"
+                " re-route those holds, or count again",
                 refused[:100],
             )
         backorder = {

@@ -43,7 +43,7 @@ from omnistock_orders.domain.edits import (
 from omnistock_orders.domain.order import Allocation, Order, OrderLine, OrderStatus
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
-from omnistock_orders.service_layer.placing import query_of
+from omnistock_orders.service_layer.placing import query_of, require_pickup
 from omnistock_orders.service_layer.planning import (
     OnTheWay,
     Planner,
@@ -179,8 +179,11 @@ class OrderEditing:
         store_id = request.store_id if request.store_id != record.store_id else ""
         if store_id and order.method is not Method.PICKUP:
             raise InvalidArgument.of("store_id", f"a {order.method.value} order has no pickup store to change")
-        if store_id and await self.inventory.location(store_id) is None:
-            raise NotFound("location", store_id, field="store_id")
+        if store_id:
+            new_store = await self.inventory.location(store_id)
+            if new_store is None:
+                raise NotFound("location", store_id, field="store_id")
+            require_pickup(new_store)
         sets = {sku: units for sku, units in quantities.items() if order.split_set(sku) is not None}
         quantities = in_part_lines(order, quantities)
         quantities = {sku: units for sku, units in quantities.items() if not _unchanged(record, sku, units)}

@@ -106,6 +106,12 @@ def require_till(query: RouteQuery) -> None:
     require_location(query.store_id, "store")
 
 
+def require_pickup(store: inventory_pb2.Location) -> None:
+    """A pickup order's store must hand orders over: an active location that offers pickup."""
+    if not (store.active and store.pickup):
+        raise InvalidArgument.of("store_id", f"store {store.location_id} does not offer pickup")
+
+
 def query_of(record: OrderRecord) -> RouteQuery:
     """The routing question of a stored order (to resume it after a crash)."""
     ship_to = None
@@ -188,9 +194,18 @@ class OrderPlacement:
         planned = await self.planner.plan(replace(query, lines={line.sku: line.quantity for line in lines}))
         return orders_pb2.QuoteRoutingResponse(plan=planned.message)
 
-    async def _require_store(self, store_id: str) -> None:
-        if store_id and await self.inventory.location(store_id) is None:
+    async def _require_store(self, store_id: str, method: Method | None = None) -> None:
+        """The store exists; for a pickup order it offers pickup, for a carry-out it sells at a till
+        (routing would pass it over and answer a shortfall of stock the store may well have)."""
+        if not store_id:
+            return
+        location = await self.inventory.location(store_id)
+        if location is None:
             raise NotFound("location", store_id, field="store_id")
+        if method is Method.PICKUP:
+            require_pickup(location)
+        if method is Method.CARRY_OUT and not (location.active and location.till_sales):
+            raise InvalidArgument.of("store_id", f"store {store_id} does not sell at a till")
 
     async def _require_skus(self, order: list[str]) -> dict[str, inventory_pb2.Sku]:
         """The SKUs, each of which inventory must know: an unknown one is NOT_FOUND (not out of stock)."""
@@ -213,7 +228,7 @@ class OrderPlacement:
             return await self._resume(*existing, digest)
         if request.reservation_id:
             return await self._create_from_reservation(request, digest, holds)
-        await self._require_store(query.store_id)
+        await self._require_store(query.store_id, query.method)
         lines, sets, currency = await self._priced(
             query.lines, [line.sku for line in request.lines], split=splits(query.method)
         )
