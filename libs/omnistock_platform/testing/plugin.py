@@ -32,10 +32,12 @@ from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, addresses_from_env
 
 
-def pytest_configure(config: pytest.Config) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     # pytest-xdist hands each worker COLUMNS=80 (its own terminal's width). The CLI's consoles
     # fix their width from COLUMNS when first imported, so every command a test runs in-process
-    # would print at 80 columns whatever width the test asks for (tests/integration/cli).
+    # would print at 80 columns whatever width the test asks for (tests/integration/cli). Before
+    # the first conftest: one named on the command line (tests/e2e/console's) imports the CLI.
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.pop("COLUMNS", None)
 
