@@ -1,8 +1,9 @@
 """Work arriving and leaving with other services' events: order allocations become pick tasks,
 reservations become pickup-preparation tasks, and cancellations withdraw them.
 
-Every use case runs in the consumer's transaction (one per event, with its inbox row). Beyond the
-inbox, two rules make the outcome independent of redelivery and order:
+Every use case runs in the consumer's transaction (one per event, with its inbox row), but for what
+an edit after the pick records before inventory gives units back (see `TaskIntake._give_back`).
+Beyond the inbox, two rules make the outcome independent of redelivery and order:
 
 - a task's source (order allocation, reservation) is unique, so a second announcement of the
   same allocation adds nothing;
