@@ -14,9 +14,18 @@ from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.orders.v1 import orders_pb2
+from omnistock_fulfilment.adapters.inventory_client import InventoryClient
+from omnistock_fulfilment.entrypoints.handlers import EventHandlers
+from omnistock_fulfilment.service_layer.changes import TaskChanges
+from omnistock_fulfilment.service_layer.intake import TaskIntake
 from omnistock_platform.db import Database
+from omnistock_platform.events.envelope import new_envelope
+from omnistock_platform.events.outbox import Outbox
+from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, unique_id
+from tests.integration.orders.support import Crash
+from tests.integration.orders.test_cut_short import CrashingInventory
 
 from .support import ORDERS_CONSUMER, Events, Shelf, allocation, one_task, payload_task, request_id, tasks_of
 
@@ -226,3 +235,72 @@ async def test_an_allocation_heard_after_its_repromise_is_due_at_the_newer_promi
 
     row = await one_task(db, order_id=order_id)
     assert row["promise_at"] == later
+
+
+def fulfilment_intake(stack: Stack, db: Database, crash_at: str, *, after: bool) -> EventHandlers:
+    """Fulfilment's event handling as a process of its own has it (inventory as the service calls
+    it), dying at `crash_at`: right after inventory acted (`after`), or before it was asked."""
+    settings = stack.wired_settings()
+    inventory = InventoryClient(service_channel(settings, "fulfilment", "inventory"))
+    crashing = CrashingInventory(inventory, crash_at, after=after)
+    return EventHandlers(TaskIntake(TaskChanges(Outbox(settings, "fulfilment")), crashing, db))  # type: ignore[arg-type]
+
+
+async def handled_once_cut_short(
+    events: Events, db: Database, stack: Stack, payload: orders_pb2.OrderChanged, *, after: bool
+) -> None:
+    """An order.edited handled by a process that dies as inventory gives the units back (its
+    transaction rolled back), then delivered again to the service."""
+    envelope = new_envelope("orders.order.edited", payload, source="orders", request_id=unique_id())
+    handlers = fulfilment_intake(stack, db, "release", after=after)
+    with pytest.raises(Crash):
+        async with db.transaction() as conn:
+            await handlers.on_order(conn, envelope, payload)
+    again = await events.publish(events.settings.subject("orders", "order", "edited"), envelope)
+    await events.handled(ORDERS_CONSUMER, again)
+
+
+@pytest.mark.parametrize("inventory_acted", [True, False], ids=["after-release", "before-release"])
+async def test_units_an_edit_added_after_the_pick_are_announced_short_when_a_crash_cut_the_edit_short(
+    events: Events, db: Database, shelf: Shelf, fulfilment: Any, tap: EventTap, stack: Stack, inventory_acted: bool
+) -> None:
+    location, sku, hold_id, order_id, placed = await picked_task(events, db, shelf, fulfilment, held=5)
+    await handled_once_cut_short(events, db, stack, grown_after_pick(order_id, placed, sku), after=inventory_acted)
+
+    _, payload = await tap.wait_for(
+        lambda env, p: env.type == "fulfilment.task.short_picked" and payload_task(p).order_id == order_id
+    )
+    assert [(line.sku, line.quantity) for line in payload.short] == [(sku, 4)]
+    assert [(line.sku, line.quantity, line.picked) for line in payload_task(payload).lines] == [(sku, 5, 1)]
+    (line,) = (await shelf.get_hold(hold_id)).lines
+    assert (line.open, line.released) == (1, 4)  # given back once
+    assert await shelf.level(location, sku) == (6, 1)
+    assert await db.fetchval("SELECT count(*) FROM fulfilment.edit_give_backs") == 0
+
+
+async def test_an_edit_after_the_pick_cut_short_before_inventory_gave_back_announces_nothing_a_later_edit_gave_back(
+    events: Events, db: Database, shelf: Shelf, fulfilment: Any, tap: EventTap, stack: Stack
+) -> None:
+    """The edit's first handling died before inventory gave the units back, and a later edit gave
+    them back in the meantime (orders shrank the hold back to the picked unit) before fulfilment
+    heard of it: the edit handled again gives nothing back and announces nothing short."""
+    location, sku, hold_id, order_id, placed = await picked_task(events, db, shelf, fulfilment, held=2)
+    grown = state(order_id, 2, resized(placed, {sku: 2}), previous=state(order_id, 1, placed))
+    envelope = new_envelope("orders.order.edited", grown, source="orders", request_id=unique_id())
+    with pytest.raises(Crash):
+        async with db.transaction() as conn:
+            await fulfilment_intake(stack, db, "release", after=False).on_order(conn, envelope, grown)
+    shrunk = ipb.HoldLineChange(location_id=location, sku=sku, open=1, expected_open=2)
+    await shelf.inventory.AdjustHold(
+        ipb.AdjustHoldRequest(
+            request_id=request_id(), adjustments=[ipb.HoldAdjustment(hold_id=hold_id, lines=[shrunk])], reason="edited"
+        )
+    )
+    again = await events.publish(events.settings.subject("orders", "order", "edited"), envelope)
+    await events.handled(ORDERS_CONSUMER, again)
+
+    assert dead_lettered(tap, envelope.event_id) == []
+    assert [p for p in tap.of_type("fulfilment.task.short_picked") if payload_task(p).order_id == order_id] == []
+    (line,) = (await shelf.get_hold(hold_id)).lines
+    assert line.open == 1  # the picked unit stays held for the parcel
+    assert await shelf.level(location, sku) == (6, 1)

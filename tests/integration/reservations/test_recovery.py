@@ -3,6 +3,7 @@ place by hand, then one recovery pass."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from datetime import timedelta
 import grpc
 import pytest
 import pytest_asyncio
+from google.protobuf.duration_pb2 import Duration
 
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
@@ -28,10 +30,13 @@ from omnistock_reservations.domain.pickup_code import new_pickup_code
 from omnistock_reservations.domain.reservation import Customer, Line, Reservation
 from omnistock_reservations.domain.status import Status
 from omnistock_reservations.service_layer.creating import Creating
+from omnistock_reservations.service_layer.lifecycle import Lifecycle
 from omnistock_reservations.service_layer.recovery import Recovery
 from omnistock_reservations.service_layer.syncing import HoldSync
 from omnistock_reservations.service_layer.unit import Deps
-from tests.integration.orders.support import Shop
+from omnistock_reservations.settings import ReservationsSettings
+from tests.integration.orders.support import Crash, Shop
+from tests.integration.orders.test_cut_short import CrashingInventory
 from tests.integration.reservations.support import World
 
 
@@ -336,3 +341,71 @@ async def test_a_cancellation_cut_short_before_an_upgrade_is_answered_on_retry_a
     assert (await chat.CancelReservation(cancel)).reservation == answered
     assert (await world.get(reservation.reservation_id)) == answered
     assert (await world.level(store, sku)).held == 0
+
+
+async def extension_cut_short(world: World, parts: Parts, reservation: pb.Reservation, by: timedelta) -> str:
+    """An ExtendReservation whose first try had inventory extend the hold, then reservations died
+    before writing it down; returns the request id its caller retries with."""
+    request = pb.ExtendReservationRequest(
+        request_id=unique_id(),
+        reservation_id=reservation.reservation_id,
+        extend_by=Duration(seconds=int(by.total_seconds())),
+    )
+    dying = dataclasses.replace(
+        parts.deps,
+        # Inventory as the service itself calls it: its requests ids are the service's.
+        inventory=CrashingInventory(
+            InventoryClient(service_channel(world.stack.wired_settings(), "reservations", "inventory")),
+            "extend",
+            after=True,
+        ),
+        settings=ReservationsSettings.of(parts.deps.settings),
+    )
+    with world.stack.acting_as("chat_agent"), pytest.raises(Crash):
+        await Lifecycle(dying, HoldSync(parts.deps)).extend(request)
+    return request.request_id
+
+
+def extend_again(reservation: pb.Reservation, request_id: str, by: timedelta) -> pb.ExtendReservationRequest:
+    return pb.ExtendReservationRequest(
+        request_id=request_id,
+        reservation_id=reservation.reservation_id,
+        extend_by=Duration(seconds=int(by.total_seconds())),
+    )
+
+
+async def test_an_extension_cut_short_is_answered_on_retry_after_another_extension(world: World, parts: Parts) -> None:
+    """Inventory extended the hold by an hour and reservations died before writing it; another
+    extension (its own request id) then moved the reservation's expiry. The first caller's retry is
+    answered as its first try would have been, not refused as a reused request id."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    reservation = await world.reserve(store, [(sku, 1)])
+    asked = reservation.expires_at.ToDatetime() + timedelta(hours=1)
+    request_id = await extension_cut_short(world, parts, reservation, timedelta(hours=1))
+    other = await world.extend(reservation.reservation_id, timedelta(minutes=30))
+    assert other.expires_at.ToDatetime() == asked  # the hold runs until the first extension's time already
+
+    retried = extend_again(reservation, request_id, timedelta(hours=1))
+    answered = (await world.reservations.ExtendReservation(retried)).reservation
+    assert (answered.status, answered.expires_at.ToDatetime()) == (pb.RESERVATION_STATUS_ACTIVE, asked)
+    assert (await world.reservations.ExtendReservation(retried)).reservation == answered
+    assert (await world.hold(reservation.hold_id)).expires_at == answered.expires_at
+
+
+async def test_an_extension_cut_short_and_recovered_is_not_extended_twice_on_retry(world: World, parts: Parts) -> None:
+    """The recovery loop brought the reservation in line with its hold (extended by the first try)
+    before the caller retried: the retry answers the hour it asked for, not a second hour on top."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    reservation = await world.reserve(store, [(sku, 1)])
+    asked = reservation.expires_at.ToDatetime() + timedelta(hours=1)
+    request_id = await extension_cut_short(world, parts, reservation, timedelta(hours=1))
+    await parts.recovery.run_once()
+    assert (await world.get(reservation.reservation_id)).expires_at.ToDatetime() == asked
+
+    answered = (
+        await world.reservations.ExtendReservation(extend_again(reservation, request_id, timedelta(hours=1)))
+    ).reservation
+    assert (answered.status, answered.expires_at.ToDatetime()) == (pb.RESERVATION_STATUS_ACTIVE, asked)
+    assert (await world.hold(reservation.hold_id)).expires_at == answered.expires_at

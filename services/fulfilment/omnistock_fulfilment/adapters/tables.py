@@ -1,4 +1,5 @@
-"""The fulfilment schema: tasks, and tombstones of work withdrawn before it was announced."""
+"""The fulfilment schema: tasks, tombstones of work withdrawn before it was announced, the newest
+state heard of each source, and the units an edit after the pick gives back."""
 
 from __future__ import annotations
 
@@ -84,6 +85,24 @@ class NewestStateRow(SQLModel, table=True):
     # its newest event promised the goods (ISO 8601; null when it promised nothing, or not kept)}.
     # A reservation: {"lines": [[sku, units], ...]}.
     state: dict[str, Any] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+
+
+class EditGiveBackRow(SQLModel, table=True):
+    """Units an order edit added to a task whose pick was confirmed, which fulfilment asks inventory to
+    give back: recorded before it asks (adapters.give_backs), so that the edit's event handled again
+    after a crash announces them short even though inventory no longer holds them."""
+
+    __tablename__ = "edit_give_backs"
+    __table_args__ = ({"schema": SCHEMA},)
+
+    task_id: str = Field(primary_key=True, sa_type=sa.Text)
+    # The edit's event id.
+    cause: str = Field(primary_key=True, sa_type=sa.Text)
+    # {sku: units}
+    units: dict[str, int] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    created_at: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
+    )
 
 
 platform_tables(SCHEMA)

@@ -52,7 +52,7 @@ def bootstrap(settings: Settings) -> ServiceApp:
     inventory = InventoryClient(channels[0])
     work = TaskWork(db, changes, idempotency, inventory, ReservationsClient(channels[1]))
     watch = TaskWatch(db, TaskFeed(bus))
-    handlers = EventHandlers(TaskIntake(changes, inventory))
+    handlers = EventHandlers(TaskIntake(changes, inventory, db))
     servicer = Servicer(
         fulfilment_pb2_grpc.add_FulfilmentServiceServicer_to_server, FulfilmentServicer(work, watch), FULL_NAME
     )

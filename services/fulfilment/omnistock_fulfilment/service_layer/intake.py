@@ -1,8 +1,9 @@
 """Work arriving and leaving with other services' events: order allocations become pick tasks,
 reservations become pickup-preparation tasks, and cancellations withdraw them.
 
-Every use case runs in the consumer's transaction (one per event, with its inbox row). Beyond the
-inbox, two rules make the outcome independent of redelivery and order:
+Every use case runs in the consumer's transaction (one per event, with its inbox row), but for what
+an edit after the pick records before inventory gives units back (see `TaskIntake._give_back`).
+Beyond the inbox, two rules make the outcome independent of redelivery and order:
 
 - a task's source (order allocation, reservation) is unique, so a second announcement of the
   same allocation adds nothing;
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from omnistock_fulfilment.adapters import hold_repository, repository
+from omnistock_fulfilment.adapters import give_backs, hold_repository, repository
 from omnistock_fulfilment.adapters.inventory_client import InventoryClient
 from omnistock_fulfilment.adapters.messages import AllocationToFulfil, ReservationToPrepare
 from omnistock_fulfilment.domain.promises import order_promise, preparation_promise, repromised
@@ -40,6 +41,7 @@ from omnistock_fulfilment.domain.task import (
     with_components,
 )
 from omnistock_fulfilment.service_layer.changes import TaskChanges
+from omnistock_platform.db import Database
 from omnistock_platform.errors import InvalidArgument
 from omnistock_platform.logging import get_logger
 from omnistock_platform.owners import order_owner, reservation_owner
@@ -53,9 +55,13 @@ PICK_CONFIRMED = frozenset({TaskStatus.PICKED, TaskStatus.PACKED})
 
 
 class TaskIntake:
-    def __init__(self, changes: TaskChanges, inventory: InventoryClient | None = None) -> None:
+    def __init__(
+        self, changes: TaskChanges, inventory: InventoryClient | None = None, db: Database | None = None
+    ) -> None:
         self.changes = changes
         self.inventory = inventory
+        # For what must be committed before inventory is asked, apart from the event's transaction.
+        self.db = db
 
     async def _with_components(
         self, lines: tuple[TaskLine, ...], hold_id: str, location_id: str
@@ -138,7 +144,8 @@ class TaskIntake:
         }
         added = {sku: units for sku, units in added.items() if units > 0}
         if task.status in PICK_CONFIRMED and self.inventory is not None and added:
-            given_back = await self._give_back(task, added, held_beside or {}, cause, order_id)
+            given_back = await self._give_back(conn, task, added, held_beside or {}, cause, order_id)
+            await give_backs.drop(conn, task.task_id, cause)  # announced (or not to be) with this transaction
             # The parcel keeps what was picked; the units given back are asked for and missing (short).
             kept = {sku: (before[sku].quantity if sku in before else 0) + given_back.get(sku, 0) for sku in added}
             new_lines = tuple(
@@ -158,13 +165,30 @@ class TaskIntake:
         return await self.changes.changed(conn, edited, "task.lines_changed")
 
     async def _give_back(
-        self, task: Task, added: Mapping[str, int], held_beside: Mapping[str, int], cause: str, order_id: str
+        self,
+        conn: asyncpg.Connection,
+        task: Task,
+        added: Mapping[str, int],
+        held_beside: Mapping[str, int],
+        cause: str,
+        order_id: str,
     ) -> dict[str, int]:
         """Give back, of the units an edit added to a task whose pick is confirmed, those its hold still
         has for it: beyond what the task had (picked) and what the order's other allocations there take.
         An edit handled late finds fewer (a later edit or a cancellation gave them back already) or
-        none (the hold ended). Returns the units given back."""
-        assert self.inventory is not None
+        none (the hold ended). Returns the units given back.
+
+        What is asked for is recorded first, in a transaction of its own: should the process die once
+        inventory gave them back, the event handled again finds the hold without them, and only the
+        record says they were this edit's to announce short."""
+        assert self.inventory is not None and self.db is not None
+        asked = await give_backs.recorded(conn, task.task_id, cause)
+        if asked and await self.inventory.released_under(
+            _give_back_request_id(task, cause, asked), task.hold_id, task.location_id, asked
+        ):
+            log.info("intake.edit_after_pick_resumed", task_id=task.task_id, order_id=order_id, given=asked)
+            return asked
+        # Not given back before (or never asked): as the hold is now.
         open_here = await self.inventory.open_at(task.hold_id, task.location_id)
         had = {line.sku: line.quantity for line in task.lines}
         given = {
@@ -173,10 +197,10 @@ class TaskIntake:
         }
         given = {sku: units for sku, units in sorted(given.items()) if units > 0}
         if given:
-            # Keyed by what is given back: a retry after a crash that finds less open asks for that.
-            amounts = hashlib.sha256(repr(sorted(given.items())).encode()).hexdigest()[:16]
+            async with self.db.transaction() as own:
+                await give_backs.record(own, task.task_id, cause, given)
             await self.inventory.release(
-                f"task:{task.task_id}:edit-release:{cause}:{amounts}",
+                _give_back_request_id(task, cause, given),
                 task.hold_id,
                 task.location_id,
                 given,
@@ -346,6 +370,12 @@ class TaskIntake:
     def _require_id(field: str, value: str) -> None:
         if not value:
             raise InvalidArgument.of(field, "is required")
+
+
+def _give_back_request_id(task: Task, cause: str, given: Mapping[str, int]) -> str:
+    """Keyed by what is given back: an edit handled again that finds less open asks for that."""
+    amounts = hashlib.sha256(repr(sorted(given.items())).encode()).hexdigest()[:16]
+    return f"task:{task.task_id}:edit-release:{cause}:{amounts}"
 
 
 def _quantities(lines: Iterable[TaskLine]) -> dict[str, int]:

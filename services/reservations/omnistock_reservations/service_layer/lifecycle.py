@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 import asyncpg
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.auth import Role, current_principal, require_location
@@ -132,15 +133,7 @@ class Lifecycle:
         if prior is not None:
             return prior
         next_status(found.reservation_id, found.status, Action.EXTEND)
-        assert found.expires_at is not None
-        target = found.expires_at + extend_by
-        limit = found.extension_limit(self.deps.limits.max_hold)
-        if target > limit:
-            raise InvalidArgument.of(
-                "extend_by",
-                f"a reservation is held at most {duration_text(self.deps.limits.max_hold)} from its creation,"
-                f" until {limit.isoformat()}; it now runs until {found.expires_at.isoformat()}",
-            )
+        target = await self._extension_target(request, found, extend_by)
         hold = await self._on_hold(
             found,
             Action.EXTEND,
@@ -167,6 +160,39 @@ class Lifecycle:
             change,
             lambda done: pb.ExtendReservationResponse(reservation=messages.reservation(done)),
         )
+
+    async def _extension_target(
+        self, request: pb.ExtendReservationRequest, found: Reservation, extend_by: timedelta
+    ) -> datetime:
+        """The expiry an extension asks the hold for, fixed by its first try and kept (committed before
+        inventory is asked) with its request id. Inventory keeps the first ExtendHold under its derived
+        request id: a retry after a crash in between must ask the same, even when another extension or
+        the recovery loop has since moved the reservation's expiry (from which a new target would be
+        counted again: refused as a reused request id, or the hour asked for given twice)."""
+
+        async def first_try(conn: asyncpg.Connection) -> Timestamp:
+            assert found.expires_at is not None
+            target = found.expires_at + extend_by
+            limit = found.extension_limit(self.deps.limits.max_hold)
+            if target > limit:
+                raise InvalidArgument.of(
+                    "extend_by",
+                    f"a reservation is held at most {duration_text(self.deps.limits.max_hold)} from its creation,"
+                    f" until {limit.isoformat()}; it now runs until {found.expires_at.isoformat()}",
+                )
+            fixed = Timestamp()
+            fixed.FromDatetime(target)
+            return fixed
+
+        fixed = await self.deps.idempotency.run(
+            self.deps.db,
+            "ExtendReservationTarget",
+            derived_request_id(found.reservation_id, "extend-target", request.request_id),
+            request,
+            Timestamp,
+            first_try,
+        )
+        return fixed.ToDatetime(tzinfo=UTC)
 
     @_whole
     async def cancel(self, request: pb.CancelReservationRequest) -> pb.CancelReservationResponse:
