@@ -3,17 +3,22 @@ twice, whoever asks (inventory's stock events, the sweep, a second copy of the s
 
 from __future__ import annotations
 
+import contextlib
+
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_inventory.service_layer.verify import check_invariants
+from omnistock_orders.adapters import repository
 from omnistock_orders.entrypoints.handlers import EventHandlers
 from omnistock_orders.entrypoints.main import OrdersService
 from omnistock_platform.testing.stack import unique_id
+from omnistock_platform.testing.waiting import eventually
 from tests.integration.orders.support import (
     BERLIN,
     LEIPZIG,
     SPANDAU,
+    Crash,
     Shop,
     allocated,
     ship_request,
@@ -111,12 +116,30 @@ async def test_a_stock_event_again_and_a_second_copy_fill_nothing_twice(
     assert await check_invariants(db) == []
 
 
-async def test_the_sweep_fills_what_no_event_brought(shop: Shop, db, orders_process: OrdersService) -> None:
+async def test_the_sweep_fills_what_no_event_brought(shop: Shop, tap, db, orders_process: OrdersService) -> None:
     """Stock that becomes usable without a stock event (the warehouse starts shipping after its
     units were received) is filled by the sweep."""
     sofa, _, older, _ = await two_waiting_for_a_sofa(shop)
     warehouse = await shop.location(LEIPZIG, warehouse=True, ships=False)
     await shop.receive(warehouse, sofa, 1)
+    received, _ = await tap.wait_for(
+        lambda envelope, payload: (
+            envelope.type == "inventory.stock.changed"
+            and (payload.level.location_id, payload.level.sku) == (warehouse, sofa)
+        )
+    )
+
+    async def heard() -> bool:  # the running service took the event while the warehouse did not ship
+        async with db.connection() as conn:
+            return bool(
+                await conn.fetchval(
+                    "SELECT count(*) FROM orders.inbox WHERE consumer = 'orders-stock' AND event_id = $1",
+                    received.event_id,
+                )
+            )
+
+    await eventually(heard, what="the receipt's stock event handled by orders")
+    assert waiting(await shop.order(older.order_id)) == {sofa: 1}
     location = (await shop.inventory.GetLocation(inv.GetLocationRequest(location_id=warehouse))).location
     location.ships = True
     await shop.inventory.UpsertLocation(inv.UpsertLocationRequest(request_id=unique_id(), location=location))
@@ -175,3 +198,57 @@ async def test_a_pickup_is_filled_only_at_its_store(shop: Shop, tap) -> None:
     assert filled.status == pb.ORDER_STATUS_ALLOCATED and filled.promise.location_id == store
     assert await shop.held((store, sofa), (other, sofa)) == [1, 0]
     assert filled.channel == common_pb2.CHANNEL_WEB
+
+
+async def cut_short_fill(shop: Shop, monkeypatch, orders_process: OrdersService) -> tuple[str, str, pb.Order]:
+    """The older order's fill dies after inventory took its hold and before the order was saved
+    (whichever copy of orders tried it): the unit is held, the order still waits."""
+    sofa, _, older, _ = await two_waiting_for_a_sofa(shop)
+    warehouse = await shop.location(LEIPZIG, warehouse=True)
+    saving = repository.save
+
+    async def crashing(conn, record):
+        if record.order_id == older.order_id and not record.order.lines[0].backordered:
+            raise Crash("died before the fill was saved")
+        return await saving(conn, record)
+
+    monkeypatch.setattr(repository, "save", crashing)
+    await shop.receive(warehouse, sofa, 1)
+    with contextlib.suppress(Crash):
+        await orders_process.reactions.fill_backorder(older.order_id)
+    assert await shop.held((warehouse, sofa)) == [1]
+    assert waiting(await shop.order(older.order_id)) == {sofa: 1}
+    monkeypatch.setattr(repository, "save", saving)
+    return sofa, warehouse, older
+
+
+async def test_a_fill_cut_short_is_finished_with_the_hold_it_took(
+    shop: Shop, db, monkeypatch, orders_process: OrdersService
+) -> None:
+    sofa, warehouse, older = await cut_short_fill(shop, monkeypatch, orders_process)
+    before = (await shop.level(warehouse, sofa)).version
+
+    await orders_process.reactions.fill_backorder(older.order_id)
+
+    filled = await shop.order(older.order_id)
+    assert (filled.status, allocated(filled)[warehouse]) == (pb.ORDER_STATUS_ALLOCATED, {sofa: 1})
+    # The hold taken before the crash: no other was taken (and given back) meanwhile.
+    level = await shop.level(warehouse, sofa)
+    assert (level.held, level.version) == (1, before)
+    async with db.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM orders.reroutes WHERE order_id = $1", older.order_id) == 0
+    assert await check_invariants(db) == []
+
+
+async def test_a_fill_cut_short_of_an_order_cancelled_since_gives_its_hold_back(
+    shop: Shop, db, monkeypatch, orders_process: OrdersService
+) -> None:
+    sofa, warehouse, older = await cut_short_fill(shop, monkeypatch, orders_process)
+    await shop.orders.CancelOrder(pb.CancelOrderRequest(request_id=unique_id(), order_id=older.order_id))
+
+    assert await orders_process.reactions.fill_backorder(older.order_id) is False
+
+    assert await shop.held((warehouse, sofa)) == [0]
+    async with db.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM orders.reroutes WHERE order_id = $1", older.order_id) == 0
+    assert await check_invariants(db) == []
