@@ -25,6 +25,7 @@ from tests.integration.orders.support import (
     ship_through_fulfilment,
     store_request,
 )
+from tests.integration.orders.test_reactions import short_pick
 
 PARTIAL = pb.RoutingOptions(allow_partial=True)
 
@@ -251,4 +252,30 @@ async def test_a_fill_cut_short_of_an_order_cancelled_since_gives_its_hold_back(
     assert await shop.held((warehouse, sofa)) == [0]
     async with db.connection() as conn:
         assert await conn.fetchval("SELECT count(*) FROM orders.reroutes WHERE order_id = $1", older.order_id) == 0
+    assert await check_invariants(db) == []
+
+
+async def test_a_short_pick_nobody_could_cover_is_filled_by_a_receipt_and_completes(
+    shop: Shop, stack, bus, tap, db
+) -> None:
+    sofa = await shop.sku()
+    store = await shop.location(SPANDAU)
+    await shop.receive(store, sofa, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 1)]))).order
+    await short_pick(shop, bus, order, order.allocations[0], {sofa: 1})
+    await shop.wait_for_order(order.order_id, lambda o: o.status == pb.ORDER_STATUS_BACKORDERED)
+    warehouse = await shop.location(LEIPZIG, warehouse=True)
+
+    await shop.receive(warehouse, sofa, 1)
+
+    filled = await shop.wait_for_order(order.order_id, lambda o: o.status == pb.ORDER_STATUS_ALLOCATED)
+    (added,) = [allocation for allocation in filled.allocations if allocation.status == pb.ALLOCATION_STATUS_HELD]
+    assert added.location_id == warehouse and filled.HasField("promise")
+    shipping = pb.Order()
+    shipping.CopyFrom(filled)
+    del shipping.allocations[:]
+    shipping.allocations.append(added)
+    await ship_through_fulfilment(stack, shipping)
+    done = await shop.wait_for_order(order.order_id, lambda o: o.status == pb.ORDER_STATUS_COMPLETED)
+    assert [(line.fulfilled, line.backordered) for line in done.lines] == [(1, 0)]
     assert await check_invariants(db) == []
