@@ -25,6 +25,10 @@ class OrdersSettings(Settings):
     order_fulfilment_hold_ttl: Duration = timedelta(days=3)
     order_fulfilment_hold_max_ttl: Duration = timedelta(days=7)
     order_fulfilment_hold_sweep_interval: Duration = timedelta(seconds=1)
+    # Backordered units are filled when inventory says stock rose, and by a sweep this often (the
+    # catch-all), each asking at most this many orders, oldest first.
+    order_backorder_sweep_interval: Duration = timedelta(seconds=30)
+    order_backorder_batch: int = 20
 
 
 SETTINGS = OrdersSettings

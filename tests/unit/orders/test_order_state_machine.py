@@ -21,8 +21,10 @@ from omnistock_orders.domain.order import (
     Order,
     OrderLine,
     OrderStatus,
+    backordered_units,
     cancel,
     derive_status,
+    fill_backorder,
     lost_with_hold,
     new_order,
     place,
@@ -96,6 +98,29 @@ def test_short_pick_rerouted_then_backordered() -> None:
     assert order.allocation(first.allocation_id).lines == {"A": 1}  # type: ignore[union-attr]
     assert order.line("A").backordered == 1
     check_invariants(order)
+
+
+def test_stock_that_came_fills_a_backorder_and_the_order_is_allocated_again() -> None:
+    first = allocation("L1", {"A": 1})
+    order = place(order_of(A=3, B=1), [first, allocation("L1", {"B": 1})], {"A": 2})
+    assert (order.status, backordered_units(order)) == (OrderStatus.BACKORDERED, {"A": 2})
+    order = fill_backorder(order, [allocation("L2", {"A": 1}, hold_id="H2")])
+    assert (order.status, backordered_units(order)) == (OrderStatus.BACKORDERED, {"A": 1})
+    order = fill_backorder(order, [allocation("L3", {"A": 1}, hold_id="H3")])
+    assert (order.status, backordered_units(order)) == (OrderStatus.ALLOCATED, {})
+    check_invariants(order)
+    # More than waits, a SKU not waiting, or nothing at all: refused, as no unit may be invented.
+    for filled in ({"A": 1}, {"B": 1}, {}):
+        with pytest.raises(ValueError):
+            fill_backorder(order, [allocation("L2", filled, hold_id="H4")])
+
+
+def test_a_cancelled_order_has_no_backorder_to_fill() -> None:
+    order = place(order_of(A=2), [allocation("L1", {"A": 1})], {"A": 1})
+    cancelled, _ = cancel(order)
+    assert backordered_units(cancelled) == {}
+    with pytest.raises(FailedPrecondition):
+        fill_backorder(cancelled, [allocation("L2", {"A": 1}, hold_id="H2")])
 
 
 def test_unfillable_units_may_be_cancelled_instead() -> None:

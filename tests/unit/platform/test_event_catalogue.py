@@ -29,6 +29,7 @@ DYNAMIC = {
     ("reservations", "service_layer/unit.py", "record"): "reservation",
     ("orders", "service_layer/reactions.py", "shipped"): "order",
     ("orders", "service_layer/reactions.py", "_reroute"): "order",
+    ("orders", "service_layer/reactions.py", "_fill"): "order",
     ("orders", "service_layer/editing.py", "_edit"): "order",
     ("fulfilment", "service_layer/changes.py", "_announce"): "task",
     ("inventory", "service_layer/counts.py", "_announce"): "count",

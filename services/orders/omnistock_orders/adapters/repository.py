@@ -367,6 +367,31 @@ async def stale_pending(conn: Connection, older_than: timedelta, limit: int = 50
     return [row["order_id"] for row in rows]
 
 
+async def backordered(
+    conn: Connection, *, sku: str = "", after: Cursor | None = None, limit: int = 50
+) -> list[tuple[Cursor, str, str]]:
+    """Orders with units waiting for stock (of `sku`, when given), oldest first after `after`:
+    ((created_at, order_id), method, store_id) each."""
+    conditions = ["status = 'backordered'"]
+    args: list[Any] = []
+    if sku:
+        args.append(sku)
+        conditions.append(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements(lines) AS line"
+            f" WHERE line->>'sku' = ${len(args)} AND (line->>'backordered')::bigint > 0)"
+        )
+    if after is not None:
+        args.extend(after)
+        conditions.append(f"(created_at, order_id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT order_id, created_at, method, store_id FROM orders.orders WHERE {' AND '.join(conditions)}"
+        f" ORDER BY created_at, order_id LIMIT ${len(args)}",
+        *args,
+    )
+    return [((row["created_at"], row["order_id"]), row["method"], row["store_id"]) for row in rows]
+
+
 async def orders_with_hold(conn: Connection, hold_id: str) -> list[str]:
     rows = await conn.fetch("SELECT DISTINCT order_id FROM orders.allocations WHERE hold_id = $1", hold_id)
     return [row["order_id"] for row in rows]

@@ -27,6 +27,12 @@ class OrderRow(SQLModel, table=True):
         sa.Index("ix_orders_orders_store", "store_id", postgresql_where=sa.text("store_id <> ''")),
         sa.Index("ix_orders_orders_pending", "created_at", postgresql_where=sa.text("status = 'pending'")),
         sa.Index(
+            "ix_orders_orders_backordered",
+            "created_at",
+            "order_id",
+            postgresql_where=sa.text("status = 'backordered'"),
+        ),
+        sa.Index(
             "ix_orders_orders_hold_expires", "hold_expires_at", postgresql_where=sa.text("hold_expires_at IS NOT NULL")
         ),
         {"schema": SCHEMA},

@@ -367,6 +367,26 @@ def replace_missing(
     return _moved(order, changed)
 
 
+def backordered_units(order: Order) -> dict[str, int]:
+    """SKU -> units of the order waiting for stock (none once it is cancelled or completed)."""
+    if order.terminal:
+        return {}
+    return _positive({line.sku: line.backordered for line in order.lines})
+
+
+def fill_backorder(order: Order, filled: Iterable[Allocation]) -> Order:
+    """Stock came for backordered units: they leave the backorder for the new allocations that hold
+    them. Units still waiting stay backordered (the order stays BACKORDERED until none do)."""
+    _require_open(order)
+    added = tuple(filled)
+    waiting = backordered_units(order)
+    taken = _sum_lines(added)
+    if not taken or any(units <= 0 or units > waiting.get(sku, 0) for sku, units in taken.items()):
+        raise ValueError(f"allocations of {taken} do not fill the backorder {waiting}")
+    lines = tuple(replace(line, backordered=line.backordered - taken.get(line.sku, 0)) for line in order.lines)
+    return _moved(order, replace(order, allocations=(*order.allocations, *added), lines=lines))
+
+
 def shipped_meanwhile(order: Order, allocation_id: str, shipped: Mapping[str, int]) -> Order:
     """A held allocation whose units (`shipped`, at most what it holds) left before a cancellation
     could release them: it is recorded as shipped with those units, so that the cancellation that

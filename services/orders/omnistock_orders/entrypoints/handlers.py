@@ -1,4 +1,5 @@
-"""Events of fulfilment and inventory that move orders on: shipments, short picks, expired and shorted holds."""
+"""Events of fulfilment and inventory that move orders on: shipments, short picks, expired and shorted
+holds, and stock that rose where backordered units may now be had."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from google.protobuf.message import Message
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2
 from omnistock.inventory.v1 import inventory_pb2
+from omnistock_orders.service_layer.backorders import BackorderFilling
 from omnistock_orders.service_layer.reactions import OrderReactions
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
@@ -17,11 +19,21 @@ from omnistock_platform.settings import Settings
 
 # Task events after which a picker has the allocation's units in hand: an edit leaves them be.
 PICKING_EVENTS = frozenset({"picking_started", "picked", "packed"})
+# Stock changes that never make units available: a backorder has nothing to gain from them.
+NOTHING_FREED = frozenset(
+    {
+        inventory_pb2.MOVEMENT_KIND_HOLD,
+        inventory_pb2.MOVEMENT_KIND_COMMIT,
+        inventory_pb2.MOVEMENT_KIND_TRANSFER,
+        inventory_pb2.MOVEMENT_KIND_TRANSFER_OUT,
+    }
+)
 
 
 class EventHandlers:
-    def __init__(self, reactions: OrderReactions) -> None:
+    def __init__(self, reactions: OrderReactions, backorders: BackorderFilling | None = None) -> None:
         self.reactions = reactions
+        self.backorders = backorders
 
     async def on_task(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
         if not isinstance(payload, fulfilment_pb2.TaskChanged):
@@ -70,6 +82,17 @@ class EventHandlers:
             conn, envelope.event_id, order_id, payload.hold.hold_id, lost, payload.shorted_by_transfer_id
         )
 
+    async def on_stock(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
+        """Stock rose (a receipt, a transfer or a return received, a count up, units given back):
+        the oldest orders waiting for that SKU are filled, each in a transaction of its own, so a
+        redelivery finds them filled already. A stale or out-of-order event costs a look only."""
+        if not isinstance(payload, inventory_pb2.StockChanged):
+            raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not StockChanged")
+        level = payload.level
+        if self.backorders is None or payload.cause in NOTHING_FREED or level.available <= 0:
+            return
+        await self.backorders.stock_rose(level.location_id, level.sku)
+
 
 def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHandlers) -> list[EventConsumer]:
     return [
@@ -98,5 +121,13 @@ def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHa
             durable="orders-shorted-holds",
             subjects=[settings.subject("inventory", "hold", "shorted")],
             handler=handlers.on_hold_shorted,
+        ),
+        EventConsumer(
+            db,
+            bus,
+            schema="orders",
+            durable="orders-stock",
+            subjects=[settings.subject("inventory", "stock", "changed")],
+            handler=handlers.on_stock,
         ),
     ]

@@ -12,6 +12,7 @@ from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.reservations_client import ReservationsClient
 from omnistock_orders.entrypoints.grpc_servicer import FULL_NAME, OrdersServicer
 from omnistock_orders.entrypoints.handlers import EventHandlers, consumers
+from omnistock_orders.service_layer.backorders import BackorderFilling
 from omnistock_orders.service_layer.cancelling import OrderCancellation
 from omnistock_orders.service_layer.editing import OrderEditing
 from omnistock_orders.service_layer.fulfilment_holds import OrderHolds
@@ -76,6 +77,7 @@ class OrdersService:
     holds: OrderHolds
     returns: OrderReturns
     editing: OrderEditing
+    backorders: BackorderFilling
 
 
 def wire(platform_settings: Settings) -> OrdersService:
@@ -94,6 +96,7 @@ def wire(platform_settings: Settings) -> OrdersService:
     idempotency = IdempotencyStore("orders")
     planner = Planner(inventory, settings)
     cancellation = OrderCancellation(db, outbox, idempotency, inventory)
+    reactions = OrderReactions(db, outbox, planner, inventory, settings)
     return OrdersService(
         settings=settings,
         db=db,
@@ -102,11 +105,12 @@ def wire(platform_settings: Settings) -> OrdersService:
         placement=OrderPlacement(db, outbox, planner, inventory, reservations, settings),
         queries=OrderQueries(db),
         cancellation=cancellation,
-        reactions=OrderReactions(db, outbox, planner, inventory, settings),
+        reactions=reactions,
         idempotency=idempotency,
         holds=OrderHolds(db, outbox, idempotency, inventory, cancellation, settings),
         returns=OrderReturns(db, outbox, idempotency, inventory),
         editing=OrderEditing(db, outbox, idempotency, planner, inventory, settings),
+        backorders=BackorderFilling(db, reactions, settings.order_backorder_batch),
     )
 
 
@@ -117,10 +121,11 @@ def bootstrap(settings: Settings) -> ServiceApp:
         OrdersServicer(parts.placement, parts.queries, parts.cancellation, parts.holds, parts.returns, parts.editing),
         FULL_NAME,
     )
-    handlers = EventHandlers(parts.reactions)
+    handlers = EventHandlers(parts.reactions, parts.backorders)
     loops: list[BackgroundLoop] = [consumer.run for consumer in consumers(settings, parts.db, parts.bus, handlers)]
     loops.append(_recover_pending(parts))
     loops.append(parts.holds.sweep)
+    loops.append(_fill_backorders(parts))
     cut_short = Resumer(
         "orders",
         settings,
@@ -159,6 +164,20 @@ def _recover_pending(parts: OrdersService) -> BackgroundLoop:
 
     async def loop(stop: asyncio.Event) -> None:
         await repeat(stop, interval, one_round, failed="orders.recovery_failed")
+
+    return loop
+
+
+def _fill_backorders(parts: OrdersService) -> BackgroundLoop:
+    """The catch-all for backordered units: stock events fill them promptly, this sweep whatever an
+    event missed (a crash between, an event handled before the stock could be had)."""
+    interval = parts.settings.order_backorder_sweep_interval.total_seconds()
+
+    async def one_round() -> None:
+        await parts.backorders.sweep()
+
+    async def loop(stop: asyncio.Event) -> None:
+        await repeat(stop, interval, one_round, failed="orders.backorder_sweep_failed")
 
     return loop
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -26,7 +27,10 @@ from omnistock_orders.adapters.messages import order_changed, order_message
 from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_orders.domain.order import (
     Allocation,
+    Order,
     OrderStatus,
+    backordered_units,
+    fill_backorder,
     lost_with_hold,
     record_shipment,
     replace_missing,
@@ -36,12 +40,14 @@ from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
 from omnistock_orders.service_layer.fulfilment_holds import inventory_ttl
 from omnistock_orders.service_layer.placing import query_of
-from omnistock_orders.service_layer.planning import Planner, RouteQuery
+from omnistock_orders.service_layer.planning import Planner, RouteQuery, delivery_promise
 from omnistock_orders.settings import OrdersSettings
 from omnistock_platform.db import Database
 from omnistock_platform.errors import FailedPrecondition, Shortfall
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.logging import get_logger
+from omnistock_platform.promise_messages import promise_message
+from omnistock_platform.promising import latest
 
 log = get_logger(__name__)
 
@@ -247,6 +253,105 @@ class OrderReactions:
                 announce_previous=True,
             )
         await self._settle_abandoned(conn, order_id, cause)
+
+    async def fill_backorder(self, order_id: str) -> bool:
+        """Hold what can now be had of the order's backordered units, in a transaction of its own
+        under the order's row lock (the re-route path of a short pick, with the backorder as the
+        missing units); whether any were filled. Anything may ask, any number of times, from any
+        copy of the service: what is filled leaves the backorder, and the hold is taken from what
+        inventory has at that moment, so nothing is filled twice or beyond the stock.
+
+        The re-route's cause names the order's state (its last change and what waits), so a
+        fill cut short after inventory took the hold is finished by the next fill with that same
+        hold; one whose order changed meanwhile is given back (`_settle_abandoned`)."""
+        prefix = f"backorder:{order_id}"
+        async with self.db.transaction() as conn:
+            record = await repository.get(conn, order_id, lock=True)
+            waiting = backordered_units(record.order) if record is not None else {}
+            filled = False
+            if record is not None and waiting and record.order.status is not OrderStatus.PENDING:
+                # The state's digest keeps the hold's request id (derived from it) within bounds.
+                stamp = record.updated_at.isoformat() if record.updated_at is not None else ""
+                cause = f"{prefix}:{holding.digest({(stamp, sku): units for sku, units in waiting.items()})}"
+                filled = await self._fill(conn, record, cause, waiting)
+            await self._settle_abandoned(conn, order_id, prefix)
+        return filled
+
+    async def _fill(
+        self, conn: asyncpg.Connection, record: OrderRecord, cause: str, waiting: Mapping[str, int]
+    ) -> bool:
+        # A pickup's planner looks at its store only; a shipment's anywhere that ships.
+        query = replace(query_of(record), lines=dict(waiting), allow_partial=True)
+        hold, decision = await self._hold_elsewhere(record, cause, query)
+        if hold is None:
+            await repository.forget_reroute(conn, cause)  # nothing taken: the next fill plans afresh
+            return False
+        added = holding.allocations_from(decision, hold.hold_id)
+        before = record.order
+        after = fill_backorder(before, added)
+        filled = {sku: units - backordered_units(after).get(sku, 0) for sku, units in waiting.items()}
+        filled = {sku: units for sku, units in filled.items() if units > 0}
+        history = orders_pb2.RoutingPlan.FromString((record.decision or orders_pb2.RoutingPlan()).SerializeToString())
+        note = f" Filled backordered {_units(filled)}: {decision.explanation or 'stock came.'}"
+        history.explanation = (history.explanation + note).strip()
+        had = orders_pb2.RoutingPlan()
+        had.promise.CopyFrom(history.promise)
+        was_promised = history.HasField("promise")
+        history.ClearField("promise")
+        if not backordered_units(after):
+            promise = await self._promise_when_filled(record, after, added, decision)
+            if promise is not None:
+                history.promise.CopyFrom(promise)
+        repromised = history.HasField("promise") != was_promised or (was_promised and history.promise != had.promise)
+        saved = await repository.save(conn, replace(record.with_order(after), decision=history))
+        await repository.forget_reroute(conn, cause)
+        await self.outbox.add(conn, "order.rerouted", order_changed(saved, added))
+        changed_to = STATUS_EVENTS.get(after.status) if after.status is not before.status else None
+        if changed_to is not None:
+            await self.outbox.add(conn, changed_to, order_changed(saved))
+        if repromised:  # after what moved it: the customer hears the new date last
+            repromise_event = order_changed(saved)
+            repromise_event.previous.CopyFrom(order_message(record))
+            await self.outbox.add(conn, "order.repromised", repromise_event)
+        log.info(
+            "order.backorder_filled",
+            order_id=record.order_id,
+            filled=filled,
+            waiting=backordered_units(after),
+            new_allocations=len(added),
+        )
+        return True
+
+    async def _promise_when_filled(
+        self,
+        record: OrderRecord,
+        after: Order,
+        added: list[Allocation],
+        decision: orders_pb2.RoutingPlan,
+    ) -> common_pb2.Promise | None:
+        """The order's promise once nothing of it waits any more: the fill's units are handled from
+        now (the plan's promise); a shipment's other held allocations are delivered as handled from
+        when the order was placed, and the order is had at the last of them."""
+        if not decision.HasField("promise"):
+            return None  # units on their way that nothing says when
+        if after.method is not Method.SHIP:
+            return decision.promise
+        new = {allocation.allocation_id for allocation in added}
+        others = [a for a in after.allocations if a.held and a.allocation_id not in new]
+        locations = await self.inventory.locations(a.location_id for a in others)
+        address = record.ship_to
+        region, country = (address.region, address.country) if address is not None else ("", "")
+        placed = record.created_at or datetime.now(UTC)
+        last = latest(
+            [
+                delivery_promise(locations[a.location_id], placed, region, country)
+                for a in others
+                if a.location_id in locations
+            ]
+        )
+        if last is not None and last.at > decision.promise.at.ToDatetime(tzinfo=UTC):
+            return promise_message(last)
+        return decision.promise
 
     async def _reroute(
         self,
