@@ -34,6 +34,8 @@ from omnistock_platform.loops import pause, repeat
 log = get_logger(__name__)
 
 Handler = Callable[[asyncpg.Connection, common_pb2.EventEnvelope, Message], Awaitable[None]]
+# Whether an event can matter to the handler at all; one that cannot is acknowledged unhandled.
+Wanted = Callable[[Message], bool]
 
 
 # Failures of the infrastructure, not of the event: retried for as long as it
@@ -72,7 +74,8 @@ UNACKNOWLEDGED = Gauge(
 )
 EVENTS = Counter(
     "omnistock_consumer_events_total",
-    "Events a consumer finished with: handled, duplicate (already in the inbox), retried, dead_lettered",
+    "Events a consumer finished with: handled, duplicate (already in the inbox), skipped (of no use to it),"
+    " retried, dead_lettered",
     ["consumer", "outcome"],
 )
 REDELIVERIES = Counter("omnistock_consumer_redeliveries_total", "Events delivered again after a failure", ["consumer"])
@@ -106,6 +109,7 @@ class EventConsumer:
         subjects: Sequence[str],
         handler: Handler,
         batch_size: int = 64,
+        wanted: Wanted | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -116,6 +120,10 @@ class EventConsumer:
             # No filter would deliver the whole stream, this consumer's own dead letters included.
             raise ValueError(f"consumer {durable!r} needs at least one subject")
         self.handler = handler
+        # A subject can carry many events a handler has no use for (every stock change, for one that
+        # waits for stock to rise): those cost no transaction and no inbox row, as handling them
+        # would change nothing.
+        self.wanted = wanted
         self.batch_size = batch_size
         settings = bus.settings
         self.max_deliver = settings.consumer_max_deliver
@@ -238,6 +246,10 @@ class EventConsumer:
             payload = unpack_payload(envelope)
         except (DecodeError, KeyError, TypeError, ValueError) as error:
             await self._dead_letter(message, f"undecodable event: {error!r}")
+            return
+        if self.wanted is not None and not self.wanted(payload):
+            await message.ack()
+            EVENTS.labels(self.durable, "skipped").inc()
             return
         token = request_id_var.set(envelope.request_id)
         try:

@@ -145,12 +145,12 @@ async def test_the_sweep_fills_what_no_event_brought(shop: Shop, tap, db, orders
     location.ships = True
     await shop.inventory.UpsertLocation(inv.UpsertLocationRequest(request_id=unique_id(), location=location))
 
-    filled = 0
-    for _ in range(3):  # a batch may hold other tests' waiting orders: the sweep goes on past them
-        filled += await orders_process.backorders.sweep()
+    # A batch may hold other tests' waiting orders: the sweep goes on past them. The running
+    # service's own sweep may be the one that fills it: either way, a sweep did.
+    for _ in range(3):
+        await orders_process.backorders.sweep()
         if (await shop.order(older.order_id)).status == pb.ORDER_STATUS_ALLOCATED:
             break
-    assert filled >= 1
     after = await shop.order(older.order_id)
     assert (after.status, allocated(after)[warehouse]) == (pb.ORDER_STATUS_ALLOCATED, {sofa: 1})
     assert await shop.held((warehouse, sofa)) == [1]

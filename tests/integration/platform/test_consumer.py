@@ -206,6 +206,26 @@ async def test_a_consumer_only_sees_its_own_subject(db: Database, bus: EventBus,
     assert handler.calls == [wanted.event_id]
 
 
+async def test_events_a_consumer_has_no_use_for_are_acknowledged_without_a_transaction(
+    db: Database, bus: EventBus, schema: str
+) -> None:
+    handler = Handler(schema)
+    consumer = make_consumer(db, bus, schema, handler)
+    consumer.wanted = lambda payload: isinstance(payload, common_pb2.SkuQuantity) and payload.sku == "WANTED"
+    subject = bus.settings.subject(schema, "thing", "happened")
+    skipped, wanted = event("OTHER"), event("WANTED")
+    await publish(bus, subject, skipped.SerializeToString())
+    last = await publish(bus, subject, wanted.SerializeToString())
+
+    async with running(consumer.run):
+        await eventually(lambda: settled(bus, consumer, last), what="both events to be acknowledged")
+
+    assert handler.calls == [wanted.event_id]
+    inbox = await db.fetch(f"SELECT event_id FROM {schema}.inbox")
+    assert [str(row["event_id"]) for row in inbox] == [wanted.event_id]
+    assert await dead_letters(bus, consumer) == 0
+
+
 async def test_a_consumer_of_several_subjects_sees_exactly_those(db: Database, bus: EventBus, schema: str) -> None:
     handler = Handler(schema)
     subjects = [bus.settings.subject(schema, "first", "happened"), bus.settings.subject(schema, "second", "happened")]

@@ -30,6 +30,16 @@ NOTHING_FREED = frozenset(
 )
 
 
+def may_free_units(payload: Message) -> bool:
+    """A stock change after which a backorder may be filled: not a hold, a sale or a transfer's, and
+    something is available."""
+    return (
+        isinstance(payload, inventory_pb2.StockChanged)
+        and payload.cause not in NOTHING_FREED
+        and payload.level.available > 0
+    )
+
+
 class EventHandlers:
     def __init__(self, reactions: OrderReactions, backorders: BackorderFilling | None = None) -> None:
         self.reactions = reactions
@@ -88,10 +98,9 @@ class EventHandlers:
         redelivery finds them filled already. A stale or out-of-order event costs a look only."""
         if not isinstance(payload, inventory_pb2.StockChanged):
             raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not StockChanged")
-        level = payload.level
-        if self.backorders is None or payload.cause in NOTHING_FREED or level.available <= 0:
+        if self.backorders is None or not may_free_units(payload):
             return
-        await self.backorders.stock_rose(level.location_id, level.sku)
+        await self.backorders.stock_rose(payload.level.location_id, payload.level.sku)
 
 
 def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHandlers) -> list[EventConsumer]:
@@ -129,5 +138,6 @@ def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHa
             durable="orders-stock",
             subjects=[settings.subject("inventory", "stock", "changed")],
             handler=handlers.on_stock,
+            wanted=may_free_units,
         ),
     ]
