@@ -240,6 +240,7 @@ async def quiet_stack(admin_url: str, nats_url: str) -> AsyncIterator[QuietStack
         sweep_interval=timedelta(hours=1),
         reservation_recovery_interval=timedelta(hours=1),
         order_recovery_interval=timedelta(hours=1),
+        order_backorder_sweep_interval=timedelta(hours=1),
         consumer_retry_delay=timedelta(milliseconds=100),
         # Calls come one at a time; the session's stack holds connections of its own meanwhile.
         db_pool_min=1,
