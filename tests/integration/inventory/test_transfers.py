@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
@@ -369,6 +371,23 @@ async def test_a_plain_transfer_naming_a_set_moves_its_components(route: Route, 
 def bad_fields(error: pytest.ExceptionInfo[grpc.aio.AioRpcError]) -> list[str]:
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     return [v.field for d in details_of(error.value, error_details_pb2.BadRequest) for v in d.field_violations]
+
+
+async def test_an_expected_arrival_in_the_past_is_refused_naming_it(route: Route) -> None:
+    lamp = await route.catalogue.sku("Lamp")
+    await route.catalogue.receive(route.warehouse, lamp, 2)
+    long_ago = Timestamp()
+    long_ago.FromDatetime(datetime(2020, 1, 1, tzinfo=UTC))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await route.create({lamp: 1}, expected_arrival_at=long_ago)
+    assert bad_fields(refused) == ["expected_arrival_at"]
+    listed = await route.office.ListTransfers(pb.ListTransfersRequest(location_id=route.store))
+    assert list(listed.transfers) == []  # nothing was drafted
+    # Clocks drift: a moment ago is taken as now.
+    just_now = Timestamp()
+    just_now.FromDatetime(datetime.now(UTC) - timedelta(seconds=5))
+    draft = await route.create({lamp: 1}, expected_arrival_at=just_now)
+    assert draft.status == pb.TRANSFER_STATUS_DRAFT
 
 
 async def test_more_damaged_than_shipped_is_refused_not_booked_over(route: Route, db) -> None:
