@@ -106,6 +106,7 @@ class Counts:
 
     async def list_counts(self, request: pb.ListCountsRequest) -> pb.ListCountsResponse:
         wanted = listing.filters(request, count_messages.STATUS_CODES)
+        await listing.ensure_known(self.db.pool, location_id=request.location_id)
         rows = await count_repository.list_counts(
             self.db.pool,
             location_ids=wanted.location_ids,

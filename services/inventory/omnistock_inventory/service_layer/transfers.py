@@ -119,6 +119,7 @@ class Transfers:
 
     async def list_transfers(self, request: pb.ListTransfersRequest) -> pb.ListTransfersResponse:
         wanted = listing.filters(request, transfer_messages.STATUS_CODES)
+        await listing.ensure_known(self.db.pool, location_id=request.location_id)
         rows = await transfer_repository.list_transfers(
             self.db.pool,
             location_ids=wanted.location_ids,
