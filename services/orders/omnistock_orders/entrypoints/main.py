@@ -100,7 +100,7 @@ def wire(platform_settings: Settings) -> OrdersService:
         bus=bus,
         channels=channels,
         placement=OrderPlacement(db, outbox, planner, inventory, reservations, settings),
-        queries=OrderQueries(db),
+        queries=OrderQueries(db, inventory),
         cancellation=cancellation,
         reactions=OrderReactions(db, outbox, planner, inventory, settings),
         idempotency=idempotency,
