@@ -256,8 +256,10 @@ async def test_staff_only_see_and_work_the_tasks_of_their_own_locations(
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_tasks_are_listed_by_promise_page_by_page(events: Events, db: Database, fulfilment: Any) -> None:
-    location = unique_id("LOC-")
+async def test_tasks_are_listed_by_promise_page_by_page(
+    events: Events, db: Database, fulfilment: Any, shelf: Shelf
+) -> None:
+    location = await shelf.location()  # one inventory has: a list of an unknown one is NOT_FOUND
     base = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
     # Announced in an order different from their promises.
     for hours in (5, 1, 3, 2, 4):
