@@ -32,6 +32,7 @@ from omnistock_cli.commands import (
     caller,
 )
 from omnistock_cli.context import ADMIN, Caller, JsonOption, TokenOption, WorksAtOption, call_services
+from omnistock_cli.failures import STAFF_OPTION
 from omnistock_cli.output import emit
 from omnistock_platform.auth import Role
 
@@ -148,7 +149,12 @@ def acting(
                 as_json=named["as_json"],
                 request_id=named.get("request_id") or new_request_id(),
             )
-            command(**given, call=call)
+            # A refusal's hint names the option this command has for where staff work, if any.
+            chosen = STAFF_OPTION.set("--works-at" if works_at else "")
+            try:
+                command(**given, call=call)
+            finally:
+                STAFF_OPTION.reset(chosen)
 
         parameters = [*(parameter for parameter in own if parameter.name not in after), *options, *last]
         run.__signature__ = signature.replace(parameters=parameters, return_annotation=None)  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ Expected failures never end in a traceback."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +19,21 @@ HINTS: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.UNAVAILABLE: "is the service running? start everything with `omnistock up` (or `make run`)",
     grpc.StatusCode.UNAUTHENTICATED: "the token is missing, expired or signed with another secret "
     "(see OMNISTOCK_TOKEN and OMNISTOCK_JWT_SECRET)",
-    grpc.StatusCode.PERMISSION_DENIED: "try another --role, or --location for store and warehouse staff",
     grpc.StatusCode.ABORTED: "a race was lost; retrying the same command is safe",
     grpc.StatusCode.DEADLINE_EXCEEDED: "the service did not answer in time; retrying the same command is safe",
 }
+
+# The option of the running command that says where store and warehouse staff work ("--works-at"), or
+# "" when it has none (the command names the location it acts at itself, or is no caller's command).
+STAFF_OPTION: ContextVar[str] = ContextVar("staff_option", default="")
+
+
+def permission_hint() -> str:
+    """What to try on PERMISSION_DENIED, naming only options the running command has."""
+    option = STAFF_OPTION.get()
+    if option:
+        return f"try another --role, or {option} for store and warehouse staff"
+    return "try another --role, or --token: store and warehouse staff act only where their token says they work"
 
 
 @dataclass
@@ -52,7 +64,8 @@ class Failure:
 def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> Failure:
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     message = (error.details() if hasattr(error, "details") else "") or ""
-    failure = Failure(code=code.name, message=message, hint=HINTS.get(code, ""))
+    hint = permission_hint() if code == grpc.StatusCode.PERMISSION_DENIED else HINTS.get(code, "")
+    failure = Failure(code=code.name, message=message, hint=hint)
     if not isinstance(error, grpc.aio.AioRpcError):
         return failure
     for bad in details_of(error, error_details_pb2.BadRequest):

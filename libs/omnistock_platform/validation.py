@@ -23,6 +23,8 @@ _MAX_SECONDS = 253_402_300_799
 _MAX_DURATION_SECONDS = 315_576_000_000
 _NANOS = 1_000_000_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# How far a caller's clock may lag the service's: a time "now" by the caller's clock is not in the past.
+CLOCK_SKEW = timedelta(minutes=1)
 
 
 _UNITS = (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000))
@@ -117,6 +119,12 @@ class Validator:
             self.fail(field, "must be a time between the years 1 and 9999")
             return None
         return value.ToDatetime(tzinfo=UTC)
+
+    def not_past(self, field: str, value: datetime | None, *, skew: timedelta = CLOCK_SKEW) -> None:
+        """A time that must still be ahead (an arrival, a due date): refused when it is more than
+        `skew` in the past, so a caller whose clock lags a little can still say "now"."""
+        if value is not None and value < datetime.now(UTC) - skew:
+            self.fail(field, "must not be in the past")
 
     def duration(self, field: str, value: Duration | None, *, required: bool = False) -> timedelta | None:
         """The span; None when unset or not a valid google.protobuf.Duration (at most 10,000 years)."""

@@ -111,3 +111,25 @@ async def test_count_commands_explain_mistakes(stack: Stack) -> None:
     assert cancelled["status"] == "COUNT_STATUS_CANCELLED"
     closed = await cli.run("count", "scan", count_id, await world.sku(), "1", expect=1)
     assert "FAILED_PRECONDITION" in closed.stderr and "cancelled" in closed.stderr
+
+
+async def test_a_refusal_for_another_store_hints_at_the_option_the_command_has(stack: Stack) -> None:
+    """`count scan` has --works-at, not --location: its hint names --works-at. `count start` names its
+    location itself (its --location is where to count): its hint does not send staff to --works-at."""
+    world, cli = World(stack), Cli(stack)
+    store = await world.location(unique_id("Berlin-"), BERLIN)
+    other = await world.location(unique_id("Berlin-"), BERLIN)
+    lamp = await world.sku("Lamp")
+    await world.receive(store, lamp, 2)
+    count_id = (await cli.json("count", "start", "--location", store))["count_id"]
+
+    denied = await cli.run("count", "scan", count_id, lamp, "1", "--role", "pos", "--works-at", other, expect=1)
+    assert "PERMISSION_DENIED" in denied.stderr
+    assert "hint: try another --role, or --works-at for store and warehouse staff" in denied.stderr
+    assert "--location" not in denied.stderr
+
+    token = stack.token("pos", locations=[other])
+    refused = await cli.run("count", "start", "--location", store, "--token", token, expect=1)
+    assert "PERMISSION_DENIED" in refused.stderr
+    assert "--works-at" not in refused.stderr and "or --location" not in refused.stderr
+    assert "--token" in refused.stderr

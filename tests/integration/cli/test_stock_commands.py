@@ -146,3 +146,15 @@ async def test_stock_near_with_via_transfer_adds_the_stores_a_transfer_could_bri
     assert promise["wording"].endswith("via transfer from Leipzig Lager")
     shown = await cli.run("stock", sofa, "--near", city, "--radius", "10", "--via-transfer", "--wide")
     assert "via transfer from Leipzig Lager" in shown.stdout
+
+
+async def test_movements_of_a_sku_or_location_that_does_not_exist_say_so(stack: Stack) -> None:
+    """Not "No movements.", which a SKU that exists and never moved answers."""
+    world, cli = World(stack), Cli(stack)
+    idle = await world.sku("Lamp")
+    nope, nowhere = unique_id("NOPE-"), unique_id("NOWHERE-")
+    unknown = await cli.run("movements", "--sku", nope, expect=1)
+    assert "NOT_FOUND" in unknown.stderr and nope in unknown.stderr
+    missing = await cli.run("movements", "--location", nowhere, expect=1)
+    assert "NOT_FOUND" in missing.stderr and nowhere in missing.stderr
+    assert "No movements." in (await cli.run("movements", "--sku", idle)).stdout

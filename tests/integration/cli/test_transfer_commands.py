@@ -48,3 +48,26 @@ async def test_a_transfer_from_the_terminal_ships_in_transit_and_is_received_wit
     assert cancelled["status"] == "TRANSFER_STATUS_CANCELLED"
     report = await cli.json("verify", "--inventory-only", expect=None)
     assert not [v for v in report["violations"] if transfer_id in v["subject"] or store in v["subject"]]
+
+
+async def test_an_arrival_in_the_past_and_more_damaged_than_shipped_are_refused_naming_the_field(
+    stack: Stack,
+) -> None:
+    world, cli = World(stack), Cli(stack)
+    warehouse = await world.location(unique_id("Spandau-"), BERLIN, kind="warehouse")
+    store = await world.location(unique_id("Mitte-"), BERLIN)
+    lamp = await world.sku("Lamp")
+    await world.receive(warehouse, lamp, 3)
+
+    past = await cli.run(
+        "transfer", "create", "--from", warehouse, "--to", store, "--sku", f"{lamp}=3",
+        "--arrives", "2020-01-01T00:00:00Z", expect=1,
+    )  # fmt: skip
+    assert "INVALID_ARGUMENT" in past.stderr and "field expected_arrival_at: must not be in the past" in past.stderr
+    draft = await cli.json("transfer", "create", "--from", warehouse, "--to", store, "--sku", f"{lamp}=3")
+    await cli.run("transfer", "ship", draft["transfer_id"])
+    too_many = await cli.run(
+        "transfer", "receive", draft["transfer_id"], "--got", f"{lamp}=2", "--damaged", f"{lamp}=5", expect=1
+    )
+    assert "INVALID_ARGUMENT" in too_many.stderr and "field lines[0].damaged: at most 3" in too_many.stderr
+    assert (await world.level(store, lamp)).in_transit == 3  # nothing was booked

@@ -256,8 +256,10 @@ async def test_staff_only_see_and_work_the_tasks_of_their_own_locations(
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_tasks_are_listed_by_promise_page_by_page(events: Events, db: Database, fulfilment: Any) -> None:
-    location = unique_id("LOC-")
+async def test_tasks_are_listed_by_promise_page_by_page(
+    events: Events, db: Database, fulfilment: Any, shelf: Shelf
+) -> None:
+    location = await shelf.location()  # one inventory has: a list of an unknown one is NOT_FOUND
     base = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
     # Announced in an order different from their promises.
     for hours in (5, 1, 3, 2, 4):
@@ -373,3 +375,24 @@ async def test_a_refused_change_leaves_nothing_for_the_resumer(events: Events, d
         await work.ship(ship)
     assert ship.request_id not in [change.request_id for change in await store.unfinished(db, timedelta(0))]
     await channel.close()
+
+
+async def test_tasks_at_an_unknown_location_are_not_found_and_at_an_idle_one_none(
+    fulfilment: Any, shelf: Shelf, stack: Stack
+) -> None:
+    """A mistyped location must not read as "no work there"."""
+    idle, nowhere = await shelf.location(), unique_id("NOWHERE-")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await fulfilment.ListTasks(fpb.ListTasksRequest(location_id=nowhere))
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    (resource,) = details_of(refused.value, error_details_pb2.ResourceInfo)
+    assert (resource.resource_type, resource.resource_name, resource.description) == (
+        "location",
+        nowhere,
+        "location_id",
+    )
+    assert list((await fulfilment.ListTasks(fpb.ListTasksRequest(location_id=idle))).tasks) == []
+    picker = stack.stub("fulfilment", role="warehouse", locations=[idle])
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await picker.ListTasks(fpb.ListTasksRequest(location_id=nowhere))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

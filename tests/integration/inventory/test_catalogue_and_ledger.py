@@ -388,3 +388,37 @@ async def test_batch_get_locations_answers_found_and_not_found(catalogue) -> Non
         await catalogue.admin.BatchGetLocations(pb.BatchGetLocationsRequest(location_ids=[store, "no spaces"]))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violated_fields(refused.value) == ["location_ids[1]"]
+
+
+async def test_lists_filtered_by_an_unknown_location_or_sku_are_not_found_and_an_idle_one_is_empty(
+    catalogue, stack
+) -> None:
+    """`omnistock movements --sku NOPE` answered "No movements.", as if nothing had happened to a SKU
+    that exists. Every list of a location's records names the filter that finds nothing to look at."""
+    store, sku = await catalogue.location(), await catalogue.sku()
+    nowhere, nope = unique_id("NOWHERE-"), unique_id("NOPE-")
+    admin = catalogue.admin
+    lists = [
+        ("location", "location_id", admin.ListMovements(pb.ListMovementsRequest(location_id=nowhere))),
+        ("sku", "sku", admin.ListMovements(pb.ListMovementsRequest(sku=nope))),
+        ("sku", "sku", admin.ListMovements(pb.ListMovementsRequest(location_id=store, sku=nope))),
+        ("location", "location_id", admin.ListHolds(pb.ListHoldsRequest(location_id=nowhere))),
+        ("location", "location_id", admin.ListTransfers(pb.ListTransfersRequest(location_id=nowhere))),
+        ("location", "location_id", admin.ListCounts(pb.ListCountsRequest(location_id=nowhere))),
+    ]
+    for kind, field, call in lists:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        (resource,) = details_of(refused.value, error_details_pb2.ResourceInfo)
+        assert (resource.resource_type, resource.description) == (kind, field)
+    # Ids that exist and have nothing yet: empty lists.
+    assert list((await admin.ListMovements(pb.ListMovementsRequest(location_id=store, sku=sku))).movements) == []
+    assert list((await admin.ListHolds(pb.ListHoldsRequest(location_id=store))).holds) == []
+    assert list((await admin.ListTransfers(pb.ListTransfersRequest(location_id=store))).transfers) == []
+    assert list((await admin.ListCounts(pb.ListCountsRequest(location_id=store))).counts) == []
+    # Staff asking of a location not theirs are refused as before, whether it exists or not.
+    clerk = stack.stub("inventory", token=stack.token("pos", locations=[store]))
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await clerk.ListMovements(pb.ListMovementsRequest(location_id=nowhere))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

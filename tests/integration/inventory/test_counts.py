@@ -314,6 +314,33 @@ async def test_scope_by_list_and_by_attributes(store: Store) -> None:
     assert refusal(not_green) == (grpc.StatusCode.FAILED_PRECONDITION, ["COUNT_SCOPE"])
 
 
+async def test_a_scope_of_attributes_no_sku_has_is_refused_as_an_unknown_sku_is(store: Store, db) -> None:
+    """colour=purple, which no product has: refused naming the scope's field, nothing opened (a listed
+    SKU the catalogue lacks is NOT_FOUND too). A scope some SKU has opens, even with none here yet:
+    such a SKU found on the shelf is counted from nothing."""
+    purple = unique_id("purple-")
+    before = await db.fetchval("SELECT count(*) FROM inventory.counts")
+    with pytest.raises(grpc.aio.AioRpcError) as nothing:
+        await store.open(pb.COUNT_SCOPE_ATTRIBUTES, attributes={"colour": purple})
+    assert nothing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert f"no SKU matches colour={purple}" in (nothing.value.details() or "")
+    (info,) = details_of(nothing.value, error_details_pb2.ResourceInfo)
+    assert info.description == "attributes"
+    assert await db.fetchval("SELECT count(*) FROM inventory.counts") == before
+    # Only a set has it: a set is counted as its components, so nothing could be scanned either.
+    sofa, cushion = await store.catalogue.sku(), await store.catalogue.sku()
+    await define_set(store.office, {sofa: 1, cushion: 2}, attributes={"colour": purple})
+    with pytest.raises(grpc.aio.AioRpcError) as only_a_set:
+        await store.open(pb.COUNT_SCOPE_ATTRIBUTES, attributes={"colour": purple})
+    assert only_a_set.value.code() == grpc.StatusCode.NOT_FOUND
+
+    stray = await store.catalogue.sku("Purple lamp", colour=purple)
+    count = await store.open(pb.COUNT_SCOPE_ATTRIBUTES, attributes={"Colour": purple.upper()})
+    assert count.summary.lines == 0
+    await store.scan(count.count_id, stray, 1)
+    assert set(await store.lines(count.count_id)) == {stray}
+
+
 async def test_a_sku_found_where_the_book_has_none_is_counted_from_nothing(store: Store) -> None:
     stray = await store.catalogue.sku()
     count = await store.open()

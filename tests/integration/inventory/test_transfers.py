@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
@@ -363,4 +365,44 @@ async def test_a_plain_transfer_naming_a_set_moves_its_components(route: Route, 
     ).on_hand == 5
     store_set = (await route.office.GetStock(pb.GetStockRequest(sku=sofa_set, location_id=route.store))).levels
     assert [level.available for level in store_set] == [2]
+    assert await check_invariants(db) == []
+
+
+def bad_fields(error: pytest.ExceptionInfo[grpc.aio.AioRpcError]) -> list[str]:
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    return [v.field for d in details_of(error.value, error_details_pb2.BadRequest) for v in d.field_violations]
+
+
+async def test_an_expected_arrival_in_the_past_is_refused_naming_it(route: Route) -> None:
+    lamp = await route.catalogue.sku("Lamp")
+    await route.catalogue.receive(route.warehouse, lamp, 2)
+    long_ago = Timestamp()
+    long_ago.FromDatetime(datetime(2020, 1, 1, tzinfo=UTC))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await route.create({lamp: 1}, expected_arrival_at=long_ago)
+    assert bad_fields(refused) == ["expected_arrival_at"]
+    listed = await route.office.ListTransfers(pb.ListTransfersRequest(location_id=route.store))
+    assert list(listed.transfers) == []  # nothing was drafted
+    # Clocks drift: a moment ago is taken as now.
+    just_now = Timestamp()
+    just_now.FromDatetime(datetime.now(UTC) - timedelta(seconds=5))
+    draft = await route.create({lamp: 1}, expected_arrival_at=just_now)
+    assert draft.status == pb.TRANSFER_STATUS_DRAFT
+
+
+async def test_more_damaged_than_shipped_is_refused_not_booked_over(route: Route, db) -> None:
+    """Three shipped; two good and five damaged cannot be true of three units: the receipt would book
+    four over (good units on hand) while only two went on hand."""
+    lamp = await route.catalogue.sku("Lamp")
+    await route.catalogue.receive(route.warehouse, lamp, 3)
+    transfer = await route.create({lamp: 3})
+    await route.ship(transfer.transfer_id)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await route.receive(transfer.transfer_id, [pb.TransferArrival(sku=lamp, received=2, damaged=5)])
+    assert bad_fields(refused) == ["lines[0].damaged"]
+    arriving = await route.level(route.store, lamp)
+    assert (arriving.on_hand, arriving.in_transit) == (0, 3)  # nothing changed
+    received = await route.receive(transfer.transfer_id, [pb.TransferArrival(sku=lamp, received=2, damaged=1)])
+    (line,) = received.transfer.lines
+    assert (line.received, line.damaged, line.short, line.over) == (2, 1, 0, 0)
     assert await check_invariants(db) == []

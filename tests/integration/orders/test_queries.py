@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.stack import unique_id
 from tests.integration.orders.support import BERLIN, SPANDAU, Shop, quote_of, ship_request, store_request
 
@@ -94,3 +96,23 @@ async def test_wrong_hands_and_bad_reads_are_refused(shop: Shop) -> None:
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field in (refused.value.details() or "")
     assert await shop.held((store, sofa)) == [0]
+
+
+async def test_orders_at_an_unknown_location_are_not_found_and_at_an_idle_one_none(shop: Shop) -> None:
+    """A mistyped location must not read as "no orders there"."""
+    idle = await shop.location(BERLIN)
+    nowhere = unique_id("NOWHERE-")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.orders.ListOrders(pb.ListOrdersRequest(location_id=nowhere))
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    (resource,) = details_of(refused.value, error_details_pb2.ResourceInfo)
+    assert (resource.resource_type, resource.resource_name, resource.description) == (
+        "location",
+        nowhere,
+        "location_id",
+    )
+    assert list((await shop.orders.ListOrders(pb.ListOrdersRequest(location_id=idle))).orders) == []
+    # Staff asking of a location not theirs are refused as before, whether it exists or not.
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await shop.orders_as("pos", [idle]).ListOrders(pb.ListOrdersRequest(location_id=nowhere))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

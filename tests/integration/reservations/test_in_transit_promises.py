@@ -115,8 +115,16 @@ async def test_a_transfer_received_after_the_promise_repromises_a_reservation_th
     lamp = await shop.sku("Lamp")
     overdue = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
     found = await shop.in_transit_to_store(
-        {lamp: 2}, on_shelf={lamp: 1}, arrival=overdue, promise_settings=AROUND_THE_CLOCK
+        {lamp: 2}, on_shelf={lamp: 1}, arrival=datetime.now(UTC) + timedelta(days=1), promise_settings=AROUND_THE_CLOCK
     )
+    # A transfer is not drafted with an arrival in the past: it becomes overdue as the day passes.
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        await conn.execute(
+            "UPDATE inventory.transfers SET expected_arrival_at = $2 WHERE transfer_id = $1", found.transfer_id, overdue
+        )
+    finally:
+        await conn.close()
     shelf = (await chat.CreateReservation(create_request(found.store, [(lamp, 1)]))).reservation
     waiting = (await chat.CreateReservation(create_request(found.store, [(lamp, 2)]))).reservation
     assert waiting.promise.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER

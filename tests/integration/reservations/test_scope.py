@@ -117,3 +117,18 @@ async def test_a_caller_reserves_only_in_its_own_channel(world: World) -> None:
     mine = await till.CreateReservation(create_request(store, [(sku, 1)], channel=common_pb2.CHANNEL_POS))
     assert mine.reservation.status == pb.RESERVATION_STATUS_ACTIVE
     assert (await world.level(store, sku)).held == 2
+
+
+async def test_reservations_at_an_unknown_store_are_not_found_and_at_an_idle_one_none(world: World) -> None:
+    """A mistyped store must not read as "no reservations there"."""
+    idle, nowhere = await world.store(), unique_id("NOWHERE-")
+    admin = world.as_role("admin")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await admin.ListReservations(pb.ListReservationsRequest(store_id=nowhere))
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    (resource,) = details_of(refused.value, error_details_pb2.ResourceInfo)
+    assert (resource.resource_type, resource.resource_name, resource.description) == ("location", nowhere, "store_id")
+    assert list((await admin.ListReservations(pb.ListReservationsRequest(store_id=idle))).reservations) == []
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await world.as_role("pos", [idle]).ListReservations(pb.ListReservationsRequest(store_id=nowhere))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

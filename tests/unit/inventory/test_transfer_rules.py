@@ -87,6 +87,16 @@ def test_more_than_shipped_is_over_and_on_hand() -> None:
     assert (line.received, line.short, line.over) == (3, 0, 1)
 
 
+def test_more_damaged_than_shipped_is_refused_not_booked_over() -> None:
+    """Three shipped, two good and five damaged: the five cannot all be written off from a shipment
+    of three, and the two extra would be booked over (on hand) while only two went on hand."""
+    with pytest.raises(InvalidArgument) as refused:
+        book_receipt({"sofa": 3}, [Arrival("sofa", received=2, damaged=5)])
+    assert [v.field for v in refused.value.violations] == ["lines[0].damaged"]
+    (line,) = book_receipt({"sofa": 3}, [Arrival("sofa", received=4, damaged=3)])
+    assert (line.received, line.damaged, line.short, line.over) == (4, 3, 0, 4)
+
+
 def test_a_bad_receipt_is_refused_as_a_whole() -> None:
     with pytest.raises(InvalidArgument) as refused:
         book_receipt(
@@ -106,7 +116,7 @@ def test_every_shipped_unit_is_counted_exactly_once(
     shipped: dict[str, int], found: list[tuple[int, int]], reported: set[str]
 ) -> None:
     arrivals = [
-        Arrival(sku, received, damaged)
+        Arrival(sku, received, min(damaged, shipped[sku]))
         for sku, (received, damaged) in zip("abcd", found, strict=True)
         if sku in shipped and sku in reported
     ]
@@ -115,6 +125,7 @@ def test_every_shipped_unit_is_counted_exactly_once(
     for line in lines:
         assert line.shipped + line.over == line.received + line.damaged + line.short
         assert min(line.short, line.over) == 0
+        assert line.over <= line.received  # over is good units on hand
         assert line.shipped == shipped[line.sku]
 
 

@@ -31,6 +31,16 @@ class InventoryClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = inventory_pb2_grpc.InventoryServiceStub(channel)
 
+    async def knows_location(self, location_id: str) -> bool:
+        """Whether inventory has the location (asked now: one created a moment ago is known)."""
+        try:
+            await remote_call(
+                "inventory", self._stub.GetLocation(inventory_pb2.GetLocationRequest(location_id=location_id))
+            )
+        except NotFound:
+            return False
+        return True
+
     async def hold(self, hold_id: str) -> inventory_pb2.Hold | None:
         """The hold as inventory has it now; None when inventory does not know it."""
         try:

@@ -156,6 +156,11 @@ class TaskWork:
                 after=after,
                 limit=page_size + 1,
             )
+        # Nothing to show: a location with no work, or one that does not exist (a mistyped id must
+        # not read as "no work there"). Asked only then, so listing needs inventory no more.
+        empty = not tasks and request.location_id and not request.page_token
+        if empty and not await self.inventory.knows_location(request.location_id):
+            raise NotFound("location", request.location_id, field="location_id")
         tasks, following = page_of(tasks, page_size, encode_page_token)
         return fulfilment_pb2.ListTasksResponse(tasks=[task_message(task) for task in tasks], next_page_token=following)
 

@@ -67,6 +67,20 @@ async def insert_count(
     )
 
 
+async def any_sku_matches(conn: asyncpg.Connection, attributes: dict[str, str]) -> bool:
+    """Whether the catalogue has a SKU with stock of its own (not a set) that has every attribute (keys
+    and values matched as ListSkus and a count's scope match them)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM inventory.skus k WHERE k.components = '{}'::jsonb"
+            " AND NOT EXISTS (SELECT 1 FROM jsonb_each_text($1::jsonb) want WHERE NOT EXISTS ("
+            "  SELECT 1 FROM jsonb_each_text(k.attributes) have"
+            "  WHERE lower(have.key) = want.key AND lower(have.value) = want.value)))",
+            _lowered(attributes),
+        )
+    )
+
+
 async def add_expected_lines(conn: asyncpg.Connection, count: asyncpg.Record) -> int:
     """Lines (uncounted) for the SKUs of the count's scope on hand at its location now that it does not
     have yet; how many were added."""

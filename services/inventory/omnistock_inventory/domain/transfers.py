@@ -147,8 +147,9 @@ class LineReceipt:
 
 def book_receipt(shipped: Mapping[str, int], arrivals: Iterable[Arrival]) -> list[LineReceipt]:
     """Closes every shipped line with what arrived. A shipped line nobody reported arrived short in
-    full; a SKU that was not shipped cannot be received on this transfer. All-or-nothing: any bad
-    arrival refuses the whole receipt."""
+    full; a SKU that was not shipped cannot be received on this transfer, nor more damaged units of a
+    SKU than were shipped (over is good units beyond the shipment: part of received). All-or-nothing:
+    any bad arrival refuses the whole receipt."""
     violations: list[FieldViolation] = []
     found: dict[str, Arrival] = {}
     for index, arrival in enumerate(arrivals):
@@ -160,6 +161,16 @@ def book_receipt(shipped: Mapping[str, int], arrivals: Iterable[Arrival]) -> lis
             violations.append(FieldViolation(f"lines[{index}].received", "must not be negative"))
         if arrival.damaged < 0:
             violations.append(FieldViolation(f"lines[{index}].damaged", "must not be negative"))
+        elif arrival.sku in shipped and arrival.damaged > shipped[arrival.sku]:
+            # Damaged units are written off from what was shipped: more than that cannot have been
+            # booked, and the excess would pass for good units over (on hand) that never went on hand.
+            violations.append(
+                FieldViolation(
+                    f"lines[{index}].damaged",
+                    f"at most {shipped[arrival.sku]}, the units of {arrival.sku} shipped: damaged units are"
+                    " written off from the shipment",
+                )
+            )
         found.setdefault(arrival.sku, arrival)
     if violations:
         raise InvalidArgument(violations)

@@ -106,6 +106,7 @@ class Counts:
 
     async def list_counts(self, request: pb.ListCountsRequest) -> pb.ListCountsResponse:
         wanted = listing.filters(request, count_messages.STATUS_CODES)
+        await listing.ensure_known(self.db.pool, location_id=request.location_id)
         rows = await count_repository.list_counts(
             self.db.pool,
             location_ids=wanted.location_ids,
@@ -185,6 +186,13 @@ class Counts:
                     if sku not in known:
                         raise NotFound("sku", sku, field=f"skus[{index}]")
                     refuse_stock_of_bundle(sku, known[sku]["components"])  # its components are counted
+            if scope is CountScope.ATTRIBUTES and not await count_repository.any_sku_matches(
+                conn, dict(request.attributes)
+            ):
+                # As a listed SKU the catalogue lacks: a scope nothing could ever be scanned in is a
+                # mistake (a misspelt value), not an empty count.
+                wanted = ", ".join(f"{key}={value}" for key, value in sorted(request.attributes.items()))
+                raise NotFound("sku", wanted, field="attributes", message=f"no SKU matches {wanted}")
             row = await count_repository.insert_count(
                 conn,
                 count_id=str(uuid.uuid4()),

@@ -26,7 +26,7 @@ from omnistock_inventory.domain.holds import (
     settled_state,
 )
 from omnistock_inventory.domain.stock import channel_available, may_use_safety_stock
-from omnistock_inventory.service_layer import ledger
+from omnistock_inventory.service_layer import ledger, listing
 from omnistock_inventory.service_layer.batching import ATTEMPTS, RETRYABLE, HoldBatcher, NoFit, ShortRow, Waiting
 from omnistock_inventory.service_layer.bundles import bundle_lines, bundle_shortfall
 from omnistock_inventory.service_layer.stock import channel_of
@@ -581,6 +581,7 @@ class Holds:
         check.raise_if_invalid()
         if current_principal().location_scoped:
             require_location(request.location_id or "(all locations)")
+        await listing.ensure_known(self.db.pool, location_id=request.location_id)
         rows = await repository.list_holds(
             self.db.pool,
             owner_prefix=request.owner_prefix,

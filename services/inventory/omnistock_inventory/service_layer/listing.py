@@ -1,5 +1,6 @@
-"""What the lists of records at locations (counts, transfers) share: their request's filters,
-checked, and their pages, newest first by (created_at, id)."""
+"""What the lists of records at locations (counts, transfers, holds, movements) share: their request's
+filters, checked (an id filter naming nothing that exists is NOT_FOUND, not an empty list), and their
+pages, newest first by (created_at, id)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+import asyncpg
+
+from omnistock_inventory.adapters import repository
 from omnistock_platform.auth import visible_locations
+from omnistock_platform.errors import NotFound
 from omnistock_platform.paging import page_after, page_of, page_token
 from omnistock_platform.validation import Validator
 
@@ -48,6 +53,16 @@ def filters(request: ListRequest, statuses: Mapping[Any, StrEnum]) -> Filters:
     after = page_after(request.page_token)
     status = statuses[request.status].value if request.status else ""
     return Filters(visible_locations(request.location_id), status, after, limit)
+
+
+async def ensure_known(pool: asyncpg.Pool, *, location_id: str = "", sku: str = "") -> None:
+    """NOT_FOUND naming the filter's field for a location or SKU that does not exist: a mistyped id
+    must not read as "nothing happened there". One that exists and matches nothing stays an empty
+    list. Checked after the caller's access, so staff learn nothing of locations not theirs."""
+    if location_id and await repository.get_location(pool, location_id) is None:
+        raise NotFound("location", location_id, field="location_id")
+    if sku and await repository.get_sku(pool, sku) is None:
+        raise NotFound("sku", sku, field="sku")
 
 
 def newest_first(rows: Sequence[Any], limit: int, id_column: str) -> tuple[list[Any], str]:

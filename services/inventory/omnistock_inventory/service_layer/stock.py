@@ -24,7 +24,7 @@ from omnistock_inventory.domain.bundles import Components, bundle_available
 from omnistock_inventory.domain.holds import LineKey
 from omnistock_inventory.domain.stock import Channel, Counters, channel_available, may_use_safety_stock
 from omnistock_inventory.domain.transfers import LeadTimes, TransferStatus
-from omnistock_inventory.service_layer import ledger, transit_promises
+from omnistock_inventory.service_layer import ledger, listing, transit_promises
 from omnistock_inventory.service_layer.bundles import bundle_levels, refuse_stock_of_bundle
 from omnistock_inventory.service_layer.pools import PoolBook, at, group_locations
 from omnistock_inventory.service_layer.reads import StockReads
@@ -758,9 +758,11 @@ class StockLevels:
         until = check.timestamp("until", request.until) if request.HasField("until") else None
         check.raise_if_invalid()
         # Who acted and under which request ids: a location's own records, for its staff only.
+        location_ids = visible_locations(request.location_id)
+        await listing.ensure_known(self.db.pool, location_id=request.location_id, sku=request.sku)
         rows = await repository.list_movements(
             self.db.pool,
-            location_ids=visible_locations(request.location_id),
+            location_ids=location_ids,
             sku=request.sku,
             since=since,
             until=until,

@@ -119,6 +119,7 @@ class Transfers:
 
     async def list_transfers(self, request: pb.ListTransfersRequest) -> pb.ListTransfersResponse:
         wanted = listing.filters(request, transfer_messages.STATUS_CODES)
+        await listing.ensure_known(self.db.pool, location_id=request.location_id)
         rows = await transfer_repository.list_transfers(
             self.db.pool,
             location_ids=wanted.location_ids,
@@ -165,6 +166,7 @@ class Transfers:
         expected = check.timestamp(
             "expected_arrival_at", request.expected_arrival_at if request.HasField("expected_arrival_at") else None
         )
+        check.not_past("expected_arrival_at", expected)
         check.text("note", request.note, max_length=MAX_NOTE)
         check.text("hold_owner", request.hold_owner, max_length=200)
         hold_for = check.duration("hold_for", request.hold_for) if request.HasField("hold_for") else None

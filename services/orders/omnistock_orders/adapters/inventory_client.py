@@ -78,6 +78,16 @@ class InventoryClient:
         """The location, or None when inventory does not know it."""
         return (await self._cached_locations([location_id])).get(location_id)
 
+    async def knows_location(self, location_id: str) -> bool:
+        """Whether inventory has the location: a known one from the cache, an unknown one asked now
+        (the cache may remember it unknown from before it was created)."""
+        cached = self._locations.get(location_id)
+        if cached is not None and cached[1] is not None and cached[0] > time.monotonic():
+            return True
+        request = inventory_pb2.BatchGetLocationsRequest(location_ids=[location_id])
+        response = await remote_call("inventory", self._stub.BatchGetLocations(request))
+        return any(location.location_id == location_id for location in response.locations)
+
     async def locations(self, location_ids: Iterable[str]) -> dict[str, inventory_pb2.Location]:
         """The known ones among the given locations: what the cache lacks comes in one call."""
         return await self._cached_locations(sorted(set(location_ids)))

@@ -103,7 +103,7 @@ def wire(platform_settings: Settings) -> OrdersService:
         bus=bus,
         channels=channels,
         placement=OrderPlacement(db, outbox, planner, inventory, reservations, settings),
-        queries=OrderQueries(db),
+        queries=OrderQueries(db, inventory),
         cancellation=cancellation,
         reactions=reactions,
         idempotency=idempotency,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2
 from omnistock_orders.adapters import repository
+from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.messages import CHANNELS, STATUS_FROM_PROTO, order_message
 from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_platform.auth import current_principal, require_location
@@ -30,8 +31,9 @@ def encode_page_token(record: OrderRecord) -> str:
 
 
 class OrderQueries:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, inventory: InventoryClient) -> None:
         self.db = db
+        self.inventory = inventory
 
     async def get(self, request: orders_pb2.GetOrderRequest) -> orders_pb2.GetOrderResponse:
         check = Validator()
@@ -70,6 +72,11 @@ class OrderQueries:
             after=after,
             limit=page_size + 1,
         )
+        # Nothing to show: a location with no orders, or one that does not exist (a mistyped id must
+        # not read as "no orders there"). Asked only then, so listing needs inventory no more.
+        empty = not records and request.location_id and not request.page_token
+        if empty and not await self.inventory.knows_location(request.location_id):
+            raise NotFound("location", request.location_id, field="location_id")
         records, following = page_of(records, page_size, encode_page_token)
         return orders_pb2.ListOrdersResponse(
             orders=[order_message(record) for record in records], next_page_token=following

@@ -105,6 +105,13 @@ class Lifecycle:
             after,
             limit + 1,
         )
+        if not found and request.store_id and not request.page_token:
+            # Nothing to show: a store with no reservations, or one that does not exist (a mistyped id
+            # must not read as "no reservations there"). Asked only then, so listing needs inventory no more.
+            try:
+                await self.deps.inventory.store(request.store_id)
+            except NotFound:
+                raise NotFound("location", request.store_id, field="store_id") from None
         page, following = page_of(
             found,
             limit,
