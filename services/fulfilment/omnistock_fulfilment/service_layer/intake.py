@@ -183,9 +183,7 @@ class TaskIntake:
         record says they were this edit's to announce short."""
         assert self.inventory is not None and self.db is not None
         asked = await give_backs.recorded(conn, task.task_id, cause)
-        if asked and await self.inventory.released_under(
-            _give_back_request_id(task, cause, asked), task.hold_id, task.location_id, asked
-        ):
+        if asked and await self.inventory.released_under(_give_back_request_id(task, cause, asked)):
             log.info("intake.edit_after_pick_resumed", task_id=task.task_id, order_id=order_id, given=asked)
             return asked
         # Not given back before (or never asked): as the hold is now.
