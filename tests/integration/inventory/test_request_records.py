@@ -3,6 +3,8 @@ the change again. Only its own request ids, and only changes that were made."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -19,12 +21,17 @@ async def no_record(stub: object, request_id: str) -> None:
     assert not answer.HasField("record")
 
 
-async def test_a_release_a_service_made_reads_as_made_and_an_unused_id_as_no_record(catalogue) -> None:
+async def held_by_a_service(catalogue: Any, on_hand: int, units: int) -> tuple[Any, str, str, pb.Hold]:
+    """(the service's stub, store, SKU, its hold of `units` of the `on_hand` there)."""
     store = await catalogue.location()
     sku = await catalogue.sku()
-    await catalogue.receive(store, sku, 5)
+    await catalogue.receive(store, sku, on_hand)
     service = catalogue.stack.stub("inventory", role="service")
-    held = (await service.Hold(hold_request([(store, sku, 3)]))).hold
+    return service, store, sku, (await service.Hold(hold_request([(store, sku, units)]))).hold
+
+
+async def test_a_release_a_service_made_reads_as_made_and_an_unused_id_as_no_record(catalogue) -> None:
+    service, store, sku, held = await held_by_a_service(catalogue, 5, 3)
     released_under = unique_id()
     await service.ReleaseHold(
         pb.ReleaseHoldRequest(
@@ -46,11 +53,7 @@ async def test_a_release_a_service_made_reads_as_made_and_an_unused_id_as_no_rec
 async def test_a_refused_change_leaves_no_record(catalogue) -> None:
     """A release refused (the hold is another owner's) rolls its request id back with it: the id
     reads as never used, as a release never sent would."""
-    store = await catalogue.location()
-    sku = await catalogue.sku()
-    await catalogue.receive(store, sku, 2)
-    service = catalogue.stack.stub("inventory", role="service")
-    held = (await service.Hold(hold_request([(store, sku, 1)]))).hold
+    service, _, _, held = await held_by_a_service(catalogue, 2, 1)
     refused_under = unique_id()
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await service.ReleaseHold(
