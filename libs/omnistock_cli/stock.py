@@ -210,7 +210,11 @@ def stock(
 @acting(Role.CHAT_AGENT, writes=False, works_at=False, after=["wide"])
 def skus(
     text: Annotated[
-        str, typer.Argument(metavar="TEXT", help="Words in the SKU code or title (case-insensitive).")
+        str,
+        typer.Argument(
+            metavar="TEXT",
+            help="Words the SKU must all have, each in its code, title or an attribute value (case-insensitive).",
+        ),
     ] = "",
     attr: Annotated[
         list[str] | None, typer.Option("--attr", help="An attribute that must match, KEY=VALUE; repeat for more.")

@@ -128,6 +128,17 @@ def fingerprint(method: str, request: Message, caller: str | None = None) -> byt
     return digest.digest()
 
 
+@dataclass(frozen=True)
+class RequestRecord:
+    """A change made under a request id: by which method, whether it went through (`answered`: a
+    change that began before another service acted is stored unanswered until it finishes), when."""
+
+    request_id: str
+    method: str
+    answered: bool
+    created_at: datetime
+
+
 class IdempotencyStore:
     def __init__(self, schema: str) -> None:
         self._table = f"{schema}.idempotency"
@@ -300,6 +311,17 @@ class IdempotencyStore:
             f"SELECT created_at FROM {self._table} WHERE request_id = $1", request_id
         )
         return found
+
+    async def record_of(self, db: Database, request_id: str) -> RequestRecord | None:
+        """The change the current caller made under `request_id`; None when it made none (another
+        caller's change is not theirs to learn of)."""
+        row = await db.fetchrow(
+            f"SELECT method, response IS NOT NULL AS answered, created_at FROM {self._table}"
+            " WHERE request_id = $1 AND caller = $2",
+            request_id,
+            current_caller(),
+        )
+        return None if row is None else RequestRecord(request_id, row["method"], row["answered"], row["created_at"])
 
     async def forget(self, db: Database, request_id: str) -> None:
         """Drop a begun request that was never answered: a retry is evaluated afresh."""

@@ -723,6 +723,10 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("inventory", "GetHold"): Scenario(simple(_get_hold), scoped=True),
     ("inventory", "ListHolds"): Scenario(fixed(lambda at: ipb.ListHoldsRequest(location_id=at)), scoped=True),
     ("inventory", "ReleaseHold"): Scenario(release, scoped=True),
+    # A service's own request ids, at no location.
+    ("inventory", "GetRequestRecord"): Scenario(
+        fixed(lambda at: ipb.GetRequestRecordRequest(change_request_id=unique_id())), scoped=False
+    ),
     ("inventory", "CommitHold"): Scenario(commit, scoped=True),
     ("inventory", "ExtendHold"): Scenario(extend, scoped=True),
     ("inventory", "TransferHold"): Scenario(transfer, scoped=True),

@@ -158,8 +158,10 @@ async def test_update_changes_only_the_named_fields(webhooks: Any) -> None:
         await delete(webhooks, subscription_id)
 
 
-async def test_unknown_ids_are_not_found(webhooks: Any) -> None:
-    unknown = "00000000-0000-4000-8000-000000000000"
+@pytest.mark.parametrize("unknown", ["00000000-0000-4000-8000-000000000000", "not-an-id"], ids=["uuid", "other-form"])
+async def test_unknown_ids_are_not_found(webhooks: Any, unknown: str) -> None:
+    """Any id of the form ids have names nothing here unless it names a subscription: NOT_FOUND, as an
+    unknown order or task id is elsewhere, even where it is no UUID as subscription ids are."""
     calls = [
         webhooks.GetSubscription(pb.GetSubscriptionRequest(subscription_id=unknown)),
         webhooks.DeleteSubscription(pb.DeleteSubscriptionRequest(request_id=unique_id(), subscription_id=unknown)),
@@ -173,8 +175,9 @@ async def test_unknown_ids_are_not_found(webhooks: Any) -> None:
             await call
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as malformed:
-        await webhooks.GetSubscription(pb.GetSubscriptionRequest(subscription_id="not-an-id"))
-    assert "subscription_id" in violations(malformed.value)
+        await webhooks.GetSubscription(pb.GetSubscriptionRequest(subscription_id="not an id!"))
+    assert malformed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(violations(malformed.value)) == ["subscription_id"]
 
 
 async def test_only_dead_deliveries_are_replayed(webhooks: Any, receiver: Receiver, world: Any) -> None:

@@ -29,3 +29,10 @@ def test_a_paragraph_marked_to_keep_its_lines_keeps_them() -> None:
     shown = help_of("import", columns=200).splitlines()
     assert any(line.strip().startswith("skus.csv") for line in shown)
     assert any(line.strip().startswith("stock.csv") for line in shown)
+
+
+def test_the_sku_search_help_says_every_word_is_looked_for_in_code_title_and_attributes() -> None:
+    """`omnistock skus green velvet sofa` finds "Velvet sofa, 3-seater" whose colour is green: the
+    help named the code and the title only."""
+    shown = " ".join(help_of("skus", columns=200).split())
+    assert "Words the SKU must all have, each in its code, title or an attribute value" in shown

@@ -106,3 +106,27 @@ def test_a_base_from_before_the_protos_existed_has_nothing_to_break(tmp_path: Pa
     shutil.copytree(ROOT / "protos", tmp_path / "protos")
     commit(tmp_path, "protos")
     assert breaking(tmp_path) == 0
+
+
+def field_comment(message: str, field: str) -> str:
+    """The comment of `message`.`field` (full message name) in the protos, as the docs render it."""
+    for file in descriptor_set().file:
+        for index, found in enumerate(file.message_type):
+            if f"{file.package}.{found.name}" != message:
+                continue
+            number = next(i for i, candidate in enumerate(found.field) if candidate.name == field)
+            path = [4, index, 2, number]
+            (location,) = [loc for loc in file.source_code_info.location if list(loc.path) == path]
+            return " ".join(location.leading_comments.split())
+    raise LookupError(message)
+
+
+def test_the_sku_search_text_is_documented_as_it_searches() -> None:
+    """ListSkus looks for every word on its own, in the code, the title or an attribute value, and
+    takes % and _ as typed (tests/integration/inventory/test_catalogue_and_ledger.py): the contract
+    says so, not the substring search of code or title it once was."""
+    comment = field_comment("omnistock.inventory.v1.ListSkusRequest", "text")
+    assert "every word" in comment
+    assert all(place in comment for place in ("code", "title", "attribute value"))
+    assert "% and _ are taken literally" in comment
+    assert "Part of the code or the title" not in comment

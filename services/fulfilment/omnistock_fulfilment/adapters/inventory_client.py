@@ -8,11 +8,8 @@ from datetime import datetime
 import grpc
 
 from omnistock.inventory.v1 import inventory_pb2, inventory_pb2_grpc
-from omnistock_platform.errors import FailedPrecondition, IdempotencyMismatch, NotFound
+from omnistock_platform.errors import NotFound
 from omnistock_platform.grpc.client import remote_call
-
-# An owner no hold has (holds are owned by "order:<id>" and "reservation:<id>"): see `released_under`.
-_NO_OWNER = "fulfilment:asks-only"
 
 
 def _hold_lines(location_id: str, quantities: Mapping[str, int]) -> list[inventory_pb2.HoldLineRequest]:
@@ -82,27 +79,12 @@ class InventoryClient:
         )
         await remote_call("inventory", self._stub.ReleaseHold(request))
 
-    async def released_under(
-        self, request_id: str, hold_id: str, location_id: str, quantities: Mapping[str, int]
-    ) -> bool:
-        """Whether inventory gave units of the hold back under `request_id` already (a crash cut short
-        what was to follow). Asked as a release that changes nothing: it names an owner no hold has.
-        Inventory claims the request id before it looks at the hold, so one it used already is
-        refused as reused (the same id with other parameters), and an unused one is refused by the
-        owner check (or as a hold that ended), its claim rolled back with the refusal."""
-        request = inventory_pb2.ReleaseHoldRequest(
-            request_id=request_id,
-            hold_id=hold_id,
-            lines=_hold_lines(location_id, quantities),
-            expected_owner=_NO_OWNER,
-        )
-        try:
-            await remote_call("inventory", self._stub.ReleaseHold(request))
-        except IdempotencyMismatch:
-            return True
-        except (FailedPrecondition, NotFound):
-            return False
-        raise RuntimeError(f"inventory released hold {hold_id} for {_NO_OWNER!r}, which owns no hold")
+    async def released_under(self, request_id: str) -> bool:
+        """Whether inventory gave units back under `request_id` already (a crash cut short what was
+        to follow): read from inventory's record of the request ids this service used."""
+        request = inventory_pb2.GetRequestRecordRequest(change_request_id=request_id)
+        answer = await remote_call("inventory", self._stub.GetRequestRecord(request))
+        return answer.HasField("record") and answer.record.method == "ReleaseHold" and answer.record.answered
 
     async def write_off(
         self, request_id: str, location_id: str, sku: str, units: int, note: str, observed_at: datetime | None = None

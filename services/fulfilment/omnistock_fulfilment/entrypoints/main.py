@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from omnistock.fulfilment.v1 import fulfilment_pb2, fulfilment_pb2_grpc
 from omnistock_fulfilment.adapters.inventory_client import InventoryClient
 from omnistock_fulfilment.adapters.reservations_client import ReservationsClient
@@ -52,7 +54,8 @@ def bootstrap(settings: Settings) -> ServiceApp:
     inventory = InventoryClient(channels[0])
     work = TaskWork(db, changes, idempotency, inventory, ReservationsClient(channels[1]))
     watch = TaskWatch(db, TaskFeed(bus))
-    handlers = EventHandlers(TaskIntake(changes, inventory, db))
+    intake = TaskIntake(changes, inventory, db)
+    handlers = EventHandlers(intake)
     servicer = Servicer(
         fulfilment_pb2_grpc.add_FulfilmentServiceServicer_to_server, FulfilmentServicer(work, watch), FULL_NAME
     )
@@ -70,6 +73,7 @@ def bootstrap(settings: Settings) -> ServiceApp:
     )
     loops: list[BackgroundLoop] = [consumer.run for consumer in consumers(settings, db, bus, handlers)]
     loops.append(cut_short.run)
+    loops.append(functools.partial(intake.purge_give_backs, retention=settings.idempotency_retention))
     return ServiceApp(
         "fulfilment", settings, db, bus, servicers=[servicer], policy=POLICY, background=loops, channels=channels
     )

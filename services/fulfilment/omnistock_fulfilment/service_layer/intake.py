@@ -18,11 +18,12 @@ newest_states.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -44,6 +45,7 @@ from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_platform.db import Database
 from omnistock_platform.errors import InvalidArgument
 from omnistock_platform.logging import get_logger
+from omnistock_platform.loops import repeat
 from omnistock_platform.owners import order_owner, reservation_owner
 from omnistock_platform.validation import Validator
 
@@ -54,6 +56,10 @@ log = get_logger(__name__)
 PICK_CONFIRMED = frozenset({TaskStatus.PICKED, TaskStatus.PACKED})
 
 
+# How often give-back records past retention are purged (as answers to request ids are).
+GIVE_BACK_PURGE_SECONDS = 3600.0
+
+
 class TaskIntake:
     def __init__(
         self, changes: TaskChanges, inventory: InventoryClient | None = None, db: Database | None = None
@@ -62,6 +68,20 @@ class TaskIntake:
         self.inventory = inventory
         # For what must be committed before inventory is asked, apart from the event's transaction.
         self.db = db
+
+    async def purge_give_backs(self, stop: asyncio.Event, retention: timedelta) -> None:
+        """What an edit after the pick asked inventory to give back is kept as long as inventory keeps
+        the request id it asked under (the idempotency retention), then dropped: a record whose event
+        was never handled to the end (dead-lettered, overtaken by a newer edit) would stay forever."""
+        assert self.db is not None
+        db = self.db
+
+        async def purge() -> None:
+            purged = await give_backs.purge(db.pool, retention)
+            if purged:
+                log.info("intake.give_backs_purged", purged=purged)
+
+        await repeat(stop, GIVE_BACK_PURGE_SECONDS, purge, failed="intake.give_back_purge_failed")
 
     async def _with_components(
         self, lines: tuple[TaskLine, ...], hold_id: str, location_id: str
@@ -183,9 +203,7 @@ class TaskIntake:
         record says they were this edit's to announce short."""
         assert self.inventory is not None and self.db is not None
         asked = await give_backs.recorded(conn, task.task_id, cause)
-        if asked and await self.inventory.released_under(
-            _give_back_request_id(task, cause, asked), task.hold_id, task.location_id, asked
-        ):
+        if asked and await self.inventory.released_under(_give_back_request_id(task, cause, asked)):
             log.info("intake.edit_after_pick_resumed", task_id=task.task_id, order_id=order_id, given=asked)
             return asked
         # Not given back before (or never asked): as the hold is now.

@@ -15,6 +15,7 @@ from omnistock_inventory.service_layer.counts import Counts
 from omnistock_inventory.service_layer.hold_edits import HoldEdits
 from omnistock_inventory.service_layer.holds import Holds
 from omnistock_inventory.service_layer.pools import Pools
+from omnistock_inventory.service_layer.request_records import RequestRecords
 from omnistock_inventory.service_layer.stock import StockLevels
 from omnistock_inventory.service_layer.transfers import Transfers
 from omnistock_inventory.service_layer.watch import StockWatcher
@@ -34,6 +35,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         transfers: Transfers,
         pools: Pools,
         hold_edits: HoldEdits,
+        request_records: RequestRecords,
     ) -> None:
         self.catalogue = catalogue
         self.stock = stock
@@ -43,6 +45,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         self.transfers = transfers
         self.pools = pools
         self.hold_edits = hold_edits
+        self.request_records = request_records
 
     async def _with_token(self, response: Changed) -> Changed:
         """A write's answer with its consistency token: a read passing it sees the change (docs/reads.md).
@@ -118,6 +121,11 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
 
     async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Context) -> pb.ReleaseHoldResponse:
         return await self._with_token(await self.holds.release(request))
+
+    async def GetRequestRecord(
+        self, request: pb.GetRequestRecordRequest, context: Context
+    ) -> pb.GetRequestRecordResponse:
+        return await self.request_records.get(request)
 
     async def AdjustHold(self, request: pb.AdjustHoldRequest, context: Context) -> pb.AdjustHoldResponse:
         return await self._with_token(await self.hold_edits.adjust(request))

@@ -10,6 +10,7 @@ from omnistock_inventory.service_layer.counts import Counts
 from omnistock_inventory.service_layer.hold_edits import HoldEdits
 from omnistock_inventory.service_layer.holds import Holds
 from omnistock_inventory.service_layer.pools import PoolBook, Pools
+from omnistock_inventory.service_layer.request_records import RequestRecords
 from omnistock_inventory.service_layer.stock import StockLevels
 from omnistock_inventory.service_layer.stock_view import StockView
 from omnistock_inventory.service_layer.transfers import Transfers
@@ -55,6 +56,8 @@ POLICY = {
     "GetHold": INTERNAL | {Role.POS, Role.WAREHOUSE},
     "ListHolds": INTERNAL,
     "ReleaseHold": INTERNAL,
+    # Whether a change a service asked for went through: the service's own request ids only.
+    "GetRequestRecord": frozenset({Role.SERVICE}),
     "CommitHold": INTERNAL,
     "ExtendHold": INTERNAL,
     "TransferHold": INTERNAL,
@@ -104,6 +107,7 @@ def bootstrap(platform_settings: Settings) -> ServiceApp:
         transfers,
         Pools(db, outbox, idempotency, book),
         HoldEdits(db, outbox, idempotency),
+        RequestRecords(db, idempotency),
     )
     return ServiceApp(
         name="inventory",

@@ -13,7 +13,7 @@ from omnistock_orders.service_layer.backorders import BackorderFilling
 from omnistock_orders.service_layer.reactions import OrderReactions
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
-from omnistock_platform.events.consumer import EventConsumer, PoisonEvent
+from omnistock_platform.events.consumer import EventConsumer, Handler, PoisonEvent, Wanted
 from omnistock_platform.owners import order_of
 from omnistock_platform.settings import Settings
 
@@ -104,40 +104,18 @@ class EventHandlers:
 
 
 def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHandlers) -> list[EventConsumer]:
+    def _consumer(durable: str, subject: str, handler: Handler, wanted: Wanted | None = None) -> EventConsumer:
+        return EventConsumer(
+            db, bus, schema="orders", durable=durable, subjects=[subject], handler=handler, wanted=wanted
+        )
+
     return [
         # Every task event through one consumer, in stream order: a short pick is seen before the
         # shipment of the same task. (One wildcard subject also works on NATS before 2.10.)
-        EventConsumer(
-            db,
-            bus,
-            schema="orders",
-            durable="orders-tasks",
-            subjects=[settings.subject("fulfilment", "task", "*")],
-            handler=handlers.on_task,
-        ),
-        EventConsumer(
-            db,
-            bus,
-            schema="orders",
-            durable="orders-holds",
-            subjects=[settings.subject("inventory", "hold", "expired")],
-            handler=handlers.on_hold,
-        ),
-        EventConsumer(
-            db,
-            bus,
-            schema="orders",
-            durable="orders-shorted-holds",
-            subjects=[settings.subject("inventory", "hold", "shorted")],
-            handler=handlers.on_hold_shorted,
-        ),
-        EventConsumer(
-            db,
-            bus,
-            schema="orders",
-            durable="orders-stock",
-            subjects=[settings.subject("inventory", "stock", "changed")],
-            handler=handlers.on_stock,
-            wanted=may_free_units,
+        _consumer("orders-tasks", settings.subject("fulfilment", "task", "*"), handlers.on_task),
+        _consumer("orders-holds", settings.subject("inventory", "hold", "expired"), handlers.on_hold),
+        _consumer("orders-shorted-holds", settings.subject("inventory", "hold", "shorted"), handlers.on_hold_shorted),
+        _consumer(
+            "orders-stock", settings.subject("inventory", "stock", "changed"), handlers.on_stock, wanted=may_free_units
         ),
     ]

@@ -43,6 +43,7 @@ from omnistock_orders.domain.edits import (
 from omnistock_orders.domain.order import Allocation, Order, OrderLine, OrderStatus
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
+from omnistock_orders.service_layer.announcing import announce
 from omnistock_orders.service_layer.placing import query_of, require_pickup
 from omnistock_orders.service_layer.planning import (
     OnTheWay,
@@ -53,7 +54,6 @@ from omnistock_orders.service_layer.planning import (
     pickup_promise,
 )
 from omnistock_orders.service_layer.queries import require_scope
-from omnistock_orders.service_layer.reactions import STATUS_EVENTS
 from omnistock_orders.service_layer.requests import MAX_LINE_QUANTITY, MAX_LINES
 from omnistock_orders.settings import OrdersSettings
 from omnistock_platform.db import Database
@@ -238,13 +238,7 @@ class OrderEditing:
         event = order_changed(saved, added)
         event.previous.CopyFrom(order_message(record))
         await self.outbox.add(conn, "order.edited", event)
-        changed_to = STATUS_EVENTS.get(after.status) if after.status is not order.status else None
-        if changed_to is not None:
-            await self.outbox.add(conn, changed_to, order_changed(saved))
-        if repromised:  # after what moved it: the customer hears the new date last
-            moved = order_changed(saved)
-            moved.previous.CopyFrom(order_message(record))
-            await self.outbox.add(conn, "order.repromised", moved)
+        await announce(self.outbox, conn, saved, record, order, repromised)
         log.info(
             "order.edited",
             order_id=order.order_id,

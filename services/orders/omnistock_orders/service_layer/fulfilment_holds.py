@@ -35,6 +35,7 @@ from omnistock_orders.domain.fulfilment_holds import BACK_OFFICE_ONLY, Fulfilmen
 from omnistock_orders.domain.order import Allocation, IllegalTransition
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
+from omnistock_orders.service_layer.announcing import announce
 from omnistock_orders.service_layer.cancelling import NoLongerDue, OrderCancellation
 from omnistock_orders.service_layer.planning import delivery_promise, pickup_promise
 from omnistock_orders.service_layer.queries import require_scope
@@ -231,10 +232,7 @@ class OrderHolds:
             if moved is not None:
                 saved = await repository.save(conn, replace(saved, decision=moved))
             await self.outbox.add(conn, "order.hold_released", order_changed(saved))
-            if moved is not None:  # after what moved it: the customer hears the new date last
-                repromised = order_changed(saved)
-                repromised.previous.CopyFrom(order_message(before))
-                await self.outbox.add(conn, "order.repromised", repromised)
+            await announce(self.outbox, conn, saved, before, before.order, moved is not None)
             log.info("order.hold_released", order_id=record.order_id, holds=[hold.hold_id for hold in targets])
             return orders_pb2.ReleaseOrderHoldResponse(order=order_message(saved))
 

@@ -38,6 +38,7 @@ from omnistock_orders.domain.order import (
 )
 from omnistock_orders.domain.routing import Method
 from omnistock_orders.service_layer import holding
+from omnistock_orders.service_layer.announcing import announce
 from omnistock_orders.service_layer.fulfilment_holds import inventory_ttl
 from omnistock_orders.service_layer.placing import query_of
 from omnistock_orders.service_layer.planning import Planner, RouteQuery, delivery_promise
@@ -52,12 +53,6 @@ from omnistock_platform.promising import latest
 log = get_logger(__name__)
 
 _TIMES = "\u00d7"
-STATUS_EVENTS = {
-    OrderStatus.PARTIALLY_SHIPPED: "order.partially_shipped",
-    OrderStatus.COMPLETED: "order.completed",
-    OrderStatus.CANCELLED: "order.cancelled",
-    OrderStatus.BACKORDERED: "order.backordered",
-}
 
 
 def _units(quantities: Mapping[str, int]) -> str:
@@ -306,13 +301,7 @@ class OrderReactions:
         saved = await repository.save(conn, replace(record.with_order(after), decision=history))
         await repository.forget_reroute(conn, cause)
         await self.outbox.add(conn, "order.rerouted", order_changed(saved, added))
-        changed_to = STATUS_EVENTS.get(after.status) if after.status is not before.status else None
-        if changed_to is not None:
-            await self.outbox.add(conn, changed_to, order_changed(saved))
-        if repromised:  # after what moved it: the customer hears the new date last
-            repromise_event = order_changed(saved)
-            repromise_event.previous.CopyFrom(order_message(record))
-            await self.outbox.add(conn, "order.repromised", repromise_event)
+        await announce(self.outbox, conn, saved, record, before, repromised)
         log.info(
             "order.backorder_filled",
             order_id=record.order_id,
@@ -414,13 +403,7 @@ class OrderReactions:
             await self.outbox.add(conn, "order.rerouted", order_changed(saved, replacements))
         if unfilled:  # backordered, or cancelled when the retailer prefers that
             await self.outbox.add(conn, "order.backordered", order_changed(saved))
-        changed_to = STATUS_EVENTS.get(after.status) if after.status is not before.status else None
-        if changed_to is not None and changed_to != "order.backordered":
-            await self.outbox.add(conn, changed_to, order_changed(saved))
-        if repromised:  # after what moved it: the customer hears the new date last
-            repromise_event = order_changed(saved)
-            repromise_event.previous.CopyFrom(order_message(record))
-            await self.outbox.add(conn, "order.repromised", repromise_event)
+        await announce(self.outbox, conn, saved, record, before, repromised, told={"order.backordered"})
         log.info(
             "order.rerouted",
             order_id=order_id,

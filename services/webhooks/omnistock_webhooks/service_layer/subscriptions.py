@@ -28,13 +28,9 @@ UPDATABLE = ("url", "event_types", "description", "paused", "max_attempts")
 
 
 def check_subscription_id(check: Validator, field: str, value: str) -> None:
-    if not value:
-        check.fail(field, "is required")
-        return
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        check.fail(field, "is not a subscription id")
+    """An id of the form every service's ids have (a subscription's is a UUID): one of that form that
+    names no subscription is NOT_FOUND, as an unknown order or task id is, not a malformed one."""
+    check.identifier(field, value)
 
 
 class Subscriptions:
