@@ -131,7 +131,8 @@ def weigh_everything(
     ]
 
 
-@settings(max_examples=300)
+# No deadline: an example's time on a loaded machine is not what this test is about.
+@settings(max_examples=300, deadline=None)
 @given(
     view=catalogues(),
     request=requests,
