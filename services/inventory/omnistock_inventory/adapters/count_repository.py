@@ -298,14 +298,16 @@ async def lines_to_post(conn: asyncpg.Connection, count_id: str) -> list[asyncpg
 async def posted_by_other_counts(
     conn: asyncpg.Connection, count_id: str, location_id: str, lines: Sequence[asyncpg.Record]
 ) -> list[str]:
-    """The SKUs among `lines` that another count posted an adjustment for after the line's ledger
-    position: that adjustment changed the book and not the shelf, so this line's variance, taken
-    before it, would book the same difference again."""
+    """The SKUs among `lines` that a count correction was booked for after the line's ledger
+    position, by another count's posting or by an adjustment with reason COUNT (the book set to, or
+    moved by, what someone found on the shelf): that changed the book and not the shelf, so this
+    line's variance, taken before it, would book the same difference again."""
     rows = await conn.fetch(
         'SELECT DISTINCT m.sku COLLATE "C" AS sku FROM inventory.movements AS m'
         " JOIN unnest($2::text[], $3::bigint[]) AS line(sku, version) ON m.sku = line.sku"
-        " WHERE m.location_id = $1 AND m.version > line.version"
-        " AND m.document_ref LIKE 'count:%' AND m.document_ref <> $4"
+        " WHERE m.location_id = $1 AND m.version > line.version AND m.kind = 'adjustment'"
+        " AND (m.document_ref LIKE 'count:%' OR m.reason = 'count' OR starts_with(m.reason, 'count: '))"
+        " AND m.document_ref <> $4"
         " ORDER BY 1",
         location_id,
         [line["sku"] for line in lines],
