@@ -393,7 +393,7 @@ async def backordered(
 
 
 async def fills_left_behind(conn: Connection, prefix: str, limit: int) -> list[str]:
-    """Orders waiting for nothing any more (cancelled, edited, filled otherwise) with a re-route whose
+    """Orders waiting for nothing any more (cancelled since) with a re-route whose
     cause starts with `prefix` still recorded: a fill cut short once inventory may have taken its
     hold. Nothing else asks to fill them again."""
     rows = await conn.fetch(
