@@ -3,6 +3,7 @@ twice, whoever asks (inventory's stock events, the sweep, a second copy of the s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from omnistock.common.v1 import common_pb2
@@ -306,6 +307,41 @@ async def test_the_sweep_gives_back_the_hold_of_a_fill_cut_short_of_an_order_can
         assert await conn.fetchval("SELECT count(*) FROM orders.reroutes WHERE order_id = $1", order.order_id) == 0
     cancelled = await shop.order(order.order_id)
     assert cancelled.status == pb.ORDER_STATUS_CANCELLED and len(cancelled.allocations) == 1
+    assert await check_invariants(db) == []
+
+
+async def test_fills_asked_at_once_by_a_stock_event_the_sweep_and_directly_fill_each_unit_once(
+    shop: Shop, db, orders_process: OrdersService
+) -> None:
+    """A stock event, a sweep and direct fills of waiting orders, all at once, beside the running
+    service's own: three sofas come for five orders waiting for one each, and three orders get one."""
+    sofa, lamp = await shop.sku(), await shop.sku("Lamp")
+    store = await shop.location(SPANDAU)
+    await shop.receive(store, lamp, 5)
+    waiting_orders = [
+        (await shop.orders.CreateOrder(ship_request([(sofa, 1), (lamp, 1)], options=PARTIAL))).order for _ in range(5)
+    ]
+    assert all(waiting(order) == {sofa: 1} for order in waiting_orders)
+    warehouse = await shop.location(LEIPZIG, warehouse=True)
+
+    await shop.receive(warehouse, sofa, 3)
+    fills = orders_process.reactions.fill_backorder
+    await asyncio.gather(
+        *(fills(order.order_id) for order in waiting_orders[:2]),
+        orders_process.backorders.stock_rose(warehouse, sofa),
+        orders_process.backorders.sweep(),
+    )
+
+    async def settled() -> list[pb.Order]:
+        orders = [await shop.order(order.order_id) for order in waiting_orders]
+        return orders if sum(1 for order in orders if not waiting(order)) == 3 else []
+
+    orders = await eventually(settled, what="three of the waiting orders filled")
+    assert sorted(len(order.allocations) for order in orders) == [1, 1, 2, 2, 2]
+    assert await shop.held((warehouse, sofa)) == [3]
+    async with db.connection() as conn:
+        ids = [order.order_id for order in waiting_orders]
+        assert await conn.fetchval("SELECT count(*) FROM orders.reroutes WHERE order_id = ANY($1)", ids) == 0
     assert await check_invariants(db) == []
 
 
