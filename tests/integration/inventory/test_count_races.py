@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock.inventory.v1 import inventory_pb2_grpc
+from omnistock_inventory.adapters import count_repository
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_platform.testing.processes import ServiceProcess
 from omnistock_platform.testing.stack import unique_id
+from omnistock_platform.testing.waiting import eventually
 
 STOCK = 12
 SALES = 8
@@ -102,4 +105,80 @@ async def test_scans_and_the_posting_racing_till_sales_keep_the_book_exact(stack
         level = (await office.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
         assert level.on_hand == STOCK - sold[sku] + line.variance >= 0, (sku, level, line, sold)
         assert level.held == 0
+    assert await check_invariants(db) == []
+
+
+async def test_a_write_off_found_before_a_scan_still_being_written_leaves_the_book_once(
+    stack, catalogue, db, monkeypatch
+) -> None:
+    """A unit a picker found missing before the scan, written off (dated when it was found) while the
+    scan had read its ledger position and was not yet written: the scan missed that unit already, and
+    the write-off waits for it to be written and moves it to its own position, so the count takes the
+    unit off no second time."""
+    store, lamp = await catalogue.location(), await catalogue.sku("Lamp")
+    await catalogue.receive(store, lamp, 5)  # four on the shelf: one is gone
+    clerk = stack.stub("inventory", role="pos", locations=[store])
+    count = (
+        await clerk.CreateCount(
+            pb.CreateCountRequest(
+                request_id=unique_id(), location_id=store, scope=pb.COUNT_SCOPE_SKUS, skus=[lamp], variance_threshold=5
+            )
+        )
+    ).count
+    found_missing = Timestamp()
+    found_missing.GetCurrentTime()
+    position = count_repository.position
+    read, go = asyncio.Event(), asyncio.Event()
+
+    async def paused(conn, location_id: str, sku: str):
+        found = await position(conn, location_id, sku)
+        if (location_id, sku) == (store, lamp) and not go.is_set():
+            read.set()
+            await go.wait()
+        return found
+
+    monkeypatch.setattr(count_repository, "position", paused)
+    scan = asyncio.ensure_future(
+        clerk.RecordCount(pb.RecordCountRequest(request_id=unique_id(), count_id=count.count_id, sku=lamp, quantity=4))
+    )
+    try:
+        await eventually(read.is_set, what="the scan read its ledger position")
+        write_off = asyncio.ensure_future(
+            stack.stub("inventory", role="service").AdjustStock(
+                pb.AdjustStockRequest(
+                    request_id=unique_id(),
+                    location_id=store,
+                    sku=lamp,
+                    reason=pb.ADJUSTMENT_REASON_SHRINKAGE,
+                    delta=-1,
+                    observed_at=found_missing,
+                )
+            )
+        )
+
+        async def waiting_on_a_lock() -> bool:
+            async with db.connection() as conn:
+                return bool(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+
+        # Written off before the scan is written, or waiting for it: either way the scan then goes on.
+        await eventually(
+            lambda: write_off.done() or waiting_on_a_lock(), what="the write-off done or waiting for the scan"
+        )
+    finally:
+        go.set()  # whatever happened, the scan is let go
+    await scan
+    await write_off
+
+    await clerk.ReviewCount(pb.ReviewCountRequest(request_id=unique_id(), count_id=count.count_id))
+    await clerk.CompleteCount(pb.CompleteCountRequest(request_id=unique_id(), count_id=count.count_id))
+    async with db.connection() as conn:
+        on_hand = await conn.fetchval(
+            "SELECT on_hand FROM inventory.stock WHERE location_id = $1 AND sku = $2", store, lamp
+        )
+    assert on_hand == 4  # the four lamps on the shelf
     assert await check_invariants(db) == []

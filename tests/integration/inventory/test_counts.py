@@ -293,6 +293,39 @@ async def test_two_counts_of_one_shelf_never_book_the_same_missing_units_twice(s
     assert await check_invariants(db) == []
 
 
+async def test_a_count_correction_booked_after_a_scan_is_not_booked_again_by_the_count(store: Store, db) -> None:
+    """A spot check between the scan and the posting (AdjustStock with reason COUNT: the book set to
+    the shelf) corrects the book as a count's posting does: the scan before it would take the same
+    missing table off again. Refused as after another count's posting, until counted again."""
+    table = await store.catalogue.sku()
+    await store.catalogue.receive(store.location_id, table, 2)  # one of them is gone
+    count = await store.open(scope=pb.COUNT_SCOPE_SKUS, skus=[table], variance_threshold=5)
+    await store.scan(count.count_id, table, 1)
+    await store.review(count.count_id)
+    await store.office.AdjustStock(
+        pb.AdjustStockRequest(
+            request_id=unique_id(),
+            location_id=store.location_id,
+            sku=table,
+            reason=pb.ADJUSTMENT_REASON_COUNT,
+            set_to=1,
+            note="spot check",
+        )
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await store.complete(count.count_id)
+    assert refusal(refused) == (grpc.StatusCode.FAILED_PRECONDITION, ["COUNTED_BEFORE_CORRECTION"])
+    assert f"({table}): count again" in (refused.value.details() or "")
+    assert (await store.on_hand(table)).on_hand == 1  # nothing posted
+
+    await store.scan(count.count_id, table, 1)
+    done = await store.complete(count.count_id)
+    assert list(done.adjustments) == []
+    assert (await store.on_hand(table)).on_hand == 1  # the one table on the shelf
+    assert await check_invariants(db) == []
+
+
 async def test_scope_by_list_and_by_attributes(store: Store) -> None:
     listed, other = await store.catalogue.sku(), await store.catalogue.sku()
     colour = unique_id("green-")

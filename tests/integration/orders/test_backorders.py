@@ -3,6 +3,7 @@ twice, whoever asks (inventory's stock events, the sweep, a second copy of the s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from omnistock.common.v1 import common_pb2
@@ -32,6 +33,15 @@ PARTIAL = pb.RoutingOptions(allow_partial=True)
 
 def waiting(order: pb.Order) -> dict[str, int]:
     return {line.sku: line.backordered for line in order.lines if line.backordered}
+
+
+async def stock_event_heard(db, event_id: str) -> bool:
+    async with db.connection() as conn:
+        return bool(
+            await conn.fetchval(
+                "SELECT count(*) FROM orders.inbox WHERE consumer = 'orders-stock' AND event_id = $1", event_id
+            )
+        )
 
 
 async def two_waiting_for_a_sofa(shop: Shop) -> tuple[str, str, pb.Order, pb.Order]:
@@ -130,16 +140,10 @@ async def test_the_sweep_fills_what_no_event_brought(shop: Shop, tap, db, orders
         )
     )
 
-    async def heard() -> bool:  # the running service took the event while the warehouse did not ship
-        async with db.connection() as conn:
-            return bool(
-                await conn.fetchval(
-                    "SELECT count(*) FROM orders.inbox WHERE consumer = 'orders-stock' AND event_id = $1",
-                    received.event_id,
-                )
-            )
-
-    await eventually(heard, what="the receipt's stock event handled by orders")
+    # The running service took the event while the warehouse did not ship.
+    await eventually(
+        lambda: stock_event_heard(db, received.event_id), what="the receipt's stock event handled by orders"
+    )
     assert waiting(await shop.order(older.order_id)) == {sofa: 1}
     location = (await shop.inventory.GetLocation(inv.GetLocationRequest(location_id=warehouse))).location
     location.ships = True
@@ -252,6 +256,92 @@ async def test_a_fill_cut_short_of_an_order_cancelled_since_gives_its_hold_back(
     assert await shop.held((warehouse, sofa)) == [0]
     async with db.connection() as conn:
         assert await conn.fetchval("SELECT count(*) FROM orders.reroutes WHERE order_id = $1", older.order_id) == 0
+    assert await check_invariants(db) == []
+
+
+async def test_the_sweep_gives_back_the_hold_of_a_fill_cut_short_of_an_order_cancelled_since(
+    shop: Shop, bus, tap, db, monkeypatch, orders_process: OrdersService
+) -> None:
+    """Once cancelled, the order waits for nothing: no stock event and no round over the backordered
+    asks to fill it again, so the hold its cut-short fill took is given back by the sweep (left, it
+    would keep the unit from every other order until inventory let it expire days later)."""
+    sofa = await shop.sku()
+    store = await shop.location(SPANDAU)
+    await shop.receive(store, sofa, 1)
+    order = (await shop.orders.CreateOrder(ship_request([(sofa, 1)]))).order
+    await short_pick(shop, bus, order, order.allocations[0], {sofa: 1})
+    await shop.wait_for_order(order.order_id, lambda o: o.status == pb.ORDER_STATUS_BACKORDERED)
+    # Received while it does not ship, the unit is nobody's when its stock event comes: only the fill
+    # below takes it.
+    warehouse = await shop.location(LEIPZIG, warehouse=True, ships=False)
+    await shop.receive(warehouse, sofa, 1)
+    received, _ = await tap.wait_for(
+        lambda envelope, payload: (
+            envelope.type == "inventory.stock.changed"
+            and (payload.level.location_id, payload.level.sku) == (warehouse, sofa)
+        )
+    )
+    await eventually(lambda: stock_event_heard(db, received.event_id), what="the receipt handled by orders")
+    location = (await shop.inventory.GetLocation(inv.GetLocationRequest(location_id=warehouse))).location
+    location.ships = True
+    await shop.inventory.UpsertLocation(inv.UpsertLocationRequest(request_id=unique_id(), location=location))
+    saving = repository.save
+
+    async def crashing(conn, record):
+        if record.order_id == order.order_id and not record.order.lines[0].backordered:
+            raise Crash("died before the fill was saved")
+        return await saving(conn, record)
+
+    monkeypatch.setattr(repository, "save", crashing)
+    with contextlib.suppress(Crash):
+        await orders_process.reactions.fill_backorder(order.order_id)
+    monkeypatch.setattr(repository, "save", saving)
+    # Nothing of the order is held any more: its cancellation gives nothing back.
+    await shop.orders.CancelOrder(pb.CancelOrderRequest(request_id=unique_id(), order_id=order.order_id))
+    assert await shop.held((warehouse, sofa)) == [1]
+
+    await orders_process.backorders.sweep()
+
+    assert await shop.held((warehouse, sofa)) == [0]
+    async with db.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM orders.reroutes WHERE order_id = $1", order.order_id) == 0
+    cancelled = await shop.order(order.order_id)
+    assert cancelled.status == pb.ORDER_STATUS_CANCELLED and len(cancelled.allocations) == 1
+    assert await check_invariants(db) == []
+
+
+async def test_fills_asked_at_once_by_a_stock_event_the_sweep_and_directly_fill_each_unit_once(
+    shop: Shop, db, orders_process: OrdersService
+) -> None:
+    """A stock event, a sweep and direct fills of waiting orders, all at once, beside the running
+    service's own: three sofas come for five orders waiting for one each, and three orders get one."""
+    sofa, lamp = await shop.sku(), await shop.sku("Lamp")
+    store = await shop.location(SPANDAU)
+    await shop.receive(store, lamp, 5)
+    waiting_orders = [
+        (await shop.orders.CreateOrder(ship_request([(sofa, 1), (lamp, 1)], options=PARTIAL))).order for _ in range(5)
+    ]
+    assert all(waiting(order) == {sofa: 1} for order in waiting_orders)
+    warehouse = await shop.location(LEIPZIG, warehouse=True)
+
+    await shop.receive(warehouse, sofa, 3)
+    fills = orders_process.reactions.fill_backorder
+    await asyncio.gather(
+        *(fills(order.order_id) for order in waiting_orders[:2]),
+        orders_process.backorders.stock_rose(warehouse, sofa),
+        orders_process.backorders.sweep(),
+    )
+
+    async def settled() -> list[pb.Order]:
+        orders = [await shop.order(order.order_id) for order in waiting_orders]
+        return orders if sum(1 for order in orders if not waiting(order)) == 3 else []
+
+    orders = await eventually(settled, what="three of the waiting orders filled")
+    assert sorted(len(order.allocations) for order in orders) == [1, 1, 2, 2, 2]
+    assert await shop.held((warehouse, sofa)) == [3]
+    async with db.connection() as conn:
+        ids = [order.order_id for order in waiting_orders]
+        assert await conn.fetchval("SELECT count(*) FROM orders.reroutes WHERE order_id = ANY($1)", ids) == 0
     assert await check_invariants(db) == []
 
 

@@ -298,14 +298,16 @@ async def lines_to_post(conn: asyncpg.Connection, count_id: str) -> list[asyncpg
 async def posted_by_other_counts(
     conn: asyncpg.Connection, count_id: str, location_id: str, lines: Sequence[asyncpg.Record]
 ) -> list[str]:
-    """The SKUs among `lines` that another count posted an adjustment for after the line's ledger
-    position: that adjustment changed the book and not the shelf, so this line's variance, taken
-    before it, would book the same difference again."""
+    """The SKUs among `lines` that a count correction was booked for after the line's ledger
+    position, by another count's posting or by an adjustment with reason COUNT (the book set to, or
+    moved by, what someone found on the shelf): that changed the book and not the shelf, so this
+    line's variance, taken before it, would book the same difference again."""
     rows = await conn.fetch(
         'SELECT DISTINCT m.sku COLLATE "C" AS sku FROM inventory.movements AS m'
         " JOIN unnest($2::text[], $3::bigint[]) AS line(sku, version) ON m.sku = line.sku"
-        " WHERE m.location_id = $1 AND m.version > line.version"
-        " AND m.document_ref LIKE 'count:%' AND m.document_ref <> $4"
+        " WHERE m.location_id = $1 AND m.version > line.version AND m.kind = 'adjustment'"
+        " AND (m.document_ref LIKE 'count:%' OR m.reason = 'count' OR starts_with(m.reason, 'count: '))"
+        " AND m.document_ref <> $4"
         " ORDER BY 1",
         location_id,
         [line["sku"] for line in lines],
@@ -350,17 +352,15 @@ async def set_movement(conn: asyncpg.Connection, count_id: str, sku: str, moveme
     )
 
 
-async def lock_counts_scanned_since(conn: asyncpg.Connection, location_id: str, sku: str, since: datetime) -> list[str]:
-    """The counts not yet completed at the location with a line of the SKU counted after `since`,
-    locked in count order (before any stock row, as their scans and postings lock them)."""
+async def lock_open_counts(conn: asyncpg.Connection, location_id: str) -> list[str]:
+    """The counts not yet completed at the location, locked in count order (before any stock row, as
+    their scans and postings lock them). Every one of them, not only those with a line already seen
+    counted: a scan being written holds its count's lock and its line is seen once it is written, so
+    taking the lock waits for it."""
     rows = await conn.fetch(
-        "SELECT c.count_id FROM inventory.counts c WHERE c.location_id = $1 AND c.status IN ('open', 'in_review')"
-        " AND EXISTS (SELECT 1 FROM inventory.count_lines l WHERE l.count_id = c.count_id AND l.sku = $2"
-        "   AND l.counted IS NOT NULL AND l.counted_at > $3)"
-        ' ORDER BY c.count_id COLLATE "C" FOR UPDATE OF c',
+        "SELECT count_id FROM inventory.counts WHERE location_id = $1 AND status IN ('open', 'in_review')"
+        ' ORDER BY count_id COLLATE "C" FOR UPDATE',
         location_id,
-        sku,
-        since,
     )
     return [row["count_id"] for row in rows]
 

@@ -414,9 +414,10 @@ class Counts:
         """Each variance as one adjustment on the on hand of now, all or none."""
         lines = await count_repository.lines_to_post(conn, count_id)
         rows = await count_repository.lock_rows(conn, location_id, [line["sku"] for line in lines])
-        # Two counts of one shelf at once: the first posting corrects the book alone, so a variance
-        # the other took before it would book the same missing units twice. Counted again, the
-        # line takes the corrected book as its base.
+        # Two counts of one shelf at once (or a count correction booked by hand meanwhile): the
+        # first correction changes the book alone, so a variance the other took before it would
+        # book the same missing units twice. Counted again, the line takes the corrected book as
+        # its base.
         stale = await count_repository.posted_by_other_counts(conn, count_id, location_id, lines)
         if stale:
             raise FailedPrecondition(
@@ -426,7 +427,7 @@ class Counts:
                     PreconditionViolation(
                         "COUNTED_BEFORE_CORRECTION",
                         f"{location_id}/{sku}",
-                        "another count posted a correction after this line was counted",
+                        "a count correction was booked after this line was counted",
                     )
                     for sku in stale[:100]
                 ],

@@ -174,12 +174,9 @@ class StockLevels:
         async def work(conn: asyncpg.Connection) -> pb.AdjustStockResponse:
             key, backorder = await self._known_row(conn, request.location_id, request.sku)
             # A difference found before a count's scan of the row: the counts first, in the lock order
-            # of counting (count, then stock row).
-            counts = (
-                await count_repository.lock_counts_scanned_since(conn, key.location_id, key.sku, observed_at)
-                if observed_at is not None
-                else []
-            )
+            # of counting (count, then stock row). All that are open here, so that a scan being written
+            # (its ledger position read before this write-off) is written first and then moved too.
+            counts = await count_repository.lock_open_counts(conn, key.location_id) if observed_at is not None else []
             if request.shorten_holds:
                 # A held set given back whole frees its other parts too: their rows are locked with
                 # this one, in the one lock order (as a short receipt locks them).

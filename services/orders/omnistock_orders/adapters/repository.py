@@ -392,6 +392,19 @@ async def backordered(
     return [((row["created_at"], row["order_id"]), row["method"], row["store_id"]) for row in rows]
 
 
+async def fills_left_behind(conn: Connection, prefix: str, limit: int) -> list[str]:
+    """Orders waiting for nothing any more (cancelled since) with a re-route whose
+    cause starts with `prefix` still recorded: a fill cut short once inventory may have taken its
+    hold. Nothing else asks to fill them again."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT r.order_id FROM orders.reroutes AS r JOIN orders.orders AS o USING (order_id)"
+        " WHERE starts_with(r.cause, $1) AND o.status <> 'backordered' ORDER BY r.order_id LIMIT $2",
+        prefix,
+        limit,
+    )
+    return [row["order_id"] for row in rows]
+
+
 async def orders_with_hold(conn: Connection, hold_id: str) -> list[str]:
     rows = await conn.fetch("SELECT DISTINCT order_id FROM orders.allocations WHERE hold_id = $1", hold_id)
     return [row["order_id"] for row in rows]

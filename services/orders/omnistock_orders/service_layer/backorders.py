@@ -12,7 +12,7 @@ from __future__ import annotations
 from omnistock_orders.adapters import repository
 from omnistock_orders.adapters.repository import Cursor
 from omnistock_orders.domain.routing import Method
-from omnistock_orders.service_layer.reactions import OrderReactions
+from omnistock_orders.service_layer.reactions import BACKORDER_FILL, OrderReactions
 from omnistock_platform.db import Database
 from omnistock_platform.logging import get_logger
 
@@ -43,7 +43,14 @@ class BackorderFilling:
     async def sweep(self) -> int:
         """One round: up to a batch of backordered orders, oldest first, each filled as far as stock
         allows; the next round takes the next batch (after the last, the oldest again). Returns how
-        many orders got units."""
+        many orders got units.
+
+        First, fills cut short (once inventory may have taken their hold) of orders that wait for
+        nothing any more: no stock event and no round over the backordered would ask for them
+        again, and the hold would keep its units from every other order until it expired. Asked
+        again, each gives its hold back (`OrderReactions.fill_backorder`)."""
+        for order_id in await repository.fills_left_behind(self.db.pool, BACKORDER_FILL, self.batch):
+            await self.reactions.fill_backorder(order_id)
         waiting = await repository.backordered(self.db.pool, after=self._after, limit=self.batch)
         filled = 0
         for cursor, _, _ in waiting:

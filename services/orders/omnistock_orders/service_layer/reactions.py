@@ -53,6 +53,8 @@ from omnistock_platform.promising import latest
 log = get_logger(__name__)
 
 _TIMES = "\u00d7"
+# What the causes of backorder fills start with (then the order's id).
+BACKORDER_FILL = "backorder:"
 
 
 def _units(quantities: Mapping[str, int]) -> str:
@@ -259,7 +261,7 @@ class OrderReactions:
         The re-route's cause names the order's state (its last change and what waits), so a
         fill cut short after inventory took the hold is finished by the next fill with that same
         hold; one whose order changed meanwhile is given back (`_settle_abandoned`)."""
-        prefix = f"backorder:{order_id}"
+        prefix = f"{BACKORDER_FILL}{order_id}"
         async with self.db.transaction() as conn:
             record = await repository.get(conn, order_id, lock=True)
             waiting = backordered_units(record.order) if record is not None else {}
