@@ -116,6 +116,10 @@ def database_unavailable() -> Unavailable:
     )
 
 
+# Connections of `Database.on_its_own()`: its transactions are short and wait for no lock of a caller.
+_OWN_POOL_SIZE = 2
+
+
 class Database:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10, name: str = "") -> None:
         self.url = asyncpg_dsn(url)
@@ -124,6 +128,8 @@ class Database:
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        # For `on_its_own()`: opens no connection until one is asked for.
+        self._own_pool: asyncpg.Pool | None = None
         self._waited = POOL_WAIT.labels(name or "-")
         _DATABASES.add(self)
 
@@ -133,8 +139,14 @@ class Database:
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=self._min_size, max_size=self._max_size, init=_init_connection, **_POOL_OPTIONS
             )
+            self._own_pool = await asyncpg.create_pool(
+                self.url, min_size=0, max_size=_OWN_POOL_SIZE, init=_init_connection, **_POOL_OPTIONS
+            )
 
     async def close(self) -> None:
+        if self._own_pool is not None:
+            own, self._own_pool = self._own_pool, None
+            await own.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -157,7 +169,19 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def _answering(self) -> AsyncIterator[asyncpg.Connection]:
+    async def on_its_own(self) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction that commits apart from one the caller has open: a record that must outlive
+        the caller's rollback, written before another service is asked. Its connection comes from a
+        small pool of its own. The caller's transaction may hold a row lock that other calls wait for,
+        each on a connection of the main pool; with every one of those taken, a connection asked of
+        the main pool would never come, and the lock would never be let go."""
+        if self._own_pool is None:
+            raise RuntimeError("Database.connect() has not been called")
+        async with self._answering(self._own_pool) as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def _answering(self, pool: asyncpg.Pool | None = None) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection. The database going away meanwhile (a restart, a failover: it could
         not be reached, it ended the connection, the connection broke) raises Unavailable. Nothing
         is wrong with the request then, and the change either never committed or its caller cannot
@@ -165,9 +189,10 @@ class Database:
         answers either way. Left as they were, these errors reached callers as INTERNAL, which no
         client retries: a cancellation whose hold inventory had already released stayed unrecorded,
         its order allocated with nothing held."""
+        pool = pool or self.pool
         started = time.perf_counter()
         try:
-            conn = await self.pool.acquire()
+            conn = await pool.acquire()
         except (OSError, *_LOST) as error:
             raise database_unavailable() from error
         self._waited.observe(time.perf_counter() - started)
@@ -180,7 +205,7 @@ class Database:
                 raise database_unavailable() from error
             raise
         finally:
-            await self.pool.release(conn)
+            await pool.release(conn)
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         return await self.pool.fetch(query, *args)  # type: ignore[no-any-return]

@@ -345,6 +345,30 @@ async def test_fills_asked_at_once_by_a_stock_event_the_sweep_and_directly_fill_
     assert await check_invariants(db) == []
 
 
+async def test_more_fills_of_one_order_at_once_than_the_pool_has_connections_all_finish(
+    shop: Shop, db, orders_process: OrdersService
+) -> None:
+    """Each fill waits for the order's row lock on a connection of the process's pool, and the fill
+    holding the lock records its hold's request before inventory is asked. With every connection
+    taken by fills waiting for the lock, that record must not need one of them: it did, and the
+    process's fills (and everything else it did on that pool) waited for each other forever."""
+    sofa, _, _, younger = await two_waiting_for_a_sofa(shop)
+    warehouse = await shop.location(LEIPZIG, warehouse=True)
+    await shop.receive(warehouse, sofa, 2)
+    at_once = 2 * orders_process.settings.db_pool_max + 2
+    fill = orders_process.reactions.fill_backorder
+
+    async def all_of_them() -> list[bool]:
+        return list(await asyncio.gather(*(fill(younger.order_id) for _ in range(at_once))))
+
+    filled = await asyncio.wait_for(all_of_them(), timeout=60)
+
+    assert filled.count(True) <= 1
+    order = await shop.wait_for_order(younger.order_id, lambda o: not waiting(o))
+    assert sum(a.lines[0].quantity for a in order.allocations if a.location_id == warehouse) == 1
+    assert await check_invariants(db) == []
+
+
 async def test_a_short_pick_nobody_could_cover_is_filled_by_a_receipt_and_completes(
     shop: Shop, stack, bus, tap, db
 ) -> None:

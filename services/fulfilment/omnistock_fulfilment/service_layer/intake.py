@@ -215,7 +215,7 @@ class TaskIntake:
         }
         given = {sku: units for sku, units in sorted(given.items()) if units > 0}
         if given:
-            async with self.db.transaction() as own:
+            async with self.db.on_its_own() as own:
                 await give_backs.record(own, task.task_id, cause, given)
             await self.inventory.release(
                 _give_back_request_id(task, cause, given),

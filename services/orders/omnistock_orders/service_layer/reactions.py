@@ -279,7 +279,7 @@ class OrderReactions:
     ) -> bool:
         # A pickup's planner looks at its store only; a shipment's anywhere that ships.
         query = replace(query_of(record), lines=dict(waiting), allow_partial=True)
-        hold, decision = await self._hold_elsewhere(record, cause, query)
+        hold, decision = await self._hold_elsewhere(conn, record, cause, query)
         if hold is None:
             await repository.forget_reroute(conn, cause)  # nothing taken: the next fill plans afresh
             return False
@@ -369,7 +369,7 @@ class OrderReactions:
         pickup = query.method is Method.PICKUP
         if pickup:
             query = replace(query, exclude=exclude - {record.store_id})
-        hold, decision = await self._hold_elsewhere(record, cause, query)
+        hold, decision = await self._hold_elsewhere(conn, record, cause, query)
         replacements = holding.allocations_from(decision, hold.hold_id) if hold is not None else []
         covered: dict[str, int] = {}
         for made in replacements:
@@ -417,11 +417,13 @@ class OrderReactions:
         return saved
 
     async def _hold_elsewhere(
-        self, record: OrderRecord, cause: str, query: RouteQuery
+        self, conn: asyncpg.Connection, record: OrderRecord, cause: str, query: RouteQuery
     ) -> tuple[inventory_pb2.Hold | None, orders_pb2.RoutingPlan]:
-        """Plan the missing units and hold them (bounded retries on a lost race); None when nowhere has any."""
+        """Plan the missing units and hold them (bounded retries on a lost race); None when nowhere has any.
+        `conn` holds the order's row lock: the request is recorded `on_its_own`, never on a second
+        connection of the pool, which calls waiting for that lock may all have taken."""
         order_id = record.order_id
-        stored = await repository.reroute(self.db.pool, cause)
+        stored = await repository.reroute(conn, cause)
         attempt = stored.attempt if stored is not None else 0
         request = inventory_pb2.HoldRequest.FromString(stored.hold_request) if stored is not None else None
         decision = stored.decision if stored is not None else orders_pb2.RoutingPlan()
@@ -443,7 +445,7 @@ class OrderReactions:
                     plan=decision,
                     ttl=inventory_ttl(record, self.settings),
                 )
-                async with self.db.transaction() as side:
+                async with self.db.on_its_own() as side:
                     await repository.save_reroute(
                         side, cause, order_id, attempt, request.SerializeToString(deterministic=True), decision
                     )
