@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings as hypothesis_settings
 
 from omnistock_platform.db import Database, create_database, drop_database, with_database
 from omnistock_platform.embedded import EmbeddedNats, EmbeddedPostgres, free_port
@@ -30,6 +31,11 @@ from omnistock_platform.services import SERVICES
 from omnistock_platform.settings import Settings
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, addresses_from_env
+
+# Property tests assert what holds, never how long an example took: hypothesis's 200 ms deadline per
+# example failed them on a busy machine (a test's own @settings keeps what it sets and inherits this).
+hypothesis_settings.register_profile("omnistock", deadline=None)
+hypothesis_settings.load_profile("omnistock")
 
 
 @pytest.hookimpl(tryfirst=True)
