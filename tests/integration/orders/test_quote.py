@@ -155,9 +155,9 @@ async def test_a_quote_where_the_store_cannot_serve_the_method_is_refused_as_the
     ]
     for request, why in asked:
         await shop.receive(request.store_id, sofa, 3)
-        for call in (lambda: shop.orders.QuoteRouting(quote_of(request)), lambda: shop.orders.CreateOrder(request)):
+        for rpc, asking in ((shop.orders.QuoteRouting, quote_of(request)), (shop.orders.CreateOrder, request)):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await call()  # noqa: B023 - called at once, in the loop
+                await rpc(asking)
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
             (details,) = details_of(refused.value, error_details_pb2.BadRequest)
             assert [(v.field, v.description) for v in details.field_violations] == [("store_id", why)]
