@@ -185,10 +185,11 @@ async def test_announced_units_due_in_the_past_are_refused_naming_the_time(catal
         pb.UpsertSkuRequest(request_id=unique_id(), sku=pb.Sku(sku=sku, title="Made to order", allow_backorder=True))
     )
     await catalogue.receive(store, sku, 1)
+    last_week = pb.ExpectStockRequest(
+        request_id=unique_id(), location_id=store, sku=sku, quantity=2, expected_at=in_days(-7)
+    )
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await catalogue.admin.ExpectStock(
-            pb.ExpectStockRequest(request_id=unique_id(), location_id=store, sku=sku, quantity=2, expected_at=in_days(-7))
-        )
+        await catalogue.admin.ExpectStock(last_week)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violated_fields(refused.value) == ["expected_at"]
     assert await counters(catalogue, store, sku) == (1, 0, 0)  # nothing announced
