@@ -152,6 +152,74 @@ async def test_a_transfer_received_after_the_promise_repromises_a_reservation_th
     assert kept.promise == shelf.promise
 
 
+async def order_events(stack: Stack, order_id: str) -> list[str]:
+    """The types of the order's events in orders' outbox, in the order written."""
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT envelope FROM orders.outbox ORDER BY id")
+    finally:
+        await conn.close()
+    found = []
+    for row in rows:
+        envelope = common_pb2.EventEnvelope.FromString(row["envelope"])
+        if getattr(getattr(unpack_payload(envelope), "order", None), "order_id", "") == order_id:
+            found.append(envelope.type)
+    return found
+
+
+async def test_a_transfer_received_after_the_promise_repromises_a_pickup_order_that_counted_on_it(
+    fresh_stack: Stack,
+) -> None:
+    """A pickup order held on units in transit is promised from the transfer's expected arrival (due
+    already, so as if arriving now); the transfer comes later than that: the order's promise moves to
+    the receipt, once, with orders.order.repromised (previous: the order before), as a reservation's
+    does. A pickup order of units on the shelf at the same store keeps its promise."""
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    lamp = await shop.sku("Lamp")
+    overdue = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    found = await shop.in_transit_to_store(
+        {lamp: 2}, on_shelf={lamp: 1}, arrival=datetime.now(UTC) + timedelta(days=1), promise_settings=AROUND_THE_CLOCK
+    )
+    # A transfer is not drafted with an arrival in the past: it becomes overdue as the day passes.
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        await conn.execute(
+            "UPDATE inventory.transfers SET expected_arrival_at = $2 WHERE transfer_id = $1", found.transfer_id, overdue
+        )
+    finally:
+        await conn.close()
+    shelf = (
+        await shop.orders.CreateOrder(store_request([(lamp, 1)], found.store, channel=common_pb2.CHANNEL_CHAT))
+    ).order
+    waiting = (
+        await shop.orders.CreateOrder(store_request([(lamp, 2)], found.store, channel=common_pb2.CHANNEL_CHAT))
+    ).order
+    assert shelf.promise.kind == common_pb2.PROMISE_KIND_PICKUP
+    assert waiting.promise.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+
+    received = await shop.inventory.ReceiveTransfer(
+        inv.ReceiveTransferRequest(
+            request_id=unique_id(),
+            transfer_id=found.transfer_id,
+            lines=[inv.TransferArrival(sku=lamp, received=2)],
+        )
+    )
+    received_at = received.transfer.received_at.ToDatetime(tzinfo=UTC)
+
+    async def moved() -> opb.Order | None:
+        now = await shop.order(waiting.order_id)
+        return now if now.promise != waiting.promise else None
+
+    repromised = await eventually(moved, what="the pickup order re-promised after the late transfer")
+    assert repromised.promise.at.ToDatetime(tzinfo=UTC) >= received_at + timedelta(hours=1)
+    assert repromised.promise.location_id == found.store
+    assert repromised.promise.kind == common_pb2.PROMISE_KIND_PICKUP  # the units are on the shelf now
+    assert (await order_events(stack, waiting.order_id)).count("orders.order.repromised") == 1
+    assert "orders.order.repromised" not in await order_events(stack, shelf.order_id)
+    assert (await shop.order(shelf.order_id)).promise == shelf.promise
+
+
 async def test_units_in_transit_without_an_expected_arrival_get_no_date(fresh_stack: Stack) -> None:
     stack = fresh_stack
     shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))

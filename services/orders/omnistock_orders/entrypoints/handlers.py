@@ -1,5 +1,6 @@
 """Events of fulfilment and inventory that move orders on: shipments, short picks, expired and shorted
-holds, and stock that rose where backordered units may now be had."""
+holds, stock that rose where backordered units may now be had, and transfers received at a store
+whose pickup orders were promised from them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from google.protobuf.message import Message
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2
 from omnistock.inventory.v1 import inventory_pb2
+from omnistock_orders.service_layer.arrivals import TransferArrivals
 from omnistock_orders.service_layer.backorders import BackorderFilling
 from omnistock_orders.service_layer.reactions import OrderReactions
 from omnistock_platform.db import Database
@@ -41,9 +43,15 @@ def may_free_units(payload: Message) -> bool:
 
 
 class EventHandlers:
-    def __init__(self, reactions: OrderReactions, backorders: BackorderFilling | None = None) -> None:
+    def __init__(
+        self,
+        reactions: OrderReactions,
+        backorders: BackorderFilling | None = None,
+        arrivals: TransferArrivals | None = None,
+    ) -> None:
         self.reactions = reactions
         self.backorders = backorders
+        self.arrivals = arrivals
 
     async def on_task(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
         if not isinstance(payload, fulfilment_pb2.TaskChanged):
@@ -102,6 +110,14 @@ class EventHandlers:
             return
         await self.backorders.stock_rose(payload.level.location_id, payload.level.sku)
 
+    async def on_transfer(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
+        """A transfer was received at a store: its pickup orders promised via a transfer are promised
+        again where it came late."""
+        if not isinstance(payload, inventory_pb2.TransferChanged):
+            raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not TransferChanged")
+        if self.arrivals is not None:
+            await self.arrivals.received_at_store(conn, payload.transfer)
+
 
 def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHandlers) -> list[EventConsumer]:
     return [
@@ -139,5 +155,13 @@ def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHa
             subjects=[settings.subject("inventory", "stock", "changed")],
             handler=handlers.on_stock,
             wanted=may_free_units,
+        ),
+        EventConsumer(
+            db,
+            bus,
+            schema="orders",
+            durable="orders-transfers",
+            subjects=[settings.subject("inventory", "transfer", "received")],
+            handler=handlers.on_transfer,
         ),
     ]
