@@ -1,4 +1,4 @@
-"""Pickup orders promised from units on their way to their store, when a transfer reaches it.
+"""Pickup orders promised from units on their way to their store, when a transfer reaches it or is late.
 
 A pickup order may hold units a transfer has shipped to its store and the store has not received (a
 pool's units in transit): it is promised from the transfer's expected arrival. When a transfer is
@@ -6,7 +6,9 @@ received at the store (`inventory.transfer.received`), each such order there is 
 its holds as they are now: the units on the shelf (ready once prepared from now), or the transfers
 still on their way. Where that is later than its promise (the transfer came late), the order takes it
 and `orders.order.repromised` tells the customer; an early or on-time transfer keeps every promise,
-as reservations do for theirs.
+as reservations do for theirs. A transfer that passes its expected arrival without being received
+(`inventory.transfer.overdue`) is taken as arriving now, as a new order is promised from it: the
+orders promised from its arrival, a time now gone, are promised from now the same way.
 
 It runs in the consumer's transaction, with its inbox row, under each order's row lock: a redelivered
 event is not handled twice, and an order re-promised once is promised from the shelf, no longer via a
@@ -38,6 +40,8 @@ from omnistock_platform.promising import Promise
 
 log = get_logger(__name__)
 
+# A transfer received, or still on its way past its expected arrival (announced overdue).
+MOVES_PROMISES = frozenset({inventory_pb2.TRANSFER_STATUS_RECEIVED, inventory_pb2.TRANSFER_STATUS_SHIPPED})
 # Orders whose promise a transfer's arrival may move: still to be handed over.
 OPEN = frozenset({OrderStatus.ALLOCATED, OrderStatus.PARTIALLY_SHIPPED})
 
@@ -56,10 +60,11 @@ class TransferArrivals:
         self.inventory = inventory
 
     async def received_at_store(self, conn: asyncpg.Connection, transfer: inventory_pb2.Transfer) -> list[str]:
-        """The transfer was received at its destination: the pickup orders there promised via a
-        transfer are promised again; the ids of those re-promised."""
+        """The transfer was received at its destination, or is overdue there (shipped, past its
+        expected arrival): the pickup orders there promised via a transfer are promised again; the
+        ids of those re-promised."""
         store_id = transfer.destination_location_id
-        if not store_id or transfer.status != inventory_pb2.TRANSFER_STATUS_RECEIVED:
+        if not store_id or transfer.status not in MOVES_PROMISES:
             return []
         waiting = [
             order_id
