@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
@@ -253,3 +256,52 @@ async def test_holds_are_listed_by_owner_and_state(catalogue) -> None:
     assert {h.hold_id for h in [*everything.holds, *rest.holds]} == {first.hold_id, second.hold_id}
     active = await catalogue.admin.ListHolds(pb.ListHoldsRequest(owner_prefix=prefix, state=pb.HOLD_STATE_ACTIVE))
     assert [h.hold_id for h in active.holds] == [first.hold_id]
+
+
+def moment(offset: timedelta) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.now(UTC) + offset)
+    return stamp
+
+
+async def test_extend_and_transfer_judge_a_new_expiry_alike_with_the_clock_drift_allowed(catalogue, stack) -> None:
+    """ExtendHold and TransferHold take a new expiry by this service's clock with the minute of drift
+    every caller's time is allowed: "now" by a caller's clock a few seconds behind is not refused as
+    past (an extension to it changes nothing: a hold is never shortened), the limit by one a few
+    seconds ahead is not refused as too far, and TransferHold holds the same limit as ExtendHold
+    (it took any expiry, years ahead). Beyond the drift each is INVALID_ARGUMENT naming expires_at."""
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 1)
+    owner = f"reservation:{unique_id()}"
+    held = (await catalogue.admin.Hold(hold_request([(store, sku, 1)], owner=owner))).hold
+    most = stack.settings.hold_max_ttl
+
+    def extend(offset: timedelta) -> pb.ExtendHoldRequest:
+        return pb.ExtendHoldRequest(request_id=unique_id(), hold_id=held.hold_id, expires_at=moment(offset))
+
+    def transfer(offset: timedelta) -> pb.TransferHoldRequest:
+        return pb.TransferHoldRequest(
+            request_id=unique_id(),
+            hold_id=held.hold_id,
+            expected_owner=owner,
+            new_owner=owner,
+            expires_at=moment(offset),
+        )
+
+    lagging = await catalogue.admin.ExtendHold(extend(-timedelta(seconds=5)))
+    assert lagging.hold.expires_at == held.expires_at  # never shortened
+    for refused_request, call in (
+        (extend(-timedelta(minutes=5)), catalogue.admin.ExtendHold),
+        (extend(most + timedelta(minutes=5)), catalogue.admin.ExtendHold),
+        (transfer(-timedelta(minutes=5)), catalogue.admin.TransferHold),
+        (transfer(most + timedelta(minutes=5)), catalogue.admin.TransferHold),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call(refused_request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        (bad,) = details_of(refused.value, error_details_pb2.BadRequest)
+        assert [violation.field for violation in bad.field_violations] == ["expires_at"]
+    at_the_limit = await catalogue.admin.ExtendHold(extend(most + timedelta(seconds=5)))
+    assert at_the_limit.hold.expires_at.ToDatetime(tzinfo=UTC) > datetime.now(UTC) + most
+    taken_over = await catalogue.admin.TransferHold(transfer(most + timedelta(seconds=5)))
+    assert taken_over.hold.owner == owner and taken_over.hold.state == pb.HOLD_STATE_ACTIVE

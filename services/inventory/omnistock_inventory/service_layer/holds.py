@@ -58,7 +58,7 @@ from omnistock_platform.logging import get_logger, request_id_var
 from omnistock_platform.loops import repeat
 from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.statement import Statement
-from omnistock_platform.validation import Validator, duration_text
+from omnistock_platform.validation import CLOCK_SKEW, Validator, duration_text
 
 log = get_logger(__name__)
 
@@ -475,6 +475,18 @@ class Holds:
 
         return await self._retrying("ReleaseHold", request, pb.ReleaseHoldResponse, work)
 
+    def _check_expiry(self, check: Validator, expires_at: datetime | None) -> None:
+        """A new expiry a caller asks for (ExtendHold, TransferHold): not in the past and at most
+        hold_max_ttl ahead, each by this service's clock with the drift every caller's time is
+        allowed (CLOCK_SKEW): "now + 15 minutes" by a clock a moment off ours is neither refused as
+        past nor, at the limit, as too far ahead, whichever of the two RPCs it is given to."""
+        if expires_at is None:
+            return
+        check.not_past("expires_at", expires_at)
+        most = self.settings.hold_max_ttl
+        if expires_at > datetime.now(UTC) + most + CLOCK_SKEW:
+            check.fail("expires_at", f"at most {duration_text(most)} ahead")
+
     async def extend(self, request: pb.ExtendHoldRequest) -> pb.ExtendHoldResponse:
         check = Validator()
         check.text("hold_id", request.hold_id, required=True, max_length=64)
@@ -482,14 +494,7 @@ class Holds:
         expires_at = check.timestamp(
             "expires_at", request.expires_at if request.HasField("expires_at") else None, required=True
         )
-        now = datetime.now(UTC)
-        if expires_at is not None:
-            check.check(expires_at > now, "expires_at", "must be in the future")
-            check.check(
-                expires_at <= now + self.settings.hold_max_ttl,
-                "expires_at",
-                f"at most {duration_text(self.settings.hold_max_ttl)} ahead",
-            )
+        self._check_expiry(check, expires_at)
         check.raise_if_invalid()
         assert expires_at is not None
 
@@ -513,8 +518,7 @@ class Holds:
         check.text("expected_owner", request.expected_owner, required=True)
         check.text("new_owner", request.new_owner, required=True)
         expires_at = check.timestamp("expires_at", request.expires_at) if request.HasField("expires_at") else None
-        if expires_at is not None:
-            check.check(expires_at > datetime.now(UTC), "expires_at", "must be in the future")
+        self._check_expiry(check, expires_at)
         check.raise_if_invalid()
 
         async def work(conn: asyncpg.Connection) -> pb.TransferHoldResponse:
