@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
@@ -502,6 +502,10 @@ class Holds:
             row, _ = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
             ensure_owner(row["owner"], request.expected_owner, request.hold_id)
+            if row["expires_at"] < datetime.now(UTC):
+                # Run out: over, whether or not the sweeper has come by yet (as for TransferHold and
+                # AdjustHold), so an extension never depends on the sweeper's timing.
+                raise _RanOut()
             # Never earlier: of two extensions racing, the one computed from an older expiry may
             # arrive last, and would take back time the other promised the hold's owner.
             later = max(expires_at, row["expires_at"])
@@ -510,7 +514,10 @@ class Holds:
             assert found is not None
             return pb.ExtendHoldResponse(hold=await self._message(conn, found))
 
-        return await self._retrying("ExtendHold", request, pb.ExtendHoldResponse, work)
+        try:
+            return await self._retrying("ExtendHold", request, pb.ExtendHoldResponse, work)
+        except _RanOut:
+            await self._expire_run_out(request.hold_id)
 
     async def transfer(self, request: pb.TransferHoldRequest) -> pb.TransferHoldResponse:
         check = Validator()
@@ -551,15 +558,19 @@ class Holds:
         try:
             return await self._retrying("TransferHold", request, pb.TransferHoldResponse, work)
         except _RanOut:
-            # Run out, and the sweeper has not come by yet (it was behind, or inventory just started):
-            # its units are not the new owner's to take over. Expired now, as the sweeper would: the
-            # owner hears hold.expired and the units are on sale again.
-            await self.expire([request.hold_id])
-            found = await repository.get_hold(self.db.pool, request.hold_id)
-            state = HoldState(found[0]["state"]) if found is not None else HoldState.EXPIRED
-            ensure_active(state, request.hold_id)
-            # Extended meanwhile, or being expired by the sweeper right now: the same request again decides.
-            raise Aborted(f"hold {request.hold_id} changed while it was taken over; retry") from None
+            await self._expire_run_out(request.hold_id)
+
+    async def _expire_run_out(self, hold_id: str) -> NoReturn:
+        """A change found the hold run out, and the sweeper has not come by yet (it was behind, or
+        inventory just started): it is not the caller's to keep or take over. Expired now, as the
+        sweeper would (the owner hears hold.expired and the units are on sale again), and refused as
+        a hold already expired is (HOLD_STATE)."""
+        await self.expire([hold_id])
+        found = await repository.get_hold(self.db.pool, hold_id)
+        state = HoldState(found[0]["state"]) if found is not None else HoldState.EXPIRED
+        ensure_active(state, hold_id)
+        # Being expired by the sweeper right now: the same request again decides.
+        raise Aborted(f"hold {hold_id} changed while it was asked for; retry")
 
     async def get(self, request: pb.GetHoldRequest) -> pb.GetHoldResponse:
         check = Validator()
