@@ -175,6 +175,32 @@ async def test_backorder_holds_only_against_incoming_stock(catalogue) -> None:
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+async def test_announced_units_due_in_the_past_are_refused_naming_the_time(catalogue) -> None:
+    """Units announced as due a week ago would be promised to channels and holds as arriving at a time
+    already gone: refused as a transfer's expected arrival in the past is, and nothing is booked. A
+    caller's clock may lag: a moment ago is taken as now."""
+    store = await catalogue.location()
+    sku = unique_id("SKU-")
+    await catalogue.admin.UpsertSku(
+        pb.UpsertSkuRequest(request_id=unique_id(), sku=pb.Sku(sku=sku, title="Made to order", allow_backorder=True))
+    )
+    await catalogue.receive(store, sku, 1)
+    last_week = pb.ExpectStockRequest(
+        request_id=unique_id(), location_id=store, sku=sku, quantity=2, expected_at=in_days(-7)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await catalogue.admin.ExpectStock(last_week)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(refused.value) == ["expected_at"]
+    assert await counters(catalogue, store, sku) == (1, 0, 0)  # nothing announced
+    just_now = Timestamp()
+    just_now.FromDatetime(datetime.now(UTC) - timedelta(seconds=5))
+    expected = await catalogue.admin.ExpectStock(
+        pb.ExpectStockRequest(request_id=unique_id(), location_id=store, sku=sku, quantity=2, expected_at=just_now)
+    )
+    assert expected.level.incoming == 2
+
+
 async def counters(catalogue, location_id: str, sku: str) -> tuple[int, int, int]:
     """(on hand, held, incoming) of one stock row."""
     found = await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=location_id))

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_platform.grpc.errors import details_of
-from omnistock_platform.testing.stack import unique_id
+from omnistock_platform.testing.plugin import isolated_run
+from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import wait_until
+from tests.integration.inventory.conftest import Catalogue
 
 
 def hold_request(lines: list[tuple[str, str, int]], **fields: object) -> pb.HoldRequest:
@@ -253,3 +258,99 @@ async def test_holds_are_listed_by_owner_and_state(catalogue) -> None:
     assert {h.hold_id for h in [*everything.holds, *rest.holds]} == {first.hold_id, second.hold_id}
     active = await catalogue.admin.ListHolds(pb.ListHoldsRequest(owner_prefix=prefix, state=pb.HOLD_STATE_ACTIVE))
     assert [h.hold_id for h in active.holds] == [first.hold_id]
+
+
+def moment(offset: timedelta) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.now(UTC) + offset)
+    return stamp
+
+
+async def test_extend_and_transfer_judge_a_new_expiry_alike_with_the_clock_drift_allowed(catalogue, stack) -> None:
+    """ExtendHold and TransferHold take a new expiry by this service's clock with the minute of drift
+    every caller's time is allowed: "now" by a caller's clock a few seconds behind is not refused as
+    past (an extension to it changes nothing: a hold is never shortened), the limit by one a few
+    seconds ahead is not refused as too far, and TransferHold holds the same limit as ExtendHold
+    (it took any expiry, years ahead). Beyond the drift each is INVALID_ARGUMENT naming expires_at."""
+    store, sku = await catalogue.location(), await catalogue.sku()
+    await catalogue.receive(store, sku, 1)
+    owner = f"reservation:{unique_id()}"
+    held = (await catalogue.admin.Hold(hold_request([(store, sku, 1)], owner=owner))).hold
+    most = stack.settings.hold_max_ttl
+
+    def extend(offset: timedelta) -> pb.ExtendHoldRequest:
+        return pb.ExtendHoldRequest(request_id=unique_id(), hold_id=held.hold_id, expires_at=moment(offset))
+
+    def transfer(offset: timedelta) -> pb.TransferHoldRequest:
+        return pb.TransferHoldRequest(
+            request_id=unique_id(),
+            hold_id=held.hold_id,
+            expected_owner=owner,
+            new_owner=owner,
+            expires_at=moment(offset),
+        )
+
+    lagging = await catalogue.admin.ExtendHold(extend(-timedelta(seconds=5)))
+    assert lagging.hold.expires_at == held.expires_at  # never shortened
+    for refused_request, call in (
+        (extend(-timedelta(minutes=5)), catalogue.admin.ExtendHold),
+        (extend(most + timedelta(minutes=5)), catalogue.admin.ExtendHold),
+        (transfer(-timedelta(minutes=5)), catalogue.admin.TransferHold),
+        (transfer(most + timedelta(minutes=5)), catalogue.admin.TransferHold),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call(refused_request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        (bad,) = details_of(refused.value, error_details_pb2.BadRequest)
+        assert [violation.field for violation in bad.field_violations] == ["expires_at"]
+    at_the_limit = await catalogue.admin.ExtendHold(extend(most + timedelta(seconds=5)))
+    assert at_the_limit.hold.expires_at.ToDatetime(tzinfo=UTC) > datetime.now(UTC) + most
+    taken_over = await catalogue.admin.TransferHold(transfer(most + timedelta(seconds=5)))
+    assert taken_over.hold.owner == owner and taken_over.hold.state == pb.HOLD_STATE_ACTIVE
+
+
+async def test_a_hold_run_out_before_the_sweeper_came_is_over_for_an_extension_as_for_a_takeover(
+    omnistock_servers: tuple[str, str],
+) -> None:
+    """A hold past its expiry that the sweeper has not reached yet (it was behind, inventory had just
+    started) is over whoever asks: TransferHold expired it then and refused, but ExtendHold gave it
+    a new expiry, so whether a late extension kept the units hung on the sweeper's timing. Both now
+    expire it (hold.expired, the unit on sale again) and refuse it as expired (HOLD_STATE)."""
+    async with isolated_run(*omnistock_servers, label="unswept", sweep_interval=timedelta(hours=1)) as settings:
+        stack = Stack(settings)
+        await stack.start("inventory")
+        try:
+            catalogue = Catalogue(stack.stub("inventory", role="admin"), stack)
+            store, sku = await catalogue.location(), await catalogue.sku()
+            await catalogue.receive(store, sku, 2)
+            short = Duration()
+            short.FromMilliseconds(200)
+            owner = f"reservation:{unique_id()}"
+            held = [
+                (await catalogue.admin.Hold(hold_request([(store, sku, 1)], owner=owner, ttl=short))).hold
+                for _ in range(2)
+            ]
+
+            async def run_out() -> bool:
+                return datetime.now(UTC) > max(hold.expires_at.ToDatetime(tzinfo=UTC) for hold in held)
+
+            await wait_until(run_out, 5, what="both holds past their expiry")
+            extend = pb.ExtendHoldRequest(
+                request_id=unique_id(), hold_id=held[0].hold_id, expires_at=moment(timedelta(minutes=15))
+            )
+            transfer = pb.TransferHoldRequest(
+                request_id=unique_id(), hold_id=held[1].hold_id, expected_owner=owner, new_owner="order:o1"
+            )
+            for rpc, request in ((catalogue.admin.ExtendHold, extend), (catalogue.admin.TransferHold, transfer)):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await rpc(request)
+                assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value.details()
+                (failure,) = details_of(refused.value, error_details_pb2.PreconditionFailure)
+                assert [violation.type for violation in failure.violations] == ["HOLD_STATE"]
+            for hold in held:
+                found = await catalogue.admin.GetHold(pb.GetHoldRequest(hold_id=hold.hold_id))
+                assert found.hold.state == pb.HOLD_STATE_EXPIRED
+            level = (await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, location_id=store))).levels[0]
+            assert (level.on_hand, level.held) == (2, 0)
+        finally:
+            await stack.close()

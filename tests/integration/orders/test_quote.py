@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2 as pb
@@ -20,6 +21,7 @@ from tests.integration.orders.support import (
     quote_of,
     reasons,
     ship_request,
+    store_request,
 )
 
 
@@ -123,8 +125,6 @@ async def test_quote_refuses_bad_requests_naming_each_field(shop: Shop) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await shop.orders.QuoteRouting(request)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    from google.rpc import error_details_pb2
-
     (bad,) = details_of(refused.value, error_details_pb2.BadRequest)
     fields = {violation.field for violation in bad.field_violations}
     assert fields == {"lines[0].sku", "lines[0].quantity", "ship_to.point", "options.max_distance_km"}
@@ -138,3 +138,26 @@ async def test_quote_refuses_bad_requests_naming_each_field(shop: Shop) -> None:
         await shop.orders.QuoteRouting(pickup)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "store_id" in (refused.value.details() or "")
+
+
+async def test_a_quote_where_the_store_cannot_serve_the_method_is_refused_as_the_order_would_be(shop: Shop) -> None:
+    """The quote is the order's dry run: a pickup at a warehouse or at a store whose pickup is switched
+    off, or a till sale where the store does not sell at a till, is refused naming store_id, as
+    CreateOrder refuses it, not answered with a plan that passes the store over for stock it has."""
+    sofa = await shop.sku()
+    warehouse = await shop.location(BERLIN, warehouse=True)
+    closed_desk = await shop.location(BERLIN, pickup=False)
+    no_till = await shop.location(BERLIN, till_sales=False)
+    asked = [
+        (store_request([(sofa, 1)], warehouse), f"store {warehouse} does not offer pickup"),
+        (store_request([(sofa, 1)], closed_desk), f"store {closed_desk} does not offer pickup"),
+        (store_request([(sofa, 1)], no_till, carry_out=True), f"store {no_till} does not sell at a till"),
+    ]
+    for request, why in asked:
+        await shop.receive(request.store_id, sofa, 3)
+        for rpc, asking in ((shop.orders.QuoteRouting, quote_of(request)), (shop.orders.CreateOrder, request)):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await rpc(asking)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+            (details,) = details_of(refused.value, error_details_pb2.BadRequest)
+            assert [(v.field, v.description) for v in details.field_violations] == [("store_id", why)]

@@ -152,6 +152,162 @@ async def test_a_transfer_received_after_the_promise_repromises_a_reservation_th
     assert kept.promise == shelf.promise
 
 
+async def order_events(stack: Stack, order_id: str) -> list[str]:
+    """The types of the order's events in orders' outbox, in the order written."""
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT envelope FROM orders.outbox ORDER BY id")
+    finally:
+        await conn.close()
+    found = []
+    for row in rows:
+        envelope = common_pb2.EventEnvelope.FromString(row["envelope"])
+        if getattr(getattr(unpack_payload(envelope), "order", None), "order_id", "") == order_id:
+            found.append(envelope.type)
+    return found
+
+
+async def test_a_transfer_received_after_the_promise_repromises_a_pickup_order_that_counted_on_it(
+    fresh_stack: Stack,
+) -> None:
+    """A pickup order held on units in transit is promised from the transfer's expected arrival (due
+    already, so as if arriving now); the transfer comes later than that: the order's promise moves to
+    the receipt, once, with orders.order.repromised (previous: the order before), as a reservation's
+    does. A pickup order of units on the shelf at the same store keeps its promise."""
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    lamp = await shop.sku("Lamp")
+    overdue = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    found = await shop.in_transit_to_store(
+        {lamp: 2}, on_shelf={lamp: 1}, arrival=datetime.now(UTC) + timedelta(days=1), promise_settings=AROUND_THE_CLOCK
+    )
+    # A transfer is not drafted with an arrival in the past: it becomes overdue as the day passes.
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        await conn.execute(
+            "UPDATE inventory.transfers SET expected_arrival_at = $2 WHERE transfer_id = $1", found.transfer_id, overdue
+        )
+    finally:
+        await conn.close()
+    shelf = (
+        await shop.orders.CreateOrder(store_request([(lamp, 1)], found.store, channel=common_pb2.CHANNEL_CHAT))
+    ).order
+    waiting = (
+        await shop.orders.CreateOrder(store_request([(lamp, 2)], found.store, channel=common_pb2.CHANNEL_CHAT))
+    ).order
+    assert shelf.promise.kind == common_pb2.PROMISE_KIND_PICKUP
+    assert waiting.promise.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+
+    received = await shop.inventory.ReceiveTransfer(
+        inv.ReceiveTransferRequest(
+            request_id=unique_id(),
+            transfer_id=found.transfer_id,
+            lines=[inv.TransferArrival(sku=lamp, received=2)],
+        )
+    )
+    received_at = received.transfer.received_at.ToDatetime(tzinfo=UTC)
+
+    async def moved() -> opb.Order | None:
+        now = await shop.order(waiting.order_id)
+        return now if now.promise != waiting.promise else None
+
+    repromised = await eventually(moved, what="the pickup order re-promised after the late transfer")
+    assert repromised.promise.at.ToDatetime(tzinfo=UTC) >= received_at + timedelta(hours=1)
+    assert repromised.promise.location_id == found.store
+    assert repromised.promise.kind == common_pb2.PROMISE_KIND_PICKUP  # the units are on the shelf now
+    assert (await order_events(stack, waiting.order_id)).count("orders.order.repromised") == 1
+    assert "orders.order.repromised" not in await order_events(stack, shelf.order_id)
+    assert (await shop.order(shelf.order_id)).promise == shelf.promise
+
+
+async def test_a_transfer_past_its_expected_arrival_repromises_what_was_promised_from_it(
+    fresh_stack: Stack,
+) -> None:
+    """A pickup order and a reservation hold lamps on their way to the store, promised an hour after
+    the transfer's expected arrival. A day passes and the truck has not come: the promise is a time
+    gone. Inventory announces the transfer overdue (inventory.transfer.overdue, once), and both are
+    promised again as if the lamps arrived now, as a new order would be: later, still via the
+    transfer, each with its repromised event once. An order of lamps on the shelf keeps its promise."""
+    stack = fresh_stack
+    shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))
+    chat = stack.stub("reservations", role="chat_agent")
+    admin = stack.stub("reservations", role="admin")
+    lamp = await shop.sku("Lamp")
+    found = await shop.in_transit_to_store(
+        {lamp: 4}, on_shelf={lamp: 1}, arrival=datetime.now(UTC) + timedelta(days=1), promise_settings=AROUND_THE_CLOCK
+    )
+    shelf = (
+        await shop.orders.CreateOrder(store_request([(lamp, 1)], found.store, channel=common_pb2.CHANNEL_CHAT))
+    ).order
+    order = (
+        await shop.orders.CreateOrder(store_request([(lamp, 2)], found.store, channel=common_pb2.CHANNEL_CHAT))
+    ).order
+    reservation = (await chat.CreateReservation(create_request(found.store, [(lamp, 2)]))).reservation
+    assert order.promise.kind == reservation.promise.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+
+    # A day passes, in one transaction: the transfer's expected arrival and the promises made from it
+    # are in the past (the sweep sees them together).
+    arrived = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    promised = arrived + timedelta(hours=1)
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        async with conn.transaction():
+            decision = opb.RoutingPlan.FromString(
+                await conn.fetchval("SELECT decision FROM orders.orders WHERE order_id = $1", order.order_id)
+            )
+            decision.promise.at.FromDatetime(promised)
+            await conn.execute(
+                "UPDATE orders.orders SET decision = $2 WHERE order_id = $1",
+                order.order_id,
+                decision.SerializeToString(),
+            )
+            await conn.execute(
+                "UPDATE reservations.reservations SET promise = jsonb_set(promise, '{at}', to_jsonb($2::text))"
+                " WHERE reservation_id = $1",
+                reservation.reservation_id,
+                promised.isoformat(),
+            )
+            await conn.execute(
+                "UPDATE inventory.transfers SET expected_arrival_at = $2 WHERE transfer_id = $1",
+                found.transfer_id,
+                arrived,
+            )
+    finally:
+        await conn.close()
+    swept = datetime.now(UTC)
+
+    async def order_moved() -> opb.Order | None:
+        now = await shop.order(order.order_id)
+        return now if now.promise.at.ToDatetime(tzinfo=UTC) != promised else None
+
+    async def reservation_moved() -> pb.Reservation | None:
+        now = (
+            await admin.GetReservation(pb.GetReservationRequest(reservation_id=reservation.reservation_id))
+        ).reservation
+        return now if now.promise.at.ToDatetime(tzinfo=UTC) != promised else None
+
+    for moved in (
+        await eventually(order_moved, what="the pickup order re-promised once the transfer was overdue"),
+        await eventually(reservation_moved, what="the reservation re-promised once the transfer was overdue"),
+    ):
+        assert moved.promise.at.ToDatetime(tzinfo=UTC) >= swept + timedelta(hours=1)
+        assert moved.promise.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+    assert (await order_events(stack, order.order_id)).count("orders.order.repromised") == 1
+    assert (await stack_events(stack, "reservations", reservation.reservation_id)).count(
+        "reservations.reservation.repromised"
+    ) == 1
+    assert "orders.order.repromised" not in await order_events(stack, shelf.order_id)
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT envelope FROM inventory.outbox WHERE subject LIKE '%.inventory.transfer.overdue'"
+        )
+    finally:
+        await conn.close()
+    announced = [unpack_payload(common_pb2.EventEnvelope.FromString(row["envelope"])) for row in rows]
+    assert [event.transfer.transfer_id for event in announced].count(found.transfer_id) == 1
+
+
 async def test_units_in_transit_without_an_expected_arrival_get_no_date(fresh_stack: Stack) -> None:
     stack = fresh_stack
     shop = Shop(stack, stack.stub("inventory", role="admin"), stack.stub("orders", role="admin"))

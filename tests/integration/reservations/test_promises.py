@@ -222,3 +222,43 @@ async def test_find_availability_offers_pickup_via_a_transfer_that_the_reservati
     # With every sofa of the warehouse held, no origin has a set: none is offered.
     nothing = await shop.inventory.FindAvailability(one_set)
     assert not any(entry.promises for entry in nothing.locations)
+
+
+async def test_a_transfer_overdue_on_the_road_repromises_the_reservation_waiting_for_it(stack: Stack, tap) -> None:
+    """The truck left and its expected arrival passed: before anything is received, inventory
+    announces the transfer overdue and the reservation waiting for it is promised from now (as a
+    reservation made now would be), with reservations.reservation.repromised, still awaiting it."""
+    shop, chat = shop_of(stack), stack.stub("reservations", role="chat_agent")
+    store = await shop.location(BERLIN)  # open around the clock, nothing to prepare: ready on arrival
+    warehouse = await shop.location((52.53, 13.2), warehouse=True)
+    # This pair's transfers are expected at once, so once shipped the transfer is overdue.
+    stack.apps["inventory"].servicers[0].implementation.transfers.lead_pairs[(warehouse, store)] = 0
+    sofa = await shop.sku("Green velvet sofa")
+    await shop.receive(warehouse, sofa, 1)
+    request = create_request(store, [(sofa, 1)])
+    request.allow_ship_to_store = True
+    reservation = (await chat.CreateReservation(request)).reservation
+    promised = reservation.promise
+    assert promised.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+
+    await shop.inventory.ShipTransfer(
+        inv.ShipTransferRequest(request_id=unique_id(), transfer_id=reservation.transfer_id)
+    )
+    _, overdue = await tap.wait_for(
+        lambda envelope, payload: (
+            envelope.type == "inventory.transfer.overdue" and payload.transfer.transfer_id == reservation.transfer_id
+        )
+    )
+    assert overdue.transfer.status == inv.TRANSFER_STATUS_SHIPPED
+    _, event = await tap.wait_for(
+        lambda envelope, payload: (
+            envelope.type == "reservations.reservation.repromised"
+            and payload.reservation.reservation_id == reservation.reservation_id
+        )
+    )
+    moved = event.reservation.promise
+    assert moved.at.ToDatetime(tzinfo=UTC) > promised.at.ToDatetime(tzinfo=UTC)
+    assert moved.kind == common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER
+    assert event.reservation.status == pb.RESERVATION_STATUS_AWAITING_TRANSFER
+    shown = await chat.GetReservation(pb.GetReservationRequest(reservation_id=reservation.reservation_id))
+    assert shown.reservation.promise == moved

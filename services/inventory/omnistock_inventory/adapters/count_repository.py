@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from omnistock_inventory.domain.counts import CountScope, LineStatus, Scan, Summary
+from omnistock_inventory.domain.counts import BOOK_CORRECTIONS, CountScope, LineStatus, Scan, Summary
 
 # The SKUs of a scope at a location that a count expects to find: those on hand there (for a list of
 # SKUs, every SKU listed). $1 location, $2 scope, $3 the listed SKUs, $4 the attributes (keys and values
@@ -295,24 +295,27 @@ async def lines_to_post(conn: asyncpg.Connection, count_id: str) -> list[asyncpg
     )
 
 
-async def posted_by_other_counts(
+async def corrected_since_counted(
     conn: asyncpg.Connection, count_id: str, location_id: str, lines: Sequence[asyncpg.Record]
 ) -> list[str]:
-    """The SKUs among `lines` that a count correction was booked for after the line's ledger
-    position, by another count's posting or by an adjustment with reason COUNT (the book set to, or
-    moved by, what someone found on the shelf): that changed the book and not the shelf, so this
-    line's variance, taken before it, would book the same difference again."""
+    """The SKUs among `lines` whose book was corrected after the line's ledger position: another
+    count posted an adjustment, or someone adjusted the stock for a reason that corrects the book
+    (`BOOK_CORRECTIONS`, the name that starts a manual adjustment's reason). Such a correction
+    changed the book and not the shelf, so this line's variance, taken before it, would book the same
+    difference again."""
     rows = await conn.fetch(
         'SELECT DISTINCT m.sku COLLATE "C" AS sku FROM inventory.movements AS m'
         " JOIN unnest($2::text[], $3::bigint[]) AS line(sku, version) ON m.sku = line.sku"
-        " WHERE m.location_id = $1 AND m.version > line.version AND m.kind = 'adjustment'"
-        " AND (m.document_ref LIKE 'count:%' OR m.reason = 'count' OR starts_with(m.reason, 'count: '))"
-        " AND m.document_ref <> $4"
+        " WHERE m.location_id = $1 AND m.version > line.version AND m.document_ref <> $4"
+        " AND (m.document_ref LIKE 'count:%'"
+        "   OR (m.kind = 'adjustment' AND m.on_hand_delta <> 0"
+        "     AND substring(m.reason FROM '^[a-z_]+') = ANY($5::text[])))"
         " ORDER BY 1",
         location_id,
         [line["sku"] for line in lines],
         [line["version"] for line in lines],
         f"count:{count_id}",
+        sorted(BOOK_CORRECTIONS),
     )
     return [row["sku"] for row in rows]
 

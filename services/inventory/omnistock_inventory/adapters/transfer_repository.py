@@ -130,6 +130,18 @@ async def abandoned_drafts(conn: asyncpg.Connection, limit: int) -> list[asyncpg
     )
 
 
+async def mark_overdue(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Shipped transfers past their expected arrival and not yet announced overdue, oldest arrival
+    first, marked (`overdue_at`) as they are now announced; one a receipt has locked is left to it."""
+    return await conn.fetch(
+        "UPDATE inventory.transfers SET overdue_at = now(), updated_at = now() WHERE transfer_id IN ("
+        "  SELECT transfer_id FROM inventory.transfers WHERE status = 'shipped' AND overdue_at IS NULL"
+        "  AND expected_arrival_at < now() ORDER BY expected_arrival_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+        " RETURNING *",
+        limit,
+    )
+
+
 async def set_arrival_hold(conn: asyncpg.Connection, transfer_id: str, hold_id: str) -> asyncpg.Record:
     return await conn.fetchrow(
         "UPDATE inventory.transfers SET arrival_hold_id = $2 WHERE transfer_id = $1 RETURNING *", transfer_id, hold_id

@@ -1,5 +1,5 @@
 """The tables of transfers (schema "inventory"), migrated by Alembic (revisions 0006_inventory, 0009_inventory,
-0014_inventory).
+0014_inventory, 0015_inventory).
 
 A line keeps what it shipped and, once the transfer is received, how every shipped unit ended:
 received (on hand at the destination, over included), damaged or short (written off). The database
@@ -35,6 +35,11 @@ class Transfer(SQLModel, table=True):
         sa.Index(
             "ix_inventory_transfers_origin_hold", "origin_hold_id", postgresql_where=sa.text("origin_hold_id <> ''")
         ),
+        sa.Index(
+            "ix_inventory_transfers_due",
+            "expected_arrival_at",
+            postgresql_where=sa.text("status = 'shipped' AND overdue_at IS NULL"),
+        ),
         {"schema": SCHEMA},
     )
 
@@ -44,6 +49,8 @@ class Transfer(SQLModel, table=True):
     # "draft", "shipped", "received" or "cancelled"
     status: str = Field(sa_type=sa.Text)
     expected_arrival_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # When inventory announced the shipped transfer overdue (past its expected arrival, not received).
+    overdue_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     note: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     created_by: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     created_at: datetime = Field(sa_column=_now())

@@ -38,6 +38,13 @@ class LineStatus(StrEnum):
     APPROVED = "approved"
 
 
+# Adjustment reasons that correct the book to the shelf without a unit moving (a count found a
+# different quantity, a booking error put right): booked after a line was counted, the line's
+# variance, taken before, holds the same difference, and its posting would book it again. Damage,
+# shrinkage (units lost or stolen) and returns move units on the shelf as in the book, so the delta
+# rule carries them as it carries a sale.
+BOOK_CORRECTIONS = frozenset({"count", "correction"})
+
 # Counting goes on in both; a completed or cancelled count never changes again.
 COUNTING = frozenset({CountStatus.OPEN, CountStatus.IN_REVIEW})
 # Lines that may be posted as they are.

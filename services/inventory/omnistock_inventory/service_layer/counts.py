@@ -414,20 +414,20 @@ class Counts:
         """Each variance as one adjustment on the on hand of now, all or none."""
         lines = await count_repository.lines_to_post(conn, count_id)
         rows = await count_repository.lock_rows(conn, location_id, [line["sku"] for line in lines])
-        # Two counts of one shelf at once (or a count correction booked by hand meanwhile): the
-        # first correction changes the book alone, so a variance the other took before it would
-        # book the same missing units twice. Counted again, the line takes the corrected book as
-        # its base.
-        stale = await count_repository.posted_by_other_counts(conn, count_id, location_id, lines)
+        # Two counts of one shelf at once, or a count and a manual correction: the first correction
+        # changes the book alone, so a variance taken before it would book the same missing units
+        # twice. Counted again, the line takes the corrected book as its base.
+        stale = await count_repository.corrected_since_counted(conn, count_id, location_id, lines)
         if stale:
             raise FailedPrecondition(
-                f"{_lines(len(stale))} counted before another count posted a correction for"
-                f" {'it' if len(stale) == 1 else 'them'} ({', '.join(stale[:10])}): count again",
+                f"{_lines(len(stale))} counted before a correction of the book (another count's or an"
+                f" adjustment's) for {'it' if len(stale) == 1 else 'them'} ({', '.join(stale[:10])}): count again",
                 [
                     PreconditionViolation(
                         "COUNTED_BEFORE_CORRECTION",
                         f"{location_id}/{sku}",
-                        "a count correction was booked after this line was counted",
+                        "the book was corrected (a count posted, or stock adjusted for a count or a correction)"
+                        " after this line was counted",
                     )
                     for sku in stale[:100]
                 ],

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
@@ -58,7 +58,7 @@ from omnistock_platform.logging import get_logger, request_id_var
 from omnistock_platform.loops import repeat
 from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.statement import Statement
-from omnistock_platform.validation import Validator, duration_text
+from omnistock_platform.validation import CLOCK_SKEW, Validator, duration_text
 
 log = get_logger(__name__)
 
@@ -475,6 +475,18 @@ class Holds:
 
         return await self._retrying("ReleaseHold", request, pb.ReleaseHoldResponse, work)
 
+    def _check_expiry(self, check: Validator, expires_at: datetime | None) -> None:
+        """A new expiry a caller asks for (ExtendHold, TransferHold): not in the past and at most
+        hold_max_ttl ahead, each by this service's clock with the drift every caller's time is
+        allowed (CLOCK_SKEW): "now + 15 minutes" by a clock a moment off ours is neither refused as
+        past nor, at the limit, as too far ahead, whichever of the two RPCs it is given to."""
+        if expires_at is None:
+            return
+        check.not_past("expires_at", expires_at)
+        most = self.settings.hold_max_ttl
+        if expires_at > datetime.now(UTC) + most + CLOCK_SKEW:
+            check.fail("expires_at", f"at most {duration_text(most)} ahead")
+
     async def extend(self, request: pb.ExtendHoldRequest) -> pb.ExtendHoldResponse:
         check = Validator()
         check.text("hold_id", request.hold_id, required=True, max_length=64)
@@ -482,14 +494,7 @@ class Holds:
         expires_at = check.timestamp(
             "expires_at", request.expires_at if request.HasField("expires_at") else None, required=True
         )
-        now = datetime.now(UTC)
-        if expires_at is not None:
-            check.check(expires_at > now, "expires_at", "must be in the future")
-            check.check(
-                expires_at <= now + self.settings.hold_max_ttl,
-                "expires_at",
-                f"at most {duration_text(self.settings.hold_max_ttl)} ahead",
-            )
+        self._check_expiry(check, expires_at)
         check.raise_if_invalid()
         assert expires_at is not None
 
@@ -497,6 +502,10 @@ class Holds:
             row, _ = await self._locked(conn, request.hold_id)
             ensure_active(HoldState(row["state"]), request.hold_id)
             ensure_owner(row["owner"], request.expected_owner, request.hold_id)
+            if row["expires_at"] < datetime.now(UTC):
+                # Run out: over, whether or not the sweeper has come by yet (as for TransferHold and
+                # AdjustHold), so an extension never depends on the sweeper's timing.
+                raise _RanOut()
             # Never earlier: of two extensions racing, the one computed from an older expiry may
             # arrive last, and would take back time the other promised the hold's owner.
             later = max(expires_at, row["expires_at"])
@@ -505,7 +514,10 @@ class Holds:
             assert found is not None
             return pb.ExtendHoldResponse(hold=await self._message(conn, found))
 
-        return await self._retrying("ExtendHold", request, pb.ExtendHoldResponse, work)
+        try:
+            return await self._retrying("ExtendHold", request, pb.ExtendHoldResponse, work)
+        except _RanOut:
+            await self._expire_run_out(request.hold_id)
 
     async def transfer(self, request: pb.TransferHoldRequest) -> pb.TransferHoldResponse:
         check = Validator()
@@ -513,8 +525,7 @@ class Holds:
         check.text("expected_owner", request.expected_owner, required=True)
         check.text("new_owner", request.new_owner, required=True)
         expires_at = check.timestamp("expires_at", request.expires_at) if request.HasField("expires_at") else None
-        if expires_at is not None:
-            check.check(expires_at > datetime.now(UTC), "expires_at", "must be in the future")
+        self._check_expiry(check, expires_at)
         check.raise_if_invalid()
 
         async def work(conn: asyncpg.Connection) -> pb.TransferHoldResponse:
@@ -547,15 +558,19 @@ class Holds:
         try:
             return await self._retrying("TransferHold", request, pb.TransferHoldResponse, work)
         except _RanOut:
-            # Run out, and the sweeper has not come by yet (it was behind, or inventory just started):
-            # its units are not the new owner's to take over. Expired now, as the sweeper would: the
-            # owner hears hold.expired and the units are on sale again.
-            await self.expire([request.hold_id])
-            found = await repository.get_hold(self.db.pool, request.hold_id)
-            state = HoldState(found[0]["state"]) if found is not None else HoldState.EXPIRED
-            ensure_active(state, request.hold_id)
-            # Extended meanwhile, or being expired by the sweeper right now: the same request again decides.
-            raise Aborted(f"hold {request.hold_id} changed while it was taken over; retry") from None
+            await self._expire_run_out(request.hold_id)
+
+    async def _expire_run_out(self, hold_id: str) -> NoReturn:
+        """A change found the hold run out, and the sweeper has not come by yet (it was behind, or
+        inventory just started): it is not the caller's to keep or take over. Expired now, as the
+        sweeper would (the owner hears hold.expired and the units are on sale again), and refused as
+        a hold already expired is (HOLD_STATE)."""
+        await self.expire([hold_id])
+        found = await repository.get_hold(self.db.pool, hold_id)
+        state = HoldState(found[0]["state"]) if found is not None else HoldState.EXPIRED
+        ensure_active(state, hold_id)
+        # Being expired by the sweeper right now: the same request again decides.
+        raise Aborted(f"hold {hold_id} changed while it was asked for; retry")
 
     async def get(self, request: pb.GetHoldRequest) -> pb.GetHoldResponse:
         check = Validator()

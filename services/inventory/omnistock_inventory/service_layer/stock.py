@@ -272,6 +272,8 @@ class StockLevels:
         expected_at = check.timestamp(
             "expected_at", request.expected_at if request.HasField("expected_at") else None, required=True
         )
+        # Units due at a time already gone would be promised from it (as a transfer's arrival would).
+        check.not_past("expected_at", expected_at)
         check.text("document_ref", request.document_ref)
         check.raise_if_invalid()
         require_location(request.location_id)

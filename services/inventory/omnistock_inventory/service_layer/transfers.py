@@ -507,15 +507,32 @@ class Transfers:
                     await self._announce(conn, cancelled, "transfer.cancelled")
         return len(drafts)
 
+    # -- overdue transfers ----------------------------------------------------------------------------
+
+    async def announce_overdue(self, batch: int = 100) -> int:
+        """Announce shipped transfers past their expected arrival, not received: `transfer.overdue`,
+        once each, in the transaction that marks them. Reservations and orders promised from such a
+        transfer's arrival promise again from now (docs/transfers.md). Returns how many."""
+        async with self.db.transaction() as conn:
+            late = await transfer_repository.mark_overdue(conn, batch)
+            for row in late:
+                with telemetry.internal("announce overdue transfer", {"omnistock.transfer_id": row["transfer_id"]}):
+                    await self._announce(conn, row, "transfer.overdue")
+        return len(late)
+
     async def sweep(self, stop: asyncio.Event) -> None:
-        """Draft transfers left behind by an expired origin hold are cancelled by inventory itself."""
+        """Draft transfers left behind by an expired origin hold are cancelled by inventory itself, and
+        shipped transfers that passed their expected arrival are announced overdue."""
         telemetry.service_var.set("inventory")
 
         async def cancel_round() -> bool:
             cancelled = await self.cancel_abandoned()
             if cancelled:
                 log.info("transfers.abandoned_cancelled", count=cancelled)
-            return cancelled > 0
+            overdue = await self.announce_overdue()
+            if overdue:
+                log.info("transfers.overdue_announced", count=overdue)
+            return cancelled > 0 or overdue > 0
 
         await repeat(stop, self.settings.sweep_interval.total_seconds(), cancel_round, failed="transfers.sweep_failed")
 

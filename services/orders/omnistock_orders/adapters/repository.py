@@ -405,6 +405,20 @@ async def fills_left_behind(conn: Connection, prefix: str, limit: int) -> list[s
     return [row["order_id"] for row in rows]
 
 
+async def open_pickups_at(conn: Connection, store_id: str) -> list[tuple[str, orders_pb2.RoutingPlan | None]]:
+    """The pickup orders at the store that are still to be handed over, with their decisions (which
+    keep their promises), by id."""
+    rows = await conn.fetch(
+        "SELECT order_id, decision FROM orders.orders WHERE store_id = $1 AND method = 'pickup'"
+        " AND status IN ('allocated', 'partially_shipped') ORDER BY order_id",
+        store_id,
+    )
+    return [
+        (row["order_id"], orders_pb2.RoutingPlan.FromString(row["decision"]) if row["decision"] is not None else None)
+        for row in rows
+    ]
+
+
 async def orders_with_hold(conn: Connection, hold_id: str) -> list[str]:
     rows = await conn.fetch("SELECT DISTINCT order_id FROM orders.allocations WHERE hold_id = $1", hold_id)
     return [row["order_id"] for row in rows]

@@ -1,5 +1,6 @@
 """Events of fulfilment and inventory that move orders on: shipments, short picks, expired and shorted
-holds, and stock that rose where backordered units may now be had."""
+holds, stock that rose where backordered units may now be had, and transfers received at a store
+(or overdue there) whose pickup orders were promised from them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from google.protobuf.message import Message
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2
 from omnistock.inventory.v1 import inventory_pb2
+from omnistock_orders.service_layer.arrivals import MOVES_PROMISES, TransferArrivals
 from omnistock_orders.service_layer.backorders import BackorderFilling
 from omnistock_orders.service_layer.reactions import OrderReactions
 from omnistock_platform.db import Database
@@ -40,10 +42,22 @@ def may_free_units(payload: Message) -> bool:
     )
 
 
+def may_move_promises(payload: Message) -> bool:
+    """A transfer received at a location, or still shipped to it (announced overdue): not a draft
+    made or cancelled."""
+    return isinstance(payload, inventory_pb2.TransferChanged) and payload.transfer.status in MOVES_PROMISES
+
+
 class EventHandlers:
-    def __init__(self, reactions: OrderReactions, backorders: BackorderFilling | None = None) -> None:
+    def __init__(
+        self,
+        reactions: OrderReactions,
+        backorders: BackorderFilling | None = None,
+        arrivals: TransferArrivals | None = None,
+    ) -> None:
         self.reactions = reactions
         self.backorders = backorders
+        self.arrivals = arrivals
 
     async def on_task(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
         if not isinstance(payload, fulfilment_pb2.TaskChanged):
@@ -102,6 +116,14 @@ class EventHandlers:
             return
         await self.backorders.stock_rose(payload.level.location_id, payload.level.sku)
 
+    async def on_transfer(self, conn: asyncpg.Connection, envelope: common_pb2.EventEnvelope, payload: Message) -> None:
+        """A transfer was received at a store, or is overdue there: its pickup orders promised via a
+        transfer are promised again where it came, or comes, late."""
+        if not isinstance(payload, inventory_pb2.TransferChanged):
+            raise PoisonEvent(f"{envelope.type} carries {payload.DESCRIPTOR.full_name}, not TransferChanged")
+        if self.arrivals is not None and envelope.type.rsplit(".", 1)[-1] in ("received", "overdue"):
+            await self.arrivals.received_at_store(conn, payload.transfer)
+
 
 def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHandlers) -> list[EventConsumer]:
     def _consumer(durable: str, subject: str, handler: Handler, wanted: Wanted | None = None) -> EventConsumer:
@@ -117,5 +139,13 @@ def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHa
         _consumer("orders-shorted-holds", settings.subject("inventory", "hold", "shorted"), handlers.on_hold_shorted),
         _consumer(
             "orders-stock", settings.subject("inventory", "stock", "changed"), handlers.on_stock, wanted=may_free_units
+        ),
+        # One wildcard subject, as for tasks (works on NATS before 2.10): only a receipt or an overdue
+        # transfer can move a promise, the others are skipped.
+        _consumer(
+            "orders-transfers",
+            settings.subject("inventory", "transfer", "*"),
+            handlers.on_transfer,
+            wanted=may_move_promises,
         ),
     ]

@@ -12,6 +12,7 @@ from omnistock_orders.adapters.inventory_client import InventoryClient
 from omnistock_orders.adapters.reservations_client import ReservationsClient
 from omnistock_orders.entrypoints.grpc_servicer import FULL_NAME, OrdersServicer
 from omnistock_orders.entrypoints.handlers import EventHandlers, consumers
+from omnistock_orders.service_layer.arrivals import TransferArrivals
 from omnistock_orders.service_layer.backorders import BackorderFilling
 from omnistock_orders.service_layer.cancelling import OrderCancellation
 from omnistock_orders.service_layer.editing import OrderEditing
@@ -78,6 +79,7 @@ class OrdersService:
     returns: OrderReturns
     editing: OrderEditing
     backorders: BackorderFilling
+    arrivals: TransferArrivals
 
 
 def wire(platform_settings: Settings) -> OrdersService:
@@ -111,6 +113,7 @@ def wire(platform_settings: Settings) -> OrdersService:
         returns=OrderReturns(db, outbox, idempotency, inventory),
         editing=OrderEditing(db, outbox, idempotency, planner, inventory, settings),
         backorders=BackorderFilling(db, reactions, settings.order_backorder_batch),
+        arrivals=TransferArrivals(outbox, inventory),
     )
 
 
@@ -121,7 +124,7 @@ def bootstrap(settings: Settings) -> ServiceApp:
         OrdersServicer(parts.placement, parts.queries, parts.cancellation, parts.holds, parts.returns, parts.editing),
         FULL_NAME,
     )
-    handlers = EventHandlers(parts.reactions, parts.backorders)
+    handlers = EventHandlers(parts.reactions, parts.backorders, parts.arrivals)
     loops: list[BackgroundLoop] = [consumer.run for consumer in consumers(settings, parts.db, parts.bus, handlers)]
     loops.append(_recover_pending(parts))
     loops.append(parts.holds.sweep)

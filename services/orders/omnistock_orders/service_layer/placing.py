@@ -188,7 +188,8 @@ class OrderPlacement:
 
     async def quote(self, request: orders_pb2.QuoteRoutingRequest) -> orders_pb2.QuoteRoutingResponse:
         query = quote_query(request)
-        await self._require_store(query.store_id)
+        # The dry run of CreateOrder: a store that cannot serve the method is refused as the order is.
+        await self._require_store(query.store_id, query.method)
         # The lines CreateOrder would route (a splittable set as its parts), refused as it refuses them.
         lines, _, _ = await self._priced(query.lines, [line.sku for line in request.lines], split=splits(query.method))
         planned = await self.planner.plan(replace(query, lines={line.sku: line.quantity for line in lines}))

@@ -53,13 +53,16 @@ def on_transfer(arrivals: Arrivals) -> Handler:
         transfer = payload.transfer
         event = envelope.type.rsplit(".", 1)[-1]
         if not transfer.hold_owner:
-            if event == "received":  # units on their way that reservations were promised from came
+            # Units on their way that reservations were promised from came, or are late.
+            if event in ("received", "overdue"):
                 await arrivals.received_at_store(conn, transfer_view(transfer))
             return
         if event == "received":
             await arrivals.received(conn, transfer.hold_owner, transfer_view(transfer))
         elif event == "cancelled":
             await arrivals.cancelled(conn, transfer.hold_owner, transfer_view(transfer))
+        elif event == "overdue":
+            await arrivals.overdue(conn, transfer.hold_owner, transfer_view(transfer))
 
     return handle
 

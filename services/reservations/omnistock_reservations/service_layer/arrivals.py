@@ -11,6 +11,9 @@
 - A plain transfer (no reservation's own) received at a store after a reservation there was promised
   from units on their way (a pool's units in transit): the reservation's promise is computed again
   from its hold as it is now, and where that is later `reservation.repromised` tells the customer.
+- `inventory.transfer.overdue`: a shipped transfer passed its expected arrival, not received. It is
+  taken as arriving now: the reservation waiting for it (ship to store), and a store's reservations
+  promised from units on their way, are promised again as above, from now.
 - `inventory.transfer.cancelled`: a transfer cancelled by staff before it shipped released the units at
   the origin; the reservation waiting for it is cancelled.
 - `inventory.hold.shorted`: units the reservation's hold at the store promised in transit (a pool's
@@ -91,11 +94,12 @@ class Arrivals:
         return await record(conn, self.deps.outbox, found)
 
     async def received_at_store(self, conn: asyncpg.Connection, transfer: TransferView) -> list[Reservation]:
-        """A transfer of no reservation's own was received at its destination: the store's
-        reservations promised from units on their way are promised again from their holds as they
-        are now (the units arrived, or others still on their way say when), and those now promised
-        later are re-promised. An early or on-time transfer keeps every promise."""
-        if not transfer.destination_id or transfer.status != "received":
+        """A transfer of no reservation's own was received at its destination, or is overdue there:
+        the store's reservations promised from units on their way are promised again from their holds
+        as they are now (the units arrived, or others still on their way say when: an overdue one as
+        arriving now), and those now promised later are re-promised. An early or on-time transfer
+        keeps every promise."""
+        if not transfer.destination_id or transfer.status not in ("received", "shipped"):  # shipped: overdue
             return []
         waiting = await repository.promised_via_transfer(conn, transfer.destination_id)
         if not waiting:
@@ -126,6 +130,29 @@ class Arrivals:
             )
             moved.append(await record(conn, self.deps.outbox, found))
         return moved
+
+    async def overdue(self, conn: asyncpg.Connection, owner: str, transfer: TransferView) -> Reservation | None:
+        """`inventory.transfer.overdue`: the transfer bringing a ship-to-store reservation's units
+        passed its expected arrival: the pickup is promised as if they arrived now (as a new
+        reservation would be), and being later than the promise, a time now gone, replaces it."""
+        found = await self._waiting(conn, owner, transfer)
+        if (
+            found is None
+            or found.status is not Status.AWAITING_TRANSFER
+            or found.transfer_id != transfer.transfer_id
+            or found.promise is None
+        ):
+            return found
+        store = await promises.store_or_none(self.deps.inventory, found.store_id)
+        if store is None:
+            return found
+        origin = await promises.store_or_none(self.deps.inventory, transfer.origin_id)
+        at = now()
+        found.repromise(promises.via_transfer(store, at, at, origin.name if origin else transfer.origin_id))
+        if not found.events:
+            return found
+        log.info("reservations.repromised_transfer_overdue", reservation_id=found.reservation_id)
+        return await record(conn, self.deps.outbox, found)
 
     async def shorted(
         self, conn: asyncpg.Connection, owner: str, hold_id: str, lost: dict[str, int]
