@@ -154,7 +154,7 @@ def order_card(order: pb.Order, title: str = "") -> RenderableType:
         rows.append(("reservation", order.reservation_id))
     if order.ship_to.HasField("point"):
         rows.append(("ship to", f"{order.ship_to.point.latitude:.4f},{order.ship_to.point.longitude:.4f}"))
-    if order.promise.wording:
+    if order.promise.wording and order.status != pb.ORDER_STATUS_CANCELLED:  # a cancelled one comes at no time
         rows.append(("when", order.promise.wording))
     for found in order.sets:  # a split set: its parts are the lines naming it
         parts = ", ".join(f"{part.quantity} {part.sku}" for part in found.components)

@@ -124,6 +124,9 @@ class OmnistockMCP(MCPServer):
     here and told to the model as one."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        unknown = await self._unknown_arguments(name, arguments)
+        if unknown:
+            return _error(unknown)
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:
@@ -139,6 +142,25 @@ class OmnistockMCP(MCPServer):
                 known = ", ".join(sorted(tool.name for tool in await self.list_tools()))
                 return _error(f"There is no tool called {name!r}. The tools are: {known}.")
             raise
+
+    async def _unknown_arguments(self, name: str, arguments: dict[str, Any]) -> str:
+        """Arguments the tool does not have, in words (empty when there are none). Left to the
+        validation they would be dropped without a word: `search_skus(query=...)` answered the
+        whole catalogue as if it matched, `reserve_for_pickup(qty=2)` reserved one unit."""
+        if not arguments:
+            return ""
+        schema = next((tool.input_schema for tool in await self.list_tools() if tool.name == name), None)
+        if schema is None:
+            return ""  # an unknown tool: answered by the call itself
+        known = list((schema.get("properties") or {}).keys())
+        extra = [argument for argument in arguments if argument not in known]
+        if not extra:
+            return ""
+        named = ", ".join(repr(argument) for argument in extra)
+        return (
+            f"The call to {name} was not made: it has no argument {named}; its arguments are "
+            f"{', '.join(known)}. Call {name} again with that corrected."
+        )
 
 
 def _error(text: str) -> CallToolResult:

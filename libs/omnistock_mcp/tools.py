@@ -1010,19 +1010,23 @@ class ChannelTools:
         method = _status(order.method, common_pb2.FulfilmentMethod, "FULFILMENT_METHOD_")
         names = await self.names([allocation.location_id for allocation in order.allocations])
         items = _order_items(order)
+        # Nothing comes from an allocation cancelled or found short (its units went elsewhere).
         sources = sorted(
             {
                 names.get(a.location_id, a.location_id)
                 for a in order.allocations
-                if a.status != opb.ALLOCATION_STATUS_CANCELLED
+                if a.status not in (opb.ALLOCATION_STATUS_CANCELLED, opb.ALLOCATION_STATUS_SHORT)
             }
         )
         total = _money(order.total_minor, order.currency)
+        # A cancelled order is had at no time: its old promise, passed on, would send the customer
+        # to the store for nothing.
+        promise = "" if order.status == opb.ORDER_STATUS_CANCELLED else order.promise.wording
         summary = (
             f"{verb + ': ' if verb else ''}order {order.order_id} ({items}) is {status.replace('_', ' ')}"
             f" ({method.replace('_', ' ')}{', from ' + ', '.join(sources) if sources else ''})"
             + (f"; total {total}" if total else "")
-            + (f"; {order.promise.wording}" if order.promise.wording else "")
+            + (f"; {promise}" if promise else "")
             + "."
         )
         holds = [
@@ -1069,7 +1073,7 @@ class ChannelTools:
             holds=holds,
             total=total,
             created_at=_iso(order.created_at),
-            promise=order.promise.wording,
+            promise=promise,
             summary=summary,
         )
 

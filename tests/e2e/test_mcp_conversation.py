@@ -168,6 +168,7 @@ async def test_a_chat_agent_serves_a_customer_from_search_to_cancelled_order(sta
         assert again["order_id"] == placed["order_id"]
         status = await said(client, "order_status", order_id=placed["order_id"])
         assert status["status"] == "allocated" and status["allocations"][0]["location_id"] == warehouse
+        assert status["promise"].startswith("delivered ") and status["promise"] in status["summary"]
         assert (await world.level(warehouse, blue)).held == 1
         warehouse_staff = stack.stub("fulfilment", role="warehouse", locations=[warehouse])
 
@@ -180,6 +181,10 @@ async def test_a_chat_agent_serves_a_customer_from_search_to_cancelled_order(sta
         # And then she cancels it.
         gone = await said(client, "cancel_order", order_id=placed["order_id"], reason="found one elsewhere")
         assert gone["status"] == "cancelled"
+        # No date is passed on for an order that will never come.
+        assert gone["promise"] == "" and "delivered" not in gone["summary"], gone["summary"]
+        later = await said(client, "order_status", order_id=placed["order_id"])
+        assert later["promise"] == "" and "delivered" not in later["summary"], later["summary"]
         assert (await world.level(warehouse, blue)).held == 0
         stored = await orders.GetOrder(opb.GetOrderRequest(order_id=placed["order_id"]))
         assert stored.order.status == opb.ORDER_STATUS_CANCELLED

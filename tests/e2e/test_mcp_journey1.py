@@ -179,3 +179,23 @@ async def test_a_name_of_only_spaces_is_no_name(stack: Stack) -> None:
         )
         assert reserved["customer"]["name"] == "Joan Clarke"
     assert (await world.level(store, lamp)).held == 1
+
+
+async def test_an_argument_the_tool_does_not_have_is_refused_naming_it(stack: Stack) -> None:
+    """A misnamed argument was dropped without a word: search_skus(query=...) answered the whole
+    catalogue as if it matched, and reserve_for_pickup(qty=2) reserved one unit for a customer who
+    asked for two. The call is refused, naming the argument and the tool's own, and nothing is held."""
+    world = World(stack)
+    store = await world.location(unique_id("Jena-"), (50.93, 11.59), name="Jena branch")
+    lamp = await world.sku("Table lamp", colour="opal")
+    await world.receive(store, lamp, 3)
+    async with stdio_server(stack) as agent:
+        said = await refusal(agent, "search_skus", query="opal table lamp")
+        assert said.startswith("The call to search_skus was not made: it has no argument 'query'"), said
+        assert "text" in said and said.endswith("Call search_skus again with that corrected.")
+        said = await refusal(agent, "reserve_for_pickup", sku=lamp, store_id=store, customer_name="Grace Hopper", qty=2)
+        assert said.startswith("The call to reserve_for_pickup was not made: it has no argument 'qty'"), said
+        assert "quantity" in said
+        assert (await world.level(store, lamp)).held == 0
+        found = await call(agent, "search_skus", text="opal table lamp", colour="opal")
+        assert lamp in [sku["sku"] for sku in found["skus"]]

@@ -135,9 +135,14 @@ async def test_a_shortfall_and_a_cancelled_order(stack: Stack) -> None:
 
     order = await cli.json("order", f"{chair}:1", "--ship-to", HOME)
     assert (await world.level(warehouse, chair)).held == 1
+    shown = await cli.run("show-order", order["order_id"])
+    assert "delivered " in shown.stdout
     cancelled = await cli.json("cancel-order", order["order_id"], "--reason", "duplicate")
     assert cancelled["status"] == "ORDER_STATUS_CANCELLED"
     assert (await world.level(warehouse, chair)).held == 0
+    # Staff reading it are not told a delivery day for an order that will never come.
+    shown = await cli.run("show-order", order["order_id"])
+    assert "cancelled" in shown.stdout and "delivered " not in shown.stdout, shown.stdout
 
 
 async def test_sell_at_the_till_and_take_a_return(stack: Stack) -> None:

@@ -278,3 +278,22 @@ async def test_an_edit_to_an_address_in_another_region_repromises(shop: Shop, ta
     assert edited.promise.local_date == next_business_day(dispatch, 4).isoformat()
     event = await repromised(tap, order.order_id)
     assert event.previous.promise == order.promise and event.order.promise == edited.promise
+
+
+async def test_a_pickup_order_holds_its_units_past_the_promised_pickup(shop: Shop) -> None:
+    """A store closed for the next four days promises the pickup on the fifth: the order's hold,
+    taken for order_hold_ttl (3 days), ran out before the store opened, and the units went back on
+    sale while the customer was told to come. The hold now lasts order_hold_ttl from the promise."""
+    zone = midday_zone()
+    today = local_today(zone)
+    calendar = store_calendar(zone)
+    calendar.closed_dates.extend((today + timedelta(days=n)).isoformat() for n in range(1, 5))
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN, promise_settings=calendar)
+    await shop.receive(store, sofa, 1)
+    placed = (await shop.orders.CreateOrder(store_request([(sofa, 1)], store))).order
+    assert placed.promise.local_date == (today + timedelta(days=5)).isoformat()
+    [allocation] = placed.allocations
+    hold = (await shop.inventory.GetHold(inv.GetHoldRequest(hold_id=allocation.hold_id))).hold
+    promised = placed.promise.at.ToDatetime()
+    assert hold.expires_at.ToDatetime() > promised + timedelta(days=2)

@@ -262,3 +262,37 @@ async def test_a_transfer_overdue_on_the_road_repromises_the_reservation_waiting
     assert event.reservation.status == pb.RESERVATION_STATUS_AWAITING_TRANSFER
     shown = await chat.GetReservation(pb.GetReservationRequest(reservation_id=reservation.reservation_id))
     assert shown.reservation.promise == moved
+
+
+async def test_a_reservation_is_never_due_to_expire_before_it_is_ready_for_pickup(stack: Stack) -> None:
+    """A hold shorter than the wait for the store (past its cut-off, or closed for days) would run
+    out before the promised pickup: the customer came at the promised time to an expired
+    reservation. The hold now runs for hold_for from the moment the items are promised ready."""
+    shop, chat = shop_of(stack), stack.stub("reservations", role="chat_agent")
+    zone = midday_zone()
+    today = local_today(zone)
+    # Past the cut-off whenever the test runs: ready tomorrow at 10:30.
+    settings = inv.PromiseSettings(
+        time_zone=zone, opening_hours=every_day("10:00", "19:00"), pickup_preparation_minutes=30, order_cutoff="00:00"
+    )
+    store = await shop.location(BERLIN, promise_settings=settings)
+    lamp = await shop.sku()
+    await shop.receive(store, lamp, 2)
+
+    hour = (await chat.CreateReservation(create_request(store, [(lamp, 1)], hold_for=timedelta(hours=1)))).reservation
+    ready = hour.promise.at.ToDatetime(tzinfo=UTC)
+    assert hour.promise.local_date == (today + timedelta(days=1)).isoformat()
+    expires = hour.expires_at.ToDatetime(tzinfo=UTC)
+    assert expires >= ready + timedelta(hours=1) - timedelta(seconds=5)
+    assert expires <= ready + timedelta(hours=1) + timedelta(minutes=1)
+
+    # Closed for the next three days: the default hold (2 days) would end before the store opens.
+    closed = inv.PromiseSettings()
+    closed.CopyFrom(settings)
+    closed.closed_dates.extend((today + timedelta(days=n)).isoformat() for n in range(1, 4))
+    other = await shop.location(BERLIN, promise_settings=closed)
+    await shop.receive(other, lamp, 1)
+    later = (await chat.CreateReservation(create_request(other, [(lamp, 1)]))).reservation
+    assert later.promise.local_date == (today + timedelta(days=4)).isoformat()
+    assert later.expires_at.ToDatetime(tzinfo=UTC) > later.promise.at.ToDatetime(tzinfo=UTC)
+    assert later.status == pb.RESERVATION_STATUS_ACTIVE

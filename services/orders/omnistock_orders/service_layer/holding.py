@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf import duration_pb2
 
@@ -23,6 +23,14 @@ ABORTED_RETRIES = 4
 # A release refused because the hold changed under it is read and asked again, a few times.
 RELEASE_ATTEMPTS = 4
 _EXPIRED = "hold-expired"
+# Promises of a moment the customer comes to the store for the items.
+PICKUP_PROMISES = frozenset(
+    {
+        common_pb2.PROMISE_KIND_PICKUP,
+        common_pb2.PROMISE_KIND_PICKUP_VIA_TRANSFER,
+        common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT,
+    }
+)
 
 
 def derived_request_id(order_id: str, *parts: str) -> str:
@@ -44,6 +52,22 @@ def expired_hold_of(order_id: str, request_id: str) -> str | None:
 def digest(quantities: Mapping[tuple[str, str], int]) -> str:
     text = ",".join(f"{location}/{sku}={quantity}" for (location, sku), quantity in sorted(quantities.items()))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def lasting_past_promise(
+    ttl: timedelta, plan: orders_pb2.RoutingPlan, *, ceiling: timedelta, now: datetime | None = None
+) -> timedelta:
+    """How long an order's hold runs: `ttl`, unless the plan promises a pickup after that (the store
+    closed for days, units on their way); then `ttl` from the promised moment, so the units never go
+    back on sale before the customer was told to come for them. Never beyond `ceiling` (inventory's
+    longest hold). A delivery's date is not when its units leave: a shipment keeps `ttl`."""
+    if not plan.HasField("promise") or plan.promise.kind not in PICKUP_PROMISES:
+        return ttl
+    promised = plan.promise.at.ToDatetime(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    if now + ttl >= promised:
+        return ttl
+    return min(ceiling, promised - now + ttl)
 
 
 def hold_request(

@@ -336,7 +336,9 @@ class OrderPlacement:
                     request_id=holding.derived_request_id(order_id, "hold", str(attempt)),
                     channel=common_pb2.CHANNEL_POS if record.source == SOURCE_CARRY_OUT else record.channel,
                     plan=decision,
-                    ttl=inventory_ttl(record, self.settings),
+                    ttl=holding.lasting_past_promise(
+                        inventory_ttl(record, self.settings), decision, ceiling=self.settings.hold_max_ttl
+                    ),
                     selling_location_id=query.selling_location_id,
                     commit_now=record.source == SOURCE_CARRY_OUT,
                 )

@@ -443,7 +443,9 @@ class OrderReactions:
                     if record.channel != common_pb2.CHANNEL_UNSPECIFIED
                     else common_pb2.CHANNEL_WEB,
                     plan=decision,
-                    ttl=inventory_ttl(record, self.settings),
+                    ttl=holding.lasting_past_promise(
+                        inventory_ttl(record, self.settings), decision, ceiling=self.settings.hold_max_ttl
+                    ),
                 )
                 async with self.db.on_its_own() as side:
                     await repository.save_reroute(

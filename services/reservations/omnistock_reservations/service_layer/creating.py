@@ -151,7 +151,8 @@ class Creating:
             store_id=request.store_id,
             lines=[Line(line.sku, line.quantity) for line in request.lines],
             pickup_code="",
-            hold_for=hold_for,
+            # Stored, so that a retry's hold asks for the same.
+            hold_for=promises.lasting_until_ready(store, now(), hold_for, limits.max_hold),
             allow_ship_to_store=request.allow_ship_to_store,
         )
         written = await self._write_pending(fresh, expected, limits)

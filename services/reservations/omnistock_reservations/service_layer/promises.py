@@ -3,7 +3,7 @@ the moment it is made, or of the units' arrival when a transfer brings them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from omnistock_platform import promising
 from omnistock_platform.errors import OmnistockError
@@ -18,6 +18,17 @@ def at_store(store: Store, now: datetime) -> promising.Promise:
     """Ready at the store once prepared: the units are on its shelf."""
     calendar = calendar_of(store.promise_settings)
     return promising.pickup(calendar, now, location_id=store.location_id, place=store.name)
+
+
+def lasting_until_ready(store: Store, now: datetime, hold_for: timedelta, longest: timedelta) -> timedelta:
+    """How long a reservation made `now` is held: `hold_for`, unless the store's calendar makes it
+    ready for pickup only after that has run out (preparation past closing time, the cut-off, days
+    closed); then `hold_for` from the moment it is promised ready, so the customer who comes at the
+    promised time finds it held. Never beyond `longest`."""
+    ready = at_store(store, now).at
+    if now + hold_for >= ready:
+        return hold_for
+    return min(longest, ready - now + hold_for)
 
 
 async def for_hold(inventory: InventoryClient, store: Store, hold: HoldView, now: datetime) -> promising.Promise | None:
