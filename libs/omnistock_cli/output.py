@@ -245,7 +245,9 @@ class FittedTable:
             parts.append(Text.assemble(self.title, style="italic"))
         label = max((len(column) for column in self.columns), default=0)
         for row in self.rows:
-            block = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
+            # One space between a name and its value (padding on both sides would be two): an id as wide
+            # as the terminal less its longest name and that space fits whole.
+            block = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False, collapse_padding=True)
             block.add_column(style="dim", min_width=label, no_wrap=True)
             block.add_column(overflow="fold")
             for column, cell in zip(self.columns, row, strict=False):
