@@ -8,9 +8,10 @@ from typing import Annotated
 import grpc
 import typer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.text import Text
 
 from omnistock_cli.context import JsonOption, load_settings, run_async
-from omnistock_cli.output import emit, table
+from omnistock_cli.output import emit, styled, table
 from omnistock_platform.grpc.client import open_channel
 from omnistock_platform.registry import installed_services
 from omnistock_platform.services import SERVICES, ServiceName
@@ -63,8 +64,8 @@ def health(
         raise typer.Exit(1)
 
 
-def _coloured(status: str) -> str:
-    return f"[green]{status}[/]" if status == SERVING else f"[red]{status}[/]"
+def _coloured(status: str) -> Text:
+    return styled(status, "green" if status == SERVING else "red")
 
 
 EXAMPLES = ("omnistock health", "omnistock health --json")

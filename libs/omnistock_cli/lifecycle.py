@@ -26,7 +26,7 @@ import typer
 from omnistock_cli.context import JsonOption, fail, load_settings, run_async
 from omnistock_cli.health import SERVING, probe_all
 from omnistock_cli.infrastructure import ProcessRecord, alive
-from omnistock_cli.output import console, emit, err_console, table
+from omnistock_cli.output import console, emit, err_console, styled, table
 from omnistock_cli.panel import READY_LINE
 from omnistock_platform.services import SERVICES, ServiceName
 from omnistock_platform.settings import Settings
@@ -173,7 +173,7 @@ def status(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
             [
                 item["service"],
                 item["address"],
-                f"[green]{item['health']}[/]" if item["health"] == SERVING else f"[red]{item['health']}[/]",
+                styled(item["health"], "green" if item["health"] == SERVING else "red"),
                 item["pid"] or "",
             ]
             for item in report["services"]

@@ -10,6 +10,7 @@ import typer
 from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages
 from rich.console import Group, RenderableType
+from rich.text import Text
 
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2 as pb
@@ -30,7 +31,7 @@ from omnistock_cli.commands import (
 )
 from omnistock_cli.context import Caller, fail
 from omnistock_cli.hold_view import hold_request, hold_rows
-from omnistock_cli.output import WideOption, card, table
+from omnistock_cli.output import WideOption, card, styled, table
 from omnistock_cli.reservations import customer_key, reservation_id_of
 from omnistock_platform.auth import Role
 
@@ -88,11 +89,11 @@ def plan_view(plan: pb.RoutingPlan, title: str) -> RenderableType:
         ]
         for allocation in plan.allocations
     ]
-    verdict = "complete" if plan.complete else "[red]incomplete[/]"
-    heading = f"{title}: {verdict}, {plan.splits} split(s), {plan.total_distance_km:.1f} km in all"
+    verdict = "complete" if plan.complete else styled("incomplete", "red")
+    heading = Text.assemble(f"{title}: ", verdict, f", {plan.splits} split(s), {plan.total_distance_km:.1f} km in all")
     parts.append(table(heading, ["location", "kind", "fills", "km", "rank"], rows))
     if plan.unfilled:
-        parts.append(f"[red]cannot be filled:[/] {lines_text(plan.unfilled)}")
+        parts.append(Text.assemble(styled("cannot be filled:", "red"), f" {lines_text(plan.unfilled)}"))
     if plan.passed_over:
         passed = [
             [item.location_id, label(item.reason, pb.PassOverReason, "PASS_OVER_REASON_"), item.detail]
@@ -100,9 +101,9 @@ def plan_view(plan: pb.RoutingPlan, title: str) -> RenderableType:
         ]
         parts.append(table("passed over", ["location", "reason", "detail"], passed))
     if plan.promise.wording:
-        parts.append(f"when: [bold]{plan.promise.wording}[/]")
+        parts.append(Text.assemble("when: ", styled(plan.promise.wording, "bold")))
     if plan.explanation:
-        parts.append(f"[dim]{plan.explanation}[/]")
+        parts.append(styled(plan.explanation, "dim"))
     return Group(*parts)
 
 
@@ -194,11 +195,11 @@ def order_card(order: pb.Order, title: str = "") -> RenderableType:
     return Group(summary, lines, allocations)
 
 
-def _status_text(status: int) -> str:
+def _status_text(status: int) -> Text:
     text = label(status, pb.OrderStatus, "ORDER_STATUS_")
     colours: dict[int, str] = {pb.ORDER_STATUS_COMPLETED: "blue", pb.ORDER_STATUS_CANCELLED: "yellow"}
     colour = colours.get(status, "green")
-    return f"[{colour}]{text}[/]"
+    return styled(text, colour)
 
 
 def _seller(call: Call, method: int) -> Call:

@@ -104,10 +104,22 @@ def print_json_line(value: Any) -> None:
     print(json.dumps(as_data(value), default=str), flush=True)
 
 
+def styled(text: object, style: str) -> Text:
+    """`text` in a rich style (a colour, bold): what it says is shown as it is, never read as markup."""
+    return Text(str(text), style=style)
+
+
 def _text(cell: Any) -> Text:
+    """A cell as it is shown: its words exactly. Cells carry what callers typed (a customer's or a
+    location's name, a reason), and read as rich markup "[/]" would end the command with an error and
+    "[link=...]" would put a link of the sender's on a staff member's screen; a styled cell is a Text."""
     if isinstance(cell, Text):
         return cell
-    return Text.from_markup("" if cell is None else str(cell))
+    return Text("" if cell is None else str(cell))
+
+
+def _title(title: str | Text | None) -> Text | None:
+    return Text(title) if isinstance(title, str) else title
 
 
 def _longest_word(text: Text) -> int:
@@ -148,7 +160,7 @@ class FittedTable:
 
     def __init__(
         self,
-        title: str | None,
+        title: str | Text | None,
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
         *,
@@ -202,7 +214,7 @@ class FittedTable:
 
     def as_table(self, style: Style, shown: list[int], widths: list[int]) -> RenderableType:
         table = Table(
-            title=self.title,
+            title=_title(self.title),
             title_justify="left",
             header_style="bold",
             show_header=self.show_header,
@@ -230,10 +242,12 @@ class FittedTable:
     def as_blocks(self) -> RenderableType:
         parts: list[RenderableType] = []
         if self.title:
-            parts.append(Text(self.title, style="italic"))
+            parts.append(Text.assemble(self.title, style="italic"))
         label = max((len(column) for column in self.columns), default=0)
         for row in self.rows:
-            block = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
+            # One space between a name and its value (padding on both sides would be two): an id as wide
+            # as the terminal less its longest name and that space fits whole.
+            block = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False, collapse_padding=True)
             block.add_column(style="dim", min_width=label, no_wrap=True)
             block.add_column(overflow="fold")
             for column, cell in zip(self.columns, row, strict=False):
@@ -263,7 +277,7 @@ def _share(room: int, natural: list[int], minimum: list[int]) -> list[int]:
 
 
 def table(
-    title: str | None,
+    title: str | Text | None,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
@@ -275,14 +289,16 @@ def table(
     return FittedTable(title, columns, rows, ids=ids, optional=optional)
 
 
-def card(title: str | None, rows: Sequence[tuple[str, Any]]) -> FittedTable:
+def card(title: str | Text | None, rows: Sequence[tuple[str, Any]]) -> FittedTable:
     """One record as `name  value` lines (values wrap; ids in them stay whole)."""
     return FittedTable(title, ["name", "value"], rows, ids=(), show_header=False, styles=(PLAIN,), label_style="dim")
 
 
 def emit(data: Any, *, as_json: bool, render: Any, wide: bool = False) -> None:
     """One way for a command to print data: JSON when asked, else `render` (a rich renderable),
-    at its natural width with `wide`."""
+    at its natural width with `wide`. A string is printed as it is, like a table's cells."""
+    if isinstance(render, str):
+        render = Text(render)
     if as_json:
         print_json(data)
     elif wide:  # a console of its own: a console never prints wider than it is

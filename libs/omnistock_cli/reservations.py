@@ -11,6 +11,7 @@ from google.protobuf import duration_pb2
 from omnistock_client import OmnistockClient
 from omnistock_client.lookups import all_pages, customer_id_for
 from rich.console import Group
+from rich.text import Text
 
 from omnistock.common.v1 import common_pb2
 from omnistock.reservations.v1 import reservations_pb2 as pb
@@ -27,7 +28,7 @@ from omnistock_cli.commands import (
     when,
 )
 from omnistock_cli.context import Caller
-from omnistock_cli.output import FittedTable, WideOption, card, table
+from omnistock_cli.output import FittedTable, WideOption, card, styled, table
 from omnistock_platform.auth import Role
 
 STATUSES = {
@@ -42,7 +43,7 @@ OPEN = (
 )
 
 
-def status_text(status: int) -> str:
+def status_text(status: int) -> Text:
     text = label(status, pb.ReservationStatus, "RESERVATION_STATUS_")
     colour: str = {
         int(pb.RESERVATION_STATUS_ACTIVE): "green",
@@ -50,7 +51,7 @@ def status_text(status: int) -> str:
         int(pb.RESERVATION_STATUS_COLLECTED): "blue",
         int(pb.RESERVATION_STATUS_AWAITING_TRANSFER): "cyan",
     }.get(status, "yellow")
-    return f"[{colour}]{text}[/]"
+    return styled(text, colour)
 
 
 def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTable:
@@ -59,7 +60,7 @@ def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTabl
     rows: list[tuple[str, Any]] = [
         ("reservation", reservation.reservation_id),
         ("status", status_text(reservation.status)),
-        ("pickup code", f"[bold]{reservation.pickup_code}[/]"),
+        ("pickup code", styled(reservation.pickup_code, "bold")),
         ("store", reservation.store_id),
         ("items", lines_text(reservation.lines)),
         ("customer", f"{customer.name} ({customer.customer_id}) {contact}".strip()),

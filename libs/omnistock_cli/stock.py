@@ -33,7 +33,7 @@ from omnistock_cli.context import (
     run_async,
 )
 from omnistock_cli.live import Link, follow
-from omnistock_cli.output import FittedTable, WideOption, console, err_console, print_json_line, table
+from omnistock_cli.output import FittedTable, WideOption, console, err_console, print_json_line, styled, table
 from omnistock_platform.auth import Role
 
 ChannelOption = Annotated[
@@ -76,8 +76,8 @@ def level_row(level: pb.StockLevel, place: pb.Location | None) -> list[Any]:
     ]
 
 
-def _available(value: int) -> str:
-    return f"[green]{value}[/]" if value > 0 else f"[red]{value}[/]"
+def _available(value: int) -> Text:
+    return styled(value, "green" if value > 0 else "red")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,7 +400,7 @@ def watch_table(title: str, levels: dict[tuple[str, str], pb.StockLevel], change
             when(level.updated_at),
         ]
         style = "bold yellow" if key in changed else ("red" if level.available <= 0 else "")
-        rows.append([f"[{style}]{cell}[/]" if style else cell for cell in row])
+        rows.append([styled(cell, style) if style else cell for cell in row])
     columns = ["sku", "location", "on hand", "held", "safety", "available", "incoming", "updated"]
     return table(title, columns, rows, optional=("updated", "incoming", "safety"))
 

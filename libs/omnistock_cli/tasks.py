@@ -47,6 +47,7 @@ from omnistock_cli.output import (
     console,
     err_console,
     print_json_line,
+    styled,
     table,
 )
 from omnistock_platform.auth import Role
@@ -66,18 +67,19 @@ def kind_text(kind: int) -> str:
     return "pickup preparation" if kind == pb.TASK_KIND_PICKUP_PREPARATION else label(kind, pb.TaskKind, "TASK_KIND_")
 
 
-def status_text(status: int) -> str:
+def status_text(status: int) -> Text:
     text = label(status, pb.TaskStatus, "TASK_STATUS_")
     if status in FINISHED:
-        return f"[dim]{text}[/]"
-    return f"[bold green]{text}[/]" if status == pb.TASK_STATUS_READY_FOR_PICKUP else f"[yellow]{text}[/]"
+        return styled(text, "dim")
+    return styled(text, "bold green" if status == pb.TASK_STATUS_READY_FOR_PICKUP else "yellow")
 
 
-def hold_text(task: pb.Task) -> str:
-    """(on hold: payment pending) for a task whose order waits; "" otherwise."""
+def hold_text(task: pb.Task) -> Text:
+    """(on hold: payment pending) for a task whose order waits; nothing otherwise."""
     if not task.hold_reason:
-        return ""
-    return f" [red](on hold: {label(task.hold_reason, common_pb2.FulfilmentHoldReason, 'FULFILMENT_HOLD_REASON_')})[/]"
+        return Text("")
+    reason = label(task.hold_reason, common_pb2.FulfilmentHoldReason, "FULFILMENT_HOLD_REASON_")
+    return Text.assemble(" ", styled(f"(on hold: {reason})", "red"))
 
 
 def items_text(task: pb.Task) -> str:
@@ -331,7 +333,9 @@ def pick(
     title = f"Picked {task.task_id}" if task.kind == pb.TASK_KIND_PICK else f"Picking {task.task_id}"
     shown: Any = task_card(task, title)
     if short:
-        shown = Group(shown, f"[red]short:[/] {', '.join(f'{s.sku} x{s.quantity}' for s in short)}")
+        shown = Group(
+            shown, Text.assemble(styled("short:", "red"), f" {', '.join(f'{s.sku} x{s.quantity}' for s in short)}")
+        )
     call.emit({"task": data(task), "short": [data(s) for s in short]}, render=shown)
 
 

@@ -24,7 +24,7 @@ from omnistock.inventory.v1 import inventory_pb2 as ipb
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_cli.context import ADMIN, Caller, JsonOption, TokenOption, call_services, fail, load_settings, run_async
-from omnistock_cli.output import console, emit, err_console, table
+from omnistock_cli.output import console, emit, err_console, styled, table
 from omnistock_platform import facts, owners
 from omnistock_platform.db import Database
 from omnistock_platform.embedded import EmbeddedPostgres
@@ -378,7 +378,7 @@ def verify(
     emit(
         {"ok": not findings, "violations": [asdict(f) for f in findings]},
         as_json=as_json,
-        render=table(summary, ["area", "check", "subject", "detail"], rows) if rows else f"[green]{summary}[/]",
+        render=table(summary, ["area", "check", "subject", "detail"], rows) if rows else styled(summary, "green"),
     )
     if findings:
         if not as_json:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, StringConstraints, ValidationError
 
@@ -62,6 +63,8 @@ part by part by the parts' SKUs. return_status follows it.
 Every answer has a summary you can pass on. When a tool fails, its message says why and what to do
 next in a sentence you can act on (for example which other store has the item)."""
 
+# The names a local client reaches a loopback server by, whatever loopback address it listens on.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 ENDS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -588,7 +591,23 @@ def serve(
             )
         server = build_server(ChannelTools(settings, TokenSource(settings, token), addresses=addresses))
         log.warning("mcp.authentication_off", host=host, port=port, detail="callers act with the configured token")
+        server.run("streamable-http", host=host, port=port, transport_security=loopback_only(host))
+        return
     server.run("streamable-http", host=host, port=port)
+
+
+def loopback_only(host: str) -> TransportSecuritySettings:
+    """Without authentication, a request names this machine's loopback in its Host (and, from a
+    browser, its Origin) or is refused. Otherwise a web page the user opens could point a name of
+    its own at the loopback address (DNS rebinding) and call the tools with the configured token.
+    The MCP SDK guards 127.0.0.1, localhost and ::1 by itself, but not 127.0.0.2 or a loopback
+    name like ip6-localhost, which is_loopback also lets serve."""
+    names = list(dict.fromkeys([f"[{host}]" if ":" in host and not host.startswith("[") else host, *LOOPBACK_NAMES]))
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{name}:*" for name in names],
+        allowed_origins=[f"http://{name}:*" for name in names],
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

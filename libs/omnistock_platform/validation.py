@@ -22,7 +22,14 @@ _MIN_SECONDS = -62_135_596_800
 _MAX_SECONDS = 253_402_300_799
 _MAX_DURATION_SECONDS = 315_576_000_000
 _NANOS = 1_000_000_000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters no text a person reads back may hold (tab, line feed and carriage return may):
+# - the C0 and C1 control characters and DEL: PostgreSQL cannot store NUL, and the others garble
+#   logs and terminals (U+009B is a terminal's CSI, U+0085 ends a line for many readers);
+# - the line and paragraph separators U+2028/U+2029, which start a new line in a log or a screen;
+# - the bidirectional embeddings, overrides and isolates U+202A-U+202E and U+2066-U+2069, which
+#   make a name read in another order than it is stored ("Trojan Source"), on a console page, a
+#   terminal or a packing slip. The marks U+200E/U+200F that right-to-left text needs remain.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # How far a caller's clock may lag the service's: a time "now" by the caller's clock is not in the past.
 CLOCK_SKEW = timedelta(minutes=1)
 
@@ -64,8 +71,7 @@ class Validator:
         if len(value) > max_length:
             self.fail(field, f"must be at most {max_length} characters")
         elif _CONTROL.search(value):
-            # PostgreSQL cannot store NUL in text; the other control characters only garble logs and screens.
-            self.fail(field, "must not contain control characters")
+            self.fail(field, "must not contain control characters (nor line separators or bidi overrides)")
 
     def name(self, field: str, value: str, *, required: bool = False, max_length: int = MAX_TEXT) -> None:
         """A name people read back (a customer's, a location's, an address line): optional or not,

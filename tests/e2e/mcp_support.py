@@ -44,17 +44,17 @@ async def refusal(agent: Client, tool: str, **arguments: Any) -> str:
     return " ".join(getattr(part, "text", "") for part in result.content)
 
 
-def listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
     return False
 
 
-async def wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
+async def wait_for_port(port: int, process: subprocess.Popen[str], host: str = "127.0.0.1") -> None:
     deadline = asyncio.get_running_loop().time() + STARTS_WITHIN
     while asyncio.get_running_loop().time() < deadline:
         assert process.poll() is None, f"omnistock mcp exited with {process.returncode}: {process.stderr}"
-        if listening(port):
+        if listening(port, host):
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"omnistock mcp did not listen on {port} within {STARTS_WITHIN} s")

@@ -17,7 +17,17 @@ from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.auth import Role, TokenAuthority
 from omnistock_platform.embedded import free_port
 from omnistock_platform.testing.stack import Stack, unique_id
-from tests.e2e.mcp_support import STARTS_WITHIN, agent, call, listening, mcp_http, refusal, start_mcp, stop
+from tests.e2e.mcp_support import (
+    STARTS_WITHIN,
+    agent,
+    call,
+    listening,
+    mcp_http,
+    refusal,
+    start_mcp,
+    stop,
+    wait_for_port,
+)
 from tests.integration.cli.support import World
 
 INITIALIZE = {
@@ -155,6 +165,29 @@ async def test_without_authentication_it_serves_only_on_a_loopback_address(stack
         rpb.GetReservationRequest(reservation_id=reserved["reservation_id"])
     )
     assert record.reservation.channel == common_pb2.CHANNEL_CHAT  # as the configured chat agent
+
+
+async def test_without_authentication_a_page_elsewhere_cannot_call_it_through_its_own_name(stack: Stack) -> None:
+    """A web page the developer opens can point a name it controls at the loopback address (DNS
+    rebinding) and have the browser call the tools with the server's token. Without authentication,
+    a request that names another host, or comes from another site's page, is refused on any
+    loopback address the server may listen on, not only those the MCP SDK guards by itself."""
+    for host in ("127.0.0.2", "127.0.0.1"):
+        port = free_port()
+        process = start_mcp(stack, port, "--no-auth", "--host", host)
+        try:
+            await wait_for_port(port, process, host)
+            url = f"http://{host}:{port}/mcp"
+            accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+            async with httpx2.AsyncClient(timeout=30) as http:
+                rebound = await http.post(url, json=INITIALIZE, headers={**accept, "Host": f"shop.example:{port}"})
+                assert rebound.status_code == 421, f"{host}: {rebound.status_code} {rebound.text}"
+                framed = await http.post(url, json=INITIALIZE, headers={**accept, "Origin": "http://shop.example"})
+                assert framed.status_code == 403, f"{host}: {framed.status_code} {framed.text}"
+                local = await http.post(url, json=INITIALIZE, headers=accept)
+                assert local.status_code == 200, f"{host}: {local.status_code} {local.text}"
+        finally:
+            stop(process)
 
 
 async def test_unknown_things_are_not_found_in_plain_words(stack: Stack) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright, expect
@@ -113,3 +114,18 @@ async def test_the_page_shows_stock_live_and_the_last_unit_sells_out(shop: tuple
     levels = await stack.stub("inventory").GetStock(ipb.GetStockRequest(sku=sku, location_id=mitte))
     assert [(level.on_hand, level.held) for level in levels.levels] == [(2, 2)]
     await page.close()
+
+
+async def test_a_sku_in_the_address_that_looks_like_html_stays_text(shop: tuple[Stack, str, Browser]) -> None:
+    """The page's address names the SKU, and anyone can send a link: whatever it holds, the page's
+    script runs and shows it as text. "<!--<script>" in the config block kept that block open past
+    its end, so the page's own script never ran."""
+    _, url, browser = shop
+    for sku in ("<!--<script>", "</script><script>document.title='x'</script>", "a&b<i>c</i>"):
+        page = await browser.new_page()
+        await page.goto(f"{url}?sku={quote(sku)}")
+        await expect(page.locator("#sku")).to_have_text(sku, timeout=TIMEOUT)
+        await expect(page.locator("#status")).to_have_text(re.compile("The shop could not load"), timeout=TIMEOUT)
+        assert await page.locator("#sku i").count() == 0
+        assert await page.title() == "Omnistock storefront"
+        await page.close()

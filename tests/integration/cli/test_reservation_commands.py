@@ -168,3 +168,20 @@ async def test_a_customer_is_found_by_any_contact_the_reservation_was_made_with(
     at_store = await cli.json("reservations", "--store", store, "--customer", name)
     assert [item["reservation_id"] for item in at_store["reservations"]] == [reservation_id]
     assert (await cli.json("reservations", "--customer", "Ada Somebody Else"))["reservations"] == []
+
+
+async def test_a_customer_name_that_looks_like_markup_is_shown_as_typed(stack: Stack) -> None:
+    """A name comes from whoever reserved (a web shop's form, a chat): the branch's terminal shows it
+    as typed; read as rich markup, "[/]" ended every command showing it with an error."""
+    world, cli = World(stack), Cli(stack)
+    store = await world.location(unique_id("Erfurt-"), ERFURT)
+    sofa = await world.sku(colour="green")
+    await world.receive(store, sofa, 1)
+    name = "Ada [/] [link=https://evil.example]Lovelace[/link] [bold]"
+    made = await cli.json("reserve", sofa, "--store", store, "--customer", name)
+    assert made["customer"]["name"] == name
+
+    shown = await cli.run("show-reservation", made["reservation_id"])
+    assert name in shown.stdout
+    listed = await cli.run("reservations", "--store", store, "--wide")
+    assert name in listed.stdout

@@ -94,3 +94,37 @@ def test_print_json_turns_messages_inside_plain_data_into_numbers_too(capsys: ob
     print_json({"levels": [ipb.StockLevel(sku="X", on_hand=12)], "count": 1})
     printed = json.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
     assert printed["levels"][0]["on_hand"] == 12 and printed["levels"][0]["sku"] == "X"
+
+
+# What callers type into names, reasons and notes, markup-looking or not: brackets, slashes, rich's
+# own tags ("[/]", "[link=...]", "[bold]"), backslashes before brackets.
+TYPED = st.lists(
+    st.one_of(
+        st.sampled_from(["[", "]", "[/]", "[/bold]", "[bold]", "[link=https://evil.example]", "[/link]", "\\[", "/"]),
+        st.from_regex(r"[A-Za-z ]{1,8}", fullmatch=True),
+    ),
+    min_size=1,
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=TYPED, reason=TYPED)
+def test_what_a_caller_typed_is_printed_as_it_is_never_as_markup(name: str, reason: str) -> None:
+    """A cell, a title or a printed line holds the caller's words: never read as rich markup, which
+    would end the command with an error ("[/]") or hide a link in a staff member's terminal."""
+    out = io.StringIO()
+    console = Console(file=out, width=400, color_system="truecolor", highlight=False)
+    console.print(card(f"Reservation for {name}", [("customer", name), ("reason", reason)]))
+    console.print(table(None, ["name", "reason"], [[name, reason]]))
+    printed = out.getvalue()
+    assert "\x1b]8;" not in printed, "a hyperlink was made of what the caller typed"
+    plain = Console(file=io.StringIO(), width=400, color_system=None, highlight=False)
+    with plain.capture() as captured:
+        plain.print(card(f"Reservation for {name}", [("customer", name), ("reason", reason)]))
+    words = " ".join(captured.get().split())  # a card's title wraps at the card's width
+    for shown in (f"Reservation for {name}", f"customer {name}", f"reason {reason}"):
+        assert " ".join(shown.split()) in words, captured.get()
+    with plain.capture() as captured:
+        plain.print(table(None, ["name", "reason"], [[name, reason]]))
+    assert any(name.strip() in line and reason.strip() in line for line in captured.get().splitlines())

@@ -19,6 +19,9 @@ from omnistock_platform import logging as omnilog
 from omnistock_platform.grpc.errors import to_status
 from omnistock_platform.grpc.interceptors import bounded
 from omnistock_platform.logging import MAX_LINE, MAX_TEXT, Meter, configure_logging, scrub
+from omnistock_platform.validation import Validator
+
+CONTROL_REFUSED = "must not contain control characters (nor line separators or bidi overrides)"
 
 # Inputs that made backtracking patterns quadratic, and the shapes each pass looks for, repeated.
 UNITS = {
@@ -134,3 +137,38 @@ def test_an_error_that_echoes_a_huge_value_stays_small(error: errors.OmnistockEr
     status = to_status(bounded(error), "inventory")
     size = sum(len(value) for _, value in status.trailing_metadata) + len(status.details)
     assert size < 8 * 1024, size
+
+
+SHOWN_OTHERWISE = [chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0))] + [
+    "\u2028",
+    "\u2029",
+    *map(chr, range(0x202A, 0x202F)),
+    *map(chr, range(0x2066, 0x206A)),
+]
+
+
+@settings(max_examples=300)
+@given(before=st.text(max_size=20), hidden=st.sampled_from(SHOWN_OTHERWISE), after=st.text(max_size=20))
+def test_text_holding_a_character_that_changes_how_it_reads_is_refused(before: str, hidden: str, after: str) -> None:
+    """Control characters (C0, DEL, C1), line and paragraph separators, bidi embeddings, overrides
+    and isolates are refused wherever they are in a text, and the refusal names the field."""
+    check = Validator()
+    check.text("reason", before + hidden + after)
+    check.name("location.name", "Mitte" + before + hidden + after)
+    assert [(v.field, v.description) for v in check.violations] == [
+        ("reason", CONTROL_REFUSED),
+        ("location.name", CONTROL_REFUSED),
+    ]
+
+
+@given(
+    text=st.text(
+        st.characters(exclude_categories=["Cc", "Cs"], exclude_characters="".join(SHOWN_OTHERWISE)), max_size=50
+    )
+)
+def test_other_text_is_accepted_whatever_its_script(text: str) -> None:
+    """Any other character of any script is kept, with tab, line breaks and the left-to-right and
+    right-to-left marks that mixed-direction text needs."""
+    check = Validator()
+    check.text("note", text + "\t\n\r\u200e\u200f")
+    assert check.violations == []
