@@ -17,6 +17,8 @@ from omnistock_platform.events.consumer import EventConsumer, PoisonEvent
 from omnistock_platform.owners import order_of
 from omnistock_platform.settings import Settings
 
+# The consumer of stock that may fill backorders (inventory.stock.available).
+STOCK_DURABLE = "orders-stock-available"
 # Task events after which a picker has the allocation's units in hand: an edit leaves them be.
 PICKING_EVENTS = frozenset({"picking_started", "picked", "packed"})
 # Stock changes that never make units available: a backorder has nothing to gain from them.
@@ -32,7 +34,7 @@ NOTHING_FREED = frozenset(
 
 def may_free_units(payload: Message) -> bool:
     """A stock change after which a backorder may be filled: not a hold, a sale or a transfer's, and
-    something is available."""
+    something is available (inventory publishes stock.available for exactly these; checked again)."""
     return (
         isinstance(payload, inventory_pb2.StockChanged)
         and payload.cause not in NOTHING_FREED
@@ -131,12 +133,14 @@ def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHa
             subjects=[settings.subject("inventory", "hold", "shorted")],
             handler=handlers.on_hold_shorted,
         ),
+        # Only the stock changes that leave units available (inventory.stock.available), not every
+        # hold's and sale's stock.changed: those would cross NATS and this loop to be skipped.
         EventConsumer(
             db,
             bus,
             schema="orders",
-            durable="orders-stock",
-            subjects=[settings.subject("inventory", "stock", "changed")],
+            durable=STOCK_DURABLE,
+            subjects=[settings.subject("inventory", "stock", "available")],
             handler=handlers.on_stock,
             wanted=may_free_units,
         ),
