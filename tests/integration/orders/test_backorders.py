@@ -11,7 +11,7 @@ from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
 from omnistock_inventory.service_layer.verify import check_invariants
 from omnistock_orders.adapters import repository
-from omnistock_orders.entrypoints.handlers import EventHandlers
+from omnistock_orders.entrypoints.handlers import STOCK_DURABLE, EventHandlers
 from omnistock_orders.entrypoints.main import OrdersService
 from omnistock_platform.testing.stack import unique_id
 from omnistock_platform.testing.waiting import eventually
@@ -39,7 +39,7 @@ async def stock_event_heard(db, event_id: str) -> bool:
     async with db.connection() as conn:
         return bool(
             await conn.fetchval(
-                "SELECT count(*) FROM orders.inbox WHERE consumer = 'orders-stock' AND event_id = $1", event_id
+                "SELECT count(*) FROM orders.inbox WHERE consumer = $1 AND event_id = $2", STOCK_DURABLE, event_id
             )
         )
 
@@ -135,7 +135,7 @@ async def test_the_sweep_fills_what_no_event_brought(shop: Shop, tap, db, orders
     await shop.receive(warehouse, sofa, 1)
     received, _ = await tap.wait_for(
         lambda envelope, payload: (
-            envelope.type == "inventory.stock.changed"
+            envelope.type == "inventory.stock.available"
             and (payload.level.location_id, payload.level.sku) == (warehouse, sofa)
         )
     )
@@ -277,7 +277,7 @@ async def test_the_sweep_gives_back_the_hold_of_a_fill_cut_short_of_an_order_can
     await shop.receive(warehouse, sofa, 1)
     received, _ = await tap.wait_for(
         lambda envelope, payload: (
-            envelope.type == "inventory.stock.changed"
+            envelope.type == "inventory.stock.available"
             and (payload.level.location_id, payload.level.sku) == (warehouse, sofa)
         )
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 import pytest
 
 from omnistock.common.v1 import common_pb2
@@ -48,7 +47,9 @@ async def test_crash_after_the_hold_is_finished_with_the_same_hold(shop: Shop, o
     assert (await shop.orders.CreateOrder(request)).order.order_id == order.order_id
 
 
-async def test_crash_before_anything_was_held_drops_the_order(shop: Shop, orders_process: OrdersService) -> None:
+async def test_crash_before_anything_was_held_leaves_nothing(shop: Shop, orders_process: OrdersService) -> None:
+    """The order is planned before it is written (with its first attempt, in one statement): a crash
+    while planning has written nothing, held nothing, and the retry is evaluated afresh."""
     sofa = await shop.sku()
     store = await shop.location(SPANDAU)
     await shop.receive(store, sofa, 1)
@@ -63,18 +64,42 @@ async def test_crash_before_anything_was_held_drops_the_order(shop: Shop, orders
     with pytest.raises(Crash):
         await placement.create(request)
     placement.planner.plan = plan  # type: ignore[method-assign]
-    found = await repository.by_request_id(placement.db.pool, request.request_id)
-    assert found is not None
-
-    assert await placement.recover(older_than=0) >= 1
-
-    with pytest.raises(grpc.aio.AioRpcError) as missing:
-        await shop.order(found[0].order_id)
-    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert await repository.by_request_id(placement.db.pool, request.request_id) is None
     assert await shop.held((store, sofa)) == [0]
+
     # Nothing was answered, so the retry is evaluated afresh.
     retried = (await shop.orders.CreateOrder(request)).order
-    assert retried.status == pb.ORDER_STATUS_ALLOCATED and retried.order_id != found[0].order_id
+    assert retried.status == pb.ORDER_STATUS_ALLOCATED
+    assert await shop.held((store, sofa)) == [1]
+
+
+async def test_crash_while_planning_again_drops_the_written_order(shop: Shop, orders_process: OrdersService) -> None:
+    """An order whose first plan found nothing is written without an attempt and planned again; a
+    crash then leaves an order that never asked for anything: recovery drops it."""
+    sofa = await shop.sku()
+    store = await shop.location(SPANDAU)
+    placement = orders_process.placement
+    plan = placement.planner.plan
+    plans: list[Any] = []
+
+    async def find_nothing_then_crash(query: Any) -> Any:
+        if plans:
+            raise Crash("killed while planning again")
+        plans.append(await plan(query))
+        return plans[-1]
+
+    placement.planner.plan = find_nothing_then_crash  # type: ignore[method-assign]
+    request = ship_request([(sofa, 1)])
+    with pytest.raises(Crash):
+        await placement.create(request)
+    placement.planner.plan = plan  # type: ignore[method-assign]
+    assert not plans[0].usable
+    found = await repository.by_request_id(placement.db.pool, request.request_id)
+    assert found is not None and found[0].attempt == 0
+
+    assert await placement.recover(older_than=0) >= 1
+    assert await repository.by_request_id(placement.db.pool, request.request_id) is None
+    assert await shop.held((store, sofa)) == [0]
 
 
 async def test_race_lost_between_plan_and_hold_plans_again(shop: Shop, orders_process: OrdersService) -> None:

@@ -168,15 +168,19 @@ def _pending_call(row: asyncpg.Record) -> PendingCall:
     )
 
 
-async def insert_pending(conn: Connection, record: OrderRecord, fingerprint: bytes) -> bool:
-    """Write a new PENDING order; False when its request id is already taken."""
+async def insert_pending(
+    conn: Connection, record: OrderRecord, fingerprint: bytes, claim: PendingCall | None = None
+) -> bool:
+    """Write a new PENDING order; False when its request id is already taken. With `claim`, the order
+    is written with its first attempt already claimed (the call it will make, and its decision), as
+    `claim_attempt` would record it: one statement instead of two."""
     order = record.order
     inserted = await conn.fetchval(
         """
         INSERT INTO orders.orders (order_id, request_id, fingerprint, channel, customer_id, method, ship_to,
             store_id, reservation_id, status, lines, total_minor, currency, options, source, attempt,
-            cancel_reason, sets)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, '', $16)
+            cancel_reason, sets, pending_call, decision)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, '', $16, $18, $19)
         ON CONFLICT (request_id) DO NOTHING RETURNING true
         """,
         order.order_id,
@@ -195,6 +199,9 @@ async def insert_pending(conn: Connection, record: OrderRecord, fingerprint: byt
         record.options.SerializeToString(deterministic=True),
         record.source,
         [set_json(split) for split in order.sets],
+        claim.attempt if claim is not None else 0,
+        claim.call if claim is not None else None,
+        claim.decision.SerializeToString(deterministic=True) if claim is not None and claim.decision else None,
     )
     return bool(inserted)
 

@@ -19,6 +19,8 @@ from omnistock_platform.events.consumer import EventConsumer, Handler, PoisonEve
 from omnistock_platform.owners import order_of
 from omnistock_platform.settings import Settings
 
+# The consumer of stock that may fill backorders (inventory.stock.available).
+STOCK_DURABLE = "orders-stock-available"
 # Task events after which a picker has the allocation's units in hand: an edit leaves them be.
 PICKING_EVENTS = frozenset({"picking_started", "picked", "packed"})
 # Stock changes that never make units available: a backorder has nothing to gain from them.
@@ -34,7 +36,7 @@ NOTHING_FREED = frozenset(
 
 def may_free_units(payload: Message) -> bool:
     """A stock change after which a backorder may be filled: not a hold, a sale or a transfer's, and
-    something is available."""
+    something is available (inventory publishes stock.available for exactly these; checked again)."""
     return (
         isinstance(payload, inventory_pb2.StockChanged)
         and payload.cause not in NOTHING_FREED
@@ -137,8 +139,10 @@ def consumers(settings: Settings, db: Database, bus: EventBus, handlers: EventHa
         _consumer("orders-tasks", settings.subject("fulfilment", "task", "*"), handlers.on_task),
         _consumer("orders-holds", settings.subject("inventory", "hold", "expired"), handlers.on_hold),
         _consumer("orders-shorted-holds", settings.subject("inventory", "hold", "shorted"), handlers.on_hold_shorted),
+        # Only the stock changes that leave units available (inventory.stock.available), not every
+        # hold's and sale's stock.changed: those would cross NATS and this loop to be skipped.
         _consumer(
-            "orders-stock", settings.subject("inventory", "stock", "changed"), handlers.on_stock, wanted=may_free_units
+            STOCK_DURABLE, settings.subject("inventory", "stock", "available"), handlers.on_stock, wanted=may_free_units
         ),
         # One wildcard subject, as for tasks (works on NATS before 2.10): only a receipt or an overdue
         # transfer can move a promise, the others are skipped.

@@ -249,16 +249,27 @@ class OrderPlacement:
             currency=currency,
             holds=holds,
         )
+        if not record.holds:
+            # Planned before the order is written, so that the order and its first attempt (the hold
+            # call it makes) are one statement and one commit: recovery and a retry find the call
+            # recorded before inventory is asked, as when the attempt was claimed after the insert.
+            planned = await self.planner.plan(query)
+            if planned.usable:
+                first, call = self._attempt_call(record, query, 1, planned.message)
+                if not await self._insert(record, digest, first):
+                    return await self._resume_request(request.request_id, digest)
+                placed = await self._route(record, query, first, made=(first.call or b"", call))
+                return orders_pb2.CreateOrderResponse(order=placed)
         if not await self._insert(record, digest):
             return await self._resume_request(request.request_id, digest)
         # Just written: nothing was attempted yet, no need to read that back.
         fresh = PendingCall(attempt=0, call=None, decision=None, status=OrderStatus.PENDING)
         return orders_pb2.CreateOrderResponse(order=await self._route(record, query, fresh))
 
-    async def _insert(self, record: OrderRecord, digest: bytes) -> bool:
+    async def _insert(self, record: OrderRecord, digest: bytes, claim: PendingCall | None = None) -> bool:
         if not record.holds:  # one statement: it commits alone, as a transaction would
             async with self.db.connection() as conn:
-                return await repository.insert_pending(conn, record, digest)
+                return await repository.insert_pending(conn, record, digest, claim)
         async with self.db.transaction() as conn:
             inserted = await repository.insert_pending(conn, record, digest)
             if inserted and record.holds:  # asked for with the order: they start when it is placed
@@ -308,17 +319,39 @@ class OrderPlacement:
         # A till sale holds and commits at once at the one store: trying again could only sell twice.
         return 1 if record.source == SOURCE_CARRY_OUT else max(1, self.settings.order_route_attempts)
 
+    def _attempt_call(
+        self, record: OrderRecord, query: RouteQuery, attempt: int, decision: orders_pb2.RoutingPlan
+    ) -> tuple[PendingCall, inventory_pb2.HoldRequest]:
+        """The hold call attempt `attempt` makes for a plan, as it is recorded before it is made."""
+        order_id = record.order_id
+        request = holding.hold_request(
+            order_id=order_id,
+            request_id=holding.derived_request_id(order_id, "hold", str(attempt)),
+            channel=common_pb2.CHANNEL_POS if record.source == SOURCE_CARRY_OUT else record.channel,
+            plan=decision,
+            ttl=holding.lasting_past_promise(
+                inventory_ttl(record, self.settings), decision, ceiling=self.settings.hold_max_ttl
+            ),
+            selling_location_id=query.selling_location_id,
+            commit_now=record.source == SOURCE_CARRY_OUT,
+        )
+        recorded = request.SerializeToString(deterministic=True)
+        return PendingCall(attempt=attempt, call=recorded, decision=decision, status=OrderStatus.PENDING), request
+
     async def _route(
-        self, record: OrderRecord, query: RouteQuery, state: PendingCall | None = None
+        self,
+        record: OrderRecord,
+        query: RouteQuery,
+        state: PendingCall | None = None,
+        made: tuple[bytes, inventory_pb2.HoldRequest] | None = None,
     ) -> orders_pb2.Order:
         """Plan, hold everything at once, and on a lost race plan again (bounded). `state` is the
-        order's placement as the caller knows it; read from the database when not given."""
+        order's placement as the caller knows it; read from the database when not given. `made`: the
+        hold request this call just recorded (its bytes and itself), so it need not be parsed back."""
         order_id = record.order_id
         if state is None:
             state = await self._state(order_id)
         failure: Shortfall | None = None
-        # The hold request this call just recorded, so the attempt it claimed need not parse it back.
-        made: tuple[bytes, inventory_pb2.HoldRequest] | None = None
         while True:
             if state.status is not OrderStatus.PENDING:
                 return await self._current(order_id)
@@ -331,18 +364,8 @@ class OrderPlacement:
                     break
                 attempt = state.attempt + 1
                 decision = planned.message  # built anew on each access: a few hundred stock versions
-                request = holding.hold_request(
-                    order_id=order_id,
-                    request_id=holding.derived_request_id(order_id, "hold", str(attempt)),
-                    channel=common_pb2.CHANNEL_POS if record.source == SOURCE_CARRY_OUT else record.channel,
-                    plan=decision,
-                    ttl=holding.lasting_past_promise(
-                        inventory_ttl(record, self.settings), decision, ceiling=self.settings.hold_max_ttl
-                    ),
-                    selling_location_id=query.selling_location_id,
-                    commit_now=record.source == SOURCE_CARRY_OUT,
-                )
-                recorded = request.SerializeToString(deterministic=True)
+                wanted, request = self._attempt_call(record, query, attempt, decision)
+                recorded = wanted.call or b""
                 claimed = await repository.claim_attempt(self.db.pool, order_id, attempt, recorded, decision)
                 if claimed is None:
                     raise in_progress(order_id)
