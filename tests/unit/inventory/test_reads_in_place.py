@@ -102,7 +102,7 @@ channel_pools = st.one_of(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     view=views(),
     pools=channel_pools,
@@ -215,7 +215,7 @@ async def test_each_round_answers_with_its_own_state_and_token(monkeypatch: pyte
     assert view.freshness().token == view._last_round_seen == tokens[-1]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(rounds=st.lists(st.tuples(st.integers(0, 10**6), st.booleans()), min_size=1, max_size=20), asked=st.data())
 def test_the_kept_freshness_is_never_older_than_the_view_or_the_token(
     rounds: list[tuple[int, bool]], asked: st.DataObject
@@ -242,3 +242,28 @@ async def test_the_pools_are_read_again_at_once_after_a_change_through_this_proc
     assert book.now(web) == {"loc-a": [Pool("a")]}
     book.forget()
     assert book.now(web) is UNKNOWN  # `of` reads them
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    view=views(),
+    pools=channel_pools,
+    location_ids=st.lists(st.sampled_from(LOCATIONS), unique=True),
+    channel=st.sampled_from([common_pb2.CHANNEL_WEB, common_pb2.CHANNEL_POS]),
+    selling_location_id=st.sampled_from(["", *LOCATIONS]),
+)
+async def test_a_batch_read_made_in_its_answer_gives_each_skus_levels(
+    view: StockView, pools: Any, location_ids: list[str], channel: int, selling_location_id: str
+) -> None:
+    reader = stock_levels(view, pools)
+    batch = await reader.batch_get(
+        pb.BatchGetStockRequest(
+            skus=SKUS, location_ids=location_ids, channel=channel, selling_location_id=selling_location_id
+        )
+    )
+    expected = []
+    for sku in sorted(SKUS):
+        each = await reader.get(pb.GetStockRequest(sku=sku, channel=channel, selling_location_id=selling_location_id))
+        expected += [level for level in each.levels if not location_ids or level.location_id in location_ids]
+    assert list(batch.levels) == expected
+    assert (batch.consistency_token, batch.as_of) == ("40", each.as_of)

@@ -441,10 +441,13 @@ class StockLevels:
                 if where or not request.location_ids
                 else []  # none of the locations asked for has a row (an empty set means every location)
             )
-            levels = self._levels(rows, request.channel, request.selling_location_id, pools)
-            levels = with_bundles(set(request.skus), definitions, levels)
             elsewhere = self.view.places_of(asked).keys() - set(request.location_ids) if request.first_locations else ()
-            response = pb.BatchGetStockResponse(levels=levels, unlisted_location_ids=sorted(elsewhere))
+            response = pb.BatchGetStockResponse(unlisted_location_ids=sorted(elsewhere))
+            if definitions:
+                levels = self._levels(rows, request.channel, request.selling_location_id, pools)
+                response.levels.extend(with_bundles(set(request.skus), definitions, levels))
+            else:  # made in the answer itself
+                self._levels(rows, request.channel, request.selling_location_id, pools, into=response.levels)
             return answered(response, fresh, None)
         as_of = now()
         levels = await self.levels(
