@@ -17,6 +17,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_TEXT = 200
 MAX_REQUEST_ID = 128
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
+# The whole rule of `Validator.identifier` for a value given: a hot read checks its common shape with it alone.
+IDENTIFIER = _ID
 # The ranges of google.protobuf.Timestamp (0001-01-01 to 9999-12-31) and Duration.
 _MIN_SECONDS = -62_135_596_800
 _MAX_SECONDS = 253_402_300_799

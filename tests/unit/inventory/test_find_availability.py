@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_inventory.adapters import messages
+from omnistock_inventory.adapters import changes, messages
 from omnistock_inventory.domain.stock import Pool, channel_available, may_use_safety_stock
 from omnistock_inventory.service_layer.pools import at
 from omnistock_inventory.service_layer.stock import METHOD_FLAGS, StockLevels, channel_of, facts
@@ -153,6 +153,48 @@ def test_the_page_is_the_one_weighing_every_location_gives(
     # The second search answers from the location messages the first one made: still the same.
     again = stock_levels._ranked(request, wanted, view.places_of(wanted), rows_at, limit, pools, only, clock=CLOCK)
     assert again == ranked
+    # From the order of every location the view keeps for the question: the same page.
+    near = Point(request.near.latitude, request.near.longitude) if request.HasField("near") else None
+    flag = METHOD_FLAGS.get(request.method)
+    ranking = view.ranking(near, flag, request.radius_km, len(view._locations))
+    assert ranking is not None and view.ranking(near, flag, request.radius_km, 0) is ranking  # kept
+    kept = stock_levels._ranked(
+        request, wanted, view.places_of(wanted), rows_at, limit, pools, only, clock=CLOCK, ranking=ranking
+    )
+    assert kept == ranked
+
+
+def test_a_changed_location_is_ranked_again() -> None:
+    view = StockView(None, InventorySettings())  # type: ignore[arg-type]
+    here, there = (52.52, 13.40), (48.14, 11.58)
+
+    def place(location_id: str, point: tuple[float, float], change_seq: int) -> dict[str, Any]:
+        return {
+            "location_id": location_id,
+            "latitude": point[0],
+            "longitude": point[1],
+            "routing_rank": 0,
+            "active": True,
+            "ships": True,
+            "change_seq": change_seq,
+        }
+
+    view._apply(
+        changes.Changes(SNAPSHOT, WHEN, [place("near", here, 1), place("far", there, 2)], [], []), unasked=False
+    )  # type: ignore[list-item]
+    near = Point(*here)
+    assert [ranked[2] for ranked in view.ranking(near, "ships", 0.0, 2) or []] == ["near", "far"]
+    # "near" moves away, "far" closes: the kept order is dropped with the round that reads them.
+    moved = place("near", there, 3)
+    closed = {**place("far", there, 4), "active": False}
+    view._apply(changes.Changes(SNAPSHOT, WHEN, [moved, closed], [], []), unasked=False)  # type: ignore[list-item]
+    ranking = view.ranking(near, "ships", 0.0, 2)
+    assert ranking == [(round(distance_km(near, Point(*there)), 3), 0, "near")]
+    # A search that draws from few of the locations ranks only its own (nothing kept for it).
+    assert view.ranking(Point(*there), "ships", 0.0, 0) is None
+
+
+SNAPSHOT = changes.Snapshot.parse("10:10:")
 
 
 CLOCK = datetime(2026, 1, 1, 12, tzinfo=UTC)

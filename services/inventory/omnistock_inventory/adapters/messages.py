@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from google.protobuf import json_format
@@ -16,6 +16,9 @@ from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.domain.bundles import HoldBundle
 from omnistock_inventory.domain.holds import HoldLine, HoldState, LineKey
 from omnistock_inventory.domain.stock import Channel, Counters, Pool, channel_available, kept_from_channel
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 CHANNELS: dict[int, Channel] = {
     common_pb2.CHANNEL_WEB: Channel.WEB,
@@ -125,26 +128,42 @@ def counters(row: Any) -> Counters:
 
 
 def stock_level(
-    row: Any, *, use_safety_stock: bool = False, backorder: bool = False, pools: Sequence[Pool] | None = None
+    row: Any,
+    *,
+    use_safety_stock: bool = False,
+    backorder: bool = False,
+    pools: Sequence[Pool] | None = None,
+    into: RepeatedCompositeFieldContainer[pb.StockLevel] | None = None,
 ) -> pb.StockLevel:
     """The row as a channel sees it: `pools` are the channel's pools at the row's location (None:
-    the channel has no pools)."""
-    have = counters(row)
+    the channel has no pools). Made as the next element of `into` when given (an answer's repeated
+    field: the level is not copied into it afterwards)."""
+    in_transit = row.get("in_transit") or 0
+    reserved = row.get("in_transit_reserved") or 0
+    have = Counters(row["on_hand"], row["held"], row["safety_stock"], row["incoming"], in_transit - reserved)
     units, pool = channel_available(have, pools, use_safety_stock=use_safety_stock, backorder=backorder)
-    level = pb.StockLevel(
-        location_id=row["location_id"],
-        sku=row["sku"],
-        on_hand=have.on_hand,
-        held=have.held,
-        safety_stock=have.safety_stock,
-        available=units,
-        incoming=have.incoming,
-        version=row["version"],
-        in_transit=row.get("in_transit") or 0,
-        in_transit_reserved=row.get("in_transit_reserved") or 0,
-        pool_group_id=pool.group_id if pool is not None else "",
-        pool_kept=kept_from_channel(have, pools, pool),
-    )
+    # Only the fields that are not zero are set: a zero is not sent either way, and every keyword
+    # given costs the constructor as much as a field set.
+    fields = {
+        "location_id": row["location_id"],
+        "sku": row["sku"],
+        "on_hand": have.on_hand,
+        "held": have.held,
+        "safety_stock": have.safety_stock,
+        "available": units,
+        "version": row["version"],
+    }
+    if have.incoming:
+        fields["incoming"] = have.incoming
+    if in_transit:
+        fields["in_transit"] = in_transit
+    if reserved:
+        fields["in_transit_reserved"] = reserved
+    if pools is not None:
+        fields["pool_kept"] = kept_from_channel(have, pools, pool)
+        if pool is not None:
+            fields["pool_group_id"] = pool.group_id
+    level = pb.StockLevel(**fields) if into is None else into.add(**fields)
     # Set in place: a Timestamp made apart would be copied in (reads build hundreds of levels per call).
     set_timestamp(level.next_incoming_at, row["next_incoming_at"])
     set_timestamp(level.updated_at, row["updated_at"])
@@ -157,8 +176,9 @@ def set_timestamp(field: Timestamp, value: datetime | None) -> None:
         return
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    field.seconds, micros = divmod((value - _EPOCH) // _MICROSECOND, 1_000_000)
-    field.nanos = micros * 1000
+    since = value - _EPOCH  # a timedelta's parts, read in C: no integer division in Python
+    field.seconds = since.days * 86_400 + since.seconds
+    field.nanos = since.microseconds * 1000
 
 
 def hold_line(line: HoldLine) -> pb.HoldLine:

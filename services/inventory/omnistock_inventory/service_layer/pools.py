@@ -9,6 +9,7 @@ through this process); holds never do: their statements read the pool tables the
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 
 import asyncpg
@@ -27,6 +28,13 @@ from omnistock_platform.validation import MAX_QUANTITY, Validator
 POOL_BOOK_SECONDS = 1.0
 MAX_GROUP_LOCATIONS = 1000
 MAX_CHANNEL_POOLS = 100
+
+
+class Unknown(enum.Enum):
+    UNKNOWN = "unknown"
+
+
+UNKNOWN = Unknown.UNKNOWN
 
 
 class PoolBook:
@@ -53,6 +61,13 @@ class PoolBook:
                 self._loading = loading
             # Shielded: a caller that gives up does not cancel the others' read.
             await asyncio.shield(loading[1])
+        return self._pools.get(channel.value)
+
+    def now(self, channel: Channel) -> pool_repository.PoolsByLocation | Unknown:
+        """`of` when nothing needs awaiting (the copy is current): a read takes the pools without a
+        coroutine; UNKNOWN when the copy has expired (then `of` reads them)."""
+        if time.monotonic() >= self._until:
+            return UNKNOWN
         return self._pools.get(channel.value)
 
     async def _load(self, generation: int) -> None:

@@ -87,6 +87,9 @@ class _Known:
     # Per question: the promises as at the bucket's end, or None where they would be more than a
     # bucket later than at its start (a cut-off, a closing or a break inside the bucket): exact then.
     kept: dict[tuple[object, ...], tuple[common_pb2.Promise, ...] | None] = field(default_factory=dict)
+    # The kept promises of a question as an answer's location carries them, serialized once: a page
+    # parses them in, which costs less than copying the messages (cleared with `kept`).
+    encoded: dict[tuple[object, ...], bytes] = field(default_factory=dict)
 
 
 class LocationPromises:
@@ -138,6 +141,35 @@ class LocationPromises:
         found = self._kept(known, now, (complete, arrival, lead), make)
         return list(found) if found is not None else make(now)
 
+    def add_to(
+        self,
+        answer: pb.LocationAvailability,
+        location: pb.Location,
+        *,
+        wanted: Mapping[str, int],
+        can: Mapping[str, int],
+        incoming: Mapping[str, tuple[int, datetime | None]],
+        region: str,
+        now: datetime,
+        sets: Definitions | None = None,
+    ) -> None:
+        """`of`'s promises at `location` (the answer's), added to the answer's: where they are kept,
+        from their bytes, serialized once per bucket and question."""
+        known = self._location(location)
+        question = _question(location, known.calendar, wanted, can, incoming, region, sets)
+
+        def make(moment: datetime) -> list[common_pb2.Promise]:
+            return _promises(location, known.calendar, question[0], question[1], question[2], moment)
+
+        found = self._kept(known, now, question, make)
+        if found is None:
+            answer.promises.extend(make(now))
+            return
+        encoded = known.encoded.get(question)
+        if encoded is None:
+            encoded = known.encoded[question] = pb.LocationAvailability(promises=found).SerializeToString()
+        answer.MergeFromString(encoded)
+
     def via_transfer(
         self, store: pb.Location, origin: pb.Location, *, arrival: datetime, now: datetime
     ) -> common_pb2.Promise:
@@ -184,6 +216,7 @@ class LocationPromises:
             known.end_us = end_us
             known.at = end if _one_day(known.calendar.zone, end - self.bucket, end) else None
             known.kept.clear()
+            known.encoded.clear()
         return known.at
 
     def _kept(
@@ -208,6 +241,7 @@ class LocationPromises:
             )
             if len(known.kept) >= MAX_KEPT:
                 known.kept.clear()
+                known.encoded.clear()
             known.kept[key] = late if close else None
         return known.kept[key]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -26,7 +26,8 @@ from omnistock_inventory.domain.stock import Channel, Counters, channel_availabl
 from omnistock_inventory.domain.transfers import LeadTimes, TransferStatus
 from omnistock_inventory.service_layer import ledger, listing, transit_promises
 from omnistock_inventory.service_layer.bundles import bundle_levels, refuse_stock_of_bundle
-from omnistock_inventory.service_layer.pools import PoolBook, at, group_locations
+from omnistock_inventory.service_layer.pools import UNKNOWN, PoolBook, at, group_locations
+from omnistock_inventory.service_layer.ranking import Ranked, point, rank
 from omnistock_inventory.service_layer.reads import StockReads
 from omnistock_inventory.service_layer.stock_view import Freshness, StockView, ViewRow, first_of
 from omnistock_platform.auth import Role, current_principal, require_location, visible_locations
@@ -39,7 +40,10 @@ from omnistock_platform.logging import get_logger
 from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.promise_messages import Awaited, awaited, beyond_shelf
 from omnistock_platform.sets import expand
-from omnistock_platform.validation import MAX_QUANTITY, Validator
+from omnistock_platform.validation import IDENTIFIER, MAX_QUANTITY, Validator
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 # A row an answer is computed from: the database's, or the view's with the same columns.
 Row: TypeAlias = asyncpg.Record | ViewRow
@@ -305,10 +309,16 @@ class StockLevels:
 
     @staticmethod
     def _levels(
-        rows: Sequence[Row], channel: int, selling_location_id: str, pools: PoolsByLocation
+        rows: Sequence[Row],
+        channel: int,
+        selling_location_id: str,
+        pools: PoolsByLocation,
+        *,
+        into: RepeatedCompositeFieldContainer[pb.StockLevel] | None = None,
     ) -> list[pb.StockLevel]:
         """Each row as the channel sees it: its pools applied by the one rule (`channel_available`),
-        whether the row was read from memory or from the database."""
+        whether the row was read from memory or from the database. Made as elements of `into` when
+        given (an answer's field: not copied into it afterwards)."""
         chosen = channel_of(channel)
         levels = []
         for row in rows:
@@ -317,49 +327,80 @@ class StockLevels:
             use_safety_stock = may_use_safety_stock(chosen, selling_location_id, location_id)
             levels.append(
                 messages.stock_level(
-                    stock, use_safety_stock=use_safety_stock, backorder=backorder, pools=at(pools, location_id)
+                    stock,
+                    use_safety_stock=use_safety_stock,
+                    backorder=backorder,
+                    pools=at(pools, location_id),
+                    into=into,
                 )
             )
         return levels
 
     async def get(self, request: pb.GetStockRequest) -> pb.GetStockResponse:
-        check = Validator()
-        check.identifier("sku", request.sku)
-        check.identifier("location_id", request.location_id, required=False)
-        check.identifier("selling_location_id", request.selling_location_id, required=False)
-        token = consistency_token(check, request.min_consistency_token)
-        check.raise_if_invalid()
+        sku, location_id, selling_location_id = request.sku, request.location_id, request.selling_location_id
+        token_text = request.min_consistency_token
+        if not (IDENTIFIER.fullmatch(sku) and (not location_id or IDENTIFIER.fullmatch(location_id))) or (
+            selling_location_id or token_text
+        ):  # anything but the common shape checked field by field (an identifier's rule is the regex alone)
+            check = Validator()
+            check.identifier("sku", sku)
+            check.identifier("location_id", location_id, required=False)
+            check.identifier("selling_location_id", selling_location_id, required=False)
+            token = consistency_token(check, token_text)
+            check.raise_if_invalid()
+        else:
+            token = None
+        chosen = channel_of(request.channel)
         # The pools first: from the view's state on nothing is awaited, so one state answers.
-        pools = await self.book.of(channel_of(request.channel))
-        fresh = await self.view.reflecting(token)
+        pools = self.book.now(chosen)
+        if pools is UNKNOWN:
+            pools = await self.book.of(chosen)
+        fresh = self.view.reflecting_now(token) or await self.view.reflecting(token)
+        response = pb.GetStockResponse()
+        if fresh is not None and location_id and self.view.has_sku(sku) and not self.view.components(sku):
+            # The read storefronts make most (one SKU at one location), from memory: its level is made
+            # in the answer itself.
+            row = self.view.row(sku, location_id)
+            if row is not None:
+                stock = row.stock
+                messages.stock_level(
+                    stock,
+                    use_safety_stock=may_use_safety_stock(chosen, selling_location_id, location_id),
+                    backorder=row.backorder,
+                    pools=at(pools, location_id),
+                    into=response.levels,
+                )
+                return answered(response, fresh, None)
         as_of: datetime | None = None  # the memory's answer carries its own
         rows: Sequence[Row] | None
         components: Components = {}
         if fresh is not None:  # from memory: nothing awaited from here on, so one state answers
-            where = frozenset({request.location_id} if request.location_id else ())
-            rows = self.view.rows(request.sku, where) if self.view.has_sku(request.sku) else None
-            components = self.view.components(request.sku)
+            where = frozenset({location_id} if location_id else ())
+            rows = self.view.rows(sku, where) if self.view.has_sku(sku) else None
+            components = self.view.components(sku)
             if components:
                 rows = [row for part in sorted(components) for row in self.view.rows(part, where)]
         else:
             as_of = now()
-            rows = await self.reads.sku_levels(request.sku, request.location_id)
+            rows = await self.reads.sku_levels(sku, location_id)
             if rows == []:  # a bundle has no rows of its own: its components' rows answer
-                components = (await bundle_repository.definitions(self.db.pool, [request.sku])).get(request.sku, {})
+                components = (await bundle_repository.definitions(self.db.pool, [sku])).get(sku, {})
                 if components:
                     rows = await repository.level_rows(
                         self.db.pool,
                         skus=sorted(components),
-                        location_ids=[request.location_id] if request.location_id else [],
+                        location_ids=[location_id] if location_id else [],
                     )
         if rows is None:
-            raise NotFound("sku", request.sku, field="sku")
-        if request.location_id and not rows and not await self._location_known(request.location_id, fresh):
-            raise NotFound("location", request.location_id, field="location_id")
-        levels = self._levels(rows, request.channel, request.selling_location_id, pools)
+            raise NotFound("sku", sku, field="sku")
+        if location_id and not rows and not await self._location_known(location_id, fresh):
+            raise NotFound("location", location_id, field="location_id")
         if components:
-            levels = bundle_levels(request.sku, components, levels)
-        return answered(pb.GetStockResponse(levels=levels), fresh, as_of)
+            levels = self._levels(rows, request.channel, selling_location_id, pools)
+            response.levels.extend(bundle_levels(sku, components, levels))
+        else:
+            self._levels(rows, request.channel, selling_location_id, pools, into=response.levels)
+        return answered(response, fresh, as_of)
 
     async def _location_known(self, location_id: str, fresh: Freshness | None) -> bool:
         """Whether the location exists: a SKU with no row there is an empty answer, an unknown
@@ -399,10 +440,13 @@ class StockLevels:
                 if where or not request.location_ids
                 else []  # none of the locations asked for has a row (an empty set means every location)
             )
-            levels = self._levels(rows, request.channel, request.selling_location_id, pools)
-            levels = with_bundles(set(request.skus), definitions, levels)
             elsewhere = self.view.places_of(asked).keys() - set(request.location_ids) if request.first_locations else ()
-            response = pb.BatchGetStockResponse(levels=levels, unlisted_location_ids=sorted(elsewhere))
+            response = pb.BatchGetStockResponse(unlisted_location_ids=sorted(elsewhere))
+            if definitions:
+                levels = self._levels(rows, request.channel, request.selling_location_id, pools)
+                response.levels.extend(with_bundles(set(request.skus), definitions, levels))
+            else:  # made in the answer itself
+                self._levels(rows, request.channel, request.selling_location_id, pools, into=response.levels)
             return answered(response, fresh, None)
         as_of = now()
         levels = await self.levels(
@@ -470,6 +514,8 @@ class StockLevels:
             stocked += sorted(parts_of(definitions) - set(stocked))
             places = self.view.places_of(stocked)
             rows_at = functools.partial(self.view.rows_at, stocked)
+            near = Point(request.near.latitude, request.near.longitude) if request.HasField("near") else None
+            ranking = self.view.ranking(near, METHOD_FLAGS.get(request.method), request.radius_km, len(places))
         else:
             by_location: dict[str, list[Row]] = {}
             for row in await repository.availability_rows(self.db.pool, list(wanted)):
@@ -491,12 +537,25 @@ class StockLevels:
                 by_location.setdefault(row["location_id"], []).append(row)
             places = {location_id: rows[0] for location_id, rows in by_location.items()}
             rows_at = by_location.__getitem__
+            ranking = None
         for index, item in enumerate(request.items):
             if item.sku not in known:
                 raise NotFound("sku", item.sku, field=f"items[{index}].sku")
         waiting: list[tuple[int, dict[str, int], list[pb.StockLevel]]] = []
+        response = pb.FindAvailabilityResponse()
         ranked = self._ranked(
-            request, wanted, places, rows_at, limit, pools, only, definitions, clock=as_of, waiting=waiting
+            request,
+            wanted,
+            places,
+            rows_at,
+            limit,
+            pools,
+            only,
+            definitions,
+            clock=as_of,
+            waiting=waiting,
+            into=response.locations,
+            ranking=ranking,
         )
         for index, beyond, levels in waiting:
             await self._on_the_way(ranked[index], beyond, levels, region=request.ship_to_region, clock=as_of)
@@ -508,24 +567,24 @@ class StockLevels:
                 here = rows_at(location_id) if location_id in places else []
                 return self._levels(here, request.channel, request.selling_location_id, pools)
 
-            ranked = await self._with_transfers(request, ranked, limit, only, levels_at, clock=as_of)
-        return answered(pb.FindAvailabilityResponse(locations=ranked), fresh, as_of)
+            await self._with_transfers(request, response.locations, limit, only, levels_at, clock=as_of)
+        return answered(response, fresh, as_of)
 
     async def _with_transfers(
         self,
         request: pb.FindAvailabilityRequest,
-        ranked: list[pb.LocationAvailability],
+        ranked: RepeatedCompositeFieldContainer[pb.LocationAvailability],
         limit: int,
         only: set[str] | None,
         levels_at: Callable[[str], list[pb.StockLevel]],
         *,
         clock: datetime,
-    ) -> list[pb.LocationAvailability]:
-        """`ranked` with pickup via a transfer offered at the pickup stores in range that cannot hand
-        over every item and have no pickup promise: from the origin a ship-to-store reservation would
-        choose now (the nearest other location that has every item, as reservations asks), expected
-        after the pair's lead time, as CreateTransfer sets it. Stores not on the page are added after
-        it, nearest first, while the page has room."""
+    ) -> None:
+        """Adds to `ranked` (the answer's locations) pickup via a transfer offered at the pickup stores
+        in range that cannot hand over every item and have no pickup promise: from the origin a
+        ship-to-store reservation would choose now (the nearest other location that has every item,
+        as reservations asks), expected after the pair's lead time, as CreateTransfer sets it. Stores
+        not on the page are added after it, nearest first, while the page has room."""
         listed = {entry.location.location_id: entry for entry in ranked}
         near = Point(request.near.latitude, request.near.longitude) if request.HasField("near") else None
         candidates = []
@@ -541,10 +600,9 @@ class StockLevels:
                 continue
             candidates.append((round(distance, 3), place["routing_rank"], location_id, place))
         candidates.sort(key=lambda candidate: candidate[:3])
-        answers = list(ranked)
         for rounded, _, location_id, place in candidates:
             entry = listed.get(location_id)
-            if entry is None and len(answers) >= limit:
+            if entry is None and len(ranked) >= limit:
                 break
             store = self.view.location_message(place)
             origin = await self._transfer_origin(request, store)
@@ -555,12 +613,7 @@ class StockLevels:
             if entry is not None:
                 entry.promises.append(promise)
             else:
-                answers.append(
-                    pb.LocationAvailability(
-                        location=store, distance_km=rounded, levels=levels_at(location_id), promises=[promise]
-                    )
-                )
-        return answers
+                ranked.add(location=store, distance_km=rounded, levels=levels_at(location_id), promises=[promise])
 
     async def _on_the_way(
         self,
@@ -634,7 +687,9 @@ class StockLevels:
         *,
         clock: datetime | None = None,
         waiting: list[tuple[int, dict[str, int], list[pb.StockLevel]]] | None = None,
-    ) -> list[pb.LocationAvailability]:
+        into: RepeatedCompositeFieldContainer[pb.LocationAvailability] | None = None,
+        ranking: Sequence[Ranked] | None = None,
+    ) -> Sequence[pb.LocationAvailability]:
         """The locations that have any of the items, complete ones first, then by distance, rank and id;
         each seen through the channel's `pools`, and only those in `only` when a group is asked for;
         each with its promises as of `clock` (default: now). A pickup store or a location that ships
@@ -646,24 +701,19 @@ class StockLevels:
         The locations are put in order of distance, rank and id first (their flags and points are
         all it takes), and their stock is weighed in that order until `limit` complete ones are
         found: the complete ones come first whatever the rest holds, so the locations after them
-        cannot change the page. Rows are looked at and messages built only for the locations weighed."""
+        cannot change the page. Rows are looked at and messages built only for the locations weighed.
+        The page is made in `into` when given (the answer's field: not copied into it afterwards).
+        `ranking`: the order of every location `places` draws from (`StockView.ranking`), when kept."""
         clock = clock or now()
         waiting = [] if waiting is None else waiting
         chosen = channel_of(request.channel)
         definitions = definitions or {}
         near = Point(request.near.latitude, request.near.longitude) if request.HasField("near") else None
         flag = METHOD_FLAGS[request.method] if request.method else None
-        order = []
-        for location_id, place in places.items():
-            if not place["active"] or (flag is not None and not place[flag]):
-                continue
-            if only is not None and location_id not in only:
-                continue
-            distance = distance_km(near, point(place["latitude"], place["longitude"])) if near is not None else 0.0
-            if request.radius_km and distance > request.radius_km:
-                continue
-            order.append((round(distance, 3), place["routing_rank"], location_id))
-        order.sort()
+        if ranking is None:
+            order = rank(places, near, flag, request.radius_km, places if only is None else places.keys() & only)
+        else:  # every location's, in the same order: those with rows here (and in the group) kept
+            order = [ranked for ranked in ranking if ranked[2] in places and (only is None or ranked[2] in only)]
         parts = parts_of(definitions)
         # The plain units the items take together, as a hold takes them: a set's components merged
         # with the same SKUs asked alone (and with other sets sharing them).
@@ -714,34 +764,36 @@ class StockLevels:
             elif not request.complete_only and len(partial) < limit:
                 partial.append((rounded, places[location_id], here, on_shelf, None))
         page = [(True, *entry) for entry in complete] + [(False, *entry) for entry in partial[: limit - len(complete)]]
-        answers: list[pb.LocationAvailability] = []
+        answers = pb.FindAvailabilityResponse().locations if into is None else into
         for is_complete, rounded, place, here, on_shelf, held in page:
             location = self.view.location_message(place)
-            answer = pb.LocationAvailability(
-                location=location,
-                distance_km=rounded,
-                levels=with_bundles(
-                    wanted.keys(), definitions, self._levels(here, request.channel, request.selling_location_id, pools)
-                ),
-                complete=is_complete,
-            )
-            if held is not None:  # its promises are those of a hold of the items (`_on_the_way`)
-                if location.pickup or location.ships:
-                    waiting.append((len(answers), *held))
-            else:
-                incoming = {row["sku"]: (row["incoming"], row["next_incoming_at"]) for row in here}
-                answer.promises.extend(
-                    self.view.promises.of(
-                        location,
-                        wanted=wanted,
-                        can=on_shelf,
-                        incoming=incoming,
-                        region=request.ship_to_region,
-                        now=clock,
-                        sets=definitions,
+            answer = answers.add(distance_km=rounded, complete=is_complete)
+            answer.location.CopyFrom(location)  # cheaper than giving it to `add`
+            if definitions:
+                answer.levels.extend(
+                    with_bundles(
+                        wanted.keys(),
+                        definitions,
+                        self._levels(here, request.channel, request.selling_location_id, pools),
                     )
                 )
-            answers.append(answer)
+            else:
+                self._levels(here, request.channel, request.selling_location_id, pools, into=answer.levels)
+            if held is not None:  # its promises are those of a hold of the items (`_on_the_way`)
+                if location.pickup or location.ships:
+                    waiting.append((len(answers) - 1, *held))  # this answer, the last made
+            else:
+                incoming = {row["sku"]: (row["incoming"], row["next_incoming_at"]) for row in here}
+                self.view.promises.add_to(
+                    answer,
+                    location,
+                    wanted=wanted,
+                    can=on_shelf,
+                    incoming=incoming,
+                    region=request.ship_to_region,
+                    now=clock,
+                    sets=definitions,
+                )
         return answers
 
     async def list_movements(self, request: pb.ListMovementsRequest) -> pb.ListMovementsResponse:
@@ -862,12 +914,6 @@ def consistency_token(check: Validator, token: str) -> int | None:
     return int(token) if token.isdigit() and int(token) < MAX_TOKEN else None
 
 
-@functools.lru_cache(maxsize=4096)
-def point(latitude: float, longitude: float) -> Point:
-    """A location's point, made once: a search measures the distance to every location."""
-    return Point(latitude, longitude)
-
-
 def facts(row: Row) -> tuple[str, Counters, bool]:
     """A row's SKU, counters and backorder flag (from the view, straight from its stock record)."""
     if isinstance(row, ViewRow):
@@ -881,8 +927,8 @@ Answer = TypeVar("Answer", pb.GetStockResponse, pb.BatchGetStockResponse, pb.Fin
 def answered(response: Answer, fresh: Freshness | None, as_of: datetime | None) -> Answer:
     """The answer with what it reflects: the view's state, or the database's at `as_of`."""
     if fresh is not None:
-        messages.set_timestamp(response.as_of, fresh.as_of)
-        response.consistency_token = str(fresh.token)
+        response.as_of.CopyFrom(fresh.as_of_message)
+        response.consistency_token = fresh.token_text
     elif as_of is not None:
         messages.set_timestamp(response.as_of, as_of)
     return response

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import time
@@ -37,14 +38,17 @@ from typing import Any
 
 import asyncpg
 import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter, Gauge, Histogram
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.adapters import changes as queries
 from omnistock_inventory.adapters import messages
 from omnistock_inventory.service_layer.promises import LocationPromises
+from omnistock_inventory.service_layer.ranking import Ranked, rank
 from omnistock_inventory.settings import InventorySettings
 from omnistock_platform.db import Database
+from omnistock_platform.geo import Point
 from omnistock_platform.loops import listen, repeat
 
 log = structlog.get_logger()
@@ -74,6 +78,9 @@ FROM_DATABASE = Counter(
     ["reason"],
 )
 
+
+# Searches' orders of locations kept (`StockView.ranking`): at most this many locations in all.
+MAX_RANKED = 200_000
 
 # The location's columns a stock row carries in answers (the rest are the stock row's own).
 LOCATION_COLUMNS = frozenset(
@@ -127,6 +134,18 @@ class Freshness:
     token: int
     as_of: datetime
 
+    @functools.cached_property
+    def token_text(self) -> str:
+        """`token` as answers carry it (made once: a round's freshness answers every read until the next)."""
+        return str(self.token)
+
+    @functools.cached_property
+    def as_of_message(self) -> Timestamp:
+        """`as_of` as answers carry it, made once (an answer copies it in)."""
+        stamp = Timestamp()
+        messages.set_timestamp(stamp, self.as_of)
+        return stamp
+
 
 @dataclass
 class _Candidate:
@@ -149,11 +168,17 @@ class StockView:
         self._bundles: dict[str, dict[str, int]] = {}  # bundle SKU -> its components
         self._stock: dict[str, dict[str, asyncpg.Record]] = {}  # SKU -> location -> row
         self._location_messages: dict[str, tuple[asyncpg.Record, pb.Location]] = {}
+        # FindAvailability's order of every location per point, method and radius asked about,
+        # until a location changes (`ranking`).
+        self._rankings: dict[tuple[Point | None, str | None, float], list[Ranked]] = {}
         # FindAvailability's promises: each location's calendar once per version of its row.
         self.promises = LocationPromises()
         self._candidates: list[_Candidate] = []
         self._heard = 0  # the highest change number a notification carried
         self._last_round_seen = 0  # the highest change number the last round's snapshot saw
+        # The last round's freshness, made once per round: every read without a token (or with one
+        # at or below what the round saw) is answered with it until the next round.
+        self._freshness: Freshness | None = None
         self._next: asyncio.Future[None] | None = None
         self._next_trigger = "notification"
         self._runner: asyncio.Task[None] | None = None
@@ -196,7 +221,24 @@ class StockView:
         """The memory holds the last round's snapshot: every change it saw (up to `_last_round_seen`)
         is in, and a read elsewhere passing that number waits for a state at least as new."""
         assert self.as_of is not None
-        return Freshness(max(token or 0, self._last_round_seen), self.as_of)
+        made = self._freshness
+        if made is None or made.token != self._last_round_seen or made.as_of is not self.as_of:
+            made = self._freshness = Freshness(self._last_round_seen, self.as_of)
+        if token is not None and token > made.token:
+            return Freshness(token, self.as_of)
+        return made
+
+    def reflecting_now(self, token: int | None) -> Freshness | None:
+        """`reflecting` when it needs to await nothing (the common read: no token, or one the view
+        has reached, and a recent round); None when `reflecting` must be asked."""
+        if (
+            self.enabled
+            and self.as_of is not None
+            and (token is None or token <= self.watermark)
+            and time.monotonic() - self._round_ended <= self.max_staleness
+        ):
+            return self.freshness(token)
+        return None
 
     def has_sku(self, sku: str) -> bool:
         return sku in self._skus
@@ -207,6 +249,14 @@ class StockView:
     def components(self, sku: str) -> dict[str, int]:
         """A bundle SKU's components; empty for a plain (or unknown) SKU."""
         return self._bundles.get(sku, {})
+
+    def row(self, sku: str, location_id: str) -> ViewRow | None:
+        """The SKU's row at one location, if it has one."""
+        here = self._stock.get(sku)
+        stock = here.get(location_id) if here else None
+        if stock is None:
+            return None
+        return ViewRow(stock, self._skus.get(sku, False), self._locations.get(location_id))
 
     def rows(self, sku: str, location_ids: frozenset[str] = frozenset(), *, ordered: bool = True) -> list[ViewRow]:
         """The SKU's rows (only at `location_ids` when given), in location order if `ordered`."""
@@ -240,6 +290,22 @@ class StockView:
             for sku in skus
             if (here := self._stock.get(sku)) is not None and location_id in here
         ]
+
+    def ranking(self, near: Point | None, flag: str | None, radius_km: float, stocked: int) -> list[Ranked] | None:
+        """Every location the view holds in a search's order (`ranking.rank`), made once per
+        question (the point, the method's flag, the radius) until a location changes; None when
+        the search draws from fewer than a quarter of the locations (`stocked`): then ranking only
+        those costs less than making the whole order once."""
+        key = (near, flag, radius_km)
+        found = self._rankings.get(key)
+        if found is None:
+            if stocked * 4 < len(self._locations):
+                return None
+            found = rank(self._locations, near, flag, radius_km)
+            if len(self._rankings) >= max(1, MAX_RANKED // max(1, len(self._locations))):
+                self._rankings.clear()
+            self._rankings[key] = found
+        return found
 
     def location_message(self, place: Any) -> pb.Location:
         """The location's message, made once per version of the view's record of it (a row read
@@ -323,6 +389,8 @@ class StockView:
             self._locations[place["location_id"]] = place
             self.promises.forget(place["location_id"])
             seen = max(seen, place["change_seq"])
+        if found.locations:  # a location moved, closed, opened, or changed its rank or methods
+            self._rankings.clear()
         for sku, backorder, change_seq, components in found.skus:
             self._skus[sku] = bool(backorder)
             parts = json.loads(components) if components else {}
