@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import grpc
 import pytest
 
 from omnistock.common.v1 import common_pb2
@@ -136,3 +138,44 @@ async def test_race_lost_between_plan_and_hold_plans_again(shop: Shop, orders_pr
     assert allocated(order) == {far: {sofa: 1}}
     assert [a.location_id for a in order.decision.allocations] == [far]
     assert await shop.held((near, sofa), (far, sofa)) == [1, 1]
+
+
+async def test_crash_before_the_hold_is_asked_for_then_recovery_and_two_retries_at_once_hold_once(
+    shop: Shop, orders_process: OrdersService
+) -> None:
+    """The order is written with its first attempt's hold call, and the process dies before inventory
+    is asked. Recovery and two retries of the request then run at once: each makes the recorded call
+    (inventory answers them one hold), one stores it, and the order is allocated once, with 2 sofas
+    held, not 4 or 6; every caller hears that order, or is told to retry, and a retry gets it."""
+    sofa = await shop.sku()
+    store = await shop.location(SPANDAU)
+    await shop.receive(store, sofa, 6)
+    placement = orders_process.placement
+    hold = placement.inventory.hold
+
+    async def crash(*args: Any) -> None:
+        raise Crash("killed after the order was written, before inventory was asked")
+
+    placement.inventory.hold = crash  # type: ignore[method-assign]
+    request = ship_request([(sofa, 2)])
+    with shop.stack.acting_as("admin"), pytest.raises(Crash):
+        await placement.create(request)
+    placement.inventory.hold = hold  # type: ignore[method-assign]
+    found = await repository.by_request_id(placement.db.pool, request.request_id)
+    assert found is not None and found[0].order.status.value == "pending" and found[0].attempt == 1
+    assert await shop.held((store, sofa)) == [0]
+
+    async def retry() -> str:
+        try:
+            return (await shop.orders.CreateOrder(request)).order.order_id
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.ABORTED, error.details()
+            return ""
+
+    _, first, second = await asyncio.gather(placement.recover(older_than=0), retry(), retry())
+    assert {first, second} <= {found[0].order_id, ""}
+    order = await shop.order(found[0].order_id)
+    assert order.status == pb.ORDER_STATUS_ALLOCATED
+    assert allocated(order) == {store: {sofa: 2}}
+    assert await shop.held((store, sofa)) == [2]
+    assert (await shop.orders.CreateOrder(request)).order.order_id == order.order_id
