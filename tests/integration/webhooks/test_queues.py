@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from omnistock_platform.db import Database
 from omnistock_platform.testing.stack import unique_id
@@ -75,3 +75,44 @@ async def _waiting(db: Database) -> bool:
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
     )
+
+
+async def test_an_attempt_s_outcome_and_the_deletion_of_its_subscription_never_deadlock(db: Database) -> None:
+    """The subscription is deleted while a delivery's outcome is written: the deletion holds the
+    subscription's queues and deletes the attempts with it, so an outcome that wrote its attempt
+    before waiting for the queue deadlocked with it (DeleteSubscription answered ABORTED)."""
+    subscription_id = str(uuid.uuid4())
+    async with db.transaction() as conn:
+        await repository.insert_subscription(
+            conn, subscription_id, "http://127.0.0.1:9/", [NOTHING_PUBLISHED], "queues", True, 0, "whsec_" + unique_id()
+        )
+    try:
+        await queue_one(db, subscription_id, 1)
+        head = await db.fetchval(
+            "SELECT delivery_id FROM webhooks.deliveries WHERE subscription_id = $1 AND is_head", subscription_id
+        )
+        async with db.transaction() as conn:
+            (claimed,) = await repository.claim(conn, [head], timedelta(minutes=1), 5)
+
+        async with db.transaction() as deleting:
+            await repository.lock_subscription_queues(deleting, subscription_id)
+
+            async def outcome() -> None:
+                async with db.transaction() as conn:
+                    await repository.record_outcome(
+                        conn, claimed, claimed_at(), 204, timedelta(milliseconds=5), "", State.DELIVERED, timedelta(0)
+                    )
+
+            writing = asyncio.create_task(outcome())
+            await wait_until(lambda: _waiting(db), what="the outcome waiting for a lock")
+            assert await repository.delete_subscription(deleting, subscription_id) == 1
+        await asyncio.wait_for(writing, 10)
+
+        left = await db.fetchval("SELECT count(*) FROM webhooks.deliveries WHERE subscription_id = $1", subscription_id)
+        assert left == 0
+    finally:
+        await db.execute("DELETE FROM webhooks.subscriptions WHERE subscription_id = $1", subscription_id)
+
+
+def claimed_at() -> datetime:
+    return datetime.now(UTC)

@@ -313,6 +313,28 @@ async def finish(conn: asyncpg.Connection, claimed: Claimed, state: State) -> No
         await refresh_head(conn, claimed.subscription_id, claimed.ordering_key)
 
 
+async def record_outcome(
+    conn: asyncpg.Connection,
+    claimed: Claimed,
+    started_at: datetime,
+    status_code: int,
+    latency: timedelta,
+    error: str,
+    state: State,
+    delay: timedelta,
+) -> None:
+    """An attempt's outcome: the attempt recorded, then the delivery tried again later (`state`
+    PENDING, after `delay`) or out of its queue. The queue's lock comes first, before the attempt's
+    row (lock_queues): a deletion of the subscription holds its queues and deletes the attempts, so
+    an outcome that wrote its attempt and then waited for the queue deadlocked with it."""
+    await lock_queues(conn, [(claimed.subscription_id, claimed.ordering_key)])
+    await record_attempt(conn, claimed, started_at, status_code, latency, error)
+    if state is State.PENDING:
+        await retry_later(conn, claimed, delay)
+    else:
+        await finish(conn, claimed, state)
+
+
 async def retry_later(conn: asyncpg.Connection, claimed: Claimed, delay: timedelta) -> None:
     await conn.execute(
         f"UPDATE {S}.deliveries SET next_attempt_at = now() + $2, leased_until = NULL"

@@ -143,13 +143,9 @@ class Dispatcher:
 
         async def record() -> None:
             async with self.db.transaction() as conn:
-                await repository.record_attempt(
-                    conn, delivery, started, outcome.status_code, outcome.latency, outcome.error
+                await repository.record_outcome(
+                    conn, delivery, started, outcome.status_code, outcome.latency, outcome.error, state, delay
                 )
-                if state is State.PENDING:
-                    await repository.retry_later(conn, delivery, delay)
-                else:
-                    await repository.finish(conn, delivery, state)
 
         await self._while_leased(record)
         ATTEMPTS.labels(outcome="delivered" if state is State.DELIVERED else "failed").inc()
