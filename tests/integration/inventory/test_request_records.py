@@ -86,7 +86,15 @@ async def test_a_malformed_request_id_is_invalid_naming_the_field(catalogue, cha
     assert [violation.field for violation in bad.field_violations] == ["change_request_id"]
 
 
-async def test_only_a_service_may_read_request_records(catalogue) -> None:
+async def test_an_admin_reads_its_own_request_records_and_no_channel_may(catalogue) -> None:
+    """An operator asks what became of a request id of their own; a channel's role is refused."""
+    request_id = unique_id()
+    sku = unique_id("SKU-")
+    await catalogue.admin.UpsertSku(pb.UpsertSkuRequest(request_id=request_id, sku=pb.Sku(sku=sku, title="x")))
+    record = (await catalogue.admin.GetRequestRecord(pb.GetRequestRecordRequest(change_request_id=request_id))).record
+    assert (record.method, record.answered) == ("UpsertSku", True)
+
+    storefront = catalogue.stack.stub("inventory", role="storefront")
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await catalogue.admin.GetRequestRecord(pb.GetRequestRecordRequest(change_request_id=unique_id()))
+        await storefront.GetRequestRecord(pb.GetRequestRecordRequest(change_request_id=request_id))
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -57,7 +57,7 @@ POLICY = {
     "ListHolds": INTERNAL,
     "ReleaseHold": INTERNAL,
     # Whether a change a service asked for went through: the service's own request ids only.
-    "GetRequestRecord": frozenset({Role.SERVICE}),
+    "GetRequestRecord": frozenset({Role.ADMIN, Role.SERVICE}),
     "CommitHold": INTERNAL,
     "ExtendHold": INTERNAL,
     "TransferHold": INTERNAL,
