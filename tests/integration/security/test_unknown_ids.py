@@ -148,7 +148,6 @@ async def test_an_id_of_the_right_form_that_names_nothing_is_not_found_not_inval
     assert wrong == []
 
 
-
 async def test_a_malformed_id_is_invalid_naming_its_field(stack: Stack) -> None:
     """An id no service could have given out (a space, punctuation) is refused before any look."""
     wrong = []
