@@ -72,7 +72,7 @@ def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTabl
     if reservation.transfer_id:
         rows.append(("coming from", f"{reservation.transfer_origin_id} (transfer {reservation.transfer_id})"))
         rows.append(("promised", when(reservation.promised_at)))
-    if reservation.promise.wording:
+    if reservation.promise.wording and reservation.status in OPEN:  # a closed one promises nothing
         rows.append(("when", reservation.promise.wording))
     if reservation.ready_at.seconds:
         rows.append(("ready since", when(reservation.ready_at)))

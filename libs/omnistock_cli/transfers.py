@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
+import grpc
 import typer
 from google.protobuf.timestamp_pb2 import Timestamp
 from omnistock_client import OmnistockClient
@@ -20,12 +21,14 @@ from rich.console import Group
 from rich.table import Table
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import data, label, status_code, when
 from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
 from omnistock_cli.output import table
 from omnistock_platform.auth import Role
+from omnistock_platform.owners import reservation_of
 
 STATUSES = {
     label(value, pb.TransferStatus, "TRANSFER_STATUS_").replace(" ", "-"): value
@@ -34,6 +37,13 @@ STATUSES = {
 }
 LINE_COLUMNS = ["sku", "quantity", "received", "damaged", "short", "over"]
 TRANSFER_COLUMNS = ["transfer", "from", "to", "status", "units", "in transit", "created"]
+
+# A reservation whose units are still held for it; any other is closed.
+OPEN_RESERVATIONS = (
+    rpb.RESERVATION_STATUS_ACTIVE,
+    rpb.RESERVATION_STATUS_READY_FOR_PICKUP,
+    rpb.RESERVATION_STATUS_AWAITING_TRANSFER,
+)
 
 TransferArgument = Annotated[str, typer.Argument(metavar="TRANSFER", help="The transfer id.")]
 
@@ -51,7 +61,7 @@ def quantities(items: list[str] | None, option: str) -> dict[str, int]:
     return found
 
 
-def transfer_card(transfer: pb.Transfer, title: str) -> Group:
+def transfer_card(transfer: pb.Transfer, title: str, reservation: rpb.Reservation | None = None) -> Group:
     card = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
     card.add_column(style="dim")
     card.add_column()
@@ -65,8 +75,7 @@ def transfer_card(transfer: pb.Transfer, title: str) -> Group:
     if transfer.HasField("expected_arrival_at"):
         rows.append(("expected", when(transfer.expected_arrival_at)))
     if transfer.hold_owner:
-        held = transfer.arrival_hold_id or transfer.origin_hold_id
-        rows.append(("held for", f"{transfer.hold_owner} (hold {held})"))
+        rows.append(("held for", held_for(transfer, reservation)))
     if transfer.note:
         rows.append(("note", transfer.note))
     rows.append(("created", f"{when(transfer.created_at)} by {transfer.created_by}"))
@@ -80,6 +89,33 @@ def transfer_card(transfer: pb.Transfer, title: str) -> Group:
         card.add_row(name, value)
     lines = [[line.sku, line.quantity, line.received, line.damaged, line.short, line.over] for line in transfer.lines]
     return Group(card, table("Lines", LINE_COLUMNS, lines))
+
+
+def held_for(transfer: pb.Transfer, reservation: rpb.Reservation | None) -> str:
+    """Whom the transfer's units are held for. The transfer keeps the owner it was made for, also
+    after that reservation was cancelled (or expired, or became an order): then, when the
+    reservation could be read (`reservation`), the card says what became of it, not that the
+    units are still held for it."""
+    held = transfer.arrival_hold_id or transfer.origin_hold_id
+    if reservation is None or reservation.status in OPEN_RESERVATIONS:
+        return f"{transfer.hold_owner} (hold {held})"
+    status = label(reservation.status, rpb.ReservationStatus, "RESERVATION_STATUS_")
+    became = f", became order {reservation.order_id}" if reservation.order_id else ""
+    return f"no one: {transfer.hold_owner} is {status}{became}; the units are no longer held for it"
+
+
+async def owning_reservation(client: OmnistockClient, transfer: pb.Transfer) -> rpb.Reservation | None:
+    """The reservation the transfer's units were held for, when a reservation and the caller may read it."""
+    reservation_id = reservation_of(transfer.hold_owner)
+    if not reservation_id:
+        return None
+    try:
+        request = rpb.GetReservationRequest(reservation_id=reservation_id)
+        return (await client.call(client.reservations.GetReservation, request)).reservation
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+            return None  # shown as the transfer names it
+        raise
 
 
 def end_of(transfer_id: str, end: str) -> Callable[[OmnistockClient], Awaitable[str]]:
@@ -180,10 +216,13 @@ def cancel(
 def show(transfer_id: TransferArgument, *, call: Call) -> None:
     """A transfer with its lines and what became of every unit."""
     request = pb.GetTransferRequest(transfer_id=transfer_id)
-    transfer = call.ask(
-        lambda client: client.inventory.GetTransfer, request, locate=end_of(transfer_id, "origin")
-    ).transfer
-    call.emit(data(transfer), render=transfer_card(transfer, f"Transfer {transfer_id}"))
+
+    async def work(client: OmnistockClient) -> tuple[pb.Transfer, rpb.Reservation | None]:
+        transfer = (await client.call(client.inventory.GetTransfer, request)).transfer
+        return transfer, await owning_reservation(client, transfer)
+
+    transfer, reservation = call.run(work, at=call.locate(end_of(transfer_id, "origin")))
+    call.emit(data(transfer), render=transfer_card(transfer, f"Transfer {transfer_id}", reservation))
 
 
 @acting(Role.ADMIN, writes=False, works_at=False)

@@ -146,7 +146,7 @@ class Reservation(BaseModel):
     promise: str = Field(
         default="",
         description="When the customer can have it, in words to say as they are (for example 'ready for pickup at "
-        "Mitte today from 16:00' or 'delivered Friday 11 Dec'); empty when no date can be promised.",
+        "Mitte today from 16:00'); empty when no date can be promised, and once the reservation is closed.",
     )
     summary: str
 

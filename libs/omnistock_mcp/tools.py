@@ -131,6 +131,14 @@ PICKUP_PROMISES = frozenset(
         common_pb2.PROMISE_KIND_PICKUP_ON_RECEIPT,
     }
 )
+# A reservation still to be collected; any other is closed and promises nothing.
+OPEN_RESERVATIONS = frozenset(
+    {
+        rpb.RESERVATION_STATUS_ACTIVE,
+        rpb.RESERVATION_STATUS_READY_FOR_PICKUP,
+        rpb.RESERVATION_STATUS_AWAITING_TRANSFER,
+    }
+)
 
 
 def _reused(error: grpc.aio.AioRpcError) -> bool:
@@ -663,7 +671,9 @@ class ChannelTools:
         status = _status(reservation.status, rpb.ReservationStatus, "RESERVATION_STATUS_")
         items = ", ".join(f"{line.quantity} x {line.sku}" for line in reservation.lines)
         expires = _iso(reservation.expires_at)
-        promise = reservation.promise.wording
+        # A closed reservation (expired, cancelled, collected, become an order) promises nothing: its
+        # old pickup time, passed on, would send the customer to the store for nothing.
+        promise = reservation.promise.wording if reservation.status in OPEN_RESERVATIONS else ""
         if reservation.status == rpb.RESERVATION_STATUS_AWAITING_TRANSFER:
             when = (
                 promise

@@ -79,6 +79,12 @@ async def test_the_agent_tells_when_pickup_and_delivery_can_be(stack: Stack) -> 
         assert order["promise"] == quote["promise"] and words in order["summary"]
         status = await call(agent, "order_status", order_id=order["order_id"])
         assert status["promise"] == words
+        # Cancelled, the reservation promises nothing the model could pass on.
+        gone = await call(agent, "cancel_reservation", reservation_id=reserved["reservation_id"], reason="no need")
+        assert gone["status"] == "cancelled"
+        assert gone["promise"] == "" and "ready for pickup" not in gone["summary"], gone["summary"]
+        later = await call(agent, "get_reservation", reservation_id=reserved["reservation_id"])
+        assert later["promise"] == "" and "ready for pickup" not in later["summary"], later["summary"]
 
     stored = await stack.stub("reservations", role="admin").GetReservation(
         rpb.GetReservationRequest(reservation_id=reserved["reservation_id"])

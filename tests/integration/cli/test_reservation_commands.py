@@ -11,6 +11,7 @@ from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import eventually
 from tests.integration.cli.support import Cli, World
+from tests.integration.promise_support import midday_zone
 
 ERFURT = (50.9787, 11.0328)
 WEIMAR = (50.9795, 11.3235)
@@ -132,6 +133,30 @@ async def test_cancel_gives_the_units_back_and_handover_completes_a_pickup(stack
     current = await reservation.GetReservation(rpb.GetReservationRequest(reservation_id=second["reservation_id"]))
     assert current.reservation.status == rpb.RESERVATION_STATUS_COLLECTED
     assert (await world.level(store, lamp)).on_hand == 1
+
+
+async def test_a_closed_reservation_shows_no_pickup_time(stack: Stack) -> None:
+    """Staff reading a cancelled reservation are not told when the customer may collect it."""
+    world, cli = World(stack), Cli(stack)
+    city = unique_id("Gotha-")
+    store = await world.location(city, (50.95, 10.70))
+    await cli.run(
+        "locations", "promise", store, "--time-zone", midday_zone(), "--hours", "mon-sun=08:00-20:00",
+        "--preparation", "60", "--cutoff", "00:00",
+    )  # fmt: skip
+    lamp = await world.sku("Lamp")
+    await world.receive(store, lamp, 1)
+    made = await cli.json("reserve", lamp, "--store", store, "--customer", "Grace Hopper")
+    words = f"ready for pickup at {city} {store} tomorrow from 09:00"
+    assert made["promise"]["wording"] == words
+    assert words in (await cli.run("show-reservation", made["reservation_id"])).stdout
+
+    await cli.json("cancel-reservation", made["reservation_id"], "--reason", "changed her mind")
+
+    shown = (await cli.run("show-reservation", made["reservation_id"])).stdout
+    assert "cancelled" in shown and "ready for pickup" not in shown and "when" not in shown, shown
+    # --json still gives the reservation as stored.
+    assert (await cli.json("show-reservation", made["reservation_id"]))["promise"]["wording"] == words
 
 
 async def test_an_order_from_a_reservation_is_the_reservations_customers_without_naming_them(stack: Stack) -> None:

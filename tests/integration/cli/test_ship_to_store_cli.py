@@ -51,3 +51,27 @@ async def test_reserve_ship_to_store_and_verify_the_units_are_held_once(stack: S
     broken = await cli.json("verify", expect=None)
     named = _about(broken, other["reservation_id"])
     assert [v["check"] for v in named] == ["reservation awaiting a transfer not held once"], broken
+
+
+async def test_transfer_show_says_the_units_are_no_longer_held_for_a_cancelled_reservation(stack: Stack) -> None:
+    """The transfer keeps the owner it was made for; once that reservation is cancelled, the card says
+    the hold is over instead of "held for reservation:..."."""
+    world, cli = World(stack), Cli(stack)
+    store = await world.location(unique_id("Bonn-"), (50.73, 7.10))
+    warehouse = await world.location(unique_id("Bonn-"), (50.74, 7.09), kind="warehouse")
+    sofa = await world.sku()
+    await world.receive(warehouse, sofa, 1)
+    reservation = await cli.json("reserve", sofa, "--store", store, "--customer", "Ship Customer", "--ship-to-store")
+    owner = f"reservation:{reservation['reservation_id']}"
+    await stack.stub("inventory", role="admin").ShipTransfer(
+        ipb.ShipTransferRequest(request_id=unique_id(), transfer_id=reservation["transfer_id"])
+    )
+    card = " ".join((await cli.run("transfer", "show", reservation["transfer_id"], "--role", "admin")).stdout.split())
+    assert f"held for {owner} (hold " in card, card
+
+    await cli.json("cancel-reservation", reservation["reservation_id"], "--reason", "changed her mind")
+
+    shown = await cli.run("transfer", "show", reservation["transfer_id"], "--role", "admin")
+    card = " ".join(shown.stdout.split())
+    assert f"held for {owner}" not in card, card
+    assert f"held for no one: {owner} is cancelled; the units are no longer held for it" in card, card

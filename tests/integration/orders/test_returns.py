@@ -161,6 +161,32 @@ async def test_returned_quantity_never_exceeds_what_was_delivered(shop: Shop) ->
     assert sum(r.status == pb.RETURN_STATUS_CANCELLED for r in listed.returns) == 1
 
 
+async def test_a_sku_not_on_the_order_is_refused_as_such_naming_its_line(shop: Shop) -> None:
+    """Not "at most 0 may still be returned", which reads as if it had come back already: the
+    order never sold it. Nothing is authorised, the lines on the order included."""
+    store = await shop.location()
+    sku, other = await shop.sku(), await shop.sku()
+    await shop.receive(store, sku, 2)
+    await shop.receive(store, other, 2)
+    order = await shop.delivered(store, [(sku, 2)])
+    customer = shop.orders_as("storefront")
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await customer.CreateReturn(
+            pb.CreateReturnRequest(
+                request_id=unique_id(), order_id=order.order_id, lines=lines(**{sku: 1, other: 1}), location_id=store
+            )
+        )
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+    (bad,) = details_of(refused.value, error_details_pb2.BadRequest)
+    assert [(v.field, v.description) for v in bad.field_violations] == [
+        ("lines[1].sku", f"{other} is not on order {order.order_id}")
+    ]
+    listed = await customer.ListReturns(pb.ListReturnsRequest(order_id=order.order_id))
+    assert list(listed.returns) == []
+
+
 async def test_till_return_is_created_and_received_in_one_call(shop: Shop) -> None:
     store = await shop.location()
     sku = await shop.sku()

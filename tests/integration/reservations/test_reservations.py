@@ -14,7 +14,8 @@ from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.db import Database
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.events import EventTap
-from omnistock_platform.testing.stack import unique_id
+from omnistock_platform.testing.plugin import isolated_run
+from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_reservations.domain.pickup_code import ALPHABET, LENGTH
 from omnistock_reservations.settings import ReservationsSettings
 from tests.integration.reservations.support import (
@@ -366,3 +367,47 @@ async def test_a_customer_has_a_limited_number_of_open_reservations(world: World
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert customer in (refused.value.details() or "")
     assert (await world.level(store, sku)).held == allowed
+
+
+async def test_extending_a_reservation_run_out_before_the_sweeper_came_answers_as_an_expired_one(
+    omnistock_servers: tuple[str, str],
+) -> None:
+    """Its hold's time has passed and inventory's sweeper has not reached it yet (behind, or just
+    started): the extension would be counted from an expiry in the past, and inventory refused that
+    naming `expires_at`, a field the caller never sent. It is over, as an expired reservation is."""
+    async with isolated_run(*omnistock_servers, label="unswept", sweep_interval=timedelta(hours=1)) as settings:
+        stack = Stack(settings)
+        await stack.start("inventory", "reservations")
+        db = Database(settings.database_url)
+        await db.connect()
+        try:
+            world = World(stack)
+            store, sku = await world.store(), await world.sku()
+            await world.receive(store, sku, 1)
+            reservation = await world.reserve(store, [(sku, 1)])
+            past = datetime.now(UTC) - timedelta(hours=1)
+            await db.pool.execute(
+                "UPDATE inventory.holds SET expires_at = $2 WHERE hold_id = $1", reservation.hold_id, past
+            )
+            await db.pool.execute(
+                "UPDATE reservations.reservations SET expires_at = $2 WHERE reservation_id = $1",
+                reservation.reservation_id,
+                past,
+            )
+
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await world.extend(reservation.reservation_id, timedelta(minutes=15))
+
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value.details()
+            assert field_violations(refused.value) == []
+            (failure,) = details_of(refused.value, error_details_pb2.PreconditionFailure)
+            assert [(v.type, v.description) for v in failure.violations] == [
+                ("RESERVATION_STATUS", "reservation is expired")
+            ]
+            # Nothing changed: the hold was not given a new expiry.
+            assert (await world.hold(reservation.hold_id)).expires_at.ToDatetime(tzinfo=UTC) <= past + timedelta(
+                milliseconds=1
+            )
+        finally:
+            await db.close()
+            await stack.close()

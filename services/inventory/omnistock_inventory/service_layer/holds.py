@@ -574,7 +574,7 @@ class Holds:
 
     async def get(self, request: pb.GetHoldRequest) -> pb.GetHoldResponse:
         check = Validator()
-        check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.identifier("hold_id", request.hold_id)
         check.raise_if_invalid()
         found = await repository.get_hold(self.db.pool, request.hold_id)
         if found is None:

@@ -109,7 +109,7 @@ class Transfers:
 
     async def get(self, request: pb.GetTransferRequest) -> pb.GetTransferResponse:
         check = Validator()
-        check.text("transfer_id", request.transfer_id, required=True, max_length=64)
+        check.identifier("transfer_id", request.transfer_id)
         check.raise_if_invalid()
         row = await transfer_repository.get_transfer(self.db.pool, request.transfer_id)
         if row is None:

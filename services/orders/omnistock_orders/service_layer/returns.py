@@ -34,7 +34,7 @@ from omnistock_orders.domain.order import Order
 from omnistock_orders.domain.returns import Inspected, Return, ReturnStatus
 from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import InvalidArgument, NotFound, PermissionDenied, Reason
+from omnistock_platform.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied, Reason
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.idempotency import Begun, IdempotencyStore, current_caller
 from omnistock_platform.logging import get_logger
@@ -106,6 +106,31 @@ def delivered_sets(
     the least over its parts of the part's delivered units ÷ units per set."""
     sets = {sku: units for sku, units in fulfilled.items() if sku in known}
     return {**sets, **{split.sku: split.whole(fulfilled) for split in order.sets}}
+
+
+def check_on_order(
+    order: Order,
+    fulfilled: Mapping[str, int],
+    lines: Sequence[orders_pb2.ReturnLineRequest],
+    known: Mapping[str, Mapping[str, int]],
+) -> None:
+    """Each SKU of a return is one the order sold: one of its lines, a set of it or a part of one,
+    or a set made only of those. Any other is the caller's mistake, told as such (not as "at most 0
+    may still be returned", which reads as if the units had come back already)."""
+    on_order = set(fulfilled)
+    for line in order.lines:
+        on_order.add(line.sku)
+        on_order.update(part for part, _ in line.components)
+    for split in order.sets:
+        on_order.add(split.sku)
+        on_order.update(part for part, _ in split.components)
+    violations = [
+        FieldViolation(f"lines[{index}].sku", f"{line.sku} is not on order {order.order_id}")
+        for index, line in enumerate(lines)
+        if line.sku not in on_order and not ((parts := known.get(line.sku)) and all(part in on_order for part in parts))
+    ]
+    if violations:
+        raise InvalidArgument(violations)
 
 
 def require_scope(found: Return) -> None:
@@ -187,6 +212,7 @@ class OrderReturns:
                 sold_as = sold_sets(record.order)
                 others = (fulfilled.keys() | wanted.keys()) - sold_as.keys()
                 known = {**_sets(await self.inventory.skus(others)), **sold_as}
+                check_on_order(record.order, fulfilled, request.lines, known)
                 lines, sets = rules.asked(wanted, known)
                 earlier = await return_repository.of_order(conn, request.order_id)
                 # Parts count against the parts delivered (a set's as its components' units), whole

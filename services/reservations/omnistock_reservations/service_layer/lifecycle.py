@@ -140,6 +140,7 @@ class Lifecycle:
         if prior is not None:
             return prior
         next_status(found.reservation_id, found.status, Action.EXTEND)
+        found = await self._not_run_out(found, Action.EXTEND)
         target = await self._extension_target(request, found, extend_by)
         hold = await self._on_hold(
             found,
@@ -422,6 +423,20 @@ class Lifecycle:
             if hold.state == "released" and hold.owner == owner:
                 return hold
             raise
+
+    async def _not_run_out(self, reservation: Reservation, action: Action) -> Reservation:
+        """A reservation whose time has passed, before the hold's expiry reached it: over, as an
+        expired one is (RESERVATION_STATUS), never a change counted from an expiry in the past
+        (which inventory would refuse for a field the caller never sent). Inventory is asked
+        first: an extension there not yet written here still counts."""
+        if reservation.expires_at is None or reservation.expires_at > now():
+            return reservation
+        current = await self.sync.refresh(reservation)
+        if current.status is not reservation.status:
+            raise InvalidTransition(current.reservation_id, current.status, action)
+        if current.expires_at is None or current.expires_at <= now():
+            raise InvalidTransition(current.reservation_id, Status.EXPIRED, action)
+        return current
 
     async def _on_hold(
         self, reservation: Reservation, action: Action, call: Callable[[], Awaitable[HoldView]]
