@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
@@ -206,20 +207,34 @@ async def insert_pending(
     return bool(inserted)
 
 
+@asynccontextmanager
+async def _one_moment(conn: Connection) -> AsyncIterator[asyncpg.Connection]:
+    """An order is two reads (its row, then its allocations). Straight on the pool each would see the
+    commits made before it, so a change committed between them was read half: a re-route's new
+    allocations beside the decision from before it. One read-only snapshot serves both."""
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as own, own.transaction(isolation="repeatable_read", readonly=True):
+            yield own
+    else:
+        yield conn
+
+
 async def by_request_id(conn: Connection, request_id: str) -> tuple[OrderRecord, bytes] | None:
-    row = await conn.fetchrow("SELECT * FROM orders.orders WHERE request_id = $1", request_id)
-    if row is None:
-        return None
-    allocations = await _allocations(conn, [row["order_id"]])
+    async with _one_moment(conn) as reading:
+        row = await reading.fetchrow("SELECT * FROM orders.orders WHERE request_id = $1", request_id)
+        if row is None:
+            return None
+        allocations = await _allocations(reading, [row["order_id"]])
     return _record(row, allocations.get(row["order_id"], [])), bytes(row["fingerprint"])
 
 
 async def get(conn: Connection, order_id: str, *, lock: bool = False) -> OrderRecord | None:
     query = "SELECT * FROM orders.orders WHERE order_id = $1" + (" FOR UPDATE" if lock else "")
-    row = await conn.fetchrow(query, order_id)
-    if row is None:
-        return None
-    allocations = await _allocations(conn, [order_id])
+    async with _one_moment(conn) as reading:
+        row = await reading.fetchrow(query, order_id)
+        if row is None:
+            return None
+        allocations = await _allocations(reading, [order_id])
     return _record(row, allocations.get(order_id, []))
 
 
@@ -356,11 +371,12 @@ async def page(
     if after is not None:
         conditions.append(f"(o.created_at, o.order_id) < ({arg(after[0])}, {arg(after[1])})")
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    rows = await conn.fetch(
-        f"SELECT o.* FROM orders.orders o {where} ORDER BY o.created_at DESC, o.order_id DESC LIMIT {arg(limit)}",
-        *args,
-    )
-    allocations = await _allocations(conn, [row["order_id"] for row in rows])
+    async with _one_moment(conn) as reading:
+        rows = await reading.fetch(
+            f"SELECT o.* FROM orders.orders o {where} ORDER BY o.created_at DESC, o.order_id DESC LIMIT {arg(limit)}",
+            *args,
+        )
+        allocations = await _allocations(reading, [row["order_id"] for row in rows])
     return [_record(row, allocations.get(row["order_id"], [])) for row in rows]
 
 
