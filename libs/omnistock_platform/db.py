@@ -118,6 +118,10 @@ def database_unavailable() -> Unavailable:
 
 # Connections of `Database.on_its_own()`: its transactions are short and wait for no lock of a caller.
 _OWN_POOL_SIZE = 2
+# Connections a service process may hold beside its pool (OMNISTOCK_DB_POOL_MAX): `on_its_own()`'s,
+# and the LISTEN connections of `loops.listen` (the event relay's, and inventory's stock view or
+# webhooks' dispatcher). A deployment's connection budget counts them.
+CONNECTIONS_BESIDE_POOL = _OWN_POOL_SIZE + 2
 
 
 class Database:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from omnistock_platform.db import CONNECTIONS_BESIDE_POOL
 from omnistock_platform.embedded import free_port, nats_server_binary
 from omnistock_platform.grpc.server import LIVENESS
 from omnistock_platform.registry import installed_services, settings_class_of
@@ -941,7 +942,17 @@ def test_connection_budget_fits_postgres(rendered, name) -> None:
     (postgres,) = find(documents, "StatefulSet", "postgres")
     arguments = " ".join(postgres["spec"]["template"]["spec"]["containers"][0]["args"])
     max_connections = int(re.search(r"max_connections=(\d+)", arguments).group(1))  # type: ignore[union-attr]
-    assert pods * pool <= max_connections - CONNECTION_RESERVE, f"{name}: {pods} pods x {pool} connections"
+    per_pod = pool + CONNECTIONS_BESIDE_POOL
+    assert pods * per_pod <= max_connections - CONNECTION_RESERVE, f"{name}: {pods} pods x {per_pod} connections"
+
+
+def test_compose_connection_budget_fits_postgres(compose) -> None:
+    services = [name for name, service in compose["services"].items() if service.get("command") == [name]]
+    pool = Settings.model_fields["db_pool_max"].default
+    arguments = " ".join(compose["services"]["postgres"]["command"])
+    max_connections = int(re.search(r"max_connections=(\d+)", arguments).group(1))  # type: ignore[union-attr]
+    needed = len(services) * (pool + CONNECTIONS_BESIDE_POOL)
+    assert needed <= max_connections - CONNECTION_RESERVE, f"{len(services)} services need {needed} connections"
 
 
 def release_of(overlay: Path) -> str:
