@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -18,6 +19,7 @@ from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.db import Database
+from omnistock_platform.errors import Unavailable
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.idempotency import Begun, IdempotencyStore
@@ -409,3 +411,57 @@ async def test_an_extension_cut_short_and_recovered_is_not_extended_twice_on_ret
     ).reservation
     assert (answered.status, answered.expires_at.ToDatetime()) == (pb.RESERVATION_STATUS_ACTIVE, asked)
     assert (await world.hold(reservation.hold_id)).expires_at == answered.expires_at
+
+
+class AnswerLost:
+    """Inventory as the service calls it, whose answer to `method` is lost on the way back: inventory
+    acted, and the caller sees it as not answering (its deadline ran out, the connection broke)."""
+
+    def __init__(self, inventory: InventoryClient, method: str) -> None:
+        self._inventory = inventory
+        self._method = method
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._inventory, name)
+        if name != self._method:
+            return call
+
+        async def answer_lost(*args: Any, **kwargs: Any) -> Any:
+            await call(*args, **kwargs)
+            raise Unavailable(f"inventory did not answer {name}: DEADLINE_EXCEEDED")
+
+        return answer_lost
+
+
+async def test_a_cancellation_whose_answer_was_lost_is_followed_on_the_next_round(world: World, parts: Parts) -> None:
+    """Inventory released the hold and its answer never came back (a caller's deadline ran out on
+    the way): the cancellation failed with the hold released and the reservation still active, and
+    its caller may never ask again. The recovery loop's next round follows the hold, not the
+    comparison due every ten minutes."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    reservation = await world.reserve(store, [(sku, 1)])
+    losing = dataclasses.replace(
+        parts.deps,
+        inventory=AnswerLost(
+            InventoryClient(service_channel(world.stack.wired_settings(), "reservations", "inventory")), "release"
+        ),
+        settings=ReservationsSettings.of(parts.deps.settings),
+    )
+    request = pb.CancelReservationRequest(
+        request_id=unique_id(), reservation_id=reservation.reservation_id, reason="changed my mind"
+    )
+    with world.stack.acting_as("chat_agent"), pytest.raises(Unavailable):
+        await Lifecycle(losing, HoldSync(parts.deps)).cancel(request)
+    assert (await world.get(reservation.reservation_id)).status == pb.RESERVATION_STATUS_ACTIVE
+    assert (await world.hold(reservation.hold_id)).state == inv.HOLD_STATE_RELEASED
+
+    # The recovery loop as the service runs it: each active reservation compared every ten minutes.
+    await Recovery(parts.deps, Creating(parts.deps), HoldSync(parts.deps), batch=10_000).run_once()
+
+    followed = await world.get(reservation.reservation_id)
+    assert (followed.status, followed.cancel_reason) == (
+        pb.RESERVATION_STATUS_CANCELLED,
+        "hold released in inventory",
+    )
+    assert (await world.level(store, sku)).held == 0
