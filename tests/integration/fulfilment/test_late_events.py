@@ -19,6 +19,7 @@ from omnistock_fulfilment.entrypoints.handlers import EventHandlers
 from omnistock_fulfilment.service_layer.changes import TaskChanges
 from omnistock_fulfilment.service_layer.intake import TaskIntake
 from omnistock_platform.db import Database
+from omnistock_platform.errors import Unavailable
 from omnistock_platform.events.envelope import new_envelope
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.client import service_channel
@@ -303,4 +304,64 @@ async def test_an_edit_after_the_pick_cut_short_before_inventory_gave_back_annou
     assert [p for p in tap.of_type("fulfilment.task.short_picked") if payload_task(p).order_id == order_id] == []
     (line,) = (await shelf.get_hold(hold_id)).lines
     assert line.open == 1  # the picked unit stays held for the parcel
+    assert await shelf.level(location, sku) == (6, 1)
+
+
+class ReleaseOnItsWay:
+    """Inventory as fulfilment calls it, with a give-back's release still on its way: the first
+    release sent is held back (its sender gave up waiting) and lands once the next try has read
+    inventory's record of the request id, before that try reads the hold."""
+
+    def __init__(self, inventory: InventoryClient) -> None:
+        self._inventory = inventory
+        self.sent: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self.landed = False
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._inventory, name)
+        if name == "release" and self.sent is None:
+
+            async def held_back(*args: Any, **kwargs: Any) -> None:
+                self.sent = (args, kwargs)
+                raise Unavailable("inventory did not answer: DEADLINE_EXCEEDED")
+
+            return held_back
+        if name == "released_under" and self.sent is not None and not self.landed:
+
+            async def then_lands(*args: Any, **kwargs: Any) -> Any:
+                answer = await call(*args, **kwargs)
+                assert self.sent is not None
+                self.landed = True
+                await self._inventory.release(*self.sent[0], **self.sent[1])
+                return answer
+
+            return then_lands
+        return call
+
+
+async def test_units_given_back_by_a_release_still_on_its_way_when_the_edit_is_handled_again_are_announced_short(
+    events: Events, db: Database, shelf: Shelf, fulfilment: Any, tap: EventTap, stack: Stack
+) -> None:
+    """The edit's first handling asked inventory to give the units back and stopped waiting (the
+    event is delivered again); its release arrives while the second handling looks for it. The
+    units it gave back are announced short, once."""
+    location, sku, hold_id, order_id, placed = await picked_task(events, db, shelf, fulfilment, held=5)
+    grown = grown_after_pick(order_id, placed, sku)
+    envelope = new_envelope("orders.order.edited", grown, source="orders", request_id=unique_id())
+    settings = stack.wired_settings()
+    inventory = ReleaseOnItsWay(InventoryClient(service_channel(settings, "fulfilment", "inventory")))
+    handlers = EventHandlers(TaskIntake(TaskChanges(Outbox(settings, "fulfilment")), inventory, db))  # type: ignore[arg-type]
+    with pytest.raises(Unavailable):
+        async with db.transaction() as conn:
+            await handlers.on_order(conn, envelope, grown)
+    async with db.transaction() as conn:
+        await handlers.on_order(conn, envelope, grown)
+
+    assert inventory.landed
+    _, payload = await tap.wait_for(
+        lambda env, p: env.type == "fulfilment.task.short_picked" and payload_task(p).order_id == order_id
+    )
+    assert [(line.sku, line.quantity) for line in payload.short] == [(sku, 4)]
+    (line,) = (await shelf.get_hold(hold_id)).lines
+    assert (line.open, line.released) == (1, 4)  # given back once
     assert await shelf.level(location, sku) == (6, 1)

@@ -203,11 +203,15 @@ class TaskIntake:
         record says they were this edit's to announce short."""
         assert self.inventory is not None and self.db is not None
         asked = await give_backs.recorded(conn, task.task_id, cause)
+        # The hold is read before inventory's record of the first try: that try's release may still be
+        # on its way (its caller gave up waiting), and one landing in between is then in the record.
+        # Read the other way round, it could land after the record was read and before the hold was,
+        # and the units it gave back would be announced by neither try.
+        open_here = await self.inventory.open_at(task.hold_id, task.location_id)
         if asked and await self.inventory.released_under(_give_back_request_id(task, cause, asked)):
             log.info("intake.edit_after_pick_resumed", task_id=task.task_id, order_id=order_id, given=asked)
             return asked
         # Not given back before (or never asked): as the hold is now.
-        open_here = await self.inventory.open_at(task.hold_id, task.location_id)
         had = {line.sku: line.quantity for line in task.lines}
         given = {
             sku: min(units, open_here.get(sku, 0) - had.get(sku, 0) - held_beside.get(sku, 0))
