@@ -7,12 +7,14 @@ that field, before anything is looked up."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
@@ -22,6 +24,13 @@ from omnistock.reservations.v1 import reservations_pb2 as rpb
 from omnistock.webhooks.v1 import webhooks_pb2 as wpb
 from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.stack import Stack, unique_id
+
+
+def in_an_hour() -> Timestamp:
+    at = Timestamp()
+    at.FromDatetime(datetime.now(UTC) + timedelta(hours=1))
+    return at
+
 
 # (service, method, field, the request naming `value` in that field)
 Case = tuple[str, str, str, Callable[[str], Any]]
@@ -37,6 +46,36 @@ CASES: list[Case] = [
     ),
     ("inventory", "GetHold", "hold_id", lambda v: ipb.GetHoldRequest(hold_id=v)),
     ("inventory", "GetTransfer", "transfer_id", lambda v: ipb.GetTransferRequest(transfer_id=v)),
+    ("inventory", "ReleaseHold", "hold_id", lambda v: ipb.ReleaseHoldRequest(request_id=unique_id(), hold_id=v)),
+    ("inventory", "CommitHold", "hold_id", lambda v: ipb.CommitHoldRequest(request_id=unique_id(), hold_id=v)),
+    (
+        "inventory",
+        "ExtendHold",
+        "hold_id",
+        lambda v: ipb.ExtendHoldRequest(request_id=unique_id(), hold_id=v, expires_at=in_an_hour()),
+    ),
+    (
+        "inventory",
+        "TransferHold",
+        "hold_id",
+        lambda v: ipb.TransferHoldRequest(
+            request_id=unique_id(), hold_id=v, expected_owner="reservation:R-1", new_owner="order:ORD-1"
+        ),
+    ),
+    (
+        "inventory",
+        "ShipTransfer",
+        "transfer_id",
+        lambda v: ipb.ShipTransferRequest(request_id=unique_id(), transfer_id=v),
+    ),
+    (
+        "inventory",
+        "CancelTransfer",
+        "transfer_id",
+        lambda v: ipb.CancelTransferRequest(request_id=unique_id(), transfer_id=v),
+    ),
+    ("inventory", "GetCount", "count_id", lambda v: ipb.GetCountRequest(count_id=v)),
+    ("inventory", "CancelCount", "count_id", lambda v: ipb.CancelCountRequest(request_id=unique_id(), count_id=v)),
     ("orders", "GetOrder", "order_id", lambda v: opb.GetOrderRequest(order_id=v)),
     ("orders", "CancelOrder", "order_id", lambda v: opb.CancelOrderRequest(request_id=unique_id(), order_id=v)),
     (

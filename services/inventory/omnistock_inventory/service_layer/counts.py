@@ -92,7 +92,7 @@ class Counts:
 
     async def _readable(self, count_id: str) -> Any:
         check = Validator()
-        check.text("count_id", count_id, required=True, max_length=64)
+        check.identifier("count_id", count_id)
         check.raise_if_invalid()
         row = await count_repository.get_count(self.db.pool, count_id)
         if row is None:
@@ -227,7 +227,7 @@ class Counts:
     @staticmethod
     def _validate_change(request: Any) -> Validator:
         check = Validator()
-        check.text("count_id", request.count_id, required=True, max_length=64)
+        check.identifier("count_id", request.count_id)
         return check
 
     # -- counting ----------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def validate(request: pb.AdjustHoldRequest) -> list[tuple[str, Wanted]]:
     wanted: list[tuple[str, Wanted]] = []
     for index, adjustment in enumerate(adjustments[:MAX_HOLDS]):
         field = f"adjustments[{index}]"
-        check.text(f"{field}.hold_id", adjustment.hold_id, required=True, max_length=64)
+        check.identifier(f"{field}.hold_id", adjustment.hold_id)
         check.check(adjustment.hold_id not in seen_holds, f"{field}.hold_id", "each hold at most once")
         seen_holds.add(adjustment.hold_id)
         lines = list(adjustment.lines)

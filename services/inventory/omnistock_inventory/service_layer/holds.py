@@ -443,7 +443,7 @@ class Holds:
 
     def _validate_settle(self, request: pb.ReleaseHoldRequest | pb.CommitHoldRequest) -> list[tuple[LineKey, int]]:
         check = Validator()
-        check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.identifier("hold_id", request.hold_id)
         check.text("expected_owner", request.expected_owner)
         lines = validate_lines(check, list(request.lines), required=False)
         check.raise_if_invalid()
@@ -489,7 +489,7 @@ class Holds:
 
     async def extend(self, request: pb.ExtendHoldRequest) -> pb.ExtendHoldResponse:
         check = Validator()
-        check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.identifier("hold_id", request.hold_id)
         check.text("expected_owner", request.expected_owner)
         expires_at = check.timestamp(
             "expires_at", request.expires_at if request.HasField("expires_at") else None, required=True
@@ -521,7 +521,7 @@ class Holds:
 
     async def transfer(self, request: pb.TransferHoldRequest) -> pb.TransferHoldResponse:
         check = Validator()
-        check.text("hold_id", request.hold_id, required=True, max_length=64)
+        check.identifier("hold_id", request.hold_id)
         check.text("expected_owner", request.expected_owner, required=True)
         check.text("new_owner", request.new_owner, required=True)
         expires_at = check.timestamp("expires_at", request.expires_at) if request.HasField("expires_at") else None

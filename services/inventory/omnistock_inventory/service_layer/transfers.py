@@ -153,7 +153,7 @@ class Transfers:
     @staticmethod
     def _validate_change(request: Any) -> Validator:
         check = Validator()
-        check.text("transfer_id", request.transfer_id, required=True, max_length=64)
+        check.identifier("transfer_id", request.transfer_id)
         return check
 
     async def create(self, request: pb.CreateTransferRequest) -> pb.CreateTransferResponse:
