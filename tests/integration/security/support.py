@@ -111,19 +111,28 @@ class QuietStack:
     # -- nothing else is writing -------------------------------------------------------------------
 
     async def settle(self, timeout: float = 15.0) -> None:
-        """Until every outbox is published and every consumer has handled what it was given:
-        the effects of earlier calls are over before the next one is measured."""
+        """Until every outbox is published and every consumer has handled what it was given, twice
+        in a row across more than a consumer's first retry delay (an event a handler failed on waits
+        that long to come again, counted by neither): the effects of earlier calls are over before
+        the next one is measured."""
         unpublished = " + ".join(
             f"(SELECT count(*) FROM {service}.outbox WHERE published_at IS NULL)" for service in installed_services()
         )
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        window = 2 * self.settings.consumer_retry_delay.total_seconds()
+        quiet_since: float | None = None
         while True:
             waiting = await self.db.fetchval(f"SELECT {unpublished}")
             for consumer in await self.bus.js.consumers_info(self.settings.stream_name):
                 waiting += (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
-            if not waiting:
+            if waiting:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = loop.time()
+            elif loop.time() - quiet_since > window:
                 return
-            if asyncio.get_running_loop().time() > deadline:
+            if loop.time() > deadline:
                 raise AssertionError(f"the stack did not settle in {timeout} s: {waiting} events in flight")
             await asyncio.sleep(0.02)
 
