@@ -3,8 +3,11 @@
 Every unary call a service serves has a deadline: the caller's own, or the service's
 `default_deadline` when the caller set none. Calls made onward to other services while serving
 it inherit what is left of it, so that no service works on for a caller who is gone. One
-exception: a change that has begun to act is carried to its end after its caller left
-(`idempotency.carried_through`); from then on its onward calls get the default deadline each.
+exception: a change carried to its end whether or not its caller waits
+(`idempotency.carried_through`) is not bounded by its caller's deadline: its onward calls get the
+default deadline each. Bounded, an onward call begun with little time left runs out after the
+other service acted and before its answer came (the change then fails, its outcome unknown,
+and is only put right later), where the change would have been finished all the same.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(frozen=True)
 class CallerWaiting:
-    # time.monotonic() at which the caller stops waiting; None once it has left.
-    until: float | None
+    # time.monotonic() at which the caller stops waiting.
+    until: float
 
 
 _waiting: ContextVar[CallerWaiting | None] = ContextVar("caller_waiting", default=None)
@@ -29,16 +32,15 @@ def serve_until(until: float) -> None:
 
 
 def remaining() -> float | None:
-    """Seconds the caller of the call being served still waits; None outside a call or once it left."""
+    """Seconds the caller of the call being served still waits; None outside a call, and in a
+    change carried through (see `unbounded`)."""
     waiting = _waiting.get()
-    if waiting is None or waiting.until is None:
+    if waiting is None:
         return None
     return max(0.0, waiting.until - time.monotonic())
 
 
-def caller_left() -> None:
-    """The caller is gone, but the work goes on (see `carried_through`): onward calls are no
-    longer bounded by its deadline. The work's own task shares this state, so it sees it too."""
-    waiting = _waiting.get()
-    if waiting is not None:
-        waiting.until = None
+def unbounded() -> None:
+    """The work from here on (in the current context: a change's own task) runs to its end whether
+    or not its caller waits (see `carried_through`): its onward calls are not bounded by its caller."""
+    _waiting.set(None)

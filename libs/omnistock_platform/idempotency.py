@@ -57,14 +57,20 @@ async def carried_through(change: Awaitable[T]) -> T:
     up and gRPC cancelled the call). A change that has asked another service to act (commit a hold,
     release it) must also record locally that it did: abandoned in between, the two services would
     disagree until somebody happened to send the same request again. The caller still sees its
-    cancellation; a retry with the same request id then finds the stored answer."""
-    task = asyncio.ensure_future(change)
+    cancellation; a retry with the same request id then finds the stored answer. Its onward calls
+    are not bounded by the caller's deadline (see `deadlines`): one begun as the caller's time runs
+    out would otherwise be cut short once the other service acted, failing the change it was to finish."""
+    task = asyncio.ensure_future(_unbounded(change))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        deadlines.caller_left()
         task.add_done_callback(_report_abandoned)
         raise
+
+
+async def _unbounded(change: Awaitable[T]) -> T:
+    deadlines.unbounded()  # in the change's own task: the caller's context keeps its deadline
+    return await change
 
 
 def _report_abandoned(task: asyncio.Future[Any]) -> None:

@@ -30,6 +30,7 @@ from omnistock_platform.events.bus import EventBus
 from omnistock_platform.grpc.client import open_channel
 from omnistock_platform.grpc.errors import details_of, error_from_rpc
 from omnistock_platform.grpc.server import ServiceApp, Servicer
+from omnistock_platform.idempotency import carried_through
 from omnistock_platform.logging import request_id_var
 from omnistock_platform.settings import Settings
 from omnistock_platform.testing.waiting import eventually
@@ -84,6 +85,14 @@ class StandInInventory(inventory_pb2_grpc.InventoryServiceServicer):
             assert self.onward is not None
             stub = inventory_pb2_grpc.InventoryServiceStub(self.onward)
             return await stub.GetStock(inventory_pb2.GetStockRequest(sku="REMAINING"))  # type: ignore[no-any-return]
+        if request.sku == "CARRIED":  # ONWARD, as a change carried to its end without its caller
+            assert self.onward is not None
+            carried = inventory_pb2_grpc.InventoryServiceStub(self.onward)
+
+            async def change() -> inventory_pb2.GetStockResponse:
+                return await carried.GetStock(inventory_pb2.GetStockRequest(sku="REMAINING"))  # type: ignore[no-any-return]
+
+            return await carried_through(change())
         return inventory_pb2.GetStockResponse(levels=[inventory_pb2.StockLevel(sku=request.sku, on_hand=4)])
 
     async def WatchStock(
@@ -427,6 +436,20 @@ async def test_onward_calls_never_outlast_the_callers_deadline(
     alone = await stub.GetStock(inventory_pb2.GetStockRequest(sku="REMAINING"))
     # Without a deadline of its own the onward call has the client's default (gRPC rounds it up a little).
     assert 4000 < alone.levels[0].on_hand <= app.settings.default_deadline.total_seconds() * 1000 + 500
+
+
+async def test_onward_calls_of_a_change_carried_through_are_not_bounded_by_the_callers_deadline(
+    app: ServiceApp, connect: Callable[[str], grpc.aio.Channel]
+) -> None:
+    """A change carried to its end whether or not its caller waits asks onward within the default
+    deadline, however little time its caller has left: bounded by the caller's, an onward call begun
+    as that time runs out ends after the other service acted and before its answer came, and the
+    change it was to finish fails half done."""
+    servicer = app.servicers[0].implementation
+    servicer.onward = connect(token(app.settings))
+    stub = inventory_pb2_grpc.InventoryServiceStub(connect(token(app.settings)))
+    answer = await stub.GetStock(inventory_pb2.GetStockRequest(sku="CARRIED"), timeout=1.0)
+    assert 1000 + 100 < answer.levels[0].on_hand <= app.settings.default_deadline.total_seconds() * 1000 + 500
 
 
 async def test_a_new_channel_reaches_a_server_where_an_earlier_channel_found_none(
