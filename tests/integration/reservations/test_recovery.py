@@ -3,7 +3,9 @@ place by hand, then one recovery pass."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,11 +20,13 @@ from google.protobuf.duration_pb2 import Duration
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.inventory.v1.inventory_pb2_grpc import InventoryServiceStub
 from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform import deadlines
 from omnistock_platform.db import Database
 from omnistock_platform.errors import Unavailable
 from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.idempotency import Begun, IdempotencyStore
+from omnistock_platform.resuming import Resumer
 from omnistock_platform.testing.events import EventTap
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_reservations.adapters import repository
@@ -31,6 +35,7 @@ from omnistock_reservations.domain.holds import derived_request_id
 from omnistock_reservations.domain.pickup_code import new_pickup_code
 from omnistock_reservations.domain.reservation import Customer, Line, Reservation
 from omnistock_reservations.domain.status import Status
+from omnistock_reservations.entrypoints.main import begun_changes
 from omnistock_reservations.service_layer.creating import Creating
 from omnistock_reservations.service_layer.lifecycle import Lifecycle
 from omnistock_reservations.service_layer.recovery import Recovery
@@ -465,3 +470,114 @@ async def test_a_cancellation_whose_answer_was_lost_is_followed_on_the_next_roun
         "hold released in inventory",
     )
     assert (await world.level(store, sku)).held == 0
+
+
+async def test_a_cancellation_begun_as_its_callers_time_ran_out_is_carried_to_its_end(
+    world: World, parts: Parts
+) -> None:
+    """The chat agent's deadline was spent by the time reservations asked inventory to release the
+    hold. The cancellation is carried to its end without its caller, so inventory is asked within
+    the service's own deadline: asked within what the caller had left, the release ran out (after
+    inventory had acted, or before) and the cancellation failed half done or not at all."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    reservation = await world.reserve(store, [(sku, 1)])
+    deps = dataclasses.replace(
+        parts.deps,
+        inventory=InventoryClient(service_channel(world.stack.wired_settings(), "reservations", "inventory")),
+        settings=ReservationsSettings.of(parts.deps.settings),
+    )
+    request = pb.CancelReservationRequest(
+        request_id=unique_id(), reservation_id=reservation.reservation_id, reason="changed my mind"
+    )
+
+    async def no_time_left() -> pb.CancelReservationResponse:
+        deadlines.serve_until(time.monotonic())  # as the server sets it; in this task's context only
+        return await Lifecycle(deps, HoldSync(deps)).cancel(request)
+
+    with world.stack.acting_as("chat_agent"):
+        answered = (await asyncio.create_task(no_time_left())).reservation
+
+    assert (answered.status, answered.cancel_reason) == (pb.RESERVATION_STATUS_CANCELLED, "changed my mind")
+    assert (await world.get(reservation.reservation_id)) == answered
+    assert (await world.hold(reservation.hold_id)).state == inv.HOLD_STATE_RELEASED
+    assert (await world.level(store, sku)).held == 0
+
+
+HOUR = Duration(seconds=3600)
+
+
+class Killed(BaseException):
+    """The process killed (SIGKILL): nothing more of it runs, not even its `except Exception` handlers."""
+
+
+class KilledAfter:
+    """Inventory as the service calls it, the service's process killed once inventory did `method`."""
+
+    def __init__(self, inventory: InventoryClient, method: str) -> None:
+        self._inventory = inventory
+        self._method = method
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._inventory, name)
+        if name != self._method:
+            return call
+
+        async def killed_after(*args: Any, **kwargs: Any) -> Any:
+            await call(*args, **kwargs)
+            raise Killed(f"killed after {name}")
+
+        return killed_after
+
+
+@pytest.mark.parametrize(
+    ("method", "action", "caller", "change"),
+    [
+        ("release", "cancel", "chat_agent", lambda r: pb.CancelReservationRequest(reservation_id=r, reason="moved")),
+        ("extend", "extend", "app", lambda r: pb.ExtendReservationRequest(reservation_id=r, extend_by=HOUR)),
+        ("transfer", "convert", "service", lambda r: pb.ConvertReservationRequest(reservation_id=r, order_id=r[:8])),
+    ],
+)
+async def test_a_change_cut_short_by_a_crash_is_finished_by_the_service_as_its_caller_asked(
+    world: World, parts: Parts, method: str, action: str, caller: str, change: Any
+) -> None:
+    """Inventory acted on the hold (released, extended, transferred to an order), then the
+    reservations process was killed before writing it down, and the caller never asks again. The
+    service finishes the change itself, as it was asked (the customer's reason for a cancellation),
+    within the Resumer's delay, not at the comparison due every ten minutes; a retry then gets that
+    answer."""
+    store, sku = await world.store(), await world.sku()
+    await world.receive(store, sku, 1)
+    reservation = await world.reserve(store, [(sku, 1)])
+    request = change(reservation.reservation_id)
+    request.request_id = unique_id()
+    # Inventory as the service itself calls it, before and after the crash: the request ids are the service's.
+    inventory = InventoryClient(service_channel(world.stack.wired_settings(), "reservations", "inventory"))
+    dying = dataclasses.replace(
+        parts.deps, inventory=KilledAfter(inventory, method), settings=ReservationsSettings.of(parts.deps.settings)
+    )
+    with world.stack.acting_as(caller), pytest.raises(Killed):
+        await getattr(Lifecycle(dying, HoldSync(dying)), action)(request)
+    assert (await world.get(reservation.reservation_id)).status == pb.RESERVATION_STATUS_ACTIVE
+
+    # Started again: the Resumer as the service runs it, finding what began at once.
+    settings = ReservationsSettings.of(parts.deps.settings).model_copy(update={"resume_after": timedelta(0)})
+    deps = dataclasses.replace(parts.deps, inventory=inventory, settings=settings)
+    lifecycle = Lifecycle(deps, HoldSync(deps))
+    await Resumer("reservations", settings, deps.db, deps.idempotency, begun_changes(lifecycle)).run_once()
+
+    finished = await world.get(reservation.reservation_id)
+    hold = await world.hold(reservation.hold_id)
+    if method == "release":
+        assert (finished.status, finished.cancel_reason) == (pb.RESERVATION_STATUS_CANCELLED, "moved")
+        assert (await world.level(store, sku)).held == 0
+    elif method == "extend":
+        assert finished.status == pb.RESERVATION_STATUS_ACTIVE
+        assert finished.expires_at.ToDatetime() == reservation.expires_at.ToDatetime() + timedelta(hours=1)
+        assert hold.expires_at == finished.expires_at
+    else:
+        assert (finished.status, finished.order_id) == (pb.RESERVATION_STATUS_CONVERTED, request.order_id)
+        assert hold.owner == f"order:{request.order_id}"
+    with world.stack.acting_as(caller):
+        retried = await getattr(lifecycle, action)(request)
+    assert retried.reservation == finished

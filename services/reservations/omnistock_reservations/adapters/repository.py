@@ -243,16 +243,6 @@ async def save(conn: asyncpg.Connection, reservation: Reservation) -> Reservatio
     return saved
 
 
-async def prior_answer(conn: Connection, request_id: str) -> tuple[bytes, bytes | None] | None:
-    """(fingerprint, response) stored for a request id by the idempotency store, if any."""
-    row = await conn.fetchrow(
-        "SELECT fingerprint, response FROM reservations.idempotency WHERE request_id = $1", request_id
-    )
-    if row is None:
-        return None
-    return bytes(row["fingerprint"]), None if row["response"] is None else bytes(row["response"])
-
-
 async def verify_soon(conn: Connection, reservation_id: str) -> None:
     """A change of the reservation failed after inventory may have acted on its hold: it is compared
     with its hold first on the recovery loop's next round (see `holding_to_verify`)."""

@@ -15,7 +15,7 @@ from omnistock_platform.events.outbox import Outbox
 from omnistock_platform.grpc.client import service_channel
 from omnistock_platform.grpc.server import BackgroundLoop, ServiceApp, Servicer, run_service
 from omnistock_platform.idempotency import IdempotencyStore
-from omnistock_platform.resuming import Resumer, resume
+from omnistock_platform.resuming import Resume, Resumer, resume
 from omnistock_platform.settings import Settings
 from omnistock_reservations.adapters.inventory_client import InventoryClient
 from omnistock_reservations.entrypoints.grpc_servicer import ReservationsServicer
@@ -61,6 +61,16 @@ def _closing(channel: grpc.aio.Channel) -> BackgroundLoop:
     return close
 
 
+def begun_changes(lifecycle: Lifecycle) -> dict[str, Resume]:
+    """The changes that begin before inventory is asked, each as the Resumer runs it again."""
+    return {
+        "CollectReservation": resume(reservations_pb2.CollectReservationRequest, lifecycle.collect),
+        "CancelReservation": resume(reservations_pb2.CancelReservationRequest, lifecycle.cancel),
+        "ExtendReservation": resume(reservations_pb2.ExtendReservationRequest, lifecycle.extend),
+        "ConvertReservation": resume(reservations_pb2.ConvertReservationRequest, lifecycle.convert),
+    }
+
+
 def bootstrap(platform_settings: Settings) -> ServiceApp:
     settings = ReservationsSettings.of(platform_settings)
     db = Database(settings.database_url or "", min_size=settings.db_pool_min, max_size=settings.db_pool_max)
@@ -77,13 +87,7 @@ def bootstrap(platform_settings: Settings) -> ServiceApp:
     creating = Creating(deps)
     recovery = Recovery(deps, creating, sync)
     lifecycle = Lifecycle(deps, sync)
-    cut_short = Resumer(
-        "reservations",
-        settings,
-        db,
-        deps.idempotency,
-        {"CollectReservation": resume(reservations_pb2.CollectReservationRequest, lifecycle.collect)},
-    )
+    cut_short = Resumer("reservations", settings, db, deps.idempotency, begun_changes(lifecycle))
     expiries = EventConsumer(
         db,
         bus,

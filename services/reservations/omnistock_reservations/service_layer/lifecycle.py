@@ -1,6 +1,7 @@
 """Everything after creation: read, extend, cancel, mark ready, collect, convert.
 
-A change that involves the hold asks inventory first (with a request id derived from the
+A change that involves the hold begins (its request stored, unanswered: the Resumer finishes it
+should the process die before it is written), asks inventory (with a request id derived from the
 reservation, so a retry repeats nothing), then writes the reservation and its event together
 with the idempotency record. If inventory refuses because the hold is no longer active, the
 reservation is brought in line with the hold and the caller is told its state.
@@ -43,7 +44,7 @@ from omnistock_reservations.domain.pickup_code import ALPHABET, LENGTH, is_picku
 from omnistock_reservations.domain.reservation import Reservation
 from omnistock_reservations.domain.status import Action, InvalidTransition, Status, next_status
 from omnistock_reservations.service_layer.syncing import HoldSync
-from omnistock_reservations.service_layer.unit import Deps, ResponseT, load, now, record, replayed
+from omnistock_reservations.service_layer.unit import Deps, ResponseT, load, now, record
 
 log = get_logger(__name__)
 
@@ -62,7 +63,7 @@ def _whole(change: Callable[[Lifecycle, R], Awaitable[T]]) -> Callable[[Lifecycl
     waiting in between: the hold is never left changed with the reservation not. Should the change
     fail once inventory may have acted (its answer lost, the database away), the reservation is
     compared with its hold on the recovery loop's next round, not when its turn comes (a collection
-    names no reservation: it is begun first, and the Resumer finishes it)."""
+    names no reservation: the Resumer finishes it, as it does any change begun and never written)."""
 
     @functools.wraps(change)
     async def run(self: Lifecycle, request: R) -> T:
@@ -151,11 +152,13 @@ class Lifecycle:
         check.check(extend_by > timedelta(0), "extend_by", "must be positive")
         check.raise_if_invalid()
         found = await load(self.deps, request.reservation_id)
-        prior = await replayed(
-            self.deps, "ExtendReservation", request, request.request_id, pb.ExtendReservationResponse
+        return await self._begun(
+            "ExtendReservation", request, pb.ExtendReservationResponse, lambda: self._extend(request, found, extend_by)
         )
-        if prior is not None:
-            return prior
+
+    async def _extend(
+        self, request: pb.ExtendReservationRequest, found: Reservation, extend_by: timedelta
+    ) -> pb.ExtendReservationResponse:
         next_status(found.reservation_id, found.status, Action.EXTEND)
         found = await self._not_run_out(found, Action.EXTEND)
         target = await self._extension_target(request, found, extend_by)
@@ -227,11 +230,11 @@ class Lifecycle:
         check.text("reason", request.reason, max_length=500)
         check.raise_if_invalid()
         found = await load(self.deps, request.reservation_id)
-        prior = await replayed(
-            self.deps, "CancelReservation", request, request.request_id, pb.CancelReservationResponse
+        return await self._begun(
+            "CancelReservation", request, pb.CancelReservationResponse, lambda: self._cancel(request, found)
         )
-        if prior is not None:
-            return prior
+
+    async def _cancel(self, request: pb.CancelReservationRequest, found: Reservation) -> pb.CancelReservationResponse:
         waiting = found.status is Status.AWAITING_TRANSFER
         if waiting:
             await self._cancel_transfer(found, request.reason)
@@ -375,11 +378,13 @@ class Lifecycle:
         check.identifier("order_id", request.order_id)
         check.raise_if_invalid()
         found = await load(self.deps, request.reservation_id)
-        prior = await replayed(
-            self.deps, "ConvertReservation", request, request.request_id, pb.ConvertReservationResponse
+        return await self._begun(
+            "ConvertReservation", request, pb.ConvertReservationResponse, lambda: self._convert(request, found)
         )
-        if prior is not None:
-            return prior
+
+    async def _convert(
+        self, request: pb.ConvertReservationRequest, found: Reservation
+    ) -> pb.ConvertReservationResponse:
         done_already = found.status is Status.CONVERTED and found.order_id == request.order_id
         if not done_already:
             next_status(found.reservation_id, found.status, Action.CONVERT)
@@ -454,6 +459,20 @@ class Lifecycle:
         if current.expires_at is None or current.expires_at <= now():
             raise InvalidTransition(current.reservation_id, Status.EXPIRED, action)
         return current
+
+    async def _begun(
+        self,
+        method: str,
+        request: pb.ExtendReservationRequest | pb.CancelReservationRequest | pb.ConvertReservationRequest,
+        response_type: type[ResponseT],
+        change: Callable[[], Awaitable[ResponseT]],
+    ) -> ResponseT:
+        """A change of the hold begins before inventory is asked (answered at once when it was answered
+        before): should the process die once inventory acted, and its caller never come back, the
+        service finishes it itself (omnistock_platform.resuming), for the caller's own reasons."""
+        return await self.deps.idempotency.resumable(
+            self.deps.db, method, request.request_id, request, response_type, lambda _: change()
+        )
 
     async def _followed_if_cut_short(self, reservation_id: str, change: Awaitable[T]) -> T:
         try:

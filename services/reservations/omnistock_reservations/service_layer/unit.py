@@ -11,9 +11,9 @@ from google.protobuf.message import Message
 
 from omnistock_platform.auth import require_location
 from omnistock_platform.db import Database
-from omnistock_platform.errors import IdempotencyMismatch, NotFound
+from omnistock_platform.errors import NotFound
 from omnistock_platform.events.outbox import Outbox
-from omnistock_platform.idempotency import IdempotencyStore, fingerprint
+from omnistock_platform.idempotency import IdempotencyStore
 from omnistock_reservations.adapters import messages, repository
 from omnistock_reservations.adapters.inventory_client import InventoryClient
 from omnistock_reservations.adapters.metrics import RESERVATION_EVENTS
@@ -59,19 +59,6 @@ async def record(conn: asyncpg.Connection, outbox: Outbox, reservation: Reservat
         RESERVATION_EVENTS.labels(event, reservation.channel).inc()
     saved.events = []
     return saved
-
-
-async def replayed(
-    deps: Deps, method: str, request: Message, request_id: str, response_type: type[ResponseT]
-) -> ResponseT | None:
-    """The stored answer of a request id already served, checked before calling inventory;
-    the claim itself is taken later, with the change, by IdempotencyStore.run."""
-    prior = await repository.prior_answer(deps.db.pool, request_id)
-    if prior is None or prior[1] is None:
-        return None
-    if prior[0] != fingerprint(method, request):
-        raise IdempotencyMismatch(request_id)
-    return response_type.FromString(prior[1])
 
 
 async def load(deps: Deps, reservation_id: str) -> Reservation:
