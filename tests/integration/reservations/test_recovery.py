@@ -438,20 +438,20 @@ class AnswerLost:
         return answer_lost
 
 
-async def test_a_cancellation_whose_answer_was_lost_is_followed_on_the_next_round(world: World, parts: Parts) -> None:
-    """Inventory released the hold and its answer never came back (a caller's deadline ran out on
-    the way): the cancellation failed with the hold released and the reservation still active, and
-    its caller may never ask again. The recovery loop's next round follows the hold, not the
-    comparison due every ten minutes."""
+async def test_a_cancellation_whose_answer_was_lost_is_finished_by_the_service_as_its_caller_asked(
+    world: World, parts: Parts
+) -> None:
+    """Inventory released the hold and its answer never came back (the connection broke on the
+    way): the cancellation failed with the hold released and the reservation still active, and its
+    caller may never ask again. The service finishes it, for the customer's reason, within the
+    Resumer's delay, not at the comparison due every ten minutes."""
     store, sku = await world.store(), await world.sku()
     await world.receive(store, sku, 1)
     reservation = await world.reserve(store, [(sku, 1)])
+    # Inventory as the service itself calls it, before and after: the request ids are the service's.
+    inventory = InventoryClient(service_channel(world.stack.wired_settings(), "reservations", "inventory"))
     losing = dataclasses.replace(
-        parts.deps,
-        inventory=AnswerLost(
-            InventoryClient(service_channel(world.stack.wired_settings(), "reservations", "inventory")), "release"
-        ),
-        settings=ReservationsSettings.of(parts.deps.settings),
+        parts.deps, inventory=AnswerLost(inventory, "release"), settings=ReservationsSettings.of(parts.deps.settings)
     )
     request = pb.CancelReservationRequest(
         request_id=unique_id(), reservation_id=reservation.reservation_id, reason="changed my mind"
@@ -461,14 +461,15 @@ async def test_a_cancellation_whose_answer_was_lost_is_followed_on_the_next_roun
     assert (await world.get(reservation.reservation_id)).status == pb.RESERVATION_STATUS_ACTIVE
     assert (await world.hold(reservation.hold_id)).state == inv.HOLD_STATE_RELEASED
 
-    # The recovery loop as the service runs it: each active reservation compared every ten minutes.
-    await Recovery(parts.deps, Creating(parts.deps), HoldSync(parts.deps), batch=10_000).run_once()
+    # The Resumer as the service runs it, once its delay has passed.
+    settings = ReservationsSettings.of(parts.deps.settings).model_copy(update={"resume_after": timedelta(0)})
+    deps = dataclasses.replace(parts.deps, inventory=inventory, settings=settings)
+    await Resumer(
+        "reservations", settings, deps.db, deps.idempotency, begun_changes(Lifecycle(deps, HoldSync(deps)))
+    ).run_once()
 
-    followed = await world.get(reservation.reservation_id)
-    assert (followed.status, followed.cancel_reason) == (
-        pb.RESERVATION_STATUS_CANCELLED,
-        "hold released in inventory",
-    )
+    finished = await world.get(reservation.reservation_id)
+    assert (finished.status, finished.cancel_reason) == (pb.RESERVATION_STATUS_CANCELLED, "changed my mind")
     assert (await world.level(store, sku)).held == 0
 
 

@@ -243,14 +243,6 @@ async def save(conn: asyncpg.Connection, reservation: Reservation) -> Reservatio
     return saved
 
 
-async def verify_soon(conn: Connection, reservation_id: str) -> None:
-    """A change of the reservation failed after inventory may have acted on its hold: it is compared
-    with its hold first on the recovery loop's next round (see `holding_to_verify`)."""
-    await conn.execute(
-        "UPDATE reservations.reservations SET verified_at = 'epoch' WHERE reservation_id = $1", reservation_id
-    )
-
-
 async def mark_verified(conn: Connection, reservation_ids: Sequence[str]) -> None:
     await conn.execute(
         "UPDATE reservations.reservations SET verified_at = now() WHERE reservation_id = ANY($1::text[])",

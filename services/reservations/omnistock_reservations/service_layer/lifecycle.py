@@ -13,27 +13,23 @@ import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import asyncpg
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.auth import Role, current_principal, require_location
 from omnistock_platform.errors import (
     Aborted,
-    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    OmnistockError,
     PreconditionViolation,
     Reason,
     Shortfall,
 )
-from omnistock_platform.idempotency import TRANSIENT, Begun, carried_through
-from omnistock_platform.logging import get_logger
+from omnistock_platform.idempotency import Begun, carried_through
 from omnistock_platform.owners import order_owner, reservation_owner
 from omnistock_platform.paging import page_after, page_of, page_token
 from omnistock_platform.validation import Validator, duration_text
@@ -46,31 +42,20 @@ from omnistock_reservations.domain.status import Action, InvalidTransition, Stat
 from omnistock_reservations.service_layer.syncing import HoldSync
 from omnistock_reservations.service_layer.unit import Deps, ResponseT, load, now, record
 
-log = get_logger(__name__)
-
 T = TypeVar("T")
 CHANNEL_ROLES = frozenset({Role.STOREFRONT, Role.APP, Role.CHAT_AGENT})
-# Failures after which inventory may have acted all the same: its answer was lost on the way, or
-# the local half could not be written.
-_OUTCOME_UNKNOWN = (*TRANSIENT, DeadlineExceeded)
+P = ParamSpec("P")
 
 
-R = TypeVar("R", bound=Message)
-
-
-def _whole(change: Callable[[Lifecycle, R], Awaitable[T]]) -> Callable[[Lifecycle, R], Awaitable[T]]:
+def _whole(change: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     """The inventory half and the local half of a change run as one, even when the caller stops
     waiting in between: the hold is never left changed with the reservation not. Should the change
-    fail once inventory may have acted (its answer lost, the database away), the reservation is
-    compared with its hold on the recovery loop's next round, not when its turn comes (a collection
-    names no reservation: the Resumer finishes it, as it does any change begun and never written)."""
+    fail once inventory may have acted (its answer lost, the database away, the process killed), it
+    was begun first (`_begun`) and the Resumer finishes it as its caller asked."""
 
     @functools.wraps(change)
-    async def run(self: Lifecycle, request: R) -> T:
-        reservation_id = getattr(request, "reservation_id", "")
-        if not reservation_id:
-            return await carried_through(change(self, request))
-        return await carried_through(self._followed_if_cut_short(reservation_id, change(self, request)))
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await carried_through(change(*args, **kwargs))
 
     return run
 
@@ -473,17 +458,6 @@ class Lifecycle:
         return await self.deps.idempotency.resumable(
             self.deps.db, method, request.request_id, request, response_type, lambda _: change()
         )
-
-    async def _followed_if_cut_short(self, reservation_id: str, change: Awaitable[T]) -> T:
-        try:
-            return await change
-        except Exception as error:
-            if isinstance(error, OmnistockError) and not isinstance(error, _OUTCOME_UNKNOWN):
-                raise  # refused: neither half was done, or both were
-            log.warning("reservations.change_cut_short", reservation_id=reservation_id, error=repr(error))
-            with contextlib.suppress(Exception):  # the database away: the regular comparison comes in time
-                await repository.verify_soon(self.deps.db.pool, reservation_id)
-            raise
 
     async def _on_hold(
         self, reservation: Reservation, action: Action, call: Callable[[], Awaitable[HoldView]]
