@@ -34,6 +34,9 @@ _NANOS = 1_000_000_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # How far a caller's clock may lag the service's: a time "now" by the caller's clock is not in the past.
 CLOCK_SKEW = timedelta(minutes=1)
+# How far ahead an announced time (a delivery, a transfer's arrival) may be: promises are counted
+# from it in days and opening hours, which past the calendar's last year cannot be counted at all.
+MAX_AHEAD = timedelta(days=366)
 
 
 _UNITS = (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000))
@@ -134,8 +137,23 @@ class Validator:
         if value is not None and value < datetime.now(UTC) - skew:
             self.fail(field, "must not be in the past")
 
+    def not_future(self, field: str, value: datetime | None, *, skew: timedelta = CLOCK_SKEW) -> None:
+        """A time that has happened (when something was found): refused when more than `skew` ahead."""
+        if value is not None and value > datetime.now(UTC) + skew:
+            self.fail(field, "must not be in the future")
+
+    def ahead(self, field: str, value: datetime | None) -> None:
+        """A time still to come that others are promised from (an arrival): not in the past (as
+        `not_past`) and at most MAX_AHEAD away."""
+        self.not_past(field, value)
+        if value is not None and value > datetime.now(UTC) + MAX_AHEAD:
+            self.fail(field, f"must be at most {duration_text(MAX_AHEAD)} ahead")
+
     def duration(self, field: str, value: Duration | None, *, required: bool = False) -> timedelta | None:
-        """The span; None when unset or not a valid google.protobuf.Duration (at most 10,000 years)."""
+        """The span; None when unset, negative, or not a valid google.protobuf.Duration (at most 10,000
+        years). Every span a request gives runs forward (a hold's life, an extension, a grace): a
+        negative one is refused here, before a part of a microsecond is rounded away and -1 ns reads
+        as zero, which many fields take as "the default"."""
         if value is None:
             if required:
                 self.fail(field, "is required")
@@ -143,6 +161,9 @@ class Validator:
         same_sign = value.seconds == 0 or value.nanos == 0 or (value.seconds < 0) == (value.nanos < 0)
         if not (abs(value.seconds) <= _MAX_DURATION_SECONDS and abs(value.nanos) < _NANOS and same_sign):
             self.fail(field, "must be a valid duration of at most 10,000 years")
+            return None
+        if value.seconds < 0 or value.nanos < 0:
+            self.fail(field, "must not be negative")
             return None
         return value.ToTimedelta()
 

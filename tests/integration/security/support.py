@@ -86,6 +86,19 @@ async def call(
     return grpc.StatusCode.OK, None
 
 
+async def answer(
+    channel: grpc.aio.Channel, service: str, method: str, request: Message, timeout: float = CALL_TIMEOUT
+) -> Message:
+    """The response of a unary call, decoded as the RPC's output message (errors raised)."""
+    rpc = method_descriptor(service, method)
+    stub = channel.unary_unary(
+        f"/{rpc.containing_service.full_name}/{method}",
+        request_serializer=lambda message: message.SerializeToString(),
+        response_deserializer=rpc.output_type._concrete_class.FromString,
+    )
+    return await stub(request, timeout=timeout)  # type: ignore[no-any-return]
+
+
 @dataclass(repr=False)
 class QuietStack:
     """Every installed service in-process on a database and stream of its own, with a small

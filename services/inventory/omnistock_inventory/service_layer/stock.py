@@ -69,6 +69,16 @@ def channel_of(code: int) -> Channel:
     return messages.CHANNELS.get(code, Channel.WEB)
 
 
+# The channels a read may name: unspecified (read as the web) or one the schema knows.
+READ_CHANNELS = frozenset({0, *messages.CHANNELS})
+
+
+def check_channel(check: Validator, code: int) -> None:
+    """A channel number the schema does not know is refused, not read as the web: the caller meant some
+    channel, and would be answered another's figures."""
+    check.check(code in READ_CHANNELS, "channel", f"unknown value {code}")
+
+
 def require_return_only_at_till(reason: int) -> None:
     """A till takes back what a customer returns; counts and write-offs are the stock room's."""
     principal = current_principal()
@@ -157,6 +167,7 @@ class StockLevels:
         check.text("note", request.note, max_length=500)
         check.text("document_ref", request.document_ref)
         observed_at = check.timestamp("observed_at", request.observed_at) if request.HasField("observed_at") else None
+        check.not_future("observed_at", observed_at)
         check.raise_if_invalid()
         require_location(request.location_id)
         require_return_only_at_till(request.reason)
@@ -277,7 +288,7 @@ class StockLevels:
             "expected_at", request.expected_at if request.HasField("expected_at") else None, required=True
         )
         # Units due at a time already gone would be promised from it (as a transfer's arrival would).
-        check.not_past("expected_at", expected_at)
+        check.ahead("expected_at", expected_at)
         check.text("document_ref", request.document_ref)
         check.raise_if_invalid()
         require_location(request.location_id)
@@ -340,10 +351,11 @@ class StockLevels:
         sku, location_id, selling_location_id = request.sku, request.location_id, request.selling_location_id
         token_text = request.min_consistency_token
         if not (IDENTIFIER.fullmatch(sku) and (not location_id or IDENTIFIER.fullmatch(location_id))) or (
-            selling_location_id or token_text
+            selling_location_id or token_text or request.channel not in READ_CHANNELS
         ):  # anything but the common shape checked field by field (an identifier's rule is the regex alone)
             check = Validator()
             check.identifier("sku", sku)
+            check_channel(check, request.channel)
             check.identifier("location_id", location_id, required=False)
             check.identifier("selling_location_id", selling_location_id, required=False)
             token = consistency_token(check, token_text)
@@ -423,6 +435,7 @@ class StockLevels:
             "first_locations",
             "needs location_ids: the locations in the order to take them",
         )
+        check_channel(check, request.channel)
         token = consistency_token(check, request.min_consistency_token)
         check.raise_if_invalid()
         pools = await self.book.of(channel_of(request.channel))
@@ -489,6 +502,7 @@ class StockLevels:
             check.point("near", request.near.latitude, request.near.longitude)
         check.check(0 <= request.radius_km <= 20_000, "radius_km", "must be between 0 and 20000")
         check.check(request.method == 0 or request.method in METHOD_FLAGS, "method", "unknown value")
+        check_channel(check, request.channel)
         limit = check.page_size("page_size", request.page_size)
         token = consistency_token(check, request.min_consistency_token)
         check.identifier("location_group_id", request.location_group_id, required=False)

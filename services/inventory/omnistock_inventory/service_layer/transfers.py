@@ -166,7 +166,7 @@ class Transfers:
         expected = check.timestamp(
             "expected_arrival_at", request.expected_arrival_at if request.HasField("expected_arrival_at") else None
         )
-        check.not_past("expected_arrival_at", expected)
+        check.ahead("expected_arrival_at", expected)
         check.text("note", request.note, max_length=MAX_NOTE)
         check.text("hold_owner", request.hold_owner, max_length=200)
         hold_for = check.duration("hold_for", request.hold_for) if request.HasField("hold_for") else None

@@ -16,7 +16,7 @@ from nats.aio.msg import Msg
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.service_layer.pools import as_seen_through, at
-from omnistock_inventory.service_layer.stock import StockLevels, channel_of
+from omnistock_inventory.service_layer.stock import StockLevels, channel_of, check_channel
 from omnistock_platform import telemetry
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.validation import Validator
@@ -43,6 +43,7 @@ class StockWatcher:
             check.identifier(f"skus[{index}]", sku)
         for index, location_id in enumerate(request.location_ids):
             check.identifier(f"location_ids[{index}]", location_id)
+        check_channel(check, request.channel)
         check.raise_if_invalid()
         skus, locations = set(request.skus), set(request.location_ids)
         queue: asyncio.Queue[pb.StockLevel | None] = asyncio.Queue(QUEUE_LIMIT)

@@ -185,16 +185,17 @@ class Lifecycle:
 
         async def first_try(conn: asyncpg.Connection) -> Timestamp:
             assert found.expires_at is not None
-            target = found.expires_at + extend_by
             limit = found.extension_limit(self.deps.limits.max_hold)
-            if target > limit:
+            # Measured against what is left before the limit: an extension of centuries is refused
+            # here, before adding it to the expiry would run past the calendar's last year.
+            if extend_by > limit - found.expires_at:
                 raise InvalidArgument.of(
                     "extend_by",
                     f"a reservation is held at most {duration_text(self.deps.limits.max_hold)} from its creation,"
                     f" until {limit.isoformat()}; it now runs until {found.expires_at.isoformat()}",
                 )
             fixed = Timestamp()
-            fixed.FromDatetime(target)
+            fixed.FromDatetime(found.expires_at + extend_by)
             return fixed
 
         fixed = await self.deps.idempotency.run(

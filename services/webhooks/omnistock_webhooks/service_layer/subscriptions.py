@@ -122,13 +122,13 @@ class Subscriptions:
         check.request_id("request_id", request.request_id, required=True)
         wanted = request.subscription
         check_subscription_id(check, "subscription.subscription_id", wanted.subscription_id)
-        paths = list(dict.fromkeys(request.update_mask.paths))
+        paths = request.update_mask.paths
         if not paths:
             check.fail("update_mask", f"must name the fields to change: {', '.join(UPDATABLE)}")
-        for index, path in enumerate(paths):
+        for index, path in enumerate(paths):  # indexes as sent: a path given twice shifts none
             if path not in UPDATABLE:
                 check.fail(f"update_mask.paths[{index}]", f"{path!r} cannot be changed; only {', '.join(UPDATABLE)}")
-        named = tuple(path for path in paths if path in UPDATABLE)
+        named = tuple(dict.fromkeys(path for path in paths if path in UPDATABLE))
         event_types = self._check_fields(check, "subscription.", wanted, named)
         check.raise_if_invalid()
         values: dict[str, Any] = {
