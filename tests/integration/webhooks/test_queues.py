@@ -11,7 +11,7 @@ from omnistock_platform.db import Database
 from omnistock_platform.testing.stack import unique_id
 from omnistock_platform.testing.waiting import wait_until
 from omnistock_webhooks.adapters import repository
-from omnistock_webhooks.domain.delivery import State
+from omnistock_webhooks.domain.delivery import Attempt, Outcome, State
 
 KEY = "stock:STORE-Q/SKU-Q"
 # The test's subscription matches no event a service publishes: the running service's fan-out of
@@ -99,9 +99,8 @@ async def test_an_attempt_s_outcome_and_the_deletion_of_its_subscription_never_d
 
             async def outcome() -> None:
                 async with db.transaction() as conn:
-                    await repository.record_outcome(
-                        conn, claimed, claimed_at(), 204, timedelta(milliseconds=5), "", State.DELIVERED, timedelta(0)
-                    )
+                    delivered = Attempt(claimed_at(), Outcome(204, timedelta(milliseconds=5), ""), State.DELIVERED, timedelta(0))
+                    await repository.record_outcome(conn, claimed, delivered)
 
             writing = asyncio.create_task(outcome())
             await wait_until(lambda: _waiting(db), what="the outcome waiting for a lock")

@@ -4,6 +4,7 @@ exact one and at most one bucket later (docs/promises.md, "How fresh a promise i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from omnistock_inventory.service_layer import promises
 from omnistock_inventory.service_layer.promises import (
     BUCKET,
     LocationPromises,
+    PromiseQuestion,
     after_hold,
     location_promises,
     via_transfer,
@@ -41,26 +43,16 @@ def store(settings: pb.PromiseSettings = BERLIN, name: str = "Mitte") -> pb.Loca
     return pb.Location(location_id="STORE-MITTE", name=name, pickup=True, ships=True, promise_settings=settings)
 
 
+# One sofa asked, two on the shelf, delivery to Berlin: what a test does not say it asks.
+ONE_SOFA = PromiseQuestion(wanted={"SOFA": 1}, can={"SOFA": 2}, incoming={}, region="DE-BE")
+
+
 def ask(kept: LocationPromises, location: pb.Location, now: datetime, **question: Any) -> list[common_pb2.Promise]:
-    return kept.of(
-        location,
-        wanted=question.get("wanted", {"SOFA": 1}),
-        can=question.get("can", {"SOFA": 2}),
-        incoming=question.get("incoming", {}),
-        region=question.get("region", "DE-BE"),
-        now=now,
-    )
+    return kept.of(location, replace(ONE_SOFA, **question), now=now)
 
 
 def exact(location: pb.Location, now: datetime, **question: Any) -> list[common_pb2.Promise]:
-    return location_promises(
-        location,
-        wanted=question.get("wanted", {"SOFA": 1}),
-        can=question.get("can", {"SOFA": 2}),
-        incoming=question.get("incoming", {}),
-        region=question.get("region", "DE-BE"),
-        now=now,
-    )
+    return location_promises(location, replace(ONE_SOFA, **question), now=now)
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[object]:

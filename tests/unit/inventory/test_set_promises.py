@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_inventory.domain.bundles import bundle_available
-from omnistock_inventory.service_layer.promises import location_promises
+from omnistock_inventory.service_layer.promises import PromiseQuestion, location_promises
 from omnistock_platform.sets import expand
 
 NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
@@ -46,16 +46,9 @@ def test_a_set_is_promised_as_the_components_it_stands_for(
         for part, (units, minutes) in zip(PARTS, announced, strict=True)
     }
     wanted = {"SET": sets}
-    asked = location_promises(
-        STORE,
-        wanted=wanted,
-        can={**can, "SET": bundle_available(components, can)},
-        incoming=incoming,
-        region="DE-BE",
-        now=NOW,
-        sets=definitions,
-    )
-    as_parts = location_promises(
-        STORE, wanted=expand(wanted, definitions), can=can, incoming=incoming, region="DE-BE", now=NOW
-    )
+    with_set = {**can, "SET": bundle_available(components, can)}
+    question = PromiseQuestion(wanted=wanted, can=with_set, incoming=incoming, region="DE-BE", sets=definitions)
+    asked = location_promises(STORE, question, now=NOW)
+    parts = PromiseQuestion(wanted=expand(wanted, definitions), can=can, incoming=incoming, region="DE-BE")
+    as_parts = location_promises(STORE, parts, now=NOW)
     assert asked == as_parts

@@ -37,24 +37,27 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def location_promises(
-    location: pb.Location,
-    *,
-    wanted: Mapping[str, int],
-    can: Mapping[str, int],
-    incoming: Mapping[str, tuple[int, datetime | None]],
-    region: str,
-    now: datetime,
-    sets: Definitions | None = None,
-) -> list[common_pb2.Promise]:
-    """Pickup (from stock, or once what it lacks arrives from an announced delivery) at a pickup
-    store, and delivery from a location that ships and has every item; `can` is what the channel
-    may take here from the shelf now (incoming units not counted, even for a SKU that allows
-    backorder), per SKU asked and per component of the sets asked, `incoming` the announced units
-    and their earliest arrival per stocked SKU, `sets` the definitions of the sets among `wanted`
-    (a set arrives when the announced units of its components do)."""
+@dataclass(frozen=True, slots=True)
+class PromiseQuestion:
+    """What FindAvailability asks of a location's promises: pickup (from stock, or once what it lacks
+    arrives from an announced delivery) at a pickup store, and delivery to `region` from a location
+    that ships and has every item. `wanted` the items asked; `can` what the channel may take here
+    from the shelf now (incoming units not counted, even for a SKU that allows backorder), per SKU
+    asked and per component of the sets asked; `incoming` the announced units and their earliest
+    arrival per stocked SKU; `sets` the definitions of the sets among `wanted` (a set arrives when
+    the announced units of its components do)."""
+
+    wanted: Mapping[str, int]
+    can: Mapping[str, int]
+    incoming: Mapping[str, tuple[int, datetime | None]]
+    region: str
+    sets: Definitions | None = None
+
+
+def location_promises(location: pb.Location, question: PromiseQuestion, *, now: datetime) -> list[common_pb2.Promise]:
+    """The promises `question` asks of `location`, exactly as of `now`."""
     calendar = calendar_of(location.promise_settings)
-    complete, arrival, lead = _question(location, calendar, wanted, can, incoming, region, sets)
+    complete, arrival, lead = _depends_on(location, calendar, question)
     return _promises(location, calendar, complete, arrival, lead, now)
 
 
@@ -120,20 +123,10 @@ class LocationPromises:
         """The location changed: its calendar and promises are made again when next asked."""
         self._known.pop(location_id, None)
 
-    def of(
-        self,
-        location: pb.Location,
-        *,
-        wanted: Mapping[str, int],
-        can: Mapping[str, int],
-        incoming: Mapping[str, tuple[int, datetime | None]],
-        region: str,
-        now: datetime,
-        sets: Definitions | None = None,
-    ) -> list[common_pb2.Promise]:
+    def of(self, location: pb.Location, question: PromiseQuestion, *, now: datetime) -> list[common_pb2.Promise]:
         """`location_promises`, as at the end of `now`'s bucket."""
         known = self._location(location)
-        complete, arrival, lead = _question(location, known.calendar, wanted, can, incoming, region, sets)
+        complete, arrival, lead = _depends_on(location, known.calendar, question)
 
         def make(moment: datetime) -> list[common_pb2.Promise]:
             return _promises(location, known.calendar, complete, arrival, lead, moment)
@@ -142,32 +135,24 @@ class LocationPromises:
         return list(found) if found is not None else make(now)
 
     def add_to(
-        self,
-        answer: pb.LocationAvailability,
-        location: pb.Location,
-        *,
-        wanted: Mapping[str, int],
-        can: Mapping[str, int],
-        incoming: Mapping[str, tuple[int, datetime | None]],
-        region: str,
-        now: datetime,
-        sets: Definitions | None = None,
+        self, answer: pb.LocationAvailability, location: pb.Location, question: PromiseQuestion, *, now: datetime
     ) -> None:
         """`of`'s promises at `location` (the answer's), added to the answer's: where they are kept,
         from their bytes, serialized once per bucket and question."""
         known = self._location(location)
-        question = _question(location, known.calendar, wanted, can, incoming, region, sets)
+        key = _depends_on(location, known.calendar, question)
+        complete, arrival, lead = key
 
         def make(moment: datetime) -> list[common_pb2.Promise]:
-            return _promises(location, known.calendar, question[0], question[1], question[2], moment)
+            return _promises(location, known.calendar, complete, arrival, lead, moment)
 
-        found = self._kept(known, now, question, make)
+        found = self._kept(known, now, key, make)
         if found is None:
             answer.promises.extend(make(now))
             return
-        encoded = known.encoded.get(question)
+        encoded = known.encoded.get(key)
         if encoded is None:
-            encoded = known.encoded[question] = pb.LocationAvailability(promises=found).SerializeToString()
+            encoded = known.encoded[key] = pb.LocationAvailability(promises=found).SerializeToString()
         answer.MergeFromString(encoded)
 
     def via_transfer(
@@ -252,22 +237,19 @@ def _one_day(zone: ZoneInfo, start: datetime, end: datetime) -> bool:
     return first.date() == last.date() and first.utcoffset() == last.utcoffset()
 
 
-def _question(
-    location: pb.Location,
-    calendar: promising.Calendar,
-    wanted: Mapping[str, int],
-    can: Mapping[str, int],
-    incoming: Mapping[str, tuple[int, datetime | None]],
-    region: str,
-    sets: Definitions | None = None,
+def _depends_on(
+    location: pb.Location, calendar: promising.Calendar, question: PromiseQuestion
 ) -> tuple[bool, datetime | None, promising.Lead | None]:
     """What the promises depend on besides the calendar and the clock: whether the location has
     every item, when what a pickup store lacks arrives (a set's by its components), and the lead
     of a delivery: its business days and the carrier's days to the region (two regions with the
     same lead time but other carrier days never share kept promises)."""
-    complete = all(can.get(sku, 0) >= quantity for sku, quantity in wanted.items())
-    arrival = _arrival(expand(wanted, sets or {}), can, incoming) if location.pickup and not complete else None
-    lead = _lead(location, calendar, region) if complete else None
+    can = question.can
+    complete = all(can.get(sku, 0) >= quantity for sku, quantity in question.wanted.items())
+    arrival = None
+    if location.pickup and not complete:
+        arrival = _arrival(expand(question.wanted, question.sets or {}), can, question.incoming)
+    lead = _lead(location, calendar, question.region) if complete else None
     return complete, arrival, lead
 
 

@@ -27,6 +27,7 @@ from omnistock_inventory.domain.transfers import LeadTimes, TransferStatus
 from omnistock_inventory.service_layer import ledger, listing, transit_promises
 from omnistock_inventory.service_layer.bundles import bundle_levels, refuse_stock_of_bundle
 from omnistock_inventory.service_layer.pools import UNKNOWN, PoolBook, at, group_locations
+from omnistock_inventory.service_layer.promises import PromiseQuestion
 from omnistock_inventory.service_layer.ranking import Ranked, point, rank
 from omnistock_inventory.service_layer.reads import StockReads
 from omnistock_inventory.service_layer.stock_view import Freshness, StockView, ViewRow, first_of
@@ -798,16 +799,10 @@ class StockLevels:
                     waiting.append((len(answers) - 1, *held))  # this answer, the last made
             else:
                 incoming = {row["sku"]: (row["incoming"], row["next_incoming_at"]) for row in here}
-                self.view.promises.add_to(
-                    answer,
-                    location,
-                    wanted=wanted,
-                    can=on_shelf,
-                    incoming=incoming,
-                    region=request.ship_to_region,
-                    now=clock,
-                    sets=definitions,
+                question = PromiseQuestion(
+                    wanted=wanted, can=on_shelf, incoming=incoming, region=request.ship_to_region, sets=definitions
                 )
+                self.view.promises.add_to(answer, location, question, now=clock)
         return answers
 
     async def list_movements(self, request: pb.ListMovementsRequest) -> pb.ListMovementsResponse:

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from omnistock_webhooks.domain.delivery import State
+from omnistock_webhooks.domain.delivery import Attempt, State
 
 S = "webhooks"
 # Wakes the dispatchers of every process: new deliveries, replays, a subscription resumed.
@@ -279,23 +279,17 @@ async def claim(
     ]
 
 
-async def record_attempt(
-    conn: asyncpg.Connection,
-    claimed: Claimed,
-    started_at: datetime,
-    status_code: int,
-    latency: timedelta,
-    error: str,
-) -> None:
+async def record_attempt(conn: asyncpg.Connection, claimed: Claimed, attempt: Attempt) -> None:
+    outcome = attempt.outcome
     await conn.execute(
         f"UPDATE {S}.attempts SET started_at = $3, status_code = $4, latency = $5, error = $6"
         " WHERE delivery_id = $1 AND number = $2",
         claimed.delivery_id,
         claimed.attempt,
-        started_at,
-        status_code,
-        latency,
-        error,
+        attempt.started_at,
+        outcome.status_code,
+        outcome.latency,
+        outcome.error,
     )
 
 
@@ -313,26 +307,17 @@ async def finish(conn: asyncpg.Connection, claimed: Claimed, state: State) -> No
         await refresh_head(conn, claimed.subscription_id, claimed.ordering_key)
 
 
-async def record_outcome(
-    conn: asyncpg.Connection,
-    claimed: Claimed,
-    started_at: datetime,
-    status_code: int,
-    latency: timedelta,
-    error: str,
-    state: State,
-    delay: timedelta,
-) -> None:
-    """An attempt's outcome: the attempt recorded, then the delivery tried again later (`state`
-    PENDING, after `delay`) or out of its queue. The queue's lock comes first, before the attempt's
-    row (lock_queues): a deletion of the subscription holds its queues and deletes the attempts, so
-    an outcome that wrote its attempt and then waited for the queue deadlocked with it."""
+async def record_outcome(conn: asyncpg.Connection, claimed: Claimed, attempt: Attempt) -> None:
+    """An attempt's outcome: the attempt recorded, then the delivery tried again later (PENDING,
+    after the attempt's delay) or out of its queue. The queue's lock comes first, before the
+    attempt's row (lock_queues): a deletion of the subscription holds its queues and deletes the
+    attempts, so an outcome that wrote its attempt and then waited for the queue deadlocked with it."""
     await lock_queues(conn, [(claimed.subscription_id, claimed.ordering_key)])
-    await record_attempt(conn, claimed, started_at, status_code, latency, error)
-    if state is State.PENDING:
-        await retry_later(conn, claimed, delay)
+    await record_attempt(conn, claimed, attempt)
+    if attempt.state is State.PENDING:
+        await retry_later(conn, claimed, attempt.delay)
     else:
-        await finish(conn, claimed, state)
+        await finish(conn, claimed, attempt.state)
 
 
 async def retry_later(conn: asyncpg.Connection, claimed: Claimed, delay: timedelta) -> None:

@@ -13,12 +13,12 @@ import asyncio
 import socket
 import time
 import typing
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpcore
 import httpx
 
+from omnistock_webhooks.domain.delivery import Outcome
 from omnistock_webhooks.domain.networks import AllowedNetworks, literal_address
 
 MAX_ERROR = 300
@@ -90,13 +90,6 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=30.0,
             network_backend=GuardedBackend(networks),
         )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status_code: int
-    latency: timedelta
-    error: str
 
 
 class Sender:

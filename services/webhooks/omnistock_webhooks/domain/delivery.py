@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -22,6 +23,27 @@ class State(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one POST came to: the receiver's status code (0 where none answered), how long it took,
+    and why it failed ("" where it did not)."""
+
+    status_code: int
+    latency: timedelta
+    error: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt as it is recorded: when it started, what it came to, and what becomes of its
+    delivery: DELIVERED, DEAD, or PENDING again, sent anew after `delay`."""
+
+    started_at: datetime
+    outcome: Outcome
+    state: State
+    delay: timedelta
 
 
 def signed_headers(event_id: str, at: datetime, body: bytes, secrets: Sequence[str]) -> dict[str, str]:

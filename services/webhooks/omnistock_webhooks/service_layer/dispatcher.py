@@ -33,7 +33,7 @@ from omnistock_platform.loops import listen, repeat
 from omnistock_webhooks.adapters import repository
 from omnistock_webhooks.adapters.repository import Claimed
 from omnistock_webhooks.adapters.sender import Sender
-from omnistock_webhooks.domain.delivery import State, retry_delay, signed_headers, succeeded
+from omnistock_webhooks.domain.delivery import Attempt, State, retry_delay, signed_headers, succeeded
 from omnistock_webhooks.settings import WebhooksSettings
 
 log = get_logger(__name__)
@@ -140,12 +140,11 @@ class Dispatcher:
         else:
             state = State.PENDING
         delay = retry_delay(in_round, self.settings.webhook_retry_base, self.settings.webhook_retry_max)
+        attempt = Attempt(started, outcome, state, delay)
 
         async def record() -> None:
             async with self.db.transaction() as conn:
-                await repository.record_outcome(
-                    conn, delivery, started, outcome.status_code, outcome.latency, outcome.error, state, delay
-                )
+                await repository.record_outcome(conn, delivery, attempt)
 
         await self._while_leased(record)
         ATTEMPTS.labels(outcome="delivered" if state is State.DELIVERED else "failed").inc()
