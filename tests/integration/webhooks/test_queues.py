@@ -99,7 +99,9 @@ async def test_an_attempt_s_outcome_and_the_deletion_of_its_subscription_never_d
 
             async def outcome() -> None:
                 async with db.transaction() as conn:
-                    delivered = Attempt(claimed_at(), Outcome(204, timedelta(milliseconds=5), ""), State.DELIVERED, timedelta(0))
+                    delivered = Attempt(
+                        claimed_at(), Outcome(204, timedelta(milliseconds=5), ""), State.DELIVERED, timedelta(0)
+                    )
                     await repository.record_outcome(conn, claimed, delivered)
 
             writing = asyncio.create_task(outcome())
