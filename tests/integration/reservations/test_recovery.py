@@ -418,24 +418,34 @@ async def test_an_extension_cut_short_and_recovered_is_not_extended_twice_on_ret
     assert (await world.hold(reservation.hold_id)).expires_at == answered.expires_at
 
 
-class AnswerLost:
-    """Inventory as the service calls it, whose answer to `method` is lost on the way back: inventory
-    acted, and the caller sees it as not answering (its deadline ran out, the connection broke)."""
+class ActedThenFailed:
+    """Inventory as the service calls it: inventory does `method`, and then the caller meets `failure`."""
 
     def __init__(self, inventory: InventoryClient, method: str) -> None:
         self._inventory = inventory
         self._method = method
+
+    def failure(self, name: str) -> BaseException:
+        raise NotImplementedError
 
     def __getattr__(self, name: str) -> Any:
         call = getattr(self._inventory, name)
         if name != self._method:
             return call
 
-        async def answer_lost(*args: Any, **kwargs: Any) -> Any:
+        async def acted_then_failed(*args: Any, **kwargs: Any) -> Any:
             await call(*args, **kwargs)
-            raise Unavailable(f"inventory did not answer {name}: DEADLINE_EXCEEDED")
+            raise self.failure(name)
 
-        return answer_lost
+        return acted_then_failed
+
+
+class AnswerLost(ActedThenFailed):
+    """Inventory's answer is lost on the way back: the caller sees it as not answering (its deadline
+    ran out, the connection broke)."""
+
+    def failure(self, name: str) -> BaseException:
+        return Unavailable(f"inventory did not answer {name}: DEADLINE_EXCEEDED")
 
 
 async def test_a_cancellation_whose_answer_was_lost_is_finished_by_the_service_as_its_caller_asked(
@@ -512,23 +522,11 @@ class Killed(BaseException):
     """The process killed (SIGKILL): nothing more of it runs, not even its `except Exception` handlers."""
 
 
-class KilledAfter:
-    """Inventory as the service calls it, the service's process killed once inventory did `method`."""
+class KilledAfter(ActedThenFailed):
+    """The service's process is killed once inventory acted."""
 
-    def __init__(self, inventory: InventoryClient, method: str) -> None:
-        self._inventory = inventory
-        self._method = method
-
-    def __getattr__(self, name: str) -> Any:
-        call = getattr(self._inventory, name)
-        if name != self._method:
-            return call
-
-        async def killed_after(*args: Any, **kwargs: Any) -> Any:
-            await call(*args, **kwargs)
-            raise Killed(f"killed after {name}")
-
-        return killed_after
+    def failure(self, name: str) -> BaseException:
+        return Killed(f"killed after {name}")
 
 
 @pytest.mark.parametrize(
