@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -114,6 +115,27 @@ def promise_message(promise: Promise) -> common_pb2.Promise:
         local_time=promise.local_time,
         wording=promise.wording,
     )
+
+
+def clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def said_now(kept: common_pb2.Promise) -> common_pb2.Promise:
+    """A promise kept with a reservation or an order as it is said now: "tomorrow" when it was
+    made is "today" the next day (`promising.wording_on`, on the promise's own local day)."""
+    if not kept.wording or not kept.local_date:
+        return kept
+    today = clock().astimezone(ZoneInfo(kept.time_zone or "UTC")).date()
+    wording = promising.wording_on(
+        kept.wording, local_date=date.fromisoformat(kept.local_date), local_time=kept.local_time, today=today
+    )
+    if wording == kept.wording:
+        return kept
+    said = common_pb2.Promise()
+    said.CopyFrom(kept)
+    said.wording = wording
+    return said
 
 
 @dataclass(frozen=True)

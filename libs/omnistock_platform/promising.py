@@ -292,14 +292,40 @@ def add_business_days(
     day: date, count: int, *, weekdays: frozenset[int] = MONDAY_TO_FRIDAY, closed: frozenset[date] = frozenset()
 ) -> date:
     """``count`` carrier delivery days after ``day``: dates on one of ``weekdays`` and not in
-    ``closed`` (a dispatch on a day without delivery counts from the next delivery day)."""
+    ``closed`` (a dispatch on a day without delivery counts from the next delivery day). With no
+    days to count (a same-day carrier) it is the first delivery day from ``day`` on: a carrier that
+    does not deliver on the dispatch day delivers on its next delivery day, never that day."""
     if not weekdays:
         raise ValueError("a carrier needs at least one delivery weekday")
+
+    def delivers(on: date) -> bool:
+        return on.isoweekday() in weekdays and on not in closed
+
+    if count == 0:
+        while not delivers(day):
+            day += timedelta(days=1)
+        return day
     while count > 0:
         day += timedelta(days=1)
-        if day.isoweekday() in weekdays and day not in closed:
+        if delivers(day):
             count -= 1
     return day
+
+
+def wording_on(wording: str, *, local_date: date, local_time: str, today: date) -> str:
+    """A kept promise's wording as said on the local date ``today``: its day ("today", "tomorrow",
+    "on Thursday 10 Dec") was said of the day it was made, and a customer who reads it on another
+    day must hear the day it names. A pickup (``local_time`` set) says its day just before "from"
+    and the time, a delivery after "delivered"; a wording of any other shape is kept as it is."""
+    said_then = ("today", "tomorrow", _absolute(local_date))
+    if local_time:
+        for said in (*said_then[:2], f"on {said_then[2]}"):
+            head, found, tail = wording.partition(f" {said} from {local_time}")
+            if found and head.startswith("ready for pickup at "):
+                return f"{head} {_day_words(local_date, today, preposition=True)} from {local_time}{tail}"
+    elif wording.startswith("delivered ") and wording.removeprefix("delivered ") in said_then:
+        return f"delivered {_day_words(local_date, today, preposition=False)}"
+    return wording
 
 
 def latest(promises: list[Promise]) -> Promise | None:
@@ -318,8 +344,11 @@ def _day_words(day: date, today: date, *, preposition: bool) -> str:
         return "today"
     if day == today + timedelta(days=1):
         return "tomorrow"
-    words = f"{day.strftime('%A')} {day.day} {day.strftime('%b')}"
-    return f"on {words}" if preposition else words
+    return f"on {_absolute(day)}" if preposition else _absolute(day)
+
+
+def _absolute(day: date) -> str:
+    return f"{day.strftime('%A')} {day.day} {day.strftime('%b')}"
 
 
 __all__ = [
@@ -335,4 +364,5 @@ __all__ = [
     "parse_date",
     "pickup",
     "valid_time_zone",
+    "wording_on",
 ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.orders.v1 import orders_pb2 as pb
+from omnistock_platform import promise_messages
 from omnistock_platform.testing.stack import unique_id
 from tests.integration.orders.support import (
     BERLIN,
@@ -59,6 +62,47 @@ async def test_a_pickup_quote_and_the_order_placed_on_it_promise_the_same_moment
     assert placed.promise == quoted
     assert placed.decision.promise == quoted
     assert (await shop.order(placed.order_id)).promise == quoted
+
+
+async def test_an_order_read_on_a_later_day_says_its_promised_day_of_that_day(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zone = midday_zone()
+    sofa = await shop.sku()
+    store = await shop.location(BERLIN, promise_settings=store_calendar(zone))
+    await shop.receive(store, sofa, 1)
+    placed = (await shop.orders.CreateOrder(store_request([(sofa, 1)], store))).order
+    assert placed.promise.wording == f"ready for pickup at Store {store} tomorrow from 10:00"
+    tomorrow = local_today(zone) + timedelta(days=1)
+
+    # The customer asks again tomorrow, and the day after.
+    monkeypatch.setattr(promise_messages, "clock", lambda: datetime.now(UTC) + timedelta(days=1))
+    read = await shop.order(placed.order_id)
+    assert read.promise.wording == f"ready for pickup at Store {store} today from 10:00"
+    assert read.decision.promise == read.promise
+    assert (read.promise.at, read.promise.local_date) == (placed.promise.at, tomorrow.isoformat())
+    monkeypatch.setattr(promise_messages, "clock", lambda: datetime.now(UTC) + timedelta(days=2))
+    [listed] = (await shop.orders.ListOrders(pb.ListOrdersRequest(customer_id=placed.customer_id))).orders
+    day = f"{tomorrow:%A} {tomorrow.day} {tomorrow:%b}"
+    assert listed.promise.wording == f"ready for pickup at Store {store} on {day} from 10:00"
+
+
+async def test_a_same_day_carrier_delivers_on_its_next_delivery_day(shop: Shop) -> None:
+    zone = midday_zone()
+    dispatch = local_today(zone) + timedelta(days=1)
+    # Dispatched tomorrow, a day this carrier does not deliver on; it delivers the same day otherwise.
+    calendar = warehouse_calendar(zone, DE_BB=0)
+    calendar.carrier_delivery_weekdays.extend(day for day in range(1, 8) if day != dispatch.isoweekday())
+    warehouse = await shop.location(SPANDAU, warehouse=True, promise_settings=calendar)
+    sofa = await shop.sku()
+    await shop.receive(warehouse, sofa, 1)
+    request = ship_request([(sofa, 1)])
+    request.ship_to.region = "DE-BB"
+    quoted = (await shop.orders.QuoteRouting(quote_of(request))).plan
+    delivered = dispatch + timedelta(days=1)
+    assert (quoted.promise.location_id, quoted.promise.local_date) == (warehouse, delivered.isoformat())
+    placed = (await shop.orders.CreateOrder(request)).order
+    assert placed.promise == quoted.promise
 
 
 async def test_a_delivery_is_promised_from_the_slowest_ship_from_location_for_the_region(shop: Shop) -> None:

@@ -4,11 +4,14 @@ store, kept with the reservation; via a transfer, counted from its expected arri
 from __future__ import annotations
 
 import random
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as inv
 from omnistock.reservations.v1 import reservations_pb2 as pb
+from omnistock_platform import promise_messages
 from omnistock_platform.testing.catalogue import define_set
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import wait_until
@@ -46,6 +49,27 @@ async def test_a_reservation_promises_what_find_availability_showed_for_its_stor
     assert reservation.promise.wording == f"ready for pickup at Store {store} tomorrow from 10:30"
     again = await chat.GetReservation(pb.GetReservationRequest(reservation_id=reservation.reservation_id))
     assert again.reservation.promise == shown
+
+
+async def test_a_reservation_read_on_a_later_day_says_its_promised_day_of_that_day(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop, chat = shop_of(stack), stack.stub("reservations", role="chat_agent")
+    zone = midday_zone()
+    settings = inv.PromiseSettings(
+        time_zone=zone, opening_hours=every_day("10:00", "19:00"), pickup_preparation_minutes=30, order_cutoff="00:00"
+    )
+    store = await shop.location(BERLIN, promise_settings=settings)
+    sofa = await shop.sku()
+    await shop.receive(store, sofa, 1)
+    made = (await chat.CreateReservation(create_request(store, [(sofa, 1)]))).reservation
+    assert made.promise.wording == f"ready for pickup at Store {store} tomorrow from 10:30"
+
+    # The customer asks the chat agent again tomorrow: it is today, not tomorrow.
+    monkeypatch.setattr(promise_messages, "clock", lambda: datetime.now(UTC) + timedelta(days=1))
+    read = (await chat.GetReservation(pb.GetReservationRequest(reservation_id=made.reservation_id))).reservation
+    assert read.promise.wording == f"ready for pickup at Store {store} today from 10:30"
+    assert (read.promise.at, read.promise.local_date) == (made.promise.at, made.promise.local_date)
 
 
 async def test_ship_to_store_promises_pickup_after_the_transfer_arrives_and_keeps_it_when_on_time(

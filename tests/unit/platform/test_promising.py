@@ -15,12 +15,14 @@ from omnistock_platform.promising import (
     Calendar,
     Kind,
     Lead,
+    Promise,
     add_business_days,
     delivery,
     parse_clock,
     parse_date,
     pickup,
     valid_time_zone,
+    wording_on,
 )
 
 BERLIN = "Europe/Berlin"
@@ -177,6 +179,18 @@ def test_carrier_delivery_days_are_the_locations() -> None:
         Calendar(delivery_weekdays=frozenset())
 
 
+def test_a_same_day_carrier_delivers_on_its_next_delivery_day_after_a_dispatch_without_one() -> None:
+    # A warehouse open on Saturdays dispatches on Saturday 12 Dec 2026; its courier delivers the same
+    # day, Monday to Friday, and not on Monday 14 Dec (a holiday of its own).
+    warehouse = Calendar(time_zone=BERLIN, carrier_closed=frozenset({date(2026, 12, 14)}))
+    saturday = berlin(2026, 12, 12, 9)
+    promise = delivery(warehouse, saturday, location_id="W", lead_days=0)
+    assert promise.local_date == date(2026, 12, 15)
+    assert promise.wording == "delivered Tuesday 15 Dec"
+    # On a delivery day it is that day.
+    assert delivery(warehouse, berlin(2026, 12, 11, 9), location_id="W", lead_days=0).wording == "delivered today"
+
+
 def test_a_regions_own_carrier_days_move_its_delivery_and_unset_falls_back() -> None:
     # Friday 11 Dec 2026, dispatched at once; the location's carrier delivers Monday to Friday.
     warehouse = Calendar(
@@ -321,9 +335,8 @@ def test_nothing_is_ready_or_dispatched_on_a_closed_date(
     assert dispatched not in calendar.closed
     delivered = delivery(calendar, now, location_id="S", lead_days=lead)
     assert delivered.local_date >= dispatched
-    if lead > 0:
-        assert delivered.local_date.isoweekday() in calendar.delivery_weekdays
-        assert delivered.local_date not in calendar.carrier_closed
+    assert delivered.local_date.isoweekday() in calendar.delivery_weekdays
+    assert delivered.local_date not in calendar.carrier_closed
 
 
 @settings(max_examples=300, deadline=None)
@@ -399,7 +412,7 @@ def test_a_later_arrival_never_gives_an_earlier_pickup(calendar: Calendar, now: 
     assert early.at <= late.at
 
 
-@given(day=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 1, 1)), count=st.integers(0, 60))
+@given(day=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 1, 1)), count=st.integers(1, 60))
 def test_business_days(day: date, count: int) -> None:
     result = add_business_days(day, count)
     between = [day + timedelta(days=offset) for offset in range(1, (result - day).days + 1)]
@@ -415,10 +428,18 @@ def test_business_days(day: date, count: int) -> None:
 def test_carrier_days(day: date, count: int, weekdays: set[int], offsets: set[int]) -> None:
     closed = frozenset(day + timedelta(days=offset) for offset in offsets)
     result = add_business_days(day, count, weekdays=frozenset(weekdays), closed=closed)
+    assert result.isoweekday() in weekdays and result not in closed  # always a delivery day
+    if count == 0:  # a same-day carrier: the first delivery day from the dispatch on
+        assert all(d.isoweekday() not in weekdays or d in closed for d in date_range(day, result))
+        return
     between = [day + timedelta(days=offset) for offset in range(1, (result - day).days + 1)]
     delivering = [d for d in between if d.isoweekday() in weekdays and d not in closed]
     assert len(delivering) == count
-    assert count == 0 or delivering[-1] == result  # the count ends on a delivery day
+    assert delivering[-1] == result  # the count ends on a delivery day
+
+
+def date_range(first: date, end: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((end - first).days)]
 
 
 def _transfer(
@@ -472,3 +493,59 @@ def test_a_delivery_of_units_on_their_way_is_dispatched_once_they_arrive() -> No
     # An arrival already past changes nothing.
     early = delivery(warehouse, monday_noon, location_id="W", lead_days=1, arrival=monday_noon - timedelta(days=1))
     assert early.local_date == date(2026, 12, 8)
+
+
+def test_a_kept_promise_names_its_day_as_said_on_the_day_it_is_read() -> None:
+    # Made on Monday 7 Dec after the cut-off: tomorrow, Tuesday. Read on Tuesday it is today; read
+    # on Wednesday, a day gone by; read on Sunday before, two days ahead.
+    made = pickup(MITTE, berlin(2026, 12, 7, 18, 30), location_id="S", place="Mitte", via="Spandau")
+    assert made.wording == "ready for pickup at Mitte tomorrow from 12:00"
+
+    def read_on(day: int, promise: Promise = made) -> str:
+        return _read_on(promise, date(2026, 12, day))
+
+    assert read_on(7) == made.wording
+    assert read_on(8) == "ready for pickup at Mitte today from 12:00"
+    assert read_on(9) == "ready for pickup at Mitte on Tuesday 8 Dec from 12:00"
+    assert read_on(6) == "ready for pickup at Mitte on Tuesday 8 Dec from 12:00"
+    transfer = pickup(
+        MITTE, berlin(2026, 12, 7, 14), location_id="S", place="Mitte", kind=Kind.PICKUP_VIA_TRANSFER, via="Spandau"
+    )
+    assert transfer.wording == "ready for pickup at Mitte today from 16:00 via transfer from Spandau"
+    assert read_on(8, transfer) == "ready for pickup at Mitte on Monday 7 Dec from 16:00 via transfer from Spandau"
+    shipped = delivery(Calendar(time_zone=BERLIN), berlin(2026, 12, 7, 9), location_id="W", lead_days=2)
+    assert shipped.wording == "delivered Wednesday 9 Dec"
+    assert read_on(8, shipped) == "delivered tomorrow"
+    assert read_on(9, shipped) == "delivered today"
+    assert wording_on("something else", local_date=date(2026, 12, 8), local_time="", today=date(2026, 12, 8)) == (
+        "something else"
+    )
+
+
+def _read_on(promise: Promise, today: date, wording: str | None = None) -> str:
+    kept = promise.wording if wording is None else wording
+    return wording_on(kept, local_date=promise.local_date, local_time=promise.local_time, today=today)
+
+
+@settings(max_examples=300, deadline=None)
+@given(calendar=calendars(), now=NOW, days=st.integers(-2, 12), lead=st.integers(0, 5))
+def test_a_kept_promise_read_later_says_its_day_as_one_made_then_would(
+    calendar: Calendar, now: datetime, days: int, lead: int
+) -> None:
+    today = now.astimezone(calendar.zone).date()
+    later = today + timedelta(days=days)
+    for made in (
+        pickup(calendar, now, location_id="S", place="Mitte"),
+        pickup(calendar, now, location_id="S", place="Mitte", kind=Kind.PICKUP_VIA_TRANSFER, via="Spandau"),
+        delivery(calendar, now, location_id="S", lead_days=lead),
+    ):
+        assert _read_on(made, today) == made.wording
+        said = _read_on(made, later)
+        # The words the calculator says of that date on the later day.
+        words = {0: "today", 1: "tomorrow"}.get((made.local_date - later).days)
+        absolute = f"{made.local_date:%A} {made.local_date.day} {made.local_date:%b}"
+        if made.kind is Kind.DELIVERY:
+            assert said == f"delivered {words or absolute}"
+        else:
+            assert said.startswith(f"ready for pickup at Mitte {words or 'on ' + absolute} from {made.local_time}")
+        assert _read_on(made, today, said) == made.wording

@@ -14,6 +14,7 @@ from omnistock_orders.adapters.repository import OrderRecord
 from omnistock_orders.domain.fulfilment_holds import on_hold
 from omnistock_orders.domain.order import Allocation, AllocationStatus, OrderStatus
 from omnistock_orders.domain.routing import Method, PassReason, Plan
+from omnistock_platform.promise_messages import said_now
 
 METHOD_TO_PROTO: dict[Method, common_pb2.FulfilmentMethod.ValueType] = {
     Method.SHIP: common_pb2.FULFILMENT_METHOD_SHIP,
@@ -170,9 +171,11 @@ def order_message(record: OrderRecord) -> orders_pb2.Order:
     if record.decision is not None:
         message.decision.CopyFrom(record.decision)
         # The promise lives in the decision: made with the plan the order committed, moved by a
-        # re-promise (a re-route keeps the decision and writes the new date into it).
+        # re-promise (a re-route keeps the decision and writes the new date into it). Its day is
+        # said of today, in the decision as in the order.
         if record.decision.HasField("promise"):
-            message.promise.CopyFrom(record.decision.promise)
+            message.decision.promise.CopyFrom(said_now(record.decision.promise))
+            message.promise.CopyFrom(message.decision.promise)
     if record.created_at is not None:
         message.created_at.CopyFrom(timestamp(record.created_at))
     if record.updated_at is not None:

@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from omnistock.common.v1 import common_pb2
 from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_platform.errors import Shortfall
-from omnistock_platform.promise_messages import promise_message
+from omnistock_platform.promise_messages import promise_message, said_now
 from omnistock_reservations.domain.reservation import Reservation
 from omnistock_reservations.domain.status import Status
 
@@ -72,7 +72,7 @@ def reservation(found: Reservation) -> pb.Reservation:
         transfer_id=found.transfer_id,
         transfer_origin_id=found.transfer_origin_id,
         promised_at=timestamp(found.promised_at),
-        promise=promise_message(found.promise) if found.promise is not None else None,
+        promise=said_now(promise_message(found.promise)) if found.promise is not None else None,
         updated_at=timestamp(found.updated_at),
     )
 
