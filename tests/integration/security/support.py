@@ -124,23 +124,27 @@ class QuietStack:
     # -- nothing else is writing -------------------------------------------------------------------
 
     async def settle(self, timeout: float = 15.0) -> None:
-        """Until every outbox is published and every consumer has handled what it was given, twice
-        in a row across more than a consumer's first retry delay (an event a handler failed on waits
-        that long to come again, counted by neither): the effects of earlier calls are over before
-        the next one is measured."""
+        """Until every outbox is published and every consumer has handled what it was given; once
+        anything was seen in flight, for longer than a consumer's first retry delay (an event a
+        handler failed on waits that long to come again, counted by neither): the effects of
+        earlier calls are over before the next one is measured. Quiet at the first look (after a
+        refused call), it is settled at once."""
         unpublished = " + ".join(
             f"(SELECT count(*) FROM {service}.outbox WHERE published_at IS NULL)" for service in installed_services()
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         window = 2 * self.settings.consumer_retry_delay.total_seconds()
+        moved = False
         quiet_since: float | None = None
         while True:
             waiting = await self.db.fetchval(f"SELECT {unpublished}")
             for consumer in await self.bus.js.consumers_info(self.settings.stream_name):
                 waiting += (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
             if waiting:
-                quiet_since = None
+                moved, quiet_since = True, None
+            elif not moved:
+                return
             elif quiet_since is None:
                 quiet_since = loop.time()
             elif loop.time() - quiet_since > window:
