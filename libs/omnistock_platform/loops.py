@@ -26,6 +26,16 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
+async def wake_or_pause(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less when `wake` is set (more work came) or the service stops meanwhile."""
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 async def repeat(
     stop: asyncio.Event,
     seconds: float,

@@ -17,7 +17,7 @@ from omnistock_platform import telemetry
 from omnistock_platform.db import Database
 from omnistock_platform.events.bus import EventBus
 from omnistock_platform.logging import get_logger
-from omnistock_platform.loops import listen, pause, repeat
+from omnistock_platform.loops import listen, pause, repeat, wake_or_pause
 
 log = get_logger(__name__)
 
@@ -146,7 +146,7 @@ class OutboxRelay:
                     last_purge = loop.time()
                     with contextlib.suppress(Exception):
                         await self.purge_published()
-                await _wait_any(stop, self._wake, self.poll_interval)
+                await wake_or_pause(stop, self._wake, self.poll_interval)
         finally:
             for task in (listener, meter):
                 task.cancel()
@@ -158,12 +158,3 @@ class OutboxRelay:
         await listen(
             stop, self.db.url, f"{self.service}_outbox", self._wake, failed="outbox.listen_failed", service=self.service
         )
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -27,9 +27,8 @@ from prometheus_client import Histogram
 
 from omnistock_platform.db import Database
 from omnistock_platform.events.consumer import is_transient
-from omnistock_platform.events.relay import _wait_any
 from omnistock_platform.logging import get_logger
-from omnistock_platform.loops import listen, repeat
+from omnistock_platform.loops import listen, repeat, wake_or_pause
 from omnistock_webhooks.adapters import repository
 from omnistock_webhooks.adapters.repository import Claimed
 from omnistock_webhooks.adapters.sender import Sender
@@ -74,12 +73,12 @@ class Dispatcher:
                     backoff = 0.1
                 except Exception as error:  # PostgreSQL or NATS away: try again
                     log.warning("webhooks.dispatch_failed", error=repr(error), retry_in=backoff)
-                    await _wait_any(stop, self.wake, backoff)
+                    await wake_or_pause(stop, self.wake, backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if started and len(self.in_flight) < self.settings.webhook_concurrency:
                     continue
-                await _wait_any(stop, self.wake, self.settings.webhook_poll_interval.total_seconds())
+                await wake_or_pause(stop, self.wake, self.settings.webhook_poll_interval.total_seconds())
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
