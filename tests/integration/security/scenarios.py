@@ -27,7 +27,7 @@ from omnistock.webhooks.v1 import webhooks_pb2 as wpb
 from omnistock_platform.auth import Role
 from omnistock_platform.testing.stack import unique_id
 from tests.integration.orders.support import Shop
-from tests.integration.security.support import QuietStack
+from tests.integration.security.support import CALL_TIMEOUT, QuietStack
 
 Kind = Literal["store", "warehouse"]
 POINT = common_pb2.GeoPoint(latitude=53.55, longitude=9.99)
@@ -246,6 +246,8 @@ class Scenario:
     scoped: bool
     # The kind of location the request acts at.
     at: Kind = "store"
+    # Seconds an allowed call may take: a rebuild reads the whole stream, which grows as the walk goes on.
+    timeout: float = CALL_TIMEOUT
 
 
 # -- inventory ----------------------------------------------------------------------------------------
@@ -803,7 +805,7 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
         fixed(lambda at: spb.GetChannelInsightsRequest(location_id=at)), scoped=True
     ),
     ("insights", "RebuildInsights"): Scenario(
-        fixed(lambda at: spb.RebuildInsightsRequest(request_id=unique_id())), scoped=False
+        fixed(lambda at: spb.RebuildInsightsRequest(request_id=unique_id())), scoped=False, timeout=60.0
     ),
     ("webhooks", "CreateSubscription"): Scenario(create_subscription, scoped=False),
     ("webhooks", "GetSubscription"): Scenario(simple(_get_subscription), scoped=False),

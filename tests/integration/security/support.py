@@ -124,34 +124,30 @@ class QuietStack:
     # -- nothing else is writing -------------------------------------------------------------------
 
     async def settle(self, timeout: float = 15.0) -> None:
-        """Until every outbox is published and every consumer has handled what it was given; once
-        anything was seen in flight, for longer than a consumer's first retry delay (an event a
-        handler failed on waits that long to come again, counted by neither): the effects of
-        earlier calls are over before the next one is measured. Quiet at the first look (after a
-        refused call), it is settled at once."""
+        """Until every outbox is published and every consumer has handled what it was given, seen
+        twice in a row with nothing published or delivered between the two looks: the effects of
+        earlier calls are over before the next one is measured. An event a handler failed on
+        counts as unacknowledged while it waits to come again."""
         unpublished = " + ".join(
             f"(SELECT count(*) FROM {service}.outbox WHERE published_at IS NULL)" for service in installed_services()
         )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        window = 2 * self.settings.consumer_retry_delay.total_seconds()
-        moved = False
-        quiet_since: float | None = None
+        deadline = asyncio.get_running_loop().time() + timeout
+        seen: tuple[int, ...] | None = None
         while True:
+            # The consumers first: a handler's outbox rows are committed before it acknowledges.
+            consumers = await self.bus.js.consumers_info(self.settings.stream_name)
             waiting = await self.db.fetchval(f"SELECT {unpublished}")
-            for consumer in await self.bus.js.consumers_info(self.settings.stream_name):
+            last = (await self.bus.js.stream_info(self.settings.stream_name)).state.last_seq
+            for consumer in consumers:
                 waiting += (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
-            if waiting:
-                moved, quiet_since = True, None
-            elif not moved:
+            now = (last, *sorted(consumer.delivered.stream_seq or 0 for consumer in consumers))
+            if not waiting and now == seen:
                 return
-            elif quiet_since is None:
-                quiet_since = loop.time()
-            elif loop.time() - quiet_since > window:
-                return
-            if loop.time() > deadline:
+            seen = now if not waiting else None
+            if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"the stack did not settle in {timeout} s: {waiting} events in flight")
-            await asyncio.sleep(0.02)
+            if waiting:
+                await asyncio.sleep(0.02)
 
     async def snapshot(self) -> tuple[int, dict[str, int]]:
         """The first transaction id not yet started, and the row count of every watched table."""

@@ -79,7 +79,7 @@ async def test_each_role_acts_only_where_it_may(
             channel = callers.channel(service, role, token_location)
             case = f"{role} at {direction} location"
             if allowed and in_scope:
-                code, error = await call(channel, service, method, request)
+                code, error = await call(channel, service, method, request, scenario.timeout)
                 if code != grpc.StatusCode.OK:
                     failures.append(f"{case}: allowed, but {code.name} {error.details() if error else ''}")
                 continue
@@ -116,7 +116,7 @@ async def test_a_stored_answer_belongs_to_its_caller(
     request: Message = await scenario.build(fixtures, Role.ADMIN, at)
     first = callers.channel(service, Role.ADMIN, at, subject="first")
     other = callers.channel(service, Role.ADMIN, at, subject="other")
-    code, error = await call(first, service, method, request)
+    code, error = await call(first, service, method, request, scenario.timeout)
     assert code == grpc.StatusCode.OK, error.details() if error else ""
     await quiet.settle()
     before = await quiet.snapshot()
@@ -124,5 +124,5 @@ async def test_a_stored_answer_belongs_to_its_caller(
     assert code == grpc.StatusCode.FAILED_PRECONDITION, f"another caller's replay: {code.name}"
     assert reason_of(error) == (Reason.REQUEST_ID_REUSED, f"omnistock.{service}")
     assert not await quiet.changed_since(before)
-    code, error = await call(first, service, method, request)
+    code, error = await call(first, service, method, request, scenario.timeout)
     assert code == grpc.StatusCode.OK, f"the first caller's retry: {code.name} {error.details() if error else ''}"
