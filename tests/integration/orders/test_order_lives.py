@@ -377,7 +377,10 @@ class OrderLives(RuleBasedStateMachine):
         if not delivered:
             self.seen.append("return: nothing delivered")
             return
-        order_id = delivered[which % len(delivered)].order_id
+        order = delivered[which % len(delivered)]
+        order_id = order.order_id
+        sold = {line.sku for line in order.lines} | {part.sku for line in order.lines for part in line.components}
+        sold |= {split.sku for split in order.sets} | {part.sku for split in order.sets for part in split.components}
         request = pb.CreateReturnRequest(
             request_id=unique_id(),
             order_id=order_id,
@@ -385,9 +388,13 @@ class OrderLives(RuleBasedStateMachine):
             location_id=self.store,
             reason="not as pictured",
         )
-        created, _ = await self.refused_changing_nothing(
-            self.customer.CreateReturn(request), codes=(grpc.StatusCode.FAILED_PRECONDITION,)
+        # Refused as nothing left to return, or (a SKU the order never sold) as the caller's mistake.
+        created, refusal = await self.refused_changing_nothing(
+            self.customer.CreateReturn(request),
+            codes=(grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT),
         )
+        if refusal is not None and refusal.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            assert sku not in sold, f"{sku} is on order {order_id}, yet refused: {refusal.details()}"
         if created is None:
             return
         till = self.staff("orders", self.store)
