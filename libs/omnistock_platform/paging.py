@@ -73,7 +73,11 @@ def token_parts(token: str, count: int) -> list[str]:
     except (ValueError, TypeError, binascii.Error) as error:
         raise InvalidArgument.of("page_token", NOT_OURS) from error
     # A list is a token given out before tokens were bound: a position in some list, nobody knows which.
-    if not isinstance(content, dict) or content.get("for", "") != _binding.get():
+    if isinstance(content, list):
+        raise InvalidArgument.of("page_token", ELSEWHERE)
+    if not isinstance(content, dict):
+        raise InvalidArgument.of("page_token", NOT_OURS)
+    if content.get("for", "") != _binding.get():
         raise InvalidArgument.of("page_token", ELSEWHERE)
     parts = content.get("at")
     if not isinstance(parts, list) or len(parts) != count:
