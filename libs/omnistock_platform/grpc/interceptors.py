@@ -12,12 +12,14 @@ from typing import Any
 import asyncpg
 import grpc
 import jwt
+from google.protobuf.message import Message
 from prometheus_client import Counter, Histogram
 
-from omnistock_platform import deadlines, errors
+from omnistock_platform import deadlines, errors, paging
 from omnistock_platform.auth import ANONYMOUS_ADMIN, Principal, Role, TokenAuthority, principal_var
 from omnistock_platform.db import database_lost, database_unavailable
 from omnistock_platform.grpc.errors import internal_status, to_status
+from omnistock_platform.idempotency import caller_key
 from omnistock_platform.logging import get_logger, request_id_var
 from omnistock_platform.validation import MAX_REQUEST_ID, Validator
 
@@ -200,13 +202,17 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if check.violations or not given:
             given = header if header and len(header) <= MAX_REQUEST_ID else ""
         request_id_var.set(given or str(uuid.uuid4()))
-        principal_var.set(self._authenticate(method, metadata))
+        principal = self._authenticate(method, metadata)
+        principal_var.set(principal)
         if isinstance(request, _Malformed):
             raise errors.InvalidArgument(
                 errors.FieldViolation("", f"the request is not a valid {method} request: {request.error}"),
                 reason=errors.Reason.REQUEST_MALFORMED,
             )
         check.raise_if_invalid()
+        if isinstance(request, Message) and "page_token" in request.DESCRIPTOR.fields_by_name:
+            # A list: its page tokens are good only for this method, query and caller (AIP-158).
+            paging.bind(f"{self.service}.{method}", caller_key(principal), request)
 
     def _authenticate(self, method: str, metadata: Mapping[str, Any]) -> Principal:
         if self.authority is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from datetime import UTC, date, datetime
@@ -16,6 +15,7 @@ from omnistock_insights.domain.periods import DateRange, Grouping, parse_day
 from omnistock_platform.auth import current_principal, require_location
 from omnistock_platform.db import Database
 from omnistock_platform.errors import InvalidArgument, PermissionDenied, Reason
+from omnistock_platform.paging import parts_token, token_parts
 from omnistock_platform.validation import Validator
 
 EARLIEST_DAY = date(1970, 1, 1)
@@ -97,27 +97,23 @@ def _validated(request: insights_pb2.GetChannelInsightsRequest) -> tuple[ReportF
 
 def _fingerprint(where: ReportFilter) -> str:
     described: list[object] = [where.dates.first.isoformat(), where.dates.last.isoformat(), where.grouping]
-    described += [where.channel, where.location_id]
-    if not (where.by_channel and where.by_location):
-        described.append([where.by_channel, where.by_location])  # tokens of the usual rows stay as they were
+    described += [where.channel, where.location_id, [where.by_channel, where.by_location]]
     return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
 
 
 def _token(key: RowKey, where: ReportFilter) -> str:
-    after = [key[0].isoformat(), key[1], key[2]]
-    return base64.urlsafe_b64encode(json.dumps({"after": after, "query": _fingerprint(where)}).encode()).decode()
+    return parts_token(key[0].isoformat(), key[1], key[2], _fingerprint(where))
 
 
 def _after(token: str, where: ReportFilter) -> RowKey | None:
-    """Where the previous page stopped; a token is only good for the query that made it."""
+    """Where the previous page stopped. A token is only good for the query that made it: besides the
+    request (`paging`), the dates it stood for (a range left open ends today, so it moves at midnight)."""
     if not token:
         return None
+    day, channel, location, query = token_parts(token, 4)
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        day, channel, location = decoded["after"]
-        query = decoded["query"]
-        key: RowKey = (date.fromisoformat(day), str(channel), str(location))
-    except (ValueError, KeyError, TypeError) as error:
+        key: RowKey = (date.fromisoformat(day), channel, location)
+    except ValueError as error:
         raise InvalidArgument.of("page_token", "is not a token this service made") from error
     if query != _fingerprint(where):
         raise InvalidArgument.of("page_token", "belongs to a different query")
