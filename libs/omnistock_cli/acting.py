@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from omnistock_client import OmnistockClient, new_request_id
+from omnistock_client.clock import Zones
 
 from omnistock_cli.commands import (
     AdminRoleOption,
@@ -48,6 +49,8 @@ ROLE_OPTIONS: dict[Role, Any] = {
     Role.WAREHOUSE: WarehouseRoleOption,
 }
 STAFF = (Role.POS, Role.WAREHOUSE)
+# Each location's time zone, read once for every command this process runs.
+ZONES = Zones()
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,20 @@ class Call:
             return await client.call(method(client), request)
 
         return self.run(work, at=[*at, *(self.locate(locate) if locate is not None else [])])
+
+    def zones(self, location_ids: Iterable[str]) -> dict[str, str]:
+        """Each location's time zone ("" for UTC), for printing its moments on its clock; none are read
+        for --json (it gives the instants)."""
+        wanted = sorted({location_id for location_id in location_ids if location_id})
+        if self.as_json or not wanted:
+            return {}
+        known = ZONES.known(wanted)
+        if known is not None:
+            return known
+        return self.run(lambda client: ZONES.of(client, wanted), at=wanted)
+
+    def zone(self, location_id: str) -> str:
+        return self.zones([location_id]).get(location_id, "")
 
     def emit(self, payload: Any, *, render: Any, wide: bool = False) -> None:
         emit(payload, as_json=self.as_json, render=render, wide=wide)

@@ -51,7 +51,8 @@ class RichProgress(BenchProgress):
         if self.overall is not None:
             self.bar.advance(self.overall)
         self.bar.console.print(
-            f"[dim]{datetime.now():%H:%M:%S}[/] {result.title}: {result.throughput:,.0f}/s, p99 {result.p99_ms:.1f} ms"
+            f"[dim]{datetime.now().astimezone():%H:%M:%S %Z}[/] {result.title}: "
+            f"{result.throughput:,.0f}/s, p99 {result.p99_ms:.1f} ms"
         )
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
+from omnistock_client.clock import on_clock
 from omnistock_client.lookups import parse_point
 
 from omnistock.common.v1 import common_pb2
@@ -145,25 +146,28 @@ def label(value: int, enum: Any, prefix: str) -> str:
     return name.removeprefix(prefix).lower().replace("_", " ")
 
 
-def when(stamp: timestamp_pb2.Timestamp) -> str:
+def when(stamp: timestamp_pb2.Timestamp, zone: str = "") -> str:
+    """`2026-03-02 14:00 Europe/Berlin`: on the clock of `zone` (the location's the moment belongs to),
+    else in UTC, always naming it (never the clock of the machine the command runs on)."""
     if not stamp.seconds and not stamp.nanos:
         return ""
-    return stamp.ToDatetime(tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+    moment, name = on_clock(stamp.ToDatetime(tzinfo=UTC), zone)
+    return f"{moment:%Y-%m-%d %H:%M} {name}"
 
 
-def until(stamp: timestamp_pb2.Timestamp) -> str:
-    """`2026-03-02 14:00 (in 1d 23h)`."""
+def until(stamp: timestamp_pb2.Timestamp, zone: str = "") -> str:
+    """`2026-03-02 14:00 Europe/Berlin (in 1d 23h)`."""
     if not stamp.seconds:
         return ""
     left = stamp.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
     if left.total_seconds() <= 0:
-        return f"{when(stamp)} (passed)"
+        return f"{when(stamp, zone)} (passed)"
     if left.total_seconds() < 60:
-        return f"{when(stamp)} (in under a minute)"
+        return f"{when(stamp, zone)} (in under a minute)"
     days, rest = divmod(int(left.total_seconds()), 86400)
     hours, rest = divmod(rest, 3600)
     span = f"{days}d {hours}h" if days else f"{hours}h {rest // 60}m"
-    return f"{when(stamp)} (in {span})"
+    return f"{when(stamp, zone)} (in {span})"
 
 
 def data(message: Message) -> dict[str, Any]:

@@ -64,7 +64,8 @@ def scope_text(count: pb.Count) -> str:
     return "everything"
 
 
-def count_card(count: pb.Count, title: str) -> Table:
+def count_card(count: pb.Count, title: str, zone: str = "") -> Table:
+    """The count, its moments on the clock of its location (`zone`)."""
     card = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
     card.add_column(style="dim")
     card.add_column()
@@ -90,9 +91,9 @@ def count_card(count: pb.Count, title: str) -> Table:
         rows.append(("note", count.note))
     if count.cancel_reason:
         rows.append(("cancelled", count.cancel_reason))
-    rows.append(("opened", f"{when(count.created_at)} by {count.created_by}"))
+    rows.append(("opened", f"{when(count.created_at, zone)} by {count.created_by}"))
     if count.closed_by:
-        rows.append(("closed", f"{when(count.closed_at)} by {count.closed_by}"))
+        rows.append(("closed", f"{when(count.closed_at, zone)} by {count.closed_by}"))
     for name, value in rows:
         card.add_row(name, value)
     return card
@@ -164,7 +165,7 @@ def start(
         request.variance_threshold = threshold
 
     count = call.ask(lambda client: client.inventory.CreateCount, request, at=[location_id]).count
-    call.emit(data(count), render=count_card(count, f"Count {count.count_id} opened"))
+    call.emit(data(count), render=count_card(count, f"Count {count.count_id} opened", call.zone(count.location_id)))
 
 
 @acting(Role.POS)
@@ -203,7 +204,7 @@ def show(
         return count, found
 
     count, found = call.run(work, at=call.locate(where_counted(count_id)))
-    render: Any = count_card(count, f"Count {count_id}")
+    render: Any = count_card(count, f"Count {count_id}", call.zone(count.location_id))
     if found:
         render = Group(render, table("Lines", LINE_COLUMNS, [line_row(line) for line in found]))
     call.emit({"count": data(count), "lines": [data(line) for line in found]}, render=render)
@@ -225,6 +226,7 @@ def list_counts(
         return await all_pages(client, client.inventory.ListCounts, request, "counts", limit=limit)
 
     found = call.run(work, at=[location_id] if location_id else [])
+    zones = call.zones(c.location_id for c in found)
     rows = [
         [
             c.count_id,
@@ -234,7 +236,7 @@ def list_counts(
             c.summary.lines,
             c.summary.counted,
             c.summary.needs_review,
-            when(c.created_at),
+            when(c.created_at, zones.get(c.location_id, "")),
         ]
         for c in found
     ]
@@ -248,7 +250,7 @@ def review(count_id: CountArgument, *, call: Call) -> None:
     """End the counting: what nobody scanned now counts as zero; lists it, and what needs a second look."""
     request = pb.ReviewCountRequest(request_id=call.request_id, count_id=count_id)
     reply = call.ask(lambda client: client.inventory.ReviewCount, request, locate=where_counted(count_id))
-    parts: list[Any] = [count_card(reply.count, f"Count {count_id} in review")]
+    parts: list[Any] = [count_card(reply.count, f"Count {count_id} in review", call.zone(reply.count.location_id))]
     if reply.zeroed:
         parts.append(
             table(
@@ -299,11 +301,10 @@ def complete(count_id: CountArgument, *, call: Call) -> None:
         ["sku", "change", "on hand after", "movement"],
         [[m.sku, f"{m.on_hand_delta:+d}", m.on_hand_after, m.movement_id] for m in reply.adjustments],
     )
+    shown = count_card(reply.count, f"Count {count_id} completed", call.zone(reply.count.location_id))
     call.emit(
         data(reply),
-        render=Group(count_card(reply.count, f"Count {count_id} completed"), posted)
-        if reply.adjustments
-        else Group(count_card(reply.count, f"Count {count_id} completed"), "The book matched the shelf."),
+        render=Group(shown, posted) if reply.adjustments else Group(shown, "The book matched the shelf."),
     )
 
 
@@ -317,7 +318,7 @@ def cancel(
     """Abandon a count: nothing is posted."""
     request = pb.CancelCountRequest(request_id=call.request_id, count_id=count_id, reason=reason)
     count = call.ask(lambda client: client.inventory.CancelCount, request, locate=where_counted(count_id)).count
-    call.emit(data(count), render=count_card(count, f"Count {count_id} cancelled"))
+    call.emit(data(count), render=count_card(count, f"Count {count_id} cancelled", call.zone(count.location_id)))
 
 
 EXAMPLES = ("omnistock count start --location STORE-BER-MITTE --note 'aisle 3'",)

@@ -12,8 +12,8 @@ from omnistock_cli.commands import duration, label, until
 from omnistock_cli.context import fail
 
 
-def hold_rows(order: pb.Order) -> list[tuple[str, Any]]:
-    """The order's holds as lines of its card: what waits, why, and until when."""
+def hold_rows(order: pb.Order, zone: str = "") -> list[tuple[str, Any]]:
+    """The order's holds as lines of its card: what waits, why, and until when (on the clock of `zone`)."""
     rows = []
     for hold in order.holds:
         what = f"allocation {hold.allocation_id}" if hold.allocation_id else "the whole order"
@@ -21,7 +21,7 @@ def hold_rows(order: pb.Order) -> list[tuple[str, Any]]:
         status = label(hold.status, pb.FulfilmentHoldStatus, "FULFILMENT_HOLD_STATUS_")
         text = f"{reason}, {status}: {what}"
         if hold.status == pb.FULFILMENT_HOLD_STATUS_ACTIVE:
-            text += f", cancels the order at {until(hold.expires_at)}"
+            text += f", cancels the order at {until(hold.expires_at, zone)}"
         rows.append((f"hold {hold.fulfilment_hold_id[:8]}", text))
     return rows
 

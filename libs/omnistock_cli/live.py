@@ -65,7 +65,7 @@ async def follow(
             async for message in stream:
                 if link.lost:
                     err_console.print(
-                        f"[green]reconnected to {link.service}[/] at {datetime.now():%H:%M:%S}; "
+                        f"[green]reconnected to {link.service}[/] at {datetime.now().astimezone():%H:%M:%S %Z}; "
                         "the view starts again from a fresh snapshot"
                     )
                     link.lost, link.reconnects, delay = "", link.reconnects + 1, FIRST_DELAY
@@ -81,7 +81,7 @@ async def follow(
         finally:
             stream.cancel()
         if not link.lost:
-            link.lost, link.since = why, f"{datetime.now():%H:%M:%S}"
+            link.lost, link.since = why, f"{datetime.now().astimezone():%H:%M:%S %Z}"
             err_console.print(f"[yellow]lost the connection to {link.service}[/] ({why}); reconnecting")
             changed()
         await asyncio.sleep(delay)

@@ -51,7 +51,7 @@ def edit_order(
     if ship_to is not None:
         request.ship_to.CopyFrom(pb.Address(name=name, point=point(ship_to, "--ship-to")))
     edited = call.ask(lambda client: client.orders.EditOrder, request).order
-    call.emit(data(edited), render=order_card(edited, f"Edited order {edited.order_id}"))
+    call.emit(data(edited), render=order_card(edited, f"Edited order {edited.order_id}", call.zone(edited.store_id)))
 
 
 EXAMPLES = ("omnistock edit-order ORDER-ID SOFA-VELVET-BLUE:2 LAMP-FLOOR-BRASS:0 --reason 'customer called'",)

@@ -45,7 +45,7 @@ def hold_order(
         hold=hold_request(reason, note, ttl),
     )
     reply = call.ask(lambda client: client.orders.HoldOrder, request)
-    call.emit(data(reply), render=order_card(reply.order, f"Order {order_id} on hold"))
+    call.emit(data(reply), render=order_card(reply.order, f"Order {order_id} on hold", call.zone(reply.order.store_id)))
 
 
 @acting(Role.STOREFRONT, role=HolderRoleOption)
@@ -62,7 +62,7 @@ def release_order(
         request_id=call.request_id, order_id=order_id, fulfilment_hold_id=hold, note=note
     )
     released = call.ask(lambda client: client.orders.ReleaseOrderHold, request).order
-    call.emit(data(released), render=order_card(released, f"Order {order_id} released"))
+    call.emit(data(released), render=order_card(released, f"Order {order_id} released", call.zone(released.store_id)))
 
 
 EXAMPLES = ("omnistock order SOFA-VELVET-BLUE:1 --ship-to 52.52,13.40 --hold payment-pending",)

@@ -139,7 +139,8 @@ def quote(
         raise typer.Exit(1)
 
 
-def order_card(order: pb.Order, title: str = "") -> RenderableType:
+def order_card(order: pb.Order, title: str = "", zone: str = "") -> RenderableType:
+    """The order, its moments on its store's clock (`zone`; UTC for a delivery)."""
     rows: list[tuple[str, Any]] = [
         ("order", order.order_id),
         ("status", _status_text(order.status)),
@@ -147,7 +148,7 @@ def order_card(order: pb.Order, title: str = "") -> RenderableType:
         ("channel", label(order.channel, common_pb2.Channel, "CHANNEL_")),
         ("customer", order.customer_id),
         ("total", f"{order.total_minor / 100:,.2f} {order.currency}" if order.currency else ""),
-        ("created", when(order.created_at)),
+        ("created", when(order.created_at, zone)),
     ]
     if order.store_id:
         rows.append(("store", order.store_id))
@@ -160,7 +161,7 @@ def order_card(order: pb.Order, title: str = "") -> RenderableType:
     for found in order.sets:  # a split set: its parts are the lines naming it
         parts = ", ".join(f"{part.quantity} {part.sku}" for part in found.components)
         rows.append(("set", f"{found.quantity} x {found.sku} (per set: {parts}), {found.fulfilled} fulfilled"))
-    rows.extend(hold_rows(order))
+    rows.extend(hold_rows(order, zone))
     summary = card(title or None, rows)
     lines = table(
         "lines",
@@ -273,7 +274,7 @@ def order(
     if hold is not None:
         request.hold.CopyFrom(hold_request(hold, "", hold_ttl))
     placed = call.ask(lambda client: client.orders.CreateOrder, request, at=at).order
-    call.emit(data(placed), render=order_card(placed, f"Order {placed.order_id}"))
+    call.emit(data(placed), render=order_card(placed, f"Order {placed.order_id}", call.zone(placed.store_id)))
 
 
 def sku_quantity_list(items: list[str] | None) -> list[common_pb2.SkuQuantity]:
@@ -314,6 +315,7 @@ def orders(
         return await all_pages(client, client.orders.ListOrders, request, "orders", limit=limit)
 
     found = call.working_at(location).run(work)
+    zones = call.zones(item.store_id for item in found)
     rows = [
         [
             item.order_id,
@@ -322,7 +324,7 @@ def orders(
             label(item.channel, common_pb2.Channel, "CHANNEL_"),
             ", ".join(f"{line.sku} x{line.quantity}" for line in item.lines),
             ", ".join(sorted({a.location_id for a in item.allocations})),
-            when(item.created_at),
+            when(item.created_at, zones.get(item.store_id, "")),
         ]
         for item in found
     ]
@@ -363,7 +365,7 @@ def show_order(order_id: OrderArgument, wide: WideOption = False, *, call: Call)
     """One order: status, lines, allocations per location, and the routing decision."""
     request = pb.GetOrderRequest(order_id=order_id_of(order_id, call.who(), call.as_json))
     found = call.ask(lambda client: client.orders.GetOrder, request).order
-    call.emit(data(found), render=order_card(found, f"Order {found.order_id}"), wide=wide)
+    call.emit(data(found), render=order_card(found, f"Order {found.order_id}", call.zone(found.store_id)), wide=wide)
 
 
 @acting(Role.STOREFRONT, role=StorefrontRoleOption)
@@ -378,7 +380,7 @@ def cancel_order(
         request_id=call.request_id, order_id=order_id_of(order_id, call.who(), call.as_json), reason=reason
     )
     found = call.ask(lambda client: client.orders.CancelOrder, request).order
-    call.emit(data(found), render=order_card(found, f"Cancelled order {found.order_id}"))
+    call.emit(data(found), render=order_card(found, f"Cancelled order {found.order_id}", call.zone(found.store_id)))
 
 
 def sell_request(items: list[str], store: str, customer: str | None, request_id: str) -> pb.CreateOrderRequest:

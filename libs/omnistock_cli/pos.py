@@ -34,7 +34,7 @@ def sell(
     """Sell at the till (role pos at the store): a carry-out order, completed at once."""
     request = sell_request(items, store, customer, call.request_id)
     sold = call.ask(lambda client: client.orders.CreateOrder, request, at=[store]).order
-    call.emit(data(sold), render=order_card(sold, f"Sold at {store}: order {sold.order_id}"))
+    call.emit(data(sold), render=order_card(sold, f"Sold at {store}: order {sold.order_id}", call.zone(store)))
 
 
 @acting(Role.POS)
@@ -76,7 +76,7 @@ def return_(
         channel=common_pb2.CHANNEL_UNSPECIFIED if order else common_pb2.CHANNEL_POS,
     )
     found = call.ask(lambda client: client.orders.CreateReturn, request, at=[store]).order_return
-    call.emit(data(found), render=return_card(found, f"Returned {quantity} of {sku} at {store}"))
+    call.emit(data(found), render=return_card(found, f"Returned {quantity} of {sku} at {store}", call.zone(store)))
 
 
 EXAMPLES = ("omnistock sell LAMP-TABLE-OPAL:1 --store STORE-BER-MITTE",)

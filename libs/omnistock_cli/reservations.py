@@ -54,7 +54,8 @@ def status_text(status: int) -> Text:
     return styled(text, colour)
 
 
-def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTable:
+def reservation_card(reservation: pb.Reservation, title: str = "", zone: str = "") -> FittedTable:
+    """The reservation, its moments on the store's clock (`zone`, else UTC)."""
     customer = reservation.customer
     contact = " ".join(part for part in (customer.email, customer.phone) if part)
     rows: list[tuple[str, Any]] = [
@@ -65,19 +66,19 @@ def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTabl
         ("items", lines_text(reservation.lines)),
         ("customer", f"{customer.name} ({customer.customer_id}) {contact}".strip()),
         ("channel", label(reservation.channel, common_pb2.Channel, "CHANNEL_")),
-        ("created", when(reservation.created_at)),
+        ("created", when(reservation.created_at, zone)),
     ]
     if reservation.status in OPEN:  # a closed one no longer runs out: `closed` says when it ended
-        rows.insert(len(rows) - 1, ("expires", until(reservation.expires_at)))
+        rows.insert(len(rows) - 1, ("expires", until(reservation.expires_at, zone)))
     if reservation.transfer_id:
         rows.append(("coming from", f"{reservation.transfer_origin_id} (transfer {reservation.transfer_id})"))
-        rows.append(("promised", when(reservation.promised_at)))
+        rows.append(("promised", when(reservation.promised_at, zone)))
     if reservation.promise.wording and reservation.status in OPEN:  # a closed one promises nothing
         rows.append(("when", reservation.promise.wording))
     if reservation.ready_at.seconds:
-        rows.append(("ready since", when(reservation.ready_at)))
+        rows.append(("ready since", when(reservation.ready_at, zone)))
     if reservation.closed_at.seconds:
-        rows.append(("closed", when(reservation.closed_at)))
+        rows.append(("closed", when(reservation.closed_at, zone)))
     if reservation.order_id:
         rows.append(("order", reservation.order_id))
     if reservation.cancel_reason:
@@ -86,7 +87,7 @@ def reservation_card(reservation: pb.Reservation, title: str = "") -> FittedTabl
 
 
 def _show(reservation: pb.Reservation, title: str, call: Call) -> None:
-    call.emit(data(reservation), render=reservation_card(reservation, title))
+    call.emit(data(reservation), render=reservation_card(reservation, title, call.zone(reservation.store_id)))
 
 
 @acting(Role.CHAT_AGENT)
@@ -139,7 +140,7 @@ def reserve(
     found = call.ask(lambda client: client.reservations.CreateReservation, request, at=[store]).reservation
     title = f"Reserved at {store}: pickup code {found.pickup_code}"
     if found.status == pb.RESERVATION_STATUS_AWAITING_TRANSFER:
-        title += f", coming from {found.transfer_origin_id}, expected {when(found.promised_at)}"
+        title += f", coming from {found.transfer_origin_id}, expected {when(found.promised_at, call.zone(store))}"
     _show(found, title, call)
 
 
@@ -234,6 +235,7 @@ def reservations(
         return matching[:limit]
 
     found = call.run(work, at=[store] if store else [])
+    zones = call.zones(item.store_id for item in found)
     rows = [
         [
             item.reservation_id,
@@ -242,7 +244,9 @@ def reservations(
             item.store_id,
             lines_text(item.lines),
             item.customer.name,
-            until(item.expires_at) if item.status in OPEN else when(item.closed_at),
+            until(item.expires_at, zones.get(item.store_id, ""))
+            if item.status in OPEN
+            else when(item.closed_at, zones.get(item.store_id, "")),
         ]
         for item in found
     ]
@@ -321,7 +325,8 @@ def collect(
     """At the till: the customer's pickup code completes the sale (role pos at the store)."""
     request = pb.CollectReservationRequest(request_id=call.request_id, store_id=store, pickup_code=code.strip())
     sold = call.ask(lambda client: client.reservations.CollectReservation, request, at=[store]).reservation
-    call.emit(data(sold), render=Group(reservation_card(sold, f"Collected at {store}: {lines_text(sold.lines)} sold")))
+    title = f"Collected at {store}: {lines_text(sold.lines)} sold"
+    call.emit(data(sold), render=Group(reservation_card(sold, title, call.zone(store))))
 
 
 EXAMPLES = (

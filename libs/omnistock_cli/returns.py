@@ -48,19 +48,20 @@ WriteOffOption = Annotated[
 ]
 
 
-def return_card(found: pb.Return, title: str) -> RenderableType:
+def return_card(found: pb.Return, title: str, zone: str = "") -> RenderableType:
+    """The return, its moments on the clock of the location it comes back to (`zone`)."""
     rows = [
         ("return", found.return_id),
         ("order", found.order_id or "(till sale without an order)"),
         ("channel", label(found.channel, common_pb2.Channel, "CHANNEL_")),
         ("location", f"{found.location_id}{' (by post)' if found.by_post else ''}"),
         ("status", label(found.status, pb.ReturnStatus, "RETURN_STATUS_")),
-        ("created", when(found.created_at)),
+        ("created", when(found.created_at, zone)),
     ]
     if found.reason:
         rows.append(("reason", found.reason))
     if found.HasField("received_at"):
-        rows.append(("received", f"{when(found.received_at)} by {found.received_by}"))
+        rows.append(("received", f"{when(found.received_at, zone)} by {found.received_by}"))
     if found.cancel_reason:
         rows.append(("cancelled", found.cancel_reason))
     lines = [[line.sku, line.quantity, line.restocked, line.damaged, line.written_off] for line in found.lines]
@@ -131,7 +132,9 @@ def create(
         reason=reason,
     )
     found = call.ask(lambda client: client.orders.CreateReturn, request, at=[location]).order_return
-    call.emit(data(found), render=return_card(found, f"Return {found.return_id} authorised"))
+    call.emit(
+        data(found), render=return_card(found, f"Return {found.return_id} authorised", call.zone(found.location_id))
+    )
 
 
 @acting(Role.POS)
@@ -149,7 +152,12 @@ def receive(
         fail("say what became of the units", hint="for example --restock CUSHION-X=1 --damaged CUSHION-X=1")
     request = pb.ReceiveReturnRequest(request_id=call.request_id, return_id=return_id, lines=lines)
     found = call.ask(lambda client: client.orders.ReceiveReturn, request, locate=where_returned(return_id)).order_return
-    call.emit(data(found), render=return_card(found, f"Return {found.return_id} received at {found.location_id}"))
+    call.emit(
+        data(found),
+        render=return_card(
+            found, f"Return {found.return_id} received at {found.location_id}", call.zone(found.location_id)
+        ),
+    )
 
 
 @acting(Role.ADMIN)
@@ -162,7 +170,9 @@ def cancel(
     """Cancel an authorised return whose units have not arrived."""
     request = pb.CancelReturnRequest(request_id=call.request_id, return_id=return_id, reason=reason)
     found = call.ask(lambda client: client.orders.CancelReturn, request).order_return
-    call.emit(data(found), render=return_card(found, f"Return {found.return_id} cancelled"))
+    call.emit(
+        data(found), render=return_card(found, f"Return {found.return_id} cancelled", call.zone(found.location_id))
+    )
 
 
 @acting(Role.ADMIN, writes=False)
@@ -170,7 +180,7 @@ def show(return_id: ReturnArgument, *, call: Call) -> None:
     """One return: where it comes back, its lines and what became of them."""
     request = pb.GetReturnRequest(return_id=return_id)
     found = call.ask(lambda client: client.orders.GetReturn, request).order_return
-    call.emit(data(found), render=return_card(found, f"Return {found.return_id}"))
+    call.emit(data(found), render=return_card(found, f"Return {found.return_id}", call.zone(found.location_id)))
 
 
 @acting(Role.ADMIN, writes=False)
@@ -195,6 +205,7 @@ def list_returns(
         return await all_pages(client, client.orders.ListReturns, request, "returns")
 
     found = call.run(work, at=[location] if location else [])
+    zones = call.zones(r.location_id for r in found)
     rows = [
         [
             r.return_id,
@@ -203,7 +214,7 @@ def list_returns(
             r.location_id,
             label(r.status, pb.ReturnStatus, "RETURN_STATUS_"),
             sum(line.quantity for line in r.lines),
-            when(r.created_at),
+            when(r.created_at, zones.get(r.location_id, "")),
         ]
         for r in found
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from rich.text import Text
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
-from omnistock_cli.acting import Call, acting
+from omnistock_cli.acting import ZONES, Call, acting
 from omnistock_cli.commands import (
     channel_code,
     data,
@@ -356,9 +357,10 @@ def movements(
         return await all_pages(client, client.inventory.ListMovements, request, "movements", limit=limit)
 
     found = call.working_at(location).run(work)
+    zones = call.zones(item.location_id for item in found)
     rows = [
         [
-            when(item.at),
+            when(item.at, zones.get(item.location_id, "")),
             item.location_id,
             item.sku,
             label(item.kind, pb.MovementKind, "MOVEMENT_KIND_"),
@@ -385,7 +387,13 @@ def movements(
 # omnistock watch
 
 
-def watch_table(title: str, levels: dict[tuple[str, str], pb.StockLevel], changed: set[tuple[str, str]]) -> FittedTable:
+def watch_table(
+    title: str,
+    levels: dict[tuple[str, str], pb.StockLevel],
+    changed: set[tuple[str, str]],
+    zones: Mapping[str, str] | None = None,
+) -> FittedTable:
+    """The watched levels; each update on the clock of its location (`zones` by location id, else UTC)."""
     rows = []
     for key in sorted(levels):
         level = levels[key]
@@ -397,7 +405,7 @@ def watch_table(title: str, levels: dict[tuple[str, str], pb.StockLevel], change
             level.safety_stock,
             level.available,
             level.incoming or "",
-            when(level.updated_at),
+            when(level.updated_at, (zones or {}).get(level.location_id, "")),
         ]
         style = "bold yellow" if key in changed else ("red" if level.available <= 0 else "")
         rows.append([styled(cell, style) if style else cell for cell in row])
@@ -421,12 +429,13 @@ async def watch_stock(
     """The live view; it reconnects when inventory restarts (live.follow)."""
     levels: dict[tuple[str, str], pb.StockLevel] = {}
     changed: set[tuple[str, str]] = set()
+    zones: dict[str, str] = {}
     ready = False
     link = Link("inventory")
     title = f"{', '.join(request.skus)}: live stock (Ctrl-C ends)"
 
     def view() -> RenderableType:
-        shown = watch_table(title, levels, changed if ready else set())
+        shown = watch_table(title, levels, changed if ready else set(), zones)
         note = link.note()
         return Group(shown, Text.from_markup(note)) if note else shown
 
@@ -448,6 +457,9 @@ async def watch_stock(
                 levels[key] = level
                 changed.add(key)
         ready = ready or message.snapshot_complete
+        unknown = {level.location_id for level in message.levels} - set(zones)
+        if unknown and not as_json:
+            zones.update(await ZONES.of(client, unknown))
         if as_json:
             print_json_line({"snapshot": message.snapshot, "levels": list(message.levels)})
         redraw()

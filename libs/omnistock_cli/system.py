@@ -70,7 +70,7 @@ NatsPortOption = Annotated[
 
 
 def say(message: str) -> None:
-    err_console.print(f"[dim]{datetime.now():%H:%M:%S}[/] {message}")
+    err_console.print(f"[dim]{datetime.now().astimezone():%H:%M:%S %Z}[/] {message}")
 
 
 class Stopping(Exception):

@@ -22,7 +22,7 @@ from rich.text import Text
 from omnistock.common.v1 import common_pb2
 from omnistock.fulfilment.v1 import fulfilment_pb2 as pb
 from omnistock_cli import ids
-from omnistock_cli.acting import STAFF, Call, acting
+from omnistock_cli.acting import STAFF, ZONES, Call, acting
 from omnistock_cli.commands import (
     data,
     duration,
@@ -88,7 +88,8 @@ def items_text(task: pb.Task) -> str:
     )
 
 
-def task_row(task: pb.Task) -> list[Any]:
+def task_row(task: pb.Task, zone: str = "") -> list[Any]:
+    """The task as a row, its moments on the clock of its location (`zone`)."""
     source = f"reservation {task.reservation_id}" if task.reservation_id else f"order {task.order_id}"
     return [
         task.task_id,
@@ -96,12 +97,13 @@ def task_row(task: pb.Task) -> list[Any]:
         status_text(task.status) + hold_text(task),
         items_text(task),
         source,
-        when(task.promise_at),
-        when(task.updated_at),
+        when(task.promise_at, zone),
+        when(task.updated_at, zone),
     ]
 
 
-def task_card(task: pb.Task, title: str) -> FittedTable:
+def task_card(task: pb.Task, title: str, zone: str = "") -> FittedTable:
+    """The task, its due time on the clock of its location (`zone`)."""
     rows = [
         ("task", task.task_id),
         ("kind", kind_text(task.kind)),
@@ -117,7 +119,7 @@ def task_card(task: pb.Task, title: str) -> FittedTable:
         rows.append(("shipped with", f"{task.carrier} {task.tracking_number}"))
     if task.withdrawn_reason:
         rows.append(("withdrawn", task.withdrawn_reason))
-    rows.append(("promised", when(task.promise_at)))
+    rows.append(("promised", when(task.promise_at, zone)))
     return card(title, rows)
 
 
@@ -220,9 +222,12 @@ def tasks(
             await asyncio.sleep(WAIT_INTERVAL)
 
     found = call.run(work, at=[location])
+    zone = call.zone(location) if found else ""
     call.emit(
         {"tasks": [data(task) for task in found]},
-        render=table(f"Tasks at {location}", TASK_COLUMNS, [task_row(task) for task in found], optional=TASK_OPTIONAL)
+        render=table(
+            f"Tasks at {location}", TASK_COLUMNS, [task_row(task, zone) for task in found], optional=TASK_OPTIONAL
+        )
         if found
         else f"No tasks at {location}.",
         wide=wide,
@@ -235,18 +240,22 @@ def _watch(location: str, who: Caller, wanted: Callable[[pb.Task], bool], second
     title = f"Tasks at {location}, live (Ctrl-C ends)"
     current: dict[str, pb.Task] = {}
     link = Link("fulfilment")
+    zone = ""
 
     def view() -> RenderableType:
         shown = sorted(
             (task for task in current.values() if wanted(task) and task.status not in FINISHED),
             key=lambda task: (task.promise_at.seconds, task.task_id),
         )
-        listed = table(title, TASK_COLUMNS, [task_row(task) for task in shown], optional=TASK_OPTIONAL)
+        listed = table(title, TASK_COLUMNS, [task_row(task, zone) for task in shown], optional=TASK_OPTIONAL)
         note = link.note()
         return Group(listed, Text.from_markup(note)) if note else listed
 
     async def main() -> None:
+        nonlocal zone
         async with OmnistockClient.connect(settings, who.token_source(settings)) as client:
+            if not as_json:
+                zone = await ZONES.zone(client, location)
             live = None if as_json else Live(view(), console=console, auto_refresh=False)
 
             def redraw() -> None:
@@ -290,7 +299,7 @@ def show_task(task_id: TaskArgument, *, call: Call) -> None:
         return (await client.call(client.fulfilment.GetTask, pb.GetTaskRequest(task_id=whole))).task
 
     task = on_task(task_id, call, act, finished_too=True)
-    call.emit(data(task), render=task_card(task, f"Task at {task.location_id}"))
+    call.emit(data(task), render=task_card(task, f"Task at {task.location_id}", call.zone(task.location_id)))
 
 
 @acting(Role.WAREHOUSE)
@@ -331,7 +340,7 @@ def pick(
 
     task, short = on_task(task_id, call, act)
     title = f"Picked {task.task_id}" if task.kind == pb.TASK_KIND_PICK else f"Picking {task.task_id}"
-    shown: Any = task_card(task, title)
+    shown: Any = task_card(task, title, call.zone(task.location_id))
     if short:
         shown = Group(
             shown, Text.assemble(styled("short:", "red"), f" {', '.join(f'{s.sku} x{s.quantity}' for s in short)}")
@@ -344,7 +353,7 @@ def _step(task_text: str, title: str, step: Callable[[OmnistockClient, str], Awa
         return (await step(client, whole)).task  # type: ignore[no-any-return]
 
     task = on_task(task_text, call, act)
-    call.emit(data(task), render=task_card(task, f"{title} {task.task_id}"))
+    call.emit(data(task), render=task_card(task, f"{title} {task.task_id}", call.zone(task.location_id)))
 
 
 @acting(Role.WAREHOUSE)
@@ -396,7 +405,7 @@ def handover(
     """At the pickup desk: the customer's code hands the items over and completes the sale."""
     request = pb.HandOverRequest(request_id=call.request_id, location_id=store, pickup_code=code.strip())
     task = call.ask(lambda client: client.fulfilment.HandOver, request, at=[store]).task
-    call.emit(data(task), render=task_card(task, f"Handed over at {store}"))
+    call.emit(data(task), render=task_card(task, f"Handed over at {store}", call.zone(store)))
 
 
 EXAMPLES = ("omnistock tasks --location STORE-BER-MITTE --watch",)

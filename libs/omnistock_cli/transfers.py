@@ -8,7 +8,7 @@ commands do."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -61,7 +61,16 @@ def quantities(items: list[str] | None, option: str) -> dict[str, int]:
     return found
 
 
-def transfer_card(transfer: pb.Transfer, title: str, reservation: rpb.Reservation | None = None) -> Group:
+def transfer_card(
+    transfer: pb.Transfer,
+    title: str,
+    reservation: rpb.Reservation | None = None,
+    zones: Mapping[str, str] | None = None,
+) -> Group:
+    """The transfer; each moment on the clock of the end it happens at (`zones` by location id, else UTC):
+    the arrival at the destination's, the rest at the origin's."""
+    origin = (zones or {}).get(transfer.origin_location_id, "")
+    destination = (zones or {}).get(transfer.destination_location_id, "")
     card = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
     card.add_column(style="dim")
     card.add_column()
@@ -73,22 +82,27 @@ def transfer_card(transfer: pb.Transfer, title: str, reservation: rpb.Reservatio
         ("in transit", f"{transfer.units_in_transit} units"),
     ]
     if transfer.HasField("expected_arrival_at"):
-        rows.append(("expected", when(transfer.expected_arrival_at)))
+        rows.append(("expected", when(transfer.expected_arrival_at, destination)))
     if transfer.hold_owner:
         rows.append(("held for", held_for(transfer, reservation)))
     if transfer.note:
         rows.append(("note", transfer.note))
-    rows.append(("created", f"{when(transfer.created_at)} by {transfer.created_by}"))
+    rows.append(("created", f"{when(transfer.created_at, origin)} by {transfer.created_by}"))
     if transfer.HasField("shipped_at"):
-        rows.append(("shipped", when(transfer.shipped_at)))
+        rows.append(("shipped", when(transfer.shipped_at, origin)))
     if transfer.HasField("received_at"):
-        rows.append(("received", when(transfer.received_at)))
+        rows.append(("received", when(transfer.received_at, destination)))
     if transfer.HasField("cancelled_at"):
-        rows.append(("cancelled", f"{when(transfer.cancelled_at)} {transfer.cancel_reason}".strip()))
+        rows.append(("cancelled", f"{when(transfer.cancelled_at, origin)} {transfer.cancel_reason}".strip()))
     for name, value in rows:
         card.add_row(name, value)
     lines = [[line.sku, line.quantity, line.received, line.damaged, line.short, line.over] for line in transfer.lines]
     return Group(card, table("Lines", LINE_COLUMNS, lines))
+
+
+def ends(call: Call, transfer: pb.Transfer) -> dict[str, str]:
+    """The time zones of the transfer's two ends."""
+    return call.zones([transfer.origin_location_id, transfer.destination_location_id])
 
 
 def held_for(transfer: pb.Transfer, reservation: rpb.Reservation | None) -> str:
@@ -160,7 +174,10 @@ def create(
 
     at = [destination] if call.role is Role.POS else [origin]
     transfer = call.ask(lambda client: client.inventory.CreateTransfer, request, at=at).transfer
-    call.emit(data(transfer), render=transfer_card(transfer, f"Transfer {transfer.transfer_id} drafted"))
+    call.emit(
+        data(transfer),
+        render=transfer_card(transfer, f"Transfer {transfer.transfer_id} drafted", zones=ends(call, transfer)),
+    )
 
 
 @acting(Role.WAREHOUSE)
@@ -168,7 +185,10 @@ def ship(transfer_id: TransferArgument, *, call: Call) -> None:
     """Ship a draft: its units leave on hand at the origin and are in transit to the destination."""
     request = pb.ShipTransferRequest(request_id=call.request_id, transfer_id=transfer_id)
     reply = call.ask(lambda client: client.inventory.ShipTransfer, request, locate=end_of(transfer_id, "origin"))
-    call.emit(data(reply), render=transfer_card(reply.transfer, f"Transfer {transfer_id} shipped"))
+    call.emit(
+        data(reply),
+        render=transfer_card(reply.transfer, f"Transfer {transfer_id} shipped", zones=ends(call, reply.transfer)),
+    )
 
 
 @acting(Role.POS)
@@ -194,7 +214,10 @@ def receive(
     reply = call.ask(
         lambda client: client.inventory.ReceiveTransfer, request, locate=end_of(transfer_id, "destination")
     )
-    call.emit(data(reply), render=transfer_card(reply.transfer, f"Transfer {transfer_id} received"))
+    call.emit(
+        data(reply),
+        render=transfer_card(reply.transfer, f"Transfer {transfer_id} received", zones=ends(call, reply.transfer)),
+    )
 
 
 @acting(Role.WAREHOUSE)
@@ -209,7 +232,9 @@ def cancel(
     transfer = call.ask(
         lambda client: client.inventory.CancelTransfer, request, locate=end_of(transfer_id, "origin")
     ).transfer
-    call.emit(data(transfer), render=transfer_card(transfer, f"Transfer {transfer_id} cancelled"))
+    call.emit(
+        data(transfer), render=transfer_card(transfer, f"Transfer {transfer_id} cancelled", zones=ends(call, transfer))
+    )
 
 
 @acting(Role.ADMIN, writes=False)
@@ -222,7 +247,9 @@ def show(transfer_id: TransferArgument, *, call: Call) -> None:
         return transfer, await owning_reservation(client, transfer)
 
     transfer, reservation = call.run(work, at=call.locate(end_of(transfer_id, "origin")))
-    call.emit(data(transfer), render=transfer_card(transfer, f"Transfer {transfer_id}", reservation))
+    call.emit(
+        data(transfer), render=transfer_card(transfer, f"Transfer {transfer_id}", reservation, ends(call, transfer))
+    )
 
 
 @acting(Role.ADMIN, writes=False, works_at=False)
@@ -241,6 +268,7 @@ def list_transfers(
         return await all_pages(client, client.inventory.ListTransfers, request, "transfers", limit=limit)
 
     found = call.run(work, at=[location_id] if location_id else [])
+    zones = call.zones(t.origin_location_id for t in found)
     rows: list[list[Any]] = [
         [
             t.transfer_id,
@@ -249,7 +277,7 @@ def list_transfers(
             label(t.status, pb.TransferStatus, "TRANSFER_STATUS_"),
             sum(line.quantity for line in t.lines),
             t.units_in_transit,
-            when(t.created_at),
+            when(t.created_at, zones.get(t.origin_location_id, "")),
         ]
         for t in found
     ]

@@ -89,7 +89,13 @@ class CountPages:
             except grpc.aio.AioRpcError as error:
                 raise await self.console.services.refusal(error) from error
         finished = [count for count in recent.counts if count.status not in UNFINISHED]
-        context = {"unfinished": unfinished, "finished": finished, "attempt": attempt, "words": STATUS_WORDS}
+        context = {
+            "unfinished": unfinished,
+            "finished": finished,
+            "attempt": attempt,
+            "words": STATUS_WORDS,
+            "zone": await self.console.zone(staff),
+        }
         return self.console.render(request, "counts.html", context, status=status, staff=staff)
 
     async def create(self, request: Request) -> Response:
@@ -168,6 +174,7 @@ class CountPages:
             "words": STATUS_WORDS,
             "line_words": LINE_WORDS,
             "COUNT": ipb,
+            "zone": await self.console.zone(staff),
         }
         return self.console.render(request, "count.html", context, status=status, staff=staff)
 

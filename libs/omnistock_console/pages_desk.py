@@ -23,7 +23,7 @@ from omnistock_console.catalogue import Found, find_skus, titles
 from omnistock_console.queue import every_status
 from omnistock_console.services import Refused
 from omnistock_console.staff import Staff, flash
-from omnistock_console.web import Console, field, request_id_of, see_other
+from omnistock_console.web import Console, clock, field, request_id_of, see_other
 
 # What people type between the groups of a pickup code, or by habit; the code is the rest.
 _CODE_SEPARATORS = str.maketrans("", "", " -_.\t")
@@ -91,10 +91,19 @@ class DeskPages:
     ) -> Response:
         staff = self._store_staff(request)
         skus: dict[str, ipb.Sku] = {}
+        zone = ""
         if reservation is not None:
             with self.console.acting_as(staff) as client:
                 skus = await titles(client, [line.sku for line in reservation.lines])
-        context = {"code": code, "reservation": reservation, "problem": problem, "skus": skus, "request_id": request_id}
+            zone = await self.console.zone(staff)
+        context = {
+            "code": code,
+            "reservation": reservation,
+            "problem": problem,
+            "skus": skus,
+            "request_id": request_id,
+            "zone": zone,
+        }
         return self.console.render(request, "handover.html", context, status=status, staff=staff)
 
     async def handover_find(self, request: Request) -> Response:
@@ -114,7 +123,8 @@ class DeskPages:
             # The code is right: telling staff to check it would send the customer away confused.
             expected = ""
             if coming.promised_at.seconds:
-                moment = coming.promised_at.ToDatetime(tzinfo=UTC).strftime("%a %d %b %H:%M UTC")
+                # Staff read the store's clock: the arrival on it, naming its zone.
+                moment = clock(coming.promised_at.ToDatetime(tzinfo=UTC), await self.console.zone(staff))
                 expected = f" (expected {moment})"
             problem = (
                 f"The items of pickup {code} are still on their way here on a transfer{expected}:"

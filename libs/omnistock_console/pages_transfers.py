@@ -86,6 +86,7 @@ class TransferPages:
             "done": done,
             "words": STATUS_WORDS,
             "for_a_customer": for_a_customer,
+            "zone": await self.console.zone(staff),
         }
         return self.console.render(request, "transfers.html", context, staff=staff)
 
@@ -114,6 +115,7 @@ class TransferPages:
             "receiving": found.status == ipb.TRANSFER_STATUS_SHIPPED
             and found.destination_location_id == staff.location_id,
             "sending": found.status == ipb.TRANSFER_STATUS_DRAFT and found.origin_location_id == staff.location_id,
+            "zone": await self.console.zone(staff),
         }
         return self.console.render(request, "transfer.html", context, status=status, staff=staff)
 

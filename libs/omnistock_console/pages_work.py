@@ -78,7 +78,9 @@ class WorkPages:
         staff = self.console.staff(request, request.path_params["location_id"])
         with self.console.acting_as(staff) as client:
             try:
-                rows = await Enricher(client).rows(await active_tasks(client, staff.location_id))
+                rows = await Enricher(client, zones=self.console.zones).rows(
+                    await active_tasks(client, staff.location_id)
+                )
             except grpc.aio.AioRpcError as error:
                 raise await self.console.services.refusal(error) from error
         return self.console.render(request, "queue.html", {"rows": rows, "live": False}, staff=staff)
@@ -90,7 +92,7 @@ class WorkPages:
 
         async def events() -> AsyncIterator[dict[str, Any]]:
             with self.console.acting_as(staff) as client:
-                enricher = Enricher(client)
+                enricher = Enricher(client, zones=self.console.zones)
                 try:
                     async for tasks, changed in live_tasks(client, staff.location_id):
                         rows = await enricher.rows(tasks, refresh=changed)
@@ -126,7 +128,7 @@ class WorkPages:
             raise await self.console.services.refusal(error) from error
         if task.location_id != staff.location_id:
             raise Refused(f"Task {task_id} is not at {staff.location_id}.", 404, grpc.StatusCode.NOT_FOUND)
-        (row,) = await Enricher(client).rows([task])
+        (row,) = await Enricher(client, zones=self.console.zones).rows([task])
         return row
 
     async def scan(self, request: Request) -> Response:

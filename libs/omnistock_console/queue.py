@@ -16,6 +16,7 @@ import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from omnistock_client import OmnistockClient
+from omnistock_client.clock import Zones
 from omnistock_client.lookups import all_pages
 
 from omnistock.common.v1 import common_pb2
@@ -132,8 +133,8 @@ class Enricher:
     client: OmnistockClient
     reservations: dict[str, rpb.Reservation] = field(default_factory=dict)
     skus: dict[str, ipb.Sku] = field(default_factory=dict)
-    # Each location's time zone, read once.
-    zones: dict[str, str] = field(default_factory=dict)
+    # Each location's time zone (the console's own, read once for every page).
+    zones: Zones = field(default_factory=Zones)
 
     async def rows(self, tasks: Iterable[fpb.Task], *, refresh: Iterable[str] = ()) -> list[Row]:
         tasks = sorted(tasks, key=lambda t: (t.promise_at.seconds, t.promise_at.nanos, t.created_at.seconds, t.task_id))
@@ -144,29 +145,17 @@ class Enricher:
             self.skus.update(await titles(self.client, missing_skus))
         wanted = {t.reservation_id for t in tasks if t.reservation_id and t.reservation_id not in self.reservations}
         problems = await self._read_reservations(wanted)
-        for location_id in sorted({task.location_id for task in tasks} - set(self.zones)):
-            self.zones[location_id] = await self._zone(location_id)
+        zones = await self.zones.of(self.client, (task.location_id for task in tasks))
         return [
             Row(
                 task,
                 [self.line(line) for line in task.lines],
                 self.reservations.get(task.reservation_id),
                 problems.get(task.reservation_id, ""),
-                self.zones.get(task.location_id, ""),
+                zones.get(task.location_id, ""),
             )
             for task in tasks
         ]
-
-    async def _zone(self, location_id: str) -> str:
-        """The location's time zone, as its promises are made in; "" (UTC) when it has none or
-        cannot be read now."""
-        try:
-            reply = await self.client.call(
-                self.client.inventory.GetLocation, ipb.GetLocationRequest(location_id=location_id)
-            )
-        except grpc.aio.AioRpcError:
-            return ""
-        return str(reply.location.promise_settings.time_zone)
 
     def line(self, line: fpb.TaskLine) -> Line:
         sku = self.skus.get(line.sku)

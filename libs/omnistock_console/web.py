@@ -7,15 +7,16 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import grpc
 import structlog
 from omnistock_client import OmnistockClient
+from omnistock_client.clock import Zones, on_clock, time_zone
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -54,13 +55,13 @@ def clock(moment: datetime | None, zone: str = "") -> str:
     shows it again on the same clock (static/console.js)."""
     if not moment:
         return ""
-    try:
-        tz = ZoneInfo(zone) if zone else None
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = None
-    if tz is None:
-        return f"{moment.astimezone(UTC):%a %d %b %H:%M} UTC"
-    return f"{moment.astimezone(tz):%a %d %b %H:%M} {zone}"
+    local, name = on_clock(moment, zone)
+    return f"{local:%a %d %b %H:%M} {name}"
+
+
+def zone_name(zone: str) -> str:
+    """The zone `clock` shows a moment in: the store's, or UTC when it has none (never the device's)."""
+    return time_zone(zone)[1]
 
 
 @dataclass
@@ -69,11 +70,14 @@ class Console:
     services: Services
     authority: TokenAuthority
     templates: Jinja2Templates
+    # Each location's time zone, read once for every page and person (not once per page or row).
+    zones: Zones = dataclass_field(default_factory=Zones)
 
     @classmethod
     def build(cls, settings: Settings, services: Services) -> Console:
         templates = Jinja2Templates(directory=str(TEMPLATES))
         templates.env.filters["clock"] = clock
+        templates.env.filters["zone_name"] = zone_name
         templates.env.globals.update(
             new_request_id=lambda: str(uuid.uuid4()),
             utc=UTC,
@@ -101,6 +105,11 @@ class Console:
     def acting_as(self, staff: Staff) -> Iterator[OmnistockClient]:
         with self.services.acting_as(staff.token) as client:
             yield client
+
+    async def zone(self, staff: Staff) -> str:
+        """The time zone of the location the staff member works at: its times are shown on its clock."""
+        with self.acting_as(staff) as client:
+            return await self.zones.zone(client, staff.location_id)
 
     async def form(self, request: Request) -> FormData:
         """The posted form, after its CSRF token was checked against the session's."""

@@ -138,9 +138,19 @@ class Reservation(BaseModel):
     items: list[Item]
     customer: Customer
     expires_at: str = Field(description="ISO 8601, UTC: until when the store keeps the items.")
+    collect_before_local: str = Field(
+        default="",
+        description="Until when the store keeps the items, on the store's clock and naming its time zone, in words "
+        "to say as they are (for example 'Thursday 10 December at 18:00 Europe/Berlin time').",
+    )
     order_id: str = Field(description="The order it became, when converted.")
     promised_at: str = Field(
         default="", description="ISO 8601, UTC: when the items are expected at the store (ship to store)."
+    )
+    expected_local: str = Field(
+        default="",
+        description="When the items are expected at the store (ship to store), on the store's clock and naming its "
+        "time zone, in words to say as they are; empty when none are on their way.",
     )
     coming_from: str = Field(default="", description="Where the items come from on a transfer (ship to store).")
     promise: str = Field(
@@ -213,6 +223,10 @@ class OrderHold(BaseModel):
     status: str = Field(description="active, released or expired.")
     allocation_id: str = Field(description="The one allocation held; empty: the whole order.")
     expires_at: str = Field(description="When an active hold cancels the order unless released (ISO 8601, UTC).")
+    expires_local: str = Field(
+        default="",
+        description="The same moment in words to say as they are, naming its time zone: the pickup store's, else UTC.",
+    )
 
 
 class Order(BaseModel):

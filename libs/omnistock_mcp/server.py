@@ -331,11 +331,12 @@ def build_server(tools: ChannelTools, verifier: OmnistockTokenVerifier | None = 
     ) -> models.Reservation:
         """Set items aside at a store for the customer to collect. The units are taken out of stock for
         everyone else at once. Returns the reservation_id, the pickup_code the customer shows at the till,
-        expires_at and promise (when the customer can collect, in words). If the store does not have
-        enough, the error says how many it has and which other stores nearby do; with ship_to_store the
-        items are set aside where they are and brought to the store instead (status awaiting_transfer,
-        promised_at, coming_from, and the day in the summary). Safe to retry: a repeated call returns the
-        same reservation."""
+        expires_at (collect_before_local: the same on the store's clock, to tell the customer) and promise
+        (when the customer can collect, in words). If the store does not have enough, the error says how
+        many it has and which other stores nearby do; with ship_to_store the items are set aside where they
+        are and brought to the store instead (status awaiting_transfer, promised_at and expected_local,
+        coming_from, and the day in the summary). Safe to retry: a repeated call returns the same
+        reservation."""
         return await guarded(  # type: ignore[return-value]
             tools.reserve_for_pickup(
                 sku, store_id, customer_name, email, phone, quantity, hold_days, idempotency_key, ship_to_store

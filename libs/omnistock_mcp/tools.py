@@ -25,6 +25,7 @@ import jwt
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from omnistock_client import OmnistockClient
+from omnistock_client.clock import Zones, local_today, on_clock
 from omnistock_client.explain import explain, missing_sentence, not_found_of, short_locations
 from omnistock_client.lookups import (
     all_pages,
@@ -166,10 +167,19 @@ def _iso(stamp: Any) -> str:
     return stamp.ToDatetime(tzinfo=UTC).isoformat(timespec="minutes") if stamp.seconds else ""
 
 
-def _day(stamp: Any) -> str:
-    """A date as an agent says it: "Thursday 10 December"."""
-    moment = stamp.ToDatetime(tzinfo=UTC)
+def _day(stamp: Any, zone: str) -> str:
+    """A date as an agent says it, on the store's calendar: "Thursday 10 December"."""
+    moment, _ = on_clock(stamp.ToDatetime(tzinfo=UTC), zone)
     return f"{moment:%A} {moment.day} {moment:%B}"
+
+
+def _local(stamp: Any, zone: str) -> str:
+    """A moment as an agent says it to a customer, on the store's clock and naming its zone (the
+    customer reads a bare time as their own): "Thursday 10 December at 18:00 Pacific/Auckland time"."""
+    if not stamp.seconds:
+        return ""
+    moment, name = on_clock(stamp.ToDatetime(tzinfo=UTC), zone)
+    return f"{moment:%A} {moment.day} {moment:%B} at {moment:%H:%M} {name} time"
 
 
 def _status(value: int, enum: Any, prefix: str) -> str:
@@ -200,7 +210,10 @@ class ChannelTools:
     settings: Settings
     token: Callable[[], str]
     addresses: dict[ServiceName, str] | None = None
-    today: Callable[[], str] = field(default=lambda: datetime.now(UTC).date().isoformat())
+    # The date of "today" on the clock of a zone ("" is UTC): the day a customer's intent is made on.
+    today: Callable[[str], str] = field(default=local_today)
+    # Each location's time zone, read once for every call (not once per reservation shown).
+    zones: Zones = field(default_factory=Zones)
     _client: OmnistockClient | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -224,6 +237,10 @@ class ChannelTools:
         caller and what it asked (the same arguments on the same day are the same intent)."""
         parts = ("key", idempotency_key) if idempotency_key else intent
         return derived_request_id(kind, self.caller().key, *parts)
+
+    async def zone(self, location_id: str) -> str:
+        """The location's time zone ("" for UTC, also when it cannot be read now)."""
+        return await self.zones.zone(await self.client(), location_id) if location_id else ""
 
     async def names(self, location_ids: list[str]) -> dict[str, str]:
         """Location id -> name; ids as names when inventory cannot say."""
@@ -526,7 +543,8 @@ class ChannelTools:
     ) -> models.Reservation:
         customer_id = customer_id_for(customer_name, email or "", phone or "")
         caller = self.caller()
-        parts: tuple[Any, ...] = (sku, store_id, customer_id, quantity, hold_days, self.today())
+        today = self.today(await self.zone(store_id))  # the store's day: the customer's "today" there
+        parts: tuple[Any, ...] = (sku, store_id, customer_id, quantity, hold_days, today)
         request = rpb.CreateReservationRequest(
             request_id=self.request_id("mcp-reserve", idempotency_key, *parts, *(("ship",) if ship_to_store else ())),
             channel=caller.channel,
@@ -606,8 +624,14 @@ class ChannelTools:
     async def extend_reservation(
         self, reservation_id: str, days: float, idempotency_key: str | None = None
     ) -> models.Reservation:
+        today = ""
+        if not idempotency_key:  # the same extension asked on the same day at the store is one intent
+            found = await self._call(
+                lambda c: c.reservations.GetReservation, rpb.GetReservationRequest(reservation_id=reservation_id)
+            )
+            today = self.today(await self.zone(found.reservation.store_id))
         request = rpb.ExtendReservationRequest(
-            request_id=self.request_id("mcp-extend", idempotency_key, reservation_id, days, self.today()),
+            request_id=self.request_id("mcp-extend", idempotency_key, reservation_id, days, today),
             reservation_id=reservation_id,
             extend_by=duration_pb2.Duration(seconds=int(days * 86400)),
         )
@@ -668,27 +692,26 @@ class ChannelTools:
         origin_id = reservation.transfer_origin_id
         names = await self.names([reservation.store_id, *([origin_id] if origin_id else [])])
         store = names[reservation.store_id]
+        zone = await self.zone(reservation.store_id)
         status = _status(reservation.status, rpb.ReservationStatus, "RESERVATION_STATUS_")
         items = ", ".join(f"{line.quantity} x {line.sku}" for line in reservation.lines)
-        expires = _iso(reservation.expires_at)
+        # Said on the store's clock, naming its zone: the customer comes to the store by its time.
+        collect_before, expected = _local(reservation.expires_at, zone), _local(reservation.promised_at, zone)
         # A closed reservation (expired, cancelled, collected, become an order) promises nothing: its
         # old pickup time, passed on, would send the customer to the store for nothing.
         promise = reservation.promise.wording if reservation.status in OPEN_RESERVATIONS else ""
         if reservation.status == rpb.RESERVATION_STATUS_AWAITING_TRANSFER:
-            when = (
-                promise
-                if promise
-                else f"to collect at {store} on {_day(reservation.promised_at)} via transfer from {names[origin_id]}"
-            )
+            day = _day(reservation.promised_at, zone)  # the store's day, as the promise's own wording says it
+            when = promise if promise else f"to collect at {store} on {day} via transfer from {names[origin_id]}"
             summary = (
-                f"{verb + ': ' if verb else ''}{items} for {reservation.customer.name}, {when} "
-                f"(expected {_iso(reservation.promised_at)} UTC). The units are set aside at {names[origin_id]} "
+                f"{verb + ': ' if verb else ''}{items} for {reservation.customer.name}, {when}"
+                f"{f' (expected {expected})' if expected else ''}. The units are set aside at {names[origin_id]} "
                 f"now; the customer is told when they arrive. Pickup code {reservation.pickup_code}."
             )
         elif reservation.status in (rpb.RESERVATION_STATUS_ACTIVE, rpb.RESERVATION_STATUS_READY_FOR_PICKUP):
             summary = (
                 f"{verb + ': ' if verb else ''}{items} at {store} for {reservation.customer.name}. "
-                f"Pickup code {reservation.pickup_code}; collect before {expires} (UTC)."
+                f"Pickup code {reservation.pickup_code}; collect before {collect_before}."
                 + (" The items are ready at the pickup desk." if status == "ready_for_pickup" else "")
                 + (f" Promised: {promise}." if promise and status == "active" else "")
             )
@@ -706,9 +729,11 @@ class ChannelTools:
             store_name=store,
             items=[models.Item(sku=line.sku, quantity=line.quantity) for line in reservation.lines],
             customer=models.Customer(name=reservation.customer.name, customer_id=reservation.customer.customer_id),
-            expires_at=expires,
+            expires_at=_iso(reservation.expires_at),
+            collect_before_local=collect_before,
             order_id=reservation.order_id,
             promised_at=_iso(reservation.promised_at),
+            expected_local=expected,
             coming_from=names[origin_id] if origin_id else "",
             promise=promise,
             summary=summary,
@@ -867,6 +892,8 @@ class ChannelTools:
         customer_id = customer_id_for(customer_name, email or "", phone or "")
         caller = self.caller()
         lines = [opb.OrderLineRequest(sku=item.sku, quantity=item.quantity) for item in items]
+        # The pickup store's day (a delivery's: UTC, the customer's zone is not known).
+        today = self.today(await self.zone(store))
         request = opb.CreateOrderRequest(
             request_id=self.request_id(
                 "mcp-order",
@@ -877,7 +904,7 @@ class ChannelTools:
                 address.SerializeToString(deterministic=True) if address is not None else b"",
                 customer_id,
                 reservation_id or "",
-                self.today(),
+                today,
             ),
             channel=caller.channel,
             customer_id=customer_id,
@@ -1029,6 +1056,7 @@ class ChannelTools:
             }
         )
         total = _money(order.total_minor, order.currency)
+        zone = await self.zone(order.store_id)  # a pickup's store; a delivery's times are said in UTC
         # A cancelled order is had at no time: its old promise, passed on, would send the customer
         # to the store for nothing.
         promise = "" if order.status == opb.ORDER_STATUS_CANCELLED else order.promise.wording
@@ -1045,15 +1073,16 @@ class ChannelTools:
                 status=_status(hold.status, opb.FulfilmentHoldStatus, "FULFILMENT_HOLD_STATUS_"),
                 allocation_id=hold.allocation_id,
                 expires_at=_iso(hold.expires_at),
+                expires_local=_local(hold.expires_at, zone),
             )
             for hold in order.holds
         ]
-        waiting = [hold for hold in holds if hold.status == "active"]
+        waiting = [(hold, found) for hold, found in zip(holds, order.holds, strict=True) if hold.status == "active"]
         if order.on_hold and waiting:
-            reasons = " and ".join(sorted({hold.reason.replace("_", " ") for hold in waiting}))
-            first = min(hold.expires_at for hold in waiting)
-            summary += f" It waits ({reasons}): nothing is shipped until released; unless released by {first} (UTC)"
-            summary += " it is cancelled."
+            reasons = " and ".join(sorted({hold.reason.replace("_", " ") for hold, _ in waiting}))
+            first = min((found.expires_at for _, found in waiting), key=lambda stamp: (stamp.seconds, stamp.nanos))
+            summary += f" It waits ({reasons}): nothing is shipped until released; unless released by"
+            summary += f" {_local(first, zone)} it is cancelled."
         return models.Order(
             order_id=order.order_id,
             status=status,

@@ -3,21 +3,25 @@
   "use strict";
 
   // Times arrive as instants; show them on the store's clock (data-zone, the zone its promises are
-  // made in) where the page says it, else in the device's own time zone.
+  // made in, or UTC) and name it, as the server did: staff read them as the store's time.
   var options = { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
   function formatIn(zone) {
     if (zone) {
-      try { return new Intl.DateTimeFormat(undefined, Object.assign({ timeZone: zone }, options)); } catch (error) { /* unknown zone */ }
+      try {
+        var format = new Intl.DateTimeFormat(undefined, Object.assign({ timeZone: zone }, options));
+        return { format: function (moment) { return format.format(moment) + " " + zone; } };
+      } catch (error) { /* unknown zone: the server's words stay */ }
     }
-    return new Intl.DateTimeFormat(undefined, options);
+    return null;
   }
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (element) {
       if (element.dataset.local) { return; }
       var moment = new Date(element.getAttribute("datetime"));
-      if (!isNaN(moment.getTime())) {
+      var clock = formatIn(element.dataset.zone);
+      if (clock && !isNaN(moment.getTime())) {
         element.title = element.textContent;
-        element.textContent = formatIn(element.dataset.zone).format(moment);
+        element.textContent = clock.format(moment);
         element.dataset.local = "1";
       }
     });

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from jinja2 import Environment, FileSystemLoader
 from omnistock_console.queue import Row
-from omnistock_console.web import TEMPLATES, clock
+from omnistock_console.web import TEMPLATES, clock, zone_name
 
 from omnistock.fulfilment.v1 import fulfilment_pb2 as fpb
 
@@ -38,7 +38,7 @@ def test_overdue_is_work_still_owed_past_its_due_time(status: int, due: datetime
 
 def test_the_queue_shows_the_due_time_on_the_stores_clock_and_marks_it_overdue() -> None:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True)
-    env.filters["clock"] = clock
+    env.filters.update(clock=clock, zone_name=zone_name)
     late = row(fpb.TASK_STATUS_OPEN, datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
     html = env.get_template("_queue.html").render(rows=[late], live=True, staff=SimpleNamespace(location_id="ST-1"))
     # 09:00 UTC is 04:00 in New York, where the store is: not the server's or the device's clock.
@@ -51,3 +51,16 @@ def test_the_queue_shows_the_due_time_on_the_stores_clock_and_marks_it_overdue()
 def test_a_store_without_a_time_zone_is_read_in_utc() -> None:
     assert clock(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), "") == "Mon 07 Dec 09:00 UTC"
     assert clock(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), "Not/AZone") == "Mon 07 Dec 09:00 UTC"
+
+
+def test_a_moment_late_in_the_utc_day_is_the_next_day_at_a_store_in_auckland() -> None:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True)
+    env.filters.update(clock=clock, zone_name=zone_name)
+    moment = datetime(2026, 12, 7, 11, 30, tzinfo=UTC)
+    assert clock(moment, "Pacific/Auckland") == "Tue 08 Dec 00:30 Pacific/Auckland"
+    macro = env.get_template("_macros.html").module.moment  # type: ignore[attr-defined]
+    assert 'data-zone="Pacific/Auckland">Tue 08 Dec 00:30 Pacific/Auckland</time>' in str(
+        macro(moment, "Pacific/Auckland")
+    )
+    # Without a zone the page says UTC, and the browser keeps it in UTC (not the device's zone).
+    assert 'data-zone="UTC">Mon 07 Dec 11:30 UTC</time>' in str(macro(moment, ""))
