@@ -14,6 +14,7 @@ from omnistock_cli.commands import data
 from omnistock_cli.context import fail
 from omnistock_cli.output import table
 from omnistock_platform.auth import Role
+from omnistock_platform.validation import whole_number
 
 
 def parse_component(text: str) -> pb.BundleComponent:
@@ -21,9 +22,10 @@ def parse_component(text: str) -> pb.BundleComponent:
     sku, sep, quantity = text.strip().rpartition("=")
     if not sep:
         sku, quantity = text.strip(), "1"
-    if not sku or not quantity.isdigit() or int(quantity) < 1:
+    units = whole_number(quantity)
+    if not sku or not units:
         fail(f"--component {text!r} is not SKU=QTY", hint="for example --component CUSHION-VELVET-GREEN=2")
-    return pb.BundleComponent(sku=sku, quantity=int(quantity))
+    return pb.BundleComponent(sku=sku, quantity=units)
 
 
 def describe(sku: pb.Sku) -> str:

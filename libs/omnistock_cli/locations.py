@@ -23,6 +23,7 @@ from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
 from omnistock_cli.output import table
 from omnistock_platform.auth import Role
+from omnistock_platform.validation import whole_number
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SETTINGS_COLUMNS = ["setting", "value"]
@@ -87,9 +88,10 @@ def lead_spec(spec: str) -> pb.CarrierLeadTime:
     DE-BY=2;days=mon-sat;closed=2026-08-15: the region's own carrier days, else the location's."""
     head, *parts = spec.split(";")
     region, sep, days = head.partition("=")
-    if not sep or not days.strip().isdigit():
+    business_days = whole_number(days.strip(), 2**31 - 1)  # an int32 of the contract
+    if not sep or business_days is None:
         fail(f"--lead {spec!r} is not REGION=DAYS", hint="for example --lead DE-BE=1")
-    lead = pb.CarrierLeadTime(region=region.strip(), business_days=int(days))
+    lead = pb.CarrierLeadTime(region=region.strip(), business_days=business_days)
     for part in parts:
         name, sep, value = part.partition("=")
         name = name.strip().lower()

@@ -1,0 +1,45 @@
+"""Quantities typed on the command line: digits that are no number ("²", which str.isdigit takes and
+int() cannot read), more digits than int() reads, or a number no request can carry end the command
+with its usual message, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import typer
+
+from omnistock_cli.bundles import parse_component
+from omnistock_cli.commands import sku_quantity
+from omnistock_cli.locations import lead_spec
+from omnistock_cli.order_edits import line_edit
+from omnistock_cli.transfers import quantities
+
+NOT_NUMBERS = ["²", "1²", "9" * 5000, str(2**63), str(10**30)]
+PARSERS: dict[str, tuple[Callable[[str], Any], str, str]] = {
+    # what reads the text, how a quantity is written in it, what the refusal says
+    "sku_quantity": (sku_quantity, "SOFA:{}", "SOFA:"),
+    "sku_quantity=": (sku_quantity, "SOFA={}", "SOFA="),
+    "line_edit": (line_edit, "SOFA:{}", "is not SKU:QTY"),
+    "parse_component": (parse_component, "CUSHION={}", "is not SKU=QTY"),
+    "quantities": (lambda text: quantities([text], "--sku"), "SOFA={}", "is not SKU=QTY"),
+    "lead_spec": (lead_spec, "DE-BE={}", "is not REGION=DAYS"),
+}
+
+
+@pytest.mark.parametrize("typed", NOT_NUMBERS)
+@pytest.mark.parametrize("parser", sorted(PARSERS))
+def test_a_quantity_that_is_no_number_a_request_carries_is_refused_in_words(
+    parser: str, typed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parse, form, says = PARSERS[parser]
+    with pytest.raises(typer.Exit):
+        parse(form.format(typed))
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("parser", sorted(PARSERS))
+def test_a_quantity_in_digits_is_read(parser: str) -> None:
+    parse, form, _ = PARSERS[parser]
+    parse(form.format("12"))  # no refusal
