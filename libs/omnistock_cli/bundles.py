@@ -10,7 +10,7 @@ from omnistock_client import OmnistockClient
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.acting import Call, acting
-from omnistock_cli.commands import data
+from omnistock_cli.commands import INT64_MAX, data
 from omnistock_cli.context import fail
 from omnistock_cli.output import table
 from omnistock_platform.auth import Role
@@ -44,7 +44,10 @@ def bundle(
     ],
     title: Annotated[str, typer.Option("--title", help="Display title. Default: the SKU's current title.")] = "",
     price_minor: Annotated[
-        int | None, typer.Option("--price-minor", min=0, help="Price of one set in cents. Default: unchanged (new: 0).")
+        int | None,
+        typer.Option(
+            "--price-minor", min=0, max=INT64_MAX, help="Price of one set in cents. Default: unchanged (new: 0)."
+        ),
     ] = None,
     allow_split: Annotated[
         bool,

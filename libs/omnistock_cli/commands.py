@@ -101,6 +101,12 @@ def method_code(name: str) -> int:
     return code
 
 
+# The largest integers the contract's int64 and int32 fields carry: an option's value beyond them is
+# refused as a bad value of the option (building the request would otherwise end in a traceback).
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+
+
 def sku_quantity(text: str, *, what: str = "item", least: int = 1) -> common_pb2.SkuQuantity:
     """`SKU:QTY` or just `SKU` (one unit); `SKU=QTY`, as returns and transfers write it, too (no SKU has
     an '='). A SKU may itself contain ':'; the last part counts if it is a number. `least`: the

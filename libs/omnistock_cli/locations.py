@@ -18,7 +18,7 @@ from omnistock_client import OmnistockClient
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.acting import Call, acting
-from omnistock_cli.commands import data
+from omnistock_cli.commands import INT32_MAX, data
 from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
 from omnistock_cli.output import table
@@ -164,7 +164,7 @@ def set_promise(
         bool, typer.Option("--always-open", help="Open every day around the clock (no opening hours).")
     ] = False,
     preparation: Annotated[
-        int | None, typer.Option("--preparation", help="Minutes of opening time to prepare a pickup.")
+        int | None, typer.Option("--preparation", max=INT32_MAX, help="Minutes of opening time to prepare a pickup.")
     ] = None,
     cutoff: Annotated[
         str | None, typer.Option("--cutoff", help="HH:MM: later orders are handled the next opening day; '' for none.")
@@ -179,7 +179,7 @@ def set_promise(
         ),
     ] = None,
     default_lead: Annotated[
-        int | None, typer.Option("--default-lead", help="Business days to regions without a --lead.")
+        int | None, typer.Option("--default-lead", max=INT32_MAX, help="Business days to regions without a --lead.")
     ] = None,
     closed: Annotated[
         list[str] | None,

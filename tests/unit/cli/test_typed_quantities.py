@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from omnistock_cli.bundles import parse_component
 from omnistock_cli.commands import sku_quantity
 from omnistock_cli.locations import lead_spec
+from omnistock_cli.main import app
 from omnistock_cli.order_edits import line_edit
 from omnistock_cli.transfers import quantities
 
@@ -43,3 +45,29 @@ def test_a_quantity_that_is_no_number_a_request_carries_is_refused_in_words(
 def test_a_quantity_in_digits_is_read(parser: str) -> None:
     parse, form, _ = PARSERS[parser]
     parse(form.format("12"))  # no refusal
+
+
+BEYOND_INT64 = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["receive", "S", "K", BEYOND_INT64],
+        ["adjust", "S", "K", "--reason", "count", "--delta", BEYOND_INT64],
+        ["adjust", "S", "K", "--reason", "count", "--delta", f"-{BEYOND_INT64}"],
+        ["adjust", "S", "K", "--reason", "count", "--set", BEYOND_INT64],
+        ["stock", "K", "--near", "Berlin", "--qty", BEYOND_INT64],
+        ["count", "scan", "C", "K", BEYOND_INT64],
+        ["reserve", "K", "--store", "S", "--qty", BEYOND_INT64],
+        ["bundle", "SET", "--component", "A=1", "--price-minor", BEYOND_INT64],
+        ["locations", "promise", "L", "--preparation", str(2**31)],
+        ["return", "K", BEYOND_INT64, "--store", "S"],
+    ],
+)
+def test_a_number_past_what_the_contract_carries_is_a_bad_value_of_its_option(args: list[str]) -> None:
+    """Refused as the option's bad value (usage error, exit code 2) before anything is asked of the
+    services; it was a ValueError traceback while the request was built."""
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Invalid value" in result.output
