@@ -71,3 +71,19 @@ def test_a_number_past_what_the_contract_carries_is_a_bad_value_of_its_option(ar
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert result.exit_code == 2, (result.output, result.exception)
     assert "Invalid value" in result.output
+
+
+@pytest.mark.parametrize("value", ["99999999999d", "1000000000000000000000000s"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["reserve", "K", "--store", "S", "--customer", "C", "--hold-for"],
+        ["extend-reservation", "R", "--by"],
+        ["hold-order", "O", "--reason", "payment-pending", "--ttl"],
+    ],
+)
+def test_a_duration_past_any_calendar_is_not_a_duration(args: list[str], value: str) -> None:
+    """More days than a timedelta holds is said to be no duration (it was an OverflowError traceback)."""
+    result = CliRunner().invoke(app, [*args, value], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert "is not a duration" in result.output
