@@ -10,10 +10,11 @@ from omnistock_client import OmnistockClient
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.acting import Call, acting
-from omnistock_cli.commands import data
+from omnistock_cli.commands import INT64_MAX, data
 from omnistock_cli.context import fail
 from omnistock_cli.output import table
 from omnistock_platform.auth import Role
+from omnistock_platform.validation import whole_number
 
 
 def parse_component(text: str) -> pb.BundleComponent:
@@ -21,9 +22,10 @@ def parse_component(text: str) -> pb.BundleComponent:
     sku, sep, quantity = text.strip().rpartition("=")
     if not sep:
         sku, quantity = text.strip(), "1"
-    if not sku or not quantity.isdigit() or int(quantity) < 1:
+    units = whole_number(quantity)
+    if not sku or not units:
         fail(f"--component {text!r} is not SKU=QTY", hint="for example --component CUSHION-VELVET-GREEN=2")
-    return pb.BundleComponent(sku=sku, quantity=int(quantity))
+    return pb.BundleComponent(sku=sku, quantity=units)
 
 
 def describe(sku: pb.Sku) -> str:
@@ -42,7 +44,10 @@ def bundle(
     ],
     title: Annotated[str, typer.Option("--title", help="Display title. Default: the SKU's current title.")] = "",
     price_minor: Annotated[
-        int | None, typer.Option("--price-minor", min=0, help="Price of one set in cents. Default: unchanged (new: 0).")
+        int | None,
+        typer.Option(
+            "--price-minor", min=0, max=INT64_MAX, help="Price of one set in cents. Default: unchanged (new: 0)."
+        ),
     ] = None,
     allow_split: Annotated[
         bool,

@@ -19,6 +19,7 @@ from omnistock_cli.context import Caller, fail
 from omnistock_cli.output import message_data
 from omnistock_platform.auth import ROLE_CHANNELS, Role
 from omnistock_platform.settings import parse_duration
+from omnistock_platform.validation import whole_number
 
 CHANNELS: dict[str, int] = {
     "web": common_pb2.CHANNEL_WEB,
@@ -101,17 +102,28 @@ def method_code(name: str) -> int:
     return code
 
 
+# The largest integers the contract's int64 and int32 fields carry: an option's value beyond them is
+# refused as a bad value of the option (building the request would otherwise end in a traceback).
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+
+
 def sku_quantity(text: str, *, what: str = "item", least: int = 1) -> common_pb2.SkuQuantity:
     """`SKU:QTY` or just `SKU` (one unit); `SKU=QTY`, as returns and transfers write it, too (no SKU has
     an '='). A SKU may itself contain ':'; the last part counts if it is a number. `least`: the
     smallest quantity (0 where none is a count, as units found on a pick)."""
     sku, sep, quantity = text.strip().rpartition("=" if "=" in text else ":")
-    if not sep or not quantity.strip().lstrip("-").isdigit():
-        sku, quantity = text.strip(), "1"
-    if not sku or "=" in sku or int(quantity) < least:
+    typed = quantity.strip()
+    if not sep or not typed.removeprefix("-").isdigit():
+        sku, typed = text.strip(), "1"
+    units = whole_number(typed.removeprefix("-"))
+    if units is None:  # digits that are no number ("²"), or more than a request can carry
+        fail(f"{what} {text!r}: {typed!r} is not a number of units", hint="for example SOFA-VELVET-GREEN:1")
+    units = -units if typed.startswith("-") else units
+    if not sku or "=" in sku or units < least:
         wanted = "a positive quantity" if least == 1 else f"a quantity of at least {least}"
         fail(f"{what} {text!r} is not SKU:QTY with {wanted}", hint="for example SOFA-VELVET-GREEN:1")
-    return common_pb2.SkuQuantity(sku=sku.strip(), quantity=int(quantity))
+    return common_pb2.SkuQuantity(sku=sku.strip(), quantity=units)
 
 
 def sku_quantities(texts: Sequence[str], *, what: str = "item", least: int = 1) -> list[common_pb2.SkuQuantity]:

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.acting import Call, acting
-from omnistock_cli.commands import data, label, when
+from omnistock_cli.commands import INT64_MAX, data, label, when
 from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
 from omnistock_cli.output import table
@@ -172,7 +172,9 @@ def start(
 def scan(
     count_id: CountArgument,
     sku: Annotated[str, typer.Argument(metavar="SKU", help="The SKU counted.")],
-    quantity: Annotated[int, typer.Argument(metavar="QTY", min=0, help="Every unit of it at the location.")],
+    quantity: Annotated[
+        int, typer.Argument(metavar="QTY", min=0, max=INT64_MAX, help="Every unit of it at the location.")
+    ],
     *,
     call: Call,
 ) -> None:

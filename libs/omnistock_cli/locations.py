@@ -18,11 +18,12 @@ from omnistock_client import OmnistockClient
 
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.acting import Call, acting
-from omnistock_cli.commands import data
+from omnistock_cli.commands import INT32_MAX, data
 from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
 from omnistock_cli.output import table
 from omnistock_platform.auth import Role
+from omnistock_platform.validation import whole_number
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SETTINGS_COLUMNS = ["setting", "value"]
@@ -87,9 +88,10 @@ def lead_spec(spec: str) -> pb.CarrierLeadTime:
     DE-BY=2;days=mon-sat;closed=2026-08-15: the region's own carrier days, else the location's."""
     head, *parts = spec.split(";")
     region, sep, days = head.partition("=")
-    if not sep or not days.strip().isdigit():
+    business_days = whole_number(days.strip(), 2**31 - 1)  # an int32 of the contract
+    if not sep or business_days is None:
         fail(f"--lead {spec!r} is not REGION=DAYS", hint="for example --lead DE-BE=1")
-    lead = pb.CarrierLeadTime(region=region.strip(), business_days=int(days))
+    lead = pb.CarrierLeadTime(region=region.strip(), business_days=business_days)
     for part in parts:
         name, sep, value = part.partition("=")
         name = name.strip().lower()
@@ -162,7 +164,7 @@ def set_promise(
         bool, typer.Option("--always-open", help="Open every day around the clock (no opening hours).")
     ] = False,
     preparation: Annotated[
-        int | None, typer.Option("--preparation", help="Minutes of opening time to prepare a pickup.")
+        int | None, typer.Option("--preparation", max=INT32_MAX, help="Minutes of opening time to prepare a pickup.")
     ] = None,
     cutoff: Annotated[
         str | None, typer.Option("--cutoff", help="HH:MM: later orders are handled the next opening day; '' for none.")
@@ -177,7 +179,7 @@ def set_promise(
         ),
     ] = None,
     default_lead: Annotated[
-        int | None, typer.Option("--default-lead", help="Business days to regions without a --lead.")
+        int | None, typer.Option("--default-lead", max=INT32_MAX, help="Business days to regions without a --lead.")
     ] = None,
     closed: Annotated[
         list[str] | None,

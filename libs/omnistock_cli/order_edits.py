@@ -14,14 +14,16 @@ from omnistock_cli.commands import StorefrontRoleOption, data, point
 from omnistock_cli.context import fail
 from omnistock_cli.orders import OrderArgument, order_card, order_id_of
 from omnistock_platform.auth import Role
+from omnistock_platform.validation import whole_number
 
 
 def line_edit(text: str) -> pb.OrderLineEdit:
     """`SKU:QTY` with QTY 0 or more (0 removes the line). A SKU may itself contain ':'."""
     sku, sep, quantity = text.strip().rpartition(":")
-    if not sep or not sku.strip() or not quantity.strip().isdigit():
+    units = whole_number(quantity.strip())
+    if not sep or not sku.strip() or units is None:
         fail(f"line {text!r} is not SKU:QTY", hint="for example SOFA-X:2, or SOFA-X:0 to remove the line")
-    return pb.OrderLineEdit(sku=sku.strip(), quantity=int(quantity))
+    return pb.OrderLineEdit(sku=sku.strip(), quantity=units)
 
 
 @acting(Role.STOREFRONT, role=StorefrontRoleOption)

@@ -24,6 +24,7 @@ from omnistock_cli.context import fail
 from omnistock_cli.groups import add_group
 from omnistock_cli.output import table
 from omnistock_platform.auth import Role
+from omnistock_platform.validation import whole_number
 
 GROUP_COLUMNS = ["group", "name", "locations"]
 POOL_COLUMNS = ["channel", "group", "cap %", "buffer", "in transit", "transfers"]
@@ -39,10 +40,12 @@ def pool_spec(spec: str) -> pb.ChannelPool:
     group, *rest = [part.strip() for part in spec.split(":")]
     in_transit, transfers = IN_TRANSIT in rest, TRANSFERS in rest
     numbers = [part for part in rest if part not in (IN_TRANSIT, TRANSFERS)]
-    if not group or len(numbers) > 2 or not all(part.isdigit() for part in numbers):
+    values = [whole_number(part, 2**31 - 1) for part in numbers]  # the cap is an int32 of the contract
+    counted = [value for value in values if value is not None]
+    if not group or len(numbers) > 2 or len(counted) < len(values):
         fail(f"--pool {spec!r} is not {SPEC}", hint="for example --pool berlin-stores:80:2")
-    cap = int(numbers[0]) if numbers else 100
-    buffer = int(numbers[1]) if len(numbers) > 1 else 0
+    cap = counted[0] if counted else 100
+    buffer = counted[1] if len(counted) > 1 else 0
     return pb.ChannelPool(
         group_id=group,
         cap_percent=cap,

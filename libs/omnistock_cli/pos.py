@@ -12,7 +12,7 @@ import typer
 from omnistock.common.v1 import common_pb2
 from omnistock.orders.v1 import orders_pb2 as opb
 from omnistock_cli.acting import Call, acting
-from omnistock_cli.commands import data
+from omnistock_cli.commands import INT64_MAX, data
 from omnistock_cli.context import fail
 from omnistock_cli.orders import order_card, order_id_of, sell_request
 from omnistock_cli.returns import CONDITIONS, return_card
@@ -42,7 +42,9 @@ def return_(
     sku: Annotated[
         str, typer.Argument(metavar="SKU", help="The SKU brought back; a set's SKU: the whole set, all its parts.")
     ],
-    quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, help="Units (sets, for a set's SKU) brought back.")],
+    quantity: Annotated[
+        int, typer.Argument(metavar="QTY", min=1, max=INT64_MAX, help="Units (sets, for a set's SKU) brought back.")
+    ],
     store: StoreOption,
     order: Annotated[
         str,

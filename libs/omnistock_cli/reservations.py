@@ -18,6 +18,7 @@ from omnistock.reservations.v1 import reservations_pb2 as pb
 from omnistock_cli import ids
 from omnistock_cli.acting import Call, acting
 from omnistock_cli.commands import (
+    INT64_MAX,
     channel_code,
     data,
     duration,
@@ -102,7 +103,7 @@ def reserve(
     customer_id: Annotated[
         str, typer.Option("--customer-id", help="The customer's id. Default: derived from e-mail, phone or name.")
     ] = "",
-    quantity: Annotated[int, typer.Option("--qty", "-q", min=1, help="Units of each SKU.")] = 1,
+    quantity: Annotated[int, typer.Option("--qty", "-q", min=1, max=INT64_MAX, help="Units of each SKU.")] = 1,
     hold_for: Annotated[
         str | None, typer.Option("--hold-for", help="How long to keep it, e.g. 2d. Default: the channel's default.")
     ] = None,

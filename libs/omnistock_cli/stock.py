@@ -21,6 +21,7 @@ from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
 from omnistock_cli.acting import ZONES, Call, acting
 from omnistock_cli.commands import (
+    INT64_MAX,
     channel_code,
     data,
     duration,
@@ -108,7 +109,9 @@ def stock(
         str | None, typer.Option("--near", help="A city (the mean point of its locations) or LAT,LON.")
     ] = None,
     radius: Annotated[float, typer.Option("--radius", help="With --near: only locations this close, in km.")] = 0.0,
-    quantity: Annotated[int, typer.Option("--qty", min=1, help="With --near: how many units are wanted.")] = 1,
+    quantity: Annotated[
+        int, typer.Option("--qty", min=1, max=INT64_MAX, help="With --near: how many units are wanted.")
+    ] = 1,
     via_transfer: Annotated[
         bool,
         typer.Option(
@@ -281,7 +284,7 @@ def _print_level(level: pb.StockLevel, what: str, call: Call) -> None:
 def receive(
     location_id: Annotated[str, typer.Argument(metavar="LOCATION", help="Where the goods arrived.")],
     sku: Annotated[str, typer.Argument(metavar="SKU", help="The SKU received.")],
-    quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, help="Units received.")],
+    quantity: Annotated[int, typer.Argument(metavar="QTY", min=1, max=INT64_MAX, help="Units received.")],
     ref: Annotated[str, typer.Option("--ref", help="Delivery note or purchase order.")] = "",
     *,
     call: Call,
@@ -303,10 +306,18 @@ def adjust(
     location_id: Annotated[str, typer.Argument(metavar="LOCATION", help="Where the stock is.")],
     sku: Annotated[str, typer.Argument(metavar="SKU", help="The SKU.")],
     reason: Annotated[Reason, typer.Option("--reason", case_sensitive=False, help="Why on hand changes.")],
-    delta: Annotated[int | None, typer.Option("--delta", help="Change on hand by this many (negative: fewer).")] = None,
-    set_to: Annotated[int | None, typer.Option("--set", min=0, help="Set on hand to this count.")] = None,
+    delta: Annotated[
+        int | None,
+        typer.Option(
+            "--delta", min=-INT64_MAX - 1, max=INT64_MAX, help="Change on hand by this many (negative: fewer)."
+        ),
+    ] = None,
+    set_to: Annotated[
+        int | None, typer.Option("--set", min=0, max=INT64_MAX, help="Set on hand to this count.")
+    ] = None,
     expect: Annotated[
-        int | None, typer.Option("--expect", min=0, help="Only if on hand is still this (guards a count).")
+        int | None,
+        typer.Option("--expect", min=0, max=INT64_MAX, help="Only if on hand is still this (guards a count)."),
     ] = None,
     note: Annotated[str, typer.Option("--note", help="A note for the ledger.")] = "",
     ref: Annotated[str, typer.Option("--ref", help="A document reference.")] = "",

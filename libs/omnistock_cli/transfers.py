@@ -29,6 +29,7 @@ from omnistock_cli.groups import add_group
 from omnistock_cli.output import table
 from omnistock_platform.auth import Role
 from omnistock_platform.owners import reservation_of
+from omnistock_platform.validation import whole_number
 
 STATUSES = {
     label(value, pb.TransferStatus, "TRANSFER_STATUS_").replace(" ", "-"): value
@@ -53,11 +54,12 @@ def quantities(items: list[str] | None, option: str) -> dict[str, int]:
     found: dict[str, int] = {}
     for item in items or []:
         sku, sep, number = item.replace(":", "=").rpartition("=")
-        if not sep or not sku.strip() or not number.strip().isdigit():
+        units = whole_number(number.strip())
+        if not sep or not sku.strip() or units is None:
             fail(f"{option} {item!r} is not SKU=QTY", hint=f"for example {option} SOFA-VELVET-GREEN=4")
         if sku.strip() in found:
             fail(f"{option} names {sku.strip()} twice", hint="give each SKU once")
-        found[sku.strip()] = int(number)
+        found[sku.strip()] = units
     return found
 
 

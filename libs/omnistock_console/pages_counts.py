@@ -24,6 +24,7 @@ from omnistock_console.queue import every_status
 from omnistock_console.services import Refused
 from omnistock_console.staff import Staff, flash
 from omnistock_console.web import Console, field, request_id_of, see_other
+from omnistock_platform.validation import whole_number
 
 UNFINISHED = (ipb.COUNT_STATUS_OPEN, ipb.COUNT_STATUS_IN_REVIEW)
 RECENT = 5
@@ -185,8 +186,8 @@ class CountPages:
         form = await self.console.form(request)
         request_id = request_id_of(form)
         values = {name: field(form, name) for name in ("code", "quantity")}
-        quantity = values["quantity"]
-        if not quantity.isdigit() or int(quantity) > MAX_QUANTITY:
+        counted = whole_number(values["quantity"], MAX_QUANTITY)
+        if counted is None:
             words = f"Say how many are on the shelf: a whole number from 0 to {MAX_QUANTITY:,}."
             return await self.count(request, attempt=Attempt("record", words, request_id, values), status=422)
         with self.console.acting_as(staff) as client:
@@ -199,7 +200,7 @@ class CountPages:
                     raise Refused(f"Several items match: {names}. Scan the barcode or type the SKU code.", 422)
                 sku = found.skus[0]
                 recorded = ipb.RecordCountRequest(
-                    request_id=request_id, count_id=count_id, sku=sku.sku, quantity=int(quantity)
+                    request_id=request_id, count_id=count_id, sku=sku.sku, quantity=counted
                 )
                 line = (await client.call(client.inventory.RecordCount, recorded)).line
             except Refused as invalid:

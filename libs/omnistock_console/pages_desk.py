@@ -24,6 +24,7 @@ from omnistock_console.queue import every_status
 from omnistock_console.services import Refused
 from omnistock_console.staff import Staff, flash
 from omnistock_console.web import Console, clock, field, request_id_of, see_other
+from omnistock_platform.validation import whole_number
 
 # What people type between the groups of a pickup code, or by habit; the code is the rest.
 _CODE_SEPARATORS = str.maketrans("", "", " -_.\t")
@@ -210,8 +211,9 @@ class DeskPages:
         wanted: dict[str, int] = {}
         for value in form.getlist("line")[:MAX_BASKET_LINES]:
             sku, _, quantity = str(value).rpartition(":")
-            if sku and quantity.isdigit() and 0 < int(quantity) <= MAX_LINE_QUANTITY:
-                wanted[sku] = min(MAX_LINE_QUANTITY, wanted.get(sku, 0) + int(quantity))
+            units = whole_number(quantity, MAX_LINE_QUANTITY)
+            if sku and units:
+                wanted[sku] = min(MAX_LINE_QUANTITY, wanted.get(sku, 0) + units)
         known = await titles(client, list(wanted))
         return [BasketLine(known[sku], quantity) for sku, quantity in wanted.items() if sku in known]
 
@@ -225,7 +227,8 @@ class DeskPages:
                 found = await find_skus(client, field(form, "code"))
             except grpc.aio.AioRpcError as error:
                 raise await self.console.services.refusal(error) from error
-        if not typed_quantity.isdigit() or not 0 < int(typed_quantity) <= MAX_LINE_QUANTITY:
+        adding = whole_number(typed_quantity, MAX_LINE_QUANTITY)
+        if not adding:
             problem = f"The quantity must be a whole number from 1 to {MAX_LINE_QUANTITY}."
             return await self.till_page(request, basket=basket, problem=problem, status=422)
         if found.problem:
@@ -237,10 +240,10 @@ class DeskPages:
             return await self.till_page(request, basket=basket, problem=problem, status=422)
         for line in basket:
             if line.sku.sku == found.skus[0].sku:
-                line.quantity = min(MAX_LINE_QUANTITY, line.quantity + int(typed_quantity))
+                line.quantity = min(MAX_LINE_QUANTITY, line.quantity + adding)
                 break
         else:
-            basket.append(BasketLine(found.skus[0], int(typed_quantity)))
+            basket.append(BasketLine(found.skus[0], adding))
         return await self.till_page(request, basket=basket)
 
     async def till_remove(self, request: Request) -> Response:

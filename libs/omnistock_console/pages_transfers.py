@@ -22,6 +22,7 @@ from omnistock_console.catalogue import titles
 from omnistock_console.services import Refused
 from omnistock_console.staff import Staff, flash
 from omnistock_console.web import Console, field, request_id_of, see_other
+from omnistock_platform.validation import whole_number
 
 MAX_QUANTITY = 1_000_000
 RECENT = 5
@@ -188,7 +189,8 @@ def _arrival(form: FormData, index: int, sku: str) -> ipb.TransferArrival:
     counts = []
     for part, words in (("received", "in good order"), ("damaged", "damaged")):
         text = field(form, f"line-{index}-{part}") or "0"
-        if not text.isdigit() or int(text) > MAX_QUANTITY:
+        number = whole_number(text, MAX_QUANTITY)
+        if number is None:
             raise Refused(f"Say how many of {sku} arrived {words}: a whole number from 0 to {MAX_QUANTITY:,}.", 422)
-        counts.append(int(text))
+        counts.append(number)
     return ipb.TransferArrival(sku=sku, received=counts[0], damaged=counts[1])

@@ -22,6 +22,7 @@ from omnistock_console.queue import Enricher, Line, Row, active_tasks, live_task
 from omnistock_console.services import Refused
 from omnistock_console.staff import Staff, flash
 from omnistock_console.web import Console, field, log, request_id_of, see_other
+from omnistock_platform.validation import whole_number
 
 SHORT_REASONS = {
     "not-on-shelf": "not on the shelf",
@@ -233,10 +234,11 @@ class WorkPages:
         short = False
         for line in task.lines:
             typed = field(form, f"found-{line.sku}", str(line.quantity))
-            if not typed.isdigit() or int(typed) > line.quantity:
+            found = whole_number(typed, line.quantity)
+            if found is None:
                 raise Refused(f"Found of {line.sku} must be a whole number from 0 to {line.quantity}.", 422)
-            picked.append(common_pb2.SkuQuantity(sku=line.sku, quantity=int(typed)))
-            short = short or int(typed) < line.quantity
+            picked.append(common_pb2.SkuQuantity(sku=line.sku, quantity=found))
+            short = short or found < line.quantity
         reason = ""
         if short:
             chosen = SHORT_REASONS.get(field(form, "reason"))

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from omnistock_platform.validation import MAX_QUANTITY
+
 
 class Item(BaseModel):
     sku: str = Field(description="The SKU code.")
-    quantity: int = Field(description="Units.")
+    # Bounded as the services bound units: a number beyond what a request can carry is the
+    # caller's mistake to be told, not a failure of the tool ("try again in a moment").
+    quantity: int = Field(ge=0, le=MAX_QUANTITY, description="Units.")
 
 
 class BundlePart(BaseModel):

@@ -891,7 +891,10 @@ class ChannelTools:
             code, address, store, where = await self._destination(method, store_id, ship_to)
         customer_id = customer_id_for(customer_name, email or "", phone or "")
         caller = self.caller()
-        lines = [opb.OrderLineRequest(sku=item.sku, quantity=item.quantity) for item in items]
+        # Lines in one order whatever order the items came in: the same order asked again with its items
+        # listed otherwise is the same request (its id below is derived from them alike), not a second order.
+        wanted = sorted((item.sku, item.quantity) for item in items)
+        lines = [opb.OrderLineRequest(sku=sku, quantity=quantity) for sku, quantity in wanted]
         # The pickup store's day (a delivery's: UTC, the customer's zone is not known).
         today = self.today(await self.zone(store))
         request = opb.CreateOrderRequest(
@@ -899,7 +902,7 @@ class ChannelTools:
                 "mcp-order",
                 idempotency_key,
                 method,
-                tuple((item.sku, item.quantity) for item in items),
+                tuple(wanted),
                 store,
                 address.SerializeToString(deterministic=True) if address is not None else b"",
                 customer_id,

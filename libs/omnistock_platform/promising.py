@@ -58,7 +58,9 @@ def valid_time_zone(name: str) -> bool:
 def parse_clock(value: str, *, allow_midnight: bool = False) -> int | None:
     """Minutes after midnight of "HH:MM" (00:00 to 23:59; "24:00" where allowed), None when malformed."""
     hours, sep, minutes = value.partition(":")
-    if not sep or len(hours) != 2 or len(minutes) != 2 or not (hours + minutes).isdigit():
+    # ASCII digits only, as parse_date reads dates: isdigit() alone also takes "²", which int() cannot read.
+    digits = hours + minutes
+    if not sep or len(hours) != 2 or len(minutes) != 2 or not (digits.isascii() and digits.isdigit()):
         return None
     total = int(hours) * 60 + int(minutes)
     if int(minutes) >= 60:

@@ -29,7 +29,10 @@ def parse_duration(value: Any) -> Any:
     """Durations in the environment read as people write them: 30, 2.5s, 500ms, 15m, 2h, 7d
     (a bare number is seconds); ISO 8601 (PT15M) works too."""
     if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
+        try:
+            return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
+        except OverflowError:  # past timedelta's range (a billion days): not a duration, said as such
+            return value
     return value
 
 

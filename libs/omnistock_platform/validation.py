@@ -56,6 +56,19 @@ def duration_text(value: timedelta) -> str:
     return ("-" if value < timedelta(0) else "") + ("".join(parts) or "0s")
 
 
+def whole_number(text: str, maximum: int = 2**63 - 1) -> int | None:
+    """The number `text` writes in digits, from 0 to `maximum`; None for any other text. Not
+    `text.isdigit()` then `int(text)`: isdigit also takes digits int() cannot read ("²", "①"), and
+    int() refuses more than 4,300 digits, so such text ended in a crash instead of a clear refusal."""
+    if not text.isdigit() or len(text.lstrip("0")) > len(str(maximum)):
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        return None
+    return number if number <= maximum else None
+
+
 class Validator:
     def __init__(self) -> None:
         self.violations: list[FieldViolation] = []

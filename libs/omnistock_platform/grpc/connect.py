@@ -14,6 +14,9 @@ already use, so one protobuf runtime serves both doors.
 
 from __future__ import annotations
 
+import gzip
+import re
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -53,6 +56,11 @@ CORS_REQUEST_HEADERS = [
 CORS_RESPONSE_HEADERS = ["grpc-status", "grpc-message", "grpc-status-details-bin", "connect-content-encoding"]
 CORS_MAX_AGE_SECONDS = 7200
 GRACEFUL_SECONDS = 2
+# What a body may hold beyond a message at the limit: its envelope and gzip's own bytes.
+BODY_SLACK_BYTES = 64 * 1024
+
+# A gRPC timeout header: at most 8 digits, then its unit (the gRPC over HTTP/2 protocol's form).
+_GRPC_TIMEOUT = re.compile(r"[0-9]{1,8}[HMSmun]")
 
 # Connect spells one code differently from gRPC.
 _CODES = {grpc.StatusCode.CANCELLED: Code.CANCELED}
@@ -148,6 +156,25 @@ def routes(channel: grpc.aio.Channel, services: Iterable[str]) -> dict[str, Any]
     return found
 
 
+def _refused(code: Code, reason: errors.Reason, domain: str, text: str) -> ConnectError:
+    """A refusal of what the caller sent, as the gRPC server words one: the code, the ErrorInfo and,
+    for a request that is malformed, the BadRequest that says what is wrong."""
+    details: list[Any] = [error_details_pb2.ErrorInfo(reason=reason, domain=domain)]
+    if code == Code.INVALID_ARGUMENT:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[error_details_pb2.BadRequest.FieldViolation(description=text)]
+            )
+        )
+    return ConnectError(code, text, details)
+
+
+def _too_large(limit: int, domain: str) -> ConnectError:
+    return _refused(
+        Code.RESOURCE_EXHAUSTED, errors.Reason.LIMIT_REACHED, domain, f"the request is larger than {limit} bytes"
+    )
+
+
 class _Decoding:
     """A codec whose decoding refuses what is not the method's request message as the gRPC server
     refuses undecodable bytes (INVALID_ARGUMENT, REQUEST_MALFORMED, the method and what is wrong):
@@ -171,30 +198,106 @@ class _Decoding:
             # protobuf's JSON parser says "Failed to load JSON" twice over, each with its full stop.
             said = str(error).replace("Failed to load JSON: Failed to load JSON: ", "Failed to load JSON: ")
             text = f"the request is not a valid {self.method.name} request: {said.rstrip('.')}"
-            raise ConnectError(
-                Code.INVALID_ARGUMENT,
-                text,
-                [
-                    error_details_pb2.ErrorInfo(
-                        reason=errors.Reason.REQUEST_MALFORMED,
-                        domain=error_domain(self.method.service_name.split(".")[1]),
-                    ),
-                    error_details_pb2.BadRequest(
-                        field_violations=[error_details_pb2.BadRequest.FieldViolation(description=text)]
-                    ),
-                ],
-            ) from None
+            domain = error_domain(self.method.service_name.split(".")[1])
+            raise _refused(Code.INVALID_ARGUMENT, errors.Reason.REQUEST_MALFORMED, domain, text) from None
+
+
+class _BoundedGzip:
+    """gzip that inflates a request no further than the message limit. The runtime's inflates all of
+    it before it measures: a few kilobytes of gzip that inflate to gigabytes (no token needed, the
+    body is read before the call reaches the gRPC server) took the service's memory. Bytes that are
+    no gzip are the caller's to fix (INVALID_ARGUMENT), not the service's fault (`unknown`)."""
+
+    def __init__(self, limit: int, domain: str) -> None:
+        self.limit = limit
+        self.domain = domain
+
+    def name(self) -> str:
+        return "gzip"
+
+    def compress(self, data: bytes | bytearray | memoryview) -> bytes:
+        return gzip.compress(data)
+
+    def decompress(self, data: bytes | bytearray | memoryview) -> bytes:
+        inflated = bytearray()
+        rest = bytes(data)
+        try:
+            while rest:  # gzip members one after another, as gzip.decompress reads them
+                inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                inflated += inflater.decompress(rest, self.limit + 1 - len(inflated))
+                if len(inflated) > self.limit:
+                    raise _too_large(self.limit, self.domain)
+                if not inflater.eof:
+                    raise zlib.error("the gzip data ends before its end")
+                rest = inflater.unused_data
+        except zlib.error as error:
+            text = f"the request is not valid gzip: {error}"
+            raise _refused(Code.INVALID_ARGUMENT, errors.Reason.REQUEST_MALFORMED, self.domain, text) from None
+        return bytes(inflated)
 
 
 class ConnectGateway(ConnectASGIApplication[None]):
     """Connect (JSON and binary) and gRPC-Web for every RPC in `endpoints`."""
 
-    def __init__(self, endpoints: Mapping[str, Any], *, read_max_bytes: int) -> None:
-        super().__init__(service=None, endpoints=lambda _: endpoints, read_max_bytes=read_max_bytes)
+    def __init__(self, endpoints: Mapping[str, Any], *, read_max_bytes: int, domain: str = "omnistock") -> None:
+        super().__init__(
+            service=None,
+            endpoints=lambda _: endpoints,
+            read_max_bytes=read_max_bytes,
+            compressions=[_BoundedGzip(read_max_bytes, domain)],
+        )
+        self.domain = domain
+        self.body_limit = read_max_bytes + BODY_SLACK_BYTES
 
     @property
     def path(self) -> str:
         return "/"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            refused = self._refused_headers(scope)
+            if refused is not None:
+                await self._handle_error(refused, None, send)
+                return
+            receive = self._bounded(scope, receive)
+        await super().__call__(scope, receive, send)
+
+    def _refused_headers(self, scope: Any) -> ConnectError | None:
+        """Headers the runtime cannot take, refused in words: it answers them as `unknown` (HTTP 500),
+        the service's fault, to a gRPC-Web caller whose grpc-timeout is not one ("5 seconds", "5x"),
+        and to a gRPC caller that reached this HTTP/1.1 port instead of the gRPC one."""
+        headers = {name: value for name, value in scope.get("headers", ())}
+        kind = headers.get(b"content-type", b"").decode("latin-1")
+        if kind.startswith("application/grpc-web"):
+            timeout = headers.get(b"grpc-timeout", b"").decode("latin-1")
+            if timeout and not _GRPC_TIMEOUT.fullmatch(timeout):
+                text = f"grpc-timeout {timeout[:40]!r} is not 1 to 8 digits and a unit (H, M, S, m, u or n)"
+                return _refused(Code.INVALID_ARGUMENT, errors.Reason.REQUEST_MALFORMED, self.domain, text)
+        elif kind == "application/grpc" or kind.startswith(("application/grpc+", "application/grpc;")):
+            text = "gRPC is served on the service's gRPC port (HTTP/2); this port serves Connect and gRPC-Web"
+            return _refused(Code.UNIMPLEMENTED, errors.Reason.REQUEST_MALFORMED, self.domain, text)
+        return None
+
+    def _bounded(self, scope: Any, receive: Any) -> Any:
+        """The body as the runtime reads it, refused (RESOURCE_EXHAUSTED) once it is larger than a
+        message may be: the runtime gathers all of a unary body before it measures, so a body of
+        gigabytes was held in memory whole. A Content-Length over the limit is refused unread."""
+        declared = next((value for name, value in scope.get("headers", ()) if name == b"content-length"), b"")
+        said_too_large = declared.isdigit() and (len(declared) > 18 or int(declared) > self.body_limit)
+        taken = 0
+
+        async def bounded() -> Any:
+            nonlocal taken
+            if said_too_large:
+                raise _too_large(self.body_limit, self.domain)
+            message = await receive()
+            if message["type"] == "http.request":
+                taken += len(message.get("body", b""))
+                if taken > self.body_limit:
+                    raise _too_large(self.body_limit, self.domain)
+            return message
+
+        return bounded
 
     # The runtime's two ways into a call (unary Connect; streams and gRPC-Web), each given the codec
     # that decodes the request: ours refuses an undecodable one as the gRPC server does.
@@ -248,7 +351,12 @@ class ConnectServer:
             if credentials is None
             else grpc.aio.secure_channel(grpc_target, credentials, options=options)
         )
-        gateway = ConnectGateway(routes(self.channel, services), read_max_bytes=max_message_bytes)
+        named = list(services)
+        gateway = ConnectGateway(
+            routes(self.channel, named),
+            read_max_bytes=max_message_bytes,
+            domain=error_domain(named[0].split(".")[1] if named else ""),
+        )
         self.settings = settings
         config = uvicorn.Config(
             web_app(gateway, settings),

@@ -3,9 +3,12 @@ browsers and TypeScript programs."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
 import json
 import struct
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +21,9 @@ from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
+from omnistock_platform.grpc.connect import BODY_SLACK_BYTES
 from omnistock_platform.grpc.errors import details_of
+from omnistock_platform.grpc.server import MAX_MESSAGE_BYTES
 from omnistock_platform.settings import Settings
 from omnistock_platform.testing.stack import Stack, unique_id
 
@@ -343,3 +348,152 @@ async def test_a_watch_whose_message_is_not_its_request_ends_invalid_argument(we
     end = json.loads(answer.content[5 : 5 + size])
     assert end["error"]["code"] == "invalid_argument"
     assert "skus" in end["error"]["message"]
+
+
+# How long a raw answer is waited for: a wait, never a measure of speed.
+ANSWERED_WITHIN = 30.0
+
+
+async def raw_answer(url: str, head: str, body: bytes = b"") -> tuple[str, bytes]:
+    """The status line and body of an HTTP/1.1 request written on a socket as given: the body may be
+    less than the head announces, and the answer is read without sending the rest."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head.encode() + body)
+        await writer.drain()
+
+        async def line() -> bytes:
+            return (await asyncio.wait_for(reader.readline(), ANSWERED_WITHIN)).strip()
+
+        status, headers = (await line()).decode(), {}
+        while header := await line():
+            name, _, value = header.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            return status, await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), ANSWERED_WITHIN)
+        body = b""
+        while size := int(await line(), 16):  # chunked
+            body += (await asyncio.wait_for(reader.readexactly(size + 2), ANSWERED_WITHIN))[:size]
+        return status, body
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_a_body_larger_than_a_message_is_refused_before_it_is_all_sent(web: Stack, framing: str) -> None:
+    """A body over the limit is refused once the limit is passed (a Content-Length over it: at once),
+    not gathered in memory whole and measured after: a caller sending gigabytes, with or without a
+    token, held them all in the service."""
+    token = web.token("storefront")
+    over = MAX_MESSAGE_BYTES + BODY_SLACK_BYTES + 1
+    head = f"POST {STOCK} HTTP/1.1\r\nhost: shop\r\ncontent-type: application/json\r\nauthorization: Bearer {token}\r\n"
+    if framing == "content-length":
+        # A gigabyte announced, a few bytes sent: the answer comes without the rest.
+        status, body = await raw_answer(
+            web.connect_urls["inventory"], head + "content-length: 1000000000\r\n\r\n", b"{"
+        )
+    else:
+        chunk = b"x" * over
+        status, body = await raw_answer(
+            web.connect_urls["inventory"],
+            head + "transfer-encoding: chunked\r\n\r\n",
+            f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n",  # and never the last chunk
+        )
+    assert status.split()[1] == "429", (status, body)
+    found = json.loads(body)
+    assert found["code"] == "resource_exhausted"
+    (info,) = details(found, error_details_pb2.ErrorInfo)
+    assert (info.reason, info.domain) == ("LIMIT_REACHED", "omnistock.inventory")
+
+
+async def test_gzip_that_inflates_past_the_limit_is_refused_before_it_is_inflated(web: Stack) -> None:
+    """Some 64 kilobytes of gzip that inflate to 64 megabytes: refused at the limit (4 MB),
+    never inflated whole (measured by what the process allocated while answering it)."""
+    bomb = gzip.compress(b"{" + b" " * (64 * 1024 * 1024) + b"}", compresslevel=9)
+    assert len(bomb) < MAX_MESSAGE_BYTES
+    async with httpx.AsyncClient(base_url=web.connect_urls["inventory"], timeout=60) as http:
+        tracemalloc.start()
+        try:
+            answer = await http.post(
+                STOCK,
+                content=bomb,
+                headers={
+                    **bearer(web.token("storefront")),
+                    "content-type": "application/json",
+                    "content-encoding": "gzip",
+                },
+            )
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert answer.status_code == 429, answer.text
+    assert answer.json()["code"] == "resource_exhausted"
+    (info,) = details(answer.json(), error_details_pb2.ErrorInfo)
+    assert info.reason == "LIMIT_REACHED"
+    assert peak < 8 * MAX_MESSAGE_BYTES, f"{peak} bytes allocated to answer {len(bomb)} bytes"
+
+
+async def test_gzip_requests_are_answered_and_bytes_that_are_no_gzip_are_invalid_argument(
+    web: Stack, shelf: tuple[str, str]
+) -> None:
+    """A gzip request is read as its JSON; a body that says gzip and is not is the caller's to fix
+    (invalid_argument, REQUEST_MALFORMED), never unknown (HTTP 500, the service's fault)."""
+    store, sku = shelf
+    headers = {**bearer(web.token("storefront")), "content-type": "application/json", "content-encoding": "gzip"}
+    async with httpx.AsyncClient(base_url=web.connect_urls["inventory"]) as http:
+        # Two gzip members one after the other are one body, as gzip reads them.
+        message = json.dumps({"sku": sku}).encode()
+        answer = await http.post(
+            STOCK, content=gzip.compress(message[:5]) + gzip.compress(message[5:]), headers=headers
+        )
+        assert answer.status_code == 200, answer.text
+        assert [level["locationId"] for level in answer.json()["levels"]] == [store]
+
+        for not_gzip in (b"not gzip at all", gzip.compress(message)[:-12]):
+            refused = await http.post(STOCK, content=not_gzip, headers=headers)
+            assert refused.status_code == 400, refused.text
+            found = refused.json()
+            assert found["code"] == "invalid_argument"
+            assert "gzip" in found["message"]
+            (info,) = details(found, error_details_pb2.ErrorInfo)
+            assert (info.reason, info.domain) == ("REQUEST_MALFORMED", "omnistock.inventory")
+
+
+@pytest.mark.parametrize("timeout", ["soon", "5x", "123456789S", "S"])
+async def test_a_grpc_web_timeout_that_is_not_one_is_invalid_argument(web: Stack, timeout: str) -> None:
+    """A grpc-timeout header gRPC-Web cannot read is the caller's to fix (invalid_argument, HTTP 400),
+    named in the message; never unknown (HTTP 500), the service's fault."""
+    message = pb.GetStockRequest(sku="SOFA").SerializeToString()
+    async with httpx.AsyncClient(base_url=web.connect_urls["inventory"]) as http:
+        answer = await http.post(
+            STOCK,
+            content=struct.pack(">BI", 0, len(message)) + message,
+            headers={
+                **bearer(web.token("storefront")),
+                "content-type": "application/grpc-web+proto",
+                "x-grpc-web": "1",
+                "grpc-timeout": timeout,
+            },
+        )
+    assert answer.status_code == 400, answer.text
+    found = answer.json()
+    assert found["code"] == "invalid_argument"
+    assert "grpc-timeout" in found["message"]
+    (info,) = details(found, error_details_pb2.ErrorInfo)
+    assert (info.reason, info.domain) == ("REQUEST_MALFORMED", "omnistock.inventory")
+
+
+@pytest.mark.parametrize("content_type", ["application/grpc", "application/grpc+proto"])
+async def test_grpc_sent_to_the_connect_port_is_told_where_grpc_is_served(web: Stack, content_type: str) -> None:
+    message = pb.GetStockRequest(sku="SOFA").SerializeToString()
+    async with httpx.AsyncClient(base_url=web.connect_urls["inventory"]) as http:
+        answer = await http.post(
+            STOCK,
+            content=struct.pack(">BI", 0, len(message)) + message,
+            headers={**bearer(web.token("storefront")), "content-type": content_type},
+        )
+    assert answer.status_code == 501, answer.text
+    found = answer.json()
+    assert found["code"] == "unimplemented"
+    assert "gRPC port" in found["message"]

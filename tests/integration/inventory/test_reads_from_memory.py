@@ -12,6 +12,7 @@ from datetime import timedelta
 import grpc
 import pytest
 import pytest_asyncio
+from google.rpc import error_details_pb2
 
 from omnistock.common.v1 import common_pb2
 from omnistock.inventory.v1 import inventory_pb2 as pb
@@ -20,6 +21,7 @@ from omnistock_inventory.service_layer import stock_view
 from omnistock_inventory.service_layer.stock_view import StockView
 from omnistock_inventory.settings import InventorySettings
 from omnistock_platform.db import Database
+from omnistock_platform.grpc.errors import details_of
 from omnistock_platform.testing.processes import ServiceProcess
 from omnistock_platform.testing.stack import Stack, unique_id
 from omnistock_platform.testing.waiting import wait_until
@@ -155,11 +157,20 @@ async def test_a_read_without_a_token_says_how_fresh_it_is(catalogue) -> None:
     assert seen.as_of.ToDatetime() >= level.updated_at.ToDatetime()
 
 
-async def test_a_token_that_is_not_one_is_refused(catalogue) -> None:
+@pytest.mark.parametrize("token", ["yesterday", "4²", "9" * 5000])
+async def test_a_token_that_is_not_one_is_refused(catalogue, token: str) -> None:
+    """Whatever the text: digits int() cannot read ("²") or more of them than it reads are the
+    caller's mistake (INVALID_ARGUMENT naming the field), never the service's failure."""
     sku = await catalogue.sku()
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, min_consistency_token="yesterday"))
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    for read in (
+        catalogue.admin.GetStock(pb.GetStockRequest(sku=sku, min_consistency_token=token)),
+        catalogue.admin.BatchGetStock(pb.BatchGetStockRequest(skus=[sku], min_consistency_token=token)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await read
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        (bad,) = details_of(refused.value, error_details_pb2.BadRequest)
+        assert [violation.field for violation in bad.field_violations] == ["min_consistency_token"]
 
 
 async def test_with_the_view_off_reads_come_from_the_database(stack: Stack, catalogue) -> None:

@@ -29,7 +29,9 @@ def test_a_pool_spec_names_its_group_cap_buffer_and_units_on_their_way(spec: str
     ) == expected
 
 
-@pytest.mark.parametrize("spec", ["", ":80", "stores:80:2:3", "stores:eighty", "stores:lorry"])
+@pytest.mark.parametrize(
+    "spec", ["", ":80", "stores:80:2:3", "stores:eighty", "stores:lorry", "stores:8²", "stores:80:" + "9" * 5000]
+)
 def test_a_malformed_pool_spec_is_refused_with_its_form(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(typer.Exit):
         pool_spec(spec)

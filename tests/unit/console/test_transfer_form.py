@@ -15,7 +15,7 @@ def test_empty_fields_mean_none_and_numbers_are_taken() -> None:
     assert (arrival.sku, arrival.received, arrival.damaged) == ("SKU-1", 3, 0)
 
 
-@pytest.mark.parametrize("typed", ["x", "-1", "1.5", "1000001"])
+@pytest.mark.parametrize("typed", ["x", "-1", "1.5", "1000001", "²", "1²", "9" * 5000])
 def test_anything_but_a_whole_number_in_range_is_refused(typed: str) -> None:
     with pytest.raises(Refused) as refused:
         _arrival(FormData({"line-0-received": "1", "line-0-damaged": typed}), 0, "SKU-1")

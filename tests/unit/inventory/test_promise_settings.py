@@ -36,6 +36,11 @@ def test_weekly_and_dated_intervals_follow_the_same_rule(
         (f"{field}[0].opens", "must be HH:MM, 00:00 to 23:59"),
         (f"{field}[0].closes", "must be HH:MM, 00:01 to 24:00"),
     ]
+    # Digits that are not ASCII ("²" cannot even be read as a number): not HH:MM either.
+    assert violations(settings(("²³:00", "\uff12\uff13:\uff13\uff10"))) == [  # fullwidth 23:30 closes
+        (f"{field}[0].opens", "must be HH:MM, 00:00 to 23:59"),
+        (f"{field}[0].closes", "must be HH:MM, 00:01 to 24:00"),
+    ]
     assert violations(settings(("13:00", "09:00"))) == [(f"{field}[0].closes", "must be after opens")]
     assert violations(settings(("09:00", "13:00"), ("12:00", "18:00"))) == [
         (f"{field}[1]", f"overlaps another interval of the same {of}")
@@ -51,6 +56,7 @@ def test_a_bad_weekday_or_date_is_named_beside_its_times() -> None:
         closed_dates=["2026-12-31"], special_hours=[pb.DateHours(date="2026-12-31", opens="09:00", closes="12:00")]
     )
     assert violations(closed) == [("special_hours[0].date", "is a closed date")]
+    assert violations(pb.PromiseSettings(order_cutoff="1⁴:00")) == [("order_cutoff", "must be HH:MM")]
     bad_date = pb.PromiseSettings(special_hours=[pb.DateHours(date="31.12.", opens="13:00", closes="09:00")])
     assert violations(bad_date) == [("special_hours[0].date", "must be a date YYYY-MM-DD")]
 

@@ -154,6 +154,10 @@ async def test_bad_input_is_still_refused_field_by_field() -> None:
         (pb.GetStockRequest(sku="sofa", location_id="no spaces"), "location_id"),
         (pb.GetStockRequest(sku="sofa", selling_location_id="-x"), "selling_location_id"),
         (pb.GetStockRequest(sku="sofa", min_consistency_token="12a"), "min_consistency_token"),
+        # Digits int() cannot read, and more digits than int() reads: refused, not a crash.
+        (pb.GetStockRequest(sku="sofa", min_consistency_token="4²"), "min_consistency_token"),
+        (pb.GetStockRequest(sku="sofa", min_consistency_token="9" * 5000), "min_consistency_token"),
+        (pb.GetStockRequest(sku="sofa", min_consistency_token=str(2**63)), "min_consistency_token"),
     ]:
         with pytest.raises(Exception) as refused:
             await reader.get(request)

@@ -74,6 +74,14 @@ def test_a_bad_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+@pytest.mark.parametrize("value", ["99999999999d", "1000000000000000000000000s"])
+def test_a_duration_past_any_calendar_is_a_bad_value_not_a_crash(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """More days than a timedelta holds: refused as the setting's bad value, not an OverflowError."""
+    monkeypatch.setenv("OMNISTOCK_IDEMPOTENCY_RETENTION", value)
+    with pytest.raises(pydantic.ValidationError, match="idempotency_retention"):
+        Settings()
+
+
 def test_code_builds_settings_by_field_name_and_they_stay_frozen() -> None:
     settings = Settings(database_url="postgresql://code/db", nats_url="nats://code:4222", reservations_port=6000)
     assert settings.database_url == "postgresql://code/db"

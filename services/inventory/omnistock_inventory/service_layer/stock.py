@@ -41,7 +41,7 @@ from omnistock_platform.logging import get_logger
 from omnistock_platform.paging import key_after, key_token
 from omnistock_platform.promise_messages import Awaited, awaited, beyond_shelf
 from omnistock_platform.sets import expand
-from omnistock_platform.validation import IDENTIFIER, MAX_QUANTITY, Validator
+from omnistock_platform.validation import IDENTIFIER, MAX_QUANTITY, Validator, whole_number
 
 if TYPE_CHECKING:
     from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
@@ -917,10 +917,9 @@ def consistency_token(check: Validator, token: str) -> int | None:
     """A read's min_consistency_token as a change number; None when it gives none."""
     if not token:
         return None
-    check.check(
-        token.isdigit() and int(token) < MAX_TOKEN, "min_consistency_token", "is not a token this service issued"
-    )
-    return int(token) if token.isdigit() and int(token) < MAX_TOKEN else None
+    number = whole_number(token, MAX_TOKEN - 1)
+    check.check(number is not None, "min_consistency_token", "is not a token this service issued")
+    return number
 
 
 def facts(row: Row) -> tuple[str, Counters, bool]:
