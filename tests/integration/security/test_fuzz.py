@@ -158,6 +158,13 @@ REGRESSIONS: list[tuple[str, str, Message, str]] = [
         ),
         "page_token",
     ),
+    # A page token whose key is a digit int() cannot read ("²" passes isdigit): ValueError, INTERNAL.
+    (
+        "inventory",
+        "ListMovements",
+        ipb.ListMovementsRequest(page_token=key_token("inventory", "ListMovements", ipb.ListMovementsRequest(), "²")),
+        "page_token",
+    ),
     # A report ending on 0001-01-01 starts before the calendar does: OverflowError, INTERNAL.
     ("insights", "GetChannelInsights", insights_pb.GetChannelInsightsRequest(to_date="0001-01-01"), "to_date"),
     # A request id the idempotency table cannot store (NUL), or x-request-id cannot carry (not ASCII).

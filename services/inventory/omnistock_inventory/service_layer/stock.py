@@ -811,9 +811,8 @@ class StockLevels:
         check.identifier("sku", request.sku, required=False)
         limit = check.page_size("page_size", request.page_size)
         token = key_after(request.page_token)
-        check.check(
-            token == "" or (token.isdigit() and int(token) < 2**63), "page_token", "is not a token this service issued"
-        )
+        after_id = whole_number(token) if token else 0
+        check.check(after_id is not None, "page_token", "is not a token this service issued")
         since = check.timestamp("since", request.since) if request.HasField("since") else None
         until = check.timestamp("until", request.until) if request.HasField("until") else None
         check.raise_if_invalid()
@@ -826,7 +825,7 @@ class StockLevels:
             sku=request.sku,
             since=since,
             until=until,
-            after_id=int(token or 0),
+            after_id=after_id or 0,
             limit=limit + 1,
         )
         page = rows[:limit]
